@@ -1,0 +1,50 @@
+"""mlops-nb: every notebook cell run tracked, compared, exported and verified.
+
+`%load_ext mlops_nb`, then `%track on`. This module stays light (no pandas, matplotlib or
+scikit-learn at import) so loading the extension is instant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import flush, get_run, log_metric, log_metrics, log_param, log_params, runs
+from .errors import MlopsNbError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MlopsNbError",
+    "flush",
+    "get_run",
+    "load_ipython_extension",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "runs",
+    "unload_ipython_extension",
+]
+
+_TRACKER_ATTR = "_mlops_nb_tracker"
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """Register `%track` and the recording hooks; idempotent across `%reload_ext`."""
+    from .capture.recorder import Tracker
+    from .magics import TrackMagics
+
+    tracker = getattr(ip, _TRACKER_ATTR, None)
+    if tracker is None:
+        tracker = Tracker(ip)
+        setattr(ip, _TRACKER_ATTR, tracker)
+    tracker.register()
+    ip.register_magics(TrackMagics(ip, tracker))
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """Remove the hooks and write what is pending; the session and its log live on."""
+    tracker = getattr(ip, _TRACKER_ATTR, None)
+    if tracker is not None:
+        tracker.unregister()
+        tracker.flush()

@@ -1,0 +1,1 @@
+"""Turning a cell execution into a cell run: analysis, fingerprints, environment, RNG."""

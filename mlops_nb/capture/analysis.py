@@ -1,0 +1,520 @@
+"""What a cell does to the namespace, read from its AST alone.
+
+Pure: no IPython, no namespace, so it is tested on strings and reused by export and the CLI.
+The rules are deliberately conservative where Python cannot be known statically: calling a
+method on a name, storing into its subscript or attribute, augmented assignment and `del` all
+count as mutating it, because missing a mutation makes lineage (and so an export) wrong, while
+an extra one only makes a slice longer.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Cell magics whose body is Python run in the user namespace: analyse the body as the cell.
+PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+PYTHON_ARG_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
+
+_READ_CALL = re.compile(r"^(read_[a-z0-9_]+|load|loadtxt|genfromtxt|fromfile|open|imread)$")
+_WRITE_CALL = re.compile(r"^(to_[a-z0-9_]+|savefig|save|savez|savez_compressed|savetxt|dump|imsave|tofile)$")
+
+
+@dataclass(frozen=True)
+class FunctionEffects:
+    """Globals a notebook-defined function touches when called, followed by lineage."""
+
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    mutates: frozenset[str] = frozenset()
+
+
+@dataclass
+class CellAnalysis:
+    defs: list[str] = field(default_factory=list)
+    uses: list[str] = field(default_factory=list)
+    mutations: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    star_imports: list[str] = field(default_factory=list)
+    magics: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, FunctionEffects] = field(default_factory=dict)
+    files_read: list[str] = field(default_factory=list)
+    files_written: list[str] = field(default_factory=list)
+    syntax_error: str | None = None
+
+
+def is_plain_literal(value: Any) -> bool:
+    """Numbers, strings, bools, None, and lists/tuples/dicts of them: what counts as a param."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(is_plain_literal(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int, float, bool)) and is_plain_literal(v)
+                   for k, v in value.items())
+    return False
+
+
+def _literal(node: ast.AST) -> tuple[bool, Any]:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    if not is_plain_literal(value):
+        return False, None
+    if isinstance(value, tuple):
+        value = list(value)
+    return True, value
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """`a` for `a`, `a.b`, `a[0].c`, `a.b()`: the top-level name an expression hangs off."""
+    while True:
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        else:
+            return None
+
+
+def _magic_call(node: ast.Call) -> tuple[str, str, list[ast.expr]] | None:
+    """('line'|'cell'|'system', magic name, args) for `get_ipython().run_*_magic(...)` calls."""
+    func = node.func
+    if not (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Call)
+        and isinstance(func.value.func, ast.Name)
+        and func.value.func.id == "get_ipython"
+    ):
+        return None
+    if func.attr in ("run_line_magic", "run_cell_magic") and node.args:
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            kind = "line" if func.attr == "run_line_magic" else "cell"
+            return kind, first.value, list(node.args[1:])
+    if func.attr in ("system", "getoutput"):
+        return "system", "!", list(node.args)
+    return None
+
+
+class _Scope:
+    def __init__(self) -> None:
+        self.defined: set[str] = set()
+
+
+class _CellVisitor(ast.NodeVisitor):
+    """Walks top-level statements in execution order, separating reads before writes."""
+
+    def __init__(self, out: CellAnalysis) -> None:
+        self.out = out
+        self.defined: set[str] = set()
+        self._defs: dict[str, None] = {}
+        self._uses: dict[str, None] = {}
+        self._muts: dict[str, None] = {}
+
+    # -- recording ----------------------------------------------------------------------------
+    def use(self, name: str) -> None:
+        if name not in self.defined:
+            self._uses.setdefault(name)
+
+    def define(self, name: str) -> None:
+        self.defined.add(name)
+        self._defs.setdefault(name)
+
+    def mutate(self, name: str) -> None:
+        self.use(name)
+        self._muts.setdefault(name)
+
+    def finish(self) -> None:
+        self.out.defs = list(self._defs)
+        self.out.uses = list(self._uses)
+        self.out.mutations = list(self._muts)
+
+    # -- statements ---------------------------------------------------------------------------
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self._store_target(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            self._store_target(node.target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        root = _root_name(node.target)
+        if isinstance(node.target, ast.Name):
+            self.mutate(node.target.id)
+            self.define(node.target.id)
+        elif root is not None:
+            self._visit_subexprs(node.target)
+            self.mutate(root)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.define(node.target.id)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self.mutate(target.id)
+                self.defined.discard(target.id)
+            else:
+                root = _root_name(target)
+                self._visit_subexprs(target)
+                if root is not None:
+                    self.mutate(root)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self._store_target(node.target)
+        for stmt in (*node.body, *node.orelse):
+            self.visit(stmt)
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._store_target(item.optional_vars)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    visit_AsyncWith = visit_With
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self.define(node.name)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.out.imports.append(alias.name)
+            self.define(alias.asname or alias.name.split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = "." * node.level + (node.module or "")
+        self.out.imports.append(module)
+        for alias in node.names:
+            if alias.name == "*":
+                self.out.star_imports.append(module)
+            else:
+                self.define(alias.asname or alias.name)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        pass
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for deco in node.decorator_list:
+            self.visit(deco)
+        self._visit_defaults(node.args)
+        if node.returns is not None:
+            self.visit(node.returns)
+        self.out.functions[node.name] = function_effects(node)
+        self.define(node.name)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+            self.visit(expr)
+        # A class body runs now; its methods run later and are treated like lambdas: their
+        # free names count as uses now, which over-approximates safely.
+        effects = _free_names_of_body(node.body, set())
+        for name in sorted(effects.reads):
+            self.use(name)
+        for name in sorted(effects.mutates | effects.writes):
+            self.mutate(name)
+        self.define(node.name)
+
+    # -- expressions --------------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.use(node.id)
+        elif isinstance(node.ctx, ast.Store):
+            self.define(node.id)
+        else:
+            self.mutate(node.id)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        magic = _magic_call(node)
+        if magic is not None:
+            self._visit_magic(*magic)
+            return
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            root = _root_name(func)
+            self._visit_subexprs(func)
+            if root is not None:
+                self.mutate(root)
+            self._note_file_call(func.attr, node)
+        else:
+            self.visit(func)
+            if isinstance(func, ast.Name):
+                self._note_file_call(func.id, node)
+        for arg in node.args:
+            self.visit(arg)
+        for kw in node.keywords:
+            self.visit(kw.value)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._visit_defaults(node.args)
+        self._use_free(node)
+
+    def _visit_comprehension(self, node: ast.AST) -> None:
+        self._use_free(node)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._visit_subexprs(node)
+            root = _root_name(node)
+            if root is not None:
+                self.mutate(root)
+        else:
+            self.visit(node.value)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._visit_subexprs(node)
+            root = _root_name(node)
+            if root is not None:
+                self.mutate(root)
+        else:
+            self.visit(node.value)
+            self.visit(node.slice)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _store_target(self, target: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            self.define(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._store_target(elt)
+        elif isinstance(target, ast.Starred):
+            self._store_target(target.value)
+        else:
+            self.visit(target)
+
+    def _visit_subexprs(self, node: ast.AST) -> None:
+        """Visit what a chain like `a[i].b` evaluates besides its root: indices, call args."""
+        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+            if isinstance(node, ast.Subscript):
+                self.visit(node.slice)
+            elif isinstance(node, ast.Call):
+                for arg in node.args:
+                    self.visit(arg)
+                for kw in node.keywords:
+                    self.visit(kw.value)
+                node = node.func
+                continue
+            node = node.value
+        if not isinstance(node, ast.Name):
+            self.visit(node)
+
+    def _visit_defaults(self, args: ast.arguments) -> None:
+        for default in (*args.defaults, *(d for d in args.kw_defaults if d is not None)):
+            self.visit(default)
+
+    def _use_free(self, node: ast.AST) -> None:
+        effects = _free_names_of_body([node], set())
+        for name in sorted(effects.reads):
+            self.use(name)
+        for name in sorted(effects.mutates):
+            self.mutate(name)
+
+    def _visit_magic(self, kind: str, name: str, args: list[ast.expr]) -> None:
+        self.out.magics.append(name)
+        texts = [a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        body: str | None = None
+        if kind == "cell" and name in PYTHON_BODY_CELL_MAGICS and len(texts) == 2:
+            body = texts[1]
+        elif kind == "line" and name in PYTHON_ARG_LINE_MAGICS and texts:
+            body = texts[0]
+        if body is None:
+            return
+        try:
+            tree = ast.parse(body)
+        except SyntaxError:
+            return
+        for stmt in tree.body:
+            self.visit(stmt)
+
+    def _note_file_call(self, fname: str, node: ast.Call) -> None:
+        if not node.args:
+            return
+        first = node.args[0]
+        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+            return
+        path = first.value
+        if fname == "open":
+            mode = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "mode"), None
+            )
+            text_mode = mode.value if isinstance(mode, ast.Constant) else "r"
+            if isinstance(text_mode, str) and any(c in text_mode for c in "wax+"):
+                self.out.files_written.append(path)
+            else:
+                self.out.files_read.append(path)
+        elif _READ_CALL.match(fname):
+            self.out.files_read.append(path)
+        elif _WRITE_CALL.match(fname):
+            self.out.files_written.append(path)
+
+
+def _arg_names(args: ast.arguments) -> set[str]:
+    names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    if args.vararg:
+        names.add(args.vararg.arg)
+    if args.kwarg:
+        names.add(args.kwarg.arg)
+    return names
+
+
+def _local_names(body: list[ast.AST], params: set[str]) -> tuple[set[str], set[str]]:
+    """(locals, declared globals) of a function body, not descending into nested scopes."""
+    declared_global: set[str] = set()
+    assigned: set[str] = set(params)
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared_global.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            assigned.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            assigned.add(node.name)
+            continue
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name != "*":
+                    assigned.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            assigned.add(node.name)
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return assigned - declared_global, declared_global
+
+
+def _free_names_of_body(body: list[ast.AST], params: set[str]) -> FunctionEffects:
+    """Globals read, written (via `global`) and mutated by code that runs in its own scope."""
+    local, declared_global = _local_names(body, params)
+    reads: set[str] = set()
+    writes: set[str] = set()
+    mutates: set[str] = set()
+
+    def visit(node: ast.AST, bound: set[str]) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            inner_params = _arg_names(node.args)
+            for d in (*node.args.defaults, *(k for k in node.args.kw_defaults if k)):
+                visit(d, bound)
+            inner_body = node.body if isinstance(node.body, list) else [node.body]
+            inner_local, _ = _local_names(inner_body, inner_params)
+            for stmt in inner_body:
+                visit(stmt, bound | inner_local)
+            return
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            targets = {
+                n.id
+                for gen in node.generators
+                for n in ast.walk(gen.target)
+                if isinstance(n, ast.Name)
+            }
+            for child in ast.iter_child_nodes(node):
+                visit(child, bound | targets)
+            return
+        if isinstance(node, ast.Name):
+            if node.id in bound:
+                return
+            if isinstance(node.ctx, ast.Load):
+                reads.add(node.id)
+            elif node.id in declared_global:
+                writes.add(node.id)
+            return
+        if isinstance(node, ast.Call):
+            magic = _magic_call(node)
+            if magic is None and isinstance(node.func, ast.Attribute):
+                root = _root_name(node.func)
+                if root is not None and root not in bound:
+                    mutates.add(root)
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(
+            node.ctx, (ast.Store, ast.Del)
+        ):
+            root = _root_name(node)
+            if root is not None and root not in bound:
+                mutates.add(root)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            if node.target.id in declared_global:
+                writes.add(node.target.id)
+                reads.add(node.target.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, bound)
+
+    for stmt in body:
+        visit(stmt, local)
+    reads.discard("get_ipython")
+    mutates.discard("get_ipython")
+    return FunctionEffects(frozenset(reads), frozenset(writes), frozenset(mutates))
+
+
+def function_effects(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionEffects:
+    return _free_names_of_body(list(node.body), _arg_names(node.args))
+
+
+def _collect_params(tree: ast.Module, out: CellAnalysis) -> None:
+    for stmt in tree.body:
+        pairs: list[tuple[ast.AST, ast.AST]] = []
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if (
+                    isinstance(target, ast.Tuple)
+                    and isinstance(stmt.value, ast.Tuple)
+                    and len(target.elts) == len(stmt.value.elts)
+                ):
+                    pairs.extend(zip(target.elts, stmt.value.elts))
+                else:
+                    pairs.append((target, stmt.value))
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            pairs.append((stmt.target, stmt.value))
+        for target, value in pairs:
+            if isinstance(target, ast.Name) and not target.id.startswith("_"):
+                ok, literal = _literal(value)
+                if ok:
+                    out.params[target.id] = literal
+
+
+def analyze(code: str | ast.Module) -> CellAnalysis:
+    """Analyse a cell's Python (after IPython's transforms) or its already-parsed module."""
+    out = CellAnalysis()
+    if isinstance(code, str):
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as exc:
+            out.syntax_error = f"{exc.msg} (line {exc.lineno})"
+            return out
+    else:
+        tree = code
+    visitor = _CellVisitor(out)
+    for stmt in tree.body:
+        visitor.visit(stmt)
+    visitor.finish()
+    for name in ("get_ipython", "__builtins__"):
+        for lst in (out.uses, out.mutations):
+            if name in lst:
+                lst.remove(name)
+    _collect_params(tree, out)
+    return out

@@ -1,0 +1,551 @@
+"""IPython event hooks that turn each cell execution into a recorded cell run.
+
+Everything here runs on the kernel's main thread between the user's cells, so it is budgeted:
+the AST comes from IPython's own parse (an AST transformer that only looks), analyses are
+cached by code, only names the cell touched are inspected, and the durable write happens on
+the store's writer thread. Any failure inside capture becomes a warning on the cell run; the
+user's cell never sees it.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import sys
+import time
+import uuid
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..lineage import SessionLog
+from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
+from ..store.blobs import blob_hash
+from ..store.location import home_for_writing
+from ..store.writer import SessionWriter
+from . import environment
+from .analysis import CellAnalysis, analyze, is_plain_literal
+from .fingerprint import data_kind, fingerprint, fingerprint_file
+from .rng import RngWatcher
+from .values import is_metric_name, jsonable, metric_value, numeric_scalar
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
+
+log = logging.getLogger(__name__)
+
+_ANALYSIS_CACHE_SIZE = 512
+_CONTROL_PREFIXES = ("%track", "%load_ext", "%reload_ext", "%unload_ext")
+_ACTIVE: Tracker | None = None
+
+
+def active_tracker() -> Tracker | None:
+    return _ACTIVE
+
+
+def new_session_id() -> str:
+    """Sortable by start time and unique across machines: `20261126T071501-3f9a1c2e`."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def is_control_cell(raw: str) -> bool:
+    """A cell that only drives mlops-nb itself (`%track on`, `%load_ext mlops_nb`)."""
+    lines = [ln.strip() for ln in raw.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        return True
+    return all(
+        ln.startswith(_CONTROL_PREFIXES) and not ln.startswith("%%") for ln in lines
+    ) and all(("mlops_nb" in ln) or ln.startswith("%track") for ln in lines)
+
+
+@dataclass
+class _CellContext:
+    raw: str
+    transformed: str | None
+    cell_id: str | None
+    started: float
+    t0: float
+    explicit: bool
+    rng: dict[str, bytes] = field(default_factory=dict)
+    figs_before: dict[int, Any] = field(default_factory=dict)
+    figures: list[bytes] = field(default_factory=list)
+    seen_figs: set[int] = field(default_factory=set)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    metric_steps: dict[str, list[Any]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    name: str | None = None
+    metric_names: list[str] = field(default_factory=list)
+    body: str | None = None
+    body_tree: ast.Module | None = None
+
+
+class _ASTWatcher(ast.NodeTransformer):
+    """Sees the module IPython parsed, changes nothing: saves us parsing every cell twice."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        self.tracker._last_tree = node  # noqa: SLF001
+        return node
+
+
+class Tracker:
+    """The recording state of one kernel session; survives `%reload_ext`."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self.shell = shell
+        self.session = new_session_id()
+        self.experiment: str | None = None
+        self.auto = False
+        self.metric_names: list[str] = []
+        self.home: Path | None = None
+        self.writer: SessionWriter | None = None
+        self.log = SessionLog()
+        self.rng = RngWatcher()
+        self.recorded = 0
+        self.notebook = _notebook_path(shell)
+        self._ctx: _CellContext | None = None
+        self._depth = 0
+        self._last_tree: ast.AST | None = None
+        self._last_count = 0
+        self._modules_seen = 0
+        self._analyses: OrderedDict[str, CellAnalysis] = OrderedDict()
+        self._watcher = _ASTWatcher(self)
+        self._registered = False
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self) -> None:
+        """Install the hooks once, however many times the extension is (re)loaded."""
+        global _ACTIVE
+        self.unregister()
+        ev = self.shell.events
+        ev.register("pre_run_cell", self.pre_run_cell)
+        ev.register("post_run_cell", self.post_run_cell)
+        # First in line, so figures are seen before the inline backend closes them.
+        ev.callbacks["post_execute"].insert(0, self.post_execute)
+        self.shell.ast_transformers.append(self._watcher)
+        self._registered = True
+        _ACTIVE = self
+
+    def unregister(self) -> None:
+        global _ACTIVE
+        ev = self.shell.events
+        for name, fn in (
+            ("pre_run_cell", self.pre_run_cell),
+            ("post_run_cell", self.post_run_cell),
+            ("post_execute", self.post_execute),
+        ):
+            callbacks = ev.callbacks.get(name, [])
+            while fn in callbacks:
+                callbacks.remove(fn)
+        while self._watcher in self.shell.ast_transformers:
+            self.shell.ast_transformers.remove(self._watcher)
+        self._registered = False
+        if _ACTIVE is self:
+            _ACTIVE = None
+
+    # -- control ------------------------------------------------------------------------------
+    def default_experiment(self) -> str:
+        if self.notebook:
+            return Path(self.notebook).stem or "default"
+        return "default"
+
+    def ensure_writer(self) -> SessionWriter:
+        if self.writer is None:
+            self.home = self.home or home_for_writing()
+            self.writer = SessionWriter(self.home, self.session)
+            cwd = os.getcwd()
+            self.writer.update_session(
+                session=self.session,
+                notebook=self.notebook,
+                started_at=time.time(),
+                pid=os.getpid(),
+                environment=lambda: environment.collect(cwd),
+            )
+        return self.writer
+
+    def start(self, *, experiment: str | None = None, metrics: list[str] | None = None) -> None:
+        """`%track on`: record every later cell; back-fill earlier ones so lineage is whole."""
+        if experiment:
+            self.experiment = experiment
+        self.experiment = self.experiment or self.default_experiment()
+        if metrics:
+            self.metric_names = list(dict.fromkeys([*self.metric_names, *metrics]))
+        self.ensure_writer()
+        self.auto = True
+        self.backfill(self._current_count() - 1)
+        self._last_count = max(self._last_count, self._current_count())
+
+    def stop(self) -> None:
+        self.auto = False
+        if self.writer is not None:
+            self.writer.flush()
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        return True if self.writer is None else self.writer.flush(timeout)
+
+    def close(self) -> None:
+        self.unregister()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _current_count(self) -> int:
+        """The execution count of the cell now running (IPython already moved past it)."""
+        return max(int(self.shell.execution_count) - 1, 0)
+
+    # -- explicit logging ---------------------------------------------------------------------
+    def log_metric(self, name: str, value: Any) -> Any:
+        ctx = self._ctx
+        if ctx is None:
+            warnings.warn(
+                f"log_metric({name!r}) outside a tracked cell was not recorded: "
+                "run `%track on` or put the cell under `%%track`",
+                stacklevel=3,
+            )
+            return value
+        key = _key(name, ctx)
+        stored, problem = metric_value(value)
+        if problem:
+            ctx.warnings.append(f"{key}: {problem}")
+        if key in ctx.metrics:
+            steps = ctx.metric_steps.setdefault(key, [ctx.metrics[key]])
+            steps.append(stored)
+        ctx.metrics[key] = stored
+        return value
+
+    def log_param(self, name: str, value: Any) -> Any:
+        ctx = self._ctx
+        if ctx is None:
+            warnings.warn(
+                f"log_param({name!r}) outside a tracked cell was not recorded: "
+                "run `%track on` or put the cell under `%%track`",
+                stacklevel=3,
+            )
+            return value
+        key = _key(name, ctx)
+        if not is_plain_literal(value):
+            ctx.warnings.append(f"param {key}: {type(value).__name__} stored as text")
+        ctx.params[key] = jsonable(value)
+        return value
+
+    # -- IPython events -----------------------------------------------------------------------
+    def pre_run_cell(self, info: ExecutionInfo) -> None:
+        if self._ctx is not None:
+            if not getattr(info, "store_history", False):
+                self._depth += 1  # user code calling run_cell: part of the outer cell run
+                return
+            self._ctx = None  # a cell whose post_run_cell never came: drop it
+            self._depth = 0
+        raw = info.raw_cell or ""
+        explicit = raw.lstrip().startswith("%%track")
+        if not (self.auto or explicit) or (not explicit and is_control_cell(raw)):
+            return
+        try:
+            self._begin(info, raw, explicit)
+        except Exception as exc:
+            log.warning("mlops-nb could not start recording this cell: %r", exc)
+            self._ctx = None
+
+    def _begin(self, info: ExecutionInfo, raw: str, explicit: bool) -> None:
+        if explicit and self.experiment is None:
+            self.experiment = self.default_experiment()
+        self.ensure_writer()
+        if getattr(info, "store_history", True):
+            self.backfill(self._current_count() - 1)
+        self._last_tree = None
+        ctx = _CellContext(
+            raw=raw,
+            transformed=getattr(info, "transformed_cell", None),
+            cell_id=getattr(info, "cell_id", None),
+            started=time.time(),
+            t0=time.perf_counter(),
+            explicit=explicit,
+        )
+        ctx.rng = self.rng.changed_states()
+        pyplot = sys.modules.get("matplotlib._pylab_helpers")
+        if pyplot is not None:
+            ctx.figs_before = {
+                id(m.canvas.figure): m.canvas.figure for m in pyplot.Gcf.get_all_fig_managers()
+            }
+        self._ctx = ctx
+
+    def post_execute(self) -> None:
+        ctx = self._ctx
+        helpers = sys.modules.get("matplotlib._pylab_helpers")
+        if ctx is None or helpers is None:
+            return
+        try:
+            for manager in helpers.Gcf.get_all_fig_managers():
+                fig = manager.canvas.figure
+                key = id(fig)
+                if key in ctx.seen_figs:
+                    continue
+                if key in ctx.figs_before and not fig.stale:
+                    continue
+                ctx.seen_figs.add(key)
+                ctx.figures.append(_png(fig))
+        except Exception as exc:
+            ctx.warnings.append(f"figure capture failed: {exc!r}")
+
+    def post_run_cell(self, result: ExecutionResult) -> None:
+        if self._depth:
+            self._depth -= 1
+            return
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        try:
+            self._record(ctx, result)
+        except Exception as exc:  # never let capture break the kernel
+            log.warning("mlops-nb failed to record a cell run: %r", exc)
+
+    # -- building the record ------------------------------------------------------------------
+    def _analysis(self, ctx: _CellContext) -> tuple[str, CellAnalysis]:
+        if ctx.body is not None:
+            code = ctx.transformed or ctx.body
+            tree: ast.AST | None = ctx.body_tree
+        else:
+            code = ctx.transformed if ctx.transformed is not None else self._transform(ctx.raw)
+            tree = self._last_tree
+        cached = self._analyses.get(code)
+        if cached is not None:
+            self._analyses.move_to_end(code)
+            return code, cached
+        analysis = analyze(tree if isinstance(tree, ast.Module) else code)
+        self._analyses[code] = analysis
+        if len(self._analyses) > _ANALYSIS_CACHE_SIZE:
+            self._analyses.popitem(last=False)
+        return code, analysis
+
+    def _transform(self, raw: str) -> str:
+        try:
+            return self.shell.transform_cell(raw)
+        except Exception:
+            return raw
+
+    def _record(self, ctx: _CellContext, result: ExecutionResult) -> None:
+        duration = time.perf_counter() - ctx.t0
+        ns = self.shell.user_ns
+        code, analysis = self._analysis(ctx)
+        warnings_: list[str] = list(ctx.warnings)
+        if analysis.syntax_error:
+            warnings_.append(f"could not analyse the cell: {analysis.syntax_error}")
+        mutations = [m for m in analysis.mutations if not isinstance(ns.get(m), ModuleType)]
+        error = result.error_before_exec or result.error_in_exec
+        blobs: dict[str, bytes] = {}
+        cr = CellRun(
+            id=uuid.uuid4().hex,
+            session=self.session,
+            experiment=self.experiment or self.default_experiment(),
+            seq=len(self.log),
+            started_at=ctx.started,
+            duration_s=round(duration, 6),
+            mode=MODE_EXPLICIT if ctx.explicit else MODE_AUTO,
+            name=ctx.name,
+            notebook=self.notebook,
+            cell_id=ctx.cell_id,
+            execution_count=result.execution_count,
+            code=_blob(blobs, ctx.raw),
+            python=_blob(blobs, code),
+            defs=analysis.defs,
+            uses=analysis.uses,
+            mutations=mutations,
+            imports=analysis.imports,
+            magics=analysis.magics,
+            params={**analysis.params, **ctx.params},
+            metric_steps=ctx.metric_steps,
+        )
+        if error is not None:
+            cr.status = STATUS_ERROR
+            cr.error = {"type": type(error).__name__, "message": _safe_str(error)[:2000]}
+        for capture in (self._capture_metrics, self._capture_estimators, self._capture_data):
+            try:
+                capture(cr, ctx, analysis, ns, warnings_)
+            except Exception as exc:
+                warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+        cr.figures = [_blob(blobs, png) for png in ctx.figures]
+        if ctx.rng:
+            cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}
+        cr.warnings = warnings_
+        self._append(cr, analysis, blobs)
+        if result.execution_count:
+            self._last_count = max(self._last_count, int(result.execution_count))
+        modules = len(sys.modules)
+        if modules != self._modules_seen and self.writer is not None:
+            self._modules_seen = modules
+            self.writer.update_session(packages=environment.imported_packages)
+
+    def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes]) -> None:
+        self.log.add(cr, analysis)
+        self.ensure_writer().append(cr, blobs)
+        self.recorded += 1
+
+    def _capture_metrics(
+        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
+        warnings_: list[str],
+    ) -> None:
+        metrics: dict[str, Any] = {}
+        if self.auto and not ctx.explicit:
+            for name in analysis.defs:
+                if is_metric_name(name):
+                    value = ns.get(name)
+                    if numeric_scalar(value) is not None:
+                        metrics[name], problem = metric_value(value)
+                        if problem:
+                            warnings_.append(f"{name}: {problem}")
+        for name in (*self.metric_names, *ctx.metric_names):
+            if name in ns and (ctx.explicit or name in analysis.defs or name in analysis.mutations):
+                metrics[name], problem = metric_value(ns[name])
+                if problem:
+                    warnings_.append(f"{name}: {problem}")
+            elif ctx.explicit and name in ctx.metric_names:
+                warnings_.append(f"--metric {name}: no such variable after the cell ran")
+        metrics.update(ctx.metrics)
+        cr.metrics = metrics
+        for name in metrics:  # a literal assigned to a metric name is a result, not a knob
+            if name not in ctx.params:
+                cr.params.pop(name, None)
+
+    def _capture_estimators(
+        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
+        warnings_: list[str],
+    ) -> None:
+        for name in dict.fromkeys((*analysis.defs, *cr.mutations)):
+            obj = ns.get(name)
+            if not _is_fitted_estimator(obj):
+                continue
+            params = {
+                k: v for k, v in obj.get_params(deep=True).items() if is_plain_literal(v)
+            }
+            cls = type(obj)
+            cr.estimators[name] = {"class": f"{cls.__module__}.{cls.__qualname__}",
+                                   "params": params}
+            for k, v in params.items():
+                cr.params.setdefault(f"{name}.{k}", jsonable(v))
+
+    def _capture_data(
+        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
+        warnings_: list[str],
+    ) -> None:
+        for name in dict.fromkeys((*analysis.uses, *analysis.defs, *cr.mutations)):
+            obj = ns.get(name)
+            if data_kind(obj) is None:
+                continue
+            try:
+                fp = fingerprint(obj)
+            except Exception as exc:
+                warnings_.append(f"could not fingerprint {name}: {exc!r}")
+                continue
+            if fp is not None:
+                cr.data[name] = fp
+        for path in analysis.files_read:
+            fp = fingerprint_file(path)
+            if fp is not None:
+                cr.data[f"file:{path}"] = fp
+            elif cr.status != STATUS_ERROR:
+                warnings_.append(f"read {path!r} but it is not a file now")
+
+    # -- back-fill ----------------------------------------------------------------------------
+    def backfill(self, upto: int) -> int:
+        """Record inputs `_last_count+1 .. upto` from IPython's history as backfilled runs.
+
+        Cells run while tracking was off still shaped the namespace: without them a later
+        run's lineage would have holes and its export would miss code.
+        """
+        if upto <= self._last_count:
+            return 0
+        hm = getattr(self.shell, "history_manager", None)
+        if hm is None:
+            return 0
+        raw_hist = hm.input_hist_raw
+        parsed_hist = hm.input_hist_parsed
+        added = 0
+        for n in range(self._last_count + 1, min(upto, len(raw_hist) - 1) + 1):
+            raw = raw_hist[n]
+            if is_control_cell(raw):
+                continue
+            code = parsed_hist[n] if n < len(parsed_hist) else self._transform(raw)
+            analysis = analyze(code)
+            blobs: dict[str, bytes] = {}
+            cr = CellRun(
+                id=uuid.uuid4().hex,
+                session=self.session,
+                experiment=self.experiment or self.default_experiment(),
+                seq=len(self.log),
+                started_at=time.time(),
+                mode=MODE_BACKFILLED,
+                notebook=self.notebook,
+                execution_count=n,
+                code=_blob(blobs, raw),
+                python=_blob(blobs, code),
+                defs=analysis.defs,
+                uses=analysis.uses,
+                mutations=analysis.mutations,
+                imports=analysis.imports,
+                magics=analysis.magics,
+                params=dict(analysis.params),
+            )
+            if analysis.syntax_error:
+                cr.warnings.append(f"could not analyse the cell: {analysis.syntax_error}")
+            self._append(cr, analysis, blobs)
+            added += 1
+        self._last_count = max(self._last_count, upto)
+        return added
+
+
+def _key(name: Any, ctx: _CellContext) -> str:
+    if isinstance(name, str) and name:
+        return name
+    ctx.warnings.append(f"name {name!r} is not a non-empty string; stored as its repr")
+    return repr(name)
+
+
+def _blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    digest = blob_hash(data)
+    blobs[digest] = data
+    return digest
+
+
+def _png(fig: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72)
+    return buf.getvalue()
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} with unprintable message>"
+
+
+def _is_fitted_estimator(obj: Any) -> bool:
+    """scikit-learn's own test: an estimator is fitted once it has attributes ending in `_`."""
+    if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
+        return False
+    try:
+        attrs = vars(obj)
+    except TypeError:
+        return False
+    return any(k.endswith("_") and not k.startswith("__") for k in attrs)
+
+
+def _notebook_path(shell: Any) -> str | None:
+    """The notebook this kernel serves, where the frontend tells us."""
+    for source in (os.environ.get("JPY_SESSION_NAME"),
+                   shell.user_ns.get("__vsc_ipynb_file__"),
+                   shell.user_ns.get("__session__")):
+        if isinstance(source, str) and source.endswith(".ipynb"):
+            return source
+    return None

@@ -1,0 +1,105 @@
+"""Which names are metrics, which way is better, and how values become JSON.
+
+Pure functions shared by the recorder (auto-detecting metrics), the runs table and the CLI
+(sorting best-first), so "lower is better for loss" is decided in one place.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any
+
+METRIC_TOKENS = frozenset(
+    {"accuracy", "acc", "f1", "precision", "recall", "auc", "r2", "mse", "rmse", "mae",
+     "loss", "score", "roc_auc", "logloss", "mape", "ap"}
+)
+LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "error", "logloss", "mape", "err"})
+_SPLIT = re.compile(r"[_\W]+")
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in _SPLIT.split(name.lower()) if t]
+
+
+def is_metric_name(name: str) -> bool:
+    """`f1`, `val_loss`, `test_accuracy`, `roc_auc`, `r2_score`, `mean_squared_error`..."""
+    lowered = name.lower()
+    if lowered.startswith("_"):
+        return False
+    if lowered.endswith(("_score", "_error")) or "roc_auc" in lowered:
+        return True
+    return any(tok in METRIC_TOKENS for tok in _tokens(lowered))
+
+
+def metric_goal(name: str) -> str:
+    """'min' for losses and errors, 'max' otherwise: the default sort for "best"."""
+    return "min" if any(t in LOWER_IS_BETTER for t in _tokens(name)) else "max"
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def numeric_scalar(value: Any) -> Any:
+    """A plain Python number for ints, floats and numpy scalars; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, numbers.Real):
+        try:
+            return value.item() if hasattr(value, "item") else float(value)
+        except (TypeError, ValueError):
+            return None
+    # 0-d numpy arrays and similar
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        try:
+            item = value.item()
+        except (TypeError, ValueError):
+            return None
+        return item if is_number(item) else None
+    return None
+
+
+def metric_value(value: Any) -> tuple[Any, str | None]:
+    """The value to store for a metric, and a warning when it is not a finite number.
+
+    A bad value is kept (as given, or its repr) so nothing is silently lost, and never raises:
+    logging must not break the user's cell.
+    """
+    num = numeric_scalar(value)
+    if num is None:
+        return jsonable(value), f"metric value {value!r:.80} is not a number"
+    if isinstance(num, float) and not math.isfinite(num):
+        return num, f"metric value {num!r} is not finite"
+    return num, None
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """A JSON-compatible copy of `value`; unknown objects become their repr, truncated."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if _depth > 20:
+        return repr(value)[:200]
+    num = numeric_scalar(value)
+    if num is not None:
+        return num
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, _depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        items = [jsonable(v, _depth + 1) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    try:
+        text = repr(value)
+    except Exception as exc:  # a hostile __repr__ must not break capture
+        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
+    return text[:200]

@@ -1,0 +1,161 @@
+"""The `mlops-nb` command: the store from a terminal or a CI job.
+
+Exit codes are distinct so a pipeline can branch on them: 0 ok, 1 the check failed (a problem
+with --strict; later: not reproduced), 2 bad input (unknown or ambiguous run id, no store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import MlopsNbError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _printable(text: Any) -> Any:
+    """Terminal-safe text: control characters and bidi overrides shown as escapes."""
+    if not isinstance(text, str) or text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def _strict_json(value: Any) -> Any:
+    """JSON has no NaN or Infinity: those become null (the run's warnings say why)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict_json(v) for v in value]
+    return value
+
+
+def _home(args: argparse.Namespace) -> Path:
+    from .store.location import find_home
+
+    return Path(args.home) if args.home else find_home()
+
+
+def _report_problems(problems: list[str], strict: bool) -> int:
+    for p in problems:
+        print(f"mlops-nb: warning: skipped {_printable(p)}", file=sys.stderr)
+    if problems and strict:
+        print(f"mlops-nb: {len(problems)} unreadable file(s) and --strict given", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .api import runs
+    from .table import sort_runs
+
+    df = runs(args.experiment, home=_home(args))
+    problems = df.attrs.get("problems", [])
+    if args.sort:
+        df = sort_runs(df, args.sort, "min" if args.min else "max" if args.max else None)
+    if args.limit is not None:
+        df = df.head(args.limit)
+    if args.format == "json":
+        out = df.copy()
+        out["started_at"] = out["started_at"].map(lambda t: t.isoformat())
+        rows = [_strict_json(r) for r in out.to_dict(orient="records")]
+        print(json.dumps(rows, indent=1, default=str))
+    elif args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(_table_text(df))
+    return _report_problems(problems, args.strict)
+
+
+def _table_text(df: Any) -> str:
+    if df.empty:
+        return "no runs yet: `%track on` in a notebook records them"
+    shown = df.drop(columns=["session", "cell_id", "seq", "notebook"], errors="ignore").copy()
+    shown["id"] = shown["id"].str[:12]
+    shown["started_at"] = shown["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    shown["duration_s"] = shown["duration_s"].round(3)
+    shown = shown.map(_printable) if hasattr(shown, "map") else shown.applymap(_printable)
+    shown.columns = [_printable(c) for c in shown.columns]
+    return shown.to_string(index=False, max_colwidth=40)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .records import run_view
+    from .store.reader import StoreReader
+
+    reader = StoreReader(_home(args))
+    run = run_view(reader.resolve(args.run_id))
+    if args.format == "json":
+        print(json.dumps(_strict_json(run), indent=1, default=str))
+        return EXIT_OK
+    code = reader.blobs.get_text(run["code"])
+    for key in ("id", "experiment", "name", "notebook", "session", "execution_count",
+                "started_at", "duration_s", "status", "error"):
+        if run.get(key) is not None:
+            print(f"{key:16} {_printable(str(run[key]))}")
+    for section in ("params", "metrics", "data", "estimators"):
+        values = run.get(section) or {}
+        if values:
+            print(f"{section}:")
+            for k, v in values.items():
+                print(f"  {_printable(k)} = {_printable(json.dumps(v, default=str)[:200])}")
+    print(f"lineage:         {len(run['lineage'])} earlier cell run(s)")
+    for w in run.get("warnings") or []:
+        print(f"warning:         {_printable(w)}")
+    if code:
+        print("code:")
+        for line in code.splitlines():
+            print(f"  {_printable(line)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops-nb", description="Inspect and use the runs your notebooks recorded."
+    )
+    parser.add_argument("--home", help="the store folder (default: nearest .mlops_nb/ or "
+                                       "$MLOPS_NB_HOME)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("runs", help="list runs")
+    p.add_argument("-e", "--experiment")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--sort", metavar="METRIC", help="best first by this metric")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
+    goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any store file could not be read")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="show one run (id or unique prefix)")
+    p.add_argument("run_id")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MlopsNbError as exc:
+        print(f"mlops-nb: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

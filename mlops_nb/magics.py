@@ -1,0 +1,118 @@
+"""`%track` and `%%track`: argument parsing over the tracker; no logic of their own."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .capture.recorder import Tracker
+from .errors import MlopsNbError
+
+ACTIONS = ("on", "off", "status", "runs", "flush")
+
+
+@magics_class
+class TrackMagics(Magics):
+    def __init__(self, shell: Any, tracker: Tracker) -> None:
+        super().__init__(shell)
+        self.tracker = tracker
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("action", nargs="?", choices=ACTIONS,
+              help="on: record every cell run; off: stop; status: show where and what; "
+                   "runs: table of runs; flush: write pending records now. "
+                   "As a cell magic (%%%%track) give no action: the cell is tracked on its own.")
+    @argument("-e", "--experiment", help="group runs under this name (default: notebook name)")
+    @argument("-m", "--metric", action="append", default=[],
+              help="a variable to record as a metric (repeatable)")
+    @argument("-n", "--name", help="%%%%track only: a name for this run")
+    @argument("--sort", help="runs: sort by this metric, best first")
+    @argument("--limit", type=int, help="runs: show at most this many")
+    @line_cell_magic
+    def track(self, line: str, cell: str | None = None) -> Any:
+        """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
+        args = parse_argstring(self.track, line)
+        try:
+            if cell is not None:
+                if args.action is not None:
+                    raise MlopsNbError(
+                        "%%track takes options only (--name, --metric, --experiment); "
+                        f"use the line magic for `{args.action}`"
+                    )
+                return self._track_cell(args, cell)
+            return self._track_line(args)
+        except MlopsNbError as exc:
+            print(f"mlops-nb: {exc}", file=sys.stderr)
+            return None
+
+    def _track_line(self, args: Any) -> Any:
+        t = self.tracker
+        action = args.action or "status"
+        if action == "on":
+            t.start(experiment=args.experiment, metrics=args.metric)
+            print(f"mlops-nb: tracking every cell into {t.home} "
+                  f"(experiment {t.experiment!r}, session {t.session})")
+        elif action == "off":
+            t.stop()
+            print("mlops-nb: tracking off")
+        elif action == "flush":
+            t.flush()
+        elif action == "status":
+            print(status_text(t))
+        elif action == "runs":
+            from .api import runs
+
+            df = runs(experiment=args.experiment)
+            if args.sort:
+                from .table import sort_runs
+
+                df = sort_runs(df, args.sort)
+            if args.limit is not None:
+                df = df.head(args.limit)
+            return df
+        return None
+
+    def _track_cell(self, args: Any, cell: str) -> Any:
+        """Run the body in the user namespace as this cell, recording it like `%track on` would."""
+        t = self.tracker
+        if args.experiment:
+            t.experiment = args.experiment
+        ctx = t._ctx  # noqa: SLF001 - the magic and the tracker are one feature
+        shell = self.shell
+        transformed = shell.transform_cell(cell)
+        tree = ast.parse(transformed)
+        tree = shell.transform_ast(tree)
+        if ctx is not None:
+            ctx.name = args.name
+            ctx.metric_names = list(args.metric)
+            ctx.body = cell
+            ctx.transformed = transformed
+            ctx.body_tree = tree
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        filename = shell.compile.cache(transformed)
+        exec(compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102 - it is the user's cell
+        if last is not None:
+            return eval(compile(last, filename, "eval"), shell.user_ns)  # noqa: S307
+        return None
+
+
+def status_text(t: Tracker) -> str:
+    writer = t.writer
+    lines = [
+        f"tracking: {'on' if t.auto else 'off (only %%track cells)'}",
+        f"experiment: {t.experiment or t.default_experiment()}",
+        f"session: {t.session}",
+        f"store: {t.home or '(created on first recorded cell)'}",
+        f"notebook: {t.notebook or '(unknown)'}",
+        f"cell runs recorded: {t.recorded}; written: {writer.written if writer else 0}",
+    ]
+    if writer is not None and writer.error is not None:
+        lines.append(f"last write error: {writer.error!r}")
+    return "\n".join(lines)

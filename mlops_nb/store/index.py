@@ -1,0 +1,133 @@
+"""The derived run index: one small columnar summary per session segment.
+
+Listing 100,000 runs must not parse every cell run's full document. Each segment gets a summary
+holding only the runs (cell runs with metrics) as columns, stamped with the size and mtime of the
+segment it was made from. A reader trusts a summary only when the stamp still matches, otherwise
+it summarises the segment itself; so the index can be deleted at any time and is never the only
+copy of anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from ..records import CellRun
+from .storage import atomic_write_bytes, read_json_file
+
+INDEX_SCHEMA = 1
+
+# Fixed columns of the runs table, in display order; params.* and metrics.* follow.
+BASE_COLUMNS = (
+    "id",
+    "experiment",
+    "name",
+    "session",
+    "notebook",
+    "cell_id",
+    "execution_count",
+    "seq",
+    "started_at",
+    "duration_s",
+    "status",
+    "data",
+)
+
+
+def data_digest(data: dict[str, dict[str, Any]] | None) -> str | None:
+    """One short hash for all the data a run saw, to spot at a glance runs on the same data."""
+    if not data:
+        return None
+    h = xxhash.xxh3_64()
+    for name in sorted(data):
+        h.update(name.encode("utf-8", "surrogatepass"))
+        h.update(str(data[name].get("hash", "")).encode())
+    return h.hexdigest()[:12]
+
+
+def summary_row(cr: CellRun) -> dict[str, Any]:
+    params = cr.effective_params if cr.effective_params is not None else cr.params
+    row: dict[str, Any] = {
+        "id": cr.id,
+        "experiment": cr.experiment,
+        "name": cr.name,
+        "session": cr.session,
+        "notebook": cr.notebook,
+        "cell_id": cr.cell_id,
+        "execution_count": cr.execution_count,
+        "seq": cr.seq,
+        "started_at": cr.started_at,
+        "duration_s": cr.duration_s,
+        "status": cr.status,
+        "data": data_digest(cr.effective_data if cr.effective_data is not None else cr.data),
+    }
+    for k, v in params.items():
+        row["params." + k] = v
+    for k, v in cr.metrics.items():
+        row["metrics." + k] = v
+    return row
+
+
+class Columns:
+    """Column-wise accumulation of rows whose keys differ: padding with None as keys appear."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.cols: dict[str, list[Any]] = {c: [] for c in BASE_COLUMNS}
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            col = self.cols.get(key)
+            if col is None:
+                col = self.cols[key] = [None] * self.n
+            col.append(value)
+        self.n += 1
+        for col in self.cols.values():
+            if len(col) < self.n:
+                col.append(None)
+
+    def extend(self, cols: dict[str, list[Any]], n: int) -> None:
+        for key, values in cols.items():
+            col = self.cols.get(key)
+            if col is None:
+                col = self.cols[key] = [None] * self.n
+            col.extend(values)
+        self.n += n
+        for col in self.cols.values():
+            if len(col) < self.n:
+                col.extend([None] * (self.n - len(col)))
+
+
+def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]]) -> None:
+    st = os.stat(segment)
+    cols = Columns()
+    for row in rows:
+        cols.add_row(row)
+    doc = {
+        "schema": INDEX_SCHEMA,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "n": cols.n,
+        "cols": cols.cols,
+    }
+    atomic_write_bytes(index_path, json.dumps(doc, separators=(",", ":"), default=repr).encode())
+
+
+def read_summary(index_path: Path, segment_stat: os.stat_result) -> dict[str, Any] | None:
+    """The summary if it is intact and still describes the segment as it is now, else None."""
+    try:
+        doc = read_json_file(index_path)
+    except Exception:
+        return None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("schema") != INDEX_SCHEMA
+        or doc.get("size") != segment_stat.st_size
+        or doc.get("mtime_ns") != segment_stat.st_mtime_ns
+    ):
+        return None
+    return doc

@@ -1,0 +1,39 @@
+"""File names inside the store, in one place so writer and reader cannot disagree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import xxhash
+
+SESSIONS_DIR = "sessions"
+INDEX_DIR = "index"
+BLOBS_DIR = "blobs"
+SEGMENT_RE = re.compile(r"^(?P<session>[A-Za-z0-9_-]+)\.(?P<segment>\d{4,})\.json$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def experiment_dirname(experiment: str) -> str:
+    """A folder name for any experiment name, however hostile, that stays unique per name.
+
+    Readers never trust the folder name: every record carries the real experiment name.
+    """
+    slug = _UNSAFE.sub("_", experiment).strip("._")[:60] or "experiment"
+    if slug != experiment:
+        slug = f"{slug}-{xxhash.xxh32_hexdigest(experiment.encode('utf-8', 'surrogatepass'))}"
+    return slug
+
+
+def segment_name(session: str, segment: int) -> str:
+    return f"{session}.{segment:04d}.json"
+
+
+def segment_path(home: Path, experiment: str, session: str, segment: int) -> Path:
+    return home / SESSIONS_DIR / experiment_dirname(experiment) / segment_name(session, segment)
+
+
+def index_path_for(home: Path, segment: Path) -> Path:
+    """The derived summary of a segment mirrors its path under index/."""
+    rel = segment.relative_to(home / SESSIONS_DIR)
+    return home / INDEX_DIR / rel

@@ -1,0 +1,38 @@
+"""Where the store lives: found like `.git`, so every notebook under a project shares one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import StoreNotFound
+
+STORE_DIRNAME = ".mlops_nb"
+ENV_HOME = "MLOPS_NB_HOME"
+
+
+def find_home(start: str | os.PathLike[str] | None = None) -> Path:
+    """The store folder for `start` (default: the working directory).
+
+    MLOPS_NB_HOME wins; otherwise the nearest `.mlops_nb/` at or above `start`.
+    """
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / STORE_DIRNAME
+        if candidate.is_dir():
+            return candidate
+    raise StoreNotFound(
+        f"no {STORE_DIRNAME}/ folder at or above {here}; run `%track on` in a notebook there "
+        f"first, cd into the project, or set {ENV_HOME}"
+    )
+
+
+def home_for_writing(start: str | os.PathLike[str] | None = None) -> Path:
+    """The store a kernel writes to: an existing one above, else a new one beside the notebook."""
+    try:
+        return find_home(start)
+    except StoreNotFound:
+        return Path(start or os.getcwd()).resolve() / STORE_DIRNAME

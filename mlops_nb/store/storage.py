@@ -1,0 +1,109 @@
+"""A TinyDB storage that never leaves half a file behind.
+
+TinyDB's JSONStorage truncates and rewrites its file in place: a kernel killed mid-write leaves
+a truncated file and the whole session is lost. Here every write goes to a temporary file in the
+same folder, is fsynced, and replaces the old file with `os.replace`, which is atomic on POSIX and
+Windows. A reader sees the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+from ..errors import StoreCorrupt
+
+TEMP_SUFFIX = ".tmp"
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write `payload` to `path` so that a crash leaves either the old or the new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the directory entry is; not every OS lets us open a dir.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stray_temps(folder: Path, *, older_than_s: float = 60.0) -> int:
+    """Delete temp files a killed writer left; young ones may belong to a live writer."""
+    import time
+
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    for entry in os.scandir(folder):
+        if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if not raw.strip():
+        raise StoreCorrupt(f"{path} is empty; it was not written by mlops-nb's atomic writer")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreCorrupt(
+            f"{path} is not valid JSON ({exc}); move it aside to silence this, "
+            "other sessions are unaffected"
+        ) from exc
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage with atomic replace-on-write; one writer per file by design."""
+
+    def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        data = read_json_file(self.path)
+        if data is not None and not isinstance(data, dict):
+            raise StoreCorrupt(f"{self.path} holds {type(data).__name__}, not a TinyDB document")
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        payload = json.dumps(data, separators=(",", ":"), default=repr).encode("utf-8")
+        atomic_write_bytes(self.path, payload)
+
+    def close(self) -> None:
+        pass

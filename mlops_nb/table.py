@@ -1,0 +1,70 @@
+"""The runs table: store columns to a pandas DataFrame, with MLflow-style column names.
+
+`params.*` and `metrics.*` follow MLflow's `search_runs`, so a team moving between the two reads
+the same table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .capture.values import metric_goal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .store.reader import RunColumns
+
+
+def runs_frame(cols: RunColumns) -> pd.DataFrame:
+    import pandas as pd
+
+    data: dict[str, Any] = cols.cols
+    base = [c for c in data if not c.startswith(("params.", "metrics."))]
+    params = [c for c in data if c.startswith("params.")]
+    metrics = [c for c in data if c.startswith("metrics.")]
+    # pd.array keeps ints as ints next to missing values (Int64, not 3.0) and bools as bools.
+    columns = {c: data[c] for c in base}
+    for c in params:
+        columns[c] = _param_array(data[c])
+    for c in metrics:
+        columns[c] = data[c]
+    df = pd.DataFrame(columns)
+    if len(df):
+        df["started_at"] = pd.to_datetime(df["started_at"], unit="s", utc=True)
+        for c in metrics:
+            converted = pd.to_numeric(df[c], errors="coerce")
+            if converted.notna().sum() == df[c].notna().sum():
+                df[c] = converted
+        df = df.sort_values(["started_at", "seq"], kind="stable").reset_index(drop=True)
+    else:
+        df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
+    df.attrs["problems"] = [str(p) for p in cols.problems]
+    return df
+
+
+def metric_column(df: pd.DataFrame, metric: str) -> str:
+    """Accept `f1` or `metrics.f1`; raise a clear error for a metric no run has."""
+    from .errors import MlopsNbError
+
+    col = metric if metric.startswith("metrics.") else f"metrics.{metric}"
+    if col not in df.columns:
+        known = ", ".join(c.removeprefix("metrics.") for c in df.columns if c.startswith("metrics."))
+        raise MlopsNbError(f"no run has metric {metric!r}; metrics here: {known or 'none'}")
+    return col
+
+
+def sort_runs(df: pd.DataFrame, metric: str, goal: str | None = None) -> pd.DataFrame:
+    """Best first: descending unless the metric is a loss/error or `goal='min'`."""
+    col = metric_column(df, metric)
+    goal = goal or metric_goal(col.removeprefix("metrics."))
+    return df.sort_values(col, ascending=(goal == "min"), na_position="last", kind="stable")
+
+
+def _param_array(values: list[Any]) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.array(values)
+    except (TypeError, ValueError):
+        return pd.array(values, dtype=object)

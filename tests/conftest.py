@@ -1,0 +1,71 @@
+"""Shared fixtures: a temporary store and a real IPython shell with the extension loaded."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def store_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder as the working directory, its store at `.mlops_nb/`."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    return tmp_path / ".mlops_nb"
+
+
+class Shell:
+    """A real InteractiveShell driven cell by cell, like a notebook would."""
+
+    def __init__(self, ip: InteractiveShell) -> None:
+        self.ip = ip
+
+    def run(self, code: str, *, check: bool = True):
+        result = self.ip.run_cell(code, store_history=True)
+        if check and not result.success:
+            raise AssertionError(f"cell failed: {result.error_before_exec or result.error_in_exec!r}")
+        return result
+
+    @property
+    def tracker(self):
+        return getattr(self.ip, "_mlops_nb_tracker", None)
+
+    @property
+    def ns(self) -> dict:
+        return self.ip.user_ns
+
+    def flush(self) -> None:
+        assert self.tracker is not None
+        assert self.tracker.flush(30)
+
+
+@pytest.fixture
+def shell(store_home: Path) -> Iterator[Shell]:
+    cfg = Config()
+    cfg.HistoryManager.hist_file = ":memory:"
+    InteractiveShell.clear_instance()
+    ip = InteractiveShell.instance(config=cfg)
+    sh = Shell(ip)
+    try:
+        yield sh
+    finally:
+        tracker = sh.tracker
+        if tracker is not None:
+            tracker.close()
+        InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def tracked(shell: Shell) -> Shell:
+    """A shell with `%load_ext mlops_nb` and `%track on --experiment test` already run."""
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --experiment test")
+    return shell
