@@ -54,6 +54,8 @@ class CellRun:
     mutations: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     magics: list[str] = field(default_factory=list)
+    files_read: list[str] = field(default_factory=list)
+    files_written: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     metric_steps: dict[str, list[Any]] = field(default_factory=dict)
@@ -144,6 +146,8 @@ def run_view(cr: CellRun) -> dict[str, Any]:
         "mutations": cr.mutations,
         "imports": cr.imports,
         "magics": cr.magics,
+        "files_read": cr.files_read,
+        "files_written": cr.files_written,
         "figures": cr.figures,
         "rng": cr.rng,
         "code": cr.code,

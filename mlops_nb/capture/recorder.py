@@ -360,6 +360,8 @@ class Tracker:
             mutations=mutations,
             imports=analysis.imports,
             magics=analysis.magics,
+            files_read=analysis.files_read,
+            files_written=analysis.files_written,
             params={**analysis.params, **ctx.params},
             metric_steps=ctx.metric_steps,
         )
@@ -491,6 +493,8 @@ class Tracker:
                 mutations=analysis.mutations,
                 imports=analysis.imports,
                 magics=analysis.magics,
+                files_read=analysis.files_read,
+                files_written=analysis.files_written,
                 params=dict(analysis.params),
             )
             if analysis.syntax_error:
