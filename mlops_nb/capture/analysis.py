@@ -58,6 +58,14 @@ def is_plain_literal(value: Any) -> bool:
     return False
 
 
+def _json_form(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_json_form(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_form(v) for k, v in value.items()}
+    return value
+
+
 def _literal(node: ast.AST) -> tuple[bool, Any]:
     try:
         value = ast.literal_eval(node)
@@ -65,22 +73,18 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
         return False, None
     if not is_plain_literal(value):
         return False, None
-    if isinstance(value, tuple):
-        value = list(value)
-    return True, value
+    return True, _json_form(value)
 
 
 def _root_name(node: ast.AST) -> str | None:
-    """`a` for `a`, `a.b`, `a[0].c`, `a.b()`: the top-level name an expression hangs off."""
-    while True:
-        if isinstance(node, ast.Name):
-            return node.id
-        if isinstance(node, (ast.Attribute, ast.Subscript)):
-            node = node.value
-        elif isinstance(node, ast.Call):
-            node = node.func
-        else:
-            return None
+    """`a` for `a`, `a.b`, `a[0].c`: the name an attribute/subscript chain hangs off.
+
+    A chain through a call result (`f().x`, `open(p).read`) has no root: what the call returns
+    is not a name of the namespace; the call itself is analysed on its own.
+    """
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def _magic_call(node: ast.Call) -> tuple[str, str, list[ast.expr]] | None:
@@ -309,17 +313,11 @@ class _CellVisitor(ast.NodeVisitor):
             self.visit(target)
 
     def _visit_subexprs(self, node: ast.AST) -> None:
-        """Visit what a chain like `a[i].b` evaluates besides its root: indices, call args."""
-        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        """Visit what a chain like `a[i].b` evaluates besides its root name: the indices, and
+        whatever non-name expression (a call) the chain starts from."""
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
             if isinstance(node, ast.Subscript):
                 self.visit(node.slice)
-            elif isinstance(node, ast.Call):
-                for arg in node.args:
-                    self.visit(arg)
-                for kw in node.keywords:
-                    self.visit(kw.value)
-                node = node.func
-                continue
             node = node.value
         if not isinstance(node, ast.Name):
             self.visit(node)

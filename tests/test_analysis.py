@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import pytest
+
+from mlops_nb.capture.analysis import analyze, is_plain_literal
+
+
+def test_defs_uses_in_execution_order():
+    a = analyze("x = y + 1\nz = x * 2\nw = q")
+    assert a.defs == ["x", "z", "w"]
+    # x is used only after this cell defined it: not an input of the cell
+    assert a.uses == ["y", "q"]
+
+
+def test_self_referencing_assignment_is_a_use():
+    a = analyze("n = n + 1")
+    assert a.uses == ["n"] and a.defs == ["n"]
+
+
+@pytest.mark.parametrize(
+    ("code", "mutated"),
+    [
+        ("df.dropna(inplace=True)", "df"),
+        ("hist.append(x)", "hist"),
+        ("d['k'] = 1", "d"),
+        ("obj.attr = 2", "obj"),
+        ("total += 1", "total"),
+        ("del z", "z"),
+        ("del d['k']", "d"),
+        ("a.b.c.method()", "a"),
+        ("a[0].x = 1", "a"),
+        ("model.fit(X, y)", "model"),
+    ],
+)
+def test_mutations(code, mutated):
+    a = analyze(code)
+    assert mutated in a.mutations
+    assert mutated in a.uses
+
+
+def test_pure_calls_are_not_mutations():
+    a = analyze("y = f(x)\nprint(y)")
+    assert a.mutations == []
+    assert set(a.uses) == {"f", "x", "print"}
+
+
+def test_index_names_are_uses_not_mutations():
+    a = analyze("d[key] = value")
+    assert a.mutations == ["d"]
+    assert {"key", "value", "d"} <= set(a.uses)
+
+
+def test_imports_define_names():
+    a = analyze("import numpy as np\nimport os.path\nfrom sklearn.ensemble import RandomForestClassifier as RF\nfrom m import *")
+    assert a.defs == ["np", "os", "RF"]
+    assert a.imports == ["numpy", "os.path", "sklearn.ensemble", "m"]
+    assert a.star_imports == ["m"]
+
+
+def test_literal_params():
+    a = analyze(
+        "lr = 0.1\nname = 'rf'\nflag = True\nnothing = None\nlayers = [64, 32]\n"
+        "cfg = {'a': 1, 'b': (2, 3)}\nneg = -1e-3\na, b = 1, 2\nc: int = 5\n"
+        "computed = lr * 2\n_private = 3\nobj = object()\nbig = 10**5000\n"
+        "s = {1, 2}\nraw = b'x'\n"
+    )
+    assert a.params == {
+        "lr": 0.1, "name": "rf", "flag": True, "nothing": None, "layers": [64, 32],
+        "cfg": {"a": 1, "b": [2, 3]}, "neg": -1e-3, "a": 1, "b": 2, "c": 5,
+    }
+
+
+def test_params_only_at_top_level():
+    a = analyze("if cond:\n    depth = 3\nfor i in range(2):\n    k = 1\n")
+    assert a.params == {}
+    assert {"depth", "k", "i"} <= set(a.defs)
+
+
+def test_function_effects_follow_globals():
+    a = analyze(
+        "def add(v):\n    acc.append(v)\n    return v * k\n"
+        "def bump():\n    global counter\n    counter += 1\n"
+    )
+    assert a.defs == ["add", "bump"]
+    assert a.uses == []  # bodies run later, not now
+    add = a.functions["add"]
+    assert add.reads >= {"acc", "k"} and "v" not in add.reads
+    assert add.mutates == {"acc"}
+    bump = a.functions["bump"]
+    assert bump.writes == {"counter"}
+
+
+def test_function_locals_and_defaults():
+    a = analyze("def f(x, y=default):\n    z = x + y\n    import math\n    return math.sqrt(z) + g\n")
+    assert a.uses == ["default"]
+    fx = a.functions["f"]
+    assert fx.reads == {"g"}
+
+
+def test_comprehension_and_lambda_free_names_are_uses():
+    a = analyze("out = [x * k for x in items]\nf = lambda v: v + offset")
+    assert set(a.uses) == {"k", "items", "offset"}
+    assert "x" not in a.uses and "v" not in a.uses
+
+
+def test_class_body_reads_are_uses():
+    a = analyze("class M(Base):\n    scale = factor\n    def go(self):\n        return helper(self)\n")
+    assert a.defs == ["M"]
+    assert {"Base", "factor", "helper"} <= set(a.uses)
+
+
+def test_magics_and_python_bodies():
+    code = (
+        "get_ipython().run_line_magic('matplotlib', 'inline')\n"
+        "get_ipython().run_cell_magic('time', '', 'y = x + 1\\n')\n"
+        "get_ipython().system('pip install foo')\n"
+    )
+    a = analyze(code)
+    assert a.magics == ["matplotlib", "time", "!"]
+    assert "y" in a.defs and "x" in a.uses
+    assert "get_ipython" not in a.uses and "get_ipython" not in a.mutations
+
+
+def test_files_read_and_written():
+    a = analyze(
+        "df = pd.read_csv('data/train.csv')\ndf.to_csv('out.csv')\n"
+        "with open('notes.txt', 'w') as fh:\n    fh.write('x')\n"
+        "text = open('in.txt').read()\nplt.savefig('fig.png')\n"
+    )
+    assert a.files_read == ["data/train.csv", "in.txt"]
+    assert a.files_written == ["out.csv", "notes.txt", "fig.png"]
+
+
+def test_syntax_error_is_reported_not_raised():
+    a = analyze("def broken(:\n")
+    assert a.syntax_error and a.defs == []
+
+
+def test_walrus_with_and_except():
+    a = analyze("if (n := size) > 1:\n    pass\nwith ctx() as fh:\n    pass\ntry:\n    pass\nexcept E as err:\n    pass\n")
+    assert {"n", "fh", "err"} <= set(a.defs)
+    assert {"size", "ctx", "E"} <= set(a.uses)
+
+
+def test_is_plain_literal():
+    assert is_plain_literal({"a": [1, 2.0, None, "x", (True,)]})
+    assert not is_plain_literal({1, 2})
+    assert not is_plain_literal(b"x")
+    assert not is_plain_literal([object()])
