@@ -82,7 +82,7 @@ class TrackMagics(Magics):
         t = self.tracker
         if args.experiment:
             t.experiment = args.experiment
-        ctx = t._ctx  # noqa: SLF001 - the magic and the tracker are one feature
+        ctx = t._ctx
         shell = self.shell
         transformed = shell.transform_cell(cell)
         tree = ast.parse(transformed)
@@ -97,9 +97,9 @@ class TrackMagics(Magics):
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
         filename = shell.compile.cache(transformed)
-        exec(compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102 - it is the user's cell
+        exec(compile(tree, filename, "exec"), shell.user_ns)
         if last is not None:
-            return eval(compile(last, filename, "eval"), shell.user_ns)  # noqa: S307
+            return eval(compile(last, filename, "eval"), shell.user_ns)
         return None
 
 

@@ -49,7 +49,9 @@ def metric_column(df: pd.DataFrame, metric: str) -> str:
 
     col = metric if metric.startswith("metrics.") else f"metrics.{metric}"
     if col not in df.columns:
-        known = ", ".join(c.removeprefix("metrics.") for c in df.columns if c.startswith("metrics."))
+        known = ", ".join(
+            c.removeprefix("metrics.") for c in df.columns if c.startswith("metrics.")
+        )
         raise MlopsNbError(f"no run has metric {metric!r}; metrics here: {known or 'none'}")
     return col
 

@@ -19,7 +19,9 @@ PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 PYTHON_ARG_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
 
 _READ_CALL = re.compile(r"^(read_[a-z0-9_]+|load|loadtxt|genfromtxt|fromfile|open|imread)$")
-_WRITE_CALL = re.compile(r"^(to_[a-z0-9_]+|savefig|save|savez|savez_compressed|savetxt|dump|imsave|tofile)$")
+_WRITE_CALL = re.compile(
+    r"^(to_[a-z0-9_]+|savefig|save|savez|savez_compressed|savetxt|dump|imsave|tofile)$"
+)
 
 
 @dataclass(frozen=True)
@@ -455,10 +457,13 @@ def _free_names_of_body(body: list[ast.AST], params: set[str]) -> FunctionEffect
             root = _root_name(node)
             if root is not None and root not in bound:
                 mutates.add(root)
-        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            if node.target.id in declared_global:
-                writes.add(node.target.id)
-                reads.add(node.target.id)
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id in declared_global
+        ):
+            writes.add(node.target.id)
+            reads.add(node.target.id)
         for child in ast.iter_child_nodes(node):
             visit(child, bound)
 
@@ -483,7 +488,7 @@ def _collect_params(tree: ast.Module, out: CellAnalysis) -> None:
                     and isinstance(stmt.value, ast.Tuple)
                     and len(target.elts) == len(stmt.value.elts)
                 ):
-                    pairs.extend(zip(target.elts, stmt.value.elts))
+                    pairs.extend(zip(target.elts, stmt.value.elts, strict=False))
                 else:
                     pairs.append((target, stmt.value))
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:

@@ -92,7 +92,10 @@ class _ASTWatcher(ast.NodeTransformer):
         self.tracker = tracker
 
     def visit(self, node: ast.AST) -> ast.AST:
-        self.tracker._last_tree = node  # noqa: SLF001
+        # Only the cell's own parse: `%time` and nested run_cell parse more code later.
+        t = self.tracker
+        if t._ctx is not None and t._last_tree is None and not t._depth:
+            t._last_tree = node
         return node
 
 
@@ -292,6 +295,7 @@ class Tracker:
                     continue
                 ctx.seen_figs.add(key)
                 ctx.figures.append(_png(fig))
+                fig.stale = False  # drawn and stored: only a later change makes it new again
         except Exception as exc:
             ctx.warnings.append(f"figure capture failed: {exc!r}")
 

@@ -1,0 +1,239 @@
+"""The recorder in a real IPython shell: what each cell run records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mlops_nb as mnb
+from mlops_nb.records import MODE_BACKFILLED, MODE_EXPLICIT
+from mlops_nb.store.reader import StoreReader
+
+
+def log_of(sh) -> list:
+    sh.flush()
+    return StoreReader(sh.tracker.home).session_log(sh.tracker.session)
+
+
+def test_every_cell_run_is_recorded_with_code_and_status(tracked):
+    tracked.run("a = 1")
+    tracked.ip.run_cell("b = a +", store_history=True)  # syntax error
+    tracked.ip.run_cell("raise ValueError('nope')", store_history=True)
+    tracked.run("%time c = a + 1")
+    log = log_of(tracked)
+    assert [cr.execution_count for cr in log] == [3, 4, 5, 6]
+    ok, syntax, value_error, timed = log
+    assert ok.status == "ok" and ok.defs == ["a"] and ok.duration_s >= 0
+    assert syntax.status == "error" and syntax.error["type"] == "SyntaxError"
+    assert value_error.error == {"type": "ValueError", "message": "nope"}
+    blobs = StoreReader(tracked.tracker.home).blobs
+    assert blobs.get_text(timed.code) == "%time c = a + 1"
+    assert "run_line_magic('time'" in blobs.get_text(timed.python)
+    assert timed.magics == ["time"] and "c" in timed.defs and "a" in timed.uses
+    assert timed.deps == [ok.id]
+
+
+def test_cell_id_and_notebook_from_the_frontend(shell, monkeypatch):
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/project/churn model.ipynb")
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    shell.ip.run_cell("x = 1", store_history=True, cell_id="cell-abc")
+    (cr,) = log_of(shell)
+    assert cr.cell_id == "cell-abc"
+    assert cr.notebook == "/work/project/churn model.ipynb"
+    assert cr.experiment == "churn model"
+
+
+def test_track_on_mid_session_backfills_history(shell):
+    shell.run("%load_ext mlops_nb")
+    shell.run("import math")
+    shell.run("depth = 4")
+    shell.run("%track on --experiment late")
+    shell.run("score = math.sqrt(depth)")
+    log = log_of(shell)
+    assert [cr.mode for cr in log] == [MODE_BACKFILLED, MODE_BACKFILLED, "auto"]
+    run = log[-1]
+    assert run.metrics == {"score": 2.0}
+    assert run.lineage == [log[0].id, log[1].id]
+    assert run.effective_params == {"depth": 4}
+
+
+def test_track_off_gap_is_backfilled_when_tracking_resumes(tracked):
+    tracked.run("x = 1")
+    tracked.run("%track off")
+    tracked.run("x = 2")
+    tracked.run("%track on")
+    tracked.run("loss = x / 10")
+    log = log_of(tracked)
+    assert [cr.mode for cr in log] == ["auto", MODE_BACKFILLED, "auto"]
+    assert log[-1].deps == [log[1].id]
+    assert log[-1].effective_params == {"x": 2}
+
+
+def test_explicit_cell_magic_without_track_on(shell, capsys):
+    shell.run("%load_ext mlops_nb")
+    shell.run("alpha = 0.5")
+    result = shell.run("%%track --name ridge --metric f1\nf1 = alpha * 2\nloss = 1.0\nf1 + 1")
+    assert result.result == 2.0  # the trailing expression is displayed as the cell's value
+    shell.run("untracked_score = 3")
+    log = log_of(shell)
+    assert [cr.mode for cr in log] == [MODE_BACKFILLED, MODE_EXPLICIT]
+    cr = log[1]
+    assert cr.name == "ridge"
+    assert cr.metrics == {"f1": 1.0}  # explicit mode: only --metric names and log_metric
+    assert cr.effective_params == {"alpha": 0.5, "loss": 1.0}
+    assert cr.defs == ["f1", "loss"] and cr.uses == ["alpha"]
+
+
+def test_explicit_cell_errors_propagate_and_are_recorded(shell):
+    shell.run("%load_ext mlops_nb")
+    result = shell.ip.run_cell("%%track\nvalue = 1\n1 / 0", store_history=True)
+    assert not result.success and isinstance(result.error_in_exec, ZeroDivisionError)
+    (cr,) = log_of(shell)
+    assert cr.status == "error" and cr.error["type"] == "ZeroDivisionError"
+    assert shell.ns["value"] == 1
+
+
+def test_auto_metrics_by_name_and_kind(tracked):
+    tracked.run(
+        "import numpy as np\n"
+        "accuracy = np.float64(0.75)\nval_loss = 0.5\nr2_score = 1\nn_estimators = 100\n"
+        "f1 = 'high'\nflag_accuracy = True\nscores = [0.1, 0.2]"
+    )
+    (cr,) = log_of(tracked)
+    assert cr.metrics == {"accuracy": 0.75, "val_loss": 0.5, "r2_score": 1}
+    assert isinstance(cr.metrics["accuracy"], float)
+    assert cr.params["n_estimators"] == 100 and "val_loss" not in cr.params
+
+
+def test_non_finite_metric_is_kept_with_a_warning(tracked):
+    tracked.run("import math\nloss = math.nan\nmae = math.inf")
+    (cr,) = log_of(tracked)
+    assert set(cr.metrics) == {"loss", "mae"}
+    assert any("not finite" in w for w in cr.warnings)
+
+
+def test_log_metric_and_param_with_steps(tracked):
+    tracked.run(
+        "import mlops_nb as mnb\n"
+        "for epoch, l in enumerate([0.9, 0.5, 0.2]):\n    mnb.log_metric('loss', l)\n"
+        "mnb.log_params({'epochs': 3, 'opt': {'name': 'sgd'}})\n"
+        "mnb.log_metrics({'acc': 0.8})"
+    )
+    cr = log_of(tracked)[-1]
+    assert cr.metrics == {"loss": 0.2, "acc": 0.8}
+    assert cr.metric_steps == {"loss": [0.9, 0.5, 0.2]}
+    assert cr.params["epochs"] == 3 and cr.params["opt"] == {"name": "sgd"}
+
+
+def test_log_metric_outside_a_tracked_cell_warns(shell):
+    shell.run("%load_ext mlops_nb")
+    with pytest.warns(UserWarning, match="outside a tracked cell"):
+        assert mnb.log_metric("f1", 0.5) == 0.5
+
+
+def test_fitted_estimator_hyperparameters(tracked):
+    tracked.run("from sklearn.linear_model import LogisticRegression\nimport numpy as np")
+    tracked.run("X = np.arange(20.0).reshape(10, 2)\ny = np.array([0, 1] * 5)")
+    tracked.run("unfitted = LogisticRegression(C=3.0)")
+    tracked.run("clf = LogisticRegression(C=0.25, max_iter=50).fit(X, y)\nacc = clf.score(X, y)")
+    log = log_of(tracked)
+    assert log[-2].estimators == {}
+    cr = log[-1]
+    est = cr.estimators["clf"]
+    assert est["class"].endswith("LogisticRegression")
+    assert est["params"]["C"] == 0.25 and est["params"]["max_iter"] == 50
+    assert cr.params["clf.C"] == 0.25
+    assert cr.effective_params["clf.C"] == 0.25
+
+
+def test_data_fingerprints_of_what_the_cell_touched(tracked):
+    tracked.run("import pandas as pd\nimport numpy as np")
+    tracked.run("df = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})\nbig = np.zeros(5)")
+    tracked.run("copy = df.copy()")
+    tracked.run("df.loc[0, 'a'] = 99")
+    tracked.run("n = len(big)")
+    log = log_of(tracked)
+    made, copied, changed, used_big = log[1:]
+    assert made.data["df"]["type"] == "DataFrame" and made.data["df"]["shape"] == [3, 2]
+    assert made.data["df"]["dtypes"]["a"] == "int64"
+    assert copied.data["copy"]["hash"] == copied.data["df"]["hash"] == made.data["df"]["hash"]
+    assert changed.data["df"]["hash"] != made.data["df"]["hash"]
+    assert set(used_big.data) == {"big"}  # only what the cell touched, not the namespace
+
+
+def test_files_read_are_fingerprinted(tracked, store_home):
+    (store_home.parent / "train.csv").write_text("a,b\n1,2\n")
+    tracked.run("import pandas as pd\ndf = pd.read_csv('train.csv')")
+    cr = log_of(tracked)[-1]
+    fp = cr.data["file:train.csv"]
+    assert fp["type"] == "file" and fp["size"] == 8 and len(fp["hash"]) == 32
+
+
+def test_figures_are_stored_as_png(tracked):
+    tracked.run("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    tracked.run("fig, ax = plt.subplots()\nax.plot([1, 2, 3])")
+    tracked.run("x = 1")
+    log = log_of(tracked)
+    assert len(log[-2].figures) == 1 and log[-1].figures == []
+    png = StoreReader(tracked.tracker.home).blobs.get(log[-2].figures[0])
+    assert png.startswith(b"\x89PNG")
+
+
+def test_rng_state_recorded_only_when_changed(tracked):
+    tracked.run("import random\nrandom.seed(1)")
+    tracked.run("a = random.random()")
+    tracked.run("b = 1")
+    tracked.run("c = 2")
+    log = log_of(tracked)
+    # before cell 1: initial state (first seen); before cell 2: seeded; before 3: advanced
+    assert log[1].rng is not None and "random" in log[1].rng
+    assert log[2].rng is not None
+    assert log[3].rng is None
+    payload = StoreReader(tracked.tracker.home).blobs.get(log[1].rng["random"])
+    import random as _random
+
+    from mlops_nb.capture.rng import restore_random
+
+    restore_random(payload)
+    _random.seed(1)
+    expected = _random.random()
+    restore_random(payload)
+    assert _random.random() == expected
+
+
+def test_environment_lists_imported_packages(tracked):
+    tracked.run("import numpy")
+    tracked.run("x = 1")
+    tracked.flush()
+    info = StoreReader(tracked.tracker.home).session_info(tracked.tracker.session)
+    env = info["environment"]
+    assert env["python"].count(".") == 2
+    packages = info["packages"]
+    assert "numpy" in packages and packages["numpy"].count(".") >= 1
+
+
+def test_runs_api_and_get_run(tracked):
+    tracked.run("depth = 3")
+    tracked.run("score = depth * 0.1")
+    df = mnb.runs()
+    assert len(df) == 1 and df.loc[0, "params.depth"] == 3
+    run = mnb.get_run(df.loc[0, "id"][:8])
+    assert run["params"] == {"depth": 3}
+    assert run["metrics"] == {"score": pytest.approx(0.3)}
+    assert len(run["lineage"]) == 1
+    json.dumps(run)  # the public view is JSON
+
+
+def test_control_cells_are_not_recorded(tracked):
+    tracked.run("%track status")
+    tracked.run("x = 1")
+    assert [cr.defs for cr in log_of(tracked)] == [["x"]]
+
+
+def test_user_run_cell_inside_a_cell_is_part_of_it(tracked):
+    tracked.run("get_ipython().run_cell('inner = 1')\nouter = 2")
+    log = log_of(tracked)
+    assert len(log) == 1 and log[0].defs == ["outer"]
+    assert tracked.ns["inner"] == 1

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mlops_nb.errors import StoreNotFound
+from mlops_nb.records import CellRun
+from mlops_nb.store.index import read_summary
+from mlops_nb.store.layout import experiment_dirname, index_path_for
+from mlops_nb.store.location import find_home, home_for_writing
+from mlops_nb.store.reader import StoreReader
+from mlops_nb.store.storage import atomic_write_bytes, remove_stray_temps
+from mlops_nb.store.writer import SessionWriter
+
+
+def make_run(i: int, *, session: str = "s1", experiment: str = "exp", metric: bool = True
+             ) -> CellRun:
+    return CellRun(
+        id=f"{i:032x}", session=session, experiment=experiment, seq=i, started_at=1_700_000_000 + i,
+        params={"lr": 0.1 * i, "depth": i % 3}, metrics={"f1": i / 100} if metric else {},
+    )
+
+
+def test_writer_rolls_over_segments_and_reader_merges(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1", segment_size=10)
+    for i in range(35):
+        w.append(make_run(i, metric=i % 2 == 0))
+    assert w.flush()
+    w.close()
+    seg_dir = home / "sessions" / "exp"
+    names = sorted(p.name for p in seg_dir.iterdir())
+    assert names == ["s1.0000.json", "s1.0001.json", "s1.0002.json", "s1.0003.json"]
+    reader = StoreReader(home)
+    log = reader.session_log("s1")
+    assert [cr.seq for cr in log] == list(range(35))
+    cols = reader.run_columns()
+    assert cols.n == 18
+    assert sorted(cols.cols["id"]) == sorted(f"{i:032x}" for i in range(0, 35, 2))
+
+
+def test_each_segment_is_plain_tinydb_json_with_the_session_doc(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    w.update_session(notebook="nb.ipynb", environment=lambda: {"python": "3.x"})
+    w.append(make_run(0))
+    w.close()
+    doc = json.loads((home / "sessions" / "exp" / "s1.0000.json").read_text())
+    assert set(doc) == {"session", "cell_runs"}
+    (session_doc,) = doc["session"].values()
+    assert session_doc["notebook"] == "nb.ipynb"
+    assert session_doc["environment"] == {"python": "3.x"}
+    (run_doc,) = doc["cell_runs"].values()
+    assert run_doc["schema"] == 1 and run_doc["metrics"] == {"f1": 0.0}
+
+
+def test_failing_session_fact_does_not_lose_cell_runs(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+
+    def boom():
+        raise RuntimeError("git exploded")
+
+    w.update_session(environment=boom)
+    w.append(make_run(0))
+    w.close()
+    reader = StoreReader(home)
+    assert len(reader.session_log("s1")) == 1
+    assert "git exploded" in reader.session_info("s1")["environment"]["error"]
+
+
+def test_index_is_used_when_current_and_ignored_when_stale(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    for i in range(5):
+        w.append(make_run(i))
+    w.close()
+    seg = home / "sessions" / "exp" / "s1.0000.json"
+    idx = index_path_for(home, seg)
+    assert read_summary(idx, os.stat(seg)) is not None
+    # Make the index lie; while its stamp matches the segment, readers trust it...
+    doc = json.loads(idx.read_text())
+    doc["cols"]["metrics.f1"] = [9.0] * 5
+    idx.write_text(json.dumps(doc))
+    assert StoreReader(home).run_columns().cols["metrics.f1"] == [9.0] * 5
+    # ...once the segment changes, the stamp no longer matches and the segment itself is read.
+    os.utime(seg, ns=(1, 1))
+    assert StoreReader(home).run_columns().cols["metrics.f1"] == [0.0, 0.01, 0.02, 0.03, 0.04]
+    # Deleting the index loses nothing.
+    idx.unlink()
+    assert StoreReader(home).run_columns().n == 5
+
+
+def test_experiment_filter_and_hostile_experiment_names(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    hostile = "../../etc/passwd\x00<b>"
+    w = SessionWriter(home, "s1")
+    w.append(make_run(0, experiment="a"))
+    w.append(make_run(1, experiment=hostile))
+    w.close()
+    sessions = home / "sessions"
+    dirs = sorted(p.name for p in sessions.iterdir())
+    assert all(p.resolve().parent == sessions.resolve() for p in sessions.iterdir())
+    assert experiment_dirname(hostile) in dirs
+    reader = StoreReader(home)
+    assert reader.run_columns("a").cols["id"] == [f"{0:032x}"]
+    assert reader.run_columns(hostile).cols["experiment"] == [hostile]
+
+
+def test_experiment_dirnames_are_unique_and_safe():
+    names = ["a/b", "a_b", "a b", ".", "..", "", "é", "x" * 300]
+    dirs = [experiment_dirname(n) for n in names]
+    assert len(set(dirs)) == len(dirs)
+    for d in dirs:
+        assert d not in (".", "..", "") and "/" not in d and len(d) <= 80
+
+
+def test_two_writers_same_session_id_do_not_overwrite_each_other(tmp_path: Path):
+    """A reloaded extension keeps its session id; a new writer must not clobber a segment."""
+    home = tmp_path / ".mlops_nb"
+    w1 = SessionWriter(home, "s1")
+    w1.append(make_run(0))
+    w1.close()
+    w2 = SessionWriter(home, "s1")
+    w2.append(make_run(1))
+    w2.close()
+    assert [cr.seq for cr in StoreReader(home).session_log("s1")] == [0, 1]
+
+
+def test_blobs_are_content_addressed_and_deduplicated(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    from mlops_nb.store.blobs import blob_hash
+
+    payload = b"print('hello')"
+    digest = blob_hash(payload)
+    for i in range(3):
+        cr = make_run(i)
+        cr.code = digest
+        w.append(cr, {digest: payload})
+    w.close()
+    reader = StoreReader(home)
+    assert reader.blobs.get_text(digest) == "print('hello')"
+    assert len(list((home / "blobs").rglob("*"))) == 2  # one folder, one file
+
+
+def test_resolve_by_prefix(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    a = make_run(0)
+    a.id = "abc1" + "0" * 28
+    b = make_run(1)
+    b.id = "abc2" + "0" * 28
+    w.append(a)
+    w.append(b)
+    w.close()
+    reader = StoreReader(home)
+    assert reader.resolve("abc1").id == a.id
+    from mlops_nb.errors import AmbiguousRunId, RunNotFound
+
+    with pytest.raises(AmbiguousRunId):
+        reader.resolve("abc")
+    with pytest.raises(RunNotFound):
+        reader.resolve("fff")
+
+
+def test_atomic_write_replaces_and_stray_temps_are_cleaned(tmp_path: Path):
+    target = tmp_path / "f.json"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"two"
+    stray = tmp_path / ".f.json.abc.tmp"
+    stray.write_bytes(b"half")
+    os.utime(stray, (0, 0))
+    young = tmp_path / ".f.json.def.tmp"
+    young.write_bytes(b"live writer")
+    assert remove_stray_temps(tmp_path) == 1
+    assert not stray.exists() and young.exists()
+
+
+def test_find_home_walks_up_and_env_overrides(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
+    (tmp_path / ".mlops_nb").mkdir()
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_home(deep) == (tmp_path / ".mlops_nb").resolve()
+    other = tmp_path / "elsewhere"
+    monkeypatch.setenv("MLOPS_NB_HOME", str(other))
+    assert find_home(deep) == other.resolve()
+    monkeypatch.delenv("MLOPS_NB_HOME")
+    lonely = tmp_path.parent / (tmp_path.name + "-lonely")
+    lonely.mkdir()
+    with pytest.raises(StoreNotFound, match="MLOPS_NB_HOME"):
+        find_home(lonely)
+    assert home_for_writing(lonely) == lonely.resolve() / ".mlops_nb"
