@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlops_nb.capture.values import (
+    is_metric_name,
+    jsonable,
+    metric_goal,
+    metric_value,
+    numeric_scalar,
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["accuracy", "acc", "f1", "precision", "recall", "auc", "roc_auc", "r2", "mse", "rmse",
+     "mae", "loss", "score", "val_loss", "test_accuracy", "f1_macro", "r2_score",
+     "mean_squared_error", "best_score", "val_acc"],
+)
+def test_metric_names(name):
+    assert is_metric_name(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["n_estimators", "max_depth", "accumulate", "scorer",
+             "lossless", "_accuracy", "f10", "data"],
+)
+def test_not_metric_names(name):
+    assert not is_metric_name(name)
+
+
+def test_goal():
+    assert metric_goal("val_loss") == "min" and metric_goal("rmse") == "min"
+    assert metric_goal("mean_squared_error") == "min"
+    assert metric_goal("f1") == "max" and metric_goal("roc_auc") == "max"
+
+
+def test_numeric_scalar():
+    assert numeric_scalar(np.float32(0.5)) == 0.5 and type(numeric_scalar(np.int64(3))) is int
+    assert numeric_scalar(np.array(2.5)) == 2.5
+    assert numeric_scalar(True) is None and numeric_scalar("1") is None
+    assert numeric_scalar(np.array([1.0])) is None
+
+
+def test_metric_value_keeps_bad_values_with_warning():
+    assert metric_value(0.5) == (0.5, None)
+    v, w = metric_value(float("nan"))
+    assert math.isnan(v) and "not finite" in w
+    v, w = metric_value("high")
+    assert v == "high" and "not a number" in w
+    v, w = metric_value(10**5000)
+    assert v == 10**5000 and w is None
+
+
+def test_jsonable_survives_hostile_repr():
+    class Evil:
+        def __repr__(self):
+            raise RuntimeError("no")
+
+    assert "unrepresentable" in jsonable(Evil())
+    assert jsonable({1: {2, 1}, "t": (1, np.int8(2))}) == {"1": [1, 2], "t": [1, 2]}
