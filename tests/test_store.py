@@ -196,3 +196,20 @@ def test_find_home_walks_up_and_env_overrides(tmp_path: Path, monkeypatch):
     with pytest.raises(StoreNotFound, match="MLOPS_NB_HOME"):
         find_home(lonely)
     assert home_for_writing(lonely) == lonely.resolve() / ".mlops_nb"
+
+
+def test_writer_cleans_old_temp_files_of_killed_writers(tmp_path: Path):
+    home = tmp_path / ".mlops_nb"
+    stale = [
+        home / "blobs" / "ab" / ".abcd.x.tmp",
+        home / "sessions" / "exp" / ".s0.0000.json.y.tmp",
+        home / "index" / "exp" / ".s0.0000.json.z.tmp",
+    ]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half")
+        os.utime(p, (0, 0))
+    w = SessionWriter(home, "s1")
+    w.append(make_run(0))
+    w.close()
+    assert [p.exists() for p in stale] == [False, False, False]

@@ -115,8 +115,7 @@ class SessionWriter:
 
     # -- background thread --------------------------------------------------------------------
     def _loop(self) -> None:
-        for folder in (self.home / BLOBS_DIR,):
-            remove_stray_temps(folder)
+        self._clean_blob_temps()
         stop = False
         while not stop:
             item = self._queue.get()
@@ -147,6 +146,14 @@ class SessionWriter:
                 log.warning("mlops-nb could not write the session store: %s", exc)
             for ev in events:
                 ev.set()
+
+    def _clean_blob_temps(self) -> None:
+        # Blob writes are shared by every session; a killed one leaves a temp in blobs/ab/.
+        root = self.home / BLOBS_DIR
+        if root.is_dir():
+            for sub in root.iterdir():
+                if sub.is_dir():
+                    remove_stray_temps(sub)
 
     def _write(self, items: list[tuple[Any, Any]]) -> None:
         touched: dict[str, tuple[_Segment, list[dict[str, Any]]]] = {}
@@ -200,6 +207,7 @@ class SessionWriter:
         self._next_segment[experiment] = number + 1
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stray_temps(path.parent)
+        remove_stray_temps(index_path_for(self.home, path).parent)
         storage = CachingMiddleware(AtomicJSONStorage)
         storage.WRITE_CACHE_SIZE = 1 << 30  # we flush explicitly, once per batch
         db = TinyDB(path, storage=storage)
