@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 # Cell magics whose body is Python run in the user namespace: analyse the body as the cell.
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
@@ -69,6 +69,12 @@ def _json_form(value: Any) -> Any:
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
+    if isinstance(node, ast.Constant):  # the common case, without literal_eval's overhead
+        value = node.value
+        ok = value is None or isinstance(value, (bool, int, float, str))
+        return ok, (value if ok else None)
+    if not isinstance(node, (ast.UnaryOp, ast.List, ast.Tuple, ast.Dict, ast.BinOp)):
+        return False, None
     try:
         value = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -123,6 +129,31 @@ class _CellVisitor(ast.NodeVisitor):
         self._defs: dict[str, None] = {}
         self._uses: dict[str, None] = {}
         self._muts: dict[str, None] = {}
+
+    # NodeVisitor builds a method name string and looks it up for every node; this runs
+    # between the user's cells, so dispatch through a per-class table instead.
+    _dispatch: ClassVar[dict[type, Any]] = {}
+
+    def visit(self, node: ast.AST) -> Any:
+        cls = node.__class__
+        method = self._dispatch.get(cls)
+        if method is None:
+            method = getattr(type(self), "visit_" + cls.__name__, type(self).generic_visit)
+            self._dispatch[cls] = method
+        return method(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for field_name in node._fields:
+            value = getattr(node, field_name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        pass
 
     # -- recording ----------------------------------------------------------------------------
     def use(self, name: str) -> None:

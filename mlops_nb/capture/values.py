@@ -6,6 +6,7 @@ Pure functions shared by the recorder (auto-detecting metrics), the runs table a
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -23,6 +24,7 @@ def _tokens(name: str) -> list[str]:
     return [t for t in _SPLIT.split(name.lower()) if t]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_metric_name(name: str) -> bool:
     """`f1`, `val_loss`, `test_accuracy`, `roc_auc`, `r2_score`, `mean_squared_error`..."""
     lowered = name.lower()
