@@ -64,7 +64,10 @@ class SessionLog:
         if cr.seq != seq:
             raise ValueError(f"cell run seq {cr.seq} does not follow the log (expected {seq})")
         used, mutated = self._effective_names(cr.uses, cr.mutations)
-        dep_seqs = sorted({self.last_def[n] for n in used | mutated if n in self.last_def})
+        dep_set = {self.last_def[n] for n in used | mutated if n in self.last_def}
+        if cr.parent is not None:  # a loop iteration's run depends on its loop's cell run
+            dep_set.update(i for i in range(seq - 1, -1, -1) if self.entries[i].id == cr.parent)
+        dep_seqs = sorted(dep_set)
         cr.deps = [self.entries[d].id for d in dep_seqs]
         for name in (*cr.defs, *mutated):
             self.last_def[name] = seq

@@ -68,6 +68,11 @@ class CellRun:
     lineage: list[str] | None = None
     effective_params: dict[str, Any] | None = None
     effective_data: dict[str, dict[str, Any]] | None = None
+    # One iteration of a loop that logged metrics per iteration: the loop's cell run is `parent`.
+    parent: str | None = None
+    iteration: int | None = None
+    # Names the cell bound from a widget's `.value`: the value frozen at run time (export).
+    widget_values: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     @property

@@ -45,6 +45,7 @@ class CellAnalysis:
     functions: dict[str, FunctionEffects] = field(default_factory=dict)
     files_read: list[str] = field(default_factory=list)
     files_written: list[str] = field(default_factory=list)
+    value_reads: dict[str, str] = field(default_factory=dict)  # `x = w.value`: {x: w}
     syntax_error: str | None = None
 
 
@@ -529,6 +530,9 @@ def _collect_params(tree: ast.Module, out: CellAnalysis) -> None:
                 ok, literal = _literal(value)
                 if ok:
                     out.params[target.id] = literal
+                elif (isinstance(value, ast.Attribute) and value.attr == "value"
+                      and isinstance(value.value, ast.Name)):
+                    out.value_reads[target.id] = value.value.id
 
 
 def analyze(code: str | ast.Module) -> CellAnalysis:

@@ -83,6 +83,8 @@ class _CellContext:
     metric_names: list[str] = field(default_factory=list)
     body: str | None = None
     body_tree: ast.Module | None = None
+    loop_names: list[str] | None = None  # targets of a literal `for` loop; [] when none
+    iterations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _ASTWatcher(ast.NodeTransformer):
@@ -222,7 +224,33 @@ class Tracker:
             steps = ctx.metric_steps.setdefault(key, [ctx.metrics[key]])
             steps.append(stored)
         ctx.metrics[key] = stored
+        try:
+            self._note_iteration(ctx, key, stored)
+        except Exception as exc:  # never let capture break the cell
+            ctx.warnings.append(f"loop iteration capture failed: {exc!r}")
         return value
+
+    def _note_iteration(self, ctx: _CellContext, key: str, stored: Any) -> None:
+        """Inside `for lr in [0.1, 0.01]:` each iteration's metrics become a run of their own.
+
+        An iteration starts when the loop variables change or a metric repeats; the RNG state
+        at each log is kept so iteration k can be replayed from where iteration k-1 ended.
+        """
+        if ctx.loop_names is None:
+            ctx.loop_names = literal_loop_targets(ctx.transformed or self._transform(ctx.raw))
+        if not ctx.loop_names:
+            return
+        ns = self.shell.user_ns
+        values = {n: ns[n] for n in ctx.loop_names if n in ns}
+        if not values or not all(is_plain_literal(v) for v in values.values()):
+            return
+        values = {n: jsonable(v) for n, v in values.items()}
+        cur = ctx.iterations[-1] if ctx.iterations else None
+        if cur is None or cur["loop"] != values or key in cur["metrics"]:
+            cur = {"loop": values, "metrics": {}, "rng_after": None}
+            ctx.iterations.append(cur)
+        cur["metrics"][key] = stored
+        cur["rng_after"] = RngWatcher().changed_states()
 
     def log_param(self, name: str, value: Any) -> Any:
         ctx = self._ctx
@@ -372,7 +400,8 @@ class Tracker:
         if error is not None:
             cr.status = STATUS_ERROR
             cr.error = {"type": type(error).__name__, "message": _safe_str(error)[:2000]}
-        for capture in (self._capture_metrics, self._capture_estimators, self._capture_data):
+        for capture in (self._capture_metrics, self._capture_estimators, self._capture_data,
+                        self._capture_widgets):
             try:
                 capture(cr, ctx, analysis, ns, warnings_)
             except Exception as exc:
@@ -381,7 +410,12 @@ class Tracker:
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}
         cr.warnings = warnings_
+        iterations = ctx.iterations if len(ctx.iterations) > 1 else []
+        if iterations:  # the runs are the iterations; the loop's cell run keeps the steps
+            cr.metrics = {}
         self._append(cr, analysis, blobs)
+        for k, it in enumerate(iterations):
+            self._append_iteration(cr, k, it, iterations[k - 1]["rng_after"] if k else None)
         if result.execution_count:
             self._last_count = max(self._last_count, int(result.execution_count))
         modules = len(sys.modules)
@@ -393,6 +427,39 @@ class Tracker:
         self.log.add(cr, analysis)
         self.ensure_writer().append(cr, blobs)
         self.recorded += 1
+
+    def _append_iteration(
+        self, parent: CellRun, k: int, it: dict[str, Any], rng: dict[str, bytes] | None
+    ) -> None:
+        blobs: dict[str, bytes] = {}
+        child = CellRun(
+            id=uuid.uuid4().hex, session=parent.session, experiment=parent.experiment,
+            seq=len(self.log), started_at=parent.started_at, status=parent.status,
+            mode=parent.mode, name=parent.name, notebook=parent.notebook,
+            cell_id=parent.cell_id, execution_count=parent.execution_count,
+            code=parent.code, python=parent.python, params=dict(it["loop"]),
+            metrics=dict(it["metrics"]), parent=parent.id, iteration=k,
+        )
+        if rng:
+            child.rng = {name: _blob(blobs, payload) for name, payload in rng.items()}
+        self._append(child, CellAnalysis(), blobs)
+
+    def _capture_widgets(
+        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
+        warnings_: list[str],
+    ) -> None:
+        """`depth = slider.value`: freeze the value the widget had, for export to replay."""
+        for name, source in analysis.value_reads.items():
+            widget = ns.get(source)
+            if not type(widget).__module__.startswith("ipywidgets"):
+                continue
+            value = ns.get(name)
+            if is_plain_literal(value):
+                cr.widget_values[name] = value
+                cr.params[name] = jsonable(value)
+            else:
+                warnings_.append(f"{name} = {source}.value is a {type(value).__name__}, "
+                                 "not a literal: export cannot freeze it")
 
     def _capture_metrics(
         self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
@@ -507,6 +574,28 @@ class Tracker:
             added += 1
         self._last_count = max(self._last_count, upto)
         return added
+
+
+def literal_loop_targets(code: str) -> list[str]:
+    """Names bound by top-level `for` loops over a literal list/tuple (or a name), nested too.
+
+    `for lr in [0.1, 0.01]:` is a sweep (each iteration a run); `for epoch in range(10):` is a
+    training curve (steps of one run), so calls like `range(...)` do not count.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    stack: list[ast.AST] = [s for s in tree.body if isinstance(s, ast.For)]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.For) and isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
+            names.extend(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        stack.extend(ast.iter_child_nodes(node))
+    return list(dict.fromkeys(names))
 
 
 def _key(name: Any, ctx: _CellContext) -> str:
