@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# compare (issue 4): a light package, also callable as `mnb.compare(...)`; pandas,
+# matplotlib and ipywidgets load on its first call, not here.
+from . import compare
 from .api import flush, get_run, log_metric, log_metrics, log_param, log_params, runs
 from .errors import MlopsNbError
 
@@ -15,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MlopsNbError",
+    "compare",
     "flush",
     "get_run",
     "load_ipython_extension",
