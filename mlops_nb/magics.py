@@ -12,7 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .capture.recorder import Tracker
 from .errors import MlopsNbError
 
-ACTIONS = ("on", "off", "status", "runs", "flush")
+ACTIONS = ("on", "off", "status", "runs", "flush", "compare")
 
 
 @magics_class
@@ -33,6 +33,10 @@ class TrackMagics(Magics):
     @argument("-n", "--name", help="%%%%track only: a name for this run")
     @argument("--sort", help="runs: sort by this metric, best first")
     @argument("--limit", type=int, help="runs: show at most this many")
+    # -- compare (issue 4)
+    @argument("--min", action="store_true", help="compare: lower --metric is better")
+    @argument("--max", action="store_true", help="compare: higher --metric is better")
+    # -- end compare
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
@@ -64,6 +68,17 @@ class TrackMagics(Magics):
             t.flush()
         elif action == "status":
             print(status_text(t))
+        # -- compare (issue 4): the widget, shown as the cell's result
+        elif action == "compare":
+            if args.min and args.max:
+                raise MlopsNbError("give --min or --max, not both")
+            from .compare import compare
+
+            t.flush()
+            return compare(args.experiment, metric=args.metric[-1] if args.metric else None,
+                           goal="min" if args.min else "max" if args.max else None,
+                           home=t.home)
+        # -- end compare
         elif action == "runs":
             from .api import runs
 
