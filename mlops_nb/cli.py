@@ -118,6 +118,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- compare (issue 4) -----------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare.model import load_comparison
+    from .compare.report import save_report
+
+    goal = "min" if args.min else "max" if args.max else None
+    cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
+                                 home=_home(args))
+    path = save_report(args.output, cmp, experiment=args.experiment, store=store)
+    if not len(cmp.df):
+        print("mlops-nb: warning: no runs to compare: `%track on` in a notebook records them",
+              file=sys.stderr)
+    print(path)
+    return _report_problems(cmp.df.attrs.get("problems", []), args.strict)
+# -- end compare --------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-nb", description="Inspect and use the runs your notebooks recorded."
@@ -142,6 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_show)
+
+    # -- compare (issue 4)
+    p = sub.add_parser("compare", help="write the comparison of runs as a self-contained HTML "
+                                       "report; prints its path")
+    p.add_argument("-e", "--experiment")
+    p.add_argument("--metric", help="the metric that decides the best run (default: the one "
+                                    "most runs have)")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
+    goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")
+    p.add_argument("-o", "--output", default="mlops-nb-report.html",
+                   help="where to write the report (default: %(default)s)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any store file could not be read")
+    p.set_defaults(func=cmd_compare)
+    # -- end compare
     return parser
 
 

@@ -93,6 +93,10 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
         f"generated {esc(now)}" + (f" from <code>{esc(store)}</code>" if store else "")
         + "</div>",
     ]
+    problems = cmp.df.attrs.get("problems") or []
+    if problems:
+        parts.append("<p style='color:#b91c1c'>skipped unreadable store files: "
+                     + "; ".join(esc(p) for p in problems[:20]) + "</p>")
     parts.append(best_html(cmp))
     parts.append("<h2>Runs</h2>")
     parts.append(constants_html(cmp))
@@ -180,10 +184,15 @@ def write_report(path: str | os.PathLike[str], experiment: str | None = None, *,
                  home: str | os.PathLike[str] | None = None) -> Path:
     """Read the store, write the report to `path` atomically; returns the absolute path."""
     cmp, store = load_comparison(experiment, metric=metric, goal=goal, home=home)
+    return save_report(path, cmp, experiment=experiment, store=store)
+
+
+def save_report(path: str | os.PathLike[str], cmp: Comparison, *,
+                experiment: str | None = None, store: Path | None = None) -> Path:
     title = f"mlops-nb: {experiment}" if experiment else "mlops-nb runs"
-    text = render_report(cmp, title=title, experiment=experiment, store=str(store))
+    text = render_report(cmp, title=title, experiment=experiment,
+                         store=str(store) if store else None)
     out = Path(path).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, text.encode("utf-8"))
     os.chmod(out, 0o644)  # a report is for sharing; the temp file it came from was 0600
     return out
