@@ -12,17 +12,20 @@ import os
 import platform
 import subprocess
 import sys
-from importlib import metadata
 from typing import Any
 
 
 @functools.lru_cache(maxsize=1)
 def _module_to_dists() -> dict[str, list[str]]:
+    from importlib import metadata  # 10 ms to import: only on the writer thread
+
     return metadata.packages_distributions()
 
 
 @functools.lru_cache(maxsize=512)
 def _version(dist: str) -> str | None:
+    from importlib import metadata
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
