@@ -52,12 +52,10 @@ def is_numeric_column(df: pd.DataFrame, col: str) -> bool:
 
 
 def sort_key(value: Any) -> str:
-    """The `data-v` attribute the report's script sorts on: numbers as numbers, else text."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float)):
-        return repr(float(value)) if math.isfinite(value) else ""
-    return "" if value is None else str(value)
+    """The `data-v` attribute the report's script sorts numeric columns on ("" = missing)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.12g}" if math.isfinite(value) else ""
+    return ""
 
 
 def header_html(cmp: Comparison, columns: list[str], *, sort_by: str | None = None,
@@ -93,7 +91,8 @@ def rows_html(cmp: Comparison, frame: pd.DataFrame, columns: list[str], *, start
             classes.append("selected")
         cls = f' class="{" ".join(classes)}"' if classes else ""
         mark = "★ " if rid in best else ""
-        cells = [f'<td class="mnb-muted" data-v="{n}">{mark}{n}</td>']
+        cells = [f'<td class="mnb-muted" data-v="{n}">{mark}{n}</td>' if sort_values
+                 else f'<td class="mnb-muted">{mark}{n}</td>']
         for col in columns:
             value = row.get(col)
             text = cmp.verdict_text(rid) if col == VERDICT else format_value(value, col)
@@ -104,20 +103,12 @@ def rows_html(cmp: Comparison, frame: pd.DataFrame, columns: list[str], *, start
             else:
                 title = f' title="{esc(text)}"' if len(text) > 20 else ""
                 text_html = esc(text)
-            if sort_values:
-                key = sort_key(value) if col not in (VERDICT, "started_at") else (
-                    text if col == VERDICT else sort_key(_timestamp(value)))
-                attrs += f' data-v="{esc(key)}"'
+            if sort_values and col in numeric_cols:
+                # The report's script sorts numbers by this; text columns sort by their text.
+                attrs += f' data-v="{sort_key(value)}"'
             cells.append(f"<td{attrs}{title}>{text_html}</td>")
         out.append(f'<tr data-id="{esc(rid)}"{cls}>' + "".join(cells) + "</tr>")
     return "".join(out)
-
-
-def _timestamp(value: Any) -> float | None:
-    try:
-        return float(value.timestamp())
-    except (AttributeError, ValueError, TypeError):
-        return None
 
 
 def constants_html(cmp: Comparison, limit: int = 40) -> str:

@@ -31,6 +31,8 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
 .mnb-scroll{max-height:70vh;overflow:auto;border:1px solid #e5e7eb}
 """
 
+MAX_ROWS = 20_000  # rows written into the report's table (about 0.5 kB each)
+
 # Sort by header click (numbers numerically, by the data-v attribute), filter by text, page.
 SCRIPT = """
 (function(){
@@ -38,8 +40,9 @@ SCRIPT = """
   var body=table.tBodies[0], rows=Array.prototype.slice.call(body.rows);
   var pageSize=200, page=0, shown=rows, sortCol=-1, asc=true;
   var info=document.getElementById('mnb-page'), q=document.getElementById('mnb-q');
-  function key(r,c){var v=r.cells[c].getAttribute('data-v'); var n=parseFloat(v);
-    return (v!==''&&v!==null&&!isNaN(n)&&isFinite(v))?[0,n]:[v===''||v===null?2:1,v||''];}
+  function key(r,c){var cell=r.cells[c], v=cell.getAttribute('data-v');
+    if(v===null){v=cell.textContent; return [v===''?2:1,v];}
+    var n=parseFloat(v); return (v!==''&&!isNaN(n))?[0,n]:[2,''];}
   function cmp(a,b){if(a[0]!==b[0])return a[0]-b[0]; if(a[1]<b[1])return asc?-1:1;
     if(a[1]>b[1])return asc?1:-1; return 0;}
   function draw(){
@@ -100,6 +103,11 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
     parts.append(best_html(cmp))
     parts.append("<h2>Runs</h2>")
     parts.append(constants_html(cmp))
+    if len(view) > MAX_ROWS:
+        parts.append(f"<p class='mnb-muted'>the table holds the first {MAX_ROWS:,} of "
+                     f"{len(view):,} runs, best first; every run: <code>mlops-nb runs "
+                     "--format csv</code></p>")
+        view = view.iloc[:MAX_ROWS]
     if len(view):
         parts.append(
             "<div id='mnb-controls'><input id='mnb-q' type='search' "

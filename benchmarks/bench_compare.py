@@ -1,0 +1,138 @@
+"""Benchmark: open the comparison widget and write the HTML report at 1k, 10k, 100k runs.
+
+Targets (issue 4): the widget opens in <= 1.5 s at 10,000 runs; the report is written in
+<= 5 s at 10,000 runs. The store is made through the real SessionWriter (segments, index,
+blobs), as many sessions of 1,000 runs each, like a team's months of notebook work.
+
+    .venv/bin/python benchmarks/bench_compare.py [--sizes 1000,10000,100000] [--json out.json]
+
+Prints one line per size and exits 1 if a target at 10,000 runs is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from mlops_nb.records import CellRun
+from mlops_nb.store.writer import SessionWriter
+
+TARGET_WIDGET_S = 1.5
+TARGET_REPORT_S = 5.0
+RUNS_PER_SESSION = 1000
+MODELS = ("rf", "gbm", "logreg", "svm")
+
+
+def make_store(home: Path, n: int, seed: int = 0) -> None:
+    """`n` runs with 6 parameters (4 varying, 2 constant), 3 metrics, in 1,000-run sessions."""
+    rnd = random.Random(seed)
+    t0 = time.time() - n * 60.0
+    code = b"accuracy = evaluate(model)\n"
+    for s in range(0, n, RUNS_PER_SESSION):
+        session = f"20261126T000000-{s // RUNS_PER_SESSION:08x}"
+        writer = SessionWriter(home, session)
+        writer.update_session(session=session, environment={
+            "python": "3.11.9", "platform": "Linux", "packages": {"scikit-learn": "1.5.2"},
+            "git": {"commit": "0" * 40, "dirty": False}})
+        for i in range(s, min(s + RUNS_PER_SESSION, n)):
+            depth = rnd.choice((2, 3, 4, 6, 8, 12, None))
+            lr = 10 ** rnd.uniform(-4, -0.5)
+            model = rnd.choice(MODELS)
+            acc = min(0.99, 0.7 + 0.02 * (depth or 5) ** 0.5 + 0.03 * rnd.random()
+                      - 0.5 * lr + (0.02 if model == "gbm" else 0.0))
+            cr = CellRun(
+                id=uuid.UUID(int=rnd.getrandbits(128)).hex, session=session,
+                experiment="bench", seq=i - s, started_at=t0 + i * 60.0,
+                duration_s=rnd.uniform(0.1, 30), notebook="bench.ipynb",
+                execution_count=i - s + 1, code="0" * 32,
+                params={"model": model, "max_depth": depth, "lr": lr,
+                        "n_estimators": rnd.choice((100, 200, 400)), "seed": 0,
+                        "dataset": "churn-v3"},
+                effective_params=None,
+                metrics={"accuracy": round(acc, 4), "f1": round(acc - 0.05, 4),
+                         "val_loss": round(1 - acc, 4)},
+                data={"X": {"hash": f"{rnd.getrandbits(32):08x}", "kind": "DataFrame"}},
+                lineage=[],
+            )
+            writer.append(cr, {"0" * 32: code})
+        writer.flush(600)
+        writer.close()
+
+
+def bench(n: int, root: Path) -> dict[str, float]:
+    from mlops_nb.compare.report import write_report
+    from mlops_nb.compare.widget import CompareWidget
+
+    home = root / f"store-{n}" / ".mlops_nb"
+    t = time.perf_counter()
+    make_store(home, n)
+    made = time.perf_counter() - t
+
+    t = time.perf_counter()
+    w = CompareWidget("bench", metric="accuracy", home=home)
+    widget_s = time.perf_counter() - t
+    assert len(w.cmp.df) == n, (len(w.cmp.df), n)
+
+    t = time.perf_counter()
+    w.sort("lr", ascending=True)
+    w.go_to_page(3)
+    w.filter("model=gbm")
+    interact_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    w.render_plot()
+    plot_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out = write_report(root / f"report-{n}.html", "bench", metric="accuracy", home=home)
+    report_s = time.perf_counter() - t
+    return {"runs": n, "store_build_s": round(made, 2), "widget_open_s": round(widget_s, 3),
+            "sort_page_filter_s": round(interact_s, 3), "first_plot_s": round(plot_s, 3),
+            "report_s": round(report_s, 3),
+            "report_mb": round(out.stat().st_size / 1e6, 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mnb-bench-compare-") as tmp:
+        # Warm imports (pandas, matplotlib, ipywidgets) once, as a notebook would have them.
+        import matplotlib.figure  # noqa: F401
+        import pandas  # noqa: F401
+
+        import mlops_nb.compare.widget  # noqa: F401
+
+        for n in sizes:
+            r = bench(n, Path(tmp))
+            results.append(r)
+            print("compare  " + "  ".join(f"{k}={v}" for k, v in r.items()), flush=True)
+    failed = False
+    for r in results:
+        if r["runs"] == 10_000:
+            ok_w = r["widget_open_s"] <= TARGET_WIDGET_S
+            ok_r = r["report_s"] <= TARGET_REPORT_S
+            print(f"target widget <= {TARGET_WIDGET_S} s at 10,000: "
+                  f"{'met' if ok_w else 'MISSED'} ({r['widget_open_s']} s); "
+                  f"report <= {TARGET_REPORT_S} s: {'met' if ok_r else 'MISSED'} "
+                  f"({r['report_s']} s)")
+            failed = not (ok_w and ok_r)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
