@@ -497,8 +497,10 @@ def lineage_code(reader: StoreReader, run: CellRun, log: list[CellRun]) -> str:
             chunks.append(f"# cell run {rid[:12]}: not found in the session log\n")
             continue
         code = reader.blobs.get_text(cr.code) or reader.blobs.get_text(cr.python)
-        label = f"[{cr.execution_count}]" if cr.execution_count is not None else f"#{cr.seq}"
-        chunks.append(f"# --- cell {label}\n{(code or '# (code not stored)').rstrip()}\n")
+        # The notebook cell id is stable across re-runs; execution counts are not, and would
+        # make two runs of the same code differ.
+        label = f"# --- cell {cr.cell_id}" if cr.cell_id else "# --- cell"
+        chunks.append(f"{label}\n{(code or '# (code not stored)').rstrip()}\n")
     return "\n".join(chunks)
 
 

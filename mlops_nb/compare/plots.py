@@ -188,7 +188,9 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
         ax.axvline(x, color="#444", lw=0.8)
         for p, name in zip(pos, names, strict=True):
             if p == p:  # not NaN
-                ax.text(x + 0.03, p, name, fontsize=7, va="center", color="#333")
+                ax.text(x + 0.03, p, name, fontsize=7, va="center", color="#333", zorder=4,
+                        bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none",
+                              "pad": 1})
     ax.set_xlim(-0.2, len(axes_cols) - 0.6)
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])

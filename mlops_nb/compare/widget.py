@@ -248,6 +248,9 @@ class CompareWidget(widgets.VBox):
         except ImportError:
             self._say(VERIFY_MISSING, error=True)
             return None
+        except Exception as exc:  # a broken install must not break the widget
+            self._say(f"{VERIFY_MISSING} ({exc!r})", error=True)
+            return None
         ids = [self._run_id(r) for r in run_ids] if run_ids else (
             list(self.selection) or self.cmp.best[:1])
         if not ids:
@@ -485,6 +488,9 @@ class CompareWidget(widgets.VBox):
             from ..export import export_run  # type: ignore[import-not-found]
         except ImportError:
             self._say(EXPORT_MISSING, error=True)
+            return []
+        except Exception as exc:  # a broken install must not break the widget
+            self._say(f"{EXPORT_MISSING} ({exc!r})", error=True)
             return []
         out: list[Path] = []
         base = Path(self.export_dir.value or "exports")
