@@ -40,9 +40,14 @@ def _strict_json(value: Any) -> Any:
 
 
 def _home(args: argparse.Namespace) -> Path:
-    from .store.location import find_home
+    from .errors import StoreNotFound
+    from .store.location import ENV_HOME, find_home
 
-    return Path(args.home) if args.home else find_home()
+    home = Path(args.home) if args.home else find_home()
+    if not home.is_dir():  # a typo in --home or MLOPS_NB_HOME is no store, not an empty one
+        given = "--home" if args.home else ENV_HOME
+        raise StoreNotFound(f"no store at {home} (from {given}); check the path")
+    return home
 
 
 def _report_problems(problems: list[str], strict: bool) -> int:
@@ -70,10 +75,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = [_strict_json(r) for r in out.to_dict(orient="records")]
         print(json.dumps(rows, indent=1, default=str))
     elif args.format == "csv":
-        df.to_csv(sys.stdout, index=False)
+        _write_text(df.to_csv(index=False))
     else:
         print(_table_text(df))
     return _report_problems(problems, args.strict)
+
+
+def _write_text(text: str) -> None:
+    """Write machine output as is, except what the terminal's encoding cannot carry (a lone
+    surrogate from a non-UTF-8 file name), which is written as a backslash escape."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        enc = sys.stdout.encoding or "utf-8"
+        sys.stdout.write(text.encode(enc, "backslashreplace").decode(enc))
 
 
 def _table_text(df: Any) -> str:

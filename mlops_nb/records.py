@@ -106,9 +106,30 @@ def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def cell_run_from_dict(doc: dict[str, Any]) -> CellRun:
+    """A CellRun from its stored form; TypeError when the document is not shaped like one."""
+    if not isinstance(doc, dict):
+        raise TypeError(f"a cell run is a mapping, not {type(doc).__name__}")
     doc = _migrate(doc)
     known = {k: v for k, v in doc.items() if k in _CELL_RUN_FIELDS}
+    for name, kinds in _CONTAINER_FIELDS.items():
+        if name in known and not isinstance(known[name], kinds):
+            raise TypeError(f"field {name!r} is a {type(known[name]).__name__}")
+    if not isinstance(known.get("id"), str):
+        raise TypeError("field 'id' is not a string")
     return CellRun(**known)
+
+
+def _container_kinds(annotation: str) -> tuple[type, ...]:
+    kind = dict if annotation.startswith("dict") else list
+    return (kind, type(None)) if annotation.endswith("| None") else (kind,)
+
+
+# Readers iterate these; a hand-edited or foreign document must fail here, not deep in a reader.
+_CONTAINER_FIELDS = {
+    f.name: _container_kinds(str(f.type))
+    for f in fields(CellRun)
+    if str(f.type).startswith(("dict", "list"))
+}
 
 
 def iso(ts: float | None) -> str | None:

@@ -29,7 +29,10 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
         columns[c] = _param_array(data[c])
     for c in metrics:
         columns[c] = data[c]
-    df = pd.DataFrame(columns)
+    try:
+        df = pd.DataFrame(columns)
+    except UnicodeEncodeError:
+        df = _object_text_frame(columns)
     if len(df):
         df["started_at"] = pd.to_datetime(df["started_at"], unit="s", utc=True)
         for c in metrics:
@@ -40,6 +43,25 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
     else:
         df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
     df.attrs["problems"] = [str(p) for p in cols.problems]
+    return df
+
+
+def _object_text_frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """The frame with text kept as Python str where pandas' arrow strings refuse it.
+
+    Arrow strings reject lone surrogates, which is what `os.fsdecode` makes of a non-UTF-8 byte
+    in a file name: one such name or value must not make every run unlistable.
+    """
+    import pandas as pd
+
+    def column(values: Any) -> Any:
+        try:
+            return pd.Series(values)
+        except UnicodeEncodeError:
+            return pd.Series(list(values), dtype=object)
+
+    df = pd.DataFrame({i: column(v) for i, v in enumerate(columns.values())})
+    df.columns = pd.Index(list(columns), dtype=object)
     return df
 
 

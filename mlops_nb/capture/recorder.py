@@ -31,7 +31,7 @@ from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal
 from .fingerprint import data_kind, fingerprint, fingerprint_file
 from .rng import RngWatcher
-from .values import is_metric_name, jsonable, metric_value, numeric_scalar
+from .values import is_metric_name, jsonable, metric_value, numeric_scalar, safe_repr
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
@@ -601,8 +601,9 @@ def literal_loop_targets(code: str) -> list[str]:
 def _key(name: Any, ctx: _CellContext) -> str:
     if isinstance(name, str) and name:
         return name
-    ctx.warnings.append(f"name {name!r} is not a non-empty string; stored as its repr")
-    return repr(name)
+    text = safe_repr(name, 1000)
+    ctx.warnings.append(f"name {text} is not a non-empty string; stored as its repr")
+    return text
 
 
 def _blob(blobs: dict[str, bytes], payload: str | bytes) -> str:

@@ -10,6 +10,7 @@ import functools
 import math
 import numbers
 import re
+import sys
 from typing import Any
 
 METRIC_TOKENS = frozenset(
@@ -75,33 +76,53 @@ def metric_value(value: Any) -> tuple[Any, str | None]:
     """
     num = numeric_scalar(value)
     if num is None:
-        return jsonable(value), f"metric value {value!r:.80} is not a number"
+        return jsonable(value), f"metric value {safe_repr(value, 80)} is not a number"
     if isinstance(num, float) and not math.isfinite(num):
         return num, f"metric value {num!r} is not finite"
     return num, None
 
 
+def too_big_for_float(value: int) -> bool:
+    return abs(value) > sys.float_info.max
+
+
+def safe_repr(value: Any, limit: int = 200) -> str:
+    """repr that never raises: a hostile `__repr__` must not break the user's cell."""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
+    return text[:limit]
+
+
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """A JSON-compatible copy of `value`; unknown objects become their repr, truncated."""
+    if isinstance(value, int) and not isinstance(value, bool) and too_big_for_float(value):
+        return f"<int of {value.bit_length()} bits, too large to store>"
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if _depth > 20:
-        return repr(value)[:200]
+        return safe_repr(value)
     num = numeric_scalar(value)
     if num is not None:
         return num
     if isinstance(value, (list, tuple)):
         return [jsonable(v, _depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+        return {_key_text(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         items = [jsonable(v, _depth + 1) for v in value]
         try:
             return sorted(items)
         except TypeError:
             return items
+    return safe_repr(value)
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
     try:
-        text = repr(value)
-    except Exception as exc:  # a hostile __repr__ must not break capture
-        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
-    return text[:200]
+        return str(key)
+    except Exception:
+        return safe_repr(key)

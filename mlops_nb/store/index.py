@@ -130,4 +130,13 @@ def read_summary(index_path: Path, segment_stat: os.stat_result) -> dict[str, An
         or doc.get("mtime_ns") != segment_stat.st_mtime_ns
     ):
         return None
+    n, cols = doc.get("n"), doc.get("cols")
+    if not (
+        isinstance(n, int)
+        and isinstance(cols, dict)
+        and all(isinstance(c, list) and len(c) == n for c in cols.values())
+        and isinstance(cols.get("id"), list)
+        and all(isinstance(i, str) for i in cols["id"])
+    ):
+        return None  # stamped as current but not a summary we wrote: read the segment
     return doc

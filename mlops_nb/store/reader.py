@@ -84,10 +84,12 @@ class StoreReader:
             return {}, []
         if not isinstance(data, dict):
             raise StoreCorrupt(f"{path} holds {type(data).__name__}, not a TinyDB document")
-        session_docs = list((data.get(SESSION_TABLE) or {}).values())
+        sessions = data.get(SESSION_TABLE) or {}
         table = data.get(CELL_RUNS_TABLE) or {}
-        if not isinstance(table, dict):
-            raise StoreCorrupt(f"{path}: table {CELL_RUNS_TABLE!r} is not a mapping")
+        for name, tbl in ((SESSION_TABLE, sessions), (CELL_RUNS_TABLE, table)):
+            if not isinstance(tbl, dict):
+                raise StoreCorrupt(f"{path}: table {name!r} is not a mapping")
+        session_docs = [d for d in sessions.values() if isinstance(d, dict)]
         runs: list[CellRun] = []
         for key in sorted(table, key=_doc_key):
             try:

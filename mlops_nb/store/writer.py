@@ -10,6 +10,7 @@ small segments keep that cost flat however long the kernel lives.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import queue
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 
-from ..records import SCHEMA_VERSION, CellRun
+from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
 from .index import summary_row, write_summary
 from .layout import BLOBS_DIR, index_path_for, segment_path
@@ -163,10 +164,10 @@ class SessionWriter:
                 # Values may be callables: slow facts (packages, git) are computed here,
                 # on the writer thread, instead of on the cell's critical path.
                 for key, value in payload.items():
-                    self._session_doc[key] = _evaluate(value)
+                    self._session_doc[key] = _clean(_evaluate(value), key, [])
                 session_changed = True
                 continue
-            record: CellRun = head
+            record: CellRun = _storable(head)
             for digest, data in payload.items():
                 self.blobs.put(data, digest)
             seg = self._segment_for(record.experiment, touched)
@@ -220,6 +221,50 @@ def _close_at_exit(ref: weakref.ReferenceType[SessionWriter]) -> None:
     writer = ref()
     if writer is not None:
         writer.close(timeout=10.0)
+
+
+def _storable(record: CellRun) -> CellRun:
+    """The record if JSON can hold it, else a copy with the values it cannot hold as text.
+
+    One such value (an int of 5,000 digits has no JSON text) would otherwise stay in TinyDB's
+    cache and fail every later write of the session, losing all its cell runs.
+    """
+    try:
+        json.dumps(record.to_dict(), default=repr)
+        return record
+    except (ValueError, TypeError, RecursionError):
+        pass
+    bad: list[str] = []
+    doc = _clean(record.to_dict(), "", bad)
+    doc["warnings"] = [*doc.get("warnings", []),
+                       *(f"{path}: not storable as JSON, stored as text" for path in bad)]
+    return cell_run_from_dict(doc)
+
+
+def _clean(value: Any, path: str, bad: list[str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            name = k if isinstance(k, str) else _text(k)
+            out[name] = _clean(v, f"{path}.{name}" if path else name, bad)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, f"{path}[{i}]", bad) for i, v in enumerate(value)]
+    try:
+        json.dumps(value, default=repr)
+        return value
+    except (ValueError, TypeError, RecursionError):
+        bad.append(path)
+    if isinstance(value, int):
+        return f"<int of {value.bit_length()} bits, too large to store>"
+    return f"<unstorable {type(value).__name__}>"
+
+
+def _text(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
 
 
 def _evaluate(value: Any) -> Any:
