@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from .model import numeric, short
+from .model import _is_missing, numeric, short
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,10 @@ MAX_POINTS = 20000
 def label(text: Any) -> str:
     """Text matplotlib draws literally: `$` would start math mode, so it is escaped."""
     return str(text).replace("\\", "\\\\").replace("$", r"\$")
+
+
+def _category(value: Any) -> str:
+    return "(missing)" if _is_missing(value) else str(value)
 
 
 def _figure(width: float = 7.0, height: float = 3.6) -> Figure:
@@ -74,7 +78,7 @@ def metric_vs_param(df: pd.DataFrame, metric: str | None, param: str | None, *,
     ax = fig.add_subplot()
     categorical = x.notna().sum() < df[param].notna().sum()
     if categorical:
-        text = df[param].map(lambda v: "(missing)" if v is None or v != v else str(v))
+        text = df[param].map(_category)
         cats = sorted(text.unique(), key=str)[:50]
         codes = {c: i for i, c in enumerate(cats)}
         xs = text.map(codes).astype("float64")
@@ -159,9 +163,8 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
             columns.append(((nums - lo) / span).to_numpy(dtype=float))
             ticks.append(([0.0, 1.0], [f"{lo:.4g}", f"{hi:.4g}"]))
         else:
-            text = shown[col].map(lambda v: "(missing)" if v is None or v != v else str(v))
-            cats = sorted(d[col].map(lambda v: "(missing)" if v is None or v != v
-                                     else str(v)).unique(), key=str)
+            text = shown[col].map(_category)
+            cats = sorted(d[col].map(_category).unique(), key=str)
             codes = {c: i for i, c in enumerate(cats)}
             n = max(len(cats) - 1, 1)
             columns.append(text.map(codes).to_numpy(dtype=float) / n)
