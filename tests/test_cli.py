@@ -1,0 +1,223 @@
+"""`mlops-nb runs` and `mlops-nb show` over runs recorded by a real IPython shell."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+import pytest
+
+from mlops_nb.cli import main
+from mlops_nb.store.reader import StoreReader
+
+# Three training runs of one experiment (f1 up is better, loss down is better), one of another.
+DEPTHS = (3, 7, 5)
+
+
+def _f1(depth: int) -> float:
+    return 0.5 + depth / 100
+
+
+def _strict_loads(text: str) -> Any:
+    """json.loads that refuses NaN and Infinity, which are not JSON."""
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} in JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def store(tracked) -> dict[str, Any]:
+    tracked.run("import mlops_nb as mnb")
+    for depth in DEPTHS:
+        tracked.run(f"max_depth = {depth}\nlearning_rate = 0.1")
+        tracked.run("f1 = 0.5 + max_depth / 100\nloss = 1 - f1")
+    tracked.run("%track on --experiment other")
+    tracked.run("accuracy = 0.9\nmnb.log_metric('auc', float('nan'))")
+    tracked.flush()
+    reader = StoreReader(tracked.tracker.home)
+    log = reader.session_log(tracked.tracker.session)
+    ids: dict[str, Any] = {}
+    ids["runs"] = [cr.id for cr in log if cr.metrics]
+    ids["param_cells"] = {cr.params["max_depth"]: cr.id for cr in log
+                          if "max_depth" in cr.params and not cr.metrics}
+    ids["home"] = str(tracked.tracker.home)
+    return ids
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def runs_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:
+    code, out, err = run_cli(capsys, "runs", "--format", "json", *argv)
+    assert code == 0, err
+    return _strict_loads(out)
+
+
+# -- runs --------------------------------------------------------------------------------------
+def test_runs_table_lists_every_run_found_from_the_working_directory(store, capsys):
+    code, out, err = run_cli(capsys, "runs")  # the store is found like .git, no --home
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert len(lines) == 1 + 4
+    header = lines[0].split()
+    for col in ("id", "experiment", "status", "params.max_depth", "params.learning_rate",
+                "metrics.f1", "metrics.loss", "metrics.accuracy"):
+        assert col in header
+    assert "session" not in header and "seq" not in header
+    for run_id in store["runs"]:
+        assert run_id[:12] in out and run_id not in out  # ids shortened like git
+    assert sum(" test " in f" {ln} " for ln in lines[1:]) == 3
+    assert sum(" other " in f" {ln} " for ln in lines[1:]) == 1
+
+
+def test_runs_json_is_strict_json_with_effective_params(store, capsys):
+    rows = runs_json(capsys)
+    assert [r["id"] for r in rows] == store["runs"]
+    test_rows, [other] = rows[:3], rows[3:]
+    assert [r["params.max_depth"] for r in test_rows] == list(DEPTHS)
+    assert [r["metrics.f1"] for r in test_rows] == [_f1(d) for d in DEPTHS]
+    assert [r["metrics.loss"] for r in test_rows] == [1 - _f1(d) for d in DEPTHS]
+    assert all(r["status"] == "ok" and r["experiment"] == "test" for r in test_rows)
+    # Missing values and NaN are null, never NaN or "<NA>".
+    assert other["metrics.f1"] is None and other["params.max_depth"] is None
+    assert other["metrics.auc"] is None and other["metrics.accuracy"] == 0.9
+    assert all(r["metrics.accuracy"] is None for r in test_rows)
+    for r in rows:
+        assert dt.datetime.fromisoformat(r["started_at"]).tzinfo is not None
+        assert isinstance(r["duration_s"], float) and r["duration_s"] >= 0
+
+
+def test_runs_csv_parses_back(store, capsys):
+    code, out, err = run_cli(capsys, "runs", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == store["runs"]
+    assert [r["params.max_depth"] for r in rows] == [str(d) for d in DEPTHS] + [""]
+    assert [float(r["metrics.f1"]) for r in rows[:3]] == [_f1(d) for d in DEPTHS]
+    assert rows[3]["metrics.accuracy"] == "0.9"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected_depths"),
+    [
+        (["--sort", "f1"], [7, 5, 3]),  # a score: higher is better by default
+        (["--sort", "loss"], [7, 5, 3]),  # a loss: lower is better by default
+        (["--sort", "metrics.f1"], [7, 5, 3]),
+        (["--sort", "f1", "--min"], [3, 5, 7]),
+        (["--sort", "loss", "--max"], [3, 5, 7]),
+        (["--sort", "f1", "--limit", "2"], [7, 5]),
+        (["--sort", "loss", "--limit", "1"], [7]),
+        (["--limit", "2"], [3, 7]),  # unsorted: oldest first
+    ],
+)
+def test_runs_sort_direction_and_limit(store, capsys, argv, expected_depths):
+    rows = runs_json(capsys, "--experiment", "test", *argv)
+    assert [r["params.max_depth"] for r in rows] == expected_depths
+
+
+def test_runs_sorted_puts_runs_without_the_metric_last(store, capsys):
+    rows = runs_json(capsys, "--sort", "f1")
+    assert [r["params.max_depth"] for r in rows] == [7, 5, 3, None]
+    rows = runs_json(capsys, "--sort", "loss", "--max")
+    assert rows[-1]["experiment"] == "other"
+
+
+def test_runs_sort_table_is_best_first(store, capsys):
+    code, out, _ = run_cli(capsys, "runs", "--sort", "loss", "--limit", "2")
+    assert code == 0
+    lines = out.splitlines()[1:]
+    by_depth = {d: store["runs"][i][:12] for i, d in enumerate(DEPTHS)}
+    assert len(lines) == 2
+    assert lines[0].startswith(by_depth[7]) and lines[1].startswith(by_depth[5])
+
+
+def test_runs_sort_by_unknown_metric_is_bad_input(store, capsys):
+    code, out, err = run_cli(capsys, "runs", "--sort", "precision")
+    assert code == 2 and out == ""
+    assert "precision" in err and "f1" in err  # says which metrics exist
+
+
+def test_runs_experiment_filter(store, capsys):
+    rows = runs_json(capsys, "--experiment", "test")
+    assert [r["id"] for r in rows] == store["runs"][:3]
+    [other] = runs_json(capsys, "--experiment", "other")
+    assert other["id"] == store["runs"][3]
+    assert "params.max_depth" not in other  # columns no run of the experiment has are dropped
+    assert runs_json(capsys, "--experiment", "nope") == []
+    code, out, _ = run_cli(capsys, "runs", "-e", "nope")
+    assert code == 0 and "no runs yet" in out
+
+
+def test_runs_rejects_unknown_format_like_argparse(store, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["runs", "--format", "xml"])
+    assert exc.value.code == 2
+    assert "xml" in capsys.readouterr().err
+
+
+# -- show --------------------------------------------------------------------------------------
+def test_show_json_has_the_documented_fields_and_effective_params(store, capsys):
+    run_id = store["runs"][1]  # the max_depth = 7 run
+    code, out, err = run_cli(capsys, "show", run_id[:10], "--format", "json")
+    assert code == 0, err
+    doc = _strict_loads(out)
+    for key in ("id", "experiment", "session", "notebook", "cell_id", "execution_count",
+                "started_at", "duration_s", "status", "error", "params", "metrics", "data",
+                "estimators", "lineage"):
+        assert key in doc
+    assert doc["id"] == run_id and doc["experiment"] == "test" and doc["status"] == "ok"
+    assert doc["error"] is None
+    # The metric cell set no parameter itself: its params are those of its lineage.
+    assert doc["params"] == {"max_depth": 7, "learning_rate": 0.1}
+    assert doc["cell_params"] == {}
+    assert doc["metrics"] == {"f1": _f1(7), "loss": 1 - _f1(7)}
+    assert isinstance(doc["lineage"], list)
+    assert store["param_cells"][7] in doc["lineage"]
+    assert store["param_cells"][3] not in doc["lineage"]
+    dt.datetime.fromisoformat(doc["started_at"])
+
+
+def test_show_json_turns_nan_into_null(store, capsys):
+    code, out, _ = run_cli(capsys, "show", store["runs"][3], "--format", "json")
+    assert code == 0
+    assert "NaN" not in out
+    doc = _strict_loads(out)
+    assert doc["metrics"] == {"accuracy": 0.9, "auc": None}
+    assert any("auc" in w and "not finite" in w for w in doc["warnings"])
+
+
+def test_show_text(store, capsys):
+    run_id = store["runs"][2]  # max_depth = 5
+    code, out, err = run_cli(capsys, "show", run_id)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", run_id]
+    assert "experiment       test" in out and "status           ok" in out
+    assert "params:" in out and "  max_depth = 5" in out and "  learning_rate = 0.1" in out
+    assert "metrics:" in out and f"  f1 = {json.dumps(_f1(5))}" in out
+    lineage = next(ln for ln in lines if ln.startswith("lineage:"))
+    assert int(lineage.split()[1]) >= 1
+    code_at = lines.index("code:")
+    assert lines[code_at + 1:] == ["  f1 = 0.5 + max_depth / 100", "  loss = 1 - f1"]
+
+
+def test_show_a_cell_run_that_is_not_a_run(store, capsys):
+    # Ids of any cell run resolve, so lineage entries can be inspected too.
+    code, out, _ = run_cli(capsys, "show", store["param_cells"][3], "--format", "json")
+    assert code == 0
+    doc = _strict_loads(out)
+    assert doc["metrics"] == {} and doc["params"]["max_depth"] == 3
+
+
+def test_show_nan_metric_prints_in_text(store, capsys):
+    code, out, _ = run_cli(capsys, "show", store["runs"][3])
+    assert code == 0
+    assert "  auc = NaN" in out and "warning:" in out
+    assert "  accuracy = 0.9" in out
