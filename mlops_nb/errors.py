@@ -29,3 +29,31 @@ class AmbiguousRunId(MlopsNbError):
 
 class SchemaTooNew(MlopsNbError):
     """A record was written by a newer mlops-nb than the one reading it."""
+
+
+class UnsafeExport(MlopsNbError):
+    """A name, value or path cannot be written into an export safely; nothing was written."""
+
+
+class UnsafeOutputPath(UnsafeExport):
+    """An export directory outside the project, through `..`, a symlink, or with a NUL."""
+
+
+class ExportExists(MlopsNbError):
+    """The export directory already holds files; pass --force (force=True) to overwrite."""
+
+
+class ExportRefused(MlopsNbError):
+    """The run's slice cannot be claimed reproducible (verdict L0 refused); `problems` say why."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class HiddenState(ExportRefused):
+    """The run used names that no recorded cell run defined (pushed in, or run untracked)."""
+
+
+class UntranslatableMagic(ExportRefused):
+    """The slice uses IPython syntax that has no faithful plain-Python translation."""

@@ -1,0 +1,74 @@
+"""Export a run as a minimal standalone script that `reproduce` can verify.
+
+`export_run(run_id, out_dir)` writes `train.py` (the run's lineage slice as plain Python, with
+a parameters block, data-file options, RNG restores and metrics output), `requirements.txt`
+(the imported distributions, pinned to the session's versions), `run.json` (the record, the
+slice and why each cell run is in it, the expected metrics) and `rng_states.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlopsNbError
+
+__all__ = ["best_run_id", "export_run", "write_export"]
+
+
+def _reader(home: str | os.PathLike[str] | None) -> Any:
+    from ..api import _reader as api_reader
+
+    return api_reader(home)
+
+
+def write_export(export: Any, out: Path) -> Path:
+    from .paths import write_file
+
+    for name, payload in export.files().items():
+        write_file(out, name, payload)
+    return out
+
+
+def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
+               home: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
+    """Write the export of run `run_id` (id or unique prefix) into `out_dir`; its path.
+
+    Raises HiddenState / UntranslatableMagic (the run cannot be claimed reproducible: nothing
+    is written), UnsafeExport / UnsafeOutputPath, ExportExists (pass force=True).
+    """
+    from .build import build_export
+    from .paths import prepare_out_dir
+
+    reader = _reader(home)
+    run = reader.resolve(run_id)
+    export = build_export(reader, run)
+    out = prepare_out_dir(out_dir, root=reader.home.parent, store=reader.home, force=force)
+    return write_export(export, out)
+
+
+def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None = None,
+                home: str | os.PathLike[str] | None = None) -> str:
+    """The id of the run with the best `metric` (max, or min for losses or goal='min')."""
+    from ..capture.values import metric_goal
+
+    name = metric.removeprefix("metrics.")
+    if goal not in (None, "min", "max"):
+        raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
+    goal = goal or metric_goal(name)
+    cols = _reader(home).run_columns(experiment).cols
+    values = cols.get(f"metrics.{name}")
+    if not values:
+        where = f" in experiment {experiment!r}" if experiment else ""
+        raise MlopsNbError(f"no run has metric {name!r}{where}; `mlops-nb runs` lists them")
+    cands = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            continue
+        cands.append((-v if goal == "max" else v, cols["started_at"][i] or 0,
+                      cols["seq"][i] or 0, i))
+    if not cands:
+        raise MlopsNbError(f"no run has a numeric value for metric {name!r}")
+    return str(cols["id"][min(cands)[3]])

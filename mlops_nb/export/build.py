@@ -1,0 +1,531 @@
+"""From a recorded run to the export's files: slice, translate, rewrite, plan, render.
+
+Reads records only (never a live kernel), so the CLI, the server and the notebook share it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import datetime as _dt
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..capture.analysis import _READ_CALL
+from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
+from ..records import CellRun, iso, run_view
+from ..store.reader import StoreReader
+from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
+from .literals import check_name, literal_to_ast
+from .requirements import imported_modules, requirements
+from .slicing import Slice, SliceCell, compute_slice
+from .translate import translate
+
+RUN_JSON = "run.json"
+SCRIPT = "train.py"
+REQUIREMENTS = "requirements.txt"
+RNG_FILE = "rng_states.json"
+EXPORT_FORMAT = 1
+
+
+class DataChanged(UserWarning):
+    """A data file the run read is missing or differs from the recorded hash."""
+
+
+@dataclass
+class Export:
+    """Everything an export writes, before it is written."""
+
+    run: CellRun
+    script: Script
+    requirements: list[str]
+    run_json: dict[str, Any]
+    rng_states: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def files(self) -> dict[str, bytes]:
+        return {
+            SCRIPT: self.script.source.encode("utf-8"),
+            REQUIREMENTS: ("".join(f"{r}\n" for r in self.requirements)).encode("utf-8"),
+            RUN_JSON: json.dumps(_json_safe(self.run_json), indent=1, default=repr).encode(),
+            RNG_FILE: json.dumps(self.rng_states).encode(),
+        }
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON without NaN/Infinity tokens: such floats become {"float": "nan"}."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def from_json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"float"} and isinstance(value["float"], str):
+            return float(value["float"])
+        return {k: from_json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json_safe(v) for v in value]
+    return value
+
+
+def _label(cr: CellRun) -> str:
+    return f"In [{cr.execution_count}]" if cr.execution_count is not None else f"seq {cr.seq}"
+
+
+# -- rewrites -------------------------------------------------------------------------------
+class _ShimMlopsNb(ast.NodeTransformer):
+    """`import mlops_nb as mnb` -> `mnb = _mnb_tracking`: the script logs into itself."""
+
+    def visit_Import(self, node: ast.Import) -> Any:
+        keep, out = [], []
+        for alias in node.names:
+            if alias.name == "mlops_nb" or alias.name.startswith("mlops_nb."):
+                name = alias.asname or "mlops_nb"
+                out.append(ast.Assign([ast.Name(name, ast.Store())],
+                                      ast.Name("_mnb_tracking", ast.Load())))
+            else:
+                keep.append(alias)
+        if keep:
+            out.insert(0, ast.Import(keep))
+        return out or ast.Pass()
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> Any:
+        module = node.module or ""
+        if node.level or not (module == "mlops_nb" or module.startswith("mlops_nb.")):
+            return node
+        out: list[ast.stmt] = []
+        for alias in node.names:
+            if alias.name == "*":
+                raise UnsafeExport("`from mlops_nb import *` cannot be replayed; import names")
+            out.append(ast.Assign([ast.Name(alias.asname or alias.name, ast.Store())],
+                                  ast.Attribute(ast.Name("_mnb_tracking", ast.Load()),
+                                                alias.name, ast.Load())))
+        return out or ast.Pass()
+
+
+def _pyplot_names(bodies: list[list[ast.stmt]]) -> tuple[set[str], set[str]]:
+    """(aliases of matplotlib.pyplot, names bound to pyplot.show)."""
+    mods, shows = set(), set()
+    for body in bodies:
+        for node in ast.walk(ast.Module(body, [])):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name == "matplotlib.pyplot" and a.asname:
+                        mods.add(a.asname)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                for a in node.names:
+                    if node.module == "matplotlib" and a.name == "pyplot":
+                        mods.add(a.asname or "pyplot")
+                    elif node.module == "matplotlib.pyplot" and a.name == "show":
+                        shows.add(a.asname or "show")
+    return mods, shows
+
+
+class _ShowToSave(ast.NodeTransformer):
+    def __init__(self, mods: set[str], shows: set[str]) -> None:
+        self.mods, self.shows = mods, shows
+        self.count = 0
+
+    def visit_Expr(self, node: ast.Expr) -> Any:
+        call = node.value
+        if isinstance(call, ast.Call):
+            f = call.func
+            hit = (isinstance(f, ast.Name) and f.id in self.shows) or (
+                isinstance(f, ast.Attribute) and f.attr == "show"
+                and (ast.unparse(f.value) in self.mods
+                     or ast.unparse(f.value) == "matplotlib.pyplot"))
+            if hit:
+                self.count += 1
+                return ast.Expr(ast.Call(ast.Name("_mnb_save_figures", ast.Load()), [], []))
+        return self.generic_visit(node)
+
+
+class _DataPaths(ast.NodeTransformer):
+    """`pd.read_csv("data.csv")` -> `pd.read_csv(_mnb_DATA["data.csv"])` for external files."""
+
+    def __init__(self, paths: set[str]) -> None:
+        self.paths = paths
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        self.generic_visit(node)
+        f = node.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        if (node.args and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in self.paths and _READ_CALL.match(name)):
+            node.args[0] = ast.Subscript(ast.Name("_mnb_DATA", ast.Load()),
+                                         ast.Constant(node.args[0].value), ast.Load())
+        return node
+
+
+def _as_load(target: ast.expr) -> ast.expr:
+    node = copy.deepcopy(target)
+    for n in ast.walk(node):
+        if hasattr(n, "ctx"):
+            n.ctx = ast.Load()
+    return node
+
+
+def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt], int]:
+    """Loops over literals whose variables are `names` run once, over the run's own value."""
+    hits = 0
+
+    class _Loop(ast.NodeTransformer):
+        def visit_For(self, node: ast.For) -> Any:
+            nonlocal hits
+            self.generic_visit(node)
+            targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+            if (isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)) and targets
+                    and targets <= names):
+                node.iter = ast.List([_as_load(node.target)], ast.Load())
+                hits += 1
+            return node
+
+        def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
+            return node
+
+        visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    out = [_Loop().visit(s) for s in body]
+    return out, hits
+
+
+def _stores(bodies: list[list[ast.stmt]]) -> tuple[dict[str, int], set[str]]:
+    """How often each name is bound anywhere, and which names have methods called/items set."""
+    counts: dict[str, int] = {}
+    mutated: set[str] = set()
+    for body in bodies:
+        for node in ast.walk(ast.Module(body, [])):
+            ident = None
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                ident = node.id
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                ident = node.name
+            elif isinstance(node, ast.alias):
+                ident = node.asname or node.name.split(".")[0]
+            elif isinstance(node, ast.Global):
+                mutated.update(node.names)
+            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                mutated.add(node.target.id)
+            if ident:
+                counts[ident] = counts.get(ident, 0) + 1
+            root = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                root = node.func.value
+            elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(
+                    node.ctx, ast.Load):
+                root = node.value
+            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name):
+                mutated.add(root.id)
+    return counts, mutated
+
+
+def _literal_value(node: ast.expr) -> tuple[bool, Any]:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    try:
+        literal_to_ast(value)
+    except UnsafeExport:
+        return False, None
+    return True, value
+
+
+def _slug(path: str) -> str:
+    text = re.sub(r"[^a-z0-9]+", "-", Path(path).name.lower()).strip("-")[:40].strip("-")
+    return text or "file"
+
+
+# -- the build ------------------------------------------------------------------------------
+def build_export(reader: StoreReader, target: CellRun) -> Export:
+    """Plan and render the export of `target`; raises ExportRefused/UnsafeExport on problems."""
+    if not target.is_run:
+        raise MlopsNbError(
+            f"cell run {target.id[:12]} recorded no metrics: only runs can be exported and "
+            "verified; `mlops-nb runs` lists them")
+    log = reader.session_log(target.session)
+    anchor_seq = next((cr.seq for cr in log if cr.id == target.parent), target.seq)
+    code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in log
+               if cr.parent is None and cr.seq <= anchor_seq}
+    sl = compute_slice(log, target, code_of)
+    if sl.missing_code:
+        raise UntranslatableMagic(
+            f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "
+            "blobs; the slice cannot be written", [f"missing code at seq {sl.missing_code}"])
+    if sl.unresolved:
+        labels = {c.seq: _label(c.run) for c in sl.cells}
+        problems = [f"{name} (used by {', '.join(labels[s] for s in seqs)})"
+                    for name, seqs in sl.unresolved.items()]
+        raise HiddenState(
+            "the run used names that no recorded cell run defined (hidden state: pushed into "
+            "the kernel, or defined while not recorded): " + "; ".join(problems)
+            + ". Define them in a cell and re-run it, then export again", problems)
+
+    warnings_: list[str] = []
+    refused: list[str] = []
+    pip_reqs: list[str] = []
+    bodies: list[list[ast.stmt]] = []
+    for cell in sl.cells:
+        raw = reader.blobs.get_text(cell.run.code)
+        tr = translate(cell.code, raw)
+        refused.extend(f"{_label(cell.run)} {r}" for r in tr.refused)
+        pip_reqs.extend(tr.requirements)
+        bodies.append(tr.body)
+        if cell.run.status != "ok" and cell.run.error:
+            warnings_.append(f"{_label(cell.run)} raised {cell.run.error.get('type')} in the "
+                             "notebook; the script replays it up to the error")
+    if refused:
+        raise UntranslatableMagic(
+            "the slice uses IPython syntax with no plain-Python translation, so the export "
+            "cannot claim to reproduce the run: " + "; ".join(refused), refused)
+    check_reserved(bodies)
+    # mlops_nb -> the script's own tracking; plt.show() -> figures/
+    bodies = [[_ShimMlopsNb().visit(s) for s in b] for b in bodies]
+    bodies = [_flatten(b) for b in bodies]
+    mods, shows = _pyplot_names(bodies)
+    bodies = [[_ShowToSave(mods, shows).visit(s) for s in b] for b in bodies]
+
+    # external data files: --data-* options with the recorded hash checked on load
+    session = reader.session_info(target.session)
+    env = session.get("environment") if isinstance(session.get("environment"), dict) else {}
+    cwd = env.get("cwd") if isinstance(env.get("cwd"), str) else None
+    data_files: list[DataFile] = []
+    flags_used: set[str] = set()
+    for i, cell in enumerate(sl.cells):
+        paths = [p for p in cell.external_reads if isinstance(p, str)]
+        if not paths:
+            continue
+        bodies[i] = [_DataPaths(set(paths)).visit(s) for s in bodies[i]]
+        for path in paths:
+            if any(d.key == path for d in data_files):
+                continue
+            fp = cell.run.data.get(f"file:{path}") or {}
+            flag = "--data-" + _slug(path)
+            n = 2
+            while flag in flags_used:
+                flag = f"--data-{_slug(path)}-{n}"
+                n += 1
+            flags_used.add(flag)
+            default = path if Path(path).is_absolute() or cwd is None else str(Path(cwd) / path)
+            digest = fp.get("hash") if isinstance(fp.get("hash"), str) else None
+            size = fp.get("size") if isinstance(fp.get("size"), int) else None
+            data_files.append(DataFile(path, flag, default, digest, size))
+            warnings_.extend(_check_data_now(path, default, digest))
+
+    # a loop iteration's run: its loop runs once, over the iteration's own values
+    params: dict[str, Any] = {}
+    anchor_index = len(sl.cells) - 1
+    loop_rng: list[ast.stmt] = []
+    if target.parent is not None:
+        names = set(target.params)
+        for name in names:
+            check_name(name, what="loop variable")
+        for name, value in target.params.items():
+            params[name] = value
+        body, hits = _one_iteration(bodies[anchor_index], names)
+        if not hits:
+            raise UntranslatableMagic(
+                f"run {target.id[:12]} is iteration {target.iteration} of a loop the export "
+                "cannot find in its cell's code", ["loop not found"])
+        bodies[anchor_index] = body
+        if target.rng:
+            loop_rng = [ast.Expr(ast.Call(ast.Name("_mnb_restore_rng", ast.Load()),
+                                          [ast.Constant(g), ast.Constant(d)], []))
+                        for g, d in sorted(target.rng.items())]
+
+    # the parameters block: names bound once in the slice, to a literal, never mutated
+    counts, mutated = _stores(bodies)
+    for i, cell in enumerate(sl.cells):
+        kept: list[ast.stmt] = []
+        for stmt in bodies[i]:
+            name, value, ok = _param_of(stmt, cell)
+            if (ok and name is not None and not name.startswith("_") and counts.get(name) == 1
+                    and name not in mutated and name not in params):
+                params[name] = value
+                continue
+            kept.append(stmt)
+        bodies[i] = kept
+    if loop_rng:
+        body = bodies[anchor_index]
+        first_loop = next((j for j, s in enumerate(body) if isinstance(s, ast.For)), 0)
+        bodies[anchor_index] = body[:first_loop] + loop_rng + body[first_loop:]
+
+    # imports hoisted to the top when that cannot change what they bind
+    hoisted, future, bodies = _hoist(bodies, sl)
+
+    rng_states: dict[str, Any] = {}
+    cells: list[CellCode] = []
+    wanted = {d for rb in sl.rng_before.values() for d in rb.values()}
+    if target.parent is not None:
+        wanted.update((target.rng or {}).values())
+    for digest in sorted(wanted):
+        text = reader.blobs.get_text(digest)
+        if text is None:
+            warnings_.append(f"RNG state {digest[:12]} is missing from the store; not restored")
+            continue
+        rng_states[digest] = json.loads(text)
+    for i, cell in enumerate(sl.cells):
+        rng = {g: d for g, d in sl.rng_before.get(cell.seq, {}).items() if d in rng_states}
+        cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, bodies[i], rng,
+                              errored=cell.run.status != "ok", figures=bool(cell.run.figures)))
+
+    anchor = sl.anchor
+    models = list(anchor.estimators)
+    if not models:
+        for cell in reversed(sl.cells):
+            if cell.run.estimators:
+                models = list(cell.run.estimators)
+                break
+    models = [m for m in models if isinstance(m, str) and m.isidentifier()]
+    metrics = [m for m in target.metrics if isinstance(m, str)]
+    plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
+                      metrics, models, RNG_FILE, future)
+    script = render(plan)
+    modules = imported_modules([*bodies, hoisted])
+    extra = ["xxhash"] if data_files else []
+    reqs = requirements(modules, _packages(session), extra, pip_reqs)
+    run_json = {
+        "format": EXPORT_FORMAT,
+        "run_id": target.id,
+        "experiment": target.experiment,
+        "session": target.session,
+        "exported_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "store": str(reader.home),
+        "expected_metrics": dict(target.metrics),
+        "parameters": params,
+        "parameter_flags": script.flags,
+        "data_files": [vars(d) for d in data_files],
+        "slice": [{"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
+                   "cell_id": c.run.cell_id, "status": c.run.status,
+                   "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
+                  for c in sl.cells],
+        "requirements": reqs,
+        "warnings": warnings_,
+        "l0": True,
+        "run": run_view(target),
+    }
+    for w in warnings_:
+        if w.startswith("data file"):
+            warnings.warn(w, DataChanged, stacklevel=3)
+    return Export(target, script, reqs, run_json, rng_states, warnings_)
+
+
+def _flatten(body: list[Any]) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for s in body:
+        if isinstance(s, list):
+            out.extend(s)
+        else:
+            out.append(s)
+    return out
+
+
+def _param_of(stmt: ast.stmt, cell: SliceCell) -> tuple[str | None, Any, bool]:
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)):
+        return None, None, False
+    name = stmt.targets[0].id
+    widget = cell.run.widget_values or {}
+    if name in widget and isinstance(stmt.value, ast.Attribute) and stmt.value.attr == "value":
+        try:
+            literal_to_ast(widget[name])
+        except UnsafeExport:
+            return None, None, False
+        return name, widget[name], True
+    ok, value = _literal_value(stmt.value)
+    return name, value, ok
+
+
+def _hoist(bodies: list[list[ast.stmt]], sl: Slice
+           ) -> tuple[list[ast.stmt], list[ast.stmt], list[list[ast.stmt]]]:
+    """Top-level imports move to the top when every binding of their names is that import."""
+    specs: dict[str, set[str]] = {}
+    alias_count: dict[str, int] = {}
+    for body in bodies:
+        for node in ast.walk(ast.Module(body, [])):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                origin = (f"{node.level}:{node.module}" if isinstance(node, ast.ImportFrom)
+                          else "")
+                for a in node.names:
+                    bound = a.asname or a.name.split(".")[0]
+                    specs.setdefault(bound, set()).add(f"{origin}:{a.name}")
+                    alias_count[bound] = alias_count.get(bound, 0) + 1
+    counts_all, _ = _stores(bodies)
+    hoisted: list[ast.stmt] = []
+    future: list[ast.stmt] = []
+    seen: set[str] = set()
+    out: list[list[ast.stmt]] = []
+    env_seen = False
+    for cell, body in zip(sl.cells, bodies, strict=True):
+        kept: list[ast.stmt] = []
+        for stmt in body:
+            if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+                text = ast.unparse(stmt)
+                if text not in seen:
+                    seen.add(text)
+                    future.append(stmt)
+                continue
+            if (isinstance(stmt, (ast.Import, ast.ImportFrom)) and not env_seen
+                    and cell.run.status == "ok" and all(a.name != "*" for a in stmt.names)):
+                bound = [a.asname or a.name.split(".")[0] for a in stmt.names]
+                if all(len(specs.get(b, ())) == 1 and counts_all.get(b) == alias_count.get(b)
+                       for b in bound):
+                    text = ast.unparse(stmt)
+                    if text not in seen:
+                        seen.add(text)
+                        hoisted.append(stmt)
+                    continue
+            kept.append(stmt)
+        if {"cd", "env"} & set(cell.analysis.magics):
+            env_seen = True
+        out.append(kept)
+    return hoisted, future, out
+
+
+def _packages(session: dict[str, Any]) -> dict[str, str]:
+    pk = session.get("packages")
+    if not isinstance(pk, dict):
+        env = session.get("environment")
+        pk = env.get("packages") if isinstance(env, dict) else None
+    if not isinstance(pk, dict):
+        return {}
+    return {str(k): str(v) for k, v in pk.items()
+            if re.match(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$", str(v))}
+
+
+def _check_data_now(key: str, path: str, digest: str | None) -> list[str]:
+    from ..capture.fingerprint import fingerprint_file
+
+    fp = fingerprint_file(path)
+    if fp is None:
+        return [f"data file {key!r} is missing at {path}; pass --data-* to the script"]
+    if digest is not None and fp["hash"] != digest:
+        return [f"data file {key!r} changed since the run (recorded hash {digest[:12]}, now "
+                f"{fp['hash'][:12]}): the metrics may not reproduce"]
+    return []
+
+
+def _docstring(target: CellRun, sl: Slice, params: dict[str, Any]) -> str:
+    lines = [
+        f"Reproduce run {target.id} of experiment {target.experiment!r}.",
+        "",
+        f"Notebook: {target.notebook or '(unknown)'}",
+        f"Recorded: {iso(target.started_at)} (session {target.session})",
+        f"Slice: {len(sl.cells)} cell run(s) of the session, in execution order.",
+        "Metrics it should reproduce:",
+    ]
+    lines += [f"    {k} = {v!r}" for k, v in target.metrics.items()]
+    lines += ["", "Generated by mlops-nb from the recorded run. Options: python train.py --help"]
+    return "\n".join(lines)

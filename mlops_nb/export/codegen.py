@@ -1,0 +1,187 @@
+"""train.py from a slice: AST nodes for everything recorded, checked with ast.parse.
+
+The script's layout: docstring (what it reproduces), its own imports, the hoisted imports of
+the slice, the parameters block (literals only, each a command-line option), the fixed helper
+prelude, then the slice's cells in execution order with RNG restores before the cells that had
+them, then the metrics written to metrics.json and stdout. Recorded names and values enter only
+as `ast.Constant`/`ast.Name` nodes built by `literals`, so no recorded text becomes code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UnsafeExport
+from .literals import RESERVED_PREFIX, check_flags, check_name, literal_to_ast
+from .prelude import PRELUDE
+
+_HEX = re.compile(r"^[0-9a-f]{1,64}$")
+PARAMS_BEGIN = "# ---- parameters: literals; override any from the command line, e.g. {flag} VALUE"
+PARAMS_END = "# ---- end of parameters"
+
+
+@dataclass
+class DataFile:
+    key: str  # the path as the notebook's code wrote it
+    flag: str
+    default: str
+    digest: str | None
+    size: int | None
+
+
+@dataclass
+class CellCode:
+    seq: int
+    execution_count: int | None
+    run_id: str
+    body: list[ast.stmt]
+    rng_before: dict[str, str] = field(default_factory=dict)
+    errored: bool = False
+    figures: bool = False
+
+
+@dataclass
+class ScriptPlan:
+    docstring: str
+    hoisted: list[ast.stmt]
+    params: dict[str, Any]
+    data: list[DataFile]
+    cells: list[CellCode]
+    metrics: list[str]
+    models: list[str]
+    rng_file: str = "rng_states.json"
+    future: list[ast.stmt] = field(default_factory=list)
+
+
+@dataclass
+class Script:
+    source: str
+    params_lines: tuple[int, int]  # first and last line of the parameters block (1-based)
+    flags: dict[str, str]
+
+
+def _name(id_: str, ctx: ast.expr_context | None = None) -> ast.Name:
+    return ast.Name(id_, ctx or ast.Load())
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign([_name(name, ast.Store())], value)
+
+
+def _call(func: str, *args: ast.expr) -> ast.Expr:
+    return ast.Expr(ast.Call(_name(func), list(args), []))
+
+
+def _src(nodes: list[ast.stmt]) -> str:
+    if not nodes:
+        return ""
+    mod = ast.fix_missing_locations(ast.Module(nodes, []))
+    return ast.unparse(mod) + "\n"
+
+
+def _comment(cell: CellCode) -> str:
+    """A separator made only of an int and a hex id: nothing recorded is pasted as text."""
+    count = cell.execution_count if isinstance(cell.execution_count, int) else None
+    run = cell.run_id if _HEX.match(cell.run_id or "") else "?"
+    label = f"In [{count}]" if count is not None else "cell"
+    extra = "  (raised in the notebook: replayed up to the error)" if cell.errored else ""
+    return f"# ---- {label}  cell run {run[:12]}  seq {int(cell.seq)}{extra}\n"
+
+
+def render(plan: ScriptPlan) -> Script:
+    """The script's text; raises UnsafeExport if a name is unusable or the result won't parse."""
+    flags = check_flags(list(plan.params))
+    for d in plan.data:
+        if not re.match(r"^--data-[a-z0-9][a-z0-9-]*$", d.flag):
+            raise UnsafeExport(f"internal: bad data flag {d.flag!r}")
+    for name in plan.params:
+        check_name(name)
+
+    parts: list[str] = []
+    head: list[ast.stmt] = [ast.Expr(ast.Constant(plan.docstring))]
+    head += plan.future
+    head += [
+        ast.Import([ast.alias("argparse", "_mnb_argparse")]),
+        ast.Import([ast.alias("os")]),
+        ast.Import([ast.alias("sys", "_mnb_sys")]),
+    ]
+    head.append(ast.Expr(ast.Call(
+        ast.Attribute(ast.Attribute(_name("os"), "environ", ast.Load()), "setdefault",
+                      ast.Load()), [ast.Constant("MPLBACKEND"), ast.Constant("Agg")], [])))
+    parts.append(_src(head))
+    if plan.hoisted:
+        parts.append("\n" + _src(plan.hoisted))
+    first_flag = next(iter(flags.values()), "--name")
+    parts.append("\n" + PARAMS_BEGIN.format(flag=first_flag) + "\n")
+    params_src = _src([_assign(n, literal_to_ast(v)) for n, v in plan.params.items()])
+    before = "".join(parts)
+    start = before.count("\n") + 1
+    parts.append(params_src)
+    end = start + params_src.count("\n") - 1
+    parts.append(PARAMS_END + "\n")
+
+    config: list[ast.stmt] = [
+        _assign("_mnb_PARAMETERS", ast.Dict([ast.Constant(n) for n in flags],
+                                            [ast.Constant(f) for f in flags.values()])),
+        _assign("_mnb_DATA_FILES", ast.Dict(
+            [ast.Constant(d.key) for d in plan.data],
+            [ast.Tuple([ast.Constant(d.flag), ast.Constant(d.default), ast.Constant(d.digest),
+                        ast.Constant(d.size)], ast.Load()) for d in plan.data])),
+        _assign("_mnb_METRICS", ast.List([ast.Constant(m) for m in plan.metrics], ast.Load())),
+        _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
+        _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
+    ]
+    parts.append("\n" + _src(config))
+    parts.append(PRELUDE.lstrip("\n"))
+    setup = [
+        _assign("_mnb_ARGS", ast.Call(_name("_mnb_parse_args"),
+                                      [ast.Call(_name("globals"), [], [])], [])),
+        _assign("_mnb_DATA", ast.Call(_name("_mnb_data_paths"), [_name("_mnb_ARGS")], [])),
+    ]
+    parts.append("\n" + _src(setup))
+    for cell in plan.cells:
+        body: list[ast.stmt] = [
+            _call("_mnb_restore_rng", ast.Constant(gen), ast.Constant(digest))
+            for gen, digest in sorted(cell.rng_before.items())
+        ]
+        code = list(cell.body) or []
+        if cell.errored and code:
+            handler = ast.ExceptHandler(_name("Exception"), None, [ast.Pass()])
+            code = [ast.Try(code, [handler], [], [])]
+        body += code
+        if cell.figures:
+            body.append(_call("_mnb_save_figures"))
+        parts.append("\n" + _comment(cell) + (_src(body) or "pass\n"))
+    parts.append("\n" + _src([_call("_mnb_save_figures"),
+                              _call("_mnb_finish", ast.Call(_name("globals"), [], []),
+                                    _name("_mnb_ARGS"))]))
+    source = "".join(parts)
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:  # a bug of ours: never write a script that does not parse
+        raise UnsafeExport(f"the generated script does not parse ({exc.msg}, line "
+                           f"{exc.lineno}); nothing was written") from exc
+    return Script(source, (start, end), flags)
+
+
+def check_reserved(bodies: list[list[ast.stmt]]) -> None:
+    """The notebook's own code may not use the script's `_mnb_` names."""
+    for body in bodies:
+        for node in ast.walk(ast.Module(body, [])):
+            ident = None
+            if isinstance(node, ast.Name):
+                ident = node.id
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                ident = node.name
+            elif isinstance(node, ast.alias):
+                ident = node.asname or node.name
+            elif isinstance(node, ast.Attribute):
+                ident = node.attr if node.attr.startswith(RESERVED_PREFIX) else None
+            if ident and ident.startswith(RESERVED_PREFIX):
+                raise UnsafeExport(
+                    f"the notebook uses the name {ident!r}, reserved for the generated script "
+                    f"(prefix {RESERVED_PREFIX!r}); rename it"
+                )

@@ -1,0 +1,59 @@
+"""requirements.txt: the distributions the slice imports, pinned to the session's versions."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from importlib import metadata
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+_SKIP = frozenset({"mlops_nb", "mlops-nb", "__future__"})
+
+
+def imported_modules(bodies: list[list[ast.stmt]]) -> list[str]:
+    """Top-level module names imported anywhere in the code (functions and branches too)."""
+    out: dict[str, None] = {}
+    for body in bodies:
+        for node in ast.walk(ast.Module(body, [])):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    out.setdefault(alias.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                out.setdefault(node.module.split(".")[0])
+    return [m for m in out if m not in _SKIP]
+
+
+def _dist_name(req: str) -> str:
+    m = _NAME.match(req)
+    return (m.group(0) if m else req).lower().replace("_", "-")
+
+
+def requirements(modules: list[str], session_packages: dict[str, str],
+                 extra: list[str] | None = None, pip_lines: list[str] | None = None) -> list[str]:
+    """Pinned lines `dist==version`: version from the session, else what is installed here."""
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    mapping = metadata.packages_distributions()
+    lines: dict[str, str] = {}
+    dists: list[str] = []
+    for module in [*modules, *(extra or [])]:
+        if module in stdlib or module in _SKIP:
+            continue
+        dists.extend(mapping.get(module, ()))
+    known = {k.lower().replace("_", "-"): (k, v) for k, v in session_packages.items()}
+    for dist in dists:
+        key = dist.lower().replace("_", "-")
+        if key in _SKIP or key in lines:
+            continue
+        version = known.get(key, (dist, None))[1]
+        if version is None:
+            try:
+                version = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                version = None
+        lines[key] = f"{dist}=={version}" if version else dist
+    for req in pip_lines or []:
+        key = _dist_name(req)
+        if key not in lines and key not in _SKIP:
+            lines[key] = req
+    return [lines[k] for k in sorted(lines)]

@@ -1,0 +1,234 @@
+"""The lineage slice of a run: which earlier cell runs its numbers depend on, and why.
+
+Replays the session log up to the run's position (not the session's end: later cells that
+overwrote `df` do not matter), re-analysing the code each cell run executed. A cell run joins
+the slice when it last defined or mutated a name the slice uses, transitively; conservative on
+mutation (method calls, subscript/attribute stores, `global` writes of notebook functions the
+slice calls, and mutation through an alias made by `b = a`); a file written by one cell run
+and read by a later one keeps its writer; `%cd`/`%env` cells always stay. Names that no
+recorded cell run defined are *unresolved*: hidden state the script cannot recreate.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import importlib
+from dataclasses import dataclass, field
+
+from ..capture.analysis import CellAnalysis, FunctionEffects, analyze
+from ..records import CellRun
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+# What a script provides itself: the tracking shim replaces mlops_nb, display() prints.
+SCRIPT_PROVIDED = frozenset({"display"})
+ENV_MAGICS = frozenset({"cd", "env"})
+
+
+@dataclass
+class SliceCell:
+    run: CellRun
+    code: str
+    analysis: CellAnalysis
+    reasons: list[str] = field(default_factory=list)  # "df -> seq 7"
+    external_reads: list[str] = field(default_factory=list)
+
+    @property
+    def seq(self) -> int:
+        return self.run.seq
+
+
+@dataclass
+class Slice:
+    target: CellRun  # the run asked for (a loop iteration's run keeps its own record)
+    anchor: CellRun  # the cell run whose code produced it (the loop's cell run for iterations)
+    cells: list[SliceCell]
+    unresolved: dict[str, list[int]]  # name -> seqs of slice cells that used it
+    missing_code: list[int]
+    rng_before: dict[int, dict[str, str]]  # seq -> {generator: blob hash} restored before it
+
+
+@functools.lru_cache(maxsize=128)
+def _module_names(module: str) -> frozenset[str] | None:
+    """Public names `from module import *` binds; None when it cannot be imported here."""
+    if module.startswith("."):
+        return None
+    try:
+        mod = importlib.import_module(module)
+    except Exception:
+        return None
+    names = getattr(mod, "__all__", None)
+    if names is None:
+        names = [n for n in vars(mod) if not n.startswith("_")]
+    return frozenset(str(n) for n in names)
+
+
+def _import_bound(tree: ast.Module) -> set[str]:
+    bound: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                if alias.name != "*":
+                    bound.add(alias.asname or alias.name.split(".")[0])
+    return bound
+
+
+def _aliases(tree: ast.Module) -> list[tuple[str, str]]:
+    """(new, old) for top-level `b = a`, `b = a.x`, `b = a[0]`: b may be the same object."""
+    out: list[tuple[str, str]] = []
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            continue
+        node: ast.AST = stmt.value
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        if isinstance(node, ast.Name) and node.id != stmt.targets[0].id:
+            out.append((stmt.targets[0].id, node.id))
+    return out
+
+
+def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | None]) -> Slice:
+    """The slice of `target` over `log` (one session, by seq); `code_of[seq]` its Python."""
+    anchor = target
+    if target.parent is not None:
+        found = [cr for cr in log if cr.id == target.parent]
+        if found:
+            anchor = found[0]
+    end = anchor.seq
+    prefix = [cr for cr in log if cr.seq <= end and cr.parent is None]
+
+    last_def: dict[str, int] = {}
+    last_writer: dict[str, int] = {}
+    functions: dict[str, FunctionEffects] = {}
+    import_bound: set[str] = set()
+    stars: list[tuple[int, str]] = []
+    groups: dict[str, set[str]] = {}
+    deps: dict[int, dict[int, list[str]]] = {}
+    unresolved: dict[int, set[str]] = {}
+    external: dict[int, list[str]] = {}
+    analyses: dict[int, CellAnalysis] = {}
+    env_cells: list[int] = []
+    missing: list[int] = []
+    by_seq = {cr.seq: cr for cr in prefix}
+
+    for cr in prefix:
+        seq = cr.seq
+        code = code_of.get(seq)
+        if code is None:
+            missing.append(seq)
+            code = ""
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            tree = ast.Module([], [])
+        a = analyze(tree)
+        analyses[seq] = a
+        d: dict[int, list[str]] = {}
+        unres: set[str] = set()
+        recorded_muts = set(cr.mutations) if not cr.backfilled else set(a.mutations)
+        used = set(a.uses)
+        mutated = {m for m in recorded_muts if m not in import_bound}
+        pending = [n for n in used | mutated if n in functions]
+        seen: set[str] = set()
+        while pending:
+            fname = pending.pop()
+            if fname in seen:
+                continue
+            seen.add(fname)
+            fx = functions[fname]
+            used |= fx.reads
+            mutated |= {m for m in fx.writes | fx.mutates if m not in import_bound}
+            pending.extend(n for n in (*fx.reads, *fx.mutates) if n in functions)
+        for name in sorted(used | (mutated - set(a.defs))):  # own defs need no definer
+            if name in last_def:
+                d.setdefault(last_def[name], []).append(name)
+            elif name in BUILTIN_NAMES or name in SCRIPT_PROVIDED:
+                continue
+            else:
+                provider = next((s for s, m in reversed(stars)
+                                 if (_module_names(m) is None or name in _module_names(m))),
+                                None)
+                if provider is not None:
+                    d.setdefault(provider, []).append(name)
+                else:
+                    unres.add(name)
+        for path in cr.files_read:
+            if path in last_writer:
+                d.setdefault(last_writer[path], []).append(f"file:{path}")
+            else:
+                external.setdefault(seq, []).append(path)
+        if ENV_MAGICS & set(a.magics):
+            env_cells.append(seq)
+        deps[seq] = d
+        unresolved[seq] = unres
+        # -- effects of this cell run on the index
+        bound = _import_bound(tree)
+        for name in a.defs:
+            old = groups.pop(name, None)
+            if old is not None:
+                old.discard(name)
+        for new, old in _aliases(tree):
+            group = groups.setdefault(old, {old})
+            group.add(new)
+            groups[new] = group
+        for name in set(a.defs) | mutated:
+            last_def[name] = seq
+        for name in mutated:
+            for other in groups.get(name, ()):
+                last_def[other] = seq
+        for name in a.defs:
+            if name in a.functions:
+                functions[name] = a.functions[name]
+            else:
+                functions.pop(name, None)
+            if name in bound:
+                import_bound.add(name)
+            else:
+                import_bound.discard(name)
+        for path in cr.files_written:
+            last_writer[path] = seq
+        stars.extend((seq, m) for m in a.star_imports)
+
+    included: dict[int, list[str]] = {end: ["the run"]}
+    stack = [end, *[s for s in env_cells if s < end]]
+    for s in env_cells:
+        if s < end:
+            included.setdefault(s, []).append("changes the working directory or environment")
+    expanded: set[int] = set()
+    while stack:
+        s = stack.pop()
+        if s in expanded:
+            continue
+        expanded.add(s)
+        for dep, names in deps.get(s, {}).items():
+            included.setdefault(dep, []).extend(f"{n} -> seq {s}" for n in names)
+            if dep not in expanded:
+                stack.append(dep)
+    order = sorted(included)
+    cells = [SliceCell(by_seq[s], code_of.get(s) or "", analyses[s], included[s],
+                       external.get(s, [])) for s in order]
+    names: dict[str, list[int]] = {}
+    for s in order:
+        for n in sorted(unresolved.get(s, ())):
+            names.setdefault(n, []).append(s)
+
+    # RNG: before each slice cell, the state of the latest record at or before it.
+    rng_before: dict[int, dict[str, str]] = {}
+    latest: dict[str, tuple[int, str]] = {}
+    applied: dict[str, int] = {}
+    records = sorted((cr.seq, cr.rng) for cr in prefix if cr.rng)
+    i = 0
+    for s in order:
+        while i < len(records) and records[i][0] <= s:
+            for gen, digest in (records[i][1] or {}).items():
+                latest[gen] = (records[i][0], digest)
+            i += 1
+        todo = {gen: digest for gen, (rseq, digest) in latest.items() if applied.get(gen) != rseq}
+        if todo:
+            rng_before[s] = todo
+            for gen in todo:
+                applied[gen] = latest[gen][0]
+    return Slice(target, anchor, cells, names, missing, rng_before)
+

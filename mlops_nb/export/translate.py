@@ -1,0 +1,246 @@
+"""IPython-only syntax into plain Python, on the AST of the code IPython actually ran.
+
+IPython turns `%time x = f()` into `get_ipython().run_line_magic('time', 'x = f()')`; we match
+those calls and replace them: `%time`/`%%time`/`%%capture` are unwrapped, display and editor
+magics dropped, `%env` becomes `os.environ`, `%cd` becomes `os.chdir`, `!pip install` goes to
+requirements.txt. Anything else is refused with the line it came from: a script that silently
+skips a magic cannot claim to reproduce the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+from dataclasses import dataclass, field
+
+DROPPED_LINE_MAGICS = frozenset({
+    "matplotlib", "config", "autoreload", "aimport", "load_ext", "reload_ext", "unload_ext",
+    "track", "who", "whos", "pwd", "history", "precision", "pprint", "xmode", "colors",
+    "lsmagic", "magic", "env_list",
+})
+UNWRAPPED_LINE_MAGICS = frozenset({"time"})
+UNWRAPPED_CELL_MAGICS = frozenset({"time", "capture", "track"})
+_REQ_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ]*$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DISPLAY_METHODS = frozenset({"head", "tail", "describe", "info"})
+
+
+@dataclass
+class Translated:
+    body: list[ast.stmt] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    uses_os: bool = False
+
+
+def _magic(node: ast.AST) -> tuple[str, str, list[str]] | None:
+    """('line'|'cell'|'system'|'getoutput', name, string args) of a get_ipython() call."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython"):
+        return None
+    args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None
+            for a in node.args]
+    if any(a is None for a in args):
+        return ("other", func.attr, [])
+    texts = [a for a in args if a is not None]
+    if func.attr == "run_line_magic" and texts:
+        return ("line", texts[0], texts[1:])
+    if func.attr == "run_cell_magic" and texts:
+        return ("cell", texts[0], texts[1:])
+    if func.attr == "system" and texts:
+        return ("system", "!", texts)
+    return ("other", func.attr, texts)
+
+
+def _line_of(raw: str | None, lineno: int) -> str:
+    if raw:
+        lines = raw.splitlines()
+        if 0 < lineno <= len(lines):
+            return lines[lineno - 1].strip()
+    return f"line {lineno}"
+
+
+def _pip_requirements(cmd: str) -> list[str] | None:
+    """Requirements from `pip install ...` (also `python -m pip`, `%pip`); None if not pip."""
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        return None
+    while words and words[0] in ("python", "python3", "-m", "sys.executable"):
+        words = words[1:]
+    if len(words) < 2 or words[0] not in ("pip", "pip3") or words[1] != "install":
+        return None
+    reqs: list[str] = []
+    skip = False
+    for w in words[2:]:
+        if skip:
+            skip = False
+            continue
+        if w in ("-r", "-c", "-i", "--index-url", "--extra-index-url", "-e", "-t", "--target"):
+            return None  # files, indexes, editable installs: not a pinned requirement
+        if w.startswith("-"):
+            continue
+        if not _REQ_RE.match(w):
+            return None
+        reqs.append(w)
+    return reqs
+
+
+def _parse(code: str) -> list[ast.stmt]:
+    return ast.parse(code).body
+
+
+def _ipython_body(text: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(text)
+
+
+def _os_call(attr: str, args: list[ast.expr]) -> ast.stmt:
+    return ast.Expr(ast.Call(ast.Attribute(ast.Name("os", ast.Load()), attr, ast.Load()),
+                             args, []))
+
+
+def _env(arg: str) -> ast.stmt | None:
+    arg = arg.strip()
+    if "=" in arg:
+        name, _, value = arg.partition("=")
+    else:
+        name, _, value = arg.partition(" ")
+        if not value:
+            return None  # `%env` or `%env NAME` only shows
+    name, value = name.strip(), value.strip()
+    if not _ENV_NAME_RE.match(name):
+        raise ValueError(f"environment variable name {name!r}")
+    target = ast.Subscript(ast.Attribute(ast.Name("os", ast.Load()), "environ", ast.Load()),
+                           ast.Constant(name), ast.Store())
+    return ast.Assign([target], ast.Constant(value))
+
+
+def _cd(arg: str) -> list[ast.stmt]:
+    arg = arg.strip()
+    if arg.startswith("-b ") or arg in ("-", "-q") or arg.startswith("-"):
+        raise ValueError("%cd options and bookmarks")
+    try:
+        words = shlex.split(arg)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from exc
+    if len(words) > 1:
+        raise ValueError("%cd with several words")
+    if not words:
+        path: ast.expr = ast.Call(ast.Attribute(ast.Attribute(
+            ast.Name("os", ast.Load()), "path", ast.Load()), "expanduser", ast.Load()),
+            [ast.Constant("~")], [])
+        return [_os_call("chdir", [path])]
+    # Replayed in a fresh folder: a relative folder the notebook had may not exist yet.
+    makedirs = ast.Expr(ast.Call(ast.Attribute(ast.Name("os", ast.Load()), "makedirs",
+                                               ast.Load()),
+                                 [ast.Constant(words[0])],
+                                 [ast.keyword("exist_ok", ast.Constant(True))]))
+    return [makedirs, _os_call("chdir", [ast.Constant(words[0])])]
+
+
+def is_display_only(stmt: ast.stmt) -> bool:
+    """A trailing expression the notebook only displayed: `df.shape`, `df.head()`, `display(x)`."""
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value
+    if isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Name) and func.id == "display":
+            return True
+        if isinstance(func, ast.Attribute) and func.attr in DISPLAY_METHODS:
+            return not any(isinstance(n, ast.Call) for n in ast.walk(func.value))
+        return False
+    if isinstance(value, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+        return False
+    return not any(isinstance(n, (ast.Call, ast.NamedExpr)) for n in ast.walk(value))
+
+
+def translate(code: str, raw: str | None = None, *, drop_display: bool = True) -> Translated:
+    """Plain Python statements for one cell's transformed code; refusals say which line."""
+    out = Translated()
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        out.refused.append(f"does not parse as Python: {exc.msg} (line {exc.lineno})")
+        return out
+    out.body = _translate_body(tree.body, raw, out)
+    if drop_display and out.body and is_display_only(out.body[-1]):
+        out.body.pop()
+        out.notes.append("dropped the trailing display expression")
+    # Any get_ipython() left (inside a function, an argument...) has no plain equivalent.
+    for node in ast.walk(ast.Module(out.body, [])):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "get_ipython"):
+            out.refused.append(
+                f"{_line_of(raw, getattr(node, 'lineno', 0))}: IPython call inside other code")
+            break
+    return out
+
+
+def _translate_body(body: list[ast.stmt], raw: str | None, out: Translated) -> list[ast.stmt]:
+    result: list[ast.stmt] = []
+    for stmt in body:
+        magic = _magic(stmt.value) if isinstance(stmt, ast.Expr) else None
+        if magic is None:
+            result.append(stmt)
+            continue
+        kind, name, args = magic
+        where = _line_of(raw, stmt.lineno)
+        try:
+            result.extend(_translate_magic(kind, name, args, raw, out, where))
+        except (ValueError, SyntaxError) as exc:
+            out.refused.append(f"{where}: cannot translate ({exc})")
+    return result
+
+
+def _translate_magic(kind: str, name: str, args: list[str], raw: str | None, out: Translated,
+                     where: str) -> list[ast.stmt]:
+    if kind == "line":
+        arg = args[0] if args else ""
+        if name in UNWRAPPED_LINE_MAGICS:
+            return _translate_body(_parse(arg), None, out) if arg.strip() else []
+        if name in DROPPED_LINE_MAGICS:
+            if name in ("load_ext", "reload_ext") and arg.strip() not in ("autoreload",
+                                                                          "mlops_nb"):
+                out.refused.append(f"{where}: extension {arg.strip()!r} may change how code runs")
+            return []
+        if name == "env":
+            stmt = _env(arg)
+            if stmt is None:
+                return []
+            out.uses_os = True
+            return [stmt]
+        if name == "cd":
+            out.uses_os = True
+            return _cd(arg)
+        if name in ("pip", "conda") and name == "pip":
+            reqs = _pip_requirements("pip " + arg)
+            if reqs is not None:
+                out.requirements.extend(reqs)
+                return []
+        out.refused.append(f"{where}: magic %{name} has no plain-Python translation")
+        return []
+    if kind == "cell":
+        if name in UNWRAPPED_CELL_MAGICS and len(args) == 2:
+            if name == "capture" and args[0].strip():
+                out.notes.append(f"%%capture {args[0].strip()}: output not captured in the "
+                                 "script")
+            return _translate_body(_parse(_ipython_body(args[1])), args[1], out)
+        out.refused.append(f"{where}: cell magic %%{name} has no plain-Python translation")
+        return []
+    if kind == "system":
+        reqs = _pip_requirements(args[0]) if args else None
+        if reqs is not None:
+            out.requirements.extend(reqs)
+            return []
+        out.refused.append(f"{where}: shell command has no plain-Python translation")
+        return []
+    out.refused.append(f"{where}: IPython call {name}() has no plain-Python translation")
+    return []

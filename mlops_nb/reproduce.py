@@ -1,0 +1,319 @@
+"""Run an export in a fresh process and compare its metrics with the recorded ones.
+
+Levels, each implying the ones before:
+- L0 exported: the script parses, no unresolved names, no refused magics;
+- L1 the script runs to completion in a fresh Python process, in an empty folder;
+- L2 every metric equal to the recorded value (exactly, or within the stated tolerance);
+- L3 (`stable=True`) equal again in two more runs with different PYTHONHASHSEED.
+The verdict is stored per run (`.mlops_nb/verdicts/<run id>.json`) for the comparison widget.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ExportRefused, MlopsNbError
+
+LEVELS = ("L0", "L1", "L2", "L3")
+STDERR_TAIL = 4000
+DATA_MISMATCH_PREFIX = "mlops-nb-data-mismatch: "
+HASH_SEEDS = (0, 1, 2)
+
+
+@dataclass
+class Verdict:
+    run_id: str | None
+    level: str | None  # the highest level reached, None when not even L0
+    ok: bool
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duration_s: float = 0.0
+    stderr_tail: str = ""
+    returncode: int | None = None
+    rtol: float = 0.0
+    atol: float = 0.0
+    stable: bool = False
+    problems: list[str] = field(default_factory=list)
+    data_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    export_dir: str | None = None
+    checked_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_ready(asdict(self))
+
+    def summary(self) -> str:
+        tol = ("exact" if not (self.rtol or self.atol)
+               else f"rtol={self.rtol:g}, atol={self.atol:g}")
+        head = (f"{'reproduced' if self.ok else 'NOT reproduced'}: level {self.level or 'none'}"
+                f" ({tol}) in {self.duration_s:.1f}s")
+        lines = [head]
+        for name, m in self.metrics.items():
+            mark = "=" if m.get("equal") else "!="
+            lines.append(f"  {name}: recorded {m.get('recorded')!r} {mark} reproduced "
+                         f"{m.get('reproduced')!r} (difference {m.get('difference')!r})")
+        lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  data file {d.get('file')!r} {d.get('problem')}" for d in
+                  self.data_mismatches]
+        return "\n".join(lines)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def compare_metric(recorded: Any, reproduced: Any, rtol: float, atol: float
+                   ) -> tuple[bool, Any]:
+    """(equal, difference): exact unless a tolerance is given; NaN equals NaN."""
+    num = (int, float)
+    if (isinstance(recorded, num) and isinstance(reproduced, num)
+            and not isinstance(recorded, bool) and not isinstance(reproduced, bool)):
+        r, x = float(recorded), float(reproduced)
+        if math.isnan(r) or math.isnan(x):
+            return math.isnan(r) and math.isnan(x), None
+        if math.isinf(r) or math.isinf(x):
+            return r == x, None if r == x else math.inf
+        diff = x - r
+        if rtol == 0.0 and atol == 0.0:
+            return recorded == reproduced, diff
+        return abs(diff) <= atol + rtol * abs(r), diff
+    return recorded == reproduced, None
+
+
+def _run_script(script: Path, workdir: Path, seed: int, timeout: float
+                ) -> tuple[int | None, str, dict[str, Any] | None, float]:
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = str(seed)
+    env["MPLBACKEND"] = "Agg"
+    env.pop("MLOPS_NB_HOME", None)
+    env.pop("JPY_SESSION_NAME", None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_dir = workdir / "output"
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(script), "--output-dir", str(out_dir)],
+            cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else (
+            exc.stderr or "")
+        return None, err + f"\n[timed out after {timeout}s]", None, time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    metrics = None
+    path = out_dir / "metrics.json"
+    if proc.returncode == 0 and path.is_file():
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            metrics = None
+    return proc.returncode, proc.stderr, metrics, elapsed
+
+
+def _expected(run_json: dict[str, Any], home: Path | None) -> dict[str, Any]:
+    from .export.build import from_json_safe
+
+    expected = from_json_safe(run_json.get("expected_metrics") or {})
+    if home is not None and run_json.get("run_id"):
+        try:
+            from .store.reader import StoreReader
+
+            return dict(StoreReader(home).resolve(run_json["run_id"]).metrics)
+        except MlopsNbError:
+            pass
+    return expected
+
+
+def _home_for(target_home: str | os.PathLike[str] | None, run_json: dict[str, Any] | None
+              ) -> Path | None:
+    if target_home is not None:
+        return Path(target_home)
+    from .capture.recorder import active_tracker
+
+    tracker = active_tracker()
+    if tracker is not None and tracker.home is not None:
+        tracker.flush()
+        return tracker.home
+    if run_json and isinstance(run_json.get("store"), str) and Path(run_json["store"]).is_dir():
+        return Path(run_json["store"])
+    try:
+        from .store.location import find_home
+
+        return find_home()
+    except MlopsNbError:
+        return None
+
+
+def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None,
+              rtol: float = 0.0, atol: float = 0.0, timeout: float = 600,
+              stable: bool = False) -> Verdict:
+    """Verify an export folder (or a run id, exported to a temporary folder) reproduces."""
+    if rtol < 0 or atol < 0 or not (math.isfinite(rtol) and math.isfinite(atol)):
+        raise MlopsNbError("rtol and atol must be finite and >= 0")
+    if timeout <= 0:
+        raise MlopsNbError("timeout must be positive")
+    started = time.perf_counter()
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        export_dir = Path(os.fspath(target))
+        if not (export_dir / "run.json").is_file():
+            if export_dir.exists():
+                raise MlopsNbError(f"{os.fspath(target)!r} has no run.json: not an export folder")
+            tmp = tempfile.TemporaryDirectory(prefix="mlops-nb-reproduce-")
+            store = _home_for(home, None)
+            try:
+                export_dir = _export_to(os.fspath(target), Path(tmp.name) / "export", store)
+            except ExportRefused as exc:
+                return _refused(exc, os.fspath(target), store, rtol, atol, stable, started)
+        return _verify(export_dir, home, rtol, atol, timeout, stable, started)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _export_to(run_id: str, out: Path, home: Path | None) -> Path:
+    from .export import write_export
+    from .export.build import build_export
+    from .export.paths import prepare_out_dir
+    from .store.reader import StoreReader
+
+    if home is None:
+        from .store.location import find_home
+
+        home = find_home()
+    reader = StoreReader(home)
+    export = build_export(reader, reader.resolve(run_id))
+    folder = prepare_out_dir(out, root=out.parent, store=None, force=True, check_root=False)
+    return write_export(export, folder)
+
+
+def _refused(exc: ExportRefused, target: str, home: Path | None, rtol: float, atol: float,
+             stable: bool, started: float) -> Verdict:
+    run_id = None
+    if home is not None:
+        try:
+            from .store.reader import StoreReader
+
+            run_id = StoreReader(home).resolve(target).id
+        except MlopsNbError:
+            run_id = None
+    verdict = Verdict(run_id, None, False, rtol=rtol, atol=atol, stable=stable,
+                      problems=exc.problems or [str(exc)],
+                      duration_s=round(time.perf_counter() - started, 3),
+                      checked_at=_now())
+    _store(home, verdict)
+    return verdict
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _store(home: Path | None, verdict: Verdict) -> None:
+    if home is None or verdict.run_id is None or not Path(home).is_dir():
+        return
+    from .store.verdicts import save_verdict
+
+    with contextlib.suppress(OSError, ValueError):  # a read-only store still gets a verdict
+        save_verdict(home, verdict.run_id, verdict.to_dict())
+
+
+def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, atol: float,
+            timeout: float, stable: bool, started: float) -> Verdict:
+    run_json = json.loads((export_dir / "run.json").read_text(encoding="utf-8"))
+    store = _home_for(home, run_json)
+    run_id = run_json.get("run_id") if isinstance(run_json.get("run_id"), str) else None
+    verdict = Verdict(run_id, None, False, rtol=rtol, atol=atol, stable=stable,
+                      export_dir=str(export_dir), checked_at=_now())
+    script = export_dir / "train.py"
+    try:
+        ast.parse(script.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        verdict.problems.append(f"train.py does not parse: {exc}")
+    if not run_json.get("l0", False):
+        verdict.problems.append("the export was not claimed reproducible (run.json l0 false)")
+    if verdict.problems:
+        return _finish(verdict, store, started)
+    verdict.level = "L0"
+    expected = _expected(run_json, store)
+    with tempfile.TemporaryDirectory(prefix="mlops-nb-replay-") as work:
+        seeds = HASH_SEEDS if stable else HASH_SEEDS[:1]
+        for i, seed in enumerate(seeds):
+            code, stderr, metrics, _ = _run_script(script, Path(work) / f"run{i}", seed, timeout)
+            _note_data(verdict, stderr)
+            if code != 0 or metrics is None:
+                verdict.returncode = code
+                verdict.stderr_tail = stderr[-STDERR_TAIL:]
+                verdict.problems.append(
+                    f"the script failed with exit code {code}" if code is not None
+                    else f"the script timed out after {timeout}s")
+                if i:
+                    verdict.problems.append(f"(run with PYTHONHASHSEED={seed})")
+                break
+            verdict.returncode = 0
+            if i == 0:
+                verdict.level = "L1"
+            equal = _compare(verdict, expected, metrics, rtol, atol, record=i == 0,
+                             seed=seed)
+            if not equal:
+                break
+            verdict.level = "L2" if i == 0 else ("L3" if i == len(seeds) - 1 else "L2")
+    verdict.ok = verdict.level == ("L3" if stable else "L2")
+    return _finish(verdict, store, started)
+
+
+def _note_data(verdict: Verdict, stderr: str) -> None:
+    for line in stderr.splitlines():
+        if line.startswith(DATA_MISMATCH_PREFIX):
+            try:
+                item = json.loads(line[len(DATA_MISMATCH_PREFIX):])
+            except ValueError:
+                continue
+            if item not in verdict.data_mismatches:
+                verdict.data_mismatches.append(item)
+
+
+def _compare(verdict: Verdict, expected: dict[str, Any], got: dict[str, Any], rtol: float,
+             atol: float, *, record: bool, seed: int) -> bool:
+    all_equal = True
+    for name, recorded in expected.items():
+        if name not in got:
+            if record:
+                verdict.metrics[name] = {"recorded": recorded, "reproduced": None,
+                                         "difference": None, "equal": False}
+            verdict.problems.append(f"metric {name!r} was not produced by the script")
+            all_equal = False
+            continue
+        equal, diff = compare_metric(recorded, got[name], rtol, atol)
+        if record:
+            verdict.metrics[name] = {"recorded": recorded, "reproduced": got[name],
+                                     "difference": diff, "equal": equal}
+        elif not equal:
+            verdict.problems.append(
+                f"metric {name!r} differs with PYTHONHASHSEED={seed}: {got[name]!r}")
+        all_equal = all_equal and equal
+    return all_equal
+
+
+def _finish(verdict: Verdict, store: Path | None, started: float) -> Verdict:
+    verdict.duration_s = round(time.perf_counter() - started, 3)
+    _store(store, verdict)
+    return verdict
