@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -550,6 +551,19 @@ def test_values_json_cannot_hold_are_kept_as_text_and_later_cells_still_written(
     assert len(df) == 2
 
 
+def test_a_hostile_metric_like_variable_does_not_cost_the_cells_logged_metrics(tracked):
+    tracked.run(
+        "import mlops_nb as mnb\n"
+        "class Sneaky:\n"
+        "    def __getattr__(self, name): raise RuntimeError(f'no {name} here')\n"
+    )
+    tracked.run("score = Sneaky()\nval_loss = Sneaky()\n_ = mnb.log_metric('f1', 0.9)\nok = 1")
+    cr = _last_cell_run(tracked)
+    assert cr.metrics == {"f1": 0.9}
+    assert cr.status == "ok"
+    assert list(mnb.runs(home=tracked.tracker.home)["metrics.f1"]) == [0.9]
+
+
 # -- hostile names and values ------------------------------------------------------------------
 HOSTILE_NAMES = [
     "x; import os",
@@ -637,8 +651,10 @@ def test_hostile_experiment_name_is_stored_and_filtered(shell, capsys):
     shell.run("acc = 0.75")
     shell.flush()
     home = shell.tracker.home
-    seg_dirs = [p for p in (home / SESSIONS_DIR).iterdir()]
-    assert all(p.parent == home / SESSIONS_DIR for p in seg_dirs)
+    [exp_dir] = (home / SESSIONS_DIR).iterdir()
+    assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", exp_dir.name), exp_dir.name
+    assert all(p.resolve().is_relative_to(home.resolve()) for p in store_files(home))
+    assert sorted(p.name for p in home.parent.iterdir()) == [".mlops_nb"]
     df = mnb.runs(name, home=home)
     assert list(df["metrics.acc"]) == [0.75]
     code, out, _ = cli(capsys, "--home", str(home), "runs", "--experiment", name)

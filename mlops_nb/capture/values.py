@@ -53,18 +53,19 @@ def numeric_scalar(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value
+    # Anything else is the user's object: its attributes may raise anything, and that must
+    # cost at most this one value, never the cell's other metrics.
     if isinstance(value, numbers.Real):
         try:
             return value.item() if hasattr(value, "item") else float(value)
-        except (TypeError, ValueError):
+        except Exception:
             return None
-    # 0-d numpy arrays and similar
-    if getattr(value, "shape", None) == () and hasattr(value, "item"):
-        try:
+    try:  # 0-d numpy arrays and similar
+        if getattr(value, "shape", None) == () and hasattr(value, "item"):
             item = value.item()
-        except (TypeError, ValueError):
-            return None
-        return item if is_number(item) else None
+            return item if is_number(item) else None
+    except Exception:
+        return None
     return None
 
 
