@@ -237,17 +237,28 @@ def test_export_best_writes_the_export_directory(widget, tmp_path):
     widget.export_best_button.click()
     best = widget.cmp.best[0]
     path = widget.exported[best]
-    assert Path(path).exists()
-    assert str(path) in widget.message.value or Path(path).name in widget.message.value
+    assert Path(path).is_dir() and any(Path(path).iterdir())
+    assert Path(path).name in widget.message.value
+    widget.export_best_button.click()  # again: the export is there, say so, keep it
+    assert "could not export" in widget.message.value
+    widget.export_force.value = True
+    widget.export_best_button.click()
+    assert widget.exported[best] == path and "exported" in widget.message.value
+    second = widget.page_ids[1]
+    widget.select(second)
+    widget.export_selected_button.click()
+    assert widget.exported[second].is_dir()
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _available("mlops_nb.reproduce", "reproduce"),
                     reason="mlops_nb.reproduce (issue 3) is not in this tree yet")
-def test_verify_runs_in_the_background_and_shows_the_verdict(widget):
+def test_verify_runs_in_the_background_and_shows_the_verdict(widget, tracked):
     thread = widget.verify()
     assert thread is not None and widget.verify_button.disabled
     assert widget.progress.layout.visibility == "visible"
+    tracked.run("still_responsive = 1 + 1")  # the kernel runs cells meanwhile
+    assert tracked.ns["still_responsive"] == 2
     thread.join(240)
     assert not thread.is_alive()
     best = widget.cmp.best[0]
@@ -255,3 +266,5 @@ def test_verify_runs_in_the_background_and_shows_the_verdict(widget):
     assert "verdict" in widget.cmp.columns
     assert widget.cmp.verdict_text(best) in widget.table.value
     assert not widget.verify_button.disabled
+    assert widget.progress.value == 1 and widget.progress.bar_style in ("success", "danger")
+    assert best in mnb.compare(metric="accuracy").cmp.verdicts  # stored, seen by a new widget

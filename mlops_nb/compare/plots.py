@@ -32,6 +32,12 @@ def _category(value: Any) -> str:
     return "(missing)" if _is_missing(value) else str(value)
 
 
+def wants_log(values: pd.Series) -> bool:
+    """Positive numbers spanning three decades or more read better on a log axis."""
+    v = numeric(values).dropna()
+    return bool(len(v) > 1 and (v > 0).all() and v.max() / v.min() >= 1000)
+
+
 def _figure(width: float = 7.0, height: float = 3.6) -> Figure:
     from matplotlib.figure import Figure
 
@@ -154,13 +160,20 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
         return _empty(f"no run has a numeric {short(metric)}")
     shown = _sample(d, MAX_LINES, list(best))
     columns: list[np.ndarray] = []
+    axis_names = {c: short(c) for c in axes_cols}
     ticks: list[tuple[list[float], list[str]]] = []
     for col in axes_cols:
         nums = numeric(shown[col]) if col != metric else shown["__y"]
         if nums.notna().sum() == shown[col].notna().sum() and nums.notna().any():
             lo, hi = float(np.nanmin(nums)), float(np.nanmax(nums))
-            span = hi - lo or 1.0
-            columns.append(((nums - lo) / span).to_numpy(dtype=float))
+            if col != metric and wants_log(nums):  # e.g. learning rates over decades
+                logs = np.log10(nums.to_numpy(dtype=float))
+                span = np.log10(hi) - np.log10(lo)
+                columns.append((logs - np.log10(lo)) / span)
+                axis_names[col] = f"{short(col)} (log)"
+            else:
+                span = hi - lo or 1.0
+                columns.append(((nums - lo) / span).to_numpy(dtype=float))
             ticks.append(([0.0, 1.0], [f"{lo:.4g}", f"{hi:.4g}"]))
         else:
             text = shown[col].map(_category)
@@ -197,7 +210,7 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
     ax.set_xlim(-0.2, len(axes_cols) - 0.6)
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])
-    ax.set_xticks(xs, [label(short(c))[:20] for c in axes_cols], rotation=20, ha="right")
+    ax.set_xticks(xs, [label(axis_names[c])[:24] for c in axes_cols], rotation=20, ha="right")
     fig.colorbar(lc, ax=ax, label=label(short(metric)), pad=0.01)
     title = f"parallel coordinates, coloured by {short(metric)}"
     if len(shown) < len(d):

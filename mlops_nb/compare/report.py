@@ -143,8 +143,9 @@ def report_plots(cmp: Comparison) -> list[tuple[str, bytes]]:
     common = {"metric": cmp.metric, "goal": cmp.goal or "max", "best": cmp.best,
               "params": cmp.split.varying}
     for param in cmp.split.varying[:3]:
+        log_x = plots.wants_log(cmp.view[param])
         out.append((f"{short(cmp.metric)} vs {short(param)}",
-                    plots.render("scatter", cmp.view, param=param, **common)))
+                    plots.render("scatter", cmp.view, param=param, log_x=log_x, **common)))
     out.append((f"{short(cmp.metric)} over time",
                 plots.render("time", cmp.view, param=None, **common)))
     if cmp.split.varying:

@@ -103,6 +103,8 @@ class CompareWidget(widgets.VBox):
                                               "fresh process and compare their metrics")
         self.export_dir = w.Text(value=str(export_dir), description="export to",
                                  layout=w.Layout(width="300px"))
+        self.export_force = w.Checkbox(description="overwrite", indent=False,
+                                       layout=w.Layout(width="100px"))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="verifying",
                                       bar_style="info", layout=w.Layout(visibility="hidden"))
         self.message = w.HTML()
@@ -119,7 +121,7 @@ class CompareWidget(widgets.VBox):
             w.HBox([self.prev_button, self.page_label, self.next_button]),
             self.selector,
             w.HBox([self.export_best_button, self.export_selected_button, self.verify_button,
-                    self.export_dir]),
+                    self.export_dir, self.export_force]),
             self.progress,
             self.message,
         ])
@@ -333,9 +335,17 @@ class CompareWidget(widgets.VBox):
         if change["new"] == 1 and self._plot_stale:
             self.render_plot()
 
-    def _on_plot(self, _change: Any) -> None:
-        if not self._quiet:
-            self.render_plot()
+    def _on_plot(self, change: Any) -> None:
+        if self._quiet:
+            return
+        if change["owner"] is self.plot_param and change["new"] in self.cmp.df.columns:
+            # A parameter spanning decades (a learning rate) starts on a log axis.
+            self._quiet = True
+            try:
+                self.plot_log.value = plots.wants_log(self.cmp.view[change["new"]])
+            finally:
+                self._quiet = False
+        self.render_plot()
 
     def _replot(self) -> None:
         self._plot_stale = True
@@ -496,7 +506,8 @@ class CompareWidget(widgets.VBox):
         base = Path(self.export_dir.value or "exports")
         for rid in ids:
             try:
-                path = export_run(rid, base / f"run-{rid[:12]}", home=self.home)
+                path = export_run(rid, base / f"run-{rid[:12]}", home=self.home,
+                                  force=bool(self.export_force.value))
             except MlopsNbError as exc:
                 self._say(f"could not export {rid[:12]}: {exc}", error=True)
                 return out
