@@ -1,0 +1,1 @@
+"""Benchmarks of mlops-nb (issue 2): `bash benchmarks/run.sh`."""

@@ -1,0 +1,126 @@
+"""A synthetic store of N runs, written through mlops-nb's own SessionWriter.
+
+Every segment file and index summary is produced by the real writer code path, so the reader
+benchmarks read exactly the format a tracked kernel leaves behind. Runs look like a training
+sweep: ~20 effective parameters, 5 metrics, a data fingerprint, a short lineage.
+
+    python -m benchmarks.synth HOME N [--sessions S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from mlops_nb.records import CellRun
+from mlops_nb.store.blobs import blob_hash
+from mlops_nb.store.writer import SessionWriter
+
+N_PARAMS = 20
+METRICS = ("accuracy", "f1", "precision", "recall", "val_loss")
+CODE_VARIANTS = 16  # distinct code blobs shared by all runs (content-addressed, deduplicated)
+
+
+def _code(i: int) -> bytes:
+    lines = [f"p{k} = {k * (i + 1)}" for k in range(N_PARAMS)]
+    lines.append("clf = RandomForestClassifier(max_depth=p0).fit(X_train, y_train)")
+    lines += [f"{m} = score(clf, '{m}')" for m in METRICS]
+    return "\n".join(lines).encode()
+
+
+def make_run(rng: random.Random, session: str, experiment: str, seq: int,
+             codes: list[str], lineage: list[str]) -> CellRun:
+    params = {
+        "max_depth": rng.randint(2, 12),
+        "n_estimators": rng.choice([50, 100, 200, 400]),
+        "criterion": rng.choice(["gini", "entropy", "log_loss"]),
+        "bootstrap": rng.random() < 0.5,
+        "learning_rate": round(rng.uniform(0.001, 0.3), 5),
+        "dataset": "churn-2026-11.csv",
+        "test_size": 0.2,
+        "seed": rng.randint(0, 10_000),
+        "features": ["age", "tenure", "plan"],
+    }
+    k = 0
+    while len(params) < N_PARAMS:
+        params[f"clf.param_{k}"] = rng.choice([None, 1, 0.5, "auto", True])
+        k += 1
+    metrics = {m: round(rng.random(), 6) for m in METRICS}
+    data = {
+        "X_train": {"hash": uuid.UUID(int=rng.getrandbits(128)).hex, "type": "DataFrame",
+                    "shape": [8000, 3], "dtypes": {"age": "int64", "tenure": "int64",
+                                                    "plan": "object"}},
+        "y_train": {"hash": uuid.UUID(int=rng.getrandbits(128)).hex, "type": "Series",
+                    "shape": [8000], "dtypes": {"y": "int64"}},
+    }
+    code = codes[seq % len(codes)]
+    return CellRun(
+        id=uuid.UUID(int=rng.getrandbits(128)).hex,
+        session=session,
+        experiment=experiment,
+        seq=seq,
+        started_at=time.time() - rng.uniform(0, 3e7),
+        duration_s=round(rng.uniform(0.05, 30), 6),
+        notebook="churn.ipynb",
+        cell_id=uuid.UUID(int=rng.getrandbits(128)).hex[:8],
+        execution_count=seq + 1,
+        code=code,
+        python=code,
+        defs=["clf", *METRICS],
+        uses=["X_train", "y_train", "RandomForestClassifier", "score"],
+        params={k: params[k] for k in list(params)[:3]},
+        metrics=metrics,
+        data=data,
+        estimators={"clf": {"class": "sklearn.ensemble.RandomForestClassifier",
+                            "params": {"max_depth": params["max_depth"]}}},
+        deps=lineage[-2:],
+        lineage=list(lineage),
+        effective_params=params,
+        effective_data=data,
+    )
+
+
+def build_store(home: Path, n_runs: int, *, sessions: int = 0, experiment: str = "churn",
+                seed: int = 0) -> dict[str, float]:
+    """Write `n_runs` runs into `home`, spread over `sessions` kernel sessions."""
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    sessions = sessions or max(1, n_runs // 2000)
+    per = -(-n_runs // sessions)
+    blobs = {blob_hash(_code(i)): _code(i) for i in range(CODE_VARIANTS)}
+    codes = list(blobs)
+    written = 0
+    for s in range(sessions):
+        session = f"20260101T{s // 3600 % 24:02d}{s // 60 % 60:02d}{s % 60:02d}-{s:08x}"
+        writer = SessionWriter(home, session)
+        writer.update_session(session=session, notebook="churn.ipynb", started_at=time.time(),
+                              pid=0, environment={"python": sys.version.split()[0]})
+        lineage = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(3)]
+        count = min(per, n_runs - written)
+        for seq in range(count):
+            writer.append(make_run(rng, session, experiment, seq, codes, lineage),
+                          blobs if (s == 0 and seq == 0) else None)
+        writer.flush(timeout=None)
+        writer.close()
+        if writer.error is not None:
+            raise RuntimeError(f"synthetic store write failed: {writer.error!r}")
+        written += count
+    return {"runs": written, "sessions": sessions, "seconds": time.perf_counter() - t0}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("home", type=Path)
+    ap.add_argument("n", type=int)
+    ap.add_argument("--sessions", type=int, default=0)
+    args = ap.parse_args(argv)
+    info = build_store(args.home, args.n, sessions=args.sessions)
+    print(f"{info['runs']} runs in {info['sessions']} sessions: {info['seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
