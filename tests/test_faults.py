@@ -476,6 +476,13 @@ class BrokenEstimator:
         return self
     def get_params(self, deep=True): raise RuntimeError("get_params exploded")
 
+class Unlistable(list):
+    def __iter__(self): raise RuntimeError("cannot iterate")
+
+class BombName(str):
+    def __hash__(self): raise RuntimeError("hash bomb")
+    def __eq__(self, other): raise RuntimeError("eq bomb")
+
 class HostileFrame(pd.DataFrame):
     @property
     def _constructor(self): return HostileFrame
@@ -506,11 +513,16 @@ def _last_cell_run(shell: Any) -> CellRun:
         ("_ = mnb.log_metric(Unprintable(), 1.0)\nok = 12", "ok == 12", "not a non-empty string"),
         ("_ = mnb.log_metric('acc', Unprintable())\nok = 13", "ok == 13", "unrepresentable"),
         ("mnb.log_param('d', {Unprintable(): [Unprintable()]})\nok = 14", "ok == 14", None),
+        ("mnb.log_param('l', Unlistable([1]))\nok = 15", "ok == 15", "log_param failed"),
+        ("_ = mnb.log_metric('acc', Unlistable([1]))\nok = 16", "ok == 16",
+         "log_metric failed"),
+        ("_ = mnb.log_metric(BombName('acc'), 0.5)\nok = 17", "ok == 17", None),
     ],
     ids=["repr-raises", "get-params-raises", "hash-raises", "frame-subclass", "metric-str",
          "metric-nan", "metric-minus-inf", "metric-10**5000", "auto-metric-nan",
          "auto-metric-unprintable", "param-10**5000", "metric-name-unprintable",
-         "metric-value-unprintable", "param-dict-unprintable"],
+         "metric-value-unprintable", "param-dict-unprintable", "param-iter-raises",
+         "metric-iter-raises", "metric-name-str-subclass-hash-raises"],
 )
 def test_capture_never_breaks_the_users_cell(tracked, cell, check, warning):
     tracked.run(HOSTILE_OBJECTS)

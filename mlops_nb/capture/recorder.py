@@ -211,19 +211,23 @@ class Tracker:
         ctx = self._ctx
         if ctx is None:
             warnings.warn(
-                f"log_metric({name!r}) outside a tracked cell was not recorded: "
+                f"log_metric({safe_repr(name)}) outside a tracked cell was not recorded: "
                 "run `%track on` or put the cell under `%%track`",
                 stacklevel=3,
             )
             return value
-        key = _key(name, ctx)
-        stored, problem = metric_value(value)
-        if problem:
-            ctx.warnings.append(f"{key}: {problem}")
-        if key in ctx.metrics:
-            steps = ctx.metric_steps.setdefault(key, [ctx.metrics[key]])
-            steps.append(stored)
-        ctx.metrics[key] = stored
+        try:
+            key = _key(name, ctx)
+            stored, problem = metric_value(value)
+            if problem:
+                ctx.warnings.append(f"{key}: {problem}")
+            if key in ctx.metrics:
+                steps = ctx.metric_steps.setdefault(key, [ctx.metrics[key]])
+                steps.append(stored)
+            ctx.metrics[key] = stored
+        except Exception as exc:  # a hostile name or value must not break the user's cell
+            ctx.warnings.append(f"log_metric failed: {safe_repr(exc)}")
+            return value
         try:
             self._note_iteration(ctx, key, stored)
         except Exception as exc:  # never let capture break the cell
@@ -256,15 +260,18 @@ class Tracker:
         ctx = self._ctx
         if ctx is None:
             warnings.warn(
-                f"log_param({name!r}) outside a tracked cell was not recorded: "
+                f"log_param({safe_repr(name)}) outside a tracked cell was not recorded: "
                 "run `%track on` or put the cell under `%%track`",
                 stacklevel=3,
             )
             return value
-        key = _key(name, ctx)
-        if not is_plain_literal(value):
-            ctx.warnings.append(f"param {key}: {type(value).__name__} stored as text")
-        ctx.params[key] = jsonable(value)
+        try:
+            key = _key(name, ctx)
+            if not is_plain_literal(value):
+                ctx.warnings.append(f"param {key}: {type(value).__name__} stored as text")
+            ctx.params[key] = jsonable(value)
+        except Exception as exc:  # a hostile name or value must not break the user's cell
+            ctx.warnings.append(f"log_param failed: {safe_repr(exc)}")
         return value
 
     # -- IPython events -----------------------------------------------------------------------
@@ -600,7 +607,7 @@ def literal_loop_targets(code: str) -> list[str]:
 
 def _key(name: Any, ctx: _CellContext) -> str:
     if isinstance(name, str) and name:
-        return name
+        return str.__str__(name)  # a plain str: a subclass may hash or compare with a bomb
     text = safe_repr(name, 1000)
     ctx.warnings.append(f"name {text} is not a non-empty string; stored as its repr")
     return text
