@@ -79,10 +79,17 @@ def metric_column(df: pd.DataFrame, metric: str) -> str:
 
 
 def sort_runs(df: pd.DataFrame, metric: str, goal: str | None = None) -> pd.DataFrame:
-    """Best first: descending unless the metric is a loss/error or `goal='min'`."""
+    """Best first: descending unless the metric is a loss/error or `goal='min'`.
+
+    Values that are not numbers (a metric logged as "high" is kept, with a warning) sort last
+    with the missing ones instead of making the comparison fail.
+    """
+    import pandas as pd
+
     col = metric_column(df, metric)
     goal = goal or metric_goal(col.removeprefix("metrics."))
-    return df.sort_values(col, ascending=(goal == "min"), na_position="last", kind="stable")
+    return df.sort_values(col, ascending=(goal == "min"), na_position="last", kind="stable",
+                          key=lambda s: pd.to_numeric(s, errors="coerce"))
 
 
 def _param_array(values: list[Any]) -> Any:

@@ -129,6 +129,18 @@ def test_runs_sorted_puts_runs_without_the_metric_last(store, capsys):
     assert rows[-1]["experiment"] == "other"
 
 
+def test_runs_sort_puts_a_metric_logged_as_text_last(tracked, capsys):
+    tracked.run("import mlops_nb as mnb\n_ = mnb.log_metric('acc', 'high')")
+    tracked.run("acc = 0.5")
+    tracked.run("acc = 0.7")
+    tracked.flush()
+    assert [r["metrics.acc"] for r in runs_json(capsys, "--sort", "acc")] == [0.7, 0.5, "high"]
+    assert [r["metrics.acc"] for r in runs_json(capsys, "--sort", "acc", "--min")] == [
+        0.5, 0.7, "high"]
+    code, out, _ = run_cli(capsys, "runs", "--sort", "acc")
+    assert code == 0 and out.splitlines()[-1].rstrip().endswith("high")
+
+
 def test_runs_sort_table_is_best_first(store, capsys):
     code, out, _ = run_cli(capsys, "runs", "--sort", "loss", "--limit", "2")
     assert code == 0
