@@ -60,12 +60,14 @@ def test_varying_and_constant_parameters():
     assert split.constant == {"params.seed": 0}
 
 
-def test_missing_counts_as_a_value_and_lists_do_not_break_detection():
-    df = frame([{"a": 1, "opts": [1, 2], "f1": 0.1},
-                {"opts": [1, 2], "f1": 0.2}])
+def test_set_in_some_runs_only_is_folded_and_lists_do_not_break_detection():
+    df = frame([{"a": 1, "opts": [1, 2], "b": 1, "f1": 0.1},
+                {"opts": [1, 2], "b": None, "f1": 0.2},
+                {"opts": [1, 2], "b": 2, "f1": 0.3}])
     split = split_params(df)
-    assert "params.a" in split.varying  # 1 vs missing
-    assert split.constant == {"params.opts": [1, 2]}
+    assert split.varying == ["params.b"]  # 1 vs 2 (and one run without it)
+    assert split.constant == {"params.a": 1, "params.opts": [1, 2]}
+    assert split.present == {"params.a": 1, "params.opts": 3}
 
 
 def test_one_run_has_nothing_varying():

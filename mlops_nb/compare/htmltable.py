@@ -116,8 +116,13 @@ def constants_html(cmp: Comparison, limit: int = 40) -> str:
     const = cmp.split.constant
     if not const:
         return ""
-    items = [f"<code>{esc(k.removeprefix('params.'))}={esc(format_value(v))}</code>"
-             for k, v in list(const.items())[:limit]]
+    n = len(cmp.df)
+    items = []
+    for k, v in list(const.items())[:limit]:
+        where = cmp.split.present.get(k, n)
+        note = f" <span class='mnb-muted'>({where} of {n})</span>" if where < n else ""
+        items.append(f"<code>{esc(k.removeprefix('params.'))}={esc(format_value(v))}</code>"
+                     + note)
     more = f" … and {len(const) - limit} more" if len(const) > limit else ""
     return ('<div class="mnb-muted" style="margin:4px 0">same for all runs: '
             + ", ".join(items) + more + "</div>")

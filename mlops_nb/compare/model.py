@@ -58,24 +58,35 @@ def _hashable(series: pd.Series) -> pd.Series:
 
 @dataclass
 class ParamSplit:
-    """Parameters that differ between runs, and those every run shares (with their value)."""
+    """Parameters that differ between runs, and those the runs share (with their value).
+
+    A parameter with one value wherever it is set but missing in some runs (the
+    hyper-parameters of one model family, when several are compared) is not "varying": it
+    goes with the constants, and `present` says in how many runs it is set.
+    """
 
     varying: list[str]
     constant: dict[str, Any]
+    present: dict[str, int] = field(default_factory=dict)
 
 
 def split_params(df: pd.DataFrame) -> ParamSplit:
-    """A parameter varies when two runs differ in it, missing counting as a value of its own."""
+    """A parameter varies when two runs set it to different values."""
     varying: list[str] = []
     constant: dict[str, Any] = {}
+    present: dict[str, int] = {}
     for col in param_columns(df):
         values = _hashable(df[col])
-        if len(df) and values.nunique(dropna=False) > 1:
+        if not len(df):
+            continue
+        if values.nunique(dropna=True) > 1:
             varying.append(col)
-        elif len(df):
-            first = df[col].iloc[0]
-            constant[col] = None if _is_missing(first) else first
-    return ParamSplit(varying, constant)
+            continue
+        set_in = values.notna()
+        first = df[col][set_in].iloc[0] if set_in.any() else None
+        constant[col] = None if _is_missing(first) else first
+        present[col] = int(set_in.sum())
+    return ParamSplit(varying, constant, present)
 
 
 def default_metric(df: pd.DataFrame) -> str | None:
