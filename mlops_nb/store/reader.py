@@ -28,6 +28,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.message.startswith(str(self.path)):  # StoreCorrupt names the file already
+            return self.message
         return f"{self.path}: {self.message}"
 
 
