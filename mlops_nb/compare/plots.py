@@ -213,6 +213,8 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
     ax.set_xticks(xs, [label(axis_names[c])[:24] for c in axes_cols], rotation=20, ha="right")
     fig.colorbar(lc, ax=ax, label=label(short(metric)), pad=0.01)
     title = f"parallel coordinates, coloured by {short(metric)}"
+    if is_best.any():
+        title += "; best in red"
     if len(shown) < len(d):
         title += f" ({len(shown):,} of {len(d):,} runs sampled)"
     ax.set_title(label(title), fontsize=11)

@@ -172,16 +172,24 @@ def best_html(cmp: Comparison) -> str:
         items.append(("reproduced", verdict))
     metrics = [(short(c), row[c]) for c in cmp.df.columns
                if c.startswith("metrics.") and _present(row[c])]
-    params = [(short(c), row[c]) for c in cmp.df.columns
-              if c.startswith("params.") and _present(row[c])]
+    varying = set(cmp.split.varying)
+    params = [(short(c), row[c]) for c in cmp.split.varying if _present(row[c])]
+    others = [(short(c), row[c]) for c in cmp.df.columns
+              if c.startswith("params.") and c not in varying and _present(row[c])]
     body = "".join(f"<tr><td class='mnb-muted'>{esc(k)}</td><td>{esc(format_value(v))}</td></tr>"
                    for k, v in items if _present(v))
     body += "".join(f"<tr><td class='mnb-muted'>metric {esc(k)}</td>"
                     f"<td><b>{esc(format_value(v))}</b></td></tr>" for k, v in metrics)
     body += "".join(f"<tr><td class='mnb-muted'>param {esc(k)}</td>"
                     f"<td>{esc(format_value(v))}</td></tr>" for k, v in params)
+    more = ""
+    if others:
+        rows = "".join(f"<tr><td class='mnb-muted'>param {esc(k)}</td>"
+                       f"<td>{esc(format_value(v))}</td></tr>" for k, v in others)
+        more = (f"<details><summary class='mnb-muted'>{len(others)} more parameter(s), the "
+                f"same in every run that sets them</summary><table>{rows}</table></details>")
     return (f"<h2>Best run by {esc(short(cmp.metric or ''))}{ties}</h2>"
-            f"<div class='best-card'><table>{body}</table></div>")
+            f"<div class='best-card'><table>{body}</table>{more}</div>")
 
 
 def _present(v: Any) -> bool:
