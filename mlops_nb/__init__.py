@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MlopsNbError",
     "compare",
+    "export",
     "flush",
     "get_run",
     "load_ipython_extension",
@@ -26,11 +27,29 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "reproduce",
     "runs",
     "unload_ipython_extension",
 ]
 
 _TRACKER_ATTR = "_mlops_nb_tracker"
+
+
+# -- export / reproduce (issue 3): lazy, so importing mlops_nb stays light. Importing the
+# submodules rebinds these names to the modules, which are callable with the same signature.
+def export(run_id: str, out_dir: Any, *, force: bool = False, home: Any = None) -> Any:
+    """Write run `run_id` as a standalone train.py + requirements.txt + run.json; the folder."""
+    from .export import export_run
+
+    return export_run(run_id, out_dir, home=home, force=force)
+
+
+def reproduce(target: Any, **options: Any) -> Any:
+    """Run an export folder (or a run id) in a fresh process; the Verdict (`.ok`, `.level`)."""
+    from .reproduce import reproduce as _reproduce
+
+    return _reproduce(target, **options)
+# -- end export / reproduce
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -150,6 +150,53 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # -- end compare --------------------------------------------------------------------------------
 
 
+# -- export / reproduce (issue 3) ----------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from .errors import ExportRefused
+    from .export import best_run_id, export_run
+
+    home = _home(args)
+    if args.best:
+        if not args.metric:
+            raise MlopsNbError("--best needs --metric M (the metric that decides the best run)")
+        goal = "min" if args.min else "max" if args.max else None
+        run_id = best_run_id(args.metric, goal=goal, experiment=args.experiment, home=home)
+    elif args.run_id:
+        run_id = args.run_id
+    else:
+        raise MlopsNbError("give a RUN_ID or --best --metric M")
+    try:
+        out = export_run(run_id, args.output, home=home, force=args.force)
+    except ExportRefused as exc:
+        print(f"mlops-nb: export refused: {_printable(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
+    print(out)
+    return EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
+                        timeout=args.timeout, stable=args.stable)
+    if args.format == "json":
+        print(json.dumps(_strict_json(verdict.to_dict()), indent=1, default=str))
+    else:
+        print(_printable(verdict.summary()))
+        if verdict.stderr_tail and not verdict.ok:
+            print("stderr (tail):", file=sys.stderr)
+            print(verdict.stderr_tail, file=sys.stderr)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def _home_or_none(args: argparse.Namespace) -> Path | None:
+    try:
+        return _home(args)
+    except MlopsNbError:
+        return None
+# -- end export / reproduce -----------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-nb", description="Inspect and use the runs your notebooks recorded."
@@ -190,6 +237,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 if any store file could not be read")
     p.set_defaults(func=cmd_compare)
     # -- end compare
+    # -- export / reproduce (issue 3)
+    p = sub.add_parser("export", help="write a run as a standalone train.py, requirements.txt "
+                                      "and run.json; prints the folder")
+    p.add_argument("run_id", nargs="?", help="run id or unique prefix")
+    p.add_argument("--best", action="store_true", help="export the best run by --metric")
+    p.add_argument("--metric", help="with --best: the metric that decides")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
+    goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")
+    p.add_argument("-e", "--experiment", help="with --best: only runs of this experiment")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="the export folder, inside the project")
+    p.add_argument("--force", action="store_true", help="overwrite an existing export")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("reproduce", help="run an export (folder or run id) in a fresh process "
+                                         "and compare its metrics; exit 0 reproduced, 1 not")
+    p.add_argument("target", metavar="RUN_ID|DIR")
+    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default exact)")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default exact)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="seconds the script may run (default: %(default)s)")
+    p.add_argument("--stable", action="store_true",
+                   help="L3: run twice more with other PYTHONHASHSEED values")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_reproduce)
+    # -- end export / reproduce
     return parser
 
 

@@ -12,7 +12,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .capture.recorder import Tracker
 from .errors import MlopsNbError
 
-ACTIONS = ("on", "off", "status", "runs", "flush", "compare")
+ACTIONS = ("on", "off", "status", "runs", "flush", "compare", "export", "reproduce")
 
 
 @magics_class
@@ -37,6 +37,14 @@ class TrackMagics(Magics):
     @argument("--min", action="store_true", help="compare: lower --metric is better")
     @argument("--max", action="store_true", help="compare: higher --metric is better")
     # -- end compare
+    # -- export / reproduce (issue 3)
+    @argument("target", nargs="?",
+              help="export: the run id (or --best); reproduce: a run id or an export folder")
+    @argument("-o", "--output", help="export: the export folder")
+    @argument("--best", action="store_true", help="export: the best run by --metric")
+    @argument("--force", action="store_true", help="export: overwrite an existing export")
+    @argument("--stable", action="store_true", help="reproduce: also check level L3")
+    # -- end export / reproduce
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
@@ -79,6 +87,19 @@ class TrackMagics(Magics):
                            goal="min" if args.min else "max" if args.max else None,
                            home=t.home)
         # -- end compare
+        # -- export / reproduce (issue 3)
+        elif action == "export":
+            return self._export(args)
+        elif action == "reproduce":
+            from .reproduce import reproduce
+
+            if not args.target:
+                raise MlopsNbError("%track reproduce RUN_ID|DIR")
+            t.flush()
+            verdict = reproduce(args.target, home=t.home, stable=args.stable)
+            print(verdict.summary())
+            return verdict
+        # -- end export / reproduce
         elif action == "runs":
             from .api import runs
 
@@ -91,6 +112,27 @@ class TrackMagics(Magics):
                 df = df.head(args.limit)
             return df
         return None
+
+    def _export(self, args: Any) -> Any:
+        """`%track export RUN_ID -o DIR` or `%track export --best --metric f1 [--min] -o DIR`."""
+        from .export import best_run_id, export_run
+
+        t = self.tracker
+        t.flush()
+        if args.best:
+            if not args.metric:
+                raise MlopsNbError("%track export --best needs --metric M")
+            run_id = best_run_id(args.metric[-1], experiment=args.experiment, home=t.home,
+                                 goal="min" if args.min else "max" if args.max else None)
+        elif args.target:
+            run_id = args.target
+        else:
+            raise MlopsNbError("%track export RUN_ID -o DIR, or --best --metric M -o DIR")
+        if not args.output:
+            raise MlopsNbError("%track export needs -o DIR (the export folder)")
+        out = export_run(run_id, args.output, home=t.home, force=args.force)
+        print(f"mlops-nb: exported run {run_id[:12]} to {out}")
+        return out
 
     def _track_cell(self, args: Any, cell: str) -> Any:
         """Run the body in the user namespace as this cell, recording it like `%track on` would."""

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,13 @@ def _finish(verdict: Verdict, store: Path | None, started: float) -> Verdict:
     verdict.duration_s = round(time.perf_counter() - started, 3)
     _store(store, verdict)
     return verdict
+
+
+class _CallableModule(types.ModuleType):
+    """`mnb.reproduce(target)` keeps working once this module is imported."""
+
+    def __call__(self, target: str | os.PathLike[str], **options: Any) -> Verdict:
+        return reproduce(target, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,14 @@ def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None 
     if not cands:
         raise MlopsNbError(f"no run has a numeric value for metric {name!r}")
     return str(cols["id"][min(cands)[3]])
+
+
+class _CallableModule(types.ModuleType):
+    """`mnb.export(run_id, out_dir)` keeps working once this package is imported."""
+
+    def __call__(self, run_id: str, out_dir: str | os.PathLike[str], *,
+                 force: bool = False, home: str | os.PathLike[str] | None = None) -> Path:
+        return export_run(run_id, out_dir, home=home, force=force)
+
+
+sys.modules[__name__].__class__ = _CallableModule

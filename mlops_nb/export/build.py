@@ -286,6 +286,11 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         if cell.run.status != "ok" and cell.run.error:
             warnings_.append(f"{_label(cell.run)} raised {cell.run.error.get('type')} in the "
                              "notebook; the script replays it up to the error")
+    in_slice = {c.seq for c in sl.cells}
+    for cr in log:  # `!pip install` anywhere before the run still belongs in requirements
+        if cr.seq < anchor_seq and cr.seq not in in_slice and cr.parent is None and (
+                {"!", "pip"} & set(cr.magics)) and code_of.get(cr.seq):
+            pip_reqs.extend(translate(code_of[cr.seq] or "").requirements)
     if refused:
         raise UntranslatableMagic(
             "the slice uses IPython syntax with no plain-Python translation, so the export "

@@ -148,7 +148,7 @@ _mnb_figure_count = [0]
 
 
 def _mnb_save_figures():
-    """What plt.show() and the notebook's inline display did: here, PNG files."""
+    """What pyplot's show and the notebook's inline display did: here, PNG files."""
     import sys as _sys
 
     if "matplotlib.pyplot" not in _sys.modules:

@@ -129,6 +129,11 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         unres: set[str] = set()
         recorded_muts = set(cr.mutations) if not cr.backfilled else set(a.mutations)
         used = set(a.uses)
+        for src in {a.value_reads[n] for n in cr.widget_values if n in a.value_reads}:
+            # `x = slider.value` frozen as a literal no longer needs the slider itself
+            loads = sum(isinstance(n, ast.Name) and n.id == src for n in ast.walk(tree))
+            if loads == sum(a.value_reads.get(n) == src for n in cr.widget_values):
+                used.discard(src)
         mutated = {m for m in recorded_muts if m not in import_bound}
         pending = [n for n in used | mutated if n in functions]
         seen: set[str] = set()

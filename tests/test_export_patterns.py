@@ -1,0 +1,371 @@
+"""The 20 tricky notebook patterns of issue 3, plus hidden state: each exported from a real
+tracked InteractiveShell and reproduced in a fresh Python process (one per pattern)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from mlops_nb.errors import HiddenState, UntranslatableMagic
+from mlops_nb.export import best_run_id, export_run
+from mlops_nb.reproduce import reproduce
+from mlops_nb.store.reader import StoreReader
+from mlops_nb.store.verdicts import load_verdicts
+
+
+def runs_of(sh, session: str | None = None):
+    sh.flush()
+    reader = StoreReader(sh.tracker.home)
+    return [cr for cr in reader.session_log(session or sh.tracker.session) if cr.is_run]
+
+
+def verify(run, name: str = "exp", **options):
+    """Export `run` inside the project, reproduce it, assert it reproduced; (dir, verdict, src)."""
+    out = export_run(run.id, Path.cwd() / name)
+    verdict = reproduce(out, **options)
+    assert verdict.ok, verdict.summary() + "\n" + verdict.stderr_tail
+    return out, verdict, (out / "train.py").read_text()
+
+
+def run_script(out: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, str(out / "train.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def slice_seqs(out: Path) -> list[int]:
+    return [c["seq"] for c in json.loads((out / "run.json").read_text())["slice"]]
+
+
+def test_01_edited_and_rerun_cell_uses_the_new_version(tracked):
+    tracked.run("base = 10")
+    tracked.run("y = base + 1")
+    tracked.run("base = 20")
+    tracked.run("score = base * 2")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "base = 20" in src and "base = 10" not in src
+    assert verdict.metrics["score"]["reproduced"] == 40
+    assert verdict.level == "L2"
+
+
+def test_02_first_of_two_parameter_settings_restores_its_value(tracked):
+    tracked.run("lr = 0.1")
+    tracked.run("score = lr * 10")
+    tracked.run("lr = 0.01")
+    tracked.run("score = lr * 10")
+    first, _second = runs_of(tracked)
+    out, verdict, _src = verify(first, stable=True)
+    assert verdict.level == "L3"
+    assert json.loads((out / "run.json").read_text())["parameters"] == {"lr": 0.1}
+    # the parameters block is overridable from the command line
+    proc = run_script(out, "--lr", "0.5", "--output-dir", "o", cwd=Path.cwd() / "w")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((Path.cwd() / "w" / "o" / "metrics.json").read_text()) == {"score": 5.0}
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"score": 5.0}
+    stored = load_verdicts(tracked.tracker.home)
+    assert stored[first.id]["level"] == "L3" and stored[first.id]["ok"] is True
+
+
+def test_03_best_run_3_of_7_after_later_cells_overwrote_df_and_model(tracked):
+    tracked.run("import pandas as pd\ndf = pd.DataFrame({'v': [1.0, 2.0, 3.0, 4.0]})")
+    for k in range(1, 8):
+        tracked.run(f"w = {k}")
+        tracked.run("model = {'w': w}\nscore = -(w - 3) ** 2 + float(df['v'].mean())")
+        if k == 3:
+            tracked.run("df = df / 100")
+    runs = runs_of(tracked)
+    assert len(runs) == 7
+    best = best_run_id("score", home=tracked.tracker.home)
+    assert best == runs[2].id
+    _out, verdict, src = verify(runs[2])
+    assert verdict.metrics["score"]["reproduced"] == 2.5
+    assert "df / 100" not in src
+
+
+def test_04_inplace_mutation_and_a_copy(tracked):
+    tracked.run("import numpy as np\nimport pandas as pd\n"
+                "df = pd.DataFrame({'a': [1.0, np.nan, 3.0], 'b': [1, 2, 3]})")
+    tracked.run("df.dropna(inplace=True)")
+    tracked.run("tmp = df.drop(columns=['b'])")
+    tracked.run("score = float(df['a'].sum()) + len(df) + float(tmp['a'].mean())")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "dropna(inplace=True)" in src
+    assert verdict.metrics["score"]["reproduced"] == 8.0
+
+
+def test_05_a_cell_appending_to_a_list_run_twice(tracked):
+    tracked.run("hist = []")
+    tracked.run("x = 1")
+    for _ in range(2):
+        tracked.run("hist.append(x)")
+    tracked.run("score = float(len(hist))")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert src.count("hist.append(x)") == 2
+    assert verdict.metrics["score"]["reproduced"] == 2.0
+
+
+def test_06_a_notebook_function_mutating_a_global(tracked):
+    tracked.run("acc = []")
+    tracked.run("def add(v):\n    acc.append(v)")
+    tracked.run("add(1); add(2)")
+    tracked.run("score = float(sum(acc))")
+    (run,) = runs_of(tracked)
+    _out, verdict, _src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 3.0
+
+
+def test_07_mutation_through_an_alias(tracked):
+    tracked.run("a = [1]")
+    tracked.run("b = a")
+    tracked.run("b.append(2)")
+    tracked.run("score = float(len(a))")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "b.append(2)" in src
+    assert verdict.metrics["score"]["reproduced"] == 2.0
+
+
+def test_08_late_binding_reads_the_value_at_call_time(tracked):
+    tracked.run("k = 2")
+    tracked.run("def f(x):\n    return x * k")
+    tracked.run("k = 3")
+    tracked.run("score = f(2)")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "k = 3" in src and "k = 2" not in src
+    assert verdict.metrics["score"]["reproduced"] == 6
+
+
+def test_09_del_then_redefinition(tracked):
+    tracked.run("z = 1")
+    tracked.run("del z")
+    tracked.run("z = 5")
+    tracked.run("score = z * 2")
+    (run,) = runs_of(tracked)
+    _out, verdict, _src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 10
+
+
+def test_10_a_cell_that_raised_after_a_partial_mutation(tracked):
+    tracked.run("q = [1]")
+    tracked.run("q.append(2); 1/0", check=False)
+    tracked.run("score = float(len(q))")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "except Exception" in src
+    assert verdict.metrics["score"]["reproduced"] == 2.0
+
+
+def test_11_seed_then_an_intermediate_draw_then_the_run(tracked):
+    tracked.run("import numpy as np")
+    tracked.run("np.random.seed(0)")
+    tracked.run("junk = np.random.rand(2)")
+    tracked.run("x = np.random.rand(3)\nscore = float(x.sum())")
+    (run,) = runs_of(tracked)
+    _out, _verdict, src = verify(run)
+    assert "junk" not in src
+    assert "_mnb_restore_rng('numpy'" in src
+
+
+def test_12_unseeded_split_and_forest_reproduced_exactly(tracked):
+    tracked.run("from sklearn.datasets import make_classification\n"
+                "from sklearn.ensemble import RandomForestClassifier\n"
+                "from sklearn.model_selection import train_test_split")
+    tracked.run("X, y = make_classification(n_samples=120, random_state=0)")
+    tracked.run("X_train, X_test, y_train, y_test = train_test_split(X, y)")
+    tracked.run("model = RandomForestClassifier(n_estimators=5).fit(X_train, y_train)\n"
+                "accuracy = model.score(X_test, y_test)")
+    (run,) = runs_of(tracked)
+    out, _verdict, src = verify(run)
+    assert "random_state" not in src.split("X_train, X_test")[1]
+    proc = run_script(out, "--save-model", "model.pkl", "--output-dir", "o",
+                      cwd=Path.cwd() / "w")
+    assert proc.returncode == 0, proc.stderr
+    assert (Path.cwd() / "w" / "model.pkl").stat().st_size > 0
+    reqs = (out / "requirements.txt").read_text()
+    assert "scikit-learn==" in reqs
+
+
+def test_13_file_written_then_read_replayed_in_an_empty_folder(tracked):
+    tracked.run("import pandas as pd\n"
+                "pd.DataFrame({'v': [1, 2, 3]}).to_csv('tmp_data.csv', index=False)")
+    tracked.run("d = pd.read_csv('tmp_data.csv')\nscore = float(d['v'].sum())")
+    (run,) = runs_of(tracked)
+    out, _verdict, src = verify(run)  # reproduce runs the script in a fresh empty folder
+    assert "to_csv('tmp_data.csv'" in src
+    assert json.loads((out / "run.json").read_text())["data_files"] == []
+
+
+def test_14_external_csv_changed_after_the_run_is_reported(tracked):
+    Path("data.csv").write_text("v\n1\n2\n3\n")
+    tracked.run("import pandas as pd\nd = pd.read_csv('data.csv')")
+    tracked.run("score = float(d['v'].sum())")
+    (run,) = runs_of(tracked)
+    out, _verdict, src = verify(run)
+    assert "_mnb_DATA['data.csv']" in src
+    (data,) = json.loads((out / "run.json").read_text())["data_files"]
+    assert data["flag"] == "--data-data-csv"
+
+    Path("data.csv").write_text("v\n1\n2\n30\n")
+    changed = reproduce(out)
+    assert not changed.ok and changed.level == "L1"
+    assert changed.data_mismatches[0]["problem"] == "changed"
+    assert changed.metrics["score"]["reproduced"] == 33.0
+    strict = run_script(out, "--strict-data", cwd=Path.cwd() / "w")
+    assert strict.returncode == 3 and "strict-data" in strict.stderr
+    with pytest.warns(UserWarning, match="changed since the run"):
+        export_run(run.id, Path.cwd() / "exp2")
+    # pointing the option at a copy of the original data reproduces again
+    Path("orig.csv").write_text("v\n1\n2\n3\n")
+    ok = run_script(out, "--data-data-csv", str(Path("orig.csv").resolve()), "--strict-data",
+                    cwd=Path.cwd() / "w2")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout.strip().splitlines()[-1]) == {"score": 6.0}
+
+
+def test_15_time_capture_pip_env_and_cd_are_translated(tracked, monkeypatch):
+    monkeypatch.setenv("MNB_TEST_VAR", "0")
+    tracked.ip.system = lambda cmd: None  # the notebook's `!pip install` is not run here
+    tracked.run("import os\nos.makedirs('sub', exist_ok=True)")
+    tracked.run("!pip install -q tinyrequirement==1.2.3")
+    tracked.run("%env MNB_TEST_VAR=42")
+    tracked.run("%cd sub")
+    tracked.run("%time base = int(os.environ['MNB_TEST_VAR'])")
+    tracked.run("%%capture\nprint('noise')\nextra = 1")
+    tracked.run("score = base + extra + len(os.path.basename(os.getcwd()))")
+    (run,) = runs_of(tracked)
+    out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 46
+    assert "os.environ['MNB_TEST_VAR'] = '42'" in src
+    assert "os.chdir('sub')" in src
+    assert "get_ipython" not in src
+    assert "tinyrequirement==1.2.3" in (out / "requirements.txt").read_text()
+
+
+def test_15b_an_untranslatable_magic_refuses_and_names_the_line(tracked):
+    tracked.run("%reset_selective -f zz_nothing_matches\nscore = 1.0")
+    (run,) = runs_of(tracked)
+    with pytest.raises(UntranslatableMagic, match="reset_selective"):
+        export_run(run.id, Path.cwd() / "exp")
+    assert not (Path.cwd() / "exp").exists()
+
+
+def test_16_star_imports_imports_in_functions_and_conditional_imports(tracked):
+    tracked.run("from math import *")
+    tracked.run("def g(v):\n    import statistics\n    return statistics.mean(v)")
+    tracked.run("if True:\n    import json as js\nelse:\n    js = None")
+    tracked.run("score = sqrt(16.0) + g([1, 2, 3]) + len(js.dumps([1]))")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "from math import *" in src
+    assert verdict.metrics["score"]["reproduced"] == 9.0
+
+
+def test_17_kernel_restart_starts_a_new_lineage(tracked):
+    tracked.run("lr = 0.1")
+    tracked.run("score = lr * 10")
+    first_session = tracked.tracker.session
+    tracked.flush()
+    tracked.tracker.close()
+    InteractiveShell.clear_instance()
+    cfg = Config()
+    cfg.HistoryManager.hist_file = ":memory:"
+    ip = InteractiveShell.instance(config=cfg)
+    try:
+        ip.run_cell("%load_ext mlops_nb", store_history=True)
+        ip.run_cell("%track on --experiment test", store_history=True)
+        ip.run_cell("score = lr * 10 if 'lr' in dir() else 0.0", store_history=True)
+        ip.run_cell("lr = 0.5", store_history=True)
+        ip.run_cell("score = lr * 10", store_history=True)
+        tracker = ip._mlops_nb_tracker
+        assert tracker.session != first_session
+        tracker.flush()
+        reader = StoreReader(tracker.home)
+        new_runs = [cr for cr in reader.session_log(tracker.session) if cr.is_run]
+        old_runs = [cr for cr in reader.session_log(first_session) if cr.is_run]
+        out = export_run(new_runs[-1].id, Path.cwd() / "new", home=tracker.home)
+        run_json = json.loads((out / "run.json").read_text())
+        session_ids = {cr.id for cr in reader.session_log(tracker.session)}
+        assert all(c["id"] in session_ids for c in run_json["slice"])
+        assert run_json["parameters"] == {"lr": 0.5}
+        verdict = reproduce(out, home=tracker.home)
+        assert verdict.ok and verdict.metrics["score"]["reproduced"] == 5.0
+        out_old = export_run(old_runs[0].id, Path.cwd() / "old", home=tracker.home)
+        assert json.loads((out_old / "run.json").read_text())["parameters"] == {"lr": 0.1}
+    finally:
+        ip._mlops_nb_tracker.close()
+        InteractiveShell.clear_instance()
+
+
+def test_18_class_redefined_after_an_instance_exists(tracked):
+    tracked.run("class M:\n    def val(self):\n        return 1.0")
+    tracked.run("m = M()")
+    tracked.run("class M:\n    def val(self):\n        return 2.0")
+    tracked.run("score = m.val()")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 1.0
+    assert "return 2.0" not in src
+
+
+def test_19_a_widget_value_is_frozen_as_a_literal(tracked):
+    tracked.run("import ipywidgets as widgets\nslider = widgets.IntSlider(value=3, min=1, max=10)")
+    tracked.ns["slider"].value = 7  # the user moved the slider; no cell ran
+    tracked.run("depth = slider.value")
+    tracked.run("score = depth * 1.5")
+    (run,) = runs_of(tracked)
+    out, verdict, src = verify(run)
+    assert "depth = 7" in src and "slider" not in src
+    assert "ipywidgets" not in (out / "requirements.txt").read_text()
+    assert verdict.metrics["score"]["reproduced"] == 10.5
+
+
+def test_20_a_loop_logging_several_runs_exports_each_with_its_parameters(tracked):
+    tracked.run("import mlops_nb as mnb\nimport numpy as np")
+    tracked.run("for lr in [0.1, 0.01, 0.001]:\n"
+                "    noise = np.random.rand()\n"
+                "    mnb.log_metric('score', lr * 100 + noise)")
+    runs = runs_of(tracked)
+    assert [r.params for r in runs] == [{"lr": 0.1}, {"lr": 0.01}, {"lr": 0.001}]
+    for i, run in enumerate(runs):
+        out, verdict, src = verify(run, name=f"exp{i}")
+        assert json.loads((out / "run.json").read_text())["parameters"] == run.params
+        assert "for lr in [lr]:" in src
+        assert verdict.metrics["score"]["reproduced"] == run.metrics["score"]
+
+
+def test_hidden_state_is_refused_with_the_names(tracked):
+    tracked.ip.push({"secret": 41, "other_secret": 1})
+    tracked.run("score = secret + other_secret + len('x')")
+    (run,) = runs_of(tracked)
+    with pytest.raises(HiddenState) as info:
+        export_run(run.id, Path.cwd() / "exp")
+    assert "secret" in str(info.value) and "other_secret" in str(info.value)
+    assert "len" not in " ".join(info.value.problems)
+    assert not (Path.cwd() / "exp").exists()
+    verdict = reproduce(run.id)
+    assert verdict.level is None and not verdict.ok
+    assert any("secret" in p for p in verdict.problems)
+    assert load_verdicts(tracked.tracker.home)[run.id]["level"] is None
+
+
+def test_figures_and_display_expressions(tracked):
+    tracked.run("import matplotlib.pyplot as plt")
+    tracked.run("plt.plot([1, 2, 3])\nplt.show()\nscore = 1.0\nscore")
+    (run,) = runs_of(tracked)
+    out = export_run(run.id, Path.cwd() / "exp")
+    src = (out / "train.py").read_text()
+    assert "plt.show()" not in src and "_mnb_save_figures()" in src
+    assert not src.rstrip().endswith("\nscore")
+    proc = run_script(out, "--output-dir", "o", cwd=Path.cwd() / "w")
+    assert proc.returncode == 0, proc.stderr
+    assert (Path.cwd() / "w" / "o" / "figures" / "figure-1.png").is_file()
