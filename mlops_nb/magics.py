@@ -25,7 +25,8 @@ class TrackMagics(Magics):
     @magic_arguments()
     @argument("action", nargs="?", choices=ACTIONS,
               help="on: record every cell run; off: stop; status: show where and what; "
-                   "runs: table of runs; flush: write pending records now. "
+                   "runs: table of runs; flush: write pending records now; "
+                   "compare: the comparison widget (--metric, --min/--max). "
                    "As a cell magic (%%%%track) give no action: the cell is tracked on its own.")
     @argument("-e", "--experiment", help="group runs under this name (default: notebook name)")
     @argument("-m", "--metric", action="append", default=[],
