@@ -64,6 +64,15 @@ def _mnb_value(text, default):
         raise _mnb_argparse.ArgumentTypeError(f"expected a Python literal, got {text!r}")
 
 
+def _mnb_describe(value):
+    """Help text for a parameter; argparse formats '%' in help, so it is escaped."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond the digit limit
+        text = f"<{type(value).__name__}>"
+    return ("default: " + text[:150]).replace("%", "%%")
+
+
 def _mnb_parse_args(namespace):
     parser = _mnb_argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     for name, flag in _mnb_PARAMETERS.items():
@@ -71,11 +80,12 @@ def _mnb_parse_args(namespace):
         parser.add_argument(
             flag, dest="param_" + name, default=None, metavar="VALUE",
             type=lambda text, _default=default: _mnb_value(text, _default),
-            help=f"default: {default!r}"[:200],
+            help=_mnb_describe(default),
         )
     for key, (flag, path, _digest, _size) in _mnb_DATA_FILES.items():
         parser.add_argument(flag, dest="data_" + flag[7:].replace("-", "_"), default=path,
-                            metavar="PATH", help=f"the data file the notebook read as {key!r}")
+                            metavar="PATH",
+                            help=_mnb_describe(key).replace("default: ", "the data file read as ", 1))
     parser.add_argument("--strict-data", action="store_true",
                         help="fail when a data file differs from the one the run read")
     parser.add_argument("--save-model", metavar="PATH",
