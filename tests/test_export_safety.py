@@ -30,12 +30,12 @@ from mlops_nb.store.reader import StoreReader
 CANARY = "PWNED_BY_EXPORT"
 _SHELL = f"touch {CANARY}"
 HOSTILE_STRINGS = [
-    "x; import os", "x = 1\nimport os", "'; import os; os.system('%s'); '" % _SHELL,
-    '"; import os; os.system("%s"); "' % _SHELL, '"""', "'''", '"""; import os; """',
+    "x; import os", "x = 1\nimport os", f"'; import os; os.system('{_SHELL}'); '",
+    f'"; import os; os.system("{_SHELL}"); "', '"""', "'''", '"""; import os; """',
     "\\", "\\'", "\n", "\r\n", "\r", "\x00", "a\x00b", "\u202e", "abc\u202edef", "\u2066",
     "\u2028", "\u2029", "\x85", "\ufeff", "\x1b[31mred", "\x7f", "\t", "#", "# c\nimport os",
-    "{__import__('os').system('%s')}" % _SHELL, "%(x)s", "{0}", "{{}}", "$(touch x)",
-    "`touch x`", "__import__('os').system('%s')" % _SHELL, "exec('import os')",
+    "{__import__('os').system('" + _SHELL + "')}", "%(x)s", "{0}", "{{}}", "$(touch x)",
+    "`touch x`", f"__import__('os').system('{_SHELL}')", "exec('import os')",
     "eval('1+1')", "lambda: 0", "f'{1}'", "b'x'", "r'\\n'", ")", "]}", "\\N{BULLET}",
     "\\x00", "\\u202e", "\ud800", "\udfff", "é", "名前", "🙂", "a" * 5000, "", " ",
     "None", "True", "nan", "inf", "-inf", "1e309", "__builtins__", "os.system",
@@ -154,12 +154,11 @@ def _is_namedtuple_new(source: object) -> bool:
 def _hook(event: str, args: tuple) -> None:
     if not _AUDIT["armed"]:
         return
-    if event in _FORBIDDEN or event.startswith(("os.exec", "os.spawn")):
-        _AUDIT["events"].append((event, repr(args)[:200]))
-    elif (event == "compile" and len(args) > 1 and args[1] != _AUDIT["script"]
-          and not _is_namedtuple_new(args[0])):
-        _AUDIT["events"].append((event, repr(args)[:200]))
-    elif event == "open" and args and CANARY in str(args[0]):
+    forbidden = event in _FORBIDDEN or event.startswith(("os.exec", "os.spawn"))
+    injected = (event == "compile" and len(args) > 1 and args[1] != _AUDIT["script"]
+                and not _is_namedtuple_new(args[0]))
+    canary = event == "open" and bool(args) and CANARY in str(args[0])
+    if forbidden or injected or canary:
         _AUDIT["events"].append((event, repr(args)[:200]))
 
 
@@ -208,7 +207,7 @@ def test_the_hostile_corpus_gives_scripts_that_parse_hold_constants_and_inject_n
 
 @pytest.mark.parametrize("value", REJECTED_VALUES, ids=lambda v: type(v).__name__)
 def test_objects_that_are_not_plain_data_are_rejected(value):
-    with pytest.raises(UnsafeExport, match="not plain data|deeper than"):
+    with pytest.raises(UnsafeExport, match=r"not plain data|deeper than"):
         literal_to_ast(value)
 
 
@@ -226,7 +225,7 @@ def test_invalid_parameter_names_are_rejected_clearly(name):
 @pytest.mark.parametrize("names", [["save_model"], ["strict_data"], ["output_dir"], ["help"],
                                    ["a", "a_"], ["Depth", "depth"], ["data_x"]])
 def test_colliding_parameter_names_are_rejected_clearly(names):
-    with pytest.raises(UnsafeExport, match="collides|both be|not usable"):
+    with pytest.raises(UnsafeExport, match=r"collides|both be|not usable"):
         check_flags(names)
 
 

@@ -85,7 +85,7 @@ def _mnb_parse_args(namespace):
     for key, (flag, path, _digest, _size) in _mnb_DATA_FILES.items():
         parser.add_argument(flag, dest="data_" + flag[7:].replace("-", "_"), default=path,
                             metavar="PATH",
-                            help=_mnb_describe(key).replace("default: ", "the data file read as ", 1))
+                            help=_mnb_describe(key).replace("default:", "file read as", 1))
     parser.add_argument("--strict-data", action="store_true",
                         help="fail when a data file differs from the one the run read")
     parser.add_argument("--save-model", metavar="PATH",
