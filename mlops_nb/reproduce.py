@@ -239,6 +239,7 @@ def _store(home: Path | None, verdict: Verdict) -> None:
 
 def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, atol: float,
             timeout: float, stable: bool, started: float) -> Verdict:
+    export_dir = export_dir.resolve()
     run_json = json.loads((export_dir / "run.json").read_text(encoding="utf-8"))
     store = _home_for(home, run_json)
     run_id = run_json.get("run_id") if isinstance(run_json.get("run_id"), str) else None

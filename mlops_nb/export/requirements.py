@@ -7,6 +7,8 @@ import re
 import sys
 from importlib import metadata
 
+from ..capture.environment import _module_to_dists
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 _SKIP = frozenset({"mlops_nb", "mlops-nb", "__future__"})
 
@@ -33,7 +35,7 @@ def requirements(modules: list[str], session_packages: dict[str, str],
                  extra: list[str] | None = None, pip_lines: list[str] | None = None) -> list[str]:
     """Pinned lines `dist==version`: version from the session, else what is installed here."""
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
-    mapping = metadata.packages_distributions()
+    mapping = _module_to_dists()
     lines: dict[str, str] = {}
     dists: list[str] = []
     for module in [*modules, *(extra or [])]:
