@@ -159,11 +159,12 @@ def render(plan: ScriptPlan) -> Script:
                               _call("_mnb_finish", ast.Call(_name("globals"), [], []),
                                     _name("_mnb_ARGS"))]))
     source = "".join(parts)
-    try:
-        ast.parse(source)
-    except SyntaxError as exc:  # a bug of ours: never write a script that does not parse
-        raise UnsafeExport(f"the generated script does not parse ({exc.msg}, line "
-                           f"{exc.lineno}); nothing was written") from exc
+    try:  # compile, not only parse: also catches `return`/`break` outside their blocks
+        compile(source, "train.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:  # never write a script that does not compile
+        msg = getattr(exc, "msg", str(exc))
+        raise UnsafeExport(f"the generated script does not compile ({msg}, line "
+                           f"{getattr(exc, 'lineno', '?')}); nothing was written") from exc
     return Script(source, (start, end), flags)
 
 

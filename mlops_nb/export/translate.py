@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 DROPPED_LINE_MAGICS = frozenset({
     "matplotlib", "config", "autoreload", "aimport", "load_ext", "reload_ext", "unload_ext",
     "track", "who", "whos", "pwd", "history", "precision", "pprint", "xmode", "colors",
-    "lsmagic", "magic", "env_list",
+    "lsmagic", "magic", "who_ls", "timeit_result",
 })
 UNWRAPPED_LINE_MAGICS = frozenset({"time"})
 UNWRAPPED_CELL_MAGICS = frozenset({"time", "capture", "track"})
@@ -174,6 +174,10 @@ def translate(code: str, raw: str | None = None, *, drop_display: bool = True) -
     if drop_display and out.body and is_display_only(out.body[-1]):
         out.body.pop()
         out.notes.append("dropped the trailing display expression")
+    for node in _top_level_awaits(out.body):
+        out.refused.append(f"{_line_of(raw, getattr(node, 'lineno', 0))}: top-level await "
+                           "(IPython's autoawait) has no plain-script translation")
+        break
     # Any get_ipython() left (inside a function, an argument...) has no plain equivalent.
     for node in ast.walk(ast.Module(out.body, [])):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
@@ -182,6 +186,19 @@ def translate(code: str, raw: str | None = None, *, drop_display: bool = True) -
                 f"{_line_of(raw, getattr(node, 'lineno', 0))}: IPython call inside other code")
             break
     return out
+
+
+def _top_level_awaits(body: list[ast.stmt]) -> list[ast.AST]:
+    found: list[ast.AST] = []
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.AsyncFunctionDef, ast.FunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def _translate_body(body: list[ast.stmt], raw: str | None, out: Translated) -> list[ast.stmt]:
@@ -194,7 +211,9 @@ def _translate_body(body: list[ast.stmt], raw: str | None, out: Translated) -> l
         kind, name, args = magic
         where = _line_of(raw, stmt.lineno)
         try:
-            result.extend(_translate_magic(kind, name, args, raw, out, where))
+            produced = _translate_magic(kind, name, args, raw, out, where)
+            result.extend(ast.fix_missing_locations(ast.copy_location(n, stmt))
+                          for n in produced)
         except (ValueError, SyntaxError) as exc:
             out.refused.append(f"{where}: cannot translate ({exc})")
     return result
@@ -220,7 +239,7 @@ def _translate_magic(kind: str, name: str, args: list[str], raw: str | None, out
         if name == "cd":
             out.uses_os = True
             return _cd(arg)
-        if name in ("pip", "conda") and name == "pip":
+        if name == "pip":
             reqs = _pip_requirements("pip " + arg)
             if reqs is not None:
                 out.requirements.extend(reqs)
