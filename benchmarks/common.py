@@ -97,6 +97,10 @@ def fmt_s(seconds: float | None) -> str:
     return f"{seconds:.2f} s"
 
 
+def signed(seconds: float) -> str:
+    return ("+" if seconds >= 0 else "-") + fmt_s(abs(seconds))
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
     full = [r for r in [header, *rows] if len(r) > 1]
     widths = [max(len(str(r[i])) for r in full) for i in range(len(header))]

@@ -24,9 +24,9 @@ PROBE = r"""
 import sys, time, json, io, contextlib
 _heavy = {heavy!r}
 _before = set(sys.modules)
-_t0 = time.perf_counter()
+_c0, _t0 = time.process_time(), time.perf_counter()
 get_ipython().run_line_magic("load_ext", "mlops_nb")
-_load = time.perf_counter() - _t0
+_load, _load_cpu = time.perf_counter() - _t0, time.process_time() - _c0
 _new = set(sys.modules) - _before
 _t0 = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
@@ -34,6 +34,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 _on = time.perf_counter() - _t0
 print("MNB-RESULT " + json.dumps({{
     "load_ext_s": _load,
+    "load_ext_cpu_s": _load_cpu,
     "track_on_s": _on,
     "new_modules": len(_new),
     "heavy_imported_by_load_ext": sorted(m for m in _heavy if m in _new),

@@ -24,6 +24,7 @@ from .common import (
     machine,
     median,
     run_json,
+    signed,
     table,
 )
 
@@ -118,32 +119,32 @@ def bench_listing(work: Path, full_no_index: bool) -> dict[str, Any]:
 
 
 def bench_overhead(work: Path, cells: int) -> dict[str, Any]:
-    """Baseline (B), tracked into an empty store (E) and into the 100k store (H): B E H H E B."""
+    """IPython alone (P), loaded (L), tracked into an empty store (E) and into the 100k store (H).
+
+    Palindromic order P L E H H E L P, so a drift of the machine weighs on all four alike.
+    """
     half = max(1, cells // 2)
-    order = ["baseline", "empty", "100k", "100k", "empty", "baseline"]
+    order = ["pure", "loaded", "empty", "100k", "100k", "empty", "loaded", "pure"]
     raw: dict[str, list[dict[str, Any]]] = {k: [] for k in dict.fromkeys(order)}
     for i, cond in enumerate(order):
         log(f"cell overhead {i + 1}/{len(order)}: {cond} ({half} cells per kind)")
         wd = work / f"overhead{i}"
-        if cond == "baseline":
-            args = ["baseline"]
+        if cond in ("pure", "loaded"):
+            args = [cond]
         else:
             home = work / "store100000" if cond == "100k" else wd / ".mlops_nb"
             args = ["tracked", "--home", str(home)]
         raw[cond].append(run_json("overhead", [*args, "--cells", str(half)], wd,
                                   env=bench_env(wd)))
-    out: dict[str, Any] = {"cells_per_kind": 2 * half, "conditions": {}}
+    out: dict[str, Any] = {"cells_per_kind": 2 * half, "order": order, "conditions": {}}
     for cond, reps in raw.items():
         kinds = [k for k in reps[0] if isinstance(reps[0][k], dict)]
-        summary: dict[str, Any] = {
-            "pure_ipython_fifty_median_s": median([r["pure_ipython_fifty_median_s"]
-                                                   for r in reps]),
-            "writer_errors": [r.get("writer_error") for r in reps],
-        }
+        summary: dict[str, Any] = {"writer_errors": [r.get("writer_error") for r in reps]}
         for k in kinds:
             times = [t for r in reps for t in r[k]["times_s"]]
             summary[k] = {
                 "median_s": median(times),
+                "cpu_median_s": median([t for r in reps for t in r[k]["cpu_s"]]),
                 "rep_medians_s": [median(r[k]["times_s"]) for r in reps],
                 "p90_s": sorted(times)[int(0.9 * len(times))],
                 "n": len(times),
@@ -152,17 +153,14 @@ def bench_overhead(work: Path, cells: int) -> dict[str, Any]:
             if durable:
                 summary[k]["durable_median_s"] = median(durable)
         out["conditions"][cond] = summary
-    base = out["conditions"]["baseline"]
-    for cond in ("empty", "100k"):
-        c = out["conditions"][cond]
-        for k, v in c.items():
+    base = out["conditions"]["pure"]
+    for cond in ("loaded", "empty", "100k"):
+        for k, v in out["conditions"][cond].items():
             if not isinstance(v, dict) or k not in base:
                 continue
             b = base[k]
             v["added_s"] = v["median_s"] - b["median_s"]
-            # Per repetition: this condition's i-th process against the baseline's mirror one.
-            v["rep_added_s"] = [m - bm for m, bm in zip(v["rep_medians_s"],
-                                                         b["rep_medians_s"][::-1], strict=False)]
+            v["cpu_added_s"] = v["cpu_median_s"] - b["cpu_median_s"]
             if "durable_median_s" in v:
                 v["durable_added_s"] = v["durable_median_s"] - b["median_s"]
     return out
@@ -179,6 +177,7 @@ def bench_load_ext(work: Path, shells: int, kernels: int) -> dict[str, Any]:
                                  env=bench_env(wd, MLOPS_NB_HOME=str(wd / ".mlops_nb"))))
         out[mode] = {
             "load_ext_s": median([r["load_ext_s"] for r in reps]),
+            "load_ext_cpu_s": median([r["load_ext_cpu_s"] for r in reps]),
             "load_ext_all_s": [r["load_ext_s"] for r in reps],
             "track_on_s": median([r["track_on_s"] for r in reps]),
             "heavy_imported": sorted({m for r in reps for m in r["heavy_imported_by_load_ext"]}),
@@ -196,34 +195,40 @@ def summarize(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, str]]:
     rows: list[list[str]] = []
     verdicts: dict[str, str] = {}
     ov = res["overhead"]
-    base, empty, big = (ov["conditions"][c] for c in ("baseline", "empty", "100k"))
+    base, loaded, empty, big = (ov["conditions"][c] for c in ("pure", "loaded", "empty", "100k"))
     n = ov["cells_per_kind"]
 
-    rows.append([f"1. %track on, added per cell (median of {n} cells, InteractiveShell.run_cell)"])
+    rows.append([f"1. %track on, added per cell vs IPython alone (median of {n} cells, "
+                 "InteractiveShell.run_cell, store_history=True)"])
     for k, label in KIND_LABELS.items():
         e, b = empty[k], base[k]
         target = "<= 1 ms" if k in TARGET_KINDS else "(info)"
         verdict = _ok(e["added_s"] <= 1e-3) if k in TARGET_KINDS else ""
         if verdict:
             verdicts[f"overhead.{k}"] = verdict
-        rows.append([f"  {label}", target, "+" + fmt_s(e["added_s"]),
+        rows.append([f"  {label}", target,
+                     f"{signed(e['added_s'])} (cpu {signed(e['cpu_added_s'])})",
                      f"{fmt_s(b['median_s'])} untracked", f"x{e['median_s'] / b['median_s']:.2f}",
                      verdict])
-    rows.append(["  (pure IPython, no extension: 50-statement cell)", "(info)",
-                 fmt_s(base["pure_ipython_fifty_median_s"]), "", "", ""])
+    for k in ("fifty", "fifty_identical"):
+        rows.append([f"  extension loaded, tracking off: {KIND_LABELS[k]}", "(info)",
+                     f"{signed(loaded[k]['added_s'])} (cpu {signed(loaded[k]['cpu_added_s'])})",
+                     f"{fmt_s(base[k]['median_s'])} untracked",
+                     f"x{loaded[k]['median_s'] / base[k]['median_s']:.2f}", ""])
 
-    rows.append(["2. The same, 100,000 runs already in the store (vs. empty store)"])
+    rows.append(["2. The same, 100,000 runs already in the store (vs. the empty store)"])
     for k, label in KIND_LABELS.items():
         e, h = empty[k], big[k]
-        spread = [abs(x - y) for v in (e, h) for x, y in
-                  [(v["rep_added_s"][0], v["rep_added_s"][-1])]]
+        # Noise: how far two processes of the *same* condition land apart in this run.
+        spread = [abs(v["rep_medians_s"][0] - v["rep_medians_s"][-1])
+                  for v in (base[k], e, h)]
         noise = max(max(spread), 20e-6)
         growth = h["added_s"] - e["added_s"]
         verdict = _ok(growth <= noise)
         verdicts[f"store100k.{k}"] = verdict
-        rows.append([f"  {label}", "no growth", "+" + fmt_s(h["added_s"]),
-                     f"+{fmt_s(e['added_s'])} empty store",
-                     f"{'+' if growth >= 0 else ''}{fmt_s(growth)} (noise {fmt_s(noise)})",
+        rows.append([f"  {label}", "no growth", signed(h["added_s"]),
+                     f"{signed(e['added_s'])} empty store",
+                     f"{signed(growth)} (noise {fmt_s(noise)})",
                      verdict])
 
     rows.append(["3. mnb.runs(home=...) -> DataFrame (fresh process, pandas imported)"])
@@ -234,7 +239,8 @@ def summarize(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, str]]:
             t = lst[f"{phase}_s"]
             verdict = _ok(t <= target)
             verdicts[f"listing.{size}.{phase}"] = verdict
-            rows.append([f"  {int(size):,} runs, {phase}", f"<= {target:g} s", fmt_s(t),
+            rows.append([f"  {int(size):,} runs, {phase}", f"<= {target:g} s",
+                         f"{fmt_s(t)} (cpu {fmt_s(lst[f'{phase}_cpu_s'])})",
                          f"{fmt_s(no_idx)} without index" if no_idx else "",
                          f"x{no_idx / t:.1f} faster" if no_idx else "", verdict])
 
@@ -246,7 +252,8 @@ def summarize(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, str]]:
             HEAVY_MODULES[:4]))
         verdicts[f"load_ext.{mode}"] = verdict
         rows.append([f"  {label}, median of {len(le['load_ext_all_s'])}", "<= 50 ms",
-                     fmt_s(le["load_ext_s"]), f"{fmt_s(pandas_import)} import pandas",
+                     f"{fmt_s(le['load_ext_s'])} (cpu {fmt_s(le['load_ext_cpu_s'])})",
+                     f"{fmt_s(pandas_import)} import pandas",
                      f"x{le['load_ext_s'] / pandas_import:.2f}", verdict])
         rows.append([f"    heavy modules imported by load_ext: "
                      f"{', '.join(le['heavy_imported']) or 'none'}"
@@ -263,12 +270,12 @@ def summarize(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, str]]:
         w = empty["workload"]
         rows.append([f"  log a run (20 params, 5 metrics, code), median of {ml['log_runs']}",
                      "(ratio)", f"MLflow {fmt_s(ml['log_run_median_s'])}",
-                     f"mlops-nb +{fmt_s(w['added_s'])} on the cell",
+                     f"mlops-nb {signed(w['added_s'])} on the cell",
                      f"MLflow x{ml['log_run_median_s'] / w['added_s']:.0f} slower", ""])
         if "durable_added_s" in w:
             rows.append(["  ... mlops-nb until fsynced (cell + flush)", "(ratio)",
                          f"MLflow {fmt_s(ml['log_run_median_s'])}",
-                         f"mlops-nb +{fmt_s(w['durable_added_s'])}",
+                         f"mlops-nb {signed(w['durable_added_s'])}",
                          f"MLflow x{ml['log_run_median_s'] / w['durable_added_s']:.1f} slower",
                          ""])
         for s in ml["search"]:

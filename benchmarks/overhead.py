@@ -1,18 +1,19 @@
 """Critical-path cost of `%track on`, measured in a real InteractiveShell.
 
 Each cell goes through `shell.run_cell(code, store_history=True)` exactly like a notebook cell
-in a kernel, timed from the call to its return. One process runs the same sequence of cells
-either as the baseline (`%load_ext mlops_nb`, tracking never turned on) or tracked (`%track on`
-first); the driver (benchmarks/main.py) runs baseline and tracked processes in a palindromic
-order so a drift of the machine hits both alike, and reports the median of the tracked cells
-minus the median of the baseline cells. Separate processes, not `%track off`/`on` blocks in one
-shell: cells run while tracking is off are back-filled at the next `%track on`, which would
-change the session the tracked cells see.
+in a kernel, timed from the call to its return (wall clock; the main thread's CPU time is kept
+too, as a figure that a loaded machine disturbs less). One process runs the same sequence of
+cells either as the baseline (IPython alone, no extension), with the extension loaded but
+tracking never turned on, or tracked (`%load_ext mlops_nb` then `%track on`); the driver
+(benchmarks/main.py) runs the processes in a palindromic order so a drift of the machine hits
+all alike, and reports the median of the tracked cells minus the median of the baseline cells.
+Separate processes, not `%track off`/`on` blocks in one shell: cells run while tracking is off
+are back-filled at the next `%track on`, which would change the session the tracked cells see.
 
 The background writer runs while the tracked cells run (it coalesces and rewrites segment files
 every ~50 ms): whatever it takes from the main thread is included, as it would be in "Run all".
 
-    python -m benchmarks.overhead baseline|tracked [--home STORE] [--cells 250] [--out FILE]
+    python -m benchmarks.overhead pure|loaded|tracked [--home STORE] [--cells 250] [--out FILE]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import median, write_out
+from .common import write_out
 
 SETUP = "import math\nimport random\n"
 
@@ -119,10 +120,13 @@ def make_shell() -> Any:
     return InteractiveShell.instance(config=cfg)
 
 
-def _run(ip: Any, code: str) -> float:
+def _run(ip: Any, code: str, cpu: list[float] | None = None) -> float:
+    c0 = time.thread_time()
     t0 = time.perf_counter()
     res = ip.run_cell(code, store_history=True)
     dt = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(time.thread_time() - c0)
     if not res.success:
         raise RuntimeError(f"benchmark cell failed: {res.error_before_exec or res.error_in_exec!r}")
     return dt
@@ -135,32 +139,40 @@ def _magic(ip: Any, line: str) -> None:
 
 def measure(mode: str, cells: int, experiment: str, kinds: list[str],
             durable: int = 50) -> dict[str, Any]:
-    """Per-cell times of each kind in one fresh shell, tracked or not."""
+    """Per-cell times of each kind in one fresh shell.
+
+    mode: `pure` (IPython alone: the baseline), `loaded` (`%load_ext mlops_nb`, tracking never
+    turned on) or `tracked` (`%load_ext mlops_nb` and `%track on`).
+    """
     ip = make_shell()
     _run(ip, SETUP)
-    pure = [_run(ip, fifty_statement_cell(10_000_000 + j)) for j in range(50)]
-    _magic(ip, "%load_ext mlops_nb")
-    tracker = ip._mlops_nb_tracker
+    tracker = None
+    if mode != "pure":
+        _magic(ip, "%load_ext mlops_nb")
+        tracker = ip._mlops_nb_tracker
     if mode == "tracked":
         _magic(ip, f"%track on --experiment {experiment}")
         tracker.flush(None)
-    results: dict[str, Any] = {"mode": mode, "pure_ipython_fifty_median_s": median(pure)}
+    results: dict[str, Any] = {"mode": mode}
     counter = 0
     for kind in kinds:
         make = KINDS[kind]
         for _ in range(20):  # warm up (first-use imports, caches) before timing
             _run(ip, make(counter))
             counter += 1
-        tracker.flush(None)
-        times = []
+        if tracker is not None:
+            tracker.flush(None)
+        times: list[float] = []
+        cpu: list[float] = []
         for _ in range(cells):
-            times.append(_run(ip, make(counter)))
+            times.append(_run(ip, make(counter), cpu))
             counter += 1
-        res: dict[str, Any] = {"times_s": times}
-        t0 = time.perf_counter()
-        tracker.flush(None)
-        res["drain_s"] = time.perf_counter() - t0
-        if kind == "workload" and durable:
+        res: dict[str, Any] = {"times_s": times, "cpu_s": cpu}
+        if tracker is not None:
+            t0 = time.perf_counter()
+            tracker.flush(None)
+            res["drain_s"] = time.perf_counter() - t0
+        if kind == "workload" and durable and mode == "tracked":
             # Until the cell run is on disk (fsynced), as MLflow's log calls are when they return.
             dtimes = []
             for _ in range(durable):
@@ -171,16 +183,17 @@ def measure(mode: str, cells: int, experiment: str, kinds: list[str],
                 counter += 1
             res["durable_times_s"] = dtimes
         results[kind] = res
-    results["cell_runs_recorded"] = tracker.recorded
-    results["writer_error"] = repr(tracker.writer.error) if tracker.writer else None
-    results["home"] = str(tracker.home) if tracker.home else None
-    tracker.close()
+    if tracker is not None:
+        results["cell_runs_recorded"] = tracker.recorded
+        results["writer_error"] = repr(tracker.writer.error) if tracker.writer else None
+        results["home"] = str(tracker.home) if tracker.home else None
+        tracker.close()
     return results
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("baseline", "tracked"))
+    ap.add_argument("mode", choices=("pure", "loaded", "tracked"))
     ap.add_argument("--home", type=Path, help="store to track into (MLOPS_NB_HOME)")
     ap.add_argument("--cells", type=int, default=250, help="timed cells per kind")
     ap.add_argument("--experiment", default="churn")

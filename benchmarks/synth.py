@@ -33,7 +33,7 @@ def _code(i: int) -> bytes:
 
 
 def make_run(rng: random.Random, session: str, experiment: str, seq: int,
-             codes: list[str], lineage: list[str]) -> CellRun:
+             codes: list[str], lineage: list[str], started_at: float) -> CellRun:
     params = {
         "max_depth": rng.randint(2, 12),
         "n_estimators": rng.choice([50, 100, 200, 400]),
@@ -63,7 +63,7 @@ def make_run(rng: random.Random, session: str, experiment: str, seq: int,
         session=session,
         experiment=experiment,
         seq=seq,
-        started_at=time.time() - rng.uniform(0, 3e7),
+        started_at=started_at,
         duration_s=round(rng.uniform(0.05, 30), 6),
         notebook="churn.ipynb",
         cell_id=uuid.UUID(int=rng.getrandbits(128)).hex[:8],
@@ -94,15 +94,21 @@ def build_store(home: Path, n_runs: int, *, sessions: int = 0, experiment: str =
     blobs = {blob_hash(_code(i)): _code(i) for i in range(CODE_VARIANTS)}
     codes = list(blobs)
     written = 0
+    start = time.time() - sessions * (per * 20.0 + 3600.0) - 86400.0
     for s in range(sessions):
-        session = f"20260101T{s // 3600 % 24:02d}{s // 60 % 60:02d}{s % 60:02d}-{s:08x}"
+        # Session ids sort by start time, like the recorder's (`20261126T071501-3f9a1c2e`).
+        session = time.strftime("%Y%m%dT%H%M%S", time.localtime(start + s * (per * 20.0 + 3600.0)))
+        session += f"-{s:08x}"
         writer = SessionWriter(home, session)
         writer.update_session(session=session, notebook="churn.ipynb", started_at=time.time(),
                               pid=0, environment={"python": sys.version.split()[0]})
         lineage = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(3)]
         count = min(per, n_runs - written)
+        # Sessions one after the other, a run every ~20 s within each: one person's history.
+        clock = start + s * (per * 20.0 + 3600.0)
         for seq in range(count):
-            writer.append(make_run(rng, session, experiment, seq, codes, lineage),
+            clock += rng.uniform(1.0, 39.0)
+            writer.append(make_run(rng, session, experiment, seq, codes, lineage, clock),
                           blobs if (s == 0 and seq == 0) else None)
         writer.flush(timeout=None)
         writer.close()
