@@ -312,25 +312,56 @@ KILL_CHILD = textwrap.dedent(
 )
 
 
+def kill_mid_run(
+    argv: list[str], delay: float, log: Path, *, after_first_flush: bool = False
+) -> tuple[list[str], int, str]:
+    """Start a tracking child and SIGKILL it `delay` s after it is ready (or after it first
+    reported a flush, so a loaded machine cannot make every kill land before any write).
+    The child is always gone on return. Returns the fields of its `ready` line, the last
+    count it reported durable, and its stderr."""
+    with log.open("w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+    watchdog = threading.Timer(60, proc.kill)  # a child that never gets ready cannot hang us
+    watchdog.start()
+    lines: list[str] = []
+    ready: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("ready"):
+                ready = line.split()
+                break
+        if ready and after_first_flush:
+            for line in proc.stdout:
+                lines.append(line)
+                if line.strip().isdigit():
+                    break
+        if ready:
+            reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+            reader.start()
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            reader.join(30)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    stderr = log.read_text()
+    assert ready, f"the child never got ready: {stderr}"
+    counts = [int(ln) for ln in lines if ln.endswith("\n") and ln.strip().isdigit()]
+    return ready, (counts[-1] if counts else 0), stderr
+
+
 def _run_and_kill(script: Path, home: Path, tag: int, delay: float) -> tuple[str, int, str]:
     session = f"k{tag:03d}"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(home), session, str(tag)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.strip() == "ready", proc.stderr.read() if proc.stderr else first
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    reader.join(30)
-    stderr = proc.stderr.read() if proc.stderr else ""
-    complete = [ln for ln in lines if ln.endswith("\n")]
-    flushed = int(complete[-1]) if complete else 0
+    argv = [sys.executable, str(script), str(home), session, str(tag)]
+    # Even children may die before their first write; odd ones after it, at a random moment.
+    _, flushed, stderr = kill_mid_run(argv, delay, home.parent / f"{session}.stderr",
+                                      after_first_flush=tag % 2 == 1)
     return session, flushed, stderr
 
 
@@ -356,8 +387,7 @@ def test_sigkill_mid_write_50_times_loses_no_flushed_record(tmp_path):
     assert len(results) == 50
     for session, _, stderr in results:
         assert "Error" not in stderr, (session, stderr)
-    assert sum(flushed for _, flushed, _ in results) > 0, "the children never got to write"
-    assert sum(1 for _, flushed, _ in results if flushed) >= 25
+    assert all(flushed for session, flushed, _ in results if int(session[1:]) % 2 == 1)
 
     assert assert_every_store_file_parses(home) > 0
     reader = StoreReader(home)
@@ -383,6 +413,58 @@ def test_sigkill_mid_write_50_times_loses_no_flushed_record(tmp_path):
     survivor.append(make_run(hexid("9", 1), "k999", 0, experiment="killed"))
     survivor.close()
     assert [p for p in store_files(home) if is_temp(p)] == []
+
+
+RECORDER_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["MLOPS_NB_HOME"] = sys.argv[1]
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    import mlops_nb as mnb
+
+    cfg = Config()
+    cfg.HistoryManager.hist_file = ":memory:"
+    ip = InteractiveShell.instance(config=cfg)
+    for line in ("%load_ext mlops_nb", "%track on --experiment recorder"):
+        assert ip.run_cell(line, store_history=True).success
+    print("ready", ip._mlops_nb_tracker.session, flush=True)
+    n = 0
+    while True:
+        assert ip.run_cell(f"step = {n}\\nacc = step / 1e6", store_history=True).success
+        n += 1
+        if n % 3 == 0:
+            assert mnb.flush(30)
+            print(n, flush=True)  # cells 0..n-1 are durable now
+    """
+)
+
+
+def test_sigkill_of_the_real_recorder_loses_no_flushed_cell_run(tmp_path):
+    home = tmp_path / ".mlops_nb"
+    script = tmp_path / "recorder_child.py"
+    script.write_text(RECORDER_CHILD)
+    rng = random.Random(11)
+    results: list[tuple[str, int]] = []
+
+    def one(i: int, delay: float) -> None:
+        ready, flushed, _ = kill_mid_run([sys.executable, str(script), str(home)], delay,
+                                         tmp_path / f"{i}.stderr", after_first_flush=True)
+        results.append((ready[1], flushed))
+
+    threads = [threading.Thread(target=one, args=(i, rng.uniform(0.0, 0.3))) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 10
+    assert all(flushed >= 3 for _, flushed in results)
+    assert assert_every_store_file_parses(home) > 0
+    df = mnb.runs(home=home)
+    assert df.attrs["problems"] == []
+    for session, flushed in results:
+        steps = set(df.loc[df["session"] == session, "params.step"])
+        assert set(range(flushed)) <= steps, f"{session}: flushed {flushed}, have {len(steps)}"
 
 
 # -- two live kernels, one store ---------------------------------------------------------------
@@ -456,6 +538,9 @@ def test_two_kernels_tracking_into_one_store_lose_nothing(tmp_path, monkeypatch)
         assert sorted(group["params.step"]) == list(range(n_cells))
         assert sorted(group["metrics.acc"]) == [(k * 1000 + i) / 10000 for i in range(n_cells)]
         assert group["id"].is_unique
+        # 500 cell runs roll over into several segment files, each written by its own kernel.
+        session = group["session"].iloc[0]
+        assert len(list((home / SESSIONS_DIR).glob(f"*/{session}.*.json"))) >= 3
     assert assert_every_store_file_parses(home) > 0
 
 
