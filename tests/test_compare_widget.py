@@ -52,6 +52,7 @@ def test_opens_over_the_store_best_first(widget):
     assert table.count("<tr data-id=") == 5
     assert f'<tr data-id="{best[0]}" class="best">' in table
     assert "same for all runs" in widget.constants.value and "seed=0" in widget.constants.value
+    assert repr(widget) == f"<mlops-nb comparison: 5 runs; best by accuracy: {best[0][:12]} (0.81)>"
     assert widget.metric_box.value == "metrics.accuracy" and widget.goal_box.value == "max"
     assert widget.sort_box.value == "metrics.accuracy" and widget.order_box.value is False
     assert [label for label, _ in widget.sort_box.options][:4] == \

@@ -141,6 +141,15 @@ class CompareWidget(widgets.VBox):
         self._render_table()
         self._connect()
 
+    def __repr__(self) -> str:
+        """Short text where the widget cannot be drawn (a terminal, nbconvert, a log)."""
+        cmp = self.cmp
+        text = f"<mlops-nb comparison: {len(cmp.df):,} runs"
+        if cmp.metric and cmp.best:
+            value = format_value(cmp.row(cmp.best[0]).get(cmp.metric))
+            text += f"; best by {short(cmp.metric)}: {cmp.best[0][:12]} ({value})"
+        return text + ">"
+
     # -- public actions (what the buttons and boxes call) ----------------------------------------
     @property
     def view(self) -> Any:
