@@ -237,3 +237,59 @@ def test_diff_of_two_real_runs(tracked):
     assert d.code_a.startswith("# --- cell") and "import numpy as np" in d.code_a
     same = diff_runs(reader, b, c, sessions={b: df["session"][1], c: df["session"][2]})
     assert same.params == [] and same.data == [] and same.code == "" and same.identical
+
+
+def _write_session(home, session: str, env: dict, runs: list[dict]) -> list[str]:
+    """Runs written through the real SessionWriter, with a given session environment."""
+    import uuid
+
+    from mlops_nb.records import CellRun
+    from mlops_nb.store.writer import SessionWriter
+
+    writer = SessionWriter(home, session)
+    writer.update_session(session=session, environment=env)
+    code = writer.blobs.put(b"x = 1\n")
+    ids = []
+    for seq, run in enumerate(runs):
+        cr = CellRun(id=uuid.uuid4().hex, session=session, experiment="e", seq=seq,
+                     started_at=1_790_000_000.0 + seq, code=code, lineage=[], **run)
+        writer.append(cr)
+        ids.append(cr.id)
+    writer.flush(30)
+    writer.close()
+    return ids
+
+
+def test_diff_across_sessions_shows_the_environment(tmp_path):
+    home = tmp_path / ".mlops_nb"
+    env = {"python": "3.11.9", "packages": {"numpy": "2.0.0", "pandas": "2.2.0"},
+           "git": {"commit": "a" * 40, "dirty": False}}
+    (a,) = _write_session(home, "s1", env, [{"params": {"lr": 0.1}, "metrics": {"f1": 0.5}}])
+    env2 = {**env, "packages": {"numpy": "2.1.0", "pandas": "2.2.0"},
+            "git": {"commit": "b" * 40, "dirty": True}}
+    (b,) = _write_session(home, "s2", env2, [{"params": {"lr": 0.1}, "metrics": {"f1": 0.6}}])
+    d = diff_runs(StoreReader(home), a, b)
+    assert d.environment == [("git.commit", "a" * 40, "b" * 40), ("git.dirty", False, True),
+                             ("package numpy", "2.0.0", "2.1.0")]
+    assert d.same_environment == 2  # python and pandas
+    assert d.params == [] and d.code == ""
+
+
+def test_ten_thousand_runs_are_paged(tmp_path):
+    from mlops_nb.compare.widget import CompareWidget
+
+    home = tmp_path / ".mlops_nb"
+    _write_session(home, "big", {}, [
+        {"params": {"lr": i / 10_000, "depth": i % 7}, "metrics": {"f1": (i * 7919 % 10_000)
+                                                                    / 10_000}}
+        for i in range(10_000)])
+    w = CompareWidget(metric="f1", home=home)
+    assert len(w.cmp.df) == 10_000
+    assert w.table.value.count("<tr data-id=") == 50 and len(w.selector.options) == 50
+    assert "page 1 of 200" in w.page_label.value
+    w.go_to_page(199)
+    assert w.table.value.count("<tr data-id=") == 50 and w.next_button.disabled
+    w.filter("depth=3", low=0.5)
+    assert len(w.view) == int(((w.cmp.df["params.depth"] == 3)
+                               & (w.cmp.df["metrics.f1"] >= 0.5)).sum())
+    assert w.page_number == 0
