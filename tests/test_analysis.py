@@ -147,3 +147,10 @@ def test_is_plain_literal():
     assert not is_plain_literal({1, 2})
     assert not is_plain_literal(b"x")
     assert not is_plain_literal([object()])
+
+
+def test_mutating_what_the_cell_itself_bound_is_not_an_input():
+    a = analyze("model = Model()\nmodel.fit(X)\nhist = []\nhist.append(1)\nother.append(2)")
+    assert a.mutations == ["other"]
+    assert "model" not in a.uses and "hist" not in a.uses
+    assert set(a.defs) == {"model", "hist"}

@@ -123,3 +123,12 @@ def test_seq_must_follow_the_log():
     bad = CellRun(id="x", session="s", experiment="e", seq=3, started_at=0.0)
     with pytest.raises(ValueError, match="does not follow"):
         lg.log.add(bad, analyze(""))
+
+
+def test_retraining_cell_does_not_depend_on_the_previous_model():
+    lg = Log()
+    lg.cell("n = 5")
+    lg.cell("model = Model(n)\nmodel.fit(X)\nscore = model.score()", metrics={"score": 1})
+    lg.cell("n = 50")
+    r = lg.cell("model = Model(n)\nmodel.fit(X)\nscore = model.score()", metrics={"score": 2})
+    assert r.lineage == ["c2"]

@@ -166,6 +166,10 @@ class _CellVisitor(ast.NodeVisitor):
         self._defs.setdefault(name)
 
     def mutate(self, name: str) -> None:
+        # Mutating what this cell itself just bound (`m = Model(); m.fit(X)`) changes nothing
+        # that came from earlier cells: it is not an input, and lineage must not say it is.
+        if name in self.defined:
+            return
         self.use(name)
         self._muts.setdefault(name)
 
