@@ -365,6 +365,7 @@ def _run_and_kill(script: Path, home: Path, tag: int, delay: float) -> tuple[str
     return session, flushed, stderr
 
 
+@pytest.mark.slow  # 60 child processes; still run in CI
 def test_sigkill_mid_write_50_times_loses_no_flushed_record(tmp_path):
     home = tmp_path / ".mlops_nb"
     script = tmp_path / "tracking_child.py"
@@ -440,6 +441,7 @@ RECORDER_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 60 child processes; still run in CI
 def test_sigkill_of_the_real_recorder_loses_no_flushed_cell_run(tmp_path):
     home = tmp_path / ".mlops_nb"
     script = tmp_path / "recorder_child.py"
