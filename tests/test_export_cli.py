@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import mlops_nb as mnb
 from mlops_nb.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
 from mlops_nb.store.reader import StoreReader
@@ -89,3 +91,15 @@ def test_magic_export_and_python_api(tracked, capsys):
     assert verdict.ok and verdict.to_dict()["level"] == "L2"
     assert mnb.reproduce(path).ok  # the submodule import keeps mnb.reproduce callable
     assert mnb.export(high.id, "api_exp", force=True) == path
+
+
+@pytest.mark.slow
+def test_quickstart_notebook_best_run_exports_and_reproduces(tracked):
+    """The README's main command: the quickstart's cells, then export best + reproduce."""
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    for cell in cells:
+        tracked.run("".join(cell["source"]))
+    out = tracked.ip.run_line_magic("track", "export --best --metric f1 -o exports/best")
+    verdict = mnb.reproduce(out)
+    assert verdict.ok and verdict.level == "L2", verdict.summary() + verdict.stderr_tail

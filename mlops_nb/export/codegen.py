@@ -88,6 +88,8 @@ def _comment(cell: CellCode) -> str:
     run = cell.run_id if _HEX.match(cell.run_id or "") else "?"
     label = f"In [{count}]" if count is not None else "cell"
     extra = "  (raised in the notebook: replayed up to the error)" if cell.errored else ""
+    if not cell.body:
+        extra += "  (nothing left here: its imports and literals are above)"
     return f"# ---- {label}  cell run {run[:12]}  seq {int(cell.seq)}{extra}\n"
 
 
