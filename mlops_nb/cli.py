@@ -197,6 +197,13 @@ def _home_or_none(args: argparse.Namespace) -> Path | None:
 # -- end export / reproduce -----------------------------------------------------------------------
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-nb", description="Inspect and use the runs your notebooks recorded."
@@ -212,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
     goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=_non_negative_int)
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
     p.set_defaults(func=cmd_runs)

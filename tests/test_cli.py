@@ -233,3 +233,10 @@ def test_show_nan_metric_prints_in_text(store, capsys):
     assert code == 0
     assert "  auc = NaN" in out and "warning:" in out
     assert "  accuracy = 0.9" in out
+
+
+def test_runs_refuses_a_negative_limit(store, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["runs", "--limit", "-1"])
+    assert exc.value.code == 2
+    assert "must be 0 or more" in capsys.readouterr().err

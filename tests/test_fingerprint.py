@@ -66,3 +66,16 @@ def test_files(tmp_path):
     assert fingerprint_file(p)["hash"] != first["hash"]
     assert fingerprint_file(tmp_path / "missing.csv") is None
     assert fingerprint_file(tmp_path) is None
+
+
+def test_subclasses_are_fingerprinted():
+    class Frame(pd.DataFrame):
+        pass
+
+    class Arr(np.ndarray):
+        pass
+
+    f = Frame({"a": [1, 2]})
+    assert data_kind(f) == "DataFrame"
+    assert fingerprint(f)["hash"] == fingerprint(pd.DataFrame({"a": [1, 2]}))["hash"]
+    assert data_kind(np.zeros(3).view(Arr)) == "ndarray"

@@ -9,6 +9,7 @@ decided from the class's module so pandas and numpy are never imported here on t
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,17 @@ _FILE_CHUNK = 1 << 22
 
 
 def data_kind(obj: Any) -> str | None:
-    """'DataFrame', 'Series' or 'ndarray' for data we fingerprint, else None; cheap."""
-    cls = type(obj)
-    module = cls.__module__
-    if module.startswith("pandas"):
-        if cls.__name__ in ("DataFrame", "Series"):
-            return cls.__name__
-        return None
-    if cls.__name__ == "ndarray" and module == "numpy":
+    """'DataFrame', 'Series' or 'ndarray' for data we fingerprint (subclasses too, such as a
+    GeoDataFrame), else None. Cheap, and never imports pandas or numpy: if a library is not
+    loaded yet, no object of it can exist."""
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        if isinstance(obj, pd.DataFrame):
+            return "DataFrame"
+        if isinstance(obj, pd.Series):
+            return "Series"
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
         return "ndarray"
     return None
 
