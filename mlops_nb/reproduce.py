@@ -182,7 +182,8 @@ def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
                 export_dir = _export_to(os.fspath(target), Path(tmp.name) / "export", store)
             except ExportRefused as exc:
                 return _refused(exc, os.fspath(target), store, rtol, atol, stable, started)
-        return _verify(export_dir, home, rtol, atol, timeout, stable, started)
+        return _verify(export_dir, home, rtol, atol, timeout, stable, started,
+                       temporary=tmp is not None)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -238,13 +239,14 @@ def _store(home: Path | None, verdict: Verdict) -> None:
 
 
 def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, atol: float,
-            timeout: float, stable: bool, started: float) -> Verdict:
+            timeout: float, stable: bool, started: float, *, temporary: bool = False
+            ) -> Verdict:
     export_dir = export_dir.resolve()
     run_json = json.loads((export_dir / "run.json").read_text(encoding="utf-8"))
     store = _home_for(home, run_json)
     run_id = run_json.get("run_id") if isinstance(run_json.get("run_id"), str) else None
     verdict = Verdict(run_id, None, False, rtol=rtol, atol=atol, stable=stable,
-                      export_dir=str(export_dir), checked_at=_now())
+                      export_dir=None if temporary else str(export_dir), checked_at=_now())
     script = export_dir / "train.py"
     try:
         ast.parse(script.read_text(encoding="utf-8"))

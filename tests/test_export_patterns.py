@@ -89,6 +89,7 @@ def test_03_best_run_3_of_7_after_later_cells_overwrote_df_and_model(tracked):
     assert "df / 100" not in src
 
 
+@pytest.mark.filterwarnings("ignore:.*inplace")
 def test_04_inplace_mutation_and_a_copy(tracked):
     tracked.run("import numpy as np\nimport pandas as pd\n"
                 "df = pd.DataFrame({'a': [1.0, np.nan, 3.0], 'b': [1, 2, 3]})")

@@ -108,6 +108,7 @@ def render(plan: ScriptPlan) -> Script:
     head += [
         ast.Import([ast.alias("argparse", "_mnb_argparse")]),
         ast.Import([ast.alias("os")]),
+        ast.Import([ast.alias("os", "_mnb_os")]),
         ast.Import([ast.alias("sys", "_mnb_sys")]),
     ]
     head.append(ast.Expr(ast.Call(

@@ -36,7 +36,7 @@ class _mnb_Tracking:
 
 
 _mnb_tracking = _mnb_Tracking()
-_mnb_HERE = os.path.dirname(os.path.abspath(__file__))
+_mnb_HERE = _mnb_os.path.dirname(_mnb_os.path.abspath(__file__))
 
 
 def _mnb_value(text, default):
@@ -97,7 +97,7 @@ def _mnb_parse_args(namespace):
         value = getattr(args, "param_" + name)
         if value is not None:
             namespace[name] = value
-    args.output_dir = os.path.abspath(args.output_dir)
+    args.output_dir = _mnb_os.path.abspath(args.output_dir)
     return args
 
 
@@ -117,10 +117,10 @@ def _mnb_data_paths(args):
 
     paths = {}
     for key, (flag, _default, digest, size) in _mnb_DATA_FILES.items():
-        path = os.path.abspath(getattr(args, "data_" + flag[7:].replace("-", "_")))
+        path = _mnb_os.path.abspath(getattr(args, "data_" + flag[7:].replace("-", "_")))
         paths[key] = path
         problem = None
-        if not os.path.isfile(path):
+        if not _mnb_os.path.isfile(path):
             problem = "missing"
         elif digest is not None and _mnb_file_hash(path) != digest:
             problem = "changed"
@@ -139,7 +139,7 @@ def _mnb_restore_rng(kind, digest):
     """Put the global RNG back where the notebook had it before the next cell."""
     import json as _json
 
-    with open(os.path.join(_mnb_HERE, _mnb_RNG_FILE), encoding="utf-8") as fh:
+    with open(_mnb_os.path.join(_mnb_HERE, _mnb_RNG_FILE), encoding="utf-8") as fh:
         state = _json.load(fh)[digest]
     if kind == "random":
         import random
@@ -165,11 +165,11 @@ def _mnb_save_figures():
         return
     import matplotlib.pyplot as _plt
 
-    folder = os.path.join(_mnb_ARGS.output_dir, "figures")
+    folder = _mnb_os.path.join(_mnb_ARGS.output_dir, "figures")
     for number in _plt.get_fignums():
-        os.makedirs(folder, exist_ok=True)
+        _mnb_os.makedirs(folder, exist_ok=True)
         _mnb_figure_count[0] += 1
-        _plt.figure(number).savefig(os.path.join(folder, f"figure-{_mnb_figure_count[0]}.png"))
+        _plt.figure(number).savefig(_mnb_os.path.join(folder, f"figure-{_mnb_figure_count[0]}.png"))
     _plt.close("all")
 
 
@@ -194,9 +194,9 @@ def _mnb_finish(namespace, args):
             metrics[name] = _mnb_plain(_mnb_tracking.metrics[name])
         elif name in namespace:
             metrics[name] = _mnb_plain(namespace[name])
-    os.makedirs(args.output_dir, exist_ok=True)
+    _mnb_os.makedirs(args.output_dir, exist_ok=True)
     text = _json.dumps(metrics, default=repr)
-    with open(os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as fh:
+    with open(_mnb_os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     if args.save_model:
         import pickle
