@@ -170,6 +170,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ExportRefused as exc:
         print(f"mlops-nb: export refused: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
+    print(f"mlops-nb: exported run {run_id[:12]}; check it with `mlops-nb reproduce "
+          f"{_printable(str(out))}`",
+          file=sys.stderr)
     print(out)
     return EXIT_OK
 

@@ -309,7 +309,8 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
     data_files: list[DataFile] = []
     flags_used: set[str] = set()
     for i, cell in enumerate(sl.cells):
-        paths = [p for p in cell.external_reads if isinstance(p, str)]
+        paths = [p for p in cell.external_reads
+                 if isinstance(p, str) and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", p)]
         if not paths:
             continue
         bodies[i] = [_DataPaths(set(paths)).visit(s) for s in bodies[i]]
