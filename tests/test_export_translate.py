@@ -148,3 +148,9 @@ def test_a_sweep_gives_one_run_per_iteration_with_lineage(tracked):
         ({"lr": 0.1}, {"acc": 1.1, "f1": 0.9}, 0), ({"lr": 0.2}, {"acc": 1.2, "f1": 0.8}, 1)]
     assert all(r.parent == parent.id and parent.id in r.lineage for r in runs)
     assert runs[1].effective_params == {"base": 1.0, "lr": 0.2}
+
+
+def test_a_lambda_binds_late_like_a_def():
+    log, code = _log("k = 2", "f = lambda x: x * k", "k = 3", "score = f(2)")
+    sl = compute_slice(log, log[3], code)
+    assert [c.seq for c in sl.cells] == [0, 1, 2, 3]  # k = 3 (seq 2) is in: the call reads it

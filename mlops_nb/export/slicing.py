@@ -17,7 +17,7 @@ import functools
 import importlib
 from dataclasses import dataclass, field
 
-from ..capture.analysis import CellAnalysis, FunctionEffects, analyze
+from ..capture.analysis import CellAnalysis, FunctionEffects, _free_names_of_body, analyze
 from ..records import CellRun
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -192,6 +192,10 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                 import_bound.add(name)
             else:
                 import_bound.discard(name)
+        for stmt in tree.body:  # `f = lambda x: x * k` binds late, like a def
+            if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Lambda)
+                    and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+                functions[stmt.targets[0].id] = _free_names_of_body([stmt.value], set())
         for path in cr.files_written:
             last_writer[path] = seq
         stars.extend((seq, m) for m in a.star_imports)
