@@ -29,7 +29,7 @@ from typing import Any
 
 from .common import write_out
 
-SETUP = "import math\nimport random\n"
+SETUP = "import math\nimport random\nhistory = []\n"
 
 
 def trivial_cell(i: int) -> str:
@@ -47,12 +47,10 @@ def fifty_statement_cell(i: int, *, chained: bool = False) -> str:
     from `random` (so the RNG state is captured), and a metric at the end, so each cell run is a
     *run* (lineage, effective parameters and an index row are computed for it).
 
-    The default cell calls no method on a name it defines: the analysis counts a method call,
-    subscript or attribute store on a name as a mutation, and a mutation depends on the name's
-    previous definer, even when this same cell defined it just before. `chained=True` mutates
-    two names in place (`items.append`, `cfg[...] =`), as notebooks do with DataFrames, so
-    every cell depends on the one before it and a run's lineage is the whole session so far:
-    that variant shows how the cost grows with the session's length.
+    `chained=True` also appends to a list the setup cell defined (`history.append(...)`), as
+    notebooks do with a results list or a DataFrame mutated cell after cell. A mutation makes
+    the cell depend on the name's previous definer (the cell before), so a run's lineage is the
+    whole session so far: that variant shows how the cost grows with the session's length.
     """
     lines = [
         f"learning_rate = {0.001 * (i + 1)!r}",
@@ -65,9 +63,9 @@ def fifty_statement_cell(i: int, *, chained: bool = False) -> str:
         lines.append(f"a{k} = {'max_depth' if k == 0 else f'a{k - 1}'} * {k + 1} + {i}")
     lines += [
         "items = [a0, a1, a2, a3]",
-        "items.append(a4)" if chained else "items = items + [a4]",
+        "history.append(a4)" if chained else "items = items + [a4]",
         "cfg = {'depth': max_depth, 'lr': learning_rate}",
-        "cfg['n'] = n_estimators" if chained else "cfg = dict(cfg, n=n_estimators)",
+        "cfg['n'] = n_estimators",
         "total = sum(items)",
         "root = math.sqrt(abs(total))",
         "ratio = a29 / (1 + total)",
