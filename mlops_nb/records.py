@@ -179,5 +179,8 @@ def run_view(cr: CellRun) -> dict[str, Any]:
         "code": cr.code,
         "python": cr.python,
         "warnings": cr.warnings,
+        "parent": cr.parent,
+        "iteration": cr.iteration,
+        "widget_values": cr.widget_values,
         "schema": cr.schema,
     }
