@@ -97,9 +97,7 @@ class TrackMagics(Magics):
             if not args.target:
                 raise MlopsNbError("%track reproduce RUN_ID|DIR")
             t.flush()
-            verdict = reproduce(args.target, home=t.home, stable=args.stable)
-            print(verdict.summary())
-            return verdict
+            return reproduce(args.target, home=t.home, stable=args.stable)  # shows its summary
         # -- end export / reproduce
         elif action == "runs":
             from .api import runs

@@ -52,6 +52,9 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return _json_ready(asdict(self))
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows the summary
+        printer.text(self.summary())
+
     def summary(self) -> str:
         tol = ("exact" if not (self.rtol or self.atol)
                else f"rtol={self.rtol:g}, atol={self.atol:g}")
