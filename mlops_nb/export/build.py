@@ -418,6 +418,8 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
                    "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
                   for c in sl.cells],
         "requirements": reqs,
+        "environment": {k: env.get(k) for k in ("python", "implementation", "platform",
+                                                 "machine", "cwd", "git") if k in env},
         "warnings": warnings_,
         "l0": True,
         "run": run_view(target),
