@@ -16,8 +16,15 @@ def main() -> int:
     nb = execute_notebook(NOTEBOOK, timeout=900)
     for text in text_outputs(nb):
         print(text.rstrip())
-    print(f"== done; the store is {NOTEBOOK.parent / '.mlops_nb'}")
+    store = NOTEBOOK.parent / ".mlops_nb"
+    print(f"== done; the store is {store}")
     print("   list it again with: .venv/bin/mlops-nb --home notebooks/.mlops_nb runs")
+
+    from mlops_nb.compare import write_report
+
+    report = write_report(NOTEBOOK.parent / "quickstart-report.html", "quickstart",
+                          metric="f1", home=store)
+    print(f"== comparison report (open in a browser): {report}")
     return 0
 
 
