@@ -46,7 +46,7 @@ def log(msg: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true",
-                    help="fewer cells and repeats, smaller MLflow part (~2 minutes)")
+                    help="fewer cells and repeats, smaller MLflow part (~1 minute)")
     ap.add_argument("--no-mlflow", action="store_true", help="skip the MLflow comparison")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
     ap.add_argument("--render", metavar="JSON", help="only print the table of a saved result")
