@@ -12,12 +12,40 @@ Pure: works on records and analyses, so the same code serves the live recorder a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .capture.analysis import CellAnalysis, FunctionEffects
 from .records import CellRun
+
+
+def through_functions(
+    used: set[str],
+    mutated: set[str],
+    functions: Mapping[str, FunctionEffects],
+    *,
+    not_mutable: Container[str] = frozenset(),
+) -> tuple[set[str], set[str]]:
+    """Uses and mutations plus those of every notebook function reachable from them.
+
+    Calling `f()` reads what `f` reads and writes what it writes, transitively through the
+    functions it calls; `not_mutable` names (modules) are never counted as mutated.
+    """
+    used = set(used)
+    mutated = {m for m in mutated if m not in not_mutable}
+    pending = [n for n in used | mutated if n in functions]
+    seen: set[str] = set()
+    while pending:
+        fname = pending.pop()
+        if fname in seen:
+            continue
+        seen.add(fname)
+        fx = functions[fname]
+        used |= fx.reads
+        mutated |= {m for m in fx.writes | fx.mutates if m not in not_mutable}
+        pending.extend(n for n in (*fx.reads, *fx.mutates) if n in functions)
+    return used, mutated
 
 
 @dataclass
@@ -42,21 +70,7 @@ class SessionLog:
     def _effective_names(
         self, uses: Iterable[str], mutations: Iterable[str]
     ) -> tuple[set[str], set[str]]:
-        """Uses and mutations, plus those of every notebook function reachable from them."""
-        used = set(uses)
-        mutated = set(mutations)
-        pending = [n for n in used | mutated if n in self.functions]
-        seen: set[str] = set()
-        while pending:
-            fname = pending.pop()
-            if fname in seen:
-                continue
-            seen.add(fname)
-            fx = self.functions[fname]
-            used |= fx.reads
-            mutated |= fx.writes | fx.mutates
-            pending.extend(n for n in (*fx.reads, *fx.mutates) if n in self.functions)
-        return used, mutated
+        return through_functions(set(uses), set(mutations), self.functions)
 
     def add(self, cr: CellRun, analysis: CellAnalysis) -> None:
         """Append `cr` (its seq must be len(self)); fills deps and, for runs, lineage."""

@@ -18,6 +18,7 @@ import importlib
 from dataclasses import dataclass, field
 
 from ..capture.analysis import CellAnalysis, FunctionEffects, _free_names_of_body, analyze
+from ..lineage import through_functions
 from ..records import CellRun
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -134,18 +135,8 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             loads = sum(isinstance(n, ast.Name) and n.id == src for n in ast.walk(tree))
             if loads == sum(a.value_reads.get(n) == src for n in cr.widget_values):
                 used.discard(src)
-        mutated = {m for m in recorded_muts if m not in import_bound}
-        pending = [n for n in used | mutated if n in functions]
-        seen: set[str] = set()
-        while pending:
-            fname = pending.pop()
-            if fname in seen:
-                continue
-            seen.add(fname)
-            fx = functions[fname]
-            used |= fx.reads
-            mutated |= {m for m in fx.writes | fx.mutates if m not in import_bound}
-            pending.extend(n for n in (*fx.reads, *fx.mutates) if n in functions)
+        used, mutated = through_functions(used, recorded_muts, functions,
+                                          not_mutable=import_bound)
         for name in sorted(used | (mutated - set(a.defs))):  # own defs need no definer
             if name in last_def:
                 d.setdefault(last_def[name], []).append(name)
