@@ -18,9 +18,11 @@ folder in a temporary directory for MLflow 3.x).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -155,10 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     out = args.out and os.path.abspath(args.out)
     workdir = Path(tempfile.mkdtemp(prefix="mnb-mlflow-"))
-    import contextlib
-
-    with contextlib.redirect_stderr(io.StringIO()):
-        res = measure(args.runs, args.budget, workdir)
+    here = os.getcwd()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            res = measure(args.runs, args.budget, workdir)
+    finally:
+        os.chdir(here)
+        shutil.rmtree(workdir, ignore_errors=True)
     write_out(out, res)
 
 
