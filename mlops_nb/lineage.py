@@ -12,7 +12,7 @@ Pure: works on records and analyses, so the same code serves the live recorder a
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +52,38 @@ def through_functions(
 class _Entry:
     id: str
     deps: tuple[int, ...]
-    params: dict[str, Any]
-    data: dict[str, dict[str, Any]]
+    # Bit s is set for every earlier cell run this one depends on, transitively: the closure
+    # of a new cell run is an OR over its direct deps, in C, whatever the session's length.
+    mask: int
+    # What is in effect after this cell run along its lineage: name -> (seq that set it, value).
+    # Shared, not copied, when a cell run adds nothing of its own.
+    params: dict[str, tuple[int, Any]]
+    data: dict[str, tuple[int, dict[str, Any]]]
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _in_effect(sources: list[dict[str, tuple[int, Any]]], own: dict[str, Any], seq: int
+               ) -> dict[str, tuple[int, Any]]:
+    """Merge what the deps' lineages had in effect; the value set by the latest cell wins."""
+    sources = [src for src in sources if src]
+    if not own and len(sources) <= 1:
+        return sources[0] if sources else _EMPTY
+    sources.sort(key=len, reverse=True)
+    merged = dict(sources[0]) if sources else {}
+    for src in sources[1:]:
+        for name, entry in src.items():
+            current = merged.get(name)
+            if current is None or current[0] < entry[0]:
+                merged[name] = entry
+    for name, value in own.items():
+        merged[name] = (seq, value)
+    return merged
+
+
+def _set_bits(mask: int) -> list[int]:
+    return [i for i, bit in enumerate(bin(mask)[:1:-1]) if bit == "1"]
 
 
 class SessionLog:
@@ -61,26 +91,22 @@ class SessionLog:
 
     def __init__(self) -> None:
         self.entries: list[_Entry] = []
+        self.seq_of: dict[str, int] = {}
         self.last_def: dict[str, int] = {}
         self.functions: dict[str, FunctionEffects] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _effective_names(
-        self, uses: Iterable[str], mutations: Iterable[str]
-    ) -> tuple[set[str], set[str]]:
-        return through_functions(set(uses), set(mutations), self.functions)
-
     def add(self, cr: CellRun, analysis: CellAnalysis) -> None:
         """Append `cr` (its seq must be len(self)); fills deps and, for runs, lineage."""
         seq = len(self.entries)
         if cr.seq != seq:
             raise ValueError(f"cell run seq {cr.seq} does not follow the log (expected {seq})")
-        used, mutated = self._effective_names(cr.uses, cr.mutations)
+        used, mutated = through_functions(set(cr.uses), set(cr.mutations), self.functions)
         dep_set = {self.last_def[n] for n in used | mutated if n in self.last_def}
-        if cr.parent is not None:  # a loop iteration's run depends on its loop's cell run
-            dep_set.update(i for i in range(seq - 1, -1, -1) if self.entries[i].id == cr.parent)
+        if cr.parent is not None and cr.parent in self.seq_of:
+            dep_set.add(self.seq_of[cr.parent])  # a loop iteration depends on its loop's cell
         dep_seqs = sorted(dep_set)
         cr.deps = [self.entries[d].id for d in dep_seqs]
         for name in (*cr.defs, *mutated):
@@ -90,31 +116,28 @@ class SessionLog:
                 self.functions[name] = analysis.functions[name]
             else:
                 self.functions.pop(name, None)
-        self.entries.append(_Entry(cr.id, tuple(dep_seqs), cr.params, cr.data))
+        mask = 0
+        for d in dep_seqs:
+            mask |= self.entries[d].mask | (1 << d)
+        deps = [self.entries[d] for d in dep_seqs]
+        entry = _Entry(
+            cr.id,
+            tuple(dep_seqs),
+            mask,
+            _in_effect([e.params for e in deps], cr.params, seq),
+            _in_effect([e.data for e in deps], cr.data, seq),
+        )
+        self.entries.append(entry)
+        self.seq_of[cr.id] = seq
         if cr.is_run:
             self.fill_run(cr)
 
     def closure(self, seq: int) -> list[int]:
         """Seqs of every cell run that `seq` depends on, transitively, in execution order."""
-        seen: set[int] = set()
-        stack = list(self.entries[seq].deps)
-        while stack:
-            s = stack.pop()
-            if s in seen:
-                continue
-            seen.add(s)
-            stack.extend(self.entries[s].deps)
-        return sorted(seen)
+        return _set_bits(self.entries[seq].mask)
 
     def fill_run(self, cr: CellRun) -> None:
-        lineage = self.closure(cr.seq)
-        params: dict[str, Any] = {}
-        data: dict[str, dict[str, Any]] = {}
-        for s in lineage:
-            params.update(self.entries[s].params)
-            data.update(self.entries[s].data)
-        params.update(cr.params)
-        data.update(cr.data)
-        cr.lineage = [self.entries[s].id for s in lineage]
-        cr.effective_params = params
-        cr.effective_data = data
+        entry = self.entries[cr.seq]
+        cr.lineage = [self.entries[s].id for s in _set_bits(entry.mask)]
+        cr.effective_params = {name: value for name, (_, value) in entry.params.items()}
+        cr.effective_data = {name: value for name, (_, value) in entry.data.items()}

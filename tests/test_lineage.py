@@ -132,3 +132,31 @@ def test_retraining_cell_does_not_depend_on_the_previous_model():
     lg.cell("n = 50")
     r = lg.cell("model = Model(n)\nmodel.fit(X)\nscore = model.score()", metrics={"score": 2})
     assert r.lineage == ["c2"]
+
+
+def test_effective_params_take_the_latest_setting_across_branches():
+    lg = Log()
+    lg.cell("x = 1")
+    lg.cell("a = g(x)")
+    lg.cell("x = 2")
+    lg.cell("b = g(x)")
+    r = lg.cell("score = f(b, a)", metrics={"score": 1})
+    assert r.lineage == ["c0", "c1", "c2", "c3"]
+    assert r.effective_params == {"x": 2}
+    # and the other way round: the branch holding the later setting comes first
+    lg2 = Log()
+    lg2.cell("x = 1")
+    lg2.cell("b = g(x)")
+    lg2.cell("x = 2")
+    lg2.cell("a = g(x)")
+    assert lg2.cell("score = f(a, b)", metrics={"score": 1}).effective_params == {"x": 2}
+
+
+def test_long_mutation_chains_stay_cheap_and_exact():
+    lg = Log()
+    lg.cell("hist = []")
+    for i in range(3000):
+        lg.cell(f"hist.append({i})\nlr = {i}")
+    r = lg.cell("loss = len(hist)", metrics={"loss": 3000})
+    assert len(r.lineage) == 3001 and r.lineage[0] == "c0" and r.lineage[-1] == "c3000"
+    assert r.effective_params == {"hist": [], "lr": 2999}
