@@ -783,13 +783,17 @@ def test_missing_data_file_is_recorded_as_an_error_and_the_store_is_fine(tracked
 
 # -- loading the extension again ---------------------------------------------------------------
 def _ours(ip: Any) -> dict[str, int]:
-    from mlops_nb.capture.recorder import Tracker, _ASTWatcher
+    from mlops_nb.capture.recorder import Tracker, _ParseHook
 
     counts = {
         name: sum(isinstance(getattr(cb, "__self__", None), Tracker) for cb in cbs)
         for name, cbs in ip.events.callbacks.items()
     }
-    counts["ast"] = sum(isinstance(t, _ASTWatcher) for t in ip.ast_transformers)
+    hooks, parse = 0, ip.compile.__dict__.get("ast_parse")
+    while isinstance(parse, _ParseHook):
+        hooks += 1
+        parse = parse.original
+    counts["ast"] = hooks
     return {k: v for k, v in counts.items() if v}
 
 
