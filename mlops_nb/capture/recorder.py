@@ -407,7 +407,7 @@ class Tracker:
             cell_id=ctx.cell_id,
             execution_count=result.execution_count,
             code=_blob(blobs, ctx.raw),
-            python=_blob(blobs, code),
+            python=_python_blob(blobs, ctx.raw, code),
             defs=analysis.defs,
             uses=analysis.uses,
             mutations=mutations,
@@ -579,7 +579,7 @@ class Tracker:
                 notebook=self.notebook,
                 execution_count=n,
                 code=_blob(blobs, raw),
-                python=_blob(blobs, code),
+                python=_python_blob(blobs, raw, code),
                 defs=analysis.defs,
                 uses=analysis.uses,
                 mutations=analysis.mutations,
@@ -632,6 +632,13 @@ def _blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
     digest = blob_hash(data)
     blobs[digest] = data
     return digest
+
+
+def _python_blob(blobs: dict[str, bytes], raw: str, python: str) -> str:
+    """Most cells are plain Python: IPython only adds a newline. Store such code once."""
+    if python.rstrip("\n") == raw.rstrip("\n"):
+        return _blob(blobs, raw)
+    return _blob(blobs, python)
 
 
 def _png(fig: Any) -> bytes:

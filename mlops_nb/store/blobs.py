@@ -12,7 +12,7 @@ from pathlib import Path
 
 import xxhash
 
-from .storage import atomic_write_bytes
+from .storage import atomic_write_bytes, fsync_dir
 
 
 def blob_hash(payload: bytes) -> str:
@@ -30,10 +30,19 @@ class BlobStore:
 
     def put(self, payload: bytes, digest: str | None = None) -> str:
         digest = digest or blob_hash(payload)
-        path = self.path_for(digest)
-        if not path.exists():
-            atomic_write_bytes(path, payload)
+        self.put_many({digest: payload})
         return digest
+
+    def put_many(self, payloads: dict[str, bytes]) -> None:
+        """Write the blobs not stored yet; one directory sync per folder touched."""
+        folders: set[Path] = set()
+        for digest, payload in payloads.items():
+            path = self.path_for(digest)
+            if not path.exists():
+                atomic_write_bytes(path, payload, sync_dir=False)
+                folders.add(path.parent)
+        for folder in folders:
+            fsync_dir(folder)
 
     def get(self, digest: str) -> bytes:
         return self.path_for(digest).read_bytes()

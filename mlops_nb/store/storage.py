@@ -22,8 +22,12 @@ from ..errors import StoreCorrupt
 TEMP_SUFFIX = ".tmp"
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write `payload` to `path` so that a crash leaves either the old or the new content."""
+def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True) -> None:
+    """Write `payload` to `path` so that a crash leaves either the old or the new content.
+
+    `sync_dir=False` leaves making the rename durable to the caller (`fsync_dir`), so a batch
+    of files in one folder pays for one directory sync, not one each.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
@@ -36,10 +40,11 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # The rename is durable only once the directory entry is; not every OS lets us open a dir.
     try:
         fd = os.open(folder, os.O_RDONLY)

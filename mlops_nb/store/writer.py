@@ -159,6 +159,9 @@ class SessionWriter:
     def _write(self, items: list[tuple[Any, Any]]) -> None:
         touched: dict[str, tuple[_Segment, list[dict[str, Any]]]] = {}
         session_changed = False
+        # Blobs first: a record on disk must never reference a blob that is not.
+        self.blobs.put_many({d: b for head, payload in items if head != "session"
+                             for d, b in payload.items()})
         for head, payload in items:
             if head == "session":
                 # Values may be callables: slow facts (packages, git) are computed here,
@@ -168,8 +171,6 @@ class SessionWriter:
                 session_changed = True
                 continue
             record: CellRun = _storable(head)
-            for digest, data in payload.items():
-                self.blobs.put(data, digest)
             seg = self._segment_for(record.experiment, touched)
             touched.setdefault(str(seg.path), (seg, []))[1].append(record.to_dict())
             seg.count += 1
