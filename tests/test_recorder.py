@@ -237,3 +237,15 @@ def test_user_run_cell_inside_a_cell_is_part_of_it(tracked):
     log = log_of(tracked)
     assert len(log) == 1 and log[0].defs == ["outer"]
     assert tracked.ns["inner"] == 1
+
+
+def test_method_calls_on_modules_do_not_chain_lineage_even_when_backfilled(shell):
+    shell.run("%load_ext mlops_nb")
+    shell.run("import math\nimport random")
+    shell.run("random.seed(3)")
+    shell.run("%track on")
+    shell.run("random.seed(4)")
+    shell.run("root = math.sqrt(4.0)")
+    log = log_of(shell)
+    assert log[1].mutations == [] and log[2].mutations == []
+    assert log[3].deps == [log[0].id]

@@ -391,7 +391,7 @@ class Tracker:
         warnings_: list[str] = list(ctx.warnings)
         if analysis.syntax_error:
             warnings_.append(f"could not analyse the cell: {analysis.syntax_error}")
-        mutations = [m for m in analysis.mutations if not isinstance(ns.get(m), ModuleType)]
+        mutations = _real_mutations(analysis, ns)
         error = result.error_before_exec or result.error_in_exec
         blobs: dict[str, bytes] = {}
         cr = CellRun(
@@ -582,7 +582,7 @@ class Tracker:
                 python=_python_blob(blobs, raw, code),
                 defs=analysis.defs,
                 uses=analysis.uses,
-                mutations=analysis.mutations,
+                mutations=_real_mutations(analysis, self.shell.user_ns),
                 imports=analysis.imports,
                 magics=analysis.magics,
                 files_read=analysis.files_read,
@@ -632,6 +632,12 @@ def _blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
     digest = blob_hash(data)
     blobs[digest] = data
     return digest
+
+
+def _real_mutations(analysis: CellAnalysis, ns: dict[str, Any]) -> list[str]:
+    """`np.random.seed(0)` calls a method on a module; treating that as mutating `np` would
+    tie every later cell that uses numpy to this one."""
+    return [m for m in analysis.mutations if not isinstance(ns.get(m), ModuleType)]
 
 
 def _python_blob(blobs: dict[str, bytes], raw: str, python: str) -> str:
