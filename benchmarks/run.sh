@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmarks of issue 2 in one command; prints the table, writes benchmarks/results/*.json.
+# The benchmarks in one command (issue 2: tracking overhead, listing, load_ext, MLflow ratio;
+# issue 4: comparison widget and report); prints tables, writes benchmarks/results/*.json.
 # Usage: bash benchmarks/run.sh [--quick] [--no-mlflow] [--keep] [--install-mlflow]
 #   --install-mlflow  first installs the optional `bench` extra (mlflow) into .venv
 set -euo pipefail
@@ -11,4 +12,13 @@ for a in "$@"; do
 done
 if [ ! -x .venv/bin/python ]; then bash scripts/bootstrap.sh; fi
 if [ "$install_mlflow" = 1 ]; then bash scripts/bootstrap.sh bench; fi
-exec .venv/bin/python -m benchmarks.main "${args[@]}"
+status=0
+.venv/bin/python -m benchmarks.main "${args[@]}" || status=$?
+# Issue 4: opening the comparison widget and writing the HTML report at 1k/10k/100k runs.
+sizes=1000,10000,100000
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && sizes=1000,10000; done
+echo
+echo "comparison widget and report (targets at 10,000 runs: widget <= 1.5 s, report <= 5 s)"
+.venv/bin/python benchmarks/bench_compare.py --sizes "$sizes" \
+  --json benchmarks/results/compare-latest.json || status=$?
+exit "$status"
