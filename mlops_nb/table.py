@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .capture.values import metric_goal
+from .capture.values import resolve_goal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +87,7 @@ def sort_runs(df: pd.DataFrame, metric: str, goal: str | None = None) -> pd.Data
     import pandas as pd
 
     col = metric_column(df, metric)
-    goal = goal or metric_goal(col.removeprefix("metrics."))
+    goal = resolve_goal(col, goal)
     return df.sort_values(col, ascending=(goal == "min"), na_position="last", kind="stable",
                           key=lambda s: pd.to_numeric(s, errors="coerce"))
 

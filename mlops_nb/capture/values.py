@@ -41,6 +41,17 @@ def metric_goal(name: str) -> str:
     return "min" if any(t in LOWER_IS_BETTER for t in _tokens(name)) else "max"
 
 
+def resolve_goal(metric: str, goal: str | None = None) -> str:
+    """The direction in which `metric` gets better: `goal` as given, else from the name."""
+    if goal is None:
+        return metric_goal(metric.removeprefix("metrics."))
+    if goal not in ("min", "max"):
+        from ..errors import MlopsNbError
+
+        raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
+    return goal
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..capture.values import metric_goal
+from ..capture.values import resolve_goal
 from ..errors import MlopsNbError
 
 if TYPE_CHECKING:
@@ -101,22 +101,16 @@ def default_metric(df: pd.DataFrame) -> str | None:
 
 def resolve_metric(df: pd.DataFrame, metric: str | None) -> str | None:
     """`f1` or `metrics.f1` -> `metrics.f1`; None picks `default_metric`."""
-    if metric is None:
-        return default_metric(df)
-    col = metric if metric.startswith(METRIC) else METRIC + metric
-    if col not in df.columns:
-        known = ", ".join(short(c) for c in metric_columns(df))
-        raise MlopsNbError(f"no run has metric {metric!r}; metrics here: {known or 'none'}")
-    return col
+    from ..table import metric_column
+
+    return default_metric(df) if metric is None else metric_column(df, metric)
 
 
 def goal_for(metric_col: str | None, goal: str | None = None) -> str:
     """'min' or 'max': as given, else from the metric's name (losses and errors are 'min')."""
-    if goal is not None:
-        if goal not in ("min", "max"):
-            raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
-        return goal
-    return metric_goal(short(metric_col)) if metric_col else "max"
+    if metric_col is None and goal is None:
+        return "max"
+    return resolve_goal(metric_col or "", goal)
 
 
 def numeric(series: pd.Series) -> pd.Series:

@@ -54,12 +54,10 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
 def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None = None,
                 home: str | os.PathLike[str] | None = None) -> str:
     """The id of the run with the best `metric` (max, or min for losses or goal='min')."""
-    from ..capture.values import metric_goal
+    from ..capture.values import resolve_goal
 
     name = metric.removeprefix("metrics.")
-    if goal not in (None, "min", "max"):
-        raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
-    goal = goal or metric_goal(name)
+    goal = resolve_goal(name, goal)
     cols = _reader(home).run_columns(experiment).cols
     values = cols.get(f"metrics.{name}")
     if not values:
