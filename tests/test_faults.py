@@ -906,3 +906,28 @@ def test_empty_store_lists_no_runs_and_exits_0(tmp_path, monkeypatch, capsys):
     assert code == 0 and json.loads(out) == []
     code, _, err = cli(capsys, "show", "abc")
     assert code == 2 and "no run id" in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_kernel_shutdown_writes_what_the_writer_still_held(tmp_path):
+    """Shut down right after the last cell, with the writer holding it for 30 s: it is on disk.
+
+    With a 30 s gathering interval nothing reaches the disk on its own before the shutdown, so
+    this shows the flush at exit (atexit in the kernel process) works.
+    """
+    from mlops_nb.execute import _kernelspec_dir
+
+    env = {**os.environ, "JUPYTER_PATH": _kernelspec_dir(), "MLOPS_NB_FLUSH_INTERVAL": "30"}
+    env.pop("MLOPS_NB_HOME", None)
+    km, kc = _start_kernel(tmp_path, env)
+    try:
+        ids = [kc.execute("%load_ext mlops_nb"), kc.execute("%track on --experiment bye")]
+        ids += [kc.execute(f"step = {i}\nacc = step / 10") for i in range(5)]
+        replies = _replies(kc, ids, 60)
+        assert all(r["status"] == "ok" for r in replies.values())
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    df = mnb.runs(home=tmp_path / ".mlops_nb")
+    assert sorted(df["params.step"]) == [0, 1, 2, 3, 4]

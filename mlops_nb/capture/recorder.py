@@ -179,7 +179,8 @@ class Tracker:
     def ensure_writer(self) -> SessionWriter:
         if self.writer is None:
             self.home = self.home or home_for_writing()
-            self.writer = SessionWriter(self.home, self.session)
+            self.writer = SessionWriter(self.home, self.session,
+                                        flush_interval=_flush_interval())
             cwd = os.getcwd()
             self.writer.update_session(
                 session=self.session,
@@ -632,6 +633,18 @@ def _blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
     digest = blob_hash(data)
     blobs[digest] = data
     return digest
+
+
+def _flush_interval() -> float:
+    """MLOPS_NB_FLUSH_INTERVAL (seconds): how long the writer gathers cell runs into one write.
+    Longer means fewer writes and more cell runs at stake if the kernel is killed outright."""
+    from ..store.writer import DEFAULT_FLUSH_INTERVAL
+
+    try:
+        value = float(os.environ.get("MLOPS_NB_FLUSH_INTERVAL", DEFAULT_FLUSH_INTERVAL))
+    except ValueError:
+        return DEFAULT_FLUSH_INTERVAL
+    return value if 0 <= value <= 60 else DEFAULT_FLUSH_INTERVAL
 
 
 def _real_mutations(analysis: CellAnalysis, ns: dict[str, Any]) -> list[str]:
