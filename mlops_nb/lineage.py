@@ -94,6 +94,8 @@ class SessionLog:
         self.seq_of: dict[str, int] = {}
         self.last_def: dict[str, int] = {}
         self.functions: dict[str, FunctionEffects] = {}
+        self.last_writer: dict[str, int] = {}  # file path -> cell run that last wrote it
+        self.groups: dict[str, set[str]] = {}  # names that may be one object (`b = a`)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -105,12 +107,27 @@ class SessionLog:
             raise ValueError(f"cell run seq {cr.seq} does not follow the log (expected {seq})")
         used, mutated = through_functions(set(cr.uses), set(cr.mutations), self.functions)
         dep_set = {self.last_def[n] for n in used | mutated if n in self.last_def}
+        # A file written by one cell run and read by a later one ties them like a name does.
+        dep_set.update(self.last_writer[p] for p in cr.files_read if p in self.last_writer)
         if cr.parent is not None and cr.parent in self.seq_of:
             dep_set.add(self.seq_of[cr.parent])  # a loop iteration depends on its loop's cell
         dep_seqs = sorted(dep_set)
         cr.deps = [self.entries[d].id for d in dep_seqs]
+        for name in cr.defs:  # rebinding a name detaches it from what it aliased
+            group = self.groups.pop(name, None)
+            if group is not None:
+                group.discard(name)
+        for new, old in analysis.aliases:
+            group = self.groups.setdefault(old, {old})
+            group.add(new)
+            self.groups[new] = group
         for name in (*cr.defs, *mutated):
             self.last_def[name] = seq
+        for name in mutated:  # `b.append(2)` after `b = a` changes a too
+            for other in self.groups.get(name, ()):
+                self.last_def[other] = seq
+        for path in cr.files_written:
+            self.last_writer[path] = seq
         for name in cr.defs:
             if name in analysis.functions:
                 self.functions[name] = analysis.functions[name]

@@ -20,6 +20,7 @@ class Log:
             id=f"c{len(self.runs)}", session="s", experiment="e", seq=len(self.runs),
             started_at=0.0, defs=a.defs, uses=a.uses, mutations=a.mutations,
             params=dict(a.params), metrics=metrics or {}, data=data or {},
+            files_read=a.files_read, files_written=a.files_written,
         )
         self.log.add(cr, a)
         self.runs.append(cr)
@@ -160,3 +161,44 @@ def test_long_mutation_chains_stay_cheap_and_exact():
     r = lg.cell("loss = len(hist)", metrics={"loss": 3000})
     assert len(r.lineage) == 3001 and r.lineage[0] == "c0" and r.lineage[-1] == "c3000"
     assert r.effective_params == {"hist": [], "lr": 2999}
+
+
+def test_alias_mutation_reaches_the_original():
+    lg = Log()
+    lg.cell("a = [1]")
+    lg.cell("b = a")
+    lg.cell("b.append(2)")
+    lg.cell("unrelated = 0")
+    r = lg.cell("score = len(a)", metrics={"score": 2})
+    assert r.deps == ["c2"]
+    assert r.lineage == ["c0", "c1", "c2"]
+
+
+def test_rebinding_breaks_the_alias():
+    lg = Log()
+    lg.cell("a = [1]")
+    lg.cell("b = a")
+    lg.cell("b = []")
+    lg.cell("b.append(2)")
+    r = lg.cell("score = len(a)", metrics={"score": 1})
+    assert r.lineage == ["c0"]
+
+
+def test_a_file_written_then_read_ties_the_cells_and_their_params():
+    lg = Log()
+    lg.cell("rows = 5")
+    lg.cell("df.head(rows).to_csv('part.csv')")
+    lg.cell("x = 1")
+    r = lg.cell("d = pd.read_csv('part.csv')\nscore = len(d)", metrics={"score": 5})
+    assert r.deps == ["c1"]
+    assert r.lineage == ["c0", "c1"]
+    assert r.effective_params == {"rows": 5}
+
+
+def test_a_lambda_binds_late_like_a_def():
+    lg = Log()
+    lg.cell("k = 2")
+    lg.cell("f = lambda v: v * k")
+    lg.cell("k = 3")
+    r = lg.cell("score = f(1)", metrics={"score": 3})
+    assert r.lineage == ["c0", "c1", "c2"]

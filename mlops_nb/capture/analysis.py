@@ -46,6 +46,8 @@ class CellAnalysis:
     files_read: list[str] = field(default_factory=list)
     files_written: list[str] = field(default_factory=list)
     value_reads: dict[str, str] = field(default_factory=dict)  # `x = w.value`: {x: w}
+    # `b = a`, `b = a.x`, `b = a[0]` at top level: (b, a), b may be the very same object as a
+    aliases: list[tuple[str, str]] = field(default_factory=list)
     syntax_error: str | None = None
 
 
@@ -514,8 +516,19 @@ def function_effects(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionEf
     return _free_names_of_body(list(node.body), _arg_names(node.args))
 
 
-def _collect_params(tree: ast.Module, out: CellAnalysis) -> None:
+def _collect_bindings(tree: ast.Module, out: CellAnalysis) -> None:
+    """Top-level bindings beyond defs: literal params, widget reads, aliases, lambdas."""
     for stmt in tree.body:
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            name = stmt.targets[0].id
+            if isinstance(stmt.value, ast.Lambda):  # binds late, like a def
+                out.functions[name] = _free_names_of_body([stmt.value], set())
+            root: ast.AST = stmt.value
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id != name:
+                out.aliases.append((name, root.id))
         pairs: list[tuple[ast.AST, ast.AST]] = []
         if isinstance(stmt, ast.Assign):
             for target in stmt.targets:
@@ -558,5 +571,5 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
         for lst in (out.uses, out.mutations):
             if name in lst:
                 lst.remove(name)
-    _collect_params(tree, out)
+    _collect_bindings(tree, out)
     return out

@@ -17,7 +17,7 @@ import functools
 import importlib
 from dataclasses import dataclass, field
 
-from ..capture.analysis import CellAnalysis, FunctionEffects, _free_names_of_body, analyze
+from ..capture.analysis import CellAnalysis, FunctionEffects, analyze
 from ..lineage import through_functions
 from ..records import CellRun
 
@@ -73,21 +73,6 @@ def _import_bound(tree: ast.Module) -> set[str]:
                 if alias.name != "*":
                     bound.add(alias.asname or alias.name.split(".")[0])
     return bound
-
-
-def _aliases(tree: ast.Module) -> list[tuple[str, str]]:
-    """(new, old) for top-level `b = a`, `b = a.x`, `b = a[0]`: b may be the same object."""
-    out: list[tuple[str, str]] = []
-    for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)):
-            continue
-        node: ast.AST = stmt.value
-        while isinstance(node, (ast.Attribute, ast.Subscript)):
-            node = node.value
-        if isinstance(node, ast.Name) and node.id != stmt.targets[0].id:
-            out.append((stmt.targets[0].id, node.id))
-    return out
 
 
 def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | None]) -> Slice:
@@ -165,7 +150,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             old = groups.pop(name, None)
             if old is not None:
                 old.discard(name)
-        for new, old in _aliases(tree):
+        for new, old in a.aliases:
             group = groups.setdefault(old, {old})
             group.add(new)
             groups[new] = group
@@ -183,10 +168,6 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                 import_bound.add(name)
             else:
                 import_bound.discard(name)
-        for stmt in tree.body:  # `f = lambda x: x * k` binds late, like a def
-            if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Lambda)
-                    and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
-                functions[stmt.targets[0].id] = _free_names_of_body([stmt.value], set())
         for path in cr.files_written:
             last_writer[path] = seq
         stars.extend((seq, m) for m in a.star_imports)
