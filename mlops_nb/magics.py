@@ -76,6 +76,7 @@ class TrackMagics(Magics):
         elif action == "flush":
             t.flush()
         elif action == "status":
+            t.flush(5)  # so "written" counts what is on disk, not what is still queued
             print(status_text(t))
         # -- compare (issue 4): the widget, shown as the cell's result
         elif action == "compare":

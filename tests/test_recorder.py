@@ -249,3 +249,13 @@ def test_method_calls_on_modules_do_not_chain_lineage_even_when_backfilled(shell
     log = log_of(shell)
     assert log[1].mutations == [] and log[2].mutations == []
     assert log[3].deps == [log[0].id]
+
+
+def test_status_reports_what_is_on_disk(tracked, capsys):
+    tracked.run("a = 1")
+    tracked.run("b = 2")
+    capsys.readouterr()
+    tracked.run("%track status")
+    out = capsys.readouterr().out
+    assert "tracking: on" in out and "experiment: test" in out
+    assert "cell runs recorded: 2; written: 2" in out
