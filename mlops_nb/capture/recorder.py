@@ -29,9 +29,15 @@ from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal
-from .fingerprint import data_kind, fingerprint, fingerprint_file
+from .namespace import (
+    estimator_params,
+    read_data,
+    read_estimators,
+    read_metrics,
+    read_widget_values,
+)
 from .rng import RngWatcher
-from .values import is_metric_name, jsonable, metric_value, numeric_scalar, safe_repr
+from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
@@ -466,87 +472,37 @@ class Tracker:
             child.rng = {name: _blob(blobs, payload) for name, payload in rng.items()}
         self._append(child, CellAnalysis(), blobs)
 
-    def _capture_widgets(
-        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
-        warnings_: list[str],
-    ) -> None:
-        """`depth = slider.value`: freeze the value the widget had, for export to replay."""
-        for name, source in analysis.value_reads.items():
-            widget = ns.get(source)
-            if not type(widget).__module__.startswith("ipywidgets"):
-                continue
-            value = ns.get(name)
-            if is_plain_literal(value):
-                cr.widget_values[name] = value
-                cr.params[name] = jsonable(value)
-            else:
-                warnings_.append(f"{name} = {source}.value is a {type(value).__name__}, "
-                                 "not a literal: export cannot freeze it")
-
-    def _capture_metrics(
-        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
-        warnings_: list[str],
-    ) -> None:
-        metrics: dict[str, Any] = {}
-        if self.auto and not ctx.explicit:
-            for name in analysis.defs:
-                if is_metric_name(name):
-                    value = ns.get(name)
-                    if numeric_scalar(value) is not None:
-                        metrics[name], problem = metric_value(value)
-                        if problem:
-                            warnings_.append(f"{name}: {problem}")
-        for name in (*self.metric_names, *ctx.metric_names):
-            if name in ns and (ctx.explicit or name in analysis.defs or name in analysis.mutations):
-                metrics[name], problem = metric_value(ns[name])
-                if problem:
-                    warnings_.append(f"{name}: {problem}")
-            elif ctx.explicit and name in ctx.metric_names:
-                warnings_.append(f"--metric {name}: no such variable after the cell ran")
-        metrics.update(ctx.metrics)
-        cr.metrics = metrics
-        for name in metrics:  # a literal assigned to a metric name is a result, not a knob
+    # -- what the cell left in the namespace (see namespace.py) -------------------------------
+    def _capture_metrics(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
+                         ns: dict[str, Any], warnings_: list[str]) -> None:
+        cr.metrics = read_metrics(
+            ns, analysis, by_name=self.auto and not ctx.explicit,
+            watched=[] if ctx.explicit else self.metric_names,
+            present=self.metric_names if ctx.explicit else [],
+            required=ctx.metric_names,
+            warnings=warnings_,
+        )
+        cr.metrics.update(ctx.metrics)
+        for name in cr.metrics:  # a literal assigned to a metric name is a result, not a knob
             if name not in ctx.params:
                 cr.params.pop(name, None)
 
-    def _capture_estimators(
-        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
-        warnings_: list[str],
-    ) -> None:
-        for name in dict.fromkeys((*analysis.defs, *cr.mutations)):
-            obj = ns.get(name)
-            if not _is_fitted_estimator(obj):
-                continue
-            params = {
-                k: v for k, v in obj.get_params(deep=True).items() if is_plain_literal(v)
-            }
-            cls = type(obj)
-            cr.estimators[name] = {"class": f"{cls.__module__}.{cls.__qualname__}",
-                                   "params": params}
-            for k, v in params.items():
-                cr.params.setdefault(f"{name}.{k}", jsonable(v))
+    def _capture_estimators(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
+                            ns: dict[str, Any], warnings_: list[str]) -> None:
+        cr.estimators = read_estimators(ns, (*analysis.defs, *cr.mutations))
+        for key, value in estimator_params(cr.estimators).items():
+            cr.params.setdefault(key, value)
 
-    def _capture_data(
-        self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis, ns: dict[str, Any],
-        warnings_: list[str],
-    ) -> None:
-        for name in dict.fromkeys((*analysis.uses, *analysis.defs, *cr.mutations)):
-            obj = ns.get(name)
-            if data_kind(obj) is None:
-                continue
-            try:
-                fp = fingerprint(obj)
-            except Exception as exc:
-                warnings_.append(f"could not fingerprint {name}: {exc!r}")
-                continue
-            if fp is not None:
-                cr.data[name] = fp
-        for path in analysis.files_read:
-            fp = fingerprint_file(path)
-            if fp is not None:
-                cr.data[f"file:{path}"] = fp
-            elif cr.status != STATUS_ERROR:
-                warnings_.append(f"read {path!r} but it is not a file now")
+    def _capture_data(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
+                      ns: dict[str, Any], warnings_: list[str]) -> None:
+        cr.data = read_data(ns, (*analysis.uses, *analysis.defs, *cr.mutations),
+                            analysis.files_read, warn_missing_files=cr.status != STATUS_ERROR,
+                            warnings=warnings_)
+
+    def _capture_widgets(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
+                         ns: dict[str, Any], warnings_: list[str]) -> None:
+        cr.widget_values = read_widget_values(ns, analysis.value_reads, warnings_)
+        cr.params.update({k: jsonable(v) for k, v in cr.widget_values.items()})
 
     # -- back-fill ----------------------------------------------------------------------------
     def backfill(self, upto: int) -> int:
@@ -673,17 +629,6 @@ def _safe_str(exc: BaseException) -> str:
         return str(exc)
     except Exception:
         return f"<{type(exc).__name__} with unprintable message>"
-
-
-def _is_fitted_estimator(obj: Any) -> bool:
-    """scikit-learn's own test: an estimator is fitted once it has attributes ending in `_`."""
-    if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
-        return False
-    try:
-        attrs = vars(obj)
-    except TypeError:
-        return False
-    return any(k.endswith("_") and not k.startswith("__") for k in attrs)
 
 
 def _notebook_path(shell: Any) -> str | None:

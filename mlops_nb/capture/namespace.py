@@ -1,0 +1,137 @@
+"""What a cell run left in the namespace: metrics, fitted estimators, data, widget values.
+
+Plain functions of a namespace dict and the cell's analysis, so they are tested without a
+kernel; the recorder calls them between cells. They look only at the names the cell touched,
+never at the whole namespace, and they never raise for a strange object: a problem becomes a
+warning in the list they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .analysis import CellAnalysis, is_plain_literal
+from .fingerprint import data_kind, fingerprint, fingerprint_file
+from .values import is_metric_name, jsonable, metric_value, numeric_scalar
+
+
+def read_metrics(
+    ns: dict[str, Any],
+    analysis: CellAnalysis,
+    *,
+    by_name: bool,
+    watched: Iterable[str] = (),
+    present: Iterable[str] = (),
+    required: Iterable[str] = (),
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Metrics the cell produced.
+
+    `by_name`: numeric scalars the cell bound to metric-like names (`%track on` mode).
+    `watched`: names given by `--metric`, taken when the cell (re)bound or mutated them.
+    `present`: names taken whenever they exist (session `--metric` names in a `%%track` cell).
+    `required`: names the user asked for on this very cell (`%%track --metric f1`), taken
+    whatever the cell did, with a warning when they do not exist.
+    """
+    metrics: dict[str, Any] = {}
+
+    def take(name: str) -> None:
+        metrics[name], problem = metric_value(ns[name])
+        if problem:
+            warnings.append(f"{name}: {problem}")
+
+    if by_name:
+        for name in analysis.defs:
+            if is_metric_name(name) and numeric_scalar(ns.get(name)) is not None:
+                take(name)
+    touched = set(analysis.defs) | set(analysis.mutations)
+    for name in watched:
+        if name in ns and name in touched:
+            take(name)
+    for name in present:
+        if name in ns:
+            take(name)
+    for name in required:
+        if name in ns:
+            take(name)
+        else:
+            warnings.append(f"--metric {name}: no such variable after the cell ran")
+    return metrics
+
+
+def is_fitted_estimator(obj: Any) -> bool:
+    """scikit-learn's own test: an estimator is fitted once it has attributes ending in `_`."""
+    if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
+        return False
+    try:
+        attrs = vars(obj)
+    except TypeError:
+        return False
+    return any(k.endswith("_") and not k.startswith("__") for k in attrs)
+
+
+def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """{name: {'class', 'params'}} for the fitted estimators among `names`."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
+        obj = ns.get(name)
+        if not is_fitted_estimator(obj):
+            continue
+        params = {k: v for k, v in obj.get_params(deep=True).items() if is_plain_literal(v)}
+        cls = type(obj)
+        out[name] = {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
+    return out
+
+
+def estimator_params(estimators: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Hyper-parameters as run parameters: `model.max_depth`."""
+    return {f"{name}.{k}": jsonable(v)
+            for name, est in estimators.items() for k, v in est["params"].items()}
+
+
+def read_data(
+    ns: dict[str, Any],
+    names: Iterable[str],
+    files_read: Iterable[str],
+    *,
+    warn_missing_files: bool,
+    warnings: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Fingerprints of the DataFrames, Series and arrays among `names`, and of files read."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
+        obj = ns.get(name)
+        if data_kind(obj) is None:
+            continue
+        try:
+            fp = fingerprint(obj)
+        except Exception as exc:
+            warnings.append(f"could not fingerprint {name}: {exc!r}")
+            continue
+        if fp is not None:
+            out[name] = fp
+    for path in files_read:
+        fp = fingerprint_file(path)
+        if fp is not None:
+            out[f"file:{path}"] = fp
+        elif warn_missing_files:
+            warnings.append(f"read {path!r} but it is not a file now")
+    return out
+
+
+def read_widget_values(
+    ns: dict[str, Any], value_reads: dict[str, str], warnings: list[str]
+) -> dict[str, Any]:
+    """`depth = slider.value`: the value the widget had, frozen for export to replay."""
+    out: dict[str, Any] = {}
+    for name, source in value_reads.items():
+        if not type(ns.get(source)).__module__.startswith("ipywidgets"):
+            continue
+        value = ns.get(name)
+        if is_plain_literal(value):
+            out[name] = value
+        else:
+            warnings.append(f"{name} = {source}.value is a {type(value).__name__}, "
+                            "not a literal: export cannot freeze it")
+    return out
