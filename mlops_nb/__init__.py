@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# compare (issue 4): a light package, also callable as `mnb.compare(...)`; pandas,
+# compare: a light package, also callable as `mnb.compare(...)`; pandas,
 # matplotlib and ipywidgets load on its first call, not here.
 from . import compare
 from .api import flush, get_run, log_metric, log_metrics, log_param, log_params, runs
@@ -35,7 +35,7 @@ __all__ = [
 _TRACKER_ATTR = "_mlops_nb_tracker"
 
 
-# -- export / reproduce (issue 3): lazy, so importing mlops_nb stays light. Importing the
+# Export and reproduce load lazily, so importing mlops_nb stays light. Importing the
 # submodules rebinds these names to the modules, which are callable with the same signature.
 def export(run_id: str, out_dir: Any, *, force: bool = False, home: Any = None) -> Any:
     """Write run `run_id` as a standalone train.py + requirements.txt + run.json; the folder."""
@@ -49,7 +49,6 @@ def reproduce(target: Any, **options: Any) -> Any:
     from .reproduce import reproduce as _reproduce
 
     return _reproduce(target, **options)
-# -- end export / reproduce
 
 
 def load_ipython_extension(ip: Any) -> None:

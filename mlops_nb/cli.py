@@ -133,7 +133,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- compare (issue 4) -----------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare.model import load_comparison
     from .compare.report import save_report
@@ -147,10 +146,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
               file=sys.stderr)
     print(path)
     return _report_problems(cmp.df.attrs.get("problems", []), args.strict)
-# -- end compare --------------------------------------------------------------------------------
 
 
-# -- export / reproduce (issue 3) ----------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportRefused
     from .export import best_run_id, export_run
@@ -197,7 +194,6 @@ def _home_or_none(args: argparse.Namespace) -> Path | None:
         return _home(args)
     except MlopsNbError:
         return None
-# -- end export / reproduce -----------------------------------------------------------------------
 
 
 def _non_negative_int(text: str) -> int:
@@ -232,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_show)
 
-    # -- compare (issue 4)
     p = sub.add_parser("compare", help="write the comparison of runs as a self-contained HTML "
                                        "report; prints its path")
     p.add_argument("-e", "--experiment")
@@ -246,8 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
     p.set_defaults(func=cmd_compare)
-    # -- end compare
-    # -- export / reproduce (issue 3)
     p = sub.add_parser("export", help="write a run as a standalone train.py, requirements.txt "
                                       "and run.json; prints the folder")
     p.add_argument("run_id", nargs="?", help="run id or unique prefix")
@@ -273,7 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L3: run twice more with other PYTHONHASHSEED values")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_reproduce)
-    # -- end export / reproduce
     return parser
 
 

@@ -34,18 +34,14 @@ class TrackMagics(Magics):
     @argument("-n", "--name", help="%%%%track only: a name for this run")
     @argument("--sort", help="runs: sort by this metric, best first")
     @argument("--limit", type=int, help="runs: show at most this many")
-    # -- compare (issue 4)
     @argument("--min", action="store_true", help="compare: lower --metric is better")
     @argument("--max", action="store_true", help="compare: higher --metric is better")
-    # -- end compare
-    # -- export / reproduce (issue 3)
     @argument("target", nargs="?",
               help="export: the run id (or --best); reproduce: a run id or an export folder")
     @argument("-o", "--output", help="export: the export folder")
     @argument("--best", action="store_true", help="export: the best run by --metric")
     @argument("--force", action="store_true", help="export: overwrite an existing export")
     @argument("--stable", action="store_true", help="reproduce: also check level L3")
-    # -- end export / reproduce
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
@@ -78,7 +74,7 @@ class TrackMagics(Magics):
         elif action == "status":
             t.flush(5)  # so "written" counts what is on disk, not what is still queued
             print(status_text(t))
-        # -- compare (issue 4): the widget, shown as the cell's result
+        # compare: the widget, shown as the cell's result
         elif action == "compare":
             if args.min and args.max:
                 raise MlopsNbError("give --min or --max, not both")
@@ -88,8 +84,6 @@ class TrackMagics(Magics):
             return compare(args.experiment, metric=args.metric[-1] if args.metric else None,
                            goal="min" if args.min else "max" if args.max else None,
                            home=t.home)
-        # -- end compare
-        # -- export / reproduce (issue 3)
         elif action == "export":
             return self._export(args)
         elif action == "reproduce":
@@ -99,7 +93,6 @@ class TrackMagics(Magics):
                 raise MlopsNbError("%track reproduce RUN_ID|DIR")
             t.flush()
             return reproduce(args.target, home=t.home, stable=args.stable)  # shows its summary
-        # -- end export / reproduce
         elif action == "runs":
             from .api import runs
 
