@@ -7,7 +7,7 @@ import ast
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from mlops_nb.capture.recorder import literal_loop_targets
+from mlops_nb.capture.analysis import literal_loop_targets
 from mlops_nb.export.slicing import compute_slice
 from mlops_nb.export.translate import is_display_only, translate
 from mlops_nb.records import CellRun

@@ -573,3 +573,25 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
                 lst.remove(name)
     _collect_bindings(tree, out)
     return out
+
+
+def literal_loop_targets(code: str) -> list[str]:
+    """Names bound by top-level `for` loops over a literal list/tuple (or a name), nested too.
+
+    `for lr in [0.1, 0.01]:` is a sweep (each iteration a run); `for epoch in range(10):` is a
+    training curve (steps of one run), so calls like `range(...)` do not count.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    stack: list[ast.AST] = [s for s in tree.body if isinstance(s, ast.For)]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.For) and isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
+            names.extend(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        stack.extend(ast.iter_child_nodes(node))
+    return list(dict.fromkeys(names))

@@ -28,7 +28,7 @@ from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
-from .analysis import CellAnalysis, analyze, is_plain_literal
+from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
 from .namespace import (
     estimator_params,
     read_data,
@@ -552,28 +552,6 @@ class Tracker:
             added += 1
         self._last_count = max(self._last_count, upto)
         return added
-
-
-def literal_loop_targets(code: str) -> list[str]:
-    """Names bound by top-level `for` loops over a literal list/tuple (or a name), nested too.
-
-    `for lr in [0.1, 0.01]:` is a sweep (each iteration a run); `for epoch in range(10):` is a
-    training curve (steps of one run), so calls like `range(...)` do not count.
-    """
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []
-    names: list[str] = []
-    stack: list[ast.AST] = [s for s in tree.body if isinstance(s, ast.For)]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        if isinstance(node, ast.For) and isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
-            names.extend(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
-        stack.extend(ast.iter_child_nodes(node))
-    return list(dict.fromkeys(names))
 
 
 def _key(name: Any, ctx: _CellContext) -> str:
