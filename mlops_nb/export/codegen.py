@@ -21,6 +21,11 @@ from .prelude import PRELUDE
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 PARAMS_BEGIN = "# ---- parameters: literals; override any from the command line, e.g. {flag} VALUE"
 PARAMS_END = "# ---- end of parameters"
+# The plumbing between the parameters and the notebook's cells, fenced so a reader can skip it.
+SUPPORT_BEGIN = ("# ==== mlops-nb support: command line, data checks, RNG, metrics output. "
+                 "Fixed code,\n# ==== no recorded value in it. The notebook's cells follow "
+                 "after the next fence.")
+SUPPORT_END = "# ==== end of mlops-nb support; the notebook's cells, in the order they ran:"
 
 
 @dataclass
@@ -137,14 +142,14 @@ def render(plan: ScriptPlan) -> Script:
         _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
         _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
     ]
-    parts.append("\n" + _src(config))
+    parts.append("\n" + SUPPORT_BEGIN + "\n" + _src(config))
     parts.append(PRELUDE.lstrip("\n"))
     setup = [
         _assign("_mnb_ARGS", ast.Call(_name("_mnb_parse_args"),
                                       [ast.Call(_name("globals"), [], [])], [])),
         _assign("_mnb_DATA", ast.Call(_name("_mnb_data_paths"), [_name("_mnb_ARGS")], [])),
     ]
-    parts.append("\n" + _src(setup))
+    parts.append("\n" + _src(setup) + SUPPORT_END + "\n")
     for cell in plan.cells:
         body: list[ast.stmt] = [
             _call("_mnb_restore_rng", ast.Constant(gen), ast.Constant(digest))
