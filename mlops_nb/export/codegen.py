@@ -22,9 +22,9 @@ _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 PARAMS_BEGIN = "# ---- parameters: literals; override any from the command line, e.g. {flag} VALUE"
 PARAMS_END = "# ---- end of parameters"
 # The plumbing between the parameters and the notebook's cells, fenced so a reader can skip it.
-SUPPORT_BEGIN = ("# ==== mlops-nb support: command line, data checks, RNG, metrics output. "
-                 "Fixed code,\n# ==== no recorded value in it. The notebook's cells follow "
-                 "after the next fence.")
+SUPPORT_BEGIN = ("# ==== mlops-nb support: command line, data checks, RNG, metrics output "
+                 "(fixed code;\n# ==== recorded names and paths only as constants). The "
+                 "notebook's cells follow the next fence.")
 SUPPORT_END = "# ==== end of mlops-nb support; the notebook's cells, in the order they ran:"
 
 
