@@ -91,16 +91,42 @@ def _write_text(text: str) -> None:
         sys.stdout.write(text.encode(enc, "backslashreplace").decode(enc))
 
 
+FOLDED_SHOWN = 12
+
+
 def _table_text(df: Any) -> str:
+    """The runs with the parameters that differ between them; the shared ones in one line
+    below, as the comparison does, so forty estimator defaults do not drown the table."""
+    from .compare.model import split_params
+
     if df.empty:
         return "no runs yet: `%track on` in a notebook records them"
-    shown = df.drop(columns=["session", "cell_id", "seq", "notebook"], errors="ignore").copy()
+    split = split_params(df)
+    shown = df.drop(columns=["session", "cell_id", "seq", "notebook", *split.constant],
+                    errors="ignore").copy()
     shown["id"] = shown["id"].str[:12]
     shown["started_at"] = shown["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
     shown["duration_s"] = shown["duration_s"].round(3)
     shown = shown.map(_printable) if hasattr(shown, "map") else shown.applymap(_printable)
     shown.columns = [_printable(c) for c in shown.columns]
-    return shown.to_string(index=False, max_colwidth=40)
+    text = shown.to_string(index=False, max_colwidth=40)
+    if split.constant:
+        n = len(df)
+        items = [
+            f"{_printable(col.removeprefix('params.'))}={_printable(_short_value(value))}"
+            + ("" if split.present.get(col, n) == n else f" ({split.present[col]} of {n})")
+            for col, value in split.constant.items()
+        ]
+        more = len(items) - FOLDED_SHOWN
+        text += "\nsame for all runs: " + ", ".join(items[:FOLDED_SHOWN])
+        if more > 0:
+            text += f", and {more} more (`mlops-nb show RUN_ID` lists every parameter)"
+    return text
+
+
+def _short_value(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def cmd_show(args: argparse.Namespace) -> int:

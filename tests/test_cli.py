@@ -65,11 +65,15 @@ def test_runs_table_lists_every_run_found_from_the_working_directory(store, caps
     code, out, err = run_cli(capsys, "runs")  # the store is found like .git, no --home
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert len(lines) == 1 + 4
+    assert len(lines) == 1 + 4 + 1
     header = lines[0].split()
-    for col in ("id", "experiment", "status", "params.max_depth", "params.learning_rate",
+    for col in ("id", "experiment", "status", "params.max_depth",
                 "metrics.f1", "metrics.loss", "metrics.accuracy"):
         assert col in header
+    # a parameter every run that sets it shares is folded into one line below the table
+    assert "params.learning_rate" not in header
+    assert lines[-1] == "same for all runs: learning_rate=0.1 (3 of 4)"
+    lines = lines[:-1]
     assert "session" not in header and "seq" not in header
     for run_id in store["runs"]:
         assert run_id[:12] in out and run_id not in out  # ids shortened like git
@@ -144,7 +148,7 @@ def test_runs_sort_puts_a_metric_logged_as_text_last(tracked, capsys):
 def test_runs_sort_table_is_best_first(store, capsys):
     code, out, _ = run_cli(capsys, "runs", "--sort", "loss", "--limit", "2")
     assert code == 0
-    lines = out.splitlines()[1:]
+    lines = [ln for ln in out.splitlines()[1:] if not ln.startswith("same for all runs:")]
     by_depth = {d: store["runs"][i][:12] for i, d in enumerate(DEPTHS)}
     assert len(lines) == 2
     assert lines[0].startswith(by_depth[7]) and lines[1].startswith(by_depth[5])

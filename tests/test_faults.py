@@ -715,7 +715,9 @@ def test_hostile_names_and_values_round_trip_and_print_escaped(tracked, capsys):
     for raw in ("\x00", "\u202e", "\x1b", "\r", "\udcff"):
         assert raw not in out
     assert "\\x00" in out and "\\u202e" in out
-    assert len(out.splitlines()) == 2  # header and one row: no name broke a line
+    # header, one row and the line of parameters shared by all runs: no name broke a line
+    lines = out.splitlines()
+    assert len(lines) == 3 and lines[2].startswith("same for all runs: ")
 
     code, out, err = cli(capsys, "--home", home, "show", cr.id)
     assert code == 0, err

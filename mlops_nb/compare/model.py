@@ -52,8 +52,14 @@ def _hashable(series: pd.Series) -> pd.Series:
     """Values as something `nunique`/`==` can take: lists and dicts as their repr."""
     if series.dtype != object:
         return series
-    return series.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool))
-                      else repr(v))
+    import pandas as pd
+
+    # Built as object dtype: letting pandas infer an Arrow string column would reject the lone
+    # surrogates a non-UTF-8 file name decodes to.
+    return pd.Series(
+        [v if v is None or isinstance(v, (str, int, float, bool)) else repr(v) for v in series],
+        index=series.index, dtype=object,
+    )
 
 
 @dataclass
