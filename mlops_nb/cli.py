@@ -114,7 +114,7 @@ def _table_text(df: Any) -> str:
         n = len(df)
         items = [
             f"{_printable(col.removeprefix('params.'))}={_printable(_short_value(value))}"
-            + ("" if split.present.get(col, n) == n else f" ({split.present[col]} of {n})")
+            + ("" if split.present.get(col, n) in (0, n) else f" ({split.present[col]} of {n})")
             for col, value in split.constant.items()
         ]
         more = len(items) - FOLDED_SHOWN
@@ -125,7 +125,9 @@ def _table_text(df: Any) -> str:
 
 
 def _short_value(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        value = value.item()  # numpy scalars read as plain Python values
+    text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
