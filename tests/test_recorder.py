@@ -259,3 +259,13 @@ def test_status_reports_what_is_on_disk(tracked, capsys):
     out = capsys.readouterr().out
     assert "tracking: on" in out and "experiment: test" in out
     assert "cell runs recorded: 2; written: 2" in out
+
+
+def test_runs_on_the_same_data_share_the_data_digest(tracked):
+    tracked.run("import numpy as np\nX = np.arange(10.0)")
+    tracked.run("w = 2\npred = X * w\nloss = float(pred.sum())")
+    tracked.run("w = 3\npred = X * w\nloss = float(pred.sum())")
+    tracked.run("X = np.arange(11.0)")
+    tracked.run("w = 3\npred = X * w\nloss = float(pred.sum())")
+    df = mnb.runs()
+    assert df["data"].iloc[0] == df["data"].iloc[1] != df["data"].iloc[2]

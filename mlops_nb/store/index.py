@@ -49,6 +49,15 @@ def data_digest(data: dict[str, dict[str, Any]] | None) -> str | None:
     return h.hexdigest()[:12]
 
 
+def input_data(cr: CellRun) -> dict[str, dict[str, Any]]:
+    """The data a run started from: its lineage's data, less what the run's own cell produced
+    (predictions differ with every model; they say nothing about which data it was trained on).
+    """
+    data = cr.effective_data if cr.effective_data is not None else cr.data
+    outputs = set(cr.defs) - set(cr.uses)
+    return {name: fp for name, fp in data.items() if name not in outputs}
+
+
 def summary_row(cr: CellRun) -> dict[str, Any]:
     params = cr.effective_params if cr.effective_params is not None else cr.params
     row: dict[str, Any] = {
@@ -63,7 +72,7 @@ def summary_row(cr: CellRun) -> dict[str, Any]:
         "started_at": cr.started_at,
         "duration_s": cr.duration_s,
         "status": cr.status,
-        "data": data_digest(cr.effective_data if cr.effective_data is not None else cr.data),
+        "data": data_digest(input_data(cr)),
     }
     for k, v in params.items():
         row["params." + k] = v
