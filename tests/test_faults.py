@@ -28,6 +28,7 @@ import xxhash
 import mlops_nb as mnb
 from mlops_nb.cli import main
 from mlops_nb.records import CellRun
+from mlops_nb.store.index import INDEX_SCHEMA
 from mlops_nb.store.layout import INDEX_DIR, SESSIONS_DIR
 from mlops_nb.store.reader import StoreReader
 from mlops_nb.store.storage import TEMP_SUFFIX
@@ -261,9 +262,9 @@ def test_corrupt_or_stale_index_is_ignored_and_rebuilt_from_the_session(tmp_path
         b"\x00garbage{",
         b"",
         # Stamped as current, but its columns are broken: still never trusted blindly.
-        json.dumps({"schema": 1, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+        json.dumps({"schema": INDEX_SCHEMA, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                     "n": 6, "cols": {"id": ["x"]}}).encode(),
-        json.dumps({"schema": 1, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+        json.dumps({"schema": INDEX_SCHEMA, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                     "n": "six", "cols": []}).encode(),
     ]
     for bad in bad_docs:

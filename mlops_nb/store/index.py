@@ -19,7 +19,7 @@ import xxhash
 from ..records import CellRun
 from .storage import atomic_write_bytes, read_json_file
 
-INDEX_SCHEMA = 1
+INDEX_SCHEMA = 2  # 2: the data digest covers input data only
 
 # Fixed columns of the runs table, in display order; params.* and metrics.* follow.
 BASE_COLUMNS = (
