@@ -60,6 +60,7 @@ def execute_notebook(
             allow_errors=allow_errors,
             resources={"metadata": {"path": workdir}},
         )
+        _send_cell_ids(client)
         client.execute()
     finally:
         for key, value in saved.items():
@@ -68,6 +69,32 @@ def execute_notebook(
             else:
                 os.environ[key] = value
     return nb
+
+
+def _send_cell_ids(client: Any) -> None:
+    """Send each cell's id with its execute request, as JupyterLab does (`metadata.cellId`).
+
+    nbclient does not, so without this a headless run's cell runs would have no cell id and
+    could not be matched to the notebook's cells.
+    """
+    current: dict[str, str | None] = {"id": None}
+
+    def on_cell_execute(cell: Any, cell_index: int) -> None:
+        current["id"] = cell.get("id")
+
+    def on_notebook_start(notebook: Any) -> None:
+        session = client.kc.session
+        make = session.msg
+
+        def msg(msg_type: str, content: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if msg_type == "execute_request" and current["id"] and not args:
+                kwargs["metadata"] = {"cellId": current["id"], **(kwargs.get("metadata") or {})}
+            return make(msg_type, content, *args, **kwargs)
+
+        session.msg = msg
+
+    client.on_cell_execute = on_cell_execute
+    client.on_notebook_start = on_notebook_start
 
 
 def text_outputs(nb: Any) -> list[str]:

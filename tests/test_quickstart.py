@@ -27,6 +27,11 @@ def test_quickstart_notebook_tracks_runs_in_a_real_kernel(tmp_path, monkeypatch)
     df = mnb.runs(experiment="quickstart", home=store)
     assert len(df) == 4
     assert df["notebook"].unique().tolist() == [str(nb_path)]
+    # each run names the notebook cell it came from, as under JupyterLab
+    import nbformat
+
+    cell_ids = {c["id"] for c in nbformat.read(nb_path, as_version=4).cells}
+    assert set(df["cell_id"]) <= cell_ids and df["cell_id"].notna().all()
     # three settings of the same training cell, each with its own effective parameters
     rf = df[df["params.n_estimators"].notna()]
     assert sorted(rf["params.n_estimators"].tolist()) == [5, 50, 200]
