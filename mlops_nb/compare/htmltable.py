@@ -37,12 +37,6 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def cell_text(row: pd.Series, col: str, cmp: Comparison) -> str:
-    if col == VERDICT:
-        return cmp.verdict_text(str(row["id"]))
-    return format_value(row.get(col), col)
-
-
 def is_numeric_column(df: pd.DataFrame, col: str) -> bool:
     if col in ("duration_s",) or col.startswith("metrics."):
         return True
