@@ -151,7 +151,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"{section}:")
             for k, v in values.items():
                 print(f"  {_printable(k)} = {_printable(json.dumps(v, default=str)[:200])}")
-    print(f"lineage:         {len(run['lineage'])} earlier cell run(s)")
+    counts = {cr.id: cr.execution_count for cr in reader.session_log(run["session"])}
+    cells = ", ".join(f"In[{counts[i]}]" if counts.get(i) is not None else i[:12]
+                      for i in run["lineage"])
+    print(f"lineage:         {len(run['lineage'])} earlier cell run(s)"
+          + (f": {cells}" if cells else ""))
     for w in run.get("warnings") or []:
         print(f"warning:         {_printable(w)}")
     if code:

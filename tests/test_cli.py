@@ -220,6 +220,8 @@ def test_show_text(store, capsys):
     assert "metrics:" in out and f"  f1 = {json.dumps(_f1(5))}" in out
     lineage = next(ln for ln in lines if ln.startswith("lineage:"))
     assert int(lineage.split()[1]) >= 1
+    counts = {cr.id: cr.execution_count for cr in StoreReader(store["home"]).iter_cell_runs()}
+    assert f"In[{counts[store['param_cells'][5]]}]" in lineage  # the cell that set max_depth
     code_at = lines.index("code:")
     assert lines[code_at + 1:] == ["  f1 = 0.5 + max_depth / 100", "  loss = 1 - f1"]
 
