@@ -442,7 +442,7 @@ RECORDER_CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.slow  # 60 child processes; still run in CI
+@pytest.mark.slow  # child shells with the real recorder; still run in CI
 def test_sigkill_of_the_real_recorder_loses_no_flushed_cell_run(tmp_path):
     home = tmp_path / ".mlops_nb"
     script = tmp_path / "recorder_child.py"
