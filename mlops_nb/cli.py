@@ -1,7 +1,8 @@
 """The `mlops-nb` command: the store from a terminal or a CI job.
 
 Exit codes are distinct so a pipeline can branch on them: 0 ok, 1 the check failed (a problem
-with --strict; later: not reproduced), 2 bad input (unknown or ambiguous run id, no store).
+with --strict, not reproduced, export refused: nothing written), 2 bad input (unknown or
+ambiguous run id, no store).
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .errors import ExportRefused
+    from .errors import ExportExists, ExportRefused, UnsafeExport
     from .export import best_run_id, export_run
 
     home = _home(args)
@@ -196,7 +197,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise MlopsNbError("give a RUN_ID or --best --metric M")
     try:
         out = export_run(run_id, args.output, home=home, force=args.force)
-    except ExportRefused as exc:
+    except (ExportRefused, UnsafeExport, ExportExists) as exc:  # nothing written: one code
+        sys.stdout.flush()
         print(f"mlops-nb: export refused: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     print(f"mlops-nb: exported run {run_id[:12]}; check it with `mlops-nb reproduce "

@@ -73,6 +73,11 @@ class CellRun:
     iteration: int | None = None
     # Names the cell bound from a widget's `.value`: the value frozen at run time (export).
     widget_values: dict[str, Any] = field(default_factory=dict)
+    # What the cell really read and wrote while it ran ({given, path, rel, via, hash, size} /
+    # absolute paths) and the project modules first seen after it (see capture/io_watch.py).
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    modules: list[dict[str, Any]] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
 
     @property

@@ -203,8 +203,8 @@ def _export_to(run_id: str, out: Path, home: Path | None) -> Path:
 
         home = find_home()
     reader = StoreReader(home)
-    export = build_export(reader, reader.resolve(run_id))
     folder = prepare_out_dir(out, root=out.parent, store=None, force=True, check_root=False)
+    export = build_export(reader, reader.resolve(run_id), folder)
     return write_export(export, folder)
 
 

@@ -48,9 +48,10 @@ def test_cli_exit_codes_for_bad_input_existing_exports_and_refusals(tracked, cap
     home = str(tracked.tracker.home)
     assert main(["--home", home, "export", "ffff0000", "-o", "x"]) == EXIT_BAD_INPUT
     assert main(["--home", home, "export", "-o", "x"]) == EXIT_BAD_INPUT
-    assert main(["--home", home, "export", run.id, "-o", "../x"]) == EXIT_BAD_INPUT
+    # every export refusal (nothing written) has the one documented code: 1
+    assert main(["--home", home, "export", run.id, "-o", "../x"]) == EXIT_FAILED
     assert main(["--home", home, "export", run.id, "-o", "e"]) == EXIT_OK
-    assert main(["--home", home, "export", run.id, "-o", "e"]) == EXIT_BAD_INPUT
+    assert main(["--home", home, "export", run.id, "-o", "e"]) == EXIT_FAILED
     assert "--force" in capsys.readouterr().err
     assert main(["--home", home, "export", run.id, "-o", "e", "--force"]) == EXIT_OK
     assert main(["--home", home, "reproduce", "not-a-dir-or-id"]) == EXIT_BAD_INPUT

@@ -224,9 +224,19 @@ def test_invalid_parameter_names_are_rejected_clearly(name):
 
 @pytest.mark.parametrize("names", [["save_model"], ["strict_data"], ["output_dir"], ["help"],
                                    ["a", "a_"], ["Depth", "depth"], ["data_x"]])
-def test_colliding_parameter_names_are_rejected_clearly(names):
-    with pytest.raises(UnsafeExport, match=r"collides|both be|not usable"):
-        check_flags(names)
+def test_colliding_parameter_names_get_distinct_free_flags(names):
+    flags = check_flags(names)
+    values = list(flags.values())
+    assert list(flags) == names and len(set(values)) == len(values)
+    assert not {"--save-model", "--strict-data", "--output-dir", "--help", "-h"} & set(values)
+    assert not any(f.startswith("--data-") for f in values)
+    assert values[-1].startswith("--param-")
+
+
+def test_a_parameter_named_like_a_data_option_is_exported_not_refused():
+    flags = check_flags(["DATA_DIR", "data_dir", "param_data_dir", "depth"])
+    assert flags == {"DATA_DIR": "--param-data-dir", "data_dir": "--param-data-dir-2",
+                     "param_data_dir": "--param-param-data-dir", "depth": "--depth"}
 
 
 _atoms = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)

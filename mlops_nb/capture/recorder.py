@@ -29,6 +29,7 @@ from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
+from .io_watch import IoWatcher
 from .namespace import (
     estimator_params,
     read_data,
@@ -36,6 +37,7 @@ from .namespace import (
     read_metrics,
     read_widget_values,
 )
+from .project_modules import ProjectModules
 from .rng import RngWatcher
 from .values import jsonable, metric_value, safe_repr
 
@@ -127,6 +129,8 @@ class Tracker:
         self.writer: SessionWriter | None = None
         self.log = SessionLog()
         self.rng = RngWatcher()
+        self.io = IoWatcher()
+        self.project_modules = ProjectModules()
         self.recorded = 0
         self.notebook = _notebook_path(shell)
         self._ctx: _CellContext | None = None
@@ -173,6 +177,7 @@ class Tracker:
                 compiler.ast_parse = hook.original
             hook = compiler.__dict__.get("ast_parse")
         self._registered = False
+        self.io.stop()
         if _ACTIVE is self:
             _ACTIVE = None
 
@@ -206,11 +211,13 @@ class Tracker:
             self.metric_names = list(dict.fromkeys([*self.metric_names, *metrics]))
         self.ensure_writer()
         self.auto = True
+        self.io.start()
         self.backfill(self._current_count() - 1)
         self._last_count = max(self._last_count, self._current_count())
 
     def stop(self) -> None:
         self.auto = False
+        self.io.stop()
         if self.writer is not None:
             self.writer.flush()
 
@@ -335,6 +342,8 @@ class Tracker:
                 id(m.canvas.figure): m.canvas.figure for m in pyplot.Gcf.get_all_fig_managers()
             }
         self._ctx = ctx
+        self.io.start()
+        self.io.begin_cell()
 
     def post_execute(self) -> None:
         ctx = self._ctx
@@ -434,6 +443,16 @@ class Tracker:
                 capture(cr, ctx, analysis, ns, warnings_)
             except Exception as exc:
                 warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+        try:
+            cr.reads, cr.writes, left_out = self.io.end_cell()
+            if left_out:
+                warnings_.append(f"read or wrote {left_out} more files than were recorded")
+            cr.modules, sources = self.project_modules.scan()
+            blobs.update(sources)
+        except Exception as exc:
+            warnings_.append(f"file and module capture failed: {exc!r}")
+        if not self.auto:
+            self.io.stop()  # a `%%track` cell with tracking off: nothing stays wrapped
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}

@@ -27,27 +27,26 @@ def _reader(home: str | os.PathLike[str] | None) -> Any:
 
 
 def write_export(export: Any, out: Path) -> Path:
-    from .paths import write_file
+    from .paths import install_files
 
-    for name, payload in export.files().items():
-        write_file(out, name, payload)
-    return out
+    return install_files(out, export.files())
 
 
 def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
                home: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
     """Write the export of run `run_id` (id or unique prefix) into `out_dir`; its path.
 
-    Raises HiddenState / UntranslatableMagic (the run cannot be claimed reproducible: nothing
-    is written), UnsafeExport / UnsafeOutputPath, ExportExists (pass force=True).
+    Raises HiddenState / UntranslatableMagic (the run cannot be claimed reproducible),
+    UnsafeExport / UnsafeOutputPath, ExportExists (a folder holding other files; an earlier
+    export needs force=True). Nothing is written when it raises.
     """
     from .build import build_export
     from .paths import prepare_out_dir
 
     reader = _reader(home)
     run = reader.resolve(run_id)
-    export = build_export(reader, run)
     out = prepare_out_dir(out_dir, root=reader.home.parent, store=reader.home, force=force)
+    export = build_export(reader, run, out)
     return write_export(export, out)
 
 

@@ -10,6 +10,7 @@ import copy
 import datetime as _dt
 import json
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
 from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
 from .literals import check_name, literal_to_ast
+from .project import LIB_DIR, needed_modules, recorded_modules
 from .requirements import imported_modules, requirements
 from .slicing import Slice, SliceCell, compute_slice
 from .translate import translate
@@ -47,6 +49,7 @@ class Export:
     run_json: dict[str, Any]
     rng_states: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    modules: dict[str, bytes] = field(default_factory=dict)  # lib/... -> source
 
     def files(self) -> dict[str, bytes]:
         return {
@@ -54,6 +57,7 @@ class Export:
             REQUIREMENTS: ("".join(f"{r}\n" for r in self.requirements)).encode("utf-8"),
             RUN_JSON: json.dumps(_json_safe(self.run_json), indent=1, default=repr).encode(),
             RNG_FILE: json.dumps(self.rng_states).encode(),
+            **self.modules,
         }
 
 
@@ -161,6 +165,7 @@ class _DataPaths(ast.NodeTransformer):
         f = node.func
         name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
         if (node.args and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
                 and node.args[0].value in self.paths and _READ_CALL.match(name)):
             node.args[0] = ast.Subscript(ast.Name("_mnb_DATA", ast.Load()),
                                          ast.Constant(node.args[0].value), ast.Load())
@@ -243,14 +248,72 @@ def _literal_value(node: ast.expr) -> tuple[bool, Any]:
     return True, value
 
 
+def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
+                warnings_: list[str]) -> list[DataFile]:
+    """One `--data-*` option per file the slice read from outside (by its absolute path),
+    with every form the code gave its path in, so the replay can redirect each of them."""
+    by_path: dict[str, DataFile] = {}
+    used: set[str] = set()
+
+    def add(full: str, given: str, rel: str | None, digest: Any, size: Any) -> None:
+        full = os.path.normpath(full)
+        d = by_path.get(full)
+        if d is None:
+            base = "--data-" + _slug(full)
+            flag, n = base, 2
+            while flag in used:
+                flag, n = f"{base}-{n}", n + 1
+            used.add(flag)
+            digest = digest if isinstance(digest, str) else None
+            size = size if isinstance(size, int) and not isinstance(size, bool) else None
+            d = DataFile(given, flag, _default_for(full, out_dir, root), digest, size, full)
+            by_path[full] = d
+            warnings_.extend(_check_data_now(given, full, digest))
+        if given not in d.given:
+            d.given.append(given)
+        if rel and rel not in d.rel:
+            d.rel.append(rel)
+
+    for cell in sl.cells:
+        for path in cell.external_reads:
+            if not isinstance(path, str) or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
+                continue
+            full = path if os.path.isabs(path) or cwd is None else os.path.join(cwd, path)
+            fp = cell.run.data.get(f"file:{path}") or {}
+            add(full, path, None, fp.get("hash"), fp.get("size"))
+        for read in cell.runtime_reads:
+            full, given = read.get("path"), read.get("given")
+            if isinstance(full, str) and os.path.isabs(full) and isinstance(given, str):
+                rel = read.get("rel") if isinstance(read.get("rel"), str) else None
+                add(full, given, rel, read.get("hash"), read.get("size"))
+    return list(by_path.values())
+
+
+def _default_for(full: str, out_dir: Path | None, root: Path) -> str:
+    """Relative to the export folder when both are inside the project, else absolute."""
+    if out_dir is None:
+        return full
+    try:
+        root_r, out_r = root.resolve(), out_dir.resolve()
+        inside = Path(full).resolve()
+        if root_r in inside.parents and (out_r == root_r or root_r in out_r.parents):
+            return os.path.relpath(inside, out_r)
+    except (OSError, ValueError):
+        pass
+    return full
+
+
 def _slug(path: str) -> str:
     text = re.sub(r"[^a-z0-9]+", "-", Path(path).name.lower()).strip("-")[:40].strip("-")
     return text or "file"
 
 
 # -- the build ------------------------------------------------------------------------------
-def build_export(reader: StoreReader, target: CellRun) -> Export:
-    """Plan and render the export of `target`; raises ExportRefused/UnsafeExport on problems."""
+def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = None) -> Export:
+    """Plan and render the export of `target`; raises ExportRefused/UnsafeExport on problems.
+
+    `out_dir`, where it will be written, lets data paths be given relative to the export.
+    """
     if not target.is_run:
         raise MlopsNbError(
             f"cell run {target.id[:12]} recorded no metrics: only runs can be exported and "
@@ -306,29 +369,12 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
     session = reader.session_info(target.session)
     env = session.get("environment") if isinstance(session.get("environment"), dict) else {}
     cwd = env.get("cwd") if isinstance(env.get("cwd"), str) else None
-    data_files: list[DataFile] = []
-    flags_used: set[str] = set()
+    data_files = _data_files(sl, cwd, out_dir, reader.home.parent, warnings_)
     for i, cell in enumerate(sl.cells):
-        paths = [p for p in cell.external_reads
-                 if isinstance(p, str) and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", p)]
-        if not paths:
-            continue
-        bodies[i] = [_DataPaths(set(paths)).visit(s) for s in bodies[i]]
-        for path in paths:
-            if any(d.key == path for d in data_files):
-                continue
-            fp = cell.run.data.get(f"file:{path}") or {}
-            flag = "--data-" + _slug(path)
-            n = 2
-            while flag in flags_used:
-                flag = f"--data-{_slug(path)}-{n}"
-                n += 1
-            flags_used.add(flag)
-            default = path if Path(path).is_absolute() or cwd is None else str(Path(cwd) / path)
-            digest = fp.get("hash") if isinstance(fp.get("hash"), str) else None
-            size = fp.get("size") if isinstance(fp.get("size"), int) else None
-            data_files.append(DataFile(path, flag, default, digest, size))
-            warnings_.extend(_check_data_now(path, default, digest))
+        mine = {*cell.external_reads, *(r.get("given") for r in cell.runtime_reads)}
+        static = {p for p in mine if isinstance(p, str) and any(p in d.given for d in data_files)}
+        if static:
+            bodies[i] = [_DataPaths(static).visit(s) for s in bodies[i]]
 
     # a loop iteration's run: its loop runs once, over the iteration's own values
     params: dict[str, Any] = {}
@@ -358,7 +404,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         for stmt in bodies[i]:
             name, value, ok = _param_of(stmt, cell)
             if (ok and name is not None and not name.startswith("_") and counts.get(name) == 1
-                    and name not in mutated and name not in params):
+                    and name not in mutated and name not in params and _usable_name(name)):
                 params[name] = value
                 continue
             kept.append(stmt)
@@ -396,12 +442,18 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
                 break
     models = [m for m in models if isinstance(m, str) and m.isidentifier()]
     metrics = [m for m in target.metrics if isinstance(m, str)]
-    plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
-                      metrics, models, RNG_FILE, future)
-    script = render(plan)
     modules = imported_modules([*bodies, hoisted])
+    project = needed_modules(set(modules) | _star_tops(sl), recorded_modules(log, anchor_seq),
+                             reader.blobs, warnings_)
+    own = {m.name.split(".")[0] for m in project}
+    readers = [m for m in ("pandas", "numpy", "joblib") if m in modules]
+    plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
+                      metrics, models, RNG_FILE, future, readers=readers,
+                      lib_dir=LIB_DIR if project else None)
+    script = render(plan)
     extra = ["xxhash"] if data_files else []
-    reqs = requirements(modules, _packages(session), extra, pip_reqs)
+    reqs = requirements([m for m in modules if m not in own], _packages(session), extra,
+                        pip_reqs)
     run_json = {
         "format": EXPORT_FORMAT,
         "run_id": target.id,
@@ -413,6 +465,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         "parameters": params,
         "parameter_flags": script.flags,
         "data_files": [vars(d) for d in data_files],
+        "modules": [m.manifest() for m in project],
         "slice": [{"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
                    "cell_id": c.run.cell_id, "status": c.run.status,
                    "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
@@ -427,7 +480,22 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
     for w in warnings_:
         if w.startswith("data file"):
             warnings.warn(w, DataChanged, stacklevel=3)
-    return Export(target, script, reqs, run_json, rng_states, warnings_)
+    return Export(target, script, reqs, run_json, rng_states, warnings_,
+                  {m.path: m.source for m in project})
+
+
+def _usable_name(name: str) -> bool:
+    """A name the parameters block can hold; any other stays an assignment in its cell."""
+    try:
+        check_name(name)
+    except UnsafeExport:
+        return False
+    return True
+
+
+def _star_tops(sl: Slice) -> set[str]:
+    return {m.split(".")[0] for c in sl.cells for m in c.analysis.star_imports
+            if not m.startswith(".")}
 
 
 def _flatten(body: list[Any]) -> list[ast.stmt]:

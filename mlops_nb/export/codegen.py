@@ -30,11 +30,14 @@ SUPPORT_END = "# ==== end of mlops-nb support; the notebook's cells, in the orde
 
 @dataclass
 class DataFile:
-    key: str  # the path as the notebook's code wrote it
+    key: str  # the path as the notebook's code first gave it
     flag: str
-    default: str
+    default: str  # relative to the export folder when possible, else absolute
     digest: str | None
     size: int | None
+    recorded: str = ""  # the absolute path the run read
+    given: list[str] = field(default_factory=list)  # every path string the code passed
+    rel: list[str] = field(default_factory=list)  # ...relative to the cwd at the time
 
 
 @dataclass
@@ -59,6 +62,8 @@ class ScriptPlan:
     models: list[str]
     rng_file: str = "rng_states.json"
     future: list[ast.stmt] = field(default_factory=list)
+    readers: list[str] = field(default_factory=list)  # libraries whose readers redirect
+    lib_dir: str | None = None  # the notebook's own modules, put first on sys.path
 
 
 @dataclass
@@ -78,6 +83,10 @@ def _assign(name: str, value: ast.expr) -> ast.Assign:
 
 def _call(func: str, *args: ast.expr) -> ast.Expr:
     return ast.Expr(ast.Call(_name(func), list(args), []))
+
+
+def _strings(items: list[str]) -> ast.Tuple:
+    return ast.Tuple([ast.Constant(str(i)) for i in items], ast.Load())
 
 
 def _src(nodes: list[ast.stmt]) -> str:
@@ -116,6 +125,18 @@ def render(plan: ScriptPlan) -> Script:
         ast.Import([ast.alias("os", "_mnb_os")]),
         ast.Import([ast.alias("sys", "_mnb_sys")]),
     ]
+    if plan.lib_dir:  # before the hoisted imports: `from utils import prep` finds the copy
+        here = ast.Call(ast.Attribute(ast.Attribute(_name("_mnb_os"), "path", ast.Load()),
+                                      "dirname", ast.Load()),
+                        [ast.Call(ast.Attribute(ast.Attribute(_name("_mnb_os"), "path",
+                                                              ast.Load()), "abspath",
+                                                ast.Load()), [_name("__file__")], [])], [])
+        lib = ast.Call(ast.Attribute(ast.Attribute(_name("_mnb_os"), "path", ast.Load()),
+                                     "join", ast.Load()), [here, ast.Constant(plan.lib_dir)],
+                       [])
+        head.append(ast.Expr(ast.Call(ast.Attribute(ast.Attribute(
+            _name("_mnb_sys"), "path", ast.Load()), "insert", ast.Load()),
+            [ast.Constant(0), lib], [])))
     head.append(ast.Expr(ast.Call(
         ast.Attribute(ast.Attribute(_name("os"), "environ", ast.Load()), "setdefault",
                       ast.Load()), [ast.Constant("MPLBACKEND"), ast.Constant("Agg")], [])))
@@ -137,7 +158,10 @@ def render(plan: ScriptPlan) -> Script:
         _assign("_mnb_DATA_FILES", ast.Dict(
             [ast.Constant(d.key) for d in plan.data],
             [ast.Tuple([ast.Constant(d.flag), ast.Constant(d.default), ast.Constant(d.digest),
-                        ast.Constant(d.size)], ast.Load()) for d in plan.data])),
+                        ast.Constant(d.size), ast.Constant(d.recorded or d.default),
+                        _strings(d.given or [d.key]), _strings(d.rel)], ast.Load())
+             for d in plan.data])),
+        _assign("_mnb_READERS", _strings(plan.readers)),
         _assign("_mnb_METRICS", ast.List([ast.Constant(m) for m in plan.metrics], ast.Load())),
         _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
         _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
@@ -182,7 +206,7 @@ def check_reserved(bodies: list[list[ast.stmt]]) -> None:
         for node in ast.walk(ast.Module(body, [])):
             ident = None
             if isinstance(node, ast.Name):
-                ident = node.id
+                ident = None if getattr(node, "_mnb_generated", False) else node.id
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 ident = node.name
             elif isinstance(node, ast.alias):

@@ -52,28 +52,24 @@ def flag_for(name: str) -> str:
 
 
 def check_flags(names: list[str]) -> dict[str, str]:
-    """{name: flag} for parameters; colliding or reserved flags are an UnsafeExport."""
+    """{name: flag} for parameters, every flag distinct and free.
+
+    A name whose natural flag is taken (`DATA_DIR` -> `--data-dir`, but data files own
+    `--data-*`; `help`; `lr` and `LR`) gets `--param-...`, then a number: export never asks
+    the user to rename a variable in the notebook.
+    """
     flags: dict[str, str] = {}
-    seen: dict[str, str] = {}
+    taken: set[str] = set(RESERVED_FLAGS)
     for name in names:
         check_name(name)
         flag = flag_for(name)
-        if not _FLAG_RE.match(flag[2:]) or flag.startswith("--data-"):
-            raise UnsafeExport(
-                f"parameter {name!r} would become the command-line option {flag!r}, which is "
-                "not usable (data files own --data-*); rename it in the notebook"
-            )
-        if flag in RESERVED_FLAGS:
-            raise UnsafeExport(
-                f"parameter {name!r} collides with the script's own option {flag}; rename it "
-                "in the notebook"
-            )
-        if flag in seen:
-            raise UnsafeExport(
-                f"parameters {seen[flag]!r} and {name!r} would both be {flag}; rename one of "
-                "them in the notebook"
-            )
-        seen[flag] = name
+        if not _FLAG_RE.match(flag[2:]) or flag.startswith("--data-") or flag in taken:
+            body = flag[2:] if _FLAG_RE.match(flag[2:]) else "value"
+            flag = "--param-" + body
+            n = 2
+            while flag in taken:
+                flag, n = f"--param-{body}-{n}", n + 1
+        taken.add(flag)
         flags[name] = flag
     return flags
 

@@ -82,10 +82,11 @@ def _mnb_parse_args(namespace):
             type=lambda text, _default=default: _mnb_value(text, _default),
             help=_mnb_describe(default),
         )
-    for key, (flag, path, _digest, _size) in _mnb_DATA_FILES.items():
-        parser.add_argument(flag, dest="data_" + flag[7:].replace("-", "_"), default=path,
+    for key, (flag, path, _digest, _size, _recorded, _given, _rel) in _mnb_DATA_FILES.items():
+        parser.add_argument(flag, dest="data_" + flag[7:].replace("-", "_"), default=None,
                             metavar="PATH",
-                            help=_mnb_describe(key).replace("default:", "file read as", 1))
+                            help=_mnb_describe(key).replace("default:", "file read as", 1)
+                            + " (default: " + path.replace("%", "%%") + ")")
     parser.add_argument("--strict-data", action="store_true",
                         help="fail when a data file differs from the one the run read")
     parser.add_argument("--save-model", metavar="PATH",
@@ -112,13 +113,24 @@ def _mnb_file_hash(path):
 
 
 def _mnb_data_paths(args):
-    """{path as the notebook wrote it: path to read}, each checked against the run's hash."""
+    """{path as the notebook's code gave it: path to read}, each checked against the run's hash.
+
+    A default relative to this folder is tried first, then the path the run read."""
     import json as _json
 
     paths = {}
-    for key, (flag, _default, digest, size) in _mnb_DATA_FILES.items():
-        path = _mnb_os.path.abspath(getattr(args, "data_" + flag[7:].replace("-", "_")))
-        paths[key] = path
+    for key, (flag, default, digest, size, recorded, given, rel) in _mnb_DATA_FILES.items():
+        chosen = getattr(args, "data_" + flag[7:].replace("-", "_"))
+        if chosen is not None:
+            path = _mnb_os.path.abspath(chosen)
+        else:
+            path = _mnb_os.path.normpath(_mnb_os.path.join(_mnb_HERE, default))
+            if not _mnb_os.path.isfile(path) and _mnb_os.path.isfile(recorded):
+                path = recorded
+        for text in (key, *given):
+            paths.setdefault(text, path)
+        for text in rel:
+            _mnb_REL_PATHS.setdefault(text, path)
         problem = None
         if not _mnb_os.path.isfile(path):
             problem = "missing"
@@ -132,7 +144,145 @@ def _mnb_data_paths(args):
                 print(f"data file {key!r} is {problem} ({path}); stopping (--strict-data)",
                       file=_mnb_sys.stderr)
                 raise SystemExit(3)
+    if paths:
+        _mnb_redirect_reads(paths)
     return paths
+
+
+_mnb_REL_PATHS = {}
+
+
+def _mnb_redirected(obj, paths):
+    """The data file for a path the notebook computed (`DATA_DIR + "x.csv"`, f-strings,
+    `os.path.join`, `pathlib`), matched as given or relative to the working directory."""
+    try:
+        if not isinstance(obj, (str, _mnb_os.PathLike)):
+            return obj
+        text = _mnb_os.fspath(obj)
+        if not isinstance(text, str):
+            return obj
+        if text in paths:
+            return paths[text]
+        rel = _mnb_os.path.relpath(_mnb_os.path.abspath(text))
+        return _mnb_REL_PATHS.get(rel, obj)
+    except (ValueError, OSError, TypeError):
+        return obj
+
+
+def _mnb_redirect_reads(paths):
+    """Wrap the readers the notebook used so its computed paths reach the data files."""
+    import builtins
+    import functools
+    import importlib
+    import pathlib
+
+    def wrap(owner, attr, mode_index=None):
+        original = getattr(owner, attr, None)
+        if original is None or getattr(original, "_mnb_redirect", False):
+            return
+
+        @functools.wraps(original)
+        def reader(*args, **kwargs):
+            mode = args[mode_index] if mode_index is not None and len(args) > mode_index \
+                else kwargs.get("mode", "r")
+            if isinstance(mode, str) and any(c in mode for c in "wax+"):
+                return original(*args, **kwargs)
+            if args:
+                args = (_mnb_redirected(args[0], paths),) + tuple(args[1:])
+            else:
+                for key in ("filepath_or_buffer", "io", "path", "path_or_buf", "fname", "file",
+                            "filename"):
+                    if key in kwargs:
+                        kwargs[key] = _mnb_redirected(kwargs[key], paths)
+                        break
+            return original(*args, **kwargs)
+
+        reader._mnb_redirect = True
+        setattr(owner, attr, reader)
+
+    wrap(builtins, "open", 1)
+    for name in ("read_text", "read_bytes"):
+        original = getattr(pathlib.Path, name)
+
+        def path_reader(self, *args, _original=original, **kwargs):
+            target = _mnb_redirected(self, paths)
+            if target is not self:
+                target = pathlib.Path(target)
+            return _original(target, *args, **kwargs)
+
+        setattr(pathlib.Path, name, path_reader)
+    path_open = pathlib.Path.open
+
+    def open_path(self, mode="r", *args, **kwargs):
+        target = self
+        if not any(c in mode for c in "wax+"):
+            redirected = _mnb_redirected(self, paths)
+            if redirected is not self:
+                target = pathlib.Path(redirected)
+        return path_open(target, mode, *args, **kwargs)
+
+    pathlib.Path.open = open_path
+    for module_name in _mnb_READERS:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            continue
+        if module_name == "pandas":
+            names = [n for n in dir(module) if n.startswith("read_")]
+        else:
+            names = ["load", "loadtxt", "genfromtxt", "fromfile"]
+        for name in names:
+            if callable(getattr(module, name, None)):
+                wrap(module, name)
+
+
+class _mnb_Captured:
+    """What `%%capture out` leaves in `out`: the text the cell printed."""
+
+    def __init__(self):
+        import io
+
+        self._stdout = io.StringIO()
+        self._stderr = io.StringIO()
+        self.outputs = []
+
+    @property
+    def stdout(self):
+        return self._stdout.getvalue()
+
+    @property
+    def stderr(self):
+        return self._stderr.getvalue()
+
+    def show(self):
+        _mnb_sys.stdout.write(self.stdout)
+        _mnb_sys.stderr.write(self.stderr)
+
+    __call__ = show
+
+    def __str__(self):
+        return self.stdout
+
+
+class _mnb_capture:
+    """`%%capture [--no-stdout] [--no-stderr] out` as a with-block."""
+
+    def __init__(self, stdout=True, stderr=True):
+        self.captured = _mnb_Captured()
+        self.flags = (stdout, stderr)
+        self.saved = None
+
+    def __enter__(self):
+        self.saved = (_mnb_sys.stdout, _mnb_sys.stderr)
+        if self.flags[0]:
+            _mnb_sys.stdout = self.captured._stdout
+        if self.flags[1]:
+            _mnb_sys.stderr = self.captured._stderr
+        return self.captured
+
+    def __exit__(self, *exc):
+        _mnb_sys.stdout, _mnb_sys.stderr = self.saved
+        return False
 
 
 def _mnb_restore_rng(kind, digest):

@@ -15,7 +15,9 @@ import ast
 import builtins
 import functools
 import importlib
+import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..capture.analysis import CellAnalysis, FunctionEffects, analyze
 from ..lineage import through_functions
@@ -34,6 +36,8 @@ class SliceCell:
     analysis: CellAnalysis
     reasons: list[str] = field(default_factory=list)  # "df -> seq 7"
     external_reads: list[str] = field(default_factory=list)
+    # Files the cell really read (recorded at run time) that no earlier slice cell wrote.
+    runtime_reads: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seq(self) -> int:
@@ -75,6 +79,24 @@ def _import_bound(tree: ast.Module) -> set[str]:
     return bound
 
 
+def _capture_outputs(tree: ast.Module) -> list[str]:
+    """`%%capture out` binds `out` (IPython assigns it after the cell body ran)."""
+    names: list[str] = []
+    for stmt in tree.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "run_cell_magic" and len(call.args) >= 2
+                and all(isinstance(a, ast.Constant) for a in call.args[:2])
+                and call.args[0].value == "capture"):
+            continue
+        try:
+            words = shlex.split(str(call.args[1].value))
+        except ValueError:
+            continue
+        names += [w for w in words if not w.startswith("-") and w.isidentifier()][:1]
+    return names
+
+
 def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | None]) -> Slice:
     """The slice of `target` over `log` (one session, by seq); `code_of[seq]` its Python."""
     anchor = target
@@ -94,6 +116,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
     deps: dict[int, dict[int, list[str]]] = {}
     unresolved: dict[int, set[str]] = {}
     external: dict[int, list[str]] = {}
+    runtime: dict[int, list[dict[str, Any]]] = {}
     analyses: dict[int, CellAnalysis] = {}
     env_cells: list[int] = []
     missing: list[int] = []
@@ -110,6 +133,9 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         except SyntaxError:
             tree = ast.Module([], [])
         a = analyze(tree)
+        for name in _capture_outputs(tree):
+            if name not in a.defs:
+                a.defs.append(name)
         analyses[seq] = a
         d: dict[int, list[str]] = {}
         unres: set[str] = set()
@@ -135,11 +161,25 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                     d.setdefault(provider, []).append(name)
                 else:
                     unres.add(name)
+        seen_given = {r.get("given") for r in cr.reads if isinstance(r, dict)}
         for path in cr.files_read:
+            if path in seen_given:
+                continue  # the run-time record of this read decides (below)
             if path in last_writer:
                 d.setdefault(last_writer[path], []).append(f"file:{path}")
             else:
                 external.setdefault(seq, []).append(path)
+        for read in cr.reads:
+            full = read.get("path") if isinstance(read, dict) else None
+            if not isinstance(full, str):
+                continue
+            writer = last_writer.get(full)
+            if writer is None and isinstance(read.get("given"), str):
+                writer = last_writer.get(read["given"])
+            if writer is not None:
+                d.setdefault(writer, []).append(f"file:{read.get('given', full)}")
+            else:
+                runtime.setdefault(seq, []).append(read)
         if ENV_MAGICS & set(a.magics):
             env_cells.append(seq)
         deps[seq] = d
@@ -168,8 +208,9 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                 import_bound.add(name)
             else:
                 import_bound.discard(name)
-        for path in cr.files_written:
-            last_writer[path] = seq
+        for path in [*cr.files_written, *cr.writes]:
+            if isinstance(path, str):
+                last_writer[path] = seq
         stars.extend((seq, m) for m in a.star_imports)
 
     included: dict[int, list[str]] = {end: ["the run"]}
@@ -189,7 +230,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                 stack.append(dep)
     order = sorted(included)
     cells = [SliceCell(by_seq[s], code_of.get(s) or "", analyses[s], included[s],
-                       external.get(s, [])) for s in order]
+                       external.get(s, []), runtime.get(s, [])) for s in order]
     names: dict[str, list[int]] = {}
     for s in order:
         for n in sorted(unresolved.get(s, ())):

@@ -145,6 +145,30 @@ def _cd(arg: str) -> list[ast.stmt]:
     return [makedirs, _os_call("chdir", [ast.Constant(words[0])])]
 
 
+# The one `_mnb_` name the translation itself writes into the notebook's code.
+CAPTURE_HELPER = "_mnb_capture"
+
+
+def _capture(line: str, body: list[ast.stmt]) -> ast.stmt:
+    """`%%capture [--no-stdout] [--no-stderr] [--no-display] out` -> `with _mnb_capture(...)
+    as out:` so later cells that parse `out.stdout` get the same text."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise ValueError(f"%%capture arguments: {exc}") from exc
+    names = [w for w in words if not w.startswith("-")]
+    unknown = [w for w in words if w.startswith("-")
+               and w not in ("--no-stdout", "--no-stderr", "--no-display")]
+    if unknown or len(names) > 1 or (names and not names[0].isidentifier()):
+        raise ValueError(f"%%capture {line.strip()}")
+    func = ast.Name(CAPTURE_HELPER, ast.Load())
+    func._mnb_generated = True  # type: ignore[attr-defined]  # exempt from check_reserved
+    call = ast.Call(func, [], [ast.keyword("stdout", ast.Constant("--no-stdout" not in words)),
+                               ast.keyword("stderr", ast.Constant("--no-stderr" not in words))])
+    target = ast.Name(names[0], ast.Store()) if names else None
+    return ast.With([ast.withitem(call, target)], body or [ast.Pass()])
+
+
 def is_display_only(stmt: ast.stmt) -> bool:
     """A trailing expression the notebook only displayed: `df.shape`, `df.head()`, `display(x)`."""
     if not isinstance(stmt, ast.Expr):
@@ -247,10 +271,10 @@ def _translate_magic(kind: str, name: str, args: list[str], raw: str | None, out
         out.refused.append(f"{where}: magic %{name} has no plain-Python translation")
         return []
     if kind == "cell":
+        if name == "capture" and len(args) == 2 and args[0].strip():
+            return [_capture(args[0], _translate_body(_parse(_ipython_body(args[1])), args[1],
+                                                      out))]
         if name in UNWRAPPED_CELL_MAGICS and len(args) == 2:
-            if name == "capture" and args[0].strip():
-                out.notes.append(f"%%capture {args[0].strip()}: output not captured in the "
-                                 "script")
             return _translate_body(_parse(_ipython_body(args[1])), args[1], out)
         out.refused.append(f"{where}: cell magic %%{name} has no plain-Python translation")
         return []

@@ -1,0 +1,107 @@
+"""The notebook's own modules: imported from the project's tree, not from site-packages.
+
+`sys.path.append("../code")` then `from utils import prep`, or a package two folders up: the
+export needs those files, exactly as they were when the run happened. At each recorded cell
+the modules imported since the last look are sorted into library modules (stdlib,
+site-packages: they become requirements) and project modules, whose source is kept as a blob
+with its hash, its path relative to the `sys.path` entry it was found under, and that entry.
+Only new modules are examined, and only when `sys.modules` grew; known project modules are
+re-hashed when their file changes (an edit picked up by `%autoreload`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from ..store.blobs import blob_hash
+from .io_watch import is_library_path
+
+MAX_SOURCE_BYTES = 4 << 20
+_SKIP_TOP = frozenset({"mlops_nb", "__main__", "__mp_main__"})
+
+
+def _layout(name: str, file: str) -> tuple[str, str, bool] | None:
+    """(root folder, path under it, is a package) when `file` is where `name` lives."""
+    parts = name.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    package = os.path.basename(file) == "__init__.py"
+    rel_parts = [*parts, "__init__.py"] if package else [*parts[:-1], parts[-1] + ".py"]
+    rel = os.path.join(*rel_parts)
+    if not file.endswith(os.sep + rel):
+        return None
+    return file[: -len(rel) - 1] or os.sep, rel, package
+
+
+def _sys_path_entry(root: str, cwd: str) -> str | None:
+    """The `sys.path` entry (as the kernel had it) that `root` was found under."""
+    for entry in sys.path:
+        if not isinstance(entry, str):
+            continue
+        full = os.path.abspath(os.path.join(cwd, entry)) if entry else cwd
+        if full == root:
+            return entry
+    return None
+
+
+class ProjectModules:
+    """What has been seen of `sys.modules` so far in this kernel."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._count = -1
+        self._known: dict[str, tuple[str, int, int]] = {}  # name -> (file, mtime_ns, size)
+
+    def scan(self) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+        """(module records new or changed since the last scan, their sources by blob hash)."""
+        found: list[dict[str, Any]] = []
+        blobs: dict[str, bytes] = {}
+        modules = sys.modules
+        candidates: list[str] = []
+        if len(modules) != self._count:
+            self._count = len(modules)
+            new = [n for n in list(modules) if n not in self._seen]
+            self._seen.update(new)
+            candidates = [n for n in new if n.split(".")[0] not in _SKIP_TOP]
+        for name, (file, mtime, size) in list(self._known.items()):
+            try:
+                st = os.stat(file)
+            except OSError:
+                continue
+            if (st.st_mtime_ns, st.st_size) != (mtime, size) and name not in candidates:
+                candidates.append(name)
+        cwd = os.getcwd()
+        for name in candidates:
+            record = self._record(name, modules.get(name), cwd, blobs)
+            if record is not None:
+                found.append(record)
+        return found, blobs
+
+    def _record(self, name: str, module: Any, cwd: str, blobs: dict[str, bytes]
+                ) -> dict[str, Any] | None:
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not file.endswith(".py"):
+            return None
+        file = os.path.abspath(file)
+        if is_library_path(file):
+            return None
+        layout = _layout(name, file)
+        if layout is None:
+            return None
+        root, rel, package = layout
+        try:
+            st = os.stat(file)
+            if st.st_size > MAX_SOURCE_BYTES:
+                return None
+            with open(file, "rb") as fh:
+                source = fh.read()
+        except OSError:
+            return None
+        self._known[name] = (file, st.st_mtime_ns, st.st_size)
+        digest = blob_hash(source)
+        blobs[digest] = source
+        return {"name": name, "file": file, "root": root, "rel": rel.replace(os.sep, "/"),
+                "package": package, "hash": digest, "size": len(source),
+                "sys_path": _sys_path_entry(root, cwd)}

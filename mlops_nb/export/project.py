@@ -1,0 +1,111 @@
+"""The notebook's own modules in an export: which ones the slice needs, and their files.
+
+The recorder kept each project module's source (a blob) with its hash when it was first
+imported. The export needs the modules the slice imports, the packages they sit in, and the
+project modules those import in turn; they go under `lib/` laid out by module name, so the
+same `import` statements work once `lib/` is first on `sys.path`.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+from ..records import CellRun
+from ..store.blobs import BlobStore, blob_hash
+
+LIB_DIR = "lib"
+
+
+@dataclass
+class ModuleFile:
+    name: str
+    path: str  # inside the export, e.g. lib/homemade/linear_regression.py
+    hash: str
+    size: int
+    recorded_file: str
+    sys_path: str | None
+    source: bytes
+
+    def manifest(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "hash": self.hash, "size": self.size,
+                "recorded_file": self.recorded_file, "sys_path_entry": self.sys_path}
+
+
+def recorded_modules(log: list[CellRun], upto_seq: int) -> dict[str, dict[str, Any]]:
+    """The latest record of each project module as of the run, by module name."""
+    found: dict[str, dict[str, Any]] = {}
+    for cr in log:
+        if cr.seq > upto_seq or cr.parent is not None:
+            continue
+        for m in cr.modules:
+            if (isinstance(m, dict) and isinstance(m.get("name"), str)
+                    and isinstance(m.get("hash"), str)
+                    and all(p.isidentifier() for p in m["name"].split("."))):
+                found[m["name"]] = m
+    return found
+
+
+def _imports_of(source: bytes, package: str | None) -> set[str]:
+    """Top-level names a module imports (relative imports resolve into its own package)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                out.add(node.module.split(".")[0])
+            elif node.level and package:
+                out.add(package.split(".")[0])
+    return out
+
+
+def needed_modules(tops: set[str], recorded: dict[str, dict[str, Any]], blobs: BlobStore,
+                   warnings: list[str]) -> list[ModuleFile]:
+    """The project modules under the top-level names `tops`, and what they import, closed.
+
+    A module recorded outside site-packages is copied even when an (editable) installed
+    package provides the same name: the copy is the code that ran."""
+    chosen: dict[str, ModuleFile] = {}
+    todo = sorted(tops)
+    done: set[str] = set()
+    while todo:
+        top = todo.pop()
+        if top in done:
+            continue
+        done.add(top)
+        for name, m in sorted(recorded.items()):
+            if name != top and not name.startswith(top + "."):
+                continue
+            mf = _module_file(name, m, blobs, warnings)
+            if mf is None:
+                continue
+            chosen[name] = mf
+            package = name if m.get("package") else name.rpartition(".")[0] or None
+            todo.extend(t for t in _imports_of(mf.source, package) - done
+                        if t in {n.split(".")[0] for n in recorded})
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def _module_file(name: str, m: dict[str, Any], blobs: BlobStore, warnings: list[str]
+                 ) -> ModuleFile | None:
+    digest = m["hash"]
+    try:
+        source = blobs.get(digest)
+    except (OSError, ValueError):
+        source = None
+    if source is None or blob_hash(source) != digest:
+        warnings.append(f"module {name}: its recorded source {digest[:12]} is missing from the "
+                        "store; not copied, the script may fail to import it")
+        return None
+    parts = name.split(".")
+    rel = "/".join([*parts, "__init__.py"] if m.get("package") else [*parts[:-1],
+                                                                     parts[-1] + ".py"])
+    file = m.get("file") if isinstance(m.get("file"), str) else ""
+    entry = m.get("sys_path") if isinstance(m.get("sys_path"), str) else None
+    return ModuleFile(name, f"{LIB_DIR}/{rel}", digest, len(source), file, entry, source)
