@@ -48,6 +48,7 @@ class Verdict:
     data_mismatches: list[dict[str, Any]] = field(default_factory=list)
     export_dir: str | None = None
     checked_at: str = ""
+    hash_seed_dependent: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return _json_ready(asdict(self))
@@ -257,6 +258,7 @@ def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, 
         verdict.problems.append(f"train.py does not parse: {exc}")
     if not run_json.get("l0", False):
         verdict.problems.append("the export was not claimed reproducible (run.json l0 false)")
+    verdict.problems.extend(check_modules(export_dir, run_json.get("modules")))
     if verdict.problems:
         return _finish(verdict, store, started)
     verdict.level = "L0"
@@ -281,10 +283,65 @@ def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, 
             equal = _compare(verdict, expected, metrics, rtol, atol, record=i == 0,
                              seed=seed)
             if not equal:
+                if i == 0 and not stable:
+                    _hash_seed_hint(verdict, script, Path(work), timeout, metrics)
+                elif i:
+                    verdict.problems.append(_HASH_SEED_HINT)
                 break
             verdict.level = "L2" if i == 0 else ("L3" if i == len(seeds) - 1 else "L2")
     verdict.ok = verdict.level == ("L3" if stable else "L2")
     return _finish(verdict, store, started)
+
+
+_HASH_SEED_HINT = (
+    "the metric depends on Python's hash seed (PYTHONHASHSEED): the notebook's kernel ran "
+    "with a random one, so its exact value cannot be replayed; iterate over sorted() sets and "
+    "dict keys built from them, or compare with --rtol/--atol")
+
+
+def _hash_seed_hint(verdict: Verdict, script: Path, work: Path, timeout: float,
+                    first: dict[str, Any]) -> None:
+    """A metric that differs: run again under other hash seeds; if the value moves, say so."""
+    values: dict[str, list[Any]] = {k: [v] for k, v in first.items() if k in verdict.metrics}
+    for seed in HASH_SEEDS[1:]:
+        code, _stderr, metrics, _ = _run_script(script, work / f"seed{seed}", seed, timeout)
+        if code != 0 or metrics is None:
+            return
+        for name, got in metrics.items():
+            values.setdefault(name, []).append(got)
+    moving = sorted(n for n, vs in values.items()
+                    if len({json.dumps(v, sort_keys=True, default=repr) for v in vs}) > 1)
+    if moving:
+        verdict.hash_seed_dependent = moving
+        seeds = ", ".join(str(s) for s in HASH_SEEDS)
+        for name in moving:
+            verdict.problems.append(
+                f"metric {name!r} takes different values under PYTHONHASHSEED={seeds}: "
+                f"{values[name]!r}; " + _HASH_SEED_HINT)
+
+
+def check_modules(export_dir: Path, modules: Any) -> list[str]:
+    """The notebook's own modules copied into the export must be the ones the run imported."""
+    from .store.blobs import blob_hash
+
+    if not isinstance(modules, list):
+        return []
+    problems = []
+    for m in modules:
+        path = m.get("path") if isinstance(m, dict) else None
+        if not isinstance(path, str) or ".." in Path(path).parts or Path(path).is_absolute():
+            problems.append(f"run.json lists a module with an unusable path: {m!r}"[:300])
+            continue
+        try:
+            digest = blob_hash((export_dir / path).read_bytes())
+        except OSError:
+            problems.append(f"module {m.get('name')!r}: {path} is missing from the export")
+            continue
+        if digest != m.get("hash"):
+            problems.append(f"module {m.get('name')!r}: {path} differs from the file the run "
+                            f"imported (hash {digest[:12]}, recorded "
+                            f"{str(m.get('hash'))[:12]})")
+    return problems
 
 
 def _note_data(verdict: Verdict, stderr: str) -> None:

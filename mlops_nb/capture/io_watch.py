@@ -115,6 +115,10 @@ class IoWatcher:
         """Wrap `open`, `Path.open` and the readers of libraries already imported; idempotent."""
         if not self._patched:
             self._wrap(builtins, "open", self._open_mode)
+            # IPython's user namespace has its own `open`, which calls this module global.
+            shell_module = sys.modules.get("IPython.core.interactiveshell")
+            if shell_module is not None and callable(getattr(shell_module, "io_open", None)):
+                self._wrap(shell_module, "io_open", self._open_mode, "open")
             self._wrap(pathlib.Path, "open", self._path_open_mode)
             for name in ("read_text", "read_bytes"):
                 self._wrap(pathlib.Path, name, self._path_method)

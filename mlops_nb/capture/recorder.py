@@ -402,6 +402,9 @@ class Tracker:
 
     def _record(self, ctx: _CellContext, result: ExecutionResult) -> None:
         duration = time.perf_counter() - ctx.t0
+        reads, writes, left_out = self.io.end_cell()  # before capture opens files itself
+        if not self.auto:
+            self.io.stop()  # a `%%track` cell with tracking off: nothing stays wrapped
         ns = self.shell.user_ns
         code, analysis = self._analysis(ctx)
         warnings_: list[str] = list(ctx.warnings)
@@ -437,22 +440,20 @@ class Tracker:
         if error is not None:
             cr.status = STATUS_ERROR
             cr.error = {"type": type(error).__name__, "message": _safe_str(error)[:2000]}
+        cr.reads, cr.writes = reads, writes
+        if left_out:
+            warnings_.append(f"read or wrote {left_out} more files than were recorded")
+        try:
+            cr.modules, sources = self.project_modules.scan()
+            blobs.update(sources)
+        except Exception as exc:
+            warnings_.append(f"project module capture failed: {exc!r}")
         for capture in (self._capture_metrics, self._capture_estimators, self._capture_data,
                         self._capture_widgets):
             try:
                 capture(cr, ctx, analysis, ns, warnings_)
             except Exception as exc:
                 warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
-        try:
-            cr.reads, cr.writes, left_out = self.io.end_cell()
-            if left_out:
-                warnings_.append(f"read or wrote {left_out} more files than were recorded")
-            cr.modules, sources = self.project_modules.scan()
-            blobs.update(sources)
-        except Exception as exc:
-            warnings_.append(f"file and module capture failed: {exc!r}")
-        if not self.auto:
-            self.io.stop()  # a `%%track` cell with tracking off: nothing stays wrapped
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}

@@ -1,0 +1,345 @@
+"""Issue 15: export follows files and modules the way real notebooks reach them.
+
+Each shape is run in a real tracked InteractiveShell, exported, the export folder copied to an
+unrelated folder (and the notebook's helper code moved away) to prove it is self-contained,
+then reproduced in a fresh Python process started in an empty folder.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mlops_nb.cli import EXIT_FAILED, main
+from mlops_nb.errors import ExportExists
+from mlops_nb.export import export_run
+from mlops_nb.reproduce import reproduce
+from mlops_nb.store.reader import StoreReader
+
+
+@pytest.fixture(autouse=True)
+def _isolated_imports():
+    """The notebook's sys.path edits and helper modules must not leak into other tests."""
+    path, modules = list(sys.path), set(sys.modules)
+    yield
+    sys.path[:] = path
+    tmp = tempfile.gettempdir()
+    for name in set(sys.modules) - modules:
+        if str(getattr(sys.modules[name], "__file__", "") or "").startswith(tmp):
+            del sys.modules[name]
+
+
+def the_run(sh):
+    sh.flush()
+    runs = [cr for cr in StoreReader(sh.tracker.home).session_log(sh.tracker.session)
+            if cr.is_run]
+    return runs[-1]
+
+
+def copied_away(out: Path, tmp_path_factory) -> Path:
+    """The export folder copied somewhere unrelated to the project."""
+    dest = tmp_path_factory.mktemp("elsewhere") / "export"
+    shutil.copytree(out, dest)
+    return dest
+
+
+def run_fresh(export: Path, tmp_path_factory, *args: str) -> dict:
+    """`python train.py` in a fresh process from an empty folder; its metrics."""
+    empty = tmp_path_factory.mktemp("empty")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLOPS_NB_HOME")}
+    proc = subprocess.run([sys.executable, str(export / "train.py"), *args], cwd=empty,
+                          capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def verified(export: Path) -> None:
+    verdict = reproduce(export)
+    assert verdict.ok and verdict.level == "L2", verdict.summary() + verdict.stderr_tail
+
+
+# -- the io watcher: installed while tracking, restored exactly --------------------------------
+def test_readers_are_wrapped_while_tracking_and_restored_exactly(shell):
+    import numpy as np
+    import pandas as pd
+    from IPython.core import interactiveshell
+
+    originals = (builtins.open, pathlib.Path.open, pd.read_csv, np.load, np.loadtxt,
+                 interactiveshell.io_open)
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    shell.run("x = 1")  # the first tracked cell wraps libraries already imported
+    assert builtins.open is not originals[0] and pd.read_csv is not originals[2]
+    assert np.loadtxt is not originals[4]
+    shell.run("%track off")
+    assert (builtins.open, pathlib.Path.open, pd.read_csv, np.load, np.loadtxt,
+            interactiveshell.io_open) == originals
+    assert builtins.open is io.open
+    assert "read_text" not in vars(pathlib.Path) or pathlib.Path.read_text.__module__ == \
+        "pathlib"
+    shell.run("%track on")
+    shell.run("x = 2")
+    shell.run("%unload_ext mlops_nb")
+    assert (builtins.open, pathlib.Path.open, pd.read_csv, np.load, np.loadtxt,
+            interactiveshell.io_open) == originals
+
+
+def test_a_tracked_read_behaves_exactly_like_an_untracked_one(tracked, tmp_path):
+    Path("f.txt").write_text("hello")
+    tracked.run("import os\nfd = os.open('f.txt', os.O_RDONLY)\n"
+                "with open(fd) as fh:\n    a = fh.read()")
+    tracked.run("import io\nb = open('f.txt').read()\nc = io.StringIO('x').read()")
+    result = tracked.run("open('missing.txt')", check=False)
+    assert isinstance(result.error_in_exec, FileNotFoundError)
+    tracked.run("import pathlib\nd = pathlib.Path('f.txt').read_text()")
+    assert tracked.ns["a"] == tracked.ns["b"] == tracked.ns["d"] == "hello"
+    tracked.flush()
+    log = StoreReader(tracked.tracker.home).session_log(tracked.tracker.session)
+    reads = [r["path"] for cr in log for r in cr.reads]
+    assert reads.count(str(tmp_path / "f.txt")) == 2  # fd reads have no path to record
+    assert not any("missing" in p for p in reads)
+    assert all(r["hash"] for cr in log for r in cr.reads)
+
+
+def test_computed_paths_are_recorded_resolved_at_read_time(tracked, tmp_path):
+    import joblib
+    import numpy as np
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("v\n1\n2\n")
+    (data / "b.txt").write_text("3")
+    np.savetxt(data / "c.txt", np.array([4.0, 5.0]))
+    np.save(data / "d.npy", np.array([6]))
+    joblib.dump({"e": 7}, data / "e.joblib")
+    tracked.run("import os, pathlib\nimport numpy as np\nimport pandas as pd\nimport joblib\n"
+                "DATA_DIR = 'data/'\nname = 'b'\nroot = pathlib.Path('data')")
+    tracked.run("a = pd.read_csv(DATA_DIR + 'a.csv')\n"
+                "b = open(f'{DATA_DIR}{name}.txt').read()\n"
+                "c = np.loadtxt(os.path.join(DATA_DIR, 'c.txt'))\n"
+                "d = np.load(root / 'd.npy')\n"
+                "e = joblib.load(str(root / 'e.joblib'))\n"
+                "score = float(a['v'].sum()) + float(b) + float(c.sum()) + float(d[0]) + "
+                "e['e']")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 28.0}
+    by_path = {r["path"]: r for r in run.reads}
+    for name in ("a.csv", "b.txt", "c.txt", "d.npy", "e.joblib"):
+        assert str(data / name) in by_path, sorted(by_path)
+    assert by_path[str(data / "a.csv")]["given"] == "data/a.csv"
+    assert by_path[str(data / "a.csv")]["via"] == "pandas.read_csv"
+    assert not any("site-packages" in p or p.startswith("/usr/") for p in by_path)
+
+
+# -- modules reached through sys.path ----------------------------------------------------------
+def _notebook_folder(tmp_path: Path, monkeypatch) -> Path:
+    nb = tmp_path / "notebooks"
+    nb.mkdir()
+    monkeypatch.chdir(nb)
+    return nb
+
+
+def test_helpers_through_sys_path_append_and_star_import(tracked, tmp_path, monkeypatch,
+                                                         tmp_path_factory):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "plotting_functions_r1.py").write_text(
+        "import matplotlib\n"
+        "from utils_r1 import scale\n\n"
+        "def summarize(values):\n    return scale(sum(values))\n")
+    (code / "utils_r1.py").write_text("def scale(x):\n    return x * 10\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import sys, os\n"
+                "sys.path.append(os.path.join(os.path.abspath('..'), 'code'))\n"
+                "from plotting_functions_r1 import *")
+    tracked.run("score = float(summarize([1, 2, 3]))")
+    run = the_run(tracked)
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    mods = {m["name"]: m for m in manifest["modules"]}
+    assert set(mods) == {"plotting_functions_r1", "utils_r1"}  # utils_r1: imported by it
+    assert mods["utils_r1"]["path"] == "lib/utils_r1.py"
+    assert mods["utils_r1"]["recorded_file"] == str(code / "utils_r1.py")
+    assert (out / "lib" / "utils_r1.py").read_text() == (code / "utils_r1.py").read_text()
+    reqs = (out / "requirements.txt").read_text()
+    assert "utils" not in reqs and "plotting" not in reqs
+    shutil.move(code, tmp_path / "code-moved-away")
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 60.0}
+
+
+def test_a_package_two_folders_up(tracked, tmp_path, monkeypatch, tmp_path_factory):
+    pkg = tmp_path / "homemade_r2"
+    (pkg / "linear_regression").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .linear_regression import LinearRegression\n")
+    (pkg / "linear_regression" / "__init__.py").write_text(
+        "from .model import LinearRegression\n")
+    (pkg / "linear_regression" / "model.py").write_text(
+        "from ..utils import mean\n\n"
+        "class LinearRegression:\n"
+        "    def fit(self, xs, ys):\n"
+        "        mx, my = mean(xs), mean(ys)\n"
+        "        num = sum((x - mx) * (y - my) for x, y in zip(xs, ys))\n"
+        "        self.slope = num / sum((x - mx) ** 2 for x in xs)\n"
+        "        return self\n")
+    (pkg / "utils.py").write_text("def mean(v):\n    return sum(v) / len(v)\n")
+    nb = tmp_path / "notebooks" / "chapter1"
+    nb.mkdir(parents=True)
+    monkeypatch.chdir(nb)
+    tracked.run("import sys\nsys.path.append('../..')")
+    tracked.run("from homemade_r2.linear_regression import LinearRegression")
+    tracked.run("model = LinearRegression().fit([1, 2, 3], [2, 4, 6])\nslope = model.slope")
+    tracked.run("score = slope")
+    run = the_run(tracked)
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    paths = {m["path"] for m in manifest["modules"]}
+    assert paths == {"lib/homemade_r2/__init__.py", "lib/homemade_r2/utils.py",
+                     "lib/homemade_r2/linear_regression/__init__.py",
+                     "lib/homemade_r2/linear_regression/model.py"}
+    assert {m["sys_path_entry"] for m in manifest["modules"]} == {"../.."}
+    shutil.rmtree(pkg)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 2.0}
+
+
+def test_a_helper_beside_the_notebook_and_a_changed_copy_is_caught(tracked, tmp_path,
+                                                                   tmp_path_factory):
+    Path("utils_r3.py").write_text("def prep(x):\n    return x + 0.5\n")
+    sys.path.insert(0, "")  # what a Jupyter kernel has: the notebook's folder first
+    tracked.run("from utils_r3 import prep")
+    tracked.run("score = prep(1)")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    Path("utils_r3.py").write_text("def prep(x):\n    return x + 100\n")  # edited later
+    away = copied_away(out, tmp_path_factory)
+    verified(away)  # the copy is the code that ran, not today's file
+    (away / "lib" / "utils_r3.py").write_text("def prep(x):\n    return x + 0.5  # edited\n")
+    verdict = reproduce(away)
+    assert not verdict.ok and verdict.level is None
+    assert any("utils_r3" in p and "differs" in p for p in verdict.problems)
+
+
+# -- data files reached through computed paths --------------------------------------------------
+def test_data_dir_plus_name_fstrings_join_pathlib_and_variables(tracked, tmp_path, monkeypatch,
+                                                                tmp_path_factory):
+    data = tmp_path / "data" / "housing-kaggle"
+    data.mkdir(parents=True)
+    (data / "train.csv").write_text("price\n100\n200\n")
+    (data / "extra.txt").write_text("7")
+    (data / "more.json").write_text('{"k": 3}')
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import json, os, pathlib\nimport pandas as pd\n"
+                "DATA_DIR = '../data/'\nsub = 'housing-kaggle'")
+    tracked.run("df = pd.read_csv(DATA_DIR + 'housing-kaggle/train.csv')")
+    tracked.run("extra = float(open(f'{DATA_DIR}{sub}/extra.txt').read())\n"
+                "more = json.loads((pathlib.Path(DATA_DIR) / sub / 'more.json').read_text())\n"
+                "path = os.path.join(os.path.abspath('..'), 'data', sub, 'train.csv')\n"
+                "again = pd.read_csv(path)")
+    tracked.run("score = float(df['price'].sum()) + extra + more['k'] + len(again)")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 312.0}
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    files = {Path(d["recorded"]).name: d for d in manifest["data_files"]}
+    assert set(files) == {"train.csv", "extra.txt", "more.json"}
+    assert files["train.csv"]["recorded"] == str(data / "train.csv")
+    assert files["train.csv"]["default"] == "../data/housing-kaggle/train.csv"
+    flags = [d["flag"] for d in manifest["data_files"]]
+    assert len(set(flags)) == 3
+    # DATA_DIR stays a parameter; its option cannot be taken for a data file
+    assert manifest["parameter_flags"]["DATA_DIR"] == "--param-data-dir"
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 312.0}
+    # a data option points the same computed read at another file
+    other = tmp_path_factory.mktemp("other") / "train.csv"
+    other.write_text("price\n1\n")
+    got = run_fresh(away, tmp_path_factory, files["train.csv"]["flag"], str(other))
+    assert got == {"score": 1 + 7 + 3 + 1}
+    help_text = subprocess.run([sys.executable, str(away / "train.py"), "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    assert "--param-data-dir" in help_text and files["extra.txt"]["flag"] in help_text
+
+
+def test_a_file_the_slice_writes_through_a_computed_path_is_not_data(tracked, tmp_path,
+                                                                     tmp_path_factory):
+    tracked.run("import pandas as pd\nOUT = 'work'\nimport os\nos.makedirs(OUT, exist_ok=True)")
+    tracked.run("pd.DataFrame({'v': [1, 2]}).to_csv(os.path.join(OUT, 'mid.csv'), index=False)")
+    tracked.run("score = float(pd.read_csv(OUT + '/mid.csv')['v'].sum())")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    assert json.loads((out / "run.json").read_text())["data_files"] == []
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+
+
+# -- %%capture output parsed by later cells -----------------------------------------------------
+def test_captured_output_parsed_by_a_later_cell(tracked, tmp_path, tmp_path_factory):
+    tracked.run("%%capture out\nprint('accuracy: 0.875')\nprint('done')")
+    tracked.run("%%capture --no-stdout log\nimport sys\nprint('warn', file=sys.stderr)")
+    tracked.run("score = float(out.stdout.splitlines()[0].split(':')[1]) + len(log.stderr)")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 5.875}
+    out = export_run(run.id, tmp_path / "exp")
+    src = (out / "train.py").read_text()
+    assert "with _mnb_capture(stdout=True, stderr=True) as out:" in src
+    verified(copied_away(out, tmp_path_factory))
+
+
+# -- where an export may be written (issue 8, item 15) --------------------------------------------
+def test_export_never_overwrites_a_projects_own_files(tracked, tmp_path, capsys):
+    tracked.run("score = 1.0")
+    run = the_run(tracked)
+    Path("train.py").write_text("# the project's own training script\n")
+    Path("requirements.txt").write_text("numpy\n")
+    with pytest.raises(ExportExists, match="did not write"):
+        export_run(run.id, ".", force=True)
+    home = str(tracked.tracker.home)
+    assert main(["--home", home, "export", run.id, "-o", ".", "--force"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("mlops-nb: export refused:") and "did not write" in err
+    assert Path("train.py").read_text() == "# the project's own training script\n"
+    assert Path("requirements.txt").read_text() == "numpy\n"
+    assert not Path("run.json").exists()
+
+
+def test_a_broken_export_folder_is_refused_before_anything_is_written(tracked, tmp_path):
+    tracked.run("score = 2.0")
+    run = the_run(tracked)
+    out = export_run(run.id, "exp")
+    before = (out / "train.py").read_text()
+    (out / "run.json").unlink()
+    (out / "run.json").mkdir()
+    with pytest.raises(ExportExists):
+        export_run(run.id, "exp", force=True)
+    assert (out / "train.py").read_text() == before and (out / "run.json").is_dir()
+    shutil.rmtree(out / "run.json")
+    (out / "run.json").write_text(json.dumps({"format": 1, "run_id": run.id}))
+    (out / "lib").mkdir()
+    (out / "lib" / "stale.py").write_text("")
+    (out / "metrics.json").write_text("{}")  # what running train.py in place leaves
+    export_run(run.id, "exp", force=True)
+    assert json.loads((out / "run.json").read_text())["run_id"] == run.id
+    assert not (out / "lib").exists() and (out / "metrics.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mlops-nb-export-")]
+
+
+# -- a metric that depends on the hash seed says so ---------------------------------------------
+def test_a_hash_seed_dependent_metric_gets_a_verdict_that_says_so(tracked, tmp_path):
+    tracked.run("score = float(hash('mlops-nb') % 99991)")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    verdict = reproduce(out)
+    assert not verdict.ok and verdict.level == "L1"
+    assert verdict.hash_seed_dependent == ["score"]
+    assert "PYTHONHASHSEED" in verdict.summary() and "hash seed" in verdict.summary()
