@@ -239,35 +239,38 @@ def test_data_dir_plus_name_fstrings_join_pathlib_and_variables(tracked, tmp_pat
     (data / "train.csv").write_text("price\n100\n200\n")
     (data / "extra.txt").write_text("7")
     (data / "more.json").write_text('{"k": 3}')
+    (data / "c.txt").write_text("0.5\n0.5\n")
     _notebook_folder(tmp_path, monkeypatch)
-    tracked.run("import json, os, pathlib\nimport pandas as pd\n"
+    tracked.run("import json, os, pathlib\nimport numpy as np\nimport pandas as pd\n"
                 "DATA_DIR = '../data/'\nsub = 'housing-kaggle'")
     tracked.run("df = pd.read_csv(DATA_DIR + 'housing-kaggle/train.csv')")
     tracked.run("extra = float(open(f'{DATA_DIR}{sub}/extra.txt').read())\n"
                 "more = json.loads((pathlib.Path(DATA_DIR) / sub / 'more.json').read_text())\n"
                 "path = os.path.join(os.path.abspath('..'), 'data', sub, 'train.csv')\n"
-                "again = pd.read_csv(path)")
-    tracked.run("score = float(df['price'].sum()) + extra + more['k'] + len(again)")
+                "again = pd.read_csv(path)\n"
+                "c = np.loadtxt(os.path.join(DATA_DIR, sub, 'c.txt'))")
+    tracked.run("score = float(df['price'].sum()) + extra + more['k'] + len(again) + "
+                "float(c.sum())")
     run = the_run(tracked)
-    assert run.metrics == {"score": 312.0}
+    assert run.metrics == {"score": 313.0}
     out = export_run(run.id, tmp_path / "exp")
     manifest = json.loads((out / "run.json").read_text())
     files = {Path(d["recorded"]).name: d for d in manifest["data_files"]}
-    assert set(files) == {"train.csv", "extra.txt", "more.json"}
+    assert set(files) == {"train.csv", "extra.txt", "more.json", "c.txt"}
     assert files["train.csv"]["recorded"] == str(data / "train.csv")
     assert files["train.csv"]["default"] == "../data/housing-kaggle/train.csv"
     flags = [d["flag"] for d in manifest["data_files"]]
-    assert len(set(flags)) == 3
+    assert len(set(flags)) == 4
     # DATA_DIR stays a parameter; its option cannot be taken for a data file
     assert manifest["parameter_flags"]["DATA_DIR"] == "--param-data-dir"
     away = copied_away(out, tmp_path_factory)
     verified(away)
-    assert run_fresh(away, tmp_path_factory) == {"score": 312.0}
+    assert run_fresh(away, tmp_path_factory) == {"score": 313.0}
     # a data option points the same computed read at another file
     other = tmp_path_factory.mktemp("other") / "train.csv"
     other.write_text("price\n1\n")
     got = run_fresh(away, tmp_path_factory, files["train.csv"]["flag"], str(other))
-    assert got == {"score": 1 + 7 + 3 + 1}
+    assert got == {"score": 1 + 7 + 3 + 1 + 1.0}
     help_text = subprocess.run([sys.executable, str(away / "train.py"), "--help"],
                                capture_output=True, text=True, check=True).stdout
     assert "--param-data-dir" in help_text and files["extra.txt"]["flag"] in help_text
@@ -343,3 +346,51 @@ def test_a_hash_seed_dependent_metric_gets_a_verdict_that_says_so(tracked, tmp_p
     assert not verdict.ok and verdict.level == "L1"
     assert verdict.hash_seed_dependent == ["score"]
     assert "PYTHONHASHSEED" in verdict.summary() and "hash seed" in verdict.summary()
+
+
+# -- the course-repository shape, in a real kernel ------------------------------------------------
+@pytest.mark.slow
+def test_a_course_notebook_in_a_real_kernel_exports_and_reproduces_elsewhere(
+        tmp_path, tmp_path_factory, monkeypatch, capsys):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mlops_nb.execute import execute_notebook
+
+    project = tmp_path / "course"
+    for folder in ("code", "data/housing", "lectures"):
+        (project / folder).mkdir(parents=True)
+    (project / "code" / "plotting_functions.py").write_text(
+        "import numpy as np\n\ndef rmse(values):\n"
+        "    v = np.asarray(values, dtype=float)\n"
+        "    return float(np.sqrt(((v - v.mean()) ** 2).mean()))\n")
+    (project / "lectures" / "utils.py").write_text("def prep(x):\n    return round(x, 6)\n")
+    (project / "data" / "housing" / "train.csv").write_text("price\n100\n140\n90\n170\n")
+    cells = [
+        "%load_ext mlops_nb\n%track on",
+        "import sys, os\nsys.path.append(os.path.join(os.path.abspath('..'), 'code'))\n"
+        "from plotting_functions import *\nfrom utils import prep",
+        "import pandas as pd\nDATA_DIR = '../data/'\n"
+        "df = pd.read_csv(DATA_DIR + 'housing/train.csv')",
+        "%%capture out\nprint(f\"rmse: {rmse(df['price'])}\")",
+        "score = prep(float(out.stdout.split(':')[1]))",
+        "import mlops_nb as mnb\nassert mnb.flush()",
+    ]
+    path = project / "lectures" / "lecture1.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
+    home = project / ".mlops_nb"
+    execute_notebook(path, timeout=300, env={"MLOPS_NB_HOME": str(home)})
+    monkeypatch.chdir(project)
+    out = project / "exports" / "best"
+    assert main(["--home", str(home), "export", "--best", "--metric", "score", "-o",
+                 str(out)]) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    assert {m["name"] for m in manifest["modules"]} == {"plotting_functions", "utils"}
+    assert [Path(d["recorded"]).name for d in manifest["data_files"]] == ["train.csv"]
+    assert manifest["parameter_flags"] == {"DATA_DIR": "--param-data-dir"}
+    shutil.move(project / "code", tmp_path / "code-gone")
+    (project / "lectures" / "utils.py").unlink()
+    away = copied_away(out, tmp_path_factory)
+    capsys.readouterr()
+    assert main(["reproduce", str(away)]) == 0, capsys.readouterr()
+    assert "reproduced: level L2" in capsys.readouterr().out
