@@ -394,3 +394,41 @@ def test_a_course_notebook_in_a_real_kernel_exports_and_reproduces_elsewhere(
     capsys.readouterr()
     assert main(["reproduce", str(away)]) == 0, capsys.readouterr()
     assert "reproduced: level L2" in capsys.readouterr().out
+
+
+def test_watcher_unit_hash_budget_cap_and_hostile_paths(tmp_path, monkeypatch):
+    from mlops_nb.capture import io_watch
+
+    monkeypatch.chdir(tmp_path)
+    for name, size in (("a.bin", 10), ("b.bin", 10), ("c.bin", 10)):
+        Path(name).write_bytes(b"x" * size)
+
+    class Hostile:
+        def __fspath__(self):
+            raise ValueError("boom")
+
+    watcher = io_watch.IoWatcher()
+    monkeypatch.setattr(io_watch, "MAX_HASH_BYTES_PER_CELL", 15)
+    watcher.start()
+    try:
+        watcher.begin_cell()
+        for name in ("a.bin", "b.bin", "a.bin"):
+            with open(name, "rb") as fh:
+                fh.read()
+        with pytest.raises(ValueError, match="boom"):  # the same error as untracked
+            open(Hostile())  # noqa: SIM115 (it raises before opening anything)
+        with open("out.txt", "w") as fh:
+            fh.write("1")
+        reads, writes, overflow = watcher.end_cell()
+        assert [Path(r["path"]).name for r in reads] == ["a.bin", "b.bin"]
+        assert reads[0]["hash"] and reads[1]["hash"] is None  # past the budget: named only
+        assert writes == [str(tmp_path / "out.txt")] and overflow == 0
+        monkeypatch.setattr(io_watch, "MAX_FILES_PER_CELL", 1)
+        watcher.begin_cell()
+        for name in ("a.bin", "b.bin", "c.bin"):
+            Path(name).read_bytes()
+        reads, _writes, overflow = watcher.end_cell()
+        assert len(reads) == 1 and overflow >= 2
+    finally:
+        watcher.stop()
+    assert builtins.open is io.open and not watcher.installed

@@ -27,6 +27,9 @@ from .fingerprint import fingerprint_file
 
 # Files noted per cell at most: a loop over 100,000 images must not make a 100,000-entry record.
 MAX_FILES_PER_CELL = 500
+# Bytes hashed per cell at most, on the kernel's thread, after the cell: a cell that read 20 GB
+# of images must not take as long again to finish. Files past it are recorded without a hash.
+MAX_HASH_BYTES_PER_CELL = 2 << 30
 _PATH_KWARGS = ("filepath_or_buffer", "io", "path", "path_or_buf", "path_or_buffer", "fname",
                 "file", "filename", "f")
 # (module, attribute) of library readers, wrapped when the library is imported.
@@ -49,11 +52,8 @@ def library_prefixes() -> tuple[str, ...]:
     for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
         if p:
             found.add(p)
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        try:
-            found.add(sysconfig.get_paths()[key])
-        except KeyError:
-            continue
+    paths = sysconfig.get_paths()
+    found.update(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths)
     try:
         found.update(site.getsitepackages())
         found.add(site.getusersitepackages())
@@ -238,11 +238,16 @@ class IoWatcher:
             reads, writes, overflow = self._reads or {}, self._writes or {}, self._overflow
             self._reads = self._writes = None
         out: list[dict[str, Any]] = []
+        budget = MAX_HASH_BYTES_PER_CELL
         for full, item in reads.items():
-            fp = self._fingerprint(full)
-            if fp is None:
+            try:
+                size = os.stat(full).st_size
+            except OSError:
                 continue
-            out.append({**item, "hash": fp["hash"], "size": fp["size"]})
+            fp = self._fingerprint(full) if size <= budget else None
+            budget -= size
+            # Over the budget the file is still named (export maps it), without a hash.
+            out.append({**item, "hash": fp["hash"] if fp else None, "size": size})
         return out, sorted(writes), overflow
 
     def _fingerprint(self, path: str) -> dict[str, Any] | None:

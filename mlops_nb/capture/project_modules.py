@@ -53,6 +53,7 @@ class ProjectModules:
         self._seen: set[str] = set()
         self._count = -1
         self._known: dict[str, tuple[str, int, int]] = {}  # name -> (file, mtime_ns, size)
+        self._library_tops: set[str] = set()
 
     def scan(self) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
         """(module records new or changed since the last scan, their sources by blob hash)."""
@@ -74,6 +75,9 @@ class ProjectModules:
                 candidates.append(name)
         cwd = os.getcwd()
         for name in candidates:
+            top = name.partition(".")[0]
+            if top in self._library_tops:
+                continue  # numpy.linalg... once numpy is known to be installed
             record = self._record(name, modules.get(name), cwd, blobs)
             if record is not None:
                 found.append(record)
@@ -81,11 +85,17 @@ class ProjectModules:
 
     def _record(self, name: str, module: Any, cwd: str, blobs: dict[str, bytes]
                 ) -> dict[str, Any] | None:
-        file = getattr(module, "__file__", None)
+        # The module's own dict: a lazy module's __getattr__ would import things.
+        try:
+            file = vars(module).get("__file__")
+        except TypeError:  # not a module (a few packages put other objects in sys.modules)
+            return None
         if not isinstance(file, str) or not file.endswith(".py"):
             return None
         file = os.path.abspath(file)
         if is_library_path(file):
+            if "." not in name:
+                self._library_tops.add(name)
             return None
         layout = _layout(name, file)
         if layout is None:
