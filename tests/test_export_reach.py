@@ -154,15 +154,21 @@ def test_helpers_through_sys_path_append_and_star_import(tracked, tmp_path, monk
     code = tmp_path / "code"
     code.mkdir()
     (code / "plotting_functions_r1.py").write_text(
-        "import matplotlib\n"
+        "import os\nimport matplotlib\n"
         "from utils_r1 import scale\n\n"
-        "def summarize(values):\n    return scale(sum(values))\n")
+        "def summarize(values):\n    return scale(sum(values))\n\n"
+        "def bonus():  # data found from the module's own folder\n"
+        "    here = os.path.dirname(__file__)\n"
+        "    with open(os.path.join(here, '..', 'data', 'bonus.txt')) as fh:\n"
+        "        return float(fh.read())\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "bonus.txt").write_text("0.5")
     (code / "utils_r1.py").write_text("def scale(x):\n    return x * 10\n")
     _notebook_folder(tmp_path, monkeypatch)
     tracked.run("import sys, os\n"
                 "sys.path.append(os.path.join(os.path.abspath('..'), 'code'))\n"
                 "from plotting_functions_r1 import *")
-    tracked.run("score = float(summarize([1, 2, 3]))")
+    tracked.run("score = float(summarize([1, 2, 3])) + bonus()")
     run = the_run(tracked)
     out = export_run(run.id, tmp_path / "exp")
     manifest = json.loads((out / "run.json").read_text())
@@ -176,7 +182,7 @@ def test_helpers_through_sys_path_append_and_star_import(tracked, tmp_path, monk
     shutil.move(code, tmp_path / "code-moved-away")
     away = copied_away(out, tmp_path_factory)
     verified(away)
-    assert run_fresh(away, tmp_path_factory) == {"score": 60.0}
+    assert run_fresh(away, tmp_path_factory) == {"score": 60.5}
 
 
 def test_a_package_two_folders_up(tracked, tmp_path, monkeypatch, tmp_path_factory):

@@ -131,6 +131,8 @@ def _mnb_data_paths(args):
             paths.setdefault(text, path)
         for text in rel:
             _mnb_REL_PATHS.setdefault(text, path)
+        for tail in _mnb_tails(recorded):
+            _mnb_TAILS.setdefault(tail, []).append(path)
         problem = None
         if not _mnb_os.path.isfile(path):
             problem = "missing"
@@ -150,6 +152,14 @@ def _mnb_data_paths(args):
 
 
 _mnb_REL_PATHS = {}
+_mnb_TAILS = {}
+
+
+def _mnb_tails(path):
+    """'housing/train.csv' and 'train.csv': how a path built from elsewhere (a helper module's
+    own folder) still names the file, used only when that path does not exist here."""
+    parts = _mnb_os.path.normpath(path).split(_mnb_os.sep)
+    return ["/".join(parts[-2:]), parts[-1]] if len(parts) > 1 else parts[-1:]
 
 
 def _mnb_redirected(obj, paths):
@@ -163,8 +173,16 @@ def _mnb_redirected(obj, paths):
             return obj
         if text in paths:
             return paths[text]
-        rel = _mnb_os.path.relpath(_mnb_os.path.abspath(text))
-        return _mnb_REL_PATHS.get(rel, obj)
+        full = _mnb_os.path.abspath(text)
+        rel = _mnb_os.path.relpath(full)
+        if rel in _mnb_REL_PATHS:
+            return _mnb_REL_PATHS[rel]
+        if not _mnb_os.path.exists(full):
+            for tail in _mnb_tails(full):
+                found = set(_mnb_TAILS.get(tail, ()))
+                if len(found) == 1:
+                    return found.pop()
+        return obj
     except (ValueError, OSError, TypeError):
         return obj
 
