@@ -185,6 +185,34 @@ def test_helpers_through_sys_path_append_and_star_import(tracked, tmp_path, monk
     assert run_fresh(away, tmp_path_factory) == {"score": 60.5}
 
 
+def test_star_import_names_come_from_the_recorded_module_not_a_namesake(tracked, tmp_path,
+                                                                         tmp_path_factory):
+    import importlib
+
+    from mlops_nb.export.slicing import _module_names
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "utils_r5.py").write_text("import math\n\ndef helper():\n    return math.pi\n")
+    tracked.run(f"import sys\nsys.path.append({str(code)!r})\nfrom utils_r5 import *")
+    tracked.run("score = helper()")
+    run = the_run(tracked)
+    # where export runs (a CLI, another environment) a different utils_r5 is importable
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "utils_r5.py").write_text("def unrelated():\n    pass\n")
+    del sys.modules["utils_r5"]
+    sys.path.insert(0, str(other))
+    importlib.invalidate_caches()
+    _module_names.cache_clear()
+    try:
+        out = export_run(run.id, tmp_path / "exp")
+    finally:
+        _module_names.cache_clear()
+    assert "def helper" in (out / "lib" / "utils_r5.py").read_text()
+    verified(copied_away(out, tmp_path_factory))
+
+
 def test_a_package_two_folders_up(tracked, tmp_path, monkeypatch, tmp_path_factory):
     pkg = tmp_path / "homemade_r2"
     (pkg / "linear_regression").mkdir(parents=True)

@@ -23,7 +23,7 @@ from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
 from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
 from .literals import check_name, literal_to_ast
-from .project import LIB_DIR, needed_modules, recorded_modules
+from .project import LIB_DIR, needed_modules, recorded_modules, star_names
 from .requirements import imported_modules, requirements
 from .slicing import Slice, SliceCell, compute_slice
 from .translate import translate
@@ -322,7 +322,8 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     anchor_seq = next((cr.seq for cr in log if cr.id == target.parent), target.seq)
     code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in log
                if cr.parent is None and cr.seq <= anchor_seq}
-    sl = compute_slice(log, target, code_of)
+    own_modules = recorded_modules(log, anchor_seq)
+    sl = compute_slice(log, target, code_of, star_names(own_modules, reader.blobs))
     if sl.missing_code:
         raise UntranslatableMagic(
             f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "
@@ -443,8 +444,8 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     models = [m for m in models if isinstance(m, str) and m.isidentifier()]
     metrics = [m for m in target.metrics if isinstance(m, str)]
     modules = imported_modules([*bodies, hoisted])
-    project = needed_modules(set(modules) | _star_tops(sl), recorded_modules(log, anchor_seq),
-                             reader.blobs, warnings_)
+    project = needed_modules(set(modules) | _star_tops(sl), own_modules, reader.blobs,
+                             warnings_)
     own = {m.name.split(".")[0] for m in project}
     readers = [m for m in ("pandas", "numpy", "joblib") if m in modules]
     plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,

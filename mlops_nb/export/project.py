@@ -109,3 +109,46 @@ def _module_file(name: str, m: dict[str, Any], blobs: BlobStore, warnings: list[
     file = m.get("file") if isinstance(m.get("file"), str) else ""
     entry = m.get("sys_path") if isinstance(m.get("sys_path"), str) else None
     return ModuleFile(name, f"{LIB_DIR}/{rel}", digest, len(source), file, entry, source)
+
+
+def star_names(recorded: dict[str, dict[str, Any]], blobs: BlobStore
+               ) -> dict[str, frozenset[str] | None]:
+    """What `from m import *` binds, for each recorded project module (None: cannot tell)."""
+    out: dict[str, frozenset[str] | None] = {}
+    for name, m in recorded.items():
+        try:
+            source = blobs.get(m["hash"])
+            tree = ast.parse(source)
+        except (OSError, ValueError, SyntaxError):
+            out[name] = None
+            continue
+        out[name] = public_names(tree)
+    return out
+
+
+def public_names(tree: ast.Module) -> frozenset[str] | None:
+    """`__all__` when it is a literal, else the top-level names not starting with `_`."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                try:
+                    value = ast.literal_eval(node.value) if node.value else None
+                except ValueError:
+                    return None
+                return frozenset(str(v) for v in value) if isinstance(value, (list, tuple)) \
+                    else None
+        for sub in ast.walk(node) if isinstance(node, (ast.If, ast.Try, ast.With)) else [node]:
+            if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(sub.name)
+            elif isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                for t in targets:
+                    names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                for a in sub.names:
+                    if a.name == "*":
+                        return None  # re-exports another module's names
+                    names.add(a.asname or a.name.split(".")[0])
+    return frozenset(n for n in names if not n.startswith("_"))

@@ -97,8 +97,20 @@ def _capture_outputs(tree: ast.Module) -> list[str]:
     return names
 
 
-def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | None]) -> Slice:
-    """The slice of `target` over `log` (one session, by seq); `code_of[seq]` its Python."""
+def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | None],
+                  star_names: dict[str, frozenset[str] | None] | None = None) -> Slice:
+    """The slice of `target` over `log` (one session, by seq); `code_of[seq]` its Python.
+
+    `star_names`: what `from m import *` binds for the notebook's own modules, from their
+    recorded source (importing them here could find another module of the same name).
+    """
+    known_stars = star_names or {}
+
+    def names_of(module: str) -> frozenset[str] | None:
+        if module in known_stars:
+            return known_stars[module]
+        return _module_names(module)
+
     anchor = target
     if target.parent is not None:
         found = [cr for cr in log if cr.id == target.parent]
@@ -155,8 +167,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                 continue
             else:
                 provider = next((s for s, m in reversed(stars)
-                                 if (_module_names(m) is None or name in _module_names(m))),
-                                None)
+                                 if (names_of(m) is None or name in names_of(m))), None)
                 if provider is not None:
                     d.setdefault(provider, []).append(name)
                 else:
