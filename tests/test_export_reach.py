@@ -81,7 +81,13 @@ def test_readers_are_wrapped_while_tracking_and_restored_exactly(shell):
     shell.run("x = 1")  # the first tracked cell wraps libraries already imported
     assert builtins.open is not originals[0] and pd.read_csv is not originals[2]
     assert np.loadtxt is not originals[4]
+    import pickle
+
+    # wrapped readers still pickle (multiprocessing, joblib), by reference to the originals
+    assert pickle.loads(pickle.dumps(pd.read_csv)) is pd.read_csv
+    assert pickle.loads(pickle.dumps(builtins.open)) is builtins.open
     shell.run("%track off")
+    assert pickle.loads(pickle.dumps(pd.read_csv)) is originals[2]
     assert (builtins.open, pathlib.Path.open, pd.read_csv, np.load, np.loadtxt,
             interactiveshell.io_open) == originals
     assert builtins.open is io.open

@@ -180,6 +180,13 @@ class IoWatcher:
             return original(*args, **kwargs)
 
         wrapper.__mnb_io_watcher__ = self  # type: ignore[attr-defined]
+        # Pickled by reference to where it is installed (`pool.map(pd.read_csv, paths)` must
+        # keep working): another process unpickles its own, unwrapped function.
+        if isinstance(owner, type):
+            wrapper.__module__, wrapper.__qualname__ = owner.__module__, \
+                f"{owner.__qualname__}.{attr}"
+        else:
+            wrapper.__module__, wrapper.__qualname__ = owner.__name__, attr
         setattr(owner, attr, wrapper)
         self._patched.append((owner, attr, original, own))
 

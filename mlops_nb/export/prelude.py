@@ -216,6 +216,7 @@ def _mnb_redirect_reads(paths):
             return original(*args, **kwargs)
 
         reader._mnb_redirect = True
+        reader.__module__, reader.__qualname__ = owner.__name__, attr  # pickled by reference
         setattr(owner, attr, reader)
 
     wrap(builtins, "open", 1)
