@@ -402,7 +402,11 @@ class Tracker:
 
     def _record(self, ctx: _CellContext, result: ExecutionResult) -> None:
         duration = time.perf_counter() - ctx.t0
-        reads, writes, left_out = self.io.end_cell()  # before capture opens files itself
+        try:  # before capture opens files itself
+            reads, writes, left_out = self.io.end_cell()
+        except Exception as exc:
+            reads, writes, left_out = [], [], 0
+            ctx.warnings.append(f"file capture failed: {exc!r}")
         if not self.auto:
             self.io.stop()  # a `%%track` cell with tracking off: nothing stays wrapped
         ns = self.shell.user_ns
