@@ -23,7 +23,11 @@ def tr(raw: str):
 @pytest.mark.parametrize(("raw", "expected"), [
     ("%time x = f(1)", "x = f(1)"),
     ("%%time\nx = 1\ny = 2\n", "x = 1\ny = 2"),
-    ("%%capture out\nprint(1)\nz = 3\n", "print(1)\nz = 3"),
+    ("%%capture\nprint(1)\nz = 3\n", "print(1)\nz = 3"),
+    ("%%capture out\nprint(1)\nz = 3\n",
+     "with _mnb_capture(stdout=True, stderr=True) as out:\n    print(1)\n    z = 3"),
+    ("%%capture --no-stderr\nz = 3\n",
+     "with _mnb_capture(stdout=True, stderr=False):\n    z = 3"),
     ("%matplotlib inline\nx = 1", "x = 1"),
     ("%config InlineBackend.figure_format = 'svg'\nx = 1", "x = 1"),
     ("%load_ext autoreload\n%autoreload 2\nx = 1", "x = 1"),
