@@ -283,7 +283,7 @@ def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, 
             equal = _compare(verdict, expected, metrics, rtol, atol, record=i == 0,
                              seed=seed)
             if not equal:
-                if i == 0 and not stable:
+                if i == 0:
                     _hash_seed_hint(verdict, script, Path(work), timeout, metrics)
                 elif i:
                     verdict.problems.append(_HASH_SEED_HINT)

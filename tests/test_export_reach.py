@@ -386,6 +386,8 @@ def test_a_hash_seed_dependent_metric_gets_a_verdict_that_says_so(tracked, tmp_p
     assert not verdict.ok and verdict.level == "L1"
     assert verdict.hash_seed_dependent == ["score"]
     assert "PYTHONHASHSEED" in verdict.summary() and "hash seed" in verdict.summary()
+    stable = reproduce(out, stable=True)
+    assert not stable.ok and stable.hash_seed_dependent == ["score"]
 
 
 # -- the course-repository shape, in a real kernel ------------------------------------------------
