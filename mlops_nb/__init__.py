@@ -23,13 +23,16 @@ __all__ = [
     "flush",
     "get_run",
     "load_ipython_extension",
+    "load_model",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "reproduce",
     "runs",
     "unload_ipython_extension",
+    "validate",
 ]
 
 _TRACKER_ATTR = "_mlops_nb_tracker"
@@ -49,6 +52,28 @@ def reproduce(target: Any, **options: Any) -> Any:
     from .reproduce import reproduce as _reproduce
 
     return _reproduce(target, **options)
+
+
+def log_model(model: Any, name: str) -> Any:
+    """Save a fitted model as a version linked to the cell run now executing; returns it."""
+    from .models import log_model as _log_model
+
+    return _log_model(model, name)
+
+
+def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
+               home: Any = None) -> Any:
+    """The model `name` saved with a run (id, prefix or "promoted"); see models.load_model."""
+    from .models import load_model as _load_model
+
+    return _load_model(run_id, name, trusted=trusted, home=home)
+
+
+def validate(run_id: str, data: Any, **options: Any) -> Any:
+    """Check new data against the profile of a run's data: schema and drift; the report."""
+    from .validate import validate as _validate
+
+    return _validate(run_id, data, **options)
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -209,6 +209,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
+    if args.seeds is not None:  # the noise of the run's random draw (cli_mlops.py)
+        from .cli_mlops import reproduce_seeds
+
+        return reproduce_seeds(args)
+
     verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
                         timeout=args.timeout, stable=args.stable)
     if args.format == "json":
@@ -296,8 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds the script may run (default: %(default)s)")
     p.add_argument("--stable", action="store_true",
                    help="L3: run twice more with other PYTHONHASHSEED values")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="re-run N times with fresh RNG states and report each metric's spread")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_reproduce)
+    from .cli_mlops import register  # validate, models, retrain
+
+    register(sub)
     return parser
 
 
