@@ -29,7 +29,9 @@ __all__ = [
     "log_model",
     "log_param",
     "log_params",
+    "promote",
     "reproduce",
+    "retrain",
     "runs",
     "unload_ipython_extension",
     "validate",
@@ -67,6 +69,20 @@ def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
     from .models import load_model as _load_model
 
     return _load_model(run_id, name, trusted=trusted, home=home)
+
+
+def promote(run_id: str, name: str | None = None, *, home: Any = None) -> Any:
+    """Mark the model saved with a run as the promoted one (what "promoted" loads)."""
+    from .models import promote_run
+
+    return promote_run(run_id, name, home=home)
+
+
+def retrain(target: str, data: Any, **options: Any) -> Any:
+    """Retrain a run (or "promoted") on new data, gate, record, promote; see mlops_nb.retrain."""
+    from .retrain import retrain as _retrain
+
+    return _retrain(target, data, **options)
 
 
 def validate(run_id: str, data: Any, **options: Any) -> Any:

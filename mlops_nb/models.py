@@ -6,7 +6,8 @@ and `promoted/<name>.json` says which version of a model name is promoted. Every
 replaced atomically, so a killed process leaves the previous mark.
 
 Formats: scikit-learn estimators are stored in skops' secure format (loading it never runs
-arbitrary code; types outside skops' trusted set are refused unless the caller trusts them).
+arbitrary code; types from outside scikit-learn, numpy and scipy — a user's own class, a
+third-party estimator — are refused unless the caller passes `trusted=True`).
 Anything else is pickled (joblib when installed) with its sha256 recorded, and is loaded only
 when the caller passes `trusted=True` and the bytes still match that hash.
 """
@@ -31,6 +32,7 @@ from .store.storage import atomic_write_bytes
 MODELS_DIR = "models"
 VERSIONS_DIR = "versions"
 PROMOTED_DIR = "promoted"
+SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _VERSION = re.compile(r"^[0-9a-f]{16,64}$")
 
@@ -82,12 +84,15 @@ def deserialize(fmt: str, payload: bytes, sha256: str | None, *, trusted: bool) 
     if fmt == "skops":
         import skops.io as sio
 
-        untrusted = sio.get_untrusted_types(data=payload)
-        if untrusted and not trusted:
+        listed = sio.get_untrusted_types(data=payload)
+        # skops lists even scikit-learn's own Cython types (a tree's Tree), which it rebuilds
+        # itself without pickle; we trust those libraries' types, and nothing else unasked
+        foreign = [t for t in listed if not t.startswith(SKOPS_TRUSTED_PREFIXES)]
+        if foreign and not trusted:
             raise UntrustedModel(
-                "the model uses types skops does not trust by default: "
-                + ", ".join(untrusted[:10]) + "; pass trusted=True if you trust its source")
-        return sio.loads(payload, trusted=untrusted if trusted else None)
+                "the model uses types outside scikit-learn, numpy and scipy: "
+                + ", ".join(foreign[:10]) + "; pass trusted=True if you trust its source")
+        return sio.loads(payload, trusted=listed)
     if fmt in ("joblib", "pickle"):
         if not trusted:
             raise UntrustedModel(
@@ -377,3 +382,17 @@ def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
 
     reader = _reader(home)
     return load_version(reader.home, find_version(reader.home, run_id, name), trusted=trusted)
+
+
+def promote_run(run_id: str, name: str | None = None, *,
+                home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Mark the model `name` saved with run `run_id` as the promoted one; its version.
+
+    >>> mnb.promote("3fa9", "rf")   # doctest: +SKIP
+    """
+    from .api import _reader
+
+    reader = _reader(home)
+    version = find_version(reader.home, run_id, name)
+    promote(reader.home, version)
+    return version

@@ -341,3 +341,13 @@ def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
     finally:
         writer.close()
     return cr.id
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """`mnb.retrain(target, data)` keeps working once this module is imported."""
+
+    def __call__(self, target: str, data: Any, **options: Any) -> RetrainResult:
+        return retrain(target, data, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

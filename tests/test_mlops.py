@@ -324,3 +324,54 @@ def test_retrain_killed_midway_changes_nothing(tracked):
     proc.wait(10)
     assert _listing(home) == before
     assert promoted(home)["clf"]["version"] == mark
+
+
+class _Custom:  # a type skops cannot vouch for
+    def __init__(self):
+        self.w = [1, 2]
+
+
+def test_skops_refuses_foreign_types_unless_trusted(store_home):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlops_nb import models
+
+    store_home.mkdir()
+    X, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)  # holds sklearn's Cython Tree
+    v = models.save_version(store_home, "cd" * 16, "tree", tree)
+    assert v["format"] == "skops"
+    assert (models.load_version(store_home, v).predict(X) == tree.predict(X)).all()
+    pipe = make_pipeline(FunctionTransformer(np.log1p), DecisionTreeClassifier()).fit(
+        np.abs(X), y)
+    pipe.custom_ = _Custom()
+    v2 = models.save_version(store_home, "cd" * 16, "pipe", pipe)
+    if v2["format"] == "skops":
+        with pytest.raises(models.UntrustedModel, match="outside scikit-learn"):
+            models.load_version(store_home, v2)
+    else:
+        with pytest.raises(models.UntrustedModel, match="trusted=True"):
+            models.load_version(store_home, v2)
+    assert models.load_version(store_home, v2, trusted=True).custom_.w == [1, 2]
+
+
+def test_reproduce_seeds_reports_noise_and_ties(tracked, capsys):
+    tracked.run("import numpy as np")
+    tracked.run("score = 0.5 + np.random.rand() * 0.1")
+    tracked.run("score = 0.5 + np.random.rand() * 0.1")
+    first, second = _runs(tracked)
+    home = str(tracked.tracker.home)
+    assert main(["--home", home, "reproduce", second.id, "--seeds", "4", "--format", "json"]
+                ) == EXIT_OK
+    doc = json.loads(capsys.readouterr().out)
+    m = doc["metrics"]["score"]
+    assert len(m["values"]) == 4 and m["spread"] > 0
+    assert 0.5 <= m["min"] <= m["max"] <= 0.6
+    tied = abs(first.metrics["score"] - second.metrics["score"]) <= m["spread"]
+    assert (first.id in doc["ties"]["score"]) == tied
+    from mlops_nb.noise import load_noise
+
+    assert load_noise(home, second.id)["metrics"]["score"]["spread"] == m["spread"]
+    assert main(["--home", home, "reproduce", second.id, "--seeds", "1"]) == EXIT_BAD_INPUT
