@@ -110,3 +110,37 @@ def noise_summary(doc: dict[str, Any]) -> str:
             lines.append(f"    tied within noise: {', '.join(t[:12] for t in tied)}")
     lines += [f"  failed: {f}" for f in doc.get("failures", [])]
     return "\n".join(lines)
+
+
+def load_all_noise(home: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
+    """{run id: noise record} for every run measured with `reproduce --seeds`."""
+    out: dict[str, dict[str, Any]] = {}
+    folder = Path(home) / NOISE_DIR if home is not None else None
+    if folder is None or not folder.is_dir():
+        return out
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".json"):
+            doc = load_noise(Path(home), entry.name[:-5]) if home is not None else None
+            if doc is not None:
+                out[entry.name[:-5]] = doc
+    return out
+
+
+def tied_with_best(ids: list[str], values: list[Any], best: list[str], metric: str | None,
+                   noise: dict[str, dict[str, Any]]) -> set[str]:
+    """Runs whose gap to the best run is within the best run's measured noise (not the best
+    itself); empty when the best run's noise was not measured. Pure."""
+    if metric is None or not best or not noise:
+        return set()
+    name = metric.removeprefix("metrics.")
+    by_id = dict(zip(ids, values, strict=True))
+    tied: set[str] = set()
+    for b in best:
+        m = (noise.get(b) or {}).get("metrics", {}).get(name)
+        top = by_id.get(b)
+        if not m or not isinstance(top, (int, float)):
+            continue
+        tied |= {i for i, v in by_id.items()
+                 if i not in best and isinstance(v, (int, float)) and not isinstance(v, bool)
+                 and math.isfinite(v) and abs(v - top) <= m["spread"]}
+    return tied

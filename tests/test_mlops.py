@@ -140,10 +140,13 @@ def test_unseen_categories_and_out_of_range_are_warnings(trained):
     ("", "is empty"),
     ("x1;x2;color;y\n1;2;red;0\n", "delimited by ';'"),
     ("x1,x2,color,y\n", "has no rows"),
+    (b"\xff\xfe\x00\x81garbage\x00\xff", "cannot read"),
 ])
 def test_bad_data_files_are_bad_input(trained, capsys, content, expect):
     sh, run = trained
-    if content is not None:
+    if isinstance(content, bytes):
+        Path("new.csv").write_bytes(content)
+    elif content is not None:
         Path("new.csv").write_text(content)
     assert main(["--home", str(sh.tracker.home), "validate", run.id, "--data", "new.csv"]
                 ) == EXIT_BAD_INPUT
@@ -250,6 +253,10 @@ def test_retrain_gate_promote_and_load_promoted(trained, capsys):
     assert _retrain(home, run.id, "--data", "new.csv", "--gate", "f1 >> 1") == EXIT_BAD_INPUT
     assert _retrain(home, run.id, "--data", "other=new.csv") == EXIT_BAD_INPUT
     assert "never read a data file named 'other'" in capsys.readouterr().err
+    assert _retrain(home, run.id, "--data", "new.csv", "--no-worse-than", "0.01"
+                    ) == EXIT_BAD_INPUT
+    assert "none is promoted yet" in capsys.readouterr().err
+    assert main(["--home", home, "validate", "promoted", "--data", "new.csv"]) == EXIT_BAD_INPUT
     assert _listing(home) == before
     # a gate that fails: recorded, not promoted
     assert _retrain(home, run.id, "--data", "new.csv", "--gate", "f1>=1.01", "--promote") == 3
@@ -267,7 +274,8 @@ def test_retrain_gate_promote_and_load_promoted(trained, capsys):
     assert new_run.data["file:train.csv"]["profile"]
     assert promoted(home)["clf"]["run_id"] == res["run_id"]
     model = mnb.load_model("promoted", "clf", home=home)
-    assert model.predict(np.zeros((1, model.coef_.shape[1]))).shape == (1,)
+    X_new = pd.DataFrame(np.zeros((1, len(model.feature_names_in_))), columns=model.feature_names_in_)
+    assert model.predict(X_new).shape == (1,)
     # retrain the promoted one (a retrain of a retrain runs the notebook run's script)
     assert _retrain(home, "promoted", "--data", "train.csv", "--no-worse-than", "1.0",
                     "--format", "json") == EXIT_OK
@@ -361,17 +369,21 @@ def test_reproduce_seeds_reports_noise_and_ties(tracked, capsys):
     tracked.run("import numpy as np")
     tracked.run("score = 0.5 + np.random.rand() * 0.1")
     tracked.run("score = 0.5 + np.random.rand() * 0.1")
-    first, second = _runs(tracked)
+    best, other = sorted(_runs(tracked), key=lambda r: -r.metrics["score"])
     home = str(tracked.tracker.home)
-    assert main(["--home", home, "reproduce", second.id, "--seeds", "4", "--format", "json"]
+    assert main(["--home", home, "reproduce", best.id, "--seeds", "4", "--format", "json"]
                 ) == EXIT_OK
     doc = json.loads(capsys.readouterr().out)
     m = doc["metrics"]["score"]
     assert len(m["values"]) == 4 and m["spread"] > 0
     assert 0.5 <= m["min"] <= m["max"] <= 0.6
-    tied = abs(first.metrics["score"] - second.metrics["score"]) <= m["spread"]
-    assert (first.id in doc["ties"]["score"]) == tied
+    tied = best.metrics["score"] - other.metrics["score"] <= m["spread"]
+    assert (other.id in doc["ties"]["score"]) == tied
+    from mlops_nb.compare.model import load_comparison
     from mlops_nb.noise import load_noise
 
-    assert load_noise(home, second.id)["metrics"]["score"]["spread"] == m["spread"]
-    assert main(["--home", home, "reproduce", second.id, "--seeds", "1"]) == EXIT_BAD_INPUT
+    assert load_noise(home, best.id)["metrics"]["score"]["spread"] == m["spread"]
+    cmp, _ = load_comparison("test", metric="score", home=home)
+    assert cmp.tied == ({other.id} if tied else set())
+    assert ("tied with best within noise" in cmp.verdict_text(other.id)) == tied
+    assert main(["--home", home, "reproduce", best.id, "--seeds", "1"]) == EXIT_BAD_INPUT
