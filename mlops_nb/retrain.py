@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,10 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         bar.set_postfix_str("export")
         export = _build(reader, source, work / "export")
         files = _match_files(export["data_files"], given)
+        if not export["models"] and promote:
+            raise MlopsNbError(f"run {source.id[:12]} has no fitted model to save, so there is "
+                               "nothing to promote; retrain without --promote to record its "
+                               "metrics only")
         # 2. validate each new file against the profile of the data it replaces
         bar.set_postfix_str("validate")
         reports = []
@@ -215,7 +220,9 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         # 3. train on the new data in a fresh process
         bar.set_postfix_str("train")
         model_path = work / "model.bin"
-        args = ["--output-dir", str(work / "out"), "--save-model", str(model_path)]
+        args = ["--output-dir", str(work / "out")]
+        if export["models"]:
+            args += ["--save-model", str(model_path)]
         for _key, (entry, path) in files.items():
             args += [entry["flag"], str(Path(path).resolve())]
         code, stderr, elapsed = run_script(work / "export" / "train.py", work / "run", args,
@@ -276,7 +283,7 @@ def _model_name(home: Path, parent_id: str, export: dict[str, Any]) -> str:
     for v in reversed(list_versions(home)):
         if v.get("run_id") == parent_id:
             return str(v["name"])
-    return str(export.get("model") or "model")
+    return str((export.get("models") or ["model"])[-1])
 
 
 def _noise_spread(home: Path, run_id: str) -> dict[str, float] | None:
@@ -290,13 +297,27 @@ def _build(reader: Any, run: Any, out: Path) -> dict[str, Any]:
     from .export import write_export
     from .export.build import build_export
 
-    export = build_export(reader, run)
+    with warnings.catch_warnings():  # the recorded data may be gone: new data replaces it
+        warnings.simplefilter("ignore")
+        export = build_export(reader, run)
     out.mkdir(parents=True)
     write_export(export, out)
     run_json = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    models_ = [e for e in (run.estimators or {})]
     return {"data_files": run_json.get("data_files") or [],
-            "model": models_[-1] if models_ else None}
+            "models": _script_models((out / "train.py").read_text(encoding="utf-8"))}
+
+
+def _script_models(source: str) -> list[str]:
+    """The model names the script can save (its `_mnb_MODELS` literal)."""
+    import ast
+
+    for node in ast.parse(source).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "_mnb_MODELS"):
+            value = ast.literal_eval(node.value)
+            return [str(v) for v in value]
+    return []
 
 
 def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],

@@ -387,3 +387,21 @@ def test_reproduce_seeds_reports_noise_and_ties(tracked, capsys):
     assert cmp.tied == ({other.id} if tied else set())
     assert ("tied with best within noise" in cmp.verdict_text(other.id)) == tied
     assert main(["--home", home, "reproduce", best.id, "--seeds", "1"]) == EXIT_BAD_INPUT
+
+
+def test_retrain_of_a_run_without_a_model_cannot_promote(tracked, capsys):
+    _frame().to_csv("train.csv", index=False)
+    tracked.run("import pandas as pd\ndf = pd.read_csv('train.csv')")
+    tracked.run("mean_x1 = float(df.x1.mean())\nscore = 1.0")
+    (run,) = _runs(tracked)
+    home = str(tracked.tracker.home)
+    _frame(seed=11).to_csv("new.csv", index=False)
+    before = _listing(home)
+    assert _retrain(home, run.id, "--data", "new.csv", "--promote") == EXIT_BAD_INPUT
+    assert "no fitted model" in capsys.readouterr().err
+    assert _listing(home) == before
+    assert _retrain(home, run.id, "--data", "new.csv", "--format", "json") == EXIT_OK
+    res = json.loads(capsys.readouterr().out)
+    assert res["outcome"] == "accepted" and res["version"] is None and res["metrics"]["score"] == 1.0
+    with pytest.raises(MlopsNbError, match="no saved model"):
+        mnb.load_model(res["run_id"], home=home)

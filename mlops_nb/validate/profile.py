@@ -77,7 +77,11 @@ def numeric_stats(values: Any, full: Any | None = None) -> dict[str, Any]:
     if finite.size == 0:
         out.update(min=None, max=None, mean=None, std=None, percentiles=None, cardinality=0)
         return out
-    pct = np.percentile(finite, PERCENTILES)
+    # one sort, then the 101 percentiles by index (linear, as np.percentile's default):
+    # np.percentile would partition once per percentile
+    ordered = np.sort(finite)
+    pos = np.asarray(PERCENTILES, dtype=float) / 100.0 * (ordered.size - 1)
+    pct = np.interp(pos, np.arange(ordered.size), ordered)
     # the range is exact (values outside it are flagged later); the rest from the sample
     whole = full if full is not None else finite
     out["min"] = _finite(np.nanmin(whole)) if nulls_full != len(whole) else float(pct[0])
@@ -89,7 +93,7 @@ def numeric_stats(values: Any, full: Any | None = None) -> dict[str, Any]:
     out["percentiles"] = [float(x) for x in pct]
     # distinct values on a slice only: np.unique sorts, which would dominate the profile
     head = finite[:2000]
-    out["cardinality"] = int(np.unique(head).size)
+    out["cardinality"] = int(np.count_nonzero(np.diff(ordered)) + 1)
     out["integer"] = bool(np.all(np.floor(head) == head))
     return out
 
