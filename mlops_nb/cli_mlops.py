@@ -2,7 +2,9 @@
 
 Exit codes: validate 0 clean, 1 drift or schema finding, 2 bad input; retrain 0 promoted or
 accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation,
-5 skipped (--when drift, no drift); models 0; reproduce --seeds 0, or 1 when a gate fails.
+5 skipped (--when drift, no drift); models 0; reproduce --gate/--no-worse-than: 3 when a
+gate fails (after 0/1 for reproduced or not), 2 when a gate does not parse or names an
+unknown metric.
 """
 
 from __future__ import annotations
@@ -109,8 +111,51 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def reproduce_seeds(args: argparse.Namespace) -> int:
-    """`reproduce RUN --seeds N`: the metric spread over fresh RNG states, and ties."""
+EXIT_GATE_FAILED = 3
+
+
+class ReproduceGates:
+    """`reproduce --gate ... --no-worse-than X`: checked on the reproduced metrics."""
+
+    def __init__(self, args: argparse.Namespace, gates: list[Any]) -> None:
+        self.args = args
+        self.gates = gates
+
+    def __bool__(self) -> bool:
+        return bool(self.gates) or self.args.no_worse_than is not None
+
+    def check(self, metrics: dict[str, Any], run_id: str | None) -> int:
+        from .gates import check_known, evaluate, no_worse_than
+        from .models import promoted_version
+        from .store.reader import StoreReader
+
+        cli = _cli()
+        check_known(self.gates, metrics, "the reproduced run")
+        results = evaluate(self.gates, metrics)
+        if self.args.no_worse_than is not None:
+            home = cli._home(self.args)
+            ref = promoted_version(home)
+            if ref is None:
+                raise cli.MlopsNbError("--no-worse-than compares with the promoted model, and "
+                                       "none is promoted yet")
+            ref_metrics = StoreReader(home).resolve(ref["run_id"]).metrics
+            names = [g.metric for g in self.gates] or [m for m in metrics if m in ref_metrics]
+            results += no_worse_than(metrics, ref_metrics, self.args.no_worse_than, names)
+        for r in results:
+            print(cli._printable(f"gate {'PASS' if r.passed else 'FAIL'}: {r.detail}"),
+                  file=sys.stderr)
+        return cli.EXIT_OK if all(r.passed for r in results) else EXIT_GATE_FAILED
+
+
+def reproduce_gates(args: argparse.Namespace) -> ReproduceGates:
+    from .gates import parse_gates
+
+    return ReproduceGates(args, parse_gates(args.gate))
+
+
+def reproduce_seeds(args: argparse.Namespace, gates: ReproduceGates | None = None) -> int:
+    """`reproduce RUN --seeds N`: the metric spread over fresh RNG states, and ties; gates
+    apply to each metric's mean over the seeds."""
     from .noise import measure_noise, noise_summary
 
     cli = _cli()
@@ -121,6 +166,8 @@ def reproduce_seeds(args: argparse.Namespace) -> int:
     else:
         for line in noise_summary(doc).splitlines():
             print(cli._printable(line))
+    if gates:
+        return gates.check({k: m["mean"] for k, m in doc["metrics"].items()}, doc["run_id"])
     return cli.EXIT_OK
 
 

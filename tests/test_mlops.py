@@ -405,3 +405,16 @@ def test_retrain_of_a_run_without_a_model_cannot_promote(tracked, capsys):
     assert res["outcome"] == "accepted" and res["version"] is None and res["metrics"]["score"] == 1.0
     with pytest.raises(MlopsNbError, match="no saved model"):
         mnb.load_model(res["run_id"], home=home)
+
+
+def test_reproduce_gates(tracked, capsys):
+    tracked.run("f1 = 0.8")
+    (run,) = _runs(tracked)
+    home = str(tracked.tracker.home)
+    assert main(["--home", home, "reproduce", run.id, "--gate", "f1>=0.75"]) == EXIT_OK
+    assert main(["--home", home, "reproduce", run.id, "--gate", "f1>0.8"]) == 3
+    assert "gate FAIL: f1 = 0.8, needs > 0.8" in capsys.readouterr().err
+    assert main(["--home", home, "reproduce", run.id, "--gate", "auc>0.5"]) == EXIT_BAD_INPUT
+    assert main(["--home", home, "reproduce", run.id, "--gate", "f1 ≥ 0.5"]) == EXIT_BAD_INPUT
+    assert main(["--home", home, "reproduce", run.id, "--no-worse-than", "0.1"]
+                ) == EXIT_BAD_INPUT
