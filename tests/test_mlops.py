@@ -243,6 +243,7 @@ def _listing(home):
                   for p in Path(home).rglob("*") if p.is_file())
 
 
+@pytest.mark.slow  # several fresh training processes
 def test_retrain_gate_promote_and_load_promoted(trained, capsys):
     sh, run = trained
     home = str(sh.tracker.home)
@@ -365,6 +366,7 @@ def test_skops_refuses_foreign_types_unless_trusted(store_home):
     assert models.load_version(store_home, v2, trusted=True).custom_.w == [1, 2]
 
 
+@pytest.mark.slow  # several fresh training processes
 def test_reproduce_seeds_reports_noise_and_ties(tracked, capsys):
     tracked.run("import numpy as np")
     tracked.run("score = 0.5 + np.random.rand() * 0.1")
