@@ -2,7 +2,7 @@
 
 Pure functions of a DataFrame, Series or array (no store, no IPython). Above `SAMPLE_ROWS` rows
 the statistics come from a systematic sample whose size the profile states, so profiling a
-million rows costs about what profiling fifty thousand does; the row count, and for numbers
+million rows costs about what profiling twenty thousand does; the row count, and for numbers
 the null count, are exact. Numbers keep 101 percentiles (enough to rebuild the distribution
 for a Kolmogorov-Smirnov test, PSI bins and a small plot), categories their top values with
 frequencies, bounded, and an estimate of their cardinality.
@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 PROFILE_VERSION = 1
-SAMPLE_ROWS = 50_000
+SAMPLE_ROWS = 20_000
 TOP_CATEGORIES = 20
 MAX_COLUMNS = 200
 MAX_LABEL = 80
