@@ -32,6 +32,7 @@ from .store.storage import atomic_write_bytes
 MODELS_DIR = "models"
 VERSIONS_DIR = "versions"
 PROMOTED_DIR = "promoted"
+VERSION_SCHEMA = 1  # of the version records; a newer one is still listed, never dropped
 SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _VERSION = re.compile(r"^[0-9a-f]{16,64}$")
@@ -138,6 +139,7 @@ def save_payload(home: str | os.PathLike[str], run_id: str, name: str, fmt: str,
     digest = BlobStore(home / BLOBS_DIR).put(payload)
     version_id = hashlib.sha256(f"{run_id}\0{name}\0{sha}".encode()).hexdigest()[:24]
     record = {
+        "schema": VERSION_SCHEMA,
         "version": version_id, "name": name, "run_id": run_id, "experiment": experiment,
         "format": fmt, "blob": digest, "sha256": sha, "size": len(payload), "class": cls,
         "created_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
