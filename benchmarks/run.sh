@@ -21,4 +21,11 @@ echo
 echo "comparison widget and report (targets at 10,000 runs: widget <= 1.5 s, report <= 5 s)"
 .venv/bin/python benchmarks/bench_compare.py --sizes "$sizes" \
   --json benchmarks/results/compare-latest.json || status=$?
+# Issue 11: data profile, validate, retrain overhead, profiling inside a tracked cell.
+echo
+echo "MLOps: profile (<= 50 ms at 1M x 20), validate (<= 2 s at 1M rows), retrain overhead (<= 1 s)"
+quick=()
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=(--quick); done
+.venv/bin/python -m benchmarks.mlops "${quick[@]}" --json benchmarks/results/mlops-latest.json \
+  || status=$?
 exit "$status"

@@ -23,13 +23,18 @@ __all__ = [
     "flush",
     "get_run",
     "load_ipython_extension",
+    "load_model",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "promote",
     "reproduce",
+    "retrain",
     "runs",
     "unload_ipython_extension",
+    "validate",
 ]
 
 _TRACKER_ATTR = "_mlops_nb_tracker"
@@ -49,6 +54,42 @@ def reproduce(target: Any, **options: Any) -> Any:
     from .reproduce import reproduce as _reproduce
 
     return _reproduce(target, **options)
+
+
+def log_model(model: Any, name: str) -> Any:
+    """Save a fitted model as a version linked to the cell run now executing; returns it."""
+    from .models import log_model as _log_model
+
+    return _log_model(model, name)
+
+
+def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
+               home: Any = None) -> Any:
+    """The model `name` saved with a run (id, prefix or "promoted"); see models.load_model."""
+    from .models import load_model as _load_model
+
+    return _load_model(run_id, name, trusted=trusted, home=home)
+
+
+def promote(run_id: str, name: str | None = None, *, home: Any = None) -> Any:
+    """Mark the model saved with a run as the promoted one (what "promoted" loads)."""
+    from .models import promote_run
+
+    return promote_run(run_id, name, home=home)
+
+
+def retrain(target: str, data: Any, **options: Any) -> Any:
+    """Retrain a run (or "promoted") on new data, gate, record, promote; see mlops_nb.retrain."""
+    from .retrain import retrain as _retrain
+
+    return _retrain(target, data, **options)
+
+
+def validate(run_id: str, data: Any, **options: Any) -> Any:
+    """Check new data against the profile of a run's data: schema and drift; the report."""
+    from .validate import validate as _validate
+
+    return _validate(run_id, data, **options)
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -209,7 +209,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .cli_mlops import reproduce_gates, reproduce_seeds
     from .reproduce import reproduce
+
+    gates = reproduce_gates(args)  # parsed before anything runs: a bad gate is bad input
+    if args.seeds is not None:  # the noise of the run's random draw (cli_mlops.py)
+        return reproduce_seeds(args, gates)
 
     verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
                         timeout=args.timeout, stable=args.stable)
@@ -220,7 +225,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if verdict.stderr_tail and not verdict.ok:
             print("stderr (tail):", file=sys.stderr)
             print(verdict.stderr_tail, file=sys.stderr)
-    return EXIT_OK if verdict.ok else EXIT_FAILED
+    if not verdict.ok:
+        return EXIT_FAILED
+    return gates.check({k: m.get("reproduced") for k, m in verdict.metrics.items()},
+                       verdict.run_id) if gates else EXIT_OK
 
 
 def _home_or_none(args: argparse.Namespace) -> Path | None:
@@ -298,8 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds the script may run (default: %(default)s)")
     p.add_argument("--stable", action="store_true",
                    help="L3: run twice more with other PYTHONHASHSEED values")
+    p.add_argument("--gate", action="append", metavar="EXPR",
+                   help="quality gate on the reproduced metrics, e.g. 'f1>=0.90'; exit 3 "
+                        "when one fails")
+    p.add_argument("--no-worse-than", type=float, metavar="X",
+                   help="no metric worse than the promoted model's by more than X (exit 3)")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="re-run N times with fresh RNG states and report each metric's spread")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_reproduce)
+    from .cli_mlops import register  # validate, models, retrain
+
+    register(sub)
     return parser
 
 

@@ -42,6 +42,8 @@ class TrackMagics(Magics):
     @argument("--best", action="store_true", help="export: the best run by --metric")
     @argument("--force", action="store_true", help="export: overwrite an existing export")
     @argument("--stable", action="store_true", help="reproduce: also check level L3")
+    @argument("--save-models", action="store_true",
+              help="on: save the fitted models of every run as versions (skops)")
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
@@ -64,6 +66,9 @@ class TrackMagics(Magics):
         action = args.action or "status"
         if action == "on":
             t.start(experiment=args.experiment, metrics=args.metric)
+            from .models import save_models_after_runs
+
+            save_models_after_runs(t, args.save_models)
             print(f"mlops-nb: tracking every cell into {t.home} "
                   f"(experiment {t.experiment!r}, session {t.session})")
         elif action == "off":

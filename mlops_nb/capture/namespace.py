@@ -97,8 +97,11 @@ def read_data(
     *,
     warn_missing_files: bool,
     warnings: list[str],
+    profiler: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """Fingerprints of the DataFrames, Series and arrays among `names`, and of files read."""
+    """Fingerprints of the DataFrames, Series and arrays among `names`, and of files read.
+
+    `profiler(obj, fp)` (validate/hook.py) adds a profile reference to new fingerprints."""
     out: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(names):
         obj = ns.get(name)
@@ -111,12 +114,16 @@ def read_data(
             continue
         if fp is not None:
             out[name] = fp
+            if profiler is not None:
+                profiler(obj, fp)
     for path in files_read:
         fp = fingerprint_file(path)
         if fp is not None:
             out[f"file:{path}"] = fp
         elif warn_missing_files:
             warnings.append(f"read {path!r} but it is not a file now")
+    if profiler is not None:
+        profiler.link_files(out)
     return out
 
 

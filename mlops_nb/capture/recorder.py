@@ -27,6 +27,7 @@ from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, C
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
+from ..validate.hook import Profiler
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
 from .io_watch import IoWatcher
@@ -131,6 +132,7 @@ class Tracker:
         self.rng = RngWatcher()
         self.io = IoWatcher()
         self.project_modules = ProjectModules()
+        self.profiler = Profiler()  # one profile per new data fingerprint (validate/hook.py)
         self.recorded = 0
         self.notebook = _notebook_path(shell)
         self._ctx: _CellContext | None = None
@@ -458,6 +460,7 @@ class Tracker:
                 capture(cr, ctx, analysis, ns, warnings_)
             except Exception as exc:
                 warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+        blobs.update(self.profiler.take_blobs())  # data profiles (validate/hook.py)
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}
@@ -521,7 +524,7 @@ class Tracker:
                       ns: dict[str, Any], warnings_: list[str]) -> None:
         cr.data = read_data(ns, (*analysis.uses, *analysis.defs, *cr.mutations),
                             analysis.files_read, warn_missing_files=cr.status != STATUS_ERROR,
-                            warnings=warnings_)
+                            warnings=warnings_, profiler=self.profiler)
 
     def _capture_widgets(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:

@@ -289,6 +289,7 @@ class Comparison:
     ascending: bool | None = None
     flt: Filter = field(default_factory=Filter)
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    noise: dict[str, dict[str, Any]] = field(default_factory=dict)  # reproduce --seeds
 
     def __post_init__(self) -> None:
         self.metric = resolve_metric(self.df, self.metric)
@@ -321,6 +322,11 @@ class Comparison:
             df = sort_runs(df, self.sort_by, ascending=asc)
         self.view = df
         self.best = best_runs(self.df, self.metric, self.goal)
+        from ..noise import tied_with_best
+
+        self.tied = tied_with_best(list(self.df["id"]) if "id" in self.df else [],
+                                   list(self.df[self.metric]) if self.metric in self.df else [],
+                                   self.best, self.metric, self.noise)
 
     def set_sort(self, column: str, ascending: bool | None = None) -> None:
         self.sort_by = column
@@ -349,7 +355,7 @@ class Comparison:
             metrics.insert(0, self.metric)
         cols += metrics + self.split.varying
         cols += ["data", "duration_s", "started_at", "notebook"]
-        if self.verdicts:
+        if self.verdicts or self.tied:
             cols.append(VERDICT)
         return [c for c in cols if c == VERDICT or c in self.df.columns]
 
@@ -368,8 +374,12 @@ class Comparison:
 
     def verdict_text(self, run_id: str) -> str:
         v = self.verdicts.get(run_id)
-        if not v:
-            return ""
+        if run_id in self.tied:
+            return ((self._verdict(v) + " · ") if v else "") + "tied with best within noise"
+        return self._verdict(v) if v else ""
+
+    @staticmethod
+    def _verdict(v: dict[str, Any]) -> str:
         level = v.get("level", "")
         ok = v.get("ok")
         return f"{level} {'✓' if ok else '✗' if ok is not None else ''}".strip()
@@ -399,7 +409,10 @@ def load_comparison(experiment: str | None = None, *, metric: str | None = None,
 
     reader = _reader(home)
     df = runs_frame(reader.run_columns(experiment))
-    cmp = Comparison(df, metric=metric, goal=goal, verdicts=load_verdicts(reader.home))
+    from ..noise import load_all_noise
+
+    cmp = Comparison(df, metric=metric, goal=goal, verdicts=load_verdicts(reader.home),
+                     noise=load_all_noise(reader.home))
     return cmp, reader.home
 
 

@@ -90,7 +90,8 @@ def _mnb_parse_args(namespace):
     parser.add_argument("--strict-data", action="store_true",
                         help="fail when a data file differs from the one the run read")
     parser.add_argument("--save-model", metavar="PATH",
-                        help="pickle the fitted model to PATH")
+                        help="save the fitted model to PATH (skops for scikit-learn, else "
+                             "pickle; PATH.json says which, with its sha256)")
     parser.add_argument("--output-dir", default=".", metavar="DIR",
                         help="where metrics.json and figures/ are written (default: .)")
     args = parser.parse_args()
@@ -304,9 +305,47 @@ class _mnb_capture:
         return False
 
 
-def _mnb_restore_rng(kind, digest):
-    """Put the global RNG back where the notebook had it before the next cell."""
+def _mnb_save_model(model, path):
+    """The format mlops-nb stores model versions in: skops, else pickle with its sha256."""
+    import hashlib
     import json as _json
+    import pickle
+
+    fmt, payload = "pickle", None
+    if type(model).__module__.split(".")[0] == "sklearn":
+        try:
+            import skops.io
+
+            fmt, payload = "skops", skops.io.dumps(model)
+        except Exception:
+            fmt, payload = "pickle", None
+    if payload is None:
+        payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(path, "wb") as fh:
+        fh.write(payload)
+    meta = {"format": fmt, "sha256": hashlib.sha256(payload).hexdigest(),
+            "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+    with open(path + ".json", "w", encoding="utf-8") as fh:
+        fh.write(_json.dumps(meta))
+
+
+def _mnb_restore_rng(kind, digest):
+    """Put the global RNG back where the notebook had it before the next cell.
+
+    MLOPS_NB_FRESH_RNG=N (`mlops-nb reproduce --seeds`) draws fresh states instead, seeded
+    with N, to measure how much the metrics move with the random draw."""
+    import json as _json
+
+    fresh = _mnb_os.environ.get("MLOPS_NB_FRESH_RNG")
+    if fresh is not None:
+        import random
+
+        random.seed(int(fresh) * 7919 + 1)
+        if kind == "numpy":
+            import numpy
+
+            numpy.random.seed((int(fresh) * 7919 + 1) % (2**32))
+        return
 
     with open(_mnb_os.path.join(_mnb_HERE, _mnb_RNG_FILE), encoding="utf-8") as fh:
         state = _json.load(fh)[digest]
@@ -368,14 +407,11 @@ def _mnb_finish(namespace, args):
     with open(_mnb_os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     if args.save_model:
-        import pickle
-
         models = [namespace[n] for n in _mnb_MODELS if n in namespace]
         if not models:
             print("no fitted model was recorded for this run; nothing saved",
                   file=_mnb_sys.stderr)
             raise SystemExit(4)
-        with open(args.save_model, "wb") as fh:
-            pickle.dump(models[-1], fh)
+        _mnb_save_model(models[-1], args.save_model)
     print(text)
 '''

@@ -1,0 +1,211 @@
+"""`mlops-nb validate`, `models`, `retrain` and `reproduce --seeds`: registered by cli.py.
+
+Exit codes: validate 0 clean, 1 drift or schema finding, 2 bad input; retrain 0 promoted or
+accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation,
+5 skipped (--when drift, no drift); models 0; reproduce --gate/--no-worse-than: 3 when a
+gate fails (after 0/1 for reproduced or not), 2 when a gate does not parse or names an
+unknown metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _cli() -> Any:
+    from . import cli
+
+    return cli
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate
+
+    cli = _cli()
+    th = _thresholds(args.threshold)
+    report = validate(args.run_id, args.data, name=args.name, home=cli._home(args), **th)
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        for line in report.summary().splitlines():
+            print(cli._printable(line))
+    return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
+
+
+def _thresholds(items: list[str] | None) -> dict[str, float]:
+    from .validate import BadData
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            key, value = "alpha", item
+        if key not in ("alpha", "psi"):
+            raise BadData(f"--threshold takes alpha=P or psi=X, not {item!r}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise BadData(f"--threshold {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_versions, promoted
+    from .store.reader import StoreReader
+
+    cli = _cli()
+    home = cli._home(args)
+    marks = {v["version"] for v in promoted(home).values()}
+    versions = [v for v in list_versions(home)
+                if args.experiment is None or v.get("experiment") == args.experiment]
+    reader = StoreReader(home)
+    cols = reader.run_columns().cols
+    index = {rid: i for i, rid in enumerate(cols["id"])}
+    rows = []
+    for v in versions:
+        i = index.get(v.get("run_id"))
+        metrics = {k[8:]: cols[k][i] for k in cols if k.startswith("metrics.")
+                   and i is not None and cols[k][i] is not None}
+        data = cols.get("data", [None] * (len(cols["id"])))[i] if i is not None else None
+        rows.append({**v, "promoted": v["version"] in marks, "metrics": metrics,
+                     "data": data})
+    if args.format == "json":
+        print(json.dumps(cli._strict_json(rows), indent=1, default=str))
+        return cli.EXIT_OK
+    if not rows:
+        print("no model versions yet: `mnb.log_model(model, name)`, `%track on --save-models` "
+              "or `mlops-nb retrain` save them")
+        return cli.EXIT_OK
+    for r in rows:
+        mark = "*" if r["promoted"] else " "
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in r["metrics"].items())
+        print(cli._printable(
+            f"{mark} {r['name']:16} {r['version'][:12]}  run {str(r['run_id'])[:12]}  "
+            f"{r['format']:7} {str(r.get('class') or '').rsplit('.', 1)[-1]:24} "
+            f"{metrics}  data {str(r.get('data') or '-')[:12]}  {r['created_at']}"))
+    print("(* promoted)")
+    return cli.EXIT_OK
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from .retrain import retrain
+
+    cli = _cli()
+    result = retrain(args.target, args.data, gates=args.gate,
+                     no_worse_than_margin=args.no_worse_than, beat_noise=args.beat_noise,
+                     promote=args.promote, when=args.when, model_name=args.model,
+                     home=cli._home(args), timeout=args.timeout,
+                     progress=not args.no_progress and sys.stderr.isatty(),
+                     **_thresholds(args.threshold))
+    if args.format == "json":
+        print(json.dumps(cli._strict_json(result.to_dict()), indent=1, default=str))
+    else:
+        for line in result.summary().splitlines():
+            print(cli._printable(line))
+        if result.stderr_tail:
+            print(result.stderr_tail, file=sys.stderr)
+    return result.exit_code
+
+
+EXIT_GATE_FAILED = 3
+
+
+class ReproduceGates:
+    """`reproduce --gate ... --no-worse-than X`: checked on the reproduced metrics."""
+
+    def __init__(self, args: argparse.Namespace, gates: list[Any]) -> None:
+        self.args = args
+        self.gates = gates
+
+    def __bool__(self) -> bool:
+        return bool(self.gates) or self.args.no_worse_than is not None
+
+    def check(self, metrics: dict[str, Any], run_id: str | None) -> int:
+        from .gates import check_known, evaluate, no_worse_than
+        from .models import promoted_version
+        from .store.reader import StoreReader
+
+        cli = _cli()
+        check_known(self.gates, metrics, "the reproduced run")
+        results = evaluate(self.gates, metrics)
+        if self.args.no_worse_than is not None:
+            home = cli._home(self.args)
+            ref = promoted_version(home)
+            if ref is None:
+                raise cli.MlopsNbError("--no-worse-than compares with the promoted model, and "
+                                       "none is promoted yet")
+            ref_metrics = StoreReader(home).resolve(ref["run_id"]).metrics
+            names = [g.metric for g in self.gates] or [m for m in metrics if m in ref_metrics]
+            results += no_worse_than(metrics, ref_metrics, self.args.no_worse_than, names)
+        for r in results:
+            print(cli._printable(f"gate {'PASS' if r.passed else 'FAIL'}: {r.detail}"),
+                  file=sys.stderr)
+        return cli.EXIT_OK if all(r.passed for r in results) else EXIT_GATE_FAILED
+
+
+def reproduce_gates(args: argparse.Namespace) -> ReproduceGates:
+    from .gates import parse_gates
+
+    return ReproduceGates(args, parse_gates(args.gate))
+
+
+def reproduce_seeds(args: argparse.Namespace, gates: ReproduceGates | None = None) -> int:
+    """`reproduce RUN --seeds N`: the metric spread over fresh RNG states, and ties; gates
+    apply to each metric's mean over the seeds."""
+    from .noise import measure_noise, noise_summary
+
+    cli = _cli()
+    doc = measure_noise(args.target, args.seeds, home=cli._home(args), timeout=args.timeout,
+                        progress=sys.stderr.isatty())
+    if args.format == "json":
+        print(json.dumps(cli._strict_json(doc), indent=1, default=str))
+    else:
+        for line in noise_summary(doc).splitlines():
+            print(cli._printable(line))
+    if gates:
+        return gates.check({k: m["mean"] for k, m in doc["metrics"].items()}, doc["run_id"])
+    return cli.EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check new data against a run's data profile: schema "
+                                        "and drift; exit 0 clean, 1 drift/violation, 2 bad input")
+    p.add_argument("run_id", metavar="RUN_ID|promoted")
+    p.add_argument("--data", required=True, metavar="FILE", help="the new data (csv, tsv, "
+                                                                 "parquet, json)")
+    p.add_argument("--name", help="which of the run's data (variable or file), when several")
+    p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X",
+                   help="drift needs p < alpha (default 0.01) and PSI >= psi (default 0.1)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("models", help="saved model versions, their metrics and data, and "
+                                      "which is promoted")
+    p.add_argument("-e", "--experiment")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("retrain", help="retrain a run on new data, gate, record, promote; exit "
+                                       "0 promoted/accepted, 1 script failed, 2 bad input, "
+                                       "3 gate failed, 4 blocked, 5 skipped")
+    p.add_argument("target", metavar="RUN_ID|promoted")
+    p.add_argument("--data", action="append", required=True, metavar="[NAME=]FILE",
+                   help="new data for a file the run read (NAME only when it read several)")
+    p.add_argument("--gate", action="append", metavar="EXPR", help="e.g. 'f1>=0.90'")
+    p.add_argument("--no-worse-than", type=float, metavar="X",
+                   help="no metric worse than the promoted model's by more than X")
+    p.add_argument("--beat-noise", action="store_true",
+                   help="beat the promoted model by more than its noise (reproduce --seeds)")
+    p.add_argument("--promote", action="store_true", help="move the promoted mark if every "
+                                                          "gate passes")
+    p.add_argument("--when", choices=("always", "drift"), default="always")
+    p.add_argument("--model", metavar="NAME", help="the model name to version under")
+    p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X")
+    p.add_argument("--timeout", type=float, default=3600.0, metavar="S")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_retrain)

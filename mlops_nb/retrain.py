@@ -1,0 +1,374 @@
+"""Continuous training: retrain a run's recipe on new data, gate it, record it, promote it.
+
+`retrain(target, data=...)` reads as its steps: resolve the run (or the promoted model's run),
+validate the new data against the run's data profile, export the run's script, run it on the
+new data in a fresh process, apply the gates, then — only once everything is known — record
+the outcome as a new run linked to its parent (`params["retrained_from"]`), save the model
+version, and move the promoted mark when every gate passed. Nothing is written before that
+last step, so a retrain that fails or is killed midway leaves the store as it was.
+
+Outcomes and their exit codes (`mlops-nb retrain`), distinct so cron or CI can branch:
+0 PROMOTED (or ACCEPTED: gates passed, --promote not given), 1 SCRIPT_FAILED,
+2 bad input, 3 GATE_FAILED (recorded, not promoted), 4 BLOCKED (schema violation, or drift
+with --block-on-drift), 5 SKIPPED (--when drift and no drift found).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MlopsNbError
+from .gates import GateResult, check_known, evaluate, no_worse_than, parse_gates
+
+PROMOTED, ACCEPTED, SCRIPT_FAILED, GATE_FAILED, BLOCKED, SKIPPED = (
+    "promoted", "accepted", "script_failed", "gate_failed", "blocked", "skipped")
+EXIT_CODES = {PROMOTED: 0, ACCEPTED: 0, SCRIPT_FAILED: 1, GATE_FAILED: 3, BLOCKED: 4,
+              SKIPPED: 5}
+RETRAIN_MODE = "retrain"
+STEPS = ("validate", "export", "train", "gates", "record")
+
+
+@dataclass
+class RetrainResult:
+    outcome: str
+    parent: str
+    source_run: str
+    run_id: str | None = None
+    version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    gates: list[GateResult] = field(default_factory=list)
+    validation: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+    stderr_tail: str = ""
+    duration_s: float = 0.0
+    script_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["exit_code"] = self.exit_code
+        return d
+
+    def summary(self) -> str:
+        lines = [f"retrain of {self.parent[:12]}: {self.outcome.upper()}"
+                 + (f" -> run {self.run_id[:12]}" if self.run_id else "")]
+        for name, value in self.metrics.items():
+            lines.append(f"  metric {name} = {value!r}")
+        for g in self.gates:
+            lines.append(f"  gate {'PASS' if g.passed else 'FAIL'}: {g.detail}")
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _parse_data(items: list[str] | None) -> list[tuple[str | None, str]]:
+    out: list[tuple[str | None, str]] = []
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if sep and name and not Path(item).exists():
+            out.append((name, path))
+        else:
+            out.append((None, item))
+    if not out:
+        raise MlopsNbError("give the new data: --data new.csv (or NAME=new.csv)")
+    return out
+
+
+def _match_files(data_files: list[dict[str, Any]], given: list[tuple[str | None, str]]
+                 ) -> dict[str, tuple[dict[str, Any], str]]:
+    """{recorded file key: (its data_files entry, new path)}; a file the run never read is bad
+    input."""
+    out: dict[str, tuple[dict[str, Any], str]] = {}
+    keys = ", ".join(repr(d["key"]) for d in data_files) or "none"
+    for name, path in given:
+        if not Path(path).is_file():
+            raise MlopsNbError(f"new data {path!r} is not a file")
+        if name is None:
+            if len(data_files) != 1:
+                raise MlopsNbError(f"the run read {len(data_files)} data files ({keys}): "
+                                   "give --data NAME=new.csv")
+            entry = data_files[0]
+        else:
+            found = [d for d in data_files if name in (d["key"], Path(d["key"]).name,
+                                                       Path(d["key"]).stem, d["flag"][7:])]
+            if len(found) != 1:
+                raise MlopsNbError(f"the run never read a data file named {name!r}; it read "
+                                   f"{keys}")
+            entry = found[0]
+        out[entry["key"]] = (entry, path)
+    return out
+
+
+def source_run(reader: Any, run: Any) -> Any:
+    """The notebook run whose script a retrain runs: retrains of retrains go back to it."""
+    seen = set()
+    while run.mode == RETRAIN_MODE and run.id not in seen:
+        seen.add(run.id)
+        parent = (run.params or {}).get("retrained_from")
+        if not isinstance(parent, str):
+            break
+        run = reader.resolve(parent)
+    return run
+
+
+def run_script(script: Path, workdir: Path, args: list[str], timeout: float,
+               env_extra: dict[str, str] | None = None) -> tuple[int | None, str, float]:
+    env = dict(os.environ)
+    env.update({"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", **(env_extra or {})})
+    env.pop("MLOPS_NB_HOME", None)
+    env.pop("JPY_SESSION_NAME", None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, str(script), *args], cwd=workdir, env=env,
+                              capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        return None, f"[timed out after {timeout}s]", time.perf_counter() - t0
+    return proc.returncode, proc.stderr, time.perf_counter() - t0
+
+
+def _progress(enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(STEPS), desc="retrain", unit="step", disable=not enabled,
+                file=sys.stderr, leave=False)
+
+
+def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = None,
+            no_worse_than_margin: float | None = None, beat_noise: bool = False,
+            promote: bool = False, when: str = "always", model_name: str | None = None,
+            home: str | os.PathLike[str] | None = None, timeout: float = 3600,
+            alpha: float | None = None, psi: float | None = None,
+            progress: bool = True) -> RetrainResult:
+    """Retrain run `target` (id, prefix or "promoted") on new data; see the module doc.
+
+    Raises MlopsNbError (bad input: unknown run, data file the run never read, unreadable
+    data, unparseable gate or unknown metric, no promoted model for --no-worse-than).
+    """
+    from . import models
+    from .api import _reader
+    from .validate import pick_entry, resolve_run
+
+    started = time.perf_counter()
+    if when not in ("always", "drift"):
+        raise MlopsNbError(f"--when is 'always' or 'drift', not {when!r}")
+    parsed_gates = parse_gates(gates)
+    given = _parse_data([data] if isinstance(data, str) else list(data))
+    reader = _reader(home)
+    home_path = reader.home
+    parent = resolve_run(reader, target)
+    source = source_run(reader, parent)
+    check_known(parsed_gates, parent.metrics, f"run {parent.id[:12]}")
+    reference = None
+    if no_worse_than_margin is not None or beat_noise:
+        reference = models.promoted_version(home_path, model_name)
+        if reference is None:
+            raise MlopsNbError("--no-worse-than / --beat-noise compare with the promoted model, "
+                               "and none is promoted yet")
+    bar = _progress(progress)
+    result = RetrainResult(BLOCKED, parent.id, source.id)
+    with tempfile.TemporaryDirectory(prefix="mlops-nb-retrain-") as tmp:
+        work = Path(tmp)
+        # 1. the export (needed to know which data files the script reads)
+        bar.set_postfix_str("export")
+        export = _build(reader, source, work / "export")
+        files = _match_files(export["data_files"], given)
+        if not export["models"] and promote:
+            raise MlopsNbError(f"run {source.id[:12]} has no fitted model to save, so there is "
+                               "nothing to promote; retrain without --promote to record its "
+                               "metrics only")
+        # 2. validate each new file against the profile of the data it replaces
+        bar.set_postfix_str("validate")
+        reports = []
+        for key, (_entry, path) in files.items():
+            try:
+                pick_entry(parent, key)
+            except MlopsNbError:
+                if when == "drift":
+                    raise MlopsNbError(f"--when drift: the run has no profile of {key!r} to "
+                                       "detect drift with") from None
+                continue
+            from .validate import validate
+
+            reports.append(validate(parent.id, path, name=key, home=home_path, alpha=alpha,
+                                    psi=psi))
+        bar.update(2)
+        result.validation = {"reports": [r.to_dict() for r in reports]}
+        errors = [f.message for r in reports for f in r.schema_errors]
+        if errors:
+            result.problems = [f"schema violation: {e}" for e in errors]
+            return _done(result, BLOCKED, started, bar)
+        if when == "drift" and not any(r.drifted for r in reports):
+            result.problems = ["no drift found (--when drift): nothing retrained"]
+            return _done(result, SKIPPED, started, bar)
+        # 3. train on the new data in a fresh process
+        bar.set_postfix_str("train")
+        model_path = work / "model.bin"
+        args = ["--output-dir", str(work / "out")]
+        if export["models"]:
+            args += ["--save-model", str(model_path)]
+        for _key, (entry, path) in files.items():
+            args += [entry["flag"], str(Path(path).resolve())]
+        code, stderr, elapsed = run_script(work / "export" / "train.py", work / "run", args,
+                                           timeout)
+        result.script_s = round(elapsed, 3)
+        bar.update(1)
+        metrics_path = work / "out" / "metrics.json"
+        if code != 0 or not metrics_path.is_file():
+            result.stderr_tail = stderr[-4000:]
+            result.problems = [f"the script failed with exit code {code}" if code is not None
+                               else f"the script timed out after {timeout}s"]
+            return _done(result, SCRIPT_FAILED, started, bar)
+        result.metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        # 4. gates
+        bar.set_postfix_str("gates")
+        result.gates = evaluate(parsed_gates, result.metrics)
+        if reference is not None:
+            ref_run = reader.resolve(reference["run_id"])
+            names = [g.metric for g in parsed_gates] or [
+                m for m in result.metrics if m in ref_run.metrics]
+            noise = _noise_spread(home_path, ref_run.id) if beat_noise else None
+            result.gates += no_worse_than(result.metrics, ref_run.metrics,
+                                          no_worse_than_margin or 0.0, names, noise=noise)
+        passed = all(g.passed for g in result.gates)
+        bar.update(1)
+        # 5. record: the run, the model version, then (only if every gate passed) the mark
+        bar.set_postfix_str("record")
+        run_id = _record(reader, parent, source, files, result.metrics, reports,
+                         elapsed, passed)
+        result.run_id = run_id
+        if model_path.is_file():
+            meta = json.loads(Path(str(model_path) + ".json").read_text(encoding="utf-8"))
+            name = model_name or (reference or {}).get("name") or _model_name(
+                home_path, parent.id, export)
+            version = models.save_payload(
+                home_path, run_id, name, meta["format"], model_path.read_bytes(),
+                cls=meta.get("class"), experiment=parent.experiment,
+                extra={"retrained_from": parent.id})
+            result.version = version["version"]
+            if passed and promote:
+                models.promote(home_path, version)
+        bar.update(1)
+        if not passed:
+            return _done(result, GATE_FAILED, started, bar)
+        return _done(result, PROMOTED if promote else ACCEPTED, started, bar)
+
+
+def _done(result: RetrainResult, outcome: str, started: float, bar: Any) -> RetrainResult:
+    bar.close()
+    result.outcome = outcome
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _model_name(home: Path, parent_id: str, export: dict[str, Any]) -> str:
+    from .models import list_versions
+
+    for v in reversed(list_versions(home)):
+        if v.get("run_id") == parent_id:
+            return str(v["name"])
+    return str((export.get("models") or ["model"])[-1])
+
+
+def _noise_spread(home: Path, run_id: str) -> dict[str, float] | None:
+    from .noise import load_noise
+
+    doc = load_noise(home, run_id)
+    return None if doc is None else {k: v["spread"] for k, v in doc["metrics"].items()}
+
+
+def _build(reader: Any, run: Any, out: Path) -> dict[str, Any]:
+    from .export import write_export
+    from .export.build import build_export
+
+    with warnings.catch_warnings():  # the recorded data may be gone: new data replaces it
+        warnings.simplefilter("ignore")
+        export = build_export(reader, run)
+    out.mkdir(parents=True)
+    write_export(export, out)
+    run_json = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    return {"data_files": run_json.get("data_files") or [],
+            "models": _script_models((out / "train.py").read_text(encoding="utf-8"))}
+
+
+def _script_models(source: str) -> list[str]:
+    """The model names the script can save (its `_mnb_MODELS` literal)."""
+    import ast
+
+    for node in ast.parse(source).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "_mnb_MODELS"):
+            value = ast.literal_eval(node.value)
+            return [str(v) for v in value]
+    return []
+
+
+def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
+            metrics: dict[str, Any], reports: list[Any], elapsed: float, passed: bool) -> str:
+    """Write the retrain's outcome as a run of its own one-run session."""
+    from .capture.fingerprint import fingerprint_file
+    from .records import CellRun
+    from .store.writer import SessionWriter
+    from .validate import read_table
+    from .validate.hook import Profiler
+
+    profiler = Profiler()
+    data: dict[str, dict[str, Any]] = {}
+    for key, (_entry, path) in files.items():
+        fp = fingerprint_file(path) or {"type": "file", "path": str(path)}
+        fp["replaces"] = key
+        try:
+            frame = read_table(path)
+            profiler(frame, {**fp, "hash": fp.get("hash")})
+            prof = profiler.seen.get(fp.get("hash"))
+            if prof:
+                fp["profile"] = prof
+        except MlopsNbError:
+            pass
+        data[f"file:{key}"] = fp
+    params = dict(parent.effective_params if parent.effective_params is not None
+                  else parent.params)
+    params["retrained_from"] = parent.id
+    session = "retrain-" + uuid.uuid4().hex[:16]
+    cr = CellRun(id=uuid.uuid4().hex, session=session, experiment=parent.experiment, seq=0,
+                 started_at=time.time(), duration_s=round(elapsed, 6), mode=RETRAIN_MODE,
+                 name=f"retrain of {parent.id[:12]}", notebook=source.notebook,
+                 params=params, metrics=dict(metrics), data=data, effective_params=params,
+                 effective_data=data, lineage=[],
+                 warnings=[] if passed else ["a gate failed: not promoted"])
+    writer = SessionWriter(reader.home, session, flush_interval=0)
+    try:
+        writer.update_session(retrained_from=parent.id, source_run=source.id)
+        writer.append(cr, profiler.take_blobs())
+        if not writer.flush(60) or writer.error is not None:
+            raise MlopsNbError(f"could not record the retrain run: {writer.error!r}")
+    finally:
+        writer.close()
+    return cr.id
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """`mnb.retrain(target, data)` keeps working once this module is imported."""
+
+    def __call__(self, target: str, data: Any, **options: Any) -> RetrainResult:
+        return retrain(target, data, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

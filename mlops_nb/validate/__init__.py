@@ -1,0 +1,212 @@
+"""Is new data like the data a run was trained on? Profiles, schema checks and drift.
+
+`validate(run_id, new_data, name=...)` loads the profile recorded with the run's data (a blob
+referenced from the run's data entry), checks the new data's schema against it and measures
+drift per column. `profile.py` and `drift.py` are pure; this module does the I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlopsNbError
+
+DRIFT_ROWS = 200_000  # drift is measured on an evenly spaced sample of this many new rows
+
+
+class BadData(MlopsNbError):
+    """The new data cannot be read or compared (exit 2): the message says what to fix."""
+
+
+def data_entries(run: Any) -> dict[str, dict[str, Any]]:
+    data = run.effective_data if run.effective_data is not None else run.data
+    return {k: v for k, v in (data or {}).items() if isinstance(v, dict)}
+
+
+def pick_entry(run: Any, name: str | None) -> tuple[str, dict[str, Any]]:
+    """The run's data entry to compare with: by name, or the only file / profiled object."""
+    entries = data_entries(run)
+    profiled = {k: v for k, v in entries.items() if isinstance(v.get("profile"), str)}
+    listing = ", ".join(repr(k) for k in profiled) or "none"
+    if name is not None:
+        for key in (name, f"file:{name}"):
+            if key in entries:
+                if key not in profiled:
+                    raise BadData(f"the run's data {key!r} has no profile (it was recorded "
+                                  f"before profiles existed, or is not tabular); profiled: "
+                                  f"{listing}")
+                return key, profiled[key]
+        by_base = [k for k in profiled if k.startswith("file:")
+                   and Path(k[5:]).name == Path(name).name]
+        if len(by_base) == 1:
+            return by_base[0], profiled[by_base[0]]
+        raise BadData(f"run {run.id[:12]} did not use data named {name!r}; its profiled data: "
+                      f"{listing}")
+    files = [k for k in entries if k.startswith("file:")]
+    if len(files) == 1 and files[0] in profiled:
+        return files[0], profiled[files[0]]
+    if len(profiled) == 1:
+        key = next(iter(profiled))
+        return key, profiled[key]
+    if not profiled:
+        raise BadData(f"run {run.id[:12]} has no data profile to compare with (its data was "
+                      "not tabular, or it was recorded before profiles existed)")
+    raise BadData(f"run {run.id[:12]} used several data: give --name (name=...), one of "
+                  f"{listing}")
+
+
+def load_profile(reader: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    text = reader.blobs.get_text(entry["profile"])
+    if text is None:
+        raise BadData(f"the profile blob {entry['profile'][:12]} is missing from the store")
+    return json.loads(text)
+
+
+def read_table(path: str | os.PathLike[str], expected_columns: int | None = None) -> Any:
+    """A data file as a DataFrame, with a clear error for what commonly goes wrong."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadData(f"{os.fspath(path)!r} is not a file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(p)
+        elif suffix in (".json", ".jsonl"):
+            df = pd.read_json(p, lines=suffix == ".jsonl")
+        else:
+            df = pd.read_csv(p, sep="\t" if suffix in (".tsv", ".tab") else ",",
+                             low_memory=False)
+    except pd.errors.EmptyDataError as exc:
+        raise BadData(f"{p} is empty: no columns to read") from exc
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        raise BadData(f"cannot read {p}: {exc}") from exc
+    if df.shape[1] == 0 or len(df) == 0:
+        raise BadData(f"{p} has no rows")
+    if expected_columns and expected_columns > 1 and df.shape[1] == 1:
+        head = str(df.columns[0])
+        sep = next((s for s in (";", "\t", "|", " ") if s in head), None)
+        hint = f" it looks delimited by {sep!r}" if sep else ""
+        raise BadData(f"{p} parsed into one column ({head[:60]!r}) but the run's data had "
+                      f"{expected_columns}:{hint}; write it comma-separated")
+    return df
+
+
+def _as_frame(data: Any, expected_columns: int | None) -> tuple[Any, str | None]:
+    import pandas as pd
+
+    if isinstance(data, (str, os.PathLike)):
+        return read_table(data, expected_columns), os.fspath(data)
+    if isinstance(data, pd.DataFrame):
+        if len(data) == 0:
+            raise BadData("the new DataFrame has no rows")
+        return data, None
+    from .profile import _as_frame as frame_of
+
+    try:
+        return frame_of(data)[1], None
+    except Exception as exc:
+        raise BadData(f"cannot compare a {type(data).__name__}: give a DataFrame, Series, "
+                      "array or a data file path") from exc
+
+
+def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
+                  thresholds: Any) -> Any:
+    """The report for a new frame against a reference profile (no store access)."""
+    import numpy as np
+
+    from .drift import categorical_drift, numeric_drift
+    from .profile import column_kind, sample_positions
+    from .report import ValidationReport
+    from .schema import check_schema
+
+    findings = check_schema(ref, df)
+    broken = {f.column for f in findings if f.severity == "error"}
+    new_cols = {str(c): c for c in df.columns}
+    drift = []
+    positions = sample_positions(len(df), DRIFT_ROWS)
+    for name, col in (ref.get("columns") or {}).items():
+        if name in broken or name not in new_cols:
+            continue
+        ser = df[new_cols[name]]
+        kind = column_kind(ser.dtype)
+        if col.get("discrete") and kind == "numeric":
+            values = ser.to_numpy()
+            drift.append(categorical_drift(name, col, values if positions is None
+                                           else values[positions], thresholds))
+        elif col.get("kind") == "numeric" and kind in ("numeric", "bool"):
+            values = ser.to_numpy(dtype=np.float64, na_value=np.nan)
+            if positions is not None:
+                values = values[positions]
+            drift.append(numeric_drift(name, col, values, thresholds))
+        elif col.get("kind") in ("categorical", "bool"):
+            values = ser.to_numpy()
+            if positions is not None:
+                values = values[positions]
+            drift.append(categorical_drift(name, col, values, thresholds))
+    return ValidationReport(run_id, key, len(df), int(ref.get("rows") or 0), thresholds,
+                            findings, drift, sampled=bool(ref.get("sampled")))
+
+
+def validate(run_id: str, data: Any, *, name: str | None = None,
+             home: str | os.PathLike[str] | None = None, alpha: float | None = None,
+             psi: float | None = None) -> Any:
+    """Check `data` (DataFrame, array or file path) against the profile of a run's data.
+
+    Args: run_id: a run id, unique prefix, or "promoted" (the promoted model's run);
+    name: which of the run's data (a variable name or file path) when it used several;
+    alpha: the p-value below which a test is significant (default 0.01); psi: the PSI from
+    which a shift is material (default 0.1).
+    Returns a ValidationReport: `.ok`, `.findings`, `.drift`, `.drifted`; it displays as a
+    table with a small reference-vs-new plot per column.
+    Raises BadData (unreadable data, unknown name), RunNotFound.
+
+    >>> report = mnb.validate("3fa9", new_df, name="df")   # doctest: +SKIP
+    """
+    from ..api import _reader
+    from .drift import Thresholds
+
+    th = Thresholds()
+    for label, value in (("alpha", alpha), ("psi", psi)):
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or not (0 < float(value) < (1 if label ==
+                                                                            "alpha" else 100)):
+            raise BadData(f"{label} must be a number in (0, 1)" if label == "alpha"
+                          else "psi must be a positive number")
+        setattr(th, label, float(value))
+    reader = _reader(home)
+    run = resolve_run(reader, run_id)
+    key, entry = pick_entry(run, name if not isinstance(data, (str, os.PathLike)) or name
+                            else None)
+    ref = load_profile(reader, entry)
+    df, path = _as_frame(data, len(ref.get("columns") or {}))
+    return compare_frame(run.id, path or key, ref, df, th)
+
+
+def resolve_run(reader: Any, run_id: str) -> Any:
+    """A run by id or prefix; "promoted" is the run of the promoted model."""
+    if run_id == "promoted":
+        from ..models import promoted_version
+
+        version = promoted_version(reader.home)
+        if version is None:
+            raise MlopsNbError("no model is promoted yet: `mlops-nb retrain ... --promote` or "
+                               "`mnb.promote(run_id, name)` promotes one")
+        run_id = version["run_id"]
+    return reader.resolve(run_id)
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """`mnb.validate(run_id, data)` keeps working once this package is imported."""
+
+    def __call__(self, run_id: str, data: Any, **options: Any) -> Any:
+        return validate(run_id, data, **options)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

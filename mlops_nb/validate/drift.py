@@ -1,0 +1,154 @@
+"""Drift of new data against a recorded profile, one column at a time.
+
+Numbers: Kolmogorov-Smirnov of the new values against the reference distribution rebuilt from
+its 101 percentiles (`scipy.stats.kstest`), and the population stability index over the
+reference deciles. Categories: chi-square of new counts against the reference frequencies
+(`scipy.stats.chisquare`) and PSI over the same categories. A column drifts when the test is
+significant (p < alpha) *and* the shift is material (PSI >= psi): with a million rows every
+test is significant, and PSI alone ignores sample size. Pure: no store, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ALPHA = 0.01
+DEFAULT_PSI = 0.1
+TEST_SAMPLE = 5_000  # new values entering a test; more only makes p-values smaller
+PSI_EPS = 1e-4
+
+
+@dataclass
+class Thresholds:
+    alpha: float = DEFAULT_ALPHA
+    psi: float = DEFAULT_PSI
+
+
+@dataclass
+class ColumnDrift:
+    column: str
+    test: str | None  # "ks", "chi2" or None (not tested)
+    statistic: float | None = None
+    p_value: float | None = None
+    psi: float | None = None
+    drifted: bool = False
+    note: str | None = None
+    # for the small plot: reference vs new, on the same bins or categories
+    labels: list[str] = field(default_factory=list)
+    reference: list[float] = field(default_factory=list)
+    new: list[float] = field(default_factory=list)
+
+
+def psi(expected: Any, actual: Any) -> float:
+    """Population stability index of two frequency vectors over the same bins."""
+    import numpy as np
+
+    e = np.clip(np.asarray(expected, dtype=float), PSI_EPS, None)
+    a = np.clip(np.asarray(actual, dtype=float), PSI_EPS, None)
+    e, a = e / e.sum(), a / a.sum()
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _reference_cdf(percentiles: list[float]) -> Any:
+    import numpy as np
+
+    xs = np.asarray(percentiles, dtype=float)
+    ps = np.linspace(0.0, 1.0, len(xs))
+    xs, idx = np.unique(xs, return_index=True)  # flat stretches: keep the first probability
+    ps_hi = np.append(ps[idx[1:] - 1], 1.0) if len(idx) > 1 else np.array([1.0])
+
+    def cdf(x: Any) -> Any:
+        # right-continuous step at repeated values, linear in between
+        return np.interp(x, xs, ps_hi, left=0.0, right=1.0)
+
+    return cdf
+
+
+def _thin(values: Any, size: int = TEST_SAMPLE) -> Any:
+    import numpy as np
+
+    if len(values) <= size:
+        return values
+    return values[np.linspace(0, len(values) - 1, size).astype(np.int64)]
+
+
+def numeric_drift(name: str, ref: dict[str, Any], values: Any, th: Thresholds) -> ColumnDrift:
+    """`values`: float array of the new column (NaN = missing)."""
+    import numpy as np
+    from scipy import stats
+
+    finite = values[np.isfinite(values)]
+    pct = ref.get("percentiles")
+    if not pct:
+        return ColumnDrift(name, None, note="no reference values (the column was all null)")
+    if finite.size == 0:
+        return ColumnDrift(name, None, note="no new values (the column is all null)")
+    edges = np.unique(np.asarray(pct, dtype=float)[::10])
+    inner = edges[1:-1]
+    ref_frac = np.diff(np.interp(np.concatenate(([-np.inf], inner, [np.inf])),
+                                 np.asarray(pct, dtype=float), np.linspace(0, 1, len(pct)),
+                                 left=0.0, right=1.0))
+    if len(ref_frac) == 1:  # a constant reference column
+        ref_frac = np.array([1.0])
+    new_counts = np.bincount(np.searchsorted(inner, finite, side="right"),
+                             minlength=len(inner) + 1)
+    new_frac = new_counts / new_counts.sum()
+    score = psi(ref_frac, new_frac)
+    sample = np.sort(_thin(finite))
+    res = stats.kstest(sample, _reference_cdf(pct))
+    stat, p = float(res.statistic), float(res.pvalue)
+    labels = [f"≤{x:.3g}" for x in inner] + [f">{inner[-1]:.3g}" if len(inner) else "all"]
+    return ColumnDrift(name, "ks", stat, p, score, p < th.alpha and score >= th.psi,
+                       labels=labels, reference=[float(x) for x in ref_frac],
+                       new=[float(x) for x in new_frac])
+
+
+def categorical_drift(name: str, ref: dict[str, Any], values: Any, th: Thresholds
+                      ) -> ColumnDrift:
+    """`values`: the new column (None/NaN = missing)."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    if ref.get("high_cardinality"):
+        return ColumnDrift(name, None, note=f"not tested: {ref.get('cardinality')} distinct "
+                                            "values, an identifier rather than a category")
+    top = ref.get("top") or []
+    if not top:
+        return ColumnDrift(name, None, note="no reference values (the column was all null)")
+    from .profile import _label
+
+    counts = pd.Series(values, copy=False).value_counts(dropna=True)
+    counts.index = counts.index.map(_label)  # labels as the profile made them, per distinct value
+    counts = counts.groupby(level=0).sum()
+    total = int(counts.sum())
+    if total == 0:
+        return ColumnDrift(name, None, note="no new values (the column is all null)")
+    labels = [k for k, _ in top]
+    new = [int(counts.get(k, 0)) for k in labels]
+    ref_frac = [float(f) for _, f in top]
+    other_ref = float(ref.get("other_fraction") or 0.0)
+    other_new = total - sum(new)
+    if other_ref > 0 or other_new > 0:
+        labels.append("(other)")
+        ref_frac.append(other_ref)
+        new.append(other_new)
+    ref_arr = np.clip(np.asarray(ref_frac), PSI_EPS, None)
+    ref_arr = ref_arr / ref_arr.sum()
+    new_arr = np.asarray(new, dtype=float)
+    # the test's power grows with n: cap the counts as TEST_SAMPLE draws would give
+    scale = min(1.0, TEST_SAMPLE / total)
+    observed = new_arr * scale
+    expected = ref_arr * observed.sum()
+    stat, p = stats.chisquare(observed, expected)
+    score = psi(ref_arr, new_arr / total)
+    return ColumnDrift(name, "chi2", float(stat), float(p), score,
+                       bool(p < th.alpha and score >= th.psi), labels=labels,
+                       reference=[float(x) for x in ref_arr],
+                       new=[float(x) for x in new_arr / total])
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return x if x is None or math.isfinite(x) else None

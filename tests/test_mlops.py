@@ -1,0 +1,422 @@
+"""Profiles, validate, model versions, gates and retrain, through a real InteractiveShell."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlops_nb as mnb
+from mlops_nb.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+from mlops_nb.errors import MlopsNbError
+from mlops_nb.store.reader import StoreReader
+
+
+def _frame(n=400, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1.0, n)
+    x2 = rng.normal(0.0, 1.0, n)
+    color = rng.choice(["red", "green", "blue"], n)
+    y = ((x1 + x2 + (color == "red")) > 0.5).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "color": color, "y": y})
+
+
+TRAIN = """\
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+df = pd.read_csv("train.csv")
+"""
+FIT = """\
+X = pd.get_dummies(df[["x1", "x2", "color"]], columns=["color"]).astype(float)
+clf = LogisticRegression(C=C).fit(X[:300], df.y[:300])
+f1 = f1_score(df.y[300:], clf.predict(X[300:]))
+"""
+
+
+def _runs(sh):
+    sh.flush()
+    return [cr for cr in StoreReader(sh.tracker.home).session_log(sh.tracker.session)
+            if cr.is_run]
+
+
+@pytest.fixture
+def trained(tracked):
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("C = 1.0")
+    tracked.run(FIT)
+    tracked.run("import mlops_nb as mnb\nmnb.log_model(clf, 'clf'); f1_again = f1")
+    (run, *_rest) = _runs(tracked)
+    return tracked, run
+
+
+def test_profile_is_recorded_once_per_new_fingerprint_and_linked_to_the_file(trained):
+    sh, run = trained
+    home = sh.tracker.home
+    data = run.effective_data
+    assert data["df"]["profile"] == data["file:train.csv"]["profile"]
+    prof = json.loads(StoreReader(home).blobs.get_text(data["df"]["profile"]))
+    assert prof["rows"] == 400 and not prof["sampled"] and prof["sample_rows"] == 400
+    assert prof["columns"]["x1"]["kind"] == "numeric"
+    assert {k for k, _ in prof["columns"]["color"]["top"]} == {"red", "green", "blue"}
+    seen = dict(sh.tracker.profiler.seen)
+    sh.run("n = len(df)")  # uses df again: no new profile computed
+    assert sh.tracker.profiler.seen == seen and not sh.tracker.profiler.pending
+
+
+def test_large_frames_are_sampled_and_say_so():
+    from mlops_nb.validate.profile import profile
+
+    df = pd.DataFrame({"a": np.arange(200_000, dtype=float), "s": ["x"] * 200_000})
+    df.loc[5, "a"] = np.nan
+    prof = profile(df, sample_rows=1000)
+    assert prof["sampled"] and prof["sample_rows"] == 1000 and prof["rows"] == 200_000
+    col = prof["columns"]["a"]
+    assert col["nulls"] == 1 and col["min"] == 0.0 and col["max"] == 199_999.0
+
+
+def test_validate_clean_on_same_distribution_and_drift_on_shift(trained, capsys):
+    sh, run = trained
+    _frame(seed=1).to_csv("same.csv", index=False)
+    _frame(shift=1.5, seed=2).to_csv("shifted.csv", index=False)
+    home = str(sh.tracker.home)
+    assert main(["--home", home, "validate", run.id, "--data", "same.csv"]) == EXIT_OK
+    assert "clean" in capsys.readouterr().out
+    assert main(["--home", home, "validate", run.id[:8], "--data", "shifted.csv",
+                 "--format", "json"]) == EXIT_FAILED
+    out = json.loads(capsys.readouterr().out)
+    assert "x1" in out["drifted"] and "x2" not in out["drifted"]
+    ks = next(d for d in out["drift"] if d["column"] == "x1")
+    assert ks["test"] == "ks" and ks["p_value"] < 0.01 and ks["psi"] >= 0.1
+    chi = next(d for d in out["drift"] if d["column"] == "color")
+    assert chi["test"] == "chi2" and chi["p_value"] > 0.01
+    report = mnb.validate(run.id, pd.read_csv("shifted.csv"), name="df", home=home)
+    html = report._repr_html_()
+    assert "<svg" in html and "drift" in html and not report.ok
+
+
+@pytest.mark.parametrize("case, expect", [
+    ("renamed", "column 'x1' is missing"),
+    ("all_null", "entirely null"),
+    ("mismatched", "is categorical"),
+])
+def test_schema_violations_are_errors(trained, capsys, case, expect):
+    sh, run = trained
+    df = _frame(seed=3)
+    if case == "renamed":
+        df = df.rename(columns={"x1": "x_one"})
+    elif case == "all_null":
+        df["x2"] = np.nan
+    else:
+        df["x1"] = ["high"] * len(df)
+    df.to_csv("bad.csv", index=False)
+    assert main(["--home", str(sh.tracker.home), "validate", run.id, "--data", "bad.csv"]
+                ) == EXIT_FAILED
+    assert expect in capsys.readouterr().out
+
+
+def test_unseen_categories_and_out_of_range_are_warnings(trained):
+    sh, run = trained
+    df = _frame(seed=4)
+    df.loc[0, "color"] = "purple"
+    df.loc[1, "x2"] = 1e6
+    report = mnb.validate(run.id, df, home=sh.tracker.home)
+    checks = {(f.column, f.check, f.severity) for f in report.findings}
+    assert ("color", "category", "warning") in checks and ("x2", "range", "warning") in checks
+    assert not report.schema_errors
+
+
+@pytest.mark.parametrize("content, expect", [
+    (None, "is not a file"),
+    ("", "is empty"),
+    ("x1;x2;color;y\n1;2;red;0\n", "delimited by ';'"),
+    ("x1,x2,color,y\n", "has no rows"),
+    (b"\xff\xfe\x00\x81garbage\x00\xff", "cannot read"),
+])
+def test_bad_data_files_are_bad_input(trained, capsys, content, expect):
+    sh, run = trained
+    if isinstance(content, bytes):
+        Path("new.csv").write_bytes(content)
+    elif content is not None:
+        Path("new.csv").write_text(content)
+    assert main(["--home", str(sh.tracker.home), "validate", run.id, "--data", "new.csv"]
+                ) == EXIT_BAD_INPUT
+    assert expect in capsys.readouterr().err
+
+
+def test_unknown_data_name_and_thresholds_are_bad_input(trained, capsys):
+    sh, run = trained
+    _frame().to_csv("n.csv", index=False)
+    home = str(sh.tracker.home)
+    assert main(["--home", home, "validate", run.id, "--data", "n.csv", "--name", "nope"]
+                ) == EXIT_BAD_INPUT
+    assert "did not use data named 'nope'" in capsys.readouterr().err
+    assert main(["--home", home, "validate", run.id, "--data", "n.csv", "--threshold",
+                 "beta=1"]) == EXIT_BAD_INPUT
+
+
+def test_a_million_category_column_is_not_chi_squared():
+    from mlops_nb.validate import compare_frame
+    from mlops_nb.validate.drift import Thresholds
+    from mlops_nb.validate.profile import profile
+
+    n = 1_000_000
+    df = pd.DataFrame({"id": pd.Series(np.arange(n)).astype(str), "v": np.ones(n)})
+    prof = profile(df)
+    col = prof["columns"]["id"]
+    assert col["high_cardinality"] and len(col["top"]) <= 20
+    report = compare_frame("a" * 32, "df", prof, df.iloc[:1000], Thresholds())
+    d = next(d for d in report.drift if d.column == "id")
+    assert d.test is None and "identifier" in d.note
+
+
+def test_log_model_and_load_model_skops(trained, capsys):
+    sh, run = trained
+    runs = _runs(sh)
+    logged = runs[-1]
+    model = mnb.load_model(logged.id, "clf", home=sh.tracker.home)
+    assert type(model).__name__ == "LogisticRegression"
+    assert np.allclose(model.coef_, sh.ns["clf"].coef_)
+    assert main(["--home", str(sh.tracker.home), "models"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "clf" in out and "skops" in out and logged.id[:12] in out
+    with pytest.raises(MlopsNbError, match="no saved model"):
+        mnb.load_model(run.id, "clf", home=sh.tracker.home)
+
+
+def test_pickled_models_need_trusted_and_a_matching_hash(store_home):
+    from mlops_nb import models
+
+    store_home.mkdir()
+    v = models.save_version(store_home, "ab" * 16, "thing", {"not": "sklearn"})
+    assert v["format"] in ("joblib", "pickle") and len(v["sha256"]) == 64
+    with pytest.raises(models.UntrustedModel, match="trusted=True"):
+        models.load_version(store_home, v)
+    assert models.load_version(store_home, v, trusted=True) == {"not": "sklearn"}
+    blob = models.BlobStore(store_home / "blobs").path_for(v["blob"])
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"x")
+    with pytest.raises(models.UntrustedModel, match="sha256"):
+        models.load_version(store_home, v, trusted=True)
+
+
+def test_save_models_option_saves_each_runs_estimators(tracked):
+    _frame().to_csv("train.csv", index=False)
+    tracked.run("%track on --experiment test --save-models")
+    tracked.run(TRAIN)
+    tracked.run("C = 0.5")
+    tracked.run(FIT)
+    run = _runs(tracked)[-1]
+    model = mnb.load_model(run.id, "clf", home=tracked.tracker.home)
+    assert model.C == 0.5
+
+
+def test_gates_parse_and_refuse_unknown_metrics():
+    from mlops_nb.gates import GateError, check_known, evaluate, parse_gate
+
+    g = parse_gate(" f1 >= 0.9 ")
+    assert (g.metric, g.op, g.threshold) == ("f1", ">=", 0.9)
+    assert [r.passed for r in evaluate([g, parse_gate("rmse<3.2")],
+                                       {"f1": 0.95, "rmse": 3.5})] == [True, False]
+    for bad in ("f1 >= high", "f1 => 0.9", "", ">= 1", "f1>=nan"):
+        with pytest.raises(GateError):
+            parse_gate(bad)
+    with pytest.raises(GateError, match="unknown"):
+        check_known([parse_gate("auc>0.5")], {"f1": 1.0}, "run x")
+
+
+def _retrain(home, *args):
+    return main(["--home", home, "retrain", *args, "--no-progress"])
+
+
+def _listing(home):
+    return sorted((str(p.relative_to(home)), p.stat().st_size)
+                  for p in Path(home).rglob("*") if p.is_file())
+
+
+@pytest.mark.slow  # several fresh training processes
+def test_retrain_gate_promote_and_load_promoted(trained, capsys):
+    sh, run = trained
+    home = str(sh.tracker.home)
+    _frame(n=400, shift=1.0, seed=5).to_csv("new.csv", index=False)
+    before = _listing(home)
+    # bad input changes nothing
+    assert _retrain(home, run.id, "--data", "new.csv", "--gate", "auc>=0.5") == EXIT_BAD_INPUT
+    assert _retrain(home, run.id, "--data", "new.csv", "--gate", "f1 >> 1") == EXIT_BAD_INPUT
+    assert _retrain(home, run.id, "--data", "other=new.csv") == EXIT_BAD_INPUT
+    assert "never read a data file named 'other'" in capsys.readouterr().err
+    assert _retrain(home, run.id, "--data", "new.csv", "--no-worse-than", "0.01"
+                    ) == EXIT_BAD_INPUT
+    assert "none is promoted yet" in capsys.readouterr().err
+    assert main(["--home", home, "validate", "promoted", "--data", "new.csv"]) == EXIT_BAD_INPUT
+    assert _listing(home) == before
+    # a gate that fails: recorded, not promoted
+    assert _retrain(home, run.id, "--data", "new.csv", "--gate", "f1>=1.01", "--promote") == 3
+    assert "GATE_FAILED" in capsys.readouterr().out
+    from mlops_nb.models import promoted
+
+    assert promoted(home) == {}
+    # passing: promoted; then loadable as "promoted"
+    assert _retrain(home, run.id, "--data", "train=new.csv", "--gate", "f1>=0.1",
+                    "--promote", "--format", "json") == EXIT_OK
+    res = json.loads(capsys.readouterr().out)
+    assert res["outcome"] == "promoted" and res["version"]
+    new_run = StoreReader(Path(home)).resolve(res["run_id"])
+    assert new_run.params["retrained_from"] == run.id and new_run.metrics == res["metrics"]
+    assert new_run.data["file:train.csv"]["profile"]
+    assert promoted(home)["clf"]["run_id"] == res["run_id"]
+    model = mnb.load_model("promoted", "clf", home=home)
+    X_new = pd.DataFrame(np.zeros((1, len(model.feature_names_in_))), columns=model.feature_names_in_)
+    assert model.predict(X_new).shape == (1,)
+    # retrain the promoted one (a retrain of a retrain runs the notebook run's script)
+    assert _retrain(home, "promoted", "--data", "train.csv", "--no-worse-than", "1.0",
+                    "--format", "json") == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["outcome"] == "accepted"
+    df = mnb.runs(home=home)
+    assert res["run_id"] in set(df["id"])
+
+
+def test_retrain_when_drift_skips_clean_data_and_blocks_schema_violations(trained, capsys):
+    sh, run = trained
+    home = str(sh.tracker.home)
+    _frame(seed=7).to_csv("same.csv", index=False)
+    before = _listing(home)
+    assert _retrain(home, run.id, "--data", "same.csv", "--when", "drift") == 5
+    df = _frame(seed=8).rename(columns={"x2": "x_2"})
+    df.to_csv("renamed.csv", index=False)
+    assert _retrain(home, run.id, "--data", "renamed.csv") == 4
+    assert "schema violation" in capsys.readouterr().out
+    assert _listing(home) == before
+
+
+@pytest.mark.slow
+def test_retrain_killed_midway_changes_nothing(tracked):
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("C = 1.0")
+    tracked.run("import os, time\nif os.environ.get('MNB_SLOW_FIT'):\n    time.sleep(60)\n"
+                + FIT)
+    run = _runs(tracked)[-1]
+    home = str(tracked.tracker.home)
+    _frame(seed=9).to_csv("new.csv", index=False)
+    assert _retrain(home, run.id, "--data", "new.csv", "--promote", "--model", "clf") == EXIT_OK
+    from mlops_nb.models import promoted
+
+    mark = promoted(home)["clf"]["version"]
+    tracked.flush()
+    before = _listing(home)
+    env = {**os.environ, "MNB_SLOW_FIT": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nb.cli", "--home", home, "retrain", run.id, "--data",
+         "new.csv", "--promote", "--no-progress"], env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until the training script runs, then kill it all
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        if children:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert proc.poll() is None
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert _listing(home) == before
+    assert promoted(home)["clf"]["version"] == mark
+
+
+class _Custom:  # a type skops cannot vouch for
+    def __init__(self):
+        self.w = [1, 2]
+
+
+def test_skops_refuses_foreign_types_unless_trusted(store_home):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlops_nb import models
+
+    store_home.mkdir()
+    X, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)  # holds sklearn's Cython Tree
+    v = models.save_version(store_home, "cd" * 16, "tree", tree)
+    assert v["format"] == "skops"
+    assert (models.load_version(store_home, v).predict(X) == tree.predict(X)).all()
+    pipe = make_pipeline(FunctionTransformer(np.log1p), DecisionTreeClassifier()).fit(
+        np.abs(X), y)
+    pipe.custom_ = _Custom()
+    v2 = models.save_version(store_home, "cd" * 16, "pipe", pipe)
+    if v2["format"] == "skops":
+        with pytest.raises(models.UntrustedModel, match="outside scikit-learn"):
+            models.load_version(store_home, v2)
+    else:
+        with pytest.raises(models.UntrustedModel, match="trusted=True"):
+            models.load_version(store_home, v2)
+    assert models.load_version(store_home, v2, trusted=True).custom_.w == [1, 2]
+
+
+@pytest.mark.slow  # several fresh training processes
+def test_reproduce_seeds_reports_noise_and_ties(tracked, capsys):
+    tracked.run("import numpy as np")
+    tracked.run("score = 0.5 + np.random.rand() * 0.1")
+    tracked.run("score = 0.5 + np.random.rand() * 0.1")
+    best, other = sorted(_runs(tracked), key=lambda r: -r.metrics["score"])
+    home = str(tracked.tracker.home)
+    assert main(["--home", home, "reproduce", best.id, "--seeds", "4", "--format", "json"]
+                ) == EXIT_OK
+    doc = json.loads(capsys.readouterr().out)
+    m = doc["metrics"]["score"]
+    assert len(m["values"]) == 4 and m["spread"] > 0
+    assert 0.5 <= m["min"] <= m["max"] <= 0.6
+    tied = best.metrics["score"] - other.metrics["score"] <= m["spread"]
+    assert (other.id in doc["ties"]["score"]) == tied
+    from mlops_nb.compare.model import load_comparison
+    from mlops_nb.noise import load_noise
+
+    assert load_noise(home, best.id)["metrics"]["score"]["spread"] == m["spread"]
+    cmp, _ = load_comparison("test", metric="score", home=home)
+    assert cmp.tied == ({other.id} if tied else set())
+    assert ("tied with best within noise" in cmp.verdict_text(other.id)) == tied
+    assert main(["--home", home, "reproduce", best.id, "--seeds", "1"]) == EXIT_BAD_INPUT
+
+
+def test_retrain_of_a_run_without_a_model_cannot_promote(tracked, capsys):
+    _frame().to_csv("train.csv", index=False)
+    tracked.run("import pandas as pd\ndf = pd.read_csv('train.csv')")
+    tracked.run("mean_x1 = float(df.x1.mean())\nscore = 1.0")
+    (run,) = _runs(tracked)
+    home = str(tracked.tracker.home)
+    _frame(seed=11).to_csv("new.csv", index=False)
+    before = _listing(home)
+    assert _retrain(home, run.id, "--data", "new.csv", "--promote") == EXIT_BAD_INPUT
+    assert "no fitted model" in capsys.readouterr().err
+    assert _listing(home) == before
+    assert _retrain(home, run.id, "--data", "new.csv", "--format", "json") == EXIT_OK
+    res = json.loads(capsys.readouterr().out)
+    assert res["outcome"] == "accepted" and res["version"] is None and res["metrics"]["score"] == 1.0
+    with pytest.raises(MlopsNbError, match="no saved model"):
+        mnb.load_model(res["run_id"], home=home)
+
+
+def test_reproduce_gates(tracked, capsys):
+    tracked.run("f1 = 0.8")
+    (run,) = _runs(tracked)
+    home = str(tracked.tracker.home)
+    assert main(["--home", home, "reproduce", run.id, "--gate", "f1>=0.75"]) == EXIT_OK
+    assert main(["--home", home, "reproduce", run.id, "--gate", "f1>0.8"]) == 3
+    assert "gate FAIL: f1 = 0.8, needs > 0.8" in capsys.readouterr().err
+    assert main(["--home", home, "reproduce", run.id, "--gate", "auc>0.5"]) == EXIT_BAD_INPUT
+    assert main(["--home", home, "reproduce", run.id, "--gate", "f1 ≥ 0.5"]) == EXIT_BAD_INPUT
+    assert main(["--home", home, "reproduce", run.id, "--no-worse-than", "0.1"]
+                ) == EXIT_BAD_INPUT
