@@ -162,6 +162,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("code:")
         for line in code.splitlines():
             print(f"  {_printable(line)}")
+    for problem in reader.blobs.problems:
+        print(f"mlops-nb: warning: {_printable(problem)}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -31,6 +31,7 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        _chmod_for_umask(fd)
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
@@ -42,6 +43,28 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True) -> 
         raise
     if sync_dir:
         fsync_dir(path.parent)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux), since
+    `os.umask` can only be read by setting it, which races with other threads creating files."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_for_umask(fd: int) -> None:
+    # mkstemp creates 0600 whatever the umask: a store shared with a group (umask 002) or read by
+    # another user must get the mode any other file the user creates would get.
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o666 & ~current_umask())
 
 
 def fsync_dir(folder: Path) -> None:
@@ -78,19 +101,37 @@ def remove_stray_temps(folder: Path, *, older_than_s: float = 60.0) -> int:
 
 
 def read_json_file(path: Path) -> Any:
+    """The parsed file, None if it does not exist; StoreCorrupt (naming the file and why) if it
+    cannot be read or parsed. Only a file that really is not JSON gets the advice to move it."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        if isinstance(exc, PermissionError):
+            why += " (owned by another user, or its mode forbids reading)"
+        raise StoreCorrupt(f"{path} cannot be read: {why}; skipped") from None
     if not raw.strip():
         raise StoreCorrupt(f"{path} is empty; it was not written by mlops-nb's atomic writer")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            # Valid JSON with an integer of thousands of digits (Python refuses to parse it by
+            # default): read it, keeping that number as text.
+            return json.loads(raw, parse_int=_int_or_text)
         raise StoreCorrupt(
             f"{path} is not valid JSON ({exc}); move it aside to silence this, "
             "other sessions are unaffected"
-        ) from exc
+        ) from None
+
+
+def _int_or_text(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:
+        return f"<int of {len(digits.lstrip('-'))} digits, too large to read>"
 
 
 class AtomicJSONStorage(Storage):
