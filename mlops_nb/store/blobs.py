@@ -116,8 +116,12 @@ class BlobStore:
         bytes on disk no longer hash to `digest`."""
         try:
             payload = self.path_for(digest).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             payload = self._from_pack(digest)
+        else:
+            if blob_hash(payload) != digest:  # a damaged loose copy: a pack may hold a good one
+                with contextlib.suppress(FileNotFoundError):
+                    payload = self._from_pack(digest)
         if blob_hash(payload) != digest:
             raise StoreCorrupt(f"blob {digest} is damaged: its content does not match its hash")
         return payload
@@ -185,7 +189,7 @@ class BlobStore:
                 continue
             try:
                 path = self.path_for(digest)
-                if not path.exists():
+                if not path.is_file():
                     atomic_write_bytes(path, payload, sync_dir=False)
                     folders.add(path.parent)
                 self._known.add(digest)
