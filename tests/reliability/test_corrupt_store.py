@@ -208,3 +208,141 @@ def test_corrupt_or_stale_index_is_ignored_and_rebuilt_from_the_session(tmp_path
     assert len(mnb.runs(home=home)) == 7
 
 
+
+
+# -- one bad record, named and counted; never a silent skip (issue 8, items 9 and 10) ----------
+BAD_FIELDS = [
+    ("started_at", "yesterday"),
+    ("started_at", 1e20),
+    ("seq", "3"),
+    ("effective_data", {"X": 5}),
+    ("effective_params", [1, 2]),
+    ("code", "../../etc/passwd"),
+    ("figures", [None]),
+    ("rng", {"numpy": 7}),
+    ("execution_count", "In[3]"),
+    ("id", None),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_FIELDS,
+                         ids=[f"{f}={v!r}"[:30] for f, v in BAD_FIELDS])
+def test_one_bad_field_skips_that_record_by_name_and_nothing_else(tmp_path, capsys, field,
+                                                                  value):
+    home = tmp_path / ".mlops_nb"
+    good = [make_run(hexid("a1", i), "good", i) for i in range(2)]
+    write_session(home, "good", good)
+    mixed = [make_run(hexid("b2", i), "mixed", i) for i in range(3)]
+    for cr in mixed:
+        cr.effective_data = {"X": {"hash": "abc", "rows": 3}}
+    [seg] = write_session(home, "mixed", mixed)
+    doc = json.loads(seg.read_text())
+    key = sorted(doc["cell_runs"], key=int)[1]
+    doc["cell_runs"][key][field] = value
+    seg.write_text(json.dumps(doc))
+
+    df = mnb.runs(home=home)
+    expected = [cr.id for cr in good] + [mixed[0].id, mixed[2].id]
+    assert sorted(df["id"]) == sorted(expected)
+    [problem] = df.attrs["problems"]
+    assert seg.name in problem and f"#{key}" in problem and field in problem
+    if field != "id":
+        assert mixed[1].id in problem
+    assert "move it aside" not in problem
+
+    code, out, err = cli(capsys, "--home", str(home), "runs")
+    assert code == 0 and seg.name in err and "Traceback" not in err
+    assert cli(capsys, "--home", str(home), "runs", "--strict")[0] == 1
+    for run_id in (good[0].id, mixed[2].id):
+        code, out, err = cli(capsys, "--home", str(home), "show", run_id)
+        assert code == 0 and run_id in out, err
+    code, out, err = cli(capsys, "--home", str(home), "compare", "-o", str(tmp_path / "r.html"))
+    assert code == 0, err
+    assert "b2" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("content", [b"null", b'{"cell_runs": []}', b"{}"],
+                         ids=["null", "cell-runs-empty-list", "empty-object"])
+def test_files_that_hold_nothing_are_reported_not_silently_skipped(tmp_path, content):
+    home = tmp_path / ".mlops_nb"
+    [seg] = write_session(home, "good", [make_run(hexid("c3", 0), "good", 0)])
+    odd = seg.with_name("odd.0000.json")
+    odd.write_bytes(content)
+    df = mnb.runs(home=home)
+    assert len(df) == 1
+    assert [p for p in df.attrs["problems"] if odd.name in p]
+
+
+def test_a_directory_named_like_a_segment_is_reported(tmp_path, capsys):
+    home = tmp_path / ".mlops_nb"
+    [seg] = write_session(home, "good", [make_run(hexid("c4", 0), "good", 0)])
+    (seg.parent / "dir.0000.json").mkdir()
+    df = mnb.runs(home=home)
+    assert len(df) == 1 and any("dir.0000.json" in p and "not a file" in p
+                                for p in df.attrs["problems"])
+    code, _, err = cli(capsys, "--home", str(home), "show", hexid("c4", 0))
+    assert code == 0 and "Traceback" not in err
+
+
+def test_a_huge_int_in_a_file_is_read_as_text_and_the_file_is_not_called_invalid(tmp_path,
+                                                                                  capsys):
+    home = tmp_path / ".mlops_nb"
+    runs = [make_run(hexid("d5", i), "big", i) for i in range(3)]
+    [seg] = write_session(home, "big", runs)
+    doc = json.loads(seg.read_text())
+    key = sorted(doc["cell_runs"], key=int)[1]
+    doc["cell_runs"][key]["params"]["huge"] = "@HUGE@"
+    seg.write_text(json.dumps(doc).replace('"@HUGE@"', "1" + "0" * 5000))  # 10**5000 as JSON
+    df = mnb.runs(home=home)
+    assert list(df["id"]) == [cr.id for cr in runs] and df.attrs["problems"] == []
+    assert str(df["params.huge"].iloc[1]).startswith("<int of 5001 digits")
+    code, out, err = cli(capsys, "--home", str(home), "runs")
+    assert code == 0 and err == "" and "move it aside" not in err
+    code, out, err = cli(capsys, "--home", str(home), "show", runs[1].id, "--format", "json")
+    assert code == 0 and json.loads(out)["params"]["huge"].startswith("<int of 5001 digits")
+
+
+def test_damaged_blobs_are_named_and_break_no_run(tracked, capsys):
+    """A code blob that is not UTF-8 and a garbage RNG blob: `show`, `runs`, `compare` and the
+    export of runs that do not need them work; the damage is named, never a traceback."""
+    from mlops_nb.store.blobs import PACKS_DIR, iter_pack
+
+    tracked.run("a = 1")
+    tracked.run("acc = a / 2")
+    tracked.run("b = 2")
+    tracked.run("f1 = b / 4")
+    tracked.flush()
+    home = tracked.tracker.home
+    log = StoreReader(home).session_log(tracked.tracker.session)
+    first = next(cr for cr in log if cr.defs == ["a"])
+    run_a = next(cr for cr in log if "acc" in cr.metrics)
+    run_b = next(cr for cr in log if "f1" in cr.metrics)
+    damaged = {first.code, first.python}
+    for pack in (home / "blobs" / PACKS_DIR).iterdir():
+        raw = bytearray(pack.read_bytes())
+        for digest, offset, length in iter_pack(pack):
+            if digest in damaged:
+                raw[offset:offset + length] = b"\xff" * length  # not UTF-8, not its hash
+        pack.write_bytes(bytes(raw))
+
+    code, out, err = cli(capsys, "--home", str(home), "runs")
+    assert code == 0 and run_a.id[:12] in out and run_b.id[:12] in out
+    code, out, err = cli(capsys, "--home", str(home), "show", first.id)
+    assert code == 0 and "Traceback" not in err and first.code[:12] in err
+    code, out, err = cli(capsys, "--home", str(home), "compare", "-o", "r.html")
+    assert code == 0, err
+    # An earlier cell of the session whose code is unknown could have set anything: export
+    # refuses with a clear message (exit 1), naming the cell, instead of crashing.
+    for run in (run_a, run_b):
+        code, out, err = cli(capsys, "--home", str(home), "export", run.id, "-o", "out")
+        assert code == 1 and "missing from the store" in err and "Traceback" not in err
+
+    from mlops_nb.store.blobs import BlobStore, blob_hash
+
+    store = BlobStore(home / "blobs")
+    garbage_rng = b"\x00\x01 not json"
+    digest = blob_hash(b"the real rng state")
+    (home / "blobs" / digest[:2]).mkdir(parents=True, exist_ok=True)
+    (home / "blobs" / digest[:2] / digest).write_bytes(garbage_rng)
+    assert store.get_text(digest) is None
+    assert any(digest[:12] in p and "damaged" in p for p in store.problems)
