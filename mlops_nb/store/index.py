@@ -123,7 +123,8 @@ def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]]) -
         "n": cols.n,
         "cols": cols.cols,
     }
-    atomic_write_bytes(index_path, json.dumps(doc, separators=(",", ":"), default=repr).encode())
+    payload = json.dumps(doc, separators=(",", ":"), default=repr).encode()
+    atomic_write_bytes(index_path, payload, durable=False)  # derived: rebuilt if ever lost
 
 
 def read_summary(index_path: Path, segment_stat: os.stat_result) -> dict[str, Any] | None:

@@ -22,11 +22,14 @@ from ..errors import StoreCorrupt
 TEMP_SUFFIX = ".tmp"
 
 
-def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True) -> None:
+def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
+                       durable: bool = True) -> None:
     """Write `payload` to `path` so that a crash leaves either the old or the new content.
 
     `sync_dir=False` leaves making the rename durable to the caller (`fsync_dir`), so a batch
-    of files in one folder pays for one directory sync, not one each.
+    of files in one folder pays for one directory sync, not one each. `durable=False` skips
+    the fsyncs for derived files (the run index) that a reader rebuilds when they are stale or
+    damaged: a killed process still leaves the old or the new file, only a power cut may not.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -35,13 +38,14 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True) -> 
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(path.parent)
 
 

@@ -115,6 +115,7 @@ class SessionWriter:
         self._attempts = 0
         self._last_failed = False
         self._wake = False
+        self._busy = False
         self._stopping = False
         self._error: BaseException | None = None
         self.last_error: tuple[float, BaseException] | None = None  # kept after recovery
@@ -266,6 +267,7 @@ class SessionWriter:
                 with self._cond:
                     self._attempts += 1
                     self._last_failed = not ok
+                    self._busy = bool(self._inbox)
                     self._cond.notify_all()
             if stopping:
                 with self._cond:
@@ -289,7 +291,9 @@ class SessionWriter:
                 self._cond.wait(remaining)
             else:
                 self._cond.wait()
-        if self._inbox and not failing:
+        if self._inbox and not failing and not self._busy:
+            # An idle writer gathers what arrives within `flush_interval` into one write; a
+            # busy one (records arrived while it wrote) writes at once: they are gathered.
             deadline = time.monotonic() + self.flush_interval
             while not (self._wake or self._stopping):
                 remaining = deadline - time.monotonic()
@@ -298,6 +302,7 @@ class SessionWriter:
                 self._cond.wait(remaining)
         self._wake = False
         items, self._inbox = self._inbox, []
+        self._busy = False
         return items
 
     def _take(self, items: list[Any]) -> None:
