@@ -238,9 +238,10 @@ class SessionWriter:
             err = self._error
             if err is not None:
                 text = _describe(err)
-                if self._told == text and self.lost == self._told_lost:
+                kind = f"{type(err).__name__}:{getattr(err, 'errno', None)}"  # not the temp name
+                if self._told == kind and self.lost == self._told_lost:
                     return None
-                self._told, self._told_lost = text, self.lost
+                self._told, self._told_lost = kind, self.lost
                 msg = (f"runs are NOT being saved: {text}. {len(self._unsaved)} cell run(s) "
                        "wait in memory and will be written once the store is writable again")
                 if self.lost:
