@@ -21,4 +21,9 @@ echo
 echo "comparison widget and report (targets at 10,000 runs: widget <= 1.5 s, report <= 5 s)"
 .venv/bin/python benchmarks/bench_compare.py --sizes "$sizes" \
   --json benchmarks/results/compare-latest.json || status=$?
+# Issue 8: the writer's lag at many fast cells, with and without back-pressure.
+echo
+n=3000
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && n=1000; done
+.venv/bin/python -m benchmarks.writer_lag --cells "$n" || status=$?
 exit "$status"
