@@ -116,6 +116,7 @@ class SessionWriter:
         self._last_failed = False
         self._wake = False
         self._busy = False
+        self._next_retry = 0.0
         self._stopping = False
         self._error: BaseException | None = None
         self.last_error: tuple[float, BaseException] | None = None  # kept after recovery
@@ -196,8 +197,9 @@ class SessionWriter:
             self._cond.notify_all()
             while True:
                 oldest = next(iter(self._unsaved), None)
-                if oldest is None or oldest >= target:
-                    return not (self._inbox and self._thread.is_alive())
+                if (oldest is None or oldest >= target) and not (
+                        self._inbox and self._thread.is_alive()):
+                    return True
                 if self._attempts > first and self._last_failed:
                     return False
                 if not self._thread.is_alive():
@@ -260,10 +262,10 @@ class SessionWriter:
             self._clean_blob_temps()
         while True:
             with self._cond:
-                items = self._gather()
+                items, due = self._gather()
                 stopping = self._stopping
             self._take(items)
-            if self._pending or any(s.unsaved or s.session_stale for s in self._open):
+            if due and (self._pending or any(s.unsaved or s.session_stale for s in self._open)):
                 ok = self._attempt()
                 with self._cond:
                     self._attempts += 1
@@ -279,19 +281,18 @@ class SessionWriter:
                                         _describe(self._error))
                         return
 
-    def _gather(self) -> list[Any]:
-        """Wait for work (caller holds `_cond`): new items, gathered for `flush_interval`, or a
-        retry of pending ones when it is due, or at once when flushed or stopped."""
-        failing = self._error is not None
-        retry_at = time.monotonic() + self.retry_interval if failing else None
-        while not (self._inbox or self._stopping or self._wake):
-            if retry_at is not None:
-                remaining = retry_at - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            else:
-                self._cond.wait()
+    def _gather(self) -> tuple[list[Any], bool]:
+        """Wait for work (caller holds `_cond`): new items, gathered for `flush_interval`; a
+        retry when it is due while writes fail; at once when flushed or stopped. Returns the
+        new items and whether to write now (while failing, new items wait for the retry)."""
+        while True:
+            failing = self._error is not None
+            now = time.monotonic()
+            if self._wake or self._stopping or (self._inbox and not failing):
+                break
+            if failing and now >= self._next_retry:
+                break
+            self._cond.wait(self._next_retry - now if failing else None)
         if self._inbox and not failing and not self._busy:
             # An idle writer gathers what arrives within `flush_interval` into one write; a
             # busy one (records arrived while it wrote) writes at once: they are gathered.
@@ -301,10 +302,12 @@ class SessionWriter:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+        due = (not failing or self._wake or self._stopping
+               or time.monotonic() >= self._next_retry)
         self._wake = False
         items, self._inbox = self._inbox, []
         self._busy = False
-        return items
+        return items, due
 
     def _take(self, items: list[Any]) -> None:
         for item in items:
@@ -331,6 +334,7 @@ class SessionWriter:
             elif error is not None:
                 self._error = error
                 self.last_error = (time.time(), error)
+                self._next_retry = time.monotonic() + self.retry_interval
                 log.debug("mlops-nb could not write the session store: %s", error)
         return error is None and not self._pending
 
@@ -356,6 +360,14 @@ class SessionWriter:
             except OSError as exc:  # no folder for a new segment: the store is failing
                 error = error or exc
                 still.append(item)
+            except Exception as exc:  # a record no retry can store: never block the others
+                error = error or exc
+                log.warning("mlops-nb could not store cell run %s: %r", item.record.id, exc)
+                with self._cond:
+                    self._unsaved.pop(item.n, None)
+                    self._pending_bytes -= item.size
+                    self.lost += 1
+                    self._cond.notify_all()
         self._pending = still
         for seg in list(self._open):
             if not (seg.unsaved or seg.session_stale):
@@ -368,12 +380,14 @@ class SessionWriter:
 
     def _insert(self, item: _Item) -> None:
         record = _storable(item.record)
+        doc = record.to_dict()
+        row = summary_row(record) if record.is_run else None
         seg = self._segment_for(record.experiment)
-        seg.db.table(CELL_RUNS_TABLE).insert(record.to_dict())
+        seg.db.table(CELL_RUNS_TABLE).insert(doc)
         seg.count += 1
         seg.unsaved.append(item)
-        if record.is_run:
-            seg.run_rows.append(summary_row(record))
+        if row is not None:
+            seg.run_rows.append(row)
 
     def _commit(self, seg: _Segment) -> None:
         table = seg.db.table(SESSION_TABLE)
