@@ -1,8 +1,10 @@
 """Reading the store: merge every session's segments, tolerate the broken ones.
 
 Readers never lock and never write: each segment has one writer that replaces it atomically, so
-a reader sees a whole file, old or new. A file that does not parse is reported as a problem
-(naming the file) and skipped, so one bad session never hides the others.
+a reader sees a whole file, old or new. A file that does not parse or cannot be opened is
+reported as a problem (naming the file) and skipped, so one bad session never hides the others;
+each record is validated against the schema (msgspec) and a bad one is skipped and reported by
+document number and run id, so one bad record never hides its neighbours.
 """
 
 from __future__ import annotations
