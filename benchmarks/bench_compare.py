@@ -42,6 +42,9 @@ def make_store(home: Path, n: int, seed: int = 0) -> None:
     rnd = random.Random(seed)
     t0 = time.time() - n * 60.0
     code = b"accuracy = evaluate(model)\n"
+    from mlops_nb.store.blobs import blob_hash
+
+    code_hash = blob_hash(code)  # blobs are checked against their hash on read
     for s in range(0, n, RUNS_PER_SESSION):
         session = f"20261126T000000-{s // RUNS_PER_SESSION:08x}"
         writer = SessionWriter(home, session)
@@ -58,7 +61,7 @@ def make_store(home: Path, n: int, seed: int = 0) -> None:
                 id=uuid.UUID(int=rnd.getrandbits(128)).hex, session=session,
                 experiment="bench", seq=i - s, started_at=t0 + i * 60.0,
                 duration_s=rnd.uniform(0.1, 30), notebook="bench.ipynb",
-                execution_count=i - s + 1, code="0" * 32,
+                execution_count=i - s + 1, code=code_hash,
                 params={"model": model, "max_depth": depth, "lr": lr,
                         "n_estimators": rnd.choice((100, 200, 400)), "seed": 0,
                         "dataset": "churn-v3"},
@@ -68,7 +71,7 @@ def make_store(home: Path, n: int, seed: int = 0) -> None:
                 data={"X": {"hash": f"{rnd.getrandbits(32):08x}", "kind": "DataFrame"}},
                 lineage=[],
             )
-            writer.append(cr, {"0" * 32: code})
+            writer.append(cr, {code_hash: code})
         writer.flush(600)
         writer.close()
 

@@ -28,4 +28,9 @@ quick=()
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=(--quick); done
 .venv/bin/python -m benchmarks.mlops "${quick[@]}" --json benchmarks/results/mlops-latest.json \
   || status=$?
+# Issue 8: the writer's lag at many fast cells, with and without back-pressure.
+echo
+n=3000
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && n=1000; done
+.venv/bin/python -m benchmarks.writer_lag --cells "$n" || status=$?
 exit "$status"

@@ -85,6 +85,10 @@ def get_run(run_id: str, *, home: str | os.PathLike[str] | None = None) -> dict[
 
 
 def flush(timeout: float | None = 30.0) -> bool:
-    """Block until every recorded cell run is on disk."""
+    """Write every recorded cell run now; True only if all of them are on disk.
+
+    False if the store cannot be written (disk full, read-only: `%track status` says why; the
+    runs wait in memory and are written once it can be) or `timeout` ran out.
+    """
     tracker = active_tracker()
     return True if tracker is None else tracker.flush(timeout)

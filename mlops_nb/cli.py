@@ -54,6 +54,9 @@ def _home(args: argparse.Namespace) -> Path:
 def _report_problems(problems: list[str], strict: bool) -> int:
     for p in problems:
         print(f"mlops-nb: warning: skipped {_printable(p)}", file=sys.stderr)
+    if len(problems) > 1:
+        print(f"mlops-nb: warning: {len(problems)} store files or records skipped, listed "
+              "above; everything else was read", file=sys.stderr)
     if problems and strict:
         print(f"mlops-nb: {len(problems)} unreadable file(s) and --strict given", file=sys.stderr)
         return EXIT_FAILED
@@ -163,6 +166,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("code:")
         for line in code.splitlines():
             print(f"  {_printable(line)}")
+    for problem in reader.blobs.problems:
+        print(f"mlops-nb: warning: {_printable(problem)}", file=sys.stderr)
     return EXIT_OK
 
 

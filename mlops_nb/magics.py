@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import time
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -166,8 +167,15 @@ def status_text(t: Tracker) -> str:
         f"session: {t.session}",
         f"store: {t.home or '(created on first recorded cell)'}",
         f"notebook: {t.notebook or '(unknown)'}",
-        f"cell runs recorded: {t.recorded}; written: {writer.written if writer else 0}",
+        f"cell runs recorded: {t.recorded}; written: {writer.written if writer else 0}"
+        + (f"; waiting to be written: {writer.waiting}" if writer and writer.waiting else "")
+        + (f"; dropped: {writer.lost}" if writer and writer.lost else ""),
     ]
     if writer is not None and writer.error is not None:
-        lines.append(f"last write error: {writer.error!r}")
+        lines.append(f"write error (runs are NOT being saved; retried every "
+                     f"{writer.retry_interval:g} s): {writer.error!r}")
+    elif writer is not None and writer.last_error is not None:
+        when, err = writer.last_error
+        lines.append(f"last write error ({time.strftime('%H:%M:%S', time.localtime(when))}, "
+                     f"writes succeed again since): {err!r}")
     return "\n".join(lines)

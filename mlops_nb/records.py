@@ -9,10 +9,10 @@ not here: the record holds their content hashes and the blob store holds the byt
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from .errors import SchemaTooNew
+from .errors import MlopsNbError, SchemaTooNew
 
 SCHEMA_VERSION = 1
 
@@ -111,30 +111,77 @@ def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def cell_run_from_dict(doc: dict[str, Any]) -> CellRun:
-    """A CellRun from its stored form; TypeError when the document is not shaped like one."""
+    """A CellRun from its stored form, validated field by field against the schema.
+
+    Raises RecordInvalid (naming the field) when the document is not shaped like a cell run, so
+    a reader skips that one record and reports it instead of crashing later on a string where a
+    time belongs. Fields this version does not know are ignored (a newer minor writer).
+    """
     if not isinstance(doc, dict):
-        raise TypeError(f"a cell run is a mapping, not {type(doc).__name__}")
+        raise RecordInvalid(f"a cell run is a mapping, not {type(doc).__name__}")
     doc = _migrate(doc)
-    known = {k: v for k, v in doc.items() if k in _CELL_RUN_FIELDS}
-    for name, kinds in _CONTAINER_FIELDS.items():
-        if name in known and not isinstance(known[name], kinds):
-            raise TypeError(f"field {name!r} is a {type(known[name]).__name__}")
-    if not isinstance(known.get("id"), str):
-        raise TypeError("field 'id' is not a string")
-    return CellRun(**known)
+    import msgspec
+
+    try:
+        checked = msgspec.convert(doc, _schema(), strict=True)
+    except msgspec.ValidationError as exc:
+        raise RecordInvalid(str(exc).replace("`$.", "`")) from None
+    return CellRun(**{name: getattr(checked, name) for name in _CELL_RUN_FIELDS})
 
 
-def _container_kinds(annotation: str) -> tuple[type, ...]:
-    kind = dict if annotation.startswith("dict") else list
-    return (kind, type(None)) if annotation.endswith("| None") else (kind,)
+class RecordInvalid(MlopsNbError, TypeError):
+    """A stored cell run that does not match the schema; readers skip it and report it."""
 
 
-# Readers iterate these; a hand-edited or foreign document must fail here, not deep in a reader.
-_CONTAINER_FIELDS = {
-    f.name: _container_kinds(str(f.type))
-    for f in fields(CellRun)
-    if str(f.type).startswith(("dict", "list"))
-}
+# Time stamps between 1970 and 2100: anything else is a damaged or hand-edited record, and would
+# break every reader that turns it into a date.
+_LAST_TIME = 4_102_444_800.0
+_BLOB_REF = r"^[0-9a-f]{8,64}$"
+
+
+def _overrides() -> dict[str, Any]:
+    from typing import Annotated
+
+    from msgspec import Meta
+
+    blob = Annotated[str, Meta(pattern=_BLOB_REF)]
+    return {
+        "id": Annotated[str, Meta(min_length=1)],
+        "seq": Annotated[int, Meta(ge=0)],
+        "started_at": Annotated[float, Meta(ge=0.0, le=_LAST_TIME)],
+        "duration_s": Annotated[float, Meta(ge=0.0)],
+        "code": blob | None,
+        "python": blob | None,
+        "figures": list[blob],
+        "rng": dict[str, blob] | None,
+    }
+
+
+_SCHEMA: Any = None
+
+
+def _schema() -> Any:
+    """A msgspec Struct mirroring CellRun (built from its fields, so a new field is validated
+    without touching this), with the constraints a dataclass annotation cannot carry."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        import typing
+
+        import msgspec
+
+        hints = typing.get_type_hints(CellRun)
+        overrides = _overrides()
+        spec: list[Any] = []
+        for f in fields(CellRun):
+            kind = overrides.get(f.name, hints[f.name])
+            if f.default is not MISSING:
+                spec.append((f.name, kind, f.default))
+            elif f.default_factory is not MISSING:
+                spec.append((f.name, kind, msgspec.field(default_factory=f.default_factory)))
+            else:
+                spec.append((f.name, kind))
+        _SCHEMA = msgspec.defstruct("CellRunSchema", spec)
+    return _SCHEMA
 
 
 def iso(ts: float | None) -> str | None:

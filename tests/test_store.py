@@ -213,3 +213,82 @@ def test_writer_cleans_old_temp_files_of_killed_writers(tmp_path: Path):
     w.append(make_run(0))
     w.close()
     assert [p.exists() for p in stale] == [False, False, False]
+
+
+# -- blob packs (issue 8, item 18) -------------------------------------------------------------
+def _runs_with_code(n: int, session: str = "s1") -> list[tuple[CellRun, dict[str, bytes]]]:
+    from mlops_nb.store.blobs import blob_hash
+
+    out = []
+    for i in range(n):
+        cr = make_run(i, session=session)
+        code = f"lr = {i} / 100  # cell {i}\n".encode()
+        cr.code = blob_hash(code)
+        out.append((cr, {cr.code: code}))
+    return out
+
+
+def test_small_blobs_are_packed_not_one_file_each(tmp_path: Path):
+    from mlops_nb.store.blobs import PACKS_DIR
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    runs = _runs_with_code(500)
+    for cr, blobs in runs:
+        w.append(cr, blobs)
+    w.close()
+    blob_files = [p for p in (home / "blobs").rglob("*") if p.is_file()]
+    assert len(blob_files) == 1 and blob_files[0].parent.name == PACKS_DIR
+    reader = StoreReader(home)
+    assert [reader.blobs.get_text(cr.code) for cr in reader.session_log("s1")] == [
+        b[cr.code].decode() for cr, b in runs]
+    assert reader.blobs.problems == []
+
+
+def test_old_loose_blobs_and_packs_are_both_read_and_deduplicated(tmp_path: Path):
+    from mlops_nb.store.blobs import BlobStore, blob_hash
+
+    home = tmp_path / ".mlops_nb"
+    loose = b"written by an older mlops-nb"
+    old = BlobStore(home / "blobs")  # no pack prefix: the old one-file-per-blob layout
+    digest = old.put(loose)
+    assert (home / "blobs" / digest[:2] / digest).read_bytes() == loose
+    w1 = SessionWriter(home, "s1")
+    cr, blobs = _runs_with_code(1)[0]
+    w1.append(cr, blobs)
+    w1.close()
+    w2 = SessionWriter(home, "s2")  # the same code in another session is not stored again
+    cr2, blobs2 = _runs_with_code(1, session="s2")[0]
+    w2.append(cr2, blobs2)
+    w2.close()
+    packs = list((home / "blobs" / "packs").iterdir())
+    assert [p.stat().st_size for p in packs] == [len(blobs[cr.code]) + 44]  # one entry
+    reader = StoreReader(home)
+    assert reader.blobs.get(digest) == loose
+    assert reader.blobs.get_text(cr.code) == blobs[cr.code].decode()
+    assert blob_hash(reader.blobs.get(cr2.code)) == cr2.code
+
+
+def test_a_torn_pack_tail_is_ignored_and_a_damaged_entry_is_named(tmp_path: Path):
+    from mlops_nb.store.blobs import PACKS_DIR, iter_pack
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    runs = _runs_with_code(3)
+    for cr, blobs in runs:
+        w.append(cr, blobs)
+    w.close()
+    [pack] = (home / "blobs" / PACKS_DIR).iterdir()
+    entries = list(iter_pack(pack))
+    assert len(entries) == 3
+    raw = bytearray(pack.read_bytes())
+    raw += b"MNB1" + b"f" * 32 + (10**6).to_bytes(8, "little") + b"half"  # a killed append
+    _, offset, _ = entries[1]
+    raw[offset] ^= 0xFF  # one damaged payload
+    pack.write_bytes(bytes(raw))
+    assert len(list(iter_pack(pack))) == 3
+    reader = StoreReader(home)
+    texts = [reader.blobs.get_text(cr.code) for cr, _ in runs]
+    assert texts[0] is not None and texts[1] is None and texts[2] is not None
+    [problem] = reader.blobs.problems
+    assert runs[1][0].code[:12] in problem and "damaged" in problem

@@ -306,6 +306,9 @@ class Tracker:
 
     # -- IPython events -----------------------------------------------------------------------
     def pre_run_cell(self, info: ExecutionInfo) -> None:
+        notice = self.writer.take_notice() if self.writer is not None else None
+        if notice:  # once per failure, at the top of the next cell: not lost in an old output
+            print(f"mlops-nb: warning: {notice}", file=sys.stderr)
         if self._ctx is not None:
             if not getattr(info, "store_history", False):
                 self._depth += 1  # user code calling run_cell: part of the outer cell run

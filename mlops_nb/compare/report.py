@@ -210,6 +210,5 @@ def save_report(path: str | os.PathLike[str], cmp: Comparison, *,
     text = render_report(cmp, title=title, experiment=experiment,
                          store=str(store) if store else None)
     out = Path(path).resolve()
-    atomic_write_bytes(out, text.encode("utf-8"))
-    os.chmod(out, 0o644)  # a report is for sharing; the temp file it came from was 0600
+    atomic_write_bytes(out, text.encode("utf-8"))  # mode follows the umask, like any file
     return out

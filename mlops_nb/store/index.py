@@ -17,7 +17,7 @@ from typing import Any
 import xxhash
 
 from ..records import CellRun
-from .storage import atomic_write_bytes, read_json_file
+from .storage import atomic_write_bytes
 
 INDEX_SCHEMA = 2  # 2: the data digest covers input data only
 
@@ -123,13 +123,25 @@ def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]]) -
         "n": cols.n,
         "cols": cols.cols,
     }
-    atomic_write_bytes(index_path, json.dumps(doc, separators=(",", ":"), default=repr).encode())
+    payload = json.dumps(doc, separators=(",", ":"), default=repr).encode()
+    atomic_write_bytes(index_path, payload, durable=False)  # derived: rebuilt if ever lost
+
+
+def _decode(raw: bytes) -> Any:
+    """msgspec parses a summary ~6x faster than `json` (listing 100,000 runs reads them all);
+    `json` still reads the rare one holding NaN or Infinity, which msgspec rejects."""
+    import msgspec
+
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return json.loads(raw)
 
 
 def read_summary(index_path: Path, segment_stat: os.stat_result) -> dict[str, Any] | None:
     """The summary if it is intact and still describes the segment as it is now, else None."""
     try:
-        doc = read_json_file(index_path)
+        doc = _decode(index_path.read_bytes())
     except Exception:
         return None
     if (

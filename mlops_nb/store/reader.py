@@ -1,14 +1,17 @@
 """Reading the store: merge every session's segments, tolerate the broken ones.
 
 Readers never lock and never write: each segment has one writer that replaces it atomically, so
-a reader sees a whole file, old or new. A file that does not parse is reported as a problem
-(naming the file) and skipped, so one bad session never hides the others.
+a reader sees a whole file, old or new. A file that does not parse or cannot be opened is
+reported as a problem (naming the file) and skipped, so one bad session never hides the others;
+each record is validated against the schema (msgspec) and a bad one is skipped and reported by
+document number and run id, so one bad record never hides its neighbours.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from .blobs import BlobStore
 from .index import BASE_COLUMNS, Columns, read_summary, summary_row
 from .layout import BLOBS_DIR, SEGMENT_RE, SESSIONS_DIR, index_path_for
 from .storage import read_json_file
-from .writer import CELL_RUNS_TABLE, SESSION_TABLE
+from .writer import CELL_RUNS_TABLE
 
 
 @dataclass
@@ -63,10 +66,10 @@ class StoreReader:
         found: list[Segment] = []
         if not root.is_dir():
             return found
-        for exp_dir in os.scandir(root):
+        for exp_dir in self._scan(root):
             if not exp_dir.is_dir():
                 continue
-            for entry in os.scandir(exp_dir.path):
+            for entry in self._scan(Path(exp_dir.path)):
                 m = SEGMENT_RE.match(entry.name)
                 if m is None:
                     continue
@@ -74,34 +77,63 @@ class StoreReader:
                     st = entry.stat()
                 except FileNotFoundError:
                     continue
+                except OSError as exc:
+                    self._problem(Path(entry.path), f"cannot be read: {_reason(exc)}")
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    self._problem(Path(entry.path), "is named like a session segment but is "
+                                                    "not a file; skipped")
+                    continue
                 found.append(
                     Segment(Path(entry.path), m["session"], int(m["segment"]), st)
                 )
         found.sort(key=lambda s: (s.session, s.number))
         return found
 
+    def _scan(self, folder: Path) -> list[os.DirEntry[str]]:
+        """A folder's entries; one the user may not list is a problem, not a traceback."""
+        try:
+            with os.scandir(folder) as it:
+                return list(it)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            self._problem(folder, f"cannot be listed: {_reason(exc)}; its runs are not shown")
+            return []
+
+    def _problem(self, path: Path, message: str) -> None:
+        problem = Problem(path, message)
+        if all(str(p) != str(problem) for p in self.problems):
+            self.problems.append(problem)
+
     def load_segment(self, seg: Segment | Path) -> tuple[dict[str, Any], list[CellRun]]:
-        """The session document and cell runs of one segment; raises StoreCorrupt."""
+        """The session document and the valid cell runs of one segment; raises StoreCorrupt
+        when the file as a whole is unusable. Each invalid cell run is skipped and reported
+        (by document number and run id) in `problems`; it never hides its neighbours."""
         path = seg.path if isinstance(seg, Segment) else seg
         data = read_json_file(path)
         if data is None:
-            return {}, []
-        if not isinstance(data, dict):
-            raise StoreCorrupt(f"{path} holds {type(data).__name__}, not a TinyDB document")
-        sessions = data.get(SESSION_TABLE) or {}
-        table = data.get(CELL_RUNS_TABLE) or {}
-        for name, tbl in ((SESSION_TABLE, sessions), (CELL_RUNS_TABLE, table)):
-            if not isinstance(tbl, dict):
-                raise StoreCorrupt(f"{path}: table {name!r} is not a mapping")
-        session_docs = [d for d in sessions.values() if isinstance(d, dict)]
+            if not path.exists():  # deleted since it was listed
+                return {}, []
+            raise StoreCorrupt(f"{path} holds JSON null, not a session segment; skipped")
+        import msgspec
+
+        try:
+            doc = msgspec.convert(data, _segment_doc(), strict=True)
+        except msgspec.ValidationError as exc:
+            raise StoreCorrupt(
+                f"{path} is JSON but not a session segment ({exc}); skipped"
+            ) from None
+        if not doc.cell_runs and not doc.session:
+            raise StoreCorrupt(f"{path} holds no session and no cell runs; skipped")
+        session_docs = [d for d in doc.session.values() if isinstance(d, dict)]
         runs: list[CellRun] = []
-        for key in sorted(table, key=_doc_key):
+        for key in sorted(doc.cell_runs, key=_doc_key):
+            raw = doc.cell_runs[key]
             try:
-                runs.append(cell_run_from_dict(table[key]))
+                runs.append(cell_run_from_dict(raw))
             except MlopsNbError as exc:
-                self.problems.append(Problem(path, f"document {key}: {exc}"))
-            except (TypeError, ValueError, AttributeError) as exc:
-                self.problems.append(Problem(path, f"document {key} is malformed: {exc}"))
+                self._problem(path, f"cell run {_record_name(key, raw)} skipped: {exc}")
         return (session_docs[0] if session_docs else {}), runs
 
     def iter_cell_runs(self, session: str | None = None) -> Iterator[CellRun]:
@@ -111,7 +143,7 @@ class StoreReader:
             try:
                 _, runs = self.load_segment(seg)
             except StoreCorrupt as exc:
-                self.problems.append(Problem(seg.path, str(exc)))
+                self._problem(seg.path, str(exc))
                 continue
             yield from runs
 
@@ -133,7 +165,6 @@ class StoreReader:
 
     def _run_columns(self, experiment: str | None) -> RunColumns:
         out = Columns()
-        problems: list[Problem] = []
         for seg in self.segments():
             summary = read_summary(index_path_for(self.home, seg.path), seg.stat)
             if summary is not None:
@@ -142,12 +173,12 @@ class StoreReader:
             try:
                 _, runs = self.load_segment(seg)
             except StoreCorrupt as exc:
-                problems.append(Problem(seg.path, str(exc)))
+                self._problem(seg.path, str(exc))
                 continue
             for cr in runs:
                 if cr.is_run:
                     out.add_row(summary_row(cr))
-        problems.extend(self.problems)
+        problems = list(self.problems)
         cols, n = out.cols, out.n
         if experiment is not None:
             keep = [i for i, e in enumerate(cols["experiment"]) if e == experiment]
@@ -182,6 +213,38 @@ class StoreReader:
     def session_log(self, session: str) -> list[CellRun]:
         """A session's cell runs in execution order: what lineage and export replay."""
         return sorted(self.iter_cell_runs(session), key=lambda cr: cr.seq)
+
+
+_SEGMENT_DOC: Any = None
+
+
+def _segment_doc() -> Any:
+    """A segment file as TinyDB writes it: tables of documents keyed by document id. Built on
+    first use: msgspec is imported only when a store is read, not at `%load_ext`."""
+    global _SEGMENT_DOC
+    if _SEGMENT_DOC is None:
+        import msgspec
+
+        _SEGMENT_DOC = msgspec.defstruct("SegmentDoc", [
+            ("session", dict[str, Any], msgspec.field(default_factory=dict)),
+            (CELL_RUNS_TABLE, dict[str, Any], msgspec.field(default_factory=dict)),
+        ])
+    return _SEGMENT_DOC
+
+
+def _record_name(key: str, raw: Any) -> str:
+    run_id = raw.get("id") if isinstance(raw, dict) else None
+    name = f"#{key}"
+    if isinstance(run_id, str):
+        name += f" (id {run_id[:32]!r})"
+    return name
+
+
+def _reason(exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        reason += " (the store belongs to another user or its mode forbids reading)"
+    return reason
 
 
 @contextmanager

@@ -22,26 +22,53 @@ from ..errors import StoreCorrupt
 TEMP_SUFFIX = ".tmp"
 
 
-def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True) -> None:
+def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
+                       durable: bool = True) -> None:
     """Write `payload` to `path` so that a crash leaves either the old or the new content.
 
     `sync_dir=False` leaves making the rename durable to the caller (`fsync_dir`), so a batch
-    of files in one folder pays for one directory sync, not one each.
+    of files in one folder pays for one directory sync, not one each. `durable=False` skips
+    the fsyncs for derived files (the run index) that a reader rebuilds when they are stale or
+    damaged: a killed process still leaves the old or the new file, only a power cut may not.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        _chmod_for_umask(fd)
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(path.parent)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux), since
+    `os.umask` can only be read by setting it, which races with other threads creating files."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_for_umask(fd: int) -> None:
+    # mkstemp creates 0600 whatever the umask: a store shared with a group (umask 002) or read by
+    # another user must get the mode any other file the user creates would get.
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o666 & ~current_umask())
 
 
 def fsync_dir(folder: Path) -> None:
@@ -78,19 +105,37 @@ def remove_stray_temps(folder: Path, *, older_than_s: float = 60.0) -> int:
 
 
 def read_json_file(path: Path) -> Any:
+    """The parsed file, None if it does not exist; StoreCorrupt (naming the file and why) if it
+    cannot be read or parsed. Only a file that really is not JSON gets the advice to move it."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        if isinstance(exc, PermissionError):
+            why += " (owned by another user, or its mode forbids reading)"
+        raise StoreCorrupt(f"{path} cannot be read: {why}; skipped") from None
     if not raw.strip():
         raise StoreCorrupt(f"{path} is empty; it was not written by mlops-nb's atomic writer")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            # Valid JSON with an integer of thousands of digits (Python refuses to parse it by
+            # default): read it, keeping that number as text.
+            return json.loads(raw, parse_int=_int_or_text)
         raise StoreCorrupt(
             f"{path} is not valid JSON ({exc}); move it aside to silence this, "
             "other sessions are unaffected"
-        ) from exc
+        ) from None
+
+
+def _int_or_text(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:
+        return f"<int of {len(digits.lstrip('-'))} digits, too large to read>"
 
 
 class AtomicJSONStorage(Storage):

@@ -1,18 +1,30 @@
 """The one writer of a session's files, working off the cell's critical path.
 
 The recorder hands over a finished record and returns at once; a background thread coalesces
-what arrives within `flush_interval` into one atomic rewrite per segment. A kernel killed at any
-moment therefore loses at most the last interval's cell runs and never corrupts a file. Segments
-roll over every `segment_size` cell runs because TinyDB rewrites its whole file on each write:
-small segments keep that cost flat however long the kernel lives.
+what arrives within `flush_interval` into one atomic rewrite per segment. Segments roll over
+every `segment_size` cell runs because TinyDB rewrites its whole file on each write: small
+segments keep that cost flat however long the kernel lives.
+
+Nothing is dropped on a failed write. A record leaves memory only once it is durable; while the
+disk is full or the store read-only, records wait (bounded: `max_pending` records and
+`max_pending_bytes` of blobs, oldest kept) and are retried every `retry_interval`, so they are
+written as soon as space returns. One blob that cannot be written holds back its own record,
+never the batch.
+
+The writer's lag is bounded by back-pressure, not by an unbounded queue: when the oldest record
+not yet durable is more than `max_lag` old, the next `append` waits for the write in flight
+(at most `max_wait`), so a kernel killed at any moment loses at most `max_lag` of cell runs and
+never corrupts a file. While writes are failing there is nothing to wait for and appends return
+at once.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import json
 import logging
-import queue
 import threading
 import time
 import weakref
@@ -35,18 +47,33 @@ CELL_RUNS_TABLE = "cell_runs"
 SESSION_TABLE = "session"
 DEFAULT_SEGMENT_SIZE = 200
 DEFAULT_FLUSH_INTERVAL = 0.05
+DEFAULT_MAX_LAG = 0.1
+DEFAULT_MAX_PENDING = 20_000
+DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
+# Errors of the whole store (full, read-only, over quota): records wait for them to clear.
+# Any other error writing one blob, three times over, costs that record the blob, not the run.
+_STORE_WIDE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+_BLOB_TRIES = 3
 
 
 @dataclass
 class _Segment:
     path: Path
     db: TinyDB
+    experiment: str
     count: int = 0
     run_rows: list[dict[str, Any]] = field(default_factory=list)
+    unsaved: list[_Item] = field(default_factory=list)  # inserted, file not yet rewritten
+    session_stale: bool = True
 
 
-class _Stop:
-    pass
+@dataclass
+class _Item:
+    n: int
+    record: CellRun
+    blobs: dict[str, bytes]
+    size: int
+    blob_tries: int = 0
 
 
 class SessionWriter:
@@ -59,18 +86,47 @@ class SessionWriter:
         *,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        max_lag: float = DEFAULT_MAX_LAG,
+        max_wait: float = 5.0,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        retry_interval: float = 1.0,
     ) -> None:
         self.home = Path(home)
         self.session = session
         self.segment_size = segment_size
         self.flush_interval = flush_interval
-        self.blobs = BlobStore(self.home / BLOBS_DIR)
-        self._segments: dict[str, _Segment] = {}
+        self.max_lag = max_lag
+        self.max_wait = max_wait
+        self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
+        self.retry_interval = retry_interval
+        self.blobs = BlobStore(self.home / BLOBS_DIR, pack_prefix=session)
+        self._segments: dict[str, _Segment] = {}  # the current segment of each experiment
+        self._open: list[_Segment] = []  # every segment not closed yet (full ones until clean)
         self._next_segment: dict[str, int] = {}
         self._session_doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "session": session}
-        self._queue: queue.Queue[Any] = queue.Queue()
+        # Shared between the kernel thread and the writer thread, under `_cond`.
+        self._cond = threading.Condition()
+        self._inbox: list[Any] = []
+        self._unsaved: dict[int, float] = {}  # n -> when appended, for records not yet durable
+        self._pending_bytes = 0
+        self._next_n = 0
+        self._attempts = 0
+        self._last_failed = False
+        self._wake = False
+        self._busy = False
+        self._next_retry = 0.0
+        self._stopping = False
         self._error: BaseException | None = None
+        self.last_error: tuple[float, BaseException] | None = None  # kept after recovery
         self.written = 0  # cell runs made durable so far
+        self.lost = 0  # cell runs dropped because the pending bound was reached
+        self.waited_s = 0.0  # time appends spent waiting on the writer (back-pressure)
+        self._told: str | None = None  # the failure the user was last told about
+        self._told_lost = 0
+        # Writer thread only.
+        self._pending: list[_Item] = []
         self.home.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(
             target=self._loop, name=f"mlops-nb-writer-{session}", daemon=True
@@ -81,72 +137,279 @@ class SessionWriter:
         atexit.register(_close_at_exit, ref)
 
     # -- called from the kernel thread ------------------------------------------------------
-    def append(self, record: CellRun, blobs: dict[str, bytes] | None = None) -> None:
-        """Queue a cell run and the blobs it references; returns immediately."""
+    def append(self, record: CellRun, blobs: dict[str, bytes] | None = None) -> bool:
+        """Queue a cell run and the blobs it references. Returns at once unless the writer is
+        more than `max_lag` behind (then it waits for it); False if the record was dropped
+        because the store has been failing long enough to fill the pending bound."""
         if self._closed:
             raise RuntimeError("session writer is closed")
-        self._queue.put((record, blobs or {}))
+        blobs = blobs or {}
+        size = sum(len(b) for b in blobs.values())
+        with self._cond:
+            if self._error is None and self._unsaved:
+                self._wait_for_writer()
+            if self._unsaved and (len(self._unsaved) >= self.max_pending
+                                  or self._pending_bytes + size > self.max_pending_bytes):
+                self.lost += 1
+                return False
+            n = self._next_n
+            self._next_n += 1
+            self._unsaved[n] = time.monotonic()
+            self._pending_bytes += size
+            self._inbox.append(_Item(n, record, blobs, size))
+            if len(self._inbox) == 1:
+                self._cond.notify_all()
+        return True
+
+    def _wait_for_writer(self) -> None:
+        """Back-pressure: hold the kernel while the oldest unsaved record is over `max_lag`
+        old and writes are succeeding (caller holds `_cond`)."""
+        now = time.monotonic()
+        deadline = now + self.max_wait
+        started = now
+        while self._unsaved and self._error is None and self._thread.is_alive():
+            oldest = self._unsaved[next(iter(self._unsaved))]
+            if now - oldest <= self.max_lag or now >= deadline:
+                break
+            self._wake = True
+            self._cond.notify_all()
+            self._cond.wait(deadline - now)
+            now = time.monotonic()
+        self.waited_s += now - started
 
     def update_session(self, **info: Any) -> None:
         """Session-level facts replicated into every segment file; callables are called later."""
-        self._queue.put(("session", info))
+        with self._cond:
+            self._inbox.append(("session", info))
+            self._cond.notify_all()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Block until everything queued so far is on disk; False if `timeout` ran out."""
-        if not self._thread.is_alive():
-            return self._queue.empty()
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
+        """Write everything appended so far now; True only if all of it is durable.
+
+        False when a write attempt failed (disk full, read-only store: `error` says why; the
+        records stay pending and are retried) or `timeout` ran out.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._next_n
+            first = self._attempts
+            self._wake = True
+            self._cond.notify_all()
+            while True:
+                oldest = next(iter(self._unsaved), None)
+                if (oldest is None or oldest >= target) and not (
+                        self._inbox and self._thread.is_alive()):
+                    return True
+                if self._attempts > first and self._last_failed:
+                    return False
+                if not self._thread.is_alive():
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
 
     def close(self, timeout: float | None = 30.0) -> None:
         if self._closed:
             return
         self._closed = True
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
         if self._thread.is_alive():
-            self._queue.put(_Stop())
             self._thread.join(timeout)
-        for seg in self._segments.values():
+        for seg in self._open:
             seg.db.close()
+        self.blobs.close_pack()
 
     @property
     def error(self) -> BaseException | None:
-        """The last write failure, for `%track status`; the writer keeps trying later batches."""
+        """The current write failure (None once a write succeeds again); `last_error` keeps
+        the last one with its time, for `%track status`."""
         return self._error
+
+    @property
+    def waiting(self) -> int:
+        """Cell runs appended but not durable yet."""
+        return len(self._unsaved)
+
+    def take_notice(self) -> str | None:
+        """What the user must be told, once: runs stopped being saved, were dropped, or are
+        being saved again. The recorder shows it at the start of the next cell."""
+        with self._cond:
+            err = self._error
+            if err is not None:
+                text = _describe(err)
+                kind = f"{type(err).__name__}:{getattr(err, 'errno', None)}"  # not the temp name
+                if self._told == kind and self.lost == self._told_lost:
+                    return None
+                self._told, self._told_lost = kind, self.lost
+                msg = (f"runs are NOT being saved: {text}. {len(self._unsaved)} cell run(s) "
+                       "wait in memory and will be written once the store is writable again")
+                if self.lost:
+                    msg += (f"; {self.lost} cell run(s) were dropped (more than "
+                            f"{self.max_pending} waiting)")
+                return msg + " (`%track status` for details)"
+            if self._told is not None and not self._unsaved:
+                self._told = None
+                lost = f"; {self.lost} cell run(s) were dropped" if self.lost else ""
+                return f"the store is writable again: every waiting cell run is saved{lost}"
+            return None
 
     # -- background thread --------------------------------------------------------------------
     def _loop(self) -> None:
-        self._clean_blob_temps()
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            batch = [item]
+        with contextlib.suppress(OSError):
+            self._clean_blob_temps()
+        while True:
+            with self._cond:
+                items, due = self._gather()
+                stopping = self._stopping
+            self._take(items)
+            if due and (self._pending or any(s.unsaved or s.session_stale for s in self._open)):
+                ok = self._attempt()
+                with self._cond:
+                    self._attempts += 1
+                    self._last_failed = not ok
+                    self._busy = bool(self._inbox)
+                    self._cond.notify_all()
+            if stopping:
+                with self._cond:
+                    if not self._inbox:
+                        if self._unsaved:
+                            log.warning("mlops-nb: %d cell run(s) could not be written before "
+                                        "the kernel exited: %s", len(self._unsaved),
+                                        _describe(self._error))
+                        return
+
+    def _gather(self) -> tuple[list[Any], bool]:
+        """Wait for work (caller holds `_cond`): new items, gathered for `flush_interval`; a
+        retry when it is due while writes fail; at once when flushed or stopped. Returns the
+        new items and whether to write now (while failing, new items wait for the retry)."""
+        while True:
+            failing = self._error is not None
+            now = time.monotonic()
+            if self._wake or self._stopping or (self._inbox and not failing):
+                break
+            if failing and now >= self._next_retry:
+                break
+            self._cond.wait(self._next_retry - now if failing else None)
+        if self._inbox and not failing and not self._busy:
+            # An idle writer gathers what arrives within `flush_interval` into one write; a
+            # busy one (records arrived while it wrote) writes at once: they are gathered.
             deadline = time.monotonic() + self.flush_interval
-            while not isinstance(batch[-1], (_Stop, threading.Event)):
+            while not (self._wake or self._stopping):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                try:
-                    batch.append(self._queue.get(timeout=remaining))
-                except queue.Empty:
-                    break
-            # Whatever else is already queued joins this write: that is the coalescing.
-            while not isinstance(batch[-1], (_Stop, threading.Event)):
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            events = [b for b in batch if isinstance(b, threading.Event)]
-            stop = any(isinstance(b, _Stop) for b in batch)
-            records = [b for b in batch if isinstance(b, tuple)]
-            try:
-                self._write(records)
+                self._cond.wait(remaining)
+        due = (not failing or self._wake or self._stopping
+               or time.monotonic() >= self._next_retry)
+        self._wake = False
+        items, self._inbox = self._inbox, []
+        self._busy = False
+        return items, due
+
+    def _take(self, items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, _Item):
+                self._pending.append(item)
+                continue
+            # Values may be callables: slow facts (packages, git) are computed here,
+            # on the writer thread, instead of on the cell's critical path.
+            for key, value in item[1].items():
+                self._session_doc[key] = _clean(_evaluate(value), key, [])
+            for seg in self._segments.values():
+                seg.session_stale = True
+
+    def _attempt(self) -> bool:
+        """Write what is pending, oldest first; True if nothing is left pending."""
+        error: BaseException | None = None
+        try:
+            error = self._write_pending()
+        except Exception as exc:  # keep the thread alive: the next attempt may succeed
+            error = exc
+        with self._cond:
+            if error is None and not self._pending:
                 self._error = None
-            except BaseException as exc:  # keep the thread alive: the next batch may succeed
-                self._error = exc
-                log.warning("mlops-nb could not write the session store: %s", exc)
-            for ev in events:
-                ev.set()
+            elif error is not None:
+                self._error = error
+                self.last_error = (time.time(), error)
+                self._next_retry = time.monotonic() + self.retry_interval
+                log.debug("mlops-nb could not write the session store: %s", error)
+        return error is None and not self._pending
+
+    def _write_pending(self) -> BaseException | None:
+        error: BaseException | None = None
+        # Blobs first: a record on disk must never reference a blob that is not.
+        wanted = {d: b for item in self._pending for d, b in item.blobs.items()}
+        failed = self.blobs.put_many(wanted) if wanted else {}
+        still: list[_Item] = []
+        for item in self._pending:
+            bad = {d: failed[d] for d in item.blobs if d in failed}
+            if bad:
+                item.blob_tries += 1
+                error = error or next(iter(bad.values()))
+                if item.blob_tries < _BLOB_TRIES or any(
+                        getattr(e, "errno", None) in _STORE_WIDE for e in bad.values()):
+                    still.append(item)
+                    continue
+                item.record = _without_blobs(item.record, bad)
+            item.blobs = {}
+            try:
+                self._insert(item)
+            except OSError as exc:  # no folder for a new segment: the store is failing
+                error = error or exc
+                still.append(item)
+            except Exception as exc:  # a record no retry can store: never block the others
+                error = error or exc
+                log.warning("mlops-nb could not store cell run %s: %r", item.record.id, exc)
+                with self._cond:
+                    self._unsaved.pop(item.n, None)
+                    self._pending_bytes -= item.size
+                    self.lost += 1
+                    self._cond.notify_all()
+        self._pending = still
+        for seg in list(self._open):
+            if not (seg.unsaved or seg.session_stale):
+                continue
+            try:
+                self._commit(seg)
+            except Exception as exc:
+                error = error or exc
+        return error
+
+    def _insert(self, item: _Item) -> None:
+        record = _storable(item.record)
+        doc = record.to_dict()
+        row = summary_row(record) if record.is_run else None
+        seg = self._segment_for(record.experiment)
+        seg.db.table(CELL_RUNS_TABLE).insert(doc)
+        seg.count += 1
+        seg.unsaved.append(item)
+        if row is not None:
+            seg.run_rows.append(row)
+
+    def _commit(self, seg: _Segment) -> None:
+        table = seg.db.table(SESSION_TABLE)
+        if seg.session_stale or not table:
+            table.truncate()
+            table.insert(dict(self._session_doc))
+        seg.db.storage.flush()  # type: ignore[attr-defined]  # raises: stays dirty, retried
+        seg.session_stale = False
+        try:  # the index is derived: failing to refresh it loses nothing
+            write_summary(index_path_for(self.home, seg.path), seg.path, seg.run_rows)
+        except (OSError, ValueError, TypeError) as exc:
+            log.debug("mlops-nb could not refresh the run index: %s", exc)
+        saved, seg.unsaved = seg.unsaved, []
+        with self._cond:
+            for item in saved:
+                self._unsaved.pop(item.n, None)
+                self._pending_bytes -= item.size
+            self.written += len(saved)
+            self._cond.notify_all()
+        if seg.count >= self.segment_size and self._segments.get(seg.experiment) is not seg:
+            seg.db.close()
+            self._open.remove(seg)
 
     def _clean_blob_temps(self) -> None:
         # Blob writes are shared by every session; a killed one leaves a temp in blobs/ab/.
@@ -156,66 +419,53 @@ class SessionWriter:
                 if sub.is_dir():
                     remove_stray_temps(sub)
 
-    def _write(self, items: list[tuple[Any, Any]]) -> None:
-        touched: dict[str, tuple[_Segment, list[dict[str, Any]]]] = {}
-        session_changed = False
-        # Blobs first: a record on disk must never reference a blob that is not.
-        self.blobs.put_many({d: b for head, payload in items if head != "session"
-                             for d, b in payload.items()})
-        for head, payload in items:
-            if head == "session":
-                # Values may be callables: slow facts (packages, git) are computed here,
-                # on the writer thread, instead of on the cell's critical path.
-                for key, value in payload.items():
-                    self._session_doc[key] = _clean(_evaluate(value), key, [])
-                session_changed = True
-                continue
-            record: CellRun = _storable(head)
-            seg = self._segment_for(record.experiment, touched)
-            touched.setdefault(str(seg.path), (seg, []))[1].append(record.to_dict())
-            seg.count += 1
-            if record.is_run:
-                seg.run_rows.append(summary_row(record))
-        if session_changed:
-            for seg in self._segments.values():
-                touched.setdefault(str(seg.path), (seg, []))
-        for seg, docs in touched.values():
-            self._commit(seg, docs)
-
-    def _commit(self, seg: _Segment, docs: list[dict[str, Any]]) -> None:
-        seg.db.table(SESSION_TABLE).truncate()
-        seg.db.table(SESSION_TABLE).insert(dict(self._session_doc))
-        if docs:
-            seg.db.table(CELL_RUNS_TABLE).insert_multiple(docs)
-        seg.db.storage.flush()  # type: ignore[attr-defined]
-        write_summary(index_path_for(self.home, seg.path), seg.path, seg.run_rows)
-        self.written += len(docs)
-
-    def _segment_for(self, experiment: str, touched: dict[str, Any]) -> _Segment:
+    def _segment_for(self, experiment: str) -> _Segment:
         seg = self._segments.get(experiment)
         if seg is not None and seg.count < self.segment_size:
             return seg
-        if seg is not None:
-            # Write what this batch already put in the full segment before leaving it.
-            entry = touched.pop(str(seg.path), None)
-            if entry is not None:
-                self._commit(*entry)
-            seg.db.close()
         number = self._next_segment.get(experiment, 0)
         path = segment_path(self.home, experiment, self.session, number)
         while path.exists():  # a reloaded extension continues the same session id
             number += 1
             path = segment_path(self.home, experiment, self.session, number)
-        self._next_segment[experiment] = number + 1
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stray_temps(path.parent)
         remove_stray_temps(index_path_for(self.home, path).parent)
+        self._next_segment[experiment] = number + 1
         storage = CachingMiddleware(AtomicJSONStorage)
         storage.WRITE_CACHE_SIZE = 1 << 30  # we flush explicitly, once per batch
         db = TinyDB(path, storage=storage)
-        seg = _Segment(path=path, db=db)
-        self._segments[experiment] = seg
-        return seg
+        new = _Segment(path=path, db=db, experiment=experiment)
+        self._segments[experiment] = new
+        self._open.append(new)
+        if seg is not None and not (seg.unsaved or seg.session_stale):
+            seg.db.close()
+            self._open.remove(seg)
+        return new
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no error"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _without_blobs(record: CellRun, bad: dict[str, BaseException]) -> CellRun:
+    """The record less its references to blobs that cannot be written, saying so."""
+    doc = record.to_dict()
+    for key in ("code", "python"):
+        if doc.get(key) in bad:
+            doc[key] = None
+    doc["figures"] = [d for d in doc.get("figures") or [] if d not in bad]
+    if doc.get("rng"):
+        doc["rng"] = {k: d for k, d in doc["rng"].items() if d not in bad}
+    doc["warnings"] = [*doc.get("warnings", []), *(
+        f"blob {d[:12]} could not be written ({_describe(e)}); the run is kept without it"
+        for d, e in bad.items())]
+    return CellRun(**doc)
 
 
 def _close_at_exit(ref: weakref.ReferenceType[SessionWriter]) -> None:
