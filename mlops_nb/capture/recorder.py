@@ -13,6 +13,7 @@ import ast
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -29,6 +30,7 @@ from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
+from .guard import CaptureTimeout, time_budget
 from .namespace import (
     estimator_params,
     read_data,
@@ -36,6 +38,7 @@ from .namespace import (
     read_metrics,
     read_widget_values,
 )
+from .redaction import redact_cell_run, scrub_session
 from .rng import RngWatcher
 from .values import jsonable, metric_value, safe_repr
 
@@ -91,6 +94,8 @@ class _CellContext:
     body_tree: ast.Module | None = None
     loop_names: list[str] | None = None  # targets of a literal `for` loop; [] when none
     iterations: list[dict[str, Any]] = field(default_factory=list)
+    thread: int = 0  # the thread the cell runs on, and the threads alive when it started
+    threads_before: frozenset[int] = frozenset()
 
 
 class _ParseHook:
@@ -123,6 +128,7 @@ class Tracker:
         self.experiment: str | None = None
         self.auto = False
         self.metric_names: list[str] = []
+        self.allowed_params: set[str] = set()  # `--allow-param`: never redacted
         self.home: Path | None = None
         self.writer: SessionWriter | None = None
         self.log = SessionLog()
@@ -193,12 +199,14 @@ class Tracker:
                 notebook=self.notebook,
                 started_at=time.time(),
                 pid=os.getpid(),
-                environment=lambda: environment.collect(cwd),
+                environment=lambda: scrub_session(environment.collect(cwd)),
             )
         return self.writer
 
-    def start(self, *, experiment: str | None = None, metrics: list[str] | None = None) -> None:
+    def start(self, *, experiment: str | None = None, metrics: list[str] | None = None,
+              allow_params: list[str] | None = None) -> None:
         """`%track on`: record every later cell; back-fill earlier ones so lineage is whole."""
+        self.allowed_params.update(allow_params or ())
         if experiment:
             self.experiment = experiment
         self.experiment = self.experiment or self.default_experiment()
@@ -230,6 +238,9 @@ class Tracker:
     # -- explicit logging ---------------------------------------------------------------------
     def log_metric(self, name: str, value: Any) -> Any:
         ctx = self._ctx
+        if ctx is not None and _from_older_thread(ctx):
+            _refuse_thread("log_metric", name, ctx)
+            return value
         if ctx is None:
             warnings.warn(
                 f"log_metric({safe_repr(name)}) outside a tracked cell was not recorded: "
@@ -279,6 +290,9 @@ class Tracker:
 
     def log_param(self, name: str, value: Any) -> Any:
         ctx = self._ctx
+        if ctx is not None and _from_older_thread(ctx):
+            _refuse_thread("log_param", name, ctx)
+            return value
         if ctx is None:
             warnings.warn(
                 f"log_param({safe_repr(name)}) outside a tracked cell was not recorded: "
@@ -327,6 +341,8 @@ class Tracker:
             started=time.time(),
             t0=time.perf_counter(),
             explicit=explicit,
+            thread=threading.get_ident(),
+            threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
         )
         ctx.rng = self.rng.changed_states()
         pyplot = sys.modules.get("matplotlib._pylab_helpers")
@@ -364,7 +380,7 @@ class Tracker:
             return
         try:
             self._record(ctx, result)
-        except Exception as exc:  # never let capture break the kernel
+        except (Exception, CaptureTimeout, KeyboardInterrupt) as exc:  # never break the kernel
             log.warning("mlops-nb failed to record a cell run: %r", exc)
 
     # -- building the record ------------------------------------------------------------------
@@ -428,12 +444,25 @@ class Tracker:
         if error is not None:
             cr.status = STATUS_ERROR
             cr.error = {"type": type(error).__name__, "message": _safe_str(error)[:2000]}
+        interrupted = False
         for capture in (self._capture_metrics, self._capture_estimators, self._capture_data,
                         self._capture_widgets):
-            try:
-                capture(cr, ctx, analysis, ns, warnings_)
+            step = capture.__name__.lstrip("_").replace("_", " ")
+            if interrupted:
+                warnings_.append(f"{step} skipped: capture was interrupted")
+                continue
+            try:  # user objects may hang: bounded, and an interrupt still records the run
+                with time_budget():
+                    capture(cr, ctx, analysis, ns, warnings_)
+            except CaptureTimeout as exc:
+                warnings_.append(f"{step} skipped: it {exc} calling into the cell's objects "
+                                 f"(a hanging __getattr__, __repr__ or get_params?); "
+                                 f"MLOPS_NB_CAPTURE_BUDGET sets the limit")
+            except KeyboardInterrupt:
+                interrupted = True
+                warnings_.append(f"{step} skipped: interrupted (KeyboardInterrupt)")
             except Exception as exc:
-                warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+                warnings_.append(f"{step.replace(' ', '_')} failed: {exc!r}")
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}
@@ -452,6 +481,7 @@ class Tracker:
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes]) -> None:
+        redact_cell_run(cr, blobs, allowed=self.allowed_params)  # before anything keeps it
         self.log.add(cr, analysis)
         self.ensure_writer().append(cr, blobs)
         self.recorded += 1
@@ -552,6 +582,28 @@ class Tracker:
             added += 1
         self._last_count = max(self._last_count, upto)
         return added
+
+
+def _from_older_thread(ctx: _CellContext) -> bool:
+    """A log call from a thread that was already running when the cell started.
+
+    Threads the cell itself started (a thread pool inside a training cell) belong to it. An
+    older thread would attach its values to whichever cell happens to run now, which is not
+    the cell that computed them (that run may be written already), so such calls are refused.
+    MLflow faces the same question and keeps the active run per thread.
+    """
+    ident = threading.get_ident()
+    return ident != ctx.thread and ident in ctx.threads_before
+
+
+def _refuse_thread(fn: str, name: Any, ctx: _CellContext | None) -> None:
+    text = (f"{fn}({safe_repr(name)}) from thread {threading.current_thread().name!r}, "
+            "which was running before the current cell started, was not recorded: it would "
+            "land on a cell that did not compute it. Log from the cell (join the thread and "
+            "log its result) or start the thread in the cell that logs")
+    if ctx is not None:
+        ctx.warnings.append(text)
+    warnings.warn(text, stacklevel=3)
 
 
 def _key(name: Any, ctx: _CellContext) -> str:

@@ -66,13 +66,18 @@ def numeric_scalar(value: Any) -> Any:
         return value
     # Anything else is the user's object: its attributes may raise anything, and that must
     # cost at most this one value, never the cell's other metrics.
+    # Capabilities are looked up on the type, never the instance: an object whose
+    # `__getattr__` claims every attribute (or hangs) must not pass for a number.
+    cls = type(value)
     if isinstance(value, numbers.Real):
         try:
-            return value.item() if hasattr(value, "item") else float(value)
+            return value.item() if hasattr(cls, "item") else float(value)
         except Exception:
             return None
+    if not (hasattr(cls, "item") and hasattr(cls, "shape")):
+        return None
     try:  # 0-d numpy arrays and similar
-        if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        if value.shape == ():
             item = value.item()
             return item if is_number(item) else None
     except Exception:
