@@ -19,9 +19,11 @@ Python string literal, so redacted code still parses and the export can recognis
 from __future__ import annotations
 
 import ast
+import io
 import itertools
 import math
 import re
+import tokenize
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -61,6 +63,10 @@ _SHAPES = [
     re.compile(r"(?<![A-Za-z0-9_-])(?P<s>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
     re.compile(r"(?P<s>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE "
                r"KEY-----|\Z))", re.DOTALL),
+]
+# Shapes that need context: only in text (values, strings and comments of code), since in code
+# `token = get_token()` is not a secret.
+_TEXT_SHAPES = [
     # Authorization headers: keep the scheme, drop the credential.
     re.compile(r"(?i)\b(?:bearer|basic|token|digest)\s+(?P<s>[A-Za-z0-9._~+/=-]{8,})"),
     # scheme://user:PASSWORD@host
@@ -106,14 +112,35 @@ def looks_random(text: str) -> bool:
     return entropy >= 3.5
 
 
-def scrub_text(text: str) -> str:
-    """`text` with every secret-shaped part replaced by REDACTED."""
+def scrub_text(text: str, *, code: bool = False) -> str:
+    """`text` with every secret-shaped part replaced by REDACTED (`code`: only the shapes
+    that are unambiguous in source code, for code that could not be tokenized)."""
     if not isinstance(text, str) or len(text) < 8:
         return text
-    for pattern in _SHAPES:
+    for pattern in _SHAPES if code else (*_SHAPES, *_TEXT_SHAPES):
         if pattern.search(text):
             text = pattern.sub(_keep_context, text)
     return text
+
+
+def scrub_code(code: str) -> str:
+    """Source code with secret shapes replaced inside its string literals and comments only."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return scrub_text(code, code=True)
+    kinds = {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", -1)}
+    edits = [(tok.start, tok.end, new) for tok in tokens if tok.type in kinds
+             and (new := scrub_text(tok.string)) != tok.string]
+    if not edits:
+        return code
+    starts = [0]
+    for line in code.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    for (row, col), (erow, ecol), new in reversed(edits):
+        begin, end = starts[row - 1] + col, starts[erow - 1] + ecol
+        code = code[:begin] + new + code[end:]
+    return code
 
 
 def _keep_context(match: re.Match[str]) -> str:
@@ -217,7 +244,7 @@ def redact_python(code: str, *, allowed: Iterable[str] = ()) -> tuple[str, set[s
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return replace_env_magics(scrub_text(code)), set()
+        return replace_env_magics(scrub_code(code)), set()
     found: list[tuple[ast.Constant, str]] = []
     secrets: set[str] = set()
     for node in ast.walk(tree):
@@ -234,7 +261,7 @@ def redact_python(code: str, *, allowed: Iterable[str] = ()) -> tuple[str, set[s
                 found.append((value, REDACTED))
     if found:
         code = _replace_spans(code, found)
-    code = replace_known(scrub_text(code), secrets)
+    code = replace_known(scrub_code(code), secrets)
     return code, secrets
 
 
@@ -257,9 +284,10 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
                 node.args[0], ast.Constant) and node.args[0].value in _ENV_MAGIC_NAMES:
             # `%env NAME=value`: the value is never recorded, whatever the name.
             out.extend((_ENV_ARG, a) for a in node.args[1:2])
-        elif attr in ("setdefault", "putenv") and len(node.args) == 2 and isinstance(
-                node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-            out.append((node.args[0].value, node.args[1]))
+        elif len(node.args) >= 2 and isinstance(node.args[-2], ast.Constant) and isinstance(
+                node.args[-2].value, str):
+            # log_param("api_key", v), os.environ.setdefault("TOKEN", v), setattr(o, "pw", v)
+            out.append((node.args[-2].value, node.args[-1]))
     elif isinstance(node, ast.Dict):
         for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
@@ -318,7 +346,7 @@ def redact_raw(raw: str, secrets: Iterable[str]) -> str:
     for secret in sorted(set(secrets), key=len, reverse=True):
         for quoted in (repr(secret), '"' + secret + '"'):
             text = text.replace(quoted, repr(REDACTED))
-    return replace_known(scrub_text(text), secrets)
+    return replace_known(scrub_code(text), secrets)
 
 
 def secret_env_name(name: str | None) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import redact
 from ..capture.analysis import _READ_CALL
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..records import CellRun, iso, run_view
@@ -23,6 +24,7 @@ from ..store.reader import StoreReader
 from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
 from .literals import check_name, literal_to_ast
 from .requirements import imported_modules, requirements
+from .secrets import secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
 from .translate import translate
 
@@ -296,6 +298,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
             "the slice uses IPython syntax with no plain-Python translation, so the export "
             "cannot claim to reproduce the run: " + "; ".join(refused), refused)
     check_reserved(bodies)
+    bodies, secret_env = secrets_from_env(bodies)  # redacted credentials: env variables
     # mlops_nb -> the script's own tracking; plt.show() -> figures/
     bodies = [[_ShimMlopsNb().visit(s) for s in b] for b in bodies]
     bodies = [_flatten(b) for b in bodies]
@@ -397,7 +400,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
     models = [m for m in models if isinstance(m, str) and m.isidentifier()]
     metrics = [m for m in target.metrics if isinstance(m, str)]
     plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
-                      metrics, models, RNG_FILE, future)
+                      metrics, models, RNG_FILE, future, secret_env)
     script = render(plan)
     modules = imported_modules([*bodies, hoisted])
     extra = ["xxhash"] if data_files else []
@@ -412,6 +415,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         "expected_metrics": dict(target.metrics),
         "parameters": params,
         "parameter_flags": script.flags,
+        "secret_env": secret_env,
         "data_files": [vars(d) for d in data_files],
         "slice": [{"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
                    "cell_id": c.run.cell_id, "status": c.run.status,
@@ -427,6 +431,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
     for w in warnings_:
         if w.startswith("data file"):
             warnings.warn(w, DataChanged, stacklevel=3)
+    run_json = redact.scrub_obj(run_json)  # defensive: a store written before redaction
     return Export(target, script, reqs, run_json, rng_states, warnings_)
 
 

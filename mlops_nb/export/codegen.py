@@ -59,6 +59,7 @@ class ScriptPlan:
     models: list[str]
     rng_file: str = "rng_states.json"
     future: list[ast.stmt] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # env variables for redacted values
 
 
 @dataclass
@@ -141,6 +142,7 @@ def render(plan: ScriptPlan) -> Script:
         _assign("_mnb_METRICS", ast.List([ast.Constant(m) for m in plan.metrics], ast.Load())),
         _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
         _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
+        _assign("_mnb_SECRETS", ast.List([ast.Constant(s) for s in plan.secrets], ast.Load())),
     ]
     parts.append("\n" + SUPPORT_BEGIN + "\n" + _src(config))
     parts.append(PRELUDE.lstrip("\n"))
