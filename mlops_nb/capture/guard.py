@@ -5,10 +5,11 @@ user objects (`get_params()`, a column's `__str__`, a `--metric` value's `__repr
 can hang. The user's objects cannot be moved to another thread safely, so the step stays on
 the main thread and a timer interrupts it instead:
 
-- on the main thread, where Unix has SIGALRM, `signal.setitimer` interrupts even a blocking
-  `time.sleep` (the handler raises between bytecodes once the call returns EINTR);
-- elsewhere, a watchdog thread raises the exception in the capturing thread with
-  `PyThreadState_SetAsyncExc`, which interrupts pure-Python loops.
+- on the main thread, a signal: `signal.setitimer` (SIGALRM) when nobody else uses it, else a
+  watchdog thread sending SIGUSR2/SIGUSR1 with `pthread_kill`. A signal interrupts even a
+  blocking `time.sleep` (the handler raises once the call returns EINTR);
+- elsewhere (another thread, Windows), the watchdog raises the exception in the capturing
+  thread with `PyThreadState_SetAsyncExc`, which interrupts pure-Python loops only.
 
 The exception is a `BaseException`, so a hostile `except Exception:` inside the user's method
 cannot swallow it; the recorder catches it, skips that step and notes a warning on the run.
@@ -51,46 +52,59 @@ def time_budget(seconds: float | None = None) -> Iterator[None]:
     if seconds <= 0:
         yield
         return
-    if _can_use_alarm():
-        with _alarm(seconds):
+    sig = _free_signal()
+    if sig is None:
+        with _watchdog(seconds, None):
             yield
-    else:
-        with _watchdog(seconds):
-            yield
-
-
-def _can_use_alarm() -> bool:
-    if not hasattr(signal, "setitimer"):
-        return False
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    # Someone else's timer or SIGALRM handler is theirs: do not take it over.
-    if signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0):
-        return False
-    return signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
-
-
-@contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
+        return
+    message = f"took longer than {seconds:g} s"
     fired = False
 
     def handler(signum: int, frame: FrameType | None) -> None:
         nonlocal fired
         if not fired:
             fired = True
-            raise CaptureTimeout(f"took longer than {seconds:g} s")
+            raise CaptureTimeout(message)
 
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(sig, handler)
     try:
-        yield
+        if sig == signal.SIGALRM:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+            try:
+                yield
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        else:  # SIGALRM is someone else's (pytest-timeout, a user's alarm): a thread signals
+            with _watchdog(seconds, sig):
+                yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(sig, previous)
+
+
+def _free_signal() -> int | None:
+    """A signal this (main) thread may borrow: a signal interrupts a blocking call, which an
+    asynchronous exception cannot. None off the main thread or where there is none."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if hasattr(signal, "setitimer") and _unclaimed(signal.SIGALRM) and \
+            signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
+        return signal.SIGALRM
+    if hasattr(signal, "pthread_kill"):
+        for name in ("SIGUSR2", "SIGUSR1"):
+            sig = getattr(signal, name, None)
+            if sig is not None and _unclaimed(sig):
+                return int(sig)
+    return None
+
+
+def _unclaimed(sig: int) -> bool:
+    return signal.getsignal(sig) in (signal.SIG_DFL, signal.SIG_IGN, None)
 
 
 @contextmanager
-def _watchdog(seconds: float) -> Iterator[None]:
+def _watchdog(seconds: float, sig: int | None) -> Iterator[None]:
+    """A thread that, after `seconds`, signals this thread with `sig` (its handler raises)
+    or, without one, raises CaptureTimeout in it asynchronously."""
     target = threading.get_ident()
     done = threading.Event()
     lock = threading.Lock()
@@ -101,7 +115,10 @@ def _watchdog(seconds: float) -> Iterator[None]:
             return
         with lock:
             if state["armed"]:
-                _raise_in(target, CaptureTimeout)
+                if sig is not None:
+                    signal.pthread_kill(target, sig)
+                else:
+                    _raise_in(target, CaptureTimeout)
                 state["armed"] = False
 
     watcher = threading.Thread(target=watch, name="mlops-nb-capture-watchdog", daemon=True)
@@ -110,11 +127,11 @@ def _watchdog(seconds: float) -> Iterator[None]:
         yield
     finally:
         with lock:
-            pending = not state["armed"]
+            fired = not state["armed"]
             state["armed"] = False
         done.set()
-        if pending:
-            # Raised but not yet delivered when the block ended by itself: withdraw it.
+        if fired and sig is None:
+            # Raised but perhaps not delivered when the block ended by itself: withdraw it.
             _raise_in(target, None)
 
 

@@ -30,7 +30,7 @@ from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
-from .guard import CaptureTimeout, time_budget
+from .guard import CaptureTimeout, capture_budget, time_budget
 from .namespace import (
     estimator_params,
     read_data,
@@ -447,22 +447,23 @@ class Tracker:
         interrupted = False
         for capture in (self._capture_metrics, self._capture_estimators, self._capture_data,
                         self._capture_widgets):
-            step = capture.__name__.lstrip("_").replace("_", " ")
+            step = capture.__name__.removeprefix("_capture_") + " capture"
             if interrupted:
                 warnings_.append(f"{step} skipped: capture was interrupted")
                 continue
             try:  # user objects may hang: bounded, and an interrupt still records the run
                 with time_budget():
                     capture(cr, ctx, analysis, ns, warnings_)
-            except CaptureTimeout as exc:
-                warnings_.append(f"{step} skipped: it {exc} calling into the cell's objects "
-                                 f"(a hanging __getattr__, __repr__ or get_params?); "
-                                 f"MLOPS_NB_CAPTURE_BUDGET sets the limit")
+            except CaptureTimeout:
+                warnings_.append(f"{step} skipped: it took longer than {capture_budget():g} s "
+                                 "calling into the cell's objects (a hanging __getattr__, "
+                                 "__repr__ or get_params?); MLOPS_NB_CAPTURE_BUDGET sets the "
+                                 "limit")
             except KeyboardInterrupt:
                 interrupted = True
                 warnings_.append(f"{step} skipped: interrupted (KeyboardInterrupt)")
             except Exception as exc:
-                warnings_.append(f"{step.replace(' ', '_')} failed: {exc!r}")
+                warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}

@@ -93,10 +93,26 @@ def metric_value(value: Any) -> tuple[Any, str | None]:
     """
     num = numeric_scalar(value)
     if num is None:
+        if not _trusted_type(value):  # its __repr__ is the user's: may hang, may lie
+            text = f"<{type(value).__module__}.{type(value).__qualname__} object>"
+            return text, f"metric value {text} is not a number"
         return jsonable(value), f"metric value {safe_repr(value, 80)} is not a number"
     if isinstance(num, float) and not math.isfinite(num):
         return num, f"metric value {num!r} is not finite"
     return num, None
+
+
+# Libraries whose reprs we call on a metric that is not a number; anything else is shown by
+# its type name only (capture runs after the cell, where a hanging __repr__ hangs the kernel).
+_TRUSTED_MODULES = frozenset({"builtins", "numpy", "pandas", "decimal", "fractions",
+                              "datetime", "torch", "jax", "jaxlib", "tensorflow"})
+
+
+def _trusted_type(value: Any) -> bool:
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return all(_trusted_type(v) for v in (value.values() if isinstance(value, dict)
+                                               else value)) if len(value) < 100 else False
+    return type(value).__module__.split(".")[0] in _TRUSTED_MODULES
 
 
 def too_big_for_float(value: int) -> bool:

@@ -5,6 +5,7 @@ every file written and everything printed for each secret.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -67,10 +68,8 @@ def _contents(path: Path) -> bytes:
     """The file's bytes, and their decompressed form when a blob store compresses them."""
     data = path.read_bytes()
     for decode in (zlib.decompress, gzip.decompress):
-        try:
+        with contextlib.suppress(Exception):
             data += decode(data)
-        except Exception:
-            pass
     return data
 
 
