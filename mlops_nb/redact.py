@@ -68,7 +68,11 @@ _SHAPES = [
 # `token = get_token()` is not a secret.
 _TEXT_SHAPES = [
     # Authorization headers: keep the scheme, drop the credential.
-    re.compile(r"(?i)\b(?:bearer|basic|token|digest)\s+(?P<s>[A-Za-z0-9._~+/=-]{8,})"),
+    re.compile(r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?"
+               r"(?P<s>[A-Za-z0-9._~+/=-]{6,})"),
+    # "Bearer <credential>" elsewhere: only a credential-looking word (has a digit, 12+ long),
+    # so prose such as "the token embeddings" stays.
+    re.compile(r"(?i)\b(?:bearer|token)\s+(?P<s>(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,})"),
     # scheme://user:PASSWORD@host
     re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:(?P<s>[^@\s/'\"]+)@"),
     # password=...; pwd: ... in connection strings, query strings, config text
