@@ -21,6 +21,7 @@ import ctypes
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -35,9 +36,9 @@ class CaptureTimeout(BaseException):
 
 
 def capture_budget() -> float:
-    """MLOPS_NB_CAPTURE_BUDGET (seconds, 0 disables): how long one capture step may call into
-    the user's objects before it is skipped. Fingerprinting a large frame is in that step, so
-    the default leaves room for data that is merely big."""
+    """MLOPS_NB_CAPTURE_BUDGET (seconds, 0 disables): how long the capture of one cell may
+    call into the user's objects before the step it is in is skipped. Fingerprinting a large
+    frame is part of it, so the default leaves room for data that is merely big."""
     try:
         value = float(os.environ.get(ENV_BUDGET, DEFAULT_BUDGET))
     except ValueError:
@@ -101,38 +102,71 @@ def _unclaimed(sig: int) -> bool:
     return signal.getsignal(sig) in (signal.SIG_DFL, signal.SIG_IGN, None)
 
 
-@contextmanager
-def _watchdog(seconds: float, sig: int | None) -> Iterator[None]:
-    """A thread that, after `seconds`, signals this thread with `sig` (its handler raises)
-    or, without one, raises CaptureTimeout in it asynchronously."""
-    target = threading.get_ident()
-    done = threading.Event()
-    lock = threading.Lock()
-    state = {"armed": True}
+class _Watchdog:
+    """One daemon thread for every budget: arming it is a lock and a notify, not a new thread
+    per capture step (that cost about a millisecond per cell)."""
 
-    def watch() -> None:
-        if done.wait(seconds):
-            return
-        with lock:
-            if state["armed"]:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._job: tuple[int, float, int | None, int] | None = None  # thread, deadline, sig, n
+        self._fired: set[int] = set()
+        self._serial = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, sig: int | None) -> int:
+        with self._cond:
+            self._serial += 1
+            self._job = (threading.get_ident(), time.monotonic() + seconds, sig, self._serial)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="mlops-nb-capture-watchdog")
+                self._thread.start()
+            self._cond.notify()
+            return self._serial
+
+    def disarm(self, serial: int) -> bool:
+        """Stop watching; True if the budget had already fired."""
+        with self._cond:
+            if self._job is not None and self._job[3] == serial:
+                self._job = None
+            fired = serial in self._fired
+            self._fired.discard(serial)
+            return fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                job = self._job
+                if job is None:
+                    self._cond.wait()
+                    continue
+                wait = job[1] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                target, _, sig, serial = job
+                self._job = None
+                self._fired.add(serial)
                 if sig is not None:
                     signal.pthread_kill(target, sig)
                 else:
                     _raise_in(target, CaptureTimeout)
-                state["armed"] = False
 
-    watcher = threading.Thread(target=watch, name="mlops-nb-capture-watchdog", daemon=True)
-    watcher.start()
+
+_WATCHDOG = _Watchdog()
+
+
+@contextmanager
+def _watchdog(seconds: float, sig: int | None) -> Iterator[None]:
+    """After `seconds`, the watchdog signals this thread with `sig` (its handler raises) or,
+    without one, raises CaptureTimeout in it asynchronously."""
+    serial = _WATCHDOG.arm(seconds, sig)
     try:
         yield
     finally:
-        with lock:
-            fired = not state["armed"]
-            state["armed"] = False
-        done.set()
-        if fired and sig is None:
+        if _WATCHDOG.disarm(serial) and sig is None:
             # Raised but perhaps not delivered when the block ended by itself: withdraw it.
-            _raise_in(target, None)
+            _raise_in(threading.get_ident(), None)
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:

@@ -444,26 +444,7 @@ class Tracker:
         if error is not None:
             cr.status = STATUS_ERROR
             cr.error = {"type": type(error).__name__, "message": _safe_str(error)[:2000]}
-        interrupted = False
-        for capture in (self._capture_metrics, self._capture_estimators, self._capture_data,
-                        self._capture_widgets):
-            step = capture.__name__.removeprefix("_capture_") + " capture"
-            if interrupted:
-                warnings_.append(f"{step} skipped: capture was interrupted")
-                continue
-            try:  # user objects may hang: bounded, and an interrupt still records the run
-                with time_budget():
-                    capture(cr, ctx, analysis, ns, warnings_)
-            except CaptureTimeout:
-                warnings_.append(f"{step} skipped: it took longer than {capture_budget():g} s "
-                                 "calling into the cell's objects (a hanging __getattr__, "
-                                 "__repr__ or get_params?); MLOPS_NB_CAPTURE_BUDGET sets the "
-                                 "limit")
-            except KeyboardInterrupt:
-                interrupted = True
-                warnings_.append(f"{step} skipped: interrupted (KeyboardInterrupt)")
-            except Exception as exc:
-                warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+        self._capture_all(cr, ctx, analysis, ns, warnings_)
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}
@@ -504,6 +485,34 @@ class Tracker:
         self._append(child, CellAnalysis(), blobs)
 
     # -- what the cell left in the namespace (see namespace.py) -------------------------------
+    def _capture_all(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
+                     ns: dict[str, Any], warnings_: list[str]) -> None:
+        """Run the capture steps within one time budget (armed once per cell: arming costs a
+        few syscalls). A step that runs out of it, or is interrupted, is skipped with a
+        warning; after a timeout the remaining steps get a fresh budget."""
+        steps = [self._capture_metrics, self._capture_estimators, self._capture_data,
+                 self._capture_widgets]
+        i = 0
+        while i < len(steps):
+            try:
+                with time_budget():
+                    while i < len(steps):
+                        capture = steps[i]
+                        i += 1
+                        try:
+                            capture(cr, ctx, analysis, ns, warnings_)
+                        except Exception as exc:
+                            warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+            except CaptureTimeout:
+                warnings_.append(
+                    f"{_step(steps[i - 1])} skipped: it took longer than {capture_budget():g} s "
+                    "calling into the cell's objects (a hanging __getattr__, __repr__ or "
+                    "get_params?); MLOPS_NB_CAPTURE_BUDGET sets the limit")
+            except KeyboardInterrupt:  # the user stopped a capture that hung: keep the run
+                warnings_.extend(f"{_step(s)} skipped: interrupted (KeyboardInterrupt)"
+                                 for s in steps[i - 1:])
+                return
+
     def _capture_metrics(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:
         cr.metrics = read_metrics(
@@ -583,6 +592,10 @@ class Tracker:
             added += 1
         self._last_count = max(self._last_count, upto)
         return added
+
+
+def _step(capture: Any) -> str:
+    return capture.__name__.removeprefix("_capture_") + " capture"
 
 
 def _from_older_thread(ctx: _CellContext) -> bool:
