@@ -19,11 +19,10 @@ Python string literal, so redacted code still parses and the export can recognis
 from __future__ import annotations
 
 import ast
-import io
+import functools
 import itertools
 import math
 import re
-import tokenize
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -81,6 +80,23 @@ _TEXT_SHAPES = [
 ]
 
 
+# A cheap test that a text may hold a secret shape at all: most cells hold none, and for them
+# the per-token pass is skipped.
+_MAYBE_SHAPE = ("sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+                "github_pat_", "glpat-", "xox", "akia", "asia", "aiza", "hf_", "npm_", "eyj",
+                "private key", "://", "authori", "bearer", "token", "pass", "pwd", "secret",
+                "api_key", "api-key", "apikey")
+
+
+def _maybe_shape(text: str) -> bool:
+    """Substring tests (fast in C, unlike one big regex alternation)."""
+    low = text.lower()
+    return any(lit in low for lit in _MAYBE_SHAPE)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def name_tokens(name: str) -> list[str]:
     """`apiKey`, `API_KEY`, `api-key` -> ['api', 'key']."""
     return [t for t in _SPLIT.split(_CAMEL.sub("_", name).lower()) if t]
@@ -88,8 +104,11 @@ def name_tokens(name: str) -> list[str]:
 
 def is_secret_name(name: str) -> bool:
     """A name whose string value is a credential whatever it looks like."""
-    if not isinstance(name, str):
-        return False
+    return isinstance(name, str) and _is_secret_name(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_secret_name(name: str) -> bool:
     tokens = name_tokens(name)
     if any(t in _SECRET_TOKENS for t in tokens):
         return True
@@ -100,7 +119,12 @@ def is_secret_name(name: str) -> bool:
 
 def is_weak_secret_name(name: str) -> bool:
     """`stripe_key`, `dsn`: a credential when the value also looks random."""
-    return isinstance(name, str) and any(t in _WEAK_TOKENS for t in name_tokens(name))
+    return isinstance(name, str) and _is_weak_secret_name(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_weak_secret_name(name: str) -> bool:
+    return any(t in _WEAK_TOKENS for t in name_tokens(name))
 
 
 def looks_random(text: str) -> bool:
@@ -119,32 +143,12 @@ def looks_random(text: str) -> bool:
 def scrub_text(text: str, *, code: bool = False) -> str:
     """`text` with every secret-shaped part replaced by REDACTED (`code`: only the shapes
     that are unambiguous in source code, for code that could not be tokenized)."""
-    if not isinstance(text, str) or len(text) < 8:
+    if not isinstance(text, str) or len(text) < 8 or not _maybe_shape(text):
         return text
     for pattern in _SHAPES if code else (*_SHAPES, *_TEXT_SHAPES):
         if pattern.search(text):
             text = pattern.sub(_keep_context, text)
     return text
-
-
-def scrub_code(code: str) -> str:
-    """Source code with secret shapes replaced inside its string literals and comments only."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
-    except (tokenize.TokenError, SyntaxError, ValueError):
-        return scrub_text(code, code=True)
-    kinds = {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", -1)}
-    edits = [(tok.start, tok.end, new) for tok in tokens if tok.type in kinds
-             and (new := scrub_text(tok.string)) != tok.string]
-    if not edits:
-        return code
-    starts = [0]
-    for line in code.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    for (row, col), (erow, ecol), new in reversed(edits):
-        begin, end = starts[row - 1] + col, starts[erow - 1] + ecol
-        code = code[:begin] + new + code[end:]
-    return code
 
 
 def _keep_context(match: re.Match[str]) -> str:
@@ -230,6 +234,7 @@ def scrub_obj(value: Any, known: Iterable[str] = (), _depth: int = 0) -> Any:
 # -- source code ----------------------------------------------------------------------------
 _ENV_MAGIC = re.compile(r"^(?P<head>\s*%(?:env|set_env)\s+[A-Za-z_][A-Za-z0-9_]*(?:\s*=\s*|\s+))"
                         r"(?P<value>\S.*?)\s*$", re.MULTILINE)
+_MAGIC_LINE = re.compile(r"^[ \t]*[!%].*$", re.MULTILINE)
 _ENV_MAGIC_NAMES = frozenset({"env", "set_env"})
 _ENV_ARG = "\0env"  # the pseudo-name of an `%env` magic's argument
 _ENV_ARG_RE = re.compile(r"^(?P<head>\s*[A-Za-z_][A-Za-z0-9_]*(?:\s*=\s*|\s+))(?P<value>\S.*)$",
@@ -237,36 +242,64 @@ _ENV_ARG_RE = re.compile(r"^(?P<head>\s*[A-Za-z_][A-Za-z0-9_]*(?:\s*=\s*|\s+))(?
 
 
 def redact_python(code: str, *, allowed: Iterable[str] = ()) -> tuple[str, set[str]]:
-    """Python source with secret string literals replaced by REDACTED, and the secrets found.
+    """Python source with secret string literals redacted, and the secrets found (see
+    _redact_python); cached, since a re-run cell has the same code."""
+    new, secrets = _redact_python(code, frozenset(allowed))
+    return new, set(secrets)
 
-    A literal goes whole when it is bound to a secret name (`api_key = "..."`,
+
+@functools.lru_cache(maxsize=256)
+def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str]]:
+    """A literal goes whole when it is bound to a secret name (`api_key = "..."`,
     `connect(password="...")`, `{"Authorization": "..."}`, `os.environ["TOKEN"] = "..."`) or
-    is the value of an `%env` magic; secret shapes go in part anywhere, comments included.
-    Code that does not parse gets the shape pass only.
-    """
-    allow = set(allowed)
+    is the value of an `%env` magic; secret shapes go in part in any string literal, and the
+    unambiguous ones (key prefixes) anywhere, comments included. Code that does not parse
+    gets that last pass only. The secrets returned include each changed literal's old value,
+    so the raw cell text can be redacted the same way."""
+    maybe_bind, maybe_shape = _may_bind_secrets(code), _maybe_shape(code)
+    if not (maybe_bind or maybe_shape):
+        return code, frozenset()
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return replace_env_magics(scrub_code(code)), set()
-    found: list[tuple[ast.Constant, str]] = []
+        return replace_env_magics(scrub_text(code, code=True)), frozenset()
+    edits: dict[int, tuple[ast.Constant, str]] = {}
     secrets: set[str] = set()
+    in_fstrings: set[int] = set()  # ast.walk visits an f-string before its parts
     for node in ast.walk(tree):
-        for name, value in _bindings(node):
-            if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
-                continue
-            if name == _ENV_ARG:
-                m = _ENV_ARG_RE.match(value.value)
-                if m and m.group("value") != REDACTED:
-                    secrets.add(m.group("value").strip())
-                    found.append((value, m.group("head") + REDACTED))
-            elif name not in allow and is_secret_value(name, value.value):
-                secrets.add(value.value)
-                found.append((value, REDACTED))
-    if found:
-        code = _replace_spans(code, found)
-    code = replace_known(scrub_code(code), secrets)
-    return code, secrets
+        if isinstance(node, ast.JoinedStr):
+            in_fstrings.update(id(v) for v in node.values)
+        if maybe_bind:
+            for name, value in _bindings(node):
+                if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                    continue
+                if name == _ENV_ARG:
+                    m = _ENV_ARG_RE.match(value.value)
+                    if m and m.group("value") != REDACTED:
+                        secrets.add(m.group("value").strip())
+                        edits[id(value)] = (value, m.group("head") + REDACTED)
+                elif name not in allow and is_secret_value(name, value.value):
+                    secrets.add(value.value)
+                    edits[id(value)] = (value, REDACTED)
+        if (maybe_shape and isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in edits and id(node) not in in_fstrings):
+            new = scrub_text(node.value)
+            if new != node.value:
+                secrets.add(node.value)
+                edits[id(node)] = (node, new)
+    if edits:
+        code = _replace_spans(code, list(edits.values()))
+    code = replace_known(scrub_text(code, code=True), secrets)
+    return code, frozenset(secrets)
+
+
+def _may_bind_secrets(code: str) -> bool:
+    """False when no word of the code is a credential-like name and no `%env` is used: then
+    no literal can be bound to one, and parsing the code again is skipped."""
+    if "env" in code:
+        return True
+    return any(_is_secret_name(w) or _is_weak_secret_name(w)
+               for w in set(_WORD.findall(code)))
 
 
 def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
@@ -347,10 +380,14 @@ def redact_raw(raw: str, secrets: Iterable[str]) -> str:
     """A cell's raw IPython text given the secrets its Python translation held: `%env` values,
     the secret literals (quoted or not, each at least 6 characters when bare) and shapes."""
     text = replace_env_magics(raw)
+    # Shell and magic lines are text, not Python: every shape applies (a curl header...).
+    text = _MAGIC_LINE.sub(lambda m: scrub_text(m.group()), text)
     for secret in sorted(set(secrets), key=len, reverse=True):
-        for quoted in (repr(secret), '"' + secret + '"'):
-            text = text.replace(quoted, repr(REDACTED))
-    return replace_known(scrub_code(text), secrets)
+        new = scrub_text(secret)
+        new = REDACTED if new == secret else new  # whole, or the part that was secret
+        for quoted, repl in ((repr(secret), repr(new)), ('"' + secret + '"', '"' + new + '"')):
+            text = text.replace(quoted, repl)
+    return replace_known(scrub_text(text, code=True), secrets)
 
 
 def secret_env_name(name: str | None) -> str:
