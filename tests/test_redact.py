@@ -157,3 +157,29 @@ def test_scrub_obj_reaches_keys_and_nested_values():
     out = redact.scrub_obj(value, {"known-secret-123"})
     text = repr(out)
     assert "AKIA" not in text and "pw99" not in text and "known-secret-123" not in text
+
+
+def test_redact_cell_run_rewrites_blobs_params_estimators_and_messages():
+    from mlops_nb.capture.redaction import redact_cell_run
+    from mlops_nb.records import CellRun
+    from mlops_nb.store.blobs import blob_hash
+
+    raw = '%env HF_TOKEN=hf-env-secret-value\napi_key = "plain-secret-123"\nx = 1\n'
+    python = ("get_ipython().run_line_magic('env', 'HF_TOKEN=hf-env-secret-value')\n"
+              'api_key = "plain-secret-123"\nx = 1\n')
+    blobs = {blob_hash(raw.encode()): raw.encode(), blob_hash(python.encode()): python.encode()}
+    cr = CellRun(id="a" * 32, session="s", experiment="e", seq=0, started_at=0.0,
+                 code=blob_hash(raw.encode()), python=blob_hash(python.encode()),
+                 params={"api_key": "plain-secret-123", "x": 1},
+                 estimators={"llm": {"class": "m.C", "params": {"api_key": "k-123456",
+                                                                 "temperature": 0.1}}},
+                 error={"type": "KeyError", "message": "'plain-secret-123'"})
+    redact_cell_run(cr, blobs)
+    stored = b"".join(blobs.values()) + repr(cr.to_dict()).encode()
+    for secret in (b"hf-env-secret-value", b"plain-secret-123", b"k-123456"):
+        assert secret not in stored
+    assert set(blobs) == {cr.code, cr.python}  # old blobs gone, new ones referenced
+    assert blobs[cr.code].decode().startswith("%env HF_TOKEN=<redacted>\n")
+    assert cr.params == {"api_key": REDACTED, "x": 1}
+    assert cr.estimators["llm"]["params"] == {"api_key": REDACTED, "temperature": 0.1}
+    assert any("looked like credentials: api_key" in w for w in cr.warnings)

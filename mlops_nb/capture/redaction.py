@@ -42,6 +42,9 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
     before = dict(cr.params)
     cr.params = redact.redact_params(cr.params, allowed=allow, known=secrets)
     cr.widget_values = redact.redact_params(cr.widget_values, allowed=allow, known=secrets)
+    for est in cr.estimators.values():  # `get_params()` of a client-like estimator
+        if isinstance(est, dict) and isinstance(est.get("params"), dict):
+            est["params"] = redact.redact_params(est["params"], allowed=allow, known=secrets)
     for f in _TEXT_FIELDS:
         setattr(cr, f, redact.scrub_obj(getattr(cr, f), secrets))
     hidden = sorted(k for k, v in cr.params.items() if v != before.get(k))
