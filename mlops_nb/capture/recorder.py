@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lineage import SessionLog
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
+from ..redact import REDACTED
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
@@ -38,7 +39,7 @@ from .namespace import (
     read_metrics,
     read_widget_values,
 )
-from .redaction import redact_cell_run, scrub_session
+from .redaction import password_reads, redact_cell_run, scrub_session
 from .rng import RngWatcher
 from .values import jsonable, metric_value, safe_repr
 
@@ -542,6 +543,9 @@ class Tracker:
     def _capture_widgets(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:
         cr.widget_values = read_widget_values(ns, analysis.value_reads, warnings_)
+        for name in password_reads(ns, analysis.value_reads):  # whatever the name
+            if name in cr.widget_values:
+                cr.widget_values[name] = REDACTED
         cr.params.update({k: jsonable(v) for k, v in cr.widget_values.items()})
 
     # -- back-fill ----------------------------------------------------------------------------

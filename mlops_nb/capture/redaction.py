@@ -54,6 +54,17 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
             + " (`%track on --allow-param NAME` keeps a name that is not a secret)")
 
 
+def password_reads(ns: dict[str, Any], value_reads: dict[str, str]) -> list[str]:
+    """Names bound from a password widget's `.value` (`x = pw_box.value`): secret whatever
+    they are called. A type check only: the widget is never asked anything."""
+    out = []
+    for name, source in value_reads.items():
+        cls = type(ns.get(source))
+        if cls.__module__.startswith("ipywidgets") and cls.__name__ == "Password":
+            out.append(name)
+    return out
+
+
 def scrub_session(info: dict[str, Any]) -> dict[str, Any]:
     """Session facts (environment, git) without secret shapes, e.g. a token in a path."""
     return redact.scrub_obj(info)

@@ -24,7 +24,7 @@ from ..store.reader import StoreReader
 from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
 from .literals import check_name, literal_to_ast
 from .requirements import imported_modules, requirements
-from .secrets import secrets_from_env
+from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
 from .translate import translate
 
@@ -362,6 +362,10 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
             name, value, ok = _param_of(stmt, cell)
             if (ok and name is not None and not name.startswith("_") and counts.get(name) == 1
                     and name not in mutated and name not in params):
+                hidden = secret_assignment(name, value, secret_env)
+                if hidden is not None:  # a redacted widget value: from the environment
+                    kept.append(hidden)
+                    continue
                 params[name] = value
                 continue
             kept.append(stmt)

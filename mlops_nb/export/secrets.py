@@ -54,6 +54,27 @@ class _Replace(ast.NodeTransformer):
             ast.Call(ast.Name("_mnb_secret", ast.Load()), [ast.Constant(env)], []), node)
 
 
+def secret_assignment(name: str, value: object, names: list[str]) -> ast.stmt | None:
+    """`name = _mnb_secret("NAME")` when a parameter's recorded value was redacted (a widget
+    value frozen at capture), else None: it stays a parameter."""
+    if not _holds_secret(value):
+        return None
+    env = redact.secret_env_name(name)
+    env = env if _ENV_OK.match(env) else "MLOPS_NB_SECRET"
+    if env not in names:
+        names.append(env)
+    return ast.Assign([ast.Name(name, ast.Store())],
+                      ast.Call(ast.Name("_mnb_secret", ast.Load()), [ast.Constant(env)], []))
+
+
+def _holds_secret(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_secret(k) or _holds_secret(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_secret(v) for v in value)
+    return _is_secret(value)
+
+
 def _is_secret(value: object) -> bool:
     return isinstance(value, str) and (redact.REDACTED in value or redact.has_secret_shape(value))
 

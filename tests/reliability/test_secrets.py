@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mlops_nb.cli import main
+from mlops_nb.redact import REDACTED
 
 # Each shape the redaction promises to catch, with a random-looking tail (not real keys).
 SECRETS = {
@@ -134,6 +135,8 @@ def test_planted_secrets_reach_no_file_and_no_output(shell, store_home, tmp_path
     script = out / "train.py"
     source = script.read_text()
     assert "_mnb_secret('API_KEY')" in source and "_mnb_secret('SERVICE_TOKEN')" in source
+    assert "auth_token = _mnb_secret('AUTH_TOKEN')" in source  # the widget's frozen value
+    assert REDACTED not in source
     clean_env = {k: v for k, v in os.environ.items() if k != "SERVICE_TOKEN"}
     helped = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
                             text=True, env=clean_env, timeout=120)
@@ -147,6 +150,7 @@ def test_planted_secrets_reach_no_file_and_no_output(shell, store_home, tmp_path
     needed = json.loads((out / "run.json").read_text())["secret_env"]
     assert {"API_KEY", "DB_URL", "AUTHORIZATION", "PASSWORD", "SERVICE_TOKEN"} <= set(needed)
     values = {
+        "AUTH_TOKEN": SECRETS["widget"],
         "API_KEY": SECRETS["openai"],
         "DB_URL": f"postgresql://analyst:{SECRETS['db_password']}@db.internal:5432/prod",
         "AUTHORIZATION": f"Bearer {SECRETS['bearer']}",
@@ -157,6 +161,21 @@ def test_planted_secrets_reach_no_file_and_no_output(shell, store_home, tmp_path
                          capture_output=True, text=True, env=env, timeout=120)
     assert ran.returncode == 0, ran.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == 0.78
+
+
+def test_a_password_widget_value_is_redacted_whatever_its_name(shell, store_home, capsys):
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    shell.run("import ipywidgets as w\nbox = w.Password()\nplain = w.Text()")
+    shell.ns["box"].value = SECRETS["widget"]
+    shell.ns["plain"].value = "just-a-label"
+    shell.run("x = box.value\nlabel = plain.value\nscore = 0.5 if x else 0.0")
+    shell.flush()
+    capsys.readouterr()
+    assert main(["--home", str(store_home), "runs", "--format", "json"]) == 0
+    run = json.loads(capsys.readouterr().out)[-1]
+    assert run["params.x"] == REDACTED and run["params.label"] == "just-a-label"
+    assert not [p for p in _files(store_home) if _leaks(_contents(p))]
 
 
 def test_allow_param_keeps_a_name_that_only_looks_secret(shell, store_home, capsys):
