@@ -29,6 +29,31 @@ def _printable(text: Any) -> Any:
     return text.encode("unicode_escape").decode("ascii")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell safe to open in a spreadsheet or `cat` in a terminal: control characters
+    and bidi overrides as escapes, and a leading `'` on text a spreadsheet would take for a
+    formula (`=HYPERLINK(...)`). Numbers are left as numbers."""
+    if not isinstance(value, str):
+        return value
+    text = _printable(value)
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    return text
+
+
+def _csv_safe(df: Any) -> Any:
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype.kind in "OSUT" or str(out[col].dtype) in ("string", "str"):
+            out[col] = out[col].map(csv_cell, na_action="ignore")
+    out.columns = [csv_cell(str(c)) for c in out.columns]
+    return out
+
+
 def _strict_json(value: Any) -> Any:
     """JSON has no NaN or Infinity: those become null (the run's warnings say why)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -79,7 +104,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = [_strict_json(r) for r in out.to_dict(orient="records")]
         print(json.dumps(rows, indent=1, default=str))
     elif args.format == "csv":
-        _write_text(df.to_csv(index=False))
+        _write_text(_csv_safe(df).to_csv(index=False))
     else:
         print(_table_text(df))
     return _report_problems(problems, args.strict)

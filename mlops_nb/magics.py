@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import os
+import shlex
 import sys
 import time
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .capture.recorder import Tracker
 from .errors import MlopsNbError
@@ -45,11 +47,14 @@ class TrackMagics(Magics):
     @argument("--stable", action="store_true", help="reproduce: also check level L3")
     @argument("--save-models", action="store_true",
               help="on: save the fitted models of every run as versions (skops)")
+    @argument("--allow-param", action="append", default=[], metavar="NAME",
+              help="on: record the parameter NAME as is even though its name or value looks "
+                   "like a credential (repeatable)")
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
-        args = parse_argstring(self.track, line)
         try:
+            args = self.track.parser.parse_args(split_line(line))
             if cell is not None:
                 if args.action is not None:
                     raise MlopsNbError(
@@ -66,7 +71,8 @@ class TrackMagics(Magics):
         t = self.tracker
         action = args.action or "status"
         if action == "on":
-            t.start(experiment=args.experiment, metrics=args.metric)
+            t.start(experiment=args.experiment, metrics=args.metric,
+                    allow_params=args.allow_param)
             from .models import save_models_after_runs
 
             save_models_after_runs(t, args.save_models)
@@ -138,6 +144,7 @@ class TrackMagics(Magics):
         t = self.tracker
         if args.experiment:
             t.experiment = args.experiment
+        t.allowed_params.update(args.allow_param)
         ctx = t._ctx
         shell = self.shell
         transformed = shell.transform_cell(cell)
@@ -157,6 +164,19 @@ class TrackMagics(Magics):
         if last is not None:
             return eval(compile(last, filename, "eval"), shell.user_ns)
         return None
+
+
+def split_line(line: str) -> list[str]:
+    """The magic's words as a shell would split them: `-e "churn model"` is one word without
+    its quotes. (IPython's `parse_argstring` splits in non-POSIX mode, which keeps them.)"""
+    try:
+        if os.name != "nt":
+            return shlex.split(line, posix=True)
+        # Windows paths keep their backslashes: split without escapes, then unquote.
+        return [w[1:-1] if len(w) > 1 and w[0] == w[-1] and w[0] in "'\"" else w
+                for w in shlex.split(line, posix=False)]
+    except ValueError as exc:  # an unbalanced quote
+        raise MlopsNbError(f"could not read the options ({exc}): {line!r}") from None
 
 
 def status_text(t: Tracker) -> str:

@@ -114,7 +114,7 @@ def test_report_from_a_store(tracked, tmp_path):
     f1 = [float(r[doc.header.index("f1")]) for r in doc.rows]
     assert f1 == sorted(f1, reverse=True) == [0.779, 0.73, 0.64, 0.62]
     assert doc.rows[0][0] == "★ 1"  # the best run marked
-    body = " ".join(doc.text)
+    body = "".join(doc.text)  # inline <bdi> splits text nodes
     assert "Best run by f1" in body and "same for all runs" in body and "seed=0" in body
     images = doc.images()
     assert len(images) == 4  # f1 vs max_depth, f1 vs lr, over time, parallel coordinates

@@ -13,6 +13,7 @@ import ast
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lineage import SessionLog
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
+from ..redact import REDACTED
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
@@ -31,6 +33,7 @@ from ..validate.hook import Profiler
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
 from .io_watch import IoWatcher
+from .guard import CaptureTimeout, capture_budget, time_budget
 from .namespace import (
     estimator_params,
     read_data,
@@ -39,6 +42,7 @@ from .namespace import (
     read_widget_values,
 )
 from .project_modules import ProjectModules
+from .redaction import password_reads, redact_cell_run, scrub_session
 from .rng import RngWatcher
 from .values import jsonable, metric_value, safe_repr
 
@@ -94,6 +98,8 @@ class _CellContext:
     body_tree: ast.Module | None = None
     loop_names: list[str] | None = None  # targets of a literal `for` loop; [] when none
     iterations: list[dict[str, Any]] = field(default_factory=list)
+    thread: int = 0  # the thread the cell runs on, and the threads alive when it started
+    threads_before: frozenset[int] = frozenset()
 
 
 class _ParseHook:
@@ -126,6 +132,7 @@ class Tracker:
         self.experiment: str | None = None
         self.auto = False
         self.metric_names: list[str] = []
+        self.allowed_params: set[str] = set()  # `--allow-param`: never redacted
         self.home: Path | None = None
         self.writer: SessionWriter | None = None
         self.log = SessionLog()
@@ -200,12 +207,14 @@ class Tracker:
                 notebook=self.notebook,
                 started_at=time.time(),
                 pid=os.getpid(),
-                environment=lambda: environment.collect(cwd),
+                environment=lambda: scrub_session(environment.collect(cwd)),
             )
         return self.writer
 
-    def start(self, *, experiment: str | None = None, metrics: list[str] | None = None) -> None:
+    def start(self, *, experiment: str | None = None, metrics: list[str] | None = None,
+              allow_params: list[str] | None = None) -> None:
         """`%track on`: record every later cell; back-fill earlier ones so lineage is whole."""
+        self.allowed_params.update(allow_params or ())
         if experiment:
             self.experiment = experiment
         self.experiment = self.experiment or self.default_experiment()
@@ -239,6 +248,9 @@ class Tracker:
     # -- explicit logging ---------------------------------------------------------------------
     def log_metric(self, name: str, value: Any) -> Any:
         ctx = self._ctx
+        if ctx is not None and _from_older_thread(ctx):
+            _refuse_thread("log_metric", name, ctx)
+            return value
         if ctx is None:
             warnings.warn(
                 f"log_metric({safe_repr(name)}) outside a tracked cell was not recorded: "
@@ -288,6 +300,9 @@ class Tracker:
 
     def log_param(self, name: str, value: Any) -> Any:
         ctx = self._ctx
+        if ctx is not None and _from_older_thread(ctx):
+            _refuse_thread("log_param", name, ctx)
+            return value
         if ctx is None:
             warnings.warn(
                 f"log_param({safe_repr(name)}) outside a tracked cell was not recorded: "
@@ -339,6 +354,8 @@ class Tracker:
             started=time.time(),
             t0=time.perf_counter(),
             explicit=explicit,
+            thread=threading.get_ident(),
+            threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
         )
         ctx.rng = self.rng.changed_states()
         pyplot = sys.modules.get("matplotlib._pylab_helpers")
@@ -378,7 +395,7 @@ class Tracker:
             return
         try:
             self._record(ctx, result)
-        except Exception as exc:  # never let capture break the kernel
+        except (Exception, CaptureTimeout, KeyboardInterrupt) as exc:  # never break the kernel
             log.warning("mlops-nb failed to record a cell run: %r", exc)
 
     # -- building the record ------------------------------------------------------------------
@@ -457,12 +474,7 @@ class Tracker:
             blobs.update(sources)
         except Exception as exc:
             warnings_.append(f"project module capture failed: {exc!r}")
-        for capture in (self._capture_metrics, self._capture_estimators, self._capture_data,
-                        self._capture_widgets):
-            try:
-                capture(cr, ctx, analysis, ns, warnings_)
-            except Exception as exc:
-                warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+        self._capture_all(cr, ctx, analysis, ns, warnings_)
         blobs.update(self.profiler.take_blobs())  # data profiles (validate/hook.py)
         cr.figures = [_blob(blobs, png) for png in ctx.figures]
         if ctx.rng:
@@ -482,6 +494,7 @@ class Tracker:
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes]) -> None:
+        redact_cell_run(cr, blobs, allowed=self.allowed_params)  # before anything keeps it
         self.log.add(cr, analysis)
         self.ensure_writer().append(cr, blobs)
         self.recorded += 1
@@ -503,6 +516,34 @@ class Tracker:
         self._append(child, CellAnalysis(), blobs)
 
     # -- what the cell left in the namespace (see namespace.py) -------------------------------
+    def _capture_all(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
+                     ns: dict[str, Any], warnings_: list[str]) -> None:
+        """Run the capture steps within one time budget (armed once per cell: arming costs a
+        few syscalls). A step that runs out of it, or is interrupted, is skipped with a
+        warning; after a timeout the remaining steps get a fresh budget."""
+        steps = [self._capture_metrics, self._capture_estimators, self._capture_data,
+                 self._capture_widgets]
+        i = 0
+        while i < len(steps):
+            try:
+                with time_budget():
+                    while i < len(steps):
+                        capture = steps[i]
+                        i += 1
+                        try:
+                            capture(cr, ctx, analysis, ns, warnings_)
+                        except Exception as exc:
+                            warnings_.append(f"{capture.__name__.lstrip('_')} failed: {exc!r}")
+            except CaptureTimeout:
+                warnings_.append(
+                    f"{_step(steps[i - 1])} skipped: it took longer than {capture_budget():g} s "
+                    "calling into the cell's objects (a hanging __getattr__, __repr__ or "
+                    "get_params?); MLOPS_NB_CAPTURE_BUDGET sets the limit")
+            except KeyboardInterrupt:  # the user stopped a capture that hung: keep the run
+                warnings_.extend(f"{_step(s)} skipped: interrupted (KeyboardInterrupt)"
+                                 for s in steps[i - 1:])
+                return
+
     def _capture_metrics(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:
         cr.metrics = read_metrics(
@@ -532,6 +573,9 @@ class Tracker:
     def _capture_widgets(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:
         cr.widget_values = read_widget_values(ns, analysis.value_reads, warnings_)
+        for name in password_reads(ns, analysis.value_reads):  # whatever the name
+            if name in cr.widget_values:
+                cr.widget_values[name] = REDACTED
         cr.params.update({k: jsonable(v) for k, v in cr.widget_values.items()})
 
     # -- back-fill ----------------------------------------------------------------------------
@@ -582,6 +626,32 @@ class Tracker:
             added += 1
         self._last_count = max(self._last_count, upto)
         return added
+
+
+def _step(capture: Any) -> str:
+    return capture.__name__.removeprefix("_capture_") + " capture"
+
+
+def _from_older_thread(ctx: _CellContext) -> bool:
+    """A log call from a thread that was already running when the cell started.
+
+    Threads the cell itself started (a thread pool inside a training cell) belong to it. An
+    older thread would attach its values to whichever cell happens to run now, which is not
+    the cell that computed them (that run may be written already), so such calls are refused.
+    MLflow faces the same question and keeps the active run per thread.
+    """
+    ident = threading.get_ident()
+    return ident != ctx.thread and ident in ctx.threads_before
+
+
+def _refuse_thread(fn: str, name: Any, ctx: _CellContext | None) -> None:
+    text = (f"{fn}({safe_repr(name)}) from thread {threading.current_thread().name!r}, "
+            "which was running before the current cell started, was not recorded: it would "
+            "land on a cell that did not compute it. Log from the cell (join the thread and "
+            "log its result) or start the thread in the cell that logs")
+    if ctx is not None:
+        ctx.warnings.append(text)
+    warnings.warn(text, stacklevel=3)
 
 
 def _key(name: Any, ctx: _CellContext) -> str:

@@ -66,13 +66,18 @@ def numeric_scalar(value: Any) -> Any:
         return value
     # Anything else is the user's object: its attributes may raise anything, and that must
     # cost at most this one value, never the cell's other metrics.
+    # Capabilities are looked up on the type, never the instance: an object whose
+    # `__getattr__` claims every attribute (or hangs) must not pass for a number.
+    cls = type(value)
     if isinstance(value, numbers.Real):
         try:
-            return value.item() if hasattr(value, "item") else float(value)
+            return value.item() if hasattr(cls, "item") else float(value)
         except Exception:
             return None
+    if not (hasattr(cls, "item") and hasattr(cls, "shape")):
+        return None
     try:  # 0-d numpy arrays and similar
-        if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        if value.shape == ():
             item = value.item()
             return item if is_number(item) else None
     except Exception:
@@ -88,10 +93,26 @@ def metric_value(value: Any) -> tuple[Any, str | None]:
     """
     num = numeric_scalar(value)
     if num is None:
+        if not _trusted_type(value):  # its __repr__ is the user's: may hang, may lie
+            text = f"<{type(value).__module__}.{type(value).__qualname__} object>"
+            return text, f"metric value {text} is not a number"
         return jsonable(value), f"metric value {safe_repr(value, 80)} is not a number"
     if isinstance(num, float) and not math.isfinite(num):
         return num, f"metric value {num!r} is not finite"
     return num, None
+
+
+# Libraries whose reprs we call on a metric that is not a number; anything else is shown by
+# its type name only (capture runs after the cell, where a hanging __repr__ hangs the kernel).
+_TRUSTED_MODULES = frozenset({"builtins", "numpy", "pandas", "decimal", "fractions",
+                              "datetime", "torch", "jax", "jaxlib", "tensorflow"})
+
+
+def _trusted_type(value: Any) -> bool:
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return all(_trusted_type(v) for v in (value.values() if isinstance(value, dict)
+                                               else value)) if len(value) < 100 else False
+    return type(value).__module__.split(".")[0] in _TRUSTED_MODULES
 
 
 def too_big_for_float(value: int) -> bool:

@@ -1,13 +1,17 @@
 """The runs table as HTML, shared by the widget and the report.
 
 Every name and value from a run is text: it goes through `esc()` on its way into markup, so a
-parameter named `<img src=x onerror=alert(1)>` shows as those characters and runs nothing.
+parameter named `<img src=x onerror=alert(1)>` shows as those characters and runs nothing. In
+element content it also goes through `bdi()`: a name holding a right-to-left override
+(U+202E) is isolated in a `<bdi>` element and cannot reverse the rest of the line. Attributes
+cannot isolate, so there bidi controls are shown as `\u202e`.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from .model import VERDICT, Comparison, column_title, format_value, numeric
@@ -32,9 +36,20 @@ STYLE = """
 """
 
 
+# Bidi embeddings, overrides, isolates and marks: invisible, and they reorder what follows.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def esc(value: Any) -> str:
-    """Any value as HTML text; quotes escaped too, so it is safe inside attributes."""
-    return html.escape(str(value), quote=True)
+    """Any value as HTML text safe inside attributes: quotes escaped, bidi controls shown as
+    escapes (an attribute has no way to isolate them)."""
+    return html.escape(_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value)), quote=True)
+
+
+def bdi(value: Any) -> str:
+    """Any value as element content: escaped and isolated in `<bdi>`, so its direction stays
+    its own and never leaks into the text around it."""
+    return f"<bdi>{html.escape(str(value), quote=True)}</bdi>"
 
 
 def is_numeric_column(df: pd.DataFrame, col: str) -> bool:
@@ -59,7 +74,7 @@ def header_html(cmp: Comparison, columns: list[str], *, sort_by: str | None = No
         arrow = ""
         if col == sort_by:
             arrow = " ▲" if ascending else " ▼"
-        title = esc(column_title(col)) + arrow
+        title = bdi(column_title(col) + arrow)
         tip = esc(col)
         if sortable:
             cells.append(f'<th data-col="{i}" title="{tip}: click to sort">{title}</th>')
@@ -93,10 +108,10 @@ def rows_html(cmp: Comparison, frame: pd.DataFrame, columns: list[str], *, start
             attrs = ' class="num"' if col in numeric_cols else ""
             if col == "id":
                 title = f' title="{esc(rid)}"'
-                text_html = f"<code>{esc(text)}</code>"
+                text_html = f"<code>{bdi(text)}</code>"
             else:
                 title = f' title="{esc(text)}"' if len(text) > 20 else ""
-                text_html = esc(text)
+                text_html = bdi(text)
             if sort_values and col in numeric_cols:
                 # The report's script sorts numbers by this; text columns sort by their text.
                 attrs += f' data-v="{sort_key(value)}"'
@@ -115,7 +130,9 @@ def constants_html(cmp: Comparison, limit: int = 40) -> str:
     for k, v in list(const.items())[:limit]:
         where = cmp.split.present.get(k, n)
         note = f" <span class='mnb-muted'>({where} of {n})</span>" if where < n else ""
-        items.append(f"<code>{esc(k.removeprefix('params.'))}={esc(format_value(v))}</code>"
+        # One isolate for the pair; bidi controls inside it shown as escapes.
+        items.append(f"<code><bdi>{esc(k.removeprefix('params.'))}={esc(format_value(v))}"
+                     "</bdi></code>"
                      + note)
     more = f" … and {len(const) - limit} more" if len(const) > limit else ""
     return ('<div class="mnb-muted" style="margin:4px 0">same for all runs: '
@@ -126,9 +143,9 @@ def metric_summary(cmp: Comparison) -> str:
     if cmp.metric is None:
         return "no metrics"
     vals = numeric(cmp.view[cmp.metric]) if len(cmp.view) else None
-    name = esc(cmp.metric.removeprefix("metrics."))
+    name = bdi(cmp.metric.removeprefix("metrics."))
     word = "lower" if cmp.goal == "min" else "higher"
     if vals is None or not vals.notna().any():
         return f"metric <b>{name}</b> ({word} is better)"
     return (f"metric <b>{name}</b> ({word} is better): "
-            f"{esc(format_value(float(vals.min())))} … {esc(format_value(float(vals.max())))}")
+            f"{bdi(format_value(float(vals.min())))} … {bdi(format_value(float(vals.max())))}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..store.storage import atomic_write_bytes
 from . import plots
-from .htmltable import STYLE, constants_html, esc, header_html, metric_summary, rows_html
+from .htmltable import STYLE, bdi, constants_html, esc, header_html, metric_summary, rows_html
 from .model import Comparison, format_value, load_comparison, short
 
 REPORT_STYLE = STYLE + """
@@ -82,7 +82,7 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
     columns = cmp.columns
     view = cmp.view
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    exp = f" · experiment <b>{esc(experiment)}</b>" if experiment else ""
+    exp = f" · experiment <b>{bdi(experiment)}</b>" if experiment else ""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -91,15 +91,15 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
         f"<title>{esc(title)}</title><style>{REPORT_STYLE}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
+        f"<h1>{bdi(title)}</h1>",
         f"<div class='mnb-muted'>{len(cmp.df):,} runs{exp} · {metric_summary(cmp)} · "
-        f"generated {esc(now)}" + (f" from <code>{esc(store)}</code>" if store else "")
+        f"generated {esc(now)}" + (f" from <code>{bdi(store)}</code>" if store else "")
         + "</div>",
     ]
     problems = cmp.df.attrs.get("problems") or []
     if problems:
         parts.append("<p style='color:#b91c1c'>skipped unreadable store files: "
-                     + "; ".join(esc(p) for p in problems[:20]) + "</p>")
+                     + "; ".join(bdi(p) for p in problems[:20]) + "</p>")
     parts.append(best_html(cmp))
     parts.append("<h2>Runs</h2>")
     parts.append(constants_html(cmp))
@@ -159,7 +159,7 @@ def best_html(cmp: Comparison) -> str:
         return "<h2>Best run</h2><p>no run has a value for the chosen metric</p>"
     row = cmp.row(cmp.best[0])
     ties = (f" <span class='mnb-muted'>(tied with {len(cmp.best) - 1} other run(s): "
-            + ", ".join(f"<code>{esc(r[:8])}</code>" for r in cmp.best[1:6]) + ")</span>"
+            + ", ".join(f"<code>{bdi(r[:8])}</code>" for r in cmp.best[1:6]) + ")</span>"
             if len(cmp.best) > 1 else "")
     items: list[tuple[str, Any]] = [
         ("id", row["id"]), ("name", row.get("name")), ("notebook", row.get("notebook")),
@@ -176,19 +176,19 @@ def best_html(cmp: Comparison) -> str:
     params = [(short(c), row[c]) for c in cmp.split.varying if _present(row[c])]
     others = [(short(c), row[c]) for c in cmp.df.columns
               if c.startswith("params.") and c not in varying and _present(row[c])]
-    body = "".join(f"<tr><td class='mnb-muted'>{esc(k)}</td><td>{esc(format_value(v))}</td></tr>"
+    body = "".join(f"<tr><td class='mnb-muted'>{bdi(k)}</td><td>{bdi(format_value(v))}</td></tr>"
                    for k, v in items if _present(v))
-    body += "".join(f"<tr><td class='mnb-muted'>metric {esc(k)}</td>"
-                    f"<td><b>{esc(format_value(v))}</b></td></tr>" for k, v in metrics)
-    body += "".join(f"<tr><td class='mnb-muted'>param {esc(k)}</td>"
-                    f"<td>{esc(format_value(v))}</td></tr>" for k, v in params)
+    body += "".join(f"<tr><td class='mnb-muted'>metric {bdi(k)}</td>"
+                    f"<td><b>{bdi(format_value(v))}</b></td></tr>" for k, v in metrics)
+    body += "".join(f"<tr><td class='mnb-muted'>param {bdi(k)}</td>"
+                    f"<td>{bdi(format_value(v))}</td></tr>" for k, v in params)
     more = ""
     if others:
-        rows = "".join(f"<tr><td class='mnb-muted'>param {esc(k)}</td>"
-                       f"<td>{esc(format_value(v))}</td></tr>" for k, v in others)
+        rows = "".join(f"<tr><td class='mnb-muted'>param {bdi(k)}</td>"
+                       f"<td>{bdi(format_value(v))}</td></tr>" for k, v in others)
         more = (f"<details><summary class='mnb-muted'>{len(others)} more parameter(s), the "
                 f"same in every run that sets them</summary><table>{rows}</table></details>")
-    return (f"<h2>Best run by {esc(short(cmp.metric or ''))}{ties}</h2>"
+    return (f"<h2>Best run by {bdi(short(cmp.metric or ''))}{ties}</h2>"
             f"<div class='best-card'><table>{body}</table>{more}</div>")
 
 

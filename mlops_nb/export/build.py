@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import redact
 from ..capture.analysis import _READ_CALL
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..records import CellRun, iso, run_view
@@ -25,6 +26,7 @@ from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, ren
 from .literals import check_name, literal_to_ast
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
 from .requirements import imported_modules, requirements
+from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
 from .translate import translate
 
@@ -360,6 +362,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
             "the slice uses IPython syntax with no plain-Python translation, so the export "
             "cannot claim to reproduce the run: " + "; ".join(refused), refused)
     check_reserved(bodies)
+    bodies, secret_env = secrets_from_env(bodies)  # redacted credentials: env variables
     # mlops_nb -> the script's own tracking; plt.show() -> figures/
     bodies = [[_ShimMlopsNb().visit(s) for s in b] for b in bodies]
     bodies = [_flatten(b) for b in bodies]
@@ -406,6 +409,10 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
             name, value, ok = _param_of(stmt, cell)
             if (ok and name is not None and not name.startswith("_") and counts.get(name) == 1
                     and name not in mutated and name not in params and _usable_name(name)):
+                hidden = secret_assignment(name, value, secret_env)
+                if hidden is not None:  # a redacted widget value: from the environment
+                    kept.append(hidden)
+                    continue
                 params[name] = value
                 continue
             kept.append(stmt)
@@ -449,7 +456,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     own = {m.name.split(".")[0] for m in project}
     readers = [m for m in ("pandas", "numpy", "joblib") if m in modules]
     plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
-                      metrics, models, RNG_FILE, future, readers=readers,
+                      metrics, models, RNG_FILE, future, readers=readers, secrets=secret_env,
                       lib_dir=LIB_DIR if project else None)
     script = render(plan)
     extra = ["xxhash"] if data_files else []
@@ -465,6 +472,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         "expected_metrics": dict(target.metrics),
         "parameters": params,
         "parameter_flags": script.flags,
+        "secret_env": secret_env,
         "data_files": [vars(d) for d in data_files],
         "modules": [m.manifest() for m in project],
         "slice": [{"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
@@ -481,6 +489,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     for w in warnings_:
         if w.startswith("data file"):
             warnings.warn(w, DataChanged, stacklevel=3)
+    run_json = redact.scrub_obj(run_json)  # defensive: a store written before redaction
     return Export(target, script, reqs, run_json, rng_states, warnings_,
                   {m.path: m.source for m in project})
 

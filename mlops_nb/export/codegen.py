@@ -64,6 +64,7 @@ class ScriptPlan:
     future: list[ast.stmt] = field(default_factory=list)
     readers: list[str] = field(default_factory=list)  # libraries whose readers redirect
     lib_dir: str | None = None  # the notebook's own modules, put first on sys.path
+    secrets: list[str] = field(default_factory=list)  # env variables for redacted values
 
 
 @dataclass
@@ -165,6 +166,7 @@ def render(plan: ScriptPlan) -> Script:
         _assign("_mnb_METRICS", ast.List([ast.Constant(m) for m in plan.metrics], ast.Load())),
         _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
         _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
+        _assign("_mnb_SECRETS", ast.List([ast.Constant(s) for s in plan.secrets], ast.Load())),
     ]
     parts.append("\n" + SUPPORT_BEGIN + "\n" + _src(config))
     parts.append(PRELUDE.lstrip("\n"))

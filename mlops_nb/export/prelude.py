@@ -64,6 +64,16 @@ def _mnb_value(text, default):
         raise _mnb_argparse.ArgumentTypeError(f"expected a Python literal, got {text!r}")
 
 
+def _mnb_secret(name):
+    """A credential the notebook used: mlops-nb never records it, so it comes from the
+    environment (checked at start-up by _mnb_parse_args)."""
+    value = _mnb_os.environ.get(name)
+    if value is None:
+        _mnb_sys.exit(f"train.py: set the environment variable {name}: the run used a "
+                      "credential there, which mlops-nb does not record")
+    return value
+
+
 def _mnb_describe(value):
     """Help text for a parameter; argparse formats '%' in help, so it is escaped."""
     try:
@@ -74,7 +84,12 @@ def _mnb_describe(value):
 
 
 def _mnb_parse_args(namespace):
-    parser = _mnb_argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    epilog = None
+    if _mnb_SECRETS:
+        epilog = ("required environment variables (credentials the notebook used; mlops-nb "
+                  "never records them): " + ", ".join(_mnb_SECRETS))
+    parser = _mnb_argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None,
+                                          epilog=epilog)
     for name, flag in _mnb_PARAMETERS.items():
         default = namespace[name]
         parser.add_argument(
@@ -95,6 +110,10 @@ def _mnb_parse_args(namespace):
     parser.add_argument("--output-dir", default=".", metavar="DIR",
                         help="where metrics.json and figures/ are written (default: .)")
     args = parser.parse_args()
+    missing = [name for name in _mnb_SECRETS if name not in _mnb_os.environ]
+    if missing:
+        parser.error("set the environment variable(s) " + ", ".join(missing) + ": the run "
+                     "used credentials there, which mlops-nb does not record")
     for name in _mnb_PARAMETERS:
         value = getattr(args, "param_" + name)
         if value is not None:

@@ -1,0 +1,174 @@
+"""A time budget for capture steps that call into the user's objects.
+
+Capture runs on the kernel's main thread after the user's code finished, and it has to touch
+user objects (`get_params()`, a column's `__str__`, a `--metric` value's `__repr__`). Any of them
+can hang. The user's objects cannot be moved to another thread safely, so the step stays on
+the main thread and a timer interrupts it instead:
+
+- on the main thread, a signal: `signal.setitimer` (SIGALRM) when nobody else uses it, else a
+  watchdog thread sending SIGUSR2/SIGUSR1 with `pthread_kill`. A signal interrupts even a
+  blocking `time.sleep` (the handler raises once the call returns EINTR);
+- elsewhere (another thread, Windows), the watchdog raises the exception in the capturing
+  thread with `PyThreadState_SetAsyncExc`, which interrupts pure-Python loops only.
+
+The exception is a `BaseException`, so a hostile `except Exception:` inside the user's method
+cannot swallow it; the recorder catches it, skips that step and notes a warning on the run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+ENV_BUDGET = "MLOPS_NB_CAPTURE_BUDGET"
+DEFAULT_BUDGET = 5.0
+
+
+class CaptureTimeout(BaseException):
+    """A capture step ran out of its time budget (a BaseException: user code must not catch
+    it as an ordinary error)."""
+
+
+def capture_budget() -> float:
+    """MLOPS_NB_CAPTURE_BUDGET (seconds, 0 disables): how long the capture of one cell may
+    call into the user's objects before the step it is in is skipped. Fingerprinting a large
+    frame is part of it, so the default leaves room for data that is merely big."""
+    try:
+        value = float(os.environ.get(ENV_BUDGET, DEFAULT_BUDGET))
+    except ValueError:
+        return DEFAULT_BUDGET
+    return value if 0 <= value <= 3600 else DEFAULT_BUDGET
+
+
+@contextmanager
+def time_budget(seconds: float | None = None) -> Iterator[None]:
+    """Raise CaptureTimeout in this thread if the block runs longer than `seconds`."""
+    seconds = capture_budget() if seconds is None else seconds
+    if seconds <= 0:
+        yield
+        return
+    sig = _free_signal()
+    if sig is None:
+        with _watchdog(seconds, None):
+            yield
+        return
+    message = f"took longer than {seconds:g} s"
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise CaptureTimeout(message)
+
+    previous = signal.signal(sig, handler)
+    try:
+        if sig == signal.SIGALRM:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+            try:
+                yield
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        else:  # SIGALRM is someone else's (pytest-timeout, a user's alarm): a thread signals
+            with _watchdog(seconds, sig):
+                yield
+    finally:
+        signal.signal(sig, previous)
+
+
+def _free_signal() -> int | None:
+    """A signal this (main) thread may borrow: a signal interrupts a blocking call, which an
+    asynchronous exception cannot. None off the main thread or where there is none."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if hasattr(signal, "setitimer") and _unclaimed(signal.SIGALRM) and \
+            signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
+        return signal.SIGALRM
+    if hasattr(signal, "pthread_kill"):
+        for name in ("SIGUSR2", "SIGUSR1"):
+            sig = getattr(signal, name, None)
+            if sig is not None and _unclaimed(sig):
+                return int(sig)
+    return None
+
+
+def _unclaimed(sig: int) -> bool:
+    return signal.getsignal(sig) in (signal.SIG_DFL, signal.SIG_IGN, None)
+
+
+class _Watchdog:
+    """One daemon thread for every budget: arming it is a lock and a notify, not a new thread
+    per capture step (that cost about a millisecond per cell)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._job: tuple[int, float, int | None, int] | None = None  # thread, deadline, sig, n
+        self._fired: set[int] = set()
+        self._serial = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, sig: int | None) -> int:
+        with self._cond:
+            self._serial += 1
+            self._job = (threading.get_ident(), time.monotonic() + seconds, sig, self._serial)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="mlops-nb-capture-watchdog")
+                self._thread.start()
+            self._cond.notify()
+            return self._serial
+
+    def disarm(self, serial: int) -> bool:
+        """Stop watching; True if the budget had already fired."""
+        with self._cond:
+            if self._job is not None and self._job[3] == serial:
+                self._job = None
+            fired = serial in self._fired
+            self._fired.discard(serial)
+            return fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                job = self._job
+                if job is None:
+                    self._cond.wait()
+                    continue
+                wait = job[1] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                target, _, sig, serial = job
+                self._job = None
+                self._fired.add(serial)
+                if sig is not None:
+                    signal.pthread_kill(target, sig)
+                else:
+                    _raise_in(target, CaptureTimeout)
+
+
+_WATCHDOG = _Watchdog()
+
+
+@contextmanager
+def _watchdog(seconds: float, sig: int | None) -> Iterator[None]:
+    """After `seconds`, the watchdog signals this thread with `sig` (its handler raises) or,
+    without one, raises CaptureTimeout in it asynchronously."""
+    serial = _WATCHDOG.arm(seconds, sig)
+    try:
+        yield
+    finally:
+        if _WATCHDOG.disarm(serial) and sig is None:
+            # Raised but perhaps not delivered when the block ended by itself: withdraw it.
+            _raise_in(threading.get_ident(), None)
+
+
+def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None)

@@ -1,0 +1,400 @@
+"""Which names and values are credentials, and how they are blanked out before anything is written.
+
+Pure functions, no I/O: capture calls them so a secret never reaches the store, and export
+calls them again so a store written by an older version cannot leak one into `train.py`.
+Three signals, from strongest to weakest:
+
+- the value's *shape*: well-known key prefixes (`sk-`, `ghp_`, `xox?-`, `AKIA`...), a password
+  inside a URL (`postgresql://user:PASSWORD@host`), an `Authorization: Bearer ...` header,
+  `password=...` pairs in connection strings, PEM private keys. These are redacted wherever
+  they appear, whatever the name.
+- the *name* a string is bound to: `password`, `api_key`, `token`, `client_secret`, `auth`...
+  (split on `_` and camelCase, so `max_tokens` or `author` are not secrets).
+- *entropy*: a long random-looking string bound to a `...key` name (`stripe_key = "x9F..."`).
+
+What replaces a secret is the fixed text `REDACTED`, a plain string that is valid inside any
+Python string literal, so redacted code still parses and the export can recognise it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+REDACTED = "<redacted>"
+
+# Tokens that make a name a credential on their own (`db_password`, `hf_token`, `auth`).
+_SECRET_TOKENS = frozenset({
+    "password", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "credential",
+    "credentials", "creds", "auth", "authorization", "apikey", "privatekey", "cookie", "bearer",
+    "signature", "accesskey", "secretkey", "sessionkey",
+})
+# Adjacent token pairs that do (`api_key`, `private_key`, `client_secret` is covered above).
+_SECRET_PAIRS = frozenset({
+    ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"),
+    ("session", "key"), ("signing", "key"), ("encryption", "key"), ("master", "key"),
+    ("conn", "str"), ("connection", "string"),
+})
+# Names that are a credential only when the value also looks random (`stripe_key`, `dsn`).
+_WEAK_TOKENS = frozenset({"key", "dsn", "pat", "sas", "hmac", "salt", "pin"})
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+
+# Shapes redacted anywhere. Each pattern's group "s" is the secret; the rest is kept so the
+# text stays readable ("Bearer <redacted>", "postgresql://user:<redacted>@host/db").
+_SHAPES = [
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>sk-(?:live-|test-|proj-|ant-)?[A-Za-z0-9_-]{16,})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>[spr]k_(?:live|test)_[A-Za-z0-9]{10,})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>glpat-[A-Za-z0-9_-]{20,})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>xox[abposr]-[A-Za-z0-9-]{10,})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})(?![0-9A-Z])"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>AIza[0-9A-Za-z_-]{35})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>hf_[A-Za-z0-9]{30,})"),
+    re.compile(r"(?<![A-Za-z0-9])(?P<s>npm_[A-Za-z0-9]{36})"),
+    re.compile(r"(?<![A-Za-z0-9_-])(?P<s>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
+    re.compile(r"(?P<s>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE "
+               r"KEY-----|\Z))", re.DOTALL),
+]
+# Shapes that need context: only in text (values, strings and comments of code), since in code
+# `token = get_token()` is not a secret.
+_TEXT_SHAPES = [
+    # Authorization headers: keep the scheme, drop the credential.
+    re.compile(r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?"
+               r"(?P<s>[A-Za-z0-9._~+/=-]{6,})"),
+    # "Bearer <credential>" elsewhere: only a credential-looking word (has a digit, 12+ long),
+    # so prose such as "the token embeddings" stays.
+    re.compile(r"(?i)\b(?:bearer|token)\s+(?P<s>(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,})"),
+    # scheme://user:PASSWORD@host
+    re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:(?P<s>[^@\s/'\"]+)@"),
+    # password=...; pwd: ... in connection strings, query strings, config text
+    re.compile(r"(?i)(?<![a-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|"
+               r"access[_-]?token|client[_-]?secret)\s*[=:]\s*(?P<s>[^\s&;,'\"<>]{3,})"),
+]
+
+
+# A cheap test that a text may hold a secret shape at all: most cells hold none, and for them
+# the per-token pass is skipped.
+_MAYBE_SHAPE = ("sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+                "github_pat_", "glpat-", "xox", "akia", "asia", "aiza", "hf_", "npm_", "eyj",
+                "private key", "://", "authori", "bearer", "token", "pass", "pwd", "secret",
+                "api_key", "api-key", "apikey")
+
+
+def _maybe_shape(text: str) -> bool:
+    """Substring tests (fast in C, unlike one big regex alternation)."""
+    low = text.lower()
+    return any(lit in low for lit in _MAYBE_SHAPE)
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def name_tokens(name: str) -> list[str]:
+    """`apiKey`, `API_KEY`, `api-key` -> ['api', 'key']."""
+    return [t for t in _SPLIT.split(_CAMEL.sub("_", name).lower()) if t]
+
+
+def is_secret_name(name: str) -> bool:
+    """A name whose string value is a credential whatever it looks like."""
+    return isinstance(name, str) and _is_secret_name(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_secret_name(name: str) -> bool:
+    tokens = name_tokens(name)
+    if any(t in _SECRET_TOKENS for t in tokens):
+        return True
+    if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(tokens)):
+        return True
+    return "".join(tokens) in _SECRET_TOKENS
+
+
+def is_weak_secret_name(name: str) -> bool:
+    """`stripe_key`, `dsn`: a credential when the value also looks random."""
+    return isinstance(name, str) and _is_weak_secret_name(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_weak_secret_name(name: str) -> bool:
+    return any(t in _WEAK_TOKENS for t in name_tokens(name))
+
+
+def looks_random(text: str) -> bool:
+    """Long, no spaces, several character classes and high Shannon entropy: a generated key."""
+    if len(text) < 16 or any(c.isspace() for c in text):
+        return False
+    classes = sum((any(c.islower() for c in text), any(c.isupper() for c in text),
+                   any(c.isdigit() for c in text)))
+    if classes < 2:
+        return False
+    counts = Counter(text)
+    entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+    return entropy >= 3.5
+
+
+def scrub_text(text: str, *, code: bool = False) -> str:
+    """`text` with every secret-shaped part replaced by REDACTED (`code`: only the shapes
+    that are unambiguous in source code, for code that could not be tokenized)."""
+    if not isinstance(text, str) or len(text) < 8 or not _maybe_shape(text):
+        return text
+    for pattern in _SHAPES if code else (*_SHAPES, *_TEXT_SHAPES):
+        if pattern.search(text):
+            text = pattern.sub(_keep_context, text)
+    return text
+
+
+def _keep_context(match: re.Match[str]) -> str:
+    base = match.start()
+    whole, start, end = match.group(0), match.start("s") - base, match.end("s") - base
+    return whole[:start] + REDACTED + whole[end:]
+
+
+def has_secret_shape(text: str) -> bool:
+    return isinstance(text, str) and scrub_text(text) != text
+
+
+def is_secret_value(name: str | None, value: Any) -> bool:
+    """Should the string `value` bound to `name` be redacted as a whole?"""
+    if not isinstance(value, str) or not value or value == REDACTED:
+        return False
+    if name is not None and is_secret_name(name):
+        return True
+    return name is not None and is_weak_secret_name(name) and looks_random(value)
+
+
+def redact_value(name: str | None, value: Any, *, known: Iterable[str] = (),
+                 _depth: int = 0) -> Any:
+    """A copy of the JSON-like `value` with secrets replaced; strings under secret names go
+    whole, dict entries under secret keys go whole, secret shapes anywhere go in part."""
+    if isinstance(value, str):
+        if is_secret_value(name, value):
+            return REDACTED
+        return replace_known(scrub_text(value), known)
+    if _depth > 30:
+        return value
+    if isinstance(value, dict):
+        return {k: redact_value(k if isinstance(k, str) else name, v, known=known,
+                                _depth=_depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [redact_value(name, v, known=known, _depth=_depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
+
+
+def redact_params(params: dict[str, Any], *, allowed: Iterable[str] = (),
+                  known: Iterable[str] = ()) -> dict[str, Any]:
+    """Run parameters with credentials replaced; names in `allowed` are kept as given.
+    `model.api_key` (an estimator's parameter) is judged by its last part too."""
+    allow = set(allowed)
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in allow:
+            out[name] = value
+            continue
+        last = name.rsplit(".", 1)[-1] if isinstance(name, str) else name
+        value = redact_value(name, value, known=known)
+        out[name] = redact_value(last, value, known=known) if last != name else value
+    return out
+
+
+def replace_known(text: str, known: Iterable[str]) -> str:
+    """Every occurrence of a secret already found elsewhere in the cell (a comment, an
+    f-string, an error message that echoes it)."""
+    for secret in known:
+        if len(secret) >= 6 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def scrub_obj(value: Any, known: Iterable[str] = (), _depth: int = 0) -> Any:
+    """A JSON-like structure with secret shapes and known secrets removed from every string,
+    keys included; names are not judged (see redact_params for that)."""
+    if isinstance(value, str):
+        return replace_known(scrub_text(value), known)
+    if _depth > 40:
+        return value
+    if isinstance(value, dict):
+        return {scrub_obj(k, known, _depth + 1): scrub_obj(v, known, _depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_obj(v, known, _depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return tuple(scrub_obj(v, known, _depth + 1) for v in value)
+    return value
+
+
+# -- source code ----------------------------------------------------------------------------
+_ENV_MAGIC = re.compile(r"^(?P<head>\s*%(?:env|set_env)\s+[A-Za-z_][A-Za-z0-9_]*(?:\s*=\s*|\s+))"
+                        r"(?P<value>\S.*?)\s*$", re.MULTILINE)
+_MAGIC_LINE = re.compile(r"^[ \t]*[!%].*$", re.MULTILINE)
+_ENV_MAGIC_NAMES = frozenset({"env", "set_env"})
+_ENV_ARG = "\0env"  # the pseudo-name of an `%env` magic's argument
+_ENV_ARG_RE = re.compile(r"^(?P<head>\s*[A-Za-z_][A-Za-z0-9_]*(?:\s*=\s*|\s+))(?P<value>\S.*)$",
+                         re.DOTALL)
+
+
+def redact_python(code: str, *, allowed: Iterable[str] = ()) -> tuple[str, set[str]]:
+    """Python source with secret string literals redacted, and the secrets found (see
+    _redact_python); cached, since a re-run cell has the same code."""
+    new, secrets = _redact_python(code, frozenset(allowed))
+    return new, set(secrets)
+
+
+@functools.lru_cache(maxsize=256)
+def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str]]:
+    """A literal goes whole when it is bound to a secret name (`api_key = "..."`,
+    `connect(password="...")`, `{"Authorization": "..."}`, `os.environ["TOKEN"] = "..."`) or
+    is the value of an `%env` magic; secret shapes go in part in any string literal, and the
+    unambiguous ones (key prefixes) anywhere, comments included. Code that does not parse
+    gets that last pass only. The secrets returned include each changed literal's old value,
+    so the raw cell text can be redacted the same way."""
+    maybe_bind, maybe_shape = _may_bind_secrets(code), _maybe_shape(code)
+    if not (maybe_bind or maybe_shape):
+        return code, frozenset()
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return replace_env_magics(scrub_text(code, code=True)), frozenset()
+    edits: dict[int, tuple[ast.Constant, str]] = {}
+    secrets: set[str] = set()
+    in_fstrings: set[int] = set()  # ast.walk visits an f-string before its parts
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            in_fstrings.update(id(v) for v in node.values)
+        if maybe_bind:
+            for name, value in _bindings(node):
+                if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                    continue
+                if name == _ENV_ARG:
+                    m = _ENV_ARG_RE.match(value.value)
+                    if m and m.group("value") != REDACTED:
+                        secrets.add(m.group("value").strip())
+                        edits[id(value)] = (value, m.group("head") + REDACTED)
+                elif name not in allow and is_secret_value(name, value.value):
+                    secrets.add(value.value)
+                    edits[id(value)] = (value, REDACTED)
+        if (maybe_shape and isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in edits and id(node) not in in_fstrings):
+            new = scrub_text(node.value)
+            if new != node.value:
+                secrets.add(node.value)
+                edits[id(node)] = (node, new)
+    if edits:
+        code = _replace_spans(code, list(edits.values()))
+    code = replace_known(scrub_text(code, code=True), secrets)
+    return code, frozenset(secrets)
+
+
+def _may_bind_secrets(code: str) -> bool:
+    """False when no word of the code is a credential-like name and no `%env` is used: then
+    no literal can be bound to one, and parsing the code again is skipped."""
+    if "env" in code:
+        return True
+    return any(_is_secret_name(w) or _is_weak_secret_name(w)
+               for w in set(_WORD.findall(code)))
+
+
+def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
+    """(name, value node) pairs that bind a value to a name in `node`."""
+    out: list[tuple[str | None, ast.AST]] = []
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            name = _target_name(target)
+            if name is not None and node.value is not None:
+                out.append((name, node.value))
+    elif isinstance(node, ast.NamedExpr):
+        out.append((node.target.id, node.value))
+    elif isinstance(node, ast.Call):
+        out.extend((kw.arg, kw.value) for kw in node.keywords if kw.arg)
+        func = node.func
+        attr = func.attr if isinstance(func, ast.Attribute) else None
+        if attr in ("run_line_magic", "magic") and node.args and isinstance(
+                node.args[0], ast.Constant) and node.args[0].value in _ENV_MAGIC_NAMES:
+            # `%env NAME=value`: the value is never recorded, whatever the name.
+            out.extend((_ENV_ARG, a) for a in node.args[1:2])
+        elif len(node.args) >= 2 and isinstance(node.args[-2], ast.Constant) and isinstance(
+                node.args[-2].value, str):
+            # log_param("api_key", v), os.environ.setdefault("TOKEN", v), setattr(o, "pw", v)
+            out.append((node.args[-2].value, node.args[-1]))
+    elif isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values, strict=True):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                out.append((key.value, value))
+    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        args = node.args
+        positional = [*args.posonlyargs, *args.args]
+        for arg, default in zip(positional[len(positional) - len(args.defaults):],
+                                args.defaults, strict=True):
+            out.append((arg.arg, default))
+        for arg, kwdefault in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+            if kwdefault is not None:
+                out.append((arg.arg, kwdefault))
+    return out
+
+
+def _target_name(target: ast.AST) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) and \
+            isinstance(target.slice.value, str):
+        return target.slice.value
+    return None
+
+
+def _replace_spans(code: str, nodes: list[tuple[ast.Constant, str]]) -> str:
+    """Replace each node's source text by the literal of its new text (AST offsets are
+    UTF-8 bytes)."""
+    lines = code.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line.encode("utf-8")))
+    data = code.encode("utf-8")
+    spans = {}
+    for node, text in nodes:
+        if node.end_lineno is None or node.end_col_offset is None:
+            continue
+        spans[(starts[node.lineno - 1] + node.col_offset,
+               starts[node.end_lineno - 1] + node.end_col_offset)] = text
+    for (begin, end), text in sorted(spans.items(), reverse=True):
+        data = data[:begin] + repr(text).encode("utf-8", "surrogatepass") + data[end:]
+    return data.decode("utf-8", "surrogatepass")
+
+
+def replace_env_magics(text: str) -> str:
+    """`%env NAME=value` lines of raw IPython code with the value replaced."""
+    return _ENV_MAGIC.sub(lambda m: m.group("head") + REDACTED, text)
+
+
+def redact_raw(raw: str, secrets: Iterable[str]) -> str:
+    """A cell's raw IPython text given the secrets its Python translation held: `%env` values,
+    the secret literals (quoted or not, each at least 6 characters when bare) and shapes."""
+    text = replace_env_magics(raw)
+    # Shell and magic lines are text, not Python: every shape applies (a curl header...).
+    text = _MAGIC_LINE.sub(lambda m: scrub_text(m.group()), text)
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        new = scrub_text(secret)
+        new = REDACTED if new == secret else new  # whole, or the part that was secret
+        for quoted, repl in ((repr(secret), repr(new)), ('"' + secret + '"', '"' + new + '"')):
+            text = text.replace(quoted, repl)
+    return replace_known(scrub_text(text, code=True), secrets)
+
+
+def secret_env_name(name: str | None) -> str:
+    """The environment variable a redacted value is read from: `api_key` -> `API_KEY`."""
+    if not name:
+        return "MLOPS_NB_SECRET"
+    text = "_".join(name_tokens(name)).upper()
+    if not text or text[0].isdigit():
+        text = "SECRET_" + text
+    return text

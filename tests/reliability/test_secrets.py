@@ -1,0 +1,193 @@
+"""Secrets stay out: plant credentials everywhere a notebook can hold them, run the whole chain
+(record, runs table as table/JSON/CSV, show, HTML report, export, train.py --help), then grep
+every file written and everything printed for each secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from mlops_nb.cli import main
+from mlops_nb.redact import REDACTED
+
+# Each shape the redaction promises to catch, with a random-looking tail (not real keys).
+SECRETS = {
+    "openai": "sk-live-9fQ2xW7rT4yU1iO3pA5s",
+    "db_password": "Tr0ub4dor-and-3",
+    "bearer": "eyAbCdEf0123456789ghIjKl",
+    "aws": "AKIAZ7Q3W5E1R9T2Y4U6",
+    "github": "ghp_4a8B2c6D0e1F3g5H7i9J1k3L5m7N9o1P3q5R",
+    "slack": "xoxb-2468013579-abcdefghijklmnop",
+    "stripe_key": "Zq8Xw2Ec4Rv6Tb1Yn3Um5Ik7Ol9Pa0Sd",
+    "password": "correct horse battery staple",
+    "logged": "lp-Secret-Value-6655-abcdef",
+    "widget": "w1dget-Pa55w0rd-value",
+    "env": "env-only-Secret-889977-xyz",
+}
+
+CELLS = [
+    "%load_ext mlops_nb",
+    '%track on --experiment "secret plans"',
+    # literals under credential names, in a URL, in a header, well-known prefixes, entropy
+    f'api_key = "{SECRETS["openai"]}"\n'
+    f'db_url = "postgresql://analyst:{SECRETS["db_password"]}@db.internal:5432/prod"\n'
+    f'headers = {{"Authorization": "Bearer {SECRETS["bearer"]}"}}\n'
+    f'aws_access_key_id = "{SECRETS["aws"]}"\n'
+    f'gh = "{SECRETS["github"]}"  # a personal token\n'
+    f'hook = "{SECRETS["slack"]}"\n'
+    f'stripe_key = "{SECRETS["stripe_key"]}"\n'
+    f'password = "{SECRETS["password"]}"\n'
+    "depth = 3\n",
+    f"%env SERVICE_TOKEN={SECRETS['env']}",
+    "import mlops_nb\n"
+    f'client = mlops_nb.log_param("client_secret", "{SECRETS["logged"]}")\n'
+    'mlops_nb.log_param("depth_note", "three")',
+    "import ipywidgets as w\nbox = w.Password()",
+    None,  # the user types the password into the widget
+    "auth_token = box.value",
+    "import os\n"
+    "ok = all([api_key, db_url, headers, aws_access_key_id, gh, hook, stripe_key, password,\n"
+    "          os.environ['SERVICE_TOKEN'], client, auth_token])\n"
+    "accuracy = 0.5 + 0.25 * ok + depth / 100",
+]
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def _contents(path: Path) -> bytes:
+    """The file's bytes, and their decompressed form when a blob store compresses them."""
+    data = path.read_bytes()
+    for decode in (zlib.decompress, gzip.decompress):
+        with contextlib.suppress(Exception):
+            data += decode(data)
+    return data
+
+
+def _leaks(blob: bytes | str) -> list[str]:
+    data = blob.encode("utf-8", "surrogatepass") if isinstance(blob, str) else blob
+    return [name for name, s in SECRETS.items() if s.encode() in data]
+
+
+@pytest.fixture
+def env_restored():
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+def test_planted_secrets_reach_no_file_and_no_output(shell, store_home, tmp_path, capsys,
+                                                     env_restored):
+    for cell in CELLS:
+        if cell is None:
+            shell.ns["box"].value = SECRETS["widget"]
+        else:
+            shell.run(cell)
+    shell.flush()
+    assert shell.ns["accuracy"] == 0.78  # the cell really had every secret
+
+    capsys.readouterr()  # IPython's own echo of `%env` is the user's terminal, not ours
+    printed: list[str] = []
+
+    def cli(*argv: str) -> int:
+        code = main(["--home", str(store_home), *argv])
+        out, err = capsys.readouterr()
+        printed.append(out + err)
+        return code
+
+    for fmt in ("table", "json", "csv"):
+        assert cli("runs", "--format", fmt) == 0
+    rows = json.loads(cli("runs", "--format", "json") == 0 and printed[-1])
+    run = rows[-1]
+    assert run["metrics.accuracy"] == 0.78
+    print(sorted(run))
+    assert run["params.depth"] == 3
+    for key in ("params.api_key", "params.password", "params.client_secret",
+                "params.auth_token", "params.stripe_key"):
+        assert run[key] == "<redacted>", key
+    assert run["params.db_url"] == "postgresql://analyst:<redacted>@db.internal:5432/prod"
+    assert cli("show", run["id"]) == 0
+    assert cli("show", run["id"], "--format", "json") == 0
+    report = tmp_path / "report.html"
+    assert cli("compare", "-o", str(report)) == 0
+    out = tmp_path / "export"
+    assert cli("export", run["id"], "-o", str(out)) == 0, printed[-1]
+
+    written = [*_files(store_home), report, *_files(out)]
+    assert len(written) > 6
+    leaks = {str(p): _leaks(_contents(p)) for p in written}
+    assert not {p: names for p, names in leaks.items() if names}
+    assert not [(i, _leaks(text)) for i, text in enumerate(printed) if _leaks(text)]
+
+    # train.py reads each credential from the environment, names them in --help, and
+    # refuses to start without them.
+    script = out / "train.py"
+    source = script.read_text()
+    assert "_mnb_secret('API_KEY')" in source and "_mnb_secret('SERVICE_TOKEN')" in source
+    assert "auth_token = _mnb_secret('AUTH_TOKEN')" in source  # the widget's frozen value
+    assert REDACTED not in source
+    clean_env = {k: v for k, v in os.environ.items() if k != "SERVICE_TOKEN"}
+    helped = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
+                            text=True, env=clean_env, timeout=120)
+    assert helped.returncode == 0 and "API_KEY" in helped.stdout
+    assert not _leaks(helped.stdout)
+    refused = subprocess.run([sys.executable, str(script), "--output-dir", str(tmp_path)],
+                             capture_output=True, text=True, env=clean_env, timeout=120)
+    assert refused.returncode == 2 and "API_KEY" in refused.stderr
+    assert not (tmp_path / "metrics.json").exists()
+
+    needed = json.loads((out / "run.json").read_text())["secret_env"]
+    assert {"API_KEY", "DB_URL", "AUTHORIZATION", "PASSWORD", "SERVICE_TOKEN"} <= set(needed)
+    values = {
+        "AUTH_TOKEN": SECRETS["widget"],
+        "API_KEY": SECRETS["openai"],
+        "DB_URL": f"postgresql://analyst:{SECRETS['db_password']}@db.internal:5432/prod",
+        "AUTHORIZATION": f"Bearer {SECRETS['bearer']}",
+        "SERVICE_TOKEN": SECRETS["env"],
+    }
+    env = {**clean_env, **{n: values.get(n, "set-by-ci") for n in needed}}
+    ran = subprocess.run([sys.executable, str(script), "--output-dir", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == 0.78
+
+
+def test_a_password_widget_value_is_redacted_whatever_its_name(shell, store_home, capsys):
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    shell.run("import ipywidgets as w\nbox = w.Password()\nplain = w.Text()")
+    shell.ns["box"].value = SECRETS["widget"]
+    shell.ns["plain"].value = "just-a-label"
+    shell.run("x = box.value\nlabel = plain.value\nscore = 0.5 if x else 0.0")
+    shell.flush()
+    capsys.readouterr()
+    assert main(["--home", str(store_home), "runs", "--format", "json"]) == 0
+    run = json.loads(capsys.readouterr().out)[-1]
+    assert run["params.x"] == REDACTED and run["params.label"] == "just-a-label"
+    assert not [p for p in _files(store_home) if _leaks(_contents(p))]
+
+
+def test_allow_param_keeps_a_name_that_only_looks_secret(shell, store_home, capsys):
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --allow-param token_budget")
+    shell.run('token_budget = "Xy7Qp2Lm9Rt4Vb6Nc8Za"\npassword = "p4ssw0rd-123"\nscore = 0.5')
+    shell.flush()
+    capsys.readouterr()
+    assert main(["--home", str(store_home), "runs", "--format", "json"]) == 0
+    run = json.loads(capsys.readouterr().out)[-1]
+    assert run["params.token_budget"] == "Xy7Qp2Lm9Rt4Vb6Nc8Za"
+    assert run["params.password"] == "<redacted>"
+    assert main(["--home", str(store_home), "show", run["id"], "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [w for w in shown["warnings"] if "looked like credentials: password" in w], shown["warnings"]

@@ -1,0 +1,185 @@
+"""Which names and values are credentials; how code, params and text are redacted."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from mlops_nb import redact
+from mlops_nb.redact import REDACTED
+
+
+@pytest.mark.parametrize("name", [
+    "password", "db_password", "PASSWD", "api_key", "apiKey", "OPENAI_API_KEY", "hf_token",
+    "accessToken", "client_secret", "credentials", "auth", "basic_auth", "Authorization",
+    "private_key", "aws_secret_access_key", "session_cookie", "apikey",
+])
+def test_credential_names(name):
+    assert redact.is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", [
+    "max_tokens", "tokenizer", "n_tokens", "author", "authors", "key", "sort_key", "depth",
+    "learning_rate", "passes", "secretary", "monkey", "keyword",
+])
+def test_ordinary_names(name):
+    assert not redact.is_secret_name(name)
+
+
+@pytest.mark.parametrize("text", [
+    "sk-live-4f8a9b2c1d3e5f6a7b8c", "sk-proj-abcdefghijklmnopqrstuv",
+    "sk_live_51HabcdefghijKLMN", "ghp_4a8B2c6D0e1F3g5H7i9J1k3L5m7N9o1P3q5R",
+    "xoxb-2468013579-abcdefghijklmnop", "AKIAZ7Q3W5E1R9T2Y4U6",
+    "hf_abcdefghijklmnopqrstuvwxyzABCDEF", "glpat-abcdefghij0123456789",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+])
+def test_key_shapes_are_redacted_whole(text):
+    assert redact.scrub_text(f"key: {text} end") == f"key: {REDACTED} end"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("postgresql://user:S3cret@db.example.com:5432/prod",
+     f"postgresql://user:{REDACTED}@db.example.com:5432/prod"),
+    ("Authorization: Bearer abcdefghijklmnop123", f"Authorization: Bearer {REDACTED}"),
+    ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: Basic {REDACTED}"),
+    ("curl -H 'Bearer 9f8e7d6c5b4a3f2e1d'", f"curl -H 'Bearer {REDACTED}'"),
+    ("Server=db;User Id=me;Password=hunter2;", f"Server=db;User Id=me;Password={REDACTED};"),
+    ("https://api.example.com/v1?api_key=abc123xyz&q=1",
+     f"https://api.example.com/v1?api_key={REDACTED}&q=1"),
+])
+def test_secret_parts_of_text_are_redacted_in_place(text, expected):
+    assert redact.scrub_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "https://example.com/data.csv", "postgresql://db.example.com/prod", "sk-learn",
+    "a-perfectly-ordinary-sentence with words", "ghp_short", "AKIA12", "data/train.csv",
+    "token count 12", "use the token embeddings", "the bearer instrument",
+    "Authorization is needed",
+])
+def test_ordinary_text_is_left_alone(text):
+    assert redact.scrub_text(text) == text
+
+
+def test_entropy_only_counts_under_key_like_names():
+    random_text = "Zq8Xw2Ec4Rv6Tb1Yn3Um5Ik7Ol9Pa0Sd"
+    assert redact.looks_random(random_text)
+    assert not redact.looks_random("aaaaaaaaaaaaaaaaaaaaaaaa")
+    assert not redact.looks_random("a sentence with spaces in it")
+    assert redact.is_secret_value("stripe_key", random_text)
+    assert not redact.is_secret_value("stripe_key", "pk-readable")
+    assert not redact.is_secret_value("run_id", random_text)
+
+
+def test_redact_params_by_name_shape_and_nesting_and_allow_list():
+    params = {
+        "api_key": "anything", "max_tokens": 512, "tokenizer": "bert-base",
+        "db": "postgresql://u:pw1234@h/db", "headers": {"Authorization": "Bearer xyzxyzxyzxyz"},
+        "model.api_key": "abc", "password": None, "token_budget": "keep-me",
+    }
+    out = redact.redact_params(params, allowed=["token_budget"])
+    assert out == {
+        "api_key": REDACTED, "max_tokens": 512, "tokenizer": "bert-base",
+        "db": f"postgresql://u:{REDACTED}@h/db", "headers": {"Authorization": REDACTED},
+        "model.api_key": REDACTED, "password": None, "token_budget": "keep-me",
+    }
+    assert params["api_key"] == "anything"  # a copy
+
+
+CODE = '''import os
+api_key = "sk-live-4f8a9b2c1d3e5f6a7b8c"
+password = "pw"  # short, still a secret by its name
+headers = {"Authorization": "Bearer abcdefghijklmnop123"}
+client = connect(host="db", passwd="hunter22")
+os.environ["HF_TOKEN"] = "hf_value_from_code"
+mlops_nb.log_param("client_secret", "logged-secret-value")
+def login(user, token="default-token-value"):
+    return user
+token = get_token()
+auth_token = box.value
+max_tokens = 512
+note = f"uses {api_key}"  # the literal moved, the name stays
+get_ipython().run_line_magic('env', 'SERVICE_TOKEN=from-env-magic')
+'''
+
+
+def test_redact_python_replaces_secret_literals_and_keeps_code_valid():
+    new, secrets = redact.redact_python(CODE)
+    ast.parse(new)
+    for secret in ("sk-live-4f8a9b2c1d3e5f6a7b8c", "abcdefghijklmnop123", "hunter22",
+                   "hf_value_from_code", "logged-secret-value", "default-token-value",
+                   "from-env-magic", '"pw"'):
+        assert secret not in new, secret
+    assert {"pw", "hunter22", "logged-secret-value", "from-env-magic"} <= secrets
+    # code around the secrets is untouched
+    for kept in ("token = get_token()", "auth_token = box.value", "max_tokens = 512",
+                 'note = f"uses {api_key}"', "'SERVICE_TOKEN=<redacted>'"):
+        assert kept in new, kept
+
+
+def test_allowed_names_keep_their_literals():
+    new, secrets = redact.redact_python('token_budget = "Xy7Qp2Lm9Rt4Vb6Nc8Za"\n',
+                                        allowed=["token_budget"])
+    assert "Xy7Qp2Lm9Rt4Vb6Nc8Za" in new and not secrets
+
+
+def test_unparsable_code_gets_the_shape_pass_only():
+    new, secrets = redact.redact_python("x = (\nkey = 'sk-live-4f8a9b2c1d3e5f6a7b8c'")
+    assert "sk-live" not in new and secrets == set()
+
+
+def test_redact_raw_handles_magics_and_the_secrets_found_in_python():
+    raw = ('%env SERVICE_TOKEN=from-env-magic\n'
+           '%set_env OTHER abc-def-ghi\n'
+           'api_key = "sk-live-4f8a9b2c1d3e5f6a7b8c"\n'
+           "!curl -H 'Authorization: Bearer abcdefghijklmnop123' https://x\n"
+           'pw = "hunter22"  # hunter22 again in a comment\n')
+    out = redact.redact_raw(raw, {"hunter22", "from-env-magic"})
+    for secret in ("from-env-magic", "abc-def-ghi", "sk-live", "abcdefghijklmnop123",
+                   "hunter22"):
+        assert secret not in out, secret
+    assert out.startswith("%env SERVICE_TOKEN=<redacted>\n%set_env OTHER <redacted>\n")
+
+
+def test_secret_env_names():
+    assert redact.secret_env_name("api_key") == "API_KEY"
+    assert redact.secret_env_name("apiKey") == "API_KEY"
+    assert redact.secret_env_name("Authorization") == "AUTHORIZATION"
+    assert redact.secret_env_name(None) == "MLOPS_NB_SECRET"
+    assert redact.secret_env_name("2fa") == "SECRET_2FA"
+
+
+def test_scrub_obj_reaches_keys_and_nested_values():
+    value = {"files": ["s3://AKIAZ7Q3W5E1R9T2Y4U6:x@bucket/k"], "postgresql://u:pw99@h/db": 1,
+             "msg": ("KeyError: 'known-secret-123'",)}
+    out = redact.scrub_obj(value, {"known-secret-123"})
+    text = repr(out)
+    assert "AKIA" not in text and "pw99" not in text and "known-secret-123" not in text
+
+
+def test_redact_cell_run_rewrites_blobs_params_estimators_and_messages():
+    from mlops_nb.capture.redaction import redact_cell_run
+    from mlops_nb.records import CellRun
+    from mlops_nb.store.blobs import blob_hash
+
+    raw = '%env HF_TOKEN=hf-env-secret-value\napi_key = "plain-secret-123"\nx = 1\n'
+    python = ("get_ipython().run_line_magic('env', 'HF_TOKEN=hf-env-secret-value')\n"
+              'api_key = "plain-secret-123"\nx = 1\n')
+    blobs = {blob_hash(raw.encode()): raw.encode(), blob_hash(python.encode()): python.encode()}
+    cr = CellRun(id="a" * 32, session="s", experiment="e", seq=0, started_at=0.0,
+                 code=blob_hash(raw.encode()), python=blob_hash(python.encode()),
+                 params={"api_key": "plain-secret-123", "x": 1},
+                 estimators={"llm": {"class": "m.C", "params": {"api_key": "k-123456",
+                                                                 "temperature": 0.1}}},
+                 error={"type": "KeyError", "message": "'plain-secret-123'"})
+    redact_cell_run(cr, blobs)
+    stored = b"".join(blobs.values()) + repr(cr.to_dict()).encode()
+    for secret in (b"hf-env-secret-value", b"plain-secret-123", b"k-123456"):
+        assert secret not in stored
+    assert set(blobs) == {cr.code, cr.python}  # old blobs gone, new ones referenced
+    assert blobs[cr.code].decode().startswith("%env HF_TOKEN=<redacted>\n")
+    assert cr.params == {"api_key": REDACTED, "x": 1}
+    assert cr.estimators["llm"]["params"] == {"api_key": REDACTED, "temperature": 0.1}
+    assert any("looked like credentials: api_key" in w for w in cr.warnings)
