@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import MlopsNbError
+from .errors import MlopsNbError, StoreCorrupt
 from .store.blobs import BlobStore
 from .store.layout import BLOBS_DIR
 from .store.storage import atomic_write_bytes
@@ -241,6 +241,9 @@ def load_version(home: str | os.PathLike[str], version: dict[str, Any], *,
                  trusted: bool = False) -> Any:
     try:
         payload = BlobStore(Path(home) / BLOBS_DIR).get(version["blob"])
+    except StoreCorrupt as exc:  # the store checks content hashes before we see the bytes
+        raise UntrustedModel("the stored model's bytes do not match their recorded sha256 "
+                             f"({exc})") from exc
     except (OSError, ValueError) as exc:
         raise ModelNotFound(f"the model blob of version {version.get('version')} is missing: "
                             f"{exc}") from exc
