@@ -19,16 +19,16 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..lineage import SessionLog
+from ..lineage import SessionLog, externalize_large_values
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
+from .effects import real_mutations
 from .namespace import (
     estimator_params,
     read_data,
@@ -452,6 +452,7 @@ class Tracker:
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes]) -> None:
+        externalize_large_values(cr, blobs)
         self.log.add(cr, analysis)
         self.ensure_writer().append(cr, blobs)
         self.recorded += 1
@@ -582,9 +583,8 @@ def _flush_interval() -> float:
 
 
 def _real_mutations(analysis: CellAnalysis, ns: dict[str, Any]) -> list[str]:
-    """`np.random.seed(0)` calls a method on a module; treating that as mutating `np` would
-    tie every later cell that uses numpy to this one."""
-    return [m for m in analysis.mutations if not isinstance(ns.get(m), ModuleType)]
+    """What the cell may have mutated, now that the names' types are known (effects.py)."""
+    return real_mutations(analysis, ns)
 
 
 def _python_blob(blobs: dict[str, bytes], raw: str, python: str) -> str:

@@ -499,8 +499,10 @@ def load_run(reader: StoreReader, run_id: str, session: str | None = None
 
 def lineage_code(reader: StoreReader, run: CellRun, log: list[CellRun]) -> str:
     """The code of a run's lineage slice and the run's own cell, in execution order."""
+    from ..lineage import lineage_ids
+
     by_id = {cr.id: cr for cr in log}
-    ids = [*list(run.lineage if run.lineage is not None else run.deps), run.id]
+    ids = [*lineage_ids(log, run), run.id]
     chunks: list[str] = []
     for rid in ids:
         cr = by_id.get(rid)

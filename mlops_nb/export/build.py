@@ -18,6 +18,7 @@ from typing import Any
 
 from ..capture.analysis import _READ_CALL
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
+from ..lineage import lineage_ids
 from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
 from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
@@ -422,7 +423,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
                                                  "machine", "cwd", "git") if k in env},
         "warnings": warnings_,
         "l0": True,
-        "run": run_view(target),
+        "run": run_view(target, lineage_ids(log, target)),
     }
     for w in warnings_:
         if w.startswith("data file"):

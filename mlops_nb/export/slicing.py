@@ -1,30 +1,29 @@
 """The lineage slice of a run: which earlier cell runs its numbers depend on, and why.
 
 Replays the session log up to the run's position (not the session's end: later cells that
-overwrote `df` do not matter), re-analysing the code each cell run executed. A cell run joins
-the slice when it last defined or mutated a name the slice uses, transitively; conservative on
-mutation (method calls, subscript/attribute stores, `global` writes of notebook functions the
-slice calls, and mutation through an alias made by `b = a`); a file written by one cell run
-and read by a later one keeps its writer; `%cd`/`%env` cells always stay. Names that no
-recorded cell run defined are *unresolved*: hidden state the script cannot recreate.
+overwrote `df` do not matter) through the same def-use index the recorder's lineage uses
+(lineage.DefUseIndex), fed the same recorded facts, so the slice always holds the recorded
+lineage. Only what a script needs on top is added here: the cell of a `from m import *` that
+provides a name, `%cd`/`%env` cells (they always stay), and names no recorded cell run defined,
+which are *unresolved*: hidden state the script cannot recreate.
 """
 
 from __future__ import annotations
 
-import ast
 import builtins
 import functools
 import importlib
 from dataclasses import dataclass, field
 
-from ..capture.analysis import CellAnalysis, FunctionEffects, analyze
-from ..lineage import through_functions
+from ..capture.analysis import CellAnalysis, analyze
+from ..lineage import DefUseIndex
 from ..records import CellRun
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 # What a script provides itself: the tracking shim replaces mlops_nb, display() prints.
 SCRIPT_PROVIDED = frozenset({"display"})
 ENV_MAGICS = frozenset({"cd", "env"})
+_PROVIDED = BUILTIN_NAMES | SCRIPT_PROVIDED
 
 
 @dataclass
@@ -65,16 +64,6 @@ def _module_names(module: str) -> frozenset[str] | None:
     return frozenset(str(n) for n in names)
 
 
-def _import_bound(tree: ast.Module) -> set[str]:
-    bound: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            for alias in stmt.names:
-                if alias.name != "*":
-                    bound.add(alias.asname or alias.name.split(".")[0])
-    return bound
-
-
 def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | None]) -> Slice:
     """The slice of `target` over `log` (one session, by seq); `code_of[seq]` its Python."""
     anchor = target
@@ -85,12 +74,8 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
     end = anchor.seq
     prefix = [cr for cr in log if cr.seq <= end and cr.parent is None]
 
-    last_def: dict[str, int] = {}
-    last_writer: dict[str, int] = {}
-    functions: dict[str, FunctionEffects] = {}
-    import_bound: set[str] = set()
+    index = DefUseIndex()
     stars: list[tuple[int, str]] = []
-    groups: dict[str, set[str]] = {}
     deps: dict[int, dict[int, list[str]]] = {}
     unresolved: dict[int, set[str]] = {}
     external: dict[int, list[str]] = {}
@@ -105,71 +90,26 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         if code is None:
             missing.append(seq)
             code = ""
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            tree = ast.Module([], [])
-        a = analyze(tree)
+        a = analyze(code)
         analyses[seq] = a
-        d: dict[int, list[str]] = {}
+        # The same index, fed the same recorded facts, as the recorder's lineage ...
+        step = index.add(cr, a, ignore=_PROVIDED)
+        d = step.deps
+        # ... plus what only a script needs: names a star import provides, hidden state.
         unres: set[str] = set()
-        recorded_muts = set(cr.mutations) if not cr.backfilled else set(a.mutations)
-        used = set(a.uses)
-        for src in {a.value_reads[n] for n in cr.widget_values if n in a.value_reads}:
-            # `x = slider.value` frozen as a literal no longer needs the slider itself
-            loads = sum(isinstance(n, ast.Name) and n.id == src for n in ast.walk(tree))
-            if loads == sum(a.value_reads.get(n) == src for n in cr.widget_values):
-                used.discard(src)
-        used, mutated = through_functions(used, recorded_muts, functions,
-                                          not_mutable=import_bound)
-        for name in sorted(used | (mutated - set(a.defs))):  # own defs need no definer
-            if name in last_def:
-                d.setdefault(last_def[name], []).append(name)
-            elif name in BUILTIN_NAMES or name in SCRIPT_PROVIDED:
-                continue
+        for name in sorted(step.unresolved):
+            provider = next((s for s, m in reversed(stars)
+                             if (_module_names(m) is None or name in _module_names(m))), None)
+            if provider is not None:
+                d.setdefault(provider, []).append(name)
             else:
-                provider = next((s for s, m in reversed(stars)
-                                 if (_module_names(m) is None or name in _module_names(m))),
-                                None)
-                if provider is not None:
-                    d.setdefault(provider, []).append(name)
-                else:
-                    unres.add(name)
-        for path in cr.files_read:
-            if path in last_writer:
-                d.setdefault(last_writer[path], []).append(f"file:{path}")
-            else:
-                external.setdefault(seq, []).append(path)
+                unres.add(name)
+        if step.external_reads:
+            external[seq] = step.external_reads
         if ENV_MAGICS & set(a.magics):
             env_cells.append(seq)
         deps[seq] = d
         unresolved[seq] = unres
-        # -- effects of this cell run on the index
-        bound = _import_bound(tree)
-        for name in a.defs:
-            old = groups.pop(name, None)
-            if old is not None:
-                old.discard(name)
-        for new, old in a.aliases:
-            group = groups.setdefault(old, {old})
-            group.add(new)
-            groups[new] = group
-        for name in set(a.defs) | mutated:
-            last_def[name] = seq
-        for name in mutated:
-            for other in groups.get(name, ()):
-                last_def[other] = seq
-        for name in a.defs:
-            if name in a.functions:
-                functions[name] = a.functions[name]
-            else:
-                functions.pop(name, None)
-            if name in bound:
-                import_bound.add(name)
-            else:
-                import_bound.discard(name)
-        for path in cr.files_written:
-            last_writer[path] = seq
         stars.extend((seq, m) for m in a.star_imports)
 
     included: dict[int, list[str]] = {end: ["the run"]}
