@@ -8,11 +8,11 @@ warning in the list they are given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from .analysis import CellAnalysis, is_plain_literal
-from .fingerprint import data_kind, fingerprint, fingerprint_file
+from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
 from .values import is_metric_name, jsonable, metric_value, numeric_scalar
 
 
@@ -97,15 +97,24 @@ def read_data(
     *,
     warn_missing_files: bool,
     warnings: list[str],
+    cache: FingerprintCache | None = None,
+    changed: Container[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Fingerprints of the DataFrames, Series and arrays among `names`, and of files read."""
+    """Fingerprints of the DataFrames, Series and arrays among `names`, and of files read.
+
+    With a `cache`, an object whose name is not in `changed` (what the cell could have
+    changed: effects.possibly_changed) keeps its cached fingerprint while its guard holds.
+    """
     out: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(names):
         obj = ns.get(name)
         if data_kind(obj) is None:
             continue
         try:
-            fp = fingerprint(obj)
+            if cache is not None:
+                fp = cache.fingerprint(obj, changed=changed is None or name in changed)
+            else:
+                fp = fingerprint(obj)
         except Exception as exc:
             warnings.append(f"could not fingerprint {name}: {exc!r}")
             continue

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..lineage import SessionLog, externalize_large_values
+from ..lineage import SessionLog, externalize_large_values, through_functions
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
-from .effects import real_mutations
+from .effects import possibly_changed, real_mutations
+from .fingerprint import FingerprintCache
 from .namespace import (
     estimator_params,
     read_data,
@@ -127,6 +128,7 @@ class Tracker:
         self.writer: SessionWriter | None = None
         self.log = SessionLog()
         self.rng = RngWatcher()
+        self.fingerprints = FingerprintCache()
         self.recorded = 0
         self.notebook = _notebook_path(shell)
         self._ctx: _CellContext | None = None
@@ -496,9 +498,12 @@ class Tracker:
 
     def _capture_data(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                       ns: dict[str, Any], warnings_: list[str]) -> None:
+        _, mutated = through_functions(set(analysis.uses), set(cr.mutations),
+                                       {**self.log.index.functions, **analysis.functions})
         cr.data = read_data(ns, (*analysis.uses, *analysis.defs, *cr.mutations),
                             analysis.files_read, warn_missing_files=cr.status != STATUS_ERROR,
-                            warnings=warnings_)
+                            warnings=warnings_, cache=self.fingerprints,
+                            changed=possibly_changed(analysis, ns, mutated))
 
     def _capture_widgets(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:
