@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .capture.analysis import CellAnalysis, FunctionEffects
-from .records import CellRun
+from .records import BLOB_REF, CellRun, is_value_ref
 
 # A parameter whose JSON is longer than this is stored as a blob, referred to by hash.
 LARGE_VALUE_BYTES = 1024
 PREVIEW_CHARS = 60
-BLOB_REF = "$blob"
 
 
 def through_functions(
@@ -284,10 +283,6 @@ def value_ref(value: Any, blobs: dict[str, bytes]) -> Any:
 def preview(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
-
-
-def is_value_ref(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get(BLOB_REF), str) and len(value) == 3
 
 
 def externalize_large_values(cr: CellRun, blobs: dict[str, bytes]) -> None:

@@ -135,6 +135,23 @@ _CONTAINER_FIELDS = {
 }
 
 
+BLOB_REF = "$blob"
+
+
+def is_value_ref(value: Any) -> bool:
+    """A parameter value stored once as a blob: `{"$blob": hash, "size": n, "preview": s}`."""
+    return (isinstance(value, dict) and len(value) == 3 and isinstance(value.get(BLOB_REF), str)
+            and "preview" in value)
+
+
+def shown_value(value: Any, *, with_hash: bool = False) -> Any:
+    """What a table shows for a parameter value: a large one's short preview (and the start
+    of its hash, where two values with one preview must still differ)."""
+    if not is_value_ref(value):
+        return value
+    return f"{value['preview']} [{value[BLOB_REF][:8]}]" if with_hash else value["preview"]
+
+
 def iso(ts: float | None) -> str | None:
     """Local-time ISO 8601 with offset: what a person reads in a table and a machine parses."""
     if ts is None:

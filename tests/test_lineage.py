@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_nb.capture.analysis import analyze
 from mlops_nb.capture.effects import real_mutations
+from mlops_nb.export.slicing import compute_slice
 from mlops_nb.lineage import SessionLog, lineage_ids
 from mlops_nb.records import CellRun
 
@@ -14,6 +17,7 @@ class Log:
     def __init__(self, ns: dict | None = None) -> None:
         self.log = SessionLog()
         self.runs: list[CellRun] = []
+        self.codes: list[str] = []
         self.ns = ns or {}  # what the names are after each cell (unknown: conservative)
 
     def cell(self, code: str, metrics: dict | None = None, data: dict | None = None) -> CellRun:
@@ -26,6 +30,7 @@ class Log:
         )
         self.log.add(cr, a)
         self.runs.append(cr)
+        self.codes.append(code)
         return cr
 
     def lineage(self, cr: CellRun) -> list[str]:
@@ -254,3 +259,64 @@ def test_a_lambda_binds_late_like_a_def():
     lg.cell("k = 3")
     r = lg.cell("score = f(1)", metrics={"score": 3})
     assert lg.lineage(r) == ["c0", "c1", "c2"]
+
+
+# -- one def-use index: the export slice holds the recorded lineage ------------------------------
+_NAMES = ["a", "b", "c", "xs"]
+_name = st.sampled_from(_NAMES)
+_stmt = st.one_of(
+    st.builds(lambda x, y: f"{x} = {y} + 1", _name, _name),
+    st.builds(lambda x: f"{x} = 1", _name),
+    st.builds(lambda x: f"{x} = []", _name),
+    st.builds(lambda x, y: f"{x}.append({y})", _name, _name),
+    st.builds(lambda x, y: f"{x}[0] = {y}", _name, _name),
+    st.builds(lambda x: f"{x} += 1", _name),
+    st.builds(lambda x, y: f"{x} = {y}", _name, _name),  # an alias
+    st.builds(lambda x: f"def f():\n    return {x}", _name),
+    st.builds(lambda x: f"def g():\n    {x}.append(1)", _name),
+    st.builds(lambda x: f"{x} = f()", _name),
+    st.just("g()"),
+    st.just("from math import *"),
+    st.just("a = sqrt(4)"),
+    st.just("get_ipython().run_line_magic('cd', '.')"),
+    st.builds(lambda x: f"open('f.txt', 'w').write(str({x}))", _name),
+    st.builds(lambda x: f"{x} = open('f.txt').read()", _name),
+)
+_cells = st.lists(st.lists(_stmt, min_size=1, max_size=3).map("\n".join),
+                  min_size=1, max_size=10)
+
+
+def _slice_of(lg: Log, target: CellRun):
+    code_of = {cr.seq: code for cr, code in zip(lg.runs, lg.codes, strict=True)}
+    return compute_slice(lg.runs, target, code_of)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_cells, st.lists(_name, min_size=1, max_size=2))
+def test_the_export_slice_always_contains_the_recorded_lineage(cells, used):
+    lg = Log()
+    for code in cells:
+        lg.cell(code)
+    run = lg.cell(f"score = len(str(({', '.join(used)},)))", metrics={"score": 1})
+    sl = _slice_of(lg, run)
+    recorded = [int(i[1:]) for i in lg.lineage(run)]
+    assert sl.lineage == recorded  # one index: the slice's own lineage is the recorded one
+    assert set(recorded) | {run.seq} <= {c.seq for c in sl.cells}
+
+
+def test_export_alone_adds_cd_cells_and_star_import_providers():
+    lg = Log()
+    lg.cell("get_ipython().run_line_magic('cd', 'sub')")
+    lg.cell("x = 2")
+    run = lg.cell("score = x", metrics={"score": 2})
+    assert lg.lineage(run) == ["c1"]
+    sl = _slice_of(lg, run)
+    assert sl.lineage == [1] and [c.seq for c in sl.cells] == [0, 1, 2]
+
+    lg = Log()
+    lg.cell("from math import *")
+    run = lg.cell("score = sqrt(4.0)", metrics={"score": 2})
+    assert lg.lineage(run) == []
+    sl = _slice_of(lg, run)
+    assert sl.lineage == [] and [c.seq for c in sl.cells] == [0, 1]
+    assert sl.unresolved == {}

@@ -520,7 +520,7 @@ def lineage_code(reader: StoreReader, run: CellRun, log: list[CellRun]) -> str:
 def diff_runs(reader: StoreReader, a: str, b: str, *, sessions: dict[str, str] | None = None
               ) -> RunDiff:
     """Parameters, metrics, data fingerprints, environment and code of runs `a` and `b`."""
-    from ..records import run_view
+    from ..records import run_view, shown_value
 
     sessions = sessions or {}
     run_a, log_a = load_run(reader, a, sessions.get(a))
@@ -530,7 +530,9 @@ def diff_runs(reader: StoreReader, a: str, b: str, *, sessions: dict[str, str] |
     else:
         run_b, log_b = load_run(reader, b)
     va, vb = run_view(run_a), run_view(run_b)
-    params, same_params = diff_values(va["params"] or {}, vb["params"] or {})
+    params, same_params = diff_values(
+        {k: shown_value(v, with_hash=True) for k, v in (va["params"] or {}).items()},
+        {k: shown_value(v, with_hash=True) for k, v in (vb["params"] or {}).items()})
     metrics, _ = diff_values(va["metrics"] or {}, vb["metrics"] or {})
     data, same_data = diff_values(data_fingerprints(va["data"]), data_fingerprints(vb["data"]))
     env_a = flatten_environment(reader.session_info(run_a.session).get("environment"))

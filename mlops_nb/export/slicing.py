@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass, field
 
 from ..capture.analysis import CellAnalysis, analyze
-from ..lineage import DefUseIndex
+from ..lineage import DefUseIndex, closure_seqs
 from ..records import CellRun
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -47,6 +47,9 @@ class Slice:
     unresolved: dict[str, list[int]]  # name -> seqs of slice cells that used it
     missing_code: list[int]
     rng_before: dict[int, dict[str, str]]  # seq -> {generator: blob hash} restored before it
+    # The anchor's lineage as the shared index alone gives it (what `show` and the diff say);
+    # the cells hold it and add only what a script needs besides.
+    lineage: list[int] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=128)
@@ -75,6 +78,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
     prefix = [cr for cr in log if cr.seq <= end and cr.parent is None]
 
     index = DefUseIndex()
+    lineage_deps: dict[int, tuple[int, ...]] = {}
     stars: list[tuple[int, str]] = []
     deps: dict[int, dict[int, list[str]]] = {}
     unresolved: dict[int, set[str]] = {}
@@ -95,6 +99,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         # The same index, fed the same recorded facts, as the recorder's lineage ...
         step = index.add(cr, a, ignore=_PROVIDED)
         d = step.deps
+        lineage_deps[seq] = tuple(d)
         # ... plus what only a script needs: names a star import provides, hidden state.
         unres: set[str] = set()
         for name in sorted(step.unresolved):
@@ -151,5 +156,6 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             rng_before[s] = todo
             for gen in todo:
                 applied[gen] = latest[gen][0]
-    return Slice(target, anchor, cells, names, missing, rng_before)
+    return Slice(target, anchor, cells, names, missing, rng_before,
+                 closure_seqs(lineage_deps, end))
 
