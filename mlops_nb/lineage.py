@@ -61,6 +61,24 @@ def through_functions(
     return used, mutated
 
 
+def cell_effects(
+    uses: Iterable[str],
+    mutations: Iterable[str],
+    analysis: CellAnalysis,
+    functions: Mapping[str, FunctionEffects],
+    *,
+    not_mutable: Container[str] = frozenset(),
+) -> tuple[set[str], set[str]]:
+    """What a cell run read and may have mutated, through every notebook function it called,
+    including one it defined itself (`def edit(): df.loc[0] = 1` then `edit()`)."""
+    called_here = {c.func for c in analysis.calls
+                   if c.receiver is None and c.func in analysis.functions}
+    if called_here:
+        functions = {**functions, **analysis.functions}
+    return through_functions(set(uses) | called_here, set(mutations), functions,
+                             not_mutable=not_mutable)
+
+
 def frozen_widget_sources(analysis: CellAnalysis, widget_values: Iterable[str]) -> set[str]:
     """Widgets a cell no longer needs: `x = slider.value` frozen as a literal at run time,
     when the cell reads the widget nowhere else."""
@@ -100,8 +118,8 @@ class DefUseIndex:
     def add(self, cr: CellRun, analysis: CellAnalysis, *, ignore: Container[str] = ()) -> Step:
         seq = cr.seq
         used = set(cr.uses) - frozen_widget_sources(analysis, cr.widget_values)
-        used, mutated = through_functions(used, set(cr.mutations), self.functions,
-                                          not_mutable=self.import_bound)
+        used, mutated = cell_effects(used, cr.mutations, analysis, self.functions,
+                                     not_mutable=self.import_bound)
         deps: dict[int, list[str]] = {}
         unresolved: set[str] = set()
         own = set(cr.defs)

@@ -395,6 +395,16 @@ class FingerprintCache:
             self._put(key, obj, guard, fp)
         return fp
 
+    def forget(self, obj: Any) -> None:
+        """Drop what is cached for `obj` and for whatever shares its buffers."""
+        kind = data_kind(obj)
+        if kind is None:
+            return
+        self._entries.pop(id(obj), None)
+        guard = _guard(obj, kind)
+        if guard is not None:
+            self.invalidate_buffers(guard[1])
+
     def invalidate_buffers(self, roots: Iterable[int]) -> None:
         roots = frozenset(roots)
         for key in [k for k, e in self._entries.items() if e[2] & roots]:

@@ -106,7 +106,12 @@ def read_data(
     changed: effects.possibly_changed) keeps its cached fingerprint while its guard holds.
     """
     out: dict[str, dict[str, Any]] = {}
-    for name in dict.fromkeys(names):
+    names = dict.fromkeys(names)
+    if cache is not None and changed is not None:
+        for name in changed:  # changed but not read here: hash it afresh when next read
+            if name not in names:
+                cache.forget(ns.get(name))
+    for name in names:
         obj = ns.get(name)
         if data_kind(obj) is None:
             continue

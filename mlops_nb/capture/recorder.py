@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..lineage import SessionLog, externalize_large_values, through_functions
+from ..lineage import SessionLog, cell_effects, externalize_large_values
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
@@ -498,8 +498,8 @@ class Tracker:
 
     def _capture_data(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                       ns: dict[str, Any], warnings_: list[str]) -> None:
-        _, mutated = through_functions(set(analysis.uses), set(cr.mutations),
-                                       {**self.log.index.functions, **analysis.functions})
+        _, mutated = cell_effects(analysis.uses, cr.mutations, analysis,
+                                  self.log.index.functions)
         cr.data = read_data(ns, (*analysis.uses, *analysis.defs, *cr.mutations),
                             analysis.files_read, warn_missing_files=cr.status != STATUS_ERROR,
                             warnings=warnings_, cache=self.fingerprints,
