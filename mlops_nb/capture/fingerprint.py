@@ -158,7 +158,7 @@ def _digest_of(v: Any) -> bytes:
 def _arrow_chunks(array: Any) -> list[Any] | None:
     """The Arrow chunks behind a pandas extension array, when it has them (pyarrow is then
     loaded already: the array could not exist otherwise)."""
-    if not type(array).__module__.startswith("pandas.core.arrays"):
+    if not type(array).__module__.startswith("pandas"):
         return None
     to_arrow = getattr(array, "__arrow_array__", None)
     if to_arrow is None or "pyarrow" not in sys.modules:
@@ -198,7 +198,8 @@ def _update_arrow_strings(h: Any, chunks: list[Any]) -> bool:
         if chunk.null_count:
             nulls += chunk.null_count
             valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-            h_valid.update(np.packbits(valid).tobytes())
+            # positions of the nulls in the whole column: the same however it is chunked
+            h_valid.update((np.flatnonzero(~valid) + (total - n)).astype(np.int64).tobytes())
             if lengths[~valid].any():  # a null slot may keep bytes: not content
                 chunk = pc.fill_null(chunk, "" if pa.types.is_string(typ)
                                      or pa.types.is_large_string(typ) else b"")
@@ -206,8 +207,6 @@ def _update_arrow_strings(h: Any, chunks: list[Any]) -> bool:
                 offs = np.frombuffer(offsets, dtype=off_dtype)[chunk.offset:
                                                                 chunk.offset + n + 1]
                 lengths = np.diff(offs)
-        else:
-            h_valid.update(b"\xff" * (n // 8) + (b"\x01" if n % 8 else b""))
         h_len.update(memoryview(lengths).cast("B"))
         if data is not None and offs[-1] > offs[0]:
             h_data.update(memoryview(data)[int(offs[0]):int(offs[-1])])
