@@ -311,18 +311,20 @@ def _root_buffers(arr: Any) -> list[int]:
 
 
 def _sample_digest(h: Any, values: Any) -> None:
-    """A few values spread over the buffer: catches bulk rewrites the identities miss."""
-    import numpy as np
-
-    n = len(values)
+    """A few values spread over a mutable buffer: catches bulk rewrites identities miss."""
+    n = values.size
     if n == 0:
         return
-    idx = np.unique(np.linspace(0, n - 1, num=min(n, _SAMPLE)).astype(np.intp))
-    sample = values.take(idx, axis=0) if isinstance(values, np.ndarray) else values.take(idx)
-    if isinstance(sample, np.ndarray):
-        _update_array(h, sample)
+    sample = values.flat[:: max(1, n // _SAMPLE)]  # copies the sampled values only
+    if sample.dtype.hasobject:
+        _update_objects(h, sample)
     else:
-        _update_objects(h, np.asarray(sample, dtype=object))
+        h.update(sample.tobytes())
+
+
+def _np_array(obj: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
 
 
 def _guard(obj: Any, kind: str) -> tuple[tuple[Any, ...], frozenset[int]] | None:
@@ -330,26 +332,34 @@ def _guard(obj: Any, kind: str) -> tuple[tuple[Any, ...], frozenset[int]] | None
     h = xxhash.xxh3_64()
     if kind == "ndarray":
         iface = obj.__array_interface__
-        _sample_digest(h, obj.reshape(-1) if obj.flags.c_contiguous else obj.ravel())
+        _sample_digest(h, obj)
         return ((obj.shape, obj.strides, obj.dtype.str, iface["data"], h.intdigest()),
                 frozenset(_root_buffers(obj)))
     mgr = getattr(obj, "_mgr", None)
     blocks = getattr(mgr, "blocks", None)
     if blocks is None:
         return None
-    parts: list[Any] = [obj.shape, id(mgr), id(obj.index), obj.index.dtype]
+    # Index objects are immutable: a rename or a new index is a new object.
+    parts: list[Any] = [obj.shape, id(mgr), id(obj.index)]
     if kind == "DataFrame":
         parts.append(id(obj.columns))
-        parts.extend(map(repr, obj.columns[:MAX_DTYPES]))
     else:
         parts.append(repr(obj.name))
     roots: list[int] = []
     for blk in blocks:
         values = blk.values
-        parts.extend((id(values), str(values.dtype), id(getattr(values, "_pa_array", None))))
+        parts.extend((id(values), values.dtype))
         roots.extend(_root_buffers(values))
-        flat = values if getattr(values, "ndim", 1) == 1 else values.reshape(-1)
-        _sample_digest(h, flat)
+        arrow = getattr(values, "_pa_array", None)
+        if arrow is not None:  # Arrow data is immutable: pandas swaps in a new array on writes
+            parts.append(id(arrow))
+        elif _np_array(values):
+            _sample_digest(h, values)
+        else:  # another extension array: sample its backing numpy data where it has one
+            data = getattr(values, "_data", getattr(values, "_ndarray", None))
+            parts.append(id(data))
+            if _np_array(data):
+                _sample_digest(h, data)
     parts.append(h.intdigest())
     return tuple(parts), frozenset(roots)
 
