@@ -21,4 +21,12 @@ echo
 echo "comparison widget and report (targets at 10,000 runs: widget <= 1.5 s, report <= 5 s)"
 .venv/bin/python benchmarks/bench_compare.py --sizes "$sizes" \
   --json benchmarks/results/compare-latest.json || status=$?
+# Issues 8 and 14: data cost (string hashing, read-only cells on a 2M-row frame, re-runs,
+# chained cells, large literals); ratios against baselines measured in this same run.
+echo
+echo "data and lineage cost (issue 8 items 1-3, issue 14 string hashing)"
+dc_args=()
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && dc_args+=(--quick); done
+.venv/bin/python -m benchmarks.data_cost "${dc_args[@]}" \
+  --json benchmarks/results/data-cost-latest.json || status=$?
 exit "$status"
