@@ -62,6 +62,10 @@ class CellAnalysis:
     # Mutations not explained by a method call alone (stores, `del`, `+=`, `shuffle(a)`): the
     # others are dropped at record time when the call is annotated pure (effects.py).
     hard_mutations: list[str] = field(default_factory=list)
+    # Every name bound at cell level, with how often, and every name mutated anywhere in the
+    # cell, even right after the cell bound it: what decides if a literal can be a parameter.
+    def_counts: dict[str, int] = field(default_factory=dict)
+    mutated_any: list[str] = field(default_factory=list)
     calls: list[CallSite] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     import_names: list[str] = field(default_factory=list)  # names bound by `import` (modules)
@@ -161,6 +165,7 @@ class _CellVisitor(ast.NodeVisitor):
         self._uses: dict[str, None] = {}
         self._muts: dict[str, None] = {}
         self._hard: dict[str, None] = {}
+        self._any_mut: dict[str, None] = {}
 
     # NodeVisitor builds a method name string and looks it up for every node; this runs
     # between the user's cells, so dispatch through a per-class table instead.
@@ -195,12 +200,15 @@ class _CellVisitor(ast.NodeVisitor):
             self._uses.setdefault(name)
 
     def define(self, name: str) -> None:
+        counts = self.out.def_counts
+        counts[name] = counts.get(name, 0) + 1
         self.defined.add(name)
         self._defs.setdefault(name)
 
     def mutate(self, name: str, *, by_call: bool = False) -> None:
         # Mutating what this cell itself just bound (`m = Model(); m.fit(X)`) changes nothing
         # that came from earlier cells: it is not an input, and lineage must not say it is.
+        self._any_mut.setdefault(name)
         if name in self.defined:
             return
         self.use(name)
@@ -213,6 +221,7 @@ class _CellVisitor(ast.NodeVisitor):
         self.out.uses = list(self._uses)
         self.out.mutations = list(self._muts)
         self.out.hard_mutations = list(self._hard)
+        self.out.mutated_any = list(self._any_mut)
 
     # -- statements ---------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
