@@ -196,3 +196,21 @@ def test_cache_never_serves_a_new_object_at_a_reused_id():
         arr = np.full(10, float(i))
         assert cache.fingerprint(arr, changed=False) == fingerprint(arr)
         del arr
+
+
+def test_arrow_32_bit_offsets_chunked_and_sliced_hash_alike():
+    import pyarrow as pa
+
+    values = ["alpha", None, "", "délta", "e" * 100, "f"]
+
+    def frame(arr):
+        return pd.Series(pd.arrays.ArrowExtensionArray(arr))
+
+    whole = frame(pa.chunked_array([pa.array(values, pa.string())]))
+    chunked = frame(pa.chunked_array([pa.array(values[:3], pa.string()),
+                                      pa.array(values[3:], pa.string())]))
+    sliced = frame(pa.chunked_array([pa.array(["x", *values], pa.string()).slice(1)]))
+    assert fingerprint(whole)["hash"] == fingerprint(chunked)["hash"] == \
+        fingerprint(sliced)["hash"]
+    changed = frame(pa.chunked_array([pa.array([*values[:-1], "g"], pa.string())]))
+    assert fingerprint(changed)["hash"] != fingerprint(whole)["hash"]

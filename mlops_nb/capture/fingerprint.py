@@ -185,34 +185,45 @@ def _update_arrow_strings(h: Any, chunks: list[Any]) -> bool:
         off_dtype = np.int64
     else:
         return False
-    h_data, h_len, h_valid = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
+    h_data, h_ends, h_valid = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
     total = nulls = 0
+    size = 0  # bytes of data so far: where the next chunk's values start in the whole column
     for chunk in chunks:
         n = len(chunk)
         if n == 0:
             continue
         total += n
-        _, offsets, data = chunk.buffers()[:3]
-        offs = np.frombuffer(offsets, dtype=off_dtype)[chunk.offset:chunk.offset + n + 1]
-        lengths = np.diff(offs)
+        offs = _offsets(chunk, off_dtype)
         if chunk.null_count:
             nulls += chunk.null_count
             valid = chunk.is_valid().to_numpy(zero_copy_only=False)
             # positions of the nulls in the whole column: the same however it is chunked
             h_valid.update((np.flatnonzero(~valid) + (total - n)).astype(np.int64).tobytes())
-            if lengths[~valid].any():  # a null slot may keep bytes: not content
+            if np.diff(offs)[~valid].any():  # a null slot may keep bytes: not content
                 chunk = pc.fill_null(chunk, "" if pa.types.is_string(typ)
                                      or pa.types.is_large_string(typ) else b"")
-                _, offsets, data = chunk.buffers()[:3]
-                offs = np.frombuffer(offsets, dtype=off_dtype)[chunk.offset:
-                                                                chunk.offset + n + 1]
-                lengths = np.diff(offs)
-        h_len.update(memoryview(lengths).cast("B"))
+                offs = _offsets(chunk, off_dtype)
+        # Each value's end in the column's data as int64: the same stream however the column
+        # is chunked or sliced, and the common case (one chunk from 0) is hashed in place.
+        ends = offs[1:]
+        if offs[0] != size or ends.dtype != np.int64:
+            ends = ends.astype(np.int64) - (int(offs[0]) - size)
+        h_ends.update(memoryview(np.ascontiguousarray(ends)).cast("B"))
+        data = chunk.buffers()[2]
         if data is not None and offs[-1] > offs[0]:
             h_data.update(memoryview(data)[int(offs[0]):int(offs[-1])])
+        size += int(offs[-1]) - int(offs[0])
     h.update(b"A%d:%d:" % (total, nulls))
-    h.update(h_data.digest() + h_len.digest() + (h_valid.digest() if nulls else b""))
+    h.update(h_data.digest() + h_ends.digest() + (h_valid.digest() if nulls else b""))
     return True
+
+
+def _offsets(chunk: Any, dtype: Any) -> Any:
+    """The chunk's n + 1 value offsets into its data buffer (a view, no copy)."""
+    import numpy as np
+
+    return np.frombuffer(chunk.buffers()[1], dtype=dtype)[chunk.offset:
+                                                         chunk.offset + len(chunk) + 1]
 
 
 def _update_extension(h: Any, values: Any) -> None:
