@@ -91,7 +91,7 @@ _ESTIMATOR_PURE = frozenset({
     "score_samples", "transform", "inverse_transform", "get_params", "get_feature_names_out",
     "staged_predict", "staged_predict_proba", "staged_decision_function", "apply",
     "decision_path", "kneighbors", "radius_neighbors", "get_metadata_routing", "__repr__",
-    "__sklearn_tags__", "_more_tags", "__sklearn_is_fitted__", "mahalanobis", "sample",
+    "__sklearn_tags__", "_more_tags", "__sklearn_is_fitted__", "mahalanobis",
     "get_covariance", "get_precision", "predict_joint_log_proba",
 })
 # Prediction leaves its arguments alone too; `transform` with `copy=False` may not.
