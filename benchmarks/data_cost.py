@@ -180,8 +180,10 @@ def _cli(home: Path, *args: str) -> dict[str, float]:
     code = ("import resource, sys, time\nfrom mlops_nb.cli import main\nt = time.perf_counter()\n"
             "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
             "dt = time.perf_counter() - t\n"
-            "print('BENCH', rc, dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
-            " file=sys.stderr)")
+            "hwm = [ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+            "rss = int(hwm[0]) / 1024 if hwm else"
+            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "print('BENCH', rc, dt, rss, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, "--home", str(home / ".mlops_nb"), *args],
                           capture_output=True, text=True, timeout=600, env=env,
                           cwd=home, check=False)

@@ -87,6 +87,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
     env_cells: list[int] = []
     missing: list[int] = []
     by_seq = {cr.seq: cr for cr in prefix}
+    by_code: dict[str, CellAnalysis] = {}  # re-runs of one cell are analysed once
 
     for cr in prefix:
         seq = cr.seq
@@ -94,7 +95,9 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         if code is None:
             missing.append(seq)
             code = ""
-        a = analyze(code)
+        a = by_code.get(code)
+        if a is None:
+            a = by_code[code] = analyze(code)
         analyses[seq] = a
         # The same index, fed the same recorded facts, as the recorder's lineage ...
         step = index.add(cr, a, ignore=_PROVIDED)
