@@ -33,4 +33,12 @@ echo
 n=3000
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && n=1000; done
 .venv/bin/python -m benchmarks.writer_lag --cells "$n" || status=$?
+# Issues 8 and 14: data cost (string hashing, read-only cells on a 2M-row frame, re-runs,
+# chained cells, large literals); ratios against baselines measured in this same run.
+echo
+echo "data and lineage cost (issue 8 items 1-3, issue 14 string hashing)"
+dc_args=()
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && dc_args+=(--quick); done
+.venv/bin/python -m benchmarks.data_cost "${dc_args[@]}" \
+  --json benchmarks/results/data-cost-latest.json || status=$?
 exit "$status"

@@ -1,23 +1,36 @@
 """Lineage: which earlier cell runs of a session a cell run depends on.
 
-The session log is the kernel's history: its state is a function of the cell runs in order. We
-keep the last definer of each name, so a new cell run's direct dependencies cost O(names it
-uses). Calls of notebook-defined functions are followed into the globals those functions read,
-write and mutate. A run's lineage is the transitive closure of direct dependencies; its
-effective parameters and data are those of its lineage as they stood when it ran, which is why
-they are computed here at record time and stored, not recomputed later.
+The session log is the kernel's history: its state is a function of the cell runs in order.
+One def-use index (`DefUseIndex`) keeps the last definer of each name, so a new cell run's
+direct dependencies cost O(names it uses); calls of notebook-defined functions are followed
+into the globals those functions read, write and mutate. The recorder feeds it live
+(`SessionLog`) and the export slice replays it over the stored records (export/slicing.py),
+so `mlops-nb show`, the diff and `train.py` agree on what a run depends on.
+
+Only DIRECT dependencies are stored (`CellRun.deps`); a run's lineage is their transitive
+closure, derived when read (`lineage_ids`), so a session's store grows linearly with its cells
+whatever their dependency chains. The *effective* parameters and data of a run (those of its
+lineage as they stood when it ran) cannot be derived later without replaying the log, so they
+are computed here at record time and stored; values above a size are stored once as blobs and
+referred to (`externalize_large_values`).
 
 Pure: works on records and analyses, so the same code serves the live recorder and tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
-from dataclasses import dataclass
+import contextlib
+import json
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .capture.analysis import CellAnalysis, FunctionEffects
-from .records import CellRun
+from .records import BLOB_REF, CellRun, is_value_ref
+
+# A parameter whose JSON is longer than this is stored as a blob, referred to by hash.
+LARGE_VALUE_BYTES = 1024
+PREVIEW_CHARS = 60
 
 
 def through_functions(
@@ -48,13 +61,136 @@ def through_functions(
     return used, mutated
 
 
+def cell_effects(
+    uses: Iterable[str],
+    mutations: Iterable[str],
+    analysis: CellAnalysis,
+    functions: Mapping[str, FunctionEffects],
+    *,
+    not_mutable: Container[str] = frozenset(),
+) -> tuple[set[str], set[str]]:
+    """What a cell run read and may have mutated, through every notebook function it called,
+    including one it defined itself (`def edit(): df.loc[0] = 1` then `edit()`)."""
+    called_here = {c.func for c in analysis.calls
+                   if c.receiver is None and c.func in analysis.functions}
+    if called_here:
+        functions = {**functions, **analysis.functions}
+    return through_functions(set(uses) | called_here, set(mutations), functions,
+                             not_mutable=not_mutable)
+
+
+def frozen_widget_sources(analysis: CellAnalysis, widget_values: Iterable[str]) -> set[str]:
+    """Widgets a cell no longer needs: `x = slider.value` frozen as a literal at run time,
+    when the cell reads the widget nowhere else."""
+    frozen = [n for n in widget_values if n in analysis.value_reads]
+    out: set[str] = set()
+    for src in {analysis.value_reads[n] for n in frozen}:
+        if analysis.load_counts.get(src, 0) == sum(analysis.value_reads[n] == src
+                                                     for n in frozen):
+            out.add(src)
+    return out
+
+
+@dataclass
+class Step:
+    """What one cell run added to the index: its direct deps and why."""
+
+    deps: dict[int, list[str]]  # dep seq -> names (or `file:path`) that tie them
+    unresolved: set[str]  # names used that no earlier cell run defined
+    external_reads: list[str]  # literal paths read that no earlier cell run wrote
+    # Files the cell really read (recorded at run time, however the path was built) that no
+    # earlier cell run wrote: what an export maps to `--data-*` options.
+    runtime_reads: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class DefUseIndex:
+    """The incremental def-use index of one session, shared by lineage and the export slice.
+
+    `add` takes a cell run's recorded facts (uses, mutations, defs, files) and the analysis of
+    its code (aliases, functions, imports, widget reads), in execution order.
+    """
+
+    last_def: dict[str, int] = field(default_factory=dict)
+    functions: dict[str, FunctionEffects] = field(default_factory=dict)
+    last_writer: dict[str, int] = field(default_factory=dict)  # file path -> its last writer
+    groups: dict[str, set[str]] = field(default_factory=dict)  # names maybe one object
+    import_bound: set[str] = field(default_factory=set)  # names a cell bound by `import`
+    seq_of: dict[str, int] = field(default_factory=dict)
+
+    def add(self, cr: CellRun, analysis: CellAnalysis, *, ignore: Container[str] = ()) -> Step:
+        seq = cr.seq
+        used = set(cr.uses) - frozen_widget_sources(analysis, cr.widget_values)
+        used, mutated = cell_effects(used, cr.mutations, analysis, self.functions,
+                                     not_mutable=self.import_bound)
+        deps: dict[int, list[str]] = {}
+        unresolved: set[str] = set()
+        own = set(cr.defs)
+        for name in sorted(used | (mutated - own)):  # own defs need no definer
+            d = self.last_def.get(name)
+            if d is not None:
+                deps.setdefault(d, []).append(name)
+            elif name not in ignore:
+                unresolved.add(name)
+        external: list[str] = []
+        runtime: list[dict[str, Any]] = []
+        given = {r.get("given") for r in cr.reads if isinstance(r, dict)}
+        for path in cr.files_read:  # a file written then read ties the cells like a name
+            if path in given:
+                continue  # the run-time record of this read decides (below)
+            w = self.last_writer.get(path)
+            if w is not None:
+                deps.setdefault(w, []).append(f"file:{path}")
+            else:
+                external.append(path)
+        for read in cr.reads:
+            full = read.get("path") if isinstance(read, dict) else None
+            if not isinstance(full, str):
+                continue
+            w = self.last_writer.get(full)
+            if w is None and isinstance(read.get("given"), str):
+                w = self.last_writer.get(read["given"])
+            if w is not None:
+                deps.setdefault(w, []).append(f"file:{read.get('given', full)}")
+            else:
+                runtime.append(read)
+        if cr.parent is not None and cr.parent in self.seq_of:
+            deps.setdefault(self.seq_of[cr.parent], []).append("loop")  # an iteration
+        # -- this cell run's effects on the index
+        for name in cr.defs:  # rebinding a name detaches it from what it aliased
+            group = self.groups.pop(name, None)
+            if group is not None:
+                group.discard(name)
+        for new, old in analysis.aliases:
+            group = self.groups.setdefault(old, {old})
+            group.add(new)
+            self.groups[new] = group
+        for name in (*cr.defs, *mutated):
+            self.last_def[name] = seq
+        for name in mutated:  # `b.append(2)` after `b = a` changes a too
+            for other in self.groups.get(name, ()):
+                self.last_def[other] = seq
+        bound = set(analysis.import_names)
+        for name in cr.defs:
+            if name in analysis.functions:
+                self.functions[name] = analysis.functions[name]
+            else:
+                self.functions.pop(name, None)
+            if name in bound:
+                self.import_bound.add(name)
+            else:
+                self.import_bound.discard(name)
+        for path in (*cr.files_written, *cr.writes):
+            if isinstance(path, str):
+                self.last_writer[path] = seq
+        self.seq_of[cr.id] = seq
+        return Step(deps, unresolved, external, runtime)
+
+
 @dataclass
 class _Entry:
     id: str
     deps: tuple[int, ...]
-    # Bit s is set for every earlier cell run this one depends on, transitively: the closure
-    # of a new cell run is an OR over its direct deps, in C, whatever the session's length.
-    mask: int
     # What is in effect after this cell run along its lineage: name -> (seq that set it, value).
     # Shared, not copied, when a cell run adds nothing of its own.
     params: dict[str, tuple[int, Any]]
@@ -82,79 +218,128 @@ def _in_effect(sources: list[dict[str, tuple[int, Any]]], own: dict[str, Any], s
     return merged
 
 
-def _set_bits(mask: int) -> list[int]:
-    return [i for i, bit in enumerate(bin(mask)[:1:-1]) if bit == "1"]
-
-
 class SessionLog:
-    """The incremental def-use index of one session."""
+    """The live index of one session: deps and effective values of each new cell run."""
 
     def __init__(self) -> None:
         self.entries: list[_Entry] = []
-        self.seq_of: dict[str, int] = {}
-        self.last_def: dict[str, int] = {}
-        self.functions: dict[str, FunctionEffects] = {}
-        self.last_writer: dict[str, int] = {}  # file path -> cell run that last wrote it
-        self.groups: dict[str, set[str]] = {}  # names that may be one object (`b = a`)
+        self.index = DefUseIndex()
+
+    @property
+    def seq_of(self) -> dict[str, int]:
+        return self.index.seq_of
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, cr: CellRun, analysis: CellAnalysis) -> None:
-        """Append `cr` (its seq must be len(self)); fills deps and, for runs, lineage."""
+        """Append `cr` (its seq must be len(self)); fills its direct deps and, for runs, the
+        effective params and data. The lineage itself is derived when read."""
         seq = len(self.entries)
         if cr.seq != seq:
             raise ValueError(f"cell run seq {cr.seq} does not follow the log (expected {seq})")
-        used, mutated = through_functions(set(cr.uses), set(cr.mutations), self.functions)
-        dep_set = {self.last_def[n] for n in used | mutated if n in self.last_def}
-        # A file written by one cell run and read by a later one ties them like a name does.
-        dep_set.update(self.last_writer[p] for p in cr.files_read if p in self.last_writer)
-        if cr.parent is not None and cr.parent in self.seq_of:
-            dep_set.add(self.seq_of[cr.parent])  # a loop iteration depends on its loop's cell
-        dep_seqs = sorted(dep_set)
+        dep_seqs = sorted(self.index.add(cr, analysis).deps)
         cr.deps = [self.entries[d].id for d in dep_seqs]
-        for name in cr.defs:  # rebinding a name detaches it from what it aliased
-            group = self.groups.pop(name, None)
-            if group is not None:
-                group.discard(name)
-        for new, old in analysis.aliases:
-            group = self.groups.setdefault(old, {old})
-            group.add(new)
-            self.groups[new] = group
-        for name in (*cr.defs, *mutated):
-            self.last_def[name] = seq
-        for name in mutated:  # `b.append(2)` after `b = a` changes a too
-            for other in self.groups.get(name, ()):
-                self.last_def[other] = seq
-        for path in cr.files_written:
-            self.last_writer[path] = seq
-        for name in cr.defs:
-            if name in analysis.functions:
-                self.functions[name] = analysis.functions[name]
-            else:
-                self.functions.pop(name, None)
-        mask = 0
-        for d in dep_seqs:
-            mask |= self.entries[d].mask | (1 << d)
         deps = [self.entries[d] for d in dep_seqs]
         entry = _Entry(
             cr.id,
             tuple(dep_seqs),
-            mask,
             _in_effect([e.params for e in deps], cr.params, seq),
             _in_effect([e.data for e in deps], cr.data, seq),
         )
         self.entries.append(entry)
-        self.seq_of[cr.id] = seq
         if cr.is_run:
-            self.fill_run(cr)
+            cr.effective_params = {name: value for name, (_, value) in entry.params.items()}
+            cr.effective_data = {name: value for name, (_, value) in entry.data.items()}
 
     def closure(self, seq: int) -> list[int]:
         """Seqs of every cell run that `seq` depends on, transitively, in execution order."""
-        return _set_bits(self.entries[seq].mask)
+        return closure_seqs([e.deps for e in self.entries], seq)
 
-    def fill_run(self, cr: CellRun) -> None:
-        entry = self.entries[cr.seq]
-        cr.lineage = [self.entries[s].id for s in _set_bits(entry.mask)]
-        cr.effective_params = {name: value for name, (_, value) in entry.params.items()}
-        cr.effective_data = {name: value for name, (_, value) in entry.data.items()}
+    def lineage(self, seq: int) -> list[str]:
+        return [self.entries[s].id for s in self.closure(seq)]
+
+
+def closure_seqs(deps_of: list[tuple[int, ...]] | Mapping[int, Iterable[int]], seq: int
+                 ) -> list[int]:
+    """The transitive closure of `seq`'s deps, sorted: O(cell runs in the closure)."""
+    seen: set[int] = set()
+    stack = list(deps_of[seq])
+    while stack:
+        s = stack.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        stack.extend(d for d in deps_of[s] if d not in seen)
+    return sorted(seen)
+
+
+def lineage_ids(log: Iterable[CellRun], run: CellRun) -> list[str]:
+    """A cell run's lineage: every earlier cell run of its session it depends on, in
+    execution order, derived from the stored direct deps. A record from before direct-deps
+    storage carries its lineage list, which is returned as it was."""
+    if run.lineage is not None:
+        return list(run.lineage)
+    by_id = {cr.id: cr for cr in log}
+    seen: set[str] = set()
+    stack = [d for d in run.deps if isinstance(d, str)]
+    while stack:
+        rid = stack.pop()
+        if rid in seen:
+            continue
+        seen.add(rid)
+        cr = by_id.get(rid)
+        if cr is None:
+            continue  # a dep in a segment that could not be read: keep its id
+        if cr.lineage is not None:  # an old record: its closure is stored
+            seen.update(cr.lineage)
+        else:
+            stack.extend(d for d in cr.deps if isinstance(d, str) and d not in seen)
+    seq = {cr.id: cr.seq for cr in by_id.values()}
+    return sorted(seen, key=lambda i: (seq.get(i, -1), i))
+
+
+# -- large values -------------------------------------------------------------------------------
+def value_ref(value: Any, blobs: dict[str, bytes]) -> Any:
+    """`value`, or a small reference to it stored once as a blob when its JSON is large."""
+    if not isinstance(value, (str, list, dict)):
+        return value
+    if isinstance(value, str) and len(value) <= LARGE_VALUE_BYTES // 4:
+        return value
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= LARGE_VALUE_BYTES:
+        return value
+    from .store.blobs import blob_hash
+
+    digest = blob_hash(data)
+    blobs[digest] = data
+    return {BLOB_REF: digest, "size": len(data), "preview": preview(value)}
+
+
+def preview(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
+
+
+def externalize_large_values(cr: CellRun, blobs: dict[str, bytes]) -> None:
+    """Move the cell's large parameter values to blobs before they spread into the effective
+    params of every dependent run (a 100 KB prompt must not be copied 300 times)."""
+    for name, value in list(cr.params.items()):
+        ref = value_ref(value, blobs)
+        if ref is not value:
+            cr.params[name] = ref
+
+
+def resolve_value_refs(values: Mapping[str, Any] | None, blobs: Any) -> dict[str, Any]:
+    """`values` with each blob reference replaced by the value it stands for (the reference
+    stays when its blob is missing); `blobs` has `get_text(hash)`."""
+    out: dict[str, Any] = {}
+    for name, value in (values or {}).items():
+        if is_value_ref(value):
+            text = blobs.get_text(value[BLOB_REF])
+            if text is not None:
+                with contextlib.suppress(ValueError):
+                    value = json.loads(text)
+        out[name] = value
+    return out

@@ -28,10 +28,13 @@ MODE_BACKFILLED = "backfilled"
 class CellRun:
     """One execution of one cell, as the recorder saw it.
 
-    `params`, `data` and `metrics` are the cell's own. A cell run that produced metrics is a
-    *run*; for runs the recorder also fills `lineage` (the earlier cell runs it depends on,
-    transitively, in execution order) and the *effective* parameters and data of that lineage,
-    as they were when the run happened: they cannot be recomputed later without replaying the log.
+    `params`, `data` and `metrics` are the cell's own. `deps` are the earlier cell runs it
+    depends on directly; its lineage is their transitive closure, derived when read
+    (`lineage.lineage_ids`), so a long session's store grows linearly. Records written before
+    that carry the closure in `lineage`, which readers still honour. For runs (cell runs with
+    metrics) the recorder fills the *effective* parameters and data of the lineage, as they
+    were when the run happened: they cannot be recomputed later without replaying the log.
+    A large parameter value is stored once as a blob: `{"$blob": hash, "size", "preview"}`.
     """
 
     id: str
@@ -184,6 +187,23 @@ def _schema() -> Any:
     return _SCHEMA
 
 
+BLOB_REF = "$blob"
+
+
+def is_value_ref(value: Any) -> bool:
+    """A parameter value stored once as a blob: `{"$blob": hash, "size": n, "preview": s}`."""
+    return (isinstance(value, dict) and len(value) == 3 and isinstance(value.get(BLOB_REF), str)
+            and "preview" in value)
+
+
+def shown_value(value: Any, *, with_hash: bool = False) -> Any:
+    """What a table shows for a parameter value: a large one's short preview (and the start
+    of its hash, where two values with one preview must still differ)."""
+    if not is_value_ref(value):
+        return value
+    return f"{value['preview']} [{value[BLOB_REF][:8]}]" if with_hash else value["preview"]
+
+
 def iso(ts: float | None) -> str | None:
     """Local-time ISO 8601 with offset: what a person reads in a table and a machine parses."""
     if ts is None:
@@ -191,11 +211,12 @@ def iso(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
-def run_view(cr: CellRun) -> dict[str, Any]:
+def run_view(cr: CellRun, lineage: list[str] | None = None) -> dict[str, Any]:
     """The public JSON of a run (`mlops-nb show --format json`, `mnb.run(...)`).
 
     `params` and `data` are the effective ones; the cell's own are kept under `cell_*` so a
-    reader can tell what this cell set from what it inherited.
+    reader can tell what this cell set from what it inherited. `lineage` is the derived
+    closure (`lineage.lineage_ids`); without it, the stored list or the direct deps.
     """
     return {
         "id": cr.id,
@@ -216,7 +237,9 @@ def run_view(cr: CellRun) -> dict[str, Any]:
         "metric_steps": cr.metric_steps,
         "data": cr.effective_data if cr.effective_data is not None else cr.data,
         "estimators": cr.estimators,
-        "lineage": cr.lineage if cr.lineage is not None else cr.deps,
+        "lineage": lineage if lineage is not None else (
+            cr.lineage if cr.lineage is not None else cr.deps),
+        "deps": cr.deps,
         "cell_params": cr.params,
         "cell_data": cr.data,
         "defs": cr.defs,

@@ -14,7 +14,10 @@ from traitlets.config import Config
 
 from mlops_nb.errors import HiddenState, UntranslatableMagic
 from mlops_nb.export import best_run_id, export_run
+from mlops_nb.export.slicing import compute_slice
+from mlops_nb.lineage import lineage_ids
 from mlops_nb.reproduce import reproduce
+from mlops_nb.store.location import find_home
 from mlops_nb.store.reader import StoreReader
 from mlops_nb.store.verdicts import load_verdicts
 
@@ -25,8 +28,24 @@ def runs_of(sh, session: str | None = None):
     return [cr for cr in reader.session_log(session or sh.tracker.session) if cr.is_run]
 
 
+def assert_slice_holds_the_recorded_lineage(run) -> None:
+    """The export slice and `show`/the diff come from one def-use index: the slice's own
+    lineage is the recorded one, and the slice's cells contain it."""
+    reader = StoreReader(find_home())
+    log = reader.session_log(run.session)
+    anchor = next((cr for cr in log if cr.id == run.parent), run)
+    code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in log
+               if cr.parent is None and cr.seq <= anchor.seq}
+    sl = compute_slice(log, run, code_of)
+    seq_of = {cr.id: cr.seq for cr in log}
+    recorded = [seq_of[i] for i in lineage_ids(log, anchor)]
+    assert sl.lineage == recorded
+    assert set(recorded) | {anchor.seq} <= {c.seq for c in sl.cells}
+
+
 def verify(run, name: str = "exp", **options):
     """Export `run` inside the project, reproduce it, assert it reproduced; (dir, verdict, src)."""
+    assert_slice_holds_the_recorded_lineage(run)
     out = export_run(run.id, Path.cwd() / name)
     verdict = reproduce(out, **options)
     assert verdict.ok, verdict.summary() + "\n" + verdict.stderr_tail

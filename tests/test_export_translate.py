@@ -10,6 +10,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from mlops_nb.capture.analysis import literal_loop_targets
 from mlops_nb.export.slicing import compute_slice
 from mlops_nb.export.translate import is_display_only, translate
+from mlops_nb.lineage import lineage_ids
 from mlops_nb.records import CellRun
 from mlops_nb.store.reader import StoreReader
 
@@ -150,7 +151,7 @@ def test_a_sweep_gives_one_run_per_iteration_with_lineage(tracked):
     assert not parent.is_run
     assert [(r.params, r.metrics, r.iteration) for r in runs] == [
         ({"lr": 0.1}, {"acc": 1.1, "f1": 0.9}, 0), ({"lr": 0.2}, {"acc": 1.2, "f1": 0.8}, 1)]
-    assert all(r.parent == parent.id and parent.id in r.lineage for r in runs)
+    assert all(r.parent == parent.id and parent.id in lineage_ids(log, r) for r in runs)
     assert runs[1].effective_params == {"base": 1.0, "lr": 0.2}
 
 

@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mlops_nb.capture.fingerprint import data_kind, fingerprint, fingerprint_file
+from mlops_nb.capture.fingerprint import (
+    FingerprintCache,
+    data_kind,
+    fingerprint,
+    fingerprint_file,
+)
 
 
 def test_kinds():
@@ -79,3 +86,131 @@ def test_subclasses_are_fingerprinted():
     assert data_kind(f) == "DataFrame"
     assert fingerprint(f)["hash"] == fingerprint(pd.DataFrame({"a": [1, 2]}))["hash"]
     assert data_kind(np.zeros(3).view(Arr)) == "ndarray"
+
+
+# -- content-exact object, nested, Arrow, categorical and sliced columns ------------------------
+def _h(values, dtype=None) -> str:
+    return fingerprint(pd.Series(values, dtype=dtype))["hash"]
+
+
+def test_object_columns_distinguish_types():
+    assert _h([1, 2], object) != _h(["1", "2"], object)
+    assert _h([None, "a"], object) != _h([float("nan"), "a"], object)
+    assert _h([1, 2.0], object) != _h([1.0, 2], object)
+    assert _h([True, 1], object) != _h([1, True], object)
+    assert _h(["a\x00b"], object) != _h(["a", "b"], object)
+    assert _h(["a\x00", "b"], object) != _h(["a", "\x00b"], object)
+    assert _h([["a", "b"], 1], object) != _h(["a", "b", 1], object)
+
+
+def test_columns_of_lists_dicts_and_arrays_are_fingerprinted_by_content():
+    lists = pd.Series([[1, 2], [3]])
+    assert _h([[1, 2], [3]]) == fingerprint(lists)["hash"]
+    assert _h([[1, 2], [3]]) != _h([[1, 2], [4]])
+    assert _h([[1, 2], [3]]) != _h([["1", "2"], ["3"]])
+    assert _h([{"a": 1, "b": 2}]) == _h([{"b": 2, "a": 1}])  # equal dicts, any order
+    assert _h([{"a": 1}]) != _h([{"a": 2}])
+    arrays = [np.arange(3), np.zeros(2)]
+    assert _h(arrays, object) == _h([a.copy() for a in arrays], object)
+    changed = [np.arange(3), np.ones(2)]
+    assert _h(arrays, object) != _h(changed, object)
+    assert _h([np.arange(3)], object) != _h([np.arange(3.0)], object)
+
+
+def test_arrow_strings_hash_by_logical_content():
+    values = ["alpha", None, "", "délta", "e" * 100]
+    whole = pd.Series(values, dtype="string[pyarrow]")
+    # re-chunked and sliced arrays: same content, same hash
+    parts = pd.concat([pd.Series(values[:2], dtype="string[pyarrow]"),
+                       pd.Series(values[2:], dtype="string[pyarrow]")], ignore_index=True)
+    sliced = pd.Series(["junk", *values, "tail"], dtype="string[pyarrow]").iloc[1:-1]
+    sliced = sliced.reset_index(drop=True)
+    assert fingerprint(parts)["hash"] == fingerprint(whole)["hash"]
+    assert fingerprint(sliced)["hash"] == fingerprint(whole)["hash"]
+    for i in range(len(values)):
+        other = list(values)
+        other[i] = "x" if values[i] is None else None
+        assert fingerprint(pd.Series(other, dtype="string[pyarrow]"))["hash"] != \
+            fingerprint(whole)["hash"]
+    assert fingerprint(pd.Series(["ab", "c"], dtype="string[pyarrow]"))["hash"] != \
+        fingerprint(pd.Series(["a", "bc"], dtype="string[pyarrow]"))["hash"]
+
+
+_texts = st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=12)
+
+
+def _forms(values: list) -> dict[str, pd.Series]:
+    """One column's content in each storage the fingerprint must handle."""
+    forms = {
+        "object": pd.Series(values, dtype=object),
+        "categorical": pd.Series(pd.Categorical(values, categories=sorted(
+            {v for v in values if v is not None}))),
+    }
+    forms["arrow"] = pd.Series(values, dtype="string[pyarrow]")
+    padded = pd.Series(["pad", *values, "pad"], dtype="string[pyarrow]")
+    forms["sliced"] = padded.iloc[1:len(values) + 1].reset_index(drop=True)
+    return forms
+
+
+@settings(max_examples=60, deadline=None)
+@given(_texts, _texts)
+def test_content_exact_for_every_storage(a, b):
+    fa, fb = _forms(a), _forms(b)
+    again = _forms(list(a))
+    for kind in fa:
+        ha = fingerprint(fa[kind])["hash"]
+        assert ha == fingerprint(again[kind])["hash"], kind  # equal content, equal hash
+        if a != b:
+            assert ha != fingerprint(fb[kind])["hash"], kind  # any change, a new hash
+    assert fingerprint(fa["arrow"])["hash"] == fingerprint(fa["sliced"])["hash"]
+
+
+# -- the cache ----------------------------------------------------------------------------------
+def test_cache_reuses_an_unchanged_object_and_rehashes_a_changed_one():
+    cache = FingerprintCache()
+    df = pd.DataFrame({"a": np.arange(1000), "s": [f"v{i}" for i in range(1000)]})
+    first = cache.fingerprint(df, changed=False)
+    assert cache.fingerprint(df, changed=False) == first and cache.hits == 1
+    df.loc[5, "a"] = -1  # what the recorder marks changed: the cell stored into df
+    assert cache.fingerprint(df, changed=True)["hash"] != first["hash"]
+    df["a"] = np.arange(1000)  # a replaced column is seen by the guard alone
+    assert cache.fingerprint(df, changed=False)["hash"] == first["hash"]
+
+
+def test_cache_guard_sees_replaced_buffers_and_views():
+    cache = FingerprintCache()
+    arr = np.arange(100.0)
+    before = cache.fingerprint(arr, changed=False)
+    view = arr[:10]
+    view[0] = 99.0
+    cache.fingerprint(view, changed=True)  # rehashing a view drops what shares its memory
+    assert cache.fingerprint(arr, changed=False)["hash"] != before["hash"]
+    arr[:] = 7.0  # a bulk rewrite the cell did not name is caught by the sampled digest
+    again = cache.fingerprint(arr, changed=False)
+    assert again == fingerprint(arr)
+
+
+def test_cache_never_serves_a_new_object_at_a_reused_id():
+    cache = FingerprintCache()
+    for i in range(50):
+        arr = np.full(10, float(i))
+        assert cache.fingerprint(arr, changed=False) == fingerprint(arr)
+        del arr
+
+
+def test_arrow_32_bit_offsets_chunked_and_sliced_hash_alike():
+    import pyarrow as pa
+
+    values = ["alpha", None, "", "délta", "e" * 100, "f"]
+
+    def frame(arr):
+        return pd.Series(pd.arrays.ArrowExtensionArray(arr))
+
+    whole = frame(pa.chunked_array([pa.array(values, pa.string())]))
+    chunked = frame(pa.chunked_array([pa.array(values[:3], pa.string()),
+                                      pa.array(values[3:], pa.string())]))
+    sliced = frame(pa.chunked_array([pa.array(["x", *values], pa.string()).slice(1)]))
+    assert fingerprint(whole)["hash"] == fingerprint(chunked)["hash"] == \
+        fingerprint(sliced)["hash"]
+    changed = frame(pa.chunked_array([pa.array([*values[:-1], "g"], pa.string())]))
+    assert fingerprint(changed)["hash"] != fingerprint(whole)["hash"]

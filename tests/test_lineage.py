@@ -1,30 +1,43 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_nb.capture.analysis import analyze
-from mlops_nb.lineage import SessionLog
+from mlops_nb.capture.effects import real_mutations
+from mlops_nb.export.slicing import compute_slice
+from mlops_nb.lineage import SessionLog, lineage_ids
 from mlops_nb.records import CellRun
 
 
 class Log:
     """Feeds cells through analysis into a SessionLog, as the recorder does."""
 
-    def __init__(self) -> None:
+    def __init__(self, ns: dict | None = None) -> None:
         self.log = SessionLog()
         self.runs: list[CellRun] = []
+        self.codes: list[str] = []
+        self.ns = ns or {}  # what the names are after each cell (unknown: conservative)
 
     def cell(self, code: str, metrics: dict | None = None, data: dict | None = None) -> CellRun:
         a = analyze(code)
         cr = CellRun(
             id=f"c{len(self.runs)}", session="s", experiment="e", seq=len(self.runs),
-            started_at=0.0, defs=a.defs, uses=a.uses, mutations=a.mutations,
+            started_at=0.0, defs=a.defs, uses=a.uses, mutations=real_mutations(a, self.ns),
             params=dict(a.params), metrics=metrics or {}, data=data or {},
             files_read=a.files_read, files_written=a.files_written,
         )
         self.log.add(cr, a)
         self.runs.append(cr)
+        self.codes.append(code)
         return cr
+
+    def lineage(self, cr: CellRun) -> list[str]:
+        """What readers derive from the stored direct deps."""
+        got = lineage_ids(self.runs, cr)
+        assert got == self.log.lineage(cr.seq)
+        return got
 
 
 def test_last_definer_wins():
@@ -33,7 +46,7 @@ def test_last_definer_wins():
     lg.cell("x = 2")
     r = lg.cell("acc = x", metrics={"acc": 2})
     assert r.deps == ["c1"]
-    assert r.lineage == ["c1"]
+    assert lg.lineage(r) == ["c1"]
     assert r.effective_params == {"x": 2}
 
 
@@ -46,7 +59,7 @@ def test_transitive_lineage_in_execution_order_and_effective_params():
     lg.cell("model = make(max_depth, data)")
     r = lg.cell("f1 = score(model)", metrics={"f1": 0.9})
     assert r.deps == ["c4"]
-    assert r.lineage == ["c0", "c1", "c3", "c4"]
+    assert lg.lineage(r) == ["c0", "c1", "c3", "c4"]
     assert r.effective_params == {"max_depth": 3}
 
 
@@ -57,7 +70,7 @@ def test_mutation_makes_a_definer():
     lg.cell("other = 2")
     lg.cell("hist.append(2)")
     r = lg.cell("loss = len(hist)", metrics={"loss": 2})
-    assert r.lineage == ["c0", "c1", "c3"]
+    assert lg.lineage(r) == ["c0", "c1", "c3"]
 
 
 def test_function_calls_follow_globals_read_and_mutated():
@@ -70,7 +83,7 @@ def test_function_calls_follow_globals_read_and_mutated():
     lg.cell("add(2)")
     r = lg.cell("score = sum(acc)", metrics={"score": 8})
     # add(2) ran with k=3 (late binding) and after add(1) mutated acc: all of it matters
-    assert r.lineage == ["c0", "c1", "c2", "c3", "c4", "c5"]
+    assert lg.lineage(r) == ["c0", "c1", "c2", "c3", "c4", "c5"]
 
 
 def test_nested_function_calls_are_followed():
@@ -79,7 +92,7 @@ def test_nested_function_calls_are_followed():
     lg.cell("def inner(x):\n    return x * scale")
     lg.cell("def outer(x):\n    return inner(x) + 1")
     r = lg.cell("score = outer(1)", metrics={"score": 11})
-    assert r.lineage == ["c0", "c1", "c2"]
+    assert lg.lineage(r) == ["c0", "c1", "c2"]
 
 
 def test_global_write_from_function_defines_the_name():
@@ -89,7 +102,7 @@ def test_global_write_from_function_defines_the_name():
     lg.cell("bump()")
     r = lg.cell("score = counter", metrics={"score": 1})
     assert r.deps == ["c2"]
-    assert r.lineage == ["c0", "c1", "c2"]
+    assert lg.lineage(r) == ["c0", "c1", "c2"]
 
 
 def test_rebinding_a_function_name_stops_following_it():
@@ -98,7 +111,7 @@ def test_rebinding_a_function_name_stops_following_it():
     lg.cell("def f():\n    return g")
     lg.cell("f = 5")
     r = lg.cell("score = f", metrics={"score": 5})
-    assert r.lineage == ["c2"]
+    assert lg.lineage(r) == ["c2"]
 
 
 def test_effective_data_is_that_of_the_lineage_when_it_ran():
@@ -109,14 +122,57 @@ def test_effective_data_is_that_of_the_lineage_when_it_ran():
     r2 = lg.cell("score = fit(df)", metrics={"score": 2}, data={"df": {"hash": "h2"}})
     assert r1.effective_data["df"]["hash"] == "h1"
     assert r2.effective_data["df"]["hash"] == "h2"
-    assert r2.lineage == ["c2"]
+    assert lg.lineage(r2) == ["c2"]
 
 
-def test_non_runs_get_deps_but_no_lineage():
+def test_runs_store_direct_deps_only():
     lg = Log()
     lg.cell("a = 1")
     cr = lg.cell("b = a")
     assert cr.deps == ["c0"] and cr.lineage is None
+    r = lg.cell("score = b", metrics={"score": 1})
+    assert r.deps == ["c1"] and r.lineage is None  # the closure is derived when read
+    assert lg.lineage(r) == ["c0", "c1"]
+
+
+def test_old_records_with_a_stored_lineage_are_read_as_they_were():
+    old = [CellRun(id=f"c{i}", session="s", experiment="e", seq=i, started_at=0.0)
+           for i in range(3)]
+    old[1].deps = ["c0"]
+    old[2].deps, old[2].lineage = ["c1"], ["c0", "c1"]
+    new = CellRun(id="c3", session="s", experiment="e", seq=3, started_at=0.0, deps=["c2"])
+    assert lineage_ids(old, old[2]) == ["c0", "c1"]
+    assert lineage_ids([*old, new], new) == ["c0", "c1", "c2"]
+
+
+class Estimator:
+    def fit(self, X, y):
+        return self
+
+    def get_params(self, deep=True):
+        return {}
+
+
+def test_non_mutating_calls_do_not_chain_re_runs():
+    lg = Log({"clf": Estimator(), "arr": [1, 2]})
+    lg.cell("clf = Estimator()")
+    lg.cell("X, y = 1, 2")
+    runs = [lg.cell("acc = clf.score(X, y)", metrics={"acc": 1}) for _ in range(6)]
+    assert all(r.deps == ["c0", "c1"] for r in runs)
+    assert all(lg.lineage(r) == ["c0", "c1"] for r in runs)
+    fit = lg.cell("clf.fit(X, y)")
+    assert fit.mutations == ["clf"]
+    assert lg.cell("acc = clf.score(X, y)", metrics={"acc": 1}).deps == ["c1", fit.id]
+    lg.cell("arr.count(1)")
+    assert lg.runs[-1].mutations == []
+    lg.cell("arr.sort()")
+    assert lg.runs[-1].mutations == ["arr"]
+
+
+def test_unknown_receivers_stay_mutated():
+    lg = Log()
+    lg.cell("thing = make()")
+    assert lg.cell("thing.score()").mutations == ["thing"]
 
 
 def test_seq_must_follow_the_log():
@@ -132,7 +188,7 @@ def test_retraining_cell_does_not_depend_on_the_previous_model():
     lg.cell("model = Model(n)\nmodel.fit(X)\nscore = model.score()", metrics={"score": 1})
     lg.cell("n = 50")
     r = lg.cell("model = Model(n)\nmodel.fit(X)\nscore = model.score()", metrics={"score": 2})
-    assert r.lineage == ["c2"]
+    assert lg.lineage(r) == ["c2"]
 
 
 def test_effective_params_take_the_latest_setting_across_branches():
@@ -142,7 +198,7 @@ def test_effective_params_take_the_latest_setting_across_branches():
     lg.cell("x = 2")
     lg.cell("b = g(x)")
     r = lg.cell("score = f(b, a)", metrics={"score": 1})
-    assert r.lineage == ["c0", "c1", "c2", "c3"]
+    assert lg.lineage(r) == ["c0", "c1", "c2", "c3"]
     assert r.effective_params == {"x": 2}
     # and the other way round: the branch holding the later setting comes first
     lg2 = Log()
@@ -159,7 +215,8 @@ def test_long_mutation_chains_stay_cheap_and_exact():
     for i in range(3000):
         lg.cell(f"hist.append({i})\nlr = {i}")
     r = lg.cell("loss = len(hist)", metrics={"loss": 3000})
-    assert len(r.lineage) == 3001 and r.lineage[0] == "c0" and r.lineage[-1] == "c3000"
+    lineage = lg.lineage(r)
+    assert len(lineage) == 3001 and lineage[0] == "c0" and lineage[-1] == "c3000"
     assert r.effective_params == {"hist": [], "lr": 2999}
 
 
@@ -171,7 +228,7 @@ def test_alias_mutation_reaches_the_original():
     lg.cell("unrelated = 0")
     r = lg.cell("score = len(a)", metrics={"score": 2})
     assert r.deps == ["c2"]
-    assert r.lineage == ["c0", "c1", "c2"]
+    assert lg.lineage(r) == ["c0", "c1", "c2"]
 
 
 def test_rebinding_breaks_the_alias():
@@ -181,7 +238,7 @@ def test_rebinding_breaks_the_alias():
     lg.cell("b = []")
     lg.cell("b.append(2)")
     r = lg.cell("score = len(a)", metrics={"score": 1})
-    assert r.lineage == ["c0"]
+    assert lg.lineage(r) == ["c0"]
 
 
 def test_a_file_written_then_read_ties_the_cells_and_their_params():
@@ -191,7 +248,7 @@ def test_a_file_written_then_read_ties_the_cells_and_their_params():
     lg.cell("x = 1")
     r = lg.cell("d = pd.read_csv('part.csv')\nscore = len(d)", metrics={"score": 5})
     assert r.deps == ["c1"]
-    assert r.lineage == ["c0", "c1"]
+    assert lg.lineage(r) == ["c0", "c1"]
     assert r.effective_params == {"rows": 5}
 
 
@@ -201,4 +258,65 @@ def test_a_lambda_binds_late_like_a_def():
     lg.cell("f = lambda v: v * k")
     lg.cell("k = 3")
     r = lg.cell("score = f(1)", metrics={"score": 3})
-    assert r.lineage == ["c0", "c1", "c2"]
+    assert lg.lineage(r) == ["c0", "c1", "c2"]
+
+
+# -- one def-use index: the export slice holds the recorded lineage ------------------------------
+_NAMES = ["a", "b", "c", "xs"]
+_name = st.sampled_from(_NAMES)
+_stmt = st.one_of(
+    st.builds(lambda x, y: f"{x} = {y} + 1", _name, _name),
+    st.builds(lambda x: f"{x} = 1", _name),
+    st.builds(lambda x: f"{x} = []", _name),
+    st.builds(lambda x, y: f"{x}.append({y})", _name, _name),
+    st.builds(lambda x, y: f"{x}[0] = {y}", _name, _name),
+    st.builds(lambda x: f"{x} += 1", _name),
+    st.builds(lambda x, y: f"{x} = {y}", _name, _name),  # an alias
+    st.builds(lambda x: f"def f():\n    return {x}", _name),
+    st.builds(lambda x: f"def g():\n    {x}.append(1)", _name),
+    st.builds(lambda x: f"{x} = f()", _name),
+    st.just("g()"),
+    st.just("from math import *"),
+    st.just("a = sqrt(4)"),
+    st.just("get_ipython().run_line_magic('cd', '.')"),
+    st.builds(lambda x: f"open('f.txt', 'w').write(str({x}))", _name),
+    st.builds(lambda x: f"{x} = open('f.txt').read()", _name),
+)
+_cells = st.lists(st.lists(_stmt, min_size=1, max_size=3).map("\n".join),
+                  min_size=1, max_size=10)
+
+
+def _slice_of(lg: Log, target: CellRun):
+    code_of = {cr.seq: code for cr, code in zip(lg.runs, lg.codes, strict=True)}
+    return compute_slice(lg.runs, target, code_of)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_cells, st.lists(_name, min_size=1, max_size=2))
+def test_the_export_slice_always_contains_the_recorded_lineage(cells, used):
+    lg = Log()
+    for code in cells:
+        lg.cell(code)
+    run = lg.cell(f"score = len(str(({', '.join(used)},)))", metrics={"score": 1})
+    sl = _slice_of(lg, run)
+    recorded = [int(i[1:]) for i in lg.lineage(run)]
+    assert sl.lineage == recorded  # one index: the slice's own lineage is the recorded one
+    assert set(recorded) | {run.seq} <= {c.seq for c in sl.cells}
+
+
+def test_export_alone_adds_cd_cells_and_star_import_providers():
+    lg = Log()
+    lg.cell("get_ipython().run_line_magic('cd', 'sub')")
+    lg.cell("x = 2")
+    run = lg.cell("score = x", metrics={"score": 2})
+    assert lg.lineage(run) == ["c1"]
+    sl = _slice_of(lg, run)
+    assert sl.lineage == [1] and [c.seq for c in sl.cells] == [0, 1, 2]
+
+    lg = Log()
+    lg.cell("from math import *")
+    run = lg.cell("score = sqrt(4.0)", metrics={"score": 2})
+    assert lg.lineage(run) == []
+    sl = _slice_of(lg, run)
+    assert sl.lineage == [] and [c.seq for c in sl.cells] == [0, 1]
+    assert sl.unresolved == {}

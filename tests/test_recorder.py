@@ -7,6 +7,7 @@ import json
 import pytest
 
 import mlops_nb as mnb
+from mlops_nb.lineage import lineage_ids
 from mlops_nb.records import MODE_BACKFILLED, MODE_EXPLICIT
 from mlops_nb.store.reader import StoreReader
 
@@ -55,7 +56,7 @@ def test_track_on_mid_session_backfills_history(shell):
     assert [cr.mode for cr in log] == [MODE_BACKFILLED, MODE_BACKFILLED, "auto"]
     run = log[-1]
     assert run.metrics == {"score": 2.0}
-    assert run.lineage == [log[0].id, log[1].id]
+    assert lineage_ids(log, run) == [log[0].id, log[1].id]
     assert run.effective_params == {"depth": 4}
 
 

@@ -4,7 +4,9 @@ Pure: no IPython, no namespace, so it is tested on strings and reused by export 
 The rules are deliberately conservative where Python cannot be known statically: calling a
 method on a name, storing into its subscript or attribute, augmented assignment and `del` all
 count as mutating it, because missing a mutation makes lineage (and so an export) wrong, while
-an extra one only makes a slice longer.
+an extra one only makes a slice longer. Each call site is kept too, so the recorder can drop
+a method-call mutation once it knows the receiver's type and the method is annotated pure
+(`clf.score(X, y)`, `df.head()`: see effects.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from .effects import ARG_MUTATORS, VIEW_METHODS
 
 # Cell magics whose body is Python run in the user namespace: analyse the body as the cell.
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
@@ -33,12 +37,40 @@ class FunctionEffects:
     mutates: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class CallSite:
+    """One call in a cell, as far as mutation analysis needs it (see effects.py).
+
+    `receiver` is the name the callee hangs off (`df` in `df["a"].sum()`), None for a call of
+    a plain name (`len(df)`, whose name is `func`); `direct` when the callee is exactly
+    `receiver.func`; `args` the names whose objects are passed in; `inplace` when the call
+    says `inplace=True` or `out=`.
+    """
+
+    receiver: str | None
+    func: str
+    direct: bool = True
+    args: tuple[str, ...] = ()
+    inplace: bool = False
+
+
 @dataclass
 class CellAnalysis:
     defs: list[str] = field(default_factory=list)
     uses: list[str] = field(default_factory=list)
     mutations: list[str] = field(default_factory=list)
+    # Mutations not explained by a method call alone (stores, `del`, `+=`, `shuffle(a)`): the
+    # others are dropped at record time when the call is annotated pure (effects.py).
+    hard_mutations: list[str] = field(default_factory=list)
+    # Every name bound at cell level, with how often, and every name mutated anywhere in the
+    # cell, even right after the cell bound it: what decides if a literal can be a parameter.
+    def_counts: dict[str, int] = field(default_factory=dict)
+    mutated_any: list[str] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    import_names: list[str] = field(default_factory=list)  # names bound by `import` (modules)
+    # How often each name is read from the namespace (a widget read only by `x = w.value`)
+    load_counts: dict[str, int] = field(default_factory=dict)
     star_imports: list[str] = field(default_factory=list)
     magics: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +150,18 @@ def _magic_call(node: ast.Call) -> tuple[str, str, list[ast.expr]] | None:
     return None
 
 
+def _capture_output_name(line: str) -> str | None:
+    """The variable `%%capture [--no-stdout] [--no-stderr] [--no-display] out` assigns."""
+    import shlex
+
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return None
+    names = [w for w in words if not w.startswith("-") and w.isidentifier()]
+    return names[0] if names else None
+
+
 class _Scope:
     def __init__(self) -> None:
         self.defined: set[str] = set()
@@ -132,6 +176,8 @@ class _CellVisitor(ast.NodeVisitor):
         self._defs: dict[str, None] = {}
         self._uses: dict[str, None] = {}
         self._muts: dict[str, None] = {}
+        self._hard: dict[str, None] = {}
+        self._any_mut: dict[str, None] = {}
 
     # NodeVisitor builds a method name string and looks it up for every node; this runs
     # between the user's cells, so dispatch through a per-class table instead.
@@ -160,25 +206,34 @@ class _CellVisitor(ast.NodeVisitor):
 
     # -- recording ----------------------------------------------------------------------------
     def use(self, name: str) -> None:
+        counts = self.out.load_counts
+        counts[name] = counts.get(name, 0) + 1
         if name not in self.defined:
             self._uses.setdefault(name)
 
     def define(self, name: str) -> None:
+        counts = self.out.def_counts
+        counts[name] = counts.get(name, 0) + 1
         self.defined.add(name)
         self._defs.setdefault(name)
 
-    def mutate(self, name: str) -> None:
+    def mutate(self, name: str, *, by_call: bool = False) -> None:
         # Mutating what this cell itself just bound (`m = Model(); m.fit(X)`) changes nothing
         # that came from earlier cells: it is not an input, and lineage must not say it is.
+        self._any_mut.setdefault(name)
         if name in self.defined:
             return
         self.use(name)
         self._muts.setdefault(name)
+        if not by_call:
+            self._hard.setdefault(name)
 
     def finish(self) -> None:
         self.out.defs = list(self._defs)
         self.out.uses = list(self._uses)
         self.out.mutations = list(self._muts)
+        self.out.hard_mutations = list(self._hard)
+        self.out.mutated_any = list(self._any_mut)
 
     # -- statements ---------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -245,7 +300,9 @@ class _CellVisitor(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self.out.imports.append(alias.name)
-            self.define(alias.asname or alias.name.split(".")[0])
+            bound = alias.asname or alias.name.split(".")[0]
+            self.out.import_names.append(bound)
+            self.define(bound)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = "." * node.level + (node.module or "")
@@ -254,6 +311,7 @@ class _CellVisitor(ast.NodeVisitor):
             if alias.name == "*":
                 self.out.star_imports.append(module)
             else:
+                self.out.import_names.append(alias.asname or alias.name)
                 self.define(alias.asname or alias.name)
 
     def visit_Global(self, node: ast.Global) -> None:
@@ -297,20 +355,42 @@ class _CellVisitor(ast.NodeVisitor):
             self._visit_magic(*magic)
             return
         func = node.func
+        inplace = any(
+            kw.arg == "out" or (kw.arg == "inplace" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is False))
+            for kw in node.keywords)
         if isinstance(func, ast.Attribute):
             root = _root_name(func)
             self._visit_subexprs(func)
             if root is not None:
-                self.mutate(root)
+                self.mutate(root, by_call=not inplace)
+            name = func.attr
             self._note_file_call(func.attr, node)
         else:
+            root = None
             self.visit(func)
+            name = func.id if isinstance(func, ast.Name) else ""
             if isinstance(func, ast.Name):
                 self._note_file_call(func.id, node)
         for arg in node.args:
             self.visit(arg)
         for kw in node.keywords:
             self.visit(kw.value)
+            if kw.arg == "out":  # `np.add(a, b, out=c)` writes into c
+                for target in ast.walk(kw.value):
+                    if isinstance(target, ast.Name):
+                        self.mutate(target.id)
+        args = tuple(dict.fromkeys(
+            r for r in (_root_name(a.value if isinstance(a, ast.Starred) else a)
+                        for a in (*node.args, *(k.value for k in node.keywords)))
+            if r is not None))
+        direct = isinstance(func, ast.Name) or (
+            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name))
+        self.out.calls.append(CallSite(root, name, direct, args, inplace))
+        if name in ARG_MUTATORS and node.args:  # `rng.shuffle(a)` changes `a`
+            first = _root_name(node.args[0])
+            if first is not None:
+                self.mutate(first)
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self._visit_defaults(node.args)
@@ -389,6 +469,11 @@ class _CellVisitor(ast.NodeVisitor):
             return
         for stmt in tree.body:
             self.visit(stmt)
+        if kind == "cell" and name == "capture":
+            # `%%capture out` binds `out` once the body ran: later cells parse `out.stdout`
+            out = _capture_output_name(texts[0])
+            if out is not None:
+                self.define(out)
 
     def _note_file_call(self, fname: str, node: ast.Call) -> None:
         if not node.args:
@@ -525,8 +610,14 @@ def _collect_bindings(tree: ast.Module, out: CellAnalysis) -> None:
             if isinstance(stmt.value, ast.Lambda):  # binds late, like a def
                 out.functions[name] = _free_names_of_body([stmt.value], set())
             root: ast.AST = stmt.value
-            while isinstance(root, (ast.Attribute, ast.Subscript)):
-                root = root.value
+            while True:  # `b = a[0]`, `b = a.x`, and `b = a.reshape(-1)` (a view of a)
+                if isinstance(root, (ast.Attribute, ast.Subscript)):
+                    root = root.value
+                elif (isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute)
+                      and root.func.attr in VIEW_METHODS):
+                    root = root.func.value
+                else:
+                    break
             if isinstance(root, ast.Name) and root.id != name:
                 out.aliases.append((name, root.id))
         pairs: list[tuple[ast.AST, ast.AST]] = []
@@ -568,7 +659,7 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
         visitor.visit(stmt)
     visitor.finish()
     for name in ("get_ipython", "__builtins__"):
-        for lst in (out.uses, out.mutations):
+        for lst in (out.uses, out.mutations, out.hard_mutations):
             if name in lst:
                 lst.remove(name)
     _collect_bindings(tree, out)

@@ -1,15 +1,28 @@
 """Content hashes of the data a cell touched: DataFrames, Series, arrays and files.
 
 Two runs on the same data must get the same hash whatever the object's identity, and a single
-changed value must change it. Hashing reads the underlying buffers with xxh3-128 (several GB/s)
-and uses pandas' vectorised hashing only for object columns; nothing is pickled. The type is
-decided from the class's module so pandas and numpy are never imported here on their own.
+changed value must change it (content-exact: equal content, equal hash; any change, including
+a value's type, `1` vs `'1'`, a new hash). Hashing reads buffers with xxh3-128 (several GB/s):
+numeric arrays as they are, Arrow string columns through their data, offsets and validity
+buffers (a sliced or re-chunked array by its logical content), object columns of strings as
+one joined text (no per-value Python work), and only mixed or nested object columns (lists,
+dicts, arrays) value by value with type tags. Nothing is pickled. The type is decided from the
+class's module so pandas, numpy and pyarrow are never imported here on their own.
+
+`FingerprintCache` keeps the hash of each object the session hashed, guarded by its identity,
+shape, dtypes, buffers and a sampled digest, so a cell that only reads a 2M-row frame does not
+hash it again; the recorder re-hashes whatever the cell could have changed (effects.py).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 import sys
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +30,10 @@ import xxhash
 
 MAX_DTYPES = 200
 _FILE_CHUNK = 1 << 22
+_SAMPLE = 64  # values per buffer in a cache guard's sampled digest
+# Version of the hashing scheme, mixed into every hash: data hashed by an older mlops-nb gets
+# a different hash (the store says which rows share data; it never compares across schemes).
+_SCHEME = b"fp2"
 
 
 def data_kind(obj: Any) -> str | None:
@@ -35,42 +52,232 @@ def data_kind(obj: Any) -> str | None:
     return None
 
 
+# -- values -------------------------------------------------------------------------------------
 def _update_array(h: Any, arr: Any) -> None:
     import numpy as np
 
     h.update(str(arr.dtype).encode())
     h.update(repr(arr.shape).encode())
     if arr.dtype.hasobject:
-        import pandas as pd
-
-        h.update(pd.util.hash_array(np.asarray(arr, dtype=object).ravel(order="C")).tobytes())
+        _update_objects(h, np.asarray(arr, dtype=object).ravel(order="C"))
         return
     buf = np.ascontiguousarray(arr)
     h.update(memoryview(buf.reshape(-1).view(np.uint8)))
 
 
-def _update_series_values(h: Any, ser: Any) -> None:
+def _update_objects(h: Any, values: Any) -> None:
+    """A 1-D object array by content. The strings (usually all of them) are joined into one
+    text in C; the positions of the other values are a bit mask, and they are hashed one by
+    one with a type tag, so `[1, 2]` and `['1', '2']` differ and `None` is not `nan`."""
+    import numpy as np
+
+    n = len(values)
+    h.update(b"O%d:" % n)
+    items = values.tolist()
+    try:
+        _update_strings(h, items)
+        return
+    except TypeError:  # not all strings: nulls, numbers, lists...
+        pass
+    is_str = np.fromiter((type(v) is str for v in items), dtype=bool, count=n)
+    h.update(b"m")
+    h.update(np.packbits(is_str).tobytes())
+    _update_strings(h, values[is_str].tolist())
+    for i in np.flatnonzero(~is_str).tolist():
+        _update_value(h, items[i])
+
+
+def _update_strings(h: Any, items: list[str]) -> None:
+    """Strings joined with NUL; when a value holds NUL itself, every length is hashed too."""
+    joined = "\x00".join(items)
+    n = len(items)
+    if joined.count("\x00") == max(n - 1, 0):  # no NUL inside any value: the split is known
+        h.update(b"s%d:" % n)
+    else:
+        import numpy as np
+
+        h.update(b"l%d:" % n)
+        h.update(np.fromiter(map(len, items), dtype=np.int64, count=n).tobytes())
+    h.update(joined.encode("utf-8", "surrogatepass"))
+
+
+def _update_value(h: Any, v: Any) -> None:
+    if v is None:
+        h.update(b"\x01N")
+    elif isinstance(v, bool):
+        h.update(b"\x01b1" if v else b"\x01b0")
+    elif isinstance(v, int):
+        h.update(b"\x01i%d;" % v)
+    elif isinstance(v, float):
+        h.update(b"\x01fnan" if math.isnan(v) else b"\x01f" + struct.pack("<d", v))
+    elif isinstance(v, str):
+        data = v.encode("utf-8", "surrogatepass")
+        h.update(b"\x01s%d:" % len(data))
+        h.update(data)
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        data = bytes(v)
+        h.update(b"\x01y%d:" % len(data))
+        h.update(data)
+    elif isinstance(v, (list, tuple)):
+        h.update(b"\x01%s%d[" % (b"L" if isinstance(v, list) else b"T", len(v)))
+        for x in v:
+            _update_value(h, x)
+    elif isinstance(v, dict):
+        # Equal dicts are equal whatever their insertion order: hash items apart, sorted.
+        items = sorted(_digest_of((k, x)) for k, x in v.items())
+        h.update(b"\x01D%d{" % len(items))
+        for d in items:
+            h.update(d)
+    elif isinstance(v, (set, frozenset)):
+        items = sorted(_digest_of(x) for x in v)
+        h.update(b"\x01S%d{" % len(items))
+        for d in items:
+            h.update(d)
+    elif data_kind(v) == "ndarray":
+        h.update(b"\x01a")
+        _update_array(h, v)
+    elif data_kind(v) is not None:
+        h.update(b"\x01P")
+        h.update(str((fingerprint(v) or {}).get("hash")).encode())
+    else:
+        cls = type(v)
+        h.update(b"\x01o" + f"{cls.__module__}.{cls.__qualname__}".encode() + b":")
+        np = sys.modules.get("numpy")
+        if np is not None and isinstance(v, np.generic):
+            h.update(v.tobytes())
+        else:
+            h.update(repr(v).encode("utf-8", "surrogatepass"))
+
+
+def _digest_of(v: Any) -> bytes:
+    h = xxhash.xxh3_128()
+    _update_value(h, v)
+    return h.digest()
+
+
+def _arrow_chunks(array: Any) -> list[Any] | None:
+    """The Arrow chunks behind a pandas extension array, when it has them (pyarrow is then
+    loaded already: the array could not exist otherwise)."""
+    if not type(array).__module__.startswith("pandas"):
+        return None
+    to_arrow = getattr(array, "__arrow_array__", None)
+    if to_arrow is None or "pyarrow" not in sys.modules:
+        return None
+    arr = to_arrow()
+    return list(getattr(arr, "chunks", [arr]))
+
+
+def _update_arrow_strings(h: Any, chunks: list[Any]) -> bool:
+    """Arrow (large_)string/binary chunks by their buffers: the bytes, each value's length
+    and the validity, each streamed across chunks so re-chunking or slicing keeps the hash.
+    False when the type is not one of these."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not chunks:
+        h.update(b"A0")
+        return True
+    typ = chunks[0].type
+    if pa.types.is_string(typ) or pa.types.is_binary(typ):
+        off_dtype = np.int32
+    elif pa.types.is_large_string(typ) or pa.types.is_large_binary(typ):
+        off_dtype = np.int64
+    else:
+        return False
+    h_data, h_ends, h_valid = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
+    total = nulls = 0
+    size = 0  # bytes of data so far: where the next chunk's values start in the whole column
+    for chunk in chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        total += n
+        offs = _offsets(chunk, off_dtype)
+        if chunk.null_count:
+            nulls += chunk.null_count
+            valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+            # positions of the nulls in the whole column: the same however it is chunked
+            h_valid.update((np.flatnonzero(~valid) + (total - n)).astype(np.int64).tobytes())
+            if np.diff(offs)[~valid].any():  # a null slot may keep bytes: not content
+                chunk = pc.fill_null(chunk, "" if pa.types.is_string(typ)
+                                     or pa.types.is_large_string(typ) else b"")
+                offs = _offsets(chunk, off_dtype)
+        # Each value's end in the column's data as int64: the same stream however the column
+        # is chunked or sliced, and the common case (one chunk from 0) is hashed in place.
+        ends = offs[1:]
+        if offs[0] != size or ends.dtype != np.int64:
+            ends = ends.astype(np.int64) - (int(offs[0]) - size)
+        h_ends.update(memoryview(np.ascontiguousarray(ends)).cast("B"))
+        data = chunk.buffers()[2]
+        if data is not None and offs[-1] > offs[0]:
+            h_data.update(memoryview(data)[int(offs[0]):int(offs[-1])])
+        size += int(offs[-1]) - int(offs[0])
+    h.update(b"A%d:%d:" % (total, nulls))
+    h.update(h_data.digest() + h_ends.digest() + (h_valid.digest() if nulls else b""))
+    return True
+
+
+def _offsets(chunk: Any, dtype: Any) -> Any:
+    """The chunk's n + 1 value offsets into its data buffer (a view, no copy)."""
+    import numpy as np
+
+    return np.frombuffer(chunk.buffers()[1], dtype=dtype)[chunk.offset:
+                                                         chunk.offset + len(chunk) + 1]
+
+
+def _update_extension(h: Any, values: Any) -> None:
+    """A pandas extension array: Arrow strings by buffer, categoricals by codes and
+    categories, the rest through pandas' own hashing of their values."""
     import numpy as np
     import pandas as pd
+
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        h.update(b"C1" if dtype.ordered else b"C0")
+        _update_index_values(h, dtype.categories)
+        h.update(np.ascontiguousarray(values.codes).tobytes())
+        return
+    chunks = _arrow_chunks(values)
+    if chunks is not None and _update_arrow_strings(h, chunks):
+        return
+    if getattr(dtype, "storage", None) == "python":  # strings as Python objects, NA for null
+        mask = np.asarray(values.isna(), dtype=bool)
+        h.update(b"p")
+        h.update(np.packbits(mask).tobytes())
+        _update_objects(h, np.asarray(values, dtype=object)[~mask])
+        return
+    hashed = pd.util.hash_pandas_object(pd.Series(values, copy=False), index=False)
+    h.update(memoryview(np.ascontiguousarray(hashed.to_numpy()).view(np.uint8)))
+
+
+def _update_series_values(h: Any, ser: Any) -> None:
+    import numpy as np
 
     dtype = ser.dtype
     h.update(str(dtype).encode())
-    if isinstance(dtype, np.dtype) and not dtype.hasobject:
+    values = ser.array
+    if isinstance(dtype, np.dtype):
         _update_array(h, ser.to_numpy())
     else:
-        hashed = pd.util.hash_pandas_object(ser, index=False).to_numpy()
-        h.update(memoryview(np.ascontiguousarray(hashed).view(np.uint8)))
+        _update_extension(h, values)
 
 
-def _update_index(h: Any, index: Any) -> None:
+def _update_index_values(h: Any, index: Any) -> None:
     import numpy as np
     import pandas as pd
 
+    h.update(type(index).__name__.encode() + str(index.dtype).encode())
     if isinstance(index, pd.RangeIndex):
         h.update(f"range{index.start}:{index.stop}:{index.step}".encode())
+    elif isinstance(index, pd.MultiIndex):
+        for level, codes in zip(index.levels, index.codes, strict=True):
+            _update_index_values(h, level)
+            h.update(np.ascontiguousarray(codes).tobytes())
+    elif isinstance(index.dtype, np.dtype):
+        _update_array(h, index.to_numpy())
     else:
-        hashed = pd.util.hash_pandas_object(index, index=False).to_numpy()
-        h.update(memoryview(np.ascontiguousarray(hashed).view(np.uint8)))
+        _update_extension(h, index.array)
 
 
 def fingerprint(obj: Any) -> dict[str, Any] | None:
@@ -79,6 +286,7 @@ def fingerprint(obj: Any) -> dict[str, Any] | None:
     if kind is None:
         return None
     h = xxhash.xxh3_128()
+    h.update(_SCHEME)
     h.update(kind.encode())
     if kind == "ndarray":
         _update_array(h, obj)
@@ -86,12 +294,12 @@ def fingerprint(obj: Any) -> dict[str, Any] | None:
                 "dtypes": str(obj.dtype)}
     if kind == "Series":
         h.update(repr(obj.name).encode("utf-8", "surrogatepass"))
-        _update_index(h, obj.index)
+        _update_index_values(h, obj.index)
         _update_series_values(h, obj)
         return {"type": kind, "hash": h.hexdigest(), "shape": [len(obj)],
                 "dtypes": str(obj.dtype)}
     df = obj
-    _update_index(h, df.index)
+    _update_index_values(h, df.index)
     dtypes: dict[str, str] = {}
     for i, col in enumerate(df.columns):
         h.update(repr(col).encode("utf-8", "surrogatepass"))
@@ -100,6 +308,139 @@ def fingerprint(obj: Any) -> dict[str, Any] | None:
         if i < MAX_DTYPES:
             dtypes[str(col)] = str(ser.dtype)
     return {"type": kind, "hash": h.hexdigest(), "shape": list(df.shape), "dtypes": dtypes}
+
+
+# -- the cache ----------------------------------------------------------------------------------
+def _root_buffers(arr: Any) -> list[int]:
+    """Ids of the arrays whose memory `arr` lives in (its base chain), to find views."""
+    ids = [id(arr)]
+    base = getattr(arr, "base", None)
+    while base is not None and len(ids) < 16:
+        ids.append(id(base))
+        base = getattr(base, "base", None)
+    return ids
+
+
+def _sample_digest(h: Any, values: Any) -> None:
+    """A few values spread over a mutable buffer: catches bulk rewrites identities miss."""
+    n = values.size
+    if n == 0:
+        return
+    sample = values.flat[:: max(1, n // _SAMPLE)]  # copies the sampled values only
+    if sample.dtype.hasobject:
+        _update_objects(h, sample)
+    else:
+        h.update(sample.tobytes())
+
+
+def _np_array(obj: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
+
+
+def _guard(obj: Any, kind: str) -> tuple[tuple[Any, ...], frozenset[int]] | None:
+    """What must be unchanged for a cached hash to stand, and the buffers it lives in."""
+    h = xxhash.xxh3_64()
+    if kind == "ndarray":
+        iface = obj.__array_interface__
+        _sample_digest(h, obj)
+        return ((obj.shape, obj.strides, obj.dtype.str, iface["data"], h.intdigest()),
+                frozenset(_root_buffers(obj)))
+    mgr = getattr(obj, "_mgr", None)
+    blocks = getattr(mgr, "blocks", None)
+    if blocks is None:
+        return None
+    # Index objects are immutable: a rename or a new index is a new object.
+    parts: list[Any] = [obj.shape, id(mgr), id(obj.index)]
+    if kind == "DataFrame":
+        parts.append(id(obj.columns))
+    else:
+        parts.append(repr(obj.name))
+    roots: list[int] = []
+    for blk in blocks:
+        values = blk.values
+        parts.extend((id(values), values.dtype))
+        roots.extend(_root_buffers(values))
+        arrow = getattr(values, "_pa_array", None)
+        if arrow is not None:  # Arrow data is immutable: pandas swaps in a new array on writes
+            parts.append(id(arrow))
+        elif _np_array(values):
+            _sample_digest(h, values)
+        else:  # another extension array: sample its backing numpy data where it has one
+            data = getattr(values, "_data", getattr(values, "_ndarray", None))
+            parts.append(id(data))
+            if _np_array(data):
+                _sample_digest(h, data)
+    parts.append(h.intdigest())
+    return tuple(parts), frozenset(roots)
+
+
+class FingerprintCache:
+    """Fingerprints of live objects, so one nothing could have changed is not hashed again.
+
+    An entry stands while the very object lives (a weak reference, not a reused id) and its
+    guard matches: shape, dtypes, the identity of its pandas block manager and block arrays
+    (an Arrow column replaced in place gets a new array), the data pointer, and a digest of
+    values sampled across each buffer. The caller decides which objects a cell could have
+    changed and passes them as `changed`; re-hashing one also drops the entries of objects
+    sharing its buffers (`v = arr[:10]; v[0] = 1` changes `arr`).
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[int, tuple[Any, tuple[Any, ...], frozenset[int],
+                                               dict[str, Any]]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def fingerprint(self, obj: Any, *, changed: bool = True) -> dict[str, Any] | None:
+        kind = data_kind(obj)
+        if kind is None:
+            return None
+        key = id(obj)
+        entry = self._entries.get(key)
+        guard = _guard(obj, kind)
+        if (not changed and entry is not None and guard is not None
+                and entry[0]() is obj and entry[1] == guard[0]):
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return dict(entry[3])
+        self.misses += 1
+        fp = fingerprint(obj)
+        if guard is not None:
+            self.invalidate_buffers(guard[1])
+            self._put(key, obj, guard, fp)
+        return fp
+
+    def forget(self, obj: Any) -> None:
+        """Drop what is cached for `obj` and for whatever shares its buffers."""
+        kind = data_kind(obj)
+        if kind is None:
+            return
+        self._entries.pop(id(obj), None)
+        guard = _guard(obj, kind)
+        if guard is not None:
+            self.invalidate_buffers(guard[1])
+
+    def invalidate_buffers(self, roots: Iterable[int]) -> None:
+        roots = frozenset(roots)
+        for key in [k for k, e in self._entries.items() if e[2] & roots]:
+            del self._entries[key]
+
+    def _put(self, key: int, obj: Any, guard: tuple[tuple[Any, ...], frozenset[int]],
+             fp: dict[str, Any] | None) -> None:
+        if fp is None:
+            return
+        try:
+            ref = weakref.ref(obj, lambda _r, k=key, c=self._entries: c.pop(k, None))
+        except TypeError:
+            return
+        self._entries[key] = (ref, guard[0], guard[1], dict(fp))
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
 
 
 def fingerprint_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -116,5 +457,3 @@ def fingerprint_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     except OSError:
         return None
     return {"type": "file", "hash": h.hexdigest(), "path": str(p), "size": st.st_size}
-
-

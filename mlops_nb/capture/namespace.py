@@ -8,11 +8,11 @@ warning in the list they are given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from .analysis import CellAnalysis, is_plain_literal
-from .fingerprint import data_kind, fingerprint, fingerprint_file
+from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
 from .values import is_metric_name, jsonable, metric_value, numeric_scalar
 
 
@@ -98,17 +98,30 @@ def read_data(
     warn_missing_files: bool,
     warnings: list[str],
     profiler: Any = None,
+    cache: FingerprintCache | None = None,
+    changed: Container[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Fingerprints of the DataFrames, Series and arrays among `names`, and of files read.
 
-    `profiler(obj, fp)` (validate/hook.py) adds a profile reference to new fingerprints."""
+    With a `cache`, an object whose name is not in `changed` (what the cell could have
+    changed: effects.possibly_changed) keeps its cached fingerprint while its guard holds.
+    `profiler(obj, fp)` (validate/hook.py) adds a profile reference to new fingerprints.
+    """
     out: dict[str, dict[str, Any]] = {}
-    for name in dict.fromkeys(names):
+    names = dict.fromkeys(names)
+    if cache is not None and changed is not None:
+        for name in changed:  # changed but not read here: hash it afresh when next read
+            if name not in names:
+                cache.forget(ns.get(name))
+    for name in names:
         obj = ns.get(name)
         if data_kind(obj) is None:
             continue
         try:
-            fp = fingerprint(obj)
+            if cache is not None:
+                fp = cache.fingerprint(obj, changed=changed is None or name in changed)
+            else:
+                fp = fingerprint(obj)
         except Exception as exc:
             warnings.append(f"could not fingerprint {name}: {exc!r}")
             continue

@@ -20,10 +20,9 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..lineage import SessionLog
+from ..lineage import SessionLog, cell_effects, externalize_large_values
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
 from ..redact import REDACTED
 from ..store.blobs import blob_hash
@@ -32,8 +31,10 @@ from ..store.writer import SessionWriter
 from ..validate.hook import Profiler
 from . import environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
-from .io_watch import IoWatcher
+from .effects import possibly_changed, real_mutations
+from .fingerprint import FingerprintCache
 from .guard import CaptureTimeout, capture_budget, time_budget
+from .io_watch import IoWatcher
 from .namespace import (
     estimator_params,
     read_data,
@@ -140,6 +141,7 @@ class Tracker:
         self.io = IoWatcher()
         self.project_modules = ProjectModules()
         self.profiler = Profiler()  # one profile per new data fingerprint (validate/hook.py)
+        self.fingerprints = FingerprintCache()
         self.recorded = 0
         self.notebook = _notebook_path(shell)
         self._ctx: _CellContext | None = None
@@ -495,6 +497,7 @@ class Tracker:
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes]) -> None:
         redact_cell_run(cr, blobs, allowed=self.allowed_params)  # before anything keeps it
+        externalize_large_values(cr, blobs)
         self.log.add(cr, analysis)
         self.ensure_writer().append(cr, blobs)
         self.recorded += 1
@@ -566,9 +569,13 @@ class Tracker:
 
     def _capture_data(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                       ns: dict[str, Any], warnings_: list[str]) -> None:
+        _, mutated = cell_effects(analysis.uses, cr.mutations, analysis,
+                                  self.log.index.functions)
         cr.data = read_data(ns, (*analysis.uses, *analysis.defs, *cr.mutations),
                             analysis.files_read, warn_missing_files=cr.status != STATUS_ERROR,
-                            warnings=warnings_, profiler=self.profiler)
+                            warnings=warnings_, profiler=self.profiler,
+                            cache=self.fingerprints,
+                            changed=possibly_changed(analysis, ns, mutated))
 
     def _capture_widgets(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
                          ns: dict[str, Any], warnings_: list[str]) -> None:
@@ -682,9 +689,8 @@ def _flush_interval() -> float:
 
 
 def _real_mutations(analysis: CellAnalysis, ns: dict[str, Any]) -> list[str]:
-    """`np.random.seed(0)` calls a method on a module; treating that as mutating `np` would
-    tie every later cell that uses numpy to this one."""
-    return [m for m in analysis.mutations if not isinstance(ns.get(m), ModuleType)]
+    """What the cell may have mutated, now that the names' types are known (effects.py)."""
+    return real_mutations(analysis, ns)
 
 
 def _python_blob(blobs: dict[str, bytes], raw: str, python: str) -> str:

@@ -512,8 +512,10 @@ def load_run(reader: StoreReader, run_id: str, session: str | None = None
 
 def lineage_code(reader: StoreReader, run: CellRun, log: list[CellRun]) -> str:
     """The code of a run's lineage slice and the run's own cell, in execution order."""
+    from ..lineage import lineage_ids
+
     by_id = {cr.id: cr for cr in log}
-    ids = [*list(run.lineage if run.lineage is not None else run.deps), run.id]
+    ids = [*lineage_ids(log, run), run.id]
     chunks: list[str] = []
     for rid in ids:
         cr = by_id.get(rid)
@@ -531,7 +533,7 @@ def lineage_code(reader: StoreReader, run: CellRun, log: list[CellRun]) -> str:
 def diff_runs(reader: StoreReader, a: str, b: str, *, sessions: dict[str, str] | None = None
               ) -> RunDiff:
     """Parameters, metrics, data fingerprints, environment and code of runs `a` and `b`."""
-    from ..records import run_view
+    from ..records import run_view, shown_value
 
     sessions = sessions or {}
     run_a, log_a = load_run(reader, a, sessions.get(a))
@@ -541,7 +543,9 @@ def diff_runs(reader: StoreReader, a: str, b: str, *, sessions: dict[str, str] |
     else:
         run_b, log_b = load_run(reader, b)
     va, vb = run_view(run_a), run_view(run_b)
-    params, same_params = diff_values(va["params"] or {}, vb["params"] or {})
+    params, same_params = diff_values(
+        {k: shown_value(v, with_hash=True) for k, v in (va["params"] or {}).items()},
+        {k: shown_value(v, with_hash=True) for k, v in (vb["params"] or {}).items()})
     metrics, _ = diff_values(va["metrics"] or {}, vb["metrics"] or {})
     data, same_data = diff_values(data_fingerprints(va["data"]), data_fingerprints(vb["data"]))
     env_a = flatten_environment(reader.session_info(run_a.session).get("environment"))

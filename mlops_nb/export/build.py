@@ -20,6 +20,7 @@ from typing import Any
 from .. import redact
 from ..capture.analysis import _READ_CALL
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
+from ..lineage import lineage_ids
 from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
 from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
@@ -206,35 +207,20 @@ def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt
     return out, hits
 
 
-def _stores(bodies: list[list[ast.stmt]]) -> tuple[dict[str, int], set[str]]:
-    """How often each name is bound anywhere, and which names have methods called/items set."""
+def _stores(cells: list[SliceCell]) -> tuple[dict[str, int], set[str]]:
+    """How often the slice binds each name at top level, and which names it may mutate
+    (anywhere, through notebook functions too): from the same analyses the def-use index
+    used, so a parameter is never a name the lineage saw mutated."""
     counts: dict[str, int] = {}
     mutated: set[str] = set()
-    for body in bodies:
-        for node in ast.walk(ast.Module(body, [])):
-            ident = None
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                ident = node.id
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                ident = node.name
-            elif isinstance(node, ast.alias):
-                ident = node.asname or node.name.split(".")[0]
-            elif isinstance(node, ast.Global):
-                mutated.update(node.names)
-            elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-                mutated.add(node.target.id)
-            if ident:
-                counts[ident] = counts.get(ident, 0) + 1
-            root = None
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                root = node.func.value
-            elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(
-                    node.ctx, ast.Load):
-                root = node.value
-            while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
-                root = root.func if isinstance(root, ast.Call) else root.value
-            if isinstance(root, ast.Name):
-                mutated.add(root.id)
+    for cell in cells:
+        a = cell.analysis
+        for name, n in a.def_counts.items():
+            counts[name] = counts.get(name, 0) + n
+        mutated.update(a.mutated_any)
+        mutated.update(cell.run.mutations)
+        for fx in a.functions.values():
+            mutated |= fx.writes | fx.mutates
     return counts, mutated
 
 
@@ -402,7 +388,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
                         for g, d in sorted(target.rng.items())]
 
     # the parameters block: names bound once in the slice, to a literal, never mutated
-    counts, mutated = _stores(bodies)
+    counts, mutated = _stores(sl.cells)
     for i, cell in enumerate(sl.cells):
         kept: list[ast.stmt] = []
         for stmt in bodies[i]:
@@ -484,7 +470,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
                                                  "machine", "cwd", "git") if k in env},
         "warnings": warnings_,
         "l0": True,
-        "run": run_view(target),
+        "run": run_view(target, lineage_ids(log, target)),
     }
     for w in warnings_:
         if w.startswith("data file"):
@@ -548,7 +534,7 @@ def _hoist(bodies: list[list[ast.stmt]], sl: Slice
                     bound = a.asname or a.name.split(".")[0]
                     specs.setdefault(bound, set()).add(f"{origin}:{a.name}")
                     alias_count[bound] = alias_count.get(bound, 0) + 1
-    counts_all, _ = _stores(bodies)
+    counts_all, _ = _stores(sl.cells)
     hoisted: list[ast.stmt] = []
     future: list[ast.stmt] = []
     seen: set[str] = set()

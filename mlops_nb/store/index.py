@@ -16,7 +16,7 @@ from typing import Any
 
 import xxhash
 
-from ..records import CellRun
+from ..records import CellRun, shown_value
 from .storage import atomic_write_bytes
 
 INDEX_SCHEMA = 2  # 2: the data digest covers input data only
@@ -75,7 +75,7 @@ def summary_row(cr: CellRun) -> dict[str, Any]:
         "data": data_digest(input_data(cr)),
     }
     for k, v in params.items():
-        row["params." + k] = v
+        row["params." + k] = shown_value(v)
     for k, v in cr.metrics.items():
         row["metrics." + k] = v
     return row

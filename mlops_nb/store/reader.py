@@ -60,6 +60,9 @@ class StoreReader:
         self.home = Path(home)
         self.blobs = BlobStore(self.home / BLOBS_DIR)
         self.problems: list[Problem] = []
+        # Segments parsed by this reader, while unchanged on disk: `show` resolves a run and
+        # then reads its session (for the lineage) without parsing the session twice.
+        self._parsed: dict[Path, tuple[tuple[int, int], tuple[dict[str, Any], list[CellRun]]]] = {}
 
     def segments(self) -> list[Segment]:
         root = self.home / SESSIONS_DIR
@@ -111,6 +114,17 @@ class StoreReader:
         when the file as a whole is unusable. Each invalid cell run is skipped and reported
         (by document number and run id) in `problems`; it never hides its neighbours."""
         path = seg.path if isinstance(seg, Segment) else seg
+        st = seg.stat if isinstance(seg, Segment) else None
+        stamp = (st.st_mtime_ns, st.st_size) if st is not None else None
+        cached = self._parsed.get(path)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1][0], list(cached[1][1])
+        doc, runs = self._load_segment(path)
+        if stamp is not None:
+            self._parsed[path] = (stamp, (doc, runs))
+        return doc, list(runs)
+
+    def _load_segment(self, path: Path) -> tuple[dict[str, Any], list[CellRun]]:
         data = read_json_file(path)
         if data is None:
             if not path.exists():  # deleted since it was listed

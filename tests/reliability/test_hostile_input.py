@@ -10,6 +10,7 @@ import re
 import pytest
 
 import mlops_nb as mnb
+from mlops_nb.lineage import resolve_value_refs
 from mlops_nb.store.layout import SESSIONS_DIR
 from mlops_nb.store.reader import StoreReader
 
@@ -166,8 +167,10 @@ def test_hostile_names_and_values_round_trip_and_print_escaped(tracked, capsys):
         "_ = mnb.log_metric(('t', 1), 2.0)\n"
     )
     cr = last_cell_run(tracked)
+    # a large value is stored once as a blob and referred to (issue 8 item 3)
+    params = resolve_value_refs(cr.params, StoreReader(tracked.tracker.home).blobs)
     for i, name in enumerate(HOSTILE_NAMES):
-        assert cr.params[name] == HOSTILE_VALUES[i]
+        assert params[name] == HOSTILE_VALUES[i]
         assert cr.metrics[name] == 0.5 + i
     assert math.isnan(cr.params["nan"]) and cr.params["inf"] == math.inf
     assert cr.params["ninf"] == -math.inf
