@@ -45,7 +45,7 @@ class TrackMagics(Magics):
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
-        args = parse_argstring(self.track, line)
+        args = parse_argstring(self.track, strip_comment(line))
         try:
             if cell is not None:
                 if args.action is not None:
@@ -151,6 +151,23 @@ class TrackMagics(Magics):
         if last is not None:
             return eval(compile(last, filename, "eval"), shell.user_ns)
         return None
+
+
+def strip_comment(line: str) -> str:
+    """The magic line without a trailing `# comment` (a `#` outside quotes, at the start or
+    after a space), so lines pasted from the README work."""
+    quote = ""
+    for i, c in enumerate(line):
+        if quote:
+            if c == "\\":
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
 
 
 def status_text(t: Tracker) -> str:

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 def runs_frame(cols: RunColumns) -> pd.DataFrame:
     import pandas as pd
 
-    data: dict[str, Any] = cols.cols
+    data: dict[str, Any] = dict(cols.cols)
+    # Which parameters a run set to None (the columns hold None for "not set" as well).
+    nones = data.pop("params_none", None)
     base = [c for c in data if not c.startswith(("params.", "metrics."))]
     params = [c for c in data if c.startswith("params.")]
     metrics = [c for c in data if c.startswith("metrics.")]
@@ -43,6 +45,10 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
     else:
         df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
     df.attrs["problems"] = [str(p) for p in cols.problems]
+    if nones is not None:
+        df.attrs["params_none"] = {
+            i: frozenset(n) for i, n in zip(data["id"], nones, strict=False) if n
+        }
     return df
 
 
