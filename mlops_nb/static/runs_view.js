@@ -468,7 +468,7 @@ export function render({ model, el }) {
     h("option", { value: "", text: "no grouping" }), h("option", { value: "model", text: "group by model" }),
     h("option", { value: "session", text: "group by session" }));
   const q = h("input", { class: "mnb-q", type: "search", spellcheck: "false", "aria-label": "filter runs",
-    placeholder: "filter: model=RandomForest max_depth>=5 f1>0.9 name~rf" });
+    placeholder: "filter: model=RandomForest max_depth>=5 f1>0.9 name~forest" });
   const qError = h("div", { class: "mnb-error", role: "alert" });
   const count = h("span", { class: "mnb-count mnb-muted" });
   const chips = h("span", { class: "mnb-chips" });
