@@ -34,6 +34,9 @@ class TrackMagics(Magics):
     @argument("-n", "--name", help="%%%%track only: a name for this run")
     @argument("--sort", help="runs: sort by this metric, best first")
     @argument("--limit", type=int, help="runs: show at most this many")
+    @argument("--all", action="store_true", help="runs: every column (the full DataFrame)")
+    @argument("-f", "--filter", help="runs: only runs matching this query, e.g. "
+                                     "\"model=RandomForest f1>0.9\"")
     @argument("--min", action="store_true", help="compare: lower --metric is better")
     @argument("--max", action="store_true", help="compare: higher --metric is better")
     @argument("target", nargs="?",
@@ -94,17 +97,30 @@ class TrackMagics(Magics):
             t.flush()
             return reproduce(args.target, home=t.home, stable=args.stable)  # shows its summary
         elif action == "runs":
-            from .api import runs
-
-            df = runs(experiment=args.experiment)
-            if args.sort:
-                from .table import sort_runs
-
-                df = sort_runs(df, args.sort)
-            if args.limit is not None:
-                df = df.head(args.limit)
-            return df
+            return self._runs(args)
         return None
+
+    def _runs(self, args: Any) -> Any:
+        """A compact table (short id, name, model, metrics, varying parameters, when);
+        `--all` for the full DataFrame of `mnb.runs()`."""
+        from .compare.model import load_comparison
+        from .table import compact_runs, constants_line
+
+        t = self.tracker
+        t.flush()
+        query = (args.filter or "").strip().strip("\"'")
+        cmp, _ = load_comparison(args.experiment, metric=args.sort, home=t.home)
+        if query:
+            cmp.set_filter(query)
+        if not args.sort:
+            cmp.set_sort("started_at", True)  # in the order they ran, like mnb.runs()
+        if args.all:
+            df = cmp.raw.loc[cmp.view.index]
+            return df.head(args.limit) if args.limit is not None else df
+        line = constants_line(cmp.plan.constant)
+        if line:
+            print(line)
+        return compact_runs(cmp, limit=args.limit)
 
     def _export(self, args: Any) -> Any:
         """`%track export RUN_ID -o DIR` or `%track export --best --metric f1 [--min] -o DIR`."""
