@@ -425,14 +425,18 @@ def snapshot_html(cmp: Comparison, experiment: str | None = None,
                    for c in ["id", *columns])
     body = []
     best = set(cmp.best)
-    for rec in view.head(rows).to_dict("records"):
+    from .query import MISSING
+
+    positions = cmp.df.index.get_indexer(view.index[:rows]).tolist()
+    for pos, rec in zip(positions, view.head(rows).to_dict("records"), strict=True):
         style = " style='background:#fff3c4;font-weight:600'" if rec["id"] in best else ""
         cells = [f"<td style='padding:2px 8px'><code>{esc(str(rec['id'])[:8])}</code></td>"]
         for c in columns:
-            v = rec.get(c)
-            text = format_value(v, c) if c in rec else ""
-            if c.startswith(PARAM) and text == "":
-                text = "—"
+            if c.startswith(PARAM):
+                v = cmp.cells(c)[pos]
+                text = "—" if v is MISSING else "None" if v is None else format_value(v, c)
+            else:
+                text = format_value(rec.get(c), c) if c in rec else ""
             cells.append(f"<td style='padding:2px 8px' dir='auto'><bdi>{esc(text)}</bdi></td>")
         body.append(f"<tr{style}>{''.join(cells)}</tr>")
     more = (f"<div style='color:#6b7280'>… {len(view) - rows:,} more runs in the live widget"

@@ -358,7 +358,8 @@ export function axisFor(values, { log = null } = {}) {
       scale: (v) => place(v) ?? pos(idx.get(String(v))),
     };
   }
-  let lo = Math.min(...nums); let hi = Math.max(...nums);
+  let lo = Infinity; let hi = -Infinity;
+  for (const v of nums) { if (v < lo) lo = v; if (v > hi) hi = v; }
   const positive = lo > 0;
   const useLog = log === null ? positive && hi / lo >= 1000 : !!log && positive;
   const f = useLog ? Math.log10 : (x) => x;
@@ -383,6 +384,16 @@ function numberTicks(lo, hi, log) {
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toPrecision(12));
   return out;
 }
+
+/** The number at position `pos` of a numeric axis (clamped to its values). */
+export function valueAt(axis, pos) {
+  const span = axis.extras.length ? 0.8 : 1;
+  const t = Math.min(1, Math.max(0, pos / span));
+  if (axis.type === "log") return 10 ** (Math.log10(axis.lo) + t * (Math.log10(axis.hi) - Math.log10(axis.lo)));
+  return axis.lo + t * (axis.hi - axis.lo);
+}
+
+const fmt3 = (v) => fmtNum(+v.toPrecision(3));
 
 export function fmtNum(v) {
   if (!Number.isFinite(v)) return String(v);
@@ -773,7 +784,7 @@ export function render({ model, el }) {
       const p = tk.pos;
       if (vertical) {
         const y = y0 - p * len;
-        svg.append(s("line", { x1: x0 - 4, x2: x0, y1: y, y2: y, class: "mnb-tick" }), svgText(x0 - 6, y + 4, tk.label, { "text-anchor": "end", class: "mnb-tick-label" }));
+        svg.append(s("line", { x1: x0 - 4, x2: x0, y1: y, y2: y, class: "mnb-tick" }), svgText(x0 - 6, y + 4, tk.label.length > 14 ? tk.label.slice(0, 13) + "…" : tk.label, { "text-anchor": "end", class: "mnb-tick-label" }));
       } else {
         const x = x0 + p * len;
         svg.append(s("line", { x1: x, x2: x, y1: y0, y2: y0 + 4, class: "mnb-tick" }), svgText(x, y0 + 16, tk.label.length > 14 ? tk.label.slice(0, 13) + "…" : tk.label, { "text-anchor": "middle", class: "mnb-tick-label" }));
@@ -851,10 +862,11 @@ export function render({ model, el }) {
     const axes = st.table.columns.filter((c) => (c.kind === "param" || c.kind === "model") && !st.hiddenCols.has(c.key)).slice(0, 9);
     axes.push(m);
     const rows = sampleRows();
-    const W = Math.max(680, axes.length * 110); const H = 330; const T = 28; const B = 30; const L = 50; const R = 50;
+    const W = Math.max(680, axes.length * 120); const H = 330; const T = 28; const B = 30; const L = 100; const R = 50;
     const svg = frame(W, H);
     const gap = axes.length > 1 ? (W - L - R) / (axes.length - 1) : 0;
-    const scales = axes.map((c) => axisFor(rows.map((i) => c.values[i]), {}));
+    // Axes span every run, not only the ones shown, so they stay put while brushing.
+    const scales = axes.map((c) => axisFor(c.values, {}));
     const yOf = (k, i) => H - B - scales[k].scale(axes[k].values[i]) * (H - B - T);
     const sel = selected();
     const lines = s("g", { class: "mnb-lines" });
@@ -904,7 +916,7 @@ export function render({ model, el }) {
         const inside = axis.ticks.filter((t) => t.pos >= loPos && t.pos <= hiPos).map((t) => t.label);
         st.brushes.set(col.key, {
           y0: a, y1: b,
-          label: `${col.label}: ${axis.type === "category" ? inside.join(", ") || "(none)" : `${fmtNum(axis.type === "log" ? 10 ** (Math.log10(axis.lo) + loPos / (axis.extras.length ? 0.8 : 1) * (Math.log10(axis.hi) - Math.log10(axis.lo))) : axis.lo + loPos / (axis.extras.length ? 0.8 : 1) * (axis.hi - axis.lo))}–${fmtNum(axis.type === "log" ? 10 ** (Math.log10(axis.lo) + Math.min(1, hiPos / (axis.extras.length ? 0.8 : 1)) * (Math.log10(axis.hi) - Math.log10(axis.lo))) : axis.lo + Math.min(1, hiPos / (axis.extras.length ? 0.8 : 1)) * (axis.hi - axis.lo))}`}`,
+          label: `${col.label}: ${axis.type === "category" ? inside.join(", ") || "(none)" : `${fmt3(valueAt(axis, loPos))}–${fmt3(valueAt(axis, hiPos))}`}`,
           test: (i) => { const p = axis.scale(values[i]); return p !== undefined && p >= loPos - 1e-9 && p <= hiPos + 1e-9; },
         });
         recompute();
@@ -948,7 +960,18 @@ export function render({ model, el }) {
   };
   for (const [ev, cb] of Object.entries(handlers)) model.on(ev, cb);
   init();
-  return () => { for (const [ev, cb] of Object.entries(handlers)) model.off(ev, cb); clearTimeout(timer); el.replaceChildren(); };
+  // The static snapshot printed just before the live widget (for saved notebooks) is
+  // redundant while the widget lives: hide it. The output may be attached a moment later.
+  const hideSnapshot = () => {
+    const area = el.closest(".jp-OutputArea-child, .output_area");
+    const prev = area && area.previousElementSibling;
+    if (prev && prev.querySelector(".mnb-snapshot")) prev.style.display = "none";
+  };
+  const snapTimers = [0, 300, 1500].map((ms) => setTimeout(hideSnapshot, ms));
+  return () => {
+    for (const [ev, cb] of Object.entries(handlers)) model.off(ev, cb);
+    clearTimeout(timer); snapTimers.forEach(clearTimeout); el.replaceChildren();
+  };
 }
 
 /** A model over a static payload (the HTML report): traits live in the page, actions are
