@@ -10,7 +10,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .capture.recorder import Tracker
-from .errors import MlopsNbError
+from .errors import ExportExists, MlopsNbError
 
 ACTIONS = ("on", "off", "status", "runs", "flush", "compare", "export", "reproduce")
 
@@ -139,7 +139,20 @@ class TrackMagics(Magics):
             raise MlopsNbError("%track export RUN_ID -o DIR, or --best --metric M -o DIR")
         if not args.output:
             raise MlopsNbError("%track export needs -o DIR (the export folder)")
-        out = export_run(run_id, args.output, home=t.home, force=args.force)
+        try:
+            out = export_run(run_id, args.output, home=t.home, force=args.force)
+        except ExportExists as exc:
+            from pathlib import Path
+
+            from .compare.widget import describe_export
+
+            there = describe_export(Path(args.output))
+            same = f"[{run_id[:8]}]" in there
+            raise MlopsNbError(
+                f"{args.output} already holds {there}"
+                + ("; add --force to export it again" if same else
+                   f", not run {run_id[:8]}: add --force to replace it (until then, "
+                   "reproduce on that folder verifies the old run)")) from exc
         print(f"mlops-nb: exported run {run_id[:12]} to {out}")
         return out
 

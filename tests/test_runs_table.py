@@ -85,3 +85,18 @@ def test_cli_compare_default_metric_is_the_last_chosen_then_the_first_logged(tra
     assert main(["--home", str(home), "compare", "-e", "test", "-o", str(out)]) == EXIT_OK
     assert "best by loss (the metric last chosen for experiment 'test'" in \
         capsys.readouterr().err
+
+
+def test_export_into_a_folder_holding_another_run_says_which(tracked, tmp_path, capsys):
+    pytest.importorskip("mlops_nb.export")
+    make_runs(tracked)
+    out = tmp_path / "best"
+    tracked.run(f"%track export --best --metric f1 -o {out}")
+    first = capsys.readouterr().out
+    assert "exported run" in first
+    tracked.run("max_depth = 30\nlr = 0.0")
+    tracked.run("f1 = float(np.round(0.7 + 0.01 * max_depth - lr, 4))")
+    assert tracked.run(f"%track export --best --metric f1 -o {out}").result is None
+    err = capsys.readouterr().err
+    assert f"{out} already holds the export of run [" in err
+    assert "reproduce on that folder verifies the old run" in err
