@@ -46,10 +46,17 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
         df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
     df.attrs["problems"] = [str(p) for p in cols.problems]
     if nones is not None:
-        df.attrs["params_none"] = {
-            i: frozenset(n) for i, n in zip(data["id"], nones, strict=False) if n
-        }
+        df.attrs["params_none"] = SharedAttr(
+            (i, frozenset(n)) for i, n in zip(data["id"], nones, strict=False) if n)
     return df
+
+
+class SharedAttr(dict):  # type: ignore[type-arg]
+    """A `DataFrame.attrs` value pandas need not copy: it deep-copies attrs on every column
+    access, which for a dict over 100,000 runs costs more than the access itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedAttr:
+        return self
 
 
 def _object_text_frame(columns: dict[str, Any]) -> pd.DataFrame:

@@ -248,6 +248,9 @@ def logical_frame(df: pd.DataFrame, plan: ParamPlan) -> pd.DataFrame:
     base = df[[c for c in df.columns if not c.startswith(PARAM)]].copy()
     extra: dict[str, Any] = {}
     for key, p in plan.params.items():
+        if len(p.sources) == 1:
+            extra[key] = df[p.sources[0]].array  # the recorded column as is: no copy
+            continue
         vals = [None if v is MISSING else v for v in p.values]
         try:
             extra[key] = pd.array(vals)

@@ -325,8 +325,10 @@ class Comparison:
             got = [MISSING if _is_missing(t) else t.strftime("%Y-%m-%dT%H:%M:%SZ")
                    for t in self.df[key]]
         else:
-            got = [MISSING if _is_missing(v) else (v.item() if hasattr(v, "item") else v)
-                   for v in self.df[key].tolist()]
+            col = self.df[key]
+            missing = col.isna().tolist()
+            got = [MISSING if m else (v.item() if hasattr(v, "item") else v)
+                   for v, m in zip(col.tolist(), missing, strict=True)]
         self._cells[key] = got
         return got
 

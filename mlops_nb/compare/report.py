@@ -35,6 +35,7 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
 """
 
 MAX_ROWS = 20_000  # runs written into the report's payload
+PRINT_ROWS = 2_000  # best runs drawn in the static (printable) plots
 
 # Runs after the inlined module: same module scope, so `render` and `staticModel` are in reach.
 BOOT = """
@@ -106,22 +107,23 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
 
 
 def report_plots(cmp: Comparison) -> list[tuple[str, bytes]]:
-    """(title, PNG) of the report's plots: metric vs each of the first varying parameters,
-    metric over time, parallel coordinates."""
+    """(title, PNG) of the report's printable plots (the best PRINT_ROWS runs): metric vs each
+    of the first varying parameters, metric over time, parallel coordinates."""
     if cmp.metric is None or not len(cmp.view):
         return []
+    view = cmp.view.head(PRINT_ROWS)  # best first: what a printed page can show
     out: list[tuple[str, bytes]] = []
     common = {"metric": cmp.metric, "goal": cmp.goal or "max", "best": cmp.best,
               "params": cmp.split.varying}
     for param in cmp.split.varying[:3]:
-        log_x = plots.wants_log(cmp.view[param])
+        log_x = plots.wants_log(view[param])
         out.append((f"{short(cmp.metric)} vs {short(param)}",
-                    plots.render("scatter", cmp.view, param=param, log_x=log_x, **common)))
+                    plots.render("scatter", view, param=param, log_x=log_x, **common)))
     out.append((f"{short(cmp.metric)} over time",
-                plots.render("time", cmp.view, param=None, **common)))
+                plots.render("time", view, param=None, **common)))
     if cmp.split.varying:
         out.append(("parallel coordinates",
-                    plots.render("parallel", cmp.view, param=None, **common)))
+                    plots.render("parallel", view, param=None, **common)))
     return out
 
 

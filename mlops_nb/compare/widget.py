@@ -49,7 +49,9 @@ class CompareWidget(anywidget.AnyWidget):
 
     _esm = STATIC / "runs_view.js"
     _css = STATIC / "runs_view.css"
-    payload = traitlets.Dict().tag(sync=True)
+    # Sent as one JSON text: ipywidgets would otherwise walk every value looking for binary
+    # buffers, which costs more than encoding 100,000 runs.
+    payload = traitlets.Dict().tag(sync=True, to_json=lambda v, _w: _dumps(v))
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
     sort = traitlets.Dict().tag(sync=True)
     filter = traitlets.Unicode("").tag(sync=True)
@@ -319,6 +321,12 @@ class CompareWidget(anywidget.AnyWidget):
                                          experiment=self.experiment)
         except Exception as exc:  # the worker must always end with a verdict line
             self._say(f"verify failed: {exc}")
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _title(experiment: str | None) -> str:

@@ -6,7 +6,8 @@
 // Host contract (anywidget's front-end API): `export default { render({ model, el }) }` where
 // model has get(name), set(name, value), save_changes(), on("change:NAME", cb), off(...),
 // send(msg) and on("msg:custom", cb). Traits:
-//   payload  {version: 1, n, total, truncated, columns: [{key, label, kind, goal?, hidden?,
+//   payload  (an object, or its JSON text as the notebook widget sends it)
+//            {version: 1, n, total, truncated, columns: [{key, label, kind, goal?, hidden?,
 //             sources?}], data: {key: [value per run]}, nones: {key: [row indices set to None]},
 //             name_auto: [bool], metric, goal, best: [ids], constant: {label: value},
 //             folded: {label: value}, title, experiment}
@@ -30,6 +31,7 @@ const SVGNS = "http://www.w3.org/2000/svg";
 
 // -- data -----------------------------------------------------------------------------------
 export function normalize(payload) {
+  if (typeof payload === "string") payload = payload ? JSON.parse(payload) : {};
   payload = payload || {};
   let columns = (payload.columns || []).map((c) => ({ ...c }));
   let n = payload.n || 0;
