@@ -35,7 +35,7 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
 """
 
 MAX_ROWS = 20_000  # runs written into the report's payload
-PRINT_ROWS = 2_000  # best runs drawn in the static (printable) plots
+PRINT_ROWS = 500  # best runs drawn in the static (printable) plots: matplotlib is slow
 
 # Runs after the inlined module: same module scope, so `render` and `staticModel` are in reach.
 BOOT = """
@@ -115,7 +115,7 @@ def report_plots(cmp: Comparison) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     common = {"metric": cmp.metric, "goal": cmp.goal or "max", "best": cmp.best,
               "params": cmp.split.varying}
-    for param in cmp.split.varying[:3]:
+    for param in cmp.split.varying[:2]:
         log_x = plots.wants_log(view[param])
         out.append((f"{short(cmp.metric)} vs {short(param)}",
                     plots.render("scatter", view, param=param, log_x=log_x, **common)))

@@ -541,7 +541,7 @@ export function render({ model, el }) {
     }));
   }
 
-  function recompute() {
+  function recompute(plots = true) {
     const t = st.table;
     let pred = () => true;
     st.error = "";
@@ -556,7 +556,7 @@ export function render({ model, el }) {
     const key = srt.key && t.byKey.has(srt.key) ? srt.key : metricKey();
     st.order = key ? sortIndices(all, t.byKey.get(key).values, srt.key ? !!srt.ascending : t.goal === "min") : all;
     st.items = groupItems(st.order);
-    drawAll();
+    drawAll(plots);
   }
 
   function groupItems(order) {
@@ -572,9 +572,10 @@ export function render({ model, el }) {
     return items;
   }
 
-  function drawAll() {
+  function drawAll(plots = true) {
     drawTitle(); drawHeader(); scroller.scrollTop = Math.min(scroller.scrollTop, st.items.length * ROW_H);
-    drawRows(); drawButtons(); drawDiff(); drawPlot();
+    drawRows(); drawButtons(); drawDiff();
+    if (plots) drawPlot();
   }
 
   function drawTitle() {
@@ -951,7 +952,7 @@ export function render({ model, el }) {
   const handlers = {
     "change:payload": () => { st.table = normalize(model.get("payload")); init(); },
     "change:filter": () => { if (q.value !== (model.get("filter") || "")) q.value = model.get("filter") || ""; recompute(); },
-    "change:sort": () => recompute(),
+    "change:sort": () => recompute(false), // the same runs: the plots stay as drawn
     "change:selected": () => { drawRows(); drawButtons(); drawDiff(); drawPlot(); },
     "change:status": () => drawButtons(),
     "msg:custom": (msg) => {
