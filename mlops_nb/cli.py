@@ -94,6 +94,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     df = runs(args.experiment, home=_home(args))
     problems = df.attrs.get("problems", [])
+    cmp = None
+    if args.filter and len(df):
+        from .compare.model import Comparison
+
+        cmp = Comparison(df)
+        cmp.set_filter(args.filter)  # a bad query: QueryError, exit 2 with the reason
+        df = df.loc[cmp.view.sort_index().index]
     if args.sort:
         df = sort_runs(df, args.sort, "min" if args.min else "max" if args.max else None)
     if args.limit is not None:
@@ -208,12 +215,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     goal = "min" if args.min else "max" if args.max else None
     cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
                                  home=_home(args))
+    if args.metric is None and len(cmp.df):
+        _default_metric(cmp, store, args.experiment, goal)
     path = save_report(args.output, cmp, experiment=args.experiment, store=store)
     if not len(cmp.df):
         print("mlops-nb: warning: no runs to compare: `%track on` in a notebook records them",
               file=sys.stderr)
     print(path)
     return _report_problems(cmp.df.attrs.get("problems", []), args.strict)
+
+
+def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | None) -> None:
+    """The metric last chosen in the widget for this experiment, else the first logged; say
+    which, since it decides the best run."""
+    from .compare.model import metric_columns
+    from .compare.widget import remembered_metric
+
+    metrics = metric_columns(cmp.df)
+    if not metrics:
+        return
+    chosen = remembered_metric(store, experiment)
+    if chosen is not None and f"metrics.{chosen[0]}" in metrics:
+        cmp.set_metric(chosen[0], goal or chosen[1] or None)
+        why = "the metric last chosen" + (f" for experiment {experiment!r}" if experiment else "")
+    else:
+        cmp.set_metric(metrics[0], goal)
+        why = "the first logged; none chosen yet"
+    cmp.set_sort(cmp.metric)
+    print(f"mlops-nb: best by {cmp.metric.removeprefix('metrics.')} ({why}; --metric to "
+          "change)", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -296,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
     goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")
     p.add_argument("--limit", type=_non_negative_int)
+    p.add_argument("--filter", metavar="QUERY",
+                   help="only runs matching QUERY, e.g. 'model=RandomForest max_depth>=5 "
+                        "f1>0.9 name~forest' (None, \"quoted text\", ranges lo..hi)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
     p.set_defaults(func=cmd_runs)
@@ -309,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "report; prints its path")
     p.add_argument("-e", "--experiment")
     p.add_argument("--metric", help="the metric that decides the best run (default: the one "
-                                    "most runs have)")
+                                    "last chosen in the widget for this experiment, else the "
+                                    "first logged)")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
     goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")

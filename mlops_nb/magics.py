@@ -13,7 +13,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from .capture.recorder import Tracker
-from .errors import MlopsNbError
+from .errors import ExportExists, MlopsNbError
 
 ACTIONS = ("on", "off", "status", "runs", "flush", "compare", "export", "reproduce")
 
@@ -37,6 +37,9 @@ class TrackMagics(Magics):
     @argument("-n", "--name", help="%%%%track only: a name for this run")
     @argument("--sort", help="runs: sort by this metric, best first")
     @argument("--limit", type=int, help="runs: show at most this many")
+    @argument("--all", action="store_true", help="runs: every column (the full DataFrame)")
+    @argument("-f", "--filter", help="runs: only runs matching this query, e.g. "
+                                     "\"model=RandomForest f1>0.9\"")
     @argument("--min", action="store_true", help="compare: lower --metric is better")
     @argument("--max", action="store_true", help="compare: higher --metric is better")
     @argument("target", nargs="?",
@@ -54,7 +57,7 @@ class TrackMagics(Magics):
     def track(self, line: str, cell: str | None = None) -> Any:
         """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
         try:
-            args = self.track.parser.parse_args(split_line(line))
+            args = self.track.parser.parse_args(split_line(strip_comment(line)))
             if cell is not None:
                 if args.action is not None:
                     raise MlopsNbError(
@@ -106,17 +109,30 @@ class TrackMagics(Magics):
             t.flush()
             return reproduce(args.target, home=t.home, stable=args.stable)  # shows its summary
         elif action == "runs":
-            from .api import runs
-
-            df = runs(experiment=args.experiment)
-            if args.sort:
-                from .table import sort_runs
-
-                df = sort_runs(df, args.sort)
-            if args.limit is not None:
-                df = df.head(args.limit)
-            return df
+            return self._runs(args)
         return None
+
+    def _runs(self, args: Any) -> Any:
+        """A compact table (short id, name, model, metrics, varying parameters, when);
+        `--all` for the full DataFrame of `mnb.runs()`."""
+        from .compare.model import load_comparison
+        from .table import compact_runs, constants_line
+
+        t = self.tracker
+        t.flush()
+        query = (args.filter or "").strip().strip("\"'")
+        cmp, _ = load_comparison(args.experiment, metric=args.sort, home=t.home)
+        if query:
+            cmp.set_filter(query)
+        if not args.sort:
+            cmp.set_sort("started_at", True)  # in the order they ran, like mnb.runs()
+        if args.all:
+            df = cmp.raw.loc[cmp.view.index]
+            return df.head(args.limit) if args.limit is not None else df
+        line = constants_line(cmp.plan.constant)
+        if line:
+            print(line)
+        return compact_runs(cmp, limit=args.limit)
 
     def _export(self, args: Any) -> Any:
         """`%track export RUN_ID -o DIR` or `%track export --best --metric f1 [--min] -o DIR`."""
@@ -135,7 +151,20 @@ class TrackMagics(Magics):
             raise MlopsNbError("%track export RUN_ID -o DIR, or --best --metric M -o DIR")
         if not args.output:
             raise MlopsNbError("%track export needs -o DIR (the export folder)")
-        out = export_run(run_id, args.output, home=t.home, force=args.force)
+        try:
+            out = export_run(run_id, args.output, home=t.home, force=args.force)
+        except ExportExists as exc:
+            from pathlib import Path
+
+            from .compare.widget import describe_export
+
+            there = describe_export(Path(args.output))
+            same = f"[{run_id[:8]}]" in there
+            raise MlopsNbError(
+                f"{args.output} already holds {there}"
+                + ("; add --force to export it again" if same else
+                   f", not run {run_id[:8]}: add --force to replace it (until then, "
+                   "reproduce on that folder verifies the old run)")) from exc
         print(f"mlops-nb: exported run {run_id[:12]} to {out}")
         return out
 
@@ -177,6 +206,23 @@ def split_line(line: str) -> list[str]:
                 for w in shlex.split(line, posix=False)]
     except ValueError as exc:  # an unbalanced quote
         raise MlopsNbError(f"could not read the options ({exc}): {line!r}") from None
+
+
+def strip_comment(line: str) -> str:
+    """The magic line without a trailing `# comment` (a `#` outside quotes, at the start or
+    after a space), so lines pasted from the README work."""
+    quote = ""
+    for i, c in enumerate(line):
+        if quote:
+            if c == "\\":
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
 
 
 def status_text(t: Tracker) -> str:

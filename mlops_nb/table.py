@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 def runs_frame(cols: RunColumns) -> pd.DataFrame:
     import pandas as pd
 
-    data: dict[str, Any] = cols.cols
+    data: dict[str, Any] = dict(cols.cols)
+    # Which parameters a run set to None (the columns hold None for "not set" as well).
+    nones = data.pop("params_none", None)
     base = [c for c in data if not c.startswith(("params.", "metrics."))]
     params = [c for c in data if c.startswith("params.")]
     metrics = [c for c in data if c.startswith("metrics.")]
@@ -43,7 +45,18 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
     else:
         df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
     df.attrs["problems"] = [str(p) for p in cols.problems]
+    if nones is not None:
+        df.attrs["params_none"] = SharedAttr(
+            (i, frozenset(n)) for i, n in zip(data["id"], nones, strict=False) if n)
     return df
+
+
+class SharedAttr(dict):  # type: ignore[type-arg]
+    """A `DataFrame.attrs` value pandas need not copy: it deep-copies attrs on every column
+    access, which for a dict over 100,000 runs costs more than the access itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedAttr:
+        return self
 
 
 def _object_text_frame(columns: dict[str, Any]) -> pd.DataFrame:
@@ -99,3 +112,55 @@ def _param_array(values: list[Any]) -> Any:
         return pd.array(values)
     except (TypeError, ValueError):
         return pd.array(values, dtype=object)
+
+
+def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
+    """The runs as a person reads them: short id, name, model, metrics, the parameters that
+    differ, when. `cmp` is a `compare.model.Comparison`; rows in its view order."""
+    from .compare.model import metric_columns
+
+    view = cmp.view if limit is None else cmp.view.head(limit)
+    out = view[["id"]].copy()
+    out["id"] = out["id"].str[:8]
+    out["name"] = view["name"]
+    if "model" in view.columns and view["model"].notna().any():
+        out["model"] = view["model"]
+    metrics = metric_columns(cmp.df)
+    if cmp.metric in metrics:
+        metrics.remove(cmp.metric)
+        metrics.insert(0, cmp.metric)
+    for col in metrics:
+        out[col.removeprefix("metrics.")] = view[col]
+    for col in cmp.plan.columns:
+        label = col.removeprefix("params.")
+        values = cmp.cells(col)
+        rows = cmp.df.index.get_indexer(view.index)
+        out[label if label not in out.columns else col] = [_cell(values[i]) for i in rows]
+    if len(view):
+        out["when"] = view["started_at"].dt.tz_convert(_local_tz()).dt.strftime("%Y-%m-%d %H:%M")
+    out.index = range(1, len(out) + 1)
+    out.attrs["constant"] = dict(cmp.plan.constant)
+    return out
+
+
+def _cell(value: Any) -> Any:
+    from .compare.query import MISSING
+
+    if value is MISSING:
+        return "—"
+    return "None" if value is None else value
+
+
+def _local_tz() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now().astimezone().tzinfo
+
+
+def constants_line(constant: dict[str, Any], shown: int = 12) -> str:
+    """`same for all runs: seed=0, test_size=0.2`; '' when there are none."""
+    if not constant:
+        return ""
+    items = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in constant.items()]
+    more = f", and {len(items) - shown} more" if len(items) > shown else ""
+    return "same for all runs: " + ", ".join(items[:shown]) + more

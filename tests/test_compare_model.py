@@ -275,7 +275,7 @@ def test_diff_across_sessions_shows_the_environment(tmp_path):
     assert d.params == [] and d.code == ""
 
 
-def test_ten_thousand_runs_are_paged(tmp_path):
+def test_ten_thousand_runs_go_to_the_view_as_one_compact_payload(tmp_path):
     from mlops_nb.compare.widget import CompareWidget
 
     home = tmp_path / ".mlops_nb"
@@ -285,11 +285,9 @@ def test_ten_thousand_runs_are_paged(tmp_path):
         for i in range(10_000)])
     w = CompareWidget(metric="f1", home=home)
     assert len(w.cmp.df) == 10_000
-    assert w.table.value.count("<tr data-id=") == 50 and len(w.selector.options) == 50
-    assert "page 1 of 200" in w.page_label.value
-    w.go_to_page(199)
-    assert w.table.value.count("<tr data-id=") == 50 and w.next_button.disabled
-    w.filter("depth=3", low=0.5)
+    p = w.payload
+    assert p["n"] == 10_000 and len(p["data"]["params.depth"]) == 10_000
+    assert p["data"]["metrics.f1"][0] == max(p["data"]["metrics.f1"])  # best first
+    w.set_filter("depth=3 f1>=0.5")
     assert len(w.view) == int(((w.cmp.df["params.depth"] == 3)
                                & (w.cmp.df["metrics.f1"] >= 0.5)).sum())
-    assert w.page_number == 0

@@ -292,13 +292,58 @@ class Comparison:
     noise: dict[str, dict[str, Any]] = field(default_factory=dict)  # reproduce --seeds
 
     def __post_init__(self) -> None:
+        from .identity import logical_frame, plan_params
+
+        self.raw = self.df
+        self.plan = plan_params(self.raw)
+        self.df = logical_frame(self.raw, self.plan)
         self.metric = resolve_metric(self.df, self.metric)
         self.goal = goal_for(self.metric, self.goal)
-        self.split = split_params(self.df)
-        self._text: pd.Series | None = None
+        self.split = ParamSplit(
+            list(self.plan.columns),
+            {PARAM + k: v for k, v in self.plan.constant.items()},
+            {k: v for k, v in self.plan.present.items() if k in self.plan.columns},
+        )
+        self._cells: dict[str, list[Any]] = {}
         if self.sort_by is None and self.metric is not None:
             self.sort_by = self.metric
         self.update()
+
+    def cells(self, key: str) -> list[Any]:
+        """A column's values as the filter language sees them: MISSING when unset, None when
+        set to None, times as ISO text."""
+        from .query import MISSING
+
+        got = self._cells.get(key)
+        if got is not None:
+            return got
+        p = self.plan.params.get(key)
+        if p is not None:
+            got = p.values
+        elif key not in self.df.columns:
+            got = [MISSING] * len(self.df)
+        elif key == "started_at":
+            got = [MISSING if _is_missing(t) else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+                   for t in self.df[key]]
+        else:
+            col = self.df[key]
+            missing = col.isna().tolist()
+            got = [MISSING if m else (v.item() if hasattr(v, "item") else v)
+                   for v, m in zip(col.tolist(), missing, strict=True)]
+        self._cells[key] = got
+        return got
+
+    def query_mask(self, query: str) -> Any:
+        """Runs matching `query` (the filter language of `query.py`), as a boolean array."""
+        import numpy as np
+
+        from .payload import columns_spec
+        from .query import compile_query
+
+        pred = compile_query(query, columns_spec(self),
+                             get=lambda i, key: self.cells(key)[i])
+        return np.fromiter((pred(i) for i in range(len(self.df))), dtype=bool,
+                           count=len(self.df))
 
     # the metric is the default sort, best first
     def default_ascending(self, column: str) -> bool:
@@ -310,12 +355,11 @@ class Comparison:
         """Recompute the view after a change of sort, filter or metric."""
         df = self.df
         if self.flt.query.strip() or self.flt.low is not None or self.flt.high is not None:
-            if self._text is None and self.flt.query.strip():
-                self._text = search_text(df)
             flt = self.flt
-            if flt.metric is None:
-                flt = Filter(flt.query, self.metric, flt.low, flt.high)
-            df = df[filter_mask(df, flt, self._text)]
+            mask = filter_mask(df, Filter("", flt.metric or self.metric, flt.low, flt.high))
+            if flt.query.strip():
+                mask &= self.query_mask(flt.query)
+            df = df[mask]
         if self.sort_by is not None:
             asc = self.ascending if self.ascending is not None else \
                 self.default_ascending(self.sort_by)
@@ -347,6 +391,8 @@ class Comparison:
     def columns(self) -> list[str]:
         """Display columns: metrics, varying params, data, duration, when, notebook, verdict."""
         cols = ["id", "name"]
+        if "model" in self.df.columns and self.df["model"].notna().any():
+            cols.append("model")
         if "experiment" in self.df.columns and self.df["experiment"].nunique() > 1:
             cols.append("experiment")
         metrics = metric_columns(self.df)

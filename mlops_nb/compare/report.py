@@ -1,88 +1,71 @@
 """The comparison as one self-contained HTML file, for people who do not open Jupyter.
 
-Same model and table markup as the widget; plots inlined as base64 PNG; a few lines of inline
-script sort the table by a header click, filter it and page it. No network resource of any kind
-(no CDN script, font or stylesheet), so it opens offline, from a CI artifact or an e-mail.
-Every run-supplied name and value is escaped text; the embedded script reads only the DOM.
+The same runs view as the widget (`static/runs_view.js`, inlined) over the same JSON payload,
+with a tiny in-page model: sort, filter with the same language, group, plots, diff of two
+ticked runs. No network resource of any kind (no CDN script, font or stylesheet) and a CSP that
+makes the browser refuse one, so it opens offline, from a CI artifact or an e-mail. Every
+run-supplied name and value reaches the page as JSON data and is drawn as text.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..store.storage import atomic_write_bytes
 from . import plots
-from .htmltable import STYLE, bdi, constants_html, esc, header_html, metric_summary, rows_html
+from .htmltable import bdi, esc, metric_summary
 from .model import Comparison, format_value, load_comparison, short
+from .payload import build_payload
 
-REPORT_STYLE = STYLE + """
+STATIC = Path(__file__).resolve().parent.parent / "static"
+REPORT_STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#111}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
+.mnb-muted{color:#6b7280}
 .best-card{border:1px solid #f3d27a;background:#fffbeb;padding:10px 14px;border-radius:6px;
  max-width:900px}
 .best-card td{padding:1px 12px 1px 0;vertical-align:top}
 .plots img{max-width:100%;border:1px solid #e5e7eb;margin:6px 0}
-#mnb-controls{margin:6px 0} #mnb-controls input{padding:3px 6px;width:260px}
-.mnb-table th[data-col]{cursor:pointer}
-.mnb-scroll{max-height:70vh;overflow:auto;border:1px solid #e5e7eb}
+@media print{.mnb-view{display:none}}
 """
 
-MAX_ROWS = 20_000  # rows written into the report's table (about 0.5 kB each)
+MAX_ROWS = 20_000  # runs written into the report's payload
+PRINT_ROWS = 500  # best runs drawn in the static (printable) plots: matplotlib is slow
 
-# Sort by header click (numbers numerically, by the data-v attribute), filter by text, page.
-SCRIPT = """
-(function(){
-  var table=document.getElementById('mnb-runs'); if(!table) return;
-  var body=table.tBodies[0], rows=Array.prototype.slice.call(body.rows);
-  var pageSize=200, page=0, shown=rows, sortCol=-1, asc=true;
-  var info=document.getElementById('mnb-page'), q=document.getElementById('mnb-q');
-  function key(r,c){var cell=r.cells[c], v=cell.getAttribute('data-v');
-    if(v===null){v=cell.textContent; return [v===''?2:1,v];}
-    var n=parseFloat(v); return (v!==''&&!isNaN(n))?[0,n]:[2,''];}
-  function cmp(a,b){if(a[0]!==b[0])return a[0]-b[0]; if(a[1]<b[1])return asc?-1:1;
-    if(a[1]>b[1])return asc?1:-1; return 0;}
-  function draw(){
-    var pages=Math.max(1,Math.ceil(shown.length/pageSize)); page=Math.min(page,pages-1);
-    var frag=document.createDocumentFragment();
-    shown.slice(page*pageSize,(page+1)*pageSize).forEach(function(r){frag.appendChild(r);});
-    body.textContent=''; body.appendChild(frag);
-    info.textContent=shown.length+' of '+rows.length+' runs \\u00b7 page '+(page+1)+' of '+pages;
-  }
-  function filter(){
-    var words=q.value.toLowerCase().split(/\\s+/).filter(Boolean);
-    shown=rows.filter(function(r){var t=r.textContent.toLowerCase();
-      return words.every(function(w){return t.indexOf(w)>=0;});});
-    page=0; draw();
-  }
-  Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th){
-    var c=th.getAttribute('data-col'); if(c===null) return; c=parseInt(c,10);
-    th.addEventListener('click',function(){
-      asc=(sortCol===c)?!asc:true; sortCol=c;
-      rows.sort(function(a,b){var ka=key(a,c),kb=key(b,c);
-        if(ka[0]===2||kb[0]===2) return ka[0]-kb[0]; return cmp(ka,kb);});
-      filter();
-    });
-  });
-  q.addEventListener('input',filter);
-  document.getElementById('mnb-prev').addEventListener('click',function(){
-    if(page>0){page--;draw();}});
-  document.getElementById('mnb-next').addEventListener('click',function(){page++;draw();});
-  draw();
-})();
+# Runs after the inlined module: same module scope, so `render` and `staticModel` are in reach.
+BOOT = """
+const mnbPayload = JSON.parse(document.getElementById("mnb-payload").textContent);
+render({ model: staticModel(mnbPayload), el: document.getElementById("mnb-view") });
 """
+
+
+def view_script() -> str:
+    return (STATIC / "runs_view.js").read_text(encoding="utf-8")
+
+
+def view_style() -> str:
+    return (STATIC / "runs_view.css").read_text(encoding="utf-8")
+
+
+def json_for_script(value: Any) -> str:
+    """JSON safe inside a <script> element: no `</script>` or comment opener can close it."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
-                  experiment: str | None = None, store: str | None = None) -> str:
+                  experiment: str | None = None, store: str | None = None,
+                  static_plots: bool = True) -> str:
     """The report's HTML text."""
-    columns = cmp.columns
-    view = cmp.view
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     exp = f" · experiment <b>{bdi(experiment)}</b>" if experiment else ""
+    payload = build_payload(cmp, limit=MAX_ROWS, title=title, experiment=experiment)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -90,7 +73,7 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
         # Nothing from the network, ever: the policy makes a browser refuse it too.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
-        f"<title>{esc(title)}</title><style>{REPORT_STYLE}</style></head><body>",
+        f"<title>{esc(title)}</title><style>{REPORT_STYLE}{view_style()}</style></head><body>",
         f"<h1>{bdi(title)}</h1>",
         f"<div class='mnb-muted'>{len(cmp.df):,} runs{exp} · {metric_summary(cmp)} · "
         f"generated {esc(now)}" + (f" from <code>{bdi(store)}</code>" if store else "")
@@ -102,55 +85,45 @@ def render_report(cmp: Comparison, *, title: str = "mlops-nb runs",
                      + "; ".join(bdi(p) for p in problems[:20]) + "</p>")
     parts.append(best_html(cmp))
     parts.append("<h2>Runs</h2>")
-    parts.append(constants_html(cmp))
-    if len(view) > MAX_ROWS:
+    if payload["truncated"]:
         parts.append(f"<p class='mnb-muted'>the table holds the first {MAX_ROWS:,} of "
-                     f"{len(view):,} runs, best first; every run: <code>mlops-nb runs "
+                     f"{payload['total']:,} runs, best first; every run: <code>mlops-nb runs "
                      "--format csv</code></p>")
-        view = view.iloc[:MAX_ROWS]
-    if len(view):
-        parts.append(
-            "<div id='mnb-controls'><input id='mnb-q' type='search' "
-            "placeholder='filter rows: rf depth=3' aria-label='filter rows'> "
-            "<button id='mnb-prev' type='button'>◀ prev</button> "
-            "<span id='mnb-page' class='mnb-muted'></span> "
-            "<button id='mnb-next' type='button'>next ▶</button> "
-            "<span class='mnb-muted'>click a column header to sort</span></div>"
-            "<div class='mnb-scroll'><table id='mnb-runs' class='mnb-table'><thead>"
-            + header_html(cmp, columns, sortable=True)
-            + "</thead><tbody>"
-            + rows_html(cmp, view, columns, sort_values=True)
-            + "</tbody></table></div>"
-        )
-    else:
-        parts.append("<p>no runs to compare</p>")
-    parts.append("<h2>Plots</h2><div class='plots'>")
-    for name, png in report_plots(cmp):
-        b64 = base64.b64encode(png).decode("ascii")
-        parts.append(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{b64}'>"
-                     f"</figure>")
-    parts.append("</div>")
-    parts.append(f"<script>{SCRIPT}</script></body></html>")
+    parts.append("<div id='mnb-view'><noscript>the interactive table needs JavaScript</noscript>"
+                 "</div>")
+    parts.append(f'<script type="application/json" id="mnb-payload">'
+                 f"{json_for_script(payload)}</script>")
+    if static_plots:
+        pngs = report_plots(cmp)
+        if pngs:
+            parts.append("<details class='plots'><summary>static plots (for printing)</summary>")
+            for name, png in pngs:
+                b64 = base64.b64encode(png).decode("ascii")
+                parts.append(f"<figure><img alt='{esc(name)}' "
+                             f"src='data:image/png;base64,{b64}'></figure>")
+            parts.append("</details>")
+    parts.append(f'<script type="module">{view_script()}\n{BOOT}</script></body></html>')
     return "\n".join(parts)
 
 
 def report_plots(cmp: Comparison) -> list[tuple[str, bytes]]:
-    """(title, PNG) of the report's plots: metric vs each of the first varying parameters,
-    metric over time, parallel coordinates."""
+    """(title, PNG) of the report's printable plots (the best PRINT_ROWS runs): metric vs each
+    of the first varying parameters, metric over time, parallel coordinates."""
     if cmp.metric is None or not len(cmp.view):
         return []
+    view = cmp.view.head(PRINT_ROWS)  # best first: what a printed page can show
     out: list[tuple[str, bytes]] = []
     common = {"metric": cmp.metric, "goal": cmp.goal or "max", "best": cmp.best,
               "params": cmp.split.varying}
-    for param in cmp.split.varying[:3]:
-        log_x = plots.wants_log(cmp.view[param])
+    for param in cmp.split.varying[:2]:
+        log_x = plots.wants_log(view[param])
         out.append((f"{short(cmp.metric)} vs {short(param)}",
-                    plots.render("scatter", cmp.view, param=param, log_x=log_x, **common)))
+                    plots.render("scatter", view, param=param, log_x=log_x, **common)))
     out.append((f"{short(cmp.metric)} over time",
-                plots.render("time", cmp.view, param=None, **common)))
+                plots.render("time", view, param=None, **common)))
     if cmp.split.varying:
         out.append(("parallel coordinates",
-                    plots.render("parallel", cmp.view, param=None, **common)))
+                    plots.render("parallel", view, param=None, **common)))
     return out
 
 

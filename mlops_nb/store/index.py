@@ -19,7 +19,7 @@ import xxhash
 from ..records import CellRun, shown_value
 from .storage import atomic_write_bytes
 
-INDEX_SCHEMA = 2  # 2: the data digest covers input data only
+INDEX_SCHEMA = 3  # 2: the data digest covers input data only; 3: model, params_none
 
 # Fixed columns of the runs table, in display order; params.* and metrics.* follow.
 BASE_COLUMNS = (
@@ -74,11 +74,28 @@ def summary_row(cr: CellRun) -> dict[str, Any]:
         "status": cr.status,
         "data": data_digest(input_data(cr)),
     }
+    model = run_model(cr)
+    if model is not None:
+        row["model"] = model
+    nones = [k for k, v in params.items() if v is None]
+    if nones:  # a None value and an unset parameter both pad to None in the columns
+        row["params_none"] = nones
     for k, v in params.items():
         row["params." + k] = shown_value(v)
     for k, v in cr.metrics.items():
         row["metrics." + k] = v
     return row
+
+
+def run_model(cr: CellRun) -> str | None:
+    """The class name of the fitted estimator the run's metric came from (the last one fitted
+    in the cell when the recorder did not say which)."""
+    model = getattr(cr, "model", None)
+    if isinstance(model, dict):
+        model = model.get("class")
+    if not model and cr.estimators:
+        model = list(cr.estimators.values())[-1].get("class")
+    return str(model).rsplit(".", 1)[-1] if model else None
 
 
 class Columns:

@@ -1,0 +1,102 @@
+"""`%track runs` (compact table), `mlops-nb runs --filter`, `mlops-nb compare` without --metric,
+and magic lines with a trailing comment, through a real IPython shell and the real CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_nb.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from mlops_nb.magics import strip_comment
+
+
+def make_runs(tracked) -> None:
+    tracked.run("import numpy as np\nseed = 0")
+    for depth, lr in ((2, 0.1), (4, 0.01), (8, 0.001)):
+        tracked.run(f"max_depth = {depth}\nlr = {lr}")
+        tracked.run("f1 = float(np.round(0.7 + 0.01 * max_depth - lr, 4))\n"
+                    "loss = float(np.round(1 - f1, 4))")
+    tracked.flush()
+
+
+def test_track_runs_is_a_compact_table(tracked, capsys):
+    make_runs(tracked)
+    df = tracked.run("%track runs").result
+    assert list(df.columns) == ["id", "name", "f1", "loss", "max_depth", "lr", "when"]
+    assert df["id"].str.len().max() == 8
+    assert list(df["max_depth"]) == [2, 4, 8]  # in the order they ran
+    assert df["name"].iloc[2] == "run · max_depth=8 · lr=0.001"
+    assert "same for all runs: seed=0" in capsys.readouterr().out
+    full = tracked.run("%track runs --all").result
+    assert {"session", "cell_id", "params.seed", "metrics.f1"} <= set(full.columns)
+    best = tracked.run("%track runs --sort f1 --limit 1").result
+    assert list(best["max_depth"]) == [8]
+    some = tracked.run('%track runs --filter "max_depth>=4 f1>0.7"  # the good ones').result
+    assert list(some["max_depth"]) == [4, 8]
+
+
+def test_track_runs_bad_filter_says_why(tracked, capsys):
+    make_runs(tracked)
+    assert tracked.run("%track runs -f max_dept>2").result is None
+    assert "unknown column 'max_dept'; closest: max_depth" in capsys.readouterr().err
+
+
+def test_readme_tour_line_with_a_comment_works(shell, capsys):
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --experiment churn  # from now on, every cell is recorded")
+    assert "experiment 'churn'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("on --experiment churn  # from now on", "on --experiment churn"),
+    ("# only a comment", ""),
+    ("runs -f 'name~#3'", "runs -f 'name~#3'"),  # inside quotes: not a comment
+    ('runs -f "a # b"  # c', 'runs -f "a # b"'),
+    ("export abc#1", "export abc#1"),  # no space before '#': part of the word
+])
+def test_strip_comment(line, expected):
+    assert strip_comment(line) == expected
+
+
+def test_cli_runs_filter(tracked, capsys):
+    make_runs(tracked)
+    home = str(tracked.tracker.home)
+    capsys.readouterr()
+    assert main(["--home", home, "runs", "--filter", "max_depth>=4", "--format", "csv"]) == \
+        EXIT_OK
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3  # header and two runs
+    assert main(["--home", home, "runs", "--filter", "lr=0.001..0.01 f1>0.7",
+                 "--format", "json"]) == EXIT_OK
+    assert '"params.max_depth": 4' in capsys.readouterr().out
+    assert main(["--home", home, "runs", "--filter", "max_dept>2"]) == EXIT_BAD_INPUT
+    assert "closest: max_depth" in capsys.readouterr().err
+
+
+def test_cli_compare_default_metric_is_the_last_chosen_then_the_first_logged(tracked, tmp_path,
+                                                                             capsys):
+    from mlops_nb.compare.widget import remember_metric
+
+    make_runs(tracked)
+    home = tracked.tracker.home
+    out = tmp_path / "r.html"
+    assert main(["--home", str(home), "compare", "-o", str(out)]) == EXIT_OK
+    assert "best by f1 (the first logged; none chosen yet" in capsys.readouterr().err
+    remember_metric(home, "test", "metrics.loss", "min")
+    assert main(["--home", str(home), "compare", "-e", "test", "-o", str(out)]) == EXIT_OK
+    assert "best by loss (the metric last chosen for experiment 'test'" in \
+        capsys.readouterr().err
+
+
+def test_export_into_a_folder_holding_another_run_says_which(tracked, tmp_path, capsys):
+    pytest.importorskip("mlops_nb.export")
+    make_runs(tracked)
+    out = tmp_path / "best"
+    tracked.run(f"%track export --best --metric f1 -o {out}")
+    first = capsys.readouterr().out
+    assert "exported run" in first
+    tracked.run("max_depth = 30\nlr = 0.0")
+    tracked.run("f1 = float(np.round(0.7 + 0.01 * max_depth - lr, 4))")
+    assert tracked.run(f"%track export --best --metric f1 -o {out}").result is None
+    err = capsys.readouterr().err
+    assert f"{out} already holds the export of run [" in err
+    assert "reproduce on that folder verifies the old run" in err
