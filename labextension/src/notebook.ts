@@ -15,6 +15,7 @@ export const LINEAGE_CHANGED = 'mnb-lineage-changed';
 export class NotebookDecorator {
   private lineage: ILineage | null = null;
   private runs: Record<string, ICellRun> = {};
+  private timer: number | undefined = undefined;
 
   constructor(
     readonly panel: NotebookPanel,
@@ -22,6 +23,15 @@ export class NotebookDecorator {
     private settings: ServerConnection.ISettings
   ) {
     panel.content.model?.cells.changed.connect(() => this.redraw());
+    // an edit can turn a lineage cell into "changed": redraw, at most every 300 ms
+    panel.content.model?.contentChanged.connect(() => {
+      if (this.timer === undefined) {
+        this.timer = window.setTimeout(() => {
+          this.timer = undefined;
+          this.redraw();
+        }, 300);
+      }
+    });
     panel.context.ready.then(() => this.refreshBadges());
   }
 

@@ -123,7 +123,9 @@ const placeholderView: IRunsView = {
         }
         tr.append(star);
         for (const col of p.columns) {
-          tr.append(h('td', `mnb-col-${col.kind}`, formatValue(cellValue(row, col))));
+          const td = h('td', `mnb-col-${col.kind}`, formatValue(cellValue(row, col)));
+          td.dataset.key = col.key;
+          tr.append(td);
         }
         tr.addEventListener('click', (ev: MouseEvent) => {
           const ids = (model.get('selected') as string[]) ?? [];
