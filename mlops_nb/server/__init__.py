@@ -20,3 +20,4 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_handlers(server_app.web_app, str(server_app.root_dir), jobs)
     server_app.log.info("mlops-nb: REST API under %smlops-nb/api/",
                         server_app.web_app.settings["base_url"])
+

@@ -210,7 +210,10 @@ class ChangesHandler(BaseHandler):
     async def get(self) -> None:
         path = self.arg("path")
         since = self.arg("since")
-        wait = min(max(float(self.arg("timeout", "25") or 25), 0.0), LONG_POLL_MAX_S)
+        try:
+            wait = min(max(float(self.arg("timeout", "25") or 25), 0.0), LONG_POLL_MAX_S)
+        except ValueError:
+            raise web.HTTPError(400, "timeout must be a number of seconds") from None
         home = await self.call(service.store_for, self.root, path)
         deadline = time.monotonic() + wait
         token = await asyncio.to_thread(service.store_token, home)

@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +50,9 @@ class JobManager:
     def __init__(self, max_concurrent: int = 2, max_queued: int = 16) -> None:
         self.max_concurrent = max_concurrent
         self.max_queued = max_queued
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrent,
-                                        thread_name_prefix="mlops-nb-job")
+        # Daemon threads, not an executor: a reproduce still running must not hold up the
+        # server's shutdown (its subprocess has its own timeout).
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -69,20 +69,22 @@ class JobManager:
             job = Job(uuid.uuid4().hex, kind, run_id)
             self._jobs[job.id] = job
             self._forget_old()
-        self._pool.submit(self._run, job, work)
+        threading.Thread(target=self._run, args=(job, work), daemon=True,
+                         name=f"mlops-nb-{kind}-{run_id[:8]}").start()
         return job
 
     def _run(self, job: Job, work: Callable[[], dict[str, Any]]) -> None:
-        job.started_at = time.time()
-        job.state = RUNNING
-        try:
-            job.result = work()
-            job.state = DONE
-        except Exception as exc:  # the job reports it; the server keeps serving
-            job.error = f"{type(exc).__name__}: {exc}"
-            job.state = FAILED
-        finally:
-            job.finished_at = time.time()
+        with self._slots:  # queued until one of the max_concurrent slots frees
+            job.started_at = time.time()
+            job.state = RUNNING
+            try:
+                job.result = work()
+                job.state = DONE
+            except Exception as exc:  # the job reports it; the server keeps serving
+                job.error = f"{type(exc).__name__}: {exc}"
+                job.state = FAILED
+            finally:
+                job.finished_at = time.time()
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -98,5 +100,3 @@ class JobManager:
         for job in done[:max(0, len(done) - KEEP_FINISHED)]:
             self._jobs.pop(job.id, None)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -344,13 +344,27 @@ def run_lineage(root: str | os.PathLike[str], path: str | None, run_id: str) -> 
 
 def notebook_cells(root: str | os.PathLike[str], path: str) -> dict[str, Any]:
     """For each cell of notebook `path`, its last tracked cell run: what the cell badges show
-    (metrics, or the error of a failed run)."""
-    from ..store.reader import StoreReader
+    (metrics, or the error of a failed run). Reread only when the store changed."""
 
     home = store_for(root, path)
     if home is None:
         return {"notebook": path, "cells": {}}
     want = path.lstrip("/")
+    token = store_token(home)
+    key = (str(home), f"cells:{want}")
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit.token == token:
+            return hit.df
+    out = _notebook_cells(root, home, want)
+    with _cache_lock:
+        _cache[key] = _Loaded(token, out, {})
+    return out
+
+
+def _notebook_cells(root: str | os.PathLike[str], home: Path, want: str) -> dict[str, Any]:
+    from ..store.reader import StoreReader
+
     last: dict[str, Any] = {}
     reader = StoreReader(home)
     for cr in reader.iter_cell_runs():
