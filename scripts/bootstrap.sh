@@ -30,8 +30,20 @@ fi
   # jlpm (yarn) uses the registry npm is configured with.
   YARN_NPM_REGISTRY_SERVER="$(npm config get registry)"
   export YARN_NPM_REGISTRY_SERVER="${YARN_NPM_REGISTRY_SERVER%/}"
-  jlpm install --mode=skip-build >/dev/null
-  jlpm build >/dev/null
+  log="$(mktemp)"
+  for step in "install --mode=skip-build" "build"; do
+    # shellcheck disable=SC2086
+    if ! jlpm $step >"$log" 2>&1; then
+      echo "bootstrap: 'jlpm $step' failed in labextension/:" >&2
+      tail -n 40 "$log" >&2
+      exit 1
+    fi
+  done
+  rm -f "$log"
 )
 # Link the built extension into .venv so this editable install's JupyterLab loads it.
-PATH="$PWD/.venv/bin:$PATH" .venv/bin/jupyter labextension develop --overwrite . >/dev/null
+if [ -x .venv/bin/jupyter-builder ]; then  # JupyterLab >= 4.6
+  PATH="$PWD/.venv/bin:$PATH" .venv/bin/jupyter-builder develop --overwrite . >/dev/null
+else
+  .venv/bin/jupyter labextension develop --overwrite . >/dev/null
+fi

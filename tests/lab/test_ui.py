@@ -251,6 +251,29 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
         "?.textContent.includes('(reproduced)')", timeout=15_000)
     shot(page, "5-reproduced")
 
+    # a reproduce job outlives a page reload: start one, reload, its verdict still arrives
+    other = panel.locator("tr.mnb-row:not(.mnb-selected)").first
+    other_id = other.get_attribute("data-run-id")
+    other.click()
+    panel.locator(".mnb-details-actions button", has_text="Reproduce").click()
+    page.wait_for_function(
+        "() => /reproduc|waiting/.test(document.querySelector('#mlops-nb-experiments "
+        ".mnb-view-status')?.textContent)")
+    page.reload()
+    page.wait_for_function("() => window.jupyterapp?.commands?.hasCommand('mlops-nb:open-panel')")
+    run_command(page, "mlops-nb:open-panel")
+    page.wait_for_function(
+        f"() => document.querySelector(\"#mlops-nb-experiments tr.mnb-row[data-run-id='{other_id}']\")"
+        "?.textContent.includes('L2 ✓')", timeout=240_000)
+
+    # Report opens the HTML comparison report in a main-area tab
+    panel.locator("button.mnb-report").click()
+    page.wait_for_selector(".lm-TabBar-tab:has-text('Report: ridge')", timeout=120_000)
+    frame = page.frame_locator("iframe.mnb-report-frame")
+    frame.locator("table#mnb-runs").wait_for()
+    assert frame.locator("table#mnb-runs tbody tr").count() == 2
+    shot(page, "7-report")
+
     # dark theme follows JupyterLab's variables
     run_command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
