@@ -124,7 +124,7 @@ def main() -> None:
                 page.wait_for_function("() => window.jupyterapp?.commands"
                                        ".hasCommand('mlops-nb:open-panel')")
                 page.evaluate("() => window.jupyterapp.commands.execute('mlops-nb:open-panel')")
-                page.wait_for_selector("#mlops-nb-experiments tr.mnb-row")
+                page.wait_for_selector("#mlops-nb-experiments tr.mnb-row", state="attached")
                 warm, cold, baseline, appear = [], [], [], []
                 for _ in range(args.repeat):
                     ms, rows = page.evaluate(PAINT_JS)

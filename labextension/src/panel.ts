@@ -30,7 +30,7 @@ export interface IPanelHost {
   goToCell(notebook: string, cellId: string): void;
 }
 
-const PAGE = 500;
+const PAGE = 200;
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
