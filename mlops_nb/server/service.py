@@ -104,8 +104,16 @@ def load_frame(home: Path, experiment: str | None) -> tuple[Any, dict[str, dict[
         hit = _cache.get(key)
         if hit is not None and hit.token == token:
             return hit.df, hit.verdicts
-    df = runs_frame(StoreReader(home).run_columns(experiment))
-    verdicts = load_verdicts(home)
+    if experiment is None:
+        df = runs_frame(StoreReader(home).run_columns(None))
+        verdicts = load_verdicts(home)
+    else:  # one read of the store serves the experiment list and every experiment's runs
+        full, verdicts = load_frame(home, None)
+        df = full[full["experiment"] == experiment] if len(full) else full
+        df = df[[c for c in df.columns
+                 if not c.startswith(("params.", "metrics.")) or df[c].notna().any()]]
+        df = df.reset_index(drop=True)
+        df.attrs = dict(full.attrs)
     with _cache_lock:
         if len(_cache) > 32:
             _cache.clear()
