@@ -111,3 +111,12 @@ def unload_ipython_extension(ip: Any) -> None:
     if tracker is not None:
         tracker.unregister()
         tracker.flush()
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where `jupyter labextension develop` finds the built JupyterLab extension."""
+    return [{"src": "labextension", "dest": "@mlops-nb/labextension"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "mlops_nb.server"}]

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Command two: install mlops-nb with its test dependencies into .venv and run the whole suite
-# (lint, unit tests, real IPython shells, real kernels). Extra arguments go to pytest.
+# (lint, unit tests, real IPython shells, real kernels, the Jupyter server extension, the
+# JupyterLab extension in a real browser). Extra arguments go to the first pytest run.
+# Three pytest processes: pytest-jupyter's event-loop fixtures are autouse, and they clash
+# with playwright's sync API, so the server and browser tests each get their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+if [ "${MLOPS_NB_SKIP_FRONTEND:-0}" != 1 ] && command -v node >/dev/null 2>&1; then
+  (cd labextension && PATH="$PWD/../.venv/bin:$PATH" jlpm test)
+fi
+.venv/bin/python -m pytest -m "not ui" "$@"
+.venv/bin/python -m pytest -p pytest_jupyter.jupyter_server -m "not ui" -q tests/lab
+exec .venv/bin/python -m pytest -m ui -q tests/lab

@@ -1,0 +1,439 @@
+/**
+ * The Experiments sidebar panel: experiment picker, the shared runs view (hosted through
+ * RestModel), the selected run's details, and the Export / Reproduce / Report actions.
+ */
+import { Signal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { RestModel } from './model';
+import { postAPI, requestAPI } from './request';
+import runsView from './runsView';
+import {
+  EMPTY_PAYLOAD,
+  formatValue,
+  IExperiments,
+  IJob,
+  ILineage,
+  IPayload,
+  jobText,
+  pickExperiment,
+  verdictText
+} from './state';
+
+export interface IPanelHost {
+  /** Open a file (the export's train.py) in an editor tab. */
+  openFile(path: string): void;
+  /** Show the HTML report in a main-area tab. */
+  openReport(html: string, title: string): void;
+  /** Jump to a notebook cell by its id. */
+  goToCell(notebook: string, cellId: string): void;
+}
+
+const PAGE = 200;
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls = '',
+  text = ''
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (cls) {
+    node.className = cls;
+  }
+  if (text) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+export class ExperimentsPanel extends Widget {
+  readonly model = new RestModel({
+    payload: EMPTY_PAYLOAD,
+    selected: [],
+    sort: { key: null, ascending: true },
+    filter: '',
+    status: ''
+  });
+  /** The selected run changed (its lineage, or null): notebooks highlight it. */
+  readonly lineageChanged = new Signal<this, ILineage | null>(this);
+  /** The store changed (a new run, a verdict): badges refresh. */
+  readonly storeChanged = new Signal<this, void>(this);
+
+  private notebookPath = '';
+  private chosenExperiment: string | null = null;
+  private experiment: string | null = null;
+  private token: string | null = null;
+  private select = el('select', 'mnb-experiment jp-mod-styled');
+  private details = el('div', 'mnb-details');
+  private viewHost = el('div', 'mnb-view-host');
+  private disposeView: (() => void) | void = undefined;
+  private disposed_ = false;
+  private loadSeq = 0;
+  private polling = new Set<string>();
+
+  constructor(
+    private host: IPanelHost,
+    private settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {
+    super();
+    this.id = 'mlops-nb-experiments';
+    this.addClass('mnb-panel');
+    this.title.caption = 'Experiments (mlops-nb)';
+    const header = el('div', 'mnb-header');
+    const label = el('label', 'mnb-label', 'Experiment');
+    label.append(this.select);
+    const report = el('button', 'jp-Button jp-mod-styled mnb-report', 'Report');
+    report.title = 'open the HTML comparison report of this experiment';
+    report.addEventListener('click', () => void this.openReport());
+    header.append(label, report);
+    this.node.append(header, this.viewHost, this.details);
+    this.select.addEventListener('change', () => {
+      this.chosenExperiment = this.select.value || null;
+      this.experiment = this.chosenExperiment;
+      this.model.update('selected', []);
+      void this.loadRuns();
+    });
+    this.model.backend = {
+      changed: names => this.onModelChange(names),
+      message: msg => void this.onAction(msg)
+    };
+    this.disposeView = runsView.render({ model: this.model, el: this.viewHost });
+    void this.refresh();
+    void this.feed();
+    void this.resumeJobs();
+  }
+
+  dispose(): void {
+    this.disposed_ = true;
+    if (typeof this.disposeView === 'function') {
+      this.disposeView();
+    }
+    super.dispose();
+  }
+
+  /** The active notebook changed: its experiment becomes the default. */
+  setNotebook(path: string): void {
+    if (path === this.notebookPath) {
+      return;
+    }
+    this.notebookPath = path;
+    this.chosenExperiment = null;
+    void this.refresh();
+  }
+
+  get currentPayload(): IPayload {
+    return (this.model.get('payload') as IPayload) ?? EMPTY_PAYLOAD;
+  }
+
+  /** Select a run by id (a badge was clicked): switch to its experiment when needed. */
+  async selectRun(id: string, experiment: string | null): Promise<void> {
+    if (experiment && experiment !== this.experiment) {
+      this.chosenExperiment = experiment;
+      await this.refresh();
+    }
+    this.model.update('selected', [id]);
+    await this.showRun(id);
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const info = await requestAPI<IExperiments>(
+        'experiments',
+        {},
+        { path: this.notebookPath },
+        this.settings
+      );
+      this.experiment = pickExperiment(info, this.chosenExperiment);
+      this.select.replaceChildren(
+        ...info.experiments.map(e => {
+          const opt = el('option', '', `${e.name} (${e.runs})`);
+          opt.value = e.name;
+          opt.selected = e.name === this.experiment;
+          return opt;
+        })
+      );
+      await this.loadRuns();
+    } catch (error) {
+      this.status(`could not list experiments: ${(error as Error).message}`);
+    }
+  }
+
+  async loadRuns(): Promise<void> {
+    const seq = ++this.loadSeq;
+    if (this.experiment === null) {
+      this.model.update('payload', EMPTY_PAYLOAD);
+      return;
+    }
+    const sort = this.model.get('sort') as IPayload['sort'];
+    const started = performance.now();
+    try {
+      const payload = await requestAPI<IPayload>(
+        'runs',
+        {},
+        {
+          path: this.notebookPath,
+          experiment: this.experiment,
+          filter: (this.model.get('filter') as string) ?? '',
+          sort: sort.key,
+          ascending: sort.key ? String(sort.ascending) : null,
+          metric: (this.model.get('metric') as string) ?? null,
+          limit: PAGE
+        },
+        this.settings
+      );
+      if (seq !== this.loadSeq) {
+        return; // a newer request superseded this one
+      }
+      this.model.update('payload', payload);
+      this.model.update('sort', payload.sort);
+      this.node.dataset.loadMs = String(Math.round(performance.now() - started));
+      if (payload.problems.length) {
+        this.status(`skipped unreadable store files: ${payload.problems.join('; ')}`);
+      }
+    } catch (error) {
+      this.status((error as Error).message);
+    }
+  }
+
+  private status(text: string): void {
+    this.model.update('status', text);
+  }
+
+  private onModelChange(names: string[]): void {
+    if (names.includes('sort') || names.includes('filter') || names.includes('metric')) {
+      void this.loadRuns();
+    }
+    if (names.includes('selected')) {
+      const ids = this.model.get('selected') as string[];
+      void this.showRun(ids.length ? ids[ids.length - 1] : null);
+    }
+  }
+
+  private async onAction(msg: Record<string, unknown>): Promise<void> {
+    const ids = (msg.ids as string[]) ?? [];
+    switch (msg.action) {
+      case 'export':
+        for (const id of ids) {
+          await this.exportRun(id);
+        }
+        break;
+      case 'verify':
+        for (const id of ids) {
+          await this.reproduce(id);
+        }
+        break;
+      case 'select_metric':
+        this.model.update('metric', msg.metric ?? null);
+        await this.loadRuns();
+        break;
+      default:
+        this.status(`unknown action ${String(msg.action)}`);
+    }
+  }
+
+  async exportRun(id: string, force = false): Promise<void> {
+    this.status(`exporting ${id.slice(0, 8)}…`);
+    try {
+      const out = await postAPI<{ folder: string; train_py: string }>(
+        `runs/${id}/export`,
+        { path: this.notebookPath, force },
+        this.settings
+      );
+      this.status(`exported to ${out.folder}/`);
+      this.model.reply({ action: 'export', ids: [id], folder: out.folder });
+      this.host.openFile(out.train_py);
+    } catch (error) {
+      const e = error as Error & { status?: number };
+      if (e.status === 409 && !force && window.confirm(`${e.message}\n\nOverwrite?`)) {
+        return this.exportRun(id, true);
+      }
+      this.status(`export refused: ${e.message}`);
+    }
+  }
+
+  async reproduce(id: string): Promise<void> {
+    try {
+      const job = await postAPI<IJob>(
+        `runs/${id}/reproduce`,
+        { path: this.notebookPath },
+        this.settings
+      );
+      this.status(jobText(job));
+      void this.pollJob(job.id);
+    } catch (error) {
+      this.status(`reproduce: ${(error as Error).message}`);
+    }
+  }
+
+  /** Jobs live on the server: after a reload, pick up the ones still running. */
+  private async resumeJobs(): Promise<void> {
+    try {
+      const { jobs } = await requestAPI<{ jobs: IJob[] }>('jobs', {}, {}, this.settings);
+      for (const job of jobs) {
+        if (job.state === 'queued' || job.state === 'running') {
+          void this.pollJob(job.id);
+        }
+      }
+    } catch {
+      // the panel works without them
+    }
+  }
+
+  private async pollJob(jobId: string): Promise<void> {
+    if (this.polling.has(jobId)) {
+      return;
+    }
+    this.polling.add(jobId);
+    try {
+      while (!this.disposed_) {
+        const job = await requestAPI<IJob>(`jobs/${jobId}`, {}, {}, this.settings);
+        this.status(jobText(job));
+        if (job.state === 'done' || job.state === 'failed') {
+          this.model.reply({ action: 'verify', ids: [job.run_id], job });
+          await this.loadRuns();
+          const sel = this.model.get('selected') as string[];
+          if (sel.includes(job.run_id)) {
+            await this.showRun(job.run_id);
+          }
+          return;
+        }
+        await new Promise(r => setTimeout(r, 1000));
+      }
+    } catch (error) {
+      this.status(`lost track of a reproduce job: ${(error as Error).message}`);
+    } finally {
+      this.polling.delete(jobId);
+    }
+  }
+
+  async openReport(): Promise<void> {
+    if (this.experiment === null) {
+      this.status('no runs to report on yet');
+      return;
+    }
+    this.status('writing the report…');
+    try {
+      const { html } = await requestAPI<{ html: string }>(
+        'report',
+        {},
+        { path: this.notebookPath, experiment: this.experiment },
+        this.settings
+      );
+      this.host.openReport(html, `Report: ${this.experiment}`);
+      this.status('');
+    } catch (error) {
+      this.status(`report: ${(error as Error).message}`);
+    }
+  }
+
+  /** The change feed: a long-poll that answers as soon as the store changes. */
+  private async feed(): Promise<void> {
+    while (!this.disposed_) {
+      try {
+        const res = await requestAPI<{ token: string; changed: boolean }>(
+          'changes',
+          {},
+          { path: this.notebookPath, since: this.token, timeout: 25 },
+          this.settings
+        );
+        const first = this.token === null;
+        this.token = res.token;
+        if (res.changed && !first) {
+          await this.refresh();
+          this.storeChanged.emit();
+        }
+      } catch {
+        await new Promise(r => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  private async showRun(id: string | null): Promise<void> {
+    if (id === null) {
+      this.details.replaceChildren();
+      this.lineageChanged.emit(null);
+      return;
+    }
+    try {
+      const [run, lineage] = await Promise.all([
+        requestAPI<Record<string, any>>(`runs/${id}`, {}, { path: this.notebookPath }, this.settings),
+        requestAPI<ILineage>(`runs/${id}/lineage`, {}, { path: this.notebookPath }, this.settings)
+      ]);
+      this.renderDetails(run, lineage);
+      this.lineageChanged.emit(lineage);
+    } catch (error) {
+      this.status(`run ${id.slice(0, 8)}: ${(error as Error).message}`);
+    }
+  }
+
+  private renderDetails(run: Record<string, any>, lineage: ILineage): void {
+    const box = this.details;
+    const title = el('div', 'mnb-details-title');
+    title.append(
+      el('b', '', run.name ? `${run.name}` : 'run'),
+      el('code', '', ` ${String(run.id).slice(0, 12)}`)
+    );
+    const actions = el('div', 'mnb-details-actions');
+    const exp = el('button', 'jp-Button jp-mod-styled', 'Export');
+    exp.addEventListener('click', () => void this.exportRun(run.id));
+    const rep = el('button', 'jp-Button jp-mod-styled', 'Reproduce');
+    rep.addEventListener('click', () => void this.reproduce(run.id));
+    actions.append(exp, rep);
+    const verdict = el('div', 'mnb-verdict');
+    verdict.textContent = run.verdict
+      ? `verdict: ${verdictText(run.verdict)} (${run.verdict.ok ? 'reproduced' : 'not reproduced'})`
+      : 'verdict: not checked yet';
+    box.replaceChildren(
+      title,
+      actions,
+      verdict,
+      section('Metrics', run.metrics, true),
+      section('Parameters', run.params, true),
+      section('Data', run.data_fingerprints, true),
+      section('Environment', run.environment, false),
+      this.lineageSection(lineage)
+    );
+    if (run.error) {
+      box.append(el('pre', 'mnb-error', `${run.error.type}: ${run.error.message}`));
+    }
+  }
+
+  private lineageSection(lineage: ILineage): HTMLElement {
+    const det = el('details', 'mnb-section mnb-lineage-list');
+    det.open = true;
+    det.append(el('summary', '', `Lineage (${lineage.cells.length} cell runs)`));
+    const ul = el('ul');
+    for (const c of lineage.cells) {
+      const li = el('li');
+      const label = c.missing
+        ? `${c.id.slice(0, 8)} (not in the session log)`
+        : `In [${c.execution_count ?? ' '}]${c.is_run ? ' (this run)' : ''}`;
+      li.append(el('span', '', label));
+      if (c.cell_id && lineage.notebook) {
+        const go = el('button', 'mnb-link', 'go to cell');
+        go.dataset.cellId = c.cell_id;
+        go.addEventListener('click', () => this.host.goToCell(lineage.notebook!, c.cell_id!));
+        li.append(' ', go);
+      }
+      ul.append(li);
+    }
+    det.append(ul);
+    return det;
+  }
+}
+
+function section(title: string, values: Record<string, unknown> | null, open: boolean) {
+  const det = el('details', 'mnb-section');
+  det.open = open;
+  const entries = Object.entries(values ?? {});
+  det.append(el('summary', '', `${title} (${entries.length})`));
+  const table = el('table', 'mnb-kv');
+  for (const [k, v] of entries) {
+    const tr = el('tr');
+    tr.append(el('th', '', k), el('td', '', formatValue(v)));
+    table.append(tr);
+  }
+  det.append(table);
+  return det;
+}

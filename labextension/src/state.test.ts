@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+
+import { RestModel } from './model';
+import {
+  badgeText,
+  cellValue,
+  compareCell,
+  formatValue,
+  ICellRun,
+  IColumn,
+  IExperiments,
+  IRunRow,
+  jobText,
+  nextSort,
+  pickExperiment,
+  verdictText
+} from './state';
+
+const run = (over: Partial<ICellRun> = {}): ICellRun => ({
+  id: 'abcdef0123456789',
+  is_run: true,
+  status: 'ok',
+  error: null,
+  metrics: { f1: 0.912345, loss: 0.05 },
+  name: null,
+  execution_count: 3,
+  experiment: 'churn',
+  ...over
+});
+
+describe('formatValue', () => {
+  it('keeps four significant digits and plain integers', () => {
+    expect(formatValue(0.912345)).toBe('0.9123');
+    expect(formatValue(42)).toBe('42');
+    expect(formatValue(1e-7)).toBe('1.000e-7');
+    expect(formatValue(null)).toBe('');
+    expect(formatValue(true)).toBe('true');
+  });
+  it('shows hostile text as the text itself', () => {
+    expect(formatValue('<img src=x onerror=alert(1)>')).toBe('<img src=x onerror=alert(1)>');
+  });
+});
+
+describe('badges', () => {
+  it('show the metrics, then how many more', () => {
+    expect(badgeText(run())).toBe('f1=0.9123 loss=0.05');
+    expect(badgeText(run({ metrics: { a: 1, b: 2, c: 3, d: 4 } }))).toBe('a=1 b=2 c=3 +1');
+  });
+  it('show the error of a failed run', () => {
+    expect(badgeText(run({ status: 'error', error: { type: 'ZeroDivisionError' } }))).toBe(
+      '✗ ZeroDivisionError'
+    );
+  });
+  it('are empty for a cell run without metrics', () => {
+    expect(badgeText(run({ metrics: {} }))).toBe('');
+  });
+});
+
+describe('pickExperiment', () => {
+  const info: IExperiments = {
+    store: '.mlops_nb',
+    notebook_experiment: 'nb',
+    experiments: [
+      { name: 'old', runs: 1, last_run_at: '2026-01-01T00:00:00', notebooks: [] },
+      { name: 'nb', runs: 2, last_run_at: '2025-01-01T00:00:00', notebooks: ['nb.ipynb'] },
+      { name: 'new', runs: 1, last_run_at: '2026-06-01T00:00:00', notebooks: [] }
+    ]
+  };
+  it("defaults to the active notebook's experiment", () => {
+    expect(pickExperiment(info, null)).toBe('nb');
+  });
+  it("keeps the user's choice while it exists", () => {
+    expect(pickExperiment(info, 'old')).toBe('old');
+    expect(pickExperiment(info, 'gone')).toBe('nb');
+  });
+  it('falls back to the most recent experiment', () => {
+    expect(pickExperiment({ ...info, notebook_experiment: null }, null)).toBe('new');
+    expect(pickExperiment({ ...info, experiments: [] }, null)).toBeNull();
+  });
+});
+
+describe('compareCell', () => {
+  it('ignores line endings and trailing spaces', () => {
+    expect(compareCell('a = 1\r\nb = 2  \n', 'a = 1\nb = 2')).toBe('same');
+  });
+  it('marks an edited cell as changed and a deleted one as missing', () => {
+    expect(compareCell('alpha = 0.5', 'alpha = 0.6')).toBe('changed');
+    expect(compareCell('alpha = 0.5', null)).toBe('missing');
+  });
+});
+
+describe('sorting and cells', () => {
+  const metric: IColumn = { key: 'metrics.loss', label: 'loss', kind: 'metric', goal: 'min' };
+  const f1: IColumn = { key: 'metrics.f1', label: 'f1', kind: 'metric', goal: 'max' };
+  it('starts a metric best first and flips on a second click', () => {
+    expect(nextSort({ key: null, ascending: true }, metric)).toEqual({
+      key: 'metrics.loss',
+      ascending: true
+    });
+    expect(nextSort({ key: null, ascending: true }, f1)).toEqual({
+      key: 'metrics.f1',
+      ascending: false
+    });
+    expect(nextSort({ key: 'metrics.f1', ascending: false }, f1).ascending).toBe(true);
+  });
+  it('reads metric, param and verdict cells from a row', () => {
+    const row = {
+      id: 'abcdef0123',
+      short_id: 'abcdef01',
+      metrics: { loss: 0.1 },
+      params: { alpha: 2 },
+      verdict: { level: 'L2', ok: true },
+      started_at: '2026-12-02T03:04:05.123+00:00'
+    } as unknown as IRunRow;
+    expect(cellValue(row, metric)).toBe(0.1);
+    expect(cellValue(row, { key: 'params.alpha', label: 'alpha', kind: 'param' })).toBe(2);
+    expect(cellValue(row, { key: 'id', label: 'run', kind: 'id' })).toBe('abcdef01');
+    expect(cellValue(row, { key: 'verdict', label: 'verdict', kind: 'info' })).toBe('L2 ✓');
+    expect(cellValue(row, { key: 'started_at', label: 'started at', kind: 'info' })).toBe(
+      '2026-12-02 03:04:05'
+    );
+  });
+});
+
+describe('jobs and verdicts', () => {
+  it('say what a reproduce job is doing', () => {
+    const job = {
+      id: 'j',
+      kind: 'reproduce',
+      run_id: 'abcdef0123',
+      elapsed_s: 3.4,
+      result: null,
+      error: null
+    };
+    expect(jobText({ ...job, state: 'running' })).toBe('reproducing abcdef01… 3 s');
+    expect(jobText({ ...job, state: 'done', result: { ok: false, level: 'L1' } })).toBe(
+      'abcdef01: NOT reproduced (level L1)'
+    );
+    expect(jobText({ ...job, state: 'failed', error: 'boom' })).toContain('boom');
+    expect(verdictText({ level: 'L1', ok: false })).toBe('L1 ✗');
+    expect(verdictText(null)).toBe('');
+  });
+});
+
+describe('RestModel (the view contract over REST)', () => {
+  it('tells the backend what changed only on save_changes', () => {
+    const model = new RestModel({ sort: { key: null, ascending: true } });
+    const changes: string[][] = [];
+    const heard: unknown[] = [];
+    model.backend = { changed: names => changes.push(names), message: () => undefined };
+    model.on('change:filter', v => heard.push(v));
+    model.set('filter', 'rf');
+    expect(heard).toEqual(['rf']);
+    expect(changes).toEqual([]);
+    model.save_changes();
+    expect(changes).toEqual([['filter']]);
+    model.save_changes();
+    expect(changes).toEqual([['filter']]);
+  });
+  it('routes actions to the backend and replies as msg:custom', () => {
+    const model = new RestModel();
+    const sent: unknown[] = [];
+    const replies: unknown[] = [];
+    model.backend = { changed: () => undefined, message: m => sent.push(m) };
+    model.on('msg:custom', m => replies.push(m));
+    model.send({ action: 'export', ids: ['a'] });
+    model.reply({ action: 'export', folder: 'exports/a' });
+    expect(sent).toEqual([{ action: 'export', ids: ['a'] }]);
+    expect(replies).toEqual([{ action: 'export', folder: 'exports/a' }]);
+  });
+  it('updates from the server without a round trip, and off() detaches', () => {
+    const model = new RestModel();
+    const changes: string[][] = [];
+    const seen: unknown[] = [];
+    const cb = (v: unknown) => seen.push(v);
+    model.backend = { changed: names => changes.push(names), message: () => undefined };
+    model.on('change:payload', cb);
+    model.update('payload', 1);
+    model.off('change:payload', cb);
+    model.update('payload', 2);
+    model.save_changes();
+    expect(seen).toEqual([1]);
+    expect(changes).toEqual([]);
+    expect(model.get('payload')).toBe(2);
+  });
+});

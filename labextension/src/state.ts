@@ -1,0 +1,280 @@
+/**
+ * Pure logic of the panel: the shapes the server sends, formatting, and the decisions the
+ * panel makes (which experiment to show, how a cell compares to its recorded code). No DOM
+ * and no JupyterLab imports, so vitest covers it without a browser.
+ */
+
+export interface IColumn {
+  key: string;
+  label: string;
+  kind: 'id' | 'name' | 'model' | 'metric' | 'param' | 'info';
+  goal?: 'min' | 'max';
+}
+
+export interface IVerdict {
+  level: string | null;
+  ok: boolean | null;
+  checked_at?: string | null;
+}
+
+export interface IRunRow {
+  id: string;
+  short_id: string;
+  name: string | null;
+  experiment: string | null;
+  session: string | null;
+  notebook: string | null;
+  cell_id: string | null;
+  execution_count: number | null;
+  started_at: string | null;
+  duration_s: number | null;
+  status: string | null;
+  data: string | null;
+  metrics: Record<string, unknown>;
+  params: Record<string, unknown>;
+  verdict: IVerdict | null;
+}
+
+export interface IPayload {
+  experiment: string | null;
+  store: string | null;
+  columns: IColumn[];
+  rows: IRunRow[];
+  metric: string | null;
+  goal: 'min' | 'max' | null;
+  best: string[];
+  constant: Record<string, unknown>;
+  sort: { key: string | null; ascending: boolean };
+  filter: string;
+  total: number;
+  all: number;
+  offset: number;
+  limit: number;
+  truncated: boolean;
+  problems: string[];
+}
+
+export interface IExperiment {
+  name: string;
+  runs: number;
+  last_run_at: string | null;
+  notebooks: string[];
+}
+
+export interface IExperiments {
+  store: string | null;
+  experiments: IExperiment[];
+  notebook_experiment: string | null;
+}
+
+export interface ILineageCell {
+  id: string;
+  cell_id?: string | null;
+  execution_count?: number | null;
+  seq?: number;
+  is_run?: boolean;
+  code?: string | null;
+  missing?: boolean;
+}
+
+export interface ILineage {
+  run: string;
+  session: string;
+  notebook: string | null;
+  cells: ILineageCell[];
+}
+
+export interface ICellRun {
+  id: string;
+  is_run: boolean;
+  status: string;
+  error: { type?: string; message?: string } | null;
+  metrics: Record<string, unknown>;
+  name: string | null;
+  execution_count: number | null;
+  experiment: string | null;
+}
+
+export interface IJob {
+  id: string;
+  kind: string;
+  run_id: string;
+  state: 'queued' | 'running' | 'done' | 'failed';
+  elapsed_s: number;
+  result: { ok?: boolean; level?: string | null; summary?: string } | null;
+  error: string | null;
+}
+
+export const EMPTY_PAYLOAD: IPayload = {
+  experiment: null,
+  store: null,
+  columns: [],
+  rows: [],
+  metric: null,
+  goal: null,
+  best: [],
+  constant: {},
+  sort: { key: null, ascending: true },
+  filter: '',
+  total: 0,
+  all: 0,
+  offset: 0,
+  limit: 0,
+  truncated: false,
+  problems: []
+};
+
+/** A value as short text: numbers to 4 significant digits, missing as empty, never HTML. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) {
+      return String(value);
+    }
+    if (Number.isInteger(value)) {
+      return String(value);
+    }
+    const abs = Math.abs(value);
+    if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) {
+      return value.toExponential(3);
+    }
+    return String(Number(value.toPrecision(4)));
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  return JSON.stringify(value);
+}
+
+/** A cell badge's text: its metrics (the first three), or the error of a failed run. */
+export function badgeText(run: ICellRun, maxMetrics = 3): string {
+  if (run.status === 'error' || run.error) {
+    const kind = run.error?.type ?? 'error';
+    return `✗ ${kind}`;
+  }
+  const entries = Object.entries(run.metrics ?? {});
+  if (!entries.length) {
+    return '';
+  }
+  const shown = entries.slice(0, maxMetrics).map(([k, v]) => `${k}=${formatValue(v)}`);
+  const more = entries.length > maxMetrics ? ` +${entries.length - maxMetrics}` : '';
+  return shown.join(' ') + more;
+}
+
+export function badgeTitle(run: ICellRun): string {
+  const who = run.name ? `${run.name} · ` : '';
+  if (run.error) {
+    return `${who}run ${run.id.slice(0, 8)} failed: ${run.error.type ?? ''}: ${
+      run.error.message ?? ''
+    }`;
+  }
+  return `${who}run ${run.id.slice(0, 8)}: click to select it in the Experiments panel`;
+}
+
+/**
+ * The experiment the panel shows: the user's explicit choice while it still exists, else
+ * the active notebook's, else the most recently used one.
+ */
+export function pickExperiment(
+  info: IExperiments,
+  chosen: string | null
+): string | null {
+  const names = info.experiments.map(e => e.name);
+  if (chosen !== null && names.includes(chosen)) {
+    return chosen;
+  }
+  if (info.notebook_experiment && names.includes(info.notebook_experiment)) {
+    return info.notebook_experiment;
+  }
+  if (!info.experiments.length) {
+    return null;
+  }
+  const latest = [...info.experiments].sort((a, b) =>
+    String(b.last_run_at ?? '').localeCompare(String(a.last_run_at ?? ''))
+  );
+  return latest[0].name;
+}
+
+/** Line endings and trailing blank space do not make a cell "changed". */
+export function normalizeSource(text: string): string {
+  return text
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map(line => line.replace(/\s+$/, ''))
+    .join('\n')
+    .trim();
+}
+
+export type CellMatch = 'same' | 'changed' | 'missing';
+
+/** How a notebook cell compares to the code a lineage cell run recorded. */
+export function compareCell(recorded: string | null | undefined, current: string | null): CellMatch {
+  if (current === null) {
+    return 'missing';
+  }
+  if (recorded === null || recorded === undefined) {
+    return 'same'; // code not stored: nothing to compare against
+  }
+  return normalizeSource(recorded) === normalizeSource(current) ? 'same' : 'changed';
+}
+
+/** The status line for a reproduce job. */
+export function jobText(job: IJob): string {
+  const run = job.run_id.slice(0, 8);
+  switch (job.state) {
+    case 'queued':
+      return `reproduce ${run}: waiting for a free worker`;
+    case 'running':
+      return `reproducing ${run}… ${Math.round(job.elapsed_s)} s`;
+    case 'failed':
+      return `reproduce ${run} failed: ${job.error ?? 'unknown error'}`;
+    case 'done': {
+      const r = job.result ?? {};
+      return `${run}: ${r.ok ? 'reproduced' : 'NOT reproduced'} (level ${r.level ?? 'none'})`;
+    }
+  }
+}
+
+export function verdictText(v: IVerdict | null | undefined): string {
+  if (!v) {
+    return '';
+  }
+  const mark = v.ok === true ? '✓' : v.ok === false ? '✗' : '';
+  return `${v.level ?? ''} ${mark}`.trim();
+}
+
+/** The next sort after a click on a column header: same column flips, another starts at
+ * the column's natural order (best first for metrics). */
+export function nextSort(
+  current: { key: string | null; ascending: boolean },
+  column: IColumn
+): { key: string; ascending: boolean } {
+  if (current.key === column.key) {
+    return { key: column.key, ascending: !current.ascending };
+  }
+  if (column.kind === 'metric') {
+    return { key: column.key, ascending: column.goal === 'min' };
+  }
+  return { key: column.key, ascending: column.key !== 'started_at' };
+}
+
+export function cellValue(row: IRunRow, column: IColumn): unknown {
+  if (column.kind === 'metric') {
+    return row.metrics[column.label];
+  }
+  if (column.kind === 'param') {
+    return row.params[column.label];
+  }
+  if (column.key === 'id') {
+    return row.short_id;
+  }
+  if (column.key === 'verdict') {
+    return verdictText(row.verdict);
+  }
+  if (column.key === 'started_at' && typeof row.started_at === 'string') {
+    return row.started_at.replace('T', ' ').slice(0, 19);
+  }
+  return (row as unknown as Record<string, unknown>)[column.key];
+}

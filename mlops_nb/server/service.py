@@ -1,0 +1,459 @@
+"""What the REST handlers answer, as plain functions over the store (no tornado here).
+
+The same functions the CLI and the widget use (`StoreReader`, `Comparison`, `export_run`,
+`render_report`) do the work; this module only shapes their results as JSON-ready dicts in the
+payload form the shared runs view reads (VIEW_CONTRACT: columns, rows, metric, goal, best,
+constant, total, truncated).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as _dt
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from ..errors import MlopsNbError, StoreNotFound
+from ..store.layout import SESSIONS_DIR
+from .paths import api_path, resolve_inside
+
+MAX_LIMIT = 5000
+DEFAULT_LIMIT = 500
+VERDICTS_DIR = "verdicts"
+
+
+# -- locating the store ---------------------------------------------------------------------------
+def store_for(root: str | os.PathLike[str], path: str | None) -> Path | None:
+    """The store serving `path` (a notebook or folder under root, default root), or None.
+
+    Found like the kernel finds it (nearest `.mlops_nb/` at or above, MLOPS_NB_HOME first), so
+    the panel shows the runs the notebook's kernel writes.
+    """
+    from ..store.location import find_home
+
+    target = resolve_inside(root, path)
+    start = target if target.is_dir() else target.parent
+    try:
+        home = find_home(start)
+    except StoreNotFound:
+        return None
+    return home if home.is_dir() else None
+
+
+def store_token(home: Path | None) -> str:
+    """A cheap fingerprint of everything a listing depends on: one scandir + stat per folder.
+
+    Segments are replaced atomically by their writer, so (name, size, mtime_ns) changes with
+    every flush; verdict files likewise when a reproduce finishes.
+    """
+    if home is None:
+        return "none"
+    h = xxhash.xxh64()
+    for folder in _watched_dirs(home):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            h.update(f"{folder}/{e.name}:{st.st_size}:{st.st_mtime_ns};".encode(
+                "utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _watched_dirs(home: Path) -> list[str]:
+    sessions = home / SESSIONS_DIR
+    dirs = [str(home / VERDICTS_DIR)]
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        dirs += sorted(e.path for e in os.scandir(sessions) if e.is_dir(follow_symlinks=False))
+    return dirs
+
+
+# -- a small cache of loaded frames, keyed by the store token ------------------------------------
+@dataclass
+class _Loaded:
+    token: str
+    df: Any
+    verdicts: dict[str, dict[str, Any]]
+
+
+_cache: dict[tuple[str, str | None], _Loaded] = {}
+_cache_lock = threading.Lock()
+
+
+def load_frame(home: Path, experiment: str | None) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The runs of `experiment` as a DataFrame and the stored verdicts; reread only when the
+    store changed since the last call (the panel asks again on every change-feed event)."""
+    from ..compare.model import load_verdicts
+    from ..store.reader import StoreReader
+    from ..table import runs_frame
+
+    token = store_token(home)
+    key = (str(home), experiment)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit.token == token:
+            return hit.df, hit.verdicts
+    if experiment is None:
+        df = runs_frame(StoreReader(home).run_columns(None))
+        verdicts = load_verdicts(home)
+    else:  # one read of the store serves the experiment list and every experiment's runs
+        full, verdicts = load_frame(home, None)
+        df = full[full["experiment"] == experiment] if len(full) else full
+        df = df[[c for c in df.columns
+                 if not c.startswith(("params.", "metrics.")) or df[c].notna().any()]]
+        df = df.reset_index(drop=True)
+        df.attrs = dict(full.attrs)
+    with _cache_lock:
+        if len(_cache) > 32:
+            _cache.clear()
+        _cache[key] = _Loaded(token, df, verdicts)
+    return df, verdicts
+
+
+# -- JSON shaping ---------------------------------------------------------------------------------
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy/pandas scalars unwrapped, NaN and infinities as null,
+    timestamps as ISO 8601, anything else as its text (never code: the front end shows text)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat") and hasattr(value, "tz_convert"):  # pandas Timestamp
+        return value.isoformat()
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        return jsonable(value.item())
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError, ImportError):
+        pass
+    return str(value)
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN, pandas NA/NaT: an empty cell (cheap: called for every cell of a page)."""
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return v != v
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
+# -- experiments ----------------------------------------------------------------------------------
+def experiments(root: str | os.PathLike[str], path: str | None) -> dict[str, Any]:
+    """The experiments of the store serving `path`, with counts and which one `path` (a
+    notebook) records into: its latest run's experiment, else the default (the file's stem)."""
+    home = store_for(root, path)
+    if home is None:
+        return {"store": None, "experiments": [], "notebook_experiment": None}
+    df, _ = load_frame(home, None)
+    out: list[dict[str, Any]] = []
+    mine: str | None = None
+    if len(df):
+        nb = df["notebook"].map(lambda p: api_path(root, p) if isinstance(p, str) else None)
+        for name, group in df.groupby("experiment", sort=True):
+            last = group["started_at"].max()
+            notebooks = sorted({p for p in nb[group.index] if p})
+            out.append({"name": str(name), "runs": len(group),
+                        "last_run_at": jsonable(last), "notebooks": notebooks})
+        if path and path.endswith(".ipynb"):
+            want = path.lstrip("/")
+            hits = df[nb == want]
+            if len(hits):
+                mine = str(hits.iloc[-1]["experiment"])
+            elif any(e["name"] == Path(want).stem for e in out):
+                mine = Path(want).stem
+    return {"store": api_path(root, home), "experiments": out, "notebook_experiment": mine}
+
+
+# -- runs -----------------------------------------------------------------------------------------
+def runs_page(root: str | os.PathLike[str], path: str | None, *, experiment: str | None = None,
+              query: str = "", sort: str | None = None, ascending: bool | None = None,
+              metric: str | None = None, goal: str | None = None, limit: int = DEFAULT_LIMIT,
+              offset: int = 0) -> dict[str, Any]:
+    """One page of runs, filtered and sorted, in the runs view's payload form."""
+    from ..compare.model import Filter
+
+    if goal not in (None, "min", "max"):
+        raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
+    limit = max(0, min(int(limit), MAX_LIMIT))
+    offset = max(0, int(offset))
+    home = store_for(root, path)
+    if home is None:
+        return _empty_payload(experiment)
+    df, verdicts = load_frame(home, experiment)
+    if not len(df):
+        return _empty_payload(experiment, problems=df.attrs.get("problems", []))
+    if metric is not None and not metric.startswith("metrics."):
+        metric = f"metrics.{metric}"
+    if sort and sort not in df.columns:
+        raise MlopsNbError(f"cannot sort by {sort!r}: no such column")
+    cmp = _comparison(home, experiment, df, verdicts, metric, goal)
+    if query.strip() or sort:
+        cmp = copy.copy(cmp)  # the cached one stays in its default state for other requests
+        if query.strip():
+            cmp.flt = Filter(query, cmp.metric)
+        if sort:
+            cmp.sort_by, cmp.ascending = sort, ascending
+        cmp.update()
+    view = cmp.view
+    page = view.iloc[offset:offset + limit]
+    columns = _columns(cmp)
+    paths: dict[Any, str | None] = {}
+    metric_cols = [c for c in page.columns if c.startswith("metrics.")]
+    param_cols = [c for c in cmp.split.varying if c in page.columns]
+    rows = [_row(root, rec, metric_cols, param_cols, verdicts, paths)
+            for rec in page.to_dict(orient="records")]
+    return {
+        "experiment": experiment,
+        "store": api_path(root, home),
+        "columns": columns,
+        "rows": rows,
+        "metric": cmp.metric,
+        "goal": cmp.goal,
+        "best": list(cmp.best),
+        "constant": {k.removeprefix("params."): jsonable(v)
+                     for k, v in cmp.split.constant.items()},
+        "sort": {"key": cmp.sort_by, "ascending": cmp.ascending if cmp.ascending is not None
+                 else (cmp.default_ascending(cmp.sort_by) if cmp.sort_by else True)},
+        "filter": query,
+        "total": len(view),
+        "all": len(df),
+        "offset": offset,
+        "limit": limit,
+        "truncated": offset + limit < len(view),
+        "problems": [str(p) for p in df.attrs.get("problems", [])],
+    }
+
+
+def _empty_payload(experiment: str | None, problems: list[str] | None = None) -> dict[str, Any]:
+    return {"experiment": experiment, "store": None, "columns": [], "rows": [], "metric": None,
+            "goal": None, "best": [], "constant": {}, "sort": {"key": None, "ascending": True},
+            "filter": "", "total": 0, "all": 0, "offset": 0, "limit": 0, "truncated": False,
+            "problems": [str(p) for p in problems or []]}
+
+
+def _columns(cmp: Any) -> list[dict[str, Any]]:
+    from ..capture.values import resolve_goal
+
+    out: list[dict[str, Any]] = []
+    for col in cmp.columns:
+        if col == "id":
+            out.append({"key": "id", "label": "run", "kind": "id"})
+        elif col == "name":
+            out.append({"key": "name", "label": "name", "kind": "name"})
+        elif col.startswith("metrics."):
+            name = col.removeprefix("metrics.")
+            goal = cmp.goal if col == cmp.metric else resolve_goal(name, None)
+            out.append({"key": col, "label": name, "kind": "metric", "goal": goal})
+        elif col.startswith("params."):
+            out.append({"key": col, "label": col.removeprefix("params."), "kind": "param"})
+        else:
+            out.append({"key": col, "label": col.replace("_s", " (s)") if col == "duration_s"
+                        else col.replace("_", " "), "kind": "info"})
+    return out
+
+
+def _row(root: Any, rec: dict[str, Any], metric_cols: list[str], param_cols: list[str],
+         verdicts: dict[str, Any], paths: dict[Any, str | None]) -> dict[str, Any]:
+    rid = str(rec["id"])
+    metrics = {k[8:]: jsonable(rec[k]) for k in metric_cols if not _missing(rec[k])}
+    params = {k[7:]: jsonable(rec[k]) for k in param_cols if not _missing(rec[k])}
+    nb = rec.get("notebook")
+    if nb not in paths:
+        paths[nb] = api_path(root, nb) if isinstance(nb, str) else None
+    v = verdicts.get(rid)
+    return {
+        "id": rid,
+        "short_id": rid[:8],
+        "name": jsonable(rec.get("name")),
+        "experiment": jsonable(rec.get("experiment")),
+        "session": jsonable(rec.get("session")),
+        "notebook": paths[nb],
+        "cell_id": jsonable(rec.get("cell_id")),
+        "execution_count": jsonable(rec.get("execution_count")),
+        "started_at": jsonable(rec.get("started_at")),
+        "duration_s": jsonable(rec.get("duration_s")),
+        "status": jsonable(rec.get("status")),
+        "data": jsonable(rec.get("data")),
+        "metrics": metrics,
+        "params": params,
+        "verdict": {"level": v.get("level"), "ok": v.get("ok"),
+                    "checked_at": v.get("checked_at")} if isinstance(v, dict) else None,
+    }
+
+
+def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str, Any],
+                metric: str | None, goal: str | None) -> Any:
+    """The Comparison of a loaded frame (best run, varying parameters: a few hundred ms at
+    10,000 runs), kept while the frame is the same object, i.e. the store did not change."""
+    from ..compare.model import Comparison
+
+    key = (str(home), f"cmp:{experiment}:{metric}:{goal}")
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit.df[0] is df:
+            return hit.df[1]
+    cmp = Comparison(df, metric=metric, goal=goal, verdicts=verdicts)
+    with _cache_lock:
+        _cache[key] = _Loaded("", (df, cmp), {})
+    return cmp
+
+
+# -- one run --------------------------------------------------------------------------------------
+def run_detail(root: str | os.PathLike[str], path: str | None, run_id: str) -> dict[str, Any]:
+    """Everything the details pane shows: `mlops-nb show --format json` plus the code, the
+    data fingerprints, the session's environment and the stored verdict."""
+    from ..compare.model import data_fingerprints, flatten_environment, load_verdicts
+    from ..records import run_view
+    from ..store.reader import StoreReader
+
+    home = _require_store(root, path)
+    reader = StoreReader(home)
+    cr = reader.resolve(run_id)
+    view = run_view(cr)
+    view["notebook"] = api_path(root, cr.notebook) if cr.notebook else None
+    view["code_text"] = reader.blobs.get_text(cr.code) if cr.code else None
+    view["data_fingerprints"] = data_fingerprints(view.get("data"))
+    view["environment"] = flatten_environment(
+        reader.session_info(cr.session).get("environment"))
+    view["verdict"] = load_verdicts(home).get(cr.id)
+    return jsonable(view)
+
+
+def run_lineage(root: str | os.PathLike[str], path: str | None, run_id: str) -> dict[str, Any]:
+    """The cell runs of a run's lineage slice and the run itself, in execution order, each
+    with its notebook cell id and recorded code, so the front end can find the cells and tell
+    which were edited since."""
+    from ..store.reader import StoreReader
+
+    home = _require_store(root, path)
+    reader = StoreReader(home)
+    run = reader.resolve(run_id)
+    log = reader.session_log(run.session)
+    by_id = {cr.id: cr for cr in log}
+    ids = [*list(run.lineage if run.lineage is not None else run.deps), run.id]
+    cells: list[dict[str, Any]] = []
+    for rid in ids:
+        cr = by_id.get(rid)
+        if cr is None:
+            cells.append({"id": rid, "missing": True})
+            continue
+        cells.append({
+            "id": cr.id,
+            "cell_id": cr.cell_id,
+            "execution_count": cr.execution_count,
+            "seq": cr.seq,
+            "is_run": cr.id == run.id,
+            "code": reader.blobs.get_text(cr.code) if cr.code else None,
+            "defs": list(cr.defs),
+        })
+    return jsonable({"run": run.id, "session": run.session,
+                     "notebook": api_path(root, run.notebook) if run.notebook else None,
+                     "cells": cells})
+
+
+def notebook_cells(root: str | os.PathLike[str], path: str) -> dict[str, Any]:
+    """For each cell of notebook `path`, its last tracked cell run: what the cell badges show
+    (metrics, or the error of a failed run). Reread only when the store changed."""
+
+    home = store_for(root, path)
+    if home is None:
+        return {"notebook": path, "cells": {}}
+    want = path.lstrip("/")
+    token = store_token(home)
+    key = (str(home), f"cells:{want}")
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit.token == token:
+            return hit.df
+    out = _notebook_cells(root, home, want)
+    with _cache_lock:
+        _cache[key] = _Loaded(token, out, {})
+    return out
+
+
+def _notebook_cells(root: str | os.PathLike[str], home: Path, want: str) -> dict[str, Any]:
+    from ..store.reader import StoreReader
+
+    last: dict[str, Any] = {}
+    reader = StoreReader(home)
+    for cr in reader.iter_cell_runs():
+        if not cr.cell_id or not cr.notebook or api_path(root, cr.notebook) != want:
+            continue
+        prev = last.get(cr.cell_id)
+        if prev is None or (cr.started_at, cr.seq) >= (prev.started_at, prev.seq):
+            last[cr.cell_id] = cr
+    cells = {
+        cid: {"id": cr.id, "is_run": cr.is_run, "status": cr.status, "error": cr.error,
+              "metrics": cr.metrics, "name": cr.name, "execution_count": cr.execution_count,
+              "started_at": cr.started_at, "experiment": cr.experiment}
+        for cid, cr in last.items()
+    }
+    return jsonable({"notebook": want, "cells": cells})
+
+
+def _require_store(root: str | os.PathLike[str], path: str | None) -> Path:
+    home = store_for(root, path)
+    if home is None:
+        raise StoreNotFound("no .mlops_nb/ store for this folder yet: `%track on` in a notebook "
+                            "records runs")
+    return home
+
+
+# -- actions --------------------------------------------------------------------------------------
+def export(root: str | os.PathLike[str], path: str | None, run_id: str,
+           output: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Write the run's export folder (default `exports/<run id prefix>` beside the notebook,
+    which must stay inside the root) and return the API paths of its files."""
+    from ..export import export_run
+    from ..store.reader import StoreReader
+
+    home = _require_store(root, path)
+    cr = StoreReader(home).resolve(run_id)
+    if output:
+        out = resolve_inside(root, output)
+    else:
+        base = resolve_inside(root, path)
+        base = base if base.is_dir() else base.parent
+        out = base / "exports" / cr.id[:12]
+        resolve_inside(root, api_path(root, out))  # refuses a symlinked exports/ leading out
+    written = export_run(cr.id, out, home=home, force=force)
+    rel = api_path(root, written)
+    return {"run": cr.id, "folder": rel, "train_py": f"{rel}/train.py" if rel else None}
+
+
+def report_html(root: str | os.PathLike[str], path: str | None, experiment: str | None,
+                metric: str | None = None, goal: str | None = None) -> str:
+    """The self-contained HTML comparison report (`mlops-nb compare -o`), as text."""
+    from ..compare.model import Comparison
+    from ..compare.report import render_report
+
+    home = _require_store(root, path)
+    df, verdicts = load_frame(home, experiment)
+    if metric is not None and not metric.startswith("metrics."):
+        metric = f"metrics.{metric}"
+    cmp = Comparison(df, metric=metric, goal=goal, verdicts=verdicts)
+    title = f"mlops-nb runs · {experiment}" if experiment else "mlops-nb runs"
+    return render_report(cmp, title=title, experiment=experiment, store=api_path(root, home))
