@@ -50,7 +50,10 @@ class ProjectModules:
     """What has been seen of `sys.modules` so far in this kernel."""
 
     def __init__(self) -> None:
-        self._seen: set[str] = set()
+        # What was loaded before `%load_ext mlops_nb` is the kernel's own machinery (or, under
+        # a test runner, the test modules), not the notebook's code: the notebook imports its
+        # modules in cells that run after the extension is loaded.
+        self._seen: set[str] = set(sys.modules)
         self._count = -1
         self._known: dict[str, tuple[str, int, int]] = {}  # name -> (file, mtime_ns, size)
         self._library_tops: set[str] = set()

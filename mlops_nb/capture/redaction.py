@@ -39,6 +39,7 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
                                     redact.redact_raw(raw_text, secrets))
         if python_text is not None:
             cr.python = _replace_blob(blobs, cr.python, python_text, new_python)
+    _redact_modules(cr, blobs, allow)
     before = dict(cr.params)
     cr.params = redact.redact_params(cr.params, allowed=allow, known=secrets)
     cr.widget_values = redact.redact_params(cr.widget_values, allowed=allow, known=secrets)
@@ -68,6 +69,27 @@ def password_reads(ns: dict[str, Any], value_reads: dict[str, str]) -> list[str]
 def scrub_session(info: dict[str, Any]) -> dict[str, Any]:
     """Session facts (environment, git) without secret shapes, e.g. a token in a path."""
     return redact.scrub_obj(info)
+
+
+def _redact_modules(cr: CellRun, blobs: dict[str, bytes], allow: frozenset[str]) -> None:
+    """The notebook's own modules are stored for export (`lib/`): a `config.py` holding an API
+    key must not carry it into the store. The stored copy is redacted and its hash follows it,
+    so an export's `lib/` matches run.json; the run says which module lost what."""
+    for module in cr.modules:
+        if not isinstance(module, dict) or not isinstance(module.get("hash"), str):
+            continue
+        text = _text(blobs, module["hash"])
+        if text is None:
+            continue
+        new, found = redact.redact_python(text, allowed=allow)
+        if new == text:
+            continue
+        module["hash"] = _replace_blob(blobs, module["hash"], text, new)
+        module["size"] = len(new.encode("utf-8", "surrogatepass"))
+        module["redacted"] = True
+        cr.warnings.append(f"module {module.get('name')!s}: {len(found) or 'some'} value(s) "
+                           "that looked like credentials were redacted from its stored copy; "
+                           "an export's lib/ holds the redacted copy")
 
 
 def _text(blobs: dict[str, bytes], digest: str | None) -> str | None:

@@ -191,3 +191,28 @@ def test_allow_param_keeps_a_name_that_only_looks_secret(shell, store_home, caps
     assert main(["--home", str(store_home), "show", run["id"], "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [w for w in shown["warnings"] if "looked like credentials: password" in w], shown["warnings"]
+
+
+def test_a_helper_module_holding_a_key_is_stored_redacted(shell, store_home, capsys):
+    """The notebook's own modules are kept for export; a key in one must not reach the store."""
+    key = SECRETS["openai"]
+    (store_home.parent / "settings_helper_mod.py").write_text(
+        f'API_KEY = "{key}"\nDEPTH = 3\n', encoding="utf-8")
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    try:
+        shell.run("import sys\nsys.path.insert(0, '.')\nimport settings_helper_mod as cfg\n"
+                  "score = cfg.DEPTH / 10")
+        shell.flush()
+    finally:
+        sys.modules.pop("settings_helper_mod", None)
+    assert main(["--home", str(store_home), "runs", "--format", "json"]) == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert run["metrics.score"] == 0.3
+    assert not [p for p in _files(store_home) if _leaks(_contents(p))]
+    from mlops_nb.store.reader import StoreReader
+
+    log = StoreReader(store_home).session_log(shell.tracker.session)
+    [module] = [m for cr in log for m in cr.modules if m["name"] == "settings_helper_mod"]
+    assert module["redacted"] is True
+    assert any("settings_helper_mod" in w and "redacted" in w for cr in log for w in cr.warnings)
