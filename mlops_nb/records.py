@@ -73,6 +73,9 @@ class CellRun:
     iteration: int | None = None
     # Names the cell bound from a widget's `.value`: the value frozen at run time (export).
     widget_values: dict[str, Any] = field(default_factory=dict)
+    # Metric name -> the namespace name of the fitted model that produced it (autolog), so
+    # `train.py --save-model` saves the model behind the headline metric.
+    metric_models: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     @property
@@ -182,5 +185,6 @@ def run_view(cr: CellRun) -> dict[str, Any]:
         "parent": cr.parent,
         "iteration": cr.iteration,
         "widget_values": cr.widget_values,
+        "metric_models": cr.metric_models,
         "schema": cr.schema,
     }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..capture.analysis import _READ_CALL
+from ..capture.analysis import _READ_CALL, PARAM_FUNCTIONS, PLOT_KEYWORDS, call_param_target
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
@@ -363,6 +363,7 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
                 continue
             kept.append(stmt)
         bodies[i] = kept
+    bodies = _constructor_options(bodies, params, counts)
     if loop_rng:
         body = bodies[anchor_index]
         first_loop = next((j for j, s in enumerate(body) if isinstance(s, ast.For)), 0)
@@ -387,19 +388,12 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, bodies[i], rng,
                               errored=cell.run.status != "ok", figures=bool(cell.run.figures)))
 
-    anchor = sl.anchor
-    models = list(anchor.estimators)
-    if not models:
-        for cell in reversed(sl.cells):
-            if cell.run.estimators:
-                models = list(cell.run.estimators)
-                break
-    models = [m for m in models if isinstance(m, str) and m.isidentifier()]
+    models = _models(target, sl)
     metrics = [m for m in target.metrics if isinstance(m, str)]
-    plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
-                      metrics, models, RNG_FILE, future)
-    script = render(plan)
     modules = imported_modules([*bodies, hoisted])
+    plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
+                      metrics, models, RNG_FILE, future, _autolog_source(modules))
+    script = render(plan)
     extra = ["xxhash"] if data_files else []
     reqs = requirements(modules, _packages(session), extra, pip_reqs)
     run_json = {
@@ -428,6 +422,87 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         if w.startswith("data file"):
             warnings.warn(w, DataChanged, stacklevel=3)
     return Export(target, script, reqs, run_json, rng_states, warnings_)
+
+
+def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
+                         counts: dict[str, int]) -> list[list[ast.stmt]]:
+    """`RandomForestRegressor(n_estimators=3)` -> `(n_estimators=model_n_estimators)` with
+    `model_n_estimators = 3` in the parameters block: a constructor's literal keywords become
+    options of the script, as the run recorded them (`model.n_estimators`)."""
+    taken = set(counts) | set(params)
+
+    def option(owner: str | None, callee: str, kw: str) -> str | None:
+        base = owner or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", callee).lower()
+        name = re.sub(r"\W+", "_", f"{base}_{kw}").strip("_")
+        if not name.isidentifier() or name.startswith("_"):
+            return None
+        candidate, n = name, 2
+        while candidate in taken:
+            candidate, n = f"{name}_{n}", n + 1
+        return candidate
+
+    def visit(node: ast.AST, owner: str | None) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
+                             ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Call):
+            callee = call_param_target(node)
+            if callee is not None:
+                for kw in node.keywords:
+                    if kw.arg is None or kw.arg in PLOT_KEYWORDS:
+                        continue
+                    ok, value = _literal_value(kw.value)
+                    if not ok or isinstance(kw.value, ast.Name):
+                        continue
+                    name = option(owner, callee, kw.arg)
+                    if name is None:
+                        continue
+                    taken.add(name)
+                    params[name] = value
+                    kw.value = ast.Name(name, ast.Load())
+                owner = None
+        for child in ast.iter_child_nodes(node):
+            visit(child, owner)
+
+    for body in bodies:
+        for stmt in body:
+            owner = None
+            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name)
+                    and isinstance(stmt.value, ast.Call)
+                    and call_param_target(stmt.value) not in PARAM_FUNCTIONS):
+                owner = stmt.targets[0].id
+            visit(stmt, owner)
+    return bodies
+
+
+def _models(target: CellRun, sl: Slice) -> list[str]:
+    """Names of the fitted models in the order `--save-model` prefers them, best last.
+
+    The model that produced the run's metrics (autolog traced its predictions or its
+    `score`) comes first in intent: a pipeline, not its inner step; this iteration's model,
+    not the loop's last. Without that, the estimators the run's cell fitted.
+    """
+    models = list(sl.anchor.estimators)
+    if not models:
+        for cell in reversed(sl.cells):
+            if cell.run.estimators:
+                models = list(cell.run.estimators)
+                break
+    behind = [v for k, v in (target.metric_models or {}).items() if k in target.metrics]
+    if behind:
+        best = max(dict.fromkeys(behind), key=behind.count)  # ties: the first metric's model
+        models = [m for m in models if m != best] + [best]
+    return [m for m in models if isinstance(m, str) and m.isidentifier()]
+
+
+def _autolog_source(modules: Any) -> str | None:
+    """The autolog module's own source, embedded when the slice imports scikit-learn."""
+    if not any(str(m).split(".")[0] == "sklearn" for m in modules):
+        return None
+    from ..capture import autolog
+
+    return Path(autolog.__file__).read_text(encoding="utf-8")
 
 
 def _flatten(body: list[Any]) -> list[ast.stmt]:
