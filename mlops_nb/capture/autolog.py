@@ -316,7 +316,7 @@ def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
     estimator = args[0] if args else kwargs.get("estimator")
     scoring = kwargs.get("scoring")
     data = _name_of(args[1] if len(args) > 1 else kwargs.get("X"), frames)
-    model = _model_name(estimator, frames)
+    model = None  # CV fits clones: no fitted model stands behind these scores
     names = _scoring_names(estimator, scoring)
 
     def put(metric: str, values: Any, pick: str = "mean") -> None:
@@ -725,9 +725,12 @@ def name_calls(calls: list[Call]) -> list[tuple[str, Call]]:
     """A stable, readable metric name for each call, in call order.
 
     One series per (function, call site, data): the same call repeated in a loop is one metric
-    with steps; the same function on different data gets the data's name as a suffix.
+    with steps; the same function on different data gets the data's name as a suffix
+    (`accuracy_score_X_test`), on the same data by different models the model's name
+    (`accuracy_score_scaled_clf`), else a number in order of first call.
     """
     series: dict[str, list[tuple[Any, str | None]]] = {}
+    model_of: dict[tuple[str, Any, str | None], str | None] = {}
     for c in calls:
         if c.kind != "metric":
             continue
@@ -735,16 +738,21 @@ def name_calls(calls: list[Call]) -> list[tuple[str, Call]]:
         key = (c.site, c.data)
         if key not in keys:
             keys.append(key)
+            model_of[(c.fn, *key)] = c.model
     names: dict[tuple[str, Any, str | None], str] = {}
     for fn, keys in series.items():
         if len(keys) == 1:
             names[(fn, *keys[0])] = fn
             continue
         datas = [d for _, d in keys]
+        models = [model_of[(fn, *k)] for k in keys]
+        by_model = None not in models and len(set(models)) == len(models)
         used: set[str] = set()
         for i, (site, data) in enumerate(keys):
             if data is not None and datas.count(data) == 1:
                 name = f"{fn}_{data}"
+            elif by_model:
+                name = f"{fn}_{models[i]}"
             elif data is not None:
                 name = f"{fn}_{data}_{datas[:i + 1].count(data)}"
             else:

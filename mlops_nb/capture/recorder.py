@@ -595,6 +595,7 @@ class Tracker:
         renames: dict[str, str] = {}
         counts: dict[str, int] = {}
         by_id: dict[int, str] | None = None
+        named = autolog.name_calls(ctx.auto_calls)  # before late model names: as the script
         for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
             if call.model is None and call.est is not None:
                 if by_id is None:
@@ -603,7 +604,7 @@ class Tracker:
                         if not key.startswith("_"):
                             by_id.setdefault(id(value), key)
                 call.model = by_id.get(id(call.est))
-        for name, call in autolog.name_calls(ctx.auto_calls):
+        for name, call in named:
             if call.kind == "params":
                 for attr, value in (call.extra or {}).get("params", {}).items():
                     cr.params[f"{call.model or call.fn}.{attr}"] = value
