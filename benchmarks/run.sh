@@ -21,4 +21,11 @@ echo
 echo "comparison widget and report (targets at 10,000 runs: widget <= 1.5 s, report <= 5 s)"
 .venv/bin/python benchmarks/bench_compare.py --sizes "$sizes" \
   --json benchmarks/results/compare-latest.json || status=$?
+# Issue 7: scikit-learn autologging (metric loop, plain cell, whole corpus notebooks).
+echo
+echo "scikit-learn autologging (targets: metric loop <= 1.05, plain cell <= 1 ms, notebooks <= 1.05)"
+quick=()
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=(--quick); done
+.venv/bin/python -m benchmarks.autolog "${quick[@]}" \
+  --json benchmarks/results/autolog-latest.json || status=$?
 exit "$status"

@@ -294,3 +294,25 @@ def test_wrapped_metric_pickles_as_the_original(iris):
     restored = pickle.loads(pickle.dumps(iris.ns["sc"]))
     assert restored._score_func is sys.modules["sklearn.metrics"].accuracy_score.original
     assert make_scorer is not None
+
+
+def test_halving_search_defined_after_patching_is_logged(iris):
+    iris.run("from sklearn.experimental import enable_halving_search_cv  # noqa\n"
+             "from sklearn.model_selection import HalvingGridSearchCV\n"
+             "halving = HalvingGridSearchCV(LogisticRegression(max_iter=300),"
+             " {'C': [0.01, 0.1, 1, 10]}, cv=3, random_state=0)\n"
+             "halving.fit(X_train, y_train)")
+    run = last_run(iris)
+    assert run.metrics["best_cv_accuracy"] == iris.ns["halving"].best_score_
+    assert run.metric_models["best_cv_accuracy"] == "halving"
+
+
+def test_explicit_cell_is_patched_only_while_it_runs(shell):
+    shell.run("%load_ext mlops_nb")
+    shell.run("from sklearn.metrics import r2_score")
+    original = shell.ns["r2_score"]
+    shell.run("%%track --name r2\nprint(r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 2.5]))")
+    assert shell.ns["r2_score"] is original and autolog.STATE.sink is None
+    run = last_run(shell)
+    assert run.name == "r2" and run.metrics["r2_score"] == original([1.0, 2.0, 3.0],
+                                                                   [1.0, 2.0, 2.5])

@@ -58,6 +58,8 @@ def to_notebook(script: Path, target: Path) -> Path:
                 "\n".join(ln.removeprefix("# ").removeprefix("#") for ln in lines).strip()))
         elif text:
             cells.append(nbformat.v4.new_code_cell(text))
+    # The harness's own last cell: flush the store before nbclient stops the kernel.
+    cells.append(nbformat.v4.new_code_cell("%track off"))
     nb = nbformat.v4.new_notebook(cells=cells)
     nbformat.write(nb, target)
     return target
