@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repeats (~1 minute)")
     ap.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress as it goes
     rounds = 2 if args.quick else 3
     results: dict[str, object] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     ok = True

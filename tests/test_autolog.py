@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_nb.capture import autolog
+from mlops_nb.errors import MlopsNbError
 from mlops_nb.export import export_run
 from mlops_nb.reproduce import reproduce
 from mlops_nb.store.reader import StoreReader
@@ -209,6 +210,8 @@ def test_search_best_score_params_and_children(iris, monkeypatch):
     kids = [cr for cr in log if cr.parent == run.id]
     assert len(kids) == 2 and kids[0].params == grid.best_params_
     assert kids[0].metrics["mean_test_score"] == grid.best_score_
+    with pytest.raises(MlopsNbError, match="candidate of a search"):
+        export_run(kids[0].id, Path.cwd() / "kid")
 
 
 def test_classification_report_string_and_dict(iris):

@@ -709,6 +709,9 @@ class _ImportWatcher(importlib.abc.MetaPathFinder):
         original_exec = loader.exec_module
 
         class _Loader(importlib.abc.Loader):
+            def __getattr__(self, name: str) -> Any:  # get_source, is_package, resources...
+                return getattr(loader, name)
+
             def create_module(self, spec: Any) -> Any:
                 return loader.create_module(spec)
 

@@ -255,6 +255,11 @@ def build_export(reader: StoreReader, target: CellRun) -> Export:
         raise MlopsNbError(
             f"cell run {target.id[:12]} recorded no metrics: only runs can be exported and "
             "verified; `mlops-nb runs` lists them")
+    if target.parent is not None and target.iteration is None:
+        raise MlopsNbError(
+            f"run {target.id[:12]} is a candidate of a search, recorded from its results, not "
+            "a cell of its own: export its parent run (the search), whose best candidate it "
+            f"refits: {target.parent[:12]}")
     log = reader.session_log(target.session)
     anchor_seq = next((cr.seq for cr in log if cr.id == target.parent), target.seq)
     code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in log
