@@ -41,4 +41,11 @@ dc_args=()
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && dc_args+=(--quick); done
 .venv/bin/python -m benchmarks.data_cost "${dc_args[@]}" \
   --json benchmarks/results/data-cost-latest.json || status=$?
+# Issue 7: scikit-learn autologging (metric loop, plain cell, whole corpus notebooks).
+echo
+echo "scikit-learn autologging (targets: metric loop <= 1.05, plain cell <= 1 ms, notebooks <= 1.05)"
+quick=()
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=(--quick); done
+.venv/bin/python -m benchmarks.autolog "${quick[@]}" \
+  --json benchmarks/results/autolog-latest.json || status=$?
 exit "$status"

@@ -81,6 +81,9 @@ class CellRun:
     reads: list[dict[str, Any]] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     modules: list[dict[str, Any]] = field(default_factory=list)
+    # Metric name -> the namespace name of the fitted model that produced it (autolog), so
+    # `train.py --save-model` saves the model behind the headline metric.
+    metric_models: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     @property
@@ -257,5 +260,6 @@ def run_view(cr: CellRun, lineage: list[str] | None = None) -> dict[str, Any]:
         "parent": cr.parent,
         "iteration": cr.iteration,
         "widget_values": cr.widget_values,
+        "metric_models": cr.metric_models,
         "schema": cr.schema,
     }

@@ -643,6 +643,80 @@ def _collect_bindings(tree: ast.Module, out: CellAnalysis) -> None:
                     out.value_reads[target.id] = value.value.id
 
 
+# Keyword arguments that style a plot rather than configure a model: never parameters.
+PLOT_KEYWORDS = frozenset({
+    "color", "colors", "c", "cmap", "palette", "figsize", "dpi", "alpha_plot", "s", "marker",
+    "markersize", "linestyle", "ls", "linewidth", "lw", "label", "labels", "title", "fontsize",
+    "edgecolor", "edgecolors", "facecolor", "hue", "style", "size", "ax", "xlabel", "ylabel",
+    "xlim", "ylim", "legend", "grid", "bins", "kind", "annot", "fmt", "rotation", "loc",
+    "zorder", "width", "height", "aspect", "orientation", "interpolation", "vmin", "vmax",
+    "ncols", "nrows", "sharex", "sharey", "squeeze", "display_labels", "xticklabels",
+    "yticklabels", "verbose", "n_jobs", "random_state_plot",
+})
+# Roots of calls that draw: their keywords are styling even when they look like knobs.
+PLOT_ROOTS = frozenset({"plt", "pyplot", "ax", "axes", "axs", "ax1", "ax2", "fig", "sns",
+                        "seaborn", "matplotlib", "px", "go", "display", "print", "mpl"})
+# Functions (not classes) whose literal keywords are run parameters.
+PARAM_FUNCTIONS = frozenset({
+    "train_test_split", "cross_val_score", "cross_validate", "cross_val_predict",
+    "validation_curve", "learning_curve", "make_classification", "make_regression",
+    "make_blobs", "make_moons", "make_circles", "permutation_importance",
+})
+
+
+def call_param_target(call: ast.Call) -> str | None:
+    """The callee name for `RandomForestRegressor(...)` or `train_test_split(...)`, or None.
+
+    Constructors (CapWords) and a few scikit-learn functions carry hyper-parameters; calls on
+    plotting modules and axes (`plt.scatter(..., color=...)`) do not.
+    """
+    func = call.func
+    root = _root_name(func)
+    if root is not None and root in PLOT_ROOTS:
+        return None
+    name = func.attr if isinstance(func, ast.Attribute) else (
+        func.id if isinstance(func, ast.Name) else None)
+    if name is None or name.startswith("_"):
+        return None
+    if name in PARAM_FUNCTIONS or (name[0].isupper() and not name.isupper()):
+        return name
+    return None
+
+
+def constructor_params(tree: ast.Module) -> dict[str, Any]:
+    """Literal keyword arguments of constructor calls: `model.n_estimators`, `GridSearchCV.cv`.
+
+    Keyed by the name a top-level assignment binds the call to, else by the callee; only
+    statements that run now (not function bodies), and never plotting keywords.
+    """
+    out: dict[str, Any] = {}
+
+    def visit(node: ast.AST, owner: str | None) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            return
+        if isinstance(node, ast.Call):
+            callee = call_param_target(node)
+            if callee is not None:
+                for kw in node.keywords:
+                    if kw.arg is None or kw.arg in PLOT_KEYWORDS:
+                        continue
+                    ok, value = _literal(kw.value)
+                    if ok:
+                        out.setdefault(f"{owner or callee}.{kw.arg}", value)
+                owner = None  # calls nested in its arguments are keyed by their own callee
+        for child in ast.iter_child_nodes(node):
+            visit(child, owner)
+
+    for stmt in tree.body:
+        owner = None
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)
+                and call_param_target(stmt.value) not in PARAM_FUNCTIONS):
+            owner = stmt.targets[0].id
+        visit(stmt, owner)
+    return out
+
+
 def analyze(code: str | ast.Module) -> CellAnalysis:
     """Analyse a cell's Python (after IPython's transforms) or its already-parsed module."""
     out = CellAnalysis()
@@ -663,6 +737,8 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
             if name in lst:
                 lst.remove(name)
     _collect_bindings(tree, out)
+    for key, value in constructor_params(tree).items():
+        out.params.setdefault(key, value)
     return out
 
 

@@ -8,6 +8,7 @@ warning in the list they are given.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Container, Iterable
 from typing import Any
 
@@ -61,9 +62,18 @@ def read_metrics(
 
 
 def is_fitted_estimator(obj: Any) -> bool:
-    """scikit-learn's own test: an estimator is fitted once it has attributes ending in `_`."""
+    """scikit-learn's own test (`check_is_fitted`, which asks a Pipeline or meta-estimator
+    through `__sklearn_is_fitted__`); attributes ending in `_` for look-alikes without it."""
     if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
         return False
+    if "sklearn.utils.validation" in sys.modules:  # loaded with the estimator; never import it
+        validation = sys.modules["sklearn.utils.validation"]
+        try:
+            validation.check_is_fitted(obj)
+            return True
+        except Exception as exc:
+            if type(exc).__name__ == "NotFittedError":
+                return False
     try:
         attrs = vars(obj)
     except TypeError:

@@ -29,7 +29,7 @@ from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from ..validate.hook import Profiler
-from . import environment
+from . import autolog, environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
 from .effects import possibly_changed, real_mutations
 from .fingerprint import FingerprintCache
@@ -101,6 +101,9 @@ class _CellContext:
     iterations: list[dict[str, Any]] = field(default_factory=list)
     thread: int = 0  # the thread the cell runs on, and the threads alive when it started
     threads_before: frozenset[int] = frozenset()
+    auto_calls: list[autolog.Call] = field(default_factory=list)  # scikit-learn autolog
+    published: list[bytes] = field(default_factory=list)  # PNGs the frontend was sent
+    candidates: list[Any] = field(default_factory=list)  # figures to render if none were
 
 
 class _ParseHook:
@@ -151,6 +154,9 @@ class Tracker:
         self._modules_seen = 0
         self._analyses: OrderedDict[str, CellAnalysis] = OrderedDict()
         self._registered = False
+        self.patcher = autolog.Patcher()
+        self.search_children = _search_children()
+        self._publisher: Any = None
 
     # -- registration -------------------------------------------------------------------------
     def register(self) -> None:
@@ -189,8 +195,38 @@ class Tracker:
             hook = compiler.__dict__.get("ast_parse")
         self._registered = False
         self.io.stop()
+        self.unpatch()
+        self._unwatch_display()
         if _ACTIVE is self:
             _ACTIVE = None
+
+    # -- scikit-learn autolog (see autolog.py) ------------------------------------------------
+    def patch(self) -> None:
+        """Wrap scikit-learn while tracking is on; sklearn is never imported here, only
+        patched once a cell has imported it (at once if already loaded)."""
+        autolog.STATE.sink = self._on_autolog
+        self.patcher.patch_loaded(self.shell.user_ns)
+
+    def unpatch(self) -> None:
+        if autolog.STATE.sink == self._on_autolog:
+            autolog.STATE.sink = None
+        self.patcher.unpatch()
+
+    def _on_autolog(self, call: autolog.Call) -> None:
+        ctx = self._ctx
+        if ctx is None:
+            return
+        ctx.auto_calls.append(call)
+        if call.kind != "metric" or call.value is None:
+            return
+        try:
+            if ctx.loop_names is None:
+                ctx.loop_names = literal_loop_targets(ctx.transformed
+                                                      or self._transform(ctx.raw))
+            if ctx.loop_names:
+                self._note_iteration(ctx, _provisional(call), call.value)
+        except Exception as exc:  # never let capture break the cell
+            ctx.warnings.append(f"loop iteration capture failed: {exc!r}")
 
     # -- control ------------------------------------------------------------------------------
     def default_experiment(self) -> str:
@@ -225,12 +261,14 @@ class Tracker:
         self.ensure_writer()
         self.auto = True
         self.io.start()
+        self.patch()
         self.backfill(self._current_count() - 1)
         self._last_count = max(self._last_count, self._current_count())
 
     def stop(self) -> None:
         self.auto = False
         self.io.stop()
+        self.unpatch()
         if self.writer is not None:
             self.writer.flush()
 
@@ -360,6 +398,9 @@ class Tracker:
             threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
         )
         ctx.rng = self.rng.changed_states()
+        autolog.STATE.reset_cell()
+        self.patch()
+        self._watch_display(ctx)
         pyplot = sys.modules.get("matplotlib._pylab_helpers")
         if pyplot is not None:
             ctx.figs_before = {
@@ -370,6 +411,8 @@ class Tracker:
         self.io.begin_cell()
 
     def post_execute(self) -> None:
+        """Note the figures this cell drew; rendering waits: the inline backend publishes them
+        to the frontend next, and that PNG is what we keep (see `_watch_display`)."""
         ctx = self._ctx
         helpers = sys.modules.get("matplotlib._pylab_helpers")
         if ctx is None or helpers is None:
@@ -383,10 +426,53 @@ class Tracker:
                 if key in ctx.figs_before and not fig.stale:
                     continue
                 ctx.seen_figs.add(key)
-                ctx.figures.append(_png(fig))
-                fig.stale = False  # drawn and stored: only a later change makes it new again
+                ctx.candidates.append(fig)
+                fig.stale = False  # seen: only a later change makes it new again
         except Exception as exc:
             ctx.warnings.append(f"figure capture failed: {exc!r}")
+
+    def _watch_display(self, ctx: _CellContext) -> None:
+        """Keep the PNGs the kernel sends the frontend, instead of rendering figures again."""
+        pub = getattr(self.shell, "display_pub", None)
+        if pub is None or self._publisher is not None:
+            return
+        original = pub.publish
+        tracker = self
+
+        def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
+            current = tracker._ctx
+            if current is not None and isinstance(data, dict) and data.get("image/png"):
+                try:
+                    current.published.append(_png_bytes(data["image/png"]))
+                except Exception as exc:
+                    current.warnings.append(f"figure capture failed: {exc!r}")
+            return original(data, *args, **kwargs)
+
+        pub.publish = publish
+        self._publisher = (pub, original, publish)
+
+    def _unwatch_display(self) -> None:
+        if self._publisher is None:
+            return
+        pub, original, ours = self._publisher
+        if pub.__dict__.get("publish") is ours:
+            if getattr(original, "__func__", None) is getattr(type(pub), "publish", None):
+                del pub.publish
+            else:
+                pub.publish = original
+        self._publisher = None
+
+    def _figures(self, ctx: _CellContext) -> list[bytes]:
+        if ctx.published:
+            return ctx.published
+        out = []
+        for fig in ctx.candidates:  # no frontend took them (Agg, a script): render here
+            try:
+                out.append(_png(fig))
+                fig.stale = False  # stored: only a later change makes it new again
+            except Exception as exc:
+                ctx.warnings.append(f"figure capture failed: {exc!r}")
+        return out
 
     def post_run_cell(self, result: ExecutionResult) -> None:
         if self._depth:
@@ -399,6 +485,10 @@ class Tracker:
             self._record(ctx, result)
         except (Exception, CaptureTimeout, KeyboardInterrupt) as exc:  # never break the kernel
             log.warning("mlops-nb failed to record a cell run: %r", exc)
+        finally:
+            autolog.STATE.reset_cell()
+            if not self.auto:  # a `%%track` cell: patched for this cell only
+                self.unpatch()
 
     # -- building the record ------------------------------------------------------------------
     def _analysis(self, ctx: _CellContext) -> tuple[str, CellAnalysis]:
@@ -478,7 +568,12 @@ class Tracker:
             warnings_.append(f"project module capture failed: {exc!r}")
         self._capture_all(cr, ctx, analysis, ns, warnings_)
         blobs.update(self.profiler.take_blobs())  # data profiles (validate/hook.py)
-        cr.figures = [_blob(blobs, png) for png in ctx.figures]
+        children: list[dict[str, Any]] = []
+        try:
+            children = self._capture_autolog(cr, ctx)
+        except Exception as exc:
+            warnings_.append(f"capture_autolog failed: {exc!r}")
+        cr.figures = [_blob(blobs, png) for png in (*ctx.figures, *self._figures(ctx))]
         if ctx.rng:
             cr.rng = {name: _blob(blobs, payload) for name, payload in ctx.rng.items()}
         cr.warnings = warnings_
@@ -488,6 +583,8 @@ class Tracker:
         self._append(cr, analysis, blobs)
         for k, it in enumerate(iterations):
             self._append_iteration(cr, k, it, iterations[k - 1]["rng_after"] if k else None)
+        for child in children:
+            self._append_candidate(cr, child)
         if result.execution_count:
             self._last_count = max(self._last_count, int(result.execution_count))
         modules = len(sys.modules)
@@ -513,10 +610,80 @@ class Tracker:
             cell_id=parent.cell_id, execution_count=parent.execution_count,
             code=parent.code, python=parent.python, params=dict(it["loop"]),
             metrics=dict(it["metrics"]), parent=parent.id, iteration=k,
+            metric_models={m: v for m, v in parent.metric_models.items() if m in it["metrics"]},
         )
         if rng:
             child.rng = {name: _blob(blobs, payload) for name, payload in rng.items()}
         self._append(child, CellAnalysis(), blobs)
+
+    def _append_candidate(self, parent: CellRun, cand: dict[str, Any]) -> None:
+        """One of a search's best candidates: a child run with its own parameters and scores."""
+        child = CellRun(
+            id=uuid.uuid4().hex, session=parent.session, experiment=parent.experiment,
+            seq=len(self.log), started_at=parent.started_at, status=parent.status,
+            mode=parent.mode, name=f"{cand['search']} #{cand['rank']}",
+            notebook=parent.notebook, cell_id=parent.cell_id,
+            execution_count=parent.execution_count, code=parent.code, python=parent.python,
+            params={k: jsonable(v) for k, v in cand["params"].items()},
+            metrics=dict(cand["metrics"]), parent=parent.id,
+        )
+        self._append(child, CellAnalysis(), {})
+
+    def _capture_autolog(self, cr: CellRun, ctx: _CellContext) -> list[dict[str, Any]]:
+        """Metrics, CV results and searches scikit-learn computed in this cell, named.
+
+        Explicit `log_metric` values win; a loop's per-iteration metrics get their names too.
+        Returns the search candidates to record as child runs.
+        """
+        if not ctx.auto_calls:
+            return []
+        children: list[dict[str, Any]] = []
+        renames: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        by_id: dict[int, str] | None = None
+        named = autolog.name_calls(ctx.auto_calls)  # before late model names: as the script
+        for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
+            if call.model is None and call.est is not None:
+                if by_id is None:
+                    by_id = {}
+                    for key, value in self.shell.user_ns.items():
+                        if not key.startswith("_"):
+                            by_id.setdefault(id(value), key)
+                call.model = by_id.get(id(call.est))
+        for name, call in named:
+            if call.kind == "params":
+                for attr, value in (call.extra or {}).get("params", {}).items():
+                    cr.params[f"{call.model or call.fn}.{attr}"] = value
+                if call.value is not None:
+                    name = f"best_cv_score_{call.fn}"
+                else:
+                    continue
+            if name in ctx.metrics:  # explicit logging wins
+                continue
+            if call.kind == "metric":
+                renames[_provisional(call)] = name
+            stored, problem = metric_value(call.value)
+            if problem:
+                cr.warnings.append(f"{name}: {problem}")
+            counts[name] = counts.get(name, 0) + 1
+            if counts[name] > 1:
+                cr.metric_steps.setdefault(name, [cr.metrics[name]]).append(stored)
+            elif call.steps:
+                cr.metric_steps[name] = list(call.steps)
+            cr.metrics[name] = stored
+            if call.model:
+                cr.metric_models[name] = call.model
+            if call.kind == "search":
+                extra = call.extra or {}
+                for k, v in extra.get("params", {}).items():
+                    cr.params[f"{call.model or 'search'}.best_params.{k}"] = jsonable(v)
+                for cand in extra.get("candidates", [])[: self.search_children]:
+                    children.append({**cand, "search": call.model or "search"})
+        for it in ctx.iterations:
+            it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()}
+        for name in cr.metrics:
+            cr.params.pop(name, None)
+        return children
 
     # -- what the cell left in the namespace (see namespace.py) -------------------------------
     def _capture_all(self, cr: CellRun, ctx: _CellContext, analysis: CellAnalysis,
@@ -698,6 +865,31 @@ def _python_blob(blobs: dict[str, bytes], raw: str, python: str) -> str:
     if python.rstrip("\n") == raw.rstrip("\n"):
         return _blob(blobs, raw)
     return _blob(blobs, python)
+
+
+def _provisional(call: autolog.Call) -> str:
+    """A series' key until the cell ends and names are chosen (loop iterations use it)."""
+    return "\0" + repr((call.fn, call.site, call.data))
+
+
+def _search_children() -> int:
+    """MLOPS_NB_SEARCH_CHILDREN: how many of a search's best candidates become child runs."""
+    try:
+        value = int(os.environ.get("MLOPS_NB_SEARCH_CHILDREN", "5"))
+    except ValueError:
+        return 5
+    return max(0, min(value, 1000))
+
+
+def _png_bytes(payload: Any) -> bytes:
+    if isinstance(payload, (bytes, bytearray)):
+        data = bytes(payload)
+        if data.startswith(b"\x89PNG"):
+            return data
+        payload = data.decode("ascii")
+    import base64
+
+    return base64.b64decode(payload)
 
 
 def _png(fig: Any) -> bytes:

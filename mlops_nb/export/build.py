@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import redact
-from ..capture.analysis import _READ_CALL
+from ..capture.analysis import _READ_CALL, PARAM_FUNCTIONS, PLOT_KEYWORDS, call_param_target
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..lineage import lineage_ids
 from ..records import CellRun, iso, run_view
@@ -306,6 +306,11 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         raise MlopsNbError(
             f"cell run {target.id[:12]} recorded no metrics: only runs can be exported and "
             "verified; `mlops-nb runs` lists them")
+    if target.parent is not None and target.iteration is None:
+        raise MlopsNbError(
+            f"run {target.id[:12]} is a candidate of a search, recorded from its results, not "
+            "a cell of its own: export its parent run (the search), whose best candidate it "
+            f"refits: {target.parent[:12]}")
     log = reader.session_log(target.session)
     anchor_seq = next((cr.seq for cr in log if cr.id == target.parent), target.seq)
     code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in log
@@ -403,6 +408,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
                 continue
             kept.append(stmt)
         bodies[i] = kept
+    bodies = _constructor_options(bodies, params, counts)
     if loop_rng:
         body = bodies[anchor_index]
         first_loop = next((j for j, s in enumerate(body) if isinstance(s, ast.For)), 0)
@@ -427,14 +433,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, bodies[i], rng,
                               errored=cell.run.status != "ok", figures=bool(cell.run.figures)))
 
-    anchor = sl.anchor
-    models = list(anchor.estimators)
-    if not models:
-        for cell in reversed(sl.cells):
-            if cell.run.estimators:
-                models = list(cell.run.estimators)
-                break
-    models = [m for m in models if isinstance(m, str) and m.isidentifier()]
+    models = _models(target, sl)
     metrics = [m for m in target.metrics if isinstance(m, str)]
     modules = imported_modules([*bodies, hoisted])
     project = needed_modules(set(modules) | _star_tops(sl), own_modules, reader.blobs,
@@ -443,7 +442,8 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     readers = [m for m in ("pandas", "numpy", "joblib") if m in modules]
     plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
                       metrics, models, RNG_FILE, future, readers=readers, secrets=secret_env,
-                      lib_dir=LIB_DIR if project else None)
+                      lib_dir=LIB_DIR if project else None,
+                      autolog_source=_autolog_source(modules))
     script = render(plan)
     extra = ["xxhash"] if data_files else []
     reqs = requirements([m for m in modules if m not in own], _packages(session), extra,
@@ -492,6 +492,87 @@ def _usable_name(name: str) -> bool:
 def _star_tops(sl: Slice) -> set[str]:
     return {m.split(".")[0] for c in sl.cells for m in c.analysis.star_imports
             if not m.startswith(".")}
+
+
+def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
+                         counts: dict[str, int]) -> list[list[ast.stmt]]:
+    """`RandomForestRegressor(n_estimators=3)` -> `(n_estimators=model_n_estimators)` with
+    `model_n_estimators = 3` in the parameters block: a constructor's literal keywords become
+    options of the script, as the run recorded them (`model.n_estimators`)."""
+    taken = set(counts) | set(params)
+
+    def option(owner: str | None, callee: str, kw: str) -> str | None:
+        base = owner or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", callee).lower()
+        name = re.sub(r"\W+", "_", f"{base}_{kw}").strip("_")
+        if not name.isidentifier() or name.startswith("_"):
+            return None
+        candidate, n = name, 2
+        while candidate in taken:
+            candidate, n = f"{name}_{n}", n + 1
+        return candidate
+
+    def visit(node: ast.AST, owner: str | None) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
+                             ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Call):
+            callee = call_param_target(node)
+            if callee is not None:
+                for kw in node.keywords:
+                    if kw.arg is None or kw.arg in PLOT_KEYWORDS:
+                        continue
+                    ok, value = _literal_value(kw.value)
+                    if not ok or isinstance(kw.value, ast.Name):
+                        continue
+                    name = option(owner, callee, kw.arg)
+                    if name is None:
+                        continue
+                    taken.add(name)
+                    params[name] = value
+                    kw.value = ast.Name(name, ast.Load())
+                owner = None
+        for child in ast.iter_child_nodes(node):
+            visit(child, owner)
+
+    for body in bodies:
+        for stmt in body:
+            owner = None
+            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name)
+                    and isinstance(stmt.value, ast.Call)
+                    and call_param_target(stmt.value) not in PARAM_FUNCTIONS):
+                owner = stmt.targets[0].id
+            visit(stmt, owner)
+    return bodies
+
+
+def _models(target: CellRun, sl: Slice) -> list[str]:
+    """Names of the fitted models in the order `--save-model` prefers them, best last.
+
+    The model that produced the run's metrics (autolog traced its predictions or its
+    `score`) comes first in intent: a pipeline, not its inner step; this iteration's model,
+    not the loop's last. Without that, the estimators the run's cell fitted.
+    """
+    models = list(sl.anchor.estimators)
+    if not models:
+        for cell in reversed(sl.cells):
+            if cell.run.estimators:
+                models = list(cell.run.estimators)
+                break
+    behind = [v for k, v in (target.metric_models or {}).items() if k in target.metrics]
+    if behind:
+        best = max(dict.fromkeys(behind), key=behind.count)  # ties: the first metric's model
+        models = [m for m in models if m != best] + [best]
+    return [m for m in models if isinstance(m, str) and m.isidentifier()]
+
+
+def _autolog_source(modules: Any) -> str | None:
+    """The autolog module's own source, embedded when the slice imports scikit-learn."""
+    if not any(str(m).split(".")[0] == "sklearn" for m in modules):
+        return None
+    from ..capture import autolog
+
+    return Path(autolog.__file__).read_text(encoding="utf-8")
 
 
 def _flatten(body: list[Any]) -> list[ast.stmt]:

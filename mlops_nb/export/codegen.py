@@ -65,6 +65,7 @@ class ScriptPlan:
     readers: list[str] = field(default_factory=list)  # libraries whose readers redirect
     lib_dir: str | None = None  # the notebook's own modules, put first on sys.path
     secrets: list[str] = field(default_factory=list)  # env variables for redacted values
+    autolog_source: str | None = None  # embedded when the slice uses scikit-learn
 
 
 @dataclass
@@ -167,6 +168,7 @@ def render(plan: ScriptPlan) -> Script:
         _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
         _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
         _assign("_mnb_SECRETS", ast.List([ast.Constant(s) for s in plan.secrets], ast.Load())),
+        _assign("_mnb_AUTOLOG_SOURCE", ast.Constant(plan.autolog_source)),
     ]
     parts.append("\n" + SUPPORT_BEGIN + "\n" + _src(config))
     parts.append(PRELUDE.lstrip("\n"))
@@ -185,6 +187,10 @@ def render(plan: ScriptPlan) -> Script:
         if cell.errored and code:
             handler = ast.ExceptHandler(_name("Exception"), None, [ast.Pass()])
             code = [ast.Try(code, [handler], [], [])]
+        if plan.autolog_source is not None:
+            begin = ast.Call(_name("_mnb_autolog_begin"), [ast.Call(_name("globals"), [], [])],
+                             [])
+            code = [ast.Expr(begin), *code, _call("_mnb_autolog_end")]
         body += code
         if cell.figures:
             body.append(_call("_mnb_save_figures"))

@@ -412,6 +412,30 @@ def _mnb_plain(value):
     return value
 
 
+_mnb_autolog = [None]
+_mnb_auto_metrics = {}
+
+
+def _mnb_autolog_begin(namespace):
+    """scikit-learn autolog, as in the notebook: the metrics its cells computed, same names."""
+    if _mnb_AUTOLOG_SOURCE is None:
+        return
+    if _mnb_autolog[0] is None:
+        import types as _types
+
+        module = _types.ModuleType("_mnb_autolog")
+        module.__file__ = "<mlops-nb autolog>"
+        exec(compile(_mnb_AUTOLOG_SOURCE, module.__file__, "exec"), module.__dict__)
+        _mnb_autolog[0] = module.ScriptAutolog()
+        _mnb_autolog[0].start(namespace)
+    _mnb_autolog[0].begin_cell(namespace)
+
+
+def _mnb_autolog_end():
+    if _mnb_autolog[0] is not None:
+        _mnb_autolog[0].end_cell(_mnb_auto_metrics, set())
+
+
 def _mnb_finish(namespace, args):
     import json as _json
 
@@ -419,6 +443,8 @@ def _mnb_finish(namespace, args):
     for name in _mnb_METRICS:
         if name in _mnb_tracking.metrics:
             metrics[name] = _mnb_plain(_mnb_tracking.metrics[name])
+        elif name in _mnb_auto_metrics:
+            metrics[name] = _mnb_plain(_mnb_auto_metrics[name])
         elif name in namespace:
             metrics[name] = _mnb_plain(namespace[name])
     _mnb_os.makedirs(args.output_dir, exist_ok=True)

@@ -1,0 +1,137 @@
+"""Issue 7: what scikit-learn autologging costs, as ratios measured in this same run.
+
+1. A cell calling `accuracy_score` 10,000 times in a loop, tracked vs untracked (<= 1.05).
+2. A plain cell (`x = 1`), tracked minus untracked (<= 1 ms).
+3. Whole notebooks of tests/corpus, sum of cell times tracked / untracked (<= 1.05).
+
+Each measurement runs in a fresh process with a real IPython InteractiveShell, tracked and
+untracked alternately, and the median of the repeats is compared.
+
+    python -m benchmarks.autolog [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+NOTEBOOKS = ("breast_cancer_pipeline", "forest_regression", "digits_svc_report",
+             "wine_scaling")
+
+_CHILD = r'''
+import json, os, sys, time
+os.environ["MPLBACKEND"] = "Agg"
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+cfg = Config(); cfg.HistoryManager.hist_file = ":memory:"
+ip = InteractiveShell.instance(config=cfg)
+mode, task, arg, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+def run(code):
+    t0 = time.perf_counter()
+    r = ip.run_cell(code, store_history=True)
+    dt = time.perf_counter() - t0
+    if not r.success:
+        raise SystemExit(f"cell failed: {r.error_before_exec or r.error_in_exec!r}\n{code}")
+    return dt
+
+if mode == "tracked":
+    run("%load_ext mlops_nb")
+    run("%track on")
+out = {}
+if task == "loop":
+    run("from sklearn.metrics import accuracy_score\nimport numpy as np\n"
+        "rng = np.random.default_rng(0)\n"
+        "y = rng.integers(0, 2, 200)\np = rng.integers(0, 2, 200)")
+    cell = f"for _ in range({int(arg)}):\n    accuracy_score(y, p)"
+    run(cell)  # warm
+    out["times"] = [run(cell) for _ in range(repeats)]
+elif task == "plain":
+    run("x = 0")
+    out["times"] = [run("x = 1") for _ in range(repeats)]
+elif task == "notebook":
+    src = open(arg).read()
+    cells = [c.split("\n", 1)[1] if "\n" in c else "" for c in src.split("# %%")[1:]
+             if not c.startswith(" [markdown]")]
+    out["times"] = [sum(run(c) for c in cells if c.strip())]
+if mode == "tracked":
+    ip._mlops_nb_tracker.flush()
+print(json.dumps(out))
+'''
+
+
+def _child(mode: str, task: str, arg: str, repeats: int, workdir: Path) -> list[float]:
+    proc = subprocess.run([sys.executable, "-c", _CHILD, mode, task, arg, str(repeats)],
+                          cwd=workdir, capture_output=True, text=True, timeout=900,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT),
+                               "MLOPS_NB_HOME": str(workdir / ".mlops_nb")})
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])["times"]
+
+
+def _pair(task: str, arg: str, repeats: int, rounds: int, workdir: Path
+          ) -> tuple[float, float]:
+    """Median untracked and tracked times, alternating processes to share the noise."""
+    plain: list[float] = []
+    tracked: list[float] = []
+    for _ in range(rounds):
+        plain += _child("untracked", task, arg, repeats, workdir)
+        tracked += _child("tracked", task, arg, repeats, workdir)
+    return statistics.median(plain), statistics.median(tracked)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (~1 minute)")
+    ap.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress as it goes
+    rounds = 2 if args.quick else 3
+    results: dict[str, object] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        base, tracked = _pair("loop", "10000", 3 if args.quick else 5, rounds, work)
+        ratio = tracked / base
+        ok &= ratio <= 1.05
+        results["metric_loop"] = {"untracked_s": base, "tracked_s": tracked, "ratio": ratio}
+        print(f"10,000 accuracy_score calls in one cell: untracked {base:.3f} s, tracked "
+              f"{tracked:.3f} s, ratio {ratio:.3f} (target <= 1.05)")
+        base, tracked = _pair("plain", "", 50 if args.quick else 200, rounds, work)
+        extra_ms = (tracked - base) * 1000
+        ok &= extra_ms <= 1.0
+        results["plain_cell"] = {"untracked_s": base, "tracked_s": tracked,
+                                 "overhead_ms": extra_ms}
+        print(f"plain cell `x = 1`: untracked {base * 1e3:.3f} ms, tracked "
+              f"{tracked * 1e3:.3f} ms, overhead {extra_ms:.3f} ms (target <= 1 ms)")
+        total_base = total_tracked = 0.0
+        per: dict[str, dict[str, float]] = {}
+        for name in NOTEBOOKS[:2] if args.quick else NOTEBOOKS:
+            b, t = _pair("notebook", str(CORPUS / f"{name}.py"), 1, rounds, work)
+            per[name] = {"untracked_s": b, "tracked_s": t, "ratio": t / b}
+            total_base += b
+            total_tracked += t
+            print(f"  notebook {name}: untracked {b:.3f} s, tracked {t:.3f} s, "
+                  f"ratio {t / b:.3f}")
+        ratio = total_tracked / total_base
+        ok &= ratio <= 1.05
+        results["notebooks"] = {"per_notebook": per, "ratio": ratio}
+        print(f"whole notebooks (sum of cell times): ratio {ratio:.3f} (target <= 1.05)")
+    results["all_targets_met"] = bool(ok)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

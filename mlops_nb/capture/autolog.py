@@ -1,0 +1,807 @@
+"""scikit-learn autologging: metric calls, `score`, cross-validation, searches, which model.
+
+Modelled on MLflow's sklearn autolog: while tracking is on, `sklearn.metrics` scorers and
+losses, estimator methods (`fit`, `predict*`, `decision_function`, `transform`, `score`) and
+the cross-validation helpers are wrapped; every call made by the notebook's own code (not by
+scikit-learn calling itself: a depth counter skips nested calls) reports what it computed to a
+sink. Unpatching puts every original object back, so identity checks hold after `%track off`.
+
+Two callers share this file: the kernel's recorder, and the exported `train.py`, which embeds
+this module's source so a script recomputes exactly the metrics the notebook recorded, under
+exactly the same names. So it imports only the standard library at module level, and names are
+chosen from the code (call sites, variable names), never from run-time accidents.
+
+Why a metric's name has a data suffix only sometimes: `accuracy_score` is what a person calls
+the test accuracy they computed; only when one cell computes the same metric on two data sets
+(train and test, or two slices) do the names need the data (`accuracy_score_X_test`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.abc
+import importlib.machinery
+import sys
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+# Estimator methods whose output is traced back to the estimator (which model predicted).
+PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
+                   "transform")
+CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learning_curve")
+_NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
+                          "confusion_matrix", "multilabel_confusion_matrix", "auc"})
+_REPORT = "classification_report"
+# Estimator attributes that hold what a *CV estimator chose (`RidgeCV().alpha_`).
+_CHOSEN = ("alpha_", "C_", "l1_ratio_", "gamma_", "n_neighbors_", "n_components_")
+_MAX_TRACED = 256
+_MAX_NAMED = 256
+_MAX_FRAMES = 12
+
+
+class Call:
+    """One metric-like value computed by the notebook's code, before it is named."""
+
+    __slots__ = ("data", "est", "extra", "fn", "kind", "model", "site", "steps", "value")
+
+    def __init__(self, kind: str, fn: str, site: Any, data: str | None, value: Any,
+                 model: str | None = None, steps: list[Any] | None = None,
+                 extra: dict[str, Any] | None = None, est: Any = None) -> None:
+        self.kind = kind  # "metric" | "search" | "params"
+        self.fn = fn
+        self.site = site
+        self.data = data
+        self.value = value
+        self.model = model
+        self.steps = steps
+        self.extra = extra
+        self.est = est  # the estimator itself: named after the cell if it had no name yet
+
+
+# -- the state shared by every wrapper --------------------------------------------------------
+class _State:
+    def __init__(self) -> None:
+        self.depth = 0
+        self.sink: Callable[[Call], None] | None = None
+        self.traced: dict[int, tuple[Any, Any, str | None]] = {}  # id(output) -> (ref, est, X)
+        self.names: dict[int, tuple[Any, str | None]] = {}  # id(obj) -> (obj, name)
+        self.last_model: Any = None
+        self.root_globals: dict[str, Any] | None = None
+
+    def reset_cell(self) -> None:
+        self.traced.clear()
+        self.names.clear()
+        self.last_model = None
+
+
+STATE = _State()
+
+
+def _frames() -> list[Any]:
+    """The notebook's frames from the innermost user frame outward to the cell's module frame.
+
+    Frames of this file are skipped; the walk stops at the first module-level frame, which is
+    the cell (kernel) or the script (export), so names are looked up where the user wrote them.
+    """
+    out = []
+    f = sys._getframe(2)
+    here = __file__ if "__file__" in globals() else None
+    for _ in range(_MAX_FRAMES):
+        if f is None:
+            break
+        if f.f_code.co_filename != here:
+            out.append(f)
+            if f.f_locals is f.f_globals:
+                break
+        f = f.f_back
+    return out
+
+
+def _site(frames: list[Any]) -> Any:
+    """Where the call was written: the same call in a loop is one metric, two calls are two.
+
+    The whole chain of frames counts, so a helper called on train then on test from two lines
+    is two sites. Values are only compared within one cell, never stored.
+    """
+    return tuple((id(f.f_code), f.f_lineno, f.f_lasti) for f in frames)
+
+
+def _name_of(obj: Any, frames: list[Any]) -> str | None:
+    """The variable that holds `obj`, outermost frame first (`X_test`, not a helper's `X`)."""
+    if obj is None:
+        return None
+    key = id(obj)
+    hit = STATE.names.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    found = None
+    for f in reversed(frames):
+        space = f.f_globals if f.f_locals is f.f_globals else f.f_locals
+        for k, v in space.items():
+            if v is obj and not k.startswith("_"):
+                found = k
+                break
+        if found:
+            break
+    if len(STATE.names) < _MAX_NAMED:
+        STATE.names[key] = (obj, found)
+    return found
+
+
+def _trace(out: Any, est: Any, xname: str | None) -> None:
+    try:
+        ref: Any = weakref.ref(out)
+    except TypeError:
+        ref = out
+    if len(STATE.traced) >= _MAX_TRACED:
+        STATE.traced.pop(next(iter(STATE.traced)))
+    STATE.traced[id(out)] = (ref, est, xname)
+
+
+def _traced(obj: Any) -> tuple[Any, str | None] | None:
+    hit = STATE.traced.get(id(obj))
+    if hit is None:
+        return None
+    ref, est, xname = hit
+    held = ref() if isinstance(ref, weakref.ref) else ref
+    return (est, xname) if held is obj else None
+
+
+def numeric(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        if getattr(value, "shape", None) == () and hasattr(value, "item"):
+            item = value.item()
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                return item
+    except Exception:
+        return None
+    return None
+
+
+def _emit(call: Call) -> None:
+    sink = STATE.sink
+    if sink is not None:
+        sink(call)
+
+
+# -- metric functions -------------------------------------------------------------------------
+class MetricWrapper:
+    """Stands in for a `sklearn.metrics` function; pickles as the original (make_scorer)."""
+
+    def __init__(self, original: Callable[..., Any], kind: str) -> None:
+        functools.update_wrapper(self, original)
+        self.original = original
+        self.kind = kind
+
+    def __reduce__(self) -> Any:
+        return (_identity, (self.original,))
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:  # behave like a function in a class
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        st = STATE
+        if st.depth or st.sink is None:
+            return self.original(*args, **kwargs)
+        st.depth += 1
+        try:
+            result = self.original(*args, **kwargs)
+        finally:
+            st.depth -= 1
+        try:  # noqa: SIM105 (suppress() costs a context manager on a hot path)
+            _observe(self, args, kwargs, result)
+        except Exception:  # capture must never break the user's call
+            pass
+        return result
+
+
+def _identity(obj: Any) -> Any:
+    return obj
+
+
+def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
+             result: Any) -> None:
+    frames = _frames()
+    site = _site(frames)
+    if w.kind == "metric":
+        value = numeric(result)
+        if value is None:
+            return
+        y_true = args[0] if args else next(iter(kwargs.values()), None)
+        y_pred = args[1] if len(args) > 1 else None
+        if y_pred is None:
+            for k in ("y_pred", "y_score", "y_prob", "y_proba", "probas_pred", "labels_pred",
+                      "X"):
+                if k in kwargs:
+                    y_pred = kwargs[k]
+                    break
+        _emit(_metric_call(w.__name__, site, frames, value, y_true, y_pred))
+    elif w.kind == "report":
+        report = result
+        if isinstance(result, str):
+            kw = dict(kwargs, output_dict=True)
+            STATE.depth += 1
+            try:
+                report = w.original(*args, **kw)
+            finally:
+                STATE.depth -= 1
+        y_true = args[0] if args else kwargs.get("y_true")
+        y_pred = args[1] if len(args) > 1 else kwargs.get("y_pred")
+        for key, value in _report_metrics(report).items():
+            _emit(_metric_call(f"report_{key}", site, frames, value, y_true, y_pred))
+    elif w.kind in CV_FUNCTIONS:
+        _observe_cv(w.kind, site, frames, args, kwargs, result)
+
+
+def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
+                 y_pred: Any) -> Call:
+    traced = _traced(y_pred) if y_pred is not None else None
+    if traced is not None:
+        est, data = traced
+    else:
+        est, data = STATE.last_model, _name_of(y_true, frames)
+    return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est)
+
+
+def _model_name(est: Any, frames: list[Any]) -> str | None:
+    if est is None:
+        return None
+    name = _name_of(est, frames)
+    if name is None:
+        return None
+    return name
+
+
+def _report_metrics(report: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not isinstance(report, dict):
+        return out
+    if numeric(report.get("accuracy")) is not None:
+        out["accuracy"] = numeric(report["accuracy"])
+    for avg, prefix in (("macro avg", "macro"), ("weighted avg", "weighted"),
+                        ("micro avg", "micro")):
+        block = report.get(avg)
+        if isinstance(block, dict):
+            for k, short in (("precision", "precision"), ("recall", "recall"),
+                             ("f1-score", "f1")):
+                v = numeric(block.get(k))
+                if v is not None:
+                    out[f"{prefix}_{short}"] = v
+    return out
+
+
+def _scoring_names(estimator: Any, scoring: Any) -> list[str]:
+    if isinstance(scoring, str):
+        return [scoring]
+    if isinstance(scoring, (list, tuple, set)):
+        return [str(s) for s in scoring]
+    if isinstance(scoring, dict):
+        return [str(k) for k in scoring]
+    if scoring is None:
+        kind = getattr(estimator, "_estimator_type", None)
+        try:
+            from sklearn.base import is_classifier, is_regressor
+
+            kind = ("classifier" if is_classifier(estimator) else
+                    "regressor" if is_regressor(estimator) else kind)
+        except Exception:
+            pass
+        return ["accuracy" if kind == "classifier" else "r2" if kind == "regressor"
+                else "score"]
+    return [getattr(scoring, "__name__", None) or getattr(
+        getattr(scoring, "_score_func", None), "__name__", "score")]
+
+
+def _mean_std(values: Any) -> tuple[Any, Any, list[Any]] | None:
+    import numpy as np  # loaded already: scikit-learn returned these values
+
+    try:
+        arr = np.asarray(values, dtype=float).ravel()
+    except Exception:
+        return None
+    if arr.size == 0:
+        return None
+    # np.mean/np.std: the very arithmetic notebooks print (`scores.mean()`), bit for bit.
+    return float(arr.mean()), float(arr.std()), [float(v) for v in arr]
+
+
+def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any], result: Any) -> None:
+    estimator = args[0] if args else kwargs.get("estimator")
+    scoring = kwargs.get("scoring")
+    data = _name_of(args[1] if len(args) > 1 else kwargs.get("X"), frames)
+    model = None  # CV fits clones: no fitted model stands behind these scores
+    names = _scoring_names(estimator, scoring)
+
+    def put(metric: str, values: Any, pick: str = "mean") -> None:
+        ms = _mean_std(values)
+        if ms is None:
+            return
+        mean, std, folds = ms
+        _emit(Call("metric", f"{metric}_mean", site, data, mean, model=model, steps=folds))
+        _emit(Call("metric", f"{metric}_std", site, data, std, model=model))
+
+    if fn == "cross_val_score":
+        put(f"cv_{names[0]}", result)
+    elif fn == "cross_validate" and isinstance(result, dict):
+        for key, values in result.items():
+            if not isinstance(key, str) or not key.startswith(("test_", "train_")):
+                continue
+            split, _, which = key.partition("_")
+            which = names[0] if which == "score" else which
+            put(f"cv_{split}_{which}" if split == "train" else f"cv_{which}", values)
+    elif fn in ("validation_curve", "learning_curve") and isinstance(result, tuple):
+        test = result[-1] if fn == "validation_curve" else result[2]
+        train = result[-2] if fn == "validation_curve" else result[1]
+        prefix = "vc" if fn == "validation_curve" else "lc"
+        for split, scores in (("test", test), ("train", train)):
+            try:
+                means = [float(sum(r) / len(r)) for r in scores.tolist()]
+            except Exception:
+                continue
+            if not means:
+                continue
+            value = max(means) if fn == "validation_curve" else means[-1]
+            label = "best" if fn == "validation_curve" else "last"
+            _emit(Call("metric", f"{prefix}_{split}_{names[0]}_{label}", site, data, value,
+                       model=model, steps=means))
+
+
+# -- estimator methods ------------------------------------------------------------------------
+def _wrap_method(original: Callable[..., Any], method: str) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        st = STATE
+        if st.depth or st.sink is None:
+            return original(self, *args, **kwargs)
+        st.depth += 1
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            st.depth -= 1
+        try:  # noqa: SIM105 (suppress() costs a context manager on a hot path)
+            _after_method(self, method, args, kwargs, result)
+        except Exception:  # capture must never break the user's call
+            pass
+        return result
+
+    wrapper.__mnb_original__ = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+class _WrappedDescriptor:
+    """Wraps a descriptor such as sklearn's `available_if`, keeping `hasattr` truthful."""
+
+    def __init__(self, original: Any, method: str) -> None:
+        self.original = original
+        self.method = method
+        self.__doc__ = getattr(original, "__doc__", None)
+
+    def __set_name__(self, owner: Any, name: str) -> None:
+        pass
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        bound = self.original.__get__(obj, owner)  # raises AttributeError when unavailable
+        if obj is None:
+            return bound
+        method = self.method
+
+        @functools.wraps(bound)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            st = STATE
+            if st.depth or st.sink is None:
+                return bound(*args, **kwargs)
+            st.depth += 1
+            try:
+                result = bound(*args, **kwargs)
+            finally:
+                st.depth -= 1
+            with contextlib.suppress(Exception):
+                _after_method(obj, method, args, kwargs, result)
+            return result
+
+        return call
+
+
+def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  result: Any) -> None:
+    if method in PREDICT_METHODS or method == "fit_predict":
+        frames = _frames()
+        X = args[0] if args else kwargs.get("X")
+        _trace(result, est, _name_of(X, frames))
+        STATE.last_model = est
+    elif method == "score":
+        value = numeric(result)
+        if value is None:
+            return
+        frames = _frames()
+        X = args[0] if args else kwargs.get("X")
+        _emit(Call("metric", f"{type(est).__name__}_score", _site(frames),
+                   _name_of(X, frames), value, model=_model_name(est, frames), est=est))
+    elif method in ("fit", "fit_transform"):
+        STATE.last_model = est
+        if hasattr(est, "cv_results_") and hasattr(est, "best_params_"):
+            _observe_search(est)
+        else:
+            _observe_chosen(est)
+
+
+def _observe_search(search: Any) -> None:
+    frames = _frames()
+    model = _model_name(search, frames)
+    scoring = getattr(search, "scoring", None)
+    refit = getattr(search, "refit", True)
+    if isinstance(refit, str):
+        name = refit
+    else:
+        name = _scoring_names(getattr(search, "estimator", None), scoring)[0]
+    best = numeric(getattr(search, "best_score_", None))
+    params = {k: v for k, v in dict(getattr(search, "best_params_", {}) or {}).items()}
+    candidates = _candidates(search, refit if isinstance(refit, str) else "score")
+    _emit(Call("search", f"best_cv_{name}", _site(frames), None, best, model=model,
+               extra={"params": params, "candidates": candidates, "metric": f"cv_{name}"},
+               est=search))
+
+
+def _candidates(search: Any, key: str) -> list[dict[str, Any]]:
+    """Every candidate of a search as {params, metrics, rank}, best first."""
+    res = getattr(search, "cv_results_", None)
+    if not isinstance(res, dict):
+        return []
+    rank = res.get(f"rank_test_{key}")
+    params = res.get("params")
+    if rank is None or params is None:
+        return []
+    out = []
+    for i, p in enumerate(params):
+        metrics = {}
+        for k, values in res.items():
+            if k.startswith(("mean_test_", "std_test_", "mean_train_")):
+                v = numeric(values[i])
+                if v is not None:
+                    metrics[k] = v
+        out.append({"params": dict(p), "metrics": metrics, "rank": int(rank[i])})
+    out.sort(key=lambda c: c["rank"])
+    return out
+
+
+def _observe_chosen(est: Any) -> None:
+    if not type(est).__name__.endswith("CV"):
+        return
+    chosen = {a: numeric(getattr(est, a, None)) for a in _CHOSEN}
+    chosen = {a: v for a, v in chosen.items() if v is not None}
+    best = numeric(getattr(est, "best_score_", None))
+    if not chosen and best is None:
+        return
+    frames = _frames()
+    model = _model_name(est, frames)
+    _emit(Call("params", f"{type(est).__name__}", _site(frames), None, best, model=model,
+               extra={"params": chosen}, est=est))
+
+
+# -- installing and removing patches ----------------------------------------------------------
+class Patcher:
+    """Every patch applied, so `unpatch` puts back exactly what was there."""
+
+    def __init__(self) -> None:
+        self.module_attrs: list[tuple[Any, str, Any]] = []  # (module, name, original)
+        self.class_attrs: list[tuple[type, str, Any]] = []
+        self.ns_swaps: list[tuple[dict[str, Any], str, Any, Any]] = []
+        self.wrappers: dict[int, Any] = {}  # id(original) -> wrapper
+        self.patched_classes: set[type] = set()
+        self.patched_methods: set[tuple[type, str]] = set()
+        self.init_subclass: tuple[type, Any] | None = None
+        self.finder: _ImportWatcher | None = None
+        self.metrics_done = False
+        self.cv_done = False
+        self.base_done = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.module_attrs or self.class_attrs or self.finder or self.init_subclass)
+
+    # module-level functions ------------------------------------------------------------------
+    def _swap(self, module: Any, name: str, kind: str) -> None:
+        original = getattr(module, name, None)
+        if original is None or isinstance(original, MetricWrapper) or not callable(original):
+            return
+        wrapper = self.wrappers.get(id(original))
+        if wrapper is None:
+            wrapper = MetricWrapper(original, kind)
+            self.wrappers[id(original)] = wrapper
+        self.module_attrs.append((module, name, original))
+        setattr(module, name, wrapper)
+
+    def patch_metrics(self, metrics: Any) -> None:
+        if self.metrics_done:
+            return
+        self.metrics_done = True
+        for name in list(getattr(metrics, "__all__", dir(metrics))):
+            if name.startswith("_") or name in _NOT_METRICS:
+                continue
+            obj = getattr(metrics, name, None)
+            if not callable(obj) or isinstance(obj, type):
+                continue
+            if name == _REPORT:
+                self._swap(metrics, name, "report")
+            elif name.endswith(("_score", "_error", "_loss")) or name in ("log_loss",):
+                self._swap(metrics, name, "metric")
+
+    def patch_model_selection(self, ms: Any) -> None:
+        if self.cv_done:
+            return
+        self.cv_done = True
+        for name in CV_FUNCTIONS:
+            self._swap(ms, name, name)
+
+    # estimator classes -------------------------------------------------------------------------
+    def patch_class(self, cls: type) -> None:
+        """Wrap the estimator methods `cls` has, where they are defined (often a mixin)."""
+        if cls in self.patched_classes:
+            return
+        self.patched_classes.add(cls)
+        for method in (*PREDICT_METHODS, "fit", "fit_predict", "fit_transform", "score"):
+            for klass in cls.__mro__:
+                if method in klass.__dict__:
+                    if klass is not object:
+                        self._patch_method(klass, method)
+                    break
+
+    def _patch_method(self, cls: type, method: str) -> None:
+        if (cls, method) in self.patched_methods:
+            return
+        self.patched_methods.add((cls, method))
+        if True:
+            attr = cls.__dict__.get(method)
+            if attr is None or getattr(attr, "__mnb_original__", None) is not None:
+                return
+            if isinstance(attr, _WrappedDescriptor):
+                return
+            if isinstance(attr, (staticmethod, classmethod, property)):
+                return
+            if callable(attr) and hasattr(attr, "__get__") and hasattr(attr, "__code__"):
+                new: Any = _wrap_method(attr, method)
+            elif hasattr(attr, "__get__"):
+                new = _WrappedDescriptor(attr, method)
+            else:
+                return
+            self.class_attrs.append((cls, method, attr))
+            setattr(cls, method, new)
+
+    def patch_estimators(self, base_module: Any) -> None:
+        base = getattr(base_module, "BaseEstimator", None)
+        if base is None or self.base_done:
+            return
+        self.base_done = True
+        self._hook_subclasses(base)
+        stack = [base]
+        while stack:
+            cls = stack.pop()
+            try:
+                subs = cls.__subclasses__()
+            except TypeError:
+                subs = []
+            stack.extend(subs)
+            self.patch_class(cls)
+
+    def _hook_subclasses(self, base: type) -> None:
+        """Classes defined later (`import sklearn.ensemble` in a later cell) are patched when
+        they are created, through `BaseEstimator.__init_subclass__`."""
+        previous = base.__dict__.get("__init_subclass__")
+        patcher = self
+
+        def __init_subclass__(cls: type, **kwargs: Any) -> None:
+            if previous is not None:
+                previous.__get__(None, cls)(**kwargs)
+            else:
+                super(base, cls).__init_subclass__(**kwargs)
+            with contextlib.suppress(Exception):
+                patcher.patch_class(cls)
+
+        self.init_subclass = (base, previous)
+        base.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
+
+    # the notebook's namespace -----------------------------------------------------------------
+    def swap_namespace(self, ns: dict[str, Any]) -> None:
+        """`from sklearn.metrics import accuracy_score` before tracking bound the original."""
+        if not self.wrappers:
+            return
+        for name, value in list(ns.items()):
+            wrapper = self.wrappers.get(id(value))
+            if wrapper is not None and wrapper.original is value:
+                ns[name] = wrapper
+                self.ns_swaps.append((ns, name, value, wrapper))
+
+    # everything at once -------------------------------------------------------------------------
+    def patch_loaded(self, ns: dict[str, Any] | None = None) -> None:
+        """Patch what scikit-learn has loaded so far and watch for the rest being imported."""
+        if self.base_done and self.metrics_done and self.cv_done:
+            return
+        mods = sys.modules
+        before = len(self.module_attrs)
+        if "sklearn.base" in mods:
+            self.patch_estimators(mods["sklearn.base"])
+        if "sklearn.metrics" in mods:
+            self.patch_metrics(mods["sklearn.metrics"])
+        if "sklearn.model_selection" in mods:
+            self.patch_model_selection(mods["sklearn.model_selection"])
+        if ns is not None and len(self.module_attrs) != before:
+            self.swap_namespace(ns)
+        if self.finder is None and not (self.base_done and self.metrics_done and self.cv_done):
+            self.finder = _ImportWatcher(self)
+            sys.meta_path.insert(0, self.finder)
+
+    def on_import(self, name: str, module: Any) -> None:
+        try:
+            if name == "sklearn.base":
+                self.patch_estimators(module)
+            elif name == "sklearn.metrics":
+                self.patch_metrics(module)
+            elif name == "sklearn.model_selection":
+                self.patch_model_selection(module)
+        except Exception:
+            pass
+        if self.base_done and self.metrics_done and self.cv_done:
+            self._remove_finder()
+
+    def _remove_finder(self) -> None:
+        if self.finder is not None:
+            while self.finder in sys.meta_path:
+                sys.meta_path.remove(self.finder)
+            self.finder = None
+
+    def unpatch(self) -> None:
+        self._remove_finder()
+        for ns, name, original, wrapper in reversed(self.ns_swaps):
+            if ns.get(name) is wrapper:
+                ns[name] = original
+        wrappers = {id(w): w for w in self.wrappers.values()}
+        for module, name, original in reversed(self.module_attrs):
+            setattr(module, name, original)
+        # Modules imported while patched may have bound a wrapper (`from ..metrics import f`).
+        for mod_name, module in list(sys.modules.items()):
+            if not mod_name.startswith("sklearn") or module is None:
+                continue
+            space = getattr(module, "__dict__", {})
+            for k, v in list(space.items()):
+                if id(v) in wrappers and wrappers[id(v)] is v:
+                    space[k] = v.original
+        for cls, name, original in reversed(self.class_attrs):
+            setattr(cls, name, original)
+        if self.init_subclass is not None:
+            base, previous = self.init_subclass
+            if previous is None:
+                del base.__init_subclass__
+            else:
+                base.__init_subclass__ = previous  # type: ignore[misc]
+        self.__init__()  # type: ignore[misc]
+
+
+class _ImportWatcher(importlib.abc.MetaPathFinder):
+    """Patches `sklearn.metrics` & co. as soon as a cell imports them, even mid-cell."""
+
+    TARGETS = frozenset({"sklearn.base", "sklearn.metrics", "sklearn.model_selection"})
+
+    def __init__(self, patcher: Patcher) -> None:
+        self.patcher = patcher
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.TARGETS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        patcher = self.patcher
+        original_exec = loader.exec_module
+
+        class _Loader(importlib.abc.Loader):
+            def __getattr__(self, name: str) -> Any:  # get_source, is_package, resources...
+                return getattr(loader, name)
+
+            def create_module(self, spec: Any) -> Any:
+                return loader.create_module(spec)
+
+            def exec_module(self, module: Any) -> None:
+                original_exec(module)
+                patcher.on_import(fullname, module)
+
+        spec.loader = _Loader()
+        return spec
+
+
+# -- naming -------------------------------------------------------------------------------------
+def name_calls(calls: list[Call]) -> list[tuple[str, Call]]:
+    """A stable, readable metric name for each call, in call order.
+
+    One series per (function, call site, data): the same call repeated in a loop is one metric
+    with steps; the same function on different data gets the data's name as a suffix
+    (`accuracy_score_X_test`), on the same data by different models the model's name
+    (`accuracy_score_scaled_clf`), else a number in order of first call.
+    """
+    series: dict[str, list[tuple[Any, str | None]]] = {}
+    model_of: dict[tuple[str, Any, str | None], str | None] = {}
+    for c in calls:
+        if c.kind != "metric":
+            continue
+        keys = series.setdefault(c.fn, [])
+        key = (c.site, c.data)
+        if key not in keys:
+            keys.append(key)
+            model_of[(c.fn, *key)] = c.model
+    names: dict[tuple[str, Any, str | None], str] = {}
+    for fn, keys in series.items():
+        if len(keys) == 1:
+            names[(fn, *keys[0])] = fn
+            continue
+        datas = [d for _, d in keys]
+        models = [model_of[(fn, *k)] for k in keys]
+        by_model = None not in models and len(set(models)) == len(models)
+        used: set[str] = set()
+        for i, (site, data) in enumerate(keys):
+            if data is not None and datas.count(data) == 1:
+                name = f"{fn}_{data}"
+            elif by_model:
+                name = f"{fn}_{models[i]}"
+            elif data is not None:
+                name = f"{fn}_{data}_{datas[:i + 1].count(data)}"
+            else:
+                name = f"{fn}_{i + 1}"
+            while name in used:
+                name += "_"
+            used.add(name)
+            names[(fn, site, data)] = name
+    out = []
+    for c in calls:
+        if c.kind == "metric":
+            out.append((names[(c.fn, c.site, c.data)], c))
+        else:
+            out.append((c.fn, c))
+    return out
+
+
+def metrics_of(calls: list[Call]) -> dict[str, Any]:
+    """{name: last value} for a cell's calls: what the exported script compares."""
+    out: dict[str, Any] = {}
+    for name, c in name_calls(calls):
+        if c.kind in ("metric", "search") and c.value is not None:
+            out[name] = c.value
+    return out
+
+
+# -- the exported script's side ---------------------------------------------------------------
+class ScriptAutolog:
+    """In train.py: collect each cell's calls and name them exactly as the kernel did."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.patcher = Patcher()
+
+    def start(self, ns: dict[str, Any]) -> None:
+        STATE.sink = self.calls.append
+        self.patcher.patch_loaded(ns)
+
+    def begin_cell(self, ns: dict[str, Any]) -> None:
+        self.calls.clear()
+        STATE.reset_cell()
+        self.patcher.patch_loaded(ns)
+
+    def end_cell(self, metrics: dict[str, Any], explicit: set[str]) -> None:
+        for name, value in metrics_of(self.calls).items():
+            if name not in explicit:
+                metrics[name] = value
+        self.calls.clear()
+        STATE.reset_cell()

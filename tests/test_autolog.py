@@ -1,0 +1,321 @@
+"""scikit-learn autologging in a real InteractiveShell: every capture path, naming, restore."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_nb.capture import autolog
+from mlops_nb.errors import MlopsNbError
+from mlops_nb.export import export_run
+from mlops_nb.reproduce import reproduce
+from mlops_nb.store.reader import StoreReader
+
+DATA = """from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.metrics import accuracy_score, f1_score
+X, y = load_iris(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+clf = LogisticRegression(max_iter=300).fit(X_train, y_train)"""
+
+
+def log_of(sh):
+    sh.flush()
+    return StoreReader(sh.tracker.home).session_log(sh.tracker.session)
+
+
+def last_run(sh):
+    return [cr for cr in log_of(sh) if cr.is_run and cr.parent is None][-1]
+
+
+def verify(run, name: str = "exp"):
+    out = export_run(run.id, Path.cwd() / name)
+    verdict = reproduce(out)
+    assert verdict.ok, verdict.summary() + "\n" + verdict.stderr_tail
+    return out, verdict
+
+
+@pytest.fixture
+def iris(tracked):
+    tracked.run(DATA)
+    return tracked
+
+
+def test_nothing_imported_or_patched_until_tracking_and_sklearn(shell):
+    shell.run("%load_ext mlops_nb")
+    assert "sklearn" not in sys.modules or autolog.STATE.sink is None
+    shell.run("%track on")
+    assert autolog.STATE.sink is not None
+    shell.run("%track off")
+    assert autolog.STATE.sink is None
+
+
+def test_printed_fstring_and_expression_metrics_named_by_data(iris):
+    iris.run('print(f"train {accuracy_score(y_train, clf.predict(X_train)):.3f}")\n'
+             'print("test", accuracy_score(y_test, clf.predict(X_test)))\n'
+             "clf.score(X_test, y_test)")
+    run = last_run(iris)
+    acc = iris.ns["accuracy_score"]
+    assert run.metrics["accuracy_score_X_train"] == acc(iris.ns["y_train"],
+                                                        iris.ns["clf"].predict(iris.ns["X_train"]))
+    assert "accuracy_score_X_test" in run.metrics
+    assert run.metrics["LogisticRegression_score"] == iris.ns["clf"].score(
+        iris.ns["X_test"], iris.ns["y_test"])
+    assert run.metric_models["accuracy_score_X_test"] == "clf"
+
+
+def test_single_use_keeps_the_plain_function_name(iris):
+    iris.run("print(f1_score(y_test, clf.predict(X_test), average='macro'))")
+    assert set(last_run(iris).metrics) == {"f1_score"}
+
+
+def test_lambda_comprehension_and_nested_function(iris):
+    iris.run("score = lambda m: accuracy_score(y_test, m.predict(X_test))\n"
+             "def evaluate(m, X, y):\n    return f1_score(y, m.predict(X), average='micro')\n"
+             "print(score(clf))\n"
+             "print([evaluate(clf, a, b) for a, b in [(X_train, y_train), (X_test, y_test)]])")
+    run = last_run(iris)
+    assert "accuracy_score" in run.metrics
+    assert {"f1_score_X_train", "f1_score_X_test"} <= set(run.metrics)
+    assert run.metrics["f1_score_X_train"] != run.metrics["f1_score_X_test"]
+
+
+def test_metrics_on_slices_of_the_same_data(iris):
+    iris.run("pred = clf.predict(X_test)\n"
+             "print(accuracy_score(y_test[:20], pred[:20]))\n"
+             "print(accuracy_score(y_test[20:], pred[20:]))")
+    run = last_run(iris)
+    names = sorted(n for n in run.metrics if n.startswith("accuracy_score"))
+    assert names == ["accuracy_score_1", "accuracy_score_2"]
+    pred, y_test = iris.ns["pred"], iris.ns["y_test"]
+    acc = iris.ns["accuracy_score"]
+    assert run.metrics["accuracy_score_1"] == acc(y_test[:20], pred[:20])
+    assert run.metrics["accuracy_score_2"] == acc(y_test[20:], pred[20:])
+
+
+def test_same_call_in_a_range_loop_is_one_metric_with_steps(iris):
+    iris.run("for n in range(3):\n    accuracy_score(y_test[n:], clf.predict(X_test)[n:])")
+    run = last_run(iris)
+    assert list(run.metrics) == ["accuracy_score"]
+    assert len(run.metric_steps["accuracy_score"]) == 3
+
+
+def test_loop_over_parameters_is_one_run_per_iteration_with_its_model(iris):
+    iris.run("for C in [0.01, 1.0]:\n"
+             "    model = LogisticRegression(C=C, max_iter=300).fit(X_train, y_train)\n"
+             "    print(accuracy_score(y_test, model.predict(X_test)))")
+    log = log_of(iris)
+    kids = [cr for cr in log if cr.parent is not None]
+    assert [k.params for k in kids] == [{"C": 0.01}, {"C": 1.0}]
+    assert all("accuracy_score" in k.metrics for k in kids)
+    assert kids[0].metrics["accuracy_score"] < kids[1].metrics["accuracy_score"]
+    assert all(k.metric_models == {"accuracy_score": "model"} for k in kids)
+    # --save-model of the first iteration saves ITS model (C=0.01), not the loop's last one
+    out, _ = verify(kids[0])
+    target = Path.cwd() / "m.pkl"
+    subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                   cwd=out, check=True, capture_output=True, timeout=300)
+    assert pickle.loads(target.read_bytes()).C == 0.01
+
+
+def test_explicit_log_metric_wins(iris):
+    iris.run("import mlops_nb as mnb\n"
+             "mnb.log_metric('accuracy_score', 0.5)\n"
+             "accuracy_score(y_test, clf.predict(X_test))")
+    assert last_run(iris).metrics["accuracy_score"] == 0.5
+
+
+def test_names_imported_before_tracking_are_swapped_and_restored(shell):
+    shell.run("%load_ext mlops_nb")
+    shell.run("from sklearn.metrics import accuracy_score\nimport sklearn.metrics as skm\n"
+              "from sklearn.linear_model import LogisticRegression")
+    original = shell.ns["accuracy_score"]
+    fit = shell.ns["LogisticRegression"].fit
+    assert not isinstance(original, autolog.MetricWrapper)
+    shell.run("%track on")
+    assert isinstance(shell.ns["accuracy_score"], autolog.MetricWrapper)
+    shell.run("s = accuracy_score([0, 1, 1], [0, 1, 0])")
+    assert last_run(shell).metrics["accuracy_score"] == pytest.approx(2 / 3)
+    shell.run("%track off")
+    import sklearn.metrics
+    from sklearn.linear_model import LogisticRegression
+
+    assert shell.ns["accuracy_score"] is original
+    assert sklearn.metrics.accuracy_score is original
+    assert LogisticRegression.fit is fit
+    assert "__init_subclass__" not in vars(sys.modules["sklearn.base"].BaseEstimator)
+    assert not any(isinstance(f, autolog._ImportWatcher) for f in sys.meta_path)
+
+
+def test_unload_restores_every_patch(iris):
+    import sklearn.base
+    import sklearn.model_selection
+
+    assert isinstance(sklearn.model_selection.cross_val_score, autolog.MetricWrapper)
+    iris.run("%unload_ext mlops_nb")
+    assert not isinstance(sklearn.model_selection.cross_val_score, autolog.MetricWrapper)
+    for cls in (sklearn.base.ClassifierMixin, iris.ns["LogisticRegression"]):
+        for name, attr in vars(cls).items():
+            assert not hasattr(attr, "__mnb_original__"), (cls, name)
+            assert not isinstance(attr, autolog._WrappedDescriptor), (cls, name)
+
+
+def test_sklearn_imported_in_the_tracked_cell_itself(tracked):
+    tracked.run("from sklearn.metrics import mean_squared_error\n"
+                "err = 1 + mean_squared_error([1.0, 2.0], [1.5, 2.0])")
+    assert last_run(tracked).metrics["mean_squared_error"] == 0.125
+
+
+def test_cross_validation_mean_std_and_folds(iris):
+    iris.run("from sklearn.model_selection import cross_val_score, cross_validate\n"
+             "scores = cross_val_score(clf, X, y, cv=4)")
+    run = last_run(iris)
+    scores = iris.ns["scores"]
+    assert run.metrics["cv_accuracy_mean"] == float(scores.mean())
+    assert run.metrics["cv_accuracy_std"] == float(scores.std())
+    assert run.metric_steps["cv_accuracy_mean"] == [float(s) for s in scores]
+    iris.run("res = cross_validate(clf, X, y, cv=3, scoring=['accuracy', 'f1_macro'])")
+    run = last_run(iris)
+    assert run.metrics["cv_f1_macro_mean"] == float(iris.ns["res"]["test_f1_macro"].mean())
+    assert "cv_f1_macro_mean" not in run.metric_models  # CV fits clones: no model behind it
+
+
+def test_validation_and_learning_curves(iris):
+    iris.run("from sklearn.model_selection import validation_curve, learning_curve\n"
+             "tr, te = validation_curve(clf, X, y, param_name='C', param_range=[0.01, 1], cv=3)\n"
+             "sizes, ltr, lte = learning_curve(clf, X, y, cv=3, train_sizes=[0.5, 1.0])")
+    run = last_run(iris)
+    assert run.metrics["vc_test_accuracy_best"] == max(iris.ns["te"].mean(axis=1))
+    assert len(run.metric_steps["vc_test_accuracy_best"]) == 2
+    assert run.metrics["lc_test_accuracy_last"] == iris.ns["lte"].mean(axis=1)[-1]
+
+
+def test_search_best_score_params_and_children(iris, monkeypatch):
+    iris.tracker.search_children = 2
+    iris.run("from sklearn.model_selection import GridSearchCV\n"
+             "grid = GridSearchCV(LogisticRegression(max_iter=300), {'C': [0.01, 0.1, 1]},"
+             " cv=3, scoring='f1_macro').fit(X_train, y_train)")
+    log = log_of(iris)
+    run = [cr for cr in log if cr.is_run and cr.parent is None][-1]
+    grid = iris.ns["grid"]
+    assert run.metrics["best_cv_f1_macro"] == grid.best_score_
+    assert run.params["grid.best_params.C"] == grid.best_params_["C"]
+    assert run.metric_models["best_cv_f1_macro"] == "grid"
+    assert run.params["grid.cv"] == 3
+    kids = [cr for cr in log if cr.parent == run.id]
+    assert len(kids) == 2 and kids[0].params == grid.best_params_
+    assert kids[0].metrics["mean_test_score"] == grid.best_score_
+    with pytest.raises(MlopsNbError, match="candidate of a search"):
+        export_run(kids[0].id, Path.cwd() / "kid")
+
+
+def test_classification_report_string_and_dict(iris):
+    iris.run("from sklearn.metrics import classification_report\n"
+             "print(classification_report(y_test, clf.predict(X_test)))")
+    run = last_run(iris)
+    rep = iris.ns["classification_report"](iris.ns["y_test"], iris.ns["clf"].predict(
+        iris.ns["X_test"]), output_dict=True)
+    assert run.metrics["report_accuracy"] == rep["accuracy"]
+    assert run.metrics["report_macro_f1"] == rep["macro avg"]["f1-score"]
+    assert run.metrics["report_weighted_recall"] == rep["weighted avg"]["recall"]
+
+
+def test_pipeline_is_the_model_and_fitted_and_saved(iris):
+    iris.run("from sklearn.pipeline import make_pipeline\n"
+             "from sklearn.preprocessing import StandardScaler\n"
+             "from sklearn.svm import LinearSVC\n"
+             "pipe = make_pipeline(StandardScaler(), LinearSVC(C=0.5, dual='auto'))\n"
+             "pipe.fit(X_train, y_train)\n"
+             "print(accuracy_score(y_test, pipe.predict(X_test)))\n"
+             "print(hasattr(pipe, 'predict_proba'))")
+    run = last_run(iris)
+    assert run.metric_models["accuracy_score"] == "pipe"
+    assert "pipe" in run.estimators
+    assert run.params["pipe.C"] == 0.5 and run.params["pipe.linearsvc__C"] == 0.5
+    out, _ = verify(run)
+    target = Path.cwd() / "pipe.pkl"
+    subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                   cwd=out, check=True, capture_output=True, timeout=300)
+    assert type(pickle.loads(target.read_bytes())).__name__ == "Pipeline"
+
+
+def test_exported_script_reproduces_autologged_metrics_and_kwarg_options(iris):
+    iris.run("from sklearn.ensemble import RandomForestClassifier\n"
+             "rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X_train, y_train)\n"
+             "print('train', accuracy_score(y_train, rf.predict(X_train)))\n"
+             "print('test', accuracy_score(y_test, rf.predict(X_test)))")
+    run = last_run(iris)
+    assert run.params["rf.n_estimators"] == 5
+    out, verdict = verify(run)
+    src = (out / "train.py").read_text()
+    assert "rf_n_estimators = 5" in src and "n_estimators=rf_n_estimators" in src
+    assert "train_test_split_test_size = 0.3" in src
+    assert verdict.metrics["accuracy_score_X_test"]["reproduced"] == run.metrics[
+        "accuracy_score_X_test"]
+    done = subprocess.run([sys.executable, str(out / "train.py"), "--rf-n-estimators", "1"],
+                          cwd=out, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def test_plotting_keywords_are_not_parameters():
+    from mlops_nb.capture.analysis import analyze
+
+    a = analyze("import matplotlib.pyplot as plt\n"
+                "fig, ax = plt.subplots(figsize=(4, 3))\n"
+                "ax.scatter([1], [2], color='red')\n"
+                "sns.heatmap(m, cmap='viridis', annot=True)\n"
+                "m = Ridge(alpha=0.5)\n")
+    assert a.params == {"m.alpha": 0.5}
+
+
+def test_fitted_models_recognised_by_sklearn(iris):
+    from mlops_nb.capture.namespace import is_fitted_estimator
+
+    iris.run("from sklearn.pipeline import Pipeline\n"
+             "unfitted = Pipeline([('m', LogisticRegression())])\n"
+             "fitted = Pipeline([('m', LogisticRegression(max_iter=300))]).fit(X, y)")
+    assert is_fitted_estimator(iris.ns["fitted"])
+    assert not is_fitted_estimator(iris.ns["unfitted"])
+
+
+def test_a_failing_metric_call_still_raises_and_nothing_breaks(iris):
+    result = iris.ip.run_cell("accuracy_score([0, 1], [0])", store_history=True)
+    assert isinstance(result.error_in_exec, ValueError)
+    iris.run("ok = accuracy_score([0, 1], [0, 1])")
+    assert last_run(iris).metrics["accuracy_score"] == 1.0
+
+
+def test_wrapped_metric_pickles_as_the_original(iris):
+    from sklearn.metrics import make_scorer
+
+    iris.run("from sklearn.metrics import make_scorer\nsc = make_scorer(accuracy_score)")
+    restored = pickle.loads(pickle.dumps(iris.ns["sc"]))
+    assert restored._score_func is sys.modules["sklearn.metrics"].accuracy_score.original
+    assert make_scorer is not None
+
+
+def test_halving_search_defined_after_patching_is_logged(iris):
+    iris.run("from sklearn.experimental import enable_halving_search_cv  # noqa\n"
+             "from sklearn.model_selection import HalvingGridSearchCV\n"
+             "halving = HalvingGridSearchCV(LogisticRegression(max_iter=300),"
+             " {'C': [0.01, 0.1, 1, 10]}, cv=3, random_state=0)\n"
+             "halving.fit(X_train, y_train)")
+    run = last_run(iris)
+    assert run.metrics["best_cv_accuracy"] == iris.ns["halving"].best_score_
+    assert run.metric_models["best_cv_accuracy"] == "halving"
+
+
+def test_explicit_cell_is_patched_only_while_it_runs(shell):
+    shell.run("%load_ext mlops_nb")
+    shell.run("from sklearn.metrics import r2_score")
+    original = shell.ns["r2_score"]
+    shell.run("%%track --name r2\nprint(r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 2.5]))")
+    assert shell.ns["r2_score"] is original and autolog.STATE.sink is None
+    run = last_run(shell)
+    assert run.name == "r2" and run.metrics["r2_score"] == original([1.0, 2.0, 3.0],
+                                                                   [1.0, 2.0, 2.5])
