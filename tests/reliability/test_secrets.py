@@ -206,6 +206,7 @@ def test_a_helper_module_holding_a_key_is_stored_redacted(shell, store_home, cap
         shell.flush()
     finally:
         sys.modules.pop("settings_helper_mod", None)
+    capsys.readouterr()
     assert main(["--home", str(store_home), "runs", "--format", "json"]) == 0
     [run] = json.loads(capsys.readouterr().out)
     assert run["metrics.score"] == 0.3
