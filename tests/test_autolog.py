@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,15 @@ X, y = load_iris(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
 clf = LogisticRegression(max_iter=300).fit(X_train, y_train)"""
 
+
+
+def saved_model(path: Path) -> Any:
+    """What `train.py --save-model PATH` wrote, read back as mlops-nb reads model versions
+    (skops for scikit-learn, the format and sha256 in PATH.json)."""
+    from mlops_nb.models import deserialize
+
+    meta = json.loads(Path(str(path) + ".json").read_text())
+    return deserialize(meta["format"], path.read_bytes(), meta["sha256"], trusted=True)
 
 def log_of(sh):
     sh.flush()
@@ -120,7 +131,7 @@ def test_loop_over_parameters_is_one_run_per_iteration_with_its_model(iris):
     target = Path.cwd() / "m.pkl"
     subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
                    cwd=out, check=True, capture_output=True, timeout=300)
-    assert pickle.loads(target.read_bytes()).C == 0.01
+    assert saved_model(target).C == 0.01
 
 
 def test_explicit_log_metric_wins(iris):
@@ -241,7 +252,7 @@ def test_pipeline_is_the_model_and_fitted_and_saved(iris):
     target = Path.cwd() / "pipe.pkl"
     subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
                    cwd=out, check=True, capture_output=True, timeout=300)
-    assert type(pickle.loads(target.read_bytes())).__name__ == "Pipeline"
+    assert type(saved_model(target)).__name__ == "Pipeline"
 
 
 def test_exported_script_reproduces_autologged_metrics_and_kwarg_options(iris):
