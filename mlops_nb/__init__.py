@@ -29,6 +29,7 @@ __all__ = [
     "log_params",
     "reproduce",
     "runs",
+    "sync_mlflow",
     "unload_ipython_extension",
 ]
 
@@ -49,6 +50,14 @@ def reproduce(target: Any, **options: Any) -> Any:
     from .reproduce import reproduce as _reproduce
 
     return _reproduce(target, **options)
+
+
+def sync_mlflow(tracking_uri: str, experiment: str | None = None, dry_run: bool = False,
+                **options: Any) -> Any:
+    """Push the runs not there yet to an MLflow tracking server; the SyncSummary."""
+    from .sync.mlflow import sync_mlflow as _sync
+
+    return _sync(tracking_uri, experiment, dry_run, **options)
 
 
 def load_ipython_extension(ip: Any) -> None:

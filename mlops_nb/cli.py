@@ -63,7 +63,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from .api import runs
     from .table import sort_runs
 
-    df = runs(args.experiment, home=_home(args))
+    if args.source == "mlflow":
+        from .sync.command import tracking_uri
+        from .sync.team import mlflow_runs
+
+        df = mlflow_runs(tracking_uri(args), args.experiment)
+    else:
+        df = runs(args.experiment, home=_home(args))
     problems = df.attrs.get("problems", [])
     if args.sort:
         df = sort_runs(df, args.sort, "min" if args.min else "max" if args.max else None)
@@ -253,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_non_negative_int)
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
+    p.add_argument("--source", choices=("local", "mlflow"), default="local",
+                   help="read runs from the local store or an MLflow server (--tracking-uri)")
+    p.add_argument("--tracking-uri", metavar="URI", help="with --source mlflow (default: "
+                                                         "$MLFLOW_TRACKING_URI)")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="show one run (id or unique prefix)")
@@ -298,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L3: run twice more with other PYTHONHASHSEED values")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_reproduce)
+
+    from .sync.command import add_parser as add_sync_parser
+
+    add_sync_parser(sub)
     return parser
 
 

@@ -53,11 +53,13 @@ class CompareWidget(widgets.VBox):
 
     def __init__(self, experiment: str | None = None, *, metric: str | None = None,
                  goal: str | None = None, home: str | os.PathLike[str] | None = None,
-                 page_size: int = PAGE_SIZE, export_dir: str | os.PathLike[str] = "exports"
-                 ) -> None:
+                 page_size: int = PAGE_SIZE, export_dir: str | os.PathLike[str] = "exports",
+                 source: str = "local", tracking_uri: str | None = None) -> None:
         self.experiment = experiment
         self.page_size = page_size
-        self.cmp, self.home = load_comparison(experiment, metric=metric, goal=goal, home=home)
+        self.source = {"source": source, "tracking_uri": tracking_uri}  # local or MLflow
+        self.cmp, self.home = load_comparison(experiment, metric=metric, goal=goal, home=home,
+                                              **self.source)
         self.page_number = 0
         self.selection: list[str] = []
         self.diff: RunDiff | None = None
@@ -196,7 +198,7 @@ class CompareWidget(widgets.VBox):
         """Reload the runs from the store, keeping sort, filter, metric and selection."""
         old = self.cmp
         cmp, self.home = load_comparison(self.experiment, metric=old.metric, goal=old.goal,
-                                         home=self.home)
+                                         home=self.home, **self.source)
         cmp.verdicts = {**cmp.verdicts, **old.verdicts}
         if old.sort_by in cmp.df.columns or old.sort_by is None:
             cmp.sort_by, cmp.ascending = old.sort_by, old.ascending
