@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -54,6 +55,8 @@ def measure(n_runs: int, workdir: Path) -> dict[str, Any]:
     from .synth import build_store
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # Both clients alike: no "View run at" line (and the get_run MLflow makes for it) per run.
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     home = workdir / "project" / ".mlops_nb"
     build_store(home, n_runs, experiment="bench-sync")
     srv = _server(workdir / "server")

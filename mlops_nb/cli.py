@@ -176,8 +176,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare.report import save_report
 
     goal = "min" if args.min else "max" if args.max else None
-    cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
-                                 home=_home(args))
+    if args.source == "mlflow":
+        from .sync.command import tracking_uri
+
+        cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
+                                     home=args.home, source="mlflow",
+                                     tracking_uri=tracking_uri(args))
+    else:
+        cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
+                                     home=_home(args))
     path = save_report(args.output, cmp, experiment=args.experiment, store=store)
     if not len(cmp.df):
         print("mlops-nb: warning: no runs to compare: `%track on` in a notebook records them",
@@ -190,6 +197,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportRefused
     from .export import best_run_id, export_run
 
+    if args.source == "mlflow":
+        from .sync.command import cmd_pull_export
+
+        return cmd_pull_export(args)
     home = _home(args)
     if args.best:
         if not args.metric:
@@ -241,6 +252,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", choices=("local", "mlflow"), default="local",
+                   help="the local store, or the team's runs on an MLflow server")
+    p.add_argument("--tracking-uri", metavar="URI", help="with --source mlflow (default: "
+                                                         "$MLFLOW_TRACKING_URI)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-nb", description="Inspect and use the runs your notebooks recorded."
@@ -259,10 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_non_negative_int)
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
-    p.add_argument("--source", choices=("local", "mlflow"), default="local",
-                   help="read runs from the local store or an MLflow server (--tracking-uri)")
-    p.add_argument("--tracking-uri", metavar="URI", help="with --source mlflow (default: "
-                                                         "$MLFLOW_TRACKING_URI)")
+    _source_options(p)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="show one run (id or unique prefix)")
@@ -282,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the report (default: %(default)s)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
+    _source_options(p)
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("export", help="write a run as a standalone train.py, requirements.txt "
                                       "and run.json; prints the folder")
@@ -295,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="the export folder, inside the project")
     p.add_argument("--force", action="store_true", help="overwrite an existing export")
+    _source_options(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("reproduce", help="run an export (folder or run id) in a fresh process "

@@ -262,9 +262,14 @@ def test_compare_with_the_team_reads_the_same_table(shell, server, exp_name, cap
                  "-e", exp_name, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == list(local["id"])
+    report = Path.cwd() / "team.html"
+    assert main(["compare", "--source", "mlflow", "--tracking-uri", server.uri, "-e", exp_name,
+                 "--metric", "r2", "-o", str(report)]) == 0
+    html = report.read_text()
+    assert all(rid[:8] in html for rid in local["id"])
 
 
-def test_a_pushed_export_is_pulled_and_reproduced(shell, server, exp_name, tmp_path):
+def test_a_pushed_export_is_pulled_and_reproduced(shell, server, exp_name, tmp_path, capsys):
     (run, _) = build_store(shell, exp_name, runs=2)
     out = mnb.export(run.id, Path.cwd() / "exports" / "best")
     assert mnb.reproduce(out).ok  # the verdict records where the export is
@@ -275,6 +280,14 @@ def test_a_pushed_export_is_pulled_and_reproduced(shell, server, exp_name, tmp_p
     assert sorted(p.name for p in pulled.iterdir()) == sorted(p.name for p in out.iterdir())
     verdict = mnb.reproduce(pulled, home=None)
     assert verdict.ok and verdict.level in ("L2", "L3")
+    # from a terminal: the same pull, and a run pushed without an export says so
+    cli_out = tmp_path / "cli"
+    assert main(["export", run.id[:12], "--source", "mlflow", "--tracking-uri", server.uri,
+                 "-o", str(cli_out)]) == 0
+    assert (cli_out / "train.py").read_bytes() == (out / "train.py").read_bytes()
+    assert main(["export", "--best", "--metric", "r2", "--source", "mlflow", "-e", exp_name,
+                 "--tracking-uri", server.uri, "-o", str(tmp_path / "other")]) == 2
+    assert "pushed without an export" in capsys.readouterr().err
 
 
 def test_watch_pushes_runs_as_they_land(shell, server, client, exp_name):

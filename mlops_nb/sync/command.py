@@ -84,3 +84,32 @@ def _home(args: argparse.Namespace) -> Any:
     from ..cli import _home as cli_home
 
     return cli_home(args)
+
+
+def cmd_pull_export(args: argparse.Namespace) -> int:
+    """`mlops-nb export RUN_ID|--best --source mlflow -o DIR`: a teammate's pushed export."""
+    from ..errors import MlopsNbError
+    from .team import download_export, mlflow_runs
+
+    uri = tracking_uri(args)
+    run_id = args.run_id
+    if args.best:
+        from ..compare.model import best_runs
+        from ..table import metric_column
+
+        if not args.metric:
+            raise MlopsNbError("--best needs --metric M (the metric that decides the best run)")
+        df = mlflow_runs(uri, args.experiment)
+        goal = "min" if args.min else "max" if args.max else None
+        best = best_runs(df, metric_column(df, args.metric), goal)
+        if not best:
+            raise MlopsNbError(f"no run on the server has a numeric {args.metric!r}")
+        run_id = best[0]
+    elif not run_id:
+        raise MlopsNbError("give a RUN_ID or --best --metric M")
+    out = download_export(run_id, args.output, uri, experiment=args.experiment,
+                          force=args.force)
+    print(f"mlops-nb: pulled the export of run {run_id[:12]}; check it with `mlops-nb "
+          f"reproduce {out}`", file=sys.stderr)
+    print(out)
+    return EXIT_OK

@@ -8,13 +8,12 @@ MLflow id and run name, so the comparison covers the whole experiment.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExportExists, MlopsNbError, RunNotFound
+from ..errors import MlopsNbError, RunNotFound
 from .payload import EXPORT_DIR, RENAMED_TAG, RUN_ID_TAG, TAG, read_param
 from .state import redact
 
@@ -179,12 +178,16 @@ def _find_run(client: Any, run_id: str, experiment: str | None, uri: str) -> Any
 def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: str, *,
                     experiment: str | None = None, force: bool = False) -> Path:
     """Download the export (train.py, requirements.txt, run.json) a teammate's sync pushed
-    with run `run_id`, into `out_dir`; `mnb.reproduce(out_dir)` then verifies it here."""
-    from .mlflow import RetryPolicy, _mlflow_http_env, _quiet_mlflow, _Server
+    with run `run_id`, into `out_dir`; `mnb.reproduce(out_dir)` then verifies it here.
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ExportExists(f"{out} already holds files; pass force=True (--force) to overwrite")
+    Only the export's own file names are written (a server is not trusted to name files), and
+    its run.json must be the run's: a mismatch writes nothing.
+    """
+    import tempfile
+
+    from ..export.paths import prepare_out_dir, write_file
+    from .mlflow import EXPORT_FILES, RetryPolicy, _mlflow_http_env, _quiet_mlflow, _Server
+
     with _mlflow_http_env(RetryPolicy()), _quiet_mlflow():
         client = _client(tracking_uri)
         server = _Server(client, tracking_uri, RetryPolicy())
@@ -193,18 +196,21 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
             raise MlopsNbError(
                 f"run {run_id} was pushed without an export: export and verify it in its "
                 "notebook's project (`mlops-nb export`, `mlops-nb reproduce`), then sync again")
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="mlops-nb-pull-") as tmp:
-            got = server.call("download export", client.download_artifacts,
-                              run.info.run_id, EXPORT_DIR, tmp)
-            out.mkdir(parents=True, exist_ok=True)
-            for src in Path(got).iterdir():
-                if src.is_file():
-                    target = out / src.name
-                    with contextlib.suppress(FileNotFoundError):
-                        target.unlink()
-                    target.write_bytes(src.read_bytes())
+            got = Path(server.call("download export", client.download_artifacts,
+                                   run.info.run_id, EXPORT_DIR, tmp))
+            files = {name: (got / name).read_bytes() for name in EXPORT_FILES
+                     if (got / name).is_file()}
+    try:
+        pushed_id = json.loads(files["run.json"]).get("run_id")
+    except (KeyError, ValueError, AttributeError):
+        pushed_id = None
+    if "train.py" not in files or pushed_id != run.data.tags.get(RUN_ID_TAG):
+        raise MlopsNbError(f"the export stored with run {run_id} on the server is incomplete "
+                           "or not this run's; sync it again from its project")
+    out = prepare_out_dir(out_dir, root=Path.cwd(), store=None, force=force, check_root=False)
+    for name, payload in files.items():
+        write_file(out, name, payload)
     return out
 
 
