@@ -510,7 +510,8 @@ def _push_all(server: _Server, local: _Local, todo: list[tuple[str, str, str, li
 def _progress(total: int, wanted: bool | None) -> Any:
     if wanted is False or total == 0:
         return None
-    if wanted is None and not sys.stderr.isatty():
+    in_kernel = "ipykernel" in sys.modules and type(sys.stderr).__module__.startswith("ipykernel")
+    if wanted is None and not (in_kernel or sys.stderr.isatty()):
         return None
     try:
         from tqdm.auto import tqdm
