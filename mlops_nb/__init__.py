@@ -33,6 +33,7 @@ __all__ = [
     "reproduce",
     "retrain",
     "runs",
+    "sync_mlflow",
     "unload_ipython_extension",
     "validate",
 ]
@@ -90,6 +91,14 @@ def validate(run_id: str, data: Any, **options: Any) -> Any:
     from .validate import validate as _validate
 
     return _validate(run_id, data, **options)
+
+
+def sync_mlflow(tracking_uri: str, experiment: str | None = None, dry_run: bool = False,
+                **options: Any) -> Any:
+    """Push the runs not there yet to an MLflow tracking server; the SyncSummary."""
+    from .sync.mlflow import sync_mlflow as _sync
+
+    return _sync(tracking_uri, experiment, dry_run, **options)
 
 
 def load_ipython_extension(ip: Any) -> None:

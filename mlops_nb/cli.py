@@ -92,7 +92,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from .api import runs
     from .table import sort_runs
 
-    df = runs(args.experiment, home=_home(args))
+    if args.source == "mlflow":
+        from .sync.command import tracking_uri
+        from .sync.team import mlflow_runs
+
+        df = mlflow_runs(tracking_uri(args), args.experiment)
+    else:
+        df = runs(args.experiment, home=_home(args))
     problems = df.attrs.get("problems", [])
     cmp = None
     if args.filter and len(df):
@@ -213,10 +219,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare.report import save_report
 
     goal = "min" if args.min else "max" if args.max else None
-    cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
-                                 home=_home(args))
-    if args.metric is None and len(cmp.df):
-        _default_metric(cmp, store, args.experiment, goal)
+    if args.source == "mlflow":
+        from .sync.command import tracking_uri
+
+        cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
+                                     home=args.home, source="mlflow",
+                                     tracking_uri=tracking_uri(args))
+    else:
+        cmp, store = load_comparison(args.experiment, metric=args.metric, goal=goal,
+                                     home=_home(args))
+        if args.metric is None and len(cmp.df):
+            _default_metric(cmp, store, args.experiment, goal)
     path = save_report(args.output, cmp, experiment=args.experiment, store=store)
     if not len(cmp.df):
         print("mlops-nb: warning: no runs to compare: `%track on` in a notebook records them",
@@ -250,6 +263,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportExists, ExportRefused, UnsafeExport
     from .export import best_run_id, export_run
 
+    if args.source == "mlflow":
+        from .sync.command import cmd_pull_export
+
+        return cmd_pull_export(args)
     home = _home(args)
     if args.best:
         if not args.metric:
@@ -310,6 +327,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", choices=("local", "mlflow"), default="local",
+                   help="the local store, or the team's runs on an MLflow server")
+    p.add_argument("--tracking-uri", metavar="URI", help="with --source mlflow (default: "
+                                                         "$MLFLOW_TRACKING_URI)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-nb", description="Inspect and use the runs your notebooks recorded."
@@ -331,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "f1>0.9 name~forest' (None, \"quoted text\", ranges lo..hi)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
+    _source_options(p)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("show", help="show one run (id or unique prefix)")
@@ -351,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the report (default: %(default)s)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any store file could not be read")
+    _source_options(p)
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("export", help="write a run as a standalone train.py, requirements.txt "
                                       "and run.json; prints the folder")
@@ -364,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="the export folder, inside the project")
     p.add_argument("--force", action="store_true", help="overwrite an existing export")
+    _source_options(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("reproduce", help="run an export (folder or run id) in a fresh process "
@@ -387,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_mlops import register  # validate, models, retrain
 
     register(sub)
+
+    from .sync.command import add_parser as add_sync_parser
+
+    add_sync_parser(sub)
     return parser
 
 

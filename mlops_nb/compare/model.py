@@ -448,11 +448,23 @@ def load_verdicts(home: Path | None) -> dict[str, dict[str, Any]]:
 # -- loading --------------------------------------------------------------------------------------
 def load_comparison(experiment: str | None = None, *, metric: str | None = None,
                     goal: str | None = None,
-                    home: str | os.PathLike[str] | None = None) -> tuple[Comparison, Path]:
-    """Read the store and build the comparison; returns it with the store's folder."""
+                    home: str | os.PathLike[str] | None = None, source: str = "local",
+                    tracking_uri: str | None = None) -> tuple[Comparison, Path]:
+    """Read the store and build the comparison; returns it with the store's folder.
+
+    `source="mlflow"` reads the runs from the MLflow server at `tracking_uri` instead (the
+    team's runs); the local store, when there is one, still serves diffs and exports.
+    """
     from ..api import _reader
     from ..table import runs_frame
 
+    if source == "mlflow":
+        from ..sync.team import mlflow_comparison
+
+        return mlflow_comparison(experiment, metric=metric, goal=goal, home=home,
+                                 tracking_uri=tracking_uri)
+    if source != "local":
+        raise MlopsNbError(f"source is 'local' or 'mlflow', not {source!r}")
     reader = _reader(home)
     df = runs_frame(reader.run_columns(experiment))
     from ..noise import load_all_noise

@@ -59,8 +59,11 @@ class CompareWidget(anywidget.AnyWidget):
 
     def __init__(self, experiment: str | None = None, *, metric: str | None = None,
                  goal: str | None = None, home: str | os.PathLike[str] | None = None,
-                 export_dir: str | os.PathLike[str] = "exports", **_: Any) -> None:
-        cmp, store = load_comparison(experiment, metric=metric, goal=goal, home=home)
+                 export_dir: str | os.PathLike[str] = "exports", source: str = "local",
+                 tracking_uri: str | None = None, **_: Any) -> None:
+        self.source = {"source": source, "tracking_uri": tracking_uri}  # local or MLflow
+        cmp, store = load_comparison(experiment, metric=metric, goal=goal, home=home,
+                                     **self.source)
         super().__init__()
         self.experiment = experiment
         self.cmp: Comparison = cmp
@@ -147,7 +150,7 @@ class CompareWidget(anywidget.AnyWidget):
         """Reload the runs from the store, keeping metric, filter, sort and selection."""
         old = self.cmp
         cmp, self.home = load_comparison(self.experiment, metric=old.metric, goal=old.goal,
-                                         home=self.home)
+                                         home=self.home, **self.source)
         cmp.verdicts = {**cmp.verdicts, **old.verdicts}
         self.cmp = cmp
         known = set(cmp.df["id"]) if len(cmp.df) else set()

@@ -1,0 +1,143 @@
+"""The MLflow form of a run, without a server: keys, limits, batches, typed parameters."""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+
+import pytest
+
+from mlops_nb.records import CellRun
+from mlops_nb.sync.mlflow import AUTH, PERMANENT, TRANSIENT, classify
+from mlops_nb.sync.payload import (
+    KeyMaker,
+    Limits,
+    RunContext,
+    batches,
+    build_payload,
+    experiment_name,
+    param_text,
+    read_param,
+)
+from mlops_nb.sync.state import SyncState, redact
+
+VALID = re.compile(r"^[/\w.\- :]*$")  # MLflow's own check on POSIX
+
+
+def mlflow_accepts(key: str) -> bool:
+    norm = posixpath.normpath(key)
+    return (bool(VALID.match(key)) and len(key) <= 250 and norm == key and norm != "."
+            and not norm.startswith(("..", "/")))
+
+
+@pytest.mark.parametrize("name", ["a b/../c;rm -rf ~", "/x", "x/", "a//b", ".", "..", "",
+                                  "tab\there", "new\nline", "模型 depth", "k" * 400, "\ud800x",
+                                  "ok_name-1.2:3 /4"])
+def test_every_name_becomes_a_key_mlflow_accepts(name):
+    key = KeyMaker(Limits())(name)
+    assert mlflow_accepts(key), key
+    if mlflow_accepts(name):
+        assert key == name  # valid names are never touched
+
+
+def test_two_names_never_share_a_key():
+    keys = KeyMaker(Limits())
+    made = {keys(n) for n in ("a;b", "a:b", "a?b", "a b", "k" * 300, "k" * 300 + "!")}
+    assert len(made) == 6 and all(mlflow_accepts(k) for k in made)
+
+
+@pytest.mark.parametrize("value", [3, -2.5, True, None, [1, "a"], {"x": (1, 2)}, "text",
+                                   "3", "None", "", 10**30])
+def test_parameters_come_back_as_they_went(value):
+    back = read_param(param_text(value))
+    if isinstance(value, str) and value in ("3", "None"):
+        assert back in (3, None)  # a string that reads as a literal: documented ambiguity
+    else:
+        assert back == value and type(back) is type(value)
+
+
+def test_read_param_never_evaluates_code():
+    assert read_param("__import__('os').system('x')") == "__import__('os').system('x')"
+    assert math.isnan(read_param("nan"))
+
+
+def _run(**kw) -> CellRun:
+    base = {"id": "ab" * 16, "session": "s1", "experiment": "exp", "seq": 3,
+            "started_at": 1_700_000_000.25, "duration_s": 1.5, "metrics": {"f1": 0.5},
+            "execution_count": 7, "notebook": "/p/churn.ipynb"}
+    base.update(kw)
+    return CellRun(**base)
+
+
+def test_limits_cut_values_and_say_so():
+    lim = Limits()
+    run = _run(effective_params={"big": "x" * 7000, "ok": 1},
+               metrics={"f1": 0.5, "label": "high", "big int": 10**400},
+               metric_steps={"f1": [0.1, 0.3, 0.5]})
+    p = build_payload(run, RunContext(), lim)
+    assert len(p.params["big"]) == lim.param_value_length and p.truncated == ["big"]
+    assert p.params["ok"] == "1"
+    assert [(k, v, s) for k, v, _, s in p.metrics if k == "f1"] == \
+        [("f1", 0.1, 0), ("f1", 0.3, 1), ("f1", 0.5, 2)]
+    assert ("big int", math.inf, p.start_ms, 0) in p.metrics
+    assert "label" in p.tags["mlops_nb.skipped"]
+    assert p.tags["mlops_nb.truncated"] == '["big"]'
+    assert p.run_name == "churn.ipynb In[7]" and p.status == "FINISHED"
+    assert p.end_ms - p.start_ms == 1500
+
+
+def test_batches_respect_every_limit():
+    lim = Limits()
+    run = _run(effective_params={f"p{i}": "v" * 5000 for i in range(250)},
+               metrics={f"m{i}": float(i) for i in range(1500)})
+    p = build_payload(run, RunContext(), lim)
+    chunks = list(batches(p, lim))
+    assert sum(len(b[0]) for b in chunks) == 250
+    assert sum(len(b[1]) for b in chunks) == 1500
+    assert sum(len(b[2]) for b in chunks) == len(p.tags)
+    for params, metrics, tags in chunks:
+        assert len(params) <= 100 and len(tags) <= 100 and len(metrics) <= 1000
+        assert len(params) + len(tags) + len(metrics) <= 1000
+        size = sum(len(k) + len(v) for k, v in [*params.items(), *tags.items()])
+        assert size < lim.batch_bytes / 2 + 10_000
+
+
+def test_experiment_names_past_the_limit_stay_distinct():
+    lim = Limits()
+    a, b = experiment_name("e" * 600, lim), experiment_name("e" * 600 + "x", lim)
+    assert len(a) <= 500 and len(b) <= 500 and a != b
+    assert experiment_name("churn", lim) == "churn"
+
+
+def test_credentials_never_reach_the_state_file(tmp_path):
+    assert redact("https://alice:s3cret@mlflow.example/x") == "https://***@mlflow.example/x"
+    state = SyncState.load(tmp_path, "http://bob:hunter2@127.0.0.1:5000")
+    state.pushed["ab" * 16] = "f" * 32
+    state.save()
+    text = state.path.read_text()
+    assert "hunter2" not in text and "bob" not in text
+    again = SyncState.load(tmp_path, "http://bob:hunter2@127.0.0.1:5000")
+    assert again.pushed == state.pushed
+    state.path.write_text("{not json")
+    assert SyncState.load(tmp_path, "http://127.0.0.1:5000").pushed == {}
+
+
+def test_errors_are_classified_for_retry():
+    class MlflowLike(Exception):
+        def __init__(self, code: str) -> None:
+            super().__init__(code)
+            self.error_code = code
+
+    assert classify(MlflowLike("UNAUTHENTICATED")) == AUTH
+    assert classify(MlflowLike("PERMISSION_DENIED")) == AUTH
+    assert classify(MlflowLike("TEMPORARILY_UNAVAILABLE")) == TRANSIENT
+    assert classify(MlflowLike("INVALID_PARAMETER_VALUE")) == PERMANENT
+    assert classify(ConnectionRefusedError()) == TRANSIENT
+    try:
+        try:
+            raise TimeoutError("read timed out")
+        except TimeoutError as inner:
+            raise MlflowLike("") from inner
+    except MlflowLike as outer:
+        assert classify(outer) == TRANSIENT
