@@ -11,6 +11,6 @@ bash scripts/bootstrap.sh test
 if [ "${MLOPS_NB_SKIP_FRONTEND:-0}" != 1 ] && command -v node >/dev/null 2>&1; then
   (cd labextension && PATH="$PWD/../.venv/bin:$PATH" jlpm test)
 fi
-.venv/bin/python -m pytest -m "not ui" "$@"
+.venv/bin/python -m pytest -m "not ui" --ignore=tests/lab "$@"
 .venv/bin/python -m pytest -p pytest_jupyter.jupyter_server -m "not ui" -q tests/lab
 exec .venv/bin/python -m pytest -m ui -q tests/lab
