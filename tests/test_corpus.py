@@ -8,7 +8,7 @@ and `train.py --save-model` must write the model behind it.
 
 from __future__ import annotations
 
-import pickle
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +17,7 @@ import pytest
 
 from mlops_nb.execute import execute_notebook, text_outputs
 from mlops_nb.export import best_run_id, export_run
+from mlops_nb.models import deserialize
 from mlops_nb.reproduce import reproduce
 from mlops_nb.store.reader import StoreReader
 
@@ -95,7 +96,8 @@ def test_corpus_notebook_runs_export_and_save_model(name, tmp_path, monkeypatch)
         assert done.returncode == 4, done.stderr  # nothing fitted stands behind a CV score
         return
     assert done.returncode == 0, done.stderr
-    model = pickle.loads(saved.read_bytes())
+    meta = json.loads(Path(str(saved) + ".json").read_text())  # skops for scikit-learn
+    model = deserialize(meta["format"], saved.read_bytes(), meta["sha256"], trusted=True)
     assert type(model).__name__ == model_class
     for key, value in run.params.items():  # a sweep's best iteration: ITS model, not the last
         if run.parent is not None and hasattr(model, "get_params"):
