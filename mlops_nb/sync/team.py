@@ -185,7 +185,7 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
     """
     import tempfile
 
-    from ..export.paths import prepare_out_dir, write_file
+    from ..export.paths import install_files, prepare_out_dir
     from .mlflow import EXPORT_FILES, RetryPolicy, _mlflow_http_env, _quiet_mlflow, _Server
 
     with _mlflow_http_env(RetryPolicy()), _quiet_mlflow():
@@ -209,9 +209,7 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
         raise MlopsNbError(f"the export stored with run {run_id} on the server is incomplete "
                            "or not this run's; sync it again from its project")
     out = prepare_out_dir(out_dir, root=Path.cwd(), store=None, force=force, check_root=False)
-    for name, payload in files.items():
-        write_file(out, name, payload)
-    return out
+    return install_files(out, files)  # all or nothing, like an export
 
 
 def mlflow_comparison(experiment: str | None = None, *, metric: str | None = None,
