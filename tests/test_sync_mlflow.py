@@ -205,7 +205,7 @@ def test_hostile_names_and_huge_values_are_pushed_whole(shell, server, client, e
                                                         capsys):
     hostile_exp = exp_name + "«exp»☃a/b;c'"
     shell.run("%load_ext mlops_nb")
-    shell.run(f"%track on --experiment {hostile_exp}")
+    shell.run(f'%track on --experiment "{hostile_exp}"')  # quoted, as a shell would need
     shell.run("import mlops_nb as mnb")
     names = {
         "a b/../c;rm -rf ~": "x" * 20_000,
