@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlopsNbError
+from ..lineage import resolve_value_refs
 from ..records import CellRun
 from .payload import (
     COMPLETE,
@@ -268,13 +269,14 @@ class _Local:
 
     def context(self, run: CellRun) -> RunContext:
         from ..compare.model import lineage_code
+        from ..lineage import lineage_ids as derived_lineage
 
         log = self.log(run.session)
         if run.session not in self.envs:
             env = self.reader.session_info(run.session).get("environment")
             self.envs[run.session] = env if isinstance(env, dict) else {}
         by_id = {cr.id: cr for cr in log}
-        lineage_ids = run.lineage if run.lineage is not None else run.deps
+        lineage_ids = derived_lineage(log, run)  # the closure of its stored direct deps
         figures = []
         for digest in run.figures:
             with contextlib.suppress(OSError, ValueError):
@@ -292,6 +294,11 @@ class _Local:
     def cell_run(self, run_id: str, session: str) -> CellRun:
         for cr in self.log(session):
             if cr.id == run_id:
+                # Values stored once as blobs (a 100 KB prompt) are pushed as themselves.
+                if cr.effective_params is not None:
+                    cr.effective_params = resolve_value_refs(cr.effective_params,
+                                                             self.reader.blobs)
+                cr.params = resolve_value_refs(cr.params, self.reader.blobs)
                 return cr
         raise MlopsNbError(f"run {run_id[:12]} vanished from session {session}")
 
