@@ -289,8 +289,9 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     panel.locator("button.mnb-report").click()
     page.wait_for_selector(".lm-TabBar-tab:has-text('Report: ridge')", timeout=120_000)
     frame = page.frame_locator("iframe.mnb-report-frame")
-    frame.locator("table#mnb-runs").wait_for()
-    assert frame.locator("table#mnb-runs tbody tr").count() == 2
+    # the report draws the same runs view (sandboxed: scripts run, nothing else)
+    frame.locator("#mnb-view .mnb-grid tbody tr[data-id]").nth(1).wait_for()
+    assert frame.locator("#mnb-view .mnb-grid tbody tr[data-id]").count() == 2
     shot(page, "7-report")
 
     # dark theme follows JupyterLab's variables
