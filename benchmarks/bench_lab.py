@@ -40,7 +40,7 @@ PAINT_JS = """async () => {
   const t0 = performance.now();
   await panel.loadRuns();
   await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
-  const rows = panel.node.querySelectorAll('tr.mnb-row').length;
+  const rows = panel.node.querySelectorAll('.mnb-grid tbody tr[data-id]').length;
   return [performance.now() - t0, rows];
 }"""
 
@@ -124,7 +124,8 @@ def main() -> None:
                 page.wait_for_function("() => window.jupyterapp?.commands"
                                        ".hasCommand('mlops-nb:open-panel')")
                 page.evaluate("() => window.jupyterapp.commands.execute('mlops-nb:open-panel')")
-                page.wait_for_selector("#mlops-nb-experiments tr.mnb-row", state="attached")
+                page.wait_for_selector("#mlops-nb-experiments .mnb-grid tbody tr[data-id]",
+                                       state="attached")
                 warm, cold, baseline, appear = [], [], [], []
                 for _ in range(args.repeat):
                     ms, rows = page.evaluate(PAINT_JS)
@@ -136,7 +137,7 @@ def main() -> None:
                     written = time.monotonic()
                     total += 1
                     page.wait_for_function(
-                        "n => document.querySelector('#mlops-nb-experiments .mnb-count')"
+                        "n => document.querySelector('#mlops-nb-experiments .mnb-view .mnb-title')"
                         "?.textContent.startsWith(n)", arg=f"{total:,} runs", timeout=30_000)
                     appear.append(time.monotonic() - written)
                     # the feed already reloaded; make the next paint cold again
@@ -145,7 +146,7 @@ def main() -> None:
                     ms, _ = page.evaluate(PAINT_JS)
                     cold.append(ms / 1000)
                     page.wait_for_function(
-                        "n => document.querySelector('#mlops-nb-experiments .mnb-count')"
+                        "n => document.querySelector('#mlops-nb-experiments .mnb-view .mnb-title')"
                         "?.textContent.startsWith(n)", arg=f"{total:,} runs", timeout=30_000)
                 browser.close()
         finally:

@@ -267,6 +267,12 @@ def lab(tmp_path_factory):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".cfg"),
            "JUPYTER_RUNTIME_DIR": str(root / ".rt"), "MPLBACKEND": "Agg"}
     env.pop("MLOPS_NB_HOME", None)
+    # The Experiments panel draws this same view in the sidebar; this test is about the
+    # notebook widget, so the panel's extension stays off (tests/lab drives the panel).
+    labconfig = root / ".cfg" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(
+        '{"disabledExtensions": {"@mlops-nb/labextension": true}}')
     log = open(root / "lab.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",

@@ -8,7 +8,8 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { RestModel } from './model';
 import { postAPI, requestAPI } from './request';
-import runsView from './runsView';
+// The one runs view (VIEW_CONTRACT.md): the file the notebook widget and the HTML report use.
+import runsView from '../../mlops_nb/static/runs_view.js';
 import {
   EMPTY_PAYLOAD,
   formatValue,
@@ -17,6 +18,7 @@ import {
   ILineage,
   IPayload,
   jobText,
+  needsFetch,
   pickExperiment,
   verdictText
 } from './state';
@@ -30,7 +32,9 @@ export interface IPanelHost {
   goToCell(notebook: string, cellId: string): void;
 }
 
-const PAGE = 200;
+/** Runs per fetch: the view sorts and filters these in the browser (it draws only the rows
+ * in sight), so the server is asked again only for experiments larger than this. */
+const PAGE = 5000;
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -165,7 +169,8 @@ export class ExperimentsPanel extends Widget {
       this.model.update('payload', EMPTY_PAYLOAD);
       return;
     }
-    const sort = this.model.get('sort') as IPayload['sort'];
+    const sort = (this.model.get('sort') as Partial<IPayload['sort']>) ?? {};
+    const paged = this.currentPayload.truncated || this.currentPayload.offset > 0;
     const started = performance.now();
     try {
       const payload = await requestAPI<IPayload>(
@@ -174,10 +179,12 @@ export class ExperimentsPanel extends Widget {
         {
           path: this.notebookPath,
           experiment: this.experiment,
-          filter: (this.model.get('filter') as string) ?? '',
-          sort: sort.key,
-          ascending: sort.key ? String(sort.ascending) : null,
+          // the server filters and sorts only a page that cannot hold every run
+          filter: paged ? (this.model.get('filter') as string) ?? '' : '',
+          sort: paged && sort.key ? sort.key : null,
+          ascending: paged && sort.key ? String(!!sort.ascending) : null,
           metric: (this.model.get('metric') as string) ?? null,
+          goal: (this.model.get('goal') as string) ?? null,
           limit: PAGE
         },
         this.settings
@@ -186,7 +193,6 @@ export class ExperimentsPanel extends Widget {
         return; // a newer request superseded this one
       }
       this.model.update('payload', payload);
-      this.model.update('sort', payload.sort);
       this.node.dataset.loadMs = String(Math.round(performance.now() - started));
       if (payload.problems.length) {
         this.status(`skipped unreadable store files: ${payload.problems.join('; ')}`);
@@ -201,7 +207,7 @@ export class ExperimentsPanel extends Widget {
   }
 
   private onModelChange(names: string[]): void {
-    if (names.includes('sort') || names.includes('filter') || names.includes('metric')) {
+    if (needsFetch(names, this.currentPayload)) {
       void this.loadRuns();
     }
     if (names.includes('selected')) {
@@ -215,7 +221,7 @@ export class ExperimentsPanel extends Widget {
     switch (msg.action) {
       case 'export':
         for (const id of ids) {
-          await this.exportRun(id);
+          await this.exportRun(id, !!msg.overwrite);
         }
         break;
       case 'verify':
@@ -223,8 +229,12 @@ export class ExperimentsPanel extends Widget {
           await this.reproduce(id);
         }
         break;
+      case 'diff':
+        await this.diff(ids);
+        break;
       case 'select_metric':
         this.model.update('metric', msg.metric ?? null);
+        this.model.update('goal', msg.goal ?? null);
         await this.loadRuns();
         break;
       default:
@@ -245,10 +255,31 @@ export class ExperimentsPanel extends Widget {
       this.host.openFile(out.train_py);
     } catch (error) {
       const e = error as Error & { status?: number };
-      if (e.status === 409 && !force && window.confirm(`${e.message}\n\nOverwrite?`)) {
-        return this.exportRun(id, true);
+      if (e.status === 409 && !force) {
+        // the view asks (Overwrite / Keep it) and sends the export again with overwrite
+        this.status(e.message);
+        this.model.reply({ type: 'confirm', action: 'export', ids: [id], text: `${e.message} Overwrite it?` });
+        return;
       }
       this.status(`export refused: ${e.message}`);
+    }
+  }
+
+  /** Two ticked runs: what differs, answered as the widget answers (a `diff` message). */
+  private async diff(ids: string[]): Promise<void> {
+    if (ids.length !== 2) {
+      return;
+    }
+    try {
+      const out = await requestAPI<{ type: string; ids: string[]; code: string }>(
+        'diff',
+        {},
+        { path: this.notebookPath, a: ids[0], b: ids[1] },
+        this.settings
+      );
+      this.model.reply(out);
+    } catch (error) {
+      this.status(`diff: ${(error as Error).message}`);
     }
   }
 

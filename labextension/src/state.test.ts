@@ -3,15 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { RestModel } from './model';
 import {
   badgeText,
-  cellValue,
   compareCell,
   formatValue,
   ICellRun,
-  IColumn,
   IExperiments,
-  IRunRow,
   jobText,
-  nextSort,
+  needsFetch,
   pickExperiment,
   verdictText
 } from './state';
@@ -89,36 +86,18 @@ describe('compareCell', () => {
   });
 });
 
-describe('sorting and cells', () => {
-  const metric: IColumn = { key: 'metrics.loss', label: 'loss', kind: 'metric', goal: 'min' };
-  const f1: IColumn = { key: 'metrics.f1', label: 'f1', kind: 'metric', goal: 'max' };
-  it('starts a metric best first and flips on a second click', () => {
-    expect(nextSort({ key: null, ascending: true }, metric)).toEqual({
-      key: 'metrics.loss',
-      ascending: true
-    });
-    expect(nextSort({ key: null, ascending: true }, f1)).toEqual({
-      key: 'metrics.f1',
-      ascending: false
-    });
-    expect(nextSort({ key: 'metrics.f1', ascending: false }, f1).ascending).toBe(true);
+describe('needsFetch (the view sorts and filters what it holds)', () => {
+  const whole = { truncated: false, offset: 0 };
+  const page = { truncated: true, offset: 0 };
+  it('keeps sort and filter in the browser when every run is loaded', () => {
+    expect(needsFetch(['sort'], whole)).toBe(false);
+    expect(needsFetch(['filter'], whole)).toBe(false);
+    expect(needsFetch(['selected'], page)).toBe(false);
   });
-  it('reads metric, param and verdict cells from a row', () => {
-    const row = {
-      id: 'abcdef0123',
-      short_id: 'abcdef01',
-      metrics: { loss: 0.1 },
-      params: { alpha: 2 },
-      verdict: { level: 'L2', ok: true },
-      started_at: '2026-12-02T03:04:05.123+00:00'
-    } as unknown as IRunRow;
-    expect(cellValue(row, metric)).toBe(0.1);
-    expect(cellValue(row, { key: 'params.alpha', label: 'alpha', kind: 'param' })).toBe(2);
-    expect(cellValue(row, { key: 'id', label: 'run', kind: 'id' })).toBe('abcdef01');
-    expect(cellValue(row, { key: 'verdict', label: 'verdict', kind: 'info' })).toBe('L2 ✓');
-    expect(cellValue(row, { key: 'started_at', label: 'started at', kind: 'info' })).toBe(
-      '2026-12-02 03:04:05'
-    );
+  it('asks the server again for a truncated page, and for a new metric', () => {
+    expect(needsFetch(['sort'], page)).toBe(true);
+    expect(needsFetch(['filter'], { truncated: false, offset: 200 })).toBe(true);
+    expect(needsFetch(['metric'], whole)).toBe(true);
   });
 });
 

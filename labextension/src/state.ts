@@ -17,33 +17,26 @@ export interface IVerdict {
   checked_at?: string | null;
 }
 
-export interface IRunRow {
-  id: string;
-  short_id: string;
-  name: string | null;
-  experiment: string | null;
-  session: string | null;
-  notebook: string | null;
-  cell_id: string | null;
-  execution_count: number | null;
-  started_at: string | null;
-  duration_s: number | null;
-  status: string | null;
-  data: string | null;
-  metrics: Record<string, unknown>;
-  params: Record<string, unknown>;
-  verdict: IVerdict | null;
-}
-
+/**
+ * The runs endpoint's answer: the runs view's payload (`compare/payload.build_payload`, the
+ * one the notebook widget and the HTML report draw; runs_view.js documents it), plus the
+ * paging and store facts the panel uses.
+ */
 export interface IPayload {
+  version?: number;
+  n: number;
   experiment: string | null;
   store: string | null;
   columns: IColumn[];
-  rows: IRunRow[];
+  data: Record<string, unknown[]>;
+  nones: Record<string, number[]>;
+  name_auto: boolean[];
   metric: string | null;
   goal: 'min' | 'max' | null;
   best: string[];
   constant: Record<string, unknown>;
+  folded: Record<string, unknown>;
+  title: string;
   sort: { key: string | null; ascending: boolean };
   filter: string;
   total: number;
@@ -106,14 +99,19 @@ export interface IJob {
 }
 
 export const EMPTY_PAYLOAD: IPayload = {
+  n: 0,
   experiment: null,
   store: null,
   columns: [],
-  rows: [],
+  data: {},
+  nones: {},
+  name_auto: [],
   metric: null,
   goal: null,
   best: [],
   constant: {},
+  folded: {},
+  title: '',
   sort: { key: null, ascending: true },
   filter: '',
   total: 0,
@@ -245,36 +243,18 @@ export function verdictText(v: IVerdict | null | undefined): string {
   return `${v.level ?? ''} ${mark}`.trim();
 }
 
-/** The next sort after a click on a column header: same column flips, another starts at
- * the column's natural order (best first for metrics). */
-export function nextSort(
-  current: { key: string | null; ascending: boolean },
-  column: IColumn
-): { key: string; ascending: boolean } {
-  if (current.key === column.key) {
-    return { key: column.key, ascending: !current.ascending };
+/**
+ * Whether a change of the view's traits needs the server: the view sorts and filters the runs
+ * it holds itself, so only a page that does not hold every run (truncated) is fetched again,
+ * and a new metric always is (the best run and the column order come from the server).
+ */
+export function needsFetch(
+  changed: string[],
+  payload: Pick<IPayload, 'truncated' | 'offset'>
+): boolean {
+  if (changed.includes('metric')) {
+    return true;
   }
-  if (column.kind === 'metric') {
-    return { key: column.key, ascending: column.goal === 'min' };
-  }
-  return { key: column.key, ascending: column.key !== 'started_at' };
-}
-
-export function cellValue(row: IRunRow, column: IColumn): unknown {
-  if (column.kind === 'metric') {
-    return row.metrics[column.label];
-  }
-  if (column.kind === 'param') {
-    return row.params[column.label];
-  }
-  if (column.key === 'id') {
-    return row.short_id;
-  }
-  if (column.key === 'verdict') {
-    return verdictText(row.verdict);
-  }
-  if (column.key === 'started_at' && typeof row.started_at === 'string') {
-    return row.started_at.replace('T', ' ').slice(0, 19);
-  }
-  return (row as unknown as Record<string, unknown>)[column.key];
+  const paged = payload.truncated || payload.offset > 0;
+  return paged && (changed.includes('sort') || changed.includes('filter'));
 }

@@ -138,6 +138,15 @@ class LineageHandler(BaseHandler):
         self.send(await self.call(service.run_lineage, self.root, self.arg("path"), run_id))
 
 
+class DiffHandler(BaseHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        a, b = self.arg("a"), self.arg("b")
+        if not a or not b:
+            raise web.HTTPError(400, "a and b (two run ids) are required")
+        self.send(await self.call(service.run_diff, self.root, self.arg("path"), a, b))
+
+
 class CellsHandler(BaseHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -263,6 +272,7 @@ def _float(body: dict[str, Any], key: str) -> float:
 ROUTES = [
     ("experiments", ExperimentsHandler),
     ("runs", RunsHandler),
+    ("diff", DiffHandler),
     (f"runs/{RUN_ID}", RunHandler),
     (f"runs/{RUN_ID}/lineage", LineageHandler),
     (f"runs/{RUN_ID}/export", ExportHandler),

@@ -2,8 +2,8 @@
 
 The same functions the CLI and the widget use (`StoreReader`, `Comparison`, `export_run`,
 `render_report`) do the work; this module only shapes their results as JSON-ready dicts in the
-payload form the shared runs view reads (VIEW_CONTRACT: columns, rows, metric, goal, best,
-constant, total, truncated).
+payload form the shared runs view reads (`compare.payload.build_payload`, the one the widget and
+the report draw from) plus the paging and store facts the panel needs.
 """
 
 from __future__ import annotations
@@ -151,15 +151,6 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _missing(v: Any) -> bool:
-    """None, NaN, pandas NA/NaT: an empty cell (cheap: called for every cell of a page)."""
-    if v is None:
-        return True
-    if isinstance(v, float):
-        return v != v
-    return type(v).__name__ in ("NAType", "NaTType")
-
-
 # -- experiments ----------------------------------------------------------------------------------
 def experiments(root: str | os.PathLike[str], path: str | None) -> dict[str, Any]:
     """The experiments of the store serving `path`, with counts and which one `path` (a
@@ -217,91 +208,43 @@ def runs_page(root: str | os.PathLike[str], path: str | None, *, experiment: str
         if sort:
             cmp.sort_by, cmp.ascending = sort, ascending
         cmp.update()
-    view = cmp.view
-    page = view.iloc[offset:offset + limit]
-    columns = _columns(cmp)
-    paths: dict[Any, str | None] = {}
-    metric_cols = [c for c in page.columns if c.startswith("metrics.")]
-    param_cols = [c for c in cmp.split.varying if c in page.columns]
-    rows = [_row(root, rec, metric_cols, param_cols, verdicts, paths)
-            for rec in page.to_dict(orient="records")]
-    return {
-        "experiment": experiment,
+    from ..compare.payload import build_payload
+
+    total = len(cmp.view)
+    if offset:
+        cmp = copy.copy(cmp)
+        cmp.view = cmp.view.iloc[offset:]
+    title = f"experiment {experiment}" if experiment else "all runs"
+    payload = build_payload(cmp, limit=limit, title=title, experiment=experiment)
+    if "notebook" in payload["data"]:  # server paths become the API paths the browser knows
+        paths: dict[Any, str | None] = {}
+        for p in payload["data"]["notebook"]:
+            if p not in paths:
+                paths[p] = api_path(root, p) if isinstance(p, str) else None
+        payload["data"]["notebook"] = [paths[p] for p in payload["data"]["notebook"]]
+    payload.update({
         "store": api_path(root, home),
-        "columns": columns,
-        "rows": rows,
-        "metric": cmp.metric,
-        "goal": cmp.goal,
-        "best": list(cmp.best),
-        "constant": {k.removeprefix("params."): jsonable(v)
-                     for k, v in cmp.split.constant.items()},
         "sort": {"key": cmp.sort_by, "ascending": cmp.ascending if cmp.ascending is not None
                  else (cmp.default_ascending(cmp.sort_by) if cmp.sort_by else True)},
         "filter": query,
-        "total": len(view),
+        "total": total,
         "all": len(df),
         "offset": offset,
         "limit": limit,
-        "truncated": offset + limit < len(view),
+        "truncated": offset + limit < total,
         "problems": [str(p) for p in df.attrs.get("problems", [])],
-    }
+    })
+    return payload
 
 
 def _empty_payload(experiment: str | None, problems: list[str] | None = None) -> dict[str, Any]:
-    return {"experiment": experiment, "store": None, "columns": [], "rows": [], "metric": None,
-            "goal": None, "best": [], "constant": {}, "sort": {"key": None, "ascending": True},
+    from ..compare.payload import VERSION
+
+    return {"version": VERSION, "n": 0, "experiment": experiment, "store": None, "columns": [],
+            "data": {}, "nones": {}, "name_auto": [], "metric": None, "goal": None, "best": [],
+            "constant": {}, "folded": {}, "title": "", "sort": {"key": None, "ascending": True},
             "filter": "", "total": 0, "all": 0, "offset": 0, "limit": 0, "truncated": False,
             "problems": [str(p) for p in problems or []]}
-
-
-def _columns(cmp: Any) -> list[dict[str, Any]]:
-    from ..capture.values import resolve_goal
-
-    out: list[dict[str, Any]] = []
-    for col in cmp.columns:
-        if col == "id":
-            out.append({"key": "id", "label": "run", "kind": "id"})
-        elif col == "name":
-            out.append({"key": "name", "label": "name", "kind": "name"})
-        elif col.startswith("metrics."):
-            name = col.removeprefix("metrics.")
-            goal = cmp.goal if col == cmp.metric else resolve_goal(name, None)
-            out.append({"key": col, "label": name, "kind": "metric", "goal": goal})
-        elif col.startswith("params."):
-            out.append({"key": col, "label": col.removeprefix("params."), "kind": "param"})
-        else:
-            out.append({"key": col, "label": col.replace("_s", " (s)") if col == "duration_s"
-                        else col.replace("_", " "), "kind": "info"})
-    return out
-
-
-def _row(root: Any, rec: dict[str, Any], metric_cols: list[str], param_cols: list[str],
-         verdicts: dict[str, Any], paths: dict[Any, str | None]) -> dict[str, Any]:
-    rid = str(rec["id"])
-    metrics = {k[8:]: jsonable(rec[k]) for k in metric_cols if not _missing(rec[k])}
-    params = {k[7:]: jsonable(rec[k]) for k in param_cols if not _missing(rec[k])}
-    nb = rec.get("notebook")
-    if nb not in paths:
-        paths[nb] = api_path(root, nb) if isinstance(nb, str) else None
-    v = verdicts.get(rid)
-    return {
-        "id": rid,
-        "short_id": rid[:8],
-        "name": jsonable(rec.get("name")),
-        "experiment": jsonable(rec.get("experiment")),
-        "session": jsonable(rec.get("session")),
-        "notebook": paths[nb],
-        "cell_id": jsonable(rec.get("cell_id")),
-        "execution_count": jsonable(rec.get("execution_count")),
-        "started_at": jsonable(rec.get("started_at")),
-        "duration_s": jsonable(rec.get("duration_s")),
-        "status": jsonable(rec.get("status")),
-        "data": jsonable(rec.get("data")),
-        "metrics": metrics,
-        "params": params,
-        "verdict": {"level": v.get("level"), "ok": v.get("ok"),
-                    "checked_at": v.get("checked_at")} if isinstance(v, dict) else None,
-    }
 
 
 def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str, Any],
@@ -372,6 +315,19 @@ def run_lineage(root: str | os.PathLike[str], path: str | None, run_id: str) -> 
     return jsonable({"run": run.id, "session": run.session,
                      "notebook": api_path(root, run.notebook) if run.notebook else None,
                      "cells": cells})
+
+
+def run_diff(root: str | os.PathLike[str], path: str | None, a: str, b: str) -> dict[str, Any]:
+    """What differs between two runs (the view's "diff" action): the same `diff_runs` the
+    widget answers with, its code diff as the view's `msg:custom` reply."""
+    from ..compare.model import diff_runs
+    from ..store.reader import StoreReader
+
+    reader = StoreReader(_require_store(root, path))
+    ra, rb = reader.resolve(a), reader.resolve(b)
+    d = diff_runs(reader, ra.id, rb.id, sessions={ra.id: ra.session, rb.id: rb.session})
+    return jsonable({"type": "diff", "ids": [ra.id, rb.id], "code": d.code,
+                     "params": d.params, "metrics": d.metrics})
 
 
 def notebook_cells(root: str | os.PathLike[str], path: str) -> dict[str, Any]:

@@ -38,7 +38,12 @@ def root(jp_root_dir: Path) -> Path:
 
 async def get(jp_fetch, endpoint: str, **params):
     resp = await jp_fetch("mlops-nb", "api", *endpoint.split("/"), params=params)
-    return json.loads(resp.body)
+    data = json.loads(resp.body)
+    if endpoint == "runs":  # the view's column-wise payload, read back as rows
+        from mlops_nb.compare.payload import payload_rows
+
+        data["rows"] = payload_rows(data)
+    return data
 
 
 async def post(jp_fetch, endpoint: str, body: dict):
@@ -57,7 +62,7 @@ async def status_of(coro) -> int:
 
 RID = "0123abcd"
 ROUTES = [
-    ("GET", "experiments"), ("GET", "runs"), ("GET", f"runs/{RID}"),
+    ("GET", "experiments"), ("GET", "runs"), ("GET", "diff"), ("GET", f"runs/{RID}"),
     ("GET", f"runs/{RID}/lineage"), ("POST", f"runs/{RID}/export"),
     ("POST", f"runs/{RID}/reproduce"), ("GET", "jobs"), ("GET", "jobs/" + "0" * 32),
     ("GET", "changes"), ("GET", "cells"), ("GET", "report"),
@@ -91,6 +96,31 @@ async def test_runs_page_sorted_filtered_and_paged(jp_fetch, root):
         await get(jp_fetch, "runs", experiment="nb", sort="no_such_column")
     assert err.value.code == 400
     assert "no such column" in json.loads(err.value.response.body)["message"]
+
+
+async def test_runs_payload_is_the_views_and_diff_answers_like_the_widget(jp_fetch, root):
+    """The panel hands this payload to runs_view.js untouched: the widget's shape."""
+    from mlops_nb.compare.model import Comparison
+    from mlops_nb.compare.payload import build_payload
+    from mlops_nb.server import service
+
+    data = await get(jp_fetch, "runs", experiment="nb")
+    assert data["version"] == 1 and data["n"] == 2 and not data["truncated"]
+    assert set(data["data"]) == {c["key"] for c in data["columns"]}
+    assert all(len(v) == 2 for v in data["data"].values())
+    assert data["data"]["notebook"] == ["nb.ipynb", "nb.ipynb"]  # API paths, not server ones
+    df, verdicts = service.load_frame(root / ".mlops_nb", "nb")
+    want = build_payload(Comparison(df, verdicts=verdicts), experiment="nb")
+    assert data["columns"] == want["columns"] and data["best"] == want["best"]
+    assert data["data"]["id"] == want["data"]["id"]
+    a, b = data["data"]["id"]
+    diff = await get(jp_fetch, "diff", path="nb.ipynb", a=a[:10], b=b)
+    assert diff["type"] == "diff" and diff["ids"] == [a, b]
+    assert "alpha = 2.0" in diff["code"] and "alpha" in [p[0] for p in diff["params"]]
+    with pytest.raises(HTTPClientError) as err:
+        await get(jp_fetch, "diff", path="nb.ipynb", a=a)
+    assert err.value.code == 400
+    assert "two run ids" in json.loads(err.value.response.body)["message"]
 
 
 async def test_run_details_and_lineage_name_the_notebook_cells(jp_fetch, root):
@@ -159,7 +189,7 @@ async def test_reproduce_job_gives_a_verdict_and_one_job_per_run(jp_fetch, root)
     listed = await get(jp_fetch, "jobs")
     assert job["id"] in [j["id"] for j in listed["jobs"]]  # what a reloaded page finds
     rows = (await get(jp_fetch, "runs", experiment="nb"))["rows"]
-    assert [r["verdict"]["ok"] for r in rows if r["id"] == rid] == [True]
+    assert [r["verdict"] for r in rows if r["id"] == rid] == ["L2 ✓"]
 
 
 async def test_change_feed_answers_when_a_run_lands(jp_fetch, root):
@@ -215,7 +245,9 @@ async def test_nan_metric_is_null_not_invalid_json(jp_fetch, jp_root_dir):
         InteractiveShell.clear_instance()
     resp = await jp_fetch("mlops-nb", "api", "runs")
     assert b"NaN" not in resp.body
-    rows = json.loads(resp.body)["rows"]
+    from mlops_nb.compare.payload import payload_rows
+
+    rows = payload_rows(json.loads(resp.body))
     assert any(r["metrics"].get("acc") == 0.5 for r in rows)
 
 

@@ -147,6 +147,22 @@ def widen_sidebar(page, panel) -> None:
         no.first.click()
 
 
+ROW = "#mlops-nb-experiments .mnb-view .mnb-grid tbody tr[data-id]"
+# The text of a run's cell in column `key` of the shared view (runs_view.js): the header's
+# position gives the cell's (the first column is the tick box in both).
+CELL_JS = """([rowSel, key]) => {
+  const view = document.querySelector('#mlops-nb-experiments .mnb-view');
+  const heads = [...view.querySelectorAll('.mnb-grid thead th')];
+  const k = heads.findIndex(th => th.dataset.key === key);
+  const row = view.querySelector(rowSel);
+  return k < 0 || !row ? null : row.children[k].textContent;
+}"""
+
+
+def cell(page, key: str, row: str = "tbody tr[data-id]") -> str | None:
+    return page.evaluate(CELL_JS, [row, key])
+
+
 def run_command(page, command: str, args: dict | None = None):
     return page.evaluate(
         "([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
@@ -172,7 +188,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
         "() => { const c = window.jupyterapp.shell.currentWidget.content.widgets;"
         " return c[c.length-1].model.executionCount !== null; }", timeout=180_000)
     finished = time.monotonic()
-    rows = panel.locator("tr.mnb-row")
+    rows = page.locator(ROW)
     rows.nth(1).wait_for(timeout=15_000)
     appeared_s = time.monotonic() - finished
     assert rows.count() == 2
@@ -180,28 +196,27 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     shot(page, "1-runs")
 
     # the best run (alpha=0.1 fits best) is marked
-    best = panel.locator("tr.mnb-row.mnb-best")
+    best = page.locator(ROW + ".mnb-best")
     assert best.count() == 1
 
     # sort by alpha: both orders
     header = panel.locator("th[data-key='params.alpha']")
     header.click()
     page.wait_for_function(
-        "() => document.querySelector('#mlops-nb-experiments th.mnb-sorted')?.textContent"
-        ".startsWith('alpha ')")
-    def first() -> str:
-        return panel.locator("tr.mnb-row").first.locator("td[data-key='params.alpha']").inner_text()
-
-    a1 = first()
-    header = panel.locator("th[data-key='params.alpha']")
+        "() => document.querySelector(\"#mlops-nb-experiments th[data-key='params.alpha']\")"
+        "?.getAttribute('aria-sort') !== 'none'")
+    order1 = header.get_attribute("aria-sort")
+    a1 = cell(page, "params.alpha")
     header.click()
     page.wait_for_function(
-        "() => document.querySelector(\"#mlops-nb-experiments tr.mnb-row td[data-key='params.alpha']\")"
-        f"?.textContent !== {json.dumps(a1)}")
-    assert {a1, first()} == {"0.1", "30"}
+        f"(args) => ({CELL_JS})(args) !== {json.dumps(a1)}", arg=["tbody tr[data-id]", "params.alpha"])
+    assert {order1, header.get_attribute("aria-sort")} == {"ascending", "descending"}
+    assert {a1, cell(page, "params.alpha")} == {"0.1", "30"}
 
     # select the alpha=30 run: its lineage cells are highlighted in the notebook
-    panel.locator("tr.mnb-row", has=page.locator("td[data-key='params.alpha']", has_text="30")).click()
+    ids = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(r => r.dataset.id)", ROW)
+    rid30 = next(i for i in ids if cell(page, "params.alpha", f"tr[data-id='{i}']") == "30")
+    page.locator(f"{ROW}[data-id='{rid30}'] input[type=checkbox]").check()
     page.wait_for_selector(".jp-Cell.mnb-lineage-run")
     lineage_ids = page.evaluate(
         "() => window.jupyterapp.shell.currentWidget.content.widgets"
@@ -227,7 +242,8 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     assert "r2_score=" in badge.inner_text()
     badge_run = badge.get_attribute("data-run-id")
     badge.click()
-    page.wait_for_selector(f"#mlops-nb-experiments tr.mnb-row.mnb-selected[data-run-id='{badge_run}']")
+    page.wait_for_selector(f"{ROW}.mnb-selected[data-id='{badge_run}']")
+    assert page.locator(ROW + ".mnb-selected").count() == 1
     shot(page, "3-badge")
 
     # Export: the folder is written and train.py opens in an editor tab
@@ -235,7 +251,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     try:
         page.wait_for_selector(".lm-TabBar-tab:has-text('train.py')")
     except Exception as exc:
-        raise AssertionError(panel.locator(".mnb-view-status").inner_text()) from exc
+        raise AssertionError(panel.locator(".mnb-status").inner_text()) from exc
     exported = list(root.glob("exports/*/train.py"))
     assert len(exported) == 1 and exported[0].parent.name == badge_run[:12]
     shot(page, "4-export")
@@ -244,7 +260,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     page.locator(".lm-TabBar-tab:has-text('nb.ipynb')").first.click()
     panel.locator(".mnb-details-actions button", has_text="Reproduce").click()
     page.wait_for_function(
-        f"() => document.querySelector(\"#mlops-nb-experiments tr.mnb-row[data-run-id='{badge_run}']\")"
+        f"() => document.querySelector(\"{ROW}[data-id='{badge_run}']\")"
         "?.textContent.includes('L2 ✓')", timeout=240_000)
     page.wait_for_function(
         "() => document.querySelector('#mlops-nb-experiments .mnb-verdict')"
@@ -252,26 +268,30 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     shot(page, "5-reproduced")
 
     # a reproduce job outlives a page reload: start one, reload, its verdict still arrives
-    other = panel.locator("tr.mnb-row:not(.mnb-selected)").first
-    other_id = other.get_attribute("data-run-id")
-    other.click()
+    other = page.locator(ROW + ":not(.mnb-selected)").first
+    other_id = other.get_attribute("data-id")
+    page.locator(f"{ROW}[data-id='{other_id}'] input[type=checkbox]").check()
+    # two ticked runs: the view asks for their diff, the server answers with the code diff
+    page.wait_for_function(
+        "() => /alpha/.test(document.querySelector('#mlops-nb-experiments .mnb-diff')?.textContent)")
     panel.locator(".mnb-details-actions button", has_text="Reproduce").click()
     page.wait_for_function(
         "() => /reproduc|waiting/.test(document.querySelector('#mlops-nb-experiments "
-        ".mnb-view-status')?.textContent)")
+        ".mnb-status')?.textContent)")
     page.reload()
     page.wait_for_function("() => window.jupyterapp?.commands?.hasCommand('mlops-nb:open-panel')")
     run_command(page, "mlops-nb:open-panel")
     page.wait_for_function(
-        f"() => document.querySelector(\"#mlops-nb-experiments tr.mnb-row[data-run-id='{other_id}']\")"
+        f"() => document.querySelector(\"{ROW}[data-id='{other_id}']\")"
         "?.textContent.includes('L2 ✓')", timeout=240_000)
 
     # Report opens the HTML comparison report in a main-area tab
     panel.locator("button.mnb-report").click()
     page.wait_for_selector(".lm-TabBar-tab:has-text('Report: ridge')", timeout=120_000)
     frame = page.frame_locator("iframe.mnb-report-frame")
-    frame.locator("table#mnb-runs").wait_for()
-    assert frame.locator("table#mnb-runs tbody tr").count() == 2
+    # the report draws the same runs view (sandboxed: scripts run, nothing else)
+    frame.locator("#mnb-view .mnb-grid tbody tr[data-id]").nth(1).wait_for()
+    assert frame.locator("#mnb-view .mnb-grid tbody tr[data-id]").count() == 2
     shot(page, "7-report")
 
     # dark theme follows JupyterLab's variables
@@ -281,5 +301,10 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     bg = page.evaluate("() => getComputedStyle(document.querySelector('#mlops-nb-experiments'))"
                        ".backgroundColor")
     assert bg not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), bg
+    # the shared view inside follows the theme too (its own CSS is light)
+    td_bg = page.evaluate(f"() => getComputedStyle(document.querySelector(\"{ROW}:not(.mnb-best):not(.mnb-selected) td\")).backgroundColor")
+    th_bg = page.evaluate("() => getComputedStyle(document.querySelector("
+                          "'#mlops-nb-experiments .mnb-grid th')).backgroundColor")
+    assert td_bg == bg and th_bg not in ("rgb(255, 255, 255)", "rgb(243, 244, 246)"), (td_bg, th_bg)
     shot(page, "6-dark")
     assert not [e for e in page.errors if "mlops" in e.lower()], page.errors  # type: ignore[attr-defined]
