@@ -313,6 +313,21 @@ def _api(lab, method: str, path: str) -> object:
     return json.loads(body) if body else None
 
 
+def _accept_dialogs(page) -> None:
+    """Accept whatever modal JupyterLab shows (kernel selection, a busy-kernel prompt): on a
+    loaded machine one can appear late and block the next click."""
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if not dialog.count():
+            return
+        button = dialog.locator(".jp-Dialog-button.jp-mod-accept")
+        if button.count():
+            button.first.click()
+        else:
+            page.keyboard.press("Escape")
+        time.sleep(0.5)
+
+
 def _run_all(page) -> None:
     """Run > Run All Cells, again if a busy machine swallowed the first click (no cell ran)."""
     page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
@@ -320,8 +335,10 @@ def _run_all(page) -> None:
                            timeout=90_000)
     prompts = page.locator(".jp-Cell .jp-InputArea-prompt")
     for _ in range(4):
+        _accept_dialogs(page)  # a kernel or restart dialog would swallow the menu click
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
+        _accept_dialogs(page)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if any(t.strip() not in ("[ ]:", "") for t in prompts.all_inner_texts()):
