@@ -6,6 +6,12 @@
 # with playwright's sync API, so the server and browser tests each get their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser tests drive Debian's Chromium (never a browser a tool downloads); install it when
+# it is missing, so this one command does all set-up on a fresh machine.
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 bash scripts/bootstrap.sh test
 .venv/bin/ruff check .
 if [ "${MLOPS_NB_SKIP_FRONTEND:-0}" != 1 ] && command -v node >/dev/null 2>&1; then
