@@ -17,20 +17,24 @@ if TYPE_CHECKING:
 
 
 def runs_frame(cols: RunColumns) -> pd.DataFrame:
+    """The runs as a DataFrame, oldest first. Typed columns from the store's index become
+    numpy-backed columns directly; lists (MLflow's runs) are inferred. Both give one frame for
+    one content: `tests/test_columnar.py` holds them equal."""
     import pandas as pd
 
-    data: dict[str, Any] = dict(cols.cols)
+    data: dict[str, Any] = dict(cols.typed) if cols.typed is not None else dict(cols.cols)
     # Which parameters a run set to None (the columns hold None for "not set" as well).
-    nones = data.pop("params_none", None)
+    nones = _as_list(data.pop("params_none", None))
+    ids = _as_list(data.get("id")) or []
     base = [c for c in data if not c.startswith(("params.", "metrics."))]
     params = [c for c in data if c.startswith("params.")]
     metrics = [c for c in data if c.startswith("metrics.")]
     # pd.array keeps ints as ints next to missing values (Int64, not 3.0) and bools as bools.
-    columns = {c: data[c] for c in base}
+    columns = {c: _plain(data[c]) for c in base}
     for c in params:
         columns[c] = _param_array(data[c])
     for c in metrics:
-        columns[c] = data[c]
+        columns[c] = _plain(data[c])
     try:
         df = pd.DataFrame(columns)
     except UnicodeEncodeError:
@@ -38,17 +42,65 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
     if len(df):
         df["started_at"] = pd.to_datetime(df["started_at"], unit="s", utc=True)
         for c in metrics:
+            if df[c].dtype.kind in "fiu":
+                continue  # numbers already
             converted = pd.to_numeric(df[c], errors="coerce")
             if converted.notna().sum() == df[c].notna().sum():
                 df[c] = converted
-        df = df.sort_values(["started_at", "seq"], kind="stable").reset_index(drop=True)
+        if not _chronological(df):
+            df = df.sort_values(["started_at", "seq"], kind="stable").reset_index(drop=True)
     else:
         df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
     df.attrs["problems"] = [str(p) for p in cols.problems]
     if nones is not None:
         df.attrs["params_none"] = SharedAttr(
-            (i, frozenset(n)) for i, n in zip(data["id"], nones, strict=False) if n)
+            (i, frozenset(n)) for i, n in zip(ids, nones, strict=False) if n)
     return df
+
+
+def _as_list(col: Any) -> list[Any] | None:
+    if col is None or isinstance(col, list):
+        return col
+    return col.tolist()
+
+
+def _plain(col: Any) -> Any:
+    """A base or metric column as the DataFrame constructor would make it of the list: int64
+    (float64 with NaN when some runs lack it), float64, or the values to infer from."""
+    import numpy as np
+
+    from .store.columnar import F8, I8
+
+    if isinstance(col, list):
+        return col
+    if col.kind == I8:
+        if col.mask is None:
+            return col.values
+        out = col.values.astype(np.float64)
+        out[~col.mask] = np.nan
+        return out
+    if col.kind == F8:
+        if col.mask is None:
+            return col.values
+        out = col.values.copy()
+        out[~col.mask] = np.nan
+        return out
+    return col.tolist()
+
+
+def _chronological(df: pd.DataFrame) -> bool:
+    """Whether the rows are already in (started_at, seq) order, as segments mostly are: the
+    sort is then skipped (a stable sort of sorted rows is the identity)."""
+    import numpy as np
+
+    t = df["started_at"]
+    seq = df["seq"]
+    if t.isna().any() or seq.dtype.kind not in "iu":
+        return False
+    tv = t.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    sv = seq.to_numpy()
+    step = np.diff(tv)
+    return bool(((step > 0) | ((step == 0) & (np.diff(sv) >= 0))).all())
 
 
 class SharedAttr(dict):  # type: ignore[type-arg]
@@ -105,9 +157,22 @@ def sort_runs(df: pd.DataFrame, metric: str, goal: str | None = None) -> pd.Data
                           key=lambda s: pd.to_numeric(s, errors="coerce"))
 
 
-def _param_array(values: list[Any]) -> Any:
+def _param_array(values: Any) -> Any:
+    import numpy as np
     import pandas as pd
 
+    from .store.columnar import B1, F8, I8
+
+    if not isinstance(values, list):
+        col = values
+        unset = np.zeros(len(col), dtype=bool) if col.mask is None else ~col.mask
+        if col.kind == I8:
+            return pd.arrays.IntegerArray(col.values.copy(), unset)
+        if col.kind == F8:
+            return pd.arrays.FloatingArray(col.values.copy(), unset | np.isnan(col.values))
+        if col.kind == B1:
+            return pd.arrays.BooleanArray(col.values.copy(), unset)
+        values = col.tolist()
     try:
         return pd.array(values)
     except (TypeError, ValueError):

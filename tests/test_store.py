@@ -4,10 +4,12 @@ import json
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mlops_nb.errors import StoreNotFound
 from mlops_nb.records import CellRun
+from mlops_nb.store.columnar import encode_column
 from mlops_nb.store.index import read_summary
 from mlops_nb.store.layout import experiment_dirname, index_path_for
 from mlops_nb.store.location import find_home, home_for_writing
@@ -82,9 +84,11 @@ def test_index_is_used_when_current_and_ignored_when_stale(tmp_path: Path):
     idx = index_path_for(home, seg)
     assert read_summary(idx, os.stat(seg)) is not None
     # Make the index lie; while its stamp matches the segment, readers trust it...
-    doc = json.loads(idx.read_text())
-    doc["cols"]["metrics.f1"] = [9.0] * 5
-    idx.write_text(json.dumps(doc))
+    doc = msgspec.msgpack.decode(idx.read_bytes())
+    for pair in doc["cols"]:
+        if pair[0] == b"metrics.f1":
+            pair[1] = encode_column([9.0] * 5)
+    idx.write_bytes(msgspec.msgpack.encode(doc))
     assert StoreReader(home).run_columns().cols["metrics.f1"] == [9.0] * 5
     # ...once the segment changes, the stamp no longer matches and the segment itself is read.
     os.utime(seg, ns=(1, 1))

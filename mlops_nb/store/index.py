@@ -1,25 +1,32 @@
 """The derived run index: one small columnar summary per session segment.
 
 Listing 100,000 runs must not parse every cell run's full document. Each segment gets a summary
-holding only the runs (cell runs with metrics) as columns, stamped with the size and mtime of the
-segment it was made from. A reader trusts a summary only when the stamp still matches, otherwise
-it summarises the segment itself; so the index can be deleted at any time and is never the only
-copy of anything.
+(msgpack, typed columns: `columnar.py`) holding its runs (cell runs with metrics) as columns,
+and the id, order and direct deps of every cell run (what `show` needs for a lineage), stamped
+with the size, mtime, ctime and inode of the segment it was made from. The writer refreshes it
+after each write; a reader that finds it missing, stale or damaged summarises the segment itself
+and writes the summary back (atomically: two processes doing so both leave a whole file). A
+reader trusts a summary only while its stamp matches, so the index can be deleted at any time
+and is never the only copy of anything: the session files stay the record.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import xxhash
 
 from ..records import CellRun, shown_value
+from .columnar import STR, Column, decode_columns, encode_columns
 from .storage import atomic_write_bytes
 
-INDEX_SCHEMA = 3  # 2: the data digest covers input data only; 3: model, params_none
+# 2: the data digest covers input data only; 3: model, params_none; 4: typed columns
+# (msgpack), every cell run's id and direct deps, problems met summarising the segment
+INDEX_SCHEMA = 4
+CELL_COLUMNS = ("id", "seq", "execution_count", "deps", "lineage")
 
 # Fixed columns of the runs table, in display order; params.* and metrics.* follow.
 BASE_COLUMNS = (
@@ -128,53 +135,103 @@ class Columns:
                 col.extend([None] * (self.n - len(col)))
 
 
-def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]]) -> None:
-    st = os.stat(segment)
-    cols = Columns()
-    for row in rows:
-        cols.add_row(row)
-    doc = {
-        "schema": INDEX_SCHEMA,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "n": cols.n,
-        "cols": cols.cols,
-    }
-    payload = json.dumps(doc, separators=(",", ":"), default=repr).encode()
+def cell_row(cr: CellRun) -> dict[str, Any]:
+    """What `show` needs of every cell run to derive a lineage without parsing its segment."""
+    return {"id": cr.id, "seq": cr.seq, "execution_count": cr.execution_count,
+            "deps": list(cr.deps) if cr.deps else None,
+            "lineage": list(cr.lineage) if cr.lineage is not None else None}
+
+
+def segment_stamp(st: os.stat_result) -> list[int]:
+    """What identifies one version of a segment file. Every write replaces the file (a new
+    inode) and sets its mtime; ctime cannot be set back by `touch`; a changed size or any of
+    these makes the summary stale."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def encode_summary(stamp: list[int], rows: list[dict[str, Any]], cells: list[dict[str, Any]],
+                   problems: list[str] = ()) -> bytes:  # type: ignore[assignment]
+    import msgspec
+
+    n, cols = encode_columns(rows, BASE_COLUMNS)
+    m, cell_cols = encode_columns(cells, CELL_COLUMNS)
+    doc = {"schema": INDEX_SCHEMA, "stamp": stamp, "n": n, "cols": cols, "cells_n": m,
+           "cells": cell_cols, "problems": list(problems)}
+    return msgspec.msgpack.encode(doc)
+
+
+def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]],
+                  cells: list[dict[str, Any]], *, stamp: list[int] | None = None,
+                  problems: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Summarise a segment (the writer after each write; a reader that had to parse it).
+    `stamp` is the segment's as it was read; the writer, its only writer, stats it now."""
+    payload = encode_summary(stamp or segment_stamp(os.stat(segment)), rows, cells, problems)
     atomic_write_bytes(index_path, payload, durable=False)  # derived: rebuilt if ever lost
 
 
-def _decode(raw: bytes) -> Any:
-    """msgspec parses a summary ~6x faster than `json` (listing 100,000 runs reads them all);
-    `json` still reads the rare one holding NaN or Infinity, which msgspec rejects."""
+@dataclass
+class Summary:
+    """A segment's summary as read, its parts decoded on demand (listing needs the runs'
+    columns, `show` the cells')."""
+
+    n: int
+    cells_n: int
+    problems: list[str]
+    raw_cols: Any
+    raw_cells: Any
+
+    def columns(self) -> dict[str, Column]:
+        return _decode_columns(self.raw_cols, self.n, "id")
+
+    def cells(self) -> dict[str, Column]:
+        return _decode_columns(self.raw_cells, self.cells_n, "id")
+
+
+def _decode_columns(raw: Any, n: int, required: str) -> dict[str, Column]:
     import msgspec
 
     try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return json.loads(raw)
+        cols = decode_columns(msgspec.msgpack.decode(raw), n)
+        if required not in cols:
+            raise ValueError("no id column")
+        if cols[required].kind != STR or not cols[required].is_set().all():
+            raise ValueError("ids are not all text")
+    except (msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError,
+            UnicodeDecodeError) as exc:
+        raise SummaryDamaged(str(exc)) from None
+    return cols
 
 
-def read_summary(index_path: Path, segment_stat: os.stat_result) -> dict[str, Any] | None:
+class SummaryDamaged(Exception):
+    """A summary stamped as current whose columns do not decode: the segment is read instead."""
+
+
+_SUMMARY_DOC: Any = None
+
+
+def _summary_doc() -> Any:
+    global _SUMMARY_DOC
+    if _SUMMARY_DOC is None:
+        import msgspec
+
+        _SUMMARY_DOC = msgspec.defstruct("SummaryDoc", [
+            ("schema", int), ("stamp", list[int]), ("n", int), ("cols", msgspec.Raw),
+            ("cells_n", int), ("cells", msgspec.Raw), ("problems", list[str]),
+        ])
+    return _SUMMARY_DOC
+
+
+def read_summary(index_path: Path, segment_stat: os.stat_result) -> Summary | None:
     """The summary if it is intact and still describes the segment as it is now, else None."""
+    import msgspec
+
     try:
-        doc = _decode(index_path.read_bytes())
-    except Exception:
+        raw = index_path.read_bytes()
+        doc = msgspec.msgpack.decode(raw, type=_summary_doc())
+    except (OSError, msgspec.DecodeError, ValueError):
         return None
-    if (
-        not isinstance(doc, dict)
-        or doc.get("schema") != INDEX_SCHEMA
-        or doc.get("size") != segment_stat.st_size
-        or doc.get("mtime_ns") != segment_stat.st_mtime_ns
-    ):
+    if doc.schema != INDEX_SCHEMA or doc.stamp != segment_stamp(segment_stat):
         return None
-    n, cols = doc.get("n"), doc.get("cols")
-    if not (
-        isinstance(n, int)
-        and isinstance(cols, dict)
-        and all(isinstance(c, list) and len(c) == n for c in cols.values())
-        and isinstance(cols.get("id"), list)
-        and all(isinstance(i, str) for i in cols["id"])
-    ):
+    if doc.n < 0 or doc.cells_n < doc.n:
         return None  # stamped as current but not a summary we wrote: read the segment
-    return doc
+    return Summary(doc.n, doc.cells_n, doc.problems, doc.cols, doc.cells)

@@ -34,6 +34,6 @@ def segment_path(home: Path, experiment: str, session: str, segment: int) -> Pat
 
 
 def index_path_for(home: Path, segment: Path) -> Path:
-    """The derived summary of a segment mirrors its path under index/."""
+    """The derived summary of a segment mirrors its path under index/ (msgpack, `.cols`)."""
     rel = segment.relative_to(home / SESSIONS_DIR)
-    return home / INDEX_DIR / rel
+    return (home / INDEX_DIR / rel).with_suffix(".cols")

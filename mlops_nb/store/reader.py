@@ -14,14 +14,24 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import AmbiguousRunId, MlopsNbError, RunNotFound, StoreCorrupt
 from ..records import CellRun, cell_run_from_dict
 from .blobs import BlobStore
-from .index import BASE_COLUMNS, Columns, read_summary, summary_row
+from .columnar import Column, concat
+from .index import (
+    BASE_COLUMNS,
+    Summary,
+    SummaryDamaged,
+    cell_row,
+    read_summary,
+    segment_stamp,
+    summary_row,
+    write_summary,
+)
 from .layout import BLOBS_DIR, SEGMENT_RE, SESSIONS_DIR, index_path_for
 from .storage import read_json_file
 from .writer import CELL_RUNS_TABLE
@@ -46,13 +56,36 @@ class Segment:
     stat: os.stat_result
 
 
-@dataclass
 class RunColumns:
-    """The runs of a store as columns, ready for `pandas.DataFrame(cols)`."""
+    """The runs of a store as columns, ready for `table.runs_frame`.
 
-    cols: dict[str, list[Any]]
-    n: int
-    problems: list[Problem] = field(default_factory=list)
+    From the store, `typed` holds decoded columns (`columnar.Column`: numbers in numpy
+    buffers) and `cols` gives them as lists only when asked; from elsewhere (MLflow) `cols` is
+    given as lists. `segments` says which segment holds which rows, in order: (path, count).
+    """
+
+    def __init__(self, cols: dict[str, list[Any]] | None = None, n: int = 0,
+                 problems: list[Problem] | None = None, *,
+                 typed: dict[str, Column] | None = None,
+                 segments: list[tuple[Path, int]] | None = None) -> None:
+        self._cols = cols
+        self.n = n
+        self.problems = problems if problems is not None else []
+        self.typed = typed
+        self.segments = segments or []
+
+    @property
+    def cols(self) -> dict[str, list[Any]]:
+        if self._cols is None:
+            self._cols = {k: c.tolist() for k, c in (self.typed or {}).items()}
+        return self._cols
+
+    def segment_of(self, row: int) -> Path | None:
+        for path, count in self.segments:
+            if row < count:
+                return path
+            row -= count
+        return None
 
 
 class StoreReader:
@@ -119,16 +152,20 @@ class StoreReader:
         cached = self._parsed.get(path)
         if stamp is not None and cached is not None and cached[0] == stamp:
             return cached[1][0], list(cached[1][1])
-        doc, runs = self._load_segment(path)
+        doc, runs, problems = self._load_segment(path)
+        for message in problems:
+            self._problem(path, message)
         if stamp is not None:
             self._parsed[path] = (stamp, (doc, runs))
         return doc, list(runs)
 
-    def _load_segment(self, path: Path) -> tuple[dict[str, Any], list[CellRun]]:
+    def _load_segment(self, path: Path) -> tuple[dict[str, Any], list[CellRun], list[str]]:
+        """The segment's session document, valid cell runs, and what was wrong with the
+        others; StoreCorrupt when the file as a whole is unusable."""
         data = read_json_file(path)
         if data is None:
             if not path.exists():  # deleted since it was listed
-                return {}, []
+                return {}, [], []
             raise StoreCorrupt(f"{path} holds JSON null, not a session segment; skipped")
         import msgspec
 
@@ -142,13 +179,14 @@ class StoreReader:
             raise StoreCorrupt(f"{path} holds no session and no cell runs; skipped")
         session_docs = [d for d in doc.session.values() if isinstance(d, dict)]
         runs: list[CellRun] = []
+        problems: list[str] = []
         for key in sorted(doc.cell_runs, key=_doc_key):
             raw = doc.cell_runs[key]
             try:
                 runs.append(cell_run_from_dict(raw))
             except MlopsNbError as exc:
-                self._problem(path, f"cell run {_record_name(key, raw)} skipped: {exc}")
-        return (session_docs[0] if session_docs else {}), runs
+                problems.append(f"cell run {_record_name(key, raw)} skipped: {exc}")
+        return (session_docs[0] if session_docs else {}), runs, problems
 
     def iter_cell_runs(self, session: str | None = None) -> Iterator[CellRun]:
         for seg in self.segments():
@@ -173,45 +211,101 @@ class StoreReader:
         return {}
 
     def run_columns(self, experiment: str | None = None) -> RunColumns:
-        """Every run as columns, through the derived index where it is current."""
+        """Every run as columns, from each segment's summary (rebuilt where stale)."""
         with _gc_paused():
             return self._run_columns(experiment)
 
-    def _run_columns(self, experiment: str | None) -> RunColumns:
-        out = Columns()
-        for seg in self.segments():
-            summary = read_summary(index_path_for(self.home, seg.path), seg.stat)
-            if summary is not None:
-                out.extend(summary["cols"], summary["n"])
-                continue
+    def summary(self, seg: Segment, part: str) -> dict[str, Column] | None:
+        """The decoded `part` ("runs" or "cells") of a segment's summary: from the index while
+        its stamp matches the segment, else summarised from the segment now and written back
+        for the next reader. None (a problem noted) when the segment cannot be read."""
+        index = index_path_for(self.home, seg.path)
+        found = read_summary(index, seg.stat)
+        if found is not None:
             try:
-                _, runs = self.load_segment(seg)
-            except StoreCorrupt as exc:
-                self._problem(seg.path, str(exc))
-                continue
-            for cr in runs:
-                if cr.is_run:
-                    out.add_row(summary_row(cr))
-        problems = list(self.problems)
-        cols, n = out.cols, out.n
-        if experiment is not None:
-            keep = [i for i, e in enumerate(cols["experiment"]) if e == experiment]
-            cols = {k: [v[i] for i in keep] for k, v in cols.items()}
-            cols = {
-                k: v for k, v in cols.items() if k in BASE_COLUMNS or any(x is not None for x in v)
-            }
-            n = len(keep)
-        return RunColumns(cols, n, problems)
+                cols = found.columns() if part == "runs" else found.cells()
+            except SummaryDamaged:
+                found = None
+            else:
+                for message in found.problems:
+                    self._problem(seg.path, message)
+                return cols
+        built = self._summarise(seg, index)
+        if built is None:
+            return None
+        return built.columns() if part == "runs" else built.cells()
+
+    def _summarise(self, seg: Segment, index: Path) -> Summary | None:
+        import msgspec
+
+        from .index import encode_summary
+
+        try:
+            _, runs, problems = self._load_segment(seg.path)
+        except StoreCorrupt as exc:
+            self._problem(seg.path, str(exc))
+            return None
+        for message in problems:
+            self._problem(seg.path, message)
+        stamp = segment_stamp(seg.stat)
+        rows = [summary_row(cr) for cr in runs if cr.is_run]
+        cells = [cell_row(cr) for cr in runs]
+        payload = encode_summary(stamp, rows, cells, problems)
+        try:
+            if segment_stamp(os.stat(seg.path)) == stamp:  # unchanged while it was read
+                write_summary(index, seg.path, rows, cells, stamp=stamp, problems=problems)
+        except OSError:
+            pass  # a store this user may read but not write: summarised again next time
+        doc = msgspec.msgpack.decode(payload)
+        return Summary(doc["n"], doc["cells_n"], problems, msgspec.msgpack.encode(doc["cols"]),
+                       msgspec.msgpack.encode(doc["cells"]))
+
+    def _run_columns(self, experiment: str | None) -> RunColumns:
+        parts: list[tuple[Path, int, dict[str, Column]]] = []
+        for seg in self.segments():
+            cols = self.summary(seg, "runs")
+            if cols is not None:
+                parts.append((seg.path, len(cols["id"]), cols))
+        keys: dict[str, None] = dict.fromkeys(BASE_COLUMNS)
+        for _, _, cols in parts:
+            keys.update(dict.fromkeys(cols))
+        typed = {k: concat([(cols.get(k), n) for _, n, cols in parts]) for k in keys} \
+            if parts else {}
+        n = sum(count for _, count, _ in parts)
+        segments = [(path, count) for path, count, _ in parts]
+        if experiment is not None and n:
+            import numpy as np
+
+            keep = np.equal(typed["experiment"].values, experiment)
+            segments = _kept_segments(segments, keep)
+            typed = {k: c.take(keep) for k, c in typed.items()}
+            typed = {k: c for k, c in typed.items() if k in BASE_COLUMNS or c.is_set().any()}
+            n = int(keep.sum())
+        if not parts:
+            typed = {}
+        return RunColumns(None, n, list(self.problems), typed=typed, segments=segments)
 
     def resolve(self, prefix: str) -> CellRun:
-        """A cell run by id or unique id prefix, like git: runs first, then any cell run."""
+        """A cell run by id or unique id prefix, like git: runs first, then any cell run.
+        Only the segment holding it is parsed."""
         prefix = prefix.strip().lower()
         if not prefix or any(c not in "0123456789abcdef" for c in prefix):
             raise RunNotFound(f"{prefix!r} is not a run id (ids are hexadecimal)")
-        ids = self.run_columns().cols["id"]
-        matches = sorted({i for i in ids if i.startswith(prefix)})
-        if not matches:
-            matches = sorted({cr.id for cr in self.iter_cell_runs() if cr.id.startswith(prefix)})
+        where: dict[str, Path] = {}
+        cols = self.run_columns()
+        if cols.n:
+            ids = cols.typed["id"].values if cols.typed is not None else cols.cols["id"]
+            rows = [i for i, rid in enumerate(ids.tolist()) if rid.startswith(prefix)]
+            where = {ids[i]: cols.segment_of(i) for i in rows}  # type: ignore[misc]
+        if not where:
+            for seg in self.segments():
+                cells = self.summary(seg, "cells")
+                if cells is None:
+                    continue
+                for rid in cells["id"].values.tolist():
+                    if rid.startswith(prefix):
+                        where.setdefault(rid, seg.path)
+        matches = sorted(where)
         if not matches:
             raise RunNotFound(f"no run id starts with {prefix!r}; `mlops-nb runs` lists them")
         if len(matches) > 1:
@@ -219,10 +313,54 @@ class StoreReader:
             raise AmbiguousRunId(
                 f"{prefix!r} matches {len(matches)} runs ({shown}...); give more characters"
             )
-        for cr in self.iter_cell_runs():
-            if cr.id == matches[0]:
-                return cr
+        path = where[matches[0]]
+        for seg in self.segments():
+            if seg.path == path:
+                try:
+                    _, runs = self.load_segment(seg)
+                except StoreCorrupt as exc:
+                    self._problem(seg.path, str(exc))
+                    break
+                for cr in runs:
+                    if cr.id == matches[0]:
+                        return cr
         raise RunNotFound(f"run {matches[0]} is listed in the index but its segment is gone")
+
+    def lineage(self, run: CellRun) -> tuple[list[str], dict[str, int | None]]:
+        """A run's lineage (as `lineage.lineage_ids` derives it) and the execution count of
+        each cell run of its session, from the segments' summaries: only the run's own
+        segment is ever parsed, so `show` stays fast however long the session's chain."""
+        deps: dict[str, list[str]] = {}
+        stored: dict[str, list[str]] = {}
+        seq: dict[str, int] = {}
+        counts: dict[str, int | None] = {}
+        for seg in self.segments():
+            if seg.session != run.session:
+                continue
+            cells = self.summary(seg, "cells")
+            if cells is None:
+                continue
+            ids = cells["id"].values.tolist()
+            for key, out in (("deps", deps), ("lineage", stored)):
+                for rid, value in zip(ids, cells[key].tolist(), strict=True):
+                    if isinstance(value, list):
+                        out[rid] = [d for d in value if isinstance(d, str)]
+            seq.update(zip(ids, cells["seq"].tolist(), strict=True))
+            counts.update(zip(ids, cells["execution_count"].tolist(), strict=True))
+        if run.lineage is not None:
+            return list(run.lineage), counts
+        seen: set[str] = set()
+        stack = [d for d in run.deps if isinstance(d, str)]
+        while stack:
+            rid = stack.pop()
+            if rid in seen:
+                continue
+            seen.add(rid)
+            if rid in stored:  # an old record: its closure is stored
+                seen.update(stored[rid])
+            else:
+                stack.extend(d for d in deps.get(rid, ()) if d not in seen)
+        return sorted(seen, key=lambda i: (seq.get(i, -1), i)), counts
 
     def session_log(self, session: str) -> list[CellRun]:
         """A session's cell runs in execution order: what lineage and export replay."""
@@ -244,6 +382,17 @@ def _segment_doc() -> Any:
             (CELL_RUNS_TABLE, dict[str, Any], msgspec.field(default_factory=dict)),
         ])
     return _SEGMENT_DOC
+
+
+def _kept_segments(segments: list[tuple[Path, int]], keep: Any) -> list[tuple[Path, int]]:
+    out: list[tuple[Path, int]] = []
+    start = 0
+    for path, count in segments:
+        kept = int(keep[start:start + count].sum())
+        start += count
+        if kept:
+            out.append((path, kept))
+    return out
 
 
 def _record_name(key: str, raw: Any) -> str:

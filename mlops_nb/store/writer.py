@@ -37,7 +37,7 @@ from tinydb.middlewares import CachingMiddleware
 
 from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
-from .index import summary_row, write_summary
+from .index import cell_row, summary_row, write_summary
 from .layout import BLOBS_DIR, index_path_for, segment_path
 from .storage import AtomicJSONStorage, remove_stray_temps
 
@@ -63,6 +63,7 @@ class _Segment:
     experiment: str
     count: int = 0
     run_rows: list[dict[str, Any]] = field(default_factory=list)
+    cell_rows: list[dict[str, Any]] = field(default_factory=list)  # every cell run, for show
     unsaved: list[_Item] = field(default_factory=list)  # inserted, file not yet rewritten
     session_stale: bool = True
 
@@ -386,6 +387,7 @@ class SessionWriter:
         seg.db.table(CELL_RUNS_TABLE).insert(doc)
         seg.count += 1
         seg.unsaved.append(item)
+        seg.cell_rows.append(cell_row(record))
         if row is not None:
             seg.run_rows.append(row)
 
@@ -397,7 +399,8 @@ class SessionWriter:
         seg.db.storage.flush()  # type: ignore[attr-defined]  # raises: stays dirty, retried
         seg.session_stale = False
         try:  # the index is derived: failing to refresh it loses nothing
-            write_summary(index_path_for(self.home, seg.path), seg.path, seg.run_rows)
+            write_summary(index_path_for(self.home, seg.path), seg.path, seg.run_rows,
+                          seg.cell_rows)
         except (OSError, ValueError, TypeError) as exc:
             log.debug("mlops-nb could not refresh the run index: %s", exc)
         saved, seg.unsaved = seg.unsaved, []

@@ -14,10 +14,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 import mlops_nb as mnb
-from mlops_nb.store.index import INDEX_SCHEMA
+from mlops_nb.store.index import INDEX_SCHEMA, segment_stamp
 from mlops_nb.store.layout import INDEX_DIR, SESSIONS_DIR
 from mlops_nb.store.reader import StoreReader
 from mlops_nb.store.writer import SessionWriter
@@ -157,8 +158,13 @@ def test_newer_schema_record_is_a_problem_and_the_rest_still_load(tmp_path, caps
 
 
 # -- the derived index -------------------------------------------------------------------------
+def _summary(st: os.stat_result, n: int, cols: Any) -> bytes:
+    return msgspec.msgpack.encode({"schema": INDEX_SCHEMA, "stamp": segment_stamp(st), "n": n,
+                                   "cols": cols, "cells_n": n, "cells": cols, "problems": []})
+
+
 def _index_files(home: Path) -> list[Path]:
-    return sorted((home / INDEX_DIR).rglob("*.json"))
+    return sorted((home / INDEX_DIR).rglob("*.cols"))
 
 
 def test_corrupt_or_stale_index_is_ignored_and_rebuilt_from_the_session(tmp_path):
@@ -170,14 +176,14 @@ def test_corrupt_or_stale_index_is_ignored_and_rebuilt_from_the_session(tmp_path
     assert writer.flush()
     [index] = _index_files(home)
     stale = index.read_bytes()
-    assert json.loads(stale)["n"] == 3
+    assert msgspec.msgpack.decode(stale)["n"] == 3
     for cr in runs[3:]:
         writer.append(cr)
     writer.close()
     expected = [cr.id for cr in runs]
     assert list(mnb.runs(home=home)["id"]) == expected
     current = index.read_bytes()
-    assert json.loads(current)["n"] == 6
+    assert msgspec.msgpack.decode(current)["n"] == 6
 
     index.write_bytes(stale)  # an index from before the last write
     assert list(mnb.runs(home=home)["id"]) == expected
@@ -187,10 +193,16 @@ def test_corrupt_or_stale_index_is_ignored_and_rebuilt_from_the_session(tmp_path
         b"\x00garbage{",
         b"",
         # Stamped as current, but its columns are broken: still never trusted blindly.
-        json.dumps({"schema": INDEX_SCHEMA, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                    "n": 6, "cols": {"id": ["x"]}}).encode(),
-        json.dumps({"schema": INDEX_SCHEMA, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                    "n": "six", "cols": []}).encode(),
+        _summary(st, 6, [[b"id", {"k": "str", "u": b"x", "n": 1, "c": b"\0\0\0\0"}]]),
+        _summary(st, 6, [[b"id", {"k": "i8", "v": b"\0" * 48, "m": None}]]),
+        _summary(st, 6, [[b"id", {"k": "str", "u": b"x", "n": 1, "c": b"\7\0\0\0" * 6}]]),
+        _summary(st, 6, {"id": ["x"]}),
+        msgspec.msgpack.encode({"schema": INDEX_SCHEMA, "stamp": segment_stamp(st),
+                                "n": "six", "cols": []}),
+        # a summary of the right shape, stamped as current, but not the segment's: two
+        # truncated buffers
+        _summary(st, 6, [[b"id", {"k": "str", "u": b"x", "n": 1, "c": b"\0\0\0\0" * 6}],
+                         [b"seq", {"k": "i8", "v": b"\0" * 7, "m": None}]]),
     ]
     for bad in bad_docs:
         index.write_bytes(bad)
