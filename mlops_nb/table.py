@@ -20,6 +20,13 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
     """The runs as a DataFrame, oldest first. Typed columns from the store's index become
     numpy-backed columns directly; lists (MLflow's runs) are inferred. Both give one frame for
     one content: `tests/test_columnar.py` holds them equal."""
+    from .store.reader import _gc_paused
+
+    with _gc_paused():
+        return _runs_frame(cols)
+
+
+def _runs_frame(cols: RunColumns) -> pd.DataFrame:
     import pandas as pd
 
     data: dict[str, Any] = dict(cols.typed) if cols.typed is not None else dict(cols.cols)
@@ -53,8 +60,8 @@ def runs_frame(cols: RunColumns) -> pd.DataFrame:
         df["started_at"] = pd.Series([], dtype="datetime64[ns, UTC]")
     df.attrs["problems"] = [str(p) for p in cols.problems]
     if nones is not None:
-        df.attrs["params_none"] = SharedAttr(
-            (i, frozenset(n)) for i, n in zip(ids, nones, strict=False) if n)
+        # {run id: names set to None}; runs that set none map to None or are absent.
+        df.attrs["params_none"] = SharedAttr(zip(ids, nones, strict=False))
     return df
 
 
@@ -69,12 +76,12 @@ def _plain(col: Any) -> Any:
     (float64 with NaN when some runs lack it), float64, or the values to infer from."""
     import numpy as np
 
-    from .store.columnar import F8, I8
+    from .store.columnar import F8, I8, OBJ, STR
 
     if isinstance(col, list):
         return col
     if col.kind == I8:
-        if col.mask is None:
+        if col.mask is None or col.mask.all():
             return col.values
         out = col.values.astype(np.float64)
         out[~col.mask] = np.nan
@@ -85,6 +92,48 @@ def _plain(col: Any) -> Any:
         out = col.values.copy()
         out[~col.mask] = np.nan
         return out
+    if col.kind == STR:
+        return _strings(col, _BASE_STR)
+    if col.kind == OBJ and _surely_objects(col):
+        return col.values  # mixed values: an object column, as from the list
+    return col.tolist()
+
+
+def _surely_objects(col: Any) -> bool:
+    """Whether pandas infers an object column from this column's list, judged from its
+    distinct values: lists or dicts, or text or bools mixed with other types. Anything
+    subtler (ints beyond int64, ints with floats) goes through pandas' own inference."""
+    import numpy as np
+
+    if col.table is None:
+        return False
+    used = np.unique(col.codes[col.codes >= 0])  # a filtered column may not use them all
+    types = {type(v) for v in col.table[used].tolist() if v is not None}
+    if types & {list, dict}:
+        return True
+    return len(types) > 1 and bool(types & {str, bool})
+
+
+_BASE_STR = "base"
+_PARAM_STR = "param"
+
+
+def _strings(col: Any, role: str) -> Any:
+    """A text column as pandas would infer it from the list (`str` for base columns, `string`
+    for parameters), built from the column's distinct values and codes: through Arrow when
+    pandas stores text in Arrow, without a Python object per row."""
+    import pandas as pd
+
+    dtype = pd.Series(["a"]).dtype if role == _BASE_STR else pd.array(["a"]).dtype
+    if getattr(dtype, "storage", None) == "pyarrow" and col.table is not None:
+        import pyarrow as pa  # pandas stores text in Arrow: it is installed and imported
+
+        try:
+            uniques = pa.array(col.table[:-1].tolist(), pa.large_string())
+        except (UnicodeEncodeError, pa.ArrowException):
+            return col.tolist()  # a lone surrogate: the frame falls back to Python objects
+        codes = col.codes
+        return pd.array(uniques.take(pa.array(codes, mask=codes < 0)), dtype=dtype)
     return col.tolist()
 
 
@@ -161,7 +210,7 @@ def _param_array(values: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    from .store.columnar import B1, F8, I8
+    from .store.columnar import B1, F8, I8, OBJ, STR
 
     if not isinstance(values, list):
         col = values
@@ -172,6 +221,12 @@ def _param_array(values: Any) -> Any:
             return pd.arrays.FloatingArray(col.values.copy(), unset | np.isnan(col.values))
         if col.kind == B1:
             return pd.arrays.BooleanArray(col.values.copy(), unset)
+        if col.kind == STR:
+            got = _strings(col, _PARAM_STR)
+            if not isinstance(got, list):
+                return got
+        if col.kind == OBJ and _surely_objects(col):
+            return pd.arrays.NumpyExtensionArray(col.values)
         values = col.tolist()
     try:
         return pd.array(values)

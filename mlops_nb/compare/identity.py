@@ -60,7 +60,8 @@ def none_mask(df: pd.DataFrame, col: str) -> np.ndarray:
     name = col[len(PARAM):]
     if not nones or "id" not in df.columns:
         return np.zeros(len(df), dtype=bool)
-    return np.fromiter((name in nones.get(i, ()) for i in df["id"]), dtype=bool, count=len(df))
+    return np.fromiter((name in (nones.get(i) or ()) for i in df["id"]), dtype=bool,
+                       count=len(df))
 
 
 def column_values(df: pd.DataFrame, col: str) -> list[Any]:

@@ -194,7 +194,7 @@ def _decode_columns(raw: Any, n: int, required: str) -> dict[str, Column]:
         cols = decode_columns(msgspec.msgpack.decode(raw), n)
         if required not in cols:
             raise ValueError("no id column")
-        if cols[required].kind != STR or not cols[required].is_set().all():
+        if n and (cols[required].kind != STR or not cols[required].is_set().all()):
             raise ValueError("ids are not all text")
     except (msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError,
             UnicodeDecodeError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -35,5 +36,8 @@ def segment_path(home: Path, experiment: str, session: str, segment: int) -> Pat
 
 def index_path_for(home: Path, segment: Path) -> Path:
     """The derived summary of a segment mirrors its path under index/ (msgpack, `.cols`)."""
-    rel = segment.relative_to(home / SESSIONS_DIR)
-    return (home / INDEX_DIR / rel).with_suffix(".cols")
+    seg, root = os.fspath(segment), os.path.join(os.fspath(home), SESSIONS_DIR, "")
+    if not seg.startswith(root):  # string work: listing asks this for 500 segments
+        seg = os.path.join(root, os.fspath(segment.relative_to(home / SESSIONS_DIR)))
+    rel = os.path.splitext(seg[len(root):])[0] + ".cols"
+    return Path(os.path.join(os.fspath(home), INDEX_DIR, rel))

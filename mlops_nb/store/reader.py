@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import AmbiguousRunId, MlopsNbError, RunNotFound, StoreCorrupt
 from ..records import CellRun, cell_run_from_dict
 from .blobs import BlobStore
-from .columnar import Column, concat
+from .columnar import STR, Column, concat, concat_encoded
 from .index import (
     BASE_COLUMNS,
     Summary,
@@ -219,21 +219,42 @@ class StoreReader:
         """The decoded `part` ("runs" or "cells") of a segment's summary: from the index while
         its stamp matches the segment, else summarised from the segment now and written back
         for the next reader. None (a problem noted) when the segment cannot be read."""
-        index = index_path_for(self.home, seg.path)
-        found = read_summary(index, seg.stat)
+        found = self._current_summary(seg)
         if found is not None:
             try:
-                cols = found.columns() if part == "runs" else found.cells()
+                return found.columns() if part == "runs" else found.cells()
             except SummaryDamaged:
-                found = None
-            else:
-                for message in found.problems:
-                    self._problem(seg.path, message)
-                return cols
-        built = self._summarise(seg, index)
+                pass
+        built = self._summarise(seg, index_path_for(self.home, seg.path))
         if built is None:
             return None
         return built.columns() if part == "runs" else built.cells()
+
+    def _current_summary(self, seg: Segment) -> Summary | None:
+        found = read_summary(index_path_for(self.home, seg.path), seg.stat)
+        if found is not None:
+            for message in found.problems:
+                self._problem(seg.path, message)
+        return found
+
+    def _encoded_runs(self, seg: Segment) -> tuple[int, dict[str, Any]] | None:
+        """A segment's runs as still-encoded columns (decoded together with every other
+        segment's by `columnar.concat_encoded`), summarising the segment if need be."""
+        import msgspec
+
+        found = self._current_summary(seg)
+        if found is None:
+            found = self._summarise(seg, index_path_for(self.home, seg.path))
+            if found is None:
+                return None
+        try:
+            pairs = msgspec.msgpack.decode(found.raw_cols)
+            cols = {k.decode("utf-8", "surrogatepass"): v for k, v in pairs}
+            if not isinstance(cols.get("id"), dict) or (found.n and cols["id"].get("k") != STR):
+                raise ValueError("no id column")
+        except (msgspec.DecodeError, ValueError, TypeError, AttributeError):
+            cols = {k: v for k, v in _reencoded(self.summary(seg, "runs")).items()}
+        return found.n, cols
 
     def _summarise(self, seg: Segment, index: Path) -> Summary | None:
         import msgspec
@@ -261,16 +282,28 @@ class StoreReader:
                        msgspec.msgpack.encode(doc["cells"]))
 
     def _run_columns(self, experiment: str | None) -> RunColumns:
-        parts: list[tuple[Path, int, dict[str, Column]]] = []
+        encoded: list[tuple[Segment, int, dict[str, Any]]] = []
         for seg in self.segments():
-            cols = self.summary(seg, "runs")
-            if cols is not None:
-                parts.append((seg.path, len(cols["id"]), cols))
+            got = self._encoded_runs(seg)
+            if got is not None:
+                encoded.append((seg, got[0], got[1]))
         keys: dict[str, None] = dict.fromkeys(BASE_COLUMNS)
-        for _, _, cols in parts:
+        for _, _, cols in encoded:
             keys.update(dict.fromkeys(cols))
-        typed = {k: concat([(cols.get(k), n) for _, n, cols in parts]) for k in keys} \
-            if parts else {}
+        try:
+            typed = {k: concat_encoded([(cols.get(k), n) for _, n, cols in encoded])
+                     for k in keys} if encoded else {}
+            parts = [(seg.path, n, cols) for seg, n, cols in encoded]
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            # Some summary is damaged though stamped as current: decode segment by segment,
+            # summarising again each one that does not decode.
+            decoded = [(seg.path, self.summary(seg, "runs")) for seg, _, _ in encoded]
+            parts = [(path, len(cols["id"]), cols) for path, cols in decoded if cols is not None]
+            keys = dict.fromkeys(BASE_COLUMNS)
+            for _, _, cols in parts:
+                keys.update(dict.fromkeys(cols))
+            typed = {k: concat([(cols.get(k), n) for _, n, cols in parts]) for k in keys} \
+                if parts else {}
         n = sum(count for _, count, _ in parts)
         segments = [(path, count) for path, count, _ in parts]
         if experiment is not None and n:
@@ -281,8 +314,8 @@ class StoreReader:
             typed = {k: c.take(keep) for k, c in typed.items()}
             typed = {k: c for k, c in typed.items() if k in BASE_COLUMNS or c.is_set().any()}
             n = int(keep.sum())
-        if not parts:
-            typed = {}
+        if not n:  # no runs (in this experiment): the base columns, empty, as ever
+            return RunColumns({k: [] for k in BASE_COLUMNS}, 0, list(self.problems))
         return RunColumns(None, n, list(self.problems), typed=typed, segments=segments)
 
     def resolve(self, prefix: str) -> CellRun:
@@ -382,6 +415,19 @@ def _segment_doc() -> Any:
             (CELL_RUNS_TABLE, dict[str, Any], msgspec.field(default_factory=dict)),
         ])
     return _SEGMENT_DOC
+
+
+def _reencoded(cols: dict[str, Column] | None) -> dict[str, Any]:
+    """Decoded columns encoded again (a damaged summary just rebuilt from its segment)."""
+    from .columnar import encode_column
+
+    return {k: encode_column(c.tolist()) for k, c in (cols or {"id": _no_ids()}).items()}
+
+
+def _no_ids() -> Column:
+    import numpy as np
+
+    return Column(STR, np.empty(0, dtype=object))
 
 
 def _kept_segments(segments: list[tuple[Path, int]], keep: Any) -> list[tuple[Path, int]]:
