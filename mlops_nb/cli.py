@@ -88,39 +88,73 @@ def _report_problems(problems: list[str], strict: bool) -> int:
     return EXIT_OK
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    from .api import runs
-    from .table import sort_runs
+PAGE = 20  # runs a table shows unless -n/--all says otherwise: the newest, as `git log` pages
+STREAM_ROWS = 2000  # rows per chunk of --format csv/json: memory flat in the number of runs
 
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .api import _reader
+    from .table import runs_frame, sort_runs
+
+    limit = None if args.all else args.limit
+    if limit is None and not args.all and args.format == "table":
+        limit = PAGE
+    newest = limit if not (args.sort or args.filter) else None
     if args.source == "mlflow":
         from .sync.command import tracking_uri
         from .sync.team import mlflow_runs
 
         df = mlflow_runs(tracking_uri(args), args.experiment)
+        total = len(df)
     else:
-        df = runs(args.experiment, home=_home(args))
+        # Only the newest `limit` runs are decoded when nothing reorders or filters them.
+        cols = _reader(_home(args)).run_columns(args.experiment, newest=newest)
+        df, total = runs_frame(cols), cols.total
     problems = df.attrs.get("problems", [])
-    cmp = None
     if args.filter and len(df):
         from .compare.model import Comparison
 
         cmp = Comparison(df)
         cmp.set_filter(args.filter)  # a bad query: QueryError, exit 2 with the reason
         df = df.loc[cmp.view.sort_index().index]
+        total = len(df)
     if args.sort:
         df = sort_runs(df, args.sort, "min" if args.min else "max" if args.max else None)
-    if args.limit is not None:
-        df = df.head(args.limit)
+    if limit is not None and len(df) > limit:
+        df = df.head(limit) if args.sort else df.tail(limit)  # best first, or the newest
     if args.format == "json":
-        out = df.copy()
-        out["started_at"] = out["started_at"].map(lambda t: t.isoformat())
-        rows = [_strict_json(r) for r in out.to_dict(orient="records")]
-        print(json.dumps(rows, indent=1, default=str))
+        _stream_json(df)
     elif args.format == "csv":
-        _write_text(_csv_safe(df).to_csv(index=False))
+        _stream_csv(df)
     else:
-        print(_table_text(df))
+        rest = total - len(df)
+        print(_table_text(df, sorted_by=args.sort, goal="min" if args.min else "max"
+                          if args.max else None, some=rest > 0))
+        if rest > 0:
+            which = "more" if args.sort else "older"
+            print(f"... and {rest:,} {which} run{'s' if rest != 1 else ''} not shown "
+                  f"({len(df):,} of {total:,}; `-n N` shows more, `--all` every run)")
     return _report_problems(problems, args.strict)
+
+
+def _stream_json(df: Any) -> None:
+    """A JSON array of runs written a chunk of rows at a time, never one string of them all."""
+    out = sys.stdout
+    out.write("[")
+    first = True
+    for start in range(0, len(df), STREAM_ROWS):
+        chunk = df.iloc[start:start + STREAM_ROWS].copy()
+        chunk["started_at"] = chunk["started_at"].map(lambda t: t.isoformat())
+        for row in chunk.to_dict(orient="records"):
+            out.write(("\n" if first else ",\n") + json.dumps(_strict_json(row), default=str))
+            first = False
+    out.write("\n]\n")
+
+
+def _stream_csv(df: Any) -> None:
+    for start in range(0, max(len(df), 1), STREAM_ROWS):
+        chunk = _csv_safe(df.iloc[start:start + STREAM_ROWS])
+        _write_text(chunk.to_csv(index=False, header=start == 0))
 
 
 def _write_text(text: str) -> None:
@@ -133,37 +167,28 @@ def _write_text(text: str) -> None:
         sys.stdout.write(text.encode(enc, "backslashreplace").decode(enc))
 
 
-FOLDED_SHOWN = 12
-
-
-def _table_text(df: Any) -> str:
-    """The runs with the parameters that differ between them; the shared ones in one line
-    below, as the comparison does, so forty estimator defaults do not drown the table."""
-    from .compare.model import split_params
+def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = None,
+                some: bool = False) -> str:
+    """The compact table `%track runs`, the widget and the report show: short id, name, model,
+    metrics, the parameters that differ between the shown runs, when; what they all share in
+    one line above. Rows in the frame's order; every cell and header terminal-safe."""
+    from .compare.model import Comparison
+    from .table import compact_runs, constants_line
 
     if df.empty:
         return "no runs yet: `%track on` in a notebook records them"
-    split = split_params(df)
-    shown = df.drop(columns=["session", "cell_id", "seq", "notebook", *split.constant],
-                    errors="ignore").copy()
-    shown["id"] = shown["id"].str[:12]
-    shown["started_at"] = shown["started_at"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
-    shown["duration_s"] = shown["duration_s"].round(3)
+    cmp = Comparison(df, metric=sorted_by, goal=goal)
+    cmp.sort_by = None  # keep the caller's order (newest last, or best first)
+    cmp.update()
+    shown = compact_runs(cmp)
     shown = shown.map(_printable) if hasattr(shown, "map") else shown.applymap(_printable)
     shown.columns = [_printable(c) for c in shown.columns]
     text = shown.to_string(index=False, max_colwidth=40)
-    if split.constant:
-        n = len(df)
-        items = [
-            f"{_printable(col.removeprefix('params.'))}={_printable(_short_value(value))}"
-            + ("" if split.present.get(col, n) in (0, n) else f" ({split.present[col]} of {n})")
-            for col, value in split.constant.items()
-        ]
-        more = len(items) - FOLDED_SHOWN
-        text += "\nsame for all runs: " + ", ".join(items[:FOLDED_SHOWN])
-        if more > 0:
-            text += f", and {more} more (`mlops-nb show RUN_ID` lists every parameter)"
-    return text
+    line = constants_line({_printable(k): _printable(_short_value(v)) if isinstance(v, str)
+                           else v for k, v in cmp.plan.constant.items()})
+    if some:  # only some runs are shown: what they share, not what every run does
+        line = line.replace("same for all runs:", "same for all runs shown:", 1)
+    return (_printable(line) + "\n" + text) if line else text
 
 
 def _short_value(value: Any) -> str:
@@ -349,7 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
     goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")
-    p.add_argument("--limit", type=_non_negative_int)
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("-n", "--limit", type=_non_negative_int, metavar="N",
+                       help=f"show N runs: the newest, or the best N with --sort (default for "
+                            f"the table: {PAGE}; csv and json: every run)")
+    shown.add_argument("--all", action="store_true", help="show every run")
     p.add_argument("--filter", metavar="QUERY",
                    help="only runs matching QUERY, e.g. 'model=RandomForest max_depth>=5 "
                         "f1>0.9 name~forest' (None, \"quoted text\", ranges lo..hi)")

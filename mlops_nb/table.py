@@ -245,6 +245,8 @@ def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
     out["name"] = view["name"]
     if "model" in view.columns and view["model"].notna().any():
         out["model"] = view["model"]
+    if "experiment" in view.columns and view["experiment"].nunique() > 1:
+        out["experiment"] = view["experiment"]  # runs of several experiments side by side
     metrics = metric_columns(cmp.df)
     if cmp.metric in metrics:
         metrics.remove(cmp.metric)

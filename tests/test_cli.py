@@ -65,18 +65,17 @@ def test_runs_table_lists_every_run_found_from_the_working_directory(store, caps
     code, out, err = run_cli(capsys, "runs")  # the store is found like .git, no --home
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert len(lines) == 1 + 4 + 1
+    assert len(lines) == 1 + 4  # every run fits the first page: no count line
     header = lines[0].split()
-    for col in ("id", "experiment", "status", "params.max_depth",
-                "metrics.f1", "metrics.loss", "metrics.accuracy"):
-        assert col in header
-    # a parameter every run that sets it shares is folded into one line below the table
-    assert "params.learning_rate" not in header
-    assert lines[-1] == "same for all runs: learning_rate=0.1 (3 of 4)"
-    lines = lines[:-1]
-    assert "session" not in header and "seq" not in header
+    # the compact table of `%track runs` and the widget: name, short names, when
+    assert header == ["id", "name", "experiment", "f1", "loss", "accuracy", "auc", "max_depth",
+                      "learning_rate", "when"]
+    assert not any(c.startswith(("params.", "metrics.")) for c in header)
+    # learning_rate is set in 3 runs of 4: a column (unset shown as —), not "same for all runs"
+    assert "same for all" not in out and "(3 of 4)" not in out
+    assert lines[-1].split()[-5:-2] == ["NaN", "—", "—"]
     for run_id in store["runs"]:
-        assert run_id[:12] in out and run_id not in out  # ids shortened like git
+        assert run_id[:8] in out and run_id[:9] not in out  # ids shortened like git
     assert sum(" test " in f" {ln} " for ln in lines[1:]) == 3
     assert sum(" other " in f" {ln} " for ln in lines[1:]) == 1
 
@@ -118,7 +117,8 @@ def test_runs_csv_parses_back(store, capsys):
         (["--sort", "loss", "--max"], [3, 5, 7]),
         (["--sort", "f1", "--limit", "2"], [7, 5]),
         (["--sort", "loss", "--limit", "1"], [7]),
-        (["--limit", "2"], [3, 7]),  # unsorted: oldest first
+        (["--limit", "2"], [7, 5]),  # unsorted: the newest two, in the order they ran
+        (["-n", "2"], [7, 5]),
     ],
 )
 def test_runs_sort_direction_and_limit(store, capsys, argv, expected_depths):
@@ -142,14 +142,16 @@ def test_runs_sort_puts_a_metric_logged_as_text_last(tracked, capsys):
     assert [r["metrics.acc"] for r in runs_json(capsys, "--sort", "acc", "--min")] == [
         0.5, 0.7, "high"]
     code, out, _ = run_cli(capsys, "runs", "--sort", "acc")
-    assert code == 0 and out.splitlines()[-1].rstrip().endswith("high")
+    assert code == 0 and " high " in out.splitlines()[-1]
 
 
 def test_runs_sort_table_is_best_first(store, capsys):
     code, out, _ = run_cli(capsys, "runs", "--sort", "loss", "--limit", "2")
     assert code == 0
-    lines = [ln for ln in out.splitlines()[1:] if not ln.startswith("same for all runs:")]
-    by_depth = {d: store["runs"][i][:12] for i, d in enumerate(DEPTHS)}
+    lines = out.splitlines()
+    assert lines[-1].startswith("... and 2 more runs not shown (2 of 4;")
+    lines = lines[-3:-1]
+    by_depth = {d: store["runs"][i][:8] for i, d in enumerate(DEPTHS)}
     assert len(lines) == 2
     assert lines[0].startswith(by_depth[7]) and lines[1].startswith(by_depth[5])
 
@@ -169,6 +171,81 @@ def test_runs_experiment_filter(store, capsys):
     assert runs_json(capsys, "--experiment", "nope") == []
     code, out, _ = run_cli(capsys, "runs", "-e", "nope")
     assert code == 0 and "no runs yet" in out
+
+
+@pytest.fixture
+def many(tmp_path) -> dict[str, Any]:
+    """45 runs written by the real writer: more than a page."""
+    from mlops_nb.records import CellRun
+    from mlops_nb.store.writer import SessionWriter
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s", segment_size=7)
+    ids = []
+    for i in range(45):
+        cr = CellRun(id=f"{i + 1:032x}", session="s", experiment="e", seq=i,
+                     started_at=1_700_000_000 + i, params={"depth": i % 5, "seed": 0},
+                     metrics={"f1": i / 100})
+        ids.append(cr.id)
+        w.append(cr)
+    w.close()
+    return {"home": str(home), "ids": ids}
+
+
+def test_runs_table_shows_the_newest_page_and_counts_the_rest(many, capsys):
+    code, out, err = run_cli(capsys, "--home", many["home"], "runs")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "same for all runs shown: seed=0"
+    rows = lines[2:-1]
+    assert [r.split()[0] for r in rows] == [i[:8] for i in many["ids"][-20:]]  # newest, in order
+    assert lines[-1] == ("... and 25 older runs not shown (20 of 45; `-n N` shows more, "
+                         "`--all` every run)")
+    code, out, _ = run_cli(capsys, "--home", many["home"], "runs", "-n", "3")
+    assert [r.split()[0] for r in out.splitlines()[2:-1]] == [i[:8] for i in many["ids"][-3:]]
+    assert "42 older runs" in out.splitlines()[-1]
+    code, out, _ = run_cli(capsys, "--home", many["home"], "runs", "--all")
+    assert len(out.splitlines()) == 2 + 45 and "not shown" not in out
+    with pytest.raises(SystemExit):
+        main(["--home", many["home"], "runs", "--all", "-n", "3"])
+
+
+def test_runs_csv_and_json_stream_every_run_in_chunks(many, capsys, monkeypatch):
+    import mlops_nb.cli as cli
+
+    monkeypatch.setattr(cli, "STREAM_ROWS", 4)  # many chunks: one header, no seams
+    writes: list[str] = []
+    real = cli.sys.stdout
+
+    class Counting:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return real.write(text)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(cli.sys, "stdout", Counting())
+    code, out, err = run_cli(capsys, "--home", many["home"], "runs", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == many["ids"]  # csv and json are every run by default
+    assert [r["params.depth"] for r in rows] == [str(i % 5) for i in range(45)]
+    assert len(writes) >= 45 // 4 and max(len(w) for w in writes) < len(out) / 5
+    writes.clear()
+
+    def as_json(*argv: str) -> list[dict[str, Any]]:
+        code, out, err = run_cli(capsys, "--home", many["home"], "runs", "--format", "json",
+                                 *argv)
+        assert code == 0, err
+        return _strict_loads(out)
+
+    rows = as_json()
+    assert [r["id"] for r in rows] == many["ids"]
+    assert [r["metrics.f1"] for r in rows] == [i / 100 for i in range(45)]
+    assert len(writes) >= 45
+    assert [r["id"] for r in as_json("-n", "2")] == many["ids"][-2:]
+    assert as_json("-e", "nope") == []
 
 
 def test_runs_rejects_unknown_format_like_argparse(store, capsys):

@@ -261,7 +261,11 @@ def logical_frame(df: pd.DataFrame, plan: ParamPlan) -> pd.DataFrame:
     base["name"] = pd.Series(names, index=base.index, dtype=object)
     base["name_auto"] = auto
     if extra:
-        params = pd.DataFrame(extra, index=base.index)
+        try:
+            params = pd.DataFrame(extra, index=base.index)
+        except UnicodeEncodeError:  # a lone surrogate (non-UTF-8 file name): Arrow text refuses
+            params = pd.DataFrame({k: pd.Series(list(v), index=base.index, dtype=object)
+                                   for k, v in extra.items()})
         metric_cols = [c for c in base.columns if c.startswith("metrics.")]
         head = base[[c for c in base.columns if c not in metric_cols]]
         base = pd.concat([head, params, base[metric_cols]], axis=1)

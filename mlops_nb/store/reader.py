@@ -73,6 +73,8 @@ class RunColumns:
         self.problems = problems if problems is not None else []
         self.typed = typed
         self.segments = segments or []
+        self.total = n  # runs in the store (or experiment); more than `n` when only the
+        # newest were read
 
     @property
     def cols(self) -> dict[str, list[Any]]:
@@ -210,10 +212,13 @@ class StoreReader:
                     return doc
         return {}
 
-    def run_columns(self, experiment: str | None = None) -> RunColumns:
-        """Every run as columns, from each segment's summary (rebuilt where stale)."""
+    def run_columns(self, experiment: str | None = None, *, newest: int | None = None
+                    ) -> RunColumns:
+        """Every run as columns, from each segment's summary (rebuilt where stale); with
+        `newest`, only the newest that many by (started_at, seq), in the store's order, and
+        only the segments holding them decoded (`total` still counts every run)."""
         with _gc_paused():
-            return self._run_columns(experiment)
+            return self._run_columns(experiment, newest)
 
     def summary(self, seg: Segment, part: str) -> dict[str, Column] | None:
         """The decoded `part` ("runs" or "cells") of a segment's summary: from the index while
@@ -281,12 +286,15 @@ class StoreReader:
         return Summary(doc["n"], doc["cells_n"], problems, msgspec.msgpack.encode(doc["cols"]),
                        msgspec.msgpack.encode(doc["cells"]))
 
-    def _run_columns(self, experiment: str | None) -> RunColumns:
+    def _run_columns(self, experiment: str | None, newest: int | None) -> RunColumns:
         encoded: list[tuple[Segment, int, dict[str, Any]]] = []
         for seg in self.segments():
             got = self._encoded_runs(seg)
             if got is not None:
                 encoded.append((seg, got[0], got[1]))
+        total = None
+        if newest is not None:
+            total, encoded = _holding_newest(encoded, experiment, newest)
         keys: dict[str, None] = dict.fromkeys(BASE_COLUMNS)
         for _, _, cols in encoded:
             keys.update(dict.fromkeys(cols))
@@ -314,9 +322,18 @@ class StoreReader:
             typed = {k: c.take(keep) for k, c in typed.items()}
             typed = {k: c for k, c in typed.items() if k in BASE_COLUMNS or c.is_set().any()}
             n = int(keep.sum())
+        if newest is not None and n > newest:
+            keep = _newest_rows(typed, newest)
+            segments = _kept_segments(segments, keep)
+            typed = {k: c.take(keep) for k, c in typed.items()}
+            typed = {k: c for k, c in typed.items() if k in BASE_COLUMNS or c.is_set().any()}
+            n = int(keep.sum())
         if not n:  # no runs (in this experiment): the base columns, empty, as ever
-            return RunColumns({k: [] for k in BASE_COLUMNS}, 0, list(self.problems))
-        return RunColumns(None, n, list(self.problems), typed=typed, segments=segments)
+            out = RunColumns({k: [] for k in BASE_COLUMNS}, 0, list(self.problems))
+        else:
+            out = RunColumns(None, n, list(self.problems), typed=typed, segments=segments)
+        out.total = n if total is None else total
+        return out
 
     def resolve(self, prefix: str) -> CellRun:
         """A cell run by id or unique id prefix, like git: runs first, then any cell run.
@@ -415,6 +432,66 @@ def _segment_doc() -> Any:
             (CELL_RUNS_TABLE, dict[str, Any], msgspec.field(default_factory=dict)),
         ])
     return _SEGMENT_DOC
+
+
+def _order_keys(typed: dict[str, Column]) -> tuple[Any, Any]:
+    """(started_at, seq) as float arrays, a missing value oldest."""
+    import numpy as np
+
+    out = []
+    for key in ("started_at", "seq"):
+        col = typed[key]
+        if col.kind not in ("i8", "f8"):
+            raise ValueError("not numeric")
+        vals = col.values.astype(np.float64)
+        if col.mask is not None:
+            vals[~col.mask] = -np.inf
+        out.append(np.nan_to_num(vals, nan=-np.inf))
+    return out[0], out[1]
+
+
+def _newest_rows(typed: dict[str, Column], newest: int) -> Any:
+    """A mask of the `newest` rows by (started_at, seq); ties keep the later row."""
+    import numpy as np
+
+    n = len(typed["id"])
+    keep = np.zeros(n, dtype=bool)
+    try:
+        t, s = _order_keys(typed)
+    except (ValueError, KeyError):
+        keep[max(n - newest, 0):] = True
+        return keep
+    order = np.lexsort((np.arange(n), s, t))
+    keep[order[max(n - newest, 0):]] = True
+    return keep
+
+
+def _holding_newest(encoded: list[tuple[Segment, int, dict[str, Any]]], experiment: str | None,
+                    newest: int) -> tuple[int, list[tuple[Segment, int, dict[str, Any]]]]:
+    """How many runs match, and the segments that hold the newest `newest` of them: only the
+    order columns of every segment are decoded (the rest only for those segments)."""
+    import numpy as np
+
+    keys = ["id", "started_at", "seq"] + (["experiment"] if experiment is not None else [])
+    try:
+        typed = {k: concat_encoded([(cols.get(k), n) for _, n, cols in encoded]) for k in keys}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return sum(n for _, n, _ in encoded), encoded  # damaged: the full path sorts it out
+    match = (np.equal(typed["experiment"].values, experiment) if experiment is not None
+             else np.ones(len(typed["id"]), dtype=bool))
+    total = int(match.sum())
+    if total <= newest:
+        return total, encoded
+    sub = {k: c.take(match) for k, c in typed.items()}
+    picked = np.zeros(len(match), dtype=bool)
+    picked[np.flatnonzero(match)[_newest_rows(sub, newest)]] = True
+    out = []
+    start = 0
+    for item in encoded:
+        if picked[start:start + item[1]].any():
+            out.append(item)
+        start += item[1]
+    return total, out
 
 
 def _reencoded(cols: dict[str, Column] | None) -> dict[str, Any]:

@@ -184,9 +184,9 @@ def test_hostile_names_and_values_round_trip_and_print_escaped(tracked, capsys):
     for raw in ("\x00", "\u202e", "\x1b", "\r", "\udcff"):
         assert raw not in out
     assert "\\x00" in out and "\\u202e" in out
-    # header, one row and the line of parameters shared by all runs: no name broke a line
+    # the line of parameters shared by all runs, header, one row: no name broke a line
     lines = out.splitlines()
-    assert len(lines) == 3 and lines[2].startswith("same for all runs: ")
+    assert len(lines) == 3 and lines[0].startswith("same for all runs: ")
 
     code, out, err = cli(capsys, "--home", home, "show", cr.id)
     assert code == 0, err
@@ -228,7 +228,8 @@ def test_hostile_experiment_name_is_stored_and_filtered(shell, capsys):
     df = mnb.runs(name, home=home)
     assert list(df["metrics.acc"]) == [0.75]
     code, out, _ = cli(capsys, "--home", str(home), "runs", "--experiment", name)
-    assert code == 0 and "\x00" not in out and "\\x00" in out
+    assert code == 0 and "\x00" not in out and "\u202e" not in out
+    assert out.splitlines()[-1].split()[0] == df["id"][0][:8] and " 0.75 " in out
 
 
 # -- the user's own failures -------------------------------------------------------------------
