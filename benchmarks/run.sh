@@ -41,6 +41,13 @@ dc_args=()
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && dc_args+=(--quick); done
 .venv/bin/python -m benchmarks.data_cost "${dc_args[@]}" \
   --json benchmarks/results/data-cost-latest.json || status=$?
+# Issues 14 and 8: listing 10k/100k runs (vs read_parquet), `mlops-nb runs` first screen and
+# csv, `show` at 20,000 chained cells; CPU time and ratios from this same run.
+echo
+quick=()
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=(--quick); done
+.venv/bin/python -m benchmarks.listing suite "${quick[@]}" \
+  --json benchmarks/results/listing-latest.json || status=$?
 # Issue 7: scikit-learn autologging (metric loop, plain cell, whole corpus notebooks).
 echo
 echo "scikit-learn autologging (targets: metric loop <= 1.05, plain cell <= 1 ms, notebooks <= 1.05)"

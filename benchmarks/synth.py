@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from mlops_nb.records import CellRun
 from mlops_nb.store.blobs import blob_hash
@@ -130,3 +131,34 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def build_chain(home: Path, n_cells: int, *, seed: int = 0) -> dict[str, Any]:
+    """One session of `n_cells` re-runs of a scoring cell (`acc = clf.score(X, y)`), each
+    depending on the one before (issue 8, item 2): the longest lineage a store can hold.
+    Returns the id of the last run (what `show` is timed on)."""
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    session = f"20261126T071501-{seed:08x}"
+    writer = SessionWriter(home, session)
+    writer.update_session(session=session, notebook="chain.ipynb", started_at=time.time(),
+                          pid=0, environment={"python": sys.version.split()[0]})
+    code = b"acc = clf.score(X, y)"
+    digest = blob_hash(code)
+    prev: list[str] = []
+    clock = time.time() - n_cells * 2.0
+    for seq in range(n_cells):
+        clock += 1.0
+        run_id = uuid.UUID(int=rng.getrandbits(128)).hex
+        writer.append(CellRun(
+            id=run_id, session=session, experiment="chain", seq=seq, started_at=clock,
+            duration_s=0.01, notebook="chain.ipynb", cell_id="c0ffee00",
+            execution_count=seq + 1, code=digest, python=digest, defs=["acc"],
+            uses=["clf", "X", "y"], metrics={"acc": round(rng.random(), 6)}, deps=prev,
+        ), {digest: code} if seq == 0 else None)
+        prev = [run_id]
+    writer.flush(timeout=None)
+    writer.close()
+    if writer.error is not None:
+        raise RuntimeError(f"synthetic store write failed: {writer.error!r}")
+    return {"cells": n_cells, "last": prev[0], "seconds": time.perf_counter() - t0}

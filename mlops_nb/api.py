@@ -81,11 +81,11 @@ def runs(experiment: str | None = None, *, home: str | os.PathLike[str] | None =
 
 def get_run(run_id: str, *, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The full record of one run by id or unique prefix, as `mlops-nb show` prints it."""
-    from .lineage import lineage_ids, resolve_value_refs
+    from .lineage import resolve_value_refs
 
     reader = _reader(home)
     run = reader.resolve(run_id)
-    view = run_view(run, lineage_ids(reader.session_log(run.session), run))
+    view = run_view(run, reader.lineage(run)[0])
     for key in ("params", "cell_params"):
         view[key] = resolve_value_refs(view[key], reader.blobs)
     return view

@@ -199,14 +199,15 @@ def _short_value(value: Any) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .lineage import lineage_ids, resolve_value_refs
+    from .lineage import resolve_value_refs
     from .records import run_view
     from .store.reader import StoreReader
 
     reader = StoreReader(_home(args))
     target = reader.resolve(args.run_id)
-    log = reader.session_log(target.session)
-    run = run_view(target, lineage_ids(log, target))
+    # The lineage from the index's direct deps: only the run's own segment is parsed.
+    lineage, counts = reader.lineage(target)
+    run = run_view(target, lineage)
     if args.format == "json":
         run["params"] = resolve_value_refs(run["params"], reader.blobs)
         run["cell_params"] = resolve_value_refs(run["cell_params"], reader.blobs)
@@ -223,7 +224,6 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"{section}:")
             for k, v in values.items():
                 print(f"  {_printable(k)} = {_printable(json.dumps(v, default=str)[:200])}")
-    counts = {cr.id: cr.execution_count for cr in log}
     cells = ", ".join(f"In[{counts[i]}]" if counts.get(i) is not None else i[:12]
                       for i in run["lineage"])
     print(f"lineage:         {len(run['lineage'])} earlier cell run(s)"

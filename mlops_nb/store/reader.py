@@ -342,11 +342,17 @@ class StoreReader:
         if not prefix or any(c not in "0123456789abcdef" for c in prefix):
             raise RunNotFound(f"{prefix!r} is not a run id (ids are hexadecimal)")
         where: dict[str, Path] = {}
-        cols = self.run_columns()
-        if cols.n:
-            ids = cols.typed["id"].values if cols.typed is not None else cols.cols["id"]
-            rows = [i for i, rid in enumerate(ids.tolist()) if rid.startswith(prefix)]
-            where = {ids[i]: cols.segment_of(i) for i in rows}  # type: ignore[misc]
+        for seg in self.segments():  # runs first: their ids alone, from the summaries
+            got = self._encoded_runs(seg)
+            if got is None or not got[0]:
+                continue
+            try:
+                ids = concat_encoded([(got[1]["id"], got[0])]).values.tolist()
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+                ids = (self.summary(seg, "runs") or {"id": _no_ids()})["id"].values.tolist()
+            for rid in ids:
+                if rid.startswith(prefix):
+                    where.setdefault(rid, seg.path)
         if not where:
             for seg in self.segments():
                 cells = self.summary(seg, "cells")
