@@ -181,6 +181,7 @@ def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = Non
     cmp.sort_by = None  # keep the caller's order (newest last, or best first)
     cmp.update()
     shown = compact_runs(cmp)
+    shown["id"] = _unique_prefixes([str(i) for i in cmp.view["id"]])
     shown = shown.map(_printable) if hasattr(shown, "map") else shown.applymap(_printable)
     shown.columns = [_printable(c) for c in shown.columns]
     text = shown.to_string(index=False, max_colwidth=40)
@@ -189,6 +190,15 @@ def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = Non
     if some:  # only some runs are shown: what they share, not what every run does
         line = line.replace("same for all runs:", "same for all runs shown:", 1)
     return (_printable(line) + "\n" + text) if line else text
+
+
+def _unique_prefixes(ids: list[str], shortest: int = 8) -> list[str]:
+    """Ids cut as short as they stay distinct among those shown (as `git log --oneline`
+    abbreviates): each one can be given back to `show` or `export`."""
+    width = shortest
+    while width < max(map(len, ids), default=0) and len({i[:width] for i in ids}) < len(set(ids)):
+        width += 1
+    return [i[:width] for i in ids]
 
 
 def _short_value(value: Any) -> str:

@@ -77,16 +77,21 @@ def is_temp(p: Path) -> bool:
 
 
 def assert_every_store_file_parses(home: Path) -> int:
-    """Sessions and index files are whole JSON; loose blobs hash to their own name; every whole
+    """Sessions are whole JSON and index summaries whole msgpack; loose blobs hash to their own name; every whole
     entry of a blob pack hashes to its digest (a torn tail is allowed). Returns the count."""
     checked = 0
     for p in store_files(home):
         if is_temp(p):
             continue  # a killed writer's unfinished temp file: never read, cleaned on open
         rel = p.relative_to(home).parts
-        if rel[0] in (SESSIONS_DIR, INDEX_DIR):
+        if rel[0] == SESSIONS_DIR:
             doc = json.loads(p.read_bytes())
             assert isinstance(doc, dict), p
+        elif rel[0] == INDEX_DIR:  # msgpack summaries (store/index.py)
+            import msgspec
+
+            doc = msgspec.msgpack.decode(p.read_bytes())
+            assert isinstance(doc, dict) and doc["n"] >= 0, p
         elif rel[0] == "blobs" and rel[1] == PACKS_DIR:
             raw = p.read_bytes()
             for digest, offset, length in iter_pack(p):

@@ -338,7 +338,7 @@ def test_damaged_blobs_are_named_and_break_no_run(tracked, capsys):
         pack.write_bytes(bytes(raw))
 
     code, out, err = cli(capsys, "--home", str(home), "runs")
-    assert code == 0 and run_a.id[:12] in out and run_b.id[:12] in out
+    assert code == 0 and run_a.id[:8] in out and run_b.id[:8] in out
     code, out, err = cli(capsys, "--home", str(home), "show", first.id)
     assert code == 0 and "Traceback" not in err and first.code[:12] in err
     code, out, err = cli(capsys, "--home", str(home), "compare", "-o", "r.html")
