@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -117,17 +116,19 @@ def _parquet_baseline(df: Any, repeats: int) -> dict[str, Any]:
 
 # -- the suite: fresh processes ----------------------------------------------------------------
 def _process(argv: list[str], *, env: dict[str, str] | None = None) -> dict[str, float]:
-    """Run a process to completion; its wall time, CPU time (user+sys) and peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run a process to completion; its wall time, CPU time (user+sys) and peak RSS (its own:
+    `wait4`, not the maximum over every child so far)."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                          check=False)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv} failed: {done.stderr.decode()[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "max_rss_mb": after.ru_maxrss / 1024}
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} failed: {err.decode()[-2000:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "max_rss_mb": usage.ru_maxrss / 1024}
 
 
 def _best_of(n: int, argv: list[str]) -> dict[str, float]:
