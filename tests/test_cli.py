@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 from typing import Any
@@ -183,12 +184,13 @@ def many(tmp_path) -> dict[str, Any]:
     w = SessionWriter(home, "s", segment_size=7)
     ids = []
     for i in range(45):
-        cr = CellRun(id=f"{i + 1:032x}", session="s", experiment="e", seq=i,
+        cr = CellRun(id=hashlib.md5(str(i).encode()).hexdigest(), session="s", experiment="e", seq=i,
                      started_at=1_700_000_000 + i, params={"depth": i % 5, "seed": 0},
                      metrics={"f1": i / 100})
         ids.append(cr.id)
         w.append(cr)
     w.close()
+    assert len({i[:8] for i in ids}) == 45  # distinct at 8 characters: shown that short
     return {"home": str(home), "ids": ids}
 
 
