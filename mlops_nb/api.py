@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .capture.recorder import active_tracker
+from .config import store_reader
 from .records import run_view
-from .store.location import find_home
-from .store.reader import StoreReader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,14 +56,6 @@ def _not_loaded(fn: str) -> None:
     )
 
 
-def _reader(home: str | os.PathLike[str] | None) -> StoreReader:
-    tracker = active_tracker()
-    if home is None and tracker is not None and tracker.home is not None:
-        tracker.flush()
-        return StoreReader(tracker.home)
-    return StoreReader(Path(home) if home is not None else find_home())
-
-
 def runs(experiment: str | None = None, *, home: str | os.PathLike[str] | None = None
          ) -> pd.DataFrame:
     """Every run (cell run with metrics) as a DataFrame, one row per run, oldest first.
@@ -76,14 +66,14 @@ def runs(experiment: str | None = None, *, home: str | os.PathLike[str] | None =
     """
     from .table import runs_frame
 
-    return runs_frame(_reader(home).run_columns(experiment))
+    return runs_frame(store_reader(home).run_columns(experiment))
 
 
 def get_run(run_id: str, *, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The full record of one run by id or unique prefix, as `mlops-nb show` prints it."""
     from .lineage import lineage_ids, resolve_value_refs
 
-    reader = _reader(home)
+    reader = store_reader(home)
     run = reader.resolve(run_id)
     view = run_view(run, lineage_ids(reader.session_log(run.session), run))
     for key in ("params", "cell_params"):

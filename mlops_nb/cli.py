@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import MlopsNbError
+from .jsonvalues import json_ready
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,26 +54,11 @@ def _csv_safe(df: Any) -> Any:
     return out
 
 
-def _strict_json(value: Any) -> Any:
-    """JSON has no NaN or Infinity: those become null (the run's warnings say why)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict_json(v) for v in value]
-    return value
-
-
 def _home(args: argparse.Namespace) -> Path:
-    from .errors import StoreNotFound
-    from .store.location import ENV_HOME, find_home
+    from .config import store_home
 
-    home = Path(args.home) if args.home else find_home()
-    if not home.is_dir():  # a typo in --home or MLOPS_NB_HOME is no store, not an empty one
-        given = "--home" if args.home else ENV_HOME
-        raise StoreNotFound(f"no store at {home} (from {given}); check the path")
-    return home
+    # a typo in --home or MLOPS_NB_HOME is no store, not an empty one
+    return store_home(args.home, use_tracker=False, must_exist=True)
 
 
 def _report_problems(problems: list[str], strict: bool) -> int:
@@ -114,7 +99,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.format == "json":
         out = df.copy()
         out["started_at"] = out["started_at"].map(lambda t: t.isoformat())
-        rows = [_strict_json(r) for r in out.to_dict(orient="records")]
+        rows = [json_ready(r) for r in out.to_dict(orient="records")]
         print(json.dumps(rows, indent=1, default=str))
     elif args.format == "csv":
         _write_text(_csv_safe(df).to_csv(index=False))
@@ -185,7 +170,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         run["params"] = resolve_value_refs(run["params"], reader.blobs)
         run["cell_params"] = resolve_value_refs(run["cell_params"], reader.blobs)
-        print(json.dumps(_strict_json(run), indent=1, default=str))
+        print(json.dumps(json_ready(run), indent=1, default=str))
         return EXIT_OK
     code = reader.blobs.get_text(run["code"])
     for key in ("id", "experiment", "name", "notebook", "session", "execution_count",
@@ -301,7 +286,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
                         timeout=args.timeout, stable=args.stable)
     if args.format == "json":
-        print(json.dumps(_strict_json(verdict.to_dict()), indent=1, default=str))
+        print(json.dumps(json_ready(verdict.to_dict()), indent=1, default=str))
     else:
         print(_printable(verdict.summary()))
         if verdict.stderr_tail and not verdict.ok:

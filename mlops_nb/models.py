@@ -383,7 +383,7 @@ def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
 
     >>> model = mnb.load_model("promoted", "rf")   # doctest: +SKIP
     """
-    from .api import _reader
+    from .config import store_reader as _reader
 
     reader = _reader(home)
     return load_version(reader.home, find_version(reader.home, run_id, name), trusted=trusted)
@@ -395,7 +395,7 @@ def promote_run(run_id: str, name: str | None = None, *,
 
     >>> mnb.promote("3fa9", "rf")   # doctest: +SKIP
     """
-    from .api import _reader
+    from .config import store_reader as _reader
 
     reader = _reader(home)
     version = find_version(reader.home, run_id, name)

@@ -41,7 +41,7 @@ def measure_noise(run_id: str, seeds: int, *, home: str | os.PathLike[str] | Non
     """Re-run the export of `run_id` with `seeds` fresh RNG states; the spread per metric."""
     from tqdm.auto import tqdm
 
-    from .api import _reader
+    from .config import store_reader as _reader
     from .retrain import run_script
 
     if not isinstance(seeds, int) or seeds < 2:

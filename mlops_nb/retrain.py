@@ -162,7 +162,7 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
     data, unparseable gate or unknown metric, no promoted model for --no-worse-than).
     """
     from . import models
-    from .api import _reader
+    from .config import store_reader as _reader
     from .validate import pick_entry, resolve_run
 
     started = time.perf_counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .capture.values import resolve_goal
+from .metrics import resolve_goal
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,6 @@ slice and why each cell run is in it, the expected metrics) and `rng_states.json
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import types
@@ -21,7 +20,7 @@ __all__ = ["best_run_id", "export_run", "write_export"]
 
 
 def _reader(home: str | os.PathLike[str] | None) -> Any:
-    from ..api import _reader as api_reader
+    from ..config import store_reader as api_reader
 
     return api_reader(home)
 
@@ -53,7 +52,7 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
 def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None = None,
                 home: str | os.PathLike[str] | None = None) -> str:
     """The id of the run with the best `metric` (max, or min for losses or goal='min')."""
-    from ..capture.values import resolve_goal
+    from ..metrics import best_positions, resolve_goal
 
     name = metric.removeprefix("metrics.")
     goal = resolve_goal(name, goal)
@@ -62,15 +61,12 @@ def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None 
     if not values:
         where = f" in experiment {experiment!r}" if experiment else ""
         raise MlopsNbError(f"no run has metric {name!r}{where}; `mlops-nb runs` lists them")
-    cands = []
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-            continue
-        cands.append((-v if goal == "max" else v, cols["started_at"][i] or 0,
-                      cols["seq"][i] or 0, i))
-    if not cands:
+    tied = best_positions(values, goal)
+    if not tied:
         raise MlopsNbError(f"no run has a numeric value for metric {name!r}")
-    return str(cols["id"][min(cands)[3]])
+    # of runs tied at the best value, the oldest: the one the comparison lists first
+    first = min(tied, key=lambda i: (cols["started_at"][i] or 0, cols["seq"][i] or 0, i))
+    return str(cols["id"][first])
 
 
 class _CallableModule(types.ModuleType):

@@ -251,7 +251,7 @@ class _Local:
 
     @classmethod
     def read(cls, home: str | os.PathLike[str] | None, experiment: str | None) -> _Local:
-        from ..api import _reader
+        from ..config import store_reader as _reader
         from ..store.verdicts import load_verdicts
 
         reader = _reader(home)

@@ -168,7 +168,7 @@ def validate(run_id: str, data: Any, *, name: str | None = None,
 
     >>> report = mnb.validate("3fa9", new_df, name="df")   # doctest: +SKIP
     """
-    from ..api import _reader
+    from ..config import store_reader as _reader
     from .drift import Thresholds
 
     th = Thresholds()
