@@ -11,13 +11,30 @@ from typing import Any
 # compare: a light package, also callable as `mnb.compare(...)`; pandas,
 # matplotlib and ipywidgets load on its first call, not here.
 from . import compare
-from .api import flush, get_run, log_metric, log_metrics, log_param, log_params, runs
+from .api import (
+    NotInIPython,
+    Tracking,
+    flush,
+    get_run,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    runs,
+    set_experiment,
+    set_run_name,
+    set_tags,
+    start,
+    stop,
+)
 from .errors import MlopsNbError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MlopsNbError",
+    "NotInIPython",
+    "Tracking",
     "compare",
     "export",
     "flush",
@@ -33,6 +50,11 @@ __all__ = [
     "reproduce",
     "retrain",
     "runs",
+    "set_experiment",
+    "set_run_name",
+    "set_tags",
+    "start",
+    "stop",
     "sync_mlflow",
     "unload_ipython_extension",
     "validate",

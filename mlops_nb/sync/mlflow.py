@@ -270,6 +270,7 @@ class _Local:
     def context(self, run: CellRun) -> RunContext:
         from ..compare.model import lineage_code
         from ..lineage import lineage_ids as derived_lineage
+        from ..store.annotations import load_annotation
 
         log = self.log(run.session)
         if run.session not in self.envs:
@@ -289,6 +290,7 @@ class _Local:
             figures=figures,
             verdict=verdict,
             export_files=_export_files(verdict, run.id),
+            annotation=load_annotation(self.reader.home, run.id),
         )
 
     def cell_run(self, run_id: str, session: str) -> CellRun:
