@@ -357,6 +357,10 @@ def log_param(name: str, value: Any) -> Any:
 
     Returns:
         `value`, unchanged.
+
+    Raises:
+        Nothing: a bad name or value is kept with a warning on the run, never an error in
+        the cell; outside a tracked cell it warns that nothing was recorded.
     """
     tracker = active_tracker()
     if tracker is None:
@@ -373,6 +377,9 @@ def log_params(params: Mapping[str, Any]) -> Mapping[str, Any]:
 
     Returns:
         `params`, unchanged.
+
+    Raises:
+        Nothing (see `log_param`).
     """
     for name, value in params.items():
         log_param(name, value)
@@ -410,21 +417,31 @@ def runs(experiment: str | None = None, *, home: str | os.PathLike[str] | None =
     Raises:
         StoreNotFound: no store was found (nothing was tracked here yet).
     """
+    return with_mlflow_names(runs_with_tags(experiment, home=home))
+
+
+def runs_with_tags(experiment: str | None = None, *,
+                   home: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """`runs()` without MLflow's duplicate column names: what the CLI prints."""
+    from .store.annotations import load_annotations
     from .table import runs_frame
 
     reader = store_reader(home)
-    return with_mlflow_columns(runs_frame(reader.run_columns(experiment)), reader.home)
+    df = runs_frame(reader.run_columns(experiment))
+    ann = load_annotations(reader.home) if len(df) else {}
+    tag_names = sorted({k for doc in ann.values() for k in (doc.get("tags") or {})})
+    if not tag_names:
+        return df
+    ids = df["id"].tolist()
+    tags = {f"tags.{t}": [(ann.get(i, {}).get("tags") or {}).get(t) for i in ids]
+            for t in tag_names}
+    return _with_columns(df, tags)
 
 
-def with_mlflow_columns(df: pd.DataFrame, home: Path) -> pd.DataFrame:
-    """`df` with `tags.*` columns and MLflow's column names beside ours (same values)."""
+def with_mlflow_names(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with MLflow's column names beside ours, holding the same values."""
     import pandas as pd
 
-    from .store.annotations import load_annotations
-
-    ann = load_annotations(home) if len(df) else {}
-    tag_names = sorted({k for doc in ann.values() for k in (doc.get("tags") or {})})
-    ids = df["id"].tolist() if "id" in df.columns else []
     extra: dict[str, Any] = {
         "run_id": df["id"] if "id" in df.columns else pd.Series([], dtype=object),
         "start_time": df["started_at"],
@@ -432,9 +449,14 @@ def with_mlflow_columns(df: pd.DataFrame, home: Path) -> pd.DataFrame:
             pd.to_numeric(df.get("duration_s", 0), errors="coerce").fillna(0), unit="s"),
         "tags.mlflow.runName": df["name"] if "name" in df.columns else None,
     }
-    for tag in tag_names:
-        extra[f"tags.{tag}"] = [(ann.get(i, {}).get("tags") or {}).get(tag) for i in ids]
-    new = pd.DataFrame({k: v for k, v in extra.items() if k not in df.columns and v is not None},
+    return _with_columns(df, {k: v for k, v in extra.items() if v is not None})
+
+
+def _with_columns(df: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+    """`df` and the new `columns` (never replacing one it has), its attrs kept."""
+    import pandas as pd
+
+    new = pd.DataFrame({k: v for k, v in columns.items() if k not in df.columns},
                        index=df.index)
     out = pd.concat([df, new], axis=1)
     out.attrs.update(df.attrs)
@@ -480,6 +502,9 @@ def flush(timeout: float | None = 30.0) -> bool:
         True only if all of them are on disk. False if the store cannot be written (disk
         full, read-only: `%track status` says why; the runs wait in memory and are written
         once it can be) or `timeout` ran out. True when nothing is tracked.
+
+    Raises:
+        Nothing: a store that cannot be written is reported by the return value.
     """
     tracker = active_tracker()
     return True if tracker is None else tracker.flush(timeout)

@@ -74,7 +74,7 @@ def _report_problems(problems: list[str], strict: bool) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .api import runs
+    from .api import runs_with_tags as runs
     from .table import sort_runs
 
     if args.source == "mlflow":
@@ -87,7 +87,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     problems = df.attrs.get("problems", [])
     cmp = None
     if args.filter and len(df):
-        from .compare.model import Comparison
+        from .comparison.model import Comparison
 
         cmp = Comparison(df)
         cmp.set_filter(args.filter)  # a bad query: QueryError, exit 2 with the reason
@@ -124,7 +124,7 @@ FOLDED_SHOWN = 12
 def _table_text(df: Any) -> str:
     """The runs with the parameters that differ between them; the shared ones in one line
     below, as the comparison does, so forty estimator defaults do not drown the table."""
-    from .compare.model import split_params
+    from .comparison.model import split_params
 
     if df.empty:
         return "no runs yet: `%track on` in a notebook records them"
@@ -200,8 +200,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare.model import load_comparison
-    from .compare.report import save_report
+    from .comparison.model import load_comparison
+    from .comparison.report import save_report
 
     goal = "min" if args.min else "max" if args.max else None
     if args.source == "mlflow":
@@ -226,8 +226,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | None) -> None:
     """The metric last chosen in the widget for this experiment, else the first logged; say
     which, since it decides the best run."""
-    from .compare.model import metric_columns
-    from .compare.widget import remembered_metric
+    from .comparison.model import metric_columns
+    from .comparison.widget import remembered_metric
 
     metrics = metric_columns(cmp.df)
     if not metrics:
@@ -246,7 +246,7 @@ def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | N
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportExists, ExportRefused, UnsafeExport
-    from .export import best_run_id, export_run
+    from .exporting import best_run_id, export_run
 
     if args.source == "mlflow":
         from .sync.command import cmd_pull_export
@@ -277,7 +277,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .cli_mlops import reproduce_gates, reproduce_seeds
-    from .reproduce import reproduce
+    from .reproduction import reproduce
 
     gates = reproduce_gates(args)  # parsed before anything runs: a bad gate is bad input
     if args.seeds is not None:  # the noise of the run's random draw (cli_mlops.py)

@@ -24,7 +24,7 @@ def _cli() -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from .validation import validate
 
     cli = _cli()
     th = _thresholds(args.threshold)
@@ -38,7 +38,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _thresholds(items: list[str] | None) -> dict[str, float]:
-    from .validate import BadData
+    from .validation import BadData
 
     out: dict[str, float] = {}
     for item in items or []:
@@ -94,7 +94,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from .retrain import retrain
+    from .retraining import retrain
 
     cli = _cli()
     result = retrain(args.target, args.data, gates=args.gate,

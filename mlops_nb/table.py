@@ -117,7 +117,7 @@ def _param_array(values: list[Any]) -> Any:
 def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
     """The runs as a person reads them: short id, name, model, metrics, the parameters that
     differ, when. `cmp` is a `compare.model.Comparison`; rows in its view order."""
-    from .compare.model import metric_columns
+    from .comparison.model import metric_columns
 
     view = cmp.view if limit is None else cmp.view.head(limit)
     out = view[["id"]].copy()
@@ -144,7 +144,7 @@ def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
 
 
 def _cell(value: Any) -> Any:
-    from .compare.query import MISSING
+    from .comparison.query import MISSING
 
     if value is MISSING:
         return "—"

@@ -186,3 +186,26 @@ def test_tags_and_steps_go_to_mlflow_as_tags_and_steps():
     assert [(k, v, s) for k, v, _, s in p.metrics] == [
         ("loss", 0.5, 0), ("loss", 0.2, 10), ("loss", 0.1, 20), ("acc", 0.8, 0), ("acc", 0.9, 1)]
     assert p.tags["team"] == "churn" and p.tags["odd name_"] == "x"
+
+
+@pytest.mark.slow
+def test_api_notebook_in_a_real_kernel(tmp_path, monkeypatch):
+    """notebooks/python_api.ipynb, the README's API tour, runs as written in a real kernel."""
+    import shutil
+    from pathlib import Path
+
+    from mlops_nb.execute import execute_notebook, text_outputs
+
+    monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
+    nb_path = tmp_path / "python_api.ipynb"
+    shutil.copy(Path(__file__).resolve().parent.parent / "notebooks" / "python_api.ipynb",
+                nb_path)
+    text = "\n".join(text_outputs(execute_notebook(nb_path, timeout=600)))
+    assert "Traceback" not in text and "Error" not in text, text
+    df = mnb.runs(experiment="api-tour", home=tmp_path / ".mlops_nb")
+    assert _col(df, "tags.mlflow.runName") == ["rf depth 3", "rf depth 8", "sgd"]
+    assert _col(df, "tags.family") == ["forest", "forest", "linear"]
+    sgd = mnb.get_run(df["run_id"][2], home=tmp_path / ".mlops_nb")
+    assert [s for s, _ in sgd.metric_history["val_accuracy"]] == [0, 1, 2, 3, 4]
+    assert "Run sgd {'family': 'linear'}" in text and "step 4: val_accuracy" in text
+    assert "reproduced: level L2" in text

@@ -94,7 +94,7 @@ def cmd_pull_export(args: argparse.Namespace) -> int:
     uri = tracking_uri(args)
     run_id = args.run_id
     if args.best:
-        from ..compare.model import best_runs
+        from ..comparison.model import best_runs
         from ..table import metric_column
 
         if not args.metric:

@@ -186,7 +186,7 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
     """
     import tempfile
 
-    from ..export.paths import install_files, prepare_out_dir
+    from ..exporting.paths import install_files, prepare_out_dir
     from .mlflow import EXPORT_FILES, RetryPolicy, _mlflow_http_env, _quiet_mlflow, _Server
 
     with _mlflow_http_env(RetryPolicy()), _quiet_mlflow():
@@ -217,7 +217,7 @@ def mlflow_comparison(experiment: str | None = None, *, metric: str | None = Non
                       goal: str | None = None, home: str | os.PathLike[str] | None = None,
                       tracking_uri: str | None = None) -> tuple[Any, Path | None]:
     """The comparison over the server's runs, and the local store (None without one)."""
-    from ..compare.model import Comparison
+    from ..comparison.model import Comparison
     from ..config import store_reader as _reader
 
     uri = tracking_uri or config.read(config.TRACKING_URI)

@@ -426,13 +426,11 @@ class Comparison:
 
 
 def load_verdicts(home: Path | None) -> dict[str, dict[str, Any]]:
-    """Stored reproduce verdicts per run id; {} when verifying is not available (yet)."""
+    """Stored reproduce verdicts per run id; {} without a store."""
     if home is None:
         return {}
-    try:
-        from ..store.verdicts import load_verdicts as _load  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    from ..store.verdicts import load_verdicts as _load
+
     try:
         return dict(_load(home) or {})
     except Exception:  # a broken verdict file must not stop the comparison

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +155,30 @@ def _home_for(target_home: str | os.PathLike[str] | None, run_json: dict[str, An
 def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None,
               rtol: float = 0.0, atol: float = 0.0, timeout: float = 600,
               stable: bool = False) -> Verdict:
-    """Verify an export folder (or a run id, exported to a temporary folder) reproduces."""
+    """Verify that an export folder (or a run, exported to a temporary folder) reproduces.
+
+    Runs `train.py` in a fresh Python process in an empty folder and compares each metric
+    with the recorded value. The verdict is stored with the run for the comparison view.
+
+    Args:
+        target: an export folder (holding `run.json`), or a run id or unique prefix.
+        home: the store folder (default: the notebook's store, else found like `.git`).
+        rtol: relative tolerance per metric (0: exactly equal).
+        atol: absolute tolerance per metric.
+        timeout: seconds the script may run before it counts as failed.
+        stable: also run twice more with other `PYTHONHASHSEED`s (level L3).
+
+    Returns:
+        The `Verdict`: `.ok`, `.level` (L0-L3), per-metric `.metrics`, `.problems`.
+
+    Raises:
+        MlopsNbError: bad tolerances or timeout, a folder that is not an export, an unknown
+            or ambiguous run id (RunNotFound, AmbiguousRunId), no store (StoreNotFound).
+
+    Example:
+        >>> mnb.reproduce("exports/rf").ok                     # doctest: +SKIP
+        True
+    """
     if rtol < 0 or atol < 0 or not (math.isfinite(rtol) and math.isfinite(atol)):
         raise MlopsNbError("rtol and atol must be finite and >= 0")
     if timeout <= 0:
@@ -183,9 +205,9 @@ def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
 
 def _export_to(run_id: str, out: Path, home: Path | None) -> Path:
     from .config import store_home
-    from .export import write_export
-    from .export.build import build_export
-    from .export.paths import prepare_out_dir
+    from .exporting import write_export
+    from .exporting.build import build_export
+    from .exporting.paths import prepare_out_dir
     from .store.reader import StoreReader
 
     reader = StoreReader(store_home(home, use_tracker=False))
@@ -366,13 +388,3 @@ def _finish(verdict: Verdict, store: Path | None, started: float) -> Verdict:
     verdict.duration_s = round(time.perf_counter() - started, 3)
     _store(store, verdict)
     return verdict
-
-
-class _CallableModule(types.ModuleType):
-    """`mnb.reproduce(target)` keeps working once this module is imported."""
-
-    def __call__(self, target: str | os.PathLike[str], **options: Any) -> Verdict:
-        return reproduce(target, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -9,8 +9,6 @@ slice and why each cell run is in it, the expected metrics) and `rng_states.json
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +31,26 @@ def write_export(export: Any, out: Path) -> Path:
 
 def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
                home: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
-    """Write the export of run `run_id` (id or unique prefix) into `out_dir`; its path.
+    """Write run `run_id` as a standalone `train.py` + requirements + `run.json` folder.
 
-    Raises HiddenState / UntranslatableMagic (the run cannot be claimed reproducible),
-    UnsafeExport / UnsafeOutputPath, ExportExists (a folder holding other files; an earlier
-    export needs force=True). Nothing is written when it raises.
+    Args:
+        run_id: the run's id or a unique prefix of it.
+        out_dir: the folder to write (created; inside the project).
+        home: the store folder (default: the notebook's store, else found like `.git`).
+        force: replace an earlier export in `out_dir`.
+
+    Returns:
+        The export folder's path.
+
+    Raises:
+        HiddenState, UntranslatableMagic: the run cannot be claimed reproducible.
+        UnsafeExport, UnsafeOutputPath: a name, value or path cannot be written safely.
+        ExportExists: the folder holds other files, or an earlier export (force=True).
+        RunNotFound, AmbiguousRunId, StoreNotFound: no such run or store.
+        Nothing is written when it raises.
+
+    Example:
+        >>> mnb.export("3fa9", "exports/rf")                  # doctest: +SKIP
     """
     from .build import build_export
     from .paths import prepare_out_dir
@@ -67,14 +80,3 @@ def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None 
     # of runs tied at the best value, the oldest: the one the comparison lists first
     first = min(tied, key=lambda i: (cols["started_at"][i] or 0, cols["seq"][i] or 0, i))
     return str(cols["id"][first])
-
-
-class _CallableModule(types.ModuleType):
-    """`mnb.export(run_id, out_dir)` keeps working once this package is imported."""
-
-    def __call__(self, run_id: str, out_dir: str | os.PathLike[str], *,
-                 force: bool = False, home: str | os.PathLike[str] | None = None) -> Path:
-        return export_run(run_id, out_dir, home=home, force=force)
-
-
-sys.modules[__name__].__class__ = _CallableModule
