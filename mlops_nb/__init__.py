@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from .api import (
     _TRACKER_ATTR,
-    NotInIPython,
     Tracking,
     flush,
     get_run,
@@ -30,7 +29,7 @@ from .api import (
     start,
     stop,
 )
-from .errors import MlopsNbError
+from .errors import MlopsNbError, NotInIPython
 
 if TYPE_CHECKING:  # what the lazy names are, for IDEs and type checkers
     from .comparison import compare

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .capture.recorder import active_tracker
 from .config import store_reader
-from .errors import MlopsNbError
+from .errors import MlopsNbError, NotInIPython
 from .records import run_view
 
 if TYPE_CHECKING:
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 _TRACKER_ATTR = "_mlops_nb_tracker"
 _PENDING_ATTR = "_mlops_nb_pending"  # tags/steps of the cell now running, written at its end
 _STOPPING_ATTR = "_mlops_nb_stopping"  # stop() was called in the cell now running
-
-
-class NotInIPython(MlopsNbError):
-    """Tracking control was called where no IPython shell runs (a plain `python` script)."""
 
 
 # -- controlling tracking -------------------------------------------------------------------------
