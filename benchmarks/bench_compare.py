@@ -83,7 +83,7 @@ def make_store(home: Path, n: int, seed: int = 0) -> None:
 def cold_open(home: Path) -> float:
     """Open the widget in a fresh interpreter: imports of pandas, matplotlib, ipywidgets too."""
     code = ("import time; t = time.perf_counter(); "
-            "from mlops_nb.compare.widget import CompareWidget; "
+            "from mlops_nb.comparison.widget import CompareWidget; "
             f"CompareWidget('bench', metric='accuracy', home={str(home)!r}); "
             "print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -92,8 +92,8 @@ def cold_open(home: Path) -> float:
 
 
 def bench(n: int, root: Path) -> dict[str, float]:
-    from mlops_nb.compare.report import write_report
-    from mlops_nb.compare.widget import CompareWidget
+    from mlops_nb.comparison.report import write_report
+    from mlops_nb.comparison.widget import CompareWidget
 
     home = root / f"store-{n}" / ".mlops_nb"
     t = time.perf_counter()
@@ -175,7 +175,7 @@ def main() -> int:
         import matplotlib.figure  # noqa: F401
         import pandas  # noqa: F401
 
-        import mlops_nb.compare.widget  # noqa: F401
+        import mlops_nb.comparison.widget  # noqa: F401
 
         for n in sizes:
             r = bench(n, Path(tmp))

@@ -42,7 +42,7 @@ def _best(fn, repeat: int) -> float:
 
 
 def bench_profile(n: int, repeat: int) -> dict:
-    from mlops_nb.validate.profile import profile
+    from mlops_nb.validation.profile import profile
 
     df = _frame(n)
     profile(df)  # warm
@@ -58,9 +58,9 @@ def bench_validate(n: int, repeat: int) -> dict:
     import scipy.stats  # noqa: F401
 
     t_import = time.perf_counter() - t0
-    from mlops_nb.validate import compare_frame
-    from mlops_nb.validate.drift import Thresholds
-    from mlops_nb.validate.profile import profile
+    from mlops_nb.validation import compare_frame
+    from mlops_nb.validation.drift import Thresholds
+    from mlops_nb.validation.profile import profile
 
     ref = profile(_frame(n, seed=0))
     new = _frame(n, seed=1, shift=0.3)
@@ -82,7 +82,7 @@ def _fresh_shell():
 
 
 def bench_retrain(work: Path) -> dict:
-    from mlops_nb.retrain import retrain
+    from mlops_nb.retraining import retrain
 
     os.chdir(work)
     _frame(2000).to_csv("train.csv", index=False)

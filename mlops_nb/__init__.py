@@ -1,23 +1,68 @@
 """mlops-nb: every notebook cell run tracked, compared, exported and verified.
 
-`%load_ext mlops_nb`, then `%track on`. This module stays light (no pandas, matplotlib or
-scikit-learn at import) so loading the extension is instant.
+`%load_ext mlops_nb`, then `%track on` (or `mnb.start()`). This module stays light (no pandas,
+matplotlib or scikit-learn at import) so loading the extension is instant: the functions that
+need heavy modules are re-exported lazily, on first use, from the modules that hold them
+(`mnb.export` is `mlops_nb.exporting.export_run`, `mnb.compare` is
+`mlops_nb.comparison.compare`). They are the real functions, so `help()` and
+`inspect.signature` show their real arguments.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-# compare: a light package, also callable as `mnb.compare(...)`; pandas,
-# matplotlib and ipywidgets load on its first call, not here.
-from . import compare
-from .api import flush, get_run, log_metric, log_metrics, log_param, log_params, runs
-from .errors import MlopsNbError
+from .api import (
+    _TRACKER_ATTR,
+    Tracking,
+    flush,
+    get_run,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    runs,
+    set_experiment,
+    set_run_name,
+    set_tags,
+    start,
+    stop,
+)
+from .errors import MlopsNbError, NotInIPython
+
+if TYPE_CHECKING:  # what the lazy names are, for IDEs and type checkers
+    from .comparison import compare
+    from .exporting import export_run as export
+    from .models import load_model, log_model
+    from .models import promote_run as promote
+    from .reproduction import reproduce
+    from .retraining import retrain
+    from .run import Run
+    from .sync.mlflow import sync_mlflow
+    from .validation import validate
 
 __version__ = "0.1.0"
 
+# public name -> (module, attribute): imported on first use, then kept in this namespace
+_LAZY = {
+    "Run": ("mlops_nb.run", "Run"),
+    "compare": ("mlops_nb.comparison", "compare"),
+    "export": ("mlops_nb.exporting", "export_run"),
+    "load_model": ("mlops_nb.models", "load_model"),
+    "log_model": ("mlops_nb.models", "log_model"),
+    "promote": ("mlops_nb.models", "promote_run"),
+    "reproduce": ("mlops_nb.reproduction", "reproduce"),
+    "retrain": ("mlops_nb.retraining", "retrain"),
+    "sync_mlflow": ("mlops_nb.sync.mlflow", "sync_mlflow"),
+    "validate": ("mlops_nb.validation", "validate"),
+}
+
 __all__ = [
     "MlopsNbError",
+    "NotInIPython",
+    "Run",
+    "Tracking",
     "compare",
     "export",
     "flush",
@@ -33,76 +78,46 @@ __all__ = [
     "reproduce",
     "retrain",
     "runs",
+    "set_experiment",
+    "set_run_name",
+    "set_tags",
+    "start",
+    "stop",
     "sync_mlflow",
     "unload_ipython_extension",
     "validate",
 ]
 
-_TRACKER_ATTR = "_mlops_nb_tracker"
 
 
-# Export and reproduce load lazily, so importing mlops_nb stays light. Importing the
-# submodules rebinds these names to the modules, which are callable with the same signature.
-def export(run_id: str, out_dir: Any, *, force: bool = False, home: Any = None) -> Any:
-    """Write run `run_id` as a standalone train.py + requirements.txt + run.json; the folder."""
-    from .export import export_run
 
-    return export_run(run_id, out_dir, home=home, force=force)
-
-
-def reproduce(target: Any, **options: Any) -> Any:
-    """Run an export folder (or a run id) in a fresh process; the Verdict (`.ok`, `.level`)."""
-    from .reproduce import reproduce as _reproduce
-
-    return _reproduce(target, **options)
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'mlops_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
 
 
-def log_model(model: Any, name: str) -> Any:
-    """Save a fitted model as a version linked to the cell run now executing; returns it."""
-    from .models import log_model as _log_model
-
-    return _log_model(model, name)
-
-
-def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
-               home: Any = None) -> Any:
-    """The model `name` saved with a run (id, prefix or "promoted"); see models.load_model."""
-    from .models import load_model as _load_model
-
-    return _load_model(run_id, name, trusted=trusted, home=home)
-
-
-def promote(run_id: str, name: str | None = None, *, home: Any = None) -> Any:
-    """Mark the model saved with a run as the promoted one (what "promoted" loads)."""
-    from .models import promote_run
-
-    return promote_run(run_id, name, home=home)
-
-
-def retrain(target: str, data: Any, **options: Any) -> Any:
-    """Retrain a run (or "promoted") on new data, gate, record, promote; see mlops_nb.retrain."""
-    from .retrain import retrain as _retrain
-
-    return _retrain(target, data, **options)
-
-
-def validate(run_id: str, data: Any, **options: Any) -> Any:
-    """Check new data against the profile of a run's data: schema and drift; the report."""
-    from .validate import validate as _validate
-
-    return _validate(run_id, data, **options)
-
-
-def sync_mlflow(tracking_uri: str, experiment: str | None = None, dry_run: bool = False,
-                **options: Any) -> Any:
-    """Push the runs not there yet to an MLflow tracking server; the SyncSummary."""
-    from .sync.mlflow import sync_mlflow as _sync
-
-    return _sync(tracking_uri, experiment, dry_run, **options)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register `%track` and the recording hooks; idempotent across `%reload_ext`."""
+    """Register `%track` and the recording hooks; idempotent across `%reload_ext`.
+
+    IPython calls this for `%load_ext mlops_nb`; `mnb.start()` calls it when needed.
+
+    Args:
+        ip: the IPython shell.
+
+    Returns:
+        None.
+
+    Raises:
+        Nothing: loading twice (`%reload_ext`) re-registers once.
+    """
     from .capture.recorder import Tracker
     from .magics import TrackMagics
 
@@ -115,7 +130,17 @@ def load_ipython_extension(ip: Any) -> None:
 
 
 def unload_ipython_extension(ip: Any) -> None:
-    """Remove the hooks and write what is pending; the session and its log live on."""
+    """Remove the hooks and write what is pending; the session and its log live on.
+
+    Args:
+        ip: the IPython shell.
+
+    Returns:
+        None.
+
+    Raises:
+        Nothing: unloading a shell that never loaded it does nothing.
+    """
     tracker = getattr(ip, _TRACKER_ATTR, None)
     if tracker is not None:
         tracker.unregister()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import MlopsNbError
+from .jsonvalues import json_ready
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,26 +54,11 @@ def _csv_safe(df: Any) -> Any:
     return out
 
 
-def _strict_json(value: Any) -> Any:
-    """JSON has no NaN or Infinity: those become null (the run's warnings say why)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict_json(v) for v in value]
-    return value
-
-
 def _home(args: argparse.Namespace) -> Path:
-    from .errors import StoreNotFound
-    from .store.location import ENV_HOME, find_home
+    from .config import store_home
 
-    home = Path(args.home) if args.home else find_home()
-    if not home.is_dir():  # a typo in --home or MLOPS_NB_HOME is no store, not an empty one
-        given = "--home" if args.home else ENV_HOME
-        raise StoreNotFound(f"no store at {home} (from {given}); check the path")
-    return home
+    # a typo in --home or MLOPS_NB_HOME is no store, not an empty one
+    return store_home(args.home, use_tracker=False, must_exist=True)
 
 
 def _report_problems(problems: list[str], strict: bool) -> int:
@@ -93,7 +78,8 @@ STREAM_ROWS = 2000  # rows per chunk of --format csv/json: memory flat in the nu
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .api import _reader
+    from .api import with_tags
+    from .config import store_reader
     from .table import runs_frame, sort_runs
 
     limit = None if args.all else args.limit
@@ -108,11 +94,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
         total = len(df)
     else:
         # Only the newest `limit` runs are decoded when nothing reorders or filters them.
-        cols = _reader(_home(args)).run_columns(args.experiment, newest=newest)
-        df, total = runs_frame(cols), cols.total
+        reader = store_reader(_home(args))
+        cols = reader.run_columns(args.experiment, newest=newest)
+        df, total = with_tags(runs_frame(cols), reader.home), cols.total
     problems = df.attrs.get("problems", [])
     if args.filter and len(df):
-        from .compare.model import Comparison
+        from .comparison.model import Comparison
 
         cmp = Comparison(df)
         cmp.set_filter(args.filter)  # a bad query: QueryError, exit 2 with the reason
@@ -146,7 +133,7 @@ def _stream_json(df: Any) -> None:
         chunk = df.iloc[start:start + STREAM_ROWS].copy()
         chunk["started_at"] = chunk["started_at"].map(lambda t: t.isoformat())
         for row in chunk.to_dict(orient="records"):
-            out.write(("\n" if first else ",\n") + json.dumps(_strict_json(row), default=str))
+            out.write(("\n" if first else ",\n") + json.dumps(json_ready(row), default=str))
             first = False
     out.write("\n]\n")
 
@@ -172,7 +159,7 @@ def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = Non
     """The compact table `%track runs`, the widget and the report show: short id, name, model,
     metrics, the parameters that differ between the shown runs, when; what they all share in
     one line above. Rows in the frame's order; every cell and header terminal-safe."""
-    from .compare.model import Comparison
+    from .comparison.model import Comparison
     from .table import compact_runs, constants_line
 
     if df.empty:
@@ -221,7 +208,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         run["params"] = resolve_value_refs(run["params"], reader.blobs)
         run["cell_params"] = resolve_value_refs(run["cell_params"], reader.blobs)
-        print(json.dumps(_strict_json(run), indent=1, default=str))
+        print(json.dumps(json_ready(run), indent=1, default=str))
         return EXIT_OK
     code = reader.blobs.get_text(run["code"])
     for key in ("id", "experiment", "name", "notebook", "session", "execution_count",
@@ -250,8 +237,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare.model import load_comparison
-    from .compare.report import save_report
+    from .comparison.model import load_comparison
+    from .comparison.report import save_report
 
     goal = "min" if args.min else "max" if args.max else None
     if args.source == "mlflow":
@@ -276,8 +263,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | None) -> None:
     """The metric last chosen in the widget for this experiment, else the first logged; say
     which, since it decides the best run."""
-    from .compare.model import metric_columns
-    from .compare.widget import remembered_metric
+    from .comparison.model import metric_columns
+    from .comparison.widget import remembered_metric
 
     metrics = metric_columns(cmp.df)
     if not metrics:
@@ -296,7 +283,7 @@ def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | N
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportExists, ExportRefused, UnsafeExport
-    from .export import best_run_id, export_run
+    from .exporting import best_run_id, export_run
 
     if args.source == "mlflow":
         from .sync.command import cmd_pull_export
@@ -327,7 +314,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .cli_mlops import reproduce_gates, reproduce_seeds
-    from .reproduce import reproduce
+    from .reproduction import reproduce
 
     gates = reproduce_gates(args)  # parsed before anything runs: a bad gate is bad input
     if args.seeds is not None:  # the noise of the run's random draw (cli_mlops.py)
@@ -336,7 +323,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
                         timeout=args.timeout, stable=args.stable)
     if args.format == "json":
-        print(json.dumps(_strict_json(verdict.to_dict()), indent=1, default=str))
+        print(json.dumps(json_ready(verdict.to_dict()), indent=1, default=str))
     else:
         print(_printable(verdict.summary()))
         if verdict.stderr_tail and not verdict.ok:

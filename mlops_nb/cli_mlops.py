@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from .jsonvalues import json_ready
+
 
 def _cli() -> Any:
     from . import cli
@@ -22,7 +24,7 @@ def _cli() -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate
+    from .validation import validate
 
     cli = _cli()
     th = _thresholds(args.threshold)
@@ -36,7 +38,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _thresholds(items: list[str] | None) -> dict[str, float]:
-    from .validate import BadData
+    from .validation import BadData
 
     out: dict[str, float] = {}
     for item in items or []:
@@ -73,7 +75,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         rows.append({**v, "promoted": v["version"] in marks, "metrics": metrics,
                      "data": data})
     if args.format == "json":
-        print(json.dumps(cli._strict_json(rows), indent=1, default=str))
+        print(json.dumps(json_ready(rows), indent=1, default=str))
         return cli.EXIT_OK
     if not rows:
         print("no model versions yet: `mnb.log_model(model, name)`, `%track on --save-models` "
@@ -92,7 +94,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from .retrain import retrain
+    from .retraining import retrain
 
     cli = _cli()
     result = retrain(args.target, args.data, gates=args.gate,
@@ -102,7 +104,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                      progress=not args.no_progress and sys.stderr.isatty(),
                      **_thresholds(args.threshold))
     if args.format == "json":
-        print(json.dumps(cli._strict_json(result.to_dict()), indent=1, default=str))
+        print(json.dumps(json_ready(result.to_dict()), indent=1, default=str))
     else:
         for line in result.summary().splitlines():
             print(cli._printable(line))
@@ -162,7 +164,7 @@ def reproduce_seeds(args: argparse.Namespace, gates: ReproduceGates | None = Non
     doc = measure_noise(args.target, args.seeds, home=cli._home(args), timeout=args.timeout,
                         progress=sys.stderr.isatty())
     if args.format == "json":
-        print(json.dumps(cli._strict_json(doc), indent=1, default=str))
+        print(json.dumps(json_ready(doc), indent=1, default=str))
     else:
         for line in noise_summary(doc).splitlines():
             print(cli._printable(line))

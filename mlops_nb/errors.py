@@ -15,6 +15,11 @@ class StoreNotFound(MlopsNbError):
     """No `.mlops_nb/` folder above the working directory and no MLOPS_NB_HOME."""
 
 
+class NotInIPython(MlopsNbError):
+    """`mnb.start()` and friends were called where no IPython shell runs (a plain script):
+    there are no cells to record."""
+
+
 class StoreCorrupt(MlopsNbError):
     """A store file cannot be parsed; other files are still readable."""
 

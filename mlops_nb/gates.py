@@ -92,7 +92,7 @@ def no_worse_than(candidate: dict[str, Any], reference: dict[str, Any], margin: 
     """Candidate within `margin` of the reference on each metric (direction by its name:
     losses and errors lower-is-better); with `noise`, it must beat the reference by more
     than the metric's noise spread instead."""
-    from .capture.values import resolve_goal
+    from .metrics import resolve_goal
 
     if not math.isfinite(margin) or margin < 0:
         raise GateError("--no-worse-than needs a finite margin >= 0")

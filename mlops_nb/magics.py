@@ -93,7 +93,7 @@ class TrackMagics(Magics):
         elif action == "compare":
             if args.min and args.max:
                 raise MlopsNbError("give --min or --max, not both")
-            from .compare import compare
+            from .comparison import compare
 
             t.flush()
             return compare(args.experiment, metric=args.metric[-1] if args.metric else None,
@@ -102,7 +102,7 @@ class TrackMagics(Magics):
         elif action == "export":
             return self._export(args)
         elif action == "reproduce":
-            from .reproduce import reproduce
+            from .reproduction import reproduce
 
             if not args.target:
                 raise MlopsNbError("%track reproduce RUN_ID|DIR")
@@ -115,7 +115,7 @@ class TrackMagics(Magics):
     def _runs(self, args: Any) -> Any:
         """A compact table (short id, name, model, metrics, varying parameters, when);
         `--all` for the full DataFrame of `mnb.runs()`."""
-        from .compare.model import load_comparison
+        from .comparison.model import load_comparison
         from .table import compact_runs, constants_line
 
         t = self.tracker
@@ -136,7 +136,7 @@ class TrackMagics(Magics):
 
     def _export(self, args: Any) -> Any:
         """`%track export RUN_ID -o DIR` or `%track export --best --metric f1 [--min] -o DIR`."""
-        from .export import best_run_id, export_run
+        from .exporting import best_run_id, export_run
 
         t = self.tracker
         t.flush()
@@ -156,7 +156,7 @@ class TrackMagics(Magics):
         except ExportExists as exc:
             from pathlib import Path
 
-            from .compare.widget import describe_export
+            from .comparison.widget import describe_export
 
             there = describe_export(Path(args.output))
             same = f"[{run_id[:8]}]" in there

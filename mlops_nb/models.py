@@ -257,8 +257,18 @@ def log_model(model: Any, name: str) -> Any:
     """Save `model` as a version of `name`, linked to the cell run now executing.
 
     The version is written once the cell's run is recorded (its id exists only then), in
-    skops' secure format for scikit-learn models. Returns `model`, so it can wrap an
-    expression: `clf = mnb.log_model(RandomForestClassifier().fit(X, y), "rf")`.
+    skops' secure format for scikit-learn models.
+
+    Args:
+        model: the fitted model.
+        name: the model's name (letters, digits, `-`, `_`, `.`).
+
+    Returns:
+        `model`, so it can wrap an expression:
+        `clf = mnb.log_model(RandomForestClassifier().fit(X, y), "rf")`.
+
+    Raises:
+        MlopsNbError: a bad name. Outside a tracked cell it warns instead.
 
     >>> mnb.log_model(clf, "rf")   # doctest: +SKIP
     """
@@ -375,15 +385,25 @@ def _lineage_records(tracker: Any, cr: Any) -> list[Any]:
 
 def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
                home: str | os.PathLike[str] | None = None) -> Any:
-    """The model `name` saved with run `run_id` (id, unique prefix, or "promoted").
+    """The model `name` saved with run `run_id`.
 
-    Args: trusted: allow formats whose loading can run code (pickle/joblib, or skops types
-    outside its trusted set); the sha256 recorded at save time is checked either way.
-    Raises ModelNotFound, UntrustedModel.
+    Args:
+        run_id: a run id, unique prefix, or "promoted".
+        name: which model of the run (default: its only one).
+        trusted: allow formats whose loading can run code (pickle/joblib, or skops types
+            outside its trusted set); the sha256 recorded at save time is checked either way.
+        home: the store folder.
+
+    Returns:
+        The model object.
+
+    Raises:
+        ModelNotFound: no saved model matches.
+        UntrustedModel: loading could run code and `trusted` is False.
 
     >>> model = mnb.load_model("promoted", "rf")   # doctest: +SKIP
     """
-    from .api import _reader
+    from .config import store_reader as _reader
 
     reader = _reader(home)
     return load_version(reader.home, find_version(reader.home, run_id, name), trusted=trusted)
@@ -391,11 +411,22 @@ def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
 
 def promote_run(run_id: str, name: str | None = None, *,
                 home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Mark the model `name` saved with run `run_id` as the promoted one; its version.
+    """Mark the model `name` saved with run `run_id` as the promoted one.
+
+    Args:
+        run_id: a run id or unique prefix.
+        name: which model of the run (default: its only one).
+        home: the store folder.
+
+    Returns:
+        The promoted version's record (run id, name, version, format, sha256).
+
+    Raises:
+        ModelNotFound: no saved model matches.
 
     >>> mnb.promote("3fa9", "rf")   # doctest: +SKIP
     """
-    from .api import _reader
+    from .config import store_reader as _reader
 
     reader = _reader(home)
     version = find_version(reader.home, run_id, name)

@@ -41,8 +41,8 @@ def measure_noise(run_id: str, seeds: int, *, home: str | os.PathLike[str] | Non
     """Re-run the export of `run_id` with `seeds` fresh RNG states; the spread per metric."""
     from tqdm.auto import tqdm
 
-    from .api import _reader
-    from .retrain import run_script
+    from .config import store_reader as _reader
+    from .retraining import run_script
 
     if not isinstance(seeds, int) or seeds < 2:
         raise MlopsNbError("--seeds needs at least 2 runs to measure a spread")
@@ -51,8 +51,8 @@ def measure_noise(run_id: str, seeds: int, *, home: str | os.PathLike[str] | Non
     values: dict[str, list[float]] = {}
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mlops-nb-noise-") as tmp:
-        from .export import write_export
-        from .export.build import build_export
+        from .exporting import write_export
+        from .exporting.build import build_export
 
         out = Path(tmp) / "export"
         out.mkdir()

@@ -215,7 +215,7 @@ def iso(ts: float | None) -> str | None:
 
 
 def run_view(cr: CellRun, lineage: list[str] | None = None) -> dict[str, Any]:
-    """The public JSON of a run (`mlops-nb show --format json`, `mnb.run(...)`).
+    """The public JSON of a run (`mlops-nb show --format json`, `mnb.get_run(...)`).
 
     `params` and `data` are the effective ones; the cell's own are kept under `cell_*` so a
     reader can tell what this cell set from what it inherited. `lineage` is the derived

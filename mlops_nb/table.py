@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .capture.values import resolve_goal
+from .metrics import resolve_goal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,7 +237,7 @@ def _param_array(values: Any) -> Any:
 def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
     """The runs as a person reads them: short id, name, model, metrics, the parameters that
     differ, when. `cmp` is a `compare.model.Comparison`; rows in its view order."""
-    from .compare.model import metric_columns
+    from .comparison.model import metric_columns
 
     view = cmp.view if limit is None else cmp.view.head(limit)
     out = view[["id"]].copy()
@@ -266,7 +266,7 @@ def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
 
 
 def _cell(value: Any) -> Any:
-    from .compare.query import MISSING
+    from .comparison.query import MISSING
 
     if value is MISSING:
         return "—"

@@ -20,7 +20,7 @@ def main() -> int:
     print(f"== done; the store is {store}")
     print("   list it again with: .venv/bin/mlops-nb --home notebooks/.mlops_nb runs")
 
-    from mlops_nb.compare import write_report
+    from mlops_nb.comparison import write_report
 
     report = write_report(NOTEBOOK.parent / "quickstart-report.html", "quickstart",
                           metric="f1", home=store)

@@ -13,8 +13,8 @@ import pytest
 
 from mlops_nb.capture import autolog
 from mlops_nb.errors import MlopsNbError
-from mlops_nb.export import export_run
-from mlops_nb.reproduce import reproduce
+from mlops_nb.exporting import export_run
+from mlops_nb.reproduction import reproduce
 from mlops_nb.store.reader import StoreReader
 
 DATA = """from sklearn.datasets import load_iris

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlops_nb as mnb
-from mlops_nb.compare.model import (
+from mlops_nb.comparison.model import (
     Comparison,
     Filter,
     best_runs,
@@ -276,7 +276,7 @@ def test_diff_across_sessions_shows_the_environment(tmp_path):
 
 
 def test_ten_thousand_runs_go_to_the_view_as_one_compact_payload(tmp_path):
-    from mlops_nb.compare.widget import CompareWidget
+    from mlops_nb.comparison.widget import CompareWidget
 
     home = tmp_path / ".mlops_nb"
     _write_session(home, "big", {}, [

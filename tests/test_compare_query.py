@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlops_nb.compare.identity import plan_params
-from mlops_nb.compare.model import load_comparison
-from mlops_nb.compare.payload import build_payload, payload_rows
-from mlops_nb.compare.query import (
+from mlops_nb.comparison.identity import plan_params
+from mlops_nb.comparison.model import load_comparison
+from mlops_nb.comparison.payload import build_payload, payload_rows
+from mlops_nb.comparison.query import (
     QueryError,
     acronym,
     closest,

@@ -3,18 +3,14 @@ messages its front end sends, like a user clicking would."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 import mlops_nb as mnb
-from mlops_nb.compare.query import QueryError
-from mlops_nb.compare.widget import (
-    EXPORT_MISSING,
-    VERIFY_MISSING,
+from mlops_nb.comparison.query import QueryError
+from mlops_nb.comparison.widget import (
     CompareWidget,
     remembered_metric,
     slug,
@@ -24,14 +20,6 @@ from mlops_nb.errors import MlopsNbError
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SETTINGS = [(2, 0.1, "rf"), (4, 0.01, "rf"), (8, 0.001, "gbm"), (4, 0.1, "gbm"), (16, 0.05, "rf")]
-
-
-def _available(module: str, name: str) -> bool:
-    """True when `from module import name` works (issue 3 may not have landed yet)."""
-    try:
-        return hasattr(importlib.import_module(module), name)
-    except Exception:
-        return False
 
 
 def make_runs(tracked) -> list[str]:
@@ -184,34 +172,11 @@ def test_export_folder_is_named_after_the_run(widget):
 
 
 # -- buttons ---------------------------------------------------------------------------------------
-def _missing(monkeypatch, module: str) -> None:
-    """Make `import module` fail as it does on an install without it."""
-    monkeypatch.setitem(sys.modules, module, None)
-
-
-def test_export_says_clearly_when_export_is_not_available(widget, monkeypatch):
-    _missing(monkeypatch, "mlops_nb.export")
-    widget._on_msg(widget, {"action": "export", "ids": []}, [])
-    assert "export not available yet" in widget.status
-    assert EXPORT_MISSING.split(":")[0] in widget.status
-    assert widget.exported == {}
-
-
-def test_verify_says_clearly_when_reproduce_is_not_available(widget, monkeypatch):
-    _missing(monkeypatch, "mlops_nb.reproduce")
-    widget._on_msg(widget, {"action": "verify", "ids": []}, [])
-    assert "verify not available yet" in widget.status
-    assert VERIFY_MISSING.split(":")[0] in widget.status
-    assert widget.verify_thread is None
-
-
 def test_export_selected_without_selection_asks_for_one(widget):
     assert widget.export_selected() == []
     assert "tick one or more runs" in widget.status
 
 
-@pytest.mark.skipif(not _available("mlops_nb.export", "export_run"),
-                    reason="mlops_nb.export (issue 3) is not in this tree yet")
 def test_export_offers_overwrite_in_widget_words(widget, tmp_path):
     sent = []
     widget.send = lambda content, buffers=None: sent.append(content)
@@ -233,8 +198,6 @@ def test_export_offers_overwrite_in_widget_words(widget, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _available("mlops_nb.reproduce", "reproduce"),
-                    reason="mlops_nb.reproduce (issue 3) is not in this tree yet")
 def test_verify_runs_in_the_background_and_ends_with_the_verdict(widget, tracked):
     thread = widget.verify()
     assert thread is not None

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from mlops_nb.execute import execute_notebook, text_outputs
-from mlops_nb.export import best_run_id, export_run
+from mlops_nb.exporting import best_run_id, export_run
 from mlops_nb.models import deserialize
-from mlops_nb.reproduce import reproduce
+from mlops_nb.reproduction import reproduce
 from mlops_nb.store.reader import StoreReader
 
 CORPUS = Path(__file__).parent / "corpus"

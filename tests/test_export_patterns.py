@@ -13,10 +13,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from mlops_nb.errors import HiddenState, UntranslatableMagic
-from mlops_nb.export import best_run_id, export_run
-from mlops_nb.export.slicing import compute_slice
+from mlops_nb.exporting import best_run_id, export_run
+from mlops_nb.exporting.slicing import compute_slice
 from mlops_nb.lineage import lineage_ids
-from mlops_nb.reproduce import reproduce
+from mlops_nb.reproduction import reproduce
 from mlops_nb.store.location import find_home
 from mlops_nb.store.reader import StoreReader
 from mlops_nb.store.verdicts import load_verdicts

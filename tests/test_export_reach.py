@@ -22,8 +22,8 @@ import pytest
 
 from mlops_nb.cli import EXIT_FAILED, main
 from mlops_nb.errors import ExportExists
-from mlops_nb.export import export_run
-from mlops_nb.reproduce import reproduce
+from mlops_nb.exporting import export_run
+from mlops_nb.reproduction import reproduce
 from mlops_nb.store.reader import StoreReader
 
 
@@ -195,7 +195,7 @@ def test_star_import_names_come_from_the_recorded_module_not_a_namesake(tracked,
                                                                          tmp_path_factory):
     import importlib
 
-    from mlops_nb.export.slicing import _module_names
+    from mlops_nb.exporting.slicing import _module_names
 
     code = tmp_path / "code"
     code.mkdir()

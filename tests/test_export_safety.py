@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops_nb.errors import ExportExists, UnsafeExport, UnsafeOutputPath
-from mlops_nb.export import export_run
-from mlops_nb.export.codegen import CellCode, DataFile, ScriptPlan, render
-from mlops_nb.export.literals import check_flags, check_name, is_constant_expr, literal_to_ast
-from mlops_nb.reproduce import reproduce
+from mlops_nb.exporting import export_run
+from mlops_nb.exporting.codegen import CellCode, DataFile, ScriptPlan, render
+from mlops_nb.exporting.literals import check_flags, check_name, is_constant_expr, literal_to_ast
+from mlops_nb.reproduction import reproduce
 from mlops_nb.store.reader import StoreReader
 
 CANARY = "PWNED_BY_EXPORT"

@@ -8,8 +8,8 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from mlops_nb.capture.analysis import literal_loop_targets
-from mlops_nb.export.slicing import compute_slice
-from mlops_nb.export.translate import is_display_only, translate
+from mlops_nb.exporting.slicing import compute_slice
+from mlops_nb.exporting.translate import is_display_only, translate
 from mlops_nb.lineage import lineage_ids
 from mlops_nb.records import CellRun
 from mlops_nb.store.reader import StoreReader

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from mlops_nb.capture.analysis import analyze
 from mlops_nb.capture.effects import real_mutations
-from mlops_nb.export.slicing import compute_slice
+from mlops_nb.exporting.slicing import compute_slice
 from mlops_nb.lineage import SessionLog, lineage_ids
 from mlops_nb.records import CellRun
 

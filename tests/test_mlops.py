@@ -74,7 +74,7 @@ def test_profile_is_recorded_once_per_new_fingerprint_and_linked_to_the_file(tra
 
 
 def test_large_frames_are_sampled_and_say_so():
-    from mlops_nb.validate.profile import profile
+    from mlops_nb.validation.profile import profile
 
     df = pd.DataFrame({"a": np.arange(200_000, dtype=float), "s": ["x"] * 200_000})
     df.loc[5, "a"] = np.nan
@@ -165,9 +165,9 @@ def test_unknown_data_name_and_thresholds_are_bad_input(trained, capsys):
 
 
 def test_a_million_category_column_is_not_chi_squared():
-    from mlops_nb.validate import compare_frame
-    from mlops_nb.validate.drift import Thresholds
-    from mlops_nb.validate.profile import profile
+    from mlops_nb.validation import compare_frame
+    from mlops_nb.validation.drift import Thresholds
+    from mlops_nb.validation.profile import profile
 
     n = 1_000_000
     df = pd.DataFrame({"id": pd.Series(np.arange(n)).astype(str), "v": np.ones(n)})
@@ -381,7 +381,7 @@ def test_reproduce_seeds_reports_noise_and_ties(tracked, capsys):
     assert 0.5 <= m["min"] <= m["max"] <= 0.6
     tied = best.metrics["score"] - other.metrics["score"] <= m["spread"]
     assert (other.id in doc["ties"]["score"]) == tied
-    from mlops_nb.compare.model import load_comparison
+    from mlops_nb.comparison.model import load_comparison
     from mlops_nb.noise import load_noise
 
     assert load_noise(home, best.id)["metrics"]["score"]["spread"] == m["spread"]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from mlops_nb.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from mlops_nb.compare import write_report
-from mlops_nb.compare.model import Comparison
-from mlops_nb.compare.payload import payload_rows
-from mlops_nb.compare.report import render_report
+from mlops_nb.comparison import write_report
+from mlops_nb.comparison.model import Comparison
+from mlops_nb.comparison.payload import payload_rows
+from mlops_nb.comparison.report import render_report
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SVGNS = "http://www.w3.org/2000/svg"  # a namespace name in the view script, never fetched
@@ -213,7 +213,7 @@ def test_cli_compare_on_an_empty_store(store_home, tmp_path, capsys):
 
 @pytest.mark.parametrize("n", [3])
 def test_report_table_is_capped(tracked, tmp_path, monkeypatch, n):
-    import mlops_nb.compare.report as report
+    import mlops_nb.comparison.report as report
 
     make_runs(tracked)
     monkeypatch.setattr(report, "MAX_ROWS", n)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mlops_nb.errors import MlopsNbError
-from mlops_nb.export import export_run
-from mlops_nb.reproduce import compare_metric, reproduce
+from mlops_nb.exporting import export_run
+from mlops_nb.reproduction import compare_metric, reproduce
 from mlops_nb.store.reader import StoreReader
 
 

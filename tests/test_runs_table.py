@@ -74,7 +74,7 @@ def test_cli_runs_filter(tracked, capsys):
 
 def test_cli_compare_default_metric_is_the_last_chosen_then_the_first_logged(tracked, tmp_path,
                                                                              capsys):
-    from mlops_nb.compare.widget import remember_metric
+    from mlops_nb.comparison.widget import remember_metric
 
     make_runs(tracked)
     home = tracked.tracker.home
@@ -88,7 +88,6 @@ def test_cli_compare_default_metric_is_the_last_chosen_then_the_first_logged(tra
 
 
 def test_export_into_a_folder_holding_another_run_says_which(tracked, tmp_path, capsys):
-    pytest.importorskip("mlops_nb.export")
     make_runs(tracked)
     out = tmp_path / "best"
     tracked.run(f"%track export --best --metric f1 -o {out}")

@@ -22,6 +22,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import playwright.sync_api as playwright_api  # a test dependency: a broken install must fail
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
     pytest.skip("Debian chromium is not installed", allow_module_level=True)
 
@@ -113,7 +113,7 @@ def _write_store(home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    from mlops_nb.compare import write_report
+    from mlops_nb.comparison import write_report
 
     tmp = tmp_path_factory.mktemp("report")
     _write_store(tmp / ".mlops_nb")

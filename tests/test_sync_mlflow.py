@@ -19,7 +19,7 @@ from mlflow_server import Gate, MlflowServer
 
 import mlops_nb as mnb
 from mlops_nb.cli import main
-from mlops_nb.compare.model import lineage_code
+from mlops_nb.comparison.model import lineage_code
 from mlops_nb.store.reader import StoreReader
 from mlops_nb.sync.mlflow import AuthRefused, RetryPolicy, SyncFailed, sync_mlflow, watch_mlflow
 from mlops_nb.sync.payload import COMPLETE_TAG, RUN_ID_TAG, param_text

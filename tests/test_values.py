@@ -5,13 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from mlops_nb.capture.values import (
-    is_metric_name,
-    jsonable,
-    metric_goal,
-    metric_value,
-    numeric_scalar,
-)
+from mlops_nb.capture.values import jsonable, metric_value, numeric_scalar
+from mlops_nb.metrics import is_metric_name, metric_goal
 
 
 @pytest.mark.parametrize(

@@ -162,11 +162,6 @@ def _capture_output_name(line: str) -> str | None:
     return names[0] if names else None
 
 
-class _Scope:
-    def __init__(self) -> None:
-        self.defined: set[str] = set()
-
-
 class _CellVisitor(ast.NodeVisitor):
     """Walks top-level statements in execution order, separating reads before writes."""
 

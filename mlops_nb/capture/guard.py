@@ -18,16 +18,12 @@ cannot swallow it; the recorder catches it, skips that step and notes a warning 
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-
-ENV_BUDGET = "MLOPS_NB_CAPTURE_BUDGET"
-DEFAULT_BUDGET = 5.0
 
 
 class CaptureTimeout(BaseException):
@@ -39,11 +35,9 @@ def capture_budget() -> float:
     """MLOPS_NB_CAPTURE_BUDGET (seconds, 0 disables): how long the capture of one cell may
     call into the user's objects before the step it is in is skipped. Fingerprinting a large
     frame is part of it, so the default leaves room for data that is merely big."""
-    try:
-        value = float(os.environ.get(ENV_BUDGET, DEFAULT_BUDGET))
-    except ValueError:
-        return DEFAULT_BUDGET
-    return value if 0 <= value <= 3600 else DEFAULT_BUDGET
+    from .. import config
+
+    return float(config.read(config.CAPTURE_BUDGET))
 
 
 @contextmanager

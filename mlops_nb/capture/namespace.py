@@ -12,9 +12,10 @@ import sys
 from collections.abc import Container, Iterable
 from typing import Any
 
+from ..metrics import is_metric_name
 from .analysis import CellAnalysis, is_plain_literal
 from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
-from .values import is_metric_name, jsonable, metric_value, numeric_scalar
+from .values import jsonable, metric_value, numeric_scalar
 
 
 def read_metrics(

@@ -28,7 +28,7 @@ from ..redact import REDACTED
 from ..store.blobs import blob_hash
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
-from ..validate.hook import Profiler
+from ..validation.hook import Profiler
 from . import autolog, environment
 from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
 from .effects import possibly_changed, real_mutations

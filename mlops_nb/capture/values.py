@@ -1,55 +1,15 @@
-"""Which names are metrics, which way is better, and how values become JSON.
+"""How the values a cell leaves become metrics and JSON: numbers kept exact, bad values kept
+with a warning, user objects never trusted to behave (their `__repr__` may hang).
 
-Pure functions shared by the recorder (auto-detecting metrics), the runs table and the CLI
-(sorting best-first), so "lower is better for loss" is decided in one place.
+Which names are metrics and which way is better lives in `mlops_nb.metrics`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
-import re
 import sys
 from typing import Any
-
-METRIC_TOKENS = frozenset(
-    {"accuracy", "acc", "f1", "precision", "recall", "auc", "r2", "mse", "rmse", "mae",
-     "loss", "score", "roc_auc", "logloss", "mape", "ap"}
-)
-LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "error", "logloss", "mape", "err"})
-_SPLIT = re.compile(r"[_\W]+")
-
-
-def _tokens(name: str) -> list[str]:
-    return [t for t in _SPLIT.split(name.lower()) if t]
-
-
-@functools.lru_cache(maxsize=4096)
-def is_metric_name(name: str) -> bool:
-    """`f1`, `val_loss`, `test_accuracy`, `roc_auc`, `r2_score`, `mean_squared_error`..."""
-    lowered = name.lower()
-    if lowered.startswith("_"):
-        return False
-    if lowered.endswith(("_score", "_error")) or "roc_auc" in lowered:
-        return True
-    return any(tok in METRIC_TOKENS for tok in _tokens(lowered))
-
-
-def metric_goal(name: str) -> str:
-    """'min' for losses and errors, 'max' otherwise: the default sort for "best"."""
-    return "min" if any(t in LOWER_IS_BETTER for t in _tokens(name)) else "max"
-
-
-def resolve_goal(metric: str, goal: str | None = None) -> str:
-    """The direction in which `metric` gets better: `goal` as given, else from the name."""
-    if goal is None:
-        return metric_goal(metric.removeprefix("metrics."))
-    if goal not in ("min", "max"):
-        from ..errors import MlopsNbError
-
-        raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
-    return goal
 
 
 def is_number(value: Any) -> bool:

@@ -177,7 +177,7 @@ class ReproduceHandler(BaseHandler):
         timeout = min(_float(body, "timeout") or 600.0, 3600.0)
 
         def work() -> dict[str, Any]:
-            from ..reproduce import reproduce
+            from ..reproduction import reproduce
 
             verdict = reproduce(run, home=home, rtol=rtol, atol=atol, timeout=timeout,
                                 stable=stable)

@@ -94,7 +94,7 @@ _cache_lock = threading.Lock()
 def load_frame(home: Path, experiment: str | None) -> tuple[Any, dict[str, dict[str, Any]]]:
     """The runs of `experiment` as a DataFrame and the stored verdicts; reread only when the
     store changed since the last call (the panel asks again on every change-feed event)."""
-    from ..compare.model import load_verdicts
+    from ..comparison.model import load_verdicts
     from ..store.reader import StoreReader
     from ..table import runs_frame
 
@@ -184,7 +184,7 @@ def runs_page(root: str | os.PathLike[str], path: str | None, *, experiment: str
               metric: str | None = None, goal: str | None = None, limit: int = DEFAULT_LIMIT,
               offset: int = 0) -> dict[str, Any]:
     """One page of runs, filtered and sorted, in the runs view's payload form."""
-    from ..compare.model import Filter
+    from ..comparison.model import Filter
 
     if goal not in (None, "min", "max"):
         raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
@@ -208,7 +208,7 @@ def runs_page(root: str | os.PathLike[str], path: str | None, *, experiment: str
         if sort:
             cmp.sort_by, cmp.ascending = sort, ascending
         cmp.update()
-    from ..compare.payload import build_payload
+    from ..comparison.payload import build_payload
 
     total = len(cmp.view)
     if offset:
@@ -238,7 +238,7 @@ def runs_page(root: str | os.PathLike[str], path: str | None, *, experiment: str
 
 
 def _empty_payload(experiment: str | None, problems: list[str] | None = None) -> dict[str, Any]:
-    from ..compare.payload import VERSION
+    from ..comparison.payload import VERSION
 
     return {"version": VERSION, "n": 0, "experiment": experiment, "store": None, "columns": [],
             "data": {}, "nones": {}, "name_auto": [], "metric": None, "goal": None, "best": [],
@@ -251,7 +251,7 @@ def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str,
                 metric: str | None, goal: str | None) -> Any:
     """The Comparison of a loaded frame (best run, varying parameters: a few hundred ms at
     10,000 runs), kept while the frame is the same object, i.e. the store did not change."""
-    from ..compare.model import Comparison
+    from ..comparison.model import Comparison
 
     key = (str(home), f"cmp:{experiment}:{metric}:{goal}")
     with _cache_lock:
@@ -268,7 +268,7 @@ def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str,
 def run_detail(root: str | os.PathLike[str], path: str | None, run_id: str) -> dict[str, Any]:
     """Everything the details pane shows: `mlops-nb show --format json` plus the code, the
     data fingerprints, the session's environment and the stored verdict."""
-    from ..compare.model import data_fingerprints, flatten_environment, load_verdicts
+    from ..comparison.model import data_fingerprints, flatten_environment, load_verdicts
     from ..records import run_view
     from ..store.reader import StoreReader
 
@@ -320,7 +320,7 @@ def run_lineage(root: str | os.PathLike[str], path: str | None, run_id: str) -> 
 def run_diff(root: str | os.PathLike[str], path: str | None, a: str, b: str) -> dict[str, Any]:
     """What differs between two runs (the view's "diff" action): the same `diff_runs` the
     widget answers with, its code diff as the view's `msg:custom` reply."""
-    from ..compare.model import diff_runs
+    from ..comparison.model import diff_runs
     from ..store.reader import StoreReader
 
     reader = StoreReader(_require_store(root, path))
@@ -383,7 +383,7 @@ def export(root: str | os.PathLike[str], path: str | None, run_id: str,
            output: str | None = None, force: bool = False) -> dict[str, Any]:
     """Write the run's export folder (default `exports/<run id prefix>` beside the notebook,
     which must stay inside the root) and return the API paths of its files."""
-    from ..export import export_run
+    from ..exporting import export_run
     from ..store.reader import StoreReader
 
     home = _require_store(root, path)
@@ -403,8 +403,8 @@ def export(root: str | os.PathLike[str], path: str | None, run_id: str,
 def report_html(root: str | os.PathLike[str], path: str | None, experiment: str | None,
                 metric: str | None = None, goal: str | None = None) -> str:
     """The self-contained HTML comparison report (`mlops-nb compare -o`), as text."""
-    from ..compare.model import Comparison
-    from ..compare.report import render_report
+    from ..comparison.model import Comparison
+    from ..comparison.report import render_report
 
     home = _require_store(root, path)
     df, verdicts = load_frame(home, experiment)

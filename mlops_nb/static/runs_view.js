@@ -20,7 +20,7 @@
 // replies arrive as msg:custom {type: "diff", ids, code} / {type: "confirm", action, ids, text}
 // or as trait changes (status, payload).
 //
-// The filter language is the twin of mlops_nb/compare/query.py; both test suites read
+// The filter language is the twin of mlops_nb/comparison/query.py; both test suites read
 // tests/data/query_vectors.json.
 
 export const NONE = Object.freeze({ toString: () => "None" });

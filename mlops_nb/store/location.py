@@ -5,20 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import config
 from ..errors import StoreNotFound
 
 STORE_DIRNAME = ".mlops_nb"
-ENV_HOME = "MLOPS_NB_HOME"
+ENV_HOME = config.HOME.name
 
 
 def find_home(start: str | os.PathLike[str] | None = None) -> Path:
     """The store folder for `start` (default: the working directory).
 
-    MLOPS_NB_HOME wins; otherwise the nearest `.mlops_nb/` at or above `start`.
+    MLOPS_NB_HOME wins; otherwise the nearest `.mlops_nb/` at or above `start`. Readers go
+    through `config.store_home`, which also knows the running tracker's store.
     """
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env).expanduser().resolve()
+    env = config.read(config.HOME)
+    if env is not None:
+        return env
     here = Path(start or os.getcwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / STORE_DIRNAME

@@ -7,7 +7,6 @@ summary says which and why), 2 bad input or the MLflow client is missing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -15,9 +14,10 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def tracking_uri(args: argparse.Namespace) -> str:
+    from .. import config
     from ..errors import MlopsNbError
 
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    uri = args.tracking_uri or config.read(config.TRACKING_URI)
     if not uri:
         raise MlopsNbError("give --tracking-uri URI (or set MLFLOW_TRACKING_URI)")
     return str(uri)
@@ -94,7 +94,7 @@ def cmd_pull_export(args: argparse.Namespace) -> int:
     uri = tracking_uri(args)
     run_id = args.run_id
     if args.best:
-        from ..compare.model import best_runs
+        from ..comparison.model import best_runs
         from ..table import metric_column
 
         if not args.metric:

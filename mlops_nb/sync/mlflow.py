@@ -251,7 +251,7 @@ class _Local:
 
     @classmethod
     def read(cls, home: str | os.PathLike[str] | None, experiment: str | None) -> _Local:
-        from ..api import _reader
+        from ..config import store_reader as _reader
         from ..store.verdicts import load_verdicts
 
         reader = _reader(home)
@@ -268,8 +268,9 @@ class _Local:
         return self.logs[session]
 
     def context(self, run: CellRun) -> RunContext:
-        from ..compare.model import lineage_code
+        from ..comparison.model import lineage_code
         from ..lineage import lineage_ids as derived_lineage
+        from ..store.annotations import load_annotation
 
         log = self.log(run.session)
         if run.session not in self.envs:
@@ -289,6 +290,7 @@ class _Local:
             figures=figures,
             verdict=verdict,
             export_files=_export_files(verdict, run.id),
+            annotation=load_annotation(self.reader.home, run.id),
         )
 
     def cell_run(self, run_id: str, session: str) -> CellRun:
@@ -409,7 +411,9 @@ def sync_mlflow(tracking_uri: str, experiment: str | None = None, dry_run: bool 
             MLflow's env vars, never in the store).
         experiment: only this local experiment (default: every one).
         dry_run: only say what would be pushed; nothing is written anywhere.
+        home: the store folder (default: the notebook's store, else found like `.git`).
         progress: a tqdm bar on stderr (default: when stderr is a terminal or a notebook).
+        policy: retries and timeouts (default: bounded backoff, see RetryPolicy).
         on_pushed: called with (mlops-nb run id, MLflow run id) after each complete push.
 
     Returns:

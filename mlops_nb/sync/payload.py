@@ -140,6 +140,8 @@ class RunContext:
     figures: list[bytes] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     export_files: dict[str, bytes] = field(default_factory=dict)
+    # mnb.set_tags / log_metric(step=): {"tags": {...}, "steps": {metric: [step, ...]}}
+    annotation: dict[str, Any] = field(default_factory=dict)
 
 
 def build_payload(run: CellRun, ctx: RunContext, limits: Limits | None = None) -> Payload:
@@ -155,7 +157,7 @@ def build_payload(run: CellRun, ctx: RunContext, limits: Limits | None = None) -
         status="FINISHED" if run.status == STATUS_OK else "FAILED",
     )
     _add_params(p, run, limits)
-    _add_metrics(p, run, limits)
+    _add_metrics(p, run, limits, ctx.annotation.get("steps") or {})
     _add_tags(p, run, ctx, limits)
     _add_artifacts(p, ctx)
     _add_notes(p, limits)
@@ -196,7 +198,8 @@ def _add_params(p: Payload, run: CellRun, limits: Limits) -> None:
         p.params[key] = _fit(p, key, param_text(value), limits.param_value_length)
 
 
-def _add_metrics(p: Payload, run: CellRun, limits: Limits) -> None:
+def _add_metrics(p: Payload, run: CellRun, limits: Limits,
+                 given_steps: dict[str, list[int]]) -> None:
     keys = KeyMaker(limits)
     for name, value in run.metrics.items():
         key = keys(str(name))
@@ -207,7 +210,11 @@ def _add_metrics(p: Payload, run: CellRun, limits: Limits) -> None:
         if any(v is None for v in values):
             p.skipped.append(f"metric {name!r}: {type(value).__name__} is not a number")
             continue
-        p.metrics.extend((key, v, p.start_ms, i) for i, v in enumerate(values))
+        numbers = given_steps.get(name) or []
+        if len(numbers) != len(values):  # steps as logged with step=, else 0, 1, 2...
+            numbers = list(range(len(values)))
+        p.metrics.extend((key, v, p.start_ms, s)
+                         for s, v in zip(numbers, values, strict=True))
 
 
 def _add_tags(p: Payload, run: CellRun, ctx: RunContext, limits: Limits) -> None:
@@ -258,6 +265,8 @@ def _add_tags(p: Payload, run: CellRun, ctx: RunContext, limits: Limits) -> None
         t[TAG + "verdict.ok"] = v.get("ok")
     if ctx.export_files:
         t[TAG + "exported"] = EXPORT_DIR
+    for key, value in (ctx.annotation.get("tags") or {}).items():  # the user's, as named
+        t.setdefault(keys(str(key)), value)
     for key, value in t.items():
         if value is None:
             continue

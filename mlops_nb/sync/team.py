@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import config
 from ..errors import MlopsNbError, RunNotFound
 from .payload import EXPORT_DIR, RENAMED_TAG, RUN_ID_TAG, TAG, read_param
 from .state import redact
@@ -185,7 +186,7 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
     """
     import tempfile
 
-    from ..export.paths import install_files, prepare_out_dir
+    from ..exporting.paths import install_files, prepare_out_dir
     from .mlflow import EXPORT_FILES, RetryPolicy, _mlflow_http_env, _quiet_mlflow, _Server
 
     with _mlflow_http_env(RetryPolicy()), _quiet_mlflow():
@@ -216,10 +217,10 @@ def mlflow_comparison(experiment: str | None = None, *, metric: str | None = Non
                       goal: str | None = None, home: str | os.PathLike[str] | None = None,
                       tracking_uri: str | None = None) -> tuple[Any, Path | None]:
     """The comparison over the server's runs, and the local store (None without one)."""
-    from ..api import _reader
-    from ..compare.model import Comparison
+    from ..comparison.model import Comparison
+    from ..config import store_reader as _reader
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    uri = tracking_uri or config.read(config.TRACKING_URI)
     if not uri:
         raise MlopsNbError("source='mlflow' needs tracking_uri= (or MLFLOW_TRACKING_URI)")
     df = mlflow_runs(uri, experiment)

@@ -40,7 +40,7 @@ async def get(jp_fetch, endpoint: str, **params):
     resp = await jp_fetch("mlops-nb", "api", *endpoint.split("/"), params=params)
     data = json.loads(resp.body)
     if endpoint == "runs":  # the view's column-wise payload, read back as rows
-        from mlops_nb.compare.payload import payload_rows
+        from mlops_nb.comparison.payload import payload_rows
 
         data["rows"] = payload_rows(data)
     return data
@@ -100,8 +100,8 @@ async def test_runs_page_sorted_filtered_and_paged(jp_fetch, root):
 
 async def test_runs_payload_is_the_views_and_diff_answers_like_the_widget(jp_fetch, root):
     """The panel hands this payload to runs_view.js untouched: the widget's shape."""
-    from mlops_nb.compare.model import Comparison
-    from mlops_nb.compare.payload import build_payload
+    from mlops_nb.comparison.model import Comparison
+    from mlops_nb.comparison.payload import build_payload
     from mlops_nb.server import service
 
     data = await get(jp_fetch, "runs", experiment="nb")
@@ -245,7 +245,7 @@ async def test_nan_metric_is_null_not_invalid_json(jp_fetch, jp_root_dir):
         InteractiveShell.clear_instance()
     resp = await jp_fetch("mlops-nb", "api", "runs")
     assert b"NaN" not in resp.body
-    from mlops_nb.compare.payload import payload_rows
+    from mlops_nb.comparison.payload import payload_rows
 
     rows = payload_rows(json.loads(resp.body))
     assert any(r["metrics"].get("acc") == 0.5 for r in rows)

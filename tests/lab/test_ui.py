@@ -62,8 +62,8 @@ def _wait_http(url: str, timeout: float) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    pytest.importorskip("playwright")
     import jupyterlab
+    import playwright  # noqa: F401  (a test dependency: a broken install must fail, not skip)
 
     root = tmp_path_factory.mktemp("labroot")
     nb = nbformat.v4.new_notebook()

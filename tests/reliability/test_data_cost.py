@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import mlops_nb as mnb
-from mlops_nb.export import export_run
+from mlops_nb.exporting import export_run
 from mlops_nb.lineage import lineage_ids
 from mlops_nb.records import is_value_ref
 from mlops_nb.store.reader import StoreReader

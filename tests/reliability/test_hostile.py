@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import pytest
 
 from mlops_nb.cli import main
-from mlops_nb.compare import write_report
+from mlops_nb.comparison import write_report
 
 BUDGET = 0.5  # seconds a capture step may spend in the user's objects in these tests
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..capture.values import resolve_goal
 from ..errors import MlopsNbError
+from ..metrics import best_positions, resolve_goal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -264,14 +264,8 @@ def best_runs(df: pd.DataFrame, metric: str | None, goal: str | None = None) -> 
     """
     if metric is None or metric not in df.columns or not len(df):
         return []
-    goal = goal_for(metric, goal)
-    vals = numeric(df[metric])
-    vals = vals[vals.notna()]
-    if not len(vals):
-        return []
-    target = vals.min() if goal == "min" else vals.max()
-    winners = vals.index[vals == target]
-    return [str(i) for i in df.loc[winners, "id"]]
+    ids = df["id"].tolist()
+    return [str(ids[i]) for i in best_positions(df[metric].tolist(), goal_for(metric, goal))]
 
 
 # -- the comparison state -------------------------------------------------------------------------
@@ -432,13 +426,11 @@ class Comparison:
 
 
 def load_verdicts(home: Path | None) -> dict[str, dict[str, Any]]:
-    """Stored reproduce verdicts per run id; {} when verifying is not available (yet)."""
+    """Stored reproduce verdicts per run id; {} without a store."""
     if home is None:
         return {}
-    try:
-        from ..store.verdicts import load_verdicts as _load  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    from ..store.verdicts import load_verdicts as _load
+
     try:
         return dict(_load(home) or {})
     except Exception:  # a broken verdict file must not stop the comparison
@@ -455,7 +447,7 @@ def load_comparison(experiment: str | None = None, *, metric: str | None = None,
     `source="mlflow"` reads the runs from the MLflow server at `tracking_uri` instead (the
     team's runs); the local store, when there is one, still serves diffs and exports.
     """
-    from ..api import _reader
+    from ..config import store_reader as _reader
     from ..table import runs_frame
 
     if source == "mlflow":

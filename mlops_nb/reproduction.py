@@ -19,12 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ExportRefused, MlopsNbError
+from .jsonvalues import json_ready
 
 LEVELS = ("L0", "L1", "L2", "L3")
 STDERR_TAIL = 4000
@@ -51,7 +51,7 @@ class Verdict:
     hash_seed_dependent: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_ready(asdict(self))
+        return json_ready(asdict(self))
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython shows the summary
         printer.text(self.summary())
@@ -70,16 +70,6 @@ class Verdict:
         lines += [f"  data file {d.get('file')!r} {d.get('problem')}" for d in
                   self.data_mismatches]
         return "\n".join(lines)
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return value
 
 
 def compare_metric(recorded: Any, reproduced: Any, rtol: float, atol: float
@@ -132,9 +122,9 @@ def _run_script(script: Path, workdir: Path, seed: int, timeout: float
 
 
 def _expected(run_json: dict[str, Any], home: Path | None) -> dict[str, Any]:
-    from .export.build import from_json_safe
+    from .jsonvalues import from_tagged
 
-    expected = from_json_safe(run_json.get("expected_metrics") or {})
+    expected = from_tagged(run_json.get("expected_metrics") or {})
     if home is not None and run_json.get("run_id"):
         try:
             from .store.reader import StoreReader
@@ -150,17 +140,14 @@ def _home_for(target_home: str | os.PathLike[str] | None, run_json: dict[str, An
     if target_home is not None:
         return Path(target_home)
     from .capture.recorder import active_tracker
+    from .config import store_home
 
     tracker = active_tracker()
-    if tracker is not None and tracker.home is not None:
-        tracker.flush()
-        return tracker.home
-    if run_json and isinstance(run_json.get("store"), str) and Path(run_json["store"]).is_dir():
+    if (tracker is None or tracker.home is None) and run_json \
+            and isinstance(run_json.get("store"), str) and Path(run_json["store"]).is_dir():
         return Path(run_json["store"])
     try:
-        from .store.location import find_home
-
-        return find_home()
+        return store_home()
     except MlopsNbError:
         return None
 
@@ -168,7 +155,30 @@ def _home_for(target_home: str | os.PathLike[str] | None, run_json: dict[str, An
 def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None,
               rtol: float = 0.0, atol: float = 0.0, timeout: float = 600,
               stable: bool = False) -> Verdict:
-    """Verify an export folder (or a run id, exported to a temporary folder) reproduces."""
+    """Verify that an export folder (or a run, exported to a temporary folder) reproduces.
+
+    Runs `train.py` in a fresh Python process in an empty folder and compares each metric
+    with the recorded value. The verdict is stored with the run for the comparison view.
+
+    Args:
+        target: an export folder (holding `run.json`), or a run id or unique prefix.
+        home: the store folder (default: the notebook's store, else found like `.git`).
+        rtol: relative tolerance per metric (0: exactly equal).
+        atol: absolute tolerance per metric.
+        timeout: seconds the script may run before it counts as failed.
+        stable: also run twice more with other `PYTHONHASHSEED`s (level L3).
+
+    Returns:
+        The `Verdict`: `.ok`, `.level` (L0-L3), per-metric `.metrics`, `.problems`.
+
+    Raises:
+        MlopsNbError: bad tolerances or timeout, a folder that is not an export, an unknown
+            or ambiguous run id (RunNotFound, AmbiguousRunId), no store (StoreNotFound).
+
+    Example:
+        >>> mnb.reproduce("exports/rf").ok                     # doctest: +SKIP
+        True
+    """
     if rtol < 0 or atol < 0 or not (math.isfinite(rtol) and math.isfinite(atol)):
         raise MlopsNbError("rtol and atol must be finite and >= 0")
     if timeout <= 0:
@@ -194,16 +204,13 @@ def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
 
 
 def _export_to(run_id: str, out: Path, home: Path | None) -> Path:
-    from .export import write_export
-    from .export.build import build_export
-    from .export.paths import prepare_out_dir
+    from .config import store_home
+    from .exporting import write_export
+    from .exporting.build import build_export
+    from .exporting.paths import prepare_out_dir
     from .store.reader import StoreReader
 
-    if home is None:
-        from .store.location import find_home
-
-        home = find_home()
-    reader = StoreReader(home)
+    reader = StoreReader(store_home(home, use_tracker=False))
     folder = prepare_out_dir(out, root=out.parent, store=None, force=True, check_root=False)
     export = build_export(reader, reader.resolve(run_id), folder)
     return write_export(export, folder)
@@ -381,13 +388,3 @@ def _finish(verdict: Verdict, store: Path | None, started: float) -> Verdict:
     verdict.duration_s = round(time.perf_counter() - started, 3)
     _store(store, verdict)
     return verdict
-
-
-class _CallableModule(types.ModuleType):
-    """`mnb.reproduce(target)` keeps working once this module is imported."""
-
-    def __call__(self, target: str | os.PathLike[str], **options: Any) -> Verdict:
-        return reproduce(target, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule

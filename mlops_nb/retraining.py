@@ -156,14 +156,33 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
             home: str | os.PathLike[str] | None = None, timeout: float = 3600,
             alpha: float | None = None, psi: float | None = None,
             progress: bool = True) -> RetrainResult:
-    """Retrain run `target` (id, prefix or "promoted") on new data; see the module doc.
+    """Retrain run `target`'s recipe on new data, gate it, record it, maybe promote it.
 
-    Raises MlopsNbError (bad input: unknown run, data file the run never read, unreadable
-    data, unparseable gate or unknown metric, no promoted model for --no-worse-than).
+    Args:
+        target: a run id, unique prefix, or "promoted".
+        data: the new data file(s), as `NAME=PATH` or a path the run read.
+        gates: conditions the new run must meet, e.g. `["f1 >= 0.8"]`.
+        no_worse_than_margin: fail when worse than the promoted model by more than this.
+        beat_noise: require beating the promoted model by more than its seed noise.
+        promote: move the promoted mark to the new model when every gate passes.
+        when: "always", or "drift" to retrain only when the data drifted.
+        model_name: which saved model of the run.
+        home: the store folder.
+        timeout: seconds the script may run.
+        alpha: drift test significance (default 0.01).
+        psi: population stability index from which a shift is material (default 0.1).
+        progress: show a progress bar.
+
+    Returns:
+        The `RetrainResult`: `.outcome` (PROMOTED, ACCEPTED, GATE_FAILED...), `.run_id`.
+
+    Raises:
+        MlopsNbError: bad input: an unknown run, a data file the run never read, unreadable
+            data, an unparseable gate or unknown metric, no promoted model to compare with.
     """
     from . import models
-    from .api import _reader
-    from .validate import pick_entry, resolve_run
+    from .config import store_reader as _reader
+    from .validation import pick_entry, resolve_run
 
     started = time.perf_counter()
     if when not in ("always", "drift"):
@@ -204,7 +223,7 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
                     raise MlopsNbError(f"--when drift: the run has no profile of {key!r} to "
                                        "detect drift with") from None
                 continue
-            from .validate import validate
+            from .validation import validate
 
             reports.append(validate(parent.id, path, name=key, home=home_path, alpha=alpha,
                                     psi=psi))
@@ -294,8 +313,8 @@ def _noise_spread(home: Path, run_id: str) -> dict[str, float] | None:
 
 
 def _build(reader: Any, run: Any, out: Path) -> dict[str, Any]:
-    from .export import write_export
-    from .export.build import build_export
+    from .exporting import write_export
+    from .exporting.build import build_export
 
     with warnings.catch_warnings():  # the recorded data may be gone: new data replaces it
         warnings.simplefilter("ignore")
@@ -326,8 +345,8 @@ def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
     from .capture.fingerprint import fingerprint_file
     from .records import CellRun
     from .store.writer import SessionWriter
-    from .validate import read_table
-    from .validate.hook import Profiler
+    from .validation import read_table
+    from .validation.hook import Profiler
 
     profiler = Profiler()
     data: dict[str, dict[str, Any]] = {}
@@ -362,13 +381,3 @@ def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
     finally:
         writer.close()
     return cr.id
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """`mnb.retrain(target, data)` keeps working once this module is imported."""
-
-    def __call__(self, target: str, data: Any, **options: Any) -> RetrainResult:
-        return retrain(target, data, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule

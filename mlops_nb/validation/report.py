@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..jsonvalues import json_ready
 from .drift import ColumnDrift, Thresholds
 from .schema import Finding
 
@@ -46,7 +47,7 @@ class ValidationReport:
         return [f for f in self.findings if f.severity != "note"]
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_ready({
+        return json_ready({
             "run_id": self.run_id, "data": self.data_key, "rows": self.rows,
             "reference_rows": self.reference_rows, "ok": self.ok,
             "schema_errors": len(self.schema_errors), "drifted": self.drifted,
@@ -139,11 +140,3 @@ def _bars_svg(d: ColumnDrift, width: int = 160, height: int = 36) -> str:
             + "".join(rects) + "</svg>")
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return value

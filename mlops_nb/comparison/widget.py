@@ -37,10 +37,6 @@ from .model import (
 from .payload import build_payload
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-EXPORT_MISSING = ("export not available yet: this mlops-nb has no exporter "
-                  "(mlops_nb.export); upgrade mlops-nb to export runs")
-VERIFY_MISSING = ("verify not available yet: this mlops-nb has no reproducer "
-                  "(mlops_nb.reproduce); upgrade mlops-nb to verify runs")
 SNAPSHOT_ROWS = 50
 
 
@@ -176,11 +172,8 @@ class CompareWidget(anywidget.AnyWidget):
 
     def export(self, ids: list[str], *, overwrite: bool = False) -> list[Path]:
         """Export runs into their folders; an existing export is replaced only when asked."""
-        try:
-            from ..export import export_run
-        except Exception as exc:  # a broken install must not break the widget
-            self._say(f"{EXPORT_MISSING} ({exc!r})")
-            return []
+        from ..exporting import export_run
+
         out: list[Path] = []
         for rid in ids:
             folder = self.export_folder(rid)
@@ -211,11 +204,8 @@ class CompareWidget(anywidget.AnyWidget):
         if self.verify_thread is not None and self.verify_thread.is_alive():
             self._say("a verification is already running")
             return self.verify_thread
-        try:
-            from ..reproduce import reproduce
-        except Exception as exc:
-            self._say(f"{VERIFY_MISSING} ({exc!r})")
-            return None
+        from ..reproduction import reproduce
+
         ids = [self._run_id(r) for r in run_ids] if run_ids else (
             list(self.selected) or self.cmp.best[:1])
         if not ids:

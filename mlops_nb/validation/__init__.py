@@ -156,19 +156,27 @@ def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
 def validate(run_id: str, data: Any, *, name: str | None = None,
              home: str | os.PathLike[str] | None = None, alpha: float | None = None,
              psi: float | None = None) -> Any:
-    """Check `data` (DataFrame, array or file path) against the profile of a run's data.
+    """Check `data` against the profile of a run's data: schema and drift per column.
 
-    Args: run_id: a run id, unique prefix, or "promoted" (the promoted model's run);
-    name: which of the run's data (a variable name or file path) when it used several;
-    alpha: the p-value below which a test is significant (default 0.01); psi: the PSI from
-    which a shift is material (default 0.1).
-    Returns a ValidationReport: `.ok`, `.findings`, `.drift`, `.drifted`; it displays as a
-    table with a small reference-vs-new plot per column.
-    Raises BadData (unreadable data, unknown name), RunNotFound.
+    Args:
+        run_id: a run id, unique prefix, or "promoted" (the promoted model's run).
+        data: a DataFrame, an array or a file path.
+        name: which of the run's data (a variable name or file path) when it used several.
+        home: the store folder.
+        alpha: the p-value below which a test is significant (default 0.01).
+        psi: the PSI from which a shift is material (default 0.1).
+
+    Returns:
+        A ValidationReport: `.ok`, `.findings`, `.drift`, `.drifted`; it displays as a
+        table with a small reference-vs-new plot per column.
+
+    Raises:
+        BadData: unreadable data, an unknown name, bad thresholds.
+        RunNotFound: no such run.
 
     >>> report = mnb.validate("3fa9", new_df, name="df")   # doctest: +SKIP
     """
-    from ..api import _reader
+    from ..config import store_reader as _reader
     from .drift import Thresholds
 
     th = Thresholds()
@@ -200,13 +208,3 @@ def resolve_run(reader: Any, run_id: str) -> Any:
                                "`mnb.promote(run_id, name)` promotes one")
         run_id = version["run_id"]
     return reader.resolve(run_id)
-
-
-class _CallableModule(__import__("types").ModuleType):
-    """`mnb.validate(run_id, data)` keeps working once this package is imported."""
-
-    def __call__(self, run_id: str, data: Any, **options: Any) -> Any:
-        return validate(run_id, data, **options)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -9,7 +9,6 @@ import ast
 import copy
 import datetime as _dt
 import json
-import math
 import os
 import re
 import warnings
@@ -20,6 +19,7 @@ from typing import Any
 from .. import redact
 from ..capture.analysis import _READ_CALL, PARAM_FUNCTIONS, PLOT_KEYWORDS, call_param_target
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
+from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
 from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
@@ -58,31 +58,10 @@ class Export:
         return {
             SCRIPT: self.script.source.encode("utf-8"),
             REQUIREMENTS: ("".join(f"{r}\n" for r in self.requirements)).encode("utf-8"),
-            RUN_JSON: json.dumps(_json_safe(self.run_json), indent=1, default=repr).encode(),
+            RUN_JSON: json.dumps(to_tagged(self.run_json), indent=1, default=repr).encode(),
             RNG_FILE: json.dumps(self.rng_states).encode(),
             **self.modules,
         }
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON without NaN/Infinity tokens: such floats become {"float": "nan"}."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"float": repr(value)}
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def from_json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"float"} and isinstance(value["float"], str):
-            return float(value["float"])
-        return {k: from_json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_json_safe(v) for v in value]
-    return value
 
 
 def _label(cr: CellRun) -> str:

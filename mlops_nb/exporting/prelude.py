@@ -12,12 +12,13 @@ class _mnb_Tracking:
     def __init__(self):
         self.metrics = {}
         self.params = {}
+        self.experiment = "default"
 
-    def log_metric(self, name, value):
+    def log_metric(self, name, value, step=None):
         self.metrics[name] = value
         return value
 
-    def log_metrics(self, metrics):
+    def log_metrics(self, metrics, step=None):
         for key, value in metrics.items():
             self.log_metric(key, value)
         return metrics
@@ -33,6 +34,36 @@ class _mnb_Tracking:
 
     def flush(self, timeout=None):
         return True
+
+    # tracking control and run labels change nothing the script computes
+    def start(self, experiment=None, *args, **kwargs):
+        return _mnb_Started(experiment or self.experiment)
+
+    def stop(self):
+        return True
+
+    def set_experiment(self, name):
+        self.experiment = name
+        return name
+
+    def set_run_name(self, name):
+        return name
+
+    def set_tags(self, tags):
+        return dict(tags)
+
+
+class _mnb_Started:
+    """What `mnb.start()` returned in the notebook; here nothing is tracked."""
+
+    def __init__(self, experiment):
+        self.experiment, self.session, self.home = experiment, None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 _mnb_tracking = _mnb_Tracking()

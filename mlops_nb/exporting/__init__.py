@@ -8,10 +8,7 @@ slice and why each cell run is in it, the expected metrics) and `rng_states.json
 
 from __future__ import annotations
 
-import math
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ __all__ = ["best_run_id", "export_run", "write_export"]
 
 
 def _reader(home: str | os.PathLike[str] | None) -> Any:
-    from ..api import _reader as api_reader
+    from ..config import store_reader as api_reader
 
     return api_reader(home)
 
@@ -34,11 +31,26 @@ def write_export(export: Any, out: Path) -> Path:
 
 def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
                home: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
-    """Write the export of run `run_id` (id or unique prefix) into `out_dir`; its path.
+    """Write run `run_id` as a standalone `train.py` + requirements + `run.json` folder.
 
-    Raises HiddenState / UntranslatableMagic (the run cannot be claimed reproducible),
-    UnsafeExport / UnsafeOutputPath, ExportExists (a folder holding other files; an earlier
-    export needs force=True). Nothing is written when it raises.
+    Args:
+        run_id: the run's id or a unique prefix of it.
+        out_dir: the folder to write (created; inside the project).
+        home: the store folder (default: the notebook's store, else found like `.git`).
+        force: replace an earlier export in `out_dir`.
+
+    Returns:
+        The export folder's path.
+
+    Raises:
+        HiddenState, UntranslatableMagic: the run cannot be claimed reproducible.
+        UnsafeExport, UnsafeOutputPath: a name, value or path cannot be written safely.
+        ExportExists: the folder holds other files, or an earlier export (force=True).
+        RunNotFound, AmbiguousRunId, StoreNotFound: no such run or store.
+        Nothing is written when it raises.
+
+    Example:
+        >>> mnb.export("3fa9", "exports/rf")                  # doctest: +SKIP
     """
     from .build import build_export
     from .paths import prepare_out_dir
@@ -53,7 +65,7 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
 def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None = None,
                 home: str | os.PathLike[str] | None = None) -> str:
     """The id of the run with the best `metric` (max, or min for losses or goal='min')."""
-    from ..capture.values import resolve_goal
+    from ..metrics import best_positions, resolve_goal
 
     name = metric.removeprefix("metrics.")
     goal = resolve_goal(name, goal)
@@ -62,23 +74,9 @@ def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None 
     if not values:
         where = f" in experiment {experiment!r}" if experiment else ""
         raise MlopsNbError(f"no run has metric {name!r}{where}; `mlops-nb runs` lists them")
-    cands = []
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-            continue
-        cands.append((-v if goal == "max" else v, cols["started_at"][i] or 0,
-                      cols["seq"][i] or 0, i))
-    if not cands:
+    tied = best_positions(values, goal)
+    if not tied:
         raise MlopsNbError(f"no run has a numeric value for metric {name!r}")
-    return str(cols["id"][min(cands)[3]])
-
-
-class _CallableModule(types.ModuleType):
-    """`mnb.export(run_id, out_dir)` keeps working once this package is imported."""
-
-    def __call__(self, run_id: str, out_dir: str | os.PathLike[str], *,
-                 force: bool = False, home: str | os.PathLike[str] | None = None) -> Path:
-        return export_run(run_id, out_dir, home=home, force=force)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    # of runs tied at the best value, the oldest: the one the comparison lists first
+    first = min(tied, key=lambda i: (cols["started_at"][i] or 0, cols["seq"][i] or 0, i))
+    return str(cols["id"][first])

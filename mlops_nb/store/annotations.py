@@ -1,0 +1,91 @@
+"""Tags and explicit metric steps of runs, one small JSON file per run under `.mlops_nb/tags/`.
+
+MLflow users tag a run while it runs and step their metrics (`log_metric(..., step=epoch)`).
+Like verdicts, these live beside the session files, never in them: a session file has a single
+writer (its kernel), while tags may be set from anywhere. Each file is replaced atomically;
+tags set twice merge, the later value winning, as `mlflow.set_tags` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlopsNbError
+from .storage import atomic_write_bytes
+
+TAGS_DIR = "tags"
+_RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
+MAX_TAG_KEY = 250  # MLflow's limits, so a tag set here is one MLflow accepts on sync
+MAX_TAG_VALUE = 8000
+
+
+def _path(home: Path, run_id: str) -> Path:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+    return Path(home) / TAGS_DIR / f"{run_id}.json"
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """Tags as MLflow keeps them: text keys and text values; the reason when they are not.
+
+    Raises:
+        MlopsNbError: not a mapping, a key that is not non-empty text, or a key or value past
+            MLflow's length limits.
+    """
+    if not hasattr(tags, "items"):
+        raise MlopsNbError(f"tags must be a dict of names to values, not {type(tags).__name__}")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key.strip():
+            raise MlopsNbError(f"a tag name must be non-empty text, not {key!r}")
+        text = value if isinstance(value, str) else json.dumps(value, default=str) \
+            if isinstance(value, (dict, list)) else str(value)
+        if len(key) > MAX_TAG_KEY or len(text) > MAX_TAG_VALUE:
+            raise MlopsNbError(f"tag {key[:40]!r} is too long (names up to {MAX_TAG_KEY}, "
+                               f"values up to {MAX_TAG_VALUE} characters, as MLflow allows)")
+        out[key] = text
+    return out
+
+
+def load_annotation(home: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
+    """{"tags": {...}, "steps": {metric: [step, ...]}} of one run; {} when none or unreadable."""
+    try:
+        doc = json.loads(_path(Path(home), run_id).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def annotate(home: str | os.PathLike[str], run_id: str, *, tags: dict[str, str] | None = None,
+             steps: dict[str, list[int]] | None = None) -> Path:
+    """Merge `tags` into the run's tags and set the step numbers of its metrics; the file."""
+    doc = load_annotation(home, run_id)
+    merged_tags = {**(doc.get("tags") or {}), **(tags or {})}
+    merged_steps = {**(doc.get("steps") or {}), **(steps or {})}
+    path = _path(Path(home), run_id)
+    atomic_write_bytes(path, json.dumps({"run_id": run_id, "tags": merged_tags,
+                                         "steps": merged_steps}).encode("utf-8"))
+    return path
+
+
+def load_annotations(home: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """{run_id: annotation} for every annotated run; unreadable files are skipped."""
+    folder = Path(home) / TAGS_DIR
+    out: dict[str, dict[str, Any]] = {}
+    if not folder.is_dir():
+        return out
+    for entry in os.scandir(folder):
+        name = entry.name
+        if not name.endswith(".json") or not _RUN_ID.match(name[:-5]):
+            continue
+        try:
+            doc = json.loads(Path(entry.path).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict):
+            out[name[:-5]] = doc
+    return out
