@@ -7,7 +7,7 @@ skips its step with a warning on the run; the run is still recorded.
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import TYPE_CHECKING, Any
 
 from ..lineage import cell_effects
@@ -32,6 +32,12 @@ from .values import jsonable, metric_value
 
 if TYPE_CHECKING:
     from .recorder import Tracker
+
+
+def new_run_id() -> str:
+    """128 random bits as hex, as `uuid4().hex` gives, without importing uuid (and with it
+    platform) at `%load_ext`."""
+    return os.urandom(16).hex()
 
 
 def blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
@@ -64,7 +70,7 @@ def child_run(parent: CellRun, seq: int, **fields: Any) -> CellRun:
     """A run inside `parent`'s cell (a loop iteration, a search candidate): same cell, code
     and time, its own parameters and metrics."""
     base: dict[str, Any] = dict(
-        id=uuid.uuid4().hex, session=parent.session, experiment=parent.experiment,
+        id=new_run_id(), session=parent.session, experiment=parent.experiment,
         seq=seq, started_at=parent.started_at, status=parent.status, mode=parent.mode,
         name=parent.name, notebook=parent.notebook, cell_id=parent.cell_id,
         execution_count=parent.execution_count, code=parent.code, python=parent.python,

@@ -2,7 +2,9 @@
 
 Rendering a figure again costs as much as drawing it (seconds for a busy plot), so the PNG the
 kernel publishes to the frontend is what we keep. Only when nothing was published (the Agg
-backend, a script) are the figures the cell drew or changed rendered here.
+backend, a script) are the figures the cell drew or changed rendered here, each within the
+per-object budget: a pathological figure is skipped with a warning on the run, never hangs
+the kernel, and the cell's own output is untouched.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from typing import Any
 
 from .context import CellContext
+from .guard import ObjectTimeout, object_budget, time_budget
 
 
 def open_figures() -> dict[int, Any]:
@@ -41,17 +44,27 @@ def note_drawn(ctx: CellContext) -> None:
         ctx.warnings.append(f"figure capture failed: {exc!r}")
 
 
-def rendered(ctx: CellContext) -> list[bytes]:
-    """The cell's figures as PNG bytes: those published, else those it drew, rendered here."""
+def rendered(ctx: CellContext, warnings: list[str]) -> list[bytes]:
+    """The cell's figures as PNG bytes: those published, else those it drew, rendered here;
+    what went wrong goes to `warnings` (the run's)."""
     if ctx.published:
         return ctx.published
     out = []
+    budget = object_budget()
     for fig in ctx.candidates:  # no frontend took them (Agg, a script): render here
         try:
-            out.append(png(fig))
+            with time_budget(budget, ObjectTimeout):
+                out.append(png(fig))
             fig.stale = False  # stored: only a later change makes it new again
+        except ObjectTimeout:
+            warnings.append(
+                f"a figure was not stored: rendering it took longer than {budget:g} s; "
+                "MLOPS_NB_OBJECT_BUDGET sets the limit")
+        except KeyboardInterrupt:
+            warnings.append("figure capture skipped: interrupted (KeyboardInterrupt)")
+            break
         except Exception as exc:
-            ctx.warnings.append(f"figure capture failed: {exc!r}")
+            warnings.append(f"figure capture failed: {exc!r}")
     return out
 
 

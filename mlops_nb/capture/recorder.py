@@ -18,7 +18,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -39,6 +38,7 @@ from .build import (
     capture_namespace,
     error_of,
     iteration_run,
+    new_run_id,
     python_blob,
 )
 from .context import CellContext, from_older_thread, logged_name, refuse_thread
@@ -59,7 +59,7 @@ __all__ = ["Tracker", "active_tracker", "is_control_cell", "new_session_id"]
 
 log = logging.getLogger(__name__)
 
-_ANALYSIS_CACHE_SIZE = 512
+_ANALYSIS_CACHE_SIZE = 32  # re-runs of recent cells; bounded: memory per run stays flat
 _ACTIVE: Tracker | None = None
 
 
@@ -69,7 +69,7 @@ def active_tracker() -> Tracker | None:
 
 def new_session_id() -> str:
     """Sortable by start time and unique across machines: `20261126T071501-3f9a1c2e`."""
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(4).hex()
 
 
 class Tracker:
@@ -365,6 +365,7 @@ class Tracker:
         except (Exception, CaptureTimeout, KeyboardInterrupt) as exc:  # never break the kernel
             log.warning("mlops-nb failed to record a cell run: %r", exc)
         finally:
+            self._last_tree = None  # nothing of a cell stays in the kernel once recorded
             autolog.STATE.reset_cell()
             if not self.auto:  # a `%%track` cell: patched for this cell only
                 self.unpatch()
@@ -411,7 +412,7 @@ class Tracker:
         blobs: dict[str, bytes] = {}
         cr = CellRun.from_analysis(
             analysis,
-            id=uuid.uuid4().hex,
+            id=new_run_id(),
             session=self.session,
             experiment=self.experiment or self.default_experiment(),
             seq=len(self.log),
@@ -447,7 +448,7 @@ class Tracker:
             children = apply_autolog(cr, ctx, ns, self.search_children)
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
-        cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx))]
+        cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
         if ctx.rng:
             cr.rng = {name: blob(blobs, payload) for name, payload in ctx.rng.items()}
         iterations = recorded_iterations(ctx)
@@ -487,7 +488,7 @@ class Tracker:
             blobs: dict[str, bytes] = {}
             cr = CellRun.from_analysis(
                 analysis,
-                id=uuid.uuid4().hex,
+                id=new_run_id(),
                 session=self.session,
                 experiment=self.experiment or self.default_experiment(),
                 seq=len(self.log),
