@@ -103,7 +103,11 @@ def parse_track(line: str, cell: bool = False) -> tuple[str | None, argparse.Nam
     if parser is None:
         parser = _PARSERS[key] = _parser(key if cell else f"%track {key}",
                                          *_ARGUMENT_SETS[key])
-    return action, parser.parse_args(words)
+    try:
+        return action, parser.parse_args(words)
+    except UsageError as exc:  # argparse's message does not say which action it was
+        where = "%%track" if cell else f"%track {key}"
+        raise UsageError(f"{where}: {exc}; see %track?") from None
 
 
 @magics_class
