@@ -14,6 +14,14 @@ The background writer runs while the tracked cells run (it coalesces and rewrite
 every ~50 ms): whatever it takes from the main thread is included, as it would be in "Run all".
 
     python -m benchmarks.overhead pure|loaded|tracked [--home STORE] [--cells 250] [--out FILE]
+    python -m benchmarks.overhead phases [--cells 250]   # the recorder's CPU, phase by phase
+
+`phases` is the per-cell CPU budget of issue 14, in main-thread CPU time (`thread_time`, which a
+busy machine disturbs far less than wall time): each phase is timed on its own (the RNG check
+unchanged and after a draw, the AST analysis plus lineage of a 50-statement cell, fingerprints
+of four small arrays, one by one and in one read), then the recorder's whole added cost per
+cell is the CPU spent inside its hooks (parse, pre_run_cell, post_execute, post_run_cell) for
+real cells, reported at the median and the 95th percentile next to the cells' own CPU.
 """
 
 from __future__ import annotations
@@ -189,9 +197,176 @@ def measure(mode: str, cells: int, experiment: str, kinds: list[str],
     return results
 
 
+SKLEARN_SETUP = ("import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
+                 "rng = np.random.default_rng(0)\nX = rng.normal(size=(200, 4))\n"
+                 "y = (X[:, 0] + rng.normal(size=200) > 0).astype(int)\n"
+                 "X_test, y_test = X[:50], y[:50]\n")
+
+
+def sklearn_cell(i: int) -> str:
+    """A fit-and-score cell on four small arrays (the LogisticRegression case of issue 14)."""
+    return (f"C = {0.1 * (i % 10 + 1)!r}\nclf = LogisticRegression(C=C, max_iter=200).fit(X, y)\n"
+            "accuracy = clf.score(X_test, y_test)")
+
+
+def _cpu_per_call(fn: Callable[[], Any], n: int) -> float:
+    """Median main-thread CPU seconds of one call, over `n` calls."""
+    times = []
+    for _ in range(n):
+        c0 = time.thread_time()
+        fn()
+        times.append(time.thread_time() - c0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+class _HookClock:
+    """Adds up the main-thread CPU the tracker's hooks take, cell by cell."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.current = 0.0
+        for name in ("pre_run_cell", "post_execute", "post_run_cell", "parsed"):
+            setattr(tracker, name, self._timed(getattr(tracker, name)))
+
+    def _timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any) -> Any:
+            c0 = time.thread_time()
+            try:
+                return fn(*args)
+            finally:
+                self.current += time.thread_time() - c0
+        return timed
+
+    def take(self) -> float:
+        value, self.current = self.current, 0.0
+        return value
+
+
+def phases(cells: int) -> dict[str, Any]:
+    """The recorder's CPU per phase and per cell (see the module docstring)."""
+    import ast
+    import random
+
+    import numpy as np
+
+    from mlops_nb.capture.analysis import analyze
+    from mlops_nb.capture.effects import real_mutations
+    from mlops_nb.capture.fingerprint import FingerprintCache
+    from mlops_nb.capture.namespace import read_data
+    from mlops_nb.capture.rng import RngWatcher
+    from mlops_nb.lineage import SessionLog
+    from mlops_nb.records import CellRun
+
+    out: dict[str, Any] = {}
+    watcher = RngWatcher()
+    watcher.changed_states()
+    out["rng_check_unchanged_cpu_s"] = _cpu_per_call(watcher.changed_states, 2000)
+
+    def moved() -> None:
+        random.random()
+        np.random.random()
+        c0 = time.thread_time()
+        watcher.changed_states()
+        moved.cpu.append(time.thread_time() - c0)  # type: ignore[attr-defined]
+
+    moved.cpu = []  # type: ignore[attr-defined]
+    for _ in range(500):
+        moved()
+    out["rng_check_moved_cpu_s"] = _percentile(moved.cpu, 0.5)  # type: ignore[attr-defined]
+
+    log = SessionLog()
+    ns = {"math": __import__("math"), "random": random, "history": []}
+    analysis_cpu = []
+    for i in range(cells):
+        tree = ast.parse(fifty_statement_cell(10_000 + i))
+        c0 = time.thread_time()
+        analysis = analyze(tree)
+        cr = CellRun.from_analysis(analysis, id=f"{i:032x}", session="s", experiment="e",
+                                   seq=len(log), started_at=0.0,
+                                   mutations=real_mutations(analysis, ns),
+                                   metrics={"accuracy": 0.5})
+        log.add(cr, analysis)
+        analysis_cpu.append(time.thread_time() - c0)
+    out["ast_lineage_fifty_cpu_s"] = _percentile(analysis_cpu, 0.5)
+    out["ast_lineage_fifty_p95_cpu_s"] = _percentile(analysis_cpu, 0.95)
+
+    rng = np.random.default_rng(0)
+    arrays = {"X": rng.normal(size=(200, 4)), "y": rng.integers(0, 2, 200),
+              "X_test": rng.normal(size=(50, 4)), "y_test": rng.integers(0, 2, 50)}
+    cache = FingerprintCache()
+    out["fingerprint_four_small_arrays_cpu_s"] = _cpu_per_call(
+        lambda: read_data(arrays, list(arrays), [], warn_missing_files=False, warnings=[],
+                          cache=cache, changed=set(arrays)), 500)
+    out["fingerprint_four_small_arrays_unchanged_cpu_s"] = _cpu_per_call(
+        lambda: read_data(arrays, list(arrays), [], warn_missing_files=False, warnings=[],
+                          cache=cache, changed=set()), 500)
+
+    ip = make_shell()
+    _run(ip, SETUP)
+    _run(ip, SKLEARN_SETUP)
+    _magic(ip, "%load_ext mlops_nb")
+    tracker = ip._mlops_nb_tracker
+    _magic(ip, "%track on --experiment phases")
+    from mlops_nb.capture import hooks
+
+    hooks.uninstall(tracker)
+    clock = _HookClock(tracker)
+    hooks.install(tracker)  # again, so IPython calls the timed handlers
+    counter = 0
+    for kind, make in (("fifty", fifty_statement_cell), ("workload", workload_cell),
+                       ("sklearn", sklearn_cell)):
+        for _ in range(10):  # warm up
+            _run(ip, make(counter))
+            counter += 1
+        tracker.flush(None)
+        clock.take()
+        hook_cpu, cell_cpu = [], []
+        for _ in range(cells):
+            _run(ip, make(counter), cell_cpu)
+            hook_cpu.append(clock.take())
+            counter += 1
+        tracker.flush(None)
+        out[kind] = {"hook_cpu_p50_s": _percentile(hook_cpu, 0.5),
+                     "hook_cpu_p95_s": _percentile(hook_cpu, 0.95),
+                     "cell_cpu_p50_s": _percentile(cell_cpu, 0.5)}
+    out["hook_cpu_p95_worst_s"] = max(out[k]["hook_cpu_p95_s"]
+                                      for k in ("fifty", "workload", "sklearn"))
+    tracker.close()
+    return out
+
+
+def print_phases(res: dict[str, Any]) -> None:
+    ms = 1000.0
+    rows = [
+        ("RNG check, nothing moved", res["rng_check_unchanged_cpu_s"], 0.3),
+        ("RNG check, both generators moved (serialised)", res["rng_check_moved_cpu_s"], None),
+        ("AST + lineage, 50-statement cell (median)", res["ast_lineage_fifty_cpu_s"], 0.5),
+        ("AST + lineage, 50-statement cell (p95)", res["ast_lineage_fifty_p95_cpu_s"], 0.5),
+        ("4 small arrays fingerprinted", res["fingerprint_four_small_arrays_cpu_s"], None),
+        ("4 small arrays, unchanged (cache)",
+         res["fingerprint_four_small_arrays_unchanged_cpu_s"], None),
+    ]
+    for kind in ("fifty", "workload", "sklearn"):
+        r = res[kind]
+        own = r["cell_cpu_p50_s"] * ms
+        rows.append((f"whole recorder, {kind} cell, p50 (the cell itself: {own:.2f} ms)",
+                     r["hook_cpu_p50_s"], None))
+        rows.append((f"whole recorder, {kind} cell, p95", r["hook_cpu_p95_s"], 1.0))
+    print(f"{'phase (main-thread CPU)':<66} {'ms':>8}  target")
+    for label, value, target in rows:
+        verdict = "" if target is None else (f"<= {target:g} ms " +
+                                             ("ok" if value * ms <= target else "MISSED"))
+        print(f"{label:<66} {value * ms:8.3f}  {verdict}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("pure", "loaded", "tracked"))
+    ap.add_argument("mode", choices=("pure", "loaded", "tracked", "phases"))
     ap.add_argument("--home", type=Path, help="store to track into (MLOPS_NB_HOME)")
     ap.add_argument("--cells", type=int, default=250, help="timed cells per kind")
     ap.add_argument("--experiment", default="churn")
@@ -201,7 +376,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.home:
         os.environ["MLOPS_NB_HOME"] = str(args.home)
-    res = measure(args.mode, args.cells, args.experiment, args.kinds.split(","), args.durable)
+    if args.mode == "phases":
+        res = phases(args.cells)
+        print_phases(res)
+        if args.out:
+            write_out(args.out, res)
+        return
+    else:
+        res = measure(args.mode, args.cells, args.experiment, args.kinds.split(","),
+                      args.durable)
     write_out(args.out, res)
 
 

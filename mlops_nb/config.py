@@ -49,6 +49,10 @@ CAPTURE_BUDGET = EnvVar(
     "Seconds the capture of one cell may spend in the user's objects (fingerprints, "
     "`__float__`, `__repr__`) before that step is skipped with a warning; 0 disables the limit.",
     0, 3600)
+OBJECT_BUDGET = EnvVar(
+    "MLOPS_NB_OBJECT_BUDGET", float, 2.0,
+    "Seconds fingerprinting one object or rendering one figure may take before that object "
+    "alone is skipped (with a warning on the run); 0 disables the limit.", 0, 3600)
 FLUSH_INTERVAL = EnvVar(
     "MLOPS_NB_FLUSH_INTERVAL", float, 0.05,
     "Seconds the writer thread gathers cell runs into one write. Longer: fewer writes, more "
@@ -74,8 +78,8 @@ TRACKING_URI = EnvVar(
     "MLflow's own variable: the tracking server `mlops-nb sync` and `--source mlflow` use "
     "when no `--tracking-uri` is given.")
 
-ENV_VARS: tuple[EnvVar, ...] = (HOME, CAPTURE_BUDGET, FLUSH_INTERVAL, SEARCH_CHILDREN,
-                                FRESH_RNG, SECRET, SESSION_NAME, TRACKING_URI)
+ENV_VARS: tuple[EnvVar, ...] = (HOME, CAPTURE_BUDGET, OBJECT_BUDGET, FLUSH_INTERVAL,
+                                SEARCH_CHILDREN, FRESH_RNG, SECRET, SESSION_NAME, TRACKING_URI)
 
 
 def read(var: EnvVar) -> Any:

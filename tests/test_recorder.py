@@ -270,3 +270,169 @@ def test_runs_on_the_same_data_share_the_data_digest(tracked):
     tracked.run("w = 3\npred = X * w\nloss = float(pred.sum())")
     df = mnb.runs()
     assert df["data"].iloc[0] == df["data"].iloc[1] != df["data"].iloc[2]
+
+
+@pytest.mark.parametrize("line, bad", [
+    ("%track on --stable", "--stable"),
+    ("%track on --name x", "--name"),
+    ("%track off --experiment x", "--experiment"),
+    ("%track runs --force", "--force"),
+    ("%track reproduce --best", "--best"),
+    ("%track launch", "launch"),
+])
+def test_each_action_takes_only_its_own_options(shell, line, bad):
+    from IPython.core.error import UsageError
+
+    shell.run("%load_ext mlops_nb")
+    with pytest.raises(UsageError, match=bad):
+        shell.ip.run_line_magic("track", line.removeprefix("%track "))
+    assert not shell.tracker.auto  # nothing half-done: `on` with a bad option did not start
+
+
+def test_track_cell_rejects_actions_and_line_options(shell, capsys):
+    from IPython.core.error import UsageError
+
+    shell.run("%load_ext mlops_nb")
+    shell.ip.run_cell_magic("track", "on", "x = 1")
+    assert "use the line magic for `on`" in capsys.readouterr().err
+    assert "x" not in shell.ns
+    with pytest.raises(UsageError, match="--save-models"):
+        shell.ip.run_cell_magic("track", "--save-models", "x = 1")
+    assert shell.ip.run_cell_magic("track", "-n r -m y -e 'churn model'", "y = 2\ny") == 2
+    assert shell.tracker.experiment == "churn model"
+
+
+# -- cost bounds (issue 14, issue 8) -------------------------------------------------------------
+def test_rng_check_sees_a_consumed_cached_gauss(tracked):
+    """numpy's legacy normal sampler caches a value: using it moves nothing in the twister,
+    so a check of the twister's words alone would miss that the stream moved."""
+    tracked.run("import numpy as np\nnp.random.seed(3)\na = np.random.normal()")
+    tracked.run("b = np.random.normal()")  # the cached gauss: the twister does not move
+    tracked.run("c = 1")
+    tracked.run("d = 2")
+    log = log_of(tracked)
+    blobs = StoreReader(tracked.tracker.home).blobs
+    by_code = {blobs.get_text(cr.code): cr for cr in log}
+    before_b = json.loads(blobs.get_text(by_code["b = np.random.normal()"].rng["numpy"]))
+    before_c = json.loads(blobs.get_text(by_code["c = 1"].rng["numpy"]))
+    assert before_b[1] == before_c[1] and before_b[2] == before_c[2]  # same twister words
+    assert (before_b[3], before_c[3]) == (1, 0)  # the cached gauss was used in between
+    assert "numpy" not in (by_code["d = 2"].rng or {})  # nothing moved: nothing stored
+
+
+def test_rng_watcher_reports_each_move_once():
+    import random
+
+    import numpy as np
+
+    from mlops_nb.capture.rng import RngWatcher
+
+    w = RngWatcher()
+    assert set(w.changed_states()) >= {"random", "numpy"}
+    assert w.changed_states() == {}
+    np.random.rand()
+    assert set(w.changed_states()) == {"numpy"}
+    random.random()
+    assert set(w.changed_states()) == {"random"}
+    state = np.random.get_state()
+    np.random.rand(5)
+    np.random.set_state(state)  # back where it was: not a move
+    assert w.changed_states() == {}
+
+
+def test_one_slow_object_is_skipped_and_the_rest_recorded(tracked, monkeypatch):
+    """An object column whose values hang when hashed costs that object only, once."""
+    import time
+
+    monkeypatch.setenv("MLOPS_NB_OBJECT_BUDGET", "0.3")
+    tracked.run(
+        "import time\nimport numpy as np\n"
+        "class Slow:\n"
+        "    def __repr__(self):\n"
+        "        time.sleep(30)\n"
+        "        return 'slow'\n"
+        "    __str__ = __repr__\n")
+    t0 = time.perf_counter()
+    tracked.run("bad = np.array([Slow(), Slow()], dtype=object)\ngood = np.arange(10)\n"
+                "score = 0.5")
+    assert time.perf_counter() - t0 < 5
+    t0 = time.perf_counter()
+    tracked.run("score2 = float(len(bad)) + good.sum()")  # unchanged: not tried again
+    assert time.perf_counter() - t0 < 1
+    first, second = log_of(tracked)[-2:]
+    assert "good" in first.data and "bad" not in first.data
+    assert any(w.startswith("bad not fingerprinted") and "MLOPS_NB_OBJECT_BUDGET" in w
+               for w in first.warnings)
+    assert not any("data capture skipped" in w for w in first.warnings)
+    assert first.metrics == {"score": 0.5}
+    assert any(w.startswith("bad not fingerprinted") for w in second.warnings)
+
+
+def test_a_figure_that_hangs_when_rendered_is_skipped(tracked, monkeypatch):
+    import time
+
+    monkeypatch.setenv("MLOPS_NB_OBJECT_BUDGET", "3")
+    tracked.run(
+        "import io, time\nimport matplotlib\nmatplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\nfrom matplotlib.artist import Artist\n"
+        "class Hang(Artist):\n"
+        "    def draw(self, renderer):\n"
+        "        time.sleep(30)\n"
+        "warm = plt.figure()\nwarm.savefig(io.BytesIO(), format='png')\nplt.close(warm)\n")
+    t0 = time.perf_counter()
+    result = tracked.run("fig, ax = plt.subplots()\nax.plot([1, 2])\nfig.add_artist(Hang())\n"
+                         "fig2, ax2 = plt.subplots()\nax2.plot([3, 1])\n'shown'")
+    assert time.perf_counter() - t0 < 15  # not the 30 s the figure would take
+    assert result.result == "shown"  # the cell's own output is untouched
+    cr = log_of(tracked)[-1]
+    assert len(cr.figures) == 1, cr.warnings  # the other figure is kept
+    assert any("a figure was not stored" in w for w in cr.warnings)
+    tracked.run("plt.close('all')")
+
+
+def test_no_per_run_state_is_kept_in_the_kernel_beyond_the_lineage_index(tracked,
+                                                                         monkeypatch):
+    """Recording N more cells grows what the tracker holds only by the lineage index's entry
+    per run (3 objects: the entry, its deps, its id); every cache is bounded."""
+    import ast
+    import gc
+    import types
+
+    from mlops_nb.store import blobs
+
+    monkeypatch.setattr(blobs, "RECENT_BLOBS", 16)  # reached within the warm-up
+
+    # Code (and the globals behind it) is not per-run state; nor are the AST's shared
+    # singletons (`ast.Load()`), to which tracebacks' source inspection attaches parents.
+    code = (types.ModuleType, types.FunctionType, types.MethodType,
+            types.BuiltinFunctionType, ast.expr_context, ast.operator, ast.boolop,
+            ast.unaryop, ast.cmpop)
+
+    def held() -> int:
+        gc.collect()
+        t = tracked.tracker
+        seen: set[int] = {id(t.shell), id(t.shell.user_ns),
+                          id(getattr(t.shell, "display_pub", None))}
+        stack = [t]
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen or isinstance(obj, (type, *code)) or \
+                    type(obj).__name__ == "_Segment":  # a segment: see below
+                continue
+            seen.add(id(obj))
+            stack.extend(gc.get_referents(obj))
+        return len(seen)
+
+    for i in range(60):  # more distinct cells than the analysis cache keeps
+        tracked.run(f"v{i % 5} = {i}")
+    tracked.flush()
+    before = held()
+    for i in range(100):
+        tracked.run(f"v{i % 5} = {i} + 1")
+    tracked.flush()
+    per_run = (held() - before) / 100
+    assert per_run <= 3.5, per_run
+    writer = tracked.tracker.writer
+    assert len(writer.blobs._recent) <= 16
+    # The segment being written holds its records until it rolls over: bounded by its size.
+    assert all(seg.count <= writer.segment_size for seg in writer._open)

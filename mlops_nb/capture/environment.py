@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import subprocess
 import sys
 from typing import Any
 
@@ -51,6 +49,8 @@ def git_state(cwd: str | None = None) -> dict[str, Any] | None:
     """Commit, branch and dirty flag of the repository around `cwd`, or None outside one."""
     def git(*args: str) -> str | None:
         try:
+            import subprocess  # imported here: not needed until the writer thread asks
+
             proc = subprocess.run(
                 ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5
             )
@@ -71,6 +71,8 @@ def git_state(cwd: str | None = None) -> dict[str, Any] | None:
 
 
 def collect(cwd: str | None = None) -> dict[str, Any]:
+    import platform  # the writer thread's work: not imported at `%load_ext`
+
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),

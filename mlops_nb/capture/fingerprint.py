@@ -16,6 +16,7 @@ hash it again; the recorder re-hashes whatever the cell could have changed (effe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import struct
@@ -392,6 +393,7 @@ class FingerprintCache:
                                                dict[str, Any]]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._slow: dict[int, Any] = {}  # id -> weak reference of objects over their budget
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -414,6 +416,23 @@ class FingerprintCache:
             self.invalidate_buffers(guard[1])
             self._put(key, obj, guard, fp)
         return fp
+
+    def note_slow(self, obj: Any) -> None:
+        """`obj` ran out of its budget: skip it while nothing can have changed it."""
+        key = id(obj)
+        with contextlib.suppress(TypeError):  # not weak-referenceable: tried again next time
+            self._slow[key] = weakref.ref(obj, lambda _r, k=key, s=self._slow: s.pop(k, None))
+
+    def too_slow(self, obj: Any, *, changed: bool) -> bool:
+        """True for an object that ran out of its budget and that the cell cannot have
+        changed; a changed one gets another try."""
+        ref = self._slow.get(id(obj))
+        if ref is None:
+            return False
+        if changed or ref() is not obj:
+            del self._slow[id(obj)]
+            return False
+        return True
 
     def forget(self, obj: Any) -> None:
         """Drop what is cached for `obj` and for whatever shares its buffers."""

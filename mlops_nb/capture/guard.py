@@ -17,7 +17,6 @@ cannot swallow it; the recorder catches it, skips that step and notes a warning 
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 import time
@@ -31,6 +30,20 @@ class CaptureTimeout(BaseException):
     it as an ordinary error)."""
 
 
+class ObjectTimeout(CaptureTimeout):
+    """One object (a huge frame, a hanging `__str__` in a column, a pathological figure) ran
+    out of its own budget inside a step: that object is skipped, the step goes on."""
+
+
+def object_budget() -> float:
+    """MLOPS_NB_OBJECT_BUDGET (seconds, 0 disables): how long fingerprinting one object or
+    rendering one figure may take before that object alone is skipped (with a warning on the
+    run). Hashing is ~8 GB/s on numbers, so the default leaves room for data merely big."""
+    from .. import config
+
+    return float(config.read(config.OBJECT_BUDGET))
+
+
 def capture_budget() -> float:
     """MLOPS_NB_CAPTURE_BUDGET (seconds, 0 disables): how long the capture of one cell may
     call into the user's objects before the step it is in is skipped. Fingerprinting a large
@@ -41,15 +54,20 @@ def capture_budget() -> float:
 
 
 @contextmanager
-def time_budget(seconds: float | None = None) -> Iterator[None]:
-    """Raise CaptureTimeout in this thread if the block runs longer than `seconds`."""
+def time_budget(seconds: float | None = None,
+                exc: type[CaptureTimeout] = CaptureTimeout) -> Iterator[None]:
+    """Raise `exc` in this thread if the block runs longer than `seconds`.
+
+    Budgets nest (a step's, and inside it one object's): the outer holds SIGALRM, an inner
+    one borrows another signal from the watchdog, and each raises its own exception type.
+    """
     seconds = capture_budget() if seconds is None else seconds
     if seconds <= 0:
         yield
         return
     sig = _free_signal()
     if sig is None:
-        with _watchdog(seconds, None):
+        with _watchdog(seconds, None, exc):
             yield
         return
     message = f"took longer than {seconds:g} s"
@@ -59,7 +77,7 @@ def time_budget(seconds: float | None = None) -> Iterator[None]:
         nonlocal fired
         if not fired:
             fired = True
-            raise CaptureTimeout(message)
+            raise exc(message)
 
     previous = signal.signal(sig, handler)
     try:
@@ -98,19 +116,23 @@ def _unclaimed(sig: int) -> bool:
 
 class _Watchdog:
     """One daemon thread for every budget: arming it is a lock and a notify, not a new thread
-    per capture step (that cost about a millisecond per cell)."""
+    per capture step (that cost about a millisecond per cell). Nested budgets are separate
+    jobs; the earliest deadline fires first."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._job: tuple[int, float, int | None, int] | None = None  # thread, deadline, sig, n
+        # serial -> (thread, deadline, signal or None, exception raised without a signal)
+        self._jobs: dict[int, tuple[int, float, int | None, type[BaseException]]] = {}
         self._fired: set[int] = set()
         self._serial = 0
         self._thread: threading.Thread | None = None
 
-    def arm(self, seconds: float, sig: int | None) -> int:
+    def arm(self, seconds: float, sig: int | None,
+            exc: type[BaseException] = CaptureTimeout) -> int:
         with self._cond:
             self._serial += 1
-            self._job = (threading.get_ident(), time.monotonic() + seconds, sig, self._serial)
+            self._jobs[self._serial] = (threading.get_ident(), time.monotonic() + seconds,
+                                        sig, exc)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="mlops-nb-capture-watchdog")
@@ -121,8 +143,7 @@ class _Watchdog:
     def disarm(self, serial: int) -> bool:
         """Stop watching; True if the budget had already fired."""
         with self._cond:
-            if self._job is not None and self._job[3] == serial:
-                self._job = None
+            self._jobs.pop(serial, None)
             fired = serial in self._fired
             self._fired.discard(serial)
             return fired
@@ -130,31 +151,32 @@ class _Watchdog:
     def _run(self) -> None:
         with self._cond:
             while True:
-                job = self._job
-                if job is None:
+                if not self._jobs:
                     self._cond.wait()
                     continue
-                wait = job[1] - time.monotonic()
+                serial = min(self._jobs, key=lambda s: self._jobs[s][1])
+                target, deadline, sig, exc = self._jobs[serial]
+                wait = deadline - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
-                target, _, sig, serial = job
-                self._job = None
+                del self._jobs[serial]
                 self._fired.add(serial)
                 if sig is not None:
                     signal.pthread_kill(target, sig)
                 else:
-                    _raise_in(target, CaptureTimeout)
+                    _raise_in(target, exc)
 
 
 _WATCHDOG = _Watchdog()
 
 
 @contextmanager
-def _watchdog(seconds: float, sig: int | None) -> Iterator[None]:
+def _watchdog(seconds: float, sig: int | None,
+              exc: type[BaseException] = CaptureTimeout) -> Iterator[None]:
     """After `seconds`, the watchdog signals this thread with `sig` (its handler raises) or,
-    without one, raises CaptureTimeout in it asynchronously."""
-    serial = _WATCHDOG.arm(seconds, sig)
+    without one, raises `exc` in it asynchronously."""
+    serial = _WATCHDOG.arm(seconds, sig, exc)
     try:
         yield
     finally:
@@ -164,5 +186,7 @@ def _watchdog(seconds: float, sig: int | None) -> Iterator[None]:
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
+    import ctypes  # rarely needed (off the main thread): not at `%load_ext`
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None)

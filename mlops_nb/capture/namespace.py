@@ -15,6 +15,7 @@ from typing import Any
 from ..metrics import is_metric_name
 from .analysis import CellAnalysis, is_plain_literal
 from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
+from .guard import ObjectTimeout, object_budget, time_budget
 from .values import jsonable, metric_value, numeric_scalar
 
 
@@ -124,15 +125,30 @@ def read_data(
         for name in changed:  # changed but not read here: hash it afresh when next read
             if name not in names:
                 cache.forget(ns.get(name))
+    budget = object_budget()
     for name in names:
         obj = ns.get(name)
-        if data_kind(obj) is None:
+        kind = data_kind(obj)
+        if kind is None:
+            continue
+        fresh = changed is None or name in changed
+        if cache is not None and cache.too_slow(obj, changed=fresh):
+            warnings.append(f"{name} not fingerprinted: hashing it took longer than "
+                            f"{budget:g} s before and nothing changed it since")
             continue
         try:
+            if budget and _may_be_slow(obj, kind):
+                with time_budget(budget, ObjectTimeout):
+                    fp = _fingerprint(obj, cache, fresh)
+            else:  # small numbers: one pass, no timer to arm
+                fp = _fingerprint(obj, cache, fresh)
+        except ObjectTimeout:
             if cache is not None:
-                fp = cache.fingerprint(obj, changed=changed is None or name in changed)
-            else:
-                fp = fingerprint(obj)
+                cache.note_slow(obj)
+            warnings.append(f"{name} not fingerprinted: hashing it took longer than "
+                            f"{budget:g} s (a huge object, or values with a slow __str__ or "
+                            "__repr__?); MLOPS_NB_OBJECT_BUDGET sets the limit")
+            continue
         except Exception as exc:
             warnings.append(f"could not fingerprint {name}: {exc!r}")
             continue
@@ -149,6 +165,24 @@ def read_data(
     if profiler is not None:
         profiler.link_files(out)
     return out
+
+
+_SMALL_ARRAY_BYTES = 1 << 20
+
+
+def _may_be_slow(obj: Any, kind: str) -> bool:
+    """Worth a timer of its own: frames (object columns call into Python per value), arrays
+    of objects, and arrays too big to hash in a blink. A small numeric array is not."""
+    if kind != "ndarray":
+        return True
+    return bool(obj.dtype.hasobject) or obj.nbytes > _SMALL_ARRAY_BYTES
+
+
+def _fingerprint(obj: Any, cache: FingerprintCache | None, changed: bool
+                 ) -> dict[str, Any] | None:
+    if cache is not None:
+        return cache.fingerprint(obj, changed=changed)
+    return fingerprint(obj)
 
 
 def read_widget_values(

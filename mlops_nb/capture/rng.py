@@ -1,7 +1,9 @@
 """Global RNG states, so an export can replay even unseeded randomness bit for bit.
 
-Checked before every tracked cell, so the comparison must be cheap (microseconds): we keep the
-last state object and compare; serialising to JSON happens only when it changed.
+Checked before every tracked cell, so the check compares a cheap digest, not the state: for
+numpy's global generator the 2.5 KB of its Mersenne Twister read in place (a microsecond,
+where `get_state()` copies and converts it in tens), for `random` its state tuple. Serialising
+to JSON happens only when a state moved.
 """
 
 from __future__ import annotations
@@ -11,11 +13,18 @@ import random
 import sys
 from typing import Any
 
+# numpy's `mt19937_state`: 624 uint32 words and an int position.
+_MT_STATE_BYTES = 624 * 4 + 4
+
 
 class RngWatcher:
     def __init__(self) -> None:
         self._last_random: Any = None
         self._last_numpy: Any = None
+        self._numpy_source: Any = None  # the RandomState whose raw state we read in place
+        self._numpy_addr = 0
+        self._numpy_raw: bytes | None = None
+        self._numpy_gauss = True  # the last state held a cached gauss (or is unknown)
 
     def changed_states(self) -> dict[str, bytes]:
         """{'random'|'numpy': JSON bytes} for each global RNG whose state moved since last call."""
@@ -27,17 +36,57 @@ class RngWatcher:
             out["random"] = json.dumps([version, list(internal), gauss]).encode()
         np = sys.modules.get("numpy")
         if np is not None:
-            try:
-                nstate = np.random.get_state(legacy=True)
-            except (AttributeError, TypeError, ValueError):
-                nstate = None
-            if isinstance(nstate, tuple) and not _same_numpy_state(nstate, self._last_numpy):
-                self._last_numpy = nstate
-                name, keys, pos, has_gauss, cached = nstate
-                out["numpy"] = json.dumps(
-                    [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
-                ).encode()
+            payload = self._numpy_changed(np)
+            if payload is not None:
+                out["numpy"] = payload
         return out
+
+    def _numpy_changed(self, np: Any) -> bytes | None:
+        try:
+            source = np.random.mtrand._rand
+        except AttributeError:
+            return None
+        raw = self._raw(source)
+        # The twister's words and position decide the stream, except a gauss cached by the
+        # legacy normal sampler: using it moves nothing in the twister, so while one is
+        # cached the full state is read.
+        if raw is not None and raw == self._numpy_raw and not self._numpy_gauss:
+            return None
+        try:
+            nstate = source.get_state(legacy=True)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if not isinstance(nstate, tuple):
+            return None
+        self._numpy_raw = raw
+        self._numpy_gauss = bool(nstate[3])
+        if _same_numpy_state(nstate, self._last_numpy):
+            return None
+        self._last_numpy = nstate
+        name, keys, pos, has_gauss, cached = nstate
+        return json.dumps([name, keys.tolist(), int(pos), int(has_gauss), float(cached)]).encode()
+
+    def _raw(self, source: Any) -> bytes | None:
+        """The twister's state bytes, read in place; None where that is not possible."""
+        import ctypes
+
+        if source is not self._numpy_source:
+            self._numpy_source, self._numpy_addr = source, 0
+            try:
+                bitgen = source._bit_generator
+                if type(bitgen).__name__ == "MT19937":
+                    addr = int(bitgen.ctypes.state_address)
+                    words = ctypes.string_at(addr, _MT_STATE_BYTES)
+                    state = bitgen.state["state"]  # check the layout once
+                    if words[:-4] == state["key"].tobytes() and \
+                            int.from_bytes(words[-4:], sys.byteorder, signed=True) == \
+                            int(state["pos"]):
+                        self._numpy_addr = addr
+            except Exception:
+                self._numpy_addr = 0
+        if not self._numpy_addr:
+            return None
+        return ctypes.string_at(self._numpy_addr, _MT_STATE_BYTES)
 
 
 def _same_numpy_state(a: tuple[Any, ...], b: tuple[Any, ...] | None) -> bool:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import secrets
 import struct
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +32,7 @@ PACKS_DIR = "packs"
 PACK_SUFFIX = ".pack"
 SMALL_BLOB = 64 * 1024  # smaller blobs go into packs
 PACK_LIMIT = 32 * 1024 * 1024  # a writer starts a new pack past this size
+RECENT_BLOBS = 4096  # digests a writer remembers having written (re-run cells share code blobs)
 _MAGIC = b"MNB1"
 _HEADER = struct.Struct("<4s32sQ")  # magic, 32 hex digits of xxh3-128, payload length
 
@@ -75,7 +76,12 @@ class BlobStore:
         self._pack_prefix = pack_prefix
         self._index: dict[str, tuple[Path, int, int]] = {}
         self._scanned: dict[Path, int] = {}  # pack -> bytes indexed so far
-        self._known: set[str] = set()  # digests this writer knows are durable
+        # Digests known durable: those in the store when this writer first wrote, and the last
+        # RECENT_BLOBS it wrote itself (bounded: a long session keeps no per-run state here; a
+        # blob forgotten and met again costs a duplicate pack entry, which readers ignore).
+        self._known: set[str] = set()
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._started = False
         self._pack_fd: int | None = None
         self._pack_path: Path | None = None
         self._pack_size = 0
@@ -175,7 +181,8 @@ class BlobStore:
         Small blobs are appended to this writer's pack in one write and one fsync; large ones
         are written each to its own file. A failure is per blob: the others are still written.
         """
-        if not self._known and self._pack_prefix is not None:
+        if not self._started and self._pack_prefix is not None:
+            self._started = True
             self._refresh_packs()  # blobs other sessions already stored are not stored again
             self._known.update(self._index)
         failed: dict[str, BaseException] = {}
@@ -183,6 +190,9 @@ class BlobStore:
         folders: set[Path] = set()
         for digest, payload in payloads.items():
             if digest in self._known:
+                continue
+            if digest in self._recent:
+                self._recent.move_to_end(digest)
                 continue
             if len(payload) < SMALL_BLOB and len(digest) == 32 and self._pack_prefix:
                 small[digest] = payload
@@ -192,7 +202,7 @@ class BlobStore:
                 if not path.is_file():
                     atomic_write_bytes(path, payload, sync_dir=False)
                     folders.add(path.parent)
-                self._known.add(digest)
+                self._remember(digest)
             except (OSError, ValueError) as exc:
                 failed[digest] = exc
         for folder in folders:
@@ -200,10 +210,16 @@ class BlobStore:
         if small:
             try:
                 self._append_pack(small)
-                self._known.update(small)
+                for digest in small:
+                    self._remember(digest)
             except OSError as exc:
                 failed.update(dict.fromkeys(small, exc))
         return failed
+
+    def _remember(self, digest: str) -> None:
+        self._recent[digest] = None
+        if len(self._recent) > RECENT_BLOBS:
+            self._recent.popitem(last=False)
 
     def _append_pack(self, blobs: dict[str, bytes]) -> None:
         chunk = b"".join(_HEADER.pack(_MAGIC, d.encode("ascii"), len(p)) + p
@@ -231,7 +247,7 @@ class BlobStore:
         self.close_pack()
         folder = self.root / PACKS_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_hex(4)
+        token = os.urandom(4).hex()
         while True:
             path = folder / f"{self._pack_prefix}.{token}.{self._pack_number:04d}{PACK_SUFFIX}"
             self._pack_number += 1
