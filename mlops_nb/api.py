@@ -243,10 +243,8 @@ def _record_current_cell(ip: Any, tracker: Tracker) -> None:
 
 
 def _current_cell(ip: Any, fn: str) -> Any:
-    # The tracker's context for the running cell. TODO(recorder split): a public
-    # `Tracker.current_cell()`; until then this is the one place that reads it.
     tracker = getattr(ip, _TRACKER_ATTR, None)
-    ctx = getattr(tracker, "_ctx", None) if tracker is not None else None
+    ctx = tracker.current_cell if tracker is not None else None
     if ctx is None:
         raise MlopsNbError(f"mlops_nb.{fn}() acts on the run the current cell makes, and no "
                            "tracked cell is running: call mnb.start() (or `%track on`) first")
@@ -314,7 +312,7 @@ def log_metric(name: str, value: Any, step: int | None = None) -> Any:
         _not_loaded("log_metric")
         return value
     out = tracker.log_metric(name, value)
-    if step is not None and getattr(tracker, "_ctx", None) is not None:
+    if step is not None and tracker.in_cell:
         from IPython import get_ipython
 
         ip = get_ipython()

@@ -108,6 +108,11 @@ class Tracker:
         """True while a tracked cell runs (logging calls land on it)."""
         return self._ctx is not None
 
+    @property
+    def current_cell(self) -> CellContext | None:
+        """The running tracked cell (None between cells): what `mnb.set_run_name` names."""
+        return self._ctx
+
     # -- registration (hooks.py) --------------------------------------------------------------
     def register(self) -> None:
         """Install the hooks once, however many times the extension is (re)loaded."""
@@ -509,24 +514,17 @@ class Tracker:
 
 
 def _flush_interval() -> float:
-    """MLOPS_NB_FLUSH_INTERVAL (seconds): how long the writer gathers cell runs into one write.
-    Longer means fewer writes and more cell runs at stake if the kernel is killed outright."""
-    from ..store.writer import DEFAULT_FLUSH_INTERVAL
+    """How long the writer gathers cell runs into one write (MLOPS_NB_FLUSH_INTERVAL)."""
+    from .. import config
 
-    try:
-        value = float(os.environ.get("MLOPS_NB_FLUSH_INTERVAL", DEFAULT_FLUSH_INTERVAL))
-    except ValueError:
-        return DEFAULT_FLUSH_INTERVAL
-    return value if 0 <= value <= 60 else DEFAULT_FLUSH_INTERVAL
+    return float(config.read(config.FLUSH_INTERVAL))
 
 
 def _search_children() -> int:
-    """MLOPS_NB_SEARCH_CHILDREN: how many of a search's best candidates become child runs."""
-    try:
-        value = int(os.environ.get("MLOPS_NB_SEARCH_CHILDREN", "5"))
-    except ValueError:
-        return 5
-    return max(0, min(value, 1000))
+    """How many of a search's best candidates become child runs (MLOPS_NB_SEARCH_CHILDREN)."""
+    from .. import config
+
+    return int(config.read(config.SEARCH_CHILDREN))
 
 
 def _notebook_path(shell: Any) -> str | None:
