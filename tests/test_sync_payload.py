@@ -27,8 +27,55 @@ VALID = re.compile(r"^[/\w.\- :]*$")  # MLflow's own check on POSIX
 
 def mlflow_accepts(key: str) -> bool:
     norm = posixpath.normpath(key)
-    return (bool(VALID.match(key)) and len(key) <= 250 and norm == key and norm != "."
+    ours = (bool(VALID.match(key)) and len(key) <= 250 and norm == key and norm != "."
             and not norm.startswith(("..", "/")))
+    try:  # and MLflow's own validators agree, where the client is installed
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils import validation as v
+    except ImportError:
+        return ours
+    try:
+        v._validate_param_name(key)
+        v._validate_tag_name(key)
+        v._validate_metric_name(key)
+        v._validate_length_limit("key", v.MAX_ENTITY_KEY_LENGTH, key)
+    except MlflowException:
+        assert not ours, f"we would accept {key!r}, MLflow does not"
+        return False
+    return ours
+
+
+def test_limits_are_mlflows_own():
+    """One declaration (sync/limits.py), equal to the installed client's constants."""
+    pytest.importorskip("mlflow")
+    from mlops_nb.sync import limits as lim_mod
+
+    found = lim_mod.client_constants()
+    assert found is not None and set(found) == set(lim_mod.MLFLOW_CONSTANTS)
+    assert {k: getattr(Limits(), k) for k in found} == found
+    assert lim_mod.mlflow_limits() == Limits()
+    assert Limits is lim_mod.Limits  # the payload uses the one declaration
+
+
+def test_a_stricter_client_wins_and_no_client_keeps_the_defaults(monkeypatch):
+    import sys
+    import types
+
+    from mlops_nb.sync.limits import mlflow_limits
+
+    fake = types.ModuleType("mlflow.utils.validation")
+    fake.MAX_PARAM_VAL_LENGTH = 500  # an older, stricter client
+    fake.MAX_TAG_VAL_LENGTH = 10**6  # a looser one is not trusted beyond the defaults
+    fake.MAX_METRICS_PER_BATCH = True  # nonsense is ignored
+    pkg = types.ModuleType("mlflow.utils")
+    pkg.validation = fake
+    monkeypatch.setitem(sys.modules, "mlflow.utils", pkg)
+    monkeypatch.setitem(sys.modules, "mlflow.utils.validation", fake)
+    got = mlflow_limits()
+    assert got.param_value_length == 500 and got.tag_value_length == Limits().tag_value_length
+    assert got.metrics_per_batch == Limits().metrics_per_batch
+    monkeypatch.setitem(sys.modules, "mlflow.utils", None)
+    assert mlflow_limits() == Limits()
 
 
 @pytest.mark.parametrize("name", ["a b/../c;rm -rf ~", "/x", "x/", "a//b", ".", "..", "",

@@ -28,11 +28,11 @@ from typing import Any
 from ..errors import MlopsNbError
 from ..lineage import resolve_value_refs
 from ..records import CellRun
+from .limits import Limits, mlflow_limits
 from .payload import (
     COMPLETE,
     COMPLETE_TAG,
     RUN_ID_TAG,
-    Limits,
     Payload,
     RunContext,
     batches,
@@ -122,31 +122,6 @@ def _import_client() -> Any:
     except ImportError as exc:
         raise MlflowMissing(f"syncing with MLflow needs its client: {INSTALL_HINT}") from exc
     return MlflowClient
-
-
-def mlflow_limits() -> Limits:
-    """The installed client's limits, never looser than today's server defaults (an older
-    server may be stricter than a newer client)."""
-    base = Limits()
-    try:
-        from mlflow.utils import validation as v
-    except ImportError:
-        return base
-
-    def lim(name: str, default: int) -> int:
-        value = getattr(v, name, default)
-        return min(int(value), default) if isinstance(value, (int, float)) else default
-
-    return Limits(
-        key_length=lim("MAX_ENTITY_KEY_LENGTH", base.key_length),
-        param_value_length=lim("MAX_PARAM_VAL_LENGTH", base.param_value_length),
-        tag_value_length=lim("MAX_TAG_VAL_LENGTH", base.tag_value_length),
-        params_tags_per_batch=lim("MAX_PARAMS_TAGS_PER_BATCH", base.params_tags_per_batch),
-        metrics_per_batch=lim("MAX_METRICS_PER_BATCH", base.metrics_per_batch),
-        entities_per_batch=lim("MAX_ENTITIES_PER_BATCH", base.entities_per_batch),
-        batch_bytes=lim("MAX_BATCH_LOG_REQUEST_SIZE", base.batch_bytes),
-        experiment_name_length=lim("MAX_EXPERIMENT_NAME_LENGTH", base.experiment_name_length),
-    )
 
 
 # -- errors and retries ---------------------------------------------------------------------------

@@ -1,11 +1,10 @@
 """What one mlops-nb run becomes on an MLflow server: pure, no client, no network.
 
-MLflow validates every key and value it is sent (`mlflow/utils/validation.py`): keys of at most
-250 characters made of word characters, `/ . - : space`, that are not path tricks (`..`, a
-leading `/`, `a//b`); parameter values of at most 6,000 characters, tag values of 8,000; at most
-100 params, 100 tags and 1,000 metrics (1,000 entities, 1 MB) in one `log_batch`. A notebook
-names things freely, so every key is made to fit (the original kept in a tag) and every value
-that is too long is cut (the cut named in a tag): a run is always pushed whole, never refused.
+MLflow validates every key and value it is sent (`mlflow/utils/validation.py`): keys made of
+word characters, `/ . - : space`, that are not path tricks (`..`, a leading `/`, `a//b`), and
+the lengths and batch sizes of `limits.py` (declared there once). A notebook names things
+freely, so every key is made to fit (the original kept in a tag) and every value that is too
+long is cut (the cut named in a tag): a run is always pushed whole, never refused.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import xxhash
 
 from ..records import STATUS_OK, CellRun
 from ..store.index import data_digest, input_data
+from .limits import Limits
 
 TAG = "mlops_nb."
 RUN_ID_TAG = "mlops_nb.run_id"
@@ -31,20 +31,6 @@ RENAMED_TAG = "mlops_nb.renamed"
 TRUNCATED_TAG = "mlops_nb.truncated"
 SKIPPED_TAG = "mlops_nb.skipped"
 EXPORT_DIR = "export"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """MLflow's validation limits; the client's own values are read in when it is installed."""
-
-    key_length: int = 250
-    param_value_length: int = 6000
-    tag_value_length: int = 8000
-    params_tags_per_batch: int = 100
-    metrics_per_batch: int = 1000
-    entities_per_batch: int = 1000
-    batch_bytes: int = 1_000_000
-    experiment_name_length: int = 500
 
 
 # MLflow's _VALID_PARAM_AND_METRIC_NAMES on POSIX: \w (Unicode), slash, dot, dash, space, colon.
