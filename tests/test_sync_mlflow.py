@@ -129,6 +129,51 @@ def test_push_then_read_back_every_field(shell, server, client, exp_name):
     assert (shell.tracker.home / "sync").is_dir()
 
 
+def test_a_saved_model_version_is_an_mlflow_sklearn_model_on_the_server(
+        shell, server, client, exp_name):
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    build_store(shell, exp_name, runs=1)
+    shell.run("mnb.log_model(model, 'tree')\nr2_logged = model.score(X, y)")
+    shell.flush()
+    reader = StoreReader(shell.tracker.home)
+    logged = [cr for cr in reader.session_log(shell.tracker.session) if cr.is_run][-1]
+    summary = sync_mlflow(server.uri, exp_name, progress=False)
+    assert summary.ok and logged.id in summary.pushed
+    mlflow_id = summary.mlflow_ids[logged.id]
+    assert {a.path for a in client.list_artifacts(mlflow_id, "models")} == {"models/tree"}
+    X = shell.ns["X"]
+    with mlflow_tracking_uri(server.uri):
+        model = mlflow.sklearn.load_model(f"runs:/{mlflow_id}/models/tree")
+        assert (model.predict(X) == shell.ns["model"].predict(X)).all()
+        assert type(model).__name__ == "DecisionTreeRegressor"
+        pyfunc = mlflow.pyfunc.load_model(f"runs:/{mlflow_id}/models/tree")
+        assert (pyfunc.predict(X) == model.predict(X)).all()
+    tag = json.loads(client.get_run(mlflow_id).data.tags["mlops_nb.model_version.tree"])
+    assert tag["artifact_path"] == "models/tree" and tag["format"] == "skops"
+    other = [rid for rid in summary.pushed if rid != logged.id]
+    assert other and not client.list_artifacts(summary.mlflow_ids[other[0]], "models")
+
+
+def mlflow_tracking_uri(uri: str):
+    """MLflow's `runs:/` URIs resolve against the global tracking URI: set for a block."""
+    import contextlib
+
+    import mlflow
+
+    @contextlib.contextmanager
+    def block():
+        before = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(before)
+
+    return block()
+
+
 def test_sync_twice_creates_nothing_even_without_the_cache(shell, server, client, exp_name):
     runs = build_store(shell, exp_name, runs=2)
     first = sync_mlflow(server.uri, exp_name, progress=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 import re
@@ -188,3 +189,44 @@ def test_errors_are_classified_for_retry():
             raise MlflowLike("") from inner
     except MlflowLike as outer:
         assert classify(outer) == TRANSIENT
+
+
+def test_a_saved_model_goes_up_in_mlflows_sklearn_flavour(tracked, tmp_path):
+    """`mnb.log_model` versions become MLflow Models (MLmodel + skops file) that
+    `mlflow.sklearn.load_model` loads; a pickled version is named as skipped, never unpickled."""
+    pytest.importorskip("mlflow")
+    import mlflow.sklearn
+    import numpy as np
+
+    from mlops_nb.store.reader import StoreReader
+    from mlops_nb.sync.mlflow import _Local
+
+    tracked.run("import numpy as np\nimport mlops_nb as mnb\n"
+                "from sklearn.tree import DecisionTreeClassifier\n"
+                "X = np.arange(60.0).reshape(30, 2)\ny = (X[:, 0] > 20).astype(int)")
+    tracked.run("clf = DecisionTreeClassifier(random_state=0).fit(X, y)\n"
+                "mnb.log_model(clf, 'clf')\nmnb.log_model({'not': 'sklearn'}, 'blob')\n"
+                "acc = clf.score(X, y)")
+    tracked.flush()
+    (run,) = [cr for cr in StoreReader(tracked.tracker.home).session_log(
+        tracked.tracker.session) if cr.is_run]
+    local = _Local.read(tracked.tracker.home, None)
+    p = build_payload(run, local.context(run))
+    files = {k[len("models/clf/"):]: v for k, v in p.artifacts.items()
+             if k.startswith("models/clf/")}
+    assert {"MLmodel", "model.skops", "requirements.txt"} <= set(files)
+    assert b"serialization_format: skops" in files["MLmodel"]
+    folder = tmp_path / "clf"
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    back = mlflow.sklearn.load_model(str(folder))
+    assert (back.predict(tracked.ns["X"]) == tracked.ns["clf"].predict(tracked.ns["X"])).all()
+    tag = json.loads(p.tags["mlops_nb.model_version.clf"])
+    assert tag["format"] == "skops" and tag["artifact_path"] == "models/clf"
+    assert len(tag["sha256"]) == 64 and tag["version"]
+    blob = json.loads(p.tags["mlops_nb.model_version.blob"])
+    assert blob["artifact_path"] is None and not any(k.startswith("models/blob")
+                                                     for k in p.artifacts)
+    assert any("'blob'" in s and "not converted" in s for s in p.skipped)
+    assert not np.isnan(p.metrics[0][1])

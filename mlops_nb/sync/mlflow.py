@@ -223,6 +223,7 @@ class _Local:
     verdicts: dict[str, dict[str, Any]]
     logs: dict[str, list[CellRun]] = field(default_factory=dict)
     envs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, dict[str, dict[str, Any]]] | None = None  # run id -> name -> version
 
     @classmethod
     def read(cls, home: str | os.PathLike[str] | None, experiment: str | None) -> _Local:
@@ -264,7 +265,20 @@ class _Local:
             figures=figures,
             verdict=verdict,
             export_files=_export_files(verdict, run.id),
+            models=self.models(run.id),
         )
+
+    def models(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The model versions saved with the run, each as an MLflow sklearn-flavour model."""
+        from .flavour import flavour_files, versions_by_run
+
+        if self.versions is None:
+            self.versions = versions_by_run(self.reader.home)
+        out: dict[str, dict[str, Any]] = {}
+        for name, version in (self.versions.get(run_id) or {}).items():
+            files, note = flavour_files(self.reader.home, version)
+            out[name] = {"version": version, "files": files, "note": note}
+        return out
 
     def cell_run(self, run_id: str, session: str) -> CellRun:
         for cr in self.log(session):

@@ -31,6 +31,7 @@ RENAMED_TAG = "mlops_nb.renamed"
 TRUNCATED_TAG = "mlops_nb.truncated"
 SKIPPED_TAG = "mlops_nb.skipped"
 EXPORT_DIR = "export"
+MODELS_DIR = "models"  # models/<name>/MLmodel: a saved version in the sklearn flavour
 
 
 # MLflow's _VALID_PARAM_AND_METRIC_NAMES on POSIX: \w (Unicode), slash, dot, dash, space, colon.
@@ -126,6 +127,8 @@ class RunContext:
     figures: list[bytes] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     export_files: dict[str, bytes] = field(default_factory=dict)
+    # {model name: {"version": record, "files": MLflow Model files, "note": why not made}}
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def build_payload(run: CellRun, ctx: RunContext, limits: Limits | None = None) -> Payload:
@@ -244,6 +247,15 @@ def _add_tags(p: Payload, run: CellRun, ctx: RunContext, limits: Limits) -> None
         t[TAG + "verdict.ok"] = v.get("ok")
     if ctx.export_files:
         t[TAG + "exported"] = EXPORT_DIR
+    for name, m in ctx.models.items():
+        v = m.get("version") or {}
+        key = keys(str(name), TAG + "model_version.")
+        t[key] = json.dumps({"version": v.get("version"), "format": v.get("format"),
+                             "sha256": v.get("sha256"), "class": v.get("class"),
+                             "artifact_path": f"{MODELS_DIR}/{name}" if m.get("files")
+                             else None})
+        if m.get("note"):
+            p.skipped.append(str(m["note"]))
     for key, value in t.items():
         if value is None:
             continue
@@ -268,6 +280,9 @@ def _add_artifacts(p: Payload, ctx: RunContext) -> None:
         p.artifacts[f"figures/figure-{i}.png"] = png
     for name, payload in ctx.export_files.items():
         p.artifacts[f"{EXPORT_DIR}/{name}"] = payload
+    for name, m in ctx.models.items():  # names are [A-Za-z0-9_][A-Za-z0-9_.-]*: safe paths
+        for rel, data in (m.get("files") or {}).items():
+            p.artifacts[f"{MODELS_DIR}/{name}/{rel}"] = data
 
 
 def _add_notes(p: Payload, limits: Limits) -> None:
