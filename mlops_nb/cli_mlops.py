@@ -100,7 +100,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                      promote=args.promote, when=args.when, model_name=args.model,
                      home=cli._home(args), timeout=args.timeout,
                      progress=not args.no_progress and sys.stderr.isatty(),
-                     **_thresholds(args.threshold))
+                     trusted=args.trusted, **_thresholds(args.threshold))
     if args.format == "json":
         print(json.dumps(cli._strict_json(result.to_dict()), indent=1, default=str))
     else:
@@ -197,9 +197,13 @@ def register(sub: Any) -> None:
                    help="new data for a file the run read (NAME only when it read several)")
     p.add_argument("--gate", action="append", metavar="EXPR", help="e.g. 'f1>=0.90'")
     p.add_argument("--no-worse-than", type=float, metavar="X",
-                   help="no metric worse than the promoted model's by more than X")
+                   help="no metric worse than the promoted model's by more than X, the "
+                        "promoted model evaluated by the same script on the same new data")
     p.add_argument("--beat-noise", action="store_true",
                    help="beat the promoted model by more than its noise (reproduce --seeds)")
+    p.add_argument("--trusted", action="store_true",
+                   help="allow loading a promoted model stored with pickle (or skops types "
+                        "outside scikit-learn) to re-evaluate it")
     p.add_argument("--promote", action="store_true", help="move the promoted mark if every "
                                                           "gate passes")
     p.add_argument("--when", choices=("always", "drift"), default="always")

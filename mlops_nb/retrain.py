@@ -48,6 +48,11 @@ class RetrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     gates: list[GateResult] = field(default_factory=list)
     validation: dict[str, Any] | None = None
+    # what --no-worse-than compared with: the promoted model re-evaluated on the same data by
+    # the same script ("re-evaluated"), or, when that was impossible, its run's "recorded"
+    # metrics (the reason in `problems`)
+    reference_metrics: dict[str, Any] | None = None
+    reference_source: str | None = None
     problems: list[str] = field(default_factory=list)
     stderr_tail: str = ""
     duration_s: float = 0.0
@@ -155,8 +160,12 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
             promote: bool = False, when: str = "always", model_name: str | None = None,
             home: str | os.PathLike[str] | None = None, timeout: float = 3600,
             alpha: float | None = None, psi: float | None = None,
-            progress: bool = True) -> RetrainResult:
+            progress: bool = True, trusted: bool = False) -> RetrainResult:
     """Retrain run `target` (id, prefix or "promoted") on new data; see the module doc.
+
+    `no_worse_than_margin` / `beat_noise` compare with the promoted model evaluated by the
+    same script on the same new data (champion.py); `trusted` allows loading a promoted model
+    stored in a format that can run code, for that evaluation.
 
     Raises MlopsNbError (bad input: unknown run, data file the run never read, unreadable
     data, unparseable gate or unknown metric, no promoted model for --no-worse-than).
@@ -240,12 +249,16 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         bar.set_postfix_str("gates")
         result.gates = evaluate(parsed_gates, result.metrics)
         if reference is not None:
-            ref_run = reader.resolve(reference["run_id"])
+            data_args = [a for _k, (entry, path) in files.items()
+                         for a in (entry["flag"], str(Path(path).resolve()))]
+            ref_metrics, against = _reference_metrics(
+                reader, reference, work, data_args, timeout, trusted, result)
             names = [g.metric for g in parsed_gates] or [
-                m for m in result.metrics if m in ref_run.metrics]
-            noise = _noise_spread(home_path, ref_run.id) if beat_noise else None
-            result.gates += no_worse_than(result.metrics, ref_run.metrics,
-                                          no_worse_than_margin or 0.0, names, noise=noise)
+                m for m in result.metrics if m in ref_metrics]
+            noise = _noise_spread(home_path, reference["run_id"]) if beat_noise else None
+            result.gates += no_worse_than(result.metrics, ref_metrics,
+                                          no_worse_than_margin or 0.0, names, noise=noise,
+                                          against=against)
         passed = all(g.passed for g in result.gates)
         bar.update(1)
         # 5. record: the run, the model version, then (only if every gate passed) the mark
@@ -268,6 +281,28 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         if not passed:
             return _done(result, GATE_FAILED, started, bar)
         return _done(result, PROMOTED if promote else ACCEPTED, started, bar)
+
+
+def _reference_metrics(reader: Any, reference: dict[str, Any], work: Path,
+                       data_args: list[str], timeout: float, trusted: bool,
+                       result: RetrainResult) -> tuple[dict[str, Any], str]:
+    """The promoted model's metrics on the candidate's evaluation (see champion.py), else
+    its run's recorded ones, said in `result.problems`; (metrics, how to name them)."""
+    from .champion import evaluate_promoted
+
+    try:
+        metrics = evaluate_promoted(reader.home, reference, work / "export", data_args,
+                                    work / "promoted", timeout, trusted=trusted)
+        result.reference_source = "re-evaluated"
+        label = "the promoted model, re-evaluated on the same data"
+    except MlopsNbError as exc:
+        metrics = reader.resolve(reference["run_id"]).metrics
+        result.reference_source = "recorded"
+        result.problems.append(f"the promoted model could not be re-evaluated on the new data "
+                               f"({exc}); compared with its run's recorded metrics")
+        label = "the promoted run's recorded value"
+    result.reference_metrics = dict(metrics)
+    return metrics, label
 
 
 def _done(result: RetrainResult, outcome: str, started: float, bar: Any) -> RetrainResult:
