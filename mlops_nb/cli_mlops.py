@@ -138,13 +138,48 @@ class ReproduceGates:
             if ref is None:
                 raise cli.MlopsNbError("--no-worse-than compares with the promoted model, and "
                                        "none is promoted yet")
-            ref_metrics = StoreReader(home).resolve(ref["run_id"]).metrics
+            ref_metrics, against = _promoted_metrics(StoreReader(home), ref, run_id,
+                                                     self.args.timeout)
             names = [g.metric for g in self.gates] or [m for m in metrics if m in ref_metrics]
-            results += no_worse_than(metrics, ref_metrics, self.args.no_worse_than, names)
+            results += no_worse_than(metrics, ref_metrics, self.args.no_worse_than, names,
+                                     against=against)
         for r in results:
             print(cli._printable(f"gate {'PASS' if r.passed else 'FAIL'}: {r.detail}"),
                   file=sys.stderr)
         return cli.EXIT_OK if all(r.passed for r in results) else EXIT_GATE_FAILED
+
+
+def _promoted_metrics(reader: Any, ref: dict[str, Any], run_id: str | None, timeout: float
+                     ) -> tuple[dict[str, Any], str]:
+    """The promoted model's metrics from the reproduced run's own script and data (see
+    champion.py), else its run's recorded metrics, said on stderr."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from .champion import evaluate_promoted
+    from .errors import MlopsNbError
+    from .export import write_export
+    from .export.build import build_export
+
+    try:
+        if run_id is None:
+            raise MlopsNbError("the reproduced run is not in this store")
+        with tempfile.TemporaryDirectory(prefix="mlops-nb-promoted-") as tmp:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                export = build_export(reader, reader.resolve(run_id))
+            out = Path(tmp) / "export"
+            out.mkdir()
+            write_export(export, out)
+            metrics = evaluate_promoted(reader.home, ref, out, [], Path(tmp) / "promoted",
+                                        timeout)
+        return metrics, "the promoted model, re-evaluated on the same data"
+    except MlopsNbError as exc:
+        print(_cli()._printable(f"mlops-nb: the promoted model could not be re-evaluated on "
+                                f"this run's data ({exc}); comparing with its run's recorded "
+                                "metrics"), file=sys.stderr)
+        return reader.resolve(ref["run_id"]).metrics, "the promoted run's recorded value"
 
 
 def reproduce_gates(args: argparse.Namespace) -> ReproduceGates:

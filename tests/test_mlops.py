@@ -454,6 +454,11 @@ def test_no_worse_than_judges_the_promoted_model_on_the_new_data(trained, capsys
     home = str(sh.tracker.home)
     logged = _runs(sh)[-1]
     promote_run(logged.id, "clf", home=home)
+    # reproduce: the promoted model (the same fit) on the run's own script and data ties it
+    assert main(["--home", home, "reproduce", run.id, "--no-worse-than", "0"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert f"gate PASS: f1: {run.metrics['f1']!r} vs {run.metrics['f1']!r} (the promoted " \
+           "model, re-evaluated on the same data" in err
     hard = _frame(seed=12)
     flip = np.random.default_rng(13).random(len(hard)) < 0.3  # noisier labels: every model
     hard.loc[flip, "y"] = 1 - hard.loc[flip, "y"]  # scores lower here than it did before
