@@ -28,7 +28,10 @@ MARKER = "# ==== end of mlops-nb support"
 SCRIPT = "evaluate_promoted.py"
 _HELPER = '''
 def _mnb_champion(current):
-    """The promoted model, in place of the one this script just fitted."""
+    """The promoted model, in place of the one this script just bound or fitted: a fresh
+    copy each time, so a later `clf.fit(...)` refits a copy, never the promoted model."""
+    import copy as _copy
+
     loaded = _mnb_CHAMPION
     if not loaded:
         import json as _json
@@ -41,7 +44,7 @@ def _mnb_champion(current):
             payload = fh.read()
         loaded.append(deserialize(meta["format"], payload, meta["sha256"],
                                   trusted=meta["trusted"]))
-    return loaded[0]
+    return _copy.deepcopy(loaded[0])
 '''
 
 

@@ -444,6 +444,35 @@ def test_the_promoted_model_is_put_in_place_of_every_fit():
         substituted_script("_mnb_MODELS = []\n" + MARKER + "\nx = 1", Path("m"))
 
 
+def test_a_refit_after_the_substitution_never_touches_the_promoted_model(tmp_path):
+    """`clf = Model()` then `clf.fit(...)`: the metric is the promoted model's own."""
+    import hashlib
+
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_nb.champion import MARKER, substituted_script
+    from mlops_nb.models import serialize
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    promoted = LogisticRegression(C=0.001).fit(X[:, ::-1], 1 - y)  # a different model
+    fmt, payload = serialize(promoted)
+    path = tmp_path / "promoted.model"
+    path.write_bytes(payload)
+    Path(str(path) + ".json").write_text(json.dumps(
+        {"format": fmt, "sha256": hashlib.sha256(payload).hexdigest(), "trusted": False}))
+    source = "\n".join(["_mnb_MODELS = ['clf']", MARKER,
+                        "from sklearn.linear_model import LogisticRegression",
+                        "clf = LogisticRegression(C=100.0)", "clf.fit(X, y)",
+                        "coef = clf.coef_.copy()\nacc = clf.score(X, y)"])
+    code, _ = substituted_script(source, path)
+    ns = {"X": X, "y": y}
+    exec(compile(code, "evaluate_promoted.py", "exec"), ns)
+    assert np.array_equal(ns["coef"], promoted.coef_)
+    assert ns["acc"] == promoted.score(X, y)
+
+
 @pytest.mark.slow  # three fresh training processes
 def test_no_worse_than_judges_the_promoted_model_on_the_new_data(trained, capsys):
     from sklearn.metrics import f1_score
