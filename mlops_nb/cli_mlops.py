@@ -1,7 +1,8 @@
 """`mlops-nb validate`, `models`, `retrain` and `reproduce --seeds`: registered by cli.py.
 
 Exit codes: validate 0 clean, 1 drift or schema finding, 2 bad input; retrain 0 promoted or
-accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation,
+accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation
+(or by drift with --block-on-drift),
 5 skipped (--when drift, no drift); models 0; reproduce --gate/--no-worse-than: 3 when a
 gate fails (after 0/1 for reproduced or not), 2 when a gate does not parse or names an
 unknown metric.
@@ -100,7 +101,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                      promote=args.promote, when=args.when, model_name=args.model,
                      home=cli._home(args), timeout=args.timeout,
                      progress=not args.no_progress and sys.stderr.isatty(),
-                     trusted=args.trusted, **_thresholds(args.threshold))
+                     trusted=args.trusted, block_on_drift=args.block_on_drift,
+                     **_thresholds(args.threshold))
     if args.format == "json":
         print(json.dumps(cli._strict_json(result.to_dict()), indent=1, default=str))
     else:
@@ -241,7 +243,10 @@ def register(sub: Any) -> None:
                         "outside scikit-learn) to re-evaluate it")
     p.add_argument("--promote", action="store_true", help="move the promoted mark if every "
                                                           "gate passes")
-    p.add_argument("--when", choices=("always", "drift"), default="always")
+    p.add_argument("--when", choices=("always", "drift"), default="always",
+                   help="drift: retrain only when the new data drifted (else exit 5)")
+    p.add_argument("--block-on-drift", action="store_true",
+                   help="stop (exit 4) when the new data drifted, as on a schema violation")
     p.add_argument("--model", metavar="NAME", help="the model name to version under")
     p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S")

@@ -160,7 +160,8 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
             promote: bool = False, when: str = "always", model_name: str | None = None,
             home: str | os.PathLike[str] | None = None, timeout: float = 3600,
             alpha: float | None = None, psi: float | None = None,
-            progress: bool = True, trusted: bool = False) -> RetrainResult:
+            progress: bool = True, trusted: bool = False,
+            block_on_drift: bool = False) -> RetrainResult:
     """Retrain run `target` (id, prefix or "promoted") on new data; see the module doc.
 
     `no_worse_than_margin` / `beat_noise` compare with the promoted model evaluated by the
@@ -177,6 +178,9 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
     started = time.perf_counter()
     if when not in ("always", "drift"):
         raise MlopsNbError(f"--when is 'always' or 'drift', not {when!r}")
+    if block_on_drift and when == "drift":
+        raise MlopsNbError("--block-on-drift and --when drift contradict each other: the "
+                           "first stops on drift, the second retrains only on drift")
     parsed_gates = parse_gates(gates)
     given = _parse_data([data] if isinstance(data, str) else list(data))
     reader = _reader(home)
@@ -223,7 +227,12 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         if errors:
             result.problems = [f"schema violation: {e}" for e in errors]
             return _done(result, BLOCKED, started, bar)
-        if when == "drift" and not any(r.drifted for r in reports):
+        drifted = [c for r in reports for c in r.drifted]
+        if block_on_drift and drifted:
+            result.problems = [f"drift in {', '.join(map(repr, drifted))} (--block-on-drift): "
+                               "nothing retrained"]
+            return _done(result, BLOCKED, started, bar)
+        if when == "drift" and not drifted:
             result.problems = ["no drift found (--when drift): nothing retrained"]
             return _done(result, SKIPPED, started, bar)
         # 3. train on the new data in a fresh process

@@ -295,6 +295,11 @@ def test_retrain_when_drift_skips_clean_data_and_blocks_schema_violations(traine
     df.to_csv("renamed.csv", index=False)
     assert _retrain(home, run.id, "--data", "renamed.csv") == 4
     assert "schema violation" in capsys.readouterr().out
+    _frame(shift=1.5, seed=2).to_csv("shifted.csv", index=False)
+    assert _retrain(home, run.id, "--data", "shifted.csv", "--block-on-drift") == 4
+    assert "drift in 'x1'" in capsys.readouterr().out
+    assert _retrain(home, run.id, "--data", "shifted.csv", "--block-on-drift",
+                    "--when", "drift") == EXIT_BAD_INPUT
     assert _listing(home) == before
 
 
