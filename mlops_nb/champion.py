@@ -122,7 +122,10 @@ def evaluate_promoted(home: Path, version: dict[str, Any], export_dir: Path, arg
     from .store.blobs import BlobStore
     from .store.layout import BLOBS_DIR
 
-    payload = BlobStore(Path(home) / BLOBS_DIR).get(version["blob"])
+    try:
+        payload = BlobStore(Path(home) / BLOBS_DIR).get(version["blob"])
+    except (OSError, ValueError, MlopsNbError) as exc:
+        raise MlopsNbError(f"the promoted model's blob cannot be read: {exc}") from None
     try:  # refuse here, with our message, what the child would refuse
         deserialize(version["format"], payload, version.get("sha256"), trusted=trusted)
     except UntrustedModel as exc:
@@ -145,7 +148,11 @@ def evaluate_promoted(home: Path, version: dict[str, Any], export_dir: Path, arg
         tail = " ".join(stderr.strip().splitlines()[-1:])[:300]
         raise MlopsNbError("the run's script failed with the promoted model in place "
                            f"(exit {code_}): {tail}")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MlopsNbError(f"unreadable metrics with the promoted model in place: {exc}"
+                           ) from None
     if not isinstance(metrics, dict):
         raise MlopsNbError("the script wrote no metrics with the promoted model in place")
     return metrics

@@ -177,7 +177,7 @@ def _promoted_metrics(reader: Any, ref: dict[str, Any], run_id: str | None, time
             metrics = evaluate_promoted(reader.home, ref, out, [], Path(tmp) / "promoted",
                                         timeout)
         return metrics, "the promoted model, re-evaluated on the same data"
-    except MlopsNbError as exc:
+    except Exception as exc:  # any failure: the recorded metrics, and the output says so
         print(_cli()._printable(f"mlops-nb: the promoted model could not be re-evaluated on "
                                 f"this run's data ({exc}); comparing with its run's recorded "
                                 "metrics"), file=sys.stderr)

@@ -304,7 +304,7 @@ def _reference_metrics(reader: Any, reference: dict[str, Any], work: Path,
                                     work / "promoted", timeout, trusted=trusted)
         result.reference_source = "re-evaluated"
         label = "the promoted model, re-evaluated on the same data"
-    except MlopsNbError as exc:
+    except Exception as exc:  # any failure: the recorded metrics, and the output says so
         metrics = reader.resolve(reference["run_id"]).metrics
         result.reference_source = "recorded"
         result.problems.append(f"the promoted model could not be re-evaluated on the new data "
