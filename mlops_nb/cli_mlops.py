@@ -1,7 +1,8 @@
 """`mlops-nb validate`, `models`, `retrain` and `reproduce --seeds`: registered by cli.py.
 
 Exit codes: validate 0 clean, 1 drift or schema finding, 2 bad input; retrain 0 promoted or
-accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation,
+accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation
+(or by drift with --block-on-drift),
 5 skipped (--when drift, no drift); models 0; reproduce --gate/--no-worse-than: 3 when a
 gate fails (after 0/1 for reproduced or not), 2 when a gate does not parse or names an
 unknown metric.
@@ -102,6 +103,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                      promote=args.promote, when=args.when, model_name=args.model,
                      home=cli._home(args), timeout=args.timeout,
                      progress=not args.no_progress and sys.stderr.isatty(),
+                     trusted=args.trusted, block_on_drift=args.block_on_drift,
                      **_thresholds(args.threshold))
     if args.format == "json":
         print(json.dumps(json_ready(result.to_dict()), indent=1, default=str))
@@ -140,13 +142,48 @@ class ReproduceGates:
             if ref is None:
                 raise cli.MlopsNbError("--no-worse-than compares with the promoted model, and "
                                        "none is promoted yet")
-            ref_metrics = StoreReader(home).resolve(ref["run_id"]).metrics
+            ref_metrics, against = _promoted_metrics(StoreReader(home), ref, run_id,
+                                                     self.args.timeout)
             names = [g.metric for g in self.gates] or [m for m in metrics if m in ref_metrics]
-            results += no_worse_than(metrics, ref_metrics, self.args.no_worse_than, names)
+            results += no_worse_than(metrics, ref_metrics, self.args.no_worse_than, names,
+                                     against=against)
         for r in results:
             print(cli._printable(f"gate {'PASS' if r.passed else 'FAIL'}: {r.detail}"),
                   file=sys.stderr)
         return cli.EXIT_OK if all(r.passed for r in results) else EXIT_GATE_FAILED
+
+
+def _promoted_metrics(reader: Any, ref: dict[str, Any], run_id: str | None, timeout: float
+                     ) -> tuple[dict[str, Any], str]:
+    """The promoted model's metrics from the reproduced run's own script and data (see
+    champion.py), else its run's recorded metrics, said on stderr."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from .champion import evaluate_promoted
+    from .errors import MlopsNbError
+    from .exporting import write_export
+    from .exporting.build import build_export
+
+    try:
+        if run_id is None:
+            raise MlopsNbError("the reproduced run is not in this store")
+        with tempfile.TemporaryDirectory(prefix="mlops-nb-promoted-") as tmp:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                export = build_export(reader, reader.resolve(run_id))
+            out = Path(tmp) / "export"
+            out.mkdir()
+            write_export(export, out)
+            metrics = evaluate_promoted(reader.home, ref, out, [], Path(tmp) / "promoted",
+                                        timeout)
+        return metrics, "the promoted model, re-evaluated on the same data"
+    except Exception as exc:  # any failure: the recorded metrics, and the output says so
+        print(_cli()._printable(f"mlops-nb: the promoted model could not be re-evaluated on "
+                                f"this run's data ({exc}); comparing with its run's recorded "
+                                "metrics"), file=sys.stderr)
+        return reader.resolve(ref["run_id"]).metrics, "the promoted run's recorded value"
 
 
 def reproduce_gates(args: argparse.Namespace) -> ReproduceGates:
@@ -199,12 +236,19 @@ def register(sub: Any) -> None:
                    help="new data for a file the run read (NAME only when it read several)")
     p.add_argument("--gate", action="append", metavar="EXPR", help="e.g. 'f1>=0.90'")
     p.add_argument("--no-worse-than", type=float, metavar="X",
-                   help="no metric worse than the promoted model's by more than X")
+                   help="no metric worse than the promoted model's by more than X, the "
+                        "promoted model evaluated by the same script on the same new data")
     p.add_argument("--beat-noise", action="store_true",
                    help="beat the promoted model by more than its noise (reproduce --seeds)")
+    p.add_argument("--trusted", action="store_true",
+                   help="allow loading a promoted model stored with pickle (or skops types "
+                        "outside scikit-learn) to re-evaluate it")
     p.add_argument("--promote", action="store_true", help="move the promoted mark if every "
                                                           "gate passes")
-    p.add_argument("--when", choices=("always", "drift"), default="always")
+    p.add_argument("--when", choices=("always", "drift"), default="always",
+                   help="drift: retrain only when the new data drifted (else exit 5)")
+    p.add_argument("--block-on-drift", action="store_true",
+                   help="stop (exit 4) when the new data drifted, as on a schema violation")
     p.add_argument("--model", metavar="NAME", help="the model name to version under")
     p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S")

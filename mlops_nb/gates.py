@@ -87,11 +87,12 @@ def evaluate(gates: list[Gate], metrics: dict[str, Any]) -> list[GateResult]:
 
 
 def no_worse_than(candidate: dict[str, Any], reference: dict[str, Any], margin: float,
-                  metrics: list[str], *, noise: dict[str, float] | None = None
-                  ) -> list[GateResult]:
+                  metrics: list[str], *, noise: dict[str, float] | None = None,
+                  against: str = "promoted") -> list[GateResult]:
     """Candidate within `margin` of the reference on each metric (direction by its name:
     losses and errors lower-is-better); with `noise`, it must beat the reference by more
-    than the metric's noise spread instead."""
+    than the metric's noise spread instead. `against` names the reference in the details
+    (the promoted model re-evaluated on the same data, or its recorded metrics)."""
     from .metrics import resolve_goal
 
     if not math.isfinite(margin) or margin < 0:
@@ -100,7 +101,7 @@ def no_worse_than(candidate: dict[str, Any], reference: dict[str, Any], margin: 
     for name in metrics:
         c, r = _number(candidate.get(name)), _number(reference.get(name))
         if r is None:
-            raise GateError(f"the promoted model's run has no numeric metric {name!r}")
+            raise GateError(f"the {against} has no numeric metric {name!r}")
         goal = resolve_goal(name, None)
         sign = 1.0 if goal == "max" else -1.0
         gain = None if c is None else sign * (c - r)
@@ -110,13 +111,13 @@ def no_worse_than(candidate: dict[str, Any], reference: dict[str, Any], margin: 
                 raise GateError(f"no noise measured for {name!r}: run `mlops-nb reproduce "
                                 "RUN --seeds 5` on the promoted run first")
             passed = gain is not None and gain > spread
-            detail = (f"{name}: {c!r} vs promoted {r!r} ({goal} is better), must beat it by "
-                      f"more than the noise {spread:.4g}")
+            detail = (f"{name}: {c!r} vs {r!r} ({against}; {goal} is better), must beat it "
+                      f"by more than the noise {spread:.4g}")
             label = f"{name} beats promoted by > noise"
         else:
             passed = gain is not None and gain >= -margin
-            detail = (f"{name}: {c!r} vs promoted {r!r} ({goal} is better), may be worse by "
-                      f"at most {margin:g}")
+            detail = (f"{name}: {c!r} vs {r!r} ({against}; {goal} is better), may be worse "
+                      f"by at most {margin:g}")
             label = f"{name} no worse than promoted - {margin:g}"
         out.append(GateResult(label, name, c, passed, detail))
     return out

@@ -48,6 +48,11 @@ class RetrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     gates: list[GateResult] = field(default_factory=list)
     validation: dict[str, Any] | None = None
+    # what --no-worse-than compared with: the promoted model re-evaluated on the same data by
+    # the same script ("re-evaluated"), or, when that was impossible, its run's "recorded"
+    # metrics (the reason in `problems`)
+    reference_metrics: dict[str, Any] | None = None
+    reference_source: str | None = None
     problems: list[str] = field(default_factory=list)
     stderr_tail: str = ""
     duration_s: float = 0.0
@@ -155,14 +160,16 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
             promote: bool = False, when: str = "always", model_name: str | None = None,
             home: str | os.PathLike[str] | None = None, timeout: float = 3600,
             alpha: float | None = None, psi: float | None = None,
-            progress: bool = True) -> RetrainResult:
+            progress: bool = True, trusted: bool = False,
+            block_on_drift: bool = False) -> RetrainResult:
     """Retrain run `target`'s recipe on new data, gate it, record it, maybe promote it.
 
     Args:
         target: a run id, unique prefix, or "promoted".
         data: the new data file(s), as `NAME=PATH` or a path the run read.
         gates: conditions the new run must meet, e.g. `["f1 >= 0.8"]`.
-        no_worse_than_margin: fail when worse than the promoted model by more than this.
+        no_worse_than_margin: fail when worse than the promoted model by more than this; the
+            promoted model is evaluated by the same script on the same new data (champion.py).
         beat_noise: require beating the promoted model by more than its seed noise.
         promote: move the promoted mark to the new model when every gate passes.
         when: "always", or "drift" to retrain only when the data drifted.
@@ -172,6 +179,9 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         alpha: drift test significance (default 0.01).
         psi: population stability index from which a shift is material (default 0.1).
         progress: show a progress bar.
+        trusted: allow loading a promoted model stored in a format that can run code, for
+            that evaluation.
+        block_on_drift: stop (outcome BLOCKED) when the new data drifted.
 
     Returns:
         The `RetrainResult`: `.outcome` (PROMOTED, ACCEPTED, GATE_FAILED...), `.run_id`.
@@ -187,6 +197,9 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
     started = time.perf_counter()
     if when not in ("always", "drift"):
         raise MlopsNbError(f"--when is 'always' or 'drift', not {when!r}")
+    if block_on_drift and when == "drift":
+        raise MlopsNbError("--block-on-drift and --when drift contradict each other: the "
+                           "first stops on drift, the second retrains only on drift")
     parsed_gates = parse_gates(gates)
     given = _parse_data([data] if isinstance(data, str) else list(data))
     reader = _reader(home)
@@ -233,7 +246,12 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         if errors:
             result.problems = [f"schema violation: {e}" for e in errors]
             return _done(result, BLOCKED, started, bar)
-        if when == "drift" and not any(r.drifted for r in reports):
+        drifted = [c for r in reports for c in r.drifted]
+        if block_on_drift and drifted:
+            result.problems = [f"drift in {', '.join(map(repr, drifted))} (--block-on-drift): "
+                               "nothing retrained"]
+            return _done(result, BLOCKED, started, bar)
+        if when == "drift" and not drifted:
             result.problems = ["no drift found (--when drift): nothing retrained"]
             return _done(result, SKIPPED, started, bar)
         # 3. train on the new data in a fresh process
@@ -259,12 +277,16 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         bar.set_postfix_str("gates")
         result.gates = evaluate(parsed_gates, result.metrics)
         if reference is not None:
-            ref_run = reader.resolve(reference["run_id"])
+            data_args = [a for _k, (entry, path) in files.items()
+                         for a in (entry["flag"], str(Path(path).resolve()))]
+            ref_metrics, against = _reference_metrics(
+                reader, reference, work, data_args, timeout, trusted, result)
             names = [g.metric for g in parsed_gates] or [
-                m for m in result.metrics if m in ref_run.metrics]
-            noise = _noise_spread(home_path, ref_run.id) if beat_noise else None
-            result.gates += no_worse_than(result.metrics, ref_run.metrics,
-                                          no_worse_than_margin or 0.0, names, noise=noise)
+                m for m in result.metrics if m in ref_metrics]
+            noise = _noise_spread(home_path, reference["run_id"]) if beat_noise else None
+            result.gates += no_worse_than(result.metrics, ref_metrics,
+                                          no_worse_than_margin or 0.0, names, noise=noise,
+                                          against=against)
         passed = all(g.passed for g in result.gates)
         bar.update(1)
         # 5. record: the run, the model version, then (only if every gate passed) the mark
@@ -287,6 +309,28 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         if not passed:
             return _done(result, GATE_FAILED, started, bar)
         return _done(result, PROMOTED if promote else ACCEPTED, started, bar)
+
+
+def _reference_metrics(reader: Any, reference: dict[str, Any], work: Path,
+                       data_args: list[str], timeout: float, trusted: bool,
+                       result: RetrainResult) -> tuple[dict[str, Any], str]:
+    """The promoted model's metrics on the candidate's evaluation (see champion.py), else
+    its run's recorded ones, said in `result.problems`; (metrics, how to name them)."""
+    from .champion import evaluate_promoted
+
+    try:
+        metrics = evaluate_promoted(reader.home, reference, work / "export", data_args,
+                                    work / "promoted", timeout, trusted=trusted)
+        result.reference_source = "re-evaluated"
+        label = "the promoted model, re-evaluated on the same data"
+    except Exception as exc:  # any failure: the recorded metrics, and the output says so
+        metrics = reader.resolve(reference["run_id"]).metrics
+        result.reference_source = "recorded"
+        result.problems.append(f"the promoted model could not be re-evaluated on the new data "
+                               f"({exc}); compared with its run's recorded metrics")
+        label = "the promoted run's recorded value"
+    result.reference_metrics = dict(metrics)
+    return metrics, label
 
 
 def _done(result: RetrainResult, outcome: str, started: float, bar: Any) -> RetrainResult:

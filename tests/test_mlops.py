@@ -295,6 +295,11 @@ def test_retrain_when_drift_skips_clean_data_and_blocks_schema_violations(traine
     df.to_csv("renamed.csv", index=False)
     assert _retrain(home, run.id, "--data", "renamed.csv") == 4
     assert "schema violation" in capsys.readouterr().out
+    _frame(shift=1.5, seed=2).to_csv("shifted.csv", index=False)
+    assert _retrain(home, run.id, "--data", "shifted.csv", "--block-on-drift") == 4
+    assert "drift in 'x1'" in capsys.readouterr().out
+    assert _retrain(home, run.id, "--data", "shifted.csv", "--block-on-drift",
+                    "--when", "drift") == EXIT_BAD_INPUT
     assert _listing(home) == before
 
 
@@ -420,3 +425,104 @@ def test_reproduce_gates(tracked, capsys):
     assert main(["--home", home, "reproduce", run.id, "--gate", "f1 ≥ 0.5"]) == EXIT_BAD_INPUT
     assert main(["--home", home, "reproduce", run.id, "--no-worse-than", "0.1"]
                 ) == EXIT_BAD_INPUT
+
+
+def test_the_promoted_model_is_put_in_place_of_every_fit():
+    from mlops_nb.champion import MARKER, substituted_script
+
+    source = "\n".join([
+        '"""doc"""', "_mnb_MODELS = ['scaler', 'clf']", "def helper():\n    clf = 1",
+        MARKER + "; the notebook's cells", "from sklearn.svm import SVC",
+        "clf = SVC().fit(X, y)", "score = clf.score(X, y)",
+        "for c in (1, 2):\n    clf.set_params(C=c)\n    clf.fit(X, y)\n    s = clf.predict(X)",
+        "with open('f') as fh:\n    clf, other = make()", "print(clf.predict(X))"])
+    code, name = substituted_script(source, Path("/tmp/m o'del"))
+    assert name == "clf"
+    lines = code.splitlines()
+    subs = [i for i, line in enumerate(lines) if line.strip() == "clf = _mnb_champion(clf)"]
+    after = [lines[i - 1].strip() for i in subs]
+    assert after == ["clf = SVC().fit(X, y)", "clf.set_params(C=c)", "clf.fit(X, y)",
+                     "clf, other = make()"]
+    assert "_mnb_CHAMPION_PATH = \"/tmp/m o'del\"" in code
+    assert "def helper():\n    clf = 1\n" in code  # the support code is left alone
+    with pytest.raises(MlopsNbError, match="fits no model"):
+        substituted_script("_mnb_MODELS = []\n" + MARKER + "\nx = 1", Path("m"))
+
+
+def test_a_refit_after_the_substitution_never_touches_the_promoted_model(tmp_path):
+    """`clf = Model()` then `clf.fit(...)`: the metric is the promoted model's own."""
+    import hashlib
+
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_nb.champion import MARKER, substituted_script
+    from mlops_nb.models import serialize
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    promoted = LogisticRegression(C=0.001).fit(X[:, ::-1], 1 - y)  # a different model
+    fmt, payload = serialize(promoted)
+    path = tmp_path / "promoted.model"
+    path.write_bytes(payload)
+    Path(str(path) + ".json").write_text(json.dumps(
+        {"format": fmt, "sha256": hashlib.sha256(payload).hexdigest(), "trusted": False}))
+    source = "\n".join(["_mnb_MODELS = ['clf']", MARKER,
+                        "from sklearn.linear_model import LogisticRegression",
+                        "clf = LogisticRegression(C=100.0)", "clf.fit(X, y)",
+                        "coef = clf.coef_.copy()\nacc = clf.score(X, y)"])
+    code, _ = substituted_script(source, path)
+    ns = {"X": X, "y": y}
+    exec(compile(code, "evaluate_promoted.py", "exec"), ns)
+    assert np.array_equal(ns["coef"], promoted.coef_)
+    assert ns["acc"] == promoted.score(X, y)
+
+
+@pytest.mark.slow  # three fresh training processes
+def test_no_worse_than_judges_the_promoted_model_on_the_new_data(trained, capsys):
+    from sklearn.metrics import f1_score
+
+    from mlops_nb.models import promote, promote_run, save_version
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    logged = _runs(sh)[-1]
+    promote_run(logged.id, "clf", home=home)
+    # reproduce: the promoted model (the same fit) on the run's own script and data ties it
+    assert main(["--home", home, "reproduce", run.id, "--no-worse-than", "0"]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert f"gate PASS: f1: {run.metrics['f1']!r} vs {run.metrics['f1']!r} (the promoted " \
+           "model, re-evaluated on the same data" in err
+    hard = _frame(seed=12)
+    flip = np.random.default_rng(13).random(len(hard)) < 0.3  # noisier labels: every model
+    hard.loc[flip, "y"] = 1 - hard.loc[flip, "y"]  # scores lower here than it did before
+    hard.to_csv("hard.csv", index=False)
+    margin = 0.05
+    assert _retrain(home, run.id, "--data", "hard.csv", "--no-worse-than", str(margin),
+                    "--format", "json") in (EXIT_OK, 3)
+    res = json.loads(capsys.readouterr().out)
+    assert res["reference_source"] == "re-evaluated", res["problems"]
+    # the reference is the promoted model's f1 on the new data's evaluation rows, as the
+    # script computes it: same features, same split
+    model = mnb.load_model("promoted", "clf", home=home)
+    X = pd.get_dummies(hard[["x1", "x2", "color"]], columns=["color"]).astype(float)
+    expected = f1_score(hard.y[300:], model.predict(X[300:]))
+    assert res["reference_metrics"]["f1"] == pytest.approx(expected)
+    recorded = run.metrics["f1"]
+    candidate = res["metrics"]["f1"]
+    assert candidate < recorded - margin  # against the recorded value it would have failed
+    gate = next(g for g in res["gates"] if g["metric"] == "f1")
+    assert gate["passed"] == (candidate >= expected - margin)
+    assert "re-evaluated on the same data" in gate["detail"]
+    assert res["outcome"] == ("accepted" if all(g["passed"] for g in res["gates"])
+                              else "gate_failed")
+    # a promoted model that may not be loaded here (a pickle, untrusted): the recorded
+    # metrics, and the result says so
+    other = save_version(home, logged.id, "clf", {"not": "sklearn"})
+    promote(home, other)
+    assert _retrain(home, run.id, "--data", "hard.csv", "--no-worse-than", "1",
+                    "--format", "json") == EXIT_OK
+    res = json.loads(capsys.readouterr().out)
+    assert res["reference_source"] == "recorded"
+    assert any("could not be re-evaluated" in p and "trusted" in p for p in res["problems"])
+    assert res["reference_metrics"] == logged.metrics  # the promoted version's run

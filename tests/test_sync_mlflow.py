@@ -1,7 +1,8 @@
 """Sync to a real `mlflow server` (SQLite backend, local artifacts) and read the team's runs back.
 
 The store is built by a real InteractiveShell with `%track on`, as a notebook builds it. Faults
-are real too: a stopped server, a closed port, an HTTP server answering 401 or 503.
+are real too: the server stopped mid-sync and restarted, a closed port, an HTTP server
+answering 401 or 503.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mlflow_server import Gate, MlflowServer
+from mlflow_server import MlflowServer
 
 import mlops_nb as mnb
 from mlops_nb.cli import main
@@ -128,6 +129,51 @@ def test_push_then_read_back_every_field(shell, server, client, exp_name):
     assert (shell.tracker.home / "sync").is_dir()
 
 
+def test_a_saved_model_version_is_an_mlflow_sklearn_model_on_the_server(
+        shell, server, client, exp_name):
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    build_store(shell, exp_name, runs=1)
+    shell.run("mnb.log_model(model, 'tree')\nr2_logged = model.score(X, y)")
+    shell.flush()
+    reader = StoreReader(shell.tracker.home)
+    logged = [cr for cr in reader.session_log(shell.tracker.session) if cr.is_run][-1]
+    summary = sync_mlflow(server.uri, exp_name, progress=False)
+    assert summary.ok and logged.id in summary.pushed
+    mlflow_id = summary.mlflow_ids[logged.id]
+    assert {a.path for a in client.list_artifacts(mlflow_id, "models")} == {"models/tree"}
+    X = shell.ns["X"]
+    with mlflow_tracking_uri(server.uri):
+        model = mlflow.sklearn.load_model(f"runs:/{mlflow_id}/models/tree")
+        assert (model.predict(X) == shell.ns["model"].predict(X)).all()
+        assert type(model).__name__ == "DecisionTreeRegressor"
+        pyfunc = mlflow.pyfunc.load_model(f"runs:/{mlflow_id}/models/tree")
+        assert (pyfunc.predict(X) == model.predict(X)).all()
+    tag = json.loads(client.get_run(mlflow_id).data.tags["mlops_nb.model_version.tree"])
+    assert tag["artifact_path"] == "models/tree" and tag["format"] == "skops"
+    other = [rid for rid in summary.pushed if rid != logged.id]
+    assert other and not client.list_artifacts(summary.mlflow_ids[other[0]], "models")
+
+
+def mlflow_tracking_uri(uri: str):
+    """MLflow's `runs:/` URIs resolve against the global tracking URI: set for a block."""
+    import contextlib
+
+    import mlflow
+
+    @contextlib.contextmanager
+    def block():
+        before = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(before)
+
+    return block()
+
+
 def test_sync_twice_creates_nothing_even_without_the_cache(shell, server, client, exp_name):
     runs = build_store(shell, exp_name, runs=2)
     first = sync_mlflow(server.uri, exp_name, progress=False)
@@ -170,35 +216,51 @@ def test_an_interrupted_push_is_replaced_not_duplicated(shell, server, client, e
     assert client.get_run(half.info.run_id).info.lifecycle_stage == "deleted"
 
 
-def test_server_gone_mid_sync_fails_clearly_then_resume_pushes_the_rest(
+def test_server_stopped_mid_sync_fails_clearly_then_resume_after_restart(
         shell, server, client, exp_name):
+    """The real server is stopped in the middle of a run's push (created, values and
+    artifacts in, not finished), then restarted on the same port and database: the sync
+    fails with exit 1 and touches nothing local; the resume replaces the half-pushed run and
+    pushes the rest, so every run is on the server exactly once."""
+    from mlflow.tracking import MlflowClient
+
     runs = build_store(shell, exp_name, runs=4)
-    gate = Gate(server.port).open()  # the server as the client sees it: goes down mid-sync
+    sessions = shell.tracker.home / "sessions"
+    store_files = {p: p.stat().st_mtime_ns for p in sessions.rglob("*")}
+    pushed: list[str] = []
+    finishing = MlflowClient.set_terminated
+    calls = [0]
+
+    def stop_during_third_push(self, run_id, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 3:
+            server.stop()  # the real server goes away: connections refused from here on
+        return finishing(self, run_id, *args, **kwargs)
+
     try:
-        sessions = shell.tracker.home / "sessions"
-        store_files = {p: p.stat().st_mtime_ns for p in sessions.rglob("*")}
-        pushed: list[str] = []
-
-        def down_after_two(rid: str, _mlflow_id: str) -> None:
-            pushed.append(rid)
-            if len(pushed) == 2:
-                gate.shut()
-
-        with pytest.raises(SyncFailed) as info:
-            sync_mlflow(gate.uri, exp_name, progress=False, policy=FAST,
-                        on_pushed=down_after_two)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(MlflowClient, "set_terminated", stop_during_third_push)
+            with pytest.raises(SyncFailed) as info:
+                sync_mlflow(server.uri, exp_name, progress=False, policy=FAST,
+                            on_pushed=lambda rid, _m: pushed.append(rid))
         assert "unreachable" in str(info.value) and "run the sync again" in str(info.value)
-        assert info.value.summary.pushed == pushed
+        assert info.value.summary.pushed == pushed and len(pushed) == 2
         assert {p: p.stat().st_mtime_ns for p in sessions.rglob("*")} == store_files
-        assert main(["sync", "mlflow", "--tracking-uri", gate.uri, "-e", exp_name]) == 1
-        gate.open()
-        resumed = sync_mlflow(gate.uri, exp_name, progress=False)
-        assert len(resumed.pushed) == 2 and sorted(resumed.skipped) == sorted(pushed)
-        active = mlflow_runs_of(client, exp_name)
-        assert sorted(r.data.tags[RUN_ID_TAG] for r in active) == sorted(r.id for r in runs)
-        assert all(r.data.tags[COMPLETE_TAG] == "complete" for r in active)
+        assert main(["sync", "mlflow", "--tracking-uri", server.uri, "-e", exp_name]) == 1
     finally:
-        gate.shut()
+        if server.proc is None:
+            server.start()  # same port, same SQLite database and artifact folder
+    half = [r for r in mlflow_runs_of(client, exp_name) if COMPLETE_TAG not in r.data.tags]
+    assert len(half) == 1  # the run cut off mid-push is on the server, unfinished
+    resumed = sync_mlflow(server.uri, exp_name, progress=False)
+    assert len(resumed.pushed) == 2 and sorted(resumed.skipped) == sorted(pushed)
+    active = mlflow_runs_of(client, exp_name)
+    assert sorted(r.data.tags[RUN_ID_TAG] for r in active) == sorted(r.id for r in runs)
+    assert all(r.data.tags[COMPLETE_TAG] == "complete" for r in active)
+    assert client.get_run(half[0].info.run_id).info.lifecycle_stage == "deleted"
+    assert {p: p.stat().st_mtime_ns for p in sessions.rglob("*")} == store_files
+    again = sync_mlflow(server.uri, exp_name, progress=False)
+    assert again.pushed == [] and len(again.skipped) == 4
 
 
 def test_hostile_names_and_huge_values_are_pushed_whole(shell, server, client, exp_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 import re
@@ -27,8 +28,55 @@ VALID = re.compile(r"^[/\w.\- :]*$")  # MLflow's own check on POSIX
 
 def mlflow_accepts(key: str) -> bool:
     norm = posixpath.normpath(key)
-    return (bool(VALID.match(key)) and len(key) <= 250 and norm == key and norm != "."
+    ours = (bool(VALID.match(key)) and len(key) <= 250 and norm == key and norm != "."
             and not norm.startswith(("..", "/")))
+    try:  # and MLflow's own validators agree, where the client is installed
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils import validation as v
+    except ImportError:
+        return ours
+    try:
+        v._validate_param_name(key)
+        v._validate_tag_name(key)
+        v._validate_metric_name(key)
+        v._validate_length_limit("key", v.MAX_ENTITY_KEY_LENGTH, key)
+    except MlflowException:
+        assert not ours, f"we would accept {key!r}, MLflow does not"
+        return False
+    return ours
+
+
+def test_limits_are_mlflows_own():
+    """One declaration (sync/limits.py), equal to the installed client's constants."""
+    pytest.importorskip("mlflow")
+    from mlops_nb.sync import limits as lim_mod
+
+    found = lim_mod.client_constants()
+    assert found is not None and set(found) == set(lim_mod.MLFLOW_CONSTANTS)
+    assert {k: getattr(Limits(), k) for k in found} == found
+    assert lim_mod.mlflow_limits() == Limits()
+    assert Limits is lim_mod.Limits  # the payload uses the one declaration
+
+
+def test_a_stricter_client_wins_and_no_client_keeps_the_defaults(monkeypatch):
+    import sys
+    import types
+
+    from mlops_nb.sync.limits import mlflow_limits
+
+    fake = types.ModuleType("mlflow.utils.validation")
+    fake.MAX_PARAM_VAL_LENGTH = 500  # an older, stricter client
+    fake.MAX_TAG_VAL_LENGTH = 10**6  # a looser one is not trusted beyond the defaults
+    fake.MAX_METRICS_PER_BATCH = True  # nonsense is ignored
+    pkg = types.ModuleType("mlflow.utils")
+    pkg.validation = fake
+    monkeypatch.setitem(sys.modules, "mlflow.utils", pkg)
+    monkeypatch.setitem(sys.modules, "mlflow.utils.validation", fake)
+    got = mlflow_limits()
+    assert got.param_value_length == 500 and got.tag_value_length == Limits().tag_value_length
+    assert got.metrics_per_batch == Limits().metrics_per_batch
+    monkeypatch.setitem(sys.modules, "mlflow.utils", None)
+    assert mlflow_limits() == Limits()
 
 
 @pytest.mark.parametrize("name", ["a b/../c;rm -rf ~", "/x", "x/", "a//b", ".", "..", "",
@@ -141,3 +189,44 @@ def test_errors_are_classified_for_retry():
             raise MlflowLike("") from inner
     except MlflowLike as outer:
         assert classify(outer) == TRANSIENT
+
+
+def test_a_saved_model_goes_up_in_mlflows_sklearn_flavour(tracked, tmp_path):
+    """`mnb.log_model` versions become MLflow Models (MLmodel + skops file) that
+    `mlflow.sklearn.load_model` loads; a pickled version is named as skipped, never unpickled."""
+    pytest.importorskip("mlflow")
+    import mlflow.sklearn
+    import numpy as np
+
+    from mlops_nb.store.reader import StoreReader
+    from mlops_nb.sync.mlflow import _Local
+
+    tracked.run("import numpy as np\nimport mlops_nb as mnb\n"
+                "from sklearn.tree import DecisionTreeClassifier\n"
+                "X = np.arange(60.0).reshape(30, 2)\ny = (X[:, 0] > 20).astype(int)")
+    tracked.run("clf = DecisionTreeClassifier(random_state=0).fit(X, y)\n"
+                "mnb.log_model(clf, 'clf')\nmnb.log_model({'not': 'sklearn'}, 'blob')\n"
+                "acc = clf.score(X, y)")
+    tracked.flush()
+    (run,) = [cr for cr in StoreReader(tracked.tracker.home).session_log(
+        tracked.tracker.session) if cr.is_run]
+    local = _Local.read(tracked.tracker.home, None)
+    p = build_payload(run, local.context(run))
+    files = {k[len("models/clf/"):]: v for k, v in p.artifacts.items()
+             if k.startswith("models/clf/")}
+    assert {"MLmodel", "model.skops", "requirements.txt"} <= set(files)
+    assert b"serialization_format: skops" in files["MLmodel"]
+    folder = tmp_path / "clf"
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    back = mlflow.sklearn.load_model(str(folder))
+    assert (back.predict(tracked.ns["X"]) == tracked.ns["clf"].predict(tracked.ns["X"])).all()
+    tag = json.loads(p.tags["mlops_nb.model_version.clf"])
+    assert tag["format"] == "skops" and tag["artifact_path"] == "models/clf"
+    assert len(tag["sha256"]) == 64 and tag["version"]
+    blob = json.loads(p.tags["mlops_nb.model_version.blob"])
+    assert blob["artifact_path"] is None and not any(k.startswith("models/blob")
+                                                     for k in p.artifacts)
+    assert any("'blob'" in s and "not converted" in s for s in p.skipped)
+    assert not np.isnan(p.metrics[0][1])

@@ -28,11 +28,11 @@ from typing import Any
 from ..errors import MlopsNbError
 from ..lineage import resolve_value_refs
 from ..records import CellRun
+from .limits import Limits, mlflow_limits
 from .payload import (
     COMPLETE,
     COMPLETE_TAG,
     RUN_ID_TAG,
-    Limits,
     Payload,
     RunContext,
     batches,
@@ -122,31 +122,6 @@ def _import_client() -> Any:
     except ImportError as exc:
         raise MlflowMissing(f"syncing with MLflow needs its client: {INSTALL_HINT}") from exc
     return MlflowClient
-
-
-def mlflow_limits() -> Limits:
-    """The installed client's limits, never looser than today's server defaults (an older
-    server may be stricter than a newer client)."""
-    base = Limits()
-    try:
-        from mlflow.utils import validation as v
-    except ImportError:
-        return base
-
-    def lim(name: str, default: int) -> int:
-        value = getattr(v, name, default)
-        return min(int(value), default) if isinstance(value, (int, float)) else default
-
-    return Limits(
-        key_length=lim("MAX_ENTITY_KEY_LENGTH", base.key_length),
-        param_value_length=lim("MAX_PARAM_VAL_LENGTH", base.param_value_length),
-        tag_value_length=lim("MAX_TAG_VAL_LENGTH", base.tag_value_length),
-        params_tags_per_batch=lim("MAX_PARAMS_TAGS_PER_BATCH", base.params_tags_per_batch),
-        metrics_per_batch=lim("MAX_METRICS_PER_BATCH", base.metrics_per_batch),
-        entities_per_batch=lim("MAX_ENTITIES_PER_BATCH", base.entities_per_batch),
-        batch_bytes=lim("MAX_BATCH_LOG_REQUEST_SIZE", base.batch_bytes),
-        experiment_name_length=lim("MAX_EXPERIMENT_NAME_LENGTH", base.experiment_name_length),
-    )
 
 
 # -- errors and retries ---------------------------------------------------------------------------
@@ -248,6 +223,7 @@ class _Local:
     verdicts: dict[str, dict[str, Any]]
     logs: dict[str, list[CellRun]] = field(default_factory=dict)
     envs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, dict[str, dict[str, Any]]] | None = None  # run id -> name -> version
 
     @classmethod
     def read(cls, home: str | os.PathLike[str] | None, experiment: str | None) -> _Local:
@@ -291,7 +267,20 @@ class _Local:
             verdict=verdict,
             export_files=_export_files(verdict, run.id),
             annotation=load_annotation(self.reader.home, run.id),
+            models=self.models(run.id),
         )
+
+    def models(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The model versions saved with the run, each as an MLflow sklearn-flavour model."""
+        from .flavour import flavour_files, versions_by_run
+
+        if self.versions is None:
+            self.versions = versions_by_run(self.reader.home)
+        out: dict[str, dict[str, Any]] = {}
+        for name, version in (self.versions.get(run_id) or {}).items():
+            files, note = flavour_files(self.reader.home, version)
+            out[name] = {"version": version, "files": files, "note": note}
+        return out
 
     def cell_run(self, run_id: str, session: str) -> CellRun:
         for cr in self.log(session):

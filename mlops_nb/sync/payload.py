@@ -1,11 +1,10 @@
 """What one mlops-nb run becomes on an MLflow server: pure, no client, no network.
 
-MLflow validates every key and value it is sent (`mlflow/utils/validation.py`): keys of at most
-250 characters made of word characters, `/ . - : space`, that are not path tricks (`..`, a
-leading `/`, `a//b`); parameter values of at most 6,000 characters, tag values of 8,000; at most
-100 params, 100 tags and 1,000 metrics (1,000 entities, 1 MB) in one `log_batch`. A notebook
-names things freely, so every key is made to fit (the original kept in a tag) and every value
-that is too long is cut (the cut named in a tag): a run is always pushed whole, never refused.
+MLflow validates every key and value it is sent (`mlflow/utils/validation.py`): keys made of
+word characters, `/ . - : space`, that are not path tricks (`..`, a leading `/`, `a//b`), and
+the lengths and batch sizes of `limits.py` (declared there once). A notebook names things
+freely, so every key is made to fit (the original kept in a tag) and every value that is too
+long is cut (the cut named in a tag): a run is always pushed whole, never refused.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import xxhash
 
 from ..records import STATUS_OK, CellRun
 from ..store.index import data_digest, input_data
+from .limits import Limits
 
 TAG = "mlops_nb."
 RUN_ID_TAG = "mlops_nb.run_id"
@@ -31,20 +31,7 @@ RENAMED_TAG = "mlops_nb.renamed"
 TRUNCATED_TAG = "mlops_nb.truncated"
 SKIPPED_TAG = "mlops_nb.skipped"
 EXPORT_DIR = "export"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """MLflow's validation limits; the client's own values are read in when it is installed."""
-
-    key_length: int = 250
-    param_value_length: int = 6000
-    tag_value_length: int = 8000
-    params_tags_per_batch: int = 100
-    metrics_per_batch: int = 1000
-    entities_per_batch: int = 1000
-    batch_bytes: int = 1_000_000
-    experiment_name_length: int = 500
+MODELS_DIR = "models"  # models/<name>/MLmodel: a saved version in the sklearn flavour
 
 
 # MLflow's _VALID_PARAM_AND_METRIC_NAMES on POSIX: \w (Unicode), slash, dot, dash, space, colon.
@@ -142,6 +129,8 @@ class RunContext:
     export_files: dict[str, bytes] = field(default_factory=dict)
     # mnb.set_tags / log_metric(step=): {"tags": {...}, "steps": {metric: [step, ...]}}
     annotation: dict[str, Any] = field(default_factory=dict)
+    # {model name: {"version": record, "files": MLflow Model files, "note": why not made}}
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def build_payload(run: CellRun, ctx: RunContext, limits: Limits | None = None) -> Payload:
@@ -267,6 +256,15 @@ def _add_tags(p: Payload, run: CellRun, ctx: RunContext, limits: Limits) -> None
         t[TAG + "exported"] = EXPORT_DIR
     for key, value in (ctx.annotation.get("tags") or {}).items():  # the user's, as named
         t.setdefault(keys(str(key)), value)
+    for name, m in ctx.models.items():
+        v = m.get("version") or {}
+        key = keys(str(name), TAG + "model_version.")
+        t[key] = json.dumps({"version": v.get("version"), "format": v.get("format"),
+                             "sha256": v.get("sha256"), "class": v.get("class"),
+                             "artifact_path": f"{MODELS_DIR}/{name}" if m.get("files")
+                             else None})
+        if m.get("note"):
+            p.skipped.append(str(m["note"]))
     for key, value in t.items():
         if value is None:
             continue
@@ -291,6 +289,9 @@ def _add_artifacts(p: Payload, ctx: RunContext) -> None:
         p.artifacts[f"figures/figure-{i}.png"] = png
     for name, payload in ctx.export_files.items():
         p.artifacts[f"{EXPORT_DIR}/{name}"] = payload
+    for name, m in ctx.models.items():  # names are [A-Za-z0-9_][A-Za-z0-9_.-]*: safe paths
+        for rel, data in (m.get("files") or {}).items():
+            p.artifacts[f"{MODELS_DIR}/{name}/{rel}"] = data
 
 
 def _add_notes(p: Payload, limits: Limits) -> None:
