@@ -116,13 +116,14 @@ export class ExperimentsPanel extends Widget {
     super.dispose();
   }
 
-  /** The active notebook changed: its experiment becomes the default. */
-  setNotebook(path: string): void {
+  /** The active notebook changed: its experiment becomes the default. A renamed notebook
+   * keeps the experiment shown: its runs so far carry the old path. */
+  setNotebook(path: string, opts: { renamed?: boolean } = {}): void {
     if (path === this.notebookPath) {
       return;
     }
     this.notebookPath = path;
-    this.chosenExperiment = null;
+    this.chosenExperiment = opts.renamed ? this.experiment : null;
     void this.refresh();
   }
 
@@ -229,6 +230,9 @@ export class ExperimentsPanel extends Widget {
           await this.reproduce(id);
         }
         break;
+      case 'noise':
+        await this.reproduce(ids[0], Number(msg.seeds) || 5);
+        break;
       case 'diff':
         await this.diff(ids);
         break;
@@ -283,17 +287,22 @@ export class ExperimentsPanel extends Widget {
     }
   }
 
-  async reproduce(id: string): Promise<void> {
+  /** Verify a run, or with `seeds` measure its noise (`reproduce --seeds N`), as a server job. */
+  async reproduce(id: string, seeds?: number): Promise<void> {
+    if (!id) {
+      this.status('tick a run first');
+      return;
+    }
     try {
       const job = await postAPI<IJob>(
         `runs/${id}/reproduce`,
-        { path: this.notebookPath },
+        seeds ? { path: this.notebookPath, seeds } : { path: this.notebookPath },
         this.settings
       );
       this.status(jobText(job));
       void this.pollJob(job.id);
     } catch (error) {
-      this.status(`reproduce: ${(error as Error).message}`);
+      this.status(`${seeds ? 'noise' : 'reproduce'}: ${(error as Error).message}`);
     }
   }
 
@@ -321,7 +330,7 @@ export class ExperimentsPanel extends Widget {
         const job = await requestAPI<IJob>(`jobs/${jobId}`, {}, {}, this.settings);
         this.status(jobText(job));
         if (job.state === 'done' || job.state === 'failed') {
-          this.model.reply({ action: 'verify', ids: [job.run_id], job });
+          this.model.reply({ action: job.kind === 'noise' ? 'noise' : 'verify', ids: [job.run_id], job });
           await this.loadRuns();
           const sel = this.model.get('selected') as string[];
           if (sel.includes(job.run_id)) {

@@ -119,6 +119,24 @@ describe('jobs and verdicts', () => {
     expect(verdictText({ level: 'L1', ok: false })).toBe('L1 ✗');
     expect(verdictText(null)).toBe('');
   });
+
+  it('say what a noise job (reproduce --seeds) found', () => {
+    const job = { id: 'j', kind: 'noise', run_id: 'abcdef0123', elapsed_s: 7.6, error: null };
+    expect(jobText({ ...job, state: 'running', result: null })).toBe(
+      'noise of abcdef01: seeded re-runs… 8 s'
+    );
+    const result = {
+      seeds: 5,
+      metrics: { f1: { spread: 0.0123456, std: 0.004 } },
+      ties: { f1: ['a', 'b'] }
+    } as any;
+    expect(jobText({ ...job, state: 'done', result })).toBe(
+      'noise of abcdef01 over 5 seeds: f1 spread 0.0123, 2 runs tied within noise'
+    );
+    expect(jobText({ ...job, state: 'failed', result: null, error: 'no export' })).toBe(
+      'noise of abcdef01 failed: no export'
+    );
+  });
 });
 
 describe('RestModel (the view contract over REST)', () => {

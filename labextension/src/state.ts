@@ -221,6 +221,9 @@ export function compareCell(recorded: string | null | undefined, current: string
 /** The status line for a reproduce job. */
 export function jobText(job: IJob): string {
   const run = job.run_id.slice(0, 8);
+  if (job.kind === 'noise') {
+    return noiseJobText(job);
+  }
   switch (job.state) {
     case 'queued':
       return `reproduce ${run}: waiting for a free worker`;
@@ -233,6 +236,33 @@ export function jobText(job: IJob): string {
       return `${run}: ${r.ok ? 'reproduced' : 'NOT reproduced'} (level ${r.level ?? 'none'})`;
     }
   }
+}
+
+/** `reproduce --seeds N` as a job: progress, then the spread and how many runs it ties. */
+export function noiseJobText(job: IJob): string {
+  const run = job.run_id.slice(0, 8);
+  switch (job.state) {
+    case 'queued':
+      return `noise of ${run}: waiting for a free worker`;
+    case 'running':
+      return `noise of ${run}: seeded re-runs… ${Math.round(job.elapsed_s)} s`;
+    case 'failed':
+      return `noise of ${run} failed: ${job.error ?? 'unknown error'}`;
+    case 'done': {
+      const r = (job.result ?? {}) as Record<string, any>;
+      const metrics = (r.metrics ?? {}) as Record<string, { spread?: number; std?: number }>;
+      const ties = (r.ties ?? {}) as Record<string, string[]>;
+      const parts = Object.entries(metrics).map(([name, m]) => {
+        const n = (ties[name] ?? []).length;
+        return `${name} spread ${fmtSpread(m.spread)}, ${n} run${n === 1 ? '' : 's'} tied within noise`;
+      });
+      return `noise of ${run} over ${r.seeds ?? '?'} seeds: ${parts.join('; ') || 'no metric measured'}`;
+    }
+  }
+}
+
+function fmtSpread(v: number | undefined): string {
+  return typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(3)).toString() : '?';
 }
 
 export function verdictText(v: IVerdict | null | undefined): string {

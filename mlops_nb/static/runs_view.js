@@ -495,6 +495,8 @@ export function render({ model, el }) {
   tableEl.append(thead, tbody); scroller.append(tableEl);
   const exportBtn = h("button", { class: "mnb-export", type: "button" });
   const verifyBtn = h("button", { class: "mnb-verify", type: "button" });
+  const noiseBtn = h("button", { class: "mnb-noise", type: "button", title: "re-run the export with fresh random states (reproduce --seeds): runs within the best run's spread show as tied within noise" });
+  const seedsIn = h("input", { class: "mnb-seeds", type: "number", min: "2", max: "50", value: "5", "aria-label": "seeds for the noise estimate", title: "seeds for the noise estimate" });
   const clearBtn = h("button", { class: "mnb-clear", type: "button", text: "clear selection" });
   const status = h("div", { class: "mnb-status", role: "status", "aria-live": "polite" });
   const confirmBox = h("div", { class: "mnb-confirm" });
@@ -507,7 +509,7 @@ export function render({ model, el }) {
     title,
     h("div", { class: "mnb-bar" }, metricSel, goalSel, groupSel, chooser),
     h("div", { class: "mnb-bar" }, q, count, chips), qError, constants, scroller,
-    h("div", { class: "mnb-bar" }, exportBtn, verifyBtn, clearBtn), status, confirmBox, diffBox,
+    h("div", { class: "mnb-bar" }, exportBtn, verifyBtn, h("span", { class: "mnb-noise-group" }, noiseBtn, seedsIn), clearBtn), status, confirmBox, diffBox,
     h("div", { class: "mnb-plots" }, plotTabs, plotControls, plotBox), tip,
   );
 
@@ -686,6 +688,9 @@ export function render({ model, el }) {
     verifyBtn.textContent = n ? `Verify ${n} selected` : "Verify best";
     exportBtn.disabled = !n && !st.table.best.size;
     verifyBtn.disabled = exportBtn.disabled;
+    noiseBtn.textContent = n === 1 ? "Noise of selected" : "Noise of best";
+    noiseBtn.disabled = n > 1 || (!n && !st.table.best.size);
+    if (n > 1) noiseBtn.title = "tick a single run to estimate its noise";
     clearBtn.hidden = !n;
     status.textContent = model.get("status") || "";
     put(confirmBox, );
@@ -700,6 +705,8 @@ export function render({ model, el }) {
   const targetIds = () => { const sel = model.get("selected") || []; return sel.length ? sel : [...st.table.best].slice(0, 1); };
   exportBtn.addEventListener("click", () => model.send({ action: "export", ids: targetIds() }));
   verifyBtn.addEventListener("click", () => model.send({ action: "verify", ids: targetIds() }));
+  const seeds = () => Math.min(50, Math.max(2, Math.round(Number(seedsIn.value) || 5)));
+  noiseBtn.addEventListener("click", () => model.send({ action: "noise", ids: targetIds(), seeds: seeds() }));
   clearBtn.addEventListener("click", () => setTrait("selected", []));
 
   function drawDiff() {
@@ -989,8 +996,10 @@ export function staticModel(payload, extra = {}) {
     on: (ev, cb) => { if (!listeners.has(ev)) listeners.set(ev, []); listeners.get(ev).push(cb); },
     off: (ev, cb) => { const l = listeners.get(ev) || []; const k = l.indexOf(cb); if (k >= 0) l.splice(k, 1); },
     send: (msg) => {
-      if (msg && (msg.action === "export" || msg.action === "verify")) {
-        traits.status = `${msg.action} needs the notebook: run mnb.compare() there, or \`mlops-nb ${msg.action === "verify" ? "reproduce" : "export"} ${String((msg.ids || [])[0] || "").slice(0, 12)}\``;
+      if (msg && (msg.action === "export" || msg.action === "verify" || msg.action === "noise")) {
+        const rid = String((msg.ids || [])[0] || "").slice(0, 12);
+        const cli = msg.action === "verify" ? `reproduce ${rid}` : msg.action === "noise" ? `reproduce ${rid} --seeds ${msg.seeds || 5}` : `export ${rid}`;
+        traits.status = `${msg.action} needs the notebook: run mnb.compare() there, or \`mlops-nb ${cli}\``;
         (listeners.get("change:status") || []).forEach((cb) => cb());
       }
     },
