@@ -26,6 +26,8 @@
 export const NONE = Object.freeze({ toString: () => "None" });
 const ROW_H = 26;
 const OVERSCAN = 12;
+const MAX_PLOT_W = 960;
+const MIN_GAP = 64; // px between parallel-coordinate axes: fewer axes, never overlapping ones
 const MAX_LINES = 3000;
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -607,7 +609,10 @@ export function render({ model, el }) {
     const frozen = frozenKeys();
     const cols = visibleCols();
     const ordered = [...frozen.map((k) => st.table.byKey.get(k)).filter(Boolean), ...cols.filter((c) => !frozen.includes(c.key))];
-    const widths = { id: 80, name: 260 };
+    // The name column gives way in a narrow host (a JupyterLab sidebar) so the frozen columns
+    // leave room for the rest to scroll past them.
+    const room = scroller.clientWidth || 0;
+    const widths = { id: 80, name: room ? Math.max(110, Math.min(260, room - 30 - 80 - 96 - 60)) : 260 };
     let left = 30;
     return ordered.map((c) => {
       const w = widths[c.key] ?? (c.kind === "metric" ? 96 : c.kind === "model" ? 170 : c.key === "started_at" ? 150 : 110);
@@ -744,6 +749,7 @@ export function render({ model, el }) {
     const kinds = [["param", "metric vs parameter"], ["time", "metric over time"], ["parallel", "parallel coordinates"]];
     put(plotTabs, ...kinds.map(([k, label]) => h("button", { type: "button", role: "tab", "aria-selected": String(st.plot === k), class: st.plot === k ? "mnb-tab mnb-on" : "mnb-tab", text: label, onclick: () => { st.plot = k; drawPlot(); } })));
     put(plotControls, );
+    plotW = plotBox.clientWidth;
     const m = st.table.byKey.get(metricKey());
     if (!m) { put(plotBox, h("div", { class: "mnb-muted", text: "no metric to plot" })); return; }
     if (st.plot === "param") plotParam(m);
@@ -759,6 +765,13 @@ export function render({ model, el }) {
     const step = rows.length / MAX_LINES;
     for (let k = 0; k < MAX_LINES; k++) keep.add(rows[Math.floor(k * step)]);
     return [...keep];
+  }
+
+  /** The plot's width: the room its box has (the notebook's output area, the report's page or
+   * a narrow JupyterLab sidebar), so no point or axis label falls outside what is shown. */
+  function plotWidth() {
+    const w = Math.floor(plotBox.clientWidth || root.clientWidth || 0);
+    return w > 0 ? Math.max(240, Math.min(w - 2, MAX_PLOT_W)) : 680;
   }
 
   function frame(w, hgt) {
@@ -789,12 +802,18 @@ export function render({ model, el }) {
     tip.style.top = `${e.clientY - r.top + 12}px`;
   }
 
-  function axisLabels(svg, axis, vertical, x0, y0, len) {
+  /** Tick marks and labels; a label longer than `chars` is cut (the whole text in its title),
+   * so labels stay inside the room left of an axis. */
+  function axisLabels(svg, axis, vertical, x0, y0, len, chars = 14) {
+    const cut = (text) => {
+      if (text.length <= chars) return svgText;
+      return (x, y, _t, attrs) => { const node = svgText(x, y, text.slice(0, Math.max(1, chars - 1)) + "…", attrs); const full = s("title", {}); full.textContent = text; node.append(full); return node; };
+    };
     for (const tk of axis.ticks) {
       const p = tk.pos;
       if (vertical) {
         const y = y0 - p * len;
-        svg.append(s("line", { x1: x0 - 4, x2: x0, y1: y, y2: y, class: "mnb-tick" }), svgText(x0 - 6, y + 4, tk.label.length > 14 ? tk.label.slice(0, 13) + "…" : tk.label, { "text-anchor": "end", class: "mnb-tick-label" }));
+        svg.append(s("line", { x1: x0 - 4, x2: x0, y1: y, y2: y, class: "mnb-tick" }), cut(tk.label)(x0 - 6, y + 4, tk.label, { "text-anchor": "end", class: "mnb-tick-label" }));
       } else {
         const x = x0 + p * len;
         svg.append(s("line", { x1: x, x2: x, y1: y0, y2: y0 + 4, class: "mnb-tick" }), svgText(x, y0 + 16, tk.label.length > 14 ? tk.label.slice(0, 13) + "…" : tk.label, { "text-anchor": "middle", class: "mnb-tick-label" }));
@@ -830,12 +849,12 @@ export function render({ model, el }) {
     logBox.checked = xa.type === "log"; logBox.disabled = xa.type === "category";
     logBox.addEventListener("change", () => { st.plotLog = logBox.checked; drawPlot(); });
     plotControls.append(sel, h("label", {}, logBox, " log x axis"), h("span", { class: "mnb-muted", text: ` ${rows.length} runs with ${m.label}` }));
-    const W = 680; const H = 320; const L = 64; const B = 40; const T = 12; const R = 16;
+    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = 12; const R = 16;
     const ya = axisFor(rows.map((i) => m.values[i]), { log: false });
     const svg = frame(W, H);
     svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "mnb-axis" }), s("line", { x1: L, x2: L, y1: T, y2: H - B, class: "mnb-axis" }));
     axisLabels(svg, xa, false, L, H - B, W - L - R);
-    axisLabels(svg, ya, true, L, H - B, H - B - T);
+    axisLabels(svg, ya, true, L, H - B, H - B - T, Math.floor((L - 10) / 6.5));
     svg.append(svgText(W / 2, H - 4, p.label + (xa.type === "log" ? " (log)" : ""), { "text-anchor": "middle", class: "mnb-axis-label" }), svgText(12, T + 8, m.label, { class: "mnb-axis-label" }));
     points(svg, rows, (i) => L + xa.scale(p.values[i]) * (W - L - R), (i) => H - B - ya.scale(m.values[i]) * (H - B - T));
     put(plotBox, svg);
@@ -844,14 +863,14 @@ export function render({ model, el }) {
   function plotTime(m) {
     const rows = sampleRows().filter((i) => typeof m.values[i] === "number" && typeof get(i, "started_at") === "string");
     const times = rows.map((i) => Date.parse(get(i, "started_at")));
-    const W = 680; const H = 320; const L = 64; const B = 40; const T = 12; const R = 16;
+    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = 12; const R = 16;
     const svg = frame(W, H);
     if (!rows.length) { put(plotBox, h("div", { class: "mnb-muted", text: "no timed runs with this metric" })); return; }
     const lo = Math.min(...times); const hi = Math.max(...times);
     const xs = (t) => L + (hi === lo ? 0.5 : (t - lo) / (hi - lo)) * (W - L - R);
     const ya = axisFor(rows.map((i) => m.values[i]), { log: false });
     svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "mnb-axis" }), s("line", { x1: L, x2: L, y1: T, y2: H - B, class: "mnb-axis" }));
-    axisLabels(svg, ya, true, L, H - B, H - B - T);
+    axisLabels(svg, ya, true, L, H - B, H - B - T, Math.floor((L - 10) / 6.5));
     const fmt = (t) => { const d = new Date(t); return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`; };
     svg.append(svgText(L, H - B + 16, fmt(lo), { class: "mnb-tick-label" }), svgText(W - R, H - B + 16, fmt(hi), { "text-anchor": "end", class: "mnb-tick-label" }),
       svgText(W / 2, H - 4, "when", { "text-anchor": "middle", class: "mnb-axis-label" }), svgText(12, T + 8, m.label, { class: "mnb-axis-label" }));
@@ -869,10 +888,15 @@ export function render({ model, el }) {
   }
 
   function plotParallel(m) {
-    const axes = st.table.columns.filter((c) => (c.kind === "param" || c.kind === "model") && !st.hiddenCols.has(c.key)).slice(0, 9);
+    // As wide as the space there is (a narrow sidebar included): as many parameter axes as fit
+    // MIN_GAP apart, the metric last; the note says how to see the others.
+    const avail = plotWidth(); const L = avail < 420 ? 76 : 100; const R = avail < 420 ? 40 : 50;
+    const fit = Math.max(1, Math.min(9, Math.floor((avail - L - R) / MIN_GAP)));
+    const candidates = st.table.columns.filter((c) => (c.kind === "param" || c.kind === "model") && !st.hiddenCols.has(c.key));
+    const axes = candidates.slice(0, fit);
     axes.push(m);
     const rows = sampleRows();
-    const W = Math.max(680, axes.length * 120); const H = 330; const T = 28; const B = 30; const L = 100; const R = 50;
+    const W = avail; const H = 330; const T = 28; const B = 30;
     const svg = frame(W, H);
     const gap = axes.length > 1 ? (W - L - R) / (axes.length - 1) : 0;
     // Axes span every run, not only the ones shown, so they stay put while brushing.
@@ -895,8 +919,14 @@ export function render({ model, el }) {
       const x = L + k * gap;
       const g = s("g", { class: "mnb-paxis", "data-key": c.key });
       g.append(s("line", { x1: x, x2: x, y1: T, y2: H - B, class: "mnb-axis" }));
-      axisLabels(g, scales[k], true, x, H - B, H - B - T);
-      g.append(svgText(x, T - 12, c.label.length > 16 ? c.label.slice(0, 15) + "…" : c.label, { "text-anchor": "middle", class: "mnb-axis-label" }));
+      axisLabels(g, scales[k], true, x, H - B, H - B - T, Math.max(3, Math.min(14, Math.floor(((k ? gap : L) - 10) / 6.5))));
+      // A label fits between its neighbours (and inside the plot at either end): ~6.5 px a char.
+      const room = Math.min(axes.length > 1 ? gap : W, 2 * Math.min(x, W - x));
+      const chars = Math.max(4, Math.min(16, Math.floor((room - 6) / 7.5))); // bold: ~7.5 px a char
+      const name = c.label.length > chars ? c.label.slice(0, chars - 1) + "…" : c.label;
+      const label = svgText(x, T - 12, name, { "text-anchor": "middle", class: "mnb-axis-label" });
+      if (name !== c.label) { const full = s("title", {}); full.textContent = c.label; label.append(full); }
+      g.append(label);
       const b = st.brushes.get(c.key);
       if (b) g.append(s("rect", { x: x - 7, width: 14, y: b.y0, height: Math.max(2, b.y1 - b.y0), class: "mnb-brush" }));
       const hit = s("rect", { x: x - 12, width: 24, y: T, height: H - B - T, class: "mnb-brush-area" });
@@ -905,6 +935,7 @@ export function render({ model, el }) {
       svg.append(g);
     });
     plotControls.append(h("span", { class: "mnb-muted", text: "drag along an axis to keep only the runs in that range; click an axis to clear it" }));
+    if (candidates.length > axes.length - 1) plotControls.append(h("span", { class: "mnb-muted mnb-axes-note", text: `${axes.length - 1} of ${candidates.length} parameters: widen the view or hide columns to see others` }));
     put(plotBox, svg);
   }
 
@@ -953,6 +984,19 @@ export function render({ model, el }) {
     recompute();
   });
   groupSel.addEventListener("change", () => { st.group = groupSel.value; st.items = groupItems(st.order); drawAll(); });
+  // Redraw table and plot when the view changes width (a sidebar dragged, a window resized).
+  let plotW = 0; let tableW = scroller.clientWidth; let roRaf = 0;
+  const ro = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => {
+    if (roRaf) return;
+    roRaf = requestAnimationFrame(() => {
+      roRaf = 0;
+      const tw = scroller.clientWidth;
+      if (tw && Math.abs(tw - tableW) > 8) { tableW = tw; drawHeader(); drawRows(); }
+      const w = plotBox.clientWidth;
+      if (w && Math.abs(w - plotW) > 8) { plotW = w; drawPlot(); }
+    });
+  });
+  if (ro) { ro.observe(plotBox); ro.observe(scroller); }
   let raf = 0;
   scroller.addEventListener("scroll", () => { if (!raf) raf = requestAnimationFrame(() => { raf = 0; drawRows(); }); });
 
@@ -980,7 +1024,7 @@ export function render({ model, el }) {
   const snapTimers = [0, 300, 1500].map((ms) => setTimeout(hideSnapshot, ms));
   return () => {
     for (const [ev, cb] of Object.entries(handlers)) model.off(ev, cb);
-    clearTimeout(timer); snapTimers.forEach(clearTimeout); el.replaceChildren();
+    clearTimeout(timer); snapTimers.forEach(clearTimeout); if (ro) ro.disconnect(); cancelAnimationFrame(roRaf); el.replaceChildren();
   };
 }
 
