@@ -272,7 +272,8 @@ def lab(tmp_path_factory):
     labconfig = root / ".cfg" / "labconfig"
     labconfig.mkdir(parents=True)
     (labconfig / "page_config.json").write_text(
-        '{"disabledExtensions": {"@mlops-nb/labextension": true}}')
+        '{"disabledExtensions": {"@mlops-nb/labextension": true,'
+        ' "@jupyterlab/apputils-extension:announcements": true}}')
     log = open(root / "lab.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",

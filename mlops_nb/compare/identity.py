@@ -58,8 +58,8 @@ def none_mask(df: pd.DataFrame, col: str) -> np.ndarray:
 
     nones = df.attrs.get("params_none") or {}
     name = col[len(PARAM):]
-    if not nones or "id" not in df.columns:
-        return np.zeros(len(df), dtype=bool)
+    if not nones or "id" not in df.columns or not any(name in s for s in nones.values()):
+        return np.zeros(len(df), dtype=bool)  # the common case, without a pass over 10^5 ids
     return np.fromiter((name in nones.get(i, ()) for i in df["id"]), dtype=bool, count=len(df))
 
 
@@ -70,7 +70,12 @@ def column_values(df: pd.DataFrame, col: str) -> list[Any]:
     raw = df[col].tolist()
     set_mask = df[col].notna().to_numpy()
     nones = none_mask(df, col)
-    out: list[Any] = []
+    if df[col].dtype.kind in "fiub":  # numbers: tolist() gave Python values, NaN where unset
+        out = [v if is_set else MISSING for v, is_set in zip(raw, set_mask.tolist(), strict=True)]
+        for i in nones.nonzero()[0].tolist():
+            out[i] = None
+        return out
+    out = []
     for v, is_set, is_none in zip(raw, set_mask, nones, strict=True):
         if is_none:
             out.append(None)

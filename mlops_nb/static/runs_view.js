@@ -470,7 +470,7 @@ export function render({ model, el }) {
   const st = {
     table: normalize(model.get("payload")), order: [], shown: [], items: [], brushes: new Map(),
     hiddenCols: new Set(), group: "", plot: "param", plotParam: null, plotLog: null, error: "",
-    diffCode: null, confirm: null, onlyDiff: true,
+    diffCode: null, confirm: null, onlyDiff: true, nameChars: 0,
   };
   const root = h("div", { class: "mnb-view", dir: "ltr" });
   el.replaceChildren(root);
@@ -526,6 +526,10 @@ export function render({ model, el }) {
 
   function init() {
     const t = st.table;
+    const names = t.byKey.get("name")?.values || [];
+    const step = Math.max(1, Math.floor(names.length / 2000)); // a sample is enough at 100,000
+    st.nameChars = 0;
+    for (let i = 0; i < names.length; i += step) st.nameChars = Math.max(st.nameChars, String(names[i] ?? "").length + 2);
     st.hiddenCols = new Set(t.columns.filter((c) => c.hidden).map((c) => c.key));
     const params = t.columns.filter((c) => c.kind === "param" && !c.hidden);
     if (!params.some((c) => c.key === st.plotParam)) st.plotParam = params[0]?.key ?? null;
@@ -612,7 +616,10 @@ export function render({ model, el }) {
     // The name column gives way in a narrow host (a JupyterLab sidebar) so the frozen columns
     // leave room for the rest to scroll past them.
     const room = scroller.clientWidth || 0;
-    const widths = { id: 80, name: room ? Math.max(110, Math.min(260, room - 30 - 80 - 96 - 60)) : 260 };
+    // As wide as the longest name needs (up to 420 px), so names that differ only at the end
+    // are not cut to the same text.
+    const want = Math.max(160, Math.min(420, st.nameChars * 7 + 28));
+    const widths = { id: 86, name: room ? Math.max(110, Math.min(want, room - 30 - 86 - 96 - 60)) : want };
     let left = 30;
     return ordered.map((c) => {
       const w = widths[c.key] ?? (c.kind === "metric" ? 96 : c.kind === "model" ? 170 : c.key === "started_at" ? 150 : 110);
