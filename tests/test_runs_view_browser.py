@@ -381,6 +381,7 @@ def test_widget_in_jupyterlab(browser, lab):
     assert _names(page) != names
     header.scroll_into_view_if_needed()
     _shot(page, "lab-widget.png")
+    page.evaluate("document.querySelector('.mnb-view .mnb-scroll').scrollLeft = 0")
     view.screenshot(path=str(ARTIFACTS / "lab-widget-view.png"))  # the README's docs/widget.png
 
     # tick two rows -> diff, and the kernel sends the code diff

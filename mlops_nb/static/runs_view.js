@@ -616,9 +616,9 @@ export function render({ model, el }) {
     // The name column gives way in a narrow host (a JupyterLab sidebar) so the frozen columns
     // leave room for the rest to scroll past them.
     const room = scroller.clientWidth || 0;
-    // As wide as the longest name needs (up to 420 px), so names that differ only at the end
+    // As wide as the longest name needs (up to 460 px), so names that differ only at the end
     // are not cut to the same text.
-    const want = Math.max(160, Math.min(420, st.nameChars * 7 + 28));
+    const want = Math.max(160, Math.min(460, st.nameChars * 8 + 28)); // bold best rows: ~8 px a char
     const widths = { id: 86, name: room ? Math.max(110, Math.min(want, room - 30 - 86 - 96 - 60)) : want };
     let left = 30;
     return ordered.map((c) => {
