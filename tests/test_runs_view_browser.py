@@ -430,3 +430,25 @@ def test_widget_in_jupyterlab(browser, lab):
     snap.scroll_into_view_if_needed()
     _shot(page, "lab-reopened-snapshot.png")
     ctx.close()
+
+
+def test_report_of_a_sweep_for_the_readme(browser, tmp_path):
+    """A report of a plain sweep (no hostile values), offline: the README's docs/report.png."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench_compare import make_store
+    from mlops_nb.compare import write_report
+
+    make_store(tmp_path / ".mlops_nb", 60)
+    out = write_report(tmp_path / "report.html", metric="accuracy", home=tmp_path / ".mlops_nb")
+    ctx = browser.new_context(offline=True, viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    page.locator(".mnb-grid tbody tr[data-id]").first.wait_for()
+    assert page.locator(".mnb-count").inner_text() == "60 of 60 runs"
+    assert page.locator(".mnb-plot svg circle").count() >= 60
+    page.locator("details.plots").evaluate("d => d.open = false")
+    page.screenshot(path=str(ARTIFACTS / "report-readme.png"))
+    ctx.close()
+    assert not errors, errors

@@ -200,6 +200,14 @@ def plan_params(df: pd.DataFrame) -> ParamPlan:
 
 
 # -- names ----------------------------------------------------------------------------------------
+def _name_value(v: Any) -> str:
+    """A value as a name shows it: floats to 4 significant digits (`lr=0.000591`, not 19
+    digits); two runs that then read the same get their short ids below."""
+    if isinstance(v, float) and not isinstance(v, bool):
+        return format(v, ".4g")
+    return value_text(v)
+
+
 def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bool]]:
     """A name per run (explicit names win) and whether it was made up here.
 
@@ -229,7 +237,7 @@ def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bo
             for k in distinguishing:
                 v = plan.params[k].values[i]
                 if v is not MISSING:
-                    parts.append(f"{plan.params[k].label}={value_text(v)}")
+                    parts.append(f"{plan.params[k].label}={_name_value(v)}")
                 if len(parts) > NAME_PARAMS:
                     break
             names[i] = " · ".join(parts)

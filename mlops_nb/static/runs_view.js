@@ -619,7 +619,7 @@ export function render({ model, el }) {
     // As wide as the longest name needs (up to 460 px), so names that differ only at the end
     // are not cut to the same text.
     const want = Math.max(160, Math.min(460, st.nameChars * 8 + 28)); // bold best rows: ~8 px a char
-    const widths = { id: 86, name: room ? Math.max(110, Math.min(want, room - 30 - 86 - 96 - 60)) : want };
+    const widths = { id: 92, name: room ? Math.max(110, Math.min(want, room - 30 - 92 - 96 - 60)) : want };
     let left = 30;
     return ordered.map((c) => {
       const w = widths[c.key] ?? (c.kind === "metric" ? 96 : c.kind === "model" ? 170 : c.key === "started_at" ? 150 : 110);
