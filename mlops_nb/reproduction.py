@@ -154,7 +154,7 @@ def _home_for(target_home: str | os.PathLike[str] | None, run_json: dict[str, An
 
 def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | None = None,
               rtol: float = 0.0, atol: float = 0.0, timeout: float = 600,
-              stable: bool = False) -> Verdict:
+              stable: bool = False, run: str | None = None) -> Verdict:
     """Verify that an export folder (or a run, exported to a temporary folder) reproduces.
 
     Runs `train.py` in a fresh Python process in an empty folder and compares each metric
@@ -167,13 +167,17 @@ def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         atol: absolute tolerance per metric.
         timeout: seconds the script may run before it counts as failed.
         stable: also run twice more with other `PYTHONHASHSEED`s (level L3).
+        run: the run the folder must hold: a folder holding another run's export (an older
+            export left in `exports/best`, say) is refused with what it holds, never verified
+            instead.
 
     Returns:
         The `Verdict`: `.ok`, `.level` (L0-L3), per-metric `.metrics`, `.problems`.
 
     Raises:
-        MlopsNbError: bad tolerances or timeout, a folder that is not an export, an unknown
-            or ambiguous run id (RunNotFound, AmbiguousRunId), no store (StoreNotFound).
+        MlopsNbError: bad tolerances or timeout, a folder that is not an export (or not of
+            `run`), an unknown or ambiguous run id (RunNotFound, AmbiguousRunId), no store
+            (StoreNotFound).
 
     Example:
         >>> mnb.reproduce("exports/rf").ok                     # doctest: +SKIP
@@ -196,11 +200,33 @@ def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
                 export_dir = _export_to(os.fspath(target), Path(tmp.name) / "export", store)
             except ExportRefused as exc:
                 return _refused(exc, os.fspath(target), store, rtol, atol, stable, started)
+        elif run is not None:
+            _check_holds(export_dir, run, home)
         return _verify(export_dir, home, rtol, atol, timeout, stable, started,
                        temporary=tmp is not None)
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _check_holds(export_dir: Path, run: str, home: str | os.PathLike[str] | None) -> None:
+    """Refuse a folder whose export is not of `run` (an id or a unique id prefix)."""
+    try:
+        held = json.loads((export_dir / "run.json").read_text(encoding="utf-8")).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        held = None
+    want = run.strip().lower()
+    store = _home_for(home, None)
+    if store is not None:
+        with contextlib.suppress(MlopsNbError):
+            from .store.reader import StoreReader
+
+            want = StoreReader(store).resolve(want).id
+    if not isinstance(held, str) or not want or not held.startswith(want):
+        what = f"the export of run {held[:12]}" if isinstance(held, str) else "no readable export"
+        raise MlopsNbError(
+            f"{os.fspath(export_dir)!r} holds {what}, not of run {want[:12]}: export run "
+            f"{want[:12]} again (into a new folder, or overwrite this one) before verifying it")
 
 
 def _export_to(run_id: str, out: Path, home: Path | None) -> Path:

@@ -211,3 +211,63 @@ def test_verify_runs_in_the_background_and_ends_with_the_verdict(widget, tracked
     assert widget.status.endswith(widget.cmp.verdict_text(best))
     assert "verdict" in [c["key"] for c in widget.payload["columns"]]
     assert best in mnb.compare(metric="accuracy").cmp.verdicts  # stored, seen by a new widget
+
+
+@pytest.mark.slow
+def test_verify_after_export_checks_the_exported_folder_not_the_selection(widget, tmp_path):
+    widget.export_dir = tmp_path / "exports"
+    best = widget.cmp.best[0]
+    other = next(r for r in widget.payload["data"]["id"] if r != best)
+    widget._on_msg(widget, {"action": "export", "ids": [best]}, [])
+    folder = widget.exported[best]
+    widget.select(other)  # ticking another row afterwards does not change what Verify checks
+    thread = widget.verify([best])
+    thread.join(240)
+    verdict = widget.cmp.verdicts[best]
+    assert verdict["run_id"] == best and verdict["export_dir"] == str(folder.resolve())
+    assert widget.status.startswith("verified 1 run: ")
+    # The folder now holds another run's export: Verify checks the run itself, never that one.
+    import shutil
+
+    shutil.rmtree(folder)
+    shutil.copytree(widget.export([other])[0], folder)
+    widget.verify([best]).join(240)
+    verdict = widget.cmp.verdicts[best]
+    assert verdict["run_id"] == best and verdict["export_dir"] is None  # a fresh export
+
+
+def test_noise_button_needs_one_run_and_sane_seeds(widget):
+    ids = widget.payload["data"]["id"]
+    widget.select(ids[0], ids[1])
+    widget._on_msg(widget, {"action": "noise", "ids": ids[:2], "seeds": 3}, [])
+    assert widget.noise_thread is None and "single run" in widget.status
+    assert widget.measure_noise([ids[0]], seeds=1) is None and "2 and 50" in widget.status
+    assert widget.measure_noise([ids[0]], seeds=True) is None
+
+
+@pytest.mark.slow
+def test_noise_button_marks_runs_tied_within_noise(tracked):
+    """Unseeded scores: the runs within the best run's spread over fresh RNG states are shown
+    as tied in the table; a far-off run never is."""
+    tracked.run("import numpy as np")
+    for k in range(3):
+        tracked.run(f"k = {k}\nscore = float(0.6 + np.random.default_rng().uniform(0, 0.2))")
+    tracked.run("k = 9\nscore = 0.1")
+    tracked.flush()
+    w = mnb.compare(metric="score", goal="max")
+    best = w.cmp.best[0]
+    w._on_msg(w, {"action": "noise", "ids": [], "seeds": 3}, [])
+    w.noise_thread.join(300)
+    assert w.status.startswith(f"noise of {w._label(best)} over 3 seeds: score spread "), \
+        w.status
+    spread = w.cmp.noise[best]["metrics"]["score"]["spread"]
+    assert spread > 0
+    data = w.payload["data"]
+    values = dict(zip(data["id"], data["metrics.score"], strict=True))
+    expected = {r for r, v in values.items() if r != best and abs(v - values[best]) <= spread}
+    verdicts = dict(zip(data["id"], data["verdict"], strict=True))
+    tied = {r for r, v in verdicts.items() if v and "tied with best within noise" in v}
+    assert tied == expected == w.cmp.tied
+    far = next(r for r, v in values.items() if v == 0.1)
+    assert far not in tied
+    assert f"{len(tied)} run{'s' if len(tied) != 1 else ''} tied" in w.status

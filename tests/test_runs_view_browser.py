@@ -272,7 +272,8 @@ def lab(tmp_path_factory):
     labconfig = root / ".cfg" / "labconfig"
     labconfig.mkdir(parents=True)
     (labconfig / "page_config.json").write_text(
-        '{"disabledExtensions": {"@mlops-nb/labextension": true}}')
+        '{"disabledExtensions": {"@mlops-nb/labextension": true,'
+        ' "@jupyterlab/apputils-extension:announcements": true}}')
     log = open(root / "lab.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -380,6 +381,7 @@ def test_widget_in_jupyterlab(browser, lab):
     assert _names(page) != names
     header.scroll_into_view_if_needed()
     _shot(page, "lab-widget.png")
+    page.evaluate("document.querySelector('.mnb-view .mnb-scroll').scrollLeft = 0")
     view.screenshot(path=str(ARTIFACTS / "lab-widget-view.png"))  # the README's docs/widget.png
 
     # tick two rows -> diff, and the kernel sends the code diff
@@ -428,3 +430,25 @@ def test_widget_in_jupyterlab(browser, lab):
     snap.scroll_into_view_if_needed()
     _shot(page, "lab-reopened-snapshot.png")
     ctx.close()
+
+
+def test_report_of_a_sweep_for_the_readme(browser, tmp_path):
+    """A report of a plain sweep (no hostile values), offline: the README's docs/report.png."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench_compare import make_store
+    from mlops_nb.comparison import write_report
+
+    make_store(tmp_path / ".mlops_nb", 60)
+    out = write_report(tmp_path / "report.html", metric="accuracy", home=tmp_path / ".mlops_nb")
+    ctx = browser.new_context(offline=True, viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    page.locator(".mnb-grid tbody tr[data-id]").first.wait_for()
+    assert page.locator(".mnb-count").inner_text() == "60 of 60 runs"
+    assert page.locator(".mnb-plot svg circle").count() >= 60
+    page.locator("details.plots").evaluate("d => d.open = false")
+    page.screenshot(path=str(ARTIFACTS / "report-readme.png"))
+    ctx.close()
+    assert not errors, errors

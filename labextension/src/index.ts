@@ -104,6 +104,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         settings
       );
       decorators.set(nbPanel, deco);
+      // File > Rename: the panel follows the notebook to its new path (the server tells the
+      // kernel; runs recorded from now on carry the new path, in the same experiment).
+      nbPanel.context.pathChanged.connect((_, path) => {
+        if (tracker.currentWidget === nbPanel) {
+          panel.setNotebook(path, { renamed: true });
+        }
+      });
       nbPanel.disposed.connect(() => decorators.delete(nbPanel));
     });
     tracker.currentChanged.connect((_, nbPanel) => {

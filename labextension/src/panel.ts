@@ -17,6 +17,7 @@ import {
   IJob,
   ILineage,
   IPayload,
+  appendPage,
   jobText,
   needsFetch,
   pickExperiment,
@@ -32,8 +33,10 @@ export interface IPanelHost {
   goToCell(notebook: string, cellId: string): void;
 }
 
-/** Runs per fetch: the view sorts and filters these in the browser (it draws only the rows
- * in sight), so the server is asked again only for experiments larger than this. */
+/** Runs per fetch. The first page is small so the panel paints at once; the rest follow in
+ * pages of the server's maximum until the view holds every run (it sorts, filters and plots
+ * them in the browser and draws only the rows in sight). */
+const FIRST_PAGE = 2000;
 const PAGE = 5000;
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -116,13 +119,14 @@ export class ExperimentsPanel extends Widget {
     super.dispose();
   }
 
-  /** The active notebook changed: its experiment becomes the default. */
-  setNotebook(path: string): void {
+  /** The active notebook changed: its experiment becomes the default. A renamed notebook
+   * keeps the experiment shown: its runs so far carry the old path. */
+  setNotebook(path: string, opts: { renamed?: boolean } = {}): void {
     if (path === this.notebookPath) {
       return;
     }
     this.notebookPath = path;
-    this.chosenExperiment = null;
+    this.chosenExperiment = opts.renamed ? this.experiment : null;
     void this.refresh();
   }
 
@@ -169,36 +173,79 @@ export class ExperimentsPanel extends Widget {
       this.model.update('payload', EMPTY_PAYLOAD);
       return;
     }
-    const sort = (this.model.get('sort') as Partial<IPayload['sort']>) ?? {};
-    const paged = this.currentPayload.truncated || this.currentPayload.offset > 0;
     const started = performance.now();
-    try {
-      const payload = await requestAPI<IPayload>(
+    const page = (offset: number, limit: number) =>
+      requestAPI<IPayload>(
         'runs',
         {},
         {
           path: this.notebookPath,
           experiment: this.experiment,
-          // the server filters and sorts only a page that cannot hold every run
-          filter: paged ? (this.model.get('filter') as string) ?? '' : '',
-          sort: paged && sort.key ? sort.key : null,
-          ascending: paged && sort.key ? String(!!sort.ascending) : null,
           metric: (this.model.get('metric') as string) ?? null,
           goal: (this.model.get('goal') as string) ?? null,
+          offset: offset ? String(offset) : null,
+          limit
+        },
+        this.settings
+      );
+    try {
+      const acc = await page(0, FIRST_PAGE);
+      if (seq !== this.loadSeq) {
+        return; // a newer request superseded this one
+      }
+      this.model.update('payload', acc);
+      this.node.dataset.loadMs = String(Math.round(performance.now() - started));
+      if (acc.problems.length) {
+        this.status(`skipped unreadable store files: ${acc.problems.join('; ')}`);
+      }
+      if (acc.truncated) {
+        void this.loadRest(seq, acc, started);
+      }
+    } catch (error) {
+      this.status((error as Error).message);
+    }
+  }
+
+  /** The pages after the first, in the background: the view gets every run once all are in
+   * (one re-render, not one per page); a newer listing or a store change stops this one. */
+  private async loadRest(seq: number, acc: IPayload, started: number): Promise<void> {
+    const rest = (offset: number) =>
+      requestAPI<IPayload>(
+        'runs',
+        {},
+        {
+          path: this.notebookPath,
+          experiment: this.experiment,
+          metric: (this.model.get('metric') as string) ?? null,
+          goal: (this.model.get('goal') as string) ?? null,
+          offset,
           limit: PAGE
         },
         this.settings
       );
-      if (seq !== this.loadSeq) {
-        return; // a newer request superseded this one
+    try {
+      while (acc.truncated) {
+        this.status(
+          `loading runs… ${acc.n.toLocaleString('en-US')} of ${acc.total.toLocaleString('en-US')}`
+        );
+        const next = await rest(acc.n);
+        if (seq !== this.loadSeq) {
+          return;
+        }
+        const merged = appendPage(acc, next);
+        if (merged === null) {
+          void this.loadRuns(); // the store changed while paging: start over
+          return;
+        }
+        acc = merged;
       }
-      this.model.update('payload', payload);
-      this.node.dataset.loadMs = String(Math.round(performance.now() - started));
-      if (payload.problems.length) {
-        this.status(`skipped unreadable store files: ${payload.problems.join('; ')}`);
-      }
+      this.model.update('payload', acc);
+      this.node.dataset.allMs = String(Math.round(performance.now() - started));
+      this.status('');
     } catch (error) {
-      this.status((error as Error).message);
+      if (seq === this.loadSeq) {
+        this.status(`could not load every run: ${(error as Error).message}`);
+      }
     }
   }
 
@@ -228,6 +275,9 @@ export class ExperimentsPanel extends Widget {
         for (const id of ids) {
           await this.reproduce(id);
         }
+        break;
+      case 'noise':
+        await this.reproduce(ids[0], Number(msg.seeds) || 5);
         break;
       case 'diff':
         await this.diff(ids);
@@ -283,17 +333,22 @@ export class ExperimentsPanel extends Widget {
     }
   }
 
-  async reproduce(id: string): Promise<void> {
+  /** Verify a run, or with `seeds` measure its noise (`reproduce --seeds N`), as a server job. */
+  async reproduce(id: string, seeds?: number): Promise<void> {
+    if (!id) {
+      this.status('tick a run first');
+      return;
+    }
     try {
       const job = await postAPI<IJob>(
         `runs/${id}/reproduce`,
-        { path: this.notebookPath },
+        seeds ? { path: this.notebookPath, seeds } : { path: this.notebookPath },
         this.settings
       );
       this.status(jobText(job));
       void this.pollJob(job.id);
     } catch (error) {
-      this.status(`reproduce: ${(error as Error).message}`);
+      this.status(`${seeds ? 'noise' : 'reproduce'}: ${(error as Error).message}`);
     }
   }
 
@@ -321,7 +376,7 @@ export class ExperimentsPanel extends Widget {
         const job = await requestAPI<IJob>(`jobs/${jobId}`, {}, {}, this.settings);
         this.status(jobText(job));
         if (job.state === 'done' || job.state === 'failed') {
-          this.model.reply({ action: 'verify', ids: [job.run_id], job });
+          this.model.reply({ action: job.kind === 'noise' ? 'noise' : 'verify', ids: [job.run_id], job });
           await this.loadRuns();
           const sel = this.model.get('selected') as string[];
           if (sel.includes(job.run_id)) {

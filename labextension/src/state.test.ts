@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 
 import { RestModel } from './model';
 import {
+  appendPage,
   badgeText,
+  EMPTY_PAYLOAD,
+  IPayload,
   compareCell,
   formatValue,
   ICellRun,
@@ -89,15 +92,53 @@ describe('compareCell', () => {
 describe('needsFetch (the view sorts and filters what it holds)', () => {
   const whole = { truncated: false, offset: 0 };
   const page = { truncated: true, offset: 0 };
-  it('keeps sort and filter in the browser when every run is loaded', () => {
+  it('keeps sort and filter in the browser, even while the later pages load', () => {
     expect(needsFetch(['sort'], whole)).toBe(false);
     expect(needsFetch(['filter'], whole)).toBe(false);
+    expect(needsFetch(['sort', 'filter'], page)).toBe(false);
     expect(needsFetch(['selected'], page)).toBe(false);
   });
-  it('asks the server again for a truncated page, and for a new metric', () => {
-    expect(needsFetch(['sort'], page)).toBe(true);
-    expect(needsFetch(['filter'], { truncated: false, offset: 200 })).toBe(true);
+  it('asks the server again for a new metric (best run and column order are its)', () => {
     expect(needsFetch(['metric'], whole)).toBe(true);
+    expect(needsFetch(['metric'], page)).toBe(true);
+  });
+});
+
+describe('appendPage (every run, page by page)', () => {
+  const cols = [
+    { key: 'id', label: 'id', kind: 'id' },
+    { key: 'params.a', label: 'a', kind: 'param' }
+  ] as any;
+  const page = (offset: number, ids: string[], a: unknown[], total = 5) =>
+    ({
+      ...EMPTY_PAYLOAD,
+      columns: cols,
+      n: ids.length,
+      total,
+      all: total,
+      offset,
+      limit: 2,
+      truncated: offset + ids.length < total,
+      data: { id: ids, 'params.a': a },
+      nones: { 'params.a': a.flatMap((v, j) => (v === null ? [j] : [])) },
+      name_auto: ids.map(() => true)
+    }) as IPayload;
+  it('joins the pages column by column, None rows shifted to their place', () => {
+    let acc = page(0, ['r0', 'r1'], [1, null]);
+    acc = appendPage(acc, page(2, ['r2', 'r3'], [null, 4]))!;
+    acc = appendPage(acc, page(4, ['r4'], [5]))!;
+    expect(acc.n).toBe(5);
+    expect(acc.truncated).toBe(false);
+    expect(acc.data.id).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    expect(acc.data['params.a']).toEqual([1, null, null, 4, 5]);
+    expect(acc.nones['params.a']).toEqual([1, 2]);
+    expect(acc.name_auto).toHaveLength(5);
+  });
+  it('refuses a page of another listing (the store changed in between)', () => {
+    const acc = page(0, ['r0', 'r1'], [1, 2]);
+    expect(appendPage(acc, page(3, ['r3'], [1]))).toBeNull();
+    expect(appendPage(acc, page(2, ['r2'], [1], 6))).toBeNull();
+    expect(appendPage(acc, { ...page(2, ['r2'], [1]), columns: [cols[0]] })).toBeNull();
   });
 });
 
@@ -118,6 +159,24 @@ describe('jobs and verdicts', () => {
     expect(jobText({ ...job, state: 'failed', error: 'boom' })).toContain('boom');
     expect(verdictText({ level: 'L1', ok: false })).toBe('L1 ✗');
     expect(verdictText(null)).toBe('');
+  });
+
+  it('say what a noise job (reproduce --seeds) found', () => {
+    const job = { id: 'j', kind: 'noise', run_id: 'abcdef0123', elapsed_s: 7.6, error: null };
+    expect(jobText({ ...job, state: 'running', result: null })).toBe(
+      'noise of abcdef01: seeded re-runs… 8 s'
+    );
+    const result = {
+      seeds: 5,
+      metrics: { f1: { spread: 0.0123456, std: 0.004 } },
+      ties: { f1: ['a', 'b'] }
+    } as any;
+    expect(jobText({ ...job, state: 'done', result })).toBe(
+      'noise of abcdef01 over 5 seeds: f1 spread 0.0123, 2 runs tied within noise'
+    );
+    expect(jobText({ ...job, state: 'failed', result: null, error: 'no export' })).toBe(
+      'noise of abcdef01 failed: no export'
+    );
   });
 });
 

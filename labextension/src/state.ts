@@ -221,6 +221,9 @@ export function compareCell(recorded: string | null | undefined, current: string
 /** The status line for a reproduce job. */
 export function jobText(job: IJob): string {
   const run = job.run_id.slice(0, 8);
+  if (job.kind === 'noise') {
+    return noiseJobText(job);
+  }
   switch (job.state) {
     case 'queued':
       return `reproduce ${run}: waiting for a free worker`;
@@ -235,6 +238,33 @@ export function jobText(job: IJob): string {
   }
 }
 
+/** `reproduce --seeds N` as a job: progress, then the spread and how many runs it ties. */
+export function noiseJobText(job: IJob): string {
+  const run = job.run_id.slice(0, 8);
+  switch (job.state) {
+    case 'queued':
+      return `noise of ${run}: waiting for a free worker`;
+    case 'running':
+      return `noise of ${run}: seeded re-runs… ${Math.round(job.elapsed_s)} s`;
+    case 'failed':
+      return `noise of ${run} failed: ${job.error ?? 'unknown error'}`;
+    case 'done': {
+      const r = (job.result ?? {}) as Record<string, any>;
+      const metrics = (r.metrics ?? {}) as Record<string, { spread?: number; std?: number }>;
+      const ties = (r.ties ?? {}) as Record<string, string[]>;
+      const parts = Object.entries(metrics).map(([name, m]) => {
+        const n = (ties[name] ?? []).length;
+        return `${name} spread ${fmtSpread(m.spread)}, ${n} run${n === 1 ? '' : 's'} tied within noise`;
+      });
+      return `noise of ${run} over ${r.seeds ?? '?'} seeds: ${parts.join('; ') || 'no metric measured'}`;
+    }
+  }
+}
+
+function fmtSpread(v: number | undefined): string {
+  return typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(3)).toString() : '?';
+}
+
 export function verdictText(v: IVerdict | null | undefined): string {
   if (!v) {
     return '';
@@ -244,17 +274,47 @@ export function verdictText(v: IVerdict | null | undefined): string {
 }
 
 /**
- * Whether a change of the view's traits needs the server: the view sorts and filters the runs
- * it holds itself, so only a page that does not hold every run (truncated) is fetched again,
- * and a new metric always is (the best run and the column order come from the server).
+ * The next page of the same listing appended to the runs loaded so far, or null when it is
+ * not the next page of the same listing (the store changed between the requests: the caller
+ * starts again). Column-wise, so 100,000 runs are a few arrays, not 100,000 objects.
  */
+export function appendPage(acc: IPayload, page: IPayload): IPayload | null {
+  const keys = acc.columns.map(c => c.key).join('\u0000');
+  if (
+    page.offset !== acc.offset + acc.n ||
+    page.all !== acc.all ||
+    page.total !== acc.total ||
+    page.columns.map(c => c.key).join('\u0000') !== keys
+  ) {
+    return null;
+  }
+  const data: Record<string, unknown[]> = {};
+  for (const col of acc.columns) {
+    data[col.key] = (acc.data[col.key] ?? []).concat(page.data[col.key] ?? []);
+  }
+  const nones: Record<string, number[]> = { ...acc.nones };
+  for (const [key, rows] of Object.entries(page.nones ?? {})) {
+    nones[key] = (nones[key] ?? []).concat(rows.map(j => j + acc.n));
+  }
+  return {
+    ...acc,
+    data,
+    nones,
+    name_auto: acc.name_auto.concat(page.name_auto ?? []),
+    n: acc.n + page.n,
+    limit: acc.limit + page.limit,
+    truncated: page.truncated
+  };
+}
+
+/** Whether a change of the view's traits needs the server. */
 export function needsFetch(
   changed: string[],
   payload: Pick<IPayload, 'truncated' | 'offset'>
 ): boolean {
-  if (changed.includes('metric')) {
-    return true;
-  }
-  const paged = payload.truncated || payload.offset > 0;
-  return paged && (changed.includes('sort') || changed.includes('filter'));
+  // The panel loads every run (appendPage), so sort and filter stay in the browser even
+  // while the later pages arrive; a new metric changes the best run and the column order.
+  // `payload` stays in the signature for callers that ask about a page.
+  void payload;
+  return changed.includes('metric');
 }

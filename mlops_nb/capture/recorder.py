@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lineage import SessionLog, externalize_large_values
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
+from ..server.live_path import LivePath, kernel_connection_file
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from ..validation.hook import Profiler
@@ -91,7 +92,8 @@ class Tracker:
         self.profiler = Profiler()  # one profile per new data fingerprint (validate/hook.py)
         self.fingerprints = FingerprintCache()
         self.recorded = 0
-        self.notebook = _notebook_path(shell)
+        self._notebook = LivePath(_notebook_path(shell), kernel_connection_file())
+        self._experiment_default: str | None = None
         self.patcher = autolog.Patcher()
         self.search_children = _search_children()
         self._ctx: CellContext | None = None
@@ -164,10 +166,22 @@ class Tracker:
             ctx.warnings.append(f"loop iteration capture failed: {exc!r}")
 
     # -- control ------------------------------------------------------------------------------
+    @property
+    def notebook(self) -> str | None:
+        """The notebook's current path: follows File > Rename (server/live_path.py)."""
+        return self._notebook.get()
+
+    @notebook.setter
+    def notebook(self, value: str | None) -> None:
+        self._notebook = LivePath(value)
+        self._experiment_default = None
+
     def default_experiment(self) -> str:
-        if self.notebook:
-            return Path(self.notebook).stem or "default"
-        return "default"
+        """The notebook's stem when first asked: a rename keeps its runs in one experiment."""
+        if self._experiment_default is None:
+            nb = self.notebook
+            self._experiment_default = (Path(nb).stem or "default") if nb else "default"
+        return self._experiment_default
 
     def ensure_writer(self) -> SessionWriter:
         if self.writer is None:

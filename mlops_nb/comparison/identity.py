@@ -58,10 +58,9 @@ def none_mask(df: pd.DataFrame, col: str) -> np.ndarray:
 
     nones = df.attrs.get("params_none") or {}
     name = col[len(PARAM):]
-    if not nones or "id" not in df.columns:
-        return np.zeros(len(df), dtype=bool)
-    return np.fromiter((name in (nones.get(i) or ()) for i in df["id"]), dtype=bool,
-                       count=len(df))
+    if not nones or "id" not in df.columns or not any(name in s for s in nones.values()):
+        return np.zeros(len(df), dtype=bool)  # the common case, without a pass over 10^5 ids
+    return np.fromiter((name in (nones.get(i) or ()) for i in df["id"]), dtype=bool, count=len(df))
 
 
 def column_values(df: pd.DataFrame, col: str) -> list[Any]:
@@ -71,7 +70,12 @@ def column_values(df: pd.DataFrame, col: str) -> list[Any]:
     raw = df[col].tolist()
     set_mask = df[col].notna().to_numpy()
     nones = none_mask(df, col)
-    out: list[Any] = []
+    if df[col].dtype.kind in "fiub":  # numbers: tolist() gave Python values, NaN where unset
+        out = [v if is_set else MISSING for v, is_set in zip(raw, set_mask.tolist(), strict=True)]
+        for i in nones.nonzero()[0].tolist():
+            out[i] = None
+        return out
+    out = []
     for v, is_set, is_none in zip(raw, set_mask, nones, strict=True):
         if is_none:
             out.append(None)
@@ -196,6 +200,14 @@ def plan_params(df: pd.DataFrame) -> ParamPlan:
 
 
 # -- names ----------------------------------------------------------------------------------------
+def _name_value(v: Any) -> str:
+    """A value as a name shows it: floats to 4 significant digits (`lr=0.000591`, not 19
+    digits); two runs that then read the same get their short ids below."""
+    if isinstance(v, float) and not isinstance(v, bool):
+        return format(v, ".4g")
+    return value_text(v)
+
+
 def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bool]]:
     """A name per run (explicit names win) and whether it was made up here.
 
@@ -225,7 +237,7 @@ def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bo
             for k in distinguishing:
                 v = plan.params[k].values[i]
                 if v is not MISSING:
-                    parts.append(f"{plan.params[k].label}={value_text(v)}")
+                    parts.append(f"{plan.params[k].label}={_name_value(v)}")
                 if len(parts) > NAME_PARAMS:
                     break
             names[i] = " · ".join(parts)

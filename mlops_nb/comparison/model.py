@@ -317,13 +317,15 @@ class Comparison:
         elif key not in self.df.columns:
             got = [MISSING] * len(self.df)
         elif key == "started_at":
-            got = [MISSING if _is_missing(t) else t.strftime("%Y-%m-%dT%H:%M:%SZ")
-                   for t in self.df[key]]
+            got = _iso_utc(self.df[key])
         else:
             col = self.df[key]
             missing = col.isna().tolist()
-            got = [MISSING if m else (v.item() if hasattr(v, "item") else v)
-                   for v, m in zip(col.tolist(), missing, strict=True)]
+            if col.dtype.kind in "fiub":  # tolist() already gave Python numbers
+                got = [MISSING if m else v for v, m in zip(col.tolist(), missing, strict=True)]
+            else:
+                got = [MISSING if m else (v.item() if hasattr(v, "item") else v)
+                       for v, m in zip(col.tolist(), missing, strict=True)]
         self._cells[key] = got
         return got
 
@@ -438,6 +440,19 @@ def load_verdicts(home: Path | None) -> dict[str, dict[str, Any]]:
 
 
 # -- loading --------------------------------------------------------------------------------------
+def _iso_utc(col: pd.Series) -> list[Any]:
+    """Start times as `2026-11-26T07:15:01Z` text, in one vectorised pass (10^5 runs)."""
+    import numpy as np
+
+    from .query import MISSING
+
+    if not hasattr(col, "dt"):
+        return [MISSING if _is_missing(t) else t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in col]
+    utc = col.dt.tz_convert(None) if col.dt.tz is not None else col
+    text = np.datetime_as_string(utc.to_numpy(dtype="datetime64[s]"), unit="s").tolist()
+    return [MISSING if m else f"{t}Z" for t, m in zip(text, col.isna().tolist(), strict=True)]
+
+
 def load_comparison(experiment: str | None = None, *, metric: str | None = None,
                     goal: str | None = None,
                     home: str | os.PathLike[str] | None = None, source: str = "local",

@@ -64,7 +64,7 @@ def columns_spec(cmp: Comparison) -> list[dict[str, Any]]:
             hidden = key in HIDDEN_INFO and not (key == "experiment" and df[key].nunique() > 1)
             cols.append({"key": key, "label": INFO_LABELS.get(key, key), "kind": "info",
                          "hidden": hidden})
-    if cmp.verdicts:
+    if cmp.verdicts or cmp.tied:  # "tied with best within noise" shows in the same column
         cols.append({"key": "verdict", "label": "verdict", "kind": "info"})
     return cols
 

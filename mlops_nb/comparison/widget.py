@@ -47,7 +47,7 @@ class CompareWidget(anywidget.AnyWidget):
     _css = STATIC / "runs_view.css"
     # Sent as one JSON text: ipywidgets would otherwise walk every value looking for binary
     # buffers, which costs more than encoding 100,000 runs.
-    payload = traitlets.Dict().tag(sync=True, to_json=lambda v, _w: _dumps(v))
+    payload = traitlets.Dict().tag(sync=True, to_json=lambda v, w: w._payload_json(v))
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
     sort = traitlets.Dict().tag(sync=True)
     filter = traitlets.Unicode("").tag(sync=True)
@@ -68,9 +68,20 @@ class CompareWidget(anywidget.AnyWidget):
         self.exported: dict[str, Path] = {}
         self.diff: RunDiff | None = None
         self.verify_thread: threading.Thread | None = None
+        self.noise_thread: threading.Thread | None = None
         self.payload = build_payload(cmp, title=_title(experiment), experiment=experiment)
         self.on_msg(self._on_msg)
         self.observe(self._on_selected, "selected")
+
+    def _payload_json(self, value: dict[str, Any]) -> str:
+        """The payload's JSON text, made once per payload: opening the widget asks for the
+        state twice (comm open, then the display), which at 100,000 runs is seconds."""
+        cached = getattr(self, "_payload_cache", None)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        text = _dumps(value)
+        self._payload_cache = (value, text)
+        return text
 
     def __repr__(self) -> str:
         """Short text where the widget cannot be drawn (a terminal, nbconvert, a log)."""
@@ -217,6 +228,72 @@ class CompareWidget(anywidget.AnyWidget):
         thread.start()
         return thread
 
+    def measure_noise(self, run_ids: list[str] | None = None, seeds: int = 5
+                      ) -> threading.Thread | None:
+        """`reproduce --seeds N` from the widget: re-run a run (the ticked one, else the best)
+        with `seeds` fresh RNG states on a thread; the table then marks the runs whose gap to
+        the best is within that spread as "tied with best within noise"."""
+        if self.noise_thread is not None and self.noise_thread.is_alive():
+            self._say("a noise estimate is already running")
+            return self.noise_thread
+        if not isinstance(seeds, int) or isinstance(seeds, bool) or not 2 <= seeds <= 50:
+            self._say("the noise estimate needs between 2 and 50 seeds")
+            return None
+        ids = [self._run_id(r) for r in run_ids] if run_ids else (
+            list(self.selected) or self.cmp.best[:1])
+        if len(ids) != 1:
+            self._say("tick one run to estimate its noise (or choose a metric so there is a "
+                      "best run)" if not ids else "tick a single run to estimate its noise")
+            return None
+        thread = threading.Thread(target=self._noise_worker, args=(ids[0], seeds),
+                                  name="mlops-nb-noise", daemon=True)
+        self.noise_thread = thread
+        thread.start()
+        return thread
+
+    def _noise_worker(self, rid: str, seeds: int) -> None:
+        try:
+            from ..noise import load_all_noise, measure_noise
+
+            done = threading.Event()
+            box: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    box["doc"] = measure_noise(rid, seeds, home=self.home, progress=False)
+                except BaseException as exc:
+                    box["error"] = exc
+                finally:
+                    done.set()
+
+            threading.Thread(target=run, daemon=True).start()
+            t0 = time.monotonic()
+            while not done.wait(0.5):
+                self._say(f"noise of {self._label(rid)}: {seeds} seeded re-runs… "
+                          f"{time.monotonic() - t0:.0f} s")
+            if "error" in box:
+                self._say(f"noise of {self._label(rid)}: could not measure: {box['error']}")
+                return
+            self.cmp.noise = load_all_noise(self.home)
+            self.cmp.update()
+            self._say(self._noise_text(rid, box["doc"]))
+            self.payload = build_payload(self.cmp, title=_title(self.experiment),
+                                         experiment=self.experiment)
+        except Exception as exc:  # the worker must always end with a verdict line
+            self._say(f"noise estimate failed: {exc}")
+
+    def _noise_text(self, rid: str, doc: dict[str, Any]) -> str:
+        name = short(self.cmp.metric) if self.cmp.metric else None
+        m = (doc.get("metrics") or {}).get(name) if name else None
+        head = f"noise of {self._label(rid)} over {doc.get('seeds')} seeds"
+        if not m:
+            return head + (f": {name} was not measured" if name else "")
+        tied = len(self.cmp.tied) if rid in self.cmp.best else len(
+            (doc.get("ties") or {}).get(name) or [])
+        return (f"{head}: {name} spread {format_value(m['spread'])} "
+                f"(std {format_value(m['std'])}); {tied} run{'s' if tied != 1 else ''} tied "
+                "with it within noise")
+
     # -- internals ------------------------------------------------------------------------------
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any = None) -> None:
         if not isinstance(content, dict):
@@ -228,6 +305,9 @@ class CompareWidget(anywidget.AnyWidget):
                 self.export(ids or self.cmp.best[:1], overwrite=bool(content.get("overwrite")))
             elif action == "verify":
                 self.verify(ids or None)
+            elif action == "noise":
+                seeds = content.get("seeds", 5)
+                self.measure_noise(ids or None, seeds=seeds if isinstance(seeds, int) else 5)
             elif action == "diff" and len(ids) == 2:
                 self._send_diff(ids)
             elif action == "select_metric" and content.get("metric"):
@@ -278,6 +358,17 @@ class CompareWidget(anywidget.AnyWidget):
     def _say(self, text: str) -> None:
         self.status = text
 
+    def _reproduce(self, reproduce: Any, rid: str) -> Any:
+        """A run this widget exported is verified from that folder (what the user will ship);
+        when the folder no longer holds it, from the store, never whatever the folder holds."""
+        folder = self.exported.get(rid)
+        if folder is not None and folder.is_dir():
+            try:
+                return reproduce(str(folder), home=self.home, run=rid)
+            except MlopsNbError:
+                self.exported.pop(rid, None)  # replaced since: verify the run itself
+        return reproduce(rid, home=self.home)
+
     def _verify_worker(self, ids: list[str], reproduce: Any) -> None:
         results: list[str] = []
         try:
@@ -288,7 +379,7 @@ class CompareWidget(anywidget.AnyWidget):
                 def run(rid: str = rid, box: dict[str, Any] = box,
                         done: threading.Event = done) -> None:
                     try:
-                        box["verdict"] = reproduce(rid, home=self.home)
+                        box["verdict"] = self._reproduce(reproduce, rid)
                     except BaseException as exc:
                         box["error"] = exc
                     finally:

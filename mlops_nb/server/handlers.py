@@ -176,6 +176,11 @@ class ReproduceHandler(BaseHandler):
         stable = bool(body.get("stable"))
         timeout = min(_float(body, "timeout") or 600.0, 3600.0)
 
+        seeds = body.get("seeds")
+        if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool)
+                                  or not 2 <= seeds <= 50):
+            raise web.HTTPError(400, "seeds must be an integer from 2 to 50")
+
         def work() -> dict[str, Any]:
             from ..reproduction import reproduce
 
@@ -183,8 +188,15 @@ class ReproduceHandler(BaseHandler):
                                 stable=stable)
             return service.jsonable({**verdict.to_dict(), "summary": verdict.summary()})
 
+        def noise() -> dict[str, Any]:  # `reproduce RUN --seeds N`: the metric's spread
+            from ..noise import measure_noise, noise_summary
+
+            doc = measure_noise(run, int(seeds), home=home, timeout=timeout, progress=False)
+            return service.jsonable({**doc, "summary": noise_summary(doc)})
+
         try:
-            job = self.jobs.submit("reproduce", run, work)
+            job = (self.jobs.submit("noise", run, noise) if seeds is not None
+                   else self.jobs.submit("reproduce", run, work))
         except TooManyJobs as exc:
             raise _Reply(429, {"message": str(exc), "error": "TooManyJobs"}) from None
         self.send(job.to_dict(), status=202)

@@ -27,6 +27,7 @@ from .paths import api_path, resolve_inside
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 500
 VERDICTS_DIR = "verdicts"
+NOISE_DIR = "noise"  # noise.NOISE_DIR, named here so the token needs no import
 
 
 # -- locating the store ---------------------------------------------------------------------------
@@ -73,7 +74,7 @@ def store_token(home: Path | None) -> str:
 
 def _watched_dirs(home: Path) -> list[str]:
     sessions = home / SESSIONS_DIR
-    dirs = [str(home / VERDICTS_DIR)]
+    dirs = [str(home / VERDICTS_DIR), str(home / NOISE_DIR)]  # a verdict or noise changes rows
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         dirs += sorted(e.path for e in os.scandir(sessions) if e.is_dir(follow_symlinks=False))
     return dirs
@@ -258,7 +259,9 @@ def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str,
         hit = _cache.get(key)
         if hit is not None and hit.df[0] is df:
             return hit.df[1]
-    cmp = Comparison(df, metric=metric, goal=goal, verdicts=verdicts)
+    from ..noise import load_all_noise
+
+    cmp = Comparison(df, metric=metric, goal=goal, verdicts=verdicts, noise=load_all_noise(home))
     with _cache_lock:
         _cache[key] = _Loaded("", (df, cmp), {})
     return cmp

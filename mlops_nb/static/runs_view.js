@@ -26,6 +26,8 @@
 export const NONE = Object.freeze({ toString: () => "None" });
 const ROW_H = 26;
 const OVERSCAN = 12;
+const MAX_PLOT_W = 960;
+const MIN_GAP = 64; // px between parallel-coordinate axes: fewer axes, never overlapping ones
 const MAX_LINES = 3000;
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -468,7 +470,7 @@ export function render({ model, el }) {
   const st = {
     table: normalize(model.get("payload")), order: [], shown: [], items: [], brushes: new Map(),
     hiddenCols: new Set(), group: "", plot: "param", plotParam: null, plotLog: null, error: "",
-    diffCode: null, confirm: null, onlyDiff: true,
+    diffCode: null, confirm: null, onlyDiff: true, nameChars: 0,
   };
   const root = h("div", { class: "mnb-view", dir: "ltr" });
   el.replaceChildren(root);
@@ -495,6 +497,8 @@ export function render({ model, el }) {
   tableEl.append(thead, tbody); scroller.append(tableEl);
   const exportBtn = h("button", { class: "mnb-export", type: "button" });
   const verifyBtn = h("button", { class: "mnb-verify", type: "button" });
+  const noiseBtn = h("button", { class: "mnb-noise", type: "button", title: "re-run the export with fresh random states (reproduce --seeds): runs within the best run's spread show as tied within noise" });
+  const seedsIn = h("input", { class: "mnb-seeds", type: "number", min: "2", max: "50", value: "5", "aria-label": "seeds for the noise estimate", title: "seeds for the noise estimate" });
   const clearBtn = h("button", { class: "mnb-clear", type: "button", text: "clear selection" });
   const status = h("div", { class: "mnb-status", role: "status", "aria-live": "polite" });
   const confirmBox = h("div", { class: "mnb-confirm" });
@@ -507,7 +511,7 @@ export function render({ model, el }) {
     title,
     h("div", { class: "mnb-bar" }, metricSel, goalSel, groupSel, chooser),
     h("div", { class: "mnb-bar" }, q, count, chips), qError, constants, scroller,
-    h("div", { class: "mnb-bar" }, exportBtn, verifyBtn, clearBtn), status, confirmBox, diffBox,
+    h("div", { class: "mnb-bar" }, exportBtn, verifyBtn, h("span", { class: "mnb-noise-group" }, noiseBtn, seedsIn), clearBtn), status, confirmBox, diffBox,
     h("div", { class: "mnb-plots" }, plotTabs, plotControls, plotBox), tip,
   );
 
@@ -522,6 +526,10 @@ export function render({ model, el }) {
 
   function init() {
     const t = st.table;
+    const names = t.byKey.get("name")?.values || [];
+    const step = Math.max(1, Math.floor(names.length / 2000)); // a sample is enough at 100,000
+    st.nameChars = 0;
+    for (let i = 0; i < names.length; i += step) st.nameChars = Math.max(st.nameChars, String(names[i] ?? "").length + 2);
     st.hiddenCols = new Set(t.columns.filter((c) => c.hidden).map((c) => c.key));
     const params = t.columns.filter((c) => c.kind === "param" && !c.hidden);
     if (!params.some((c) => c.key === st.plotParam)) st.plotParam = params[0]?.key ?? null;
@@ -605,7 +613,13 @@ export function render({ model, el }) {
     const frozen = frozenKeys();
     const cols = visibleCols();
     const ordered = [...frozen.map((k) => st.table.byKey.get(k)).filter(Boolean), ...cols.filter((c) => !frozen.includes(c.key))];
-    const widths = { id: 80, name: 260 };
+    // The name column gives way in a narrow host (a JupyterLab sidebar) so the frozen columns
+    // leave room for the rest to scroll past them.
+    const room = scroller.clientWidth || 0;
+    // As wide as the longest name needs (up to 460 px), so names that differ only at the end
+    // are not cut to the same text.
+    const want = Math.max(160, Math.min(460, st.nameChars * 8 + 28)); // bold best rows: ~8 px a char
+    const widths = { id: 92, name: room ? Math.max(110, Math.min(want, room - 30 - 92 - 96 - 60)) : want };
     let left = 30;
     return ordered.map((c) => {
       const w = widths[c.key] ?? (c.kind === "metric" ? 96 : c.kind === "model" ? 170 : c.key === "started_at" ? 150 : 110);
@@ -686,6 +700,9 @@ export function render({ model, el }) {
     verifyBtn.textContent = n ? `Verify ${n} selected` : "Verify best";
     exportBtn.disabled = !n && !st.table.best.size;
     verifyBtn.disabled = exportBtn.disabled;
+    noiseBtn.textContent = n === 1 ? "Noise of selected" : "Noise of best";
+    noiseBtn.disabled = n > 1 || (!n && !st.table.best.size);
+    if (n > 1) noiseBtn.title = "tick a single run to estimate its noise";
     clearBtn.hidden = !n;
     status.textContent = model.get("status") || "";
     put(confirmBox, );
@@ -700,6 +717,8 @@ export function render({ model, el }) {
   const targetIds = () => { const sel = model.get("selected") || []; return sel.length ? sel : [...st.table.best].slice(0, 1); };
   exportBtn.addEventListener("click", () => model.send({ action: "export", ids: targetIds() }));
   verifyBtn.addEventListener("click", () => model.send({ action: "verify", ids: targetIds() }));
+  const seeds = () => Math.min(50, Math.max(2, Math.round(Number(seedsIn.value) || 5)));
+  noiseBtn.addEventListener("click", () => model.send({ action: "noise", ids: targetIds(), seeds: seeds() }));
   clearBtn.addEventListener("click", () => setTrait("selected", []));
 
   function drawDiff() {
@@ -737,6 +756,7 @@ export function render({ model, el }) {
     const kinds = [["param", "metric vs parameter"], ["time", "metric over time"], ["parallel", "parallel coordinates"]];
     put(plotTabs, ...kinds.map(([k, label]) => h("button", { type: "button", role: "tab", "aria-selected": String(st.plot === k), class: st.plot === k ? "mnb-tab mnb-on" : "mnb-tab", text: label, onclick: () => { st.plot = k; drawPlot(); } })));
     put(plotControls, );
+    plotW = plotBox.clientWidth;
     const m = st.table.byKey.get(metricKey());
     if (!m) { put(plotBox, h("div", { class: "mnb-muted", text: "no metric to plot" })); return; }
     if (st.plot === "param") plotParam(m);
@@ -752,6 +772,13 @@ export function render({ model, el }) {
     const step = rows.length / MAX_LINES;
     for (let k = 0; k < MAX_LINES; k++) keep.add(rows[Math.floor(k * step)]);
     return [...keep];
+  }
+
+  /** The plot's width: the room its box has (the notebook's output area, the report's page or
+   * a narrow JupyterLab sidebar), so no point or axis label falls outside what is shown. */
+  function plotWidth() {
+    const w = Math.floor(plotBox.clientWidth || root.clientWidth || 0);
+    return w > 0 ? Math.max(240, Math.min(w - 2, MAX_PLOT_W)) : 680;
   }
 
   function frame(w, hgt) {
@@ -782,12 +809,18 @@ export function render({ model, el }) {
     tip.style.top = `${e.clientY - r.top + 12}px`;
   }
 
-  function axisLabels(svg, axis, vertical, x0, y0, len) {
+  /** Tick marks and labels; a label longer than `chars` is cut (the whole text in its title),
+   * so labels stay inside the room left of an axis. */
+  function axisLabels(svg, axis, vertical, x0, y0, len, chars = 14) {
+    const cut = (text) => {
+      if (text.length <= chars) return svgText;
+      return (x, y, _t, attrs) => { const node = svgText(x, y, text.slice(0, Math.max(1, chars - 1)) + "…", attrs); const full = s("title", {}); full.textContent = text; node.append(full); return node; };
+    };
     for (const tk of axis.ticks) {
       const p = tk.pos;
       if (vertical) {
         const y = y0 - p * len;
-        svg.append(s("line", { x1: x0 - 4, x2: x0, y1: y, y2: y, class: "mnb-tick" }), svgText(x0 - 6, y + 4, tk.label.length > 14 ? tk.label.slice(0, 13) + "…" : tk.label, { "text-anchor": "end", class: "mnb-tick-label" }));
+        svg.append(s("line", { x1: x0 - 4, x2: x0, y1: y, y2: y, class: "mnb-tick" }), cut(tk.label)(x0 - 6, y + 4, tk.label, { "text-anchor": "end", class: "mnb-tick-label" }));
       } else {
         const x = x0 + p * len;
         svg.append(s("line", { x1: x, x2: x, y1: y0, y2: y0 + 4, class: "mnb-tick" }), svgText(x, y0 + 16, tk.label.length > 14 ? tk.label.slice(0, 13) + "…" : tk.label, { "text-anchor": "middle", class: "mnb-tick-label" }));
@@ -823,12 +856,12 @@ export function render({ model, el }) {
     logBox.checked = xa.type === "log"; logBox.disabled = xa.type === "category";
     logBox.addEventListener("change", () => { st.plotLog = logBox.checked; drawPlot(); });
     plotControls.append(sel, h("label", {}, logBox, " log x axis"), h("span", { class: "mnb-muted", text: ` ${rows.length} runs with ${m.label}` }));
-    const W = 680; const H = 320; const L = 64; const B = 40; const T = 12; const R = 16;
+    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = 12; const R = 16;
     const ya = axisFor(rows.map((i) => m.values[i]), { log: false });
     const svg = frame(W, H);
     svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "mnb-axis" }), s("line", { x1: L, x2: L, y1: T, y2: H - B, class: "mnb-axis" }));
     axisLabels(svg, xa, false, L, H - B, W - L - R);
-    axisLabels(svg, ya, true, L, H - B, H - B - T);
+    axisLabels(svg, ya, true, L, H - B, H - B - T, Math.floor((L - 10) / 6.5));
     svg.append(svgText(W / 2, H - 4, p.label + (xa.type === "log" ? " (log)" : ""), { "text-anchor": "middle", class: "mnb-axis-label" }), svgText(12, T + 8, m.label, { class: "mnb-axis-label" }));
     points(svg, rows, (i) => L + xa.scale(p.values[i]) * (W - L - R), (i) => H - B - ya.scale(m.values[i]) * (H - B - T));
     put(plotBox, svg);
@@ -837,14 +870,14 @@ export function render({ model, el }) {
   function plotTime(m) {
     const rows = sampleRows().filter((i) => typeof m.values[i] === "number" && typeof get(i, "started_at") === "string");
     const times = rows.map((i) => Date.parse(get(i, "started_at")));
-    const W = 680; const H = 320; const L = 64; const B = 40; const T = 12; const R = 16;
+    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = 12; const R = 16;
     const svg = frame(W, H);
     if (!rows.length) { put(plotBox, h("div", { class: "mnb-muted", text: "no timed runs with this metric" })); return; }
     const lo = Math.min(...times); const hi = Math.max(...times);
     const xs = (t) => L + (hi === lo ? 0.5 : (t - lo) / (hi - lo)) * (W - L - R);
     const ya = axisFor(rows.map((i) => m.values[i]), { log: false });
     svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "mnb-axis" }), s("line", { x1: L, x2: L, y1: T, y2: H - B, class: "mnb-axis" }));
-    axisLabels(svg, ya, true, L, H - B, H - B - T);
+    axisLabels(svg, ya, true, L, H - B, H - B - T, Math.floor((L - 10) / 6.5));
     const fmt = (t) => { const d = new Date(t); return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`; };
     svg.append(svgText(L, H - B + 16, fmt(lo), { class: "mnb-tick-label" }), svgText(W - R, H - B + 16, fmt(hi), { "text-anchor": "end", class: "mnb-tick-label" }),
       svgText(W / 2, H - 4, "when", { "text-anchor": "middle", class: "mnb-axis-label" }), svgText(12, T + 8, m.label, { class: "mnb-axis-label" }));
@@ -862,10 +895,15 @@ export function render({ model, el }) {
   }
 
   function plotParallel(m) {
-    const axes = st.table.columns.filter((c) => (c.kind === "param" || c.kind === "model") && !st.hiddenCols.has(c.key)).slice(0, 9);
+    // As wide as the space there is (a narrow sidebar included): as many parameter axes as fit
+    // MIN_GAP apart, the metric last; the note says how to see the others.
+    const avail = plotWidth(); const L = avail < 420 ? 76 : 100; const R = avail < 420 ? 40 : 50;
+    const fit = Math.max(1, Math.min(9, Math.floor((avail - L - R) / MIN_GAP)));
+    const candidates = st.table.columns.filter((c) => (c.kind === "param" || c.kind === "model") && !st.hiddenCols.has(c.key));
+    const axes = candidates.slice(0, fit);
     axes.push(m);
     const rows = sampleRows();
-    const W = Math.max(680, axes.length * 120); const H = 330; const T = 28; const B = 30; const L = 100; const R = 50;
+    const W = avail; const H = 330; const T = 28; const B = 30;
     const svg = frame(W, H);
     const gap = axes.length > 1 ? (W - L - R) / (axes.length - 1) : 0;
     // Axes span every run, not only the ones shown, so they stay put while brushing.
@@ -888,8 +926,14 @@ export function render({ model, el }) {
       const x = L + k * gap;
       const g = s("g", { class: "mnb-paxis", "data-key": c.key });
       g.append(s("line", { x1: x, x2: x, y1: T, y2: H - B, class: "mnb-axis" }));
-      axisLabels(g, scales[k], true, x, H - B, H - B - T);
-      g.append(svgText(x, T - 12, c.label.length > 16 ? c.label.slice(0, 15) + "…" : c.label, { "text-anchor": "middle", class: "mnb-axis-label" }));
+      axisLabels(g, scales[k], true, x, H - B, H - B - T, Math.max(3, Math.min(14, Math.floor(((k ? gap : L) - 10) / 6.5))));
+      // A label fits between its neighbours (and inside the plot at either end): ~6.5 px a char.
+      const room = Math.min(axes.length > 1 ? gap : W, 2 * Math.min(x, W - x));
+      const chars = Math.max(4, Math.min(16, Math.floor((room - 6) / 7.5))); // bold: ~7.5 px a char
+      const name = c.label.length > chars ? c.label.slice(0, chars - 1) + "…" : c.label;
+      const label = svgText(x, T - 12, name, { "text-anchor": "middle", class: "mnb-axis-label" });
+      if (name !== c.label) { const full = s("title", {}); full.textContent = c.label; label.append(full); }
+      g.append(label);
       const b = st.brushes.get(c.key);
       if (b) g.append(s("rect", { x: x - 7, width: 14, y: b.y0, height: Math.max(2, b.y1 - b.y0), class: "mnb-brush" }));
       const hit = s("rect", { x: x - 12, width: 24, y: T, height: H - B - T, class: "mnb-brush-area" });
@@ -898,6 +942,7 @@ export function render({ model, el }) {
       svg.append(g);
     });
     plotControls.append(h("span", { class: "mnb-muted", text: "drag along an axis to keep only the runs in that range; click an axis to clear it" }));
+    if (candidates.length > axes.length - 1) plotControls.append(h("span", { class: "mnb-muted mnb-axes-note", text: `${axes.length - 1} of ${candidates.length} parameters: widen the view or hide columns to see others` }));
     put(plotBox, svg);
   }
 
@@ -946,6 +991,19 @@ export function render({ model, el }) {
     recompute();
   });
   groupSel.addEventListener("change", () => { st.group = groupSel.value; st.items = groupItems(st.order); drawAll(); });
+  // Redraw table and plot when the view changes width (a sidebar dragged, a window resized).
+  let plotW = 0; let tableW = scroller.clientWidth; let roRaf = 0;
+  const ro = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => {
+    if (roRaf) return;
+    roRaf = requestAnimationFrame(() => {
+      roRaf = 0;
+      const tw = scroller.clientWidth;
+      if (tw && Math.abs(tw - tableW) > 8) { tableW = tw; drawHeader(); drawRows(); }
+      const w = plotBox.clientWidth;
+      if (w && Math.abs(w - plotW) > 8) { plotW = w; drawPlot(); }
+    });
+  });
+  if (ro) { ro.observe(plotBox); ro.observe(scroller); }
   let raf = 0;
   scroller.addEventListener("scroll", () => { if (!raf) raf = requestAnimationFrame(() => { raf = 0; drawRows(); }); });
 
@@ -973,7 +1031,7 @@ export function render({ model, el }) {
   const snapTimers = [0, 300, 1500].map((ms) => setTimeout(hideSnapshot, ms));
   return () => {
     for (const [ev, cb] of Object.entries(handlers)) model.off(ev, cb);
-    clearTimeout(timer); snapTimers.forEach(clearTimeout); el.replaceChildren();
+    clearTimeout(timer); snapTimers.forEach(clearTimeout); if (ro) ro.disconnect(); cancelAnimationFrame(roRaf); el.replaceChildren();
   };
 }
 
@@ -989,8 +1047,10 @@ export function staticModel(payload, extra = {}) {
     on: (ev, cb) => { if (!listeners.has(ev)) listeners.set(ev, []); listeners.get(ev).push(cb); },
     off: (ev, cb) => { const l = listeners.get(ev) || []; const k = l.indexOf(cb); if (k >= 0) l.splice(k, 1); },
     send: (msg) => {
-      if (msg && (msg.action === "export" || msg.action === "verify")) {
-        traits.status = `${msg.action} needs the notebook: run mnb.compare() there, or \`mlops-nb ${msg.action === "verify" ? "reproduce" : "export"} ${String((msg.ids || [])[0] || "").slice(0, 12)}\``;
+      if (msg && (msg.action === "export" || msg.action === "verify" || msg.action === "noise")) {
+        const rid = String((msg.ids || [])[0] || "").slice(0, 12);
+        const cli = msg.action === "verify" ? `reproduce ${rid}` : msg.action === "noise" ? `reproduce ${rid} --seeds ${msg.seeds || 5}` : `export ${rid}`;
+        traits.status = `${msg.action} needs the notebook: run mnb.compare() there, or \`mlops-nb ${cli}\``;
         (listeners.get("change:status") || []).forEach((cb) => cb());
       }
     },

@@ -192,6 +192,26 @@ async def test_reproduce_job_gives_a_verdict_and_one_job_per_run(jp_fetch, root)
     assert [r["verdict"] for r in rows if r["id"] == rid] == ["L2 ✓"]
 
 
+async def test_noise_job_measures_the_spread_and_refuses_bad_seeds(jp_fetch, root):
+    rows = (await get(jp_fetch, "runs", experiment="nb", metric="r2"))["rows"]
+    rid = rows[0]["id"]
+    for bad in (1, 51, "5", True):
+        assert await status_of(jp_fetch("mlops-nb", "api", "runs", rid, "reproduce",
+                                         method="POST", body=json.dumps({"seeds": bad}))) == 400
+    code, job = await post(jp_fetch, f"runs/{rid}/reproduce", {"path": "nb.ipynb", "seeds": 2})
+    assert code == 202 and job["kind"] == "noise"
+    for _ in range(480):
+        job = await get(jp_fetch, f"jobs/{job['id']}")
+        if job["state"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.5)
+    assert job["state"] == "done", job
+    r2 = job["result"]["metrics"]["r2"]
+    assert job["result"]["seeds"] == 2 and len(r2["values"]) == 2
+    assert r2["spread"] == 0.0  # Ridge on seeded data: no noise to measure
+    assert "noise of run" in job["result"]["summary"]
+
+
 async def test_change_feed_answers_when_a_run_lands(jp_fetch, root):
     first = await get(jp_fetch, "changes", path="nb.ipynb", timeout="0")
     quiet = await get(jp_fetch, "changes", path="nb.ipynb", since=first["token"],

@@ -81,6 +81,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
            "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
            "MPLBACKEND": "Agg"}
     env.pop("MLOPS_NB_HOME", None)
+    labconfig = state / "config" / "labconfig"  # no "Jupyter news" pop-up over the screenshots
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
     assert jupyterlab  # the lab app is importable in this venv
     log = open(state / "lab.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
