@@ -30,7 +30,7 @@ from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from ..validate.hook import Profiler
 from . import autolog, environment
-from .analysis import CellAnalysis, analyze, is_plain_literal, literal_loop_targets
+from .analysis import CellAnalysis, analyze, is_plain_literal
 from .effects import possibly_changed, real_mutations
 from .fingerprint import FingerprintCache
 from .guard import CaptureTimeout, capture_budget, time_budget
@@ -45,6 +45,7 @@ from .namespace import (
 from .project_modules import ProjectModules
 from .redaction import password_reads, redact_cell_run, scrub_session
 from .rng import RngWatcher
+from .sweeps import loop_value, sweep_loop_targets
 from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
@@ -221,8 +222,8 @@ class Tracker:
             return
         try:
             if ctx.loop_names is None:
-                ctx.loop_names = literal_loop_targets(ctx.transformed
-                                                      or self._transform(ctx.raw))
+                ctx.loop_names = sweep_loop_targets(ctx.transformed
+                                                    or self._transform(ctx.raw))
             if ctx.loop_names:
                 self._note_iteration(ctx, _provisional(call), call.value)
         except Exception as exc:  # never let capture break the cell
@@ -317,22 +318,24 @@ class Tracker:
         return value
 
     def _note_iteration(self, ctx: _CellContext, key: str, stored: Any) -> None:
-        """Inside `for lr in [0.1, 0.01]:` each iteration's metrics become a run of their own.
+        """Inside a sweep (`for lr in [0.1, 0.01]:`, `for depth in range(1, 10):`, see
+        sweeps.py) each iteration's metrics become a run of their own.
 
-        An iteration starts when the loop variables change or a metric repeats; the RNG state
+        An iteration starts when the loop variables change; a metric repeated with the same
+        values (an epoch or fold loop inside the sweep) keeps its last value. The RNG state
         at each log is kept so iteration k can be replayed from where iteration k-1 ended.
         """
         if ctx.loop_names is None:
-            ctx.loop_names = literal_loop_targets(ctx.transformed or self._transform(ctx.raw))
+            ctx.loop_names = sweep_loop_targets(ctx.transformed or self._transform(ctx.raw))
         if not ctx.loop_names:
             return
         ns = self.shell.user_ns
-        values = {n: ns[n] for n in ctx.loop_names if n in ns}
+        values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
         if not values or not all(is_plain_literal(v) for v in values.values()):
             return
         values = {n: jsonable(v) for n, v in values.items()}
         cur = ctx.iterations[-1] if ctx.iterations else None
-        if cur is None or cur["loop"] != values or key in cur["metrics"]:
+        if cur is None or cur["loop"] != values:
             cur = {"loop": values, "metrics": {}, "rng_after": None}
             ctx.iterations.append(cur)
         cur["metrics"][key] = stored
@@ -642,6 +645,9 @@ class Tracker:
         counts: dict[str, int] = {}
         by_id: dict[int, str] | None = None
         named = autolog.name_calls(ctx.auto_calls)  # before late model names: as the script
+        aliases = autolog.bound_names(  # `r2 = model.score(...)`: one metric, named `r2`
+            ctx.transformed or self._transform(ctx.raw), named,
+            {k: v for k, v in cr.metrics.items() if k not in ctx.metrics}, ctx.metrics)
         for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
             if call.model is None and call.est is not None:
                 if by_id is None:
@@ -658,6 +664,13 @@ class Tracker:
                     name = f"best_cv_score_{call.fn}"
                 else:
                     continue
+            if call.kind == "metric" and name in aliases:
+                if not aliases[name]:  # an explicit log_metric recorded this very value
+                    continue
+                name = aliases[name]
+                if counts.get(name) is None:
+                    counts[name] = 0
+                    cr.metrics.pop(name, None)  # the series brings its steps and model
             if name in ctx.metrics:  # explicit logging wins
                 continue
             if call.kind == "metric":
@@ -680,7 +693,8 @@ class Tracker:
                 for cand in extra.get("candidates", [])[: self.search_children]:
                     children.append({**cand, "search": call.model or "search"})
         for it in ctx.iterations:
-            it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()}
+            it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()
+                             if k in renames or not k.startswith("\0")}
         for name in cr.metrics:
             cr.params.pop(name, None)
         return children
