@@ -153,7 +153,8 @@ def score(stem: str, src: Path, work: Path, headline: str | None, timeout: int,
     for cr in sorted(runs, key=lambda c: c.seq):
         names.extend(n for n in cr.metrics if n not in names)
     row["metrics"] = names
-    name = headline or (list(runs[-1].metrics)[-1] if runs else None)
+    own = [cr for cr in runs if cr.parent is None or cr.iteration is not None]  # not candidates
+    name = headline or (list(own[-1].metrics)[-1] if own else None)
     row["headline"] = name
     row["headline_found"] = bool(name) and name in names
     if not row["headline_found"]:

@@ -86,6 +86,15 @@ def test_single_use_keeps_the_plain_function_name(iris):
     assert set(last_run(iris).metrics) == {"f1_score"}
 
 
+def test_metrics_not_named_score_are_metrics_too(iris):
+    iris.run("from sklearn.metrics import matthews_corrcoef, confusion_matrix\n"
+             "print(matthews_corrcoef(y_test, clf.predict(X_test)))\n"
+             "print(confusion_matrix(y_test, clf.predict(X_test)))")
+    run = last_run(iris)
+    assert set(run.metrics) == {"matthews_corrcoef"}
+    assert run.metric_models == {"matthews_corrcoef": "clf"}
+
+
 def test_lambda_comprehension_and_nested_function(iris):
     iris.run("score = lambda m: accuracy_score(y_test, m.predict(X_test))\n"
              "def evaluate(m, X, y):\n    return f1_score(y, m.predict(X), average='micro')\n"

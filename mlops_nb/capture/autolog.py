@@ -34,6 +34,8 @@ CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learni
 _NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
                           "confusion_matrix", "multilabel_confusion_matrix", "auc"})
 _REPORT = "classification_report"
+# Metrics whose names do not say so: scalar scores all the same.
+_OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef"})
 # Estimator attributes that hold what a *CV estimator chose (`RidgeCV().alpha_`).
 _CHOSEN = ("alpha_", "C_", "l1_ratio_", "gamma_", "n_neighbors_", "n_components_")
 _MAX_TRACED = 256
@@ -530,7 +532,7 @@ class Patcher:
                 continue
             if name == _REPORT:
                 self._swap(metrics, name, "report")
-            elif name.endswith(("_score", "_error", "_loss")) or name in ("log_loss",):
+            elif name.endswith(("_score", "_error", "_loss")) or name in _OTHER_METRICS:
                 self._swap(metrics, name, "metric")
 
     def patch_model_selection(self, ms: Any) -> None:
