@@ -126,7 +126,9 @@ class DefUseIndex:
         deps: dict[int, list[str]] = {}
         unresolved: set[str] = set()
         own = set(cr.defs)
-        for name in sorted(used | (mutated - own)):  # own defs need no definer
+        # own defs need no definer, unless read before the cell bound them (`x = x + 1`):
+        # a function defined and called in one cell reads the cell's own names
+        for name in sorted((used - (own - set(cr.uses))) | (mutated - own)):
             d = self.last_def.get(name)
             if d is not None:
                 deps.setdefault(d, []).append(name)

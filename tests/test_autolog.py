@@ -233,6 +233,14 @@ def test_search_best_score_params_and_children(iris, monkeypatch):
     assert kids[0].metrics["mean_test_score"] == grid.best_score_
     with pytest.raises(MlopsNbError, match="candidate of a search"):
         export_run(kids[0].id, Path.cwd() / "kid")
+    # a search repeated in a loop (trials): the last search's candidates only
+    iris.run("for _ in range(3):\n"
+             "    s = GridSearchCV(LogisticRegression(max_iter=300), {'C': [0.1, 1]}, cv=3)\n"
+             "    s.fit(X_train, y_train)")
+    log = log_of(iris)
+    run = [cr for cr in log if cr.is_run and cr.parent is None][-1]
+    assert len(run.metric_steps["best_cv_accuracy"]) == 3
+    assert len([cr for cr in log if cr.parent == run.id]) == 2
 
 
 def test_classification_report_string_and_dict(iris):
@@ -448,3 +456,17 @@ def test_epoch_and_fold_loops_stay_one_run_with_steps(iris):
     assert not _kids(iris)
     run = last_run(iris)
     assert len(run.metric_steps["LogisticRegression_score"]) == 3
+
+
+def test_helper_defined_and_called_in_one_cell_exports(iris):
+    # a plotting helper around learning_curve, defined and used in the same cell (corpus)
+    iris.run("from sklearn.model_selection import learning_curve\n"
+             "import numpy as np\n"
+             "def curve(est, X, y):\n"
+             "    sizes, tr, te = learning_curve(est, X, y, cv=3,\n"
+             "                                   train_sizes=np.linspace(.3, 1, 3))\n"
+             "    return te.mean(axis=1)\n"
+             "curve(LogisticRegression(max_iter=300), X, y)")
+    run = last_run(iris)
+    assert "lc_test_accuracy_last" in run.metrics
+    verify(run)

@@ -641,6 +641,7 @@ class Tracker:
         if not ctx.auto_calls:
             return []
         children: list[dict[str, Any]] = []
+        searches: dict[str, list[dict[str, Any]]] = {}
         renames: dict[str, str] = {}
         counts: dict[str, int] = {}
         by_id: dict[int, str] | None = None
@@ -690,13 +691,16 @@ class Tracker:
                 extra = call.extra or {}
                 for k, v in extra.get("params", {}).items():
                     cr.params[f"{call.model or 'search'}.best_params.{k}"] = jsonable(v)
-                for cand in extra.get("candidates", [])[: self.search_children]:
-                    children.append({**cand, "search": call.model or "search"})
+                # a search repeated in a loop: the last one's candidates, not n times as many
+                searches[name] = [{**cand, "search": call.model or "search"}
+                                  for cand in extra.get("candidates", [])[: self.search_children]]
         for it in ctx.iterations:
             it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()
                              if k in renames or not k.startswith("\0")}
         for name in cr.metrics:
             cr.params.pop(name, None)
+        for found in searches.values():
+            children.extend(found)
         return children
 
     # -- what the cell left in the namespace (see namespace.py) -------------------------------

@@ -75,10 +75,15 @@ def _targets(node: ast.For) -> list[str]:
     return [n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
 
 
+# Loop variables that count, whatever they are handed to: `partial_fit(..., epoch=epoch)`.
+_COUNTERS = frozenset({"_", "epoch", "epochs", "fold", "folds", "step", "batch", "iteration",
+                       "it", "n_iter", "trial", "repeat", "rep"})
+
+
 def is_sweep(node: ast.For) -> bool:
     if isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
         return True
-    names = set(_targets(node))
+    names = set(_targets(node)) - _COUNTERS
     return bool(names) and _handed_to_model(node, names)
 
 
