@@ -470,3 +470,25 @@ def test_helper_defined_and_called_in_one_cell_exports(iris):
     run = last_run(iris)
     assert "lc_test_accuracy_last" in run.metrics
     verify(run)
+
+
+@pytest.mark.parametrize(("code", "names"), [
+    ("for k in [1, 5]:\n    m = KNN(n_neighbors=k)", ["k"]),
+    ("for k in ks:\n    pass", ["k"]),
+    ("for depth in range(1, 9):\n    DecisionTreeClassifier(max_depth=depth)", ["depth"]),
+    ("for C in np.logspace(-3, 3, 7):\n    SVC(C=C / 2)", ["C"]),
+    ("for i, a in enumerate(alphas):\n    m.set_params(ridge__alpha=a)", ["i", "a"]),
+    ("for a, b in zip(x, y):\n    M(a, b)", ["a", "b"]),
+    ("for d in range(3):\n    make_pipeline(PolynomialFeatures(d), LinearRegression())", ["d"]),
+    ("for g in range(3):\n    for e in range(9):\n        SVC(gamma=g).partial_fit(X)",
+     ["g"]),
+    ("for epoch in range(9):\n    sgd.partial_fit(X, y, classes=c, epoch=epoch)", []),
+    ("for n in range(3):\n    accuracy_score(y[n:], p[n:])", []),
+    ("for tr, te in kf.split(X):\n    m.fit(X[tr], y[tr])", []),
+    ("for i in range(3):\n    plt.subplot(1, 3, i + 1)\n    print(i, end=i)", []),
+    ("def f():\n    for k in [1, 2]:\n        pass", []),
+])
+def test_which_loops_are_sweeps(code, names):
+    from mlops_nb.capture.sweeps import sweep_loop_targets
+
+    assert sweep_loop_targets(code) == names

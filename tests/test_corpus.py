@@ -119,3 +119,18 @@ def test_corpus_notebook_runs_export_and_save_model(name, tmp_path, monkeypatch)
     for key, value in run.params.items():  # a sweep's best iteration: ITS model, not the last
         if run.parent is not None and hasattr(model, "get_params"):
             assert model.get_params()[LOOP_PARAMS.get(key, key)] == value
+
+
+def test_corpus_runner_reads_scripts_and_times_cells(tmp_path):
+    """benchmarks/corpus.py (the held-out harness): cells, the tracking prefix, cell times."""
+    from benchmarks.corpus import cell_seconds, load_cells, tracked_copy
+
+    nb = load_cells(CORPUS / "knn_sweep.py")
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
+    tracked = tracked_copy(nb)
+    assert tracked.cells[0].source == "%load_ext mlops_nb\n%track on"
+    assert tracked.cells[-1].source == "%track off" and len(nb.cells) == 3
+    for i, cell in enumerate(c for c in tracked.cells if c.cell_type == "code"):
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000Z",
+                                      "shell.execute_reply": f"2026-01-01T00:00:0{i}.500Z"}
+    assert cell_seconds(tracked, skip_first=1, skip_last=1) == pytest.approx(1.5 + 2.5)
