@@ -2,20 +2,108 @@
 
 from __future__ import annotations
 
-import ast
+import argparse
 import os
 import shlex
 import sys
 import time
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import MagicArgumentParser
 
 from .capture.recorder import Tracker
 from .errors import ExportExists, MlopsNbError
 
 ACTIONS = ("on", "off", "status", "runs", "flush", "compare", "export", "reproduce")
+
+_HELP = """Record cell runs of this notebook: parameters, data, metrics, models, figures.
+
+%track on [-e NAME] [-m VAR ...] [--save-models] [--allow-param NAME ...]
+    record every cell run (-e: the experiment, default the notebook's name; -m: a variable
+    to record as a metric, repeatable; --save-models: save the fitted models of every run as
+    versions; --allow-param: record NAME as is though it looks like a credential)
+%track off | status | flush
+    stop recording; show where and what; write pending records now
+%track runs [-e NAME] [--sort METRIC] [--limit N] [--all] [-f QUERY]
+    the table of runs (--all: the full DataFrame; -f "model=RandomForest f1>0.9")
+%track compare [-e NAME] [-m METRIC] [--min | --max]
+    the comparison widget
+%track export (RUN_ID | --best -m METRIC [--min | --max]) -o DIR [-e NAME] [--force]
+    the run as a reproducible train.py in DIR
+%track reproduce (RUN_ID | DIR) [--stable]
+    run an export in a fresh process and compare (--stable: also check level L3)
+%%track [-n NAME] [-m VAR ...] [-e NAME] [--allow-param NAME ...]
+    this cell only, tracked on its own
+
+A `# comment` after the options is ignored; quote values with spaces (-e "churn model").
+"""
+
+
+def _parser(prog: str, *options: str) -> MagicArgumentParser:
+    """The argument set of one action: an option another action takes is an error here."""
+    p = MagicArgumentParser(prog=prog)
+    defs: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+        "experiment": (("-e", "--experiment"), {"help": "the experiment"}),
+        "metric": (("-m", "--metric"), {"action": "append", "default": []}),
+        "name": (("-n", "--name"), {}),
+        "sort": (("--sort",), {}),
+        "limit": (("--limit",), {"type": int}),
+        "all": (("--all",), {"action": "store_true"}),
+        "filter": (("-f", "--filter"), {}),
+        "min": (("--min",), {"action": "store_true"}),
+        "max": (("--max",), {"action": "store_true"}),
+        "target": (("target",), {"nargs": "?"}),
+        "output": (("-o", "--output"), {}),
+        "best": (("--best",), {"action": "store_true"}),
+        "force": (("--force",), {"action": "store_true"}),
+        "stable": (("--stable",), {"action": "store_true"}),
+        "save_models": (("--save-models",), {"action": "store_true"}),
+        "allow_param": (("--allow-param",), {"action": "append", "default": [],
+                                             "metavar": "NAME"}),
+    }
+    for option in options:
+        flags, kwargs = defs[option]
+        p.add_argument(*flags, **kwargs)
+    return p
+
+
+_ARGUMENT_SETS: dict[str, tuple[str, ...]] = {
+    "on": ("experiment", "metric", "save_models", "allow_param"),
+    "off": (),
+    "status": (),
+    "flush": (),
+    "runs": ("experiment", "sort", "limit", "all", "filter"),
+    "compare": ("experiment", "metric", "min", "max"),
+    "export": ("target", "experiment", "metric", "best", "min", "max", "output", "force"),
+    "reproduce": ("target", "stable"),
+    "%%track": ("name", "metric", "experiment", "allow_param"),
+}
+_PARSERS: dict[str, MagicArgumentParser] = {}
+
+
+def parse_track(line: str, cell: bool = False) -> tuple[str | None, argparse.Namespace]:
+    """`%track`'s action and its options; UsageError for an unknown action or an option the
+    action does not take (`%track on --stable`)."""
+    words = split_line(strip_comment(line))
+    if cell:
+        if words and not words[0].startswith("-"):
+            raise MlopsNbError(
+                "%%track takes options only (--name, --metric, --experiment); "
+                f"use the line magic for `{words[0]}`")
+        action, key = None, "%%track"
+    else:
+        action = words.pop(0) if words else "status"
+        if action not in ACTIONS:
+            raise UsageError(f"%track: unknown action {action!r} (choose from "
+                             f"{', '.join(ACTIONS)}); see %track?")
+        key = action
+    parser = _PARSERS.get(key)
+    if parser is None:
+        parser = _PARSERS[key] = _parser(key if cell else f"%track {key}",
+                                         *_ARGUMENT_SETS[key])
+    return action, parser.parse_args(words)
 
 
 @magics_class
@@ -25,54 +113,23 @@ class TrackMagics(Magics):
         self.tracker = tracker
 
     @no_var_expand
-    @magic_arguments()
-    @argument("action", nargs="?", choices=ACTIONS,
-              help="on: record every cell run; off: stop; status: show where and what; "
-                   "runs: table of runs; flush: write pending records now; "
-                   "compare: the comparison widget (--metric, --min/--max). "
-                   "As a cell magic (%%%%track) give no action: the cell is tracked on its own.")
-    @argument("-e", "--experiment", help="group runs under this name (default: notebook name)")
-    @argument("-m", "--metric", action="append", default=[],
-              help="a variable to record as a metric (repeatable)")
-    @argument("-n", "--name", help="%%%%track only: a name for this run")
-    @argument("--sort", help="runs: sort by this metric, best first")
-    @argument("--limit", type=int, help="runs: show at most this many")
-    @argument("--all", action="store_true", help="runs: every column (the full DataFrame)")
-    @argument("-f", "--filter", help="runs: only runs matching this query, e.g. "
-                                     "\"model=RandomForest f1>0.9\"")
-    @argument("--min", action="store_true", help="compare: lower --metric is better")
-    @argument("--max", action="store_true", help="compare: higher --metric is better")
-    @argument("target", nargs="?",
-              help="export: the run id (or --best); reproduce: a run id or an export folder")
-    @argument("-o", "--output", help="export: the export folder")
-    @argument("--best", action="store_true", help="export: the best run by --metric")
-    @argument("--force", action="store_true", help="export: overwrite an existing export")
-    @argument("--stable", action="store_true", help="reproduce: also check level L3")
-    @argument("--save-models", action="store_true",
-              help="on: save the fitted models of every run as versions (skops)")
-    @argument("--allow-param", action="append", default=[], metavar="NAME",
-              help="on: record the parameter NAME as is even though its name or value looks "
-                   "like a credential (repeatable)")
     @line_cell_magic
     def track(self, line: str, cell: str | None = None) -> Any:
-        """Record cell runs of this notebook: parameters, data, metrics, models, figures."""
         try:
-            args = self.track.parser.parse_args(split_line(strip_comment(line)))
+            action, args = parse_track(line, cell is not None)
             if cell is not None:
-                if args.action is not None:
-                    raise MlopsNbError(
-                        "%%track takes options only (--name, --metric, --experiment); "
-                        f"use the line magic for `{args.action}`"
-                    )
-                return self._track_cell(args, cell)
-            return self._track_line(args)
+                return self.tracker.run_tracked_cell(
+                    cell, name=args.name, metrics=args.metric, experiment=args.experiment,
+                    allow_params=args.allow_param)
+            return self._track_line(action or "status", args)
         except MlopsNbError as exc:
             print(f"mlops-nb: {exc}", file=sys.stderr)
             return None
 
-    def _track_line(self, args: Any) -> Any:
+    track.__doc__ = _HELP
+
+    def _track_line(self, action: str, args: Any) -> Any:
         t = self.tracker
-        action = args.action or "status"
         if action == "on":
             t.start(experiment=args.experiment, metrics=args.metric,
                     allow_params=args.allow_param)
@@ -167,32 +224,6 @@ class TrackMagics(Magics):
                    "reproduce on that folder verifies the old run)")) from exc
         print(f"mlops-nb: exported run {run_id[:12]} to {out}")
         return out
-
-    def _track_cell(self, args: Any, cell: str) -> Any:
-        """Run the body in the user namespace as this cell, recording it like `%track on` would."""
-        t = self.tracker
-        if args.experiment:
-            t.experiment = args.experiment
-        t.allowed_params.update(args.allow_param)
-        ctx = t._ctx
-        shell = self.shell
-        transformed = shell.transform_cell(cell)
-        tree = ast.parse(transformed)
-        tree = shell.transform_ast(tree)
-        if ctx is not None:
-            ctx.name = args.name
-            ctx.metric_names = list(args.metric)
-            ctx.body = cell
-            ctx.transformed = transformed
-            ctx.body_tree = tree
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
-        filename = shell.compile.cache(transformed)
-        exec(compile(tree, filename, "exec"), shell.user_ns)
-        if last is not None:
-            return eval(compile(last, filename, "eval"), shell.user_ns)
-        return None
 
 
 def split_line(line: str) -> list[str]:

@@ -268,7 +268,7 @@ def log_model(model: Any, name: str) -> Any:
 
     _check_name(name)
     tracker = active_tracker()
-    if tracker is None or getattr(tracker, "_ctx", None) is None:
+    if tracker is None or not tracker.in_cell:
         warnings.warn(f"mlops_nb.log_model({name!r}) was not saved: call it in a tracked cell "
                       "(`%track on`, or `%%track`)", stacklevel=2)
         return model

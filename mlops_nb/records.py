@@ -97,6 +97,19 @@ class CellRun:
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in _CELL_RUN_FIELDS}
 
+    @classmethod
+    def from_analysis(cls, analysis: Any, **fields: Any) -> CellRun:
+        """A cell run holding what the static analysis of its code found (a
+        `capture.analysis.CellAnalysis`); `fields` give the rest and win. The one place that
+        maps analysis to record, for live and back-filled runs alike."""
+        base: dict[str, Any] = {
+            "defs": analysis.defs, "uses": analysis.uses, "imports": analysis.imports,
+            "magics": analysis.magics, "files_read": analysis.files_read,
+            "files_written": analysis.files_written, "params": dict(analysis.params),
+        }
+        base.update(fields)
+        return cls(**base)
+
 
 _CELL_RUN_FIELDS = tuple(f.name for f in fields(CellRun))
 

@@ -270,3 +270,33 @@ def test_runs_on_the_same_data_share_the_data_digest(tracked):
     tracked.run("w = 3\npred = X * w\nloss = float(pred.sum())")
     df = mnb.runs()
     assert df["data"].iloc[0] == df["data"].iloc[1] != df["data"].iloc[2]
+
+
+@pytest.mark.parametrize("line, bad", [
+    ("%track on --stable", "--stable"),
+    ("%track on --name x", "--name"),
+    ("%track off --experiment x", "--experiment"),
+    ("%track runs --force", "--force"),
+    ("%track reproduce --best", "--best"),
+    ("%track launch", "launch"),
+])
+def test_each_action_takes_only_its_own_options(shell, line, bad):
+    from IPython.core.error import UsageError
+
+    shell.run("%load_ext mlops_nb")
+    with pytest.raises(UsageError, match=bad):
+        shell.ip.run_line_magic("track", line.removeprefix("%track "))
+    assert not shell.tracker.auto  # nothing half-done: `on` with a bad option did not start
+
+
+def test_track_cell_rejects_actions_and_line_options(shell, capsys):
+    from IPython.core.error import UsageError
+
+    shell.run("%load_ext mlops_nb")
+    shell.ip.run_cell_magic("track", "on", "x = 1")
+    assert "use the line magic for `on`" in capsys.readouterr().err
+    assert "x" not in shell.ns
+    with pytest.raises(UsageError, match="--save-models"):
+        shell.ip.run_cell_magic("track", "--save-models", "x = 1")
+    assert shell.ip.run_cell_magic("track", "-n r -m y -e 'churn model'", "y = 2\ny") == 2
+    assert shell.tracker.experiment == "churn model"

@@ -16,7 +16,8 @@ from .harness import cli, make_run, write_session
 
 # -- loading the extension again ---------------------------------------------------------------
 def _ours(ip: Any) -> dict[str, int]:
-    from mlops_nb.capture.recorder import Tracker, _ParseHook
+    from mlops_nb.capture.hooks import ParseHook as _ParseHook
+    from mlops_nb.capture.recorder import Tracker
 
     counts = {
         name: sum(isinstance(getattr(cb, "__self__", None), Tracker) for cb in cbs)

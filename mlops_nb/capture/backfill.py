@@ -1,0 +1,38 @@
+"""Back-fill: cells run while tracking was off still shaped the namespace, so they are
+recorded from IPython's history when tracking (re)starts; without them a later run's lineage
+would have holes and its export would miss code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_CONTROL_PREFIXES = ("%track", "%load_ext", "%reload_ext", "%unload_ext")
+
+
+def is_control_cell(raw: str) -> bool:
+    """A cell that only drives mlops-nb itself (`%track on`, `%load_ext mlops_nb`)."""
+    lines = [ln.strip() for ln in raw.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        return True
+    return all(
+        ln.startswith(_CONTROL_PREFIXES) and not ln.startswith("%%") for ln in lines
+    ) and all(("mlops_nb" in ln) or ln.startswith("%track") for ln in lines)
+
+
+def history_cells(shell: Any, after: int, upto: int,
+                  transform: Callable[[str], str]) -> Iterator[tuple[int, str, str]]:
+    """(execution count, raw text, Python) of the inputs `after+1 .. upto` in the shell's
+    history, control cells left out."""
+    hm = getattr(shell, "history_manager", None)
+    if hm is None:
+        return
+    raw_hist = hm.input_hist_raw
+    parsed_hist = hm.input_hist_parsed
+    for n in range(after + 1, min(upto, len(raw_hist) - 1) + 1):
+        raw = raw_hist[n]
+        if is_control_cell(raw):
+            continue
+        code = parsed_hist[n] if n < len(parsed_hist) else transform(raw)
+        yield n, raw, code

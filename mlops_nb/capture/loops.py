@@ -1,0 +1,58 @@
+"""Loop iterations as runs: inside a sweep (`for lr in [0.1, 0.01]:`, `for depth in
+range(1, 10):`, which loops are sweeps is decided in sweeps.py) each iteration's metrics become
+a child run of the loop's cell run, with the loop variables as its parameters.
+
+An iteration starts when the loop variables change; a metric repeated with the same values (an
+epoch or fold loop inside the sweep) keeps its last value. The RNG state at each log is kept
+so iteration k can be replayed from where iteration k-1 ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .analysis import is_plain_literal
+from .context import CellContext
+from .rng import RngWatcher
+from .sweeps import loop_value, sweep_loop_targets
+from .values import jsonable
+
+
+def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
+                   code: Callable[[], str]) -> None:
+    """A metric `key` was logged: file it under the current iteration (or start one).
+
+    `code()` gives the cell's Python, analysed once per cell for its sweep loop targets.
+    """
+    if ctx.loop_names is None:
+        ctx.loop_names = sweep_loop_targets(code())
+    if not ctx.loop_names:
+        return
+    values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
+    if not values or not all(is_plain_literal(v) for v in values.values()):
+        return
+    values = {n: jsonable(v) for n, v in values.items()}
+    cur = ctx.iterations[-1] if ctx.iterations else None
+    if cur is None or cur["loop"] != values:
+        cur = {"loop": values, "metrics": {}, "rng_after": None}
+        ctx.iterations.append(cur)
+    cur["metrics"][key] = stored
+    cur["rng_after"] = RngWatcher().changed_states()
+
+
+def recorded_iterations(ctx: CellContext) -> list[dict[str, Any]]:
+    """The iterations that become runs: a loop that logged in one iteration only is the cell."""
+    return ctx.iterations if len(ctx.iterations) > 1 else []
+
+
+def rename_metrics(ctx: CellContext, renames: dict[str, str]) -> None:
+    """Give autologged series their final names once the cell ended (see build.apply_autolog)."""
+    for it in ctx.iterations:
+        it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()
+                         if k in renames or not k.startswith("\0")}  # dropped: not kept
+
+
+def series_key(call: Any) -> str:
+    """An autologged series' key until the cell ends and names are chosen."""
+    return "\0" + repr((call.fn, call.site, call.data))
