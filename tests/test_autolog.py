@@ -399,7 +399,8 @@ def test_range_sweep_is_one_run_per_value_and_exports_that_value(iris):
              "    tree = DecisionTreeClassifier(max_depth=depth, random_state=0)\n"
              "    tree.fit(X_train, y_train)\n"
              "    train_acc.append(tree.score(X_train, y_train))\n"
-             "    test_acc.append(tree.score(X_test, y_test))")
+             "    test_acc.append(tree.score(X_test, y_test))\n"
+             "assert len(test_acc) == 4  # a plot of every value, after the sweep")
     kids = _kids(iris)
     assert [k.params for k in kids] == [{"depth": d} for d in range(1, 5)]
     names = {"DecisionTreeClassifier_score_X_train", "DecisionTreeClassifier_score_X_test"}

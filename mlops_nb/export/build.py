@@ -203,7 +203,11 @@ def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt
 
         visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
-    out = [_Loop().visit(s) for s in body]
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(_Loop().visit(stmt))
+        if hits:  # what follows the sweep (a plot of every value) needs every iteration:
+            break  # the iteration's metrics were all computed inside the loop
     return out, hits
 
 
