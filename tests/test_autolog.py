@@ -493,3 +493,17 @@ def test_which_loops_are_sweeps(code, names):
     from mlops_nb.capture.sweeps import sweep_loop_targets
 
     assert sweep_loop_targets(code) == names
+
+
+def test_a_scorer_function_passed_not_called_brings_its_imports(tracked):
+    # the scorer reads `np` from an earlier cell; only passing it to cross_val_score uses it
+    tracked.run("import numpy as np")
+    tracked.run("from sklearn.datasets import load_iris\n"
+                "from sklearn.model_selection import cross_val_score\n"
+                "from sklearn.svm import SVC\n"
+                "X, y = load_iris(return_X_y=True)")
+    tracked.run("def my_scoring(est, X, y):\n    return np.mean(est.predict(X) == y)\n"
+                "cross_val_score(SVC(), X, y, scoring=my_scoring)")
+    run = last_run(tracked)
+    assert "cv_my_scoring_mean" in run.metrics
+    verify(run)
