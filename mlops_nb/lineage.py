@@ -73,6 +73,8 @@ def cell_effects(
     including one it defined itself (`def edit(): df.loc[0] = 1` then `edit()`)."""
     called_here = {c.func for c in analysis.calls
                    if c.receiver is None and c.func in analysis.functions}
+    # passed, not called (`cross_val_score(..., scoring=my_scorer)`): it runs all the same
+    called_here |= {f for f in analysis.functions if analysis.load_counts.get(f, 0)}
     if called_here:
         functions = {**functions, **analysis.functions}
     return through_functions(set(uses) | called_here, set(mutations), functions,
@@ -126,7 +128,9 @@ class DefUseIndex:
         deps: dict[int, list[str]] = {}
         unresolved: set[str] = set()
         own = set(cr.defs)
-        for name in sorted(used | (mutated - own)):  # own defs need no definer
+        # own defs need no definer, unless read before the cell bound them (`x = x + 1`):
+        # a function defined and called in one cell reads the cell's own names
+        for name in sorted((used - (own - set(cr.uses))) | (mutated - own)):
             d = self.last_def.get(name)
             if d is not None:
                 deps.setdefault(d, []).append(name)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mlops_nb.capture import autolog
@@ -83,6 +84,15 @@ def test_printed_fstring_and_expression_metrics_named_by_data(iris):
 def test_single_use_keeps_the_plain_function_name(iris):
     iris.run("print(f1_score(y_test, clf.predict(X_test), average='macro'))")
     assert set(last_run(iris).metrics) == {"f1_score"}
+
+
+def test_metrics_not_named_score_are_metrics_too(iris):
+    iris.run("from sklearn.metrics import matthews_corrcoef, confusion_matrix\n"
+             "print(matthews_corrcoef(y_test, clf.predict(X_test)))\n"
+             "print(confusion_matrix(y_test, clf.predict(X_test)))")
+    run = last_run(iris)
+    assert set(run.metrics) == {"matthews_corrcoef"}
+    assert run.metric_models == {"matthews_corrcoef": "clf"}
 
 
 def test_lambda_comprehension_and_nested_function(iris):
@@ -223,6 +233,14 @@ def test_search_best_score_params_and_children(iris, monkeypatch):
     assert kids[0].metrics["mean_test_score"] == grid.best_score_
     with pytest.raises(MlopsNbError, match="candidate of a search"):
         export_run(kids[0].id, Path.cwd() / "kid")
+    # a search repeated in a loop (trials): the last search's candidates only
+    iris.run("for _ in range(3):\n"
+             "    s = GridSearchCV(LogisticRegression(max_iter=300), {'C': [0.1, 1]}, cv=3)\n"
+             "    s.fit(X_train, y_train)")
+    log = log_of(iris)
+    run = [cr for cr in log if cr.is_run and cr.parent is None][-1]
+    assert len(run.metric_steps["best_cv_accuracy"]) == 3
+    assert len([cr for cr in log if cr.parent == run.id]) == 2
 
 
 def test_classification_report_string_and_dict(iris):
@@ -330,3 +348,162 @@ def test_explicit_cell_is_patched_only_while_it_runs(shell):
     run = last_run(shell)
     assert run.name == "r2" and run.metrics["r2_score"] == original([1.0, 2.0, 3.0],
                                                                    [1.0, 2.0, 2.5])
+
+
+# -- one metric per value the cell named (issue 7, duplicates) ---------------------------------
+def test_score_bound_to_a_metric_name_is_recorded_once_under_that_name(iris):
+    iris.run("from sklearn.linear_model import Ridge\n"
+             "reg = Ridge().fit(X_train, y_train)\n"
+             "r2_score = reg.score(X_test, y_test)\n"
+             "accuracy = accuracy_score(y_test, clf.predict(X_test))")
+    run = last_run(iris)
+    assert set(run.metrics) == {"r2_score", "accuracy"}
+    assert run.metrics["r2_score"] == iris.ns["r2_score"]
+    assert run.metric_models == {"r2_score": "reg", "accuracy": "clf"}
+    verify(run)
+
+
+def test_explicit_log_metric_of_a_metric_call_is_not_recorded_twice(iris):
+    iris.run("import mlops_nb as mnb\n"
+             "mnb.log_metric('test_acc', accuracy_score(y_test, clf.predict(X_test)))\n"
+             "print(f1_score(y_test, clf.predict(X_test), average='macro'))")
+    assert set(last_run(iris).metrics) == {"test_acc", "f1_score"}
+
+
+def test_a_coincidentally_equal_metric_elsewhere_is_kept(iris):
+    iris.run("acc = accuracy_score(y_test, clf.predict(X_test))\n"
+             "print(accuracy_score(y_test, clf.predict(X_test)))")
+    run = last_run(iris)
+    assert run.metrics["acc"] == iris.ns["acc"]
+    others = [n for n in run.metrics if n.startswith("accuracy_score")]
+    assert len(others) == 1  # another call on another line: its own metric
+
+
+def test_metric_variable_in_a_loop_keeps_the_series_steps(iris):
+    iris.run("for n in range(3):\n"
+             "    acc = accuracy_score(y_test[n:], clf.predict(X_test)[n:])")
+    run = last_run(iris)
+    assert list(run.metrics) == ["acc"]
+    assert len(run.metric_steps["acc"]) == 3 and run.metric_steps["acc"][-1] == iris.ns["acc"]
+
+
+# -- sweeps written with range / np.arange / zip / enumerate (issue 7) --------------------------
+def _kids(sh):
+    return [cr for cr in log_of(sh) if cr.parent is not None]
+
+
+def test_range_sweep_is_one_run_per_value_and_exports_that_value(iris):
+    iris.run("from sklearn.tree import DecisionTreeClassifier\n"
+             "train_acc, test_acc = [], []\n"
+             "for depth in range(1, 5):\n"
+             "    tree = DecisionTreeClassifier(max_depth=depth, random_state=0)\n"
+             "    tree.fit(X_train, y_train)\n"
+             "    train_acc.append(tree.score(X_train, y_train))\n"
+             "    test_acc.append(tree.score(X_test, y_test))\n"
+             "assert len(test_acc) == 4  # a plot of every value, after the sweep")
+    kids = _kids(iris)
+    assert [k.params for k in kids] == [{"depth": d} for d in range(1, 5)]
+    names = {"DecisionTreeClassifier_score_X_train", "DecisionTreeClassifier_score_X_test"}
+    assert all(set(k.metrics) == names for k in kids)
+    assert [k.metrics["DecisionTreeClassifier_score_X_test"] for k in kids] == \
+        iris.ns["test_acc"]
+    out, verdict = verify(kids[1])
+    assert verdict.metrics["DecisionTreeClassifier_score_X_test"]["reproduced"] == \
+        iris.ns["test_acc"][1]
+    target = Path.cwd() / "tree.pkl"
+    subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                   cwd=out, check=True, capture_output=True, timeout=300)
+    assert saved_model(target).max_depth == 2
+
+
+def test_numpy_enumerate_zip_and_set_params_sweeps(iris):
+    iris.run("import numpy as np\n"
+             "for C in np.logspace(-2, 1, 3):\n"
+             "    m = LogisticRegression(C=C, max_iter=300).fit(X_train, y_train)\n"
+             "    print(m.score(X_test, y_test))")
+    assert [k.params for k in _kids(iris)] == [{"C": float(c)} for c in np.logspace(-2, 1, 3)]
+    verify(_kids(iris)[0], "e1")
+    iris.run("for i, c in enumerate([0.05, 5.0]):\n"
+             "    clf.set_params(C=c).fit(X_train, y_train)\n"
+             "    print(accuracy_score(y_test, clf.predict(X_test)))")
+    kids = _kids(iris)[3:]
+    assert [k.params for k in kids] == [{"i": 0, "c": 0.05}, {"i": 1, "c": 5.0}]
+    verify(kids[1], "e2")
+    iris.run("for a, it in zip([0.1, 1.0], [100, 300]):\n"
+             "    m = LogisticRegression(C=a, max_iter=it).fit(X_train, y_train)\n"
+             "    print(m.score(X_test, y_test))")
+    assert [k.params for k in _kids(iris)[5:]] == [{"a": 0.1, "it": 100}, {"a": 1.0, "it": 300}]
+
+
+def test_nested_sweep_with_an_inner_epoch_loop(iris):
+    iris.run("from sklearn.linear_model import SGDClassifier\n"
+             "for alpha in [1e-4, 1e-2]:\n"
+             "    sgd = SGDClassifier(alpha=alpha, random_state=0)\n"
+             "    for epoch in range(3):\n"
+             "        sgd.partial_fit(X_train, y_train, classes=[0, 1, 2])\n"
+             "        print(epoch, sgd.score(X_test, y_test))")
+    kids = _kids(iris)
+    assert [k.params for k in kids] == [{"alpha": 1e-4}, {"alpha": 1e-2}]
+    assert kids[1].metrics["SGDClassifier_score"] == iris.ns["sgd"].score(
+        iris.ns["X_test"], iris.ns["y_test"])
+    verify(kids[0])
+
+
+def test_epoch_and_fold_loops_stay_one_run_with_steps(iris):
+    iris.run("from sklearn.model_selection import KFold\n"
+             "for train, test in KFold(3, shuffle=True, random_state=0).split(X):\n"
+             "    m = LogisticRegression(max_iter=300).fit(X[train], y[train])\n"
+             "    print(m.score(X[test], y[test]))")
+    assert not _kids(iris)
+    run = last_run(iris)
+    assert len(run.metric_steps["LogisticRegression_score"]) == 3
+
+
+def test_helper_defined_and_called_in_one_cell_exports(iris):
+    # a plotting helper around learning_curve, defined and used in the same cell (corpus)
+    iris.run("from sklearn.model_selection import learning_curve\n"
+             "import numpy as np\n"
+             "def curve(est, X, y):\n"
+             "    sizes, tr, te = learning_curve(est, X, y, cv=3,\n"
+             "                                   train_sizes=np.linspace(.3, 1, 3))\n"
+             "    return te.mean(axis=1)\n"
+             "curve(LogisticRegression(max_iter=300), X, y)")
+    run = last_run(iris)
+    assert "lc_test_accuracy_last" in run.metrics
+    verify(run)
+
+
+@pytest.mark.parametrize(("code", "names"), [
+    ("for k in [1, 5]:\n    m = KNN(n_neighbors=k)", ["k"]),
+    ("for k in ks:\n    pass", ["k"]),
+    ("for depth in range(1, 9):\n    DecisionTreeClassifier(max_depth=depth)", ["depth"]),
+    ("for C in np.logspace(-3, 3, 7):\n    SVC(C=C / 2)", ["C"]),
+    ("for i, a in enumerate(alphas):\n    m.set_params(ridge__alpha=a)", ["i", "a"]),
+    ("for a, b in zip(x, y):\n    M(a, b)", ["a", "b"]),
+    ("for d in range(3):\n    make_pipeline(PolynomialFeatures(d), LinearRegression())", ["d"]),
+    ("for g in range(3):\n    for e in range(9):\n        SVC(gamma=g).partial_fit(X)",
+     ["g"]),
+    ("for epoch in range(9):\n    sgd.partial_fit(X, y, classes=c, epoch=epoch)", []),
+    ("for n in range(3):\n    accuracy_score(y[n:], p[n:])", []),
+    ("for tr, te in kf.split(X):\n    m.fit(X[tr], y[tr])", []),
+    ("for i in range(3):\n    plt.subplot(1, 3, i + 1)\n    print(i, end=i)", []),
+    ("def f():\n    for k in [1, 2]:\n        pass", []),
+])
+def test_which_loops_are_sweeps(code, names):
+    from mlops_nb.capture.sweeps import sweep_loop_targets
+
+    assert sweep_loop_targets(code) == names
+
+
+def test_a_scorer_function_passed_not_called_brings_its_imports(tracked):
+    # the scorer reads `np` from an earlier cell; only passing it to cross_val_score uses it
+    tracked.run("import numpy as np")
+    tracked.run("from sklearn.datasets import load_iris\n"
+                "from sklearn.model_selection import cross_val_score\n"
+                "from sklearn.svm import SVC\n"
+                "X, y = load_iris(return_X_y=True)")
+    tracked.run("def my_scoring(est, X, y):\n    return np.mean(est.predict(X) == y)\n"
+                "cross_val_score(SVC(), X, y, scoring=my_scoring)")
+    run = last_run(tracked)
+    assert "cv_my_scoring_mean" in run.metrics
+    verify(run)

@@ -34,6 +34,8 @@ CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learni
 _NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
                           "confusion_matrix", "multilabel_confusion_matrix", "auc"})
 _REPORT = "classification_report"
+# Metrics whose names do not say so: scalar scores all the same.
+_OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef"})
 # Estimator attributes that hold what a *CV estimator chose (`RidgeCV().alpha_`).
 _CHOSEN = ("alpha_", "C_", "l1_ratio_", "gamma_", "n_neighbors_", "n_components_")
 _MAX_TRACED = 256
@@ -530,7 +532,7 @@ class Patcher:
                 continue
             if name == _REPORT:
                 self._swap(metrics, name, "report")
-            elif name.endswith(("_score", "_error", "_loss")) or name in ("log_loss",):
+            elif name.endswith(("_score", "_error", "_loss")) or name in _OTHER_METRICS:
                 self._swap(metrics, name, "metric")
 
     def patch_model_selection(self, ms: Any) -> None:
@@ -805,3 +807,86 @@ class ScriptAutolog:
                 metrics[name] = value
         self.calls.clear()
         STATE.reset_cell()
+
+
+# -- values the cell already named --------------------------------------------------------------
+def _spans(tree: Any) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """(variable, first line, last line) of `name = <expr>` bindings, and of
+    `log_metric("name", <expr>)` calls, anywhere in the cell's code."""
+    import ast
+
+    binds: list[tuple[str, int, int]] = []
+    logs: list[tuple[str, int, int]] = []
+
+    def bind(target: Any, value: Any) -> None:
+        if isinstance(target, ast.Name):
+            binds.append((target.id, value.lineno, value.end_lineno or value.lineno))
+        elif (isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple,
+              ast.List)) and len(target.elts) == len(value.elts)):
+            for t, v in zip(target.elts, value.elts, strict=True):
+                bind(t, v)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                bind(target, node.value)
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            bind(node.target, node.value)
+        elif isinstance(node, ast.Call):
+            f = node.func
+            callee = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if (callee == "log_metric" and node.args and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                logs.append((node.args[0].value, node.lineno, node.end_lineno or node.lineno))
+    return binds, logs
+
+
+def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
+                explicit: dict[str, Any]) -> dict[str, str]:
+    """Autologged series whose value the cell itself named: {series: variable, or "" to drop}.
+
+    `r2 = model.score(X, y)` would otherwise be recorded twice, as `r2` (a metric-named
+    variable) and as `Ridge_score`; `mnb.log_metric("acc", accuracy_score(...))` as `acc` and
+    `accuracy_score`. The cell's own name wins: the series takes the variable's name (keeping
+    its steps and model), or is dropped when an explicit log_metric already recorded it.
+    A series matches when its last call sits on the line(s) of that binding and computed
+    exactly the value the variable holds, so a coincidentally equal metric elsewhere stays.
+    """
+    if not (bound or explicit):
+        return {}
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return {}
+    binds, logs = _spans(tree)
+    last: dict[str, Call] = {}
+    for name, call in named:
+        if call.kind == "metric":
+            last[name] = call
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name, call in last.items():
+        if name in bound or name in explicit or not call.site:
+            continue
+        line = call.site[-1][1]
+        value = numeric(call.value)
+        if value is None:
+            continue
+        for names, drop, spans in ((explicit, True, logs), (bound, False, binds)):
+            hit = next((var for var, lo, hi in reversed(spans)
+                        if lo <= line <= hi and var in names and var not in taken
+                        and _same(names[var], value)), None)
+            if hit is not None:
+                out[name] = "" if drop else hit
+                taken.add(hit)
+                break
+    return out
+
+
+def _same(recorded: Any, value: Any) -> bool:
+    try:
+        return bool(float(recorded) == float(value))
+    except (TypeError, ValueError):
+        return False

@@ -180,11 +180,12 @@ def _capture_widgets(tracker: Tracker, cr: CellRun, ctx: CellContext, analysis: 
 
 # -- scikit-learn autolog (see autolog.py) ----------------------------------------------------
 def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
-                  search_children: int) -> list[dict[str, Any]]:
+                  search_children: int, code: str | None = None) -> list[dict[str, Any]]:
     """Metrics, CV results and searches scikit-learn computed in this cell, named.
 
-    Explicit `log_metric` values win; a loop's per-iteration metrics get their names too.
-    Returns the search candidates to record as child runs.
+    Explicit `log_metric` values win, and a value the cell bound to a metric-named variable
+    is recorded once, under that name (`autolog.bound_names`); a loop's per-iteration metrics
+    get their names too. Returns the search candidates to record as child runs.
     """
     if not ctx.auto_calls:
         return []
@@ -193,6 +194,10 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
     counts: dict[str, int] = {}
     by_id: dict[int, str] | None = None
     named = autolog.name_calls(ctx.auto_calls)  # before late model names: as the script
+    aliases = autolog.bound_names(  # `r2 = model.score(...)`: one metric, named `r2`
+        code if code is not None else (ctx.transformed or ctx.raw), named,
+        {k: v for k, v in cr.metrics.items() if k not in ctx.metrics}, ctx.metrics)
+    searches: dict[str, list[dict[str, Any]]] = {}
     for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
         if call.model is None and call.est is not None:
             if by_id is None:
@@ -209,6 +214,13 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
                 name = f"best_cv_score_{call.fn}"
             else:
                 continue
+        if call.kind == "metric" and name in aliases:
+            if not aliases[name]:  # an explicit log_metric recorded this very value
+                continue
+            name = aliases[name]
+            if counts.get(name) is None:
+                counts[name] = 0
+                cr.metrics.pop(name, None)  # the series brings its steps and model
         if name in ctx.metrics:  # explicit logging wins
             continue
         if call.kind == "metric":
@@ -228,8 +240,11 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
             extra = call.extra or {}
             for k, v in extra.get("params", {}).items():
                 cr.params[f"{call.model or 'search'}.best_params.{k}"] = jsonable(v)
-            for cand in extra.get("candidates", [])[:search_children]:
-                children.append({**cand, "search": call.model or "search"})
+            # a search repeated in a loop: the last one's candidates, not n times as many
+            searches[name] = [{**cand, "search": call.model or "search"}
+                              for cand in extra.get("candidates", [])[:search_children]]
+    for found in searches.values():
+        children.extend(found)
     rename_metrics(ctx, renames)
     for name in cr.metrics:
         cr.params.pop(name, None)

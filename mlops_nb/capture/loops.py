@@ -1,8 +1,10 @@
-"""Loop iterations as runs: inside `for lr in [0.1, 0.01]:` each iteration's metrics become a
-child run of the loop's cell run, with the loop variables as its parameters.
+"""Loop iterations as runs: inside a sweep (`for lr in [0.1, 0.01]:`, `for depth in
+range(1, 10):`, which loops are sweeps is decided in sweeps.py) each iteration's metrics become
+a child run of the loop's cell run, with the loop variables as its parameters.
 
-An iteration starts when the loop variables change or a metric repeats; the RNG state at each
-log is kept so iteration k can be replayed from where iteration k-1 ended.
+An iteration starts when the loop variables change; a metric repeated with the same values (an
+epoch or fold loop inside the sweep) keeps its last value. The RNG state at each log is kept
+so iteration k can be replayed from where iteration k-1 ended.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .analysis import is_plain_literal, literal_loop_targets
+from .analysis import is_plain_literal
 from .context import CellContext
 from .rng import RngWatcher
+from .sweeps import loop_value, sweep_loop_targets
 from .values import jsonable
 
 
@@ -20,18 +23,18 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
                    code: Callable[[], str]) -> None:
     """A metric `key` was logged: file it under the current iteration (or start one).
 
-    `code()` gives the cell's Python, analysed once per cell for its literal loop targets.
+    `code()` gives the cell's Python, analysed once per cell for its sweep loop targets.
     """
     if ctx.loop_names is None:
-        ctx.loop_names = literal_loop_targets(code())
+        ctx.loop_names = sweep_loop_targets(code())
     if not ctx.loop_names:
         return
-    values = {n: ns[n] for n in ctx.loop_names if n in ns}
+    values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
     if not values or not all(is_plain_literal(v) for v in values.values()):
         return
     values = {n: jsonable(v) for n, v in values.items()}
     cur = ctx.iterations[-1] if ctx.iterations else None
-    if cur is None or cur["loop"] != values or key in cur["metrics"]:
+    if cur is None or cur["loop"] != values:
         cur = {"loop": values, "metrics": {}, "rng_after": None}
         ctx.iterations.append(cur)
     cur["metrics"][key] = stored
@@ -46,7 +49,8 @@ def recorded_iterations(ctx: CellContext) -> list[dict[str, Any]]:
 def rename_metrics(ctx: CellContext, renames: dict[str, str]) -> None:
     """Give autologged series their final names once the cell ended (see build.apply_autolog)."""
     for it in ctx.iterations:
-        it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()}
+        it["metrics"] = {renames.get(k, k): v for k, v in it["metrics"].items()
+                         if k in renames or not k.startswith("\0")}  # dropped: not kept
 
 
 def series_key(call: Any) -> str:

@@ -294,7 +294,7 @@ class Tracker:
         return value
 
     def _note_iteration(self, ctx: CellContext, key: str, stored: Any) -> None:
-        """A metric was logged: inside a literal `for` loop it belongs to an iteration."""
+        """A metric was logged: inside a sweep loop it belongs to an iteration (loops.py)."""
         note_iteration(ctx, self.shell.user_ns, key, stored,
                        lambda: ctx.transformed or self._transform(ctx.raw))
 
@@ -464,7 +464,7 @@ class Tracker:
         blobs.update(self.profiler.take_blobs())  # data profiles (validate/hook.py)
         children: list[dict[str, Any]] = []
         try:
-            children = apply_autolog(cr, ctx, ns, self.search_children)
+            children = apply_autolog(cr, ctx, ns, self.search_children, code)
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import redact
 from ..capture.analysis import _READ_CALL, PARAM_FUNCTIONS, PLOT_KEYWORDS, call_param_target
+from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
@@ -163,7 +164,7 @@ def _as_load(target: ast.expr) -> ast.expr:
 
 
 def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt], int]:
-    """Loops over literals whose variables are `names` run once, over the run's own value."""
+    """Sweep loops whose variables are `names` run once, over the run's own value."""
     hits = 0
 
     class _Loop(ast.NodeTransformer):
@@ -171,8 +172,7 @@ def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt
             nonlocal hits
             self.generic_visit(node)
             targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
-            if (isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)) and targets
-                    and targets <= names):
+            if targets and targets <= names and is_sweep(node):  # capture/sweeps.py
                 node.iter = ast.List([_as_load(node.target)], ast.Load())
                 hits += 1
             return node
@@ -182,7 +182,11 @@ def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt
 
         visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
-    out = [_Loop().visit(s) for s in body]
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(_Loop().visit(stmt))
+        if hits:  # what follows the sweep (a plot of every value) needs every iteration:
+            break  # the iteration's metrics were all computed inside the loop
     return out, hits
 
 

@@ -1,5 +1,6 @@
 # %% [markdown]
-# Train and test accuracy of a decision tree as its depth grows (a curve, kept as steps).
+# Train and test accuracy of a decision tree as its depth grows: a `range` sweep, one run
+# per depth.
 # %%
 from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import accuracy_score

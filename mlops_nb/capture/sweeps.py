@@ -1,0 +1,120 @@
+"""Which `for` loops of a cell are parameter sweeps (one run per iteration).
+
+A notebook sweeps a hyperparameter in many spellings: `for k in [1, 5, 15]`, `for depth in
+range(1, 10)`, `for C in np.logspace(-3, 3, 7)`, `for i, alpha in enumerate(alphas)`,
+`for a, b in zip(alphas, betas)`, nested loops. A loop over epochs, CV folds or data slices
+(`for epoch in range(10)`, `for train, test in kf.split(X)`) is one training run whose
+metric has steps. What tells them apart is what the loop variable is used for: a sweep
+hands it to a model (`DecisionTreeClassifier(max_depth=depth)`, `set_params(C=c)`,
+`PolynomialRegression(degree)`); an epoch counter or fold index is not handed to one.
+
+So a loop over a literal list/tuple, or over a variable, stays a sweep as before (its values
+are the point of the loop), and any other loop is a sweep when one of its variables is
+passed, alone or in simple arithmetic, as a keyword argument or as an argument of a class-
+like call (a capitalised callee) inside the loop.
+"""
+
+from __future__ import annotations
+
+import ast
+
+# Calls whose keyword arguments are presentation or plumbing, never a model's knob.
+_NOT_MODEL_CALLS = frozenset({
+    "print", "format", "range", "enumerate", "zip", "len", "str", "int", "float", "round",
+    "append", "extend", "plot", "scatter", "bar", "barh", "hist", "errorbar", "fill_between",
+    "text", "annotate", "title", "set_title", "xlabel", "ylabel", "set_xlabel", "set_ylabel",
+    "legend", "subplot", "subplots", "add_subplot", "figure", "imshow", "axhline", "axvline",
+    "savefig", "show", "linspace", "arange", "logspace", "zeros", "ones", "full", "empty",
+    "DataFrame", "Series", "array", "asarray", "dict", "list", "tuple", "set", "sorted",
+    "isclose", "allclose", "display", "log", "info", "debug", "warning", "write",
+})
+
+
+def _callee(node: ast.Call) -> str:
+    f = node.func
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    if isinstance(f, ast.Name):
+        return f.id
+    return ""
+
+
+def _plain_use(expr: ast.expr, names: set[str]) -> set[str]:
+    """Loop names in `expr` when it is the name itself or simple arithmetic on it."""
+    if isinstance(expr, ast.Name):
+        return {expr.id} & names
+    if isinstance(expr, ast.BinOp):
+        return _plain_use(expr.left, names) | _plain_use(expr.right, names)
+    if isinstance(expr, ast.UnaryOp):
+        return _plain_use(expr.operand, names)
+    if isinstance(expr, ast.Call) and _callee(expr) in ("int", "float", "round"):
+        return set().union(*(_plain_use(a, names) for a in expr.args)) if expr.args else set()
+    return set()
+
+
+def _handed_to_model(loop: ast.For, names: set[str]) -> bool:
+    for stmt in loop.body:
+        for node in ast.walk(stmt):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = _callee(node)
+            if callee in _NOT_MODEL_CALLS or not callee:
+                continue
+            for kw in node.keywords:
+                if kw.arg is not None and _plain_use(kw.value, names):
+                    return True
+                if kw.arg is None and isinstance(kw.value, ast.Dict) and any(
+                        v is not None and _plain_use(v, names) for v in kw.value.values):
+                    return True  # set_params(**{"svc__C": c})
+            if callee[:1].isupper() and any(_plain_use(a, names) for a in node.args):
+                return True
+    return False
+
+
+def _targets(node: ast.For) -> list[str]:
+    return [n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
+
+
+# Loop variables that count, whatever they are handed to: `partial_fit(..., epoch=epoch)`.
+_COUNTERS = frozenset({"_", "epoch", "epochs", "fold", "folds", "step", "batch", "iteration",
+                       "it", "n_iter", "trial", "repeat", "rep"})
+
+
+def is_sweep(node: ast.For) -> bool:
+    if isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
+        return True
+    names = set(_targets(node)) - _COUNTERS
+    return bool(names) and _handed_to_model(node, names)
+
+
+def sweep_loop_targets(code: str | ast.AST) -> list[str]:
+    """Names bound by the cell's sweep loops (module level, nested loops too), in order."""
+    if isinstance(code, str):
+        try:
+            tree: ast.AST = ast.parse(code)
+        except SyntaxError:
+            return []
+    else:
+        tree = code
+    names: list[str] = []
+    body = tree.body if isinstance(tree, ast.Module) else [tree]
+    stack: list[ast.AST] = [s for s in body if isinstance(s, (ast.For, ast.If, ast.With,
+                                                               ast.Try))]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.For) and is_sweep(node):
+            names.extend(_targets(node))
+        stack.extend(ast.iter_child_nodes(node))
+    return list(dict.fromkeys(names))
+
+
+def loop_value(value: object) -> object:
+    """`np.arange`/`np.linspace` yield numpy scalars: the plain number is the parameter."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        try:
+            return value.item()  # type: ignore[attr-defined]
+        except Exception:
+            return value
+    return value
