@@ -117,9 +117,9 @@ def execute(nb: Any, path: Path, cwd: Path, timeout: int, env: dict[str, str]) -
 
 def score(stem: str, src: Path, work: Path, headline: str | None, timeout: int,
           overhead: bool) -> dict[str, Any]:
-    from mlops_nb.export import best_run_id, export_run
+    from mlops_nb.exporting import best_run_id, export_run
     from mlops_nb.models import deserialize
-    from mlops_nb.reproduce import reproduce
+    from mlops_nb.reproduction import reproduce
     from mlops_nb.store.reader import StoreReader
 
     row: dict[str, Any] = {"notebook": stem}
