@@ -166,7 +166,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
     latest: dict[str, tuple[int, str]] = {}
     applied: dict[str, int] = {}
     records = sorted((cr.seq, cr.rng) for cr in prefix if cr.rng)
-    drawn = _drawn_after(log)
+    drawn = drawn_after(log)
     i = 0
     for s in order:
         while i < len(records) and records[i][0] <= s:
@@ -187,7 +187,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
 
 
 
-def _drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
+def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
     """{seq: the global generators the cell run drew from}, None when unknown.
 
     The recorder stores a generator's state before each cell only when it moved since the
