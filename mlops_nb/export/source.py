@@ -12,24 +12,31 @@ exactly the transformed tree, whatever the text looks like.
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass
 from typing import Any
 
-_ORIG = "_mnb_orig"  # attribute on a top-level statement: (CellText, deep copy of the tree)
+_ORIG = "_mnb_orig"  # on a top-level statement: (CellText, its index there, previous end line)
 _ATOMIC = (ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Subscript, ast.List,
            ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp, ast.JoinedStr)
 
 
 @dataclass
 class CellText:
-    """One cell's Python as UTF-8 lines: ast columns are byte offsets."""
+    """One cell's Python as UTF-8 lines (ast columns are byte offsets), and its original tree,
+    parsed again only when a statement is rendered (cheaper than copying every tree)."""
 
+    code: str
     lines: list[bytes]
+    _tree: list[ast.stmt] | None = None
 
     @classmethod
     def of(cls, code: str) -> CellText:
-        return cls(code.encode("utf-8", "surrogatepass").split(b"\n"))
+        return cls(code, code.encode("utf-8", "surrogatepass").split(b"\n"))
+
+    def original(self, index: int) -> ast.stmt:
+        if self._tree is None:
+            self._tree = ast.parse(self.code).body
+        return self._tree[index]
 
     def segment(self, lineno: int, col: int, end_lineno: int, end_col: int) -> str:
         if lineno == end_lineno:
@@ -48,14 +55,18 @@ def remember(body: list[ast.stmt], code: str) -> None:
     """Mark each statement of `body` (parsed from `code`) as the notebook's own text."""
     text = CellText.of(code)
     prev_end = 0
-    for stmt in body:
+    for index, stmt in enumerate(body):
         first = _first_line(stmt)
-        setattr(stmt, _ORIG, (text, copy.deepcopy(stmt), prev_end))
+        setattr(stmt, _ORIG, (text, index, prev_end))
         prev_end = getattr(stmt, "end_lineno", first) or first
 
 
 def origin(stmt: ast.stmt) -> tuple[CellText, ast.stmt, int] | None:
-    return getattr(stmt, _ORIG, None)
+    mark = getattr(stmt, _ORIG, None)
+    if mark is None:
+        return None
+    text, index, prev_end = mark
+    return text, text.original(index), prev_end
 
 
 def _first_line(stmt: ast.stmt) -> int:
@@ -140,7 +151,7 @@ def statement_text(stmt: ast.stmt) -> str | None:
     comment = rest.strip()
     if comment.startswith(b"#"):
         result += "  " + comment.decode("utf-8", "surrogatepass")
-    if not _checks(result, stmt):
+    if edits and not _checks(result, stmt):  # unedited: the very text it was parsed from
         return None
     return result
 
