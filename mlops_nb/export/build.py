@@ -17,7 +17,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .. import redact
 from ..capture.analysis import _READ_CALL, constructor_keywords
@@ -38,11 +38,19 @@ from .codegen import (
     support_attr,
     support_call,
 )
+from .export_warnings import (
+    DataFileWarning,
+    ErroredCellWarning,
+    ExportWarning,
+    MissingModuleSource,
+    MissingRngState,
+)
 from .literals import check_name, literal_to_ast
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
+from .prune import drop_discarded_results, drop_overwritten_literals, used_imports
 from .requirements import imported_modules, requirements
 from .secrets import secret_assignment, secrets_from_env
-from .slicing import Slice, SliceCell, compute_slice, drawn_after
+from .slicing import Slice, SliceCell, compute_slice
 from .source import statement_text
 from .translate import translate
 
@@ -55,57 +63,6 @@ EXPORT_FORMAT = 2
 
 class DataChanged(UserWarning):
     """A data file the run read is missing or differs from the recorded hash."""
-
-
-# -- warnings: one root, small structured objects ------------------------------------------
-@dataclass(frozen=True)
-class ExportWarning:
-    """Something the export could not do as recorded; the export still claims to reproduce
-    (or says why not in the verdict). `str()` is the sentence shown to the user."""
-
-    message: str
-    kind: ClassVar[str] = "export"
-
-    def __str__(self) -> str:
-        return self.message
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"kind": self.kind, "message": self.message}
-        out.update({k: v for k, v in vars(self).items() if k != "message"})
-        return out
-
-
-@dataclass(frozen=True)
-class DataFileWarning(ExportWarning):
-    """A data file the run read is missing here or changed since the run."""
-
-    path: str = ""
-    problem: str = ""  # "missing" | "changed"
-    kind: ClassVar[str] = "data_file"
-
-
-@dataclass(frozen=True)
-class ErroredCellWarning(ExportWarning):
-    """A cell of the slice raised in the notebook; the script replays it up to the error."""
-
-    seq: int = 0
-    kind: ClassVar[str] = "errored_cell"
-
-
-@dataclass(frozen=True)
-class MissingRngState(ExportWarning):
-    """A recorded RNG state is gone from the store: that restore is left out."""
-
-    digest: str = ""
-    kind: ClassVar[str] = "rng_state"
-
-
-@dataclass(frozen=True)
-class MissingModuleSource(ExportWarning):
-    """A project module's recorded source is gone from the store: not copied."""
-
-    module: str = ""
-    kind: ClassVar[str] = "module"
 
 
 @dataclass
@@ -400,10 +357,10 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     translate_cells(b)
     rewrite_for_script(b)
     plan_data_files(b)
-    drop_discarded_results(b)
+    drop_discarded_results(b)  # prune.py
     plan_parameters(b)
     b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
-    b.hoisted = _used_imports(b.hoisted, b.bodies)
+    b.hoisted = used_imports(b.hoisted, b.bodies)
     plan_rng(b)
     return assemble(b)
 
@@ -521,7 +478,7 @@ def plan_parameters(b: _Build) -> None:
                     for g, d in sorted((target.rng or {}).items())]
 
     counts, mutated = _stores(sl.cells)
-    for name, n in _drop_overwritten_literals(b.bodies, mutated).items():
+    for name, n in drop_overwritten_literals(b.bodies, mutated).items():
         counts[name] -= n
     for i, cell in enumerate(sl.cells):
         kept: list[ast.stmt] = []
@@ -545,94 +502,6 @@ def plan_parameters(b: _Build) -> None:
         body = b.bodies[anchor_index]
         first_loop = next((j for j, s in enumerate(body) if isinstance(s, ast.For)), 0)
         b.bodies[anchor_index] = body[:first_loop] + loop_rng + body[first_loop:]
-
-
-def drop_discarded_results(b: _Build) -> None:
-    """Cross-validations whose scores nothing downstream reads are left out (before the run's
-    own cell only, and only where the cell drew no random numbers: the metric cannot depend
-    on them). Their printed output is all they did."""
-    sl = _sl(b)
-    drawn = drawn_after(b.log)
-    metrics = set(b.target.metrics)
-    later_names: list[set[str]] = []
-    seen: set[str] = set()
-    for body in reversed(b.bodies):  # names read from each cell on, anywhere in it
-        for stmt in body:
-            seen |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
-                     and isinstance(n.ctx, ast.Load)}
-        later_names.append(set(seen))
-    later_names.reverse()
-    for i, cell in enumerate(sl.cells[:-1]):
-        if drawn.get(cell.seq) != set():
-            continue  # drew random numbers (or unknown): everything stays
-        after = later_names[i + 1]
-        kept = []
-        for j, stmt in enumerate(b.bodies[i]):
-            bound = _discarded_cv(stmt)
-            used = {n.id for s2 in b.bodies[i][j + 1:] for n in ast.walk(s2)
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-            if bound is not None and not (bound & (after | used | metrics)):
-                continue
-            kept.append(stmt)
-        b.bodies[i] = kept
-
-
-_CV_FUNCTIONS = frozenset({"cross_val_score", "cross_validate", "cross_val_predict",
-                           "learning_curve", "validation_curve"})
-
-
-def _discarded_cv(stmt: ast.stmt) -> set[str] | None:
-    """The names a cross-validation statement binds (empty for a bare call), else None."""
-    value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr)) else None
-    if not isinstance(value, ast.Call):
-        return None
-    f = value.func
-    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-    if name not in _CV_FUNCTIONS:
-        return None
-    if isinstance(stmt, ast.Expr):
-        return set()
-    targets = [n for t in stmt.targets for n in ast.walk(t)]  # type: ignore[union-attr]
-    if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.expr_context)) for n in targets):
-        return None
-    return {n.id for n in targets if isinstance(n, ast.Name)}
-
-
-def _drop_overwritten_literals(bodies: list[list[ast.stmt]], mutated: set[str]
-                               ) -> dict[str, int]:
-    """`max_depth = 2` then `max_depth = 8` with no read between: the first is dropped, so
-    the parameter holds the value the run had. Returns how many bindings went, by name."""
-    flat = [(i, stmt) for i, body in enumerate(bodies) for stmt in body]
-    unsafe: set[str] = set()
-    for _i, stmt in flat:
-        for node in ast.walk(stmt):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-                                 ast.ClassDef)):
-                unsafe |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                  and node.func.id in ("globals", "locals", "vars", "exec", "eval")):
-                return {}
-    pending: dict[str, ast.stmt] = {}
-    dead: set[int] = set()
-    removed: dict[str, int] = {}
-    for _i, stmt in flat:
-        target = None
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and _literal_value(stmt.value)[0]):
-            target = stmt.targets[0].id
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and not (node.id == target and node is
-                                                   stmt.targets[0]):  # type: ignore[union-attr]
-                pending.pop(node.id, None)
-        if target is not None and target not in mutated and target not in unsafe:
-            if target in pending:
-                dead.add(id(pending[target]))
-                removed[target] = removed.get(target, 0) + 1
-            pending[target] = stmt
-    if dead:
-        for i, body in enumerate(bodies):
-            bodies[i] = [s for s in body if id(s) not in dead]
-    return removed
 
 
 def plan_rng(b: _Build) -> None:
@@ -916,26 +785,6 @@ def _hoist(bodies: list[list[ast.stmt]], sl: Slice
             env_seen = True
         out.append(kept)
     return hoisted, future, out
-
-
-def _used_imports(hoisted: list[ast.stmt], bodies: list[list[ast.stmt]]) -> list[ast.stmt]:
-    """The hoisted imports the script reads a name of; the others go (and so leave
-    requirements.txt). Imports run for their effect stay: `enable_*` switches, anything under
-    an `experimental` package, and `import a.b` forms (they may register `a.b`)."""
-    used = {n.id for body in bodies for stmt in body for n in ast.walk(stmt)
-            if isinstance(n, ast.Name)}
-    kept: list[ast.stmt] = []
-    for stmt in hoisted:
-        module = stmt.module or "" if isinstance(stmt, ast.ImportFrom) else ""
-        names = stmt.names  # type: ignore[attr-defined]
-        effect = "experimental" in module.split(".") or any(
-            a.name.startswith("enable_") or "experimental" in a.name.split(".")
-            or (isinstance(stmt, ast.Import) and "." in a.name and not a.asname)
-            for a in names)
-        bound = [a.asname or a.name.split(".")[0] for a in names]
-        if effect or any(name in used for name in bound):
-            kept.append(stmt)
-    return kept
 
 
 def _packages(session: dict[str, Any]) -> dict[str, str]:

@@ -12,6 +12,7 @@ exactly the transformed tree, whatever the text looks like.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,20 +36,17 @@ class CellText:
 
     def original(self, index: int) -> ast.stmt:
         if self._tree is None:
-            self._tree = ast.parse(self.code).body
+            self._tree = _parsed(self.code)
         return self._tree[index]
-
-    def segment(self, lineno: int, col: int, end_lineno: int, end_col: int) -> str:
-        if lineno == end_lineno:
-            chunk = self.lines[lineno - 1][col:end_col]
-        else:
-            chunk = b"\n".join([self.lines[lineno - 1][col:],
-                                *self.lines[lineno:end_lineno - 1],
-                                self.lines[end_lineno - 1][:end_col]])
-        return chunk.decode("utf-8", "surrogatepass")
 
     def line(self, lineno: int) -> str:
         return self.lines[lineno - 1].decode("utf-8", "surrogatepass")
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(code: str) -> list[ast.stmt]:
+    """Re-runs of one cell share its original tree (read only, never transformed)."""
+    return ast.parse(code).body
 
 
 def remember(body: list[ast.stmt], code: str) -> None:
