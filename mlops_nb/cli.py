@@ -325,7 +325,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(json_ready(verdict.to_dict()), indent=1, default=str))
     else:
-        print(_printable(verdict.summary()))
+        for line in verdict.summary().splitlines():  # each line escaped, not the newlines
+            print(_printable(line))
         if verdict.stderr_tail and not verdict.ok:
             print("stderr (tail):", file=sys.stderr)
             print(verdict.stderr_tail, file=sys.stderr)

@@ -292,6 +292,8 @@ def _verify(export_dir: Path, home: str | os.PathLike[str] | None, rtol: float, 
     if not run_json.get("l0", False):
         verdict.problems.append("the export was not claimed reproducible (run.json l0 false)")
     verdict.problems.extend(check_modules(export_dir, run_json.get("modules")))
+    verdict.problems.extend(check_modules(export_dir, run_json.get("support"),
+                                          what="support file"))
     if verdict.problems:
         return _finish(verdict, store, started)
     verdict.level = "L0"
@@ -353,8 +355,9 @@ def _hash_seed_hint(verdict: Verdict, script: Path, work: Path, timeout: float,
                 f"{values[name]!r}; " + _HASH_SEED_HINT)
 
 
-def check_modules(export_dir: Path, modules: Any) -> list[str]:
-    """The notebook's own modules copied into the export must be the ones the run imported."""
+def check_modules(export_dir: Path, modules: Any, *, what: str = "module") -> list[str]:
+    """The notebook's own modules copied into the export must be the ones the run imported,
+    and the support files beside train.py the ones export wrote."""
     from .store.blobs import blob_hash
 
     if not isinstance(modules, list):
@@ -368,11 +371,12 @@ def check_modules(export_dir: Path, modules: Any) -> list[str]:
         try:
             digest = blob_hash((export_dir / path).read_bytes())
         except OSError:
-            problems.append(f"module {m.get('name')!r}: {path} is missing from the export")
+            problems.append(f"{what} {m.get('name', path)!r}: {path} is missing from the export")
             continue
         if digest != m.get("hash"):
-            problems.append(f"module {m.get('name')!r}: {path} differs from the file the run "
-                            f"imported (hash {digest[:12]}, recorded "
+            source = "the run imported" if what == "module" else "export wrote"
+            problems.append(f"{what} {m.get('name', path)!r}: {path} differs from the file "
+                            f"{source} (hash {digest[:12]}, recorded "
                             f"{str(m.get('hash'))[:12]})")
     return problems
 

@@ -367,20 +367,7 @@ def _build(reader: Any, run: Any, out: Path) -> dict[str, Any]:
     write_export(export, out)
     run_json = json.loads((out / "run.json").read_text(encoding="utf-8"))
     return {"data_files": run_json.get("data_files") or [],
-            "models": _script_models((out / "train.py").read_text(encoding="utf-8"))}
-
-
-def _script_models(source: str) -> list[str]:
-    """The model names the script can save (its `_mnb_MODELS` literal)."""
-    import ast
-
-    for node in ast.parse(source).body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "_mnb_MODELS"):
-            value = ast.literal_eval(node.value)
-            return [str(v) for v in value]
-    return []
+            "models": [str(m) for m in (run_json.get("script") or {}).get("models") or []]}
 
 
 def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],

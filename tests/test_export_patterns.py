@@ -193,7 +193,7 @@ def test_11_seed_then_an_intermediate_draw_then_the_run(tracked):
     (run,) = runs_of(tracked)
     _out, _verdict, src = verify(run)
     assert "junk" not in src
-    assert "_mnb_restore_rng('numpy'" in src
+    assert "_mnb.restore_rng('numpy'" in src
 
 
 def test_12_unseeded_split_and_forest_reproduced_exactly(tracked):
@@ -231,7 +231,7 @@ def test_14_external_csv_changed_after_the_run_is_reported(tracked):
     tracked.run("score = float(d['v'].sum())")
     (run,) = runs_of(tracked)
     out, _verdict, src = verify(run)
-    assert "_mnb_DATA['data.csv']" in src
+    assert "_mnb.DATA['data.csv']" in src
     (data,) = json.loads((out / "run.json").read_text())["data_files"]
     assert data["flag"] == "--data-data-csv"
 
@@ -266,7 +266,7 @@ def test_15_time_capture_pip_env_and_cd_are_translated(tracked, monkeypatch):
     out, verdict, src = verify(run)
     assert verdict.metrics["score"]["reproduced"] == 46
     # %env values are never recorded (issue 8): the script reads it from the environment
-    assert "os.environ['MNB_TEST_VAR'] = _mnb_secret('MNB_TEST_VAR')" in src
+    assert "os.environ['MNB_TEST_VAR'] = _mnb.secret('MNB_TEST_VAR')" in src
     assert "os.chdir('sub')" in src
     assert "get_ipython" not in src
     assert "tinyrequirement==1.2.3" in (out / "requirements.txt").read_text()
@@ -385,7 +385,7 @@ def test_figures_and_display_expressions(tracked):
     (run,) = runs_of(tracked)
     out = export_run(run.id, Path.cwd() / "exp")
     src = (out / "train.py").read_text()
-    assert "plt.show()" not in src and "_mnb_save_figures()" in src
+    assert "plt.show()" not in src and "_mnb.save_figures()" in src
     assert not src.rstrip().endswith("\nscore")
     proc = run_script(out, "--output-dir", "o", cwd=Path.cwd() / "w")
     assert proc.returncode == 0, proc.stderr

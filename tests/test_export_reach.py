@@ -336,7 +336,7 @@ def test_captured_output_parsed_by_a_later_cell(tracked, tmp_path, tmp_path_fact
     assert run.metrics == {"score": 5.875}
     out = export_run(run.id, tmp_path / "exp")
     src = (out / "train.py").read_text()
-    assert "with _mnb_capture(stdout=True, stderr=True) as out:" in src
+    assert "with _mnb.capture(stdout=True, stderr=True) as out:" in src
     verified(copied_away(out, tmp_path_factory))
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import math
 import os
 import runpy
+import shutil
 import sys
 from pathlib import Path
 
@@ -165,10 +167,26 @@ def _hook(event: str, args: tuple) -> None:
 sys.addaudithook(_hook)
 
 
+def _write_export(folder: Path, script, params: dict) -> Path:
+    """train.py with what it reads beside it: the support module and run.json (the recorded
+    names, paths and flags as JSON data, never as code)."""
+    import mlops_nb.exporting.support as support
+
+    folder.mkdir()
+    shutil.copy(support.__file__, folder / "_mlops_support.py")
+    (folder / "run.json").write_text(json.dumps({"script": script.config, "parameters": {}}),
+                                     encoding="utf-8")
+    path = folder / "train.py"
+    path.write_text(script.source, encoding="utf-8", errors="surrogatepass")
+    return path
+
+
 def _run_in_process(path: Path, out: Path) -> None:
     argv = sys.argv
     sys.argv = [str(path), "--output-dir", str(out)]
     _AUDIT["script"] = str(path)
+    import mlops_nb.exporting.support  # noqa: F401 - compiled once, before the audit is armed
+    sys.modules.setdefault("_mlops_support", sys.modules["mlops_nb.exporting.support"])
     _AUDIT["armed"] = True
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
@@ -193,8 +211,7 @@ def test_the_hostile_corpus_gives_scripts_that_parse_hold_constants_and_inject_n
         assert isinstance(node, ast.Assign) and is_constant_expr(node.value)
         assert _same(_evaluate(node.value), value), (value, ast.unparse(node.value))
         if i % 3 == 0 or isinstance(value, (float, complex, int, bytes)):
-            path = tmp_path / f"s{i}.py"
-            path.write_text(script.source, encoding="utf-8", errors="surrogatepass")
+            path = _write_export(tmp_path / f"s{i}", script, {"p": value})
             _run_in_process(path, tmp_path / f"o{i}")
             ran += 1
     assert parsed == len(values)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -678,37 +679,45 @@ def call_param_target(call: ast.Call) -> str | None:
     return None
 
 
-def constructor_params(tree: ast.Module) -> dict[str, Any]:
-    """Literal keyword arguments of constructor calls: `model.n_estimators`, `GridSearchCV.cv`.
+def constructor_keywords(body: list[ast.stmt]) -> Iterator[tuple[str | None, str, ast.keyword]]:
+    """(owner, callee, keyword) for each keyword of a constructor-like call that runs now.
 
-    Keyed by the name a top-level assignment binds the call to, else by the callee; only
-    statements that run now (not function bodies), and never plotting keywords.
+    The owner is the name a top-level assignment binds the call to (`model = Forest(...)`),
+    else None; function, class and lambda bodies do not run now and are skipped, plotting
+    keywords and `**kwargs` never count. Capture's parameters and export's constructor
+    options both walk this one iterator, so they always agree on what a parameter is.
     """
-    out: dict[str, Any] = {}
 
-    def visit(node: ast.AST, owner: str | None) -> None:
+    def visit(node: ast.AST, owner: str | None) -> Iterator[tuple[str | None, str, ast.keyword]]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             return
         if isinstance(node, ast.Call):
             callee = call_param_target(node)
             if callee is not None:
                 for kw in node.keywords:
-                    if kw.arg is None or kw.arg in PLOT_KEYWORDS:
-                        continue
-                    ok, value = _literal(kw.value)
-                    if ok:
-                        out.setdefault(f"{owner or callee}.{kw.arg}", value)
+                    if kw.arg is not None and kw.arg not in PLOT_KEYWORDS:
+                        yield owner, callee, kw
                 owner = None  # calls nested in its arguments are keyed by their own callee
         for child in ast.iter_child_nodes(node):
-            visit(child, owner)
+            yield from visit(child, owner)
 
-    for stmt in tree.body:
+    for stmt in body:
         owner = None
         if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)
                 and call_param_target(stmt.value) not in PARAM_FUNCTIONS):
             owner = stmt.targets[0].id
-        visit(stmt, owner)
+        yield from visit(stmt, owner)
+
+
+def constructor_params(tree: ast.Module) -> dict[str, Any]:
+    """Literal keyword arguments of constructor calls: `model.n_estimators`, `GridSearchCV.cv`,
+    keyed by the owner the call is bound to, else by the callee."""
+    out: dict[str, Any] = {}
+    for owner, callee, kw in constructor_keywords(tree.body):
+        ok, value = _literal(kw.value)
+        if ok:
+            out.setdefault(f"{owner or callee}.{kw.arg}", value)
     return out
 
 

@@ -1,4 +1,6 @@
-"""From a recorded run to the export's files: slice, translate, rewrite, plan, render.
+"""From a recorded run to the export's files, in named steps (the way papermill's
+`execute_notebook` reads): check the run, slice the session, translate the cells, rewrite
+them for a script, plan data files, parameters and RNG restores, render, assemble.
 
 Reads records only (never a live kernel), so the CLI, the server and the notebook share it.
 """
@@ -17,26 +19,47 @@ from pathlib import Path
 from typing import Any
 
 from .. import redact
-from ..capture.analysis import _READ_CALL, PARAM_FUNCTIONS, PLOT_KEYWORDS, call_param_target
+from ..capture.analysis import _READ_CALL, constructor_keywords
 from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
 from ..records import CellRun, iso, run_view
 from ..store.reader import StoreReader
-from .codegen import CellCode, DataFile, Script, ScriptPlan, check_reserved, render
+from .codegen import (
+    AUTOLOG_FILE,
+    SUPPORT_FILE,
+    SUPPORT_MODULE,
+    CellCode,
+    DataFile,
+    Script,
+    ScriptPlan,
+    check_reserved,
+    render,
+    support_attr,
+    support_call,
+)
+from .export_warnings import (
+    DataFileWarning,
+    ErroredCellWarning,
+    ExportWarning,
+    MissingModuleSource,
+    MissingRngState,
+)
 from .literals import check_name, literal_to_ast
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
+from .prune import drop_discarded_results, drop_overwritten_literals, used_imports
 from .requirements import imported_modules, requirements
 from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
+from .source import statement_text
 from .translate import translate
 
 RUN_JSON = "run.json"
 SCRIPT = "train.py"
 REQUIREMENTS = "requirements.txt"
 RNG_FILE = "rng_states.json"
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
 
 
 class DataChanged(UserWarning):
@@ -52,8 +75,8 @@ class Export:
     requirements: list[str]
     run_json: dict[str, Any]
     rng_states: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    modules: dict[str, bytes] = field(default_factory=dict)  # lib/... -> source
+    warnings: list[ExportWarning] = field(default_factory=list)
+    modules: dict[str, bytes] = field(default_factory=dict)  # lib/... and support files
 
     def files(self) -> dict[str, bytes]:
         return {
@@ -71,15 +94,14 @@ def _label(cr: CellRun) -> str:
 
 # -- rewrites -------------------------------------------------------------------------------
 class _ShimMlopsNb(ast.NodeTransformer):
-    """`import mlops_nb as mnb` -> `mnb = _mnb_tracking`: the script logs into itself."""
+    """`import mlops_nb as mnb` -> `mnb = _mnb.tracking`: the script logs into itself."""
 
     def visit_Import(self, node: ast.Import) -> Any:
         keep, out = [], []
         for alias in node.names:
             if alias.name == "mlops_nb" or alias.name.startswith("mlops_nb."):
                 name = alias.asname or "mlops_nb"
-                out.append(ast.Assign([ast.Name(name, ast.Store())],
-                                      ast.Name("_mnb_tracking", ast.Load())))
+                out.append(ast.Assign([ast.Name(name, ast.Store())], support_attr("tracking")))
             else:
                 keep.append(alias)
         if keep:
@@ -95,8 +117,8 @@ class _ShimMlopsNb(ast.NodeTransformer):
             if alias.name == "*":
                 raise UnsafeExport("`from mlops_nb import *` cannot be replayed; import names")
             out.append(ast.Assign([ast.Name(alias.asname or alias.name, ast.Store())],
-                                  ast.Attribute(ast.Name("_mnb_tracking", ast.Load()),
-                                                alias.name, ast.Load())))
+                                  ast.Attribute(support_attr("tracking"), alias.name,
+                                                ast.Load())))
         return out or ast.Pass()
 
 
@@ -133,12 +155,12 @@ class _ShowToSave(ast.NodeTransformer):
                      or ast.unparse(f.value) == "matplotlib.pyplot"))
             if hit:
                 self.count += 1
-                return ast.Expr(ast.Call(ast.Name("_mnb_save_figures", ast.Load()), [], []))
+                return ast.copy_location(support_call("save_figures"), node)
         return self.generic_visit(node)
 
 
 class _DataPaths(ast.NodeTransformer):
-    """`pd.read_csv("data.csv")` -> `pd.read_csv(_mnb_DATA["data.csv"])` for external files."""
+    """`pd.read_csv("data.csv")` -> `pd.read_csv(_mnb.DATA["data.csv"])` for external files."""
 
     def __init__(self, paths: set[str]) -> None:
         self.paths = paths
@@ -150,8 +172,8 @@ class _DataPaths(ast.NodeTransformer):
         if (node.args and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
                 and node.args[0].value in self.paths and _READ_CALL.match(name)):
-            node.args[0] = ast.Subscript(ast.Name("_mnb_DATA", ast.Load()),
-                                         ast.Constant(node.args[0].value), ast.Load())
+            node.args[0] = ast.Subscript(support_attr("DATA"), ast.Constant(node.args[0].value),
+                                         ast.Load())
         return node
 
 
@@ -220,7 +242,7 @@ def _literal_value(node: ast.expr) -> tuple[bool, Any]:
 
 
 def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
-                warnings_: list[str]) -> list[DataFile]:
+                warnings_: list[ExportWarning]) -> list[DataFile]:
     """One `--data-*` option per file the slice read from outside (by its absolute path),
     with every form the code gave its path in, so the replay can redirect each of them."""
     by_path: dict[str, DataFile] = {}
@@ -280,11 +302,59 @@ def _slug(path: str) -> str:
 
 
 # -- the build ------------------------------------------------------------------------------
+@dataclass
+class _Build:
+    """What the steps of one export hand each other."""
+
+    reader: StoreReader
+    target: CellRun
+    out_dir: Path | None
+    log: list[CellRun] = field(default_factory=list)
+    anchor_seq: int = 0
+    code_of: dict[int, str | None] = field(default_factory=dict)
+    own_modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sl: Slice | None = None
+    bodies: list[list[ast.stmt]] = field(default_factory=list)
+    pip_reqs: list[str] = field(default_factory=list)
+    secret_env: list[str] = field(default_factory=list)
+    warnings: list[ExportWarning] = field(default_factory=list)
+    session: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    data_files: list[DataFile] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    param_text: dict[str, str] = field(default_factory=dict)
+    hoisted: list[ast.stmt] = field(default_factory=list)
+    future: list[ast.stmt] = field(default_factory=list)
+    rng_states: dict[str, Any] = field(default_factory=dict)
+    cells: list[CellCode] = field(default_factory=list)
+
+
 def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = None) -> Export:
     """Plan and render the export of `target`; raises ExportRefused/UnsafeExport on problems.
 
     `out_dir`, where it will be written, lets data paths be given relative to the export.
     """
+    b = _Build(reader, target, out_dir)
+    check_exportable(target)
+    slice_session(b)
+    translate_cells(b)
+    rewrite_for_script(b)
+    plan_data_files(b)
+    drop_discarded_results(b)  # prune.py
+    plan_parameters(b)
+    b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
+    b.hoisted = used_imports(b.hoisted, b.bodies)
+    plan_rng(b)
+    return assemble(b)
+
+
+def _sl(b: _Build) -> Slice:
+    assert b.sl is not None, "slice_session runs first"
+    return b.sl
+
+
+def check_exportable(target: CellRun) -> None:
+    """Only runs with metrics, and never a search candidate (its parent refits it)."""
     if not target.is_run:
         raise MlopsNbError(
             f"cell run {target.id[:12]} recorded no metrics: only runs can be exported and "
@@ -294,12 +364,17 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
             f"run {target.id[:12]} is a candidate of a search, recorded from its results, not "
             "a cell of its own: export its parent run (the search), whose best candidate it "
             f"refits: {target.parent[:12]}")
-    log = reader.session_log(target.session)
-    anchor_seq = next((cr.seq for cr in log if cr.id == target.parent), target.seq)
-    code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in log
-               if cr.parent is None and cr.seq <= anchor_seq}
-    own_modules = recorded_modules(log, anchor_seq)
-    sl = compute_slice(log, target, code_of, star_names(own_modules, reader.blobs))
+
+
+def slice_session(b: _Build) -> None:
+    """The cell runs the target depends on; refuses hidden state and missing code."""
+    reader, target = b.reader, b.target
+    b.log = reader.session_log(target.session)
+    b.anchor_seq = next((cr.seq for cr in b.log if cr.id == target.parent), target.seq)
+    b.code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in b.log
+                 if cr.parent is None and cr.seq <= b.anchor_seq}
+    b.own_modules = recorded_modules(b.log, b.anchor_seq)
+    sl = b.sl = compute_slice(b.log, target, b.code_of, star_names(b.own_modules, reader.blobs))
     if sl.missing_code:
         raise UntranslatableMagic(
             f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "
@@ -313,154 +388,239 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
             "the kernel, or defined while not recorded): " + "; ".join(problems)
             + ". Define them in a cell and re-run it, then export again", problems)
 
-    warnings_: list[str] = []
+
+def translate_cells(b: _Build) -> None:
+    """IPython syntax into plain Python; refuses what has no translation."""
+    sl = _sl(b)
     refused: list[str] = []
-    pip_reqs: list[str] = []
-    bodies: list[list[ast.stmt]] = []
     for cell in sl.cells:
-        raw = reader.blobs.get_text(cell.run.code)
+        raw = b.reader.blobs.get_text(cell.run.code)
         tr = translate(cell.code, raw)
         refused.extend(f"{_label(cell.run)} {r}" for r in tr.refused)
-        pip_reqs.extend(tr.requirements)
-        bodies.append(tr.body)
+        b.pip_reqs.extend(tr.requirements)
+        b.bodies.append(tr.body)
         if cell.run.status != "ok" and cell.run.error:
-            warnings_.append(f"{_label(cell.run)} raised {cell.run.error.get('type')} in the "
-                             "notebook; the script replays it up to the error")
+            b.warnings.append(ErroredCellWarning(
+                f"{_label(cell.run)} raised {cell.run.error.get('type')} in the notebook; the "
+                "script replays it up to the error", cell.seq))
     in_slice = {c.seq for c in sl.cells}
-    for cr in log:  # `!pip install` anywhere before the run still belongs in requirements
-        if cr.seq < anchor_seq and cr.seq not in in_slice and cr.parent is None and (
-                {"!", "pip"} & set(cr.magics)) and code_of.get(cr.seq):
-            pip_reqs.extend(translate(code_of[cr.seq] or "").requirements)
+    for cr in b.log:  # `!pip install` anywhere before the run still belongs in requirements
+        if cr.seq < b.anchor_seq and cr.seq not in in_slice and cr.parent is None and (
+                {"!", "pip"} & set(cr.magics)) and b.code_of.get(cr.seq):
+            b.pip_reqs.extend(translate(b.code_of[cr.seq] or "").requirements)
     if refused:
         raise UntranslatableMagic(
             "the slice uses IPython syntax with no plain-Python translation, so the export "
             "cannot claim to reproduce the run: " + "; ".join(refused), refused)
-    check_reserved(bodies)
-    bodies, secret_env = secrets_from_env(bodies)  # redacted credentials: env variables
-    # mlops_nb -> the script's own tracking; plt.show() -> figures/
-    bodies = [[_ShimMlopsNb().visit(s) for s in b] for b in bodies]
-    bodies = [_flatten(b) for b in bodies]
-    mods, shows = _pyplot_names(bodies)
-    bodies = [[_ShowToSave(mods, shows).visit(s) for s in b] for b in bodies]
 
-    # external data files: --data-* options with the recorded hash checked on load
-    session = reader.session_info(target.session)
-    env = session.get("environment") if isinstance(session.get("environment"), dict) else {}
-    cwd = env.get("cwd") if isinstance(env.get("cwd"), str) else None
-    data_files = _data_files(sl, cwd, out_dir, reader.home.parent, warnings_)
+
+def rewrite_for_script(b: _Build) -> None:
+    """Credentials from the environment, mlops_nb -> the script's own tracking, plt.show()
+    -> figures/ files."""
+    check_reserved(b.bodies)
+    bodies, b.secret_env = secrets_from_env(b.bodies)
+    bodies = [_flatten([_ShimMlopsNb().visit(s) for s in body]) for body in bodies]
+    mods, shows = _pyplot_names(bodies)
+    b.bodies = [[_ShowToSave(mods, shows).visit(s) for s in body] for body in bodies]
+
+
+def plan_data_files(b: _Build) -> None:
+    """One `--data-*` option per file the slice read, its recorded hash checked on load."""
+    sl = _sl(b)
+    b.session = b.reader.session_info(b.target.session)
+    env = b.session.get("environment")
+    b.env = env if isinstance(env, dict) else {}
+    cwd = b.env.get("cwd") if isinstance(b.env.get("cwd"), str) else None
+    b.data_files = _data_files(sl, cwd, b.out_dir, b.reader.home.parent, b.warnings)
     for i, cell in enumerate(sl.cells):
         mine = {*cell.external_reads, *(r.get("given") for r in cell.runtime_reads)}
-        static = {p for p in mine if isinstance(p, str) and any(p in d.given for d in data_files)}
+        static = {p for p in mine
+                  if isinstance(p, str) and any(p in d.given for d in b.data_files)}
         if static:
-            bodies[i] = [_DataPaths(static).visit(s) for s in bodies[i]]
+            b.bodies[i] = [_DataPaths(static).visit(s) for s in b.bodies[i]]
 
-    # a loop iteration's run: its loop runs once, over the iteration's own values
-    params: dict[str, Any] = {}
+
+def plan_parameters(b: _Build) -> None:
+    """The parameters block: a loop iteration's own values, literals bound once in the slice
+    and never mutated (their recorded value), and constructors' literal keywords."""
+    sl, target = _sl(b), b.target
     anchor_index = len(sl.cells) - 1
     loop_rng: list[ast.stmt] = []
-    if target.parent is not None:
+    if target.parent is not None:  # a loop iteration's run: its loop runs once, its values
         names = set(target.params)
         for name in names:
             check_name(name, what="loop variable")
-        for name, value in target.params.items():
-            params[name] = value
-        body, hits = _one_iteration(bodies[anchor_index], names)
+        b.params.update(target.params)
+        body, hits = _one_iteration(b.bodies[anchor_index], names)
         if not hits:
             raise UntranslatableMagic(
                 f"run {target.id[:12]} is iteration {target.iteration} of a loop the export "
                 "cannot find in its cell's code", ["loop not found"])
-        bodies[anchor_index] = body
-        if target.rng:
-            loop_rng = [ast.Expr(ast.Call(ast.Name("_mnb_restore_rng", ast.Load()),
-                                          [ast.Constant(g), ast.Constant(d)], []))
-                        for g, d in sorted(target.rng.items())]
+        b.bodies[anchor_index] = body
+        loop_rng = [support_call("restore_rng", ast.Constant(g), ast.Constant(d))
+                    for g, d in sorted((target.rng or {}).items())]
 
-    # the parameters block: names bound once in the slice, to a literal, never mutated
     counts, mutated = _stores(sl.cells)
+    for name, n in drop_overwritten_literals(b.bodies, mutated).items():
+        counts[name] -= n
     for i, cell in enumerate(sl.cells):
         kept: list[ast.stmt] = []
-        for stmt in bodies[i]:
+        for stmt in b.bodies[i]:
             name, value, ok = _param_of(stmt, cell)
             if (ok and name is not None and not name.startswith("_") and counts.get(name) == 1
-                    and name not in mutated and name not in params and _usable_name(name)):
-                hidden = secret_assignment(name, value, secret_env)
+                    and name not in mutated and name not in b.params and _usable_name(name)):
+                hidden = secret_assignment(name, value, b.secret_env)
                 if hidden is not None:  # a redacted widget value: from the environment
                     kept.append(hidden)
                     continue
-                params[name] = value
+                b.params[name] = value
+                text = statement_text(stmt)
+                if text is not None:
+                    b.param_text[name] = text
                 continue
             kept.append(stmt)
-        bodies[i] = kept
-    bodies = _constructor_options(bodies, params, counts)
+        b.bodies[i] = kept
+    _constructor_options(b.bodies, b.params, counts)
     if loop_rng:
-        body = bodies[anchor_index]
+        body = b.bodies[anchor_index]
         first_loop = next((j for j, s in enumerate(body) if isinstance(s, ast.For)), 0)
-        bodies[anchor_index] = body[:first_loop] + loop_rng + body[first_loop:]
+        b.bodies[anchor_index] = body[:first_loop] + loop_rng + body[first_loop:]
 
-    # imports hoisted to the top when that cannot change what they bind
-    hoisted, future, bodies = _hoist(bodies, sl)
 
-    rng_states: dict[str, Any] = {}
-    cells: list[CellCode] = []
+def plan_rng(b: _Build) -> None:
+    """The recorded RNG states the script restores, and each cell's code with its restores."""
+    sl, target = _sl(b), b.target
     wanted = {d for rb in sl.rng_before.values() for d in rb.values()}
     if target.parent is not None:
         wanted.update((target.rng or {}).values())
     for digest in sorted(wanted):
-        text = reader.blobs.get_text(digest)
+        text = b.reader.blobs.get_text(digest)
         if text is None:
-            warnings_.append(f"RNG state {digest[:12]} is missing from the store; not restored")
+            b.warnings.append(MissingRngState(
+                f"RNG state {digest[:12]} is missing from the store; not restored", digest))
             continue
-        rng_states[digest] = json.loads(text)
+        b.rng_states[digest] = json.loads(text)
+    autolog = _needs_autolog(b)
     for i, cell in enumerate(sl.cells):
-        rng = {g: d for g, d in sl.rng_before.get(cell.seq, {}).items() if d in rng_states}
-        cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, bodies[i], rng,
-                              errored=cell.run.status != "ok", figures=bool(cell.run.figures)))
+        rng = {g: d for g, d in sl.rng_before.get(cell.seq, {}).items() if d in b.rng_states}
+        b.cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, b.bodies[i],
+                                rng, errored=cell.run.status != "ok",
+                                figures=bool(cell.run.figures),
+                                autolog=autolog and i == len(sl.cells) - 1))
 
+
+def assemble(b: _Build) -> Export:
+    """Render train.py and gather requirements, run.json and the files beside the script."""
+    sl, target = _sl(b), b.target
     models = _models(target, sl)
     metrics = [m for m in target.metrics if isinstance(m, str)]
-    modules = imported_modules([*bodies, hoisted])
-    project = needed_modules(set(modules) | _star_tops(sl), own_modules, reader.blobs,
-                             warnings_)
+    modules = imported_modules([*b.bodies, b.hoisted])
+    missing: list[str] = []
+    project = needed_modules(set(modules) | _star_tops(sl), b.own_modules, b.reader.blobs,
+                             missing)
+    b.warnings.extend(MissingModuleSource(m, m.split(":")[0].removeprefix("module "))
+                      for m in missing)
     own = {m.name.split(".")[0] for m in project}
     readers = [m for m in ("pandas", "numpy", "joblib") if m in modules]
-    plan = ScriptPlan(_docstring(target, sl, params), hoisted, params, data_files, cells,
-                      metrics, models, RNG_FILE, future, readers=readers, secrets=secret_env,
-                      lib_dir=LIB_DIR if project else None,
-                      autolog_source=_autolog_source(modules))
+    hoisted = list(b.hoisted)
+    if _uses_name(b.bodies, "display"):
+        hoisted.append(ast.ImportFrom(SUPPORT_MODULE, [ast.alias("display")], 0))
+    autolog = any(c.autolog for c in b.cells)
+    plan = ScriptPlan(_docstring(target, b.session), hoisted, b.params, b.data_files, b.cells,
+                      metrics, models, RNG_FILE, b.future, readers=readers,
+                      secrets=b.secret_env, lib_dir=LIB_DIR if project else None,
+                      autolog=autolog, param_text=b.param_text, rng=bool(b.rng_states))
     script = render(plan)
-    extra = ["xxhash"] if data_files else []
-    reqs = requirements([m for m in modules if m not in own], _packages(session), extra,
-                        pip_reqs)
+    extra = ["xxhash"] if b.data_files else []
+    reqs = requirements([m for m in modules if m not in own], _packages(b.session), extra,
+                        b.pip_reqs)
+    files = _support_files(autolog)
     run_json = {
         "format": EXPORT_FORMAT,
         "run_id": target.id,
         "experiment": target.experiment,
         "session": target.session,
+        "notebook": target.notebook,
         "exported_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "store": str(reader.home),
+        "store": str(b.reader.home),
         "expected_metrics": dict(target.metrics),
-        "parameters": params,
+        "parameters": b.params,
         "parameter_flags": script.flags,
-        "secret_env": secret_env,
-        "data_files": [vars(d) for d in data_files],
+        "secret_env": b.secret_env,
+        "data_files": [vars(d) for d in b.data_files],
         "modules": [m.manifest() for m in project],
+        "support": [_support_manifest(name, data) for name, data in files.items()],
+        "script": script.config,
         "slice": [{"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
                    "cell_id": c.run.cell_id, "status": c.run.status,
                    "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
                   for c in sl.cells],
         "requirements": reqs,
-        "environment": {k: env.get(k) for k in ("python", "implementation", "platform",
-                                                 "machine", "cwd", "git") if k in env},
-        "warnings": warnings_,
+        "environment": {k: b.env.get(k) for k in ("python", "implementation", "platform",
+                                                   "machine", "cwd", "git") if k in b.env},
+        "warnings": [w.to_json() for w in b.warnings],
         "l0": True,
-        "run": run_view(target, lineage_ids(log, target)),
+        "run": run_view(target, lineage_ids(b.log, target)),
     }
-    for w in warnings_:
-        if w.startswith("data file"):
-            warnings.warn(w, DataChanged, stacklevel=3)
+    for w in b.warnings:
+        if isinstance(w, DataFileWarning):
+            warnings.warn(str(w), DataChanged, stacklevel=3)
     run_json = redact.scrub_obj(run_json)  # defensive: a store written before redaction
-    return Export(target, script, reqs, run_json, rng_states, warnings_,
-                  {m.path: m.source for m in project})
+    return Export(target, script, reqs, run_json, b.rng_states, b.warnings,
+                  {**{m.path: m.source for m in project}, **files})
+
+
+def _support_files(autolog: bool) -> dict[str, bytes]:
+    """The support module (and scikit-learn autolog when the run's cell needs it): our own
+    fixed code, copied beside train.py."""
+    from ..capture import autolog as autolog_module
+    from . import support
+
+    files = {SUPPORT_FILE: Path(support.__file__).read_bytes()}
+    if autolog:
+        files[AUTOLOG_FILE] = Path(autolog_module.__file__).read_bytes()
+    return files
+
+
+def _support_manifest(name: str, data: bytes) -> dict[str, Any]:
+    from ..store.blobs import blob_hash
+
+    return {"path": name, "hash": blob_hash(data), "size": len(data)}
+
+
+def _uses_name(bodies: list[list[ast.stmt]], name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name
+               for body in bodies for stmt in body for n in ast.walk(stmt))
+
+
+def _needs_autolog(b: _Build) -> bool:
+    """scikit-learn autolog in the script only when the slice imports scikit-learn and some
+    metric of the run is not a variable of its cell or an explicit `log_metric`: then only
+    around the run's own cell, the one whose calls the kernel named."""
+    sl = _sl(b)
+    modules = imported_modules([*b.bodies, b.hoisted])
+    if not any(str(m).split(".")[0] == "sklearn" for m in modules):
+        return False
+    explicit = set(sl.cells[-1].analysis.def_counts) | _logged_names(b.bodies)
+    return any(m not in explicit for m in b.target.metrics)
+
+
+def _logged_names(bodies: list[list[ast.stmt]]) -> set[str]:
+    """Metric names the code logs explicitly: `log_metric("f1", ...)`, `log_metrics({...})`."""
+    out: set[str] = set()
+    for body in bodies:
+        for node in (n for stmt in body for n in ast.walk(stmt)):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(
+                f, ast.Name) else ""
+            first = node.args[0]
+            if name == "log_metric" and isinstance(first, ast.Constant):
+                out.add(str(first.value))
+            elif name == "log_metrics" and isinstance(first, ast.Dict):
+                out.update(str(k.value) for k in first.keys if isinstance(k, ast.Constant))
+    return out
 
 
 def _usable_name(name: str) -> bool:
@@ -481,7 +641,8 @@ def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
                          counts: dict[str, int]) -> list[list[ast.stmt]]:
     """`RandomForestRegressor(n_estimators=3)` -> `(n_estimators=model_n_estimators)` with
     `model_n_estimators = 3` in the parameters block: a constructor's literal keywords become
-    options of the script, as the run recorded them (`model.n_estimators`)."""
+    options of the script, as the run recorded them (`model.n_estimators`). The keywords are
+    the ones capture records (`constructor_keywords`, shared)."""
     taken = set(counts) | set(params)
 
     def option(owner: str | None, callee: str, kw: str) -> str | None:
@@ -494,38 +655,17 @@ def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
             candidate, n = f"{name}_{n}", n + 1
         return candidate
 
-    def visit(node: ast.AST, owner: str | None) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
-                             ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            return
-        if isinstance(node, ast.Call):
-            callee = call_param_target(node)
-            if callee is not None:
-                for kw in node.keywords:
-                    if kw.arg is None or kw.arg in PLOT_KEYWORDS:
-                        continue
-                    ok, value = _literal_value(kw.value)
-                    if not ok or isinstance(kw.value, ast.Name):
-                        continue
-                    name = option(owner, callee, kw.arg)
-                    if name is None:
-                        continue
-                    taken.add(name)
-                    params[name] = value
-                    kw.value = ast.Name(name, ast.Load())
-                owner = None
-        for child in ast.iter_child_nodes(node):
-            visit(child, owner)
-
     for body in bodies:
-        for stmt in body:
-            owner = None
-            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                    and isinstance(stmt.targets[0], ast.Name)
-                    and isinstance(stmt.value, ast.Call)
-                    and call_param_target(stmt.value) not in PARAM_FUNCTIONS):
-                owner = stmt.targets[0].id
-            visit(stmt, owner)
+        for owner, callee, kw in list(constructor_keywords(body)):
+            if isinstance(kw.value, ast.Name):
+                continue
+            ok, value = _literal_value(kw.value)
+            name = option(owner, callee, kw.arg or "") if ok else None
+            if name is None:
+                continue
+            taken.add(name)
+            params[name] = value
+            kw.value = ast.Name(name, ast.Load())
     return bodies
 
 
@@ -641,27 +781,30 @@ def _packages(session: dict[str, Any]) -> dict[str, str]:
             if re.match(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$", str(v))}
 
 
-def _check_data_now(key: str, path: str, digest: str | None) -> list[str]:
+def _check_data_now(key: str, path: str, digest: str | None) -> list[ExportWarning]:
     from ..capture.fingerprint import fingerprint_file
 
     fp = fingerprint_file(path)
     if fp is None:
-        return [f"data file {key!r} is missing at {path}; pass --data-* to the script"]
+        return [DataFileWarning(f"data file {key!r} is missing at {path}; pass --data-* to the "
+                                "script", path, "missing")]
     if digest is not None and fp["hash"] != digest:
-        return [f"data file {key!r} changed since the run (recorded hash {digest[:12]}, now "
-                f"{fp['hash'][:12]}): the metrics may not reproduce"]
+        return [DataFileWarning(f"data file {key!r} changed since the run (recorded hash "
+                                f"{digest[:12]}, now {fp['hash'][:12]}): the metrics may not "
+                                "reproduce", path, "changed")]
     return []
 
 
-def _docstring(target: CellRun, sl: Slice, params: dict[str, Any]) -> str:
-    lines = [
-        f"Reproduce run {target.id} of experiment {target.experiment!r}.",
-        "",
-        f"Notebook: {target.notebook or '(unknown)'}",
-        f"Recorded: {iso(target.started_at)} (session {target.session})",
-        f"Slice: {len(sl.cells)} cell run(s) of the session, in execution order.",
-        "Metrics it should reproduce:",
-    ]
-    lines += [f"    {k} = {v!r}" for k, v in target.metrics.items()]
-    lines += ["", "Generated by mlops-nb from the recorded run. Options: python train.py --help"]
-    return "\n".join(lines)
+def _docstring(target: CellRun, session: dict[str, Any]) -> str:
+    """Two lines: what the script reproduces, from which notebook, and how to run it."""
+    notebook = target.notebook or session.get("notebook")
+    where = f" from {Path(notebook).name}" if isinstance(notebook, str) and notebook else ""
+    count = (f" (In [{target.execution_count}])"
+             if isinstance(target.execution_count, int) else "")
+    items = list(target.metrics.items())
+    metrics = ", ".join(f"{k} = {v!r}" for k, v in items[:6])
+    if len(items) > 6:
+        metrics += f" and {len(items) - 6} more (run.json)"
+    return (f"Reproduce run {target.id[:12]} of experiment {target.experiment!r}{where}{count}."
+            f"\n\nRecorded {iso(target.started_at)[:16]} with {metrics}; options: python "
+            "train.py --help")

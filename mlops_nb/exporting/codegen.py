@@ -1,10 +1,13 @@
-"""train.py from a slice: AST nodes for everything recorded, checked with ast.parse.
+"""train.py from a slice: the notebook's own code, its parameters, and two support calls.
 
-The script's layout: docstring (what it reproduces), its own imports, the hoisted imports of
-the slice, the parameters block (literals only, each a command-line option), the fixed helper
-prelude, then the slice's cells in execution order with RNG restores before the cells that had
-them, then the metrics written to metrics.json and stdout. Recorded names and values enter only
-as `ast.Constant`/`ast.Name` nodes built by `literals`, so no recorded text becomes code.
+The script's layout: a docstring (what it reproduces, from which notebook), the import of the
+support module beside it (`_mlops_support.py`: command line, data checks, RNG restores,
+metrics output), the notebook's imports, the parameters block (literals only, each a
+command-line option), `_mnb.start(globals())`, the slice's cells in execution order with a
+one-line RNG restore only before cells that draw random numbers, and `_mnb.finish(globals())`.
+The cells keep the notebook's own text where the transformed tree allows it (`source`);
+recorded values enter only as AST constants built by `literals`, so no recorded text becomes
+code, and the whole script is compiled before anything is written.
 """
 
 from __future__ import annotations
@@ -15,9 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnsafeExport
-from .literals import RESERVED_PREFIX, check_flags, check_name, literal_to_ast
-from .prelude import PRELUDE
+from .literals import RESERVED_NAME, RESERVED_PREFIX, check_flags, check_name, literal_to_ast
+from .source import render_body, statement_text
 
+SUPPORT_MODULE = "_mlops_support"
+SUPPORT_FILE = SUPPORT_MODULE + ".py"
+AUTOLOG_FILE = "_mlops_autolog.py"
+# The lines a reader sees of the support machinery: the export folder first on sys.path (also
+# under runpy or %run), then the support module (a traceback shows the comment when train.py
+# was copied without its folder).
+SUPPORT_HEAD = (
+    "import os\nimport sys\n\n"
+    "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the export folder\n"
+    f"import {SUPPORT_MODULE} as {RESERVED_NAME}  # noqa: E402 - beside train.py: copy the "
+    "whole folder\n")
+_HEAD_IMPORTS = frozenset({"import os", "import sys"})
+PARAMS_HEADER = "# Parameters: each one is an option, e.g. python train.py {flag} VALUE (--help)"
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 PARAMS_BEGIN = "# ---- parameters: literals; override any from the command line, e.g. {flag} VALUE"
 PARAMS_END = "# ---- end of parameters"
@@ -49,6 +65,7 @@ class CellCode:
     rng_before: dict[str, str] = field(default_factory=dict)
     errored: bool = False
     figures: bool = False
+    autolog: bool = False  # the run's own cell, when some metric comes from autolog
 
 
 @dataclass
@@ -65,7 +82,9 @@ class ScriptPlan:
     readers: list[str] = field(default_factory=list)  # libraries whose readers redirect
     lib_dir: str | None = None  # the notebook's own modules, put first on sys.path
     secrets: list[str] = field(default_factory=list)  # env variables for redacted values
-    autolog_source: str | None = None  # embedded when the slice uses scikit-learn
+    autolog: bool = False  # the support module needs _mlops_autolog.py
+    param_text: dict[str, str] = field(default_factory=dict)  # name -> the notebook's line
+    rng: bool = False  # restores RNG states (rng_states.json must be beside it)
 
 
 @dataclass
@@ -73,22 +92,22 @@ class Script:
     source: str
     params_lines: tuple[int, int]  # first and last line of the parameters block (1-based)
     flags: dict[str, str]
+    config: dict[str, Any] = field(default_factory=dict)  # run.json "script": read by support
 
 
-def _name(id_: str, ctx: ast.expr_context | None = None) -> ast.Name:
-    return ast.Name(id_, ctx or ast.Load())
+def support_call(func: str, *args: ast.expr) -> ast.Expr:
+    """`_mnb.func(*args)`: a call into the support module, marked as the export's own."""
+    return ast.Expr(ast.Call(support_attr(func), list(args), []))
 
 
-def _assign(name: str, value: ast.expr) -> ast.Assign:
-    return ast.Assign([_name(name, ast.Store())], value)
+def support_attr(name: str) -> ast.Attribute:
+    base = ast.Name(RESERVED_NAME, ast.Load())
+    base._mnb_generated = True  # type: ignore[attr-defined]  # exempt from check_reserved
+    return ast.Attribute(base, name, ast.Load())
 
 
-def _call(func: str, *args: ast.expr) -> ast.Expr:
-    return ast.Expr(ast.Call(_name(func), list(args), []))
-
-
-def _strings(items: list[str]) -> ast.Tuple:
-    return ast.Tuple([ast.Constant(str(i)) for i in items], ast.Load())
+def _globals() -> ast.Call:
+    return ast.Call(ast.Name("globals", ast.Load()), [], [])
 
 
 def _src(nodes: list[ast.stmt]) -> str:
@@ -98,15 +117,29 @@ def _src(nodes: list[ast.stmt]) -> str:
     return ast.unparse(mod) + "\n"
 
 
-def _comment(cell: CellCode) -> str:
-    """A separator made only of an int and a hex id: nothing recorded is pasted as text."""
+def _label(cell: CellCode) -> str:
+    """A separator made only of an int: nothing recorded is pasted as text."""
     count = cell.execution_count if isinstance(cell.execution_count, int) else None
-    run = cell.run_id if _HEX.match(cell.run_id or "") else "?"
-    label = f"In [{count}]" if count is not None else "cell"
-    extra = "  (raised in the notebook: replayed up to the error)" if cell.errored else ""
-    if not cell.body:
-        extra += "  (nothing left here: its imports and literals are above)"
-    return f"# ---- {label}  cell run {run[:12]}  seq {int(cell.seq)}{extra}\n"
+    label = f"# In [{count}]" if count is not None else f"# cell (seq {int(cell.seq)})"
+    if cell.errored:
+        label += "  (raised in the notebook: replayed up to the error)"
+    return label + "\n"
+
+
+def _param_line(name: str, value: Any, text: str | None) -> str:
+    """`name = <literal>`: the notebook's own line when it states exactly the recorded value
+    (keeps `50_001` and its comment), else the value written from its type."""
+    node = ast.Assign([ast.Name(name, ast.Store())], literal_to_ast(value))
+    generated = _src([node])
+    if text is not None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            tree = None
+        if (tree is not None and len(tree.body) == 1
+                and ast.dump(tree.body[0]) == ast.dump(ast.parse(generated).body[0])):
+            return text.rstrip("\n") + "\n"
+    return generated
 
 
 def render(plan: ScriptPlan) -> Script:
@@ -118,86 +151,36 @@ def render(plan: ScriptPlan) -> Script:
     for name in plan.params:
         check_name(name)
 
-    parts: list[str] = []
-    head: list[ast.stmt] = [ast.Expr(ast.Constant(plan.docstring))]
-    head += plan.future
-    head += [
-        ast.Import([ast.alias("argparse", "_mnb_argparse")]),
-        ast.Import([ast.alias("os")]),
-        ast.Import([ast.alias("os", "_mnb_os")]),
-        ast.Import([ast.alias("sys", "_mnb_sys")]),
-    ]
-    if plan.lib_dir:  # before the hoisted imports: `from utils import prep` finds the copy
-        here = ast.Call(ast.Attribute(ast.Attribute(_name("_mnb_os"), "path", ast.Load()),
-                                      "dirname", ast.Load()),
-                        [ast.Call(ast.Attribute(ast.Attribute(_name("_mnb_os"), "path",
-                                                              ast.Load()), "abspath",
-                                                ast.Load()), [_name("__file__")], [])], [])
-        lib = ast.Call(ast.Attribute(ast.Attribute(_name("_mnb_os"), "path", ast.Load()),
-                                     "join", ast.Load()), [here, ast.Constant(plan.lib_dir)],
-                       [])
-        head.append(ast.Expr(ast.Call(ast.Attribute(ast.Attribute(
-            _name("_mnb_sys"), "path", ast.Load()), "insert", ast.Load()),
-            [ast.Constant(0), lib], [])))
-    head.append(ast.Expr(ast.Call(
-        ast.Attribute(ast.Attribute(_name("os"), "environ", ast.Load()), "setdefault",
-                      ast.Load()), [ast.Constant("MPLBACKEND"), ast.Constant("Agg")], [])))
-    parts.append(_src(head))
-    if plan.hoisted:
-        parts.append("\n" + _src(plan.hoisted))
-    first_flag = next(iter(flags.values()), "--name")
-    parts.append("\n" + PARAMS_BEGIN.format(flag=first_flag) + "\n")
-    params_src = _src([_assign(n, literal_to_ast(v)) for n, v in plan.params.items()])
-    before = "".join(parts)
-    start = before.count("\n") + 1
-    parts.append(params_src)
-    end = start + params_src.count("\n") - 1
-    parts.append(PARAMS_END + "\n")
-
-    config: list[ast.stmt] = [
-        _assign("_mnb_PARAMETERS", ast.Dict([ast.Constant(n) for n in flags],
-                                            [ast.Constant(f) for f in flags.values()])),
-        _assign("_mnb_DATA_FILES", ast.Dict(
-            [ast.Constant(d.key) for d in plan.data],
-            [ast.Tuple([ast.Constant(d.flag), ast.Constant(d.default), ast.Constant(d.digest),
-                        ast.Constant(d.size), ast.Constant(d.recorded or d.default),
-                        _strings(d.given or [d.key]), _strings(d.rel)], ast.Load())
-             for d in plan.data])),
-        _assign("_mnb_READERS", _strings(plan.readers)),
-        _assign("_mnb_METRICS", ast.List([ast.Constant(m) for m in plan.metrics], ast.Load())),
-        _assign("_mnb_MODELS", ast.List([ast.Constant(m) for m in plan.models], ast.Load())),
-        _assign("_mnb_RNG_FILE", ast.Constant(plan.rng_file)),
-        _assign("_mnb_SECRETS", ast.List([ast.Constant(s) for s in plan.secrets], ast.Load())),
-        _assign("_mnb_AUTOLOG_SOURCE", ast.Constant(plan.autolog_source)),
-    ]
-    parts.append("\n" + SUPPORT_BEGIN + "\n" + _src(config))
-    parts.append(PRELUDE.lstrip("\n"))
-    setup = [
-        _assign("_mnb_ARGS", ast.Call(_name("_mnb_parse_args"),
-                                      [ast.Call(_name("globals"), [], [])], [])),
-        _assign("_mnb_DATA", ast.Call(_name("_mnb_data_paths"), [_name("_mnb_ARGS")], [])),
-    ]
-    parts.append("\n" + _src(setup) + SUPPORT_END + "\n")
+    parts: list[str] = [_src([ast.Expr(ast.Constant(plan.docstring)), *plan.future])]
+    parts.append(SUPPORT_HEAD)
+    for stmt in plan.hoisted:
+        text = statement_text(stmt) or _src([stmt]).rstrip("\n")
+        if text.split("#")[0].strip() not in _HEAD_IMPORTS:
+            parts.append(text + "\n")
+    start = end = 0
+    if plan.params:
+        parts.append("\n" + PARAMS_HEADER.format(flag=next(iter(flags.values()))) + "\n")
+        start = "".join(parts).count("\n") + 1
+        params_src = "".join(_param_line(n, v, plan.param_text.get(n))
+                             for n, v in plan.params.items())
+        parts.append(params_src)
+        end = start + params_src.count("\n") - 1
+    parts.append(_src([support_call("start", _globals())]))
     for cell in plan.cells:
-        body: list[ast.stmt] = [
-            _call("_mnb_restore_rng", ast.Constant(gen), ast.Constant(digest))
-            for gen, digest in sorted(cell.rng_before.items())
-        ]
-        code = list(cell.body) or []
+        head: list[ast.stmt] = [support_call("restore_rng", ast.Constant(gen), ast.Constant(d))
+                                for gen, d in sorted(cell.rng_before.items())]
+        if cell.autolog:
+            head.append(support_call("autolog_begin", _globals()))
+        code = list(cell.body)
         if cell.errored and code:
-            handler = ast.ExceptHandler(_name("Exception"), None, [ast.Pass()])
+            handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), None, [ast.Pass()])
             code = [ast.Try(code, [handler], [], [])]
-        if plan.autolog_source is not None:
-            begin = ast.Call(_name("_mnb_autolog_begin"), [ast.Call(_name("globals"), [], [])],
-                             [])
-            code = [ast.Expr(begin), *code, _call("_mnb_autolog_end")]
-        body += code
-        if cell.figures:
-            body.append(_call("_mnb_save_figures"))
-        parts.append("\n" + _comment(cell) + (_src(body) or "pass\n"))
-    parts.append("\n" + _src([_call("_mnb_save_figures"),
-                              _call("_mnb_finish", ast.Call(_name("globals"), [], []),
-                                    _name("_mnb_ARGS"))]))
+        tail = [support_call("save_figures")] if cell.figures else []
+        text = _src(head) + render_body(code) + _src(tail)
+        if not text.strip():
+            continue  # nothing of this cell is left here (its imports or literals are above)
+        parts.append("\n" + _label(cell) + text)
+    parts.append("\n" + _src([support_call("finish", _globals())]))
     source = "".join(parts)
     try:  # compile, not only parse: also catches `return`/`break` outside their blocks
         compile(source, "train.py", "exec", dont_inherit=True)
@@ -205,11 +188,28 @@ def render(plan: ScriptPlan) -> Script:
         msg = getattr(exc, "msg", str(exc))
         raise UnsafeExport(f"the generated script does not compile ({msg}, line "
                            f"{getattr(exc, 'lineno', '?')}); nothing was written") from exc
-    return Script(source, (start, end), flags)
+    return Script(source, (start, end), flags, _config(plan, flags))
+
+
+def _config(plan: ScriptPlan, flags: dict[str, str]) -> dict[str, Any]:
+    """What the support module reads from run.json: data, never code."""
+    return {
+        "flags": flags,
+        "data_files": [{"key": d.key, "flag": d.flag, "default": d.default, "digest": d.digest,
+                        "size": d.size, "recorded": d.recorded or d.default,
+                        "given": list(d.given or [d.key]), "rel": list(d.rel)}
+                       for d in plan.data],
+        "readers": list(plan.readers),
+        "metrics": list(plan.metrics),
+        "models": list(plan.models),
+        "secrets": list(plan.secrets),
+        "rng": plan.rng,
+        "autolog": plan.autolog,
+    }
 
 
 def check_reserved(bodies: list[list[ast.stmt]]) -> None:
-    """The notebook's own code may not use the script's `_mnb_` names."""
+    """The notebook's own code may not use the script's `_mnb` names."""
     for body in bodies:
         for node in ast.walk(ast.Module(body, [])):
             ident = None
@@ -221,8 +221,8 @@ def check_reserved(bodies: list[list[ast.stmt]]) -> None:
                 ident = node.asname or node.name
             elif isinstance(node, ast.Attribute):
                 ident = node.attr if node.attr.startswith(RESERVED_PREFIX) else None
-            if ident and ident.startswith(RESERVED_PREFIX):
+            if ident and (ident == RESERVED_NAME or ident.startswith(RESERVED_PREFIX)):
                 raise UnsafeExport(
                     f"the notebook uses the name {ident!r}, reserved for the generated script "
-                    f"(prefix {RESERVED_PREFIX!r}); rename it"
+                    f"({RESERVED_NAME!r} and the prefix {RESERVED_PREFIX!r}); rename it"
                 )

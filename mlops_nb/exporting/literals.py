@@ -17,6 +17,7 @@ from ..errors import UnsafeExport
 
 # Every name the generated script defines for itself starts with this; notebook names may not.
 RESERVED_PREFIX = "_mnb_"
+RESERVED_NAME = "_mnb"  # the support module, as the script imports it
 # Options the script defines itself; a parameter may not take the same command-line flag.
 RESERVED_FLAGS = frozenset({"--help", "--save-model", "--strict-data", "--output-dir", "-h"})
 MAX_DEPTH = 50
@@ -37,7 +38,7 @@ def check_name(name: Any, *, what: str = "parameter") -> str:
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in ("None", "True",
                                                                            "False"):
         raise UnsafeExport(f"{what} name {shown} is a Python keyword; rename it in the notebook")
-    if name.startswith(RESERVED_PREFIX) or name.startswith("__"):
+    if name == RESERVED_NAME or name.startswith(RESERVED_PREFIX) or name.startswith("__"):
         raise UnsafeExport(
             f"{what} name {shown} is reserved for the generated script "
             f"(names starting {RESERVED_PREFIX!r} or '__'); rename it in the notebook"

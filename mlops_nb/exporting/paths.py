@@ -18,7 +18,8 @@ from ..errors import ExportExists, UnsafeOutputPath
 
 RUN_JSON = "run.json"
 # What an export folder holds; a re-export replaces exactly these.
-EXPORT_ENTRIES = ("train.py", "requirements.txt", RUN_JSON, "rng_states.json", "lib")
+EXPORT_ENTRIES = ("train.py", "requirements.txt", RUN_JSON, "rng_states.json", "lib",
+                  "_mlops_support.py", "_mlops_autolog.py")
 
 
 def is_export_dir(folder: Path) -> bool:
@@ -113,12 +114,14 @@ def _replace_entries(new: Path, out: Path, names: set[str]) -> None:
     a folder export wrote before (lib/) that the new export has not is removed."""
     trash = new / ".replaced"
     trash.mkdir()
-    for name in sorted(names | {"lib"}):
+    for name in sorted(names | {"lib", "_mlops_autolog.py"}):
         dest = out / name
         if dest.is_symlink() or dest.exists():
             if dest.is_dir() and not dest.is_symlink():
                 os.rename(dest, trash / name)
             elif name not in names:
+                if not dest.is_symlink():  # an earlier export's autolog the new one lacks
+                    os.rename(dest, trash / name)
                 continue
         if name in names:
             os.replace(new / name, dest)

@@ -35,12 +35,11 @@ def requirements(modules: list[str], session_packages: dict[str, str],
                  extra: list[str] | None = None, pip_lines: list[str] | None = None) -> list[str]:
     """Pinned lines `dist==version`: version from the session, else what is installed here."""
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
-    mapping = _module_to_dists()
+    wanted = [m for m in [*modules, *(extra or [])] if m not in stdlib and m not in _SKIP]
+    mapping = _module_to_dists() if wanted else {}  # scanning site-packages costs seconds
     lines: dict[str, str] = {}
     dists: list[str] = []
-    for module in [*modules, *(extra or [])]:
-        if module in stdlib or module in _SKIP:
-            continue
+    for module in wanted:
         dists.extend(mapping.get(module, ()))
     known = {k.lower().replace("_", "-"): (k, v) for k, v in session_packages.items()}
     for dist in dists:

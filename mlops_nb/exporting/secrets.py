@@ -2,7 +2,7 @@
 
 Capture replaced each credential in the stored code with `mlops_nb.redact.REDACTED`. The
 export turns every string constant still holding it (or any other secret shape, should an
-older store have kept one) into `_mnb_secret("API_KEY")`, a prelude helper that reads the
+older store have kept one) into `_mnb.secret("API_KEY")`, a support-module helper that reads the
 environment variable and stops with a clear message when it is missing. `train.py --help`
 lists those variables; run.json names them under `secret_env`.
 """
@@ -13,6 +13,7 @@ import ast
 import re
 
 from .. import redact
+from .codegen import support_attr
 
 _ENV_OK = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -50,12 +51,11 @@ class _Replace(ast.NodeTransformer):
             env = "MLOPS_NB_SECRET"
         if env not in self.names:
             self.names.append(env)
-        return ast.copy_location(
-            ast.Call(ast.Name("_mnb_secret", ast.Load()), [ast.Constant(env)], []), node)
+        return ast.copy_location(ast.Call(support_attr("secret"), [ast.Constant(env)], []), node)
 
 
 def secret_assignment(name: str, value: object, names: list[str]) -> ast.stmt | None:
-    """`name = _mnb_secret("NAME")` when a parameter's recorded value was redacted (a widget
+    """`name = _mnb.secret("NAME")` when a parameter's recorded value was redacted (a widget
     value frozen at capture), else None: it stays a parameter."""
     if not _holds_secret(value):
         return None
@@ -64,7 +64,7 @@ def secret_assignment(name: str, value: object, names: list[str]) -> ast.stmt | 
     if env not in names:
         names.append(env)
     return ast.Assign([ast.Name(name, ast.Store())],
-                      ast.Call(ast.Name("_mnb_secret", ast.Load()), [ast.Constant(env)], []))
+                      ast.Call(support_attr("secret"), [ast.Constant(env)], []))
 
 
 def _holds_secret(value: object) -> bool:

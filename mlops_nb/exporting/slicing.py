@@ -161,18 +161,23 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         for n in sorted(unresolved.get(s, ())):
             names.setdefault(n, []).append(s)
 
-    # RNG: before each slice cell, the state of the latest record at or before it.
+    # RNG: before each slice cell that draws from a global generator, its latest state.
     rng_before: dict[int, dict[str, str]] = {}
     latest: dict[str, tuple[int, str]] = {}
     applied: dict[str, int] = {}
     records = sorted((cr.seq, cr.rng) for cr in prefix if cr.rng)
+    drawn = drawn_after(log)
     i = 0
     for s in order:
         while i < len(records) and records[i][0] <= s:
             for gen, digest in (records[i][1] or {}).items():
                 latest[gen] = (records[i][0], digest)
             i += 1
-        todo = {gen: digest for gen, (rseq, digest) in latest.items() if applied.get(gen) != rseq}
+        draws = drawn.get(s)
+        if draws is None:  # the session's last cell: nothing recorded after it, so any call
+            draws = set(latest) if analyses[s].calls else set()
+        todo = {gen: digest for gen, (rseq, digest) in latest.items()
+                if gen in draws and applied.get(gen) != rseq}
         if todo:
             rng_before[s] = todo
             for gen in todo:
@@ -180,3 +185,17 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
     return Slice(target, anchor, cells, names, missing, rng_before,
                  closure_seqs(lineage_deps, end))
 
+
+
+def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
+    """{seq: the global generators the cell run drew from}, None when unknown.
+
+    The recorder stores a generator's state before each cell only when it moved since the
+    cell before, so the next cell run's record says what this one drew (a first sighting,
+    when a module was just imported, counts too: harmless, there is nothing to restore yet).
+    """
+    top = sorted((cr for cr in log if cr.parent is None), key=lambda cr: cr.seq)
+    out: dict[int, set[str] | None] = {}
+    for cr, nxt in zip(top, [*top[1:], None], strict=True):
+        out[cr.seq] = None if nxt is None else set(nxt.rng or ())
+    return out

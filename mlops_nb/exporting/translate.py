@@ -14,6 +14,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from .source import remember
+
 DROPPED_LINE_MAGICS = frozenset({
     "matplotlib", "config", "autoreload", "aimport", "load_ext", "reload_ext", "unload_ext",
     "track", "who", "whos", "pwd", "history", "precision", "pprint", "xmode", "colors",
@@ -145,8 +147,8 @@ def _cd(arg: str) -> list[ast.stmt]:
     return [makedirs, _os_call("chdir", [ast.Constant(words[0])])]
 
 
-# The one `_mnb_` name the translation itself writes into the notebook's code.
-CAPTURE_HELPER = "_mnb_capture"
+# The one support name the translation itself writes into the notebook's code.
+CAPTURE_HELPER = "capture"
 
 
 def _capture(line: str, body: list[ast.stmt]) -> ast.stmt:
@@ -161,8 +163,9 @@ def _capture(line: str, body: list[ast.stmt]) -> ast.stmt:
                and w not in ("--no-stdout", "--no-stderr", "--no-display")]
     if unknown or len(names) > 1 or (names and not names[0].isidentifier()):
         raise ValueError(f"%%capture {line.strip()}")
-    func = ast.Name(CAPTURE_HELPER, ast.Load())
-    func._mnb_generated = True  # type: ignore[attr-defined]  # exempt from check_reserved
+    from .codegen import support_attr
+
+    func = support_attr(CAPTURE_HELPER)
     call = ast.Call(func, [], [ast.keyword("stdout", ast.Constant("--no-stdout" not in words)),
                                ast.keyword("stderr", ast.Constant("--no-stderr" not in words))])
     target = ast.Name(names[0], ast.Store()) if names else None
@@ -194,6 +197,7 @@ def translate(code: str, raw: str | None = None, *, drop_display: bool = True) -
     except SyntaxError as exc:
         out.refused.append(f"does not parse as Python: {exc.msg} (line {exc.lineno})")
         return out
+    remember(tree.body, code)  # the notebook's own text, for statements left as they were
     out.body = _translate_body(tree.body, raw, out)
     if drop_display and out.body and is_display_only(out.body[-1]):
         out.body.pop()

@@ -134,8 +134,8 @@ def test_planted_secrets_reach_no_file_and_no_output(shell, store_home, tmp_path
     # refuses to start without them.
     script = out / "train.py"
     source = script.read_text()
-    assert "_mnb_secret('API_KEY')" in source and "_mnb_secret('SERVICE_TOKEN')" in source
-    assert "auth_token = _mnb_secret('AUTH_TOKEN')" in source  # the widget's frozen value
+    assert "_mnb.secret('API_KEY')" in source and "_mnb.secret('SERVICE_TOKEN')" in source
+    assert "auth_token = _mnb.secret('AUTH_TOKEN')" in source  # the widget's frozen value
     assert REDACTED not in source
     clean_env = {k: v for k, v in os.environ.items() if k != "SERVICE_TOKEN"}
     helped = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,

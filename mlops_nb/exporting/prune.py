@@ -1,0 +1,134 @@
+"""What a script does not need, left out: overwritten literals, discarded cross-validations,
+unused imports. Each rule keeps anything the metric could depend on (a read, a random draw,
+an import run for its effect), so reproduction stays exact.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .literals import literal_to_ast
+from .slicing import drawn_after
+
+
+def drop_discarded_results(b: Any) -> None:
+    """Cross-validations whose scores nothing downstream reads are left out (before the run's
+    own cell only, and only where the cell drew no random numbers: the metric cannot depend
+    on them). Their printed output is all they did."""
+    sl = b.sl
+    drawn = drawn_after(b.log)
+    metrics = set(b.target.metrics)
+    later_names: list[set[str]] = []
+    seen: set[str] = set()
+    for body in reversed(b.bodies):  # names read from each cell on, anywhere in it
+        for stmt in body:
+            seen |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                     and isinstance(n.ctx, ast.Load)}
+        later_names.append(set(seen))
+    later_names.reverse()
+    for i, cell in enumerate(sl.cells[:-1]):
+        if drawn.get(cell.seq) != set():
+            continue  # drew random numbers (or unknown): everything stays
+        after = later_names[i + 1]
+        kept = []
+        for j, stmt in enumerate(b.bodies[i]):
+            bound = _discarded_cv(stmt)
+            used = {n.id for s2 in b.bodies[i][j + 1:] for n in ast.walk(s2)
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            if bound is not None and not (bound & (after | used | metrics)):
+                continue
+            kept.append(stmt)
+        b.bodies[i] = kept
+
+
+_CV_FUNCTIONS = frozenset({"cross_val_score", "cross_validate", "cross_val_predict",
+                           "learning_curve", "validation_curve"})
+
+
+def _discarded_cv(stmt: ast.stmt) -> set[str] | None:
+    """The names a cross-validation statement binds (empty for a bare call), else None."""
+    value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr)) else None
+    if not isinstance(value, ast.Call):
+        return None
+    f = value.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    if name not in _CV_FUNCTIONS:
+        return None
+    if isinstance(stmt, ast.Expr):
+        return set()
+    targets = [n for t in stmt.targets for n in ast.walk(t)]  # type: ignore[union-attr]
+    if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.expr_context)) for n in targets):
+        return None
+    return {n.id for n in targets if isinstance(n, ast.Name)}
+
+
+def drop_overwritten_literals(bodies: list[list[ast.stmt]], mutated: set[str]
+                               ) -> dict[str, int]:
+    """`max_depth = 2` then `max_depth = 8` with no read between: the first is dropped, so
+    the parameter holds the value the run had. Returns how many bindings went, by name."""
+    flat = [(i, stmt) for i, body in enumerate(bodies) for stmt in body]
+    unsafe: set[str] = set()
+    for _i, stmt in flat:
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                 ast.ClassDef)):
+                unsafe |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("globals", "locals", "vars", "exec", "eval")):
+                return {}
+    pending: dict[str, ast.stmt] = {}
+    dead: set[int] = set()
+    removed: dict[str, int] = {}
+    for _i, stmt in flat:
+        target = None
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name) and _literal_value(stmt.value)[0]):
+            target = stmt.targets[0].id
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and not (node.id == target and node is
+                                                   stmt.targets[0]):  # type: ignore[union-attr]
+                pending.pop(node.id, None)
+        if target is not None and target not in mutated and target not in unsafe:
+            if target in pending:
+                dead.add(id(pending[target]))
+                removed[target] = removed.get(target, 0) + 1
+            pending[target] = stmt
+    if dead:
+        for i, body in enumerate(bodies):
+            bodies[i] = [s for s in body if id(s) not in dead]
+    return removed
+
+
+def used_imports(hoisted: list[ast.stmt], bodies: list[list[ast.stmt]]) -> list[ast.stmt]:
+    """The hoisted imports the script reads a name of; the others go (and so leave
+    requirements.txt). Imports run for their effect stay: `enable_*` switches, anything under
+    an `experimental` package, and `import a.b` forms (they may register `a.b`)."""
+    used = {n.id for body in bodies for stmt in body for n in ast.walk(stmt)
+            if isinstance(n, ast.Name)}
+    kept: list[ast.stmt] = []
+    for stmt in hoisted:
+        module = stmt.module or "" if isinstance(stmt, ast.ImportFrom) else ""
+        names = stmt.names  # type: ignore[attr-defined]
+        effect = "experimental" in module.split(".") or any(
+            a.name.startswith("enable_") or "experimental" in a.name.split(".")
+            or (isinstance(stmt, ast.Import) and "." in a.name and not a.asname)
+            for a in names)
+        bound = [a.asname or a.name.split(".")[0] for a in names]
+        if effect or any(name in used for name in bound):
+            kept.append(stmt)
+    return kept
+
+
+def _literal_value(node: ast.expr) -> tuple[bool, Any]:
+    from ..errors import UnsafeExport
+
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    try:
+        literal_to_ast(value)
+    except UnsafeExport:
+        return False, None
+    return True, value

@@ -1,0 +1,590 @@
+"""The helper module every export carries beside `train.py` (copied as `_mlops_support.py`).
+
+It holds the machinery a reader of `train.py` need not see: the command line, data-file
+checks and path redirection, RNG restores, `%%capture`, figures, the metrics output and
+`--save-model`. It is fixed code: everything that comes from a run (parameter flags, data
+files, metric and model names) is read from `run.json` beside the script, as data, never as
+code. It must run without mlops-nb installed, so it imports only the standard library (and
+numpy, pandas, xxhash, skops lazily, when the run used them).
+
+Importing it has two effects the notebook's own imports rely on, which is why `train.py`
+imports it first: matplotlib gets a non-interactive backend, and the notebook's own modules
+copied into `lib/` come first on `sys.path`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUN_JSON = "run.json"
+RNG_FILE = "rng_states.json"
+AUTOLOG_FILE = "_mlops_autolog.py"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+if os.path.isdir(os.path.join(HERE, "lib")):
+    sys.path.insert(0, os.path.join(HERE, "lib"))
+
+
+class Tracking:
+    """Stands in for mlops_nb in the script: logged metrics and params land here."""
+
+    def __init__(self):
+        self.metrics = {}
+        self.params = {}
+        self.experiment = "default"
+
+    def log_metric(self, name, value, step=None):
+        self.metrics[name] = value
+        return value
+
+    def log_metrics(self, metrics, step=None):
+        for key, value in metrics.items():
+            self.log_metric(key, value)
+        return metrics
+
+    def log_param(self, name, value):
+        self.params[name] = value
+        return value
+
+    def log_params(self, params):
+        for key, value in params.items():
+            self.log_param(key, value)
+        return params
+
+    def flush(self, timeout=None):
+        return True
+
+    # tracking control and run labels change nothing the script computes
+    def start(self, experiment=None, *args, **kwargs):
+        return Started(experiment or self.experiment)
+
+    def stop(self):
+        return True
+
+    def set_experiment(self, name):
+        self.experiment = name
+        return name
+
+    def set_run_name(self, name):
+        return name
+
+    def set_tags(self, tags):
+        return dict(tags)
+
+
+class Started:
+    """What `mnb.start()` returned in the notebook; here nothing is tracked."""
+
+    def __init__(self, experiment):
+        self.experiment, self.session, self.home = experiment, None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+tracking = Tracking()
+DATA = {}  # the path as the notebook's code gave it -> the file to read here
+
+
+class _Run:
+    """What `start` learned, for the later calls of this script run."""
+
+    def __init__(self):
+        self.folder = HERE
+        self.config = {}
+        self.args = None
+        self.figure_count = 0
+        self.autolog = None
+        self.auto_metrics = {}
+
+
+_run = _Run()
+
+
+def _missing(what):
+    sys.exit(f"train.py: {what} is missing beside it in {_run.folder}; train.py needs the "
+             "whole export folder (train.py, _mlops_support.py, run.json, rng_states.json, "
+             "lib/), not the script alone: copy the folder, or export again")
+
+
+def _config(folder):
+    path = os.path.join(folder, RUN_JSON)
+    if not os.path.isfile(path):
+        _missing(RUN_JSON)
+    with open(path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    script = doc.get("script") if isinstance(doc, dict) else None
+    if not isinstance(script, dict):
+        sys.exit(f"train.py: {path} is not the run.json of this export (no 'script' entry)")
+    return doc, script
+
+
+def _type_name(value):
+    return type(value).__name__ if value is not None else "a literal"
+
+
+def _value(name, flag, text, default):
+    """A command-line string as the type of the parameter's recorded value."""
+    import ast
+
+    def wrong(expected):
+        return argparse.ArgumentTypeError(
+            f"parameter {name} expects {expected} (recorded: {_short(default)}), got {text!r}")
+
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise wrong("a bool (true or false)")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise wrong("an int") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise wrong("a float") from None
+    if isinstance(default, str):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if default is None:
+            return text
+        raise wrong(f"a {_type_name(default)} written as a Python literal") from None
+    if default is not None and type(value) is not type(default):
+        raise wrong(f"a {_type_name(default)}")
+    return value
+
+
+def _short(value):
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond the digit limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 150 else text[:147] + "..."
+
+
+def _help(value, recorded):
+    """Help text for a parameter; argparse formats '%' in help, so it is escaped."""
+    text = f"{_type_name(value)}, recorded {_short(recorded)}"
+    if value != recorded or type(value) is not type(recorded):
+        text += f", default here {_short(value)}"
+    return text.replace("%", "%%")
+
+
+def start(namespace):
+    """Parse the command line into the parameters, check and redirect the data files."""
+    _run.folder = os.path.dirname(os.path.abspath(namespace.get("__file__") or __file__))
+    doc, script = _config(_run.folder)
+    _run.config = script
+    _run.figure_count = 0
+    _run.autolog = None
+    _run.auto_metrics = {}
+    tracking.metrics.clear()
+    tracking.params.clear()
+    if script.get("rng") and not os.path.isfile(os.path.join(_run.folder, RNG_FILE)):
+        _missing(RNG_FILE)
+    secrets = list(script.get("secrets") or [])
+    recorded = doc.get("parameters") if isinstance(doc.get("parameters"), dict) else {}
+    epilog = None
+    if secrets:
+        epilog = ("required environment variables (credentials the notebook used; mlops-nb "
+                  "never records them): " + ", ".join(secrets))
+    parser = argparse.ArgumentParser(
+        description=(namespace.get("__doc__") or "").strip().splitlines()[0]
+        if namespace.get("__doc__") else None, epilog=epilog)
+    flags = script.get("flags") or {}
+    for name, flag in flags.items():
+        default = namespace.get(name)
+        parser.add_argument(
+            flag, dest="param_" + name, default=None, metavar="VALUE",
+            type=lambda text, _n=name, _f=flag, _d=default: _value(_n, _f, text, _d),
+            help=_help(default, recorded.get(name, default)))
+    for d in script.get("data_files") or []:
+        parser.add_argument(d["flag"], dest="data_" + d["flag"][7:].replace("-", "_"),
+                            default=None, metavar="PATH",
+                            help=("file read as " + _short(d["key"]) + " (default: "
+                                  + d["default"] + ")").replace("%", "%%"))
+    parser.add_argument("--strict-data", action="store_true",
+                        help="fail when a data file differs from the one the run read")
+    parser.add_argument("--save-model", metavar="PATH",
+                        help="save the fitted model to PATH (skops for scikit-learn, else "
+                             "pickle; PATH.json says which, with its sha256)")
+    parser.add_argument("--output-dir", default=".", metavar="DIR",
+                        help="where metrics.json and figures/ are written (default: .)")
+    args = parser.parse_args()
+    missing = [name for name in secrets if name not in os.environ]
+    if missing:
+        parser.error("set the environment variable(s) " + ", ".join(missing) + ": the run "
+                     "used credentials there, which mlops-nb does not record")
+    for name in flags:
+        value = getattr(args, "param_" + name)
+        if value is not None:
+            namespace[name] = value
+    args.output_dir = os.path.abspath(args.output_dir)
+    _run.args = args
+    DATA.clear()
+    DATA.update(_data_paths(args, script.get("data_files") or [], script.get("readers") or []))
+    return args
+
+
+def secret(name):
+    """A credential the notebook used: mlops-nb never records it, so it comes from the
+    environment (checked at start-up)."""
+    value = os.environ.get(name)
+    if value is None:
+        sys.exit(f"train.py: set the environment variable {name}: the run used a "
+                 "credential there, which mlops-nb does not record")
+    return value
+
+
+def display(*objects, **_kwargs):
+    """The notebook's display(): printed here."""
+    for obj in objects:
+        print(obj)
+
+
+# -- data files ---------------------------------------------------------------------------
+def _file_hash(path):
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_REL_PATHS = {}
+_TAILS = {}
+
+
+def _data_paths(args, files, readers):
+    """{path as the notebook's code gave it: path to read}, each checked against the run's
+    hash. A default relative to the export folder is tried first, then the path the run read."""
+    paths = {}
+    _REL_PATHS.clear()
+    _TAILS.clear()
+    for d in files:
+        key, flag, default, digest = d["key"], d["flag"], d["default"], d.get("digest")
+        recorded = d.get("recorded") or default
+        chosen = getattr(args, "data_" + flag[7:].replace("-", "_"))
+        if chosen is not None:
+            path = os.path.abspath(chosen)
+        else:
+            path = os.path.normpath(os.path.join(_run.folder, default))
+            if not os.path.isfile(path) and os.path.isfile(recorded):
+                path = recorded
+        for text in (key, *(d.get("given") or ())):
+            paths.setdefault(text, path)
+        for text in d.get("rel") or ():
+            _REL_PATHS.setdefault(text, path)
+        for tail in _tails(recorded):
+            _TAILS.setdefault(tail, []).append(path)
+        problem = None
+        if not os.path.isfile(path):
+            problem = "missing"
+        elif digest is not None and _file_hash(path) != digest:
+            problem = "changed"
+        if problem is not None:
+            report = {"file": key, "path": path, "problem": problem, "recorded_hash": digest,
+                      "recorded_size": d.get("size")}
+            print("mlops-nb-data-mismatch: " + json.dumps(report), file=sys.stderr)
+            if args.strict_data:
+                print(f"data file {key!r} is {problem} ({path}); stopping (--strict-data)",
+                      file=sys.stderr)
+                raise SystemExit(3)
+    if paths:
+        _redirect_reads(paths, readers)
+    return paths
+
+
+def _tails(path):
+    """'housing/train.csv' and 'train.csv': how a path built from elsewhere (a helper module's
+    own folder) still names the file, used only when that path does not exist here."""
+    parts = os.path.normpath(path).split(os.sep)
+    return ["/".join(parts[-2:]), parts[-1]] if len(parts) > 1 else parts[-1:]
+
+
+def _redirected(obj, paths):
+    """The data file for a path the notebook computed (`DATA_DIR + "x.csv"`, f-strings,
+    `os.path.join`, `pathlib`), matched as given or relative to the working directory."""
+    try:
+        if not isinstance(obj, (str, os.PathLike)):
+            return obj
+        text = os.fspath(obj)
+        if not isinstance(text, str):
+            return obj
+        if text in paths:
+            return paths[text]
+        full = os.path.abspath(text)
+        rel = os.path.relpath(full)
+        if rel in _REL_PATHS:
+            return _REL_PATHS[rel]
+        if not os.path.exists(full):
+            for tail in _tails(full):
+                found = set(_TAILS.get(tail, ()))
+                if len(found) == 1:
+                    return found.pop()
+        return obj
+    except (ValueError, OSError, TypeError):
+        return obj
+
+
+def _redirect_reads(paths, readers):
+    """Wrap the readers the notebook used so its computed paths reach the data files."""
+    import builtins
+    import functools
+    import importlib
+    import pathlib
+
+    def wrap(owner, attr, mode_index=None):
+        original = getattr(owner, attr, None)
+        if original is None or getattr(original, "_mnb_redirect", False):
+            return
+
+        @functools.wraps(original)
+        def reader(*args, **kwargs):
+            mode = args[mode_index] if mode_index is not None and len(args) > mode_index \
+                else kwargs.get("mode", "r")
+            if isinstance(mode, str) and any(c in mode for c in "wax+"):
+                return original(*args, **kwargs)
+            if args:
+                args = (_redirected(args[0], paths), *args[1:])
+            else:
+                for key in ("filepath_or_buffer", "io", "path", "path_or_buf", "fname", "file",
+                            "filename"):
+                    if key in kwargs:
+                        kwargs[key] = _redirected(kwargs[key], paths)
+                        break
+            return original(*args, **kwargs)
+
+        reader._mnb_redirect = True
+        reader.__module__, reader.__qualname__ = owner.__name__, attr  # pickled by reference
+        setattr(owner, attr, reader)
+
+    wrap(builtins, "open", 1)
+    for name in ("read_text", "read_bytes"):
+        original = getattr(pathlib.Path, name)
+        if getattr(original, "_mnb_redirect", False):
+            continue
+
+        def path_reader(self, *args, _original=original, **kwargs):
+            target = _redirected(self, paths)
+            if target is not self:
+                target = pathlib.Path(target)
+            return _original(target, *args, **kwargs)
+
+        path_reader._mnb_redirect = True
+        setattr(pathlib.Path, name, path_reader)
+    path_open = pathlib.Path.open
+    if not getattr(path_open, "_mnb_redirect", False):
+        def open_path(self, mode="r", *args, **kwargs):
+            target = self
+            if not any(c in mode for c in "wax+"):
+                redirected = _redirected(self, paths)
+                if redirected is not self:
+                    target = pathlib.Path(redirected)
+            return path_open(target, mode, *args, **kwargs)
+
+        open_path._mnb_redirect = True
+        pathlib.Path.open = open_path
+    for module_name in readers:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            continue
+        if module_name == "pandas":
+            names = [n for n in dir(module) if n.startswith("read_")]
+        else:
+            names = ["load", "loadtxt", "genfromtxt", "fromfile"]
+        for name in names:
+            if callable(getattr(module, name, None)):
+                wrap(module, name)
+
+
+# -- %%capture ----------------------------------------------------------------------------
+class Captured:
+    """What `%%capture out` leaves in `out`: the text the cell printed."""
+
+    def __init__(self):
+        import io
+
+        self._stdout = io.StringIO()
+        self._stderr = io.StringIO()
+        self.outputs = []
+
+    @property
+    def stdout(self):
+        return self._stdout.getvalue()
+
+    @property
+    def stderr(self):
+        return self._stderr.getvalue()
+
+    def show(self):
+        sys.stdout.write(self.stdout)
+        sys.stderr.write(self.stderr)
+
+    __call__ = show
+
+    def __str__(self):
+        return self.stdout
+
+
+class capture:  # reads as the magic it replaces: `with _mnb.capture() as out:`
+    """`%%capture [--no-stdout] [--no-stderr] out` as a with-block."""
+
+    def __init__(self, stdout=True, stderr=True):
+        self.captured = Captured()
+        self.flags = (stdout, stderr)
+        self.saved = None
+
+    def __enter__(self):
+        self.saved = (sys.stdout, sys.stderr)
+        if self.flags[0]:
+            sys.stdout = self.captured._stdout
+        if self.flags[1]:
+            sys.stderr = self.captured._stderr
+        return self.captured
+
+    def __exit__(self, *exc):
+        sys.stdout, sys.stderr = self.saved
+        return False
+
+
+# -- RNG ----------------------------------------------------------------------------------
+def restore_rng(kind, digest):
+    """Put a global RNG back where the notebook had it before the code that draws from it.
+
+    MLOPS_NB_FRESH_RNG=N (`mlops-nb reproduce --seeds`) draws fresh states instead, seeded
+    with N, to measure how much the metrics move with the random draw."""
+    fresh = os.environ.get("MLOPS_NB_FRESH_RNG")
+    if fresh is not None:
+        import random
+
+        random.seed(int(fresh) * 7919 + 1)
+        if kind == "numpy":
+            import numpy
+
+            numpy.random.seed((int(fresh) * 7919 + 1) % (2**32))
+        return
+    path = os.path.join(_run.folder, RNG_FILE)
+    if not os.path.isfile(path):
+        _missing(RNG_FILE)
+    with open(path, encoding="utf-8") as fh:
+        state = json.load(fh)[digest]
+    if kind == "random":
+        import random
+
+        version, internal, gauss = state
+        random.setstate((version, tuple(internal), gauss))
+    elif kind == "numpy":
+        import numpy
+
+        name, keys, pos, has_gauss, cached = state
+        numpy.random.set_state((name, numpy.asarray(keys, dtype=numpy.uint32), pos,
+                                has_gauss, cached))
+
+
+# -- figures, autolog, metrics, model -----------------------------------------------------
+def save_figures():
+    """What pyplot's show and the notebook's inline display did: here, PNG files."""
+    if "matplotlib.pyplot" not in sys.modules:
+        return
+    import matplotlib.pyplot as plt
+
+    out = _run.args.output_dir if _run.args is not None else os.path.abspath(".")
+    folder = os.path.join(out, "figures")
+    for number in plt.get_fignums():
+        os.makedirs(folder, exist_ok=True)
+        _run.figure_count += 1
+        plt.figure(number).savefig(os.path.join(folder, f"figure-{_run.figure_count}.png"))
+    plt.close("all")
+
+
+def autolog_begin(namespace):
+    """scikit-learn autolog, as in the notebook: the metrics the run's cell computed, named
+    as the kernel named them (the cell ends where `finish` is called)."""
+    if _run.autolog is None:
+        import importlib.util
+
+        path = os.path.join(_run.folder, AUTOLOG_FILE)
+        if not os.path.isfile(path):
+            _missing(AUTOLOG_FILE)
+        spec = importlib.util.spec_from_file_location("_mlops_autolog", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _run.autolog = module.ScriptAutolog()
+        _run.autolog.start(namespace)
+    _run.autolog.begin_cell(namespace)
+
+
+def autolog_end():
+    if _run.autolog is not None:
+        _run.autolog.end_cell(_run.auto_metrics, set())
+
+
+def _plain(value):
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
+
+
+def finish(namespace):
+    """Write the run's metrics to metrics.json and stdout; save the model if asked."""
+    autolog_end()
+    save_figures()
+    args = _run.args
+    metrics = {}
+    for name in _run.config.get("metrics") or []:
+        if name in tracking.metrics:
+            metrics[name] = _plain(tracking.metrics[name])
+        elif name in _run.auto_metrics:
+            metrics[name] = _plain(_run.auto_metrics[name])
+        elif name in namespace:
+            metrics[name] = _plain(namespace[name])
+    os.makedirs(args.output_dir, exist_ok=True)
+    text = json.dumps(metrics, default=repr)
+    with open(os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    if args.save_model:
+        models = [namespace[n] for n in _run.config.get("models") or [] if n in namespace]
+        if not models:
+            print("no fitted model was recorded for this run; nothing saved", file=sys.stderr)
+            raise SystemExit(4)
+        save_model(models[-1], args.save_model)
+    print(text)
+
+
+def save_model(model, path):
+    """The format mlops-nb stores model versions in: skops, else pickle with its sha256."""
+    import hashlib
+    import pickle
+
+    fmt, payload = "pickle", None
+    if type(model).__module__.split(".")[0] == "sklearn":
+        try:
+            import skops.io
+
+            fmt, payload = "skops", skops.io.dumps(model)
+        except Exception:
+            fmt, payload = "pickle", None
+    if payload is None:
+        payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(path, "wb") as fh:
+        fh.write(payload)
+    meta = {"format": fmt, "sha256": hashlib.sha256(payload).hexdigest(),
+            "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+    with open(path + ".json", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(meta))
