@@ -284,22 +284,29 @@ def lineage_ids(log: Iterable[CellRun], run: CellRun) -> list[str]:
     storage carries its lineage list, which is returned as it was."""
     if run.lineage is not None:
         return list(run.lineage)
-    by_id = {cr.id: cr for cr in log}
+    log = list(log)
+    return deps_closure(run.deps, {cr.id: cr.deps for cr in log},
+                        {cr.id: cr.lineage for cr in log if cr.lineage is not None},
+                        {cr.id: cr.seq for cr in log})
+
+
+def deps_closure(direct: Iterable[Any], deps: Mapping[str, Iterable[Any]],
+                 stored: Mapping[str, Iterable[str]], seq: Mapping[str, int]) -> list[str]:
+    """Every cell run reachable from `direct` through `deps` (cell run id -> its direct deps),
+    in execution order (`seq`). A cell run in `stored` is an old record whose closure was
+    stored whole; an id found in neither (its segment could not be read) is kept as is.
+    Shared by `lineage_ids` (over parsed records) and the reader's index (over summaries)."""
     seen: set[str] = set()
-    stack = [d for d in run.deps if isinstance(d, str)]
+    stack = [d for d in direct if isinstance(d, str)]
     while stack:
         rid = stack.pop()
         if rid in seen:
             continue
         seen.add(rid)
-        cr = by_id.get(rid)
-        if cr is None:
-            continue  # a dep in a segment that could not be read: keep its id
-        if cr.lineage is not None:  # an old record: its closure is stored
-            seen.update(cr.lineage)
+        if rid in stored:
+            seen.update(stored[rid])
         else:
-            stack.extend(d for d in cr.deps if isinstance(d, str) and d not in seen)
-    seq = {cr.id: cr.seq for cr in by_id.values()}
+            stack.extend(d for d in deps.get(rid, ()) if isinstance(d, str) and d not in seen)
     return sorted(seen, key=lambda i: (seq.get(i, -1), i))
 
 

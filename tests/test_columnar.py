@@ -47,6 +47,9 @@ def reference_frame(home: Path, experiment: str | None = None) -> pd.DataFrame:
 
 
 def assert_same(fast: pd.DataFrame, ref: pd.DataFrame) -> None:
+    from mlops_nb.api import with_mlflow_names
+
+    ref = with_mlflow_names(ref)  # mnb.runs() adds MLflow's column names (run_id, ...)
     assert list(fast.columns) == list(ref.columns)
     pd.testing.assert_frame_equal(fast, ref, check_exact=True)
     assert fast.attrs["problems"] == ref.attrs["problems"]

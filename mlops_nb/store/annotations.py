@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import MlopsNbError
-from .storage import atomic_write_bytes
+from .per_run import PerRunFiles
 
 TAGS_DIR = "tags"
-_RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
+_FILES = PerRunFiles(TAGS_DIR)
 MAX_TAG_KEY = 250  # MLflow's limits, so a tag set here is one MLflow accepts on sync
 MAX_TAG_VALUE = 8000
-
-
-def _path(home: Path, run_id: str) -> Path:
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ValueError(f"not a run id: {run_id!r}")
-    return Path(home) / TAGS_DIR / f"{run_id}.json"
 
 
 def check_tags(tags: Any) -> dict[str, str]:
@@ -53,11 +46,7 @@ def check_tags(tags: Any) -> dict[str, str]:
 
 def load_annotation(home: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     """{"tags": {...}, "steps": {metric: [step, ...]}} of one run; {} when none or unreadable."""
-    try:
-        doc = json.loads(_path(Path(home), run_id).read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
+    return _FILES.load(home, run_id)
 
 
 def annotate(home: str | os.PathLike[str], run_id: str, *, tags: dict[str, str] | None = None,
@@ -66,26 +55,10 @@ def annotate(home: str | os.PathLike[str], run_id: str, *, tags: dict[str, str] 
     doc = load_annotation(home, run_id)
     merged_tags = {**(doc.get("tags") or {}), **(tags or {})}
     merged_steps = {**(doc.get("steps") or {}), **(steps or {})}
-    path = _path(Path(home), run_id)
-    atomic_write_bytes(path, json.dumps({"run_id": run_id, "tags": merged_tags,
-                                         "steps": merged_steps}).encode("utf-8"))
-    return path
+    return _FILES.save(home, run_id, {"run_id": run_id, "tags": merged_tags,
+                                      "steps": merged_steps})
 
 
 def load_annotations(home: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """{run_id: annotation} for every annotated run; unreadable files are skipped."""
-    folder = Path(home) / TAGS_DIR
-    out: dict[str, dict[str, Any]] = {}
-    if not folder.is_dir():
-        return out
-    for entry in os.scandir(folder):
-        name = entry.name
-        if not name.endswith(".json") or not _RUN_ID.match(name[:-5]):
-            continue
-        try:
-            doc = json.loads(Path(entry.path).read_bytes())
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict):
-            out[name[:-5]] = doc
-    return out
+    return _FILES.load_all(home)

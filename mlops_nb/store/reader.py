@@ -405,18 +405,9 @@ class StoreReader:
             counts.update(zip(ids, cells["execution_count"].tolist(), strict=True))
         if run.lineage is not None:
             return list(run.lineage), counts
-        seen: set[str] = set()
-        stack = [d for d in run.deps if isinstance(d, str)]
-        while stack:
-            rid = stack.pop()
-            if rid in seen:
-                continue
-            seen.add(rid)
-            if rid in stored:  # an old record: its closure is stored
-                seen.update(stored[rid])
-            else:
-                stack.extend(d for d in deps.get(rid, ()) if d not in seen)
-        return sorted(seen, key=lambda i: (seq.get(i, -1), i)), counts
+        from ..lineage import deps_closure
+
+        return deps_closure(run.deps, deps, stored, seq), counts
 
     def session_log(self, session: str) -> list[CellRun]:
         """A session's cell runs in execution order: what lineage and export replay."""
