@@ -255,28 +255,15 @@ class CompareWidget(anywidget.AnyWidget):
         try:
             from ..noise import load_all_noise, measure_noise
 
-            done = threading.Event()
-            box: dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    box["doc"] = measure_noise(rid, seeds, home=self.home, progress=False)
-                except BaseException as exc:
-                    box["error"] = exc
-                finally:
-                    done.set()
-
-            threading.Thread(target=run, daemon=True).start()
-            t0 = time.monotonic()
-            while not done.wait(0.5):
-                self._say(f"noise of {self._label(rid)}: {seeds} seeded re-runs… "
-                          f"{time.monotonic() - t0:.0f} s")
-            if "error" in box:
-                self._say(f"noise of {self._label(rid)}: could not measure: {box['error']}")
+            doc, error = self._with_progress(
+                lambda: measure_noise(rid, seeds, home=self.home, progress=False),
+                lambda t: f"noise of {self._label(rid)}: {seeds} seeded re-runs… {t:.0f} s")
+            if error is not None:
+                self._say(f"noise of {self._label(rid)}: could not measure: {error}")
                 return
             self.cmp.noise = load_all_noise(self.home)
             self.cmp.update()
-            self._say(self._noise_text(rid, box["doc"]))
+            self._say(self._noise_text(rid, doc))
             self.payload = build_payload(self.cmp, title=_title(self.experiment),
                                          experiment=self.experiment)
         except Exception as exc:  # the worker must always end with a verdict line
@@ -358,6 +345,26 @@ class CompareWidget(anywidget.AnyWidget):
     def _say(self, text: str) -> None:
         self.status = text
 
+    def _with_progress(self, work: Any, status: Any) -> tuple[Any, BaseException | None]:
+        """`work()` in a thread while `status(seconds)` is said every half second: a re-run
+        takes minutes, and the user should see it is alive. Returns (result, error)."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = work()
+            except BaseException as exc:
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        t0 = time.monotonic()
+        while not done.wait(0.5):
+            self._say(status(time.monotonic() - t0))
+        return box.get("value"), box.get("error")
+
     def _reproduce(self, reproduce: Any, rid: str) -> Any:
         """A run this widget exported is verified from that folder (what the user will ship);
         when the folder no longer holds it, from the store, never whatever the folder holds."""
@@ -373,27 +380,14 @@ class CompareWidget(anywidget.AnyWidget):
         results: list[str] = []
         try:
             for i, rid in enumerate(ids):
-                done = threading.Event()
-                box: dict[str, Any] = {}
-
-                def run(rid: str = rid, box: dict[str, Any] = box,
-                        done: threading.Event = done) -> None:
-                    try:
-                        box["verdict"] = self._reproduce(reproduce, rid)
-                    except BaseException as exc:
-                        box["error"] = exc
-                    finally:
-                        done.set()
-
-                threading.Thread(target=run, daemon=True).start()
-                t0 = time.monotonic()
-                while not done.wait(0.5):
-                    self._say(f"verifying {self._label(rid)} ({i + 1} of {len(ids)})… "
-                              f"{time.monotonic() - t0:.0f} s")
-                if "error" in box:
-                    results.append(f"{self._label(rid)}: could not verify: {box['error']}")
+                verdict, error = self._with_progress(
+                    lambda rid=rid: self._reproduce(reproduce, rid),
+                    lambda t, rid=rid, i=i: f"verifying {self._label(rid)} ({i + 1} of "
+                                            f"{len(ids)})… {t:.0f} s")
+                if error is not None:
+                    results.append(f"{self._label(rid)}: could not verify: {error}")
                 else:
-                    self.cmp.verdicts[rid] = _verdict_dict(box["verdict"])
+                    self.cmp.verdicts[rid] = _verdict_dict(verdict)
                     results.append(f"{self._label(rid)}: {self.cmp.verdict_text(rid)}")
             stored = load_verdicts(self.home)
             for rid in ids:

@@ -46,7 +46,7 @@ from .export_warnings import (
     MissingModuleSource,
     MissingRngState,
 )
-from .literals import check_name, literal_to_ast
+from .literals import check_name, literal_to_ast, literal_value
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
 from .prune import drop_discarded_results, drop_overwritten_literals, used_imports
 from .requirements import imported_modules, requirements
@@ -227,18 +227,6 @@ def _stores(cells: list[SliceCell]) -> tuple[dict[str, int], set[str]]:
         for fx in a.functions.values():
             mutated |= fx.writes | fx.mutates
     return counts, mutated
-
-
-def _literal_value(node: ast.expr) -> tuple[bool, Any]:
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    try:
-        literal_to_ast(value)
-    except UnsafeExport:
-        return False, None
-    return True, value
 
 
 def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
@@ -659,7 +647,7 @@ def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
         for owner, callee, kw in list(constructor_keywords(body)):
             if isinstance(kw.value, ast.Name):
                 continue
-            ok, value = _literal_value(kw.value)
+            ok, value = literal_value(kw.value)
             name = option(owner, callee, kw.arg or "") if ok else None
             if name is None:
                 continue
@@ -720,7 +708,7 @@ def _param_of(stmt: ast.stmt, cell: SliceCell) -> tuple[str | None, Any, bool]:
         except UnsafeExport:
             return None, None, False
         return name, widget[name], True
-    ok, value = _literal_value(stmt.value)
+    ok, value = literal_value(stmt.value)
     return name, value, ok
 
 

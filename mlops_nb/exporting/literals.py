@@ -152,3 +152,17 @@ def is_constant_expr(node: ast.AST) -> bool:
         return (isinstance(node.func, ast.Name) and node.func.id in _SAFE_CALLS
                 and not node.keywords and all(is_constant_expr(a) for a in node.args))
     return False
+
+
+def literal_value(node: ast.expr) -> tuple[bool, Any]:
+    """(True, value) when `node` is a literal an export can write back as a parameter (it
+    evaluates safely and `literal_to_ast` can render it); (False, None) otherwise."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    try:
+        literal_to_ast(value)
+    except UnsafeExport:
+        return False, None
+    return True, value

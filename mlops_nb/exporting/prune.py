@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .literals import literal_to_ast
+from .literals import literal_value
 from .slicing import drawn_after
 
 
@@ -83,7 +83,7 @@ def drop_overwritten_literals(bodies: list[list[ast.stmt]], mutated: set[str]
     for _i, stmt in flat:
         target = None
         if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and _literal_value(stmt.value)[0]):
+                and isinstance(stmt.targets[0], ast.Name) and literal_value(stmt.value)[0]):
             target = stmt.targets[0].id
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and not (node.id == target and node is
@@ -118,17 +118,3 @@ def used_imports(hoisted: list[ast.stmt], bodies: list[list[ast.stmt]]) -> list[
         if effect or any(name in used for name in bound):
             kept.append(stmt)
     return kept
-
-
-def _literal_value(node: ast.expr) -> tuple[bool, Any]:
-    from ..errors import UnsafeExport
-
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    try:
-        literal_to_ast(value)
-    except UnsafeExport:
-        return False, None
-    return True, value
