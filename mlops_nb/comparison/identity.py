@@ -58,7 +58,7 @@ def none_mask(df: pd.DataFrame, col: str) -> np.ndarray:
 
     nones = df.attrs.get("params_none") or {}
     name = col[len(PARAM):]
-    if not nones or "id" not in df.columns or not any(name in s for s in nones.values()):
+    if not nones or "id" not in df.columns or not any(name in (s or ()) for s in nones.values()):
         return np.zeros(len(df), dtype=bool)  # the common case, without a pass over 10^5 ids
     return np.fromiter((name in (nones.get(i) or ()) for i in df["id"]), dtype=bool, count=len(df))
 
