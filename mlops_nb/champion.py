@@ -85,25 +85,41 @@ def _rewrite(body: list[ast.stmt], name: str) -> list[ast.stmt]:
     return out
 
 
-def substituted_script(source: str, model_path: Path) -> tuple[str, str]:
-    """(the script with the promoted model substituted, the variable it replaces)."""
+def _is_support_call(stmt: ast.stmt, func: str) -> bool:
+    """`_mnb.<func>(...)` as a statement: where the script's own cells begin (`start`)."""
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == func
+            and isinstance(stmt.value.func.value, ast.Name) and stmt.value.func.value.id == "_mnb")
+
+
+def substituted_script(source: str, model_path: Path, models: list[str] | None = None
+                       ) -> tuple[str, str]:
+    """(the script with the promoted model substituted, the variable it replaces).
+
+    `models` are the variables `--save-model` saves, from the export's run.json; a script of
+    the first export format names them in `_mnb_MODELS` and marks its cells with MARKER,
+    the current one starts its cells with `_mnb.start(globals())`."""
     tree = ast.parse(source)
-    names: list[str] = []
+    names: list[str] = list(models or [])
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+        if (not names and isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)
                 and node.targets[0].id == "_mnb_MODELS"):
             names = [str(v) for v in ast.literal_eval(node.value)]
     if not names or not names[-1].isidentifier():
         raise MlopsNbError("the run's script fits no model to put the promoted one in place of")
     name = names[-1]  # the one `--save-model` saves
-    lines = source.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines, 1) if line.startswith(MARKER))
-    except StopIteration:
-        raise MlopsNbError("the run's script has no cell section (re-export it)") from None
-    support = [n for n in tree.body if n.lineno < start]
-    cells = [n for n in tree.body if n.lineno >= start]
+    starts = [i for i, n in enumerate(tree.body) if _is_support_call(n, "start")]
+    if starts:
+        support, cells = tree.body[:starts[0] + 1], tree.body[starts[0] + 1:]
+    else:
+        lines = source.splitlines()
+        try:
+            start = next(i for i, line in enumerate(lines, 1) if line.startswith(MARKER))
+        except StopIteration:
+            raise MlopsNbError("the run's script has no cell section (re-export it)") from None
+        support = [n for n in tree.body if n.lineno < start]
+        cells = [n for n in tree.body if n.lineno >= start]
     helper = ast.parse(_HELPER).body
     setup = ast.parse(f"_mnb_CHAMPION = []\n_mnb_CHAMPION_PATH = {str(model_path)!r}").body
     tree.body = support + setup + helper + _rewrite(cells, name)
@@ -137,7 +153,12 @@ def evaluate_promoted(home: Path, version: dict[str, Any], export_dir: Path, arg
         {"format": version["format"], "sha256": version.get("sha256"), "trusted": trusted}),
         encoding="utf-8")
     source = (export_dir / "train.py").read_text(encoding="utf-8")
-    code, _name = substituted_script(source, model_path.resolve())
+    try:
+        run_json = json.loads((export_dir / "run.json").read_text(encoding="utf-8"))
+        models = [str(m) for m in (run_json.get("script") or {}).get("models") or []]
+    except (OSError, ValueError, AttributeError):
+        models = []
+    code, _name = substituted_script(source, model_path.resolve(), models)
     script = export_dir / SCRIPT
     script.write_text(code, encoding="utf-8")
     out = workdir / "out"

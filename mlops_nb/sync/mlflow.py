@@ -42,7 +42,26 @@ from .payload import (
 from .state import SyncState, redact
 
 INSTALL_HINT = "pip install 'mlops-nb[mlflow]'  (or: pip install mlflow-skinny)"
-EXPORT_FILES = ("train.py", "requirements.txt", "run.json", "rng_states.json")
+EXPORT_MAX_BYTES = 100 * 2**20  # an export is code and small JSON; a folder past this is not
+
+
+def export_folder_files(folder: Path) -> dict[str, bytes]:
+    """Every file of an export folder by its relative path: train.py, its support modules,
+    `lib/`, requirements, run.json, RNG states; whatever the export format writes, so a pulled
+    export runs as the pushed one did. Caches and hidden files are left out."""
+    out: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if not path.is_file() or path.is_symlink() or any(
+                part == "__pycache__" or part.startswith(".") for part in rel.parts):
+            continue
+        data = path.read_bytes()
+        total += len(data)
+        if total > EXPORT_MAX_BYTES:
+            raise OSError(f"{folder} holds more than {EXPORT_MAX_BYTES >> 20} MB: not an export")
+        out[rel.as_posix()] = data
+    return out
 
 
 class MlflowMissing(MlopsNbError):
@@ -309,11 +328,10 @@ def _export_files(verdict: dict[str, Any] | None, run_id: str) -> dict[str, byte
         return {}
     if not isinstance(run_json, dict) or run_json.get("run_id") != run_id:
         return {}  # the folder was re-used for another run since
-    out: dict[str, bytes] = {}
-    for name in EXPORT_FILES:
-        with contextlib.suppress(OSError):
-            out[name] = (path / name).read_bytes()
-    return out
+    try:
+        return export_folder_files(path)
+    except OSError:
+        return {}
 
 
 # -- the server side ------------------------------------------------------------------------------

@@ -187,7 +187,13 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
     import tempfile
 
     from ..exporting.paths import install_files, prepare_out_dir
-    from .mlflow import EXPORT_FILES, RetryPolicy, _mlflow_http_env, _quiet_mlflow, _Server
+    from .mlflow import (
+        RetryPolicy,
+        _mlflow_http_env,
+        _quiet_mlflow,
+        _Server,
+        export_folder_files,
+    )
 
     with _mlflow_http_env(RetryPolicy()), _quiet_mlflow():
         client = _client(tracking_uri)
@@ -200,8 +206,11 @@ def download_export(run_id: str, out_dir: str | os.PathLike[str], tracking_uri: 
         with tempfile.TemporaryDirectory(prefix="mlops-nb-pull-") as tmp:
             got = Path(server.call("download export", client.download_artifacts,
                                    run.info.run_id, EXPORT_DIR, tmp))
-            files = {name: (got / name).read_bytes() for name in EXPORT_FILES
-                     if (got / name).is_file()}
+            try:
+                files = export_folder_files(got)
+            except OSError as exc:
+                raise MlopsNbError(f"the export stored with run {run_id} is not one: {exc}") \
+                    from exc
     try:
         pushed_id = json.loads(files["run.json"]).get("run_id")
     except (KeyError, ValueError, AttributeError):
