@@ -374,8 +374,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--durable", type=int, default=50)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    if args.home:
-        os.environ["MLOPS_NB_HOME"] = str(args.home)
+    import tempfile
+
+    # Without --home, a throwaway store: a benchmark must never write into the folder it is
+    # run from (a `.mlops_nb/` there is where every notebook below it would then track).
+    scratch = None if args.home else tempfile.TemporaryDirectory(prefix="mnb-overhead-")
+    os.environ["MLOPS_NB_HOME"] = str(args.home or Path(scratch.name) / ".mlops_nb")
+    try:
+        _measure_mode(args)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _measure_mode(args: argparse.Namespace) -> None:
     if args.mode == "phases":
         res = phases(args.cells)
         print_phases(res)
