@@ -62,6 +62,9 @@ class Verdict:
         head = (f"{'reproduced' if self.ok else 'NOT reproduced'}: level {self.level or 'none'}"
                 f" ({tol}) in {self.duration_s:.1f}s")
         lines = [head]
+        if self.run_id:  # say what was verified: a folder may hold an older export
+            lines.append(f"  the export of run {self.run_id[:12]}"
+                         + (f" in {self.export_dir}" if self.export_dir else ""))
         for name, m in self.metrics.items():
             mark = "=" if m.get("equal") else "!="
             lines.append(f"  {name}: recorded {m.get('recorded')!r} {mark} reproduced "
