@@ -90,14 +90,22 @@ class _Loaded:
 
 _cache: dict[tuple[str, str | None], _Loaded] = {}
 _cache_lock = threading.Lock()
+_build_locks: dict[tuple[str, str | None], threading.Lock] = {}
+
+
+def _single_flight(key: tuple[str, str | None]) -> threading.Lock:
+    """One lock per cache key, held while its value is built: requests run in threads, and
+    after a store change the panel's page requests arrive together; without it each would
+    rebuild the same frame and comparison at once, all slowed by sharing the GIL."""
+    with _cache_lock:
+        if len(_build_locks) > 256:
+            _build_locks.clear()
+        return _build_locks.setdefault(key, threading.Lock())
 
 
 def load_frame(home: Path, experiment: str | None) -> tuple[Any, dict[str, dict[str, Any]]]:
     """The runs of `experiment` as a DataFrame and the stored verdicts; reread only when the
     store changed since the last call (the panel asks again on every change-feed event)."""
-    from ..comparison.model import load_verdicts
-    from ..store.reader import StoreReader
-    from ..table import runs_frame
 
     token = store_token(home)
     key = (str(home), experiment)
@@ -105,6 +113,20 @@ def load_frame(home: Path, experiment: str | None) -> tuple[Any, dict[str, dict[
         hit = _cache.get(key)
         if hit is not None and hit.token == token:
             return hit.df, hit.verdicts
+    with _single_flight(key):
+        with _cache_lock:  # built by another request while this one waited
+            hit = _cache.get(key)
+            if hit is not None and hit.token == token:
+                return hit.df, hit.verdicts
+        return _load_frame(home, experiment, key, token)
+
+
+def _load_frame(home: Path, experiment: str | None, key: tuple[str, str | None], token: str
+                ) -> tuple[Any, dict[str, dict[str, Any]]]:
+    from ..comparison.model import load_verdicts
+    from ..store.reader import StoreReader
+    from ..table import runs_frame
+
     if experiment is None:
         df = runs_frame(StoreReader(home).run_columns(None))
         verdicts = load_verdicts(home)
@@ -259,12 +281,18 @@ def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str,
         hit = _cache.get(key)
         if hit is not None and hit.df[0] is df:
             return hit.df[1]
-    from ..noise import load_all_noise
+    with _single_flight(key):
+        with _cache_lock:  # built by another request while this one waited
+            hit = _cache.get(key)
+            if hit is not None and hit.df[0] is df:
+                return hit.df[1]
+        from ..noise import load_all_noise
 
-    cmp = Comparison(df, metric=metric, goal=goal, verdicts=verdicts, noise=load_all_noise(home))
-    with _cache_lock:
-        _cache[key] = _Loaded("", (df, cmp), {})
-    return cmp
+        cmp = Comparison(df, metric=metric, goal=goal, verdicts=verdicts,
+                         noise=load_all_noise(home))
+        with _cache_lock:
+            _cache[key] = _Loaded("", (df, cmp), {})
+        return cmp
 
 
 # -- one run --------------------------------------------------------------------------------------
