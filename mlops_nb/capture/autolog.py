@@ -44,7 +44,10 @@ _MAX_FRAMES = 12
 
 
 class Call:
-    """One metric-like value computed by the notebook's code, before it is named."""
+    """One metric-like value computed by the notebook's code, before it is named.
+
+    A plain class, not a dataclass: an export runs this module's source as `_mlops_autolog`
+    without registering it in `sys.modules`, and `dataclass` looks its module up there."""
 
     __slots__ = ("data", "est", "extra", "fn", "kind", "model", "site", "steps", "value")
 
