@@ -15,6 +15,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from .capture.recorder import Tracker
 from .errors import ExportExists, MlopsNbError
+from .store.location import foreign_home_note
 
 ACTIONS = ("on", "off", "status", "runs", "flush", "compare", "export", "reproduce")
 
@@ -142,6 +143,9 @@ class TrackMagics(Magics):
             save_models_after_runs(t, args.save_models)
             print(f"mlops-nb: tracking every cell into {t.home} "
                   f"(experiment {t.experiment!r}, session {t.session})")
+            note = foreign_home_note(t.home)
+            if note:
+                print(f"mlops-nb: note: {note}")
         elif action == "off":
             t.stop()
             print("mlops-nb: tracking off")

@@ -436,3 +436,25 @@ def test_no_per_run_state_is_kept_in_the_kernel_beyond_the_lineage_index(tracked
     assert len(writer.blobs._recent) <= 16
     # The segment being written holds its records until it rolls over: bounded by its size.
     assert all(seg.count <= writer.segment_size for seg in writer._open)
+
+
+def test_track_on_says_when_the_store_belongs_to_a_parent_folder(
+        shell, store_home, monkeypatch, capsys) -> None:
+    """A stray `.mlops_nb/` above the project captures every notebook below it: say so once."""
+    store_home.mkdir()
+    sub = store_home.parent / "project" / "notebooks"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    out = capsys.readouterr().out
+    assert f"tracking every cell into {store_home.resolve()}" in out
+    assert "parent folder" in out and "MLOPS_NB_HOME" in out
+
+
+def test_track_on_is_quiet_about_a_store_beside_the_notebook(shell, store_home, capsys) -> None:
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on")
+    out = capsys.readouterr().out
+    assert "tracking every cell into" in out
+    assert "parent folder" not in out

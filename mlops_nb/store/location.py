@@ -38,3 +38,19 @@ def home_for_writing(start: str | os.PathLike[str] | None = None) -> Path:
         return find_home(start)
     except StoreNotFound:
         return Path(start or os.getcwd()).resolve() / STORE_DIRNAME
+
+
+def foreign_home_note(home: str | os.PathLike[str] | None,
+                      start: str | os.PathLike[str] | None = None) -> str | None:
+    """Why a store found above the notebook's folder deserves a word: walk-up discovery (like
+    `.git`) lets a stray `.mlops_nb/` in a parent capture every notebook below it, and the
+    user otherwise learns it only when foreign runs show up in their comparison."""
+    if home is None or config.read(config.HOME) is not None:
+        return None
+    home_path = Path(home).resolve()
+    here = Path(start or os.getcwd()).resolve()
+    if home_path.parent == here:
+        return None
+    return (f"this store is in a parent folder ({home_path.parent}), shared with every notebook "
+            f"below it; to keep this folder's runs apart, create {STORE_DIRNAME}/ here or set "
+            f"{ENV_HOME}")
