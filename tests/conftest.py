@@ -19,6 +19,11 @@ def store_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    stray = next((f / ".mlops_nb" for f in tmp_path.parents if (f / ".mlops_nb").is_dir()), None)
+    if stray is not None:
+        # Discovery walks up like `.git`: a store above the temp folder would gather every
+        # test's runs, and the tests would fail far from the cause.
+        pytest.fail(f"a stray store at {stray} is above pytest's temp folder; remove it")
     return tmp_path / ".mlops_nb"
 
 
