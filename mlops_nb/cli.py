@@ -317,11 +317,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduction import reproduce
 
     gates = reproduce_gates(args)  # parsed before anything runs: a bad gate is bad input
+    if args.run is not None and not Path(args.target).is_dir():
+        raise MlopsNbError(f"--run checks which run an export folder holds; "
+                           f"{_printable(args.target)!r} is not a folder")
     if args.seeds is not None:  # the noise of the run's random draw (cli_mlops.py)
         return reproduce_seeds(args, gates)
 
     verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
-                        timeout=args.timeout, stable=args.stable)
+                        timeout=args.timeout, stable=args.stable, run=args.run)
     if args.format == "json":
         print(json.dumps(json_ready(verdict.to_dict()), indent=1, default=str))
     else:
@@ -436,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no metric worse than the promoted model's by more than X (exit 3)")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="re-run N times with fresh RNG states and report each metric's spread")
+    p.add_argument("--run", metavar="RUN_ID",
+                   help="with a folder: verify it only if it holds the export of this run (id "
+                        "or unique prefix); a folder holding another run's export is refused "
+                        "(exit 2), never verified in its place")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_reproduce)
     from .cli_mlops import register  # validate, models, retrain
