@@ -35,7 +35,7 @@ class Coded:
     are one code when `_hashable` says they are the same setting (True and 1 are not).
     """
 
-    __slots__ = ("codes", "uniques", "_distinct", "_values")
+    __slots__ = ("_distinct", "_values", "codes", "uniques")
 
     def __init__(self, codes: np.ndarray, uniques: list[Any]) -> None:
         self.codes = codes  # int64 per run: -1 not set, else an index into uniques

@@ -182,7 +182,7 @@ def _series_json(col: Any, positions: Any) -> list[Any]:
         return out.tolist()
     taken = col.take(positions)
     present = taken.notna().to_numpy()
-    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
         vals = taken.to_numpy(dtype=object, copy=True)  # text, and NA where missing
         if not present.all():
             vals[~present] = None
