@@ -322,8 +322,8 @@ def plan_params(df: pd.DataFrame) -> ParamPlan:
 def _name_value(v: Any) -> str:
     """A value as a name shows it: floats to 4 significant digits (`lr=0.000591`, not 19
     digits); two runs that then read the same get their short ids below."""
-    if isinstance(v, float) and not isinstance(v, bool):
-        return format(v, ".4g")
+    if type(v) is float:
+        return f"{v:.4g}"
     return value_text(v)
 
 
@@ -334,14 +334,18 @@ def _model_groups(df: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
 
     if "model" not in df.columns:
         return np.zeros(len(df), dtype=np.int64), [None]
-    models = df["model"]
-    keep = np.fromiter((isinstance(m, str) and m != "" for m in models.tolist()), dtype=bool,
-                       count=len(df))
-    codes, found = pd.factorize(models.where(keep), use_na_sentinel=True)
-    heads: list[str | None] = [str(m) for m in found.tolist()]
-    codes = codes.astype(np.int64, copy=False)
+    codes, found = pd.factorize(df["model"], use_na_sentinel=True)
+    heads: list[str | None] = []
+    remap: list[int] = []
+    for m in found.tolist():
+        if isinstance(m, str) and m:
+            remap.append(len(heads))
+            heads.append(m)
+        else:  # not a class name: with the runs that have none
+            remap.append(-1)
+    codes = np.array([*remap, -1], dtype=np.int64)[codes]
     if (codes < 0).any():
-        codes = np.where(codes < 0, len(heads), codes)
+        codes[codes < 0] = len(heads)
         heads.append(None)
     return codes, heads
 
@@ -358,8 +362,12 @@ def distinguishing(df: pd.DataFrame, plan: ParamPlan) -> dict[str | None, list[s
         c = plan.params[key].coded
         sel = c.codes >= 0
         width = len(c.uniques) or 1
-        pairs = np.unique(groups[sel] * width + c.codes[sel])
-        counts = np.bincount(pairs // width, minlength=len(heads))
+        pairs = groups[sel] * width + c.codes[sel]
+        if width * len(heads) <= 4 * len(pairs) + 1024:  # a table of (model, value) seen
+            seen = np.bincount(pairs, minlength=width * len(heads)) > 0
+            counts = seen.reshape(len(heads), width).sum(axis=1)
+        else:
+            counts = np.bincount(np.unique(pairs) // width, minlength=len(heads))
         for g in np.flatnonzero(counts > 1).tolist():
             out[heads[g]].append(plan.params[key].label)
     return out
@@ -389,6 +397,7 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
     groups, heads = _model_groups(df)
     basis = basis if basis is not None else distinguishing(df, plan)
     by_label = {p.label: p for p in plan.params.values()}
+    texts: dict[str, np.ndarray] = {}  # label -> " · label=value" per distinct value
     for g, model in enumerate(heads):
         rows = np.flatnonzero((groups == g) & ~given)
         if not len(rows):
@@ -399,11 +408,13 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
             p = by_label.get(label)
             if p is None:
                 continue
-            texts = take([f" · {label}={_name_value(u)}" for u in p.coded.uniques],
-                         p.coded.codes[rows], "")
-            add = (p.coded.codes[rows] >= 0) & (count < NAME_PARAMS)
+            codes = p.coded.codes[rows]
+            add = (codes >= 0) & (count < NAME_PARAMS)
             if add.any():
-                cur[add] = cur[add] + np.array(texts, dtype=object)[add]
+                if label not in texts:
+                    texts[label] = np.array(
+                        [f" · {label}={_name_value(u)}" for u in p.coded.uniques], dtype=object)
+                cur[add] = cur[add] + texts[label][codes[add]]
                 count += add
             if (count >= NAME_PARAMS).all():
                 break

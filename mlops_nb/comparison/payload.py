@@ -154,7 +154,7 @@ def _coded_json(coded: Any, positions: Any) -> tuple[list[Any], list[int]]:
     from .identity import take
 
     codes = coded.codes[positions]
-    values = take([_json_value(u) for u in coded.uniques], codes, None)
+    values = take(_json_list(coded.uniques), codes, None)
     hit: list[int] = []
     if any(u is None for u in coded.uniques):
         none_code = next(k for k, u in enumerate(coded.uniques) if u is None)
@@ -190,6 +190,8 @@ def _series_json(col: Any, positions: Any) -> list[Any]:
     vals = taken.to_numpy(dtype=object, copy=True)
     if not present.all():
         vals[~present] = None
+    if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):
+        return vals.tolist()  # text and None only (the names): nothing to convert
     return _json_list(vals.tolist())
 
 
