@@ -374,19 +374,26 @@ def distinguishing(df: pd.DataFrame, plan: ParamPlan) -> dict[str | None, list[s
 
 
 def default_names(df: pd.DataFrame, plan: ParamPlan,
-                  basis: dict[str | None, list[str]] | None = None
-                  ) -> tuple[list[str], list[bool]]:
+                  known: dict[str, str] | None = None) -> tuple[list[str], list[bool]]:
     """A name per run (explicit names win) and whether it was made up here.
 
     Made-up names are the model's family and the parameters that vary among runs of the same
     model, e.g. `RandomForest · max_depth=8 · n_estimators=100`; a name two runs would share
-    gets the run's short id. `basis` (from `distinguishing` over a wider set of runs, such as
-    the whole experiment) says which parameters those are when `df` is only some of the runs.
+    gets the run's short id. `known` (run id -> name, from `names_by_id` over the whole
+    experiment) names the runs it holds, so a table showing a few runs names them as the whole
+    experiment does.
     """
     import numpy as np
     import pandas as pd
 
     n = len(df)
+    if known and "id" in df.columns:
+        names, auto = default_names(df, plan)
+        ids = df["id"].tolist()
+        for i, rid in enumerate(ids):
+            if auto[i] and rid in known:
+                names[i] = known[rid]
+        return names, auto
     explicit = df["name"].tolist() if "name" in df.columns else [None] * n
     given = np.fromiter((isinstance(g, str) and bool(g.strip()) for g in explicit),
                         dtype=bool, count=n)
@@ -395,7 +402,7 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
         for i in np.flatnonzero(given).tolist():
             names[i] = explicit[i]
     groups, heads = _model_groups(df)
-    basis = basis if basis is not None else distinguishing(df, plan)
+    basis = distinguishing(df, plan)
     by_label = {p.label: p for p in plan.params.values()}
     texts: dict[str, np.ndarray] = {}  # label -> " · label=value" per distinct value
     for g, model in enumerate(heads):
@@ -430,8 +437,15 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
     return names.tolist(), auto.tolist()
 
 
+def names_by_id(df: pd.DataFrame) -> dict[str, str]:
+    """The made-up name of every run of `df` (explicit names are the runs' own)."""
+    names, auto = default_names(df, plan_params(df))
+    return {str(rid): name for rid, name, made in zip(df["id"].tolist(), names, auto,
+                                                      strict=True) if made}
+
+
 def logical_frame(df: pd.DataFrame, plan: ParamPlan,
-                  basis: dict[str | None, list[str]] | None = None) -> pd.DataFrame:
+                  known: dict[str, str] | None = None) -> pd.DataFrame:
     """The runs with one `params.<label>` column per logical parameter (recorded copies
     dropped), `name` filled with default names, `name_auto` saying which were made up."""
     import pandas as pd
@@ -447,7 +461,7 @@ def logical_frame(df: pd.DataFrame, plan: ParamPlan,
             extra[key] = pd.array(vals)
         except (TypeError, ValueError):
             extra[key] = pd.array(vals, dtype=object)
-    names, auto = default_names(df, plan, basis)
+    names, auto = default_names(df, plan, known)
     base["name"] = pd.Series(names, index=base.index, dtype=object)
     base["name_auto"] = auto
     if extra:

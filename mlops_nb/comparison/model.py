@@ -296,13 +296,14 @@ class Comparison:
     flt: Filter = field(default_factory=Filter)
     verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
     noise: dict[str, dict[str, Any]] = field(default_factory=dict)  # reproduce --seeds
+    names: dict[str, str] | None = None  # run id -> name made over more runs than `df`
 
     def __post_init__(self) -> None:
         from .identity import logical_frame, plan_params
 
         self.raw = self.df
         self.plan = plan_params(self.raw)
-        self.df = logical_frame(self.raw, self.plan)
+        self.df = logical_frame(self.raw, self.plan, self.names)
         self.metric = resolve_metric(self.df, self.metric)
         self.goal = goal_for(self.metric, self.goal)
         self.split = ParamSplit(
