@@ -289,6 +289,34 @@ def _echo_of(arg: str, vals: Coded, params: dict[str, LogicalParam]) -> LogicalP
     return None
 
 
+def merged_params(params: dict[str, Any]) -> dict[str, Any]:
+    """One run's parameters as the runs table shows them, for a run's details: an estimator's
+    entry (`model.alpha`) echoing the notebook variable of its name and value (`alpha`) is
+    that parameter, shown once under the variable's name; an estimator entry with no such
+    variable shows under its argument's name (`max_depth`) unless two entries of that argument
+    disagree. Anything that disagrees keeps its full name."""
+    out: dict[str, Any] = {}
+    by_arg: dict[str, list[str]] = {}
+    for key, value in params.items():
+        m = _ESTIMATOR_KEY.match(key)
+        if m is None:
+            out.setdefault(key, value)
+            continue
+        arg = m["arg"]
+        if arg in params and not _ESTIMATOR_KEY.match(arg):
+            if _hashable(params[arg]) == _hashable(value):
+                continue  # the variable's echo
+            out[key] = value
+            continue
+        by_arg.setdefault(arg, []).append(key)
+    for arg, keys in by_arg.items():
+        if len({_hashable(params[k]) for k in keys}) == 1 and arg not in out:
+            out[arg] = params[keys[0]]
+        else:
+            out.update({k: params[k] for k in keys})
+    return out
+
+
 def plan_params(df: pd.DataFrame) -> ParamPlan:
     """Columns are parameters that differ between runs or are set in some runs only;
     "same for all runs" is only what every run has, with one value."""
