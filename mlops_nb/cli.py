@@ -102,7 +102,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     # runs this table happens to show (`-n 2` must not rename them).
     names: dict[str, str] | None = None
     if args.format == "table" and total > len(df):
-        names = _experiment_names(reader, args.experiment)
+        names = _experiment_names(reader, args.experiment, [str(i) for i in df["id"]])
     if args.filter and len(df):
         from .comparison.model import Comparison
 
@@ -135,9 +135,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return _report_problems(problems, args.strict)
 
 
-def _experiment_names(reader: Any, experiment: str | None) -> dict[str, str]:
-    """Made-up names of every run of the experiment, from the columns names read (ids,
-    names, models, parameters): the table reads only the newest runs."""
+def _experiment_names(reader: Any, experiment: str | None, ids: list[str]) -> dict[str, str]:
+    """The made-up names of runs `ids` as their whole experiment names them, from the
+    columns names read (ids, names, models, parameters): the table read only the newest."""
     from .comparison.identity import names_by_id
     from .store.reader import RunColumns
     from .table import runs_frame
@@ -147,7 +147,7 @@ def _experiment_names(reader: Any, experiment: str | None) -> dict[str, str]:
         keep = ("id", "name", "model", "started_at", "seq", "params_none")
         cols = RunColumns(n=cols.n, typed={k: v for k, v in cols.typed.items()
                                            if k in keep or k.startswith("params.")})
-    return names_by_id(runs_frame(cols))
+    return names_by_id(runs_frame(cols), only=ids)
 
 
 def _made_names(cmp: Any) -> dict[str, str]:

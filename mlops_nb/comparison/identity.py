@@ -456,7 +456,7 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
         names[rows] = cur
     auto = ~given
     if auto.any():
-        made = pd.Series(names[auto])
+        made = pd.Series(names[auto], dtype=object)
         twice = np.flatnonzero(auto)[made.duplicated(keep=False).to_numpy()]
         if len(twice):
             ids = df["id"].tolist() if "id" in df.columns else [""] * n
@@ -465,11 +465,18 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
     return names.tolist(), auto.tolist()
 
 
-def names_by_id(df: pd.DataFrame) -> dict[str, str]:
-    """The made-up name of every run of `df` (explicit names are the runs' own)."""
+def names_by_id(df: pd.DataFrame, only: list[str] | None = None) -> dict[str, str]:
+    """The made-up name of every run of `df` (explicit names are the runs' own), or of the
+    runs `only` lists."""
+    import pandas as pd
+
     names, auto = default_names(df, plan_params(df))
-    return {str(rid): name for rid, name, made in zip(df["id"].tolist(), names, auto,
-                                                      strict=True) if made}
+    ids = df["id"]
+    if only is None:
+        rows = range(len(df))
+    else:
+        rows = [i for i in pd.Index(ids).get_indexer(only).tolist() if i >= 0]
+    return {str(ids.iloc[i]): names[i] for i in rows if auto[i]}
 
 
 def logical_frame(df: pd.DataFrame, plan: ParamPlan,
