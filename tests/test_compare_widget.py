@@ -271,3 +271,12 @@ def test_noise_button_marks_runs_tied_within_noise(tracked):
     far = next(r for r, v in values.items() if v == 0.1)
     assert far not in tied
     assert f"{len(tied)} run{'s' if len(tied) != 1 else ''} tied" in w.status
+
+
+def test_payload_text_is_strict_json_even_with_a_lone_surrogate():
+    from mlops_nb.comparison.widget import _dumps
+
+    value = {"data": {"name": ["rf · lr=0.1", None, "é"], "f1": [0.5, 1e-05, 3]}}
+    assert json.loads(_dumps(value)) == value
+    odd = {"data": {"notebook": ["caf\udcff.ipynb"]}}  # os.fsdecode of a non-UTF-8 name
+    assert json.loads(_dumps(odd)) == odd
