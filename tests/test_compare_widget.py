@@ -265,7 +265,8 @@ def test_noise_button_marks_runs_tied_within_noise(tracked):
     data = w.payload["data"]
     values = dict(zip(data["id"], data["metrics.score"], strict=True))
     expected = {r for r, v in values.items() if r != best and abs(v - values[best]) <= spread}
-    verdicts = dict(zip(data["id"], data["verdict"], strict=True))
+    # No run may land within the spread (the draws are random): then there is no verdict column.
+    verdicts = dict(zip(data["id"], data.get("verdict") or [None] * len(data["id"]), strict=True))
     tied = {r for r, v in verdicts.items() if v and "tied with best within noise" in v}
     assert tied == expected == w.cmp.tied
     far = next(r for r, v in values.items() if v == 0.1)
