@@ -98,16 +98,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
         cols = reader.run_columns(args.experiment, newest=newest)
         df, total = with_tags(runs_frame(cols), reader.home), cols.total
     problems = df.attrs.get("problems", [])
+    # A run's made-up name comes from what varies in its whole experiment, never from which
+    # runs this table happens to show (`-n 2` must not rename them).
+    names: dict[str, str] | None = None
+    if args.format == "table" and total > len(df):
+        names = _experiment_names(reader, args.experiment, [str(i) for i in df["id"]])
     if args.filter and len(df):
         from .comparison.model import Comparison
 
-        cmp = Comparison(df)
+        cmp = Comparison(df, names=names)
         cmp.set_filter(args.filter)  # a bad query: QueryError, exit 2 with the reason
+        if names is None:
+            names = _made_names(cmp)
         df = df.loc[cmp.view.sort_index().index]
         total = len(df)
     if args.sort:
         df = sort_runs(df, args.sort, "min" if args.min else "max" if args.max else None)
     if limit is not None and len(df) > limit:
+        if names is None and args.format == "table":
+            from .comparison.identity import names_by_id
+
+            names = names_by_id(df)
         df = df.head(limit) if args.sort else df.tail(limit)  # best first, or the newest
     if args.format == "json":
         _stream_json(df)
@@ -116,12 +127,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         rest = total - len(df)
         print(_table_text(df, sorted_by=args.sort, goal="min" if args.min else "max"
-                          if args.max else None, some=rest > 0))
+                          if args.max else None, some=rest > 0, names=names))
         if rest > 0:
             which = "more" if args.sort else "older"
             print(f"... and {rest:,} {which} run{'s' if rest != 1 else ''} not shown "
                   f"({len(df):,} of {total:,}; `-n N` shows more, `--all` every run)")
     return _report_problems(problems, args.strict)
+
+
+def _experiment_names(reader: Any, experiment: str | None, ids: list[str]) -> dict[str, str]:
+    """The made-up names of runs `ids` as their whole experiment names them, from the
+    columns names read (ids, names, models, parameters): the table read only the newest."""
+    from .comparison.identity import names_by_id
+    from .store.reader import RunColumns
+    from .table import runs_frame
+
+    cols = reader.run_columns(experiment)
+    if cols.typed is not None:
+        keep = ("id", "name", "model", "started_at", "seq", "params_none")
+        cols = RunColumns(n=cols.n, typed={k: v for k, v in cols.typed.items()
+                                           if k in keep or k.startswith("params.")})
+    return names_by_id(runs_frame(cols), only=ids)
+
+
+def _made_names(cmp: Any) -> dict[str, str]:
+    df = cmp.df
+    return {str(i): str(n) for i, n, made in zip(df["id"], df["name"], df["name_auto"],
+                                                 strict=True) if made}
 
 
 def _stream_json(df: Any) -> None:
@@ -155,7 +187,7 @@ def _write_text(text: str) -> None:
 
 
 def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = None,
-                some: bool = False) -> str:
+                some: bool = False, names: dict[str, str] | None = None) -> str:
     """The compact table `%track runs`, the widget and the report show: short id, name, model,
     metrics, the parameters that differ between the shown runs, when; what they all share in
     one line above. Rows in the frame's order; every cell and header terminal-safe."""
@@ -164,19 +196,41 @@ def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = Non
 
     if df.empty:
         return "no runs yet: `%track on` in a notebook records them"
-    cmp = Comparison(df, metric=sorted_by, goal=goal)
+    cmp = Comparison(df, metric=sorted_by, goal=goal, names=names)
     cmp.sort_by = None  # keep the caller's order (newest last, or best first)
     cmp.update()
     shown = compact_runs(cmp)
     shown["id"] = _unique_prefixes([str(i) for i in cmp.view["id"]])
-    shown = shown.map(_printable) if hasattr(shown, "map") else shown.applymap(_printable)
+    for col in shown.columns:
+        values = _numbers_alike(shown[col].tolist()) if col not in ("id", "name", "when") \
+            else shown[col].tolist()
+        # Names in full: a name cut to 40 characters loses what tells runs apart.
+        shown[col] = [_printable(v) if col == "name" else _cell_text(v) for v in values]
     shown.columns = [_printable(c) for c in shown.columns]
-    text = shown.to_string(index=False, max_colwidth=40)
+    text = shown.to_string(index=False, max_colwidth=None)
     line = constants_line({_printable(k): _printable(_short_value(v)) if isinstance(v, str)
                            else v for k, v in cmp.plan.constant.items()})
     if some:  # only some runs are shown: what they share, not what every run does
         line = line.replace("same for all runs:", "same for all runs shown:", 1)
     return (_printable(line) + "\n" + text) if line else text
+
+
+def _cell_text(value: Any) -> Any:
+    """A table cell terminal-safe and no wider than 40 characters."""
+    value = _printable(value)
+    if isinstance(value, str) and len(value) > 40:
+        return value[:37] + "..."
+    return value
+
+
+def _numbers_alike(values: list[Any]) -> list[Any]:
+    """A column's numbers in one format (comparison/numbers.py); other values as they are."""
+    from .comparison.numbers import number_format
+
+    fmt = number_format(values)
+    if fmt is None:
+        return values
+    return [fmt(v) if type(v) in (int, float) and v == v else v for v in values]
 
 
 def _unique_prefixes(ids: list[str], shortest: int = 8) -> list[str]:
@@ -317,11 +371,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduction import reproduce
 
     gates = reproduce_gates(args)  # parsed before anything runs: a bad gate is bad input
+    if args.run is not None and not Path(args.target).is_dir():
+        raise MlopsNbError(f"--run checks which run an export folder holds; "
+                           f"{_printable(args.target)!r} is not a folder")
     if args.seeds is not None:  # the noise of the run's random draw (cli_mlops.py)
         return reproduce_seeds(args, gates)
 
     verdict = reproduce(args.target, home=_home_or_none(args), rtol=args.rtol, atol=args.atol,
-                        timeout=args.timeout, stable=args.stable)
+                        timeout=args.timeout, stable=args.stable, run=args.run)
     if args.format == "json":
         print(json.dumps(json_ready(verdict.to_dict()), indent=1, default=str))
     else:
@@ -436,6 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no metric worse than the promoted model's by more than X (exit 3)")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="re-run N times with fresh RNG states and report each metric's spread")
+    p.add_argument("--run", metavar="RUN_ID",
+                   help="with a folder: verify it only if it holds the export of this run (id "
+                        "or unique prefix); a folder holding another run's export is refused "
+                        "(exit 2), never verified in its place")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_reproduce)
     from .cli_mlops import register  # validate, models, retrain

@@ -197,3 +197,25 @@ def test_same_for_all_runs_only_when_every_run_has_it(tmp_path):
     plan = plan_params(cmp.raw)
     assert plan.constant == {"seed": 0}
     assert plan.columns == ["params.lr", "params.extra"]  # set in one run only: a column
+
+
+def test_a_runs_details_show_each_parameter_once():
+    from mlops_nb.comparison.identity import merged_params
+
+    got = merged_params({"alpha": 0.5, "model.alpha": 0.5, "model.max_iter": 100,
+                         "model.tol": 1e-3, "clf.tol": 1e-3, "lr": 0.1, "opt.lr": 0.2})
+    # `model.alpha` echoes the variable `alpha`; `max_iter` and `tol` have no variable (and the
+    # two `tol` entries agree); `opt.lr` disagrees with `lr`, so it keeps its full name.
+    assert got == {"alpha": 0.5, "max_iter": 100, "tol": 1e-3, "lr": 0.1, "opt.lr": 0.2}
+    assert merged_params({"flag": True, "m.flag": 1}) == {"flag": True, "m.flag": 1}
+
+
+def test_server_run_detail_merges_parameters_as_the_table_does(tmp_path):
+    from mlops_nb.server.service import run_detail
+
+    ids = _write(tmp_path / ".mlops_nb", [_rf(100, 8, alpha=0.5, **{"clf.alpha": 0.5}),
+                                          {**_lr(0.1), "metrics": {"f1": 0.8}}])
+    params = run_detail(tmp_path, None, ids[0])["params"]
+    assert params["alpha"] == 0.5 and "clf.alpha" not in params
+    assert params["n_estimators"] == 100 and "clf.n_estimators" not in params
+    assert params["max_depth"] == 8 and "clf.max_depth" not in params

@@ -99,3 +99,46 @@ def test_export_into_a_folder_holding_another_run_says_which(tracked, tmp_path, 
     err = capsys.readouterr().err
     assert f"{out} already holds the export of run [" in err
     assert "reproduce on that folder verifies the old run" in err
+
+
+def _sweep(tracked) -> None:
+    tracked.run("import numpy as np\nseed = 0")
+    for depth, rate, n in ((2, 5.91e-4, 100), (4, 0.00431678, 300), (8, 0.0123, 300)):
+        tracked.run(f"max_depth = {depth}\nlearning_rate_schedule = {rate}\nn_estimators = {n}")
+        tracked.run("f1 = float(np.round(0.7 + 0.01 * max_depth, 4))")
+    tracked.flush()
+
+
+def _table(capsys, *argv: str) -> dict[str, str]:
+    """`mlops-nb runs ARGV`: each shown run's name by its short id."""
+    import re
+
+    assert main(list(argv)) == EXIT_OK
+    rows = re.findall(r"^\s*([0-9a-f]{8,})\s+(run · .*?)\s+0\.\d+ ", capsys.readouterr().out,
+                      re.MULTILINE)
+    return dict(rows)
+
+
+def test_cli_names_are_the_runs_own_whatever_the_table_shows(tracked, capsys):
+    _sweep(tracked)
+    home = str(tracked.tracker.home)
+    every = _table(capsys, "--home", home, "runs", "--all")
+    assert len(every) == 3
+    newest = _table(capsys, "--home", home, "runs", "-n", "2")
+    assert len(newest) == 2
+    for rid, name in newest.items():  # `-n 2` shows two runs that differ in less
+        assert name == every[rid]
+    picked = _table(capsys, "--home", home, "runs", "--filter", "n_estimators=300")
+    assert all(name == every[rid] for rid, name in picked.items())
+    # names in full: this one is longer than the 40 characters cells are cut to
+    longest = max(every.values(), key=len)
+    assert len(longest) > 40 and "..." not in longest
+    assert "n_estimators=300" in every[next(r for r, n in every.items() if "max_depth=4" in n)]
+
+
+def test_cli_number_column_has_one_format(tracked, capsys):
+    _sweep(tracked)
+    assert main(["--home", str(tracked.tracker.home), "runs", "--all"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "5.91000e-4" in out and "4.31678e-3" in out and "1.23000e-2" in out
+    assert "0.00431678" not in out

@@ -27,18 +27,136 @@ _ESTIMATOR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.(?P<arg>.+)$")
 NAME_PARAMS = 3  # parameters in a default name
 
 
+class Coded:
+    """A parameter column as codes into its distinct values.
+
+    Merging copies, counting distinct values and making names all compare values across
+    100,000 runs; as integer codes that is numpy work, not a Python loop per run. Two values
+    are one code when `_hashable` says they are the same setting (True and 1 are not).
+    """
+
+    __slots__ = ("_distinct", "_values", "codes", "uniques")
+
+    def __init__(self, codes: np.ndarray, uniques: list[Any]) -> None:
+        self.codes = codes  # int64 per run: -1 not set, else an index into uniques
+        self.uniques = uniques  # distinct values; None when some run set None
+        self._distinct: int | None = None
+        self._values: list[Any] | None = None
+
+    def keys(self) -> dict[Any, int]:
+        return {_hashable(u): k for k, u in enumerate(self.uniques)}
+
+    @property
+    def set_mask(self) -> np.ndarray:
+        return self.codes >= 0
+
+    def distinct(self) -> int:
+        """How many different values the runs that set it have."""
+        if self._distinct is None:
+            import numpy as np
+
+            used = self.codes[self.codes >= 0]
+            self._distinct = int(np.count_nonzero(np.bincount(used, minlength=1))) \
+                if len(used) else 0
+        return self._distinct
+
+    def first_value(self) -> Any:
+        """The value of the first run that sets it (MISSING when none does)."""
+        import numpy as np
+
+        hit = np.flatnonzero(self.codes >= 0)
+        return self.uniques[int(self.codes[hit[0]])] if len(hit) else MISSING
+
+    def values(self) -> list[Any]:
+        """Per run: MISSING (not set), None, or the value, as Python objects."""
+        if self._values is None:
+            self._values = take(self.uniques, self.codes, MISSING)
+        return self._values
+
+    def filled_from(self, other: Coded) -> Coded:
+        """This column, with `other`'s value where this one is not set."""
+        import numpy as np
+
+        index = self.keys()
+        uniques = list(self.uniques)
+        remap = []
+        for u in other.uniques:
+            k = _hashable(u)
+            code = index.get(k)
+            if code is None:
+                code = index[k] = len(uniques)
+                uniques.append(u)
+            remap.append(code)
+        table = np.array([*remap, -1], dtype=np.int64)  # other's -1 (not set) stays -1
+        return Coded(np.where(self.codes >= 0, self.codes, table[other.codes]), uniques)
+
+
+def take(uniques: list[Any], codes: np.ndarray, missing: Any) -> list[Any]:
+    """`[uniques[c] if c >= 0 else missing for c in codes]`, as one numpy gather."""
+    import numpy as np
+
+    table = np.empty(len(uniques) + 1, dtype=object)
+    for k, u in enumerate(uniques):  # element-wise: a list or tuple value stays one object
+        table[k] = u
+    table[-1] = missing  # code -1 reads the last slot
+    return table[codes].tolist()
+
+
+def encode(df: pd.DataFrame, col: str, nones: np.ndarray | None = None) -> Coded:
+    """Column `col` of the runs as codes (see `Coded`); rows set to None (`nones`, else from
+    the frame) get a code of theirs."""
+    import numpy as np
+    import pandas as pd
+
+    series = df[col]
+    if nones is None:
+        nones = none_mask(df, col)
+    if series.dtype == object:
+        codes = np.full(len(series), -1, dtype=np.int64)
+        uniques: list[Any] = []
+        index: dict[Any, int] = {}
+        raw = series.tolist()
+        for i in np.flatnonzero(series.notna().to_numpy() & ~nones).tolist():
+            v = raw[i]
+            if v is pd.NA:
+                continue
+            if hasattr(v, "item") and not isinstance(v, str):
+                v = v.item()
+            k = _hashable(v)
+            code = index.get(k)
+            if code is None:
+                code = index[k] = len(uniques)
+                uniques.append(v)
+            codes[i] = code
+    else:  # one type per column: pandas' factorize cannot confuse True with 1 here
+        got, found = pd.factorize(series, use_na_sentinel=True)
+        codes = got.astype(np.int64, copy=False)
+        uniques = [u.item() if hasattr(u, "item") and not isinstance(u, str) else u
+                   for u in found.tolist()]
+    if nones.any():
+        codes = codes.copy()
+        codes[nones] = len(uniques)
+        uniques = [*uniques, None]
+    return Coded(codes, uniques)
+
+
 @dataclass
 class LogicalParam:
     """One parameter as the user thinks of it, and the recorded columns it came from."""
 
     label: str
     sources: list[str]  # frame columns, winner first
-    values: list[Any]  # per run: MISSING (not set), None, or the value
+    coded: Coded
     from_notebook: bool
 
     @property
     def key(self) -> str:
         return PARAM + self.label
+
+    @property
+    def values(self) -> list[Any]:
+        """Per run: MISSING (not set), None, or the value."""
+        return self.coded.values()
 
 
 @dataclass
@@ -56,34 +174,36 @@ def none_mask(df: pd.DataFrame, col: str) -> np.ndarray:
     """True for runs that set parameter `col` to None (the frame holds NA for both)."""
     import numpy as np
 
+    got = none_masks(df).get(col[len(PARAM):])
+    return got if got is not None else np.zeros(len(df), dtype=bool)
+
+
+def none_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For each parameter some run set to None, which runs did: one pass over the runs that
+    set any None (the frame's `params_none`), not one pass over every run per column."""
+    import numpy as np
+    import pandas as pd
+
     nones = df.attrs.get("params_none") or {}
-    name = col[len(PARAM):]
-    if not nones or "id" not in df.columns or not any(name in (s or ()) for s in nones.values()):
-        return np.zeros(len(df), dtype=bool)  # the common case, without a pass over 10^5 ids
-    return np.fromiter((name in (nones.get(i) or ()) for i in df["id"]), dtype=bool, count=len(df))
+    hits = [(rid, names) for rid, names in nones.items() if names]
+    if not hits or "id" not in df.columns:
+        return {}
+    positions = pd.Index(df["id"]).get_indexer([rid for rid, _ in hits]).tolist()
+    out: dict[str, np.ndarray] = {}
+    for pos, (_, names) in zip(positions, hits, strict=True):
+        if pos < 0:
+            continue
+        for name in names:
+            mask = out.get(name)
+            if mask is None:
+                mask = out[name] = np.zeros(len(df), dtype=bool)
+            mask[pos] = True
+    return out
 
 
 def column_values(df: pd.DataFrame, col: str) -> list[Any]:
     """The column as Python values: MISSING where unset, None where set to None."""
-    import pandas as pd
-
-    raw = df[col].tolist()
-    set_mask = df[col].notna().to_numpy()
-    nones = none_mask(df, col)
-    if df[col].dtype.kind in "fiub":  # numbers: tolist() gave Python values, NaN where unset
-        out = [v if is_set else MISSING for v, is_set in zip(raw, set_mask.tolist(), strict=True)]
-        for i in nones.nonzero()[0].tolist():
-            out[i] = None
-        return out
-    out = []
-    for v, is_set, is_none in zip(raw, set_mask, nones, strict=True):
-        if is_none:
-            out.append(None)
-        elif not is_set or v is pd.NA:
-            out.append(MISSING)
-        else:
-            out.append(v.item() if hasattr(v, "item") and not isinstance(v, str) else v)
-    return out
+    return encode(df, col).values()
 
 
 def _hashable(v: Any) -> Any:
@@ -92,88 +212,116 @@ def _hashable(v: Any) -> Any:
     return (False, repr(v))
 
 
-def _agree(a: list[Any], b: list[Any]) -> tuple[bool, int]:
+def _agree(a: Coded, b: Coded) -> tuple[bool, int]:
     """Whether two columns never disagree where both are set, and in how many runs both are."""
-    both = 0
-    for x, y in zip(a, b, strict=True):
-        if x is MISSING or y is MISSING:
-            continue
-        if _hashable(x) != _hashable(y):
-            return False, both
-        both += 1
-    return True, both
+    import numpy as np
 
-
-def _distinct(values: list[Any]) -> set[Any]:
-    return {_hashable(v) for v in values if v is not MISSING}
+    both = (a.codes >= 0) & (b.codes >= 0)
+    count = int(np.count_nonzero(both))
+    if not count:
+        return True, 0
+    index = a.keys()
+    remap = np.array([index.get(_hashable(u), -2) for u in b.uniques], dtype=np.int64)
+    return bool(np.array_equal(remap[b.codes[both]], a.codes[both])), count
 
 
 def logical_params(df: pd.DataFrame) -> dict[str, LogicalParam]:
     """Merge each estimator entry into the notebook variable it echoes (see module doc)."""
     cols = [c for c in df.columns if c.startswith(PARAM)]
-    values = {c: column_values(df, c) for c in cols}
+    import numpy as np
+
+    masks = none_masks(df)
+    unset = np.zeros(len(df), dtype=bool)
+    coded = {c: encode(df, c, masks.get(c[len(PARAM):], unset)) for c in cols}
     notebook = [c for c in cols if not _ESTIMATOR_KEY.match(c[len(PARAM):])]
     estimator = [c for c in cols if c not in notebook]
     out: dict[str, LogicalParam] = {}
     for c in notebook:
         label = c[len(PARAM):]
-        out[PARAM + label] = LogicalParam(label, [c], list(values[c]), True)
+        out[PARAM + label] = LogicalParam(label, [c], coded[c], True)
     leftovers: list[str] = []
     for c in estimator:
         arg = _ESTIMATOR_KEY.match(c[len(PARAM):])["arg"]  # type: ignore[index]
-        target = _echo_of(arg, values[c], out)
+        target = _echo_of(arg, coded[c], out)
         if target is None:
             leftovers.append(c)
             continue
-        _absorb(target, c, values[c])
+        target.sources.append(c)
+        target.coded = target.coded.filled_from(coded[c])
     # Estimator entries of the same argument under different variable names are one parameter
     # when no run has two of them disagreeing; otherwise each keeps its full name.
     by_arg: dict[str, list[str]] = {}
     for c in leftovers:
         by_arg.setdefault(_ESTIMATOR_KEY.match(c[len(PARAM):])["arg"], []).append(c)  # type: ignore[index]
     for arg, group in by_arg.items():
-        merged = list(values[group[0]])
+        merged = coded[group[0]]
         ok = PARAM + arg not in out
         for c in group[1:]:
-            agree, _ = _agree(merged, values[c])
+            agree, _ = _agree(merged, coded[c])
             if not agree:
                 ok = False
                 break
-            merged = [y if x is MISSING else x for x, y in zip(merged, values[c], strict=True)]
+            merged = merged.filled_from(coded[c])
         if ok:
             out[PARAM + arg] = LogicalParam(arg, list(group), merged, False)
         else:
             for c in group:
                 label = c[len(PARAM):]
-                out[PARAM + label] = LogicalParam(label, [c], list(values[c]), False)
+                out[PARAM + label] = LogicalParam(label, [c], coded[c], False)
     return out
 
 
-def _echo_of(arg: str, vals: list[Any], params: dict[str, LogicalParam]) -> LogicalParam | None:
+def _echo_of(arg: str, vals: Coded, params: dict[str, LogicalParam]) -> LogicalParam | None:
     """The notebook parameter an estimator entry echoes: same name and never disagreeing, else
     a varying notebook parameter with the same value in every run both are set."""
+    import numpy as np
+
     same_name = params.get(PARAM + arg)
     if same_name is not None and same_name.from_notebook:
-        agree, _ = _agree(same_name.values, vals)
+        agree, _ = _agree(same_name.coded, vals)
         return same_name if agree else None
     for p in params.values():
-        if not p.from_notebook or len(_distinct(p.values)) < 2:
+        if not p.from_notebook or p.coded.distinct() < 2:
             continue
-        agree, both = _agree(p.values, vals)
-        if agree and both >= 2 and all((x is MISSING) == (y is MISSING)
-                                       for x, y in zip(p.values, vals, strict=True)):
+        agree, both = _agree(p.coded, vals)
+        if agree and both >= 2 and np.array_equal(p.coded.codes >= 0, vals.codes >= 0):
             return p
     return None
 
 
-def _absorb(target: LogicalParam, col: str, vals: list[Any]) -> None:
-    target.sources.append(col)
-    target.values = [y if x is MISSING else x for x, y in zip(target.values, vals, strict=True)]
+def merged_params(params: dict[str, Any]) -> dict[str, Any]:
+    """One run's parameters as the runs table shows them, for a run's details: an estimator's
+    entry (`model.alpha`) echoing the notebook variable of its name and value (`alpha`) is
+    that parameter, shown once under the variable's name; an estimator entry with no such
+    variable shows under its argument's name (`max_depth`) unless two entries of that argument
+    disagree. Anything that disagrees keeps its full name."""
+    out: dict[str, Any] = {}
+    by_arg: dict[str, list[str]] = {}
+    for key, value in params.items():
+        m = _ESTIMATOR_KEY.match(key)
+        if m is None:
+            out.setdefault(key, value)
+            continue
+        arg = m["arg"]
+        if arg in params and not _ESTIMATOR_KEY.match(arg):
+            if _hashable(params[arg]) == _hashable(value):
+                continue  # the variable's echo
+            out[key] = value
+            continue
+        by_arg.setdefault(arg, []).append(key)
+    for arg, keys in by_arg.items():
+        if len({_hashable(params[k]) for k in keys}) == 1 and arg not in out:
+            out[arg] = params[keys[0]]
+        else:
+            out.update({k: params[k] for k in keys})
+    return out
 
 
 def plan_params(df: pd.DataFrame) -> ParamPlan:
     """Columns are parameters that differ between runs or are set in some runs only;
     "same for all runs" is only what every run has, with one value."""
+    import numpy as np
+
     params = logical_params(df)
     n = len(df)
     columns: list[str] = []
@@ -181,15 +329,14 @@ def plan_params(df: pd.DataFrame) -> ParamPlan:
     folded: dict[str, Any] = {}
     present: dict[str, int] = {}
     for key, p in params.items():
-        set_in = sum(v is not MISSING for v in p.values)
+        set_in = int(np.count_nonzero(p.coded.codes >= 0))
         present[key] = set_in
         if not set_in:
             continue
-        distinct = _distinct(p.values)
-        if len(distinct) > 1:
+        if p.coded.distinct() > 1:
             columns.append(key)
             continue
-        value = next(v for v in p.values if v is not MISSING)
+        value = p.coded.first_value()
         if not p.from_notebook:
             folded[p.label] = value  # an estimator setting nobody changed
         elif set_in == n:
@@ -203,57 +350,137 @@ def plan_params(df: pd.DataFrame) -> ParamPlan:
 def _name_value(v: Any) -> str:
     """A value as a name shows it: floats to 4 significant digits (`lr=0.000591`, not 19
     digits); two runs that then read the same get their short ids below."""
-    if isinstance(v, float) and not isinstance(v, bool):
-        return format(v, ".4g")
+    if type(v) is float:
+        return f"{v:.4g}"
     return value_text(v)
 
 
-def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bool]]:
+def _model_groups(df: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+    """Per run, the index of its model (estimator class) group; None groups runs without one."""
+    import numpy as np
+    import pandas as pd
+
+    if "model" not in df.columns:
+        return np.zeros(len(df), dtype=np.int64), [None]
+    codes, found = pd.factorize(df["model"], use_na_sentinel=True)
+    heads: list[str | None] = []
+    remap: list[int] = []
+    for m in found.tolist():
+        if isinstance(m, str) and m:
+            remap.append(len(heads))
+            heads.append(m)
+        else:  # not a class name: with the runs that have none
+            remap.append(-1)
+    codes = np.array([*remap, -1], dtype=np.int64)[codes]
+    if (codes < 0).any():
+        codes[codes < 0] = len(heads)
+        heads.append(None)
+    return codes, heads
+
+
+def distinguishing(df: pd.DataFrame, plan: ParamPlan) -> dict[str | None, list[str]]:
+    """Per model, the parameter labels that vary among that model's runs, in column order: what
+    a made-up name shows. Computed over every run given, so names do not change with which of
+    them a table happens to show."""
+    import numpy as np
+
+    groups, heads = _model_groups(df)
+    out: dict[str | None, list[str]] = {m: [] for m in heads}
+    for key in plan.columns:
+        c = plan.params[key].coded
+        sel = c.codes >= 0
+        width = len(c.uniques) or 1
+        pairs = groups[sel] * width + c.codes[sel]
+        if width * len(heads) <= 4 * len(pairs) + 1024:  # a table of (model, value) seen
+            seen = np.bincount(pairs, minlength=width * len(heads)) > 0
+            counts = seen.reshape(len(heads), width).sum(axis=1)
+        else:
+            counts = np.bincount(np.unique(pairs) // width, minlength=len(heads))
+        for g in np.flatnonzero(counts > 1).tolist():
+            out[heads[g]].append(plan.params[key].label)
+    return out
+
+
+def default_names(df: pd.DataFrame, plan: ParamPlan,
+                  known: dict[str, str] | None = None) -> tuple[list[str], list[bool]]:
     """A name per run (explicit names win) and whether it was made up here.
 
     Made-up names are the model's family and the parameters that vary among runs of the same
     model, e.g. `RandomForest · max_depth=8 · n_estimators=100`; a name two runs would share
-    gets the run's short id.
+    gets the run's short id. `known` (run id -> name, from `names_by_id` over the whole
+    experiment) names the runs it holds, so a table showing a few runs names them as the whole
+    experiment does.
     """
+    import numpy as np
+    import pandas as pd
+
     n = len(df)
+    if known and "id" in df.columns:
+        names, auto = default_names(df, plan)
+        ids = df["id"].tolist()
+        for i, rid in enumerate(ids):
+            if auto[i] and rid in known:
+                names[i] = known[rid]
+        return names, auto
     explicit = df["name"].tolist() if "name" in df.columns else [None] * n
-    models = df["model"].tolist() if "model" in df.columns else [None] * n
-    models = [m if isinstance(m, str) and m else None for m in models]
-    groups: dict[Any, list[int]] = {}
-    for i, m in enumerate(models):
-        groups.setdefault(m, []).append(i)
-    names: list[str] = [""] * n
-    auto: list[bool] = [False] * n
-    for model, rows in groups.items():
-        distinguishing = [k for k in plan.columns
-                          if len(_distinct([plan.params[k].values[i] for i in rows])) > 1]
-        head = short_model(model) if model else "run"
-        for i in rows:
-            given = explicit[i]
-            if isinstance(given, str) and given.strip():
-                names[i] = given
+    given = np.fromiter((isinstance(g, str) and bool(g.strip()) for g in explicit),
+                        dtype=bool, count=n)
+    names = np.empty(n, dtype=object)
+    if given.any():
+        for i in np.flatnonzero(given).tolist():
+            names[i] = explicit[i]
+    groups, heads = _model_groups(df)
+    basis = distinguishing(df, plan)
+    by_label = {p.label: p for p in plan.params.values()}
+    texts: dict[str, np.ndarray] = {}  # label -> " · label=value" per distinct value
+    for g, model in enumerate(heads):
+        rows = np.flatnonzero((groups == g) & ~given)
+        if not len(rows):
+            continue
+        cur = np.full(len(rows), short_model(model) if model else "run", dtype=object)
+        count = np.zeros(len(rows), dtype=np.int64)
+        for label in basis.get(model, []):
+            p = by_label.get(label)
+            if p is None:
                 continue
-            parts = [head]
-            for k in distinguishing:
-                v = plan.params[k].values[i]
-                if v is not MISSING:
-                    parts.append(f"{plan.params[k].label}={_name_value(v)}")
-                if len(parts) > NAME_PARAMS:
-                    break
-            names[i] = " · ".join(parts)
-            auto[i] = True
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if auto[i]:
-            seen[name] = seen.get(name, 0) + 1
-    ids = df["id"].tolist() if "id" in df.columns else [""] * n
-    for i, name in enumerate(names):
-        if auto[i] and seen[name] > 1:
-            names[i] = f"{name} · {str(ids[i])[:6]}"
-    return names, auto
+            codes = p.coded.codes[rows]
+            add = (codes >= 0) & (count < NAME_PARAMS)
+            if add.any():
+                if label not in texts:
+                    texts[label] = np.array(
+                        [f" · {label}={_name_value(u)}" for u in p.coded.uniques], dtype=object)
+                cur[add] = cur[add] + texts[label][codes[add]]
+                count += add
+            if (count >= NAME_PARAMS).all():
+                break
+        names[rows] = cur
+    auto = ~given
+    if auto.any():
+        made = pd.Series(names[auto], dtype=object)
+        twice = np.flatnonzero(auto)[made.duplicated(keep=False).to_numpy()]
+        if len(twice):
+            ids = df["id"].tolist() if "id" in df.columns else [""] * n
+            for i in twice.tolist():
+                names[i] = f"{names[i]} · {str(ids[i])[:6]}"
+    return names.tolist(), auto.tolist()
 
 
-def logical_frame(df: pd.DataFrame, plan: ParamPlan) -> pd.DataFrame:
+def names_by_id(df: pd.DataFrame, only: list[str] | None = None) -> dict[str, str]:
+    """The made-up name of every run of `df` (explicit names are the runs' own), or of the
+    runs `only` lists."""
+    import pandas as pd
+
+    names, auto = default_names(df, plan_params(df))
+    ids = df["id"]
+    if only is None:
+        rows = range(len(df))
+    else:
+        rows = [i for i in pd.Index(ids).get_indexer(only).tolist() if i >= 0]
+    return {str(ids.iloc[i]): names[i] for i in rows if auto[i]}
+
+
+def logical_frame(df: pd.DataFrame, plan: ParamPlan,
+                  known: dict[str, str] | None = None) -> pd.DataFrame:
     """The runs with one `params.<label>` column per logical parameter (recorded copies
     dropped), `name` filled with default names, `name_auto` saying which were made up."""
     import pandas as pd
@@ -264,12 +491,12 @@ def logical_frame(df: pd.DataFrame, plan: ParamPlan) -> pd.DataFrame:
         if len(p.sources) == 1:
             extra[key] = df[p.sources[0]].array  # the recorded column as is: no copy
             continue
-        vals = [None if v is MISSING else v for v in p.values]
+        vals = take(p.coded.uniques, p.coded.codes, None)
         try:
             extra[key] = pd.array(vals)
         except (TypeError, ValueError):
             extra[key] = pd.array(vals, dtype=object)
-    names, auto = default_names(df, plan)
+    names, auto = default_names(df, plan, known)
     base["name"] = pd.Series(names, index=base.index, dtype=object)
     base["name_auto"] = auto
     if extra:

@@ -100,9 +100,11 @@ def _json_list(vals: list[Any]) -> list[Any]:
 def build_payload(cmp: Comparison, *, limit: int | None = None, title: str = "",
                   experiment: str | None = None) -> dict[str, Any]:
     """The view's JSON for the runs in `cmp.view` order (every run, filters are the view's)."""
+    import numpy as np
+
     df = cmp.df
     columns = columns_spec(cmp)
-    positions = df.index.get_indexer(cmp.view.index).tolist()
+    positions = df.index.get_indexer(cmp.view.index)
     total = len(positions)
     truncated = limit is not None and total > limit
     if truncated:
@@ -111,18 +113,20 @@ def build_payload(cmp: Comparison, *, limit: int | None = None, title: str = "",
     nones: dict[str, list[int]] = {}
     for col in columns:
         key = col["key"]
-        if key == "verdict":
-            ids = cmp.cells("id")
-            data[key] = [cmp.verdict_text(ids[i]) or None for i in positions]
-            continue
-        cells = cmp.cells(key)
-        vals = [cells[i] for i in positions]
-        if col["kind"] == "param":
-            hit = [j for j, v in enumerate(vals) if v is None]
+        p = cmp.plan.params.get(key) if col["kind"] == "param" else None
+        if p is not None:
+            data[key], hit = _coded_json(p.coded, positions)
             if hit:
                 nones[key] = hit
-        data[key] = _json_list(vals)
-    auto = df["name_auto"].tolist() if "name_auto" in df.columns else [False] * len(df)
+        elif key == "verdict":
+            data[key] = _verdicts_json(cmp, positions)
+        elif key in df.columns and key != "started_at":
+            data[key] = _series_json(df[key], positions)
+        else:
+            cells = cmp.cells(key)
+            data[key] = _json_list([cells[i] for i in positions.tolist()])
+    auto = df["name_auto"].to_numpy(dtype=bool) if "name_auto" in df.columns else \
+        np.zeros(len(df), dtype=bool)
     return {
         "version": VERSION,
         "n": len(positions),
@@ -131,7 +135,7 @@ def build_payload(cmp: Comparison, *, limit: int | None = None, title: str = "",
         "columns": columns,
         "data": data,
         "nones": nones,
-        "name_auto": [bool(auto[i]) for i in positions],
+        "name_auto": auto[positions].tolist(),
         "metric": cmp.metric,
         "goal": cmp.goal,
         "best": list(cmp.best),
@@ -140,6 +144,61 @@ def build_payload(cmp: Comparison, *, limit: int | None = None, title: str = "",
         "title": title,
         "experiment": experiment,
     }
+
+
+def _coded_json(coded: Any, positions: Any) -> tuple[list[Any], list[int]]:
+    """A parameter's values (null where not set or None) and the rows set to None: each
+    distinct value converted once, then gathered for every run."""
+    import numpy as np
+
+    from .identity import take
+
+    codes = coded.codes[positions]
+    values = take(_json_list(coded.uniques), codes, None)
+    hit: list[int] = []
+    if any(u is None for u in coded.uniques):
+        none_code = next(k for k, u in enumerate(coded.uniques) if u is None)
+        hit = np.flatnonzero(codes == none_code).tolist()
+    return values, hit
+
+
+def _series_json(col: Any, positions: Any) -> list[Any]:
+    """A frame column's JSON values in `positions` order, column-wise where its dtype allows
+    (numbers, text), the per-value rule of `_json_value` otherwise."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return col.to_numpy()[positions].tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        arr = col.to_numpy()[positions]
+        if np.isfinite(arr).all():
+            return arr.tolist()
+        out = arr.astype(object)
+        out[np.isnan(arr)] = None
+        out[arr == math.inf] = "inf"
+        out[arr == -math.inf] = "-inf"
+        return out.tolist()
+    taken = col.take(positions)
+    present = taken.notna().to_numpy()
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
+        vals = taken.to_numpy(dtype=object, copy=True)  # text, and NA where missing
+        if not present.all():
+            vals[~present] = None
+        return vals.tolist()
+    vals = taken.to_numpy(dtype=object, copy=True)
+    if not present.all():
+        vals[~present] = None
+    if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):
+        return vals.tolist()  # text and None only (the names): nothing to convert
+    return _json_list(vals.tolist())
+
+
+def _verdicts_json(cmp: Comparison, positions: Any) -> list[Any]:
+    texts = {rid: cmp.verdict_text(rid) or None for rid in {*cmp.verdicts, *cmp.tied}}
+    ids = cmp.cells("id")
+    return [texts.get(ids[i]) for i in positions.tolist()]
 
 
 def payload_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
 .mnb-muted{color:#6b7280}
 .best-card{border:1px solid #f3d27a;background:#fffbeb;padding:10px 14px;border-radius:6px;
  max-width:900px}
-.best-card td{padding:1px 12px 1px 0;vertical-align:top}
+.best-card td{padding:1px 12px 1px 0;vertical-align:top;overflow-wrap:anywhere}
 .plots img{max-width:100%;border:1px solid #e5e7eb;margin:6px 0}
 @media print{.mnb-view{display:none}}
 """

@@ -299,6 +299,7 @@ def _comparison(home: Path, experiment: str | None, df: Any, verdicts: dict[str,
 def run_detail(root: str | os.PathLike[str], path: str | None, run_id: str) -> dict[str, Any]:
     """Everything the details pane shows: `mlops-nb show --format json` plus the code, the
     data fingerprints, the session's environment and the stored verdict."""
+    from ..comparison.identity import merged_params
     from ..comparison.model import data_fingerprints, flatten_environment, load_verdicts
     from ..records import run_view
     from ..store.reader import StoreReader
@@ -307,6 +308,7 @@ def run_detail(root: str | os.PathLike[str], path: str | None, run_id: str) -> d
     reader = StoreReader(home)
     cr = reader.resolve(run_id)
     view = run_view(cr)
+    view["params"] = merged_params(view.get("params") or {})  # as the runs table shows them
     view["notebook"] = api_path(root, cr.notebook) if cr.notebook else None
     view["code_text"] = reader.blobs.get_text(cr.code) if cr.code else None
     view["data_fingerprints"] = data_fingerprints(view.get("data"))

@@ -29,6 +29,7 @@ const OVERSCAN = 12;
 const MAX_PLOT_W = 960;
 const MIN_GAP = 64; // px between parallel-coordinate axes: fewer axes, never overlapping ones
 const MAX_LINES = 3000;
+const PLOT_TOP = 30; // px above a plot's area: the metric's name, clear of the top tick and point
 const SVGNS = "http://www.w3.org/2000/svg";
 
 // -- data -----------------------------------------------------------------------------------
@@ -50,6 +51,7 @@ export function normalize(payload) {
     for (const i of nones[col.key] || []) values[i] = NONE;
     col.values = values;
     col.numeric = col.kind === "metric" || (n > 0 && values.every((v) => v === undefined || v === NONE || typeof v === "number"));
+    if (col.numeric && col.key !== "duration_s") col.fmt = numberFormat(values);
   }
   const byKey = new Map(columns.map((c) => [c.key, c]));
   return {
@@ -407,6 +409,37 @@ export function fmtNum(v) {
   return String(+v.toPrecision(6));
 }
 
+/** One number format for a whole column, so its values read alike: integers as they are;
+ * otherwise the same significant digits (at most 6) for every value, in scientific notation for
+ * the whole column when a value is below 1e-3 or reaches 1e6, else with the same decimals.
+ * Null when plain integers need no format. Twin of mlops_nb/comparison/numbers.py. */
+export function numberFormat(values) {
+  let lo = Infinity; let hi = 0; let allInt = true; const sample = [];
+  const step = Math.max(1, Math.floor(values.length / 2000));
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "number" || !Number.isFinite(v)) continue;
+    const a = Math.abs(v);
+    if (a !== 0 && a < lo) lo = a;
+    if (a > hi) hi = a;
+    if (!Number.isInteger(v)) allInt = false;
+    if (i % step === 0 || a === lo || a === hi) sample.push(v);
+  }
+  if (!sample.length || (allInt && hi < 1e15)) return null;
+  const sci = lo < 1e-3 || hi >= 1e6;
+  let digits = 1; let decimals = 0;
+  for (const v of sample) {
+    const m = v.toPrecision(6).split("e")[0].replace(/^-/, "").replace(".", "").replace(/^0+/, "").replace(/0+$/, "");
+    digits = Math.max(digits, m.length);
+    const t = String(+v.toPrecision(6));
+    const dot = t.indexOf(".");
+    if (dot >= 0 && !t.includes("e")) decimals = Math.max(decimals, t.length - dot - 1);
+  }
+  digits = Math.min(6, digits); decimals = Math.min(10, decimals);
+  if (sci) return (v) => (!Number.isFinite(v) ? String(v) : v === 0 ? "0" : v.toExponential(digits - 1));
+  return (v) => (!Number.isFinite(v) ? String(v) : v.toFixed(decimals));
+}
+
 export function formatCell(v, col) {
   if (v === undefined || v === null) return "—";
   if (v === NONE) return "None";
@@ -419,7 +452,7 @@ export function formatCell(v, col) {
   }
   if (col && col.kind === "id") return String(v).slice(0, 8);
   if (col && col.key === "duration_s" && typeof v === "number") return v < 100 ? `${+v.toPrecision(3)}s` : `${Math.round(v)}s`;
-  if (typeof v === "number") return fmtNum(v);
+  if (typeof v === "number") return col && col.fmt ? col.fmt(v) : fmtNum(v);
   return valueText(v);
 }
 
@@ -676,7 +709,7 @@ export function render({ model, el }) {
         const text = col.key === "name" && t.best.has(id) ? `★ ${formatCell(v, col)}` : formatCell(v, col);
         const td = h("td", { class: `${frozen ? "mnb-frozen " : ""}${col.numeric ? "mnb-num" : ""}${v === undefined ? " mnb-unset" : v === NONE ? " mnb-none" : ""}${col.key === "name" && t.nameAuto[i] ? " mnb-auto" : ""}`,
           style: `width:${w}px;max-width:${w}px${frozen ? `;left:${left}px` : ""}`, dir: "auto",
-          title: v === undefined ? "not set in this run" : col.kind === "id" ? String(v) : col.key === "name" && t.nameAuto[i] ? `${formatCell(v, col)} (automatic name: model and what differs)` : formatCell(v, col) });
+          title: v === undefined ? "not set in this run" : col.kind === "id" ? String(v) : col.key === "name" && t.nameAuto[i] ? `${formatCell(v, col)} (automatic name: model and what differs)` : typeof v === "number" ? fmtNum(v) : formatCell(v, col) });
         td.textContent = text;
         tr.append(td);
       }
@@ -856,21 +889,31 @@ export function render({ model, el }) {
     logBox.checked = xa.type === "log"; logBox.disabled = xa.type === "category";
     logBox.addEventListener("change", () => { st.plotLog = logBox.checked; drawPlot(); });
     plotControls.append(sel, h("label", {}, logBox, " log x axis"), h("span", { class: "mnb-muted", text: ` ${rows.length} runs with ${m.label}` }));
-    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = 12; const R = 16;
+    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = PLOT_TOP; const R = 16;
     const ya = axisFor(rows.map((i) => m.values[i]), { log: false });
     const svg = frame(W, H);
     svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "mnb-axis" }), s("line", { x1: L, x2: L, y1: T, y2: H - B, class: "mnb-axis" }));
     axisLabels(svg, xa, false, L, H - B, W - L - R);
     axisLabels(svg, ya, true, L, H - B, H - B - T, Math.floor((L - 10) / 6.5));
-    svg.append(svgText(W / 2, H - 4, p.label + (xa.type === "log" ? " (log)" : ""), { "text-anchor": "middle", class: "mnb-axis-label" }), svgText(12, T + 8, m.label, { class: "mnb-axis-label" }));
+    svg.append(svgText(W / 2, H - 4, p.label + (xa.type === "log" ? " (log)" : ""), { "text-anchor": "middle", class: "mnb-axis-label" }), metricLabel(m.label, W));
     points(svg, rows, (i) => L + xa.scale(p.values[i]) * (W - L - R), (i) => H - B - ya.scale(m.values[i]) * (H - B - T));
     put(plotBox, svg);
+  }
+
+  /** The metric's name above the plot area (its own band, clear of the top tick label and of
+   * a point drawn at the top), cut to the plot's width with the whole name in its title. */
+  function metricLabel(label, W) {
+    const chars = Math.max(6, Math.floor((W - 8) / 7.5));
+    const text = label.length > chars ? label.slice(0, chars - 1) + "…" : label;
+    const node = svgText(4, 13, text, { class: "mnb-axis-label mnb-metric-label" });
+    if (text !== label) { const full = s("title", {}); full.textContent = label; node.append(full); }
+    return node;
   }
 
   function plotTime(m) {
     const rows = sampleRows().filter((i) => typeof m.values[i] === "number" && typeof get(i, "started_at") === "string");
     const times = rows.map((i) => Date.parse(get(i, "started_at")));
-    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = 12; const R = 16;
+    const W = plotWidth(); const H = W < 420 ? 260 : 320; const L = 64; const B = 40; const T = PLOT_TOP; const R = 16;
     const svg = frame(W, H);
     if (!rows.length) { put(plotBox, h("div", { class: "mnb-muted", text: "no timed runs with this metric" })); return; }
     const lo = Math.min(...times); const hi = Math.max(...times);
@@ -880,7 +923,7 @@ export function render({ model, el }) {
     axisLabels(svg, ya, true, L, H - B, H - B - T, Math.floor((L - 10) / 6.5));
     const fmt = (t) => { const d = new Date(t); return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`; };
     svg.append(svgText(L, H - B + 16, fmt(lo), { class: "mnb-tick-label" }), svgText(W - R, H - B + 16, fmt(hi), { "text-anchor": "end", class: "mnb-tick-label" }),
-      svgText(W / 2, H - 4, "when", { "text-anchor": "middle", class: "mnb-axis-label" }), svgText(12, T + 8, m.label, { class: "mnb-axis-label" }));
+      svgText(W / 2, H - 4, "when", { "text-anchor": "middle", class: "mnb-axis-label" }), metricLabel(m.label, W));
     // best so far, as a step line
     const byTime = rows.map((i, k) => [times[k], m.values[i]]).sort((a, b) => a[0] - b[0]);
     let best = null; const pts = [];
