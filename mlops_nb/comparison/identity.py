@@ -157,13 +157,24 @@ def _echo_of(arg: str, vals: list[Any], params: dict[str, LogicalParam]) -> Logi
         agree, _ = _agree(same_name.values, vals)
         return same_name if agree else None
     for p in params.values():
-        if not p.from_notebook or len(_distinct(p.values)) < 2:
+        if not p.from_notebook or not _varies(p):
             continue
         agree, both = _agree(p.values, vals)
         if agree and both >= 2 and all((x is MISSING) == (y is MISSING)
                                        for x, y in zip(p.values, vals, strict=True)):
             return p
     return None
+
+
+def _varies(p: LogicalParam) -> bool:
+    """Whether `p` has two values or more, remembered while its values stay the same list
+    (`_absorb` makes a new one): `_echo_of` asks it of every notebook parameter for each
+    estimator entry, a pass over every run each time."""
+    memo = p.__dict__.get("_varies_memo")
+    if memo is None or memo[0] is not p.values:
+        memo = (p.values, len(_distinct(p.values)) > 1)
+        p.__dict__["_varies_memo"] = memo
+    return memo[1]
 
 
 def _absorb(target: LogicalParam, col: str, vals: list[Any]) -> None:
