@@ -71,3 +71,17 @@ def project(tmp_path: Path) -> Iterator[Path]:
     root.mkdir()
     record_project(root)
     yield root
+
+
+@pytest.fixture
+def server_plugin(request: pytest.FixtureRequest) -> None:
+    """The Jupyter server tests' process: they need pytest-jupyter's fixtures, whose autouse
+    event loop must not reach the browser tests (scripts/test.sh runs them apart)."""
+    if not request.config.pluginmanager.has_plugin("pytest_jupyter.jupyter_server"):
+        pytest.skip("server tests run with -p pytest_jupyter.jupyter_server (scripts/test.sh)")
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    """pytest-jupyter's server, with this package's server extension enabled."""
+    return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}

@@ -8,24 +8,24 @@ playwright's sync API do not mix. Screenshots land in artifacts/ (git-ignored).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
-pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
+from .browser import (
+    ARTIFACTS,
+    TOKEN,
+    browser_page,
+    jupyter_server,
+    mlops_errors,
+    need_chromium,
+    run_command,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-TOKEN = "mnb-ui-test-token"
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
 CELLS = [
     ("c-load", "%load_ext mlops_nb"),
@@ -40,31 +40,9 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"JupyterLab did not answer at {url}")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    import jupyterlab
-    import playwright  # noqa: F401  (a test dependency: a broken install must fail, not skip)
-
+    need_chromium()
     root = tmp_path_factory.mktemp("labroot")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for _, src in CELLS]
@@ -73,64 +51,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / "nb.ipynb")
-    port = _free_port()
-    state = tmp_path_factory.mktemp("labstate")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"),
-           "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
-           "MPLBACKEND": "Agg"}
-    env.pop("MLOPS_NB_HOME", None)
-    labconfig = state / "config" / "labconfig"  # no "Jupyter news" pop-up over the screenshots
-    labconfig.mkdir(parents=True, exist_ok=True)
-    (labconfig / "page_config.json").write_text(
-        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
-    assert jupyterlab  # the lab app is importable in this venv
-    log = open(state / "lab.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--allow-root",
-         "--LabApp.extension_manager=readonly",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/api/status?token={TOKEN}", 90)
+    with jupyter_server(root, tmp_path_factory.mktemp("labstate"), keep_log="ui-lab.log") as url:
         yield url, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(state / "lab.log", ARTIFACTS / "ui-lab.log")
 
 
 @pytest.fixture(scope="module")
 def page(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        context = browser.new_context(viewport={"width": 1500, "height": 950})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.errors = errors  # type: ignore[attr-defined]
-        try:
-            yield pg
-        finally:
-            context.close()
-            browser.close()
+    with browser_page(width=1500, height=950, timeout_ms=60_000) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> None:
@@ -165,11 +93,6 @@ CELL_JS = """([rowSel, key]) => {
 
 def cell(page, key: str, row: str = "tbody tr[data-id]") -> str | None:
     return page.evaluate(CELL_JS, [row, key])
-
-
-def run_command(page, command: str, args: dict | None = None):
-    return page.evaluate(
-        "([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
 
 
 def test_panel_badges_lineage_export_reproduce(lab, page):
@@ -311,4 +234,4 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
                           "'#mlops-nb-experiments .mnb-grid th')).backgroundColor")
     assert td_bg == bg and th_bg not in ("rgb(255, 255, 255)", "rgb(243, 244, 246)"), (td_bg, th_bg)
     shot(page, "6-dark")
-    assert not [e for e in page.errors if "mlops" in e.lower()], page.errors  # type: ignore[attr-defined]
+    assert not mlops_errors(page), page.errors
