@@ -126,7 +126,7 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def browser_page(*, width: int = 1400, height: int = 900, timeout_ms: int = 90_000
+def new_page(*, width: int = 1400, height: int = 900, timeout_ms: int = 90_000
                  ) -> Iterator[Any]:
     """One page in a fresh Chromium; its uncaught errors collect in `page.errors`."""
     with chromium() as browser:

@@ -26,6 +26,9 @@ def record_project(root: Path, notebook: str = "nb.ipynb", alphas: tuple[float, 
                    name: str | None = None) -> list[str]:
     """Run a small notebook's cells in a real IPython shell with %track on, as a kernel
     serving `root/notebook` would; returns the run ids."""
+    # The project's own store: without it the kernel would take the nearest `.mlops_nb/`
+    # above the temporary folder (one a stray run left in /tmp, say) as the project's.
+    (root / ".mlops_nb").mkdir(exist_ok=True)
     old_cwd = Path.cwd()
     old_env = {k: os.environ.get(k) for k in ("JPY_SESSION_NAME", "MLOPS_NB_HOME")}
     os.chdir(root)

@@ -11,15 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .browser import (
-    ARTIFACTS,
-    TOKEN,
-    browser_page,
-    jupyter_server,
-    mlops_errors,
-    need_chromium,
-    open_panel,
-)
+from . import browser
 from .conftest import record_project
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -28,21 +20,21 @@ ROW = "#mlops-nb-experiments .mnb-view .mnb-grid tbody tr[data-id]"
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    need_chromium()
+    browser.need_chromium()
     pytest.importorskip("notebook")  # in the test extra
     root = tmp_path_factory.mktemp("nb7root")
     nbformat.write(nbformat.v4.new_notebook(), root / "nb.ipynb")
     record_project(root)  # two runs recorded by a real shell serving root/nb.ipynb
-    with jupyter_server(root, tmp_path_factory.mktemp("nb7state"), app="notebook") as url:
+    with browser.jupyter_server(root, tmp_path_factory.mktemp("nb7state"), app="notebook") as url:
         yield url, root
 
 
 def test_the_panel_opens_in_notebook7_and_lists_the_runs(notebook7):
     url, _root = notebook7
-    ARTIFACTS.mkdir(exist_ok=True)
-    with browser_page() as page:
-        page.goto(f"{url}/notebooks/nb.ipynb?token={TOKEN}")
-        open_panel(page)
+    browser.ARTIFACTS.mkdir(exist_ok=True)
+    with browser.new_page() as page:
+        page.goto(f"{url}/notebooks/nb.ipynb?token={browser.TOKEN}")
+        browser.open_panel(page)
         assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"
         page.locator("#mlops-nb-experiments").wait_for(state="visible")
         page.locator(ROW).nth(1).wait_for(timeout=60_000)
@@ -53,5 +45,5 @@ def test_the_panel_opens_in_notebook7_and_lists_the_runs(notebook7):
             "() => !!document.querySelector('#mlops-nb-experiments')"
             ".closest('#jp-left-stack, .jp-SidePanel, #left-stack, .lm-StackedPanel')")
         assert side
-        page.screenshot(path=str(ARTIFACTS / "ui-notebook7.png"))
-    assert not mlops_errors(page), page.errors
+        page.screenshot(path=str(browser.ARTIFACTS / "ui-notebook7.png"))
+    assert not browser.mlops_errors(page), page.errors

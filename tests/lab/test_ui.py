@@ -15,15 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .browser import (
-    ARTIFACTS,
-    TOKEN,
-    browser_page,
-    jupyter_server,
-    mlops_errors,
-    need_chromium,
-    run_command,
-)
+from . import browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -42,7 +34,7 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    need_chromium()
+    browser.need_chromium()
     root = tmp_path_factory.mktemp("labroot")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for _, src in CELLS]
@@ -51,19 +43,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / "nb.ipynb")
-    with jupyter_server(root, tmp_path_factory.mktemp("labstate"), keep_log="ui-lab.log") as url:
+    with browser.jupyter_server(root, tmp_path_factory.mktemp("labstate"), keep_log="ui-lab.log") as url:
         yield url, root
 
 
 @pytest.fixture(scope="module")
 def page(lab):
-    with browser_page(width=1500, height=950, timeout_ms=60_000) as pg:
+    with browser.new_page(width=1500, height=950, timeout_ms=60_000) as pg:
         yield pg
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
+    browser.ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(browser.ARTIFACTS / f"ui-{name}.png"))
 
 
 def widen_sidebar(page, panel) -> None:
@@ -97,11 +89,11 @@ def cell(page, key: str, row: str = "tbody tr[data-id]") -> str | None:
 
 def test_panel_badges_lineage_export_reproduce(lab, page):
     url, root = lab
-    page.goto(f"{url}/lab/tree/nb.ipynb?token={TOKEN}")
+    page.goto(f"{url}/lab/tree/nb.ipynb?token={browser.TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
                            ".hasCommand('mlops-nb:open-panel')")
-    run_command(page, "mlops-nb:open-panel")
+    browser.run_command(page, "mlops-nb:open-panel")
     panel = page.locator("#mlops-nb-experiments")
     panel.wait_for(state="visible")
     widen_sidebar(page, panel)
@@ -110,7 +102,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
         " return k && k.status === 'idle'; }", timeout=120_000)
 
     # run every cell: the runs appear in the panel with no refresh
-    run_command(page, "notebook:run-all-cells")
+    browser.run_command(page, "notebook:run-all-cells")
     page.wait_for_function(
         "() => { const c = window.jupyterapp.shell.currentWidget.content.widgets;"
         " return c[c.length-1].model.executionCount !== null; }", timeout=180_000)
@@ -207,7 +199,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
         ".mnb-status')?.textContent)")
     page.reload()
     page.wait_for_function("() => window.jupyterapp?.commands?.hasCommand('mlops-nb:open-panel')")
-    run_command(page, "mlops-nb:open-panel")
+    browser.run_command(page, "mlops-nb:open-panel")
     page.wait_for_function(
         f"() => document.querySelector(\"{ROW}[data-id='{other_id}']\")"
         "?.textContent.includes('L2 ✓')", timeout=240_000)
@@ -222,7 +214,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     shot(page, "7-report")
 
     # dark theme follows JupyterLab's variables
-    run_command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    browser.run_command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     time.sleep(0.5)
     bg = page.evaluate("() => getComputedStyle(document.querySelector('#mlops-nb-experiments'))"
@@ -234,4 +226,4 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
                           "'#mlops-nb-experiments .mnb-grid th')).backgroundColor")
     assert td_bg == bg and th_bg not in ("rgb(255, 255, 255)", "rgb(243, 244, 246)"), (td_bg, th_bg)
     shot(page, "6-dark")
-    assert not mlops_errors(page), page.errors
+    assert not browser.mlops_errors(page), page.errors

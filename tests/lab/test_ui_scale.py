@@ -17,15 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .browser import (
-    ARTIFACTS,
-    TOKEN,
-    browser_page,
-    jupyter_server,
-    mlops_errors,
-    need_chromium,
-    run_command,
-)
+from . import browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -50,13 +42,13 @@ BOXES_JS = """(sel) => {
 
 @pytest.fixture(scope="module")
 def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    need_chromium()
+    browser.need_chromium()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from benchmarks.synth import build_store
 
     root = tmp_path_factory.mktemp("bigroot")
     build_store(root / ".mlops_nb", N_RUNS)
-    with jupyter_server(root, tmp_path_factory.mktemp("bigstate")) as url:
+    with browser.jupyter_server(root, tmp_path_factory.mktemp("bigstate")) as url:
         yield url, root
 
 
@@ -69,13 +61,13 @@ def test_every_run_reaches_a_narrow_panel_and_the_plots_fit(big_lab):
     import mlops_nb as mnb
 
     url, root = big_lab
-    ARTIFACTS.mkdir(exist_ok=True)
-    with browser_page(width=1200, height=1000) as page:
-        page.goto(f"{url}/lab?token={TOKEN}")
+    browser.ARTIFACTS.mkdir(exist_ok=True)
+    with browser.new_page(width=1200, height=1000) as page:
+        page.goto(f"{url}/lab?token={browser.TOKEN}")
         page.wait_for_function("() => window.jupyterapp?.commands"
                                ".hasCommand('mlops-nb:open-panel')")
         page.evaluate("() => window.jupyterapp.restored")  # the saved layout applied
-        run_command(page, "mlops-nb:open-panel")
+        browser.run_command(page, "mlops-nb:open-panel")
         panel = page.locator(PANEL)
         page.wait_for_function(f"() => document.querySelector('{PANEL}')?.offsetWidth > 0")
         # The sidebar's edge dragged to SIDEBAR px wide.
@@ -126,5 +118,5 @@ def test_every_run_reaches_a_narrow_panel_and_the_plots_fit(big_lab):
             outside = [(what, b) for what, b in parts if not _inside(b, svg)]
             assert not outside, (tab, outside[:5])
             assert any(w.startswith("circle") for w, _ in parts) or tab.startswith("par")
-            page.screenshot(path=str(ARTIFACTS / f"ui-narrow-{tab.split()[-1]}.png"))
-    assert not mlops_errors(page), page.errors
+            page.screenshot(path=str(browser.ARTIFACTS / f"ui-narrow-{tab.split()[-1]}.png"))
+    assert not browser.mlops_errors(page), page.errors
