@@ -73,6 +73,9 @@ def jupyter_server(root: Path, state: Path, *, app: str = "jupyterlab", token: s
     `disabled`: front-end plugins switched off besides the news pop-up (which would cover
     the screenshots). `keep_log`: copy the server log to artifacts/ under that name.
     """
+    # The project's own store, so the server and its kernels never take a `.mlops_nb/` above
+    # the temporary folder (a stray one in /tmp) for the project's.
+    (root / ".mlops_nb").mkdir(exist_ok=True)
     config = state / "config"
     labconfig = config / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
