@@ -13,24 +13,18 @@ Screenshots go to artifacts/ (gitignored) at the repository root: look at them.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
-import playwright.sync_api as playwright_api  # a test dependency: a broken install must fail
+import playwright.sync_api  # noqa: F401  (a test dependency: a broken install must fail)
 import pytest
+from lab.browser import ARTIFACTS, CHROMIUM, chromium, jupyter_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 if not Path(CHROMIUM).exists():
@@ -39,10 +33,8 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _shot(page, name: str) -> Path:
@@ -247,12 +239,6 @@ NOTEBOOK_CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     import nbformat
@@ -263,48 +249,12 @@ def lab(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / "runs.ipynb")
-    port, token = _free_port(), uuid.uuid4().hex
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".cfg"),
-           "JUPYTER_RUNTIME_DIR": str(root / ".rt"), "MPLBACKEND": "Agg"}
-    env.pop("MLOPS_NB_HOME", None)
+    token = uuid.uuid4().hex
     # The Experiments panel draws this same view in the sidebar; this test is about the
     # notebook widget, so the panel's extension stays off (tests/lab drives the panel).
-    labconfig = root / ".cfg" / "labconfig"
-    labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(
-        '{"disabledExtensions": {"@mlops-nb/labextension": true,'
-        ' "@jupyterlab/apputils-extension:announcements": true}}')
-    log = open(root / "lab.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={root / '.ws'}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
-    if proc.poll() is not None:
-        pytest.fail("JupyterLab exited: " + (root / "lab.log").read_text()[-2000:])
-    yield {"base": base, "token": token, "root": root}
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with jupyter_server(root, tmp_path_factory.mktemp("labstate"), token=token,
+                        disabled=("@mlops-nb/labextension",)) as base:
+        yield {"base": base, "token": token, "root": root}
 
 
 def _api(lab, method: str, path: str) -> object:

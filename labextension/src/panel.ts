@@ -33,11 +33,25 @@ export interface IPanelHost {
   goToCell(notebook: string, cellId: string): void;
 }
 
-/** Runs per fetch. The first page is small so the panel paints at once; the rest follow in
- * pages of the server's maximum until the view holds every run (it sorts, filters and plots
- * them in the browser and draws only the rows in sight). */
-const FIRST_PAGE = 2000;
+/** Runs per fetch. The first page is small (a screenful and then some, sorted best first by
+ * the server) so the panel paints at once; the rest follow in pages of the server's maximum
+ * until the view holds every run (it sorts, filters and plots them in the browser and draws
+ * only the rows in sight). */
+const FIRST_PAGE = 500;
 const PAGE = 5000;
+
+/** Resolves once the browser has painted what was just rendered (or soon, in a hidden tab,
+ * where animation frames pause). */
+function afterPaint(): Promise<void> {
+  return new Promise(resolve => {
+    const done = () => setTimeout(resolve, 0);
+    const timer = setTimeout(done, 100);
+    requestAnimationFrame(() => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+}
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -77,6 +91,7 @@ export class ExperimentsPanel extends Widget {
   private disposeView: (() => void) | void = undefined;
   private disposed_ = false;
   private loadSeq = 0;
+  private loading: AbortController | null = null;
   private polling = new Set<string>();
 
   constructor(
@@ -113,6 +128,7 @@ export class ExperimentsPanel extends Widget {
 
   dispose(): void {
     this.disposed_ = true;
+    this.loading?.abort();
     if (typeof this.disposeView === 'function') {
       this.disposeView();
     }
@@ -144,7 +160,12 @@ export class ExperimentsPanel extends Widget {
     await this.showRun(id);
   }
 
-  async refresh(): Promise<void> {
+  /** The experiment list, then the chosen experiment's runs. After a store change
+   * (`storeChanged`) the runs of the experiment shown are asked for at the same time: the
+   * first page need not wait for the list. */
+  async refresh(storeChanged = false): Promise<void> {
+    const shown = this.experiment;
+    const runs = storeChanged && shown !== null ? this.loadRuns() : null;
     try {
       const info = await requestAPI<IExperiments>(
         'experiments',
@@ -161,35 +182,47 @@ export class ExperimentsPanel extends Widget {
           return opt;
         })
       );
-      await this.loadRuns();
+      if (runs === null || this.experiment !== shown) {
+        await this.loadRuns();
+      } else {
+        await runs;
+      }
     } catch (error) {
       this.status(`could not list experiments: ${(error as Error).message}`);
     }
   }
 
+  /** One page of the shown experiment's runs in the server's default order. */
+  private page(offset: number, limit: number, signal: AbortSignal): Promise<IPayload> {
+    return requestAPI<IPayload>(
+      'runs',
+      { signal },
+      {
+        path: this.notebookPath,
+        experiment: this.experiment,
+        metric: (this.model.get('metric') as string) ?? null,
+        goal: (this.model.get('goal') as string) ?? null,
+        offset: offset ? String(offset) : null,
+        limit
+      },
+      this.settings
+    );
+  }
+
+  /** The first page, painted as soon as it arrives; the rest follow in the background. A
+   * newer listing (a store change, another experiment or metric) aborts this one's requests. */
   async loadRuns(): Promise<void> {
     const seq = ++this.loadSeq;
+    this.loading?.abort();
+    const loading = new AbortController();
+    this.loading = loading;
     if (this.experiment === null) {
       this.model.update('payload', EMPTY_PAYLOAD);
       return;
     }
     const started = performance.now();
-    const page = (offset: number, limit: number) =>
-      requestAPI<IPayload>(
-        'runs',
-        {},
-        {
-          path: this.notebookPath,
-          experiment: this.experiment,
-          metric: (this.model.get('metric') as string) ?? null,
-          goal: (this.model.get('goal') as string) ?? null,
-          offset: offset ? String(offset) : null,
-          limit
-        },
-        this.settings
-      );
     try {
-      const acc = await page(0, FIRST_PAGE);
+      const acc = await this.page(0, FIRST_PAGE, loading.signal);
       if (seq !== this.loadSeq) {
         return; // a newer request superseded this one
       }
@@ -199,36 +232,33 @@ export class ExperimentsPanel extends Widget {
         this.status(`skipped unreadable store files: ${acc.problems.join('; ')}`);
       }
       if (acc.truncated) {
-        void this.loadRest(seq, acc, started);
+        // after the first page is on screen: the browser paints before the next request
+        await afterPaint();
+        if (seq === this.loadSeq) {
+          void this.loadRest(seq, acc, started, loading.signal);
+        }
       }
     } catch (error) {
-      this.status((error as Error).message);
+      if (seq === this.loadSeq && !loading.signal.aborted) {
+        this.status((error as Error).message);
+      }
     }
   }
 
   /** The pages after the first, in the background: the view gets every run once all are in
    * (one re-render, not one per page); a newer listing or a store change stops this one. */
-  private async loadRest(seq: number, acc: IPayload, started: number): Promise<void> {
-    const rest = (offset: number) =>
-      requestAPI<IPayload>(
-        'runs',
-        {},
-        {
-          path: this.notebookPath,
-          experiment: this.experiment,
-          metric: (this.model.get('metric') as string) ?? null,
-          goal: (this.model.get('goal') as string) ?? null,
-          offset,
-          limit: PAGE
-        },
-        this.settings
-      );
+  private async loadRest(
+    seq: number,
+    acc: IPayload,
+    started: number,
+    signal: AbortSignal
+  ): Promise<void> {
     try {
       while (acc.truncated) {
         this.status(
           `loading runs… ${acc.n.toLocaleString('en-US')} of ${acc.total.toLocaleString('en-US')}`
         );
-        const next = await rest(acc.n);
+        const next = await this.page(acc.n, PAGE, signal);
         if (seq !== this.loadSeq) {
           return;
         }
@@ -243,7 +273,7 @@ export class ExperimentsPanel extends Widget {
       this.node.dataset.allMs = String(Math.round(performance.now() - started));
       this.status('');
     } catch (error) {
-      if (seq === this.loadSeq) {
+      if (seq === this.loadSeq && !signal.aborted) {
         this.status(`could not load every run: ${(error as Error).message}`);
       }
     }
@@ -426,7 +456,7 @@ export class ExperimentsPanel extends Widget {
         const first = this.token === null;
         this.token = res.token;
         if (res.changed && !first) {
-          await this.refresh();
+          await this.refresh(true);
           this.storeChanged.emit();
         }
       } catch {

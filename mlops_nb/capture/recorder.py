@@ -439,7 +439,7 @@ class Tracker:
             duration_s=round(duration, 6),
             mode=MODE_EXPLICIT if ctx.explicit else MODE_AUTO,
             name=ctx.name,
-            notebook=self.notebook,
+            notebook=self._notebook.get(ctx.cell_id),
             cell_id=ctx.cell_id,
             execution_count=result.execution_count,
             code=blob(blobs, ctx.raw),

@@ -31,7 +31,9 @@ from .paths import OutsideRoot
 
 API = "mlops-nb/api"
 RUN_ID = r"(?P<run_id>[0-9a-fA-F]{1,64})"
-POLL_INTERVAL_S = 0.25
+POLL_INTERVAL_S = 0.1  # folder stats while a panel waits for a change
+FULL_SCAN_S = 1.0  # the full token at least this often (coarse folder times)
+SETTLE_S = 0.03  # a change is answered once the store stayed still this long
 LONG_POLL_MAX_S = 30.0
 
 _STATUS = [  # most specific first
@@ -117,13 +119,21 @@ class RunsHandler(BaseHandler):
     @web.authenticated
     async def get(self) -> None:
         asc = self.arg("ascending")
-        self.send(await self.call(
-            service.runs_page, self.root, self.arg("path"),
-            experiment=self.arg("experiment"), query=self.arg("filter", "") or "",
-            sort=self.arg("sort"), ascending=None if asc is None else asc in ("1", "true"),
-            metric=self.arg("metric"), goal=self.arg("goal"),
-            limit=self.int_arg("limit", service.DEFAULT_LIMIT),
-            offset=self.int_arg("offset", 0)))
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        try:
+            text = await self.call(
+                service.runs_json, self.root, self.arg("path"),
+                experiment=self.arg("experiment"), query=self.arg("filter", "") or "",
+                sort=self.arg("sort"), ascending=None if asc is None else asc in ("1", "true"),
+                metric=self.arg("metric"), goal=self.arg("goal"),
+                limit=self.int_arg("limit", service.DEFAULT_LIMIT),
+                offset=self.int_arg("offset", 0), cancelled=stream.closed)
+        except service.Cancelled:
+            return
+        if stream.closed():
+            return  # the panel moved on (a newer listing aborted this page)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(text)
 
 
 class RunHandler(BaseHandler):
@@ -223,8 +233,12 @@ class ChangesHandler(BaseHandler):
     Why long-poll rather than SSE or a websocket: it is a plain authenticated GET made with
     `ServerConnection.makeRequest` like every other call (token header, base URL, proxies all
     behave the same), while `EventSource` cannot send the Authorization header and a websocket
-    needs its own auth and reconnect handling. The watch is one scandir + stat per experiment
-    folder every 250 ms, and only while a panel is waiting.
+    needs its own auth and reconnect handling.
+
+    The watch, only while a panel is waiting: every 100 ms one stat per experiment folder
+    (`store_stamp`); the full token (a scandir + stat per folder) when a folder changed, and
+    once a second in any case. A change is answered once the folders have been still for
+    `SETTLE_S`, so one kernel flush (segment and session files) is one reload, not two.
     """
 
     @web.authenticated
@@ -237,15 +251,33 @@ class ChangesHandler(BaseHandler):
             raise web.HTTPError(400, "timeout must be a number of seconds") from None
         home = await self.call(service.store_for, self.root, path)
         deadline = time.monotonic() + wait
+        stamp = await asyncio.to_thread(service.store_stamp, home)
         token = await asyncio.to_thread(service.store_token, home)
+        scanned = time.monotonic()
         while token == since and time.monotonic() < deadline:
             if self.request.connection.stream.closed():  # type: ignore[union-attr]
                 return
             await asyncio.sleep(POLL_INTERVAL_S)
             if home is None:  # a store may appear once the first run is recorded
                 home = await self.call(service.store_for, self.root, path)
-            token = await asyncio.to_thread(service.store_token, home)
+            now_stamp = await asyncio.to_thread(service.store_stamp, home)
+            if now_stamp != stamp or time.monotonic() - scanned >= FULL_SCAN_S:
+                stamp = now_stamp
+                token = await asyncio.to_thread(service.store_token, home)
+                scanned = time.monotonic()
+        if token != since:
+            token = await self._settled(home, token)
         self.send({"token": token, "changed": token != since})
+
+    async def _settled(self, home: Any, token: str) -> str:
+        """The token once it stays the same for SETTLE_S (at most a few rounds)."""
+        for _ in range(5):
+            await asyncio.sleep(SETTLE_S)
+            again = await asyncio.to_thread(service.store_token, home)
+            if again == token:
+                break
+            token = again
+        return token
 
 
 class ReportHandler(BaseHandler):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import json
 import math
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import xxhash
 
 from ..errors import MlopsNbError, StoreNotFound
 from ..store.layout import SESSIONS_DIR
+from ..store.storage import TEMP_SUFFIX
 from .paths import api_path, resolve_inside
 
 MAX_LIMIT = 5000
@@ -52,7 +55,9 @@ def store_token(home: Path | None) -> str:
     """A cheap fingerprint of everything a listing depends on: one scandir + stat per folder.
 
     Segments are replaced atomically by their writer, so (name, size, mtime_ns) changes with
-    every flush; verdict files likewise when a reproduce finishes.
+    every flush; verdict files likewise when a reproduce finishes. A writer's temporary file
+    is left out: counting it would report a change before the new segment is in place, and
+    the panel would reload twice for one run.
     """
     if home is None:
         return "none"
@@ -63,6 +68,8 @@ def store_token(home: Path | None) -> str:
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             continue
         for e in entries:
+            if e.name.endswith(TEMP_SUFFIX) and e.name.startswith("."):
+                continue
             try:
                 st = e.stat(follow_symlinks=False)
             except FileNotFoundError:
@@ -70,6 +77,22 @@ def store_token(home: Path | None) -> str:
             h.update(f"{folder}/{e.name}:{st.st_size}:{st.st_mtime_ns};".encode(
                 "utf-8", "surrogateescape"))
     return h.hexdigest()
+
+
+def store_stamp(home: Path | None) -> tuple[int, ...]:
+    """Cheaper than `store_token`: the modification times of the watched folders alone (one
+    stat each). A writer's atomic replace changes its folder's mtime, so the change feed
+    polls this often and computes the full token only when it moved (or now and then, for
+    file systems with coarse times)."""
+    if home is None:
+        return ()
+    out: list[int] = []
+    for folder in (str(home / SESSIONS_DIR), *_watched_dirs(home)):
+        try:
+            out.append(os.stat(folder).st_mtime_ns)
+        except OSError:
+            out.append(-1)
+    return tuple(out)
 
 
 def _watched_dirs(home: Path) -> list[str]:
@@ -90,6 +113,7 @@ class _Loaded:
 
 _cache: dict[tuple[str, str | None], _Loaded] = {}
 _cache_lock = threading.Lock()
+_pages: dict[tuple[str, str], tuple[Any, dict[str, Any], str]] = {}  # default-order pages
 _build_locks: dict[tuple[str, str | None], threading.Lock] = {}
 
 
@@ -177,7 +201,10 @@ def jsonable(value: Any) -> Any:
 # -- experiments ----------------------------------------------------------------------------------
 def experiments(root: str | os.PathLike[str], path: str | None) -> dict[str, Any]:
     """The experiments of the store serving `path`, with counts and which one `path` (a
-    notebook) records into: its latest run's experiment, else the default (the file's stem)."""
+    notebook) records into: its latest run's experiment, else the default (the file's stem).
+
+    Asked on every store change, beside the first runs page: one group-by over the frame, and
+    each distinct notebook path resolved once (10,000 runs come from a handful of notebooks)."""
     home = store_for(root, path)
     if home is None:
         return {"store": None, "experiments": [], "notebook_experiment": None}
@@ -185,17 +212,21 @@ def experiments(root: str | os.PathLike[str], path: str | None) -> dict[str, Any
     out: list[dict[str, Any]] = []
     mine: str | None = None
     if len(df):
-        nb = df["notebook"].map(lambda p: api_path(root, p) if isinstance(p, str) else None)
-        for name, group in df.groupby("experiment", sort=True):
-            last = group["started_at"].max()
-            notebooks = sorted({p for p in nb[group.index] if p})
-            out.append({"name": str(name), "runs": len(group),
-                        "last_run_at": jsonable(last), "notebooks": notebooks})
+        api = {p: api_path(root, p) if isinstance(p, str) else None
+               for p in df["notebook"].dropna().unique().tolist()}
+        groups = df.groupby("experiment", sort=True)
+        counts = groups.size()
+        last = groups["started_at"].max()
+        notebooks = groups["notebook"].agg(lambda s: s.dropna().unique().tolist())
+        for name in counts.index:
+            out.append({"name": str(name), "runs": int(counts[name]),
+                        "last_run_at": jsonable(last[name]),
+                        "notebooks": sorted({api[p] for p in notebooks[name] if api.get(p)})})
         if path and path.endswith(".ipynb"):
             want = path.lstrip("/")
-            hits = df[nb == want]
+            hits = df["experiment"][df["notebook"].isin([p for p, a in api.items() if a == want])]
             if len(hits):
-                mine = str(hits.iloc[-1]["experiment"])
+                mine = str(hits.iloc[-1])
             elif any(e["name"] == Path(want).stem for e in out):
                 mine = Path(want).stem
     return {"store": api_path(root, home), "experiments": out, "notebook_experiment": mine}
@@ -207,23 +238,109 @@ def runs_page(root: str | os.PathLike[str], path: str | None, *, experiment: str
               metric: str | None = None, goal: str | None = None, limit: int = DEFAULT_LIMIT,
               offset: int = 0) -> dict[str, Any]:
     """One page of runs, filtered and sorted, in the runs view's payload form."""
-    from ..comparison.model import Filter
+    return _runs(root, path, experiment, query, sort, ascending, metric, goal, limit,
+                 offset)[0]
 
+
+def runs_json(root: str | os.PathLike[str], path: str | None, *, experiment: str | None = None,
+              query: str = "", sort: str | None = None, ascending: bool | None = None,
+              metric: str | None = None, goal: str | None = None, limit: int = DEFAULT_LIMIT,
+              offset: int = 0, cancelled: Callable[[], bool] = lambda: False) -> str:
+    """`runs_page` as JSON text (NaN refused), written once per page while the store stays the
+    same and in the request's thread, so the server's event loop never serialises 10,000 runs.
+
+    A later page (offset > 0: the panel loading the rest in the background) gives way to first
+    pages being built, and stops with `Cancelled` once `cancelled()` says its request is gone
+    (a newer listing aborted it), so after a store change the first page of the new listing
+    does not queue behind the old listing's pages."""
+    with _foreground() if not offset else contextlib.nullcontext():
+        payload, text = _runs(root, path, experiment, query, sort, ascending, metric, goal,
+                              limit, offset, cancelled)
+    return text if text is not None else json.dumps(payload, allow_nan=False)
+
+
+class Cancelled(Exception):
+    """The request this work was for has gone away."""
+
+
+_first_pages = 0
+_first_pages_cond = threading.Condition()
+
+
+@contextlib.contextmanager
+def _foreground() -> Iterator[None]:
+    global _first_pages
+    with _first_pages_cond:
+        _first_pages += 1
+    try:
+        yield
+    finally:
+        with _first_pages_cond:
+            _first_pages -= 1
+            _first_pages_cond.notify_all()
+
+
+def _background_checkpoint(cancelled: Callable[[], bool]) -> None:
+    """Wait while first pages are being built (at most a second), then stop if cancelled."""
+    with _first_pages_cond:
+        _first_pages_cond.wait_for(lambda: _first_pages == 0, timeout=1.0)
+    if cancelled():
+        raise Cancelled
+
+
+def _runs(root: str | os.PathLike[str], path: str | None, experiment: str | None, query: str,
+          sort: str | None, ascending: bool | None, metric: str | None, goal: str | None,
+          limit: int, offset: int, cancelled: Callable[[], bool] = lambda: False
+          ) -> tuple[dict[str, Any], str | None]:
     if goal not in (None, "min", "max"):
         raise MlopsNbError(f"goal must be 'min' or 'max', not {goal!r}")
     limit = max(0, min(int(limit), MAX_LIMIT))
     offset = max(0, int(offset))
     home = store_for(root, path)
     if home is None:
-        return _empty_payload(experiment)
+        return _empty_payload(experiment), None
     df, verdicts = load_frame(home, experiment)
     if not len(df):
-        return _empty_payload(experiment, problems=df.attrs.get("problems", []))
+        return _empty_payload(experiment, problems=df.attrs.get("problems", [])), None
     if metric is not None and not metric.startswith("metrics."):
         metric = f"metrics.{metric}"
     if sort and sort not in df.columns:
         raise MlopsNbError(f"cannot sort by {sort!r}: no such column")
     cmp = _comparison(home, experiment, df, verdicts, metric, goal)
+    if query.strip() or sort:
+        return _page(root, home, experiment, df, cmp, query, sort, ascending, limit,
+                     offset), None
+    # The panel's own listing (default order, page by page): the same pages for every request
+    # until the store changes, so each is built and serialised once, even when a reload and
+    # the change feed ask for the first page together.
+    key = (str(home), f"page:{root}:{experiment}:{metric}:{goal}:{limit}:{offset}")
+    with _cache_lock:
+        hit = _pages.get(key)
+    if hit is not None and hit[0] is cmp:
+        return dict(hit[1]), hit[2]
+    with _single_flight(key):
+        with _cache_lock:
+            hit = _pages.get(key)
+        if hit is not None and hit[0] is cmp:
+            return dict(hit[1]), hit[2]
+        if offset:
+            _background_checkpoint(cancelled)
+        payload = _page(root, home, experiment, df, cmp, query, sort, ascending, limit, offset)
+        if offset:
+            _background_checkpoint(cancelled)
+        text = json.dumps(payload, allow_nan=False)
+        with _cache_lock:
+            if len(_pages) > 64:
+                _pages.clear()
+            _pages[key] = (cmp, payload, text)
+        return dict(payload), text
+
+
+def _page(root: str | os.PathLike[str], home: Path, experiment: str | None, df: Any, cmp: Any,
+          query: str, sort: str | None, ascending: bool | None, limit: int, offset: int
+          ) -> dict[str, Any]:
+    from ..comparison.model import Filter
+
     if query.strip() or sort:
         cmp = copy.copy(cmp)  # the cached one stays in its default state for other requests
         if query.strip():
@@ -383,17 +500,42 @@ def notebook_cells(root: str | os.PathLike[str], path: str) -> dict[str, Any]:
     return out
 
 
+# (home, root, notebook) -> segment path -> (segment stamp, that segment's last run per cell)
+_segment_cells: dict[tuple[str, str, str], dict[Path, tuple[tuple[int, ...], dict[str, Any]]]] = {}
+
+
 def _notebook_cells(root: str | os.PathLike[str], home: Path, want: str) -> dict[str, Any]:
+    """Each segment is parsed once per version: a store change (a kernel's flush) parses the
+    segment it rewrote, not the other hundreds (2.5 s of CPU at 10,000 runs, competing with
+    the panel's own reload after every new run)."""
+    from ..errors import StoreCorrupt
     from ..store.reader import StoreReader
 
-    last: dict[str, Any] = {}
-    reader = StoreReader(home)
-    for cr in reader.iter_cell_runs():
-        if not cr.cell_id or not cr.notebook or api_path(root, cr.notebook) != want:
-            continue
-        prev = last.get(cr.cell_id)
-        if prev is None or (cr.started_at, cr.seq) >= (prev.started_at, prev.seq):
-            last[cr.cell_id] = cr
+    key = (str(home), str(root), want)
+    with _single_flight((str(home), f"cells:{want}")):
+        with _cache_lock:
+            if key not in _segment_cells and len(_segment_cells) > 16:
+                _segment_cells.clear()
+            per = _segment_cells.setdefault(key, {})
+        reader = StoreReader(home)
+        api: dict[str, str | None] = {}
+        last: dict[str, Any] = {}
+        segments = reader.segments()
+        for seg in segments:
+            stamp = (seg.stat.st_size, seg.stat.st_mtime_ns, seg.stat.st_ino)
+            got = per.get(seg.path)
+            if got is None or got[0] != stamp:
+                try:
+                    _, runs = reader.load_segment(seg)
+                except StoreCorrupt:
+                    runs = []
+                got = per[seg.path] = (stamp, _last_per_cell(root, runs, want, api))
+            for cid, cr in got[1].items():
+                prev = last.get(cid)
+                if prev is None or (cr.started_at, cr.seq) >= (prev.started_at, prev.seq):
+                    last[cid] = cr
+        for gone in set(per) - {seg.path for seg in segments}:
+            del per[gone]
     cells = {
         cid: {"id": cr.id, "is_run": cr.is_run, "status": cr.status, "error": cr.error,
               "metrics": cr.metrics, "name": cr.name, "execution_count": cr.execution_count,
@@ -401,6 +543,22 @@ def _notebook_cells(root: str | os.PathLike[str], home: Path, want: str) -> dict
         for cid, cr in last.items()
     }
     return jsonable({"notebook": want, "cells": cells})
+
+
+def _last_per_cell(root: str | os.PathLike[str], runs: list[Any], want: str,
+                   api: dict[str, str | None]) -> dict[str, Any]:
+    last: dict[str, Any] = {}
+    for cr in runs:
+        if not cr.cell_id or not cr.notebook:
+            continue
+        if cr.notebook not in api:
+            api[cr.notebook] = api_path(root, cr.notebook)
+        if api[cr.notebook] != want:
+            continue
+        prev = last.get(cr.cell_id)
+        if prev is None or (cr.started_at, cr.seq) >= (prev.started_at, prev.seq):
+            last[cr.cell_id] = cr
+    return last
 
 
 def _require_store(root: str | os.PathLike[str], path: str | None) -> Path:

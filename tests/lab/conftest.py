@@ -26,6 +26,9 @@ def record_project(root: Path, notebook: str = "nb.ipynb", alphas: tuple[float, 
                    name: str | None = None) -> list[str]:
     """Run a small notebook's cells in a real IPython shell with %track on, as a kernel
     serving `root/notebook` would; returns the run ids."""
+    # The project's own store: without it the kernel would take the nearest `.mlops_nb/`
+    # above the temporary folder (one a stray run left in /tmp, say) as the project's.
+    (root / ".mlops_nb").mkdir(exist_ok=True)
     old_cwd = Path.cwd()
     old_env = {k: os.environ.get(k) for k in ("JPY_SESSION_NAME", "MLOPS_NB_HOME")}
     os.chdir(root)
@@ -71,3 +74,17 @@ def project(tmp_path: Path) -> Iterator[Path]:
     root.mkdir()
     record_project(root)
     yield root
+
+
+@pytest.fixture
+def server_plugin(request: pytest.FixtureRequest) -> None:
+    """The Jupyter server tests' process: they need pytest-jupyter's fixtures, whose autouse
+    event loop must not reach the browser tests (scripts/test.sh runs them apart)."""
+    if not request.config.pluginmanager.has_plugin("pytest_jupyter.jupyter_server"):
+        pytest.skip("server tests run with -p pytest_jupyter.jupyter_server (scripts/test.sh)")
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    """pytest-jupyter's server, with this package's server extension enabled."""
+    return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}

@@ -16,18 +16,7 @@ from tornado.httpclient import HTTPClientError
 
 from .conftest import HOSTILE, record_project
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _needs_plugin(request: pytest.FixtureRequest) -> None:
-    if not request.config.pluginmanager.has_plugin("pytest_jupyter.jupyter_server"):
-        pytest.skip("server tests run with -p pytest_jupyter.jupyter_server (scripts/test.sh)")
-
-
-@pytest.fixture
-def jp_server_config() -> dict:
-    return {"ServerApp": {"jpserver_extensions": {"mlops_nb.server": True}}}
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("server_plugin")]
 
 
 @pytest.fixture

@@ -8,24 +8,16 @@ playwright's sync API do not mix. Screenshots land in artifacts/ (git-ignored).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
-pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
+from . import browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-TOKEN = "mnb-ui-test-token"
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
 CELLS = [
     ("c-load", "%load_ext mlops_nb"),
@@ -40,31 +32,9 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"JupyterLab did not answer at {url}")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    import jupyterlab
-    import playwright  # noqa: F401  (a test dependency: a broken install must fail, not skip)
-
+    browser.need_chromium()
     root = tmp_path_factory.mktemp("labroot")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for _, src in CELLS]
@@ -73,69 +43,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / "nb.ipynb")
-    port = _free_port()
-    state = tmp_path_factory.mktemp("labstate")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"),
-           "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
-           "MPLBACKEND": "Agg"}
-    env.pop("MLOPS_NB_HOME", None)
-    labconfig = state / "config" / "labconfig"  # no "Jupyter news" pop-up over the screenshots
-    labconfig.mkdir(parents=True, exist_ok=True)
-    (labconfig / "page_config.json").write_text(
-        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
-    assert jupyterlab  # the lab app is importable in this venv
-    log = open(state / "lab.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--allow-root",
-         "--LabApp.extension_manager=readonly",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/api/status?token={TOKEN}", 90)
+    with browser.jupyter_server(root, tmp_path_factory.mktemp("labstate"), keep_log="ui-lab.log") as url:
         yield url, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(state / "lab.log", ARTIFACTS / "ui-lab.log")
 
 
 @pytest.fixture(scope="module")
 def page(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        context = browser.new_context(viewport={"width": 1500, "height": 950})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.errors = errors  # type: ignore[attr-defined]
-        try:
-            yield pg
-        finally:
-            context.close()
-            browser.close()
+    with browser.new_page(width=1500, height=950, timeout_ms=60_000) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
+    browser.ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(browser.ARTIFACTS / f"ui-{name}.png"))
 
 
 def widen_sidebar(page, panel) -> None:
@@ -167,18 +87,13 @@ def cell(page, key: str, row: str = "tbody tr[data-id]") -> str | None:
     return page.evaluate(CELL_JS, [row, key])
 
 
-def run_command(page, command: str, args: dict | None = None):
-    return page.evaluate(
-        "([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
-
-
 def test_panel_badges_lineage_export_reproduce(lab, page):
     url, root = lab
-    page.goto(f"{url}/lab/tree/nb.ipynb?token={TOKEN}")
+    page.goto(f"{url}/lab/tree/nb.ipynb?token={browser.TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
                            ".hasCommand('mlops-nb:open-panel')")
-    run_command(page, "mlops-nb:open-panel")
+    browser.run_command(page, "mlops-nb:open-panel")
     panel = page.locator("#mlops-nb-experiments")
     panel.wait_for(state="visible")
     widen_sidebar(page, panel)
@@ -187,7 +102,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
         " return k && k.status === 'idle'; }", timeout=120_000)
 
     # run every cell: the runs appear in the panel with no refresh
-    run_command(page, "notebook:run-all-cells")
+    browser.run_command(page, "notebook:run-all-cells")
     page.wait_for_function(
         "() => { const c = window.jupyterapp.shell.currentWidget.content.widgets;"
         " return c[c.length-1].model.executionCount !== null; }", timeout=180_000)
@@ -284,7 +199,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
         ".mnb-status')?.textContent)")
     page.reload()
     page.wait_for_function("() => window.jupyterapp?.commands?.hasCommand('mlops-nb:open-panel')")
-    run_command(page, "mlops-nb:open-panel")
+    browser.run_command(page, "mlops-nb:open-panel")
     page.wait_for_function(
         f"() => document.querySelector(\"{ROW}[data-id='{other_id}']\")"
         "?.textContent.includes('L2 ✓')", timeout=240_000)
@@ -299,7 +214,7 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     shot(page, "7-report")
 
     # dark theme follows JupyterLab's variables
-    run_command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    browser.run_command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     time.sleep(0.5)
     bg = page.evaluate("() => getComputedStyle(document.querySelector('#mlops-nb-experiments'))"
@@ -311,4 +226,4 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
                           "'#mlops-nb-experiments .mnb-grid th')).backgroundColor")
     assert td_bg == bg and th_bg not in ("rgb(255, 255, 255)", "rgb(243, 244, 246)"), (td_bg, th_bg)
     shot(page, "6-dark")
-    assert not [e for e in page.errors if "mlops" in e.lower()], page.errors  # type: ignore[attr-defined]
+    assert not browser.mlops_errors(page), page.errors

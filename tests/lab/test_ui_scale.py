@@ -11,19 +11,17 @@ Its own JupyterLab (a synthetic store of N_RUNS runs written by the store's own 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .test_ui import ARTIFACTS, CHROMIUM, TOKEN, _free_port, _wait_http, run_command
+from . import browser
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
-N_RUNS = 6000  # three of the panel's pages: 2,000 first, then 5,000 at a time
+N_RUNS = 6000  # three of the panel's pages: 500 first, then 5,000 at a time
 SIDEBAR = 350
 PANEL = "#mlops-nb-experiments"
 VIEW_PAYLOAD_JS = """() => {
@@ -42,52 +40,16 @@ BOXES_JS = """(sel) => {
 }"""
 
 
-def disable_news(config_dir: Path) -> None:
-    """No "Jupyter news" pop-up over the screenshots."""
-    labconfig = config_dir / "labconfig"
-    labconfig.mkdir(parents=True, exist_ok=True)
-    (labconfig / "page_config.json").write_text(
-        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
-
-
 @pytest.fixture(scope="module")
 def big_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    pytest.importorskip("playwright")
+    browser.need_chromium()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from benchmarks.synth import build_store
 
     root = tmp_path_factory.mktemp("bigroot")
     build_store(root / ".mlops_nb", N_RUNS)
-    state = tmp_path_factory.mktemp("bigstate")
-    disable_news(state / "config")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"),
-           "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces")}
-    env.pop("MLOPS_NB_HOME", None)
-    port = _free_port()
-    log = open(state / "lab.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--allow-root",
-         "--LabApp.extension_manager=readonly",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/api/status?token={TOKEN}", 90)
+    with browser.jupyter_server(root, tmp_path_factory.mktemp("bigstate")) as url:
         yield url, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _inside(inner: list[float], outer: list[float], slack: float = 1.0) -> bool:
@@ -96,77 +58,65 @@ def _inside(inner: list[float], outer: list[float], slack: float = 1.0) -> bool:
 
 
 def test_every_run_reaches_a_narrow_panel_and_the_plots_fit(big_lab):
-    from playwright.sync_api import sync_playwright
-
     import mlops_nb as mnb
 
     url, root = big_lab
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1200, "height": 1000})
-        page.set_default_timeout(90_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            page.goto(f"{url}/lab?token={TOKEN}")
-            page.wait_for_function("() => window.jupyterapp?.commands"
-                                   ".hasCommand('mlops-nb:open-panel')")
-            page.evaluate("() => window.jupyterapp.restored")  # the saved layout applied
-            run_command(page, "mlops-nb:open-panel")
-            panel = page.locator(PANEL)
-            page.wait_for_function(f"() => document.querySelector('{PANEL}')?.offsetWidth > 0")
-            # The sidebar's edge dragged to SIDEBAR px wide.
-            box = panel.bounding_box()
-            x, y = box["x"] + box["width"] + 2, box["y"] + box["height"] / 2
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.mouse.move(box["x"] + SIDEBAR + 2, y, steps=5)
-            page.mouse.up()
-            width = panel.bounding_box()["width"]
-            assert abs(width - SIDEBAR) < 40, width
+    browser.ARTIFACTS.mkdir(exist_ok=True)
+    with browser.new_page(width=1200, height=1000) as page:
+        page.goto(f"{url}/lab?token={browser.TOKEN}")
+        page.wait_for_function("() => window.jupyterapp?.commands"
+                               ".hasCommand('mlops-nb:open-panel')")
+        page.evaluate("() => window.jupyterapp.restored")  # the saved layout applied
+        browser.run_command(page, "mlops-nb:open-panel")
+        panel = page.locator(PANEL)
+        page.wait_for_function(f"() => document.querySelector('{PANEL}')?.offsetWidth > 0")
+        # The sidebar's edge dragged to SIDEBAR px wide.
+        box = panel.bounding_box()
+        x, y = box["x"] + box["width"] + 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + SIDEBAR + 2, y, steps=5)
+        page.mouse.up()
+        width = panel.bounding_box()["width"]
+        assert abs(width - SIDEBAR) < 40, width
 
-            page.wait_for_function(f"() => ({VIEW_PAYLOAD_JS})()?.[0] === {N_RUNS}",
-                                   timeout=120_000)
-            n, total, truncated, metric = page.evaluate(VIEW_PAYLOAD_JS)
-            assert (n, total, truncated) == (N_RUNS, N_RUNS, False)
-            count = panel.locator(".mnb-count").inner_text()
-            assert count == f"{N_RUNS:,} of {N_RUNS:,} runs"
+        page.wait_for_function(f"() => ({VIEW_PAYLOAD_JS})()?.[0] === {N_RUNS}",
+                               timeout=120_000)
+        n, total, truncated, metric = page.evaluate(VIEW_PAYLOAD_JS)
+        assert (n, total, truncated) == (N_RUNS, N_RUNS, False)
+        count = panel.locator(".mnb-count").inner_text()
+        assert count == f"{N_RUNS:,} of {N_RUNS:,} runs"
 
-            # Worst first: only possible when the view holds every run (the first page from
-            # the server is the best 2,000).
-            df = mnb.runs(home=root / ".mlops_nb")
-            worst = set(df.loc[df[metric] == df[metric].min(), "id"])
-            header = panel.locator(f"th[data-key='{metric}']")
-            header.click()  # the metric's own order first (best first), then ascending
-            header.click()
-            page.wait_for_function(
-                f"() => document.querySelector(\"{PANEL} th[data-key='{metric}']\")"
-                ".getAttribute('aria-sort') === 'ascending'")
-            first = panel.locator(".mnb-grid tbody tr[data-id]").first.get_attribute("data-id")
-            assert first in worst
+        # Worst first: only possible when the view holds every run (the first page from
+        # the server is the best 500).
+        df = mnb.runs(home=root / ".mlops_nb")
+        worst = set(df.loc[df[metric] == df[metric].min(), "id"])
+        header = panel.locator(f"th[data-key='{metric}']")
+        header.click()  # the metric's own order first (best first), then ascending
+        header.click()
+        page.wait_for_function(
+            f"() => document.querySelector(\"{PANEL} th[data-key='{metric}']\")"
+            ".getAttribute('aria-sort') === 'ascending'")
+        first = panel.locator(".mnb-grid tbody tr[data-id]").first.get_attribute("data-id")
+        assert first in worst
 
-            # The frozen columns (tick, id, name, metric) fit the panel.
-            pbox = panel.bounding_box()
-            right = pbox["x"] + pbox["width"]
-            for key in ("id", "name", metric):
-                th = panel.locator(f".mnb-grid thead th[data-key='{key}']").bounding_box()
-                assert th["x"] + th["width"] <= right + 1, (key, th, pbox)
+        # The frozen columns (tick, id, name, metric) fit the panel.
+        pbox = panel.bounding_box()
+        right = pbox["x"] + pbox["width"]
+        for key in ("id", "name", metric):
+            th = panel.locator(f".mnb-grid thead th[data-key='{key}']").bounding_box()
+            assert th["x"] + th["width"] <= right + 1, (key, th, pbox)
 
-            # Every plot, every point and label inside the panel.
-            for tab in ("metric vs parameter", "metric over time", "parallel coordinates"):
-                panel.locator(".mnb-plot-tabs button", has_text=tab).click()
-                panel.locator(".mnb-plot svg").scroll_into_view_if_needed()
-                boxes = page.evaluate(BOXES_JS, PANEL)
-                assert boxes is not None, tab
-                pnl, svg, parts = boxes
-                assert _inside(svg, pnl), (tab, svg, pnl)
-                outside = [(what, b) for what, b in parts if not _inside(b, svg)]
-                assert not outside, (tab, outside[:5])
-                assert any(w.startswith("circle") for w, _ in parts) or tab.startswith("par")
-                page.screenshot(path=str(ARTIFACTS / f"ui-narrow-{tab.split()[-1]}.png"))
-        finally:
-            browser.close()
-    assert not [e for e in errors if "mlops" in e.lower()], errors
+        # Every plot, every point and label inside the panel.
+        for tab in ("metric vs parameter", "metric over time", "parallel coordinates"):
+            panel.locator(".mnb-plot-tabs button", has_text=tab).click()
+            panel.locator(".mnb-plot svg").scroll_into_view_if_needed()
+            boxes = page.evaluate(BOXES_JS, PANEL)
+            assert boxes is not None, tab
+            pnl, svg, parts = boxes
+            assert _inside(svg, pnl), (tab, svg, pnl)
+            outside = [(what, b) for what, b in parts if not _inside(b, svg)]
+            assert not outside, (tab, outside[:5])
+            assert any(w.startswith("circle") for w, _ in parts) or tab.startswith("par")
+            page.screenshot(path=str(browser.ARTIFACTS / f"ui-narrow-{tab.split()[-1]}.png"))
+    assert not browser.mlops_errors(page), page.errors
