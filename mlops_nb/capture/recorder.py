@@ -358,6 +358,7 @@ class Tracker:
             threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
         )
         ctx.rng = self.rng.changed_states()
+        ctx.rng.update(self.rng.object_states(raw, self.shell.user_ns))
         autolog.STATE.reset_cell()
         self.patch()
         self._display.watch(self.shell, lambda: self._ctx)

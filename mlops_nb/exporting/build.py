@@ -36,6 +36,7 @@ from .codegen import (
     ScriptPlan,
     check_reserved,
     render,
+    rng_restore,
     support_attr,
     support_call,
 )
@@ -445,8 +446,7 @@ def plan_parameters(b: _Build) -> None:
                 f"run {target.id[:12]} is iteration {target.iteration} of a loop the export "
                 "cannot find in its cell's code", ["loop not found"])
         b.bodies[anchor_index] = body
-        loop_rng = [support_call("restore_rng", ast.Constant(g), ast.Constant(d))
-                    for g, d in sorted((target.rng or {}).items())]
+        loop_rng = [rng_restore(g, d) for g, d in sorted((target.rng or {}).items())]
 
     counts, mutated = _stores(sl.cells)
     for name, n in drop_overwritten_literals(b.bodies, mutated).items():

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..capture.analysis import CellAnalysis, analyze
+from ..capture.rng import OBJ_PREFIX, is_object_key
 from ..lineage import DefUseIndex, closure_seqs
 from ..records import CellRun
 
@@ -175,7 +176,10 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             i += 1
         draws = drawn.get(s)
         if draws is None:  # the session's last cell: nothing recorded after it, so any call
-            draws = set(latest) if analyses[s].calls else set()
+            draws = {g for g in latest if not is_object_key(g)} if analyses[s].calls else set()
+        # A generator object's state was recorded before each cell naming it, whenever it
+        # moved: restore it before a cell that reads the name, unless already in place.
+        draws = draws | {OBJ_PREFIX + n for n in analyses[s].uses}
         todo = {gen: digest for gen, (rseq, digest) in latest.items()
                 if gen in draws and applied.get(gen) != rseq}
         if todo:
@@ -193,9 +197,11 @@ def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
     The recorder stores a generator's state before each cell only when it moved since the
     cell before, so the next cell run's record says what this one drew (a first sighting,
     when a module was just imported, counts too: harmless, there is nothing to restore yet).
+    Generator objects are left out: their states are recorded only before cells naming them.
     """
     top = sorted((cr for cr in log if cr.parent is None), key=lambda cr: cr.seq)
     out: dict[int, set[str] | None] = {}
     for cr, nxt in zip(top, [*top[1:], None], strict=True):
-        out[cr.seq] = None if nxt is None else set(nxt.rng or ())
+        out[cr.seq] = None if nxt is None else {
+            g for g in nxt.rng or () if not is_object_key(g)}
     return out
