@@ -4,6 +4,7 @@ tracked InteractiveShell and reproduced in a fresh Python process (one per patte
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -270,6 +271,25 @@ def test_15_time_capture_pip_env_and_cd_are_translated(tracked, monkeypatch):
     assert "os.chdir('sub')" in src
     assert "get_ipython" not in src
     assert "tinyrequirement==1.2.3" in (out / "requirements.txt").read_text()
+
+
+def test_15c_env_with_variables_is_expanded_as_ipython_does(tracked, monkeypatch):
+    monkeypatch.setenv("MNB_DATA_DIR", "")
+    monkeypatch.setenv("MNB_TOKEN", "")
+    tracked.run("import os\nroot = 'data'\nn = 7")
+    tracked.run("%env MNB_DATA_DIR=$root/v{n+1}")
+    tracked.run("%env MNB_TOKEN=s3cr3t-value-123")
+    tracked.run("score = len(os.environ['MNB_DATA_DIR']) + n")
+    assert os.environ["MNB_DATA_DIR"] == "data/v8"
+    (run,) = runs_of(tracked)
+    reader = StoreReader(tracked.tracker.home)
+    raws = [reader.blobs.get_text(cr.code) for cr in reader.session_log(run.session)]
+    assert "%env MNB_DATA_DIR=$root/v{n+1}" in raws  # code, not a value: kept
+    assert not any("s3cr3t" in (r or "") for r in raws)  # a value: never recorded
+    _out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 14
+    assert "os.environ['MNB_DATA_DIR'] = f'{root}/v{n + 1}'" in src
+    assert "os.environ['MNB_TOKEN'] = _mnb.secret('MNB_TOKEN')" in src
 
 
 def test_15b_an_untranslatable_magic_refuses_and_names_the_line(tracked):
