@@ -49,7 +49,12 @@ from .export_warnings import (
 )
 from .literals import check_name, literal_to_ast, literal_value
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
-from .prune import drop_discarded_results, drop_overwritten_literals, used_imports
+from .prune import (
+    drop_discarded_results,
+    drop_looks_at_data,
+    drop_overwritten_literals,
+    used_imports,
+)
 from .requirements import imported_modules, requirements
 from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
@@ -330,6 +335,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     rewrite_for_script(b)
     plan_data_files(b)
     drop_discarded_results(b)  # prune.py
+    drop_looks_at_data(b)
     plan_parameters(b)
     b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
     b.hoisted = used_imports(b.hoisted, b.bodies)
