@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -213,7 +214,12 @@ def test_12_unseeded_split_and_forest_reproduced_exactly(tracked):
     assert proc.returncode == 0, proc.stderr
     assert (Path.cwd() / "w" / "model.pkl").stat().st_size > 0
     reqs = (out / "requirements.txt").read_text()
-    assert "scikit-learn==" in reqs
+    # what the slice imports, then what it pulls in, pinned: the numbers depend on both
+    direct, _, deps = reqs.partition("\n# needed by the packages above")
+    assert [line.split("==")[0] for line in direct.split()] == ["scikit-learn"]
+    for dist in ("numpy", "scipy", "joblib", "threadpoolctl"):
+        assert f"\n{dist}=={metadata.version(dist)}\n" in deps
+    assert "pandas" not in reqs  # the session had it loaded; the slice never imports it
 
 
 def test_13_file_written_then_read_replayed_in_an_empty_folder(tracked):

@@ -55,7 +55,7 @@ from .prune import (
     drop_overwritten_literals,
     used_imports,
 )
-from .requirements import imported_modules, requirements
+from .requirements import DEPENDENCIES_HEADER, dependency_pins, imported_modules, requirements
 from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
 from .source import statement_text
@@ -83,11 +83,14 @@ class Export:
     rng_states: dict[str, Any]
     warnings: list[ExportWarning] = field(default_factory=list)
     modules: dict[str, bytes] = field(default_factory=dict)  # lib/... and support files
+    dependencies: list[str] = field(default_factory=list)  # what the requirements pull in
 
     def files(self) -> dict[str, bytes]:
+        deps = [f"\n{DEPENDENCIES_HEADER}\n", *(f"{d}\n" for d in self.dependencies)]
         return {
             SCRIPT: self.script.source.encode("utf-8"),
-            REQUIREMENTS: ("".join(f"{r}\n" for r in self.requirements)).encode("utf-8"),
+            REQUIREMENTS: "".join([*(f"{r}\n" for r in self.requirements),
+                                   *(deps if self.dependencies else [])]).encode("utf-8"),
             RUN_JSON: json.dumps(to_tagged(self.run_json), indent=1, default=repr).encode(),
             RNG_FILE: json.dumps(self.rng_states).encode(),
             **self.modules,
@@ -528,6 +531,7 @@ def assemble(b: _Build) -> Export:
     extra = ["xxhash"] if b.data_files else []
     reqs = requirements([m for m in modules if m not in own], _packages(b.session), extra,
                         b.pip_reqs)
+    deps = dependency_pins(reqs, _packages(b.session))
     files = _support_files(autolog)
     run_json = {
         "format": EXPORT_FORMAT,
@@ -550,6 +554,7 @@ def assemble(b: _Build) -> Export:
                    "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
                   for c in sl.cells],
         "requirements": reqs,
+        "dependencies": deps,
         "environment": {k: b.env.get(k) for k in ("python", "implementation", "platform",
                                                    "machine", "cwd", "git") if k in b.env},
         "warnings": [w.to_json() for w in b.warnings],
@@ -561,7 +566,7 @@ def assemble(b: _Build) -> Export:
             warnings.warn(str(w), DataChanged, stacklevel=3)
     run_json = redact.scrub_obj(run_json)  # defensive: a store written before redaction
     return Export(target, script, reqs, run_json, b.rng_states, b.warnings,
-                  {**{m.path: m.source for m in project}, **files})
+                  {**{m.path: m.source for m in project}, **files}, deps)
 
 
 def _support_files(autolog: bool) -> dict[str, bytes]:
