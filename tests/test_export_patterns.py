@@ -416,3 +416,39 @@ def test_figures_and_display_expressions(tracked):
     proc = run_script(out, "--output-dir", "o", cwd=Path.cwd() / "w")
     assert proc.returncode == 0, proc.stderr
     assert (Path.cwd() / "w" / "o" / "figures" / "figure-1.png").is_file()
+
+
+@pytest.mark.filterwarnings("ignore:log_metric")
+def test_19b_an_interact_slider_moved_after_its_cell_ran_is_a_run_that_reproduces(tracked):
+    tracked.run("from ipywidgets import interact\n"
+                "from sklearn.datasets import make_classification\n"
+                "from sklearn.tree import DecisionTreeClassifier\n"
+                "import mlops_nb as mnb\n"
+                "X, y = make_classification(n_samples=200, random_state=0)")
+    tracked.run("@interact(max_depth=(1, 8))\n"
+                "def train(max_depth=2):\n"
+                "    model = DecisionTreeClassifier(max_depth=max_depth, random_state=0)\n"
+                "    acc = model.fit(X, y).score(X, y)\n"
+                "    mnb.log_metric('acc', acc)\n"
+                "    return acc")
+    tracked.run("from ipywidgets.widgets.interaction import interactive\n"
+                "from ipywidgets.widgets.widget import _instances\n"
+                "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
+    slider = tracked.ns["panel"].children[0]
+    slider.value = 5  # the user moved the slider: no cell runs, the callback does
+    runs = runs_of(tracked)
+    assert len(runs) == 2  # the first call, in the defining cell, then the slider's
+    moved = runs[-1]
+    assert moved.params == {"max_depth": 5}
+    assert moved.mode == "callback" and moved.execution_count is None
+    out, verdict, src = verify(moved)
+    assert verdict.metrics["acc"]["reproduced"] == moved.metrics["acc"]
+    assert "\nmax_depth = 5\n" in src and "train(max_depth=max_depth)" in src  # an option
+    assert run_script(out, "--max-depth", "1", cwd=Path.cwd() / "w").returncode == 0
+    assert "interact" not in src and "slider moved" in src  # no widgets, no first call with the slider's first value
+    assert "ipywidgets" not in (out / "requirements.txt").read_text()
+    # a callback outside a cell whose function has no name to call it by is not recorded
+    tracked.run("interact(lambda k=1: mnb.log_metric('acc', k), k=(0, 3))\n"
+                "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
+    tracked.ns["panel"].children[0].value = 3
+    assert len(runs_of(tracked)) == 3  # the lambda's first call in its cell, then nothing

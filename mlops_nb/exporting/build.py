@@ -24,7 +24,7 @@ from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
-from ..records import CellRun, iso, run_view
+from ..records import MODE_CALLBACK, CellRun, iso, run_view
 from ..store.reader import StoreReader
 from .codegen import (
     AUTOLOG_FILE,
@@ -47,6 +47,7 @@ from .export_warnings import (
     MissingModuleSource,
     MissingRngState,
 )
+from .interact import callback_parameters, strip_interact
 from .literals import check_name, literal_to_ast, literal_value
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
 from .prune import (
@@ -336,10 +337,14 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     slice_session(b)
     translate_cells(b)
     rewrite_for_script(b)
+    if target.mode == MODE_CALLBACK:  # a run an `interact` slider made: interact.py
+        strip_interact(b.bodies)
     plan_data_files(b)
     drop_discarded_results(b)  # prune.py
     drop_looks_at_data(b)
     plan_parameters(b)
+    if target.mode == MODE_CALLBACK:
+        callback_parameters(b.bodies, b.params)
     b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
     b.hoisted = used_imports(b.hoisted, b.bodies)
     plan_rng(b)
@@ -503,7 +508,8 @@ def plan_rng(b: _Build) -> None:
         b.cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, b.bodies[i],
                                 rng, errored=cell.run.status != "ok",
                                 figures=bool(cell.run.figures),
-                                autolog=autolog and i == len(sl.cells) - 1))
+                                autolog=autolog and i == len(sl.cells) - 1,
+                                callback=cell.run.mode == MODE_CALLBACK))
 
 
 def assemble(b: _Build) -> Export:

@@ -67,6 +67,7 @@ class CellCode:
     errored: bool = False
     figures: bool = False
     autolog: bool = False  # the run's own cell, when some metric comes from autolog
+    callback: bool = False  # an `interact` slider's call, made outside any cell
 
 
 @dataclass
@@ -132,6 +133,8 @@ def _label(cell: CellCode) -> str:
     """A separator made only of an int: nothing recorded is pasted as text."""
     count = cell.execution_count if isinstance(cell.execution_count, int) else None
     label = f"# In [{count}]" if count is not None else f"# cell (seq {int(cell.seq)})"
+    if cell.callback:
+        label = f"# a widget slider moved after its cell ran (seq {int(cell.seq)})"
     if cell.errored:
         label += "  (raised in the notebook: replayed up to the error)"
     return label + "\n"
