@@ -452,3 +452,24 @@ def test_19b_an_interact_slider_moved_after_its_cell_ran_is_a_run_that_reproduce
                 "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
     tracked.ns["panel"].children[0].value = 3
     assert len(runs_of(tracked)) == 3  # the lambda's first call in its cell, then nothing
+
+
+def test_19c_interact_manual_called_as_a_function_then_run_by_its_button(tracked):
+    tracked.run("import ipywidgets as widgets\nimport mlops_nb as mnb\nbase = 10")
+    tracked.run("def scale(k=1.5, label='a'):\n"
+                "    mnb.log_metric('score', base * k + len(label))\n\n"
+                "widgets.interact_manual(scale, k=(0.5, 3.0), label=['a', 'bbb'])")
+    tracked.run("from ipywidgets.widgets.interaction import interactive\n"
+                "from ipywidgets.widgets.widget import _instances\n"
+                "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
+    panel = tracked.ns["panel"]
+    panel.children[0].value = 2.5
+    panel.children[1].value = "bbb"
+    assert len(runs_of(tracked)) == 0  # a manual panel waits for its button
+    panel.manual_button.click()
+    (run,) = runs_of(tracked)
+    assert run.params == {"k": 2.5, "label": "bbb"}
+    _out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 28.0
+    assert "interact_manual" not in src and "ipywidgets" not in src
+    assert "scale(k=k, label=label)" in src
