@@ -124,3 +124,16 @@ def test_torch_global_generator(tracked, no_leftover_torch, monkeypatch):
     assert verdict.metrics["score"]["recorded"] == verdict.metrics["score"]["reproduced"]
     reqs = (out / "requirements.txt").read_text()
     assert ("torch==" in reqs) == REAL_TORCH
+
+
+def test_a_sweep_drawing_from_a_generator_object_replays_each_iteration(tracked):
+    tracked.run("import mlops_nb as mnb\nimport numpy as np\nrng = np.random.default_rng()")
+    tracked.run("for scale in [1.0, 2.0, 3.0]:\n"
+                "    mnb.log_metric('score', float(rng.normal(size=3).sum()) * scale)")
+    runs = runs_of(tracked)
+    assert [r.params for r in runs] == [{"scale": 1.0}, {"scale": 2.0}, {"scale": 3.0}]
+    for i, run in enumerate(runs):
+        _out, verdict, src = verify(run, name=f"exp{i}")
+        assert verdict.metrics["score"]["reproduced"] == run.metrics["score"]
+        if i:  # iteration k starts where iteration k-1 left the generator
+            assert src.count("_mnb.restore_rng('rng', ") == 2

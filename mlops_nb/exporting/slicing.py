@@ -162,7 +162,17 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         for n in sorted(unresolved.get(s, ())):
             names.setdefault(n, []).append(s)
 
-    # RNG: before each slice cell that draws from a global generator, its latest state.
+    rng_before = rng_restores(order, prefix, log, analyses)
+    return Slice(target, anchor, cells, names, missing, rng_before,
+                 closure_seqs(lineage_deps, end))
+
+
+
+def rng_restores(order: list[int], prefix: list[CellRun], log: list[CellRun],
+                 analyses: dict[int, CellAnalysis]) -> dict[int, dict[str, str]]:
+    """{seq: {generator: state blob}} to restore before each slice cell (in `order`): a
+    global generator's latest state before a cell that drew from it, a generator object's
+    before a cell that reads its name; each only when the replay has not put it there yet."""
     rng_before: dict[int, dict[str, str]] = {}
     latest: dict[str, tuple[int, str]] = {}
     applied: dict[str, int] = {}
@@ -186,9 +196,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             rng_before[s] = todo
             for gen in todo:
                 applied[gen] = latest[gen][0]
-    return Slice(target, anchor, cells, names, missing, rng_before,
-                 closure_seqs(lineage_deps, end))
-
+    return rng_before
 
 
 def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
