@@ -278,6 +278,22 @@ def phases(cells: int) -> dict[str, Any]:
     for _ in range(500):
         moved()
     out["rng_check_moved_cpu_s"] = _percentile(moved.cpu, 0.5)  # type: ignore[attr-defined]
+    # generator objects: a 50-statement cell naming none, and a cell drawing from one
+    user_ns = {**{f"v{i}": i for i in range(300)}, "gen": np.random.default_rng(0)}
+    fifty = fifty_statement_cell(0)
+    out["rng_objects_none_cpu_s"] = _cpu_per_call(lambda: watcher.object_states(fifty, user_ns),
+                                                  2000)
+
+    def drew() -> None:
+        user_ns["gen"].random()
+        c0 = time.thread_time()
+        watcher.object_states("x = gen.normal(size=3)", user_ns)
+        drew.cpu.append(time.thread_time() - c0)  # type: ignore[attr-defined]
+
+    drew.cpu = []  # type: ignore[attr-defined]
+    for _ in range(500):
+        drew()
+    out["rng_objects_moved_cpu_s"] = _percentile(drew.cpu, 0.5)  # type: ignore[attr-defined]
 
     log = SessionLog()
     ns = {"math": __import__("math"), "random": random, "history": []}
@@ -345,6 +361,8 @@ def print_phases(res: dict[str, Any]) -> None:
     rows = [
         ("RNG check, nothing moved", res["rng_check_unchanged_cpu_s"], 0.3),
         ("RNG check, both generators moved (serialised)", res["rng_check_moved_cpu_s"], None),
+        ("RNG objects, 50-statement cell naming none", res["rng_objects_none_cpu_s"], 0.3),
+        ("RNG objects, a cell naming a Generator that moved", res["rng_objects_moved_cpu_s"], 0.3),
         ("AST + lineage, 50-statement cell (median)", res["ast_lineage_fifty_cpu_s"], 0.5),
         ("AST + lineage, 50-statement cell (p95)", res["ast_lineage_fifty_p95_cpu_s"], 0.5),
         ("4 small arrays fingerprinted", res["fingerprint_four_small_arrays_cpu_s"], None),

@@ -22,6 +22,7 @@ STATUS_ERROR = "error"
 MODE_AUTO = "auto"
 MODE_EXPLICIT = "explicit"
 MODE_BACKFILLED = "backfilled"
+MODE_CALLBACK = "callback"  # an `interact` widget's call after its cell ran
 
 
 @dataclass

@@ -275,7 +275,8 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
                     continue
                 if name == _ENV_ARG:
                     m = _ENV_ARG_RE.match(value.value)
-                    if m and m.group("value") != REDACTED:
+                    if m and m.group("value") != REDACTED and not env_value_is_code(
+                            m.group("value")):
                         secrets.add(m.group("value").strip())
                         edits[id(value)] = (value, m.group("head") + REDACTED)
                 elif name not in allow and is_secret_value(name, value.value):
@@ -372,8 +373,23 @@ def _replace_spans(code: str, nodes: list[tuple[ast.Constant, str]]) -> str:
 
 
 def replace_env_magics(text: str) -> str:
-    """`%env NAME=value` lines of raw IPython code with the value replaced."""
-    return _ENV_MAGIC.sub(lambda m: m.group("head") + REDACTED, text)
+    """`%env NAME=value` lines of raw IPython code with the value replaced (unless the value
+    is code: `$var`, `{expr}`)."""
+    return _ENV_MAGIC.sub(lambda m: m.group(0) if env_value_is_code(m.group("value"))
+                          else m.group("head") + REDACTED, text)
+
+
+def env_value_is_code(value: str) -> bool:
+    """`%env NAME=$var` or `NAME={expr}`: IPython expands it from the namespace, so it names
+    values rather than holding one, and is kept (when no literal in it has a secret shape)."""
+    from .varexpand import expansion
+
+    node = expansion(value)
+    if node is None or scrub_text(value) != value:
+        return False
+    return not any(isinstance(n, ast.Constant) and isinstance(n.value, str)
+                   for v in node.values if isinstance(v, ast.FormattedValue)
+                   for n in ast.walk(v.value))
 
 
 def redact_raw(raw: str, secrets: Iterable[str]) -> str:

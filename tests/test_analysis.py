@@ -109,6 +109,12 @@ def test_class_body_reads_are_uses():
     assert {"Base", "factor", "helper"} <= set(a.uses)
 
 
+def test_env_magic_expansion_reads_its_names():
+    a = analyze("get_ipython().run_line_magic('env', 'DATA=$root/v{n + 1}:$$HOME')\n"
+                "get_ipython().run_line_magic('env', 'PLAIN=abc')")
+    assert sorted(a.uses) == ["n", "root"]
+
+
 def test_magics_and_python_bodies():
     code = (
         "get_ipython().run_line_magic('matplotlib', 'inline')\n"

@@ -4,8 +4,10 @@ tracked InteractiveShell and reproduced in a fresh Python process (one per patte
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -212,7 +214,12 @@ def test_12_unseeded_split_and_forest_reproduced_exactly(tracked):
     assert proc.returncode == 0, proc.stderr
     assert (Path.cwd() / "w" / "model.pkl").stat().st_size > 0
     reqs = (out / "requirements.txt").read_text()
-    assert "scikit-learn==" in reqs
+    # what the slice imports, then what it pulls in, pinned: the numbers depend on both
+    direct, _, deps = reqs.partition("\n# needed by the packages above")
+    assert [line.split("==")[0] for line in direct.split()] == ["scikit-learn"]
+    for dist in ("numpy", "scipy", "joblib", "threadpoolctl"):
+        assert f"\n{dist}=={metadata.version(dist)}\n" in deps
+    assert "pandas" not in reqs  # the session had it loaded; the slice never imports it
 
 
 def test_13_file_written_then_read_replayed_in_an_empty_folder(tracked):
@@ -270,6 +277,25 @@ def test_15_time_capture_pip_env_and_cd_are_translated(tracked, monkeypatch):
     assert "os.chdir('sub')" in src
     assert "get_ipython" not in src
     assert "tinyrequirement==1.2.3" in (out / "requirements.txt").read_text()
+
+
+def test_15c_env_with_variables_is_expanded_as_ipython_does(tracked, monkeypatch):
+    monkeypatch.setenv("MNB_DATA_DIR", "")
+    monkeypatch.setenv("MNB_TOKEN", "")
+    tracked.run("import os\nroot = 'data'\nn = 7")
+    tracked.run("%env MNB_DATA_DIR=$root/v{n+1}")
+    tracked.run("%env MNB_TOKEN=s3cr3t-value-123")
+    tracked.run("score = len(os.environ['MNB_DATA_DIR']) + n")
+    assert os.environ["MNB_DATA_DIR"] == "data/v8"
+    (run,) = runs_of(tracked)
+    reader = StoreReader(tracked.tracker.home)
+    raws = [reader.blobs.get_text(cr.code) for cr in reader.session_log(run.session)]
+    assert "%env MNB_DATA_DIR=$root/v{n+1}" in raws  # code, not a value: kept
+    assert not any("s3cr3t" in (r or "") for r in raws)  # a value: never recorded
+    _out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 14
+    assert "os.environ['MNB_DATA_DIR'] = f'{root}/v{n + 1}'" in src
+    assert "os.environ['MNB_TOKEN'] = _mnb.secret('MNB_TOKEN')" in src
 
 
 def test_15b_an_untranslatable_magic_refuses_and_names_the_line(tracked):
@@ -390,3 +416,60 @@ def test_figures_and_display_expressions(tracked):
     proc = run_script(out, "--output-dir", "o", cwd=Path.cwd() / "w")
     assert proc.returncode == 0, proc.stderr
     assert (Path.cwd() / "w" / "o" / "figures" / "figure-1.png").is_file()
+
+
+@pytest.mark.filterwarnings("ignore:log_metric")
+def test_19b_an_interact_slider_moved_after_its_cell_ran_is_a_run_that_reproduces(tracked):
+    tracked.run("from ipywidgets import interact\n"
+                "from sklearn.datasets import make_classification\n"
+                "from sklearn.tree import DecisionTreeClassifier\n"
+                "import mlops_nb as mnb\n"
+                "X, y = make_classification(n_samples=200, random_state=0)")
+    tracked.run("@interact(max_depth=(1, 8))\n"
+                "def train(max_depth=2):\n"
+                "    model = DecisionTreeClassifier(max_depth=max_depth, random_state=0)\n"
+                "    acc = model.fit(X, y).score(X, y)\n"
+                "    mnb.log_metric('acc', acc)\n"
+                "    return acc")
+    tracked.run("from ipywidgets.widgets.interaction import interactive\n"
+                "from ipywidgets.widgets.widget import _instances\n"
+                "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
+    slider = tracked.ns["panel"].children[0]
+    slider.value = 5  # the user moved the slider: no cell runs, the callback does
+    runs = runs_of(tracked)
+    assert len(runs) == 2  # the first call, in the defining cell, then the slider's
+    moved = runs[-1]
+    assert moved.params == {"max_depth": 5}
+    assert moved.mode == "callback" and moved.execution_count is None
+    out, verdict, src = verify(moved)
+    assert verdict.metrics["acc"]["reproduced"] == moved.metrics["acc"]
+    assert "\nmax_depth = 5\n" in src and "train(max_depth=max_depth)" in src  # an option
+    assert run_script(out, "--max-depth", "1", cwd=Path.cwd() / "w").returncode == 0
+    assert "interact" not in src and "slider moved" in src  # no widgets, no first call with the slider's first value
+    assert "ipywidgets" not in (out / "requirements.txt").read_text()
+    # a callback outside a cell whose function has no name to call it by is not recorded
+    tracked.run("interact(lambda k=1: mnb.log_metric('acc', k), k=(0, 3))\n"
+                "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
+    tracked.ns["panel"].children[0].value = 3
+    assert len(runs_of(tracked)) == 3  # the lambda's first call in its cell, then nothing
+
+
+def test_19c_interact_manual_called_as_a_function_then_run_by_its_button(tracked):
+    tracked.run("import ipywidgets as widgets\nimport mlops_nb as mnb\nbase = 10")
+    tracked.run("def scale(k=1.5, label='a'):\n"
+                "    mnb.log_metric('score', base * k + len(label))\n\n"
+                "widgets.interact_manual(scale, k=(0.5, 3.0), label=['a', 'bbb'])")
+    tracked.run("from ipywidgets.widgets.interaction import interactive\n"
+                "from ipywidgets.widgets.widget import _instances\n"
+                "panel = [w for w in _instances.values() if isinstance(w, interactive)][-1]")
+    panel = tracked.ns["panel"]
+    panel.children[0].value = 2.5
+    panel.children[1].value = "bbb"
+    assert len(runs_of(tracked)) == 0  # a manual panel waits for its button
+    panel.manual_button.click()
+    (run,) = runs_of(tracked)
+    assert run.params == {"k": 2.5, "label": "bbb"}
+    _out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 28.0
+    assert "interact_manual" not in src and "ipywidgets" not in src
+    assert "scale(k=k, label=label)" in src

@@ -194,3 +194,37 @@ def test_the_quickstart_best_run_reads_like_a_script(tracked):
           "notebook's own:\n" + "\n".join(other))
     assert len(src.splitlines()) < 60
     assert len(other) <= 10, other
+
+
+def test_statements_that_only_look_at_data_are_left_out(tracked):
+    tracked.run("import pandas as pd\nimport numpy as np")
+    tracked.run("df = pd.DataFrame({'a': np.arange(20.0), 'b': np.arange(20.0) % 3})\n"
+                "df.head()\ndf.describe()\nprint(df.shape, len(df))\n"
+                "df['b'].value_counts()\ndf.sample(3)  # draws: stays\n"
+                "print(f'rows: {df.shape[0]}')\ndf")
+    tracked.run("total = float(df['a'].sum())\nprint('total', total)\nscore = total / 10\n"
+                "df.tail(2)")
+    run = runs_of(tracked)[-1]
+    _out, src = verified(run)
+    for gone in ("df.head()", "describe", "print(df.shape", "value_counts", "print(f'rows",
+                 "df.tail", "\ndf\n"):
+        assert gone not in src, gone
+    assert "df.sample(3)  # draws: stays" in src
+    assert "print('total', total)" in src  # `total` is not data: a print may be the point
+
+
+def test_only_what_provably_just_looks_at_data_is_dropped():
+    import ast
+
+    from mlops_nb.exporting.prune import _only_looks
+
+    def dropped(code: str) -> bool:
+        return _only_looks(ast.parse(code).body[0], {"df"})
+
+    for code in ("df.head()", "df.describe()", "print(df.shape, len(df))", "df[['a']].mean()",
+                 "df.iloc[:5]", "df", "print('n =', df['a'].nunique())"):
+        assert dropped(code), code
+    for code in ("df.sample(3)", "df.apply(f)", "df.to_csv('x.csv')", "print(df, file=fh)",
+                 "other.head()", "df.head(n)", "df.plot()", "print(model.score(X, y))",
+                 "x = df.head()", "df.pop('a')", "print(df[key])"):
+        assert not dropped(code), code

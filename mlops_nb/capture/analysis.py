@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..varexpand import names_used
 from .effects import ARG_MUTATORS, VIEW_METHODS
 
 # Cell magics whose body is Python run in the user namespace: analyse the body as the cell.
@@ -452,6 +453,9 @@ class _CellVisitor(ast.NodeVisitor):
     def _visit_magic(self, kind: str, name: str, args: list[ast.expr]) -> None:
         self.out.magics.append(name)
         texts = [a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if kind == "line" and name in ("env", "set_env") and texts:  # `%env DATA=$root`
+            for used in names_used(texts[0]):
+                self.use(used)
         body: str | None = None
         if kind == "cell" and name in PYTHON_BODY_CELL_MAGICS and len(texts) == 2:
             body = texts[1]

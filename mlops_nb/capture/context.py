@@ -43,6 +43,7 @@ class CellContext:
     auto_calls: list[Any] = field(default_factory=list)  # autolog.Call, scikit-learn autolog
     published: list[bytes] = field(default_factory=list)  # PNGs the frontend was sent
     candidates: list[Any] = field(default_factory=list)  # figures to render if none were
+    mode: str | None = None  # MODE_CALLBACK: a widget callback outside any cell
 
 
 def from_older_thread(ctx: CellContext) -> bool:

@@ -38,7 +38,8 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
         cur = {"loop": values, "metrics": {}, "rng_after": None}
         ctx.iterations.append(cur)
     cur["metrics"][key] = stored
-    cur["rng_after"] = RngWatcher().changed_states()
+    watcher = RngWatcher()  # every state, and the generator objects the cell names
+    cur["rng_after"] = {**watcher.changed_states(), **watcher.object_states(ctx.raw, ns)}
 
 
 def recorded_iterations(ctx: CellContext) -> list[dict[str, Any]]:

@@ -20,16 +20,25 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ..lineage import SessionLog, externalize_large_values
-from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
+from ..records import (
+    MODE_AUTO,
+    MODE_BACKFILLED,
+    MODE_CALLBACK,
+    MODE_EXPLICIT,
+    STATUS_ERROR,
+    CellRun,
+)
 from ..server.live_path import LivePath, kernel_connection_file
 from ..store.location import home_for_writing
 from ..store.writer import SessionWriter
 from ..validation.hook import Profiler
-from . import autolog, environment, figures, hooks
+from . import autolog, environment, figures, hooks, interact
 from .analysis import CellAnalysis, analyze, is_plain_literal
 from .backfill import history_cells, is_control_cell
 from .build import (
@@ -358,6 +367,7 @@ class Tracker:
             threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
         )
         ctx.rng = self.rng.changed_states()
+        ctx.rng.update(self.rng.object_states(raw, self.shell.user_ns))
         autolog.STATE.reset_cell()
         self.patch()
         self._display.watch(self.shell, lambda: self._ctx)
@@ -386,8 +396,34 @@ class Tracker:
         finally:
             self._last_tree = None  # nothing of a cell stays in the kernel once recorded
             autolog.STATE.reset_cell()
+            interact.wrap_new_widgets(self, ctx.raw)
             if not self.auto:  # a `%%track` cell: patched for this cell only
                 self.unpatch()
+
+    def run_callback(self, code: str, params: dict[str, Any], call: Callable[[], Any]) -> Any:
+        """Record `call`, a widget callback running outside any cell (the user moved an
+        `interact` slider), as a cell run of `code`, the call it amounts to, with the widget
+        values as parameters (capture/interact.py)."""
+        info = SimpleNamespace(raw_cell=code, transformed_cell=code, cell_id=None,
+                               store_history=False)
+        try:
+            self._begin(info, code, explicit=False)  # type: ignore[arg-type]
+        except Exception as exc:
+            log.warning("mlops-nb could not start recording a widget callback: %r", exc)
+            self._ctx = None
+            return call()
+        if self._ctx is not None:
+            self._ctx.mode = MODE_CALLBACK
+            self._ctx.params.update(params)
+        result = SimpleNamespace(error_before_exec=None, error_in_exec=None,
+                                 execution_count=None)
+        try:
+            return call()
+        except BaseException as exc:
+            result.error_in_exec = exc
+            raise
+        finally:
+            self.post_run_cell(result)  # type: ignore[arg-type]
 
     # -- building the record (build.py) -------------------------------------------------------
     def _analysis(self, ctx: CellContext) -> tuple[str, CellAnalysis]:
@@ -437,7 +473,7 @@ class Tracker:
             seq=len(self.log),
             started_at=ctx.started,
             duration_s=round(duration, 6),
-            mode=MODE_EXPLICIT if ctx.explicit else MODE_AUTO,
+            mode=ctx.mode or (MODE_EXPLICIT if ctx.explicit else MODE_AUTO),
             name=ctx.name,
             notebook=self._notebook.get(ctx.cell_id),
             cell_id=ctx.cell_id,

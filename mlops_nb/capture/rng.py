@@ -1,17 +1,29 @@
-"""Global RNG states, so an export can replay even unseeded randomness bit for bit.
+"""RNG states, so an export can replay even unseeded randomness bit for bit.
 
-Checked before every tracked cell, so the check compares a cheap digest, not the state: for
-numpy's global generator the 2.5 KB of its Mersenne Twister read in place (a microsecond,
-where `get_state()` copies and converts it in tens), for `random` its state tuple. Serialising
-to JSON happens only when a state moved.
+Global generators (`random`, numpy's, PyTorch's once torch is imported) are checked before
+every tracked cell, so the check compares a cheap digest, not the state: for numpy's global
+generator the 2.5 KB of its Mersenne Twister read in place (a microsecond, where `get_state()`
+copies and converts it in tens), for `random` its state tuple. Serialising to JSON happens only
+when a state moved.
+
+Generator objects bound in the namespace (`rng = np.random.default_rng()`, `random.Random()`,
+a `RandomState`) are checked only before a cell whose code names them: the cell's words are
+matched against the namespace, so a cell naming no generator costs one regex pass. Their
+states are keyed `obj:NAME`; the export restores one into the object the name holds, right
+before a cell that reads the name.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import re
 import sys
 from typing import Any
+
+OBJ_PREFIX = "obj:"  # record key of a generator object: `obj:` + the name bound to it
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # numpy's `mt19937_state`: 624 uint32 words and an int position.
 _MT_STATE_BYTES = 624 * 4 + 4
@@ -25,9 +37,12 @@ class RngWatcher:
         self._numpy_addr = 0
         self._numpy_raw: bytes | None = None
         self._numpy_gauss = True  # the last state held a cached gauss (or is unknown)
+        self._last_torch: bytes | None = None
+        self._last_obj: dict[str, tuple[int, bytes]] = {}  # key -> (id of object, state)
 
     def changed_states(self) -> dict[str, bytes]:
-        """{'random'|'numpy': JSON bytes} for each global RNG whose state moved since last call."""
+        """{'random'|'numpy'|'torch': JSON bytes} for each global RNG whose state moved since
+        the last call."""
         out: dict[str, bytes] = {}
         state = random.getstate()
         if state != self._last_random:
@@ -39,7 +54,46 @@ class RngWatcher:
             payload = self._numpy_changed(np)
             if payload is not None:
                 out["numpy"] = payload
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            payload = self._torch_changed(torch)
+            if payload is not None:
+                out["torch"] = payload
         return out
+
+    def _torch_changed(self, torch: Any) -> bytes | None:
+        try:
+            raw = bytes(torch.random.get_rng_state().numpy())
+        except Exception:  # a stand-in or broken torch, or no numpy bridge
+            return None
+        if raw == self._last_torch:
+            return None
+        self._last_torch = raw
+        return json.dumps(base64.b64encode(raw).decode("ascii")).encode()
+
+    def object_states(self, code: str, ns: dict[str, Any]) -> dict[str, bytes]:
+        """{'obj:NAME': JSON bytes} for each generator object the code names whose state (or
+        identity) changed since it was last recorded: its state before the cell draws."""
+        out: dict[str, bytes] = {}
+        kinds = _generator_kinds()
+        for name in set(_WORD.findall(code)).intersection(ns):
+            obj = ns[name]
+            kind = kinds.get(type(obj))
+            if kind is None and isinstance(obj, random.Random) and \
+                    not isinstance(obj, random.SystemRandom):
+                kind = "random.Random"
+            if kind is None:
+                continue
+            try:
+                payload = json.dumps({"type": kind, "state": _object_state(kind, obj)}).encode()
+            except Exception:
+                continue
+            key = OBJ_PREFIX + name
+            if self._last_obj.get(key) != (id(obj), payload):
+                self._last_obj[key] = (id(obj), payload)
+                out[key] = payload
+        return out
+
 
     def _numpy_changed(self, np: Any) -> bytes | None:
         try:
@@ -88,6 +142,38 @@ class RngWatcher:
             return None
         return ctypes.string_at(self._numpy_addr, _MT_STATE_BYTES)
 
+
+def _generator_kinds() -> dict[type, str]:
+    """numpy's generator classes, when numpy is loaded (never imported here)."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return {}
+    try:
+        return {np.random.Generator: "numpy.Generator", np.random.RandomState: "numpy.RandomState"}
+    except AttributeError:
+        return {}
+
+
+def _object_state(kind: str, obj: Any) -> Any:
+    if kind == "numpy.Generator":
+        return _plain(obj.bit_generator.state)
+    if kind == "numpy.RandomState":
+        return _plain(obj.get_state(legacy=False))
+    version, internal, gauss = obj.getstate()
+    return [version, list(internal), gauss]
+
+
+def _plain(value: Any) -> Any:
+    """A bit generator's state dict with its arrays as lists (MT19937's key), JSON-ready."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def is_object_key(key: str) -> bool:
+    return key.startswith(OBJ_PREFIX)
 
 def _same_numpy_state(a: tuple[Any, ...], b: tuple[Any, ...] | None) -> bool:
     if b is None:

@@ -24,7 +24,7 @@ from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
-from ..records import CellRun, iso, run_view
+from ..records import MODE_CALLBACK, CellRun, iso, run_view
 from ..store.reader import StoreReader
 from .codegen import (
     AUTOLOG_FILE,
@@ -36,6 +36,7 @@ from .codegen import (
     ScriptPlan,
     check_reserved,
     render,
+    rng_restore,
     support_attr,
     support_call,
 )
@@ -46,10 +47,16 @@ from .export_warnings import (
     MissingModuleSource,
     MissingRngState,
 )
+from .interact import callback_parameters, strip_interact
 from .literals import check_name, literal_to_ast, literal_value
 from .project import LIB_DIR, needed_modules, recorded_modules, star_names
-from .prune import drop_discarded_results, drop_overwritten_literals, used_imports
-from .requirements import imported_modules, requirements
+from .prune import (
+    drop_discarded_results,
+    drop_looks_at_data,
+    drop_overwritten_literals,
+    used_imports,
+)
+from .requirements import DEPENDENCIES_HEADER, dependency_pins, imported_modules, requirements
 from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, compute_slice
 from .source import statement_text
@@ -77,11 +84,14 @@ class Export:
     rng_states: dict[str, Any]
     warnings: list[ExportWarning] = field(default_factory=list)
     modules: dict[str, bytes] = field(default_factory=dict)  # lib/... and support files
+    dependencies: list[str] = field(default_factory=list)  # what the requirements pull in
 
     def files(self) -> dict[str, bytes]:
+        deps = [f"\n{DEPENDENCIES_HEADER}\n", *(f"{d}\n" for d in self.dependencies)]
         return {
             SCRIPT: self.script.source.encode("utf-8"),
-            REQUIREMENTS: ("".join(f"{r}\n" for r in self.requirements)).encode("utf-8"),
+            REQUIREMENTS: "".join([*(f"{r}\n" for r in self.requirements),
+                                   *(deps if self.dependencies else [])]).encode("utf-8"),
             RUN_JSON: json.dumps(to_tagged(self.run_json), indent=1, default=repr).encode(),
             RNG_FILE: json.dumps(self.rng_states).encode(),
             **self.modules,
@@ -327,9 +337,14 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     slice_session(b)
     translate_cells(b)
     rewrite_for_script(b)
+    if target.mode == MODE_CALLBACK:  # a run an `interact` slider made: interact.py
+        strip_interact(b.bodies)
     plan_data_files(b)
     drop_discarded_results(b)  # prune.py
+    drop_looks_at_data(b)
     plan_parameters(b)
+    if target.mode == MODE_CALLBACK:
+        callback_parameters(b.bodies, b.params)
     b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
     b.hoisted = used_imports(b.hoisted, b.bodies)
     plan_rng(b)
@@ -445,8 +460,7 @@ def plan_parameters(b: _Build) -> None:
                 f"run {target.id[:12]} is iteration {target.iteration} of a loop the export "
                 "cannot find in its cell's code", ["loop not found"])
         b.bodies[anchor_index] = body
-        loop_rng = [support_call("restore_rng", ast.Constant(g), ast.Constant(d))
-                    for g, d in sorted((target.rng or {}).items())]
+        loop_rng = [rng_restore(g, d) for g, d in sorted((target.rng or {}).items())]
 
     counts, mutated = _stores(sl.cells)
     for name, n in drop_overwritten_literals(b.bodies, mutated).items():
@@ -494,7 +508,8 @@ def plan_rng(b: _Build) -> None:
         b.cells.append(CellCode(cell.seq, cell.run.execution_count, cell.run.id, b.bodies[i],
                                 rng, errored=cell.run.status != "ok",
                                 figures=bool(cell.run.figures),
-                                autolog=autolog and i == len(sl.cells) - 1))
+                                autolog=autolog and i == len(sl.cells) - 1,
+                                callback=cell.run.mode == MODE_CALLBACK))
 
 
 def assemble(b: _Build) -> Export:
@@ -522,6 +537,7 @@ def assemble(b: _Build) -> Export:
     extra = ["xxhash"] if b.data_files else []
     reqs = requirements([m for m in modules if m not in own], _packages(b.session), extra,
                         b.pip_reqs)
+    deps = dependency_pins(reqs, _packages(b.session))
     files = _support_files(autolog)
     run_json = {
         "format": EXPORT_FORMAT,
@@ -544,6 +560,7 @@ def assemble(b: _Build) -> Export:
                    "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
                   for c in sl.cells],
         "requirements": reqs,
+        "dependencies": deps,
         "environment": {k: b.env.get(k) for k in ("python", "implementation", "platform",
                                                    "machine", "cwd", "git") if k in b.env},
         "warnings": [w.to_json() for w in b.warnings],
@@ -555,7 +572,7 @@ def assemble(b: _Build) -> Export:
             warnings.warn(str(w), DataChanged, stacklevel=3)
     run_json = redact.scrub_obj(run_json)  # defensive: a store written before redaction
     return Export(target, script, reqs, run_json, b.rng_states, b.warnings,
-                  {**{m.path: m.source for m in project}, **files})
+                  {**{m.path: m.source for m in project}, **files}, deps)
 
 
 def _support_files(autolog: bool) -> dict[str, bytes]:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..capture.rng import OBJ_PREFIX
 from ..errors import UnsafeExport
 from .literals import RESERVED_NAME, RESERVED_PREFIX, check_flags, check_name, literal_to_ast
 from .source import render_body, statement_text
@@ -66,6 +67,7 @@ class CellCode:
     errored: bool = False
     figures: bool = False
     autolog: bool = False  # the run's own cell, when some metric comes from autolog
+    callback: bool = False  # an `interact` slider's call, made outside any cell
 
 
 @dataclass
@@ -95,6 +97,16 @@ class Script:
     config: dict[str, Any] = field(default_factory=dict)  # run.json "script": read by support
 
 
+def rng_restore(gen: str, digest: str) -> ast.Expr:
+    """`_mnb.restore_rng('numpy', digest)` for a global generator; for a generator object
+    (`obj:rng`) the object itself is passed: `_mnb.restore_rng('rng', digest, rng)`."""
+    if gen.startswith(OBJ_PREFIX):
+        name = gen[len(OBJ_PREFIX):]
+        return support_call("restore_rng", ast.Constant(name), ast.Constant(digest),
+                            ast.Name(name, ast.Load()))
+    return support_call("restore_rng", ast.Constant(gen), ast.Constant(digest))
+
+
 def support_call(func: str, *args: ast.expr) -> ast.Expr:
     """`_mnb.func(*args)`: a call into the support module, marked as the export's own."""
     return ast.Expr(ast.Call(support_attr(func), list(args), []))
@@ -121,6 +133,8 @@ def _label(cell: CellCode) -> str:
     """A separator made only of an int: nothing recorded is pasted as text."""
     count = cell.execution_count if isinstance(cell.execution_count, int) else None
     label = f"# In [{count}]" if count is not None else f"# cell (seq {int(cell.seq)})"
+    if cell.callback:
+        label = f"# a widget slider moved after its cell ran (seq {int(cell.seq)})"
     if cell.errored:
         label += "  (raised in the notebook: replayed up to the error)"
     return label + "\n"
@@ -167,8 +181,7 @@ def render(plan: ScriptPlan) -> Script:
         end = start + params_src.count("\n") - 1
     parts.append(_src([support_call("start", _globals())]))
     for cell in plan.cells:
-        head: list[ast.stmt] = [support_call("restore_rng", ast.Constant(gen), ast.Constant(d))
-                                for gen, d in sorted(cell.rng_before.items())]
+        head: list[ast.stmt] = [rng_restore(gen, d) for gen, d in sorted(cell.rng_before.items())]
         if cell.autolog:
             head.append(support_call("autolog_begin", _globals()))
         code = list(cell.body)

@@ -1,6 +1,6 @@
 """What a script does not need, left out: overwritten literals, discarded cross-validations,
-unused imports. Each rule keeps anything the metric could depend on (a read, a random draw,
-an import run for its effect), so reproduction stays exact.
+statements that only look at data, unused imports. Each rule keeps anything the metric could
+depend on (a read, a random draw, an import run for its effect), so reproduction stays exact.
 """
 
 from __future__ import annotations
@@ -40,6 +40,78 @@ def drop_discarded_results(b: Any) -> None:
                 continue
             kept.append(stmt)
         b.bodies[i] = kept
+
+
+# Looking at data: what these return is shown, never kept, and computing it changes nothing
+# (a strict subset of effects.py's non-mutating pandas/numpy methods: no `sample`, which
+# draws, no `apply`/`pipe`, which run user code, no writers or plots).
+_LOOK_METHODS = frozenset({
+    "head", "tail", "describe", "info", "nunique", "value_counts", "isna", "isnull",
+    "notna", "notnull", "sum", "mean", "median", "std", "var", "min", "max", "count",
+    "corr", "cov", "unique", "memory_usage", "duplicated", "any", "all", "round",
+    "sort_values", "sort_index", "to_string", "tolist", "to_list", "select_dtypes",
+})
+_LOOK_ATTRS = frozenset({"shape", "dtypes", "dtype", "columns", "index", "size", "ndim",
+                         "T", "values", "iloc", "loc", "str", "dt"})
+_LOOK_BUILTINS = frozenset({"len", "type", "repr", "str"})
+
+
+def drop_looks_at_data(b: Any) -> None:
+    """Top-level statements that only look at data (`df.head()`, `df.describe()`,
+    `print(df.shape)`, a bare `df`) are left out: a script shows nothing, and their value is
+    discarded. Provably so only where the receiver was recorded as data (a DataFrame, Series
+    or array) and the cell's recorded mutations (checked against effects.py's annotations at
+    run time) leave it unchanged; arguments must be literals. Anything else stays."""
+    for i, cell in enumerate(b.sl.cells):
+        known = set(cell.run.data) - set(cell.run.mutations)
+        if known:
+            b.bodies[i] = [s for s in b.bodies[i] if not _only_looks(s, known)]
+
+
+def _only_looks(stmt: ast.stmt, known: set[str]) -> bool:
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+            and value.func.id == "print":
+        return not any(k.arg in ("file", None) for k in value.keywords) and all(
+            _literal(a) or _looks(a, known) or (isinstance(a, ast.JoinedStr) and all(
+                _literal(v) or (isinstance(v, ast.FormattedValue) and _looks(v.value, known))
+                for v in a.values)) for a in value.args)
+    return _looks(value, known)
+
+
+def _looks(node: ast.expr, known: set[str]) -> bool:
+    """`node` reads data without changing anything: a known name, looked at."""
+    if isinstance(node, ast.Name):
+        return node.id in known
+    if isinstance(node, ast.Attribute):
+        return node.attr in _LOOK_ATTRS and _looks(node.value, known)
+    if isinstance(node, ast.Subscript):
+        return _literal(node.slice) and _looks(node.value, known)
+    if isinstance(node, ast.Call):
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in _LOOK_BUILTINS:  # `len(df)`
+            return len(node.args) == 1 and not node.keywords and _looks(node.args[0], known)
+        if not all(_literal(a) for a in node.args) or not all(
+                k.arg is not None and _literal(k.value) for k in node.keywords):
+            return False
+        return isinstance(f, ast.Attribute) and f.attr in _LOOK_METHODS and _looks(f.value,
+                                                                                    known)
+    return False
+
+
+def _literal(node: ast.AST | None) -> bool:
+    """A constant, or a tuple/list/slice of them (`df[['a', 'b']]`, `x[:5]`, `-1`)."""
+    if node is None or isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _literal(node.operand)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_literal(e) for e in node.elts)
+    if isinstance(node, ast.Slice):
+        return _literal(node.lower) and _literal(node.upper) and _literal(node.step)
+    return False
 
 
 _CV_FUNCTIONS = frozenset({"cross_val_score", "cross_validate", "cross_val_predict",

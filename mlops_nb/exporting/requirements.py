@@ -58,3 +58,58 @@ def requirements(modules: list[str], session_packages: dict[str, str],
         if key not in lines and key not in _SKIP:
             lines[key] = req
     return [lines[k] for k in sorted(lines)]
+
+
+DEPENDENCIES_HEADER = ("# needed by the packages above, at the versions the run had: their "
+                       "numbers depend on these too")
+
+
+def dependency_pins(direct: list[str], session_packages: dict[str, str]) -> list[str]:
+    """What the pinned distributions require, transitively, pinned as the session had them
+    (else as installed here): scikit-learn's results depend on its numpy, scipy, joblib and
+    threadpoolctl, so `pip install -r requirements.txt` must not pick newer ones. Optional
+    extras and requirements whose environment marker does not hold here are left out; a
+    distribution not installed here is skipped (nothing to pin)."""
+    known = {k.lower().replace("_", "-"): v for k, v in session_packages.items()}
+    seen = {_dist_name(r) for r in direct}
+    todo = [_dist_name(r) for r in direct if "==" in r]
+    out: dict[str, str] = {}
+    while todo:
+        dist = todo.pop()
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            name = _required_name(req)
+            if name is None or name in seen or name in _SKIP:
+                continue
+            seen.add(name)
+            version = known.get(name)
+            if version is None:
+                try:
+                    version = metadata.version(name)
+                except metadata.PackageNotFoundError:
+                    continue
+            out[name] = f"{name}=={version}"
+            todo.append(name)
+    return [out[k] for k in sorted(out)]
+
+
+def _required_name(req: str) -> str | None:
+    """The distribution a Requires-Dist line names, or None when it does not apply here
+    (an extra, or a marker false for this interpreter and platform)."""
+    name, _, marker = req.partition(";")
+    if marker.strip():
+        if "extra" in marker:
+            return None
+        try:
+            from packaging.markers import Marker
+        except ImportError:  # cannot tell: leave it out rather than pin a wrong one
+            return None
+        try:
+            if not Marker(marker.strip()).evaluate():
+                return None
+        except Exception:
+            return None
+    return _dist_name(name.strip())

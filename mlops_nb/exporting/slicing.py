@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..capture.analysis import CellAnalysis, analyze
+from ..capture.rng import OBJ_PREFIX, is_object_key
 from ..lineage import DefUseIndex, closure_seqs
 from ..records import CellRun
 
@@ -161,7 +162,17 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         for n in sorted(unresolved.get(s, ())):
             names.setdefault(n, []).append(s)
 
-    # RNG: before each slice cell that draws from a global generator, its latest state.
+    rng_before = rng_restores(order, prefix, log, analyses)
+    return Slice(target, anchor, cells, names, missing, rng_before,
+                 closure_seqs(lineage_deps, end))
+
+
+
+def rng_restores(order: list[int], prefix: list[CellRun], log: list[CellRun],
+                 analyses: dict[int, CellAnalysis]) -> dict[int, dict[str, str]]:
+    """{seq: {generator: state blob}} to restore before each slice cell (in `order`): a
+    global generator's latest state before a cell that drew from it, a generator object's
+    before a cell that reads its name; each only when the replay has not put it there yet."""
     rng_before: dict[int, dict[str, str]] = {}
     latest: dict[str, tuple[int, str]] = {}
     applied: dict[str, int] = {}
@@ -175,16 +186,17 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             i += 1
         draws = drawn.get(s)
         if draws is None:  # the session's last cell: nothing recorded after it, so any call
-            draws = set(latest) if analyses[s].calls else set()
+            draws = {g for g in latest if not is_object_key(g)} if analyses[s].calls else set()
+        # A generator object's state was recorded before each cell naming it, whenever it
+        # moved: restore it before a cell that reads the name, unless already in place.
+        draws = draws | {OBJ_PREFIX + n for n in analyses[s].uses}
         todo = {gen: digest for gen, (rseq, digest) in latest.items()
                 if gen in draws and applied.get(gen) != rseq}
         if todo:
             rng_before[s] = todo
             for gen in todo:
                 applied[gen] = latest[gen][0]
-    return Slice(target, anchor, cells, names, missing, rng_before,
-                 closure_seqs(lineage_deps, end))
-
+    return rng_before
 
 
 def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
@@ -193,9 +205,11 @@ def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
     The recorder stores a generator's state before each cell only when it moved since the
     cell before, so the next cell run's record says what this one drew (a first sighting,
     when a module was just imported, counts too: harmless, there is nothing to restore yet).
+    Generator objects are left out: their states are recorded only before cells naming them.
     """
     top = sorted((cr for cr in log if cr.parent is None), key=lambda cr: cr.seq)
     out: dict[int, set[str] | None] = {}
     for cr, nxt in zip(top, [*top[1:], None], strict=True):
-        out[cr.seq] = None if nxt is None else set(nxt.rng or ())
+        out[cr.seq] = None if nxt is None else {
+            g for g in nxt.rng or () if not is_object_key(g)}
     return out

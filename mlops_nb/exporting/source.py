@@ -88,7 +88,10 @@ def _diff(old: ast.AST, new: ast.AST, text: CellText, edits: list[tuple[ast.AST,
         a, b = getattr(old, name, None), getattr(new, name, None)
         if isinstance(a, ast.expr_context) or isinstance(b, ast.expr_context):
             continue
-        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        if name == "decorator_list" and isinstance(a, list) and isinstance(b, list) \
+                and len(b) < len(a):
+            ok = _drop_decorators(a, b, text, edits)
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
             ok = all(_diff(x, y, text, edits) if isinstance(x, ast.AST) and isinstance(y, ast.AST)
                      else _same(x, y) for x, y in zip(a, b, strict=True))
         elif isinstance(a, ast.AST) and isinstance(b, ast.AST):
@@ -99,6 +102,38 @@ def _diff(old: ast.AST, new: ast.AST, text: CellText, edits: list[tuple[ast.AST,
             del edits[mark:]
             return _replace(old, new, edits)
     return True
+
+
+@dataclass
+class _Span:
+    """A stretch of the original text an edit replaces that is no node of its own."""
+
+    lineno: int
+    col_offset: int
+    end_lineno: int
+    end_col_offset: int
+
+
+def _drop_decorators(old: list[ast.expr], new: list[ast.expr], text: CellText,
+                     edits: list[tuple[ast.AST, str]]) -> bool:
+    """Decorators the export removed (`@interact(...)`): each goes with its whole line, the
+    ones kept are diffed as usual. Only when each removed one sits alone on its line."""
+    j = 0
+    for deco in old:
+        if j < len(new) and ast.dump(deco) == ast.dump(new[j]):
+            if not _diff(deco, new[j], text, edits):
+                return False
+            j += 1
+            continue
+        line = text.lines[deco.lineno - 1]
+        at = deco.col_offset - 1
+        if deco.end_lineno is None or at < 0 or line[at:at + 1] != b"@" or line[:at].strip():
+            return False
+        tail = text.lines[deco.end_lineno - 1][deco.end_col_offset or 0:].strip()
+        if tail and not tail.startswith(b"#"):
+            return False
+        edits.append((_Span(deco.lineno, at, deco.end_lineno + 1, 0), ""))  # type: ignore[arg-type]
+    return j == len(new)
 
 
 def _replace(old: ast.AST, new: ast.AST, edits: list[tuple[ast.AST, str]]) -> bool:

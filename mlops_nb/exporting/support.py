@@ -464,27 +464,25 @@ class capture:  # reads as the magic it replaces: `with _mnb.capture() as out:`
 
 
 # -- RNG ----------------------------------------------------------------------------------
-def restore_rng(kind, digest):
-    """Put a global RNG back where the notebook had it before the code that draws from it.
+def restore_rng(kind, digest, obj=None):
+    """Put an RNG back where the notebook had it before the code that draws from it: a
+    global one ('random', 'numpy', 'torch'), or the generator object `obj` (a numpy
+    Generator or RandomState, a random.Random) the notebook bound to the name `kind`.
 
     MLOPS_NB_FRESH_RNG=N (`mlops-nb reproduce --seeds`) draws fresh states instead, seeded
     with N, to measure how much the metrics move with the random draw."""
     fresh = os.environ.get("MLOPS_NB_FRESH_RNG")
     if fresh is not None:
-        import random
-
-        random.seed(int(fresh) * 7919 + 1)
-        if kind == "numpy":
-            import numpy
-
-            numpy.random.seed((int(fresh) * 7919 + 1) % (2**32))
+        _fresh_rng(kind, int(fresh) * 7919 + 1, obj)
         return
     path = os.path.join(_run.folder, RNG_FILE)
     if not os.path.isfile(path):
         _missing(RNG_FILE)
     with open(path, encoding="utf-8") as fh:
         state = json.load(fh)[digest]
-    if kind == "random":
+    if obj is not None:
+        _restore_object(obj, state["type"], state["state"])
+    elif kind == "random":
         import random
 
         version, internal, gauss = state
@@ -495,6 +493,43 @@ def restore_rng(kind, digest):
         name, keys, pos, has_gauss, cached = state
         numpy.random.set_state((name, numpy.asarray(keys, dtype=numpy.uint32), pos,
                                 has_gauss, cached))
+    elif kind == "torch":
+        import base64
+
+        import torch
+
+        raw = bytearray(base64.b64decode(state))
+        torch.random.set_rng_state(torch.frombuffer(raw, dtype=torch.uint8))
+
+
+def _restore_object(obj, kind, state):
+    if kind == "numpy.Generator":
+        obj.bit_generator.state = state
+    elif kind == "numpy.RandomState":
+        obj.set_state(state)
+    else:
+        version, internal, gauss = state
+        obj.setstate((version, tuple(internal), gauss))
+
+
+def _fresh_rng(kind, seed, obj):
+    if obj is not None:
+        if hasattr(obj, "bit_generator"):  # a numpy Generator: a new stream of its kind
+            obj.bit_generator.state = type(obj.bit_generator)(seed).state
+        else:
+            obj.seed(seed % (2**32))
+        return
+    import random
+
+    random.seed(seed)
+    if kind == "numpy":
+        import numpy
+
+        numpy.random.seed(seed % (2**32))
+    elif kind == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 # -- figures, autolog, metrics, model -----------------------------------------------------

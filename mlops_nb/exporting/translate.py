@@ -14,6 +14,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from ..varexpand import expansion
 from .source import remember
 
 DROPPED_LINE_MAGICS = frozenset({
@@ -121,7 +122,8 @@ def _env(arg: str) -> ast.stmt | None:
         raise ValueError(f"environment variable name {name!r}")
     target = ast.Subscript(ast.Attribute(ast.Name("os", ast.Load()), "environ", ast.Load()),
                            ast.Constant(name), ast.Store())
-    return ast.Assign([target], ast.Constant(value))
+    expanded = expansion(value)  # `$var`, `{expr}`: what IPython set, as an f-string
+    return ast.Assign([target], expanded if expanded is not None else ast.Constant(value))
 
 
 def _cd(arg: str) -> list[ast.stmt]:
