@@ -96,6 +96,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         # Only the newest `limit` runs are decoded when nothing reorders or filters them.
         reader = store_reader(_home(args))
         cols = reader.run_columns(args.experiment, newest=newest)
+        if args.format == "table" and newest is not None and _first_screen(cols, newest):
+            return _report_problems([str(p) for p in cols.problems], args.strict)
         df, total = with_tags(runs_frame(cols), reader.home), cols.total
     problems = df.attrs.get("problems", [])
     if args.filter and len(df):
@@ -122,6 +124,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"... and {rest:,} {which} run{'s' if rest != 1 else ''} not shown "
                   f"({len(df):,} of {total:,}; `-n N` shows more, `--all` every run)")
     return _report_problems(problems, args.strict)
+
+
+def _first_screen(cols: Any, limit: int) -> bool:
+    """Print the newest `limit` runs' table without importing pandas (first_screen.py);
+    False, having printed nothing, when only the pandas path can print it exactly."""
+    from .first_screen import compact_text
+    from .textframe import NotPlain
+
+    try:
+        text, shown = compact_text(cols, limit, printable=_printable, short_value=_short_value,
+                                   unique_prefixes=_unique_prefixes)
+    except NotPlain:
+        return False
+    print(text)
+    rest = cols.total - shown
+    if rest > 0:
+        print(f"... and {rest:,} older run{'s' if rest != 1 else ''} not shown "
+              f"({shown:,} of {cols.total:,}; `-n N` shows more, `--all` every run)")
+    return True
 
 
 def _stream_json(df: Any) -> None:

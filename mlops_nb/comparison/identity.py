@@ -111,7 +111,12 @@ def _distinct(values: list[Any]) -> set[Any]:
 def logical_params(df: pd.DataFrame) -> dict[str, LogicalParam]:
     """Merge each estimator entry into the notebook variable it echoes (see module doc)."""
     cols = [c for c in df.columns if c.startswith(PARAM)]
-    values = {c: column_values(df, c) for c in cols}
+    return merge_params(cols, {c: column_values(df, c) for c in cols})
+
+
+def merge_params(cols: list[str], values: dict[str, list[Any]]) -> dict[str, LogicalParam]:
+    """`logical_params` over the columns' values as `column_values` gives them (no frame:
+    `mlops-nb runs` plans its first screen without pandas)."""
     notebook = [c for c in cols if not _ESTIMATOR_KEY.match(c[len(PARAM):])]
     estimator = [c for c in cols if c not in notebook]
     out: dict[str, LogicalParam] = {}
@@ -174,8 +179,11 @@ def _absorb(target: LogicalParam, col: str, vals: list[Any]) -> None:
 def plan_params(df: pd.DataFrame) -> ParamPlan:
     """Columns are parameters that differ between runs or are set in some runs only;
     "same for all runs" is only what every run has, with one value."""
-    params = logical_params(df)
-    n = len(df)
+    return plan_of(logical_params(df), len(df))
+
+
+def plan_of(params: dict[str, LogicalParam], n: int) -> ParamPlan:
+    """`plan_params` of `n` runs' logical parameters."""
     columns: list[str] = []
     constant: dict[str, Any] = {}
     folded: dict[str, Any] = {}
@@ -218,6 +226,14 @@ def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bo
     n = len(df)
     explicit = df["name"].tolist() if "name" in df.columns else [None] * n
     models = df["model"].tolist() if "model" in df.columns else [None] * n
+    ids = df["id"].tolist() if "id" in df.columns else [""] * n
+    return names_for(explicit, models, ids, plan)
+
+
+def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: ParamPlan
+              ) -> tuple[list[str], list[bool]]:
+    """`default_names` from the runs' given names, models and ids."""
+    n = len(ids)
     models = [m if isinstance(m, str) and m else None for m in models]
     groups: dict[Any, list[int]] = {}
     for i, m in enumerate(models):
@@ -246,7 +262,6 @@ def default_names(df: pd.DataFrame, plan: ParamPlan) -> tuple[list[str], list[bo
     for i, name in enumerate(names):
         if auto[i]:
             seen[name] = seen.get(name, 0) + 1
-    ids = df["id"].tolist() if "id" in df.columns else [""] * n
     for i, name in enumerate(names):
         if auto[i] and seen[name] > 1:
             names[i] = f"{name} · {str(ids[i])[:6]}"
