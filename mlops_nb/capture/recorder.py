@@ -27,7 +27,6 @@ from ..lineage import SessionLog, externalize_large_values
 from ..records import MODE_AUTO, MODE_BACKFILLED, MODE_EXPLICIT, STATUS_ERROR, CellRun
 from ..server.live_path import LivePath, kernel_connection_file
 from ..store.location import home_for_writing
-from ..store.writer import SessionWriter
 from ..validation.hook import Profiler
 from . import autolog, environment, figures, hooks
 from .analysis import CellAnalysis, analyze, is_plain_literal
@@ -55,6 +54,8 @@ from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
+
+    from ..store.writer import SessionWriter
 
 __all__ = ["Tracker", "active_tracker", "is_control_cell", "new_session_id"]
 
@@ -185,6 +186,8 @@ class Tracker:
 
     def ensure_writer(self) -> SessionWriter:
         if self.writer is None:
+            from ..store.writer import SessionWriter  # at `%track on`, not `%load_ext`
+
             self.home = self.home or home_for_writing()
             self.writer = SessionWriter(self.home, self.session,
                                         flush_interval=_flush_interval())
