@@ -436,3 +436,15 @@ def test_no_per_run_state_is_kept_in_the_kernel_beyond_the_lineage_index(tracked
     assert len(writer.blobs._recent) <= 16
     # The segment being written holds its records until it rolls over: bounded by its size.
     assert all(seg.count <= writer.segment_size for seg in writer._open)
+
+
+@pytest.mark.parametrize(("raw", "control"), [
+    ("", True), ("# a comment\n\n", True), ("%track on", True),
+    ("%load_ext mlops_nb\n%track on --experiment e\n# go", True),
+    ("%track on\nx = 1", False), ("x = 1\n%track on", False), ("%load_ext autoreload", False),
+    ("%%track\nx = 1", False), ("%reload_ext mlops_nb", True), ("%unload_ext other", False),
+])
+def test_control_cells_are_only_mlops_nb_magics(raw, control):
+    from mlops_nb.capture.backfill import is_control_cell
+
+    assert is_control_cell(raw) is control
