@@ -99,7 +99,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("mode", choices=("shell", "kernel"))
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    write_out(args.out, in_shell() if args.mode == "shell" else in_kernel())
+    import os
+    import tempfile
+
+    # `%track on` writes a store: a throwaway one unless MLOPS_NB_HOME says where, never a
+    # `.mlops_nb/` in the folder this runs from (every notebook below it would track there).
+    with tempfile.TemporaryDirectory(prefix="mnb-loadext-") as scratch:
+        os.environ.setdefault("MLOPS_NB_HOME", os.path.join(scratch, ".mlops_nb"))
+        result = in_shell() if args.mode == "shell" else in_kernel()
+        result["bytecode_cached"] = not sys.dont_write_bytecode
+    write_out(args.out, result)
 
 
 if __name__ == "__main__":

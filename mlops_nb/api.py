@@ -9,12 +9,12 @@ act on the current run, `log_metric(..., step=)` records a curve, `runs()` has M
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .capture.recorder import active_tracker
 from .config import store_reader
 from .errors import MlopsNbError, NotInIPython
 from .records import run_view
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 _TRACKER_ATTR = "_mlops_nb_tracker"
 _PENDING_ATTR = "_mlops_nb_pending"  # tags/steps of the cell now running, written at its end
 _STOPPING_ATTR = "_mlops_nb_stopping"  # stop() was called in the cell now running
+
+
+def active_tracker() -> Tracker | None:
+    """This kernel's tracker, if the extension made one. No tracker exists before the recorder
+    is imported, so `import mlops_nb` (the CLI, a script reading runs) never imports it."""
+    recorder = sys.modules.get("mlops_nb.capture.recorder")
+    return None if recorder is None else recorder.active_tracker()
 
 
 # -- controlling tracking -------------------------------------------------------------------------

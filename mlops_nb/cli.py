@@ -96,6 +96,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         # Only the newest `limit` runs are decoded when nothing reorders or filters them.
         reader = store_reader(_home(args))
         cols = reader.run_columns(args.experiment, newest=newest)
+        if args.format == "table" and newest is not None and _first_screen(
+                cols, newest, lambda: reader.run_columns(args.experiment)):
+            return _report_problems([str(p) for p in cols.problems], args.strict)
         df, total = with_tags(runs_frame(cols), reader.home), cols.total
     problems = df.attrs.get("problems", [])
     # A run's made-up name comes from what varies in its whole experiment, never from which
@@ -155,6 +158,26 @@ def _made_names(cmp: Any) -> dict[str, str]:
     return {str(i): str(n) for i, n, made in zip(df["id"], df["name"], df["name_auto"],
                                                  strict=True) if made}
 
+def _first_screen(cols: Any, limit: int, whole: Any) -> bool:
+    """Print the newest `limit` runs' table without importing pandas (first_screen.py);
+    False, having printed nothing, when only the pandas path can print it exactly. `whole()`
+    reads every run of the experiment, for names that do not depend on what is shown."""
+    from .first_screen import compact_text
+    from .textframe import NotPlain
+
+    try:
+        text, shown = compact_text(cols, limit, printable=_printable, short_value=_short_value,
+                                   unique_prefixes=_unique_prefixes, column_cells=_column_cells,
+                                   whole=whole() if cols.total > limit else None)
+    except NotPlain:
+        return False
+    print(text)
+    rest = cols.total - shown
+    if rest > 0:
+        print(f"... and {rest:,} older run{'s' if rest != 1 else ''} not shown "
+              f"({shown:,} of {cols.total:,}; `-n N` shows more, `--all` every run)")
+    return True
+
 
 def _stream_json(df: Any) -> None:
     """A JSON array of runs written a chunk of rows at a time, never one string of them all."""
@@ -202,10 +225,7 @@ def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = Non
     shown = compact_runs(cmp)
     shown["id"] = _unique_prefixes([str(i) for i in cmp.view["id"]])
     for col in shown.columns:
-        values = _numbers_alike(shown[col].tolist()) if col not in ("id", "name", "when") \
-            else shown[col].tolist()
-        # Names in full: a name cut to 40 characters loses what tells runs apart.
-        shown[col] = [_printable(v) if col == "name" else _cell_text(v) for v in values]
+        shown[col] = _column_cells(col, shown[col].tolist())
     shown.columns = [_printable(c) for c in shown.columns]
     text = shown.to_string(index=False, max_colwidth=None)
     line = constants_line({_printable(k): _printable(_short_value(v)) if isinstance(v, str)
@@ -213,6 +233,17 @@ def _table_text(df: Any, *, sorted_by: str | None = None, goal: str | None = Non
     if some:  # only some runs are shown: what they share, not what every run does
         line = line.replace("same for all runs:", "same for all runs shown:", 1)
     return (_printable(line) + "\n" + text) if line else text
+
+
+def _column_cells(col: str, values: list[Any]) -> list[Any]:
+    """A table column's cells: numbers in one format per column, terminal-safe text, cut at 40
+    characters except names (a name cut loses what tells runs apart). The first screen
+    (first_screen.py) prints its columns through this too, so both paths print alike."""
+    if col == "name":
+        return [_printable(v) for v in values]
+    if col not in ("id", "when"):
+        values = _numbers_alike(values)
+    return [_cell_text(v) for v in values]
 
 
 def _cell_text(value: Any) -> Any:

@@ -143,7 +143,25 @@ def looks_random(text: str) -> bool:
 def scrub_text(text: str, *, code: bool = False) -> str:
     """`text` with every secret-shaped part replaced by REDACTED (`code`: only the shapes
     that are unambiguous in source code, for code that could not be tokenized)."""
-    if not isinstance(text, str) or len(text) < 8 or not _maybe_shape(text):
+    if not isinstance(text, str) or len(text) < 8:
+        return text
+    if not code and len(text) <= _SHORT_TEXT:
+        return _scrub_short(text)
+    return _scrub(text, code)
+
+
+# Short texts recur cell after cell (data hashes, estimator settings, file names): their
+# scrubbed form is remembered, a bounded cache (at most ~1 MB), not kept per run.
+_SHORT_TEXT = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _scrub_short(text: str) -> str:
+    return _scrub(text, False)
+
+
+def _scrub(text: str, code: bool) -> str:
+    if not _maybe_shape(text):
         return text
     for pattern in _SHAPES if code else (*_SHAPES, *_TEXT_SHAPES):
         if pattern.search(text):

@@ -160,3 +160,63 @@ def test_mutating_what_the_cell_itself_bound_is_not_an_input():
     assert a.mutations == ["other"]
     assert "model" not in a.uses and "hist" not in a.uses
     assert set(a.defs) == {"model", "hist"}
+
+
+def _reference_literal(source: str) -> tuple[bool, object]:
+    """What a parameter literal is by definition: `ast.literal_eval` accepts it and the value
+    is plain data; tuples read back as lists (JSON)."""
+    import ast
+
+    node = ast.parse(source, mode="eval").body
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+    if not is_plain_literal(value):
+        return False, None
+
+    def json_form(v: object) -> object:
+        if isinstance(v, (list, tuple)):
+            return [json_form(x) for x in v]
+        if isinstance(v, dict):
+            return {k: json_form(x) for k, x in v.items()}
+        return v
+
+    return True, json_form(value)
+
+
+@pytest.mark.parametrize("source", [
+    "1", "-1", "+2.5", "-0.0", "-True", "-(-1)", "not 1", "~1", "1 + 2", "1 + 2j", "-1j",
+    "[1, (2, 3), {'a': [1, None]}]", "{(1, 2): 3}", "{1: 2, 1.0: 3, True: 4}", "{[1]: 2}",
+    "{**x}", "{'a': None, None: 1}", "b'x'", "(1, ...)", "{1, 2}", "set()", "[1 + 2j]",
+    "[x]", "{'k': f(1)}", "('a', -5, [True, False])", "[[[[]]]]", "{}", "()", "-'a'",
+    "x.value", "'' ", "10 ** 3", "[-1, +1]", "{'nested': {'deep': (1, [2.5, 'x'])}}",
+])
+def test_literal_parameters_match_literal_eval(source):
+    """The fast literal reader decides exactly as `literal_eval` + `is_plain_literal`."""
+    import ast
+
+    from mlops_nb.capture.analysis import _literal
+
+    assert _literal(ast.parse(source, mode="eval").body) == _reference_literal(source)
+    got = analyze(f"p = {source}").params
+    ok, value = _reference_literal(source)
+    assert got == ({"p": value} if ok else {})
+
+
+@pytest.mark.parametrize(("code", "key"), [
+    # constructor calls where the cell's own walk does not go: the keyword walk must still run
+    ("models = [Forest(depth=3, seed=s) for s in (1, 2)]", "Forest.depth"),
+    ("x: Forest(depth=3) = 1", "Forest.depth"),
+    ("f(Forest(depth=3)).count += 1", "Forest.depth"),
+    ("get_ipython().run_line_magic('time', Forest(depth=3))", "Forest.depth"),
+    ("model = Forest(depth=3)", "model.depth"),
+    ("if ok:\n    m = [Forest(depth=3)]", "Forest.depth"),
+])
+def test_constructor_keywords_found_wherever_they_run(code, key):
+    assert analyze(code).params[key] == 3
+
+
+def test_constructor_keywords_skip_code_that_does_not_run_now():
+    params = analyze("f = lambda: Forest(depth=3)\ndef g():\n    return Forest(depth=4)").params
+    assert params == {}

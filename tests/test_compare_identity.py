@@ -1,6 +1,6 @@
 """The column-wise parameter model (`comparison/identity.py`: `Coded`) against the plain
 per-run rules it computes in numpy: a value per run, MISSING when not set, None when set to
-None; two settings are one value exactly when `_hashable` says so (True is not 1)."""
+None; two settings are one value exactly when `hashable` says so (True is not 1)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from mlops_nb.comparison.identity import (
     _agree,
-    _hashable,
     default_names,
     encode,
+    hashable,
     names_by_id,
     plan_params,
 )
@@ -57,10 +57,10 @@ def test_encode_gives_each_run_its_value(vals):
     df = _frame({"params.p": vals})
     got = encode(df, "params.p").values()
     want = _plain(vals)
-    assert [_hashable(g) if g is not MISSING else g for g in got] == \
-        [_hashable(w) if w is not MISSING else w for w in want]
+    assert [hashable(g) if g is not MISSING else g for g in got] == \
+        [hashable(w) if w is not MISSING else w for w in want]
     coded = encode(df, "params.p")
-    assert coded.distinct() == len({_hashable(v) for v in want if v is not MISSING})
+    assert coded.distinct() == len({hashable(v) for v in want if v is not MISSING})
 
 
 @settings(max_examples=150, deadline=None)
@@ -72,15 +72,15 @@ def test_agree_and_fill_are_the_per_run_rules(pair):
     a, b = encode(df, "params.a"), encode(df, "params.b")
     both = [(x, y) for x, y in zip(_plain(a_vals), _plain(b_vals), strict=True)
             if x is not MISSING and y is not MISSING]
-    agree = all(_hashable(x) == _hashable(y) for x, y in both)
+    agree = all(hashable(x) == hashable(y) for x, y in both)
     got_agree, got_both = _agree(a, b)
     assert got_agree == agree
     if agree:
         assert got_both == len(both)
     filled = a.filled_from(b).values()
     want = [y if x is MISSING else x for x, y in zip(_plain(a_vals), _plain(b_vals), strict=True)]
-    assert [v if v is MISSING else _hashable(v) for v in filled] == \
-        [v if v is MISSING else _hashable(v) for v in want]
+    assert [v if v is MISSING else hashable(v) for v in filled] == \
+        [v if v is MISSING else hashable(v) for v in want]
 
 
 @settings(max_examples=60, deadline=None)

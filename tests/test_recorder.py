@@ -458,3 +458,14 @@ def test_track_on_is_quiet_about_a_store_beside_the_notebook(shell, store_home, 
     out = capsys.readouterr().out
     assert "tracking every cell into" in out
     assert "parent folder" not in out
+
+@pytest.mark.parametrize(("raw", "control"), [
+    ("", True), ("# a comment\n\n", True), ("%track on", True),
+    ("%load_ext mlops_nb\n%track on --experiment e\n# go", True),
+    ("%track on\nx = 1", False), ("x = 1\n%track on", False), ("%load_ext autoreload", False),
+    ("%%track\nx = 1", False), ("%reload_ext mlops_nb", True), ("%unload_ext other", False),
+])
+def test_control_cells_are_only_mlops_nb_magics(raw, control):
+    from mlops_nb.capture.backfill import is_control_cell
+
+    assert is_control_cell(raw) is control

@@ -22,3 +22,21 @@ def test_states_are_stored_only_when_they_change_and_restore_exactly():
     restore_random(first["random"])
     restore_numpy(first["numpy"])
     assert (random.random(), np.random.rand(3).tolist(), np.random.normal()) == expected
+
+
+def test_state_payloads_are_the_json_they_always_were():
+    """Fast serialisation, same bytes: a state's blob keeps its hash across versions."""
+    import json
+
+    watcher = RngWatcher()
+    for draw in (lambda: None, random.random, np.random.random, np.random.normal,
+                 lambda: random.gauss(0, 1)):
+        draw()
+        watcher._last_random = watcher._numpy_raw = None  # report both states afresh
+        watcher._last_numpy = None
+        got = watcher.changed_states()
+        version, internal, gauss = random.getstate()
+        assert got["random"] == json.dumps([version, list(internal), gauss]).encode()
+        name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+        assert got["numpy"] == json.dumps([name, keys.tolist(), int(pos), int(has_gauss),
+                                           float(cached)]).encode()

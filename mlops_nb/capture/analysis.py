@@ -105,18 +105,61 @@ def _json_form(value: Any) -> Any:
     return value
 
 
+class _NotPlain(Exception):
+    """Raised inside `_plain_value`: the node is not a plain literal."""
+
+
+_SIGNED = (ast.USub, ast.UAdd)
+_LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
+
+
+def _plain_value(node: ast.AST) -> Any:
+    """What `ast.literal_eval` gives for a plain literal (numbers, strings, bools, None, and
+    lists, tuples, dicts of them), built straight from the nodes: literal_eval raises, with a
+    formatted message, on every non-literal it sees, and most right-hand sides are not literals.
+    Anything literal_eval could evaluate but `is_plain_literal` rejects (complex numbers, sets,
+    bytes) raises `_NotPlain` too."""
+    cls = type(node)
+    if cls is ast.Constant:
+        value = node.value  # type: ignore[attr-defined]
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise _NotPlain
+    if cls is ast.List:
+        return [_plain_value(e) for e in node.elts]  # type: ignore[attr-defined]
+    if cls is ast.Tuple:
+        return tuple(_plain_value(e) for e in node.elts)  # type: ignore[attr-defined]
+    if cls is ast.Dict:
+        keys = node.keys  # type: ignore[attr-defined]
+        values = node.values  # type: ignore[attr-defined]
+        if len(keys) != len(values) or any(k is None for k in keys):
+            raise _NotPlain
+        out = dict(zip([_plain_value(k) for k in keys], [_plain_value(v) for v in values],
+                       strict=True))
+        if not all(isinstance(k, (str, int, float, bool)) for k in out):
+            raise _NotPlain  # a tuple key: literal, but not plain
+        return out
+    if cls is ast.UnaryOp and isinstance(node.op, _SIGNED):  # type: ignore[attr-defined]
+        operand = node.operand  # type: ignore[attr-defined]
+        # literal_eval signs a number constant only: not `-True`, `-(-1)` or `-x`
+        if type(operand) is ast.Constant and type(operand.value) in (int, float):
+            return -operand.value if isinstance(node.op, ast.USub) else +operand.value  # type: ignore[attr-defined]
+        raise _NotPlain
+    raise _NotPlain  # BinOp (complex numbers only), sets, calls, names...
+
+
 def _literal(node: ast.AST) -> tuple[bool, Any]:
-    if isinstance(node, ast.Constant):  # the common case, without literal_eval's overhead
-        value = node.value
+    """(True, its JSON form) when `node` is a plain literal, the way `ast.literal_eval` then
+    `is_plain_literal` would judge it (tests/test_analysis.py holds the two equal)."""
+    if type(node) is ast.Constant:  # the common case
+        value = node.value  # type: ignore[attr-defined]
         ok = value is None or isinstance(value, (bool, int, float, str))
         return ok, (value if ok else None)
-    if not isinstance(node, (ast.UnaryOp, ast.List, ast.Tuple, ast.Dict, ast.BinOp)):
-        return False, None
+    if type(node) not in _LITERAL_NODES:
+        return False, None  # a name, a call, arithmetic: what most right-hand sides are
     try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False, None
-    if not is_plain_literal(value):
+        value = _plain_value(node)
+    except (_NotPlain, TypeError, RecursionError, MemoryError):  # TypeError: a list as a key
         return False, None
     return True, _json_form(value)
 
@@ -175,6 +218,10 @@ class _CellVisitor(ast.NodeVisitor):
         self._muts: dict[str, None] = {}
         self._hard: dict[str, None] = {}
         self._any_mut: dict[str, None] = {}
+        # Whether `constructor_keywords` could find anything: a constructor-like call was
+        # visited, or the cell has code this visitor does not descend into and that walk does
+        # (comprehensions, annotations, a magic's arguments). False saves that second walk.
+        self.param_calls = False
 
     # NodeVisitor builds a method name string and looks it up for every node; this runs
     # between the user's cells, so dispatch through a per-class table instead.
@@ -200,6 +247,33 @@ class _CellVisitor(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         pass
+
+    # The commonest expressions, visited as `generic_visit` would (fields in order) without
+    # a dispatch per context or operator node, which records nothing.
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        self.visit(node.left)
+        self.visit(node.right)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        self.visit(node.operand)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        for value in node.values:
+            self.visit(value)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        self.visit(node.left)
+        for value in node.comparators:
+            self.visit(value)
+
+    def visit_List(self, node: ast.List | ast.Tuple | ast.Set) -> None:
+        for elt in node.elts:
+            self.visit(elt)
+
+    visit_Tuple = visit_Set = visit_List
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        self.visit(node.value)
 
     # -- recording ----------------------------------------------------------------------------
     def use(self, name: str) -> None:
@@ -239,6 +313,7 @@ class _CellVisitor(ast.NodeVisitor):
             self._store_target(target)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.param_calls = True  # the annotation is not visited
         if node.value is not None:
             self.visit(node.value)
             self._store_target(node.target)
@@ -252,6 +327,8 @@ class _CellVisitor(ast.NodeVisitor):
         elif root is not None:
             self._visit_subexprs(node.target)
             self.mutate(root)
+        else:
+            self.param_calls = True  # `f().x += 1`: the target is not visited
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
@@ -349,8 +426,12 @@ class _CellVisitor(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         magic = _magic_call(node)
         if magic is not None:
+            if node.keywords or any(type(a) is not ast.Constant for a in node.args):
+                self.param_calls = True
             self._visit_magic(*magic)
             return
+        if not self.param_calls and call_param_target(node) is not None:
+            self.param_calls = True
         func = node.func
         inplace = any(
             kw.arg == "out" or (kw.arg == "inplace" and not (
@@ -394,6 +475,7 @@ class _CellVisitor(ast.NodeVisitor):
         self._use_free(node)
 
     def _visit_comprehension(self, node: ast.AST) -> None:
+        self.param_calls = True
         self._use_free(node)
 
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
@@ -603,44 +685,54 @@ def function_effects(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionEf
 
 def _collect_bindings(tree: ast.Module, out: CellAnalysis) -> None:
     """Top-level bindings beyond defs: literal params, widget reads, aliases, lambdas."""
+    Assign, Name, Tuple = ast.Assign, ast.Name, ast.Tuple
     for stmt in tree.body:
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)):
-            name = stmt.targets[0].id
-            if isinstance(stmt.value, ast.Lambda):  # binds late, like a def
-                out.functions[name] = _free_names_of_body([stmt.value], set())
-            root: ast.AST = stmt.value
-            while True:  # `b = a[0]`, `b = a.x`, and `b = a.reshape(-1)` (a view of a)
-                if isinstance(root, (ast.Attribute, ast.Subscript)):
-                    root = root.value
-                elif (isinstance(root, ast.Call) and isinstance(root.func, ast.Attribute)
-                      and root.func.attr in VIEW_METHODS):
-                    root = root.func.value
+        cls = type(stmt)
+        if cls is Assign:
+            targets = stmt.targets  # type: ignore[attr-defined]
+            value = stmt.value  # type: ignore[attr-defined]
+            if len(targets) == 1 and type(targets[0]) is Name:
+                name = targets[0].id
+                if type(value) is ast.Lambda:  # binds late, like a def
+                    out.functions[name] = _free_names_of_body([value], set())
+                root = _aliased_root(value)
+                if root is not None and root != name:
+                    out.aliases.append((name, root))
+            pairs: list[tuple[ast.AST, ast.AST]] = []
+            for target in targets:
+                if (type(target) is Tuple and type(value) is Tuple
+                        and len(target.elts) == len(value.elts)):
+                    pairs.extend(zip(target.elts, value.elts, strict=False))
                 else:
-                    break
-            if isinstance(root, ast.Name) and root.id != name:
-                out.aliases.append((name, root.id))
-        pairs: list[tuple[ast.AST, ast.AST]] = []
-        if isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                if (
-                    isinstance(target, ast.Tuple)
-                    and isinstance(stmt.value, ast.Tuple)
-                    and len(target.elts) == len(stmt.value.elts)
-                ):
-                    pairs.extend(zip(target.elts, stmt.value.elts, strict=False))
-                else:
-                    pairs.append((target, stmt.value))
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            pairs.append((stmt.target, stmt.value))
+                    pairs.append((target, value))
+        elif cls is ast.AnnAssign and stmt.value is not None:  # type: ignore[attr-defined]
+            pairs = [(stmt.target, stmt.value)]  # type: ignore[attr-defined]
+        else:
+            continue
         for target, value in pairs:
-            if isinstance(target, ast.Name) and not target.id.startswith("_"):
+            if type(target) is Name and not target.id.startswith("_"):  # type: ignore[attr-defined]
                 ok, literal = _literal(value)
                 if ok:
-                    out.params[target.id] = literal
-                elif (isinstance(value, ast.Attribute) and value.attr == "value"
-                      and isinstance(value.value, ast.Name)):
-                    out.value_reads[target.id] = value.value.id
+                    out.params[target.id] = literal  # type: ignore[attr-defined]
+                elif (type(value) is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
+                      and type(value.value) is Name):  # type: ignore[attr-defined]
+                    out.value_reads[target.id] = value.value.id  # type: ignore[attr-defined]
+
+
+def _aliased_root(value: ast.AST) -> str | None:
+    """`a` for `b = a[0]`, `b = a.x` and `b = a.reshape(-1)` (a view of a): the name `b` may
+    be the very object of; None when the value is not such a chain."""
+    root = value
+    while True:
+        cls = type(root)
+        if cls is ast.Attribute or cls is ast.Subscript:
+            root = root.value  # type: ignore[attr-defined]
+        elif (cls is ast.Call and type(root.func) is ast.Attribute  # type: ignore[attr-defined]
+              and root.func.attr in VIEW_METHODS):  # type: ignore[attr-defined]
+            root = root.func.value  # type: ignore[attr-defined]
+        else:
+            break
+    return root.id if type(root) is ast.Name else None  # type: ignore[attr-defined]
 
 
 # Keyword arguments that style a plot rather than configure a model: never parameters.
@@ -691,27 +783,55 @@ def constructor_keywords(body: list[ast.stmt]) -> Iterator[tuple[str | None, str
     keywords and `**kwargs` never count. Capture's parameters and export's constructor
     options both walk this one iterator, so they always agree on what a parameter is.
     """
-
-    def visit(node: ast.AST, owner: str | None) -> Iterator[tuple[str | None, str, ast.keyword]]:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            return
-        if isinstance(node, ast.Call):
-            callee = call_param_target(node)
-            if callee is not None:
-                for kw in node.keywords:
-                    if kw.arg is not None and kw.arg not in PLOT_KEYWORDS:
-                        yield owner, callee, kw
-                owner = None  # calls nested in its arguments are keyed by their own callee
-        for child in ast.iter_child_nodes(node):
-            yield from visit(child, owner)
-
-    for stmt in body:
+    found: list[tuple[str | None, str, ast.keyword]] = []
+    # An explicit stack in `ast.iter_child_nodes` order (pre-order, as a recursive walk would
+    # go), stepping over the nodes that cannot hold a call: names, constants, contexts and
+    # operators are most of a cell's nodes. This walk runs for every recorded cell.
+    stack: list[tuple[ast.AST, str | None]] = []
+    for stmt in reversed(body):
         owner = None
         if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)
                 and call_param_target(stmt.value) not in PARAM_FUNCTIONS):
             owner = stmt.targets[0].id
-        yield from visit(stmt, owner)
+        stack.append((stmt, owner))
+    fields_of = _CHILD_FIELDS
+    while stack:
+        node, owner = stack.pop()
+        cls = type(node)
+        if cls in _NOT_RUN_NOW:
+            continue
+        if cls is ast.Call:
+            callee = call_param_target(node)  # type: ignore[arg-type]
+            if callee is not None:
+                for kw in node.keywords:  # type: ignore[attr-defined]
+                    if kw.arg is not None and kw.arg not in PLOT_KEYWORDS:
+                        found.append((owner, callee, kw))
+                owner = None  # calls nested in its arguments are keyed by their own callee
+        fields = fields_of.get(cls)
+        if fields is None:
+            fields = fields_of[cls] = tuple(f for f in cls._fields if f not in _NO_CALL_FIELDS)
+        children: list[ast.AST] = []
+        for name in fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                children.extend(v for v in value
+                                if type(v) not in _NO_CALL_NODES and isinstance(v, ast.AST))
+            elif type(value) not in _NO_CALL_NODES and isinstance(value, ast.AST):
+                children.append(value)
+        for child in reversed(children):
+            stack.append((child, owner))
+    yield from found
+
+
+# What `constructor_keywords` never descends into: bodies that do not run now, and nodes that
+# hold no call (leaves; fields holding names, contexts and operators only).
+_NOT_RUN_NOW = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+_NO_CALL_NODES = frozenset({type(None), ast.Name, ast.Constant, ast.alias})
+_NO_CALL_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "names", "module",
+                             "level", "kind", "conversion", "type_comment", "is_async",
+                             "simple"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def constructor_params(tree: ast.Module) -> dict[str, Any]:
@@ -745,8 +865,9 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
             if name in lst:
                 lst.remove(name)
     _collect_bindings(tree, out)
-    for key, value in constructor_params(tree).items():
-        out.params.setdefault(key, value)
+    if visitor.param_calls:
+        for key, value in constructor_params(tree).items():
+            out.params.setdefault(key, value)
     return out
 
 

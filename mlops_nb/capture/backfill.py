@@ -11,14 +11,18 @@ _CONTROL_PREFIXES = ("%track", "%load_ext", "%reload_ext", "%unload_ext")
 
 
 def is_control_cell(raw: str) -> bool:
-    """A cell that only drives mlops-nb itself (`%track on`, `%load_ext mlops_nb`)."""
-    lines = [ln.strip() for ln in raw.splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not lines:
-        return True
-    return all(
-        ln.startswith(_CONTROL_PREFIXES) and not ln.startswith("%%") for ln in lines
-    ) and all(("mlops_nb" in ln) or ln.startswith("%track") for ln in lines)
+    """A cell that only drives mlops-nb itself (`%track on`, `%load_ext mlops_nb`): every
+    line that is not blank or a comment is such a magic. Checked before every cell, so it
+    stops at the first line that is not (usually the first)."""
+    for ln in raw.splitlines():
+        ln = ln.strip()
+        if not ln or ln.startswith("#"):
+            continue
+        if not ln.startswith(_CONTROL_PREFIXES) or ln.startswith("%%"):
+            return False
+        if "mlops_nb" not in ln and not ln.startswith("%track"):
+            return False
+    return True
 
 
 def history_cells(shell: Any, after: int, upto: int,

@@ -63,9 +63,14 @@ def read_metrics(
     return metrics
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None), list, dict, tuple, set, bytes})
+
+
 def is_fitted_estimator(obj: Any) -> bool:
     """scikit-learn's own test (`check_is_fitted`, which asks a Pipeline or meta-estimator
     through `__sklearn_is_fitted__`); attributes ending in `_` for look-alikes without it."""
+    if type(obj) in _PLAIN:  # most names a cell binds: numbers, text, containers
+        return False
     if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
         return False
     if "sklearn.utils.validation" in sys.modules:  # loaded with the estimator; never import it

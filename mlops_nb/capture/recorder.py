@@ -36,7 +36,6 @@ from ..records import (
 )
 from ..server.live_path import LivePath, kernel_connection_file
 from ..store.location import home_for_writing
-from ..store.writer import SessionWriter
 from ..validation.hook import Profiler
 from . import autolog, environment, figures, hooks, interact
 from .analysis import CellAnalysis, analyze, is_plain_literal
@@ -64,6 +63,8 @@ from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
+
+    from ..store.writer import SessionWriter
 
 __all__ = ["Tracker", "active_tracker", "is_control_cell", "new_session_id"]
 
@@ -194,6 +195,8 @@ class Tracker:
 
     def ensure_writer(self) -> SessionWriter:
         if self.writer is None:
+            from ..store.writer import SessionWriter  # at `%track on`, not `%load_ext`
+
             self.home = self.home or home_for_writing()
             self.writer = SessionWriter(self.home, self.session,
                                         flush_interval=_flush_interval())

@@ -48,7 +48,8 @@ class RngWatcher:
         if state != self._last_random:
             self._last_random = state
             version, internal, gauss = state
-            out["random"] = json.dumps([version, list(internal), gauss]).encode()
+            out["random"] = b"[%d, %s, %s]" % (version, _int_list(internal),
+                                              json.dumps(gauss).encode())
         np = sys.modules.get("numpy")
         if np is not None:
             payload = self._numpy_changed(np)
@@ -118,7 +119,9 @@ class RngWatcher:
             return None
         self._last_numpy = nstate
         name, keys, pos, has_gauss, cached = nstate
-        return json.dumps([name, keys.tolist(), int(pos), int(has_gauss), float(cached)]).encode()
+        return b"[%s, %s, %d, %d, %s]" % (json.dumps(name).encode(), _int_list(keys.tolist()),
+                                          int(pos), int(has_gauss),
+                                          json.dumps(float(cached)).encode())
 
     def _raw(self, source: Any) -> bytes | None:
         """The twister's state bytes, read in place; None where that is not possible."""
@@ -174,6 +177,15 @@ def _plain(value: Any) -> Any:
 
 def is_object_key(key: str) -> bool:
     return key.startswith(OBJ_PREFIX)
+
+
+def _int_list(values: Any) -> bytes:
+    """`json.dumps(list(values)).encode()` for ints, byte for byte (so a state's blob keeps its
+    hash), in a tenth of the time: this runs before every cell after which an RNG moved."""
+    import msgspec
+
+    return msgspec.json.encode(values).replace(b",", b", ")
+
 
 def _same_numpy_state(a: tuple[Any, ...], b: tuple[Any, ...] | None) -> bool:
     if b is None:

@@ -32,19 +32,45 @@ class Coded:
 
     Merging copies, counting distinct values and making names all compare values across
     100,000 runs; as integer codes that is numpy work, not a Python loop per run. Two values
-    are one code when `_hashable` says they are the same setting (True and 1 are not).
+    are one code when `hashable` says they are the same setting (True and 1 are not).
     """
 
-    __slots__ = ("_distinct", "_values", "codes", "uniques")
+    __slots__ = ("_distinct", "_keys", "_values", "codes", "uniques")
 
     def __init__(self, codes: np.ndarray, uniques: list[Any]) -> None:
         self.codes = codes  # int64 per run: -1 not set, else an index into uniques
         self.uniques = uniques  # distinct values; None when some run set None
         self._distinct: int | None = None
+        self._keys: dict[Any, int] | None = None
         self._values: list[Any] | None = None
 
+    @classmethod
+    def from_values(cls, values: list[Any]) -> Coded:
+        """From per-run values as `values()` gives them (MISSING: not set): what
+        `mlops-nb runs`' first screen has, with no frame to `encode`."""
+        import numpy as np
+
+        codes = np.full(len(values), -1, dtype=np.int64)
+        uniques: list[Any] = []
+        index: dict[Any, int] = {}
+        for i, v in enumerate(values):
+            if v is MISSING:
+                continue
+            k = hashable(v)
+            code = index.get(k)
+            if code is None:
+                code = index[k] = len(uniques)
+                uniques.append(v)
+            codes[i] = code
+        return cls(codes, uniques)
+
     def keys(self) -> dict[Any, int]:
-        return {_hashable(u): k for k, u in enumerate(self.uniques)}
+        """Each distinct value's code, by `hashable`: asked once per pair of columns compared,
+        so made once (a column of 10,000 distinct seeds is compared with every estimator
+        entry)."""
+        if self._keys is None:
+            self._keys = {hashable(u): k for k, u in enumerate(self.uniques)}
+        return self._keys
 
     @property
     def set_mask(self) -> np.ndarray:
@@ -77,11 +103,11 @@ class Coded:
         """This column, with `other`'s value where this one is not set."""
         import numpy as np
 
-        index = self.keys()
+        index = dict(self.keys())  # grows below: never the cached one
         uniques = list(self.uniques)
         remap = []
         for u in other.uniques:
-            k = _hashable(u)
+            k = hashable(u)
             code = index.get(k)
             if code is None:
                 code = index[k] = len(uniques)
@@ -122,7 +148,7 @@ def encode(df: pd.DataFrame, col: str, nones: np.ndarray | None = None) -> Coded
                 continue
             if hasattr(v, "item") and not isinstance(v, str):
                 v = v.item()
-            k = _hashable(v)
+            k = hashable(v)
             code = index.get(k)
             if code is None:
                 code = index[k] = len(uniques)
@@ -206,7 +232,7 @@ def column_values(df: pd.DataFrame, col: str) -> list[Any]:
     return encode(df, col).values()
 
 
-def _hashable(v: Any) -> Any:
+def hashable(v: Any) -> Any:
     if v is None or isinstance(v, (str, int, float, bool)):
         return (type(v) is bool, v)  # True and 1 are different settings
     return (False, repr(v))
@@ -221,7 +247,7 @@ def _agree(a: Coded, b: Coded) -> tuple[bool, int]:
     if not count:
         return True, 0
     index = a.keys()
-    remap = np.array([index.get(_hashable(u), -2) for u in b.uniques], dtype=np.int64)
+    remap = np.array([index.get(hashable(u), -2) for u in b.uniques], dtype=np.int64)
     return bool(np.array_equal(remap[b.codes[both]], a.codes[both])), count
 
 
@@ -233,6 +259,16 @@ def logical_params(df: pd.DataFrame) -> dict[str, LogicalParam]:
     masks = none_masks(df)
     unset = np.zeros(len(df), dtype=bool)
     coded = {c: encode(df, c, masks.get(c[len(PARAM):], unset)) for c in cols}
+    return merge_coded(cols, coded)
+
+
+def merge_params(cols: list[str], values: dict[str, list[Any]]) -> dict[str, LogicalParam]:
+    """`logical_params` over per-run values (MISSING where unset) instead of a frame."""
+    return merge_coded(cols, {c: Coded.from_values(values[c]) for c in cols})
+
+
+def merge_coded(cols: list[str], coded: dict[str, Coded]) -> dict[str, LogicalParam]:
+    """`logical_params` of parameter columns already coded."""
     notebook = [c for c in cols if not _ESTIMATOR_KEY.match(c[len(PARAM):])]
     estimator = [c for c in cols if c not in notebook]
     out: dict[str, LogicalParam] = {}
@@ -304,13 +340,13 @@ def merged_params(params: dict[str, Any]) -> dict[str, Any]:
             continue
         arg = m["arg"]
         if arg in params and not _ESTIMATOR_KEY.match(arg):
-            if _hashable(params[arg]) == _hashable(value):
+            if hashable(params[arg]) == hashable(value):
                 continue  # the variable's echo
             out[key] = value
             continue
         by_arg.setdefault(arg, []).append(key)
     for arg, keys in by_arg.items():
-        if len({_hashable(params[k]) for k in keys}) == 1 and arg not in out:
+        if len({hashable(params[k]) for k in keys}) == 1 and arg not in out:
             out[arg] = params[keys[0]]
         else:
             out.update({k: params[k] for k in keys})
@@ -320,10 +356,13 @@ def merged_params(params: dict[str, Any]) -> dict[str, Any]:
 def plan_params(df: pd.DataFrame) -> ParamPlan:
     """Columns are parameters that differ between runs or are set in some runs only;
     "same for all runs" is only what every run has, with one value."""
+    return plan_of(logical_params(df), len(df))
+
+
+def plan_of(params: dict[str, LogicalParam], n: int) -> ParamPlan:
+    """`plan_params` of `n` runs' logical parameters."""
     import numpy as np
 
-    params = logical_params(df)
-    n = len(df)
     columns: list[str] = []
     constant: dict[str, Any] = {}
     folded: dict[str, Any] = {}
@@ -355,36 +394,44 @@ def _name_value(v: Any) -> str:
     return value_text(v)
 
 
-def _model_groups(df: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
-    """Per run, the index of its model (estimator class) group; None groups runs without one."""
+def _model_groups(models: list[Any]) -> tuple[np.ndarray, list[str | None]]:
+    """Per run, the index of its model (estimator class) group; None groups runs without one
+    (or whose model is not a class name)."""
     import numpy as np
-    import pandas as pd
 
-    if "model" not in df.columns:
-        return np.zeros(len(df), dtype=np.int64), [None]
-    codes, found = pd.factorize(df["model"], use_na_sentinel=True)
+    index: dict[Any, int] = {}
     heads: list[str | None] = []
-    remap: list[int] = []
-    for m in found.tolist():
-        if isinstance(m, str) and m:
-            remap.append(len(heads))
-            heads.append(m)
-        else:  # not a class name: with the runs that have none
-            remap.append(-1)
-    codes = np.array([*remap, -1], dtype=np.int64)[codes]
-    if (codes < 0).any():
-        codes[codes < 0] = len(heads)
+    codes = np.empty(len(models), dtype=np.int64)
+    for i, m in enumerate(models):
+        key = m if isinstance(m, str) and m else None
+        g = index.get(key)
+        if g is None:
+            g = index[key] = len(heads)
+            heads.append(key)
+        codes[i] = g
+    if not heads:
         heads.append(None)
     return codes, heads
+
+
+def _frame_list(df: pd.DataFrame, col: str, fill: Any) -> list[Any]:
+    return df[col].tolist() if col in df.columns else [fill] * len(df)
 
 
 def distinguishing(df: pd.DataFrame, plan: ParamPlan) -> dict[str | None, list[str]]:
     """Per model, the parameter labels that vary among that model's runs, in column order: what
     a made-up name shows. Computed over every run given, so names do not change with which of
     them a table happens to show."""
+    return _distinguishing(*_model_groups(_frame_list(df, "model", None)), plan)
+
+
+def _distinguishing(groups: np.ndarray, heads: list[str | None], plan: ParamPlan
+                    ) -> dict[str | None, list[str]]:
+    """Per model, the parameter labels that vary among that model's runs, in column order: what
+    a made-up name shows. Computed over every run given, so names do not change with which of
+    them a table happens to show."""
     import numpy as np
 
-    groups, heads = _model_groups(df)
     out: dict[str | None, list[str]] = {m: [] for m in heads}
     for key in plan.columns:
         c = plan.params[key].coded
@@ -411,26 +458,29 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
     experiment) names the runs it holds, so a table showing a few runs names them as the whole
     experiment does.
     """
-    import numpy as np
-    import pandas as pd
-
-    n = len(df)
+    names, auto = names_for(_frame_list(df, "name", None), _frame_list(df, "model", None),
+                            _frame_list(df, "id", ""), plan)
     if known and "id" in df.columns:
-        names, auto = default_names(df, plan)
-        ids = df["id"].tolist()
-        for i, rid in enumerate(ids):
+        for i, rid in enumerate(df["id"].tolist()):
             if auto[i] and rid in known:
                 names[i] = known[rid]
-        return names, auto
-    explicit = df["name"].tolist() if "name" in df.columns else [None] * n
+    return names, auto
+
+
+def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: ParamPlan
+              ) -> tuple[list[str], list[bool]]:
+    """`default_names` from the runs' given names, models and ids (no frame needed)."""
+    import numpy as np
+
+    n = len(ids)
     given = np.fromiter((isinstance(g, str) and bool(g.strip()) for g in explicit),
                         dtype=bool, count=n)
     names = np.empty(n, dtype=object)
     if given.any():
         for i in np.flatnonzero(given).tolist():
             names[i] = explicit[i]
-    groups, heads = _model_groups(df)
-    basis = distinguishing(df, plan)
+    groups, heads = _model_groups(models)
+    basis = _distinguishing(groups, heads, plan)
     by_label = {p.label: p for p in plan.params.values()}
     texts: dict[str, np.ndarray] = {}  # label -> " · label=value" per distinct value
     for g, model in enumerate(heads):
@@ -456,11 +506,12 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
         names[rows] = cur
     auto = ~given
     if auto.any():
-        made = pd.Series(names[auto], dtype=object)
-        twice = np.flatnonzero(auto)[made.duplicated(keep=False).to_numpy()]
-        if len(twice):
-            ids = df["id"].tolist() if "id" in df.columns else [""] * n
-            for i in twice.tolist():
+        seen: dict[str, int] = {}
+        made = np.flatnonzero(auto).tolist()
+        for i in made:
+            seen[names[i]] = seen.get(names[i], 0) + 1
+        for i in made:
+            if seen[names[i]] > 1:
                 names[i] = f"{names[i]} · {str(ids[i])[:6]}"
     return names.tolist(), auto.tolist()
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import xxhash
 
 from ..errors import StoreCorrupt
-from .storage import atomic_write_bytes, fsync_dir
 
 PACKS_DIR = "packs"
 PACK_SUFFIX = ".pack"
@@ -185,6 +184,8 @@ class BlobStore:
             self._started = True
             self._refresh_packs()  # blobs other sessions already stored are not stored again
             self._known.update(self._index)
+        from .storage import atomic_write_bytes, fsync_dir  # tinydb: a writer's, not `%load_ext`'s
+
         failed: dict[str, BaseException] = {}
         small: dict[str, bytes] = {}
         folders: set[Path] = set()
@@ -256,6 +257,8 @@ class BlobStore:
                 break
             except FileExistsError:
                 continue
+        from .storage import fsync_dir
+
         fsync_dir(folder)
         self._pack_fd, self._pack_path, self._pack_size = fd, path, 0
 
