@@ -145,7 +145,22 @@ def cell_run_from_dict(doc: dict[str, Any]) -> CellRun:
         checked = msgspec.convert(doc, _schema(), strict=True)
     except msgspec.ValidationError as exc:
         raise RecordInvalid(str(exc).replace("`$.", "`")) from None
-    return CellRun(**{name: getattr(checked, name) for name in _CELL_RUN_FIELDS})
+    return cell_run_from_checked(checked)
+
+
+def cell_run_from_checked(checked: Any) -> CellRun:
+    """A CellRun from a validated schema struct (`cell_run_schema()`); its fields are the
+    dataclass's, in order, so they are copied as they are (a reader builds thousands)."""
+    import msgspec
+
+    run = object.__new__(CellRun)
+    run.__dict__.update(zip(_CELL_RUN_FIELDS, msgspec.structs.astuple(checked), strict=True))
+    return run
+
+
+def cell_run_schema() -> Any:
+    """The msgspec Struct a stored cell run is validated against (decode straight into it)."""
+    return _schema()
 
 
 class RecordInvalid(MlopsNbError, TypeError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,8 @@ class CellCode:
     errored: bool = False
     figures: bool = False
     autolog: bool = False  # the run's own cell, when some metric comes from autolog
+    repeat: int = 1  # the cell ran this many times in a row: replayed as a loop
+    last_count: int | None = None  # execution count of the last of those runs
 
 
 @dataclass
@@ -123,7 +126,30 @@ def _label(cell: CellCode) -> str:
     label = f"# In [{count}]" if count is not None else f"# cell (seq {int(cell.seq)})"
     if cell.errored:
         label += "  (raised in the notebook: replayed up to the error)"
+    if cell.repeat > 1:
+        last = cell.last_count if isinstance(cell.last_count, int) else None
+        upto = f" to In [{last}]" if last is not None and count is not None else ""
+        label += f"{upto}: the same cell, run {int(cell.repeat):,} times in a row"
     return label + "\n"
+
+
+def _looped(code: list[ast.stmt], times: int) -> str:
+    """`for _mnb_rerun in range(times):` over the cell's own text, indented; unparsed when
+    indenting would change what it means (a string spanning lines)."""
+    body = render_body(code)
+    if not body.strip():
+        return ""
+    loop = ast.For(ast.Name(f"{RESERVED_PREFIX}rerun", ast.Store()),
+                   ast.Call(ast.Name("range", ast.Load()), [ast.Constant(int(times))], []),
+                   code, [])
+    text = f"for {RESERVED_PREFIX}rerun in range({int(times)}):\n" + textwrap.indent(body, "    ")
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        tree = None
+    if tree is None or len(tree.body) != 1 or ast.dump(tree.body[0]) != ast.dump(loop):
+        return _src([loop])
+    return text
 
 
 def _param_line(name: str, value: Any, text: str | None) -> str:
@@ -176,7 +202,8 @@ def render(plan: ScriptPlan) -> Script:
             handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), None, [ast.Pass()])
             code = [ast.Try(code, [handler], [], [])]
         tail = [support_call("save_figures")] if cell.figures else []
-        text = _src(head) + render_body(code) + _src(tail)
+        rendered = _looped(code, cell.repeat) if cell.repeat > 1 else render_body(code)
+        text = _src(head) + rendered + _src(tail)
         if not text.strip():
             continue  # nothing of this cell is left here (its imports or literals are above)
         parts.append("\n" + _label(cell) + text)

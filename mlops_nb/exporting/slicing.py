@@ -10,6 +10,7 @@ which are *unresolved*: hidden state the script cannot recreate.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import importlib
@@ -36,10 +37,18 @@ class SliceCell:
     external_reads: list[str] = field(default_factory=list)
     # Files the cell really read (recorded at run time) that no earlier slice cell wrote.
     runtime_reads: list[dict[str, Any]] = field(default_factory=list)
+    # The same cell run again right after it in the slice, replayed as a loop
+    # (`collapse_reruns`): the script does each step's work once, not once per re-run.
+    reruns: list[SliceCell] = field(default_factory=list)
 
     @property
     def seq(self) -> int:
         return self.run.seq
+
+    @property
+    def members(self) -> list[SliceCell]:
+        """This cell run and the identical re-runs collapsed into it, in order."""
+        return [self, *self.reruns]
 
 
 @dataclass
@@ -199,3 +208,60 @@ def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
     for cr, nxt in zip(top, [*top[1:], None], strict=True):
         out[cr.seq] = None if nxt is None else set(nxt.rng or ())
     return out
+
+
+LOOP_FROM = 3  # identical runs in a row from which the script replays them as a loop
+
+
+def collapse_reruns(sl: Slice) -> None:
+    """Fold each run of identical consecutive slice cells into its first one (`reruns`).
+
+    A cell re-run many times in a row (`x = x + 1` twenty thousand times) makes a slice of
+    that many cells, and every export step, paid per cell, made a long chain cost seconds.
+    Only a cell that replays the same as a loop body folds: the same code, it ran without
+    error, nothing restored before it (no RNG state), no data file read, figure or widget
+    value of its own, no import, definition, magic or top-level await; the run's own cell
+    never folds (its code carries the run's own rewrites)."""
+    if len(sl.cells) < 3:
+        return
+    out: list[SliceCell] = []
+    for cell in sl.cells[:-1]:
+        head = out[-1] if out else None
+        if (head is not None and _foldable(head) and _foldable(cell)
+                and cell.run.python == head.run.python and cell.run.code == head.run.code
+                and not sl.rng_before.get(cell.seq)):
+            head.reruns.append(cell)
+            continue
+        out.append(cell)
+    out.append(sl.cells[-1])
+    sl.cells = []
+    for cell in out:  # two in a row read better as two lines than as a loop
+        if 0 < len(cell.reruns) < LOOP_FROM - 1:
+            sl.cells.extend(cell.members)
+            cell.reruns = []
+        else:
+            sl.cells.append(cell)
+
+
+def _foldable(cell: SliceCell) -> bool:
+    run, a = cell.run, cell.analysis
+    if (run.python is None or run.status != "ok" or run.figures or run.widget_values
+            or cell.external_reads or cell.runtime_reads):
+        return False
+    if a.magics or a.imports or a.star_imports or a.functions or a.files_read \
+            or a.value_reads or a.syntax_error:
+        return False
+    return _loop_safe(cell.code)
+
+
+@functools.lru_cache(maxsize=256)
+def _loop_safe(code: str) -> bool:
+    """The cell's statements mean the same as the body of a loop at module level."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    banned = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+              ast.Global, ast.Nonlocal, ast.Await, ast.Yield, ast.YieldFrom, ast.Return,
+              ast.AsyncFor, ast.AsyncWith)
+    return bool(tree.body) and not any(isinstance(n, banned) for n in ast.walk(tree))
