@@ -25,7 +25,7 @@ from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagi
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
 from ..records import CellRun, iso, run_view
-from ..store.reader import StoreReader
+from ..store.reader import StoreReader, _gc_paused
 from .codegen import (
     AUTOLOG_FILE,
     SUPPORT_FILE,
@@ -325,16 +325,17 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     """
     b = _Build(reader, target, out_dir)
     check_exportable(target)
-    slice_session(b)
-    translate_cells(b)
-    rewrite_for_script(b)
-    plan_data_files(b)
-    drop_discarded_results(b)  # prune.py
-    plan_parameters(b)
-    b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
-    b.hoisted = used_imports(b.hoisted, b.bodies)
-    plan_rng(b)
-    return assemble(b)
+    with _gc_paused():  # a long slice is many small acyclic objects, all kept to the end
+        slice_session(b)
+        translate_cells(b)
+        rewrite_for_script(b)
+        plan_data_files(b)
+        drop_discarded_results(b)  # prune.py
+        plan_parameters(b)
+        b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
+        b.hoisted = used_imports(b.hoisted, b.bodies)
+        plan_rng(b)
+        return assemble(b)
 
 
 def _sl(b: _Build) -> Slice:

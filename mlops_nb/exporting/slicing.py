@@ -130,7 +130,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         lineage_deps[seq] = tuple(d)
         # ... plus what only a script needs: names a star import provides, hidden state.
         unres: set[str] = set()
-        for name in sorted(step.unresolved):
+        for name in sorted(step.unresolved) if step.unresolved else ():
             provider = next((s for s, m in reversed(stars)
                              if (names_of(m) is None or name in names_of(m))), None)
             if provider is not None:
@@ -141,11 +141,12 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             external[seq] = step.external_reads
         if step.runtime_reads:
             runtime[seq] = step.runtime_reads
-        if ENV_MAGICS & set(a.magics):
+        if a.magics and ENV_MAGICS & set(a.magics):
             env_cells.append(seq)
         deps[seq] = d
         unresolved[seq] = unres
-        stars.extend((seq, m) for m in a.star_imports)
+        if a.star_imports:
+            stars.extend((seq, m) for m in a.star_imports)
 
     included: dict[int, list[str]] = {end: ["the run"]}
     stack = [end, *[s for s in env_cells if s < end]]
@@ -167,8 +168,9 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                        external.get(s, []), runtime.get(s, [])) for s in order]
     names: dict[str, list[int]] = {}
     for s in order:
-        for n in sorted(unresolved.get(s, ())):
-            names.setdefault(n, []).append(s)
+        if unresolved.get(s):
+            for n in sorted(unresolved[s]):
+                names.setdefault(n, []).append(s)
 
     # RNG: before each slice cell that draws from a global generator, its latest state.
     rng_before: dict[int, dict[str, str]] = {}

@@ -414,7 +414,8 @@ class StoreReader:
 
     def session_log(self, session: str) -> list[CellRun]:
         """A session's cell runs in execution order: what lineage and export replay."""
-        return sorted(self.iter_cell_runs(session), key=lambda cr: cr.seq)
+        with _gc_paused():  # thousands of records, all kept: half the time went to the GC
+            return sorted(self.iter_cell_runs(session), key=lambda cr: cr.seq)
 
 
 _SEGMENT_DOC: Any = None
