@@ -17,7 +17,7 @@ def drop_discarded_results(b: Any) -> None:
     own cell only, and only where the cell drew no random numbers: the metric cannot depend
     on them). Their printed output is all they did."""
     sl = b.sl
-    drawn = drawn_after(b.log)
+    drawn = sl.drawn or drawn_after(b.log)
     metrics = set(b.target.metrics)
     later_names: list[set[str]] = []
     seen: set[str] = set()

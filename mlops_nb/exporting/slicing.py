@@ -62,6 +62,8 @@ class Slice:
     # The anchor's lineage as the shared index alone gives it (what `show` and the diff say);
     # the cells hold it and add only what a script needs besides.
     lineage: list[int] = field(default_factory=list)
+    # `drawn_after` of the session log, kept for the export's later steps (prune.py)
+    drawn: dict[int, set[str] | None] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=128)
@@ -194,7 +196,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             for gen in todo:
                 applied[gen] = latest[gen][0]
     return Slice(target, anchor, cells, names, missing, rng_before,
-                 closure_seqs(lineage_deps, end))
+                 closure_seqs(lineage_deps, end), drawn)
 
 
 
@@ -227,14 +229,16 @@ def collapse_reruns(sl: Slice) -> None:
     if len(sl.cells) < 3:
         return
     out: list[SliceCell] = []
+    head_ok = False
     for cell in sl.cells[:-1]:
         head = out[-1] if out else None
-        if (head is not None and _foldable(head) and _foldable(cell)
-                and cell.run.python == head.run.python and cell.run.code == head.run.code
-                and not sl.rng_before.get(cell.seq)):
+        if (head_ok and head is not None and cell.run.python == head.run.python
+                and cell.run.code == head.run.code and not sl.rng_before.get(cell.seq)
+                and _foldable(cell)):
             head.reruns.append(cell)
             continue
         out.append(cell)
+        head_ok = _foldable(cell)
     out.append(sl.cells[-1])
     sl.cells = []
     for cell in out:  # two in a row read better as two lines than as a loop
