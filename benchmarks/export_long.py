@@ -90,8 +90,10 @@ def _measured(home: Path, *args: str) -> dict[str, float]:
 def measure(cells: int, work: Path) -> dict[str, Any]:
     home = work / f"chain-{cells}"
     home.mkdir(parents=True)
+    # the store named, not found: a `.mlops_nb/` above the temp folder must not be used
+    env = bench_env(home, MLOPS_NB_HOME=str(home / ".mlops_nb"))
     proc = subprocess.run([sys.executable, "-c", _RECORD, str(cells)], capture_output=True,
-                          text=True, timeout=7200, env=bench_env(home), cwd=home, check=False)
+                          text=True, timeout=7200, env=env, cwd=home, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     store = home / ".mlops_nb"
