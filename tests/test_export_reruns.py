@@ -77,3 +77,20 @@ def test_an_import_or_definition_is_never_folded(tracked):
     _out, verdict, src = verify(run)
     assert "_mnb_rerun" not in src
     assert verdict.metrics["score"]["reproduced"] == 3.0
+
+
+def test_a_block_of_cells_run_again_and_again_is_one_loop(tracked):
+    """Two cells alternating (`x = x + 1`, `y = y + x`) five times: one loop over both."""
+    tracked.run("x = 0\ny = 0")
+    for _ in range(5):
+        tracked.run("x = x + 1")
+        tracked.run("y = y + x  # running sum")
+    tracked.run("score = float(x + y)")
+    (run,) = runs_of(tracked)
+    out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 20.0
+    assert "for _mnb_rerun in range(5):\n    x = x + 1\n    # In [" in src
+    assert "    y = y + x  # running sum" in src
+    assert src.count("x = x + 1") == 1 and "and the 1 cell(s) after it: run 5 times" in src
+    entries = json.loads((out / "run.json").read_text())["slice"]
+    assert [len(e.get("reruns", [])) for e in entries] == [0, 4, 4, 0]

@@ -502,7 +502,7 @@ def plan_rng(b: _Build) -> None:
                                 rng, errored=cell.run.status != "ok",
                                 figures=bool(cell.run.figures),
                                 autolog=autolog and i == len(sl.cells) - 1,
-                                repeat=len(cell.members),
+                                repeat=len(cell.members), span=cell.span,
                                 last_count=cell.members[-1].run.execution_count))
 
 

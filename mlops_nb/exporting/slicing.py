@@ -40,6 +40,9 @@ class SliceCell:
     # The same cell run again right after it in the slice, replayed as a loop
     # (`collapse_reruns`): the script does each step's work once, not once per re-run.
     reruns: list[SliceCell] = field(default_factory=list)
+    # With reruns: how many slice cells, from this one, the loop replays (0: inside the loop
+    # an earlier cell opens).
+    span: int = 1
 
     @property
     def seq(self) -> int:
@@ -214,39 +217,56 @@ def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
     return out
 
 
-LOOP_FROM = 3  # identical runs in a row from which the script replays them as a loop
+LOOP_FROM = 3  # repeats in a row from which the script replays them as a loop
+LOOP_SPAN = 8  # the most cells a repeated block may hold (`x = f(x)`, `y = g(x)`, again...)
 
 
 def collapse_reruns(sl: Slice) -> None:
-    """Fold each run of identical consecutive slice cells into its first one (`reruns`).
+    """Fold each run of repeated slice cells into one loop: a cell (or a block of up to
+    LOOP_SPAN cells) run LOOP_FROM or more times in a row keeps its first run, which holds
+    the later identical runs (`reruns`, per position) and, on the block's first cell, how
+    many cells the loop spans (`span`; 0 on the others of the block).
 
     A cell re-run many times in a row (`x = x + 1` twenty thousand times) makes a slice of
     that many cells, and every export step, paid per cell, made a long chain cost seconds.
-    Only a cell that replays the same as a loop body folds: the same code, it ran without
-    error, nothing restored before it (no RNG state), no data file read, figure or widget
-    value of its own, no import, definition, magic or top-level await; the run's own cell
-    never folds (its code carries the run's own rewrites)."""
-    if len(sl.cells) < 3:
+    Only cells that replay the same as a loop body fold: the same code, they ran without
+    error, nothing restored before them (no RNG state; before the loop's very first cell is
+    fine), no data file read, figure or widget value of their own, no import, definition,
+    magic or top-level await; the run's own cell never folds (its code carries the run's
+    own rewrites)."""
+    cells = sl.cells[:-1]
+    n = len(cells)
+    if n < LOOP_FROM:
         return
+    ok = [_foldable(c) for c in cells]
+    key = [(c.run.python, c.run.code) for c in cells]
+    fresh = [not sl.rng_before.get(c.seq) for c in cells]
     out: list[SliceCell] = []
-    head_ok = False
-    for cell in sl.cells[:-1]:
-        head = out[-1] if out else None
-        if (head_ok and head is not None and cell.run.python == head.run.python
-                and cell.run.code == head.run.code and not sl.rng_before.get(cell.seq)
-                and _foldable(cell)):
-            head.reruns.append(cell)
+    i = 0
+    while i < n:
+        best_p, best_k = 0, 0
+        for p in range(1, LOOP_SPAN + 1):
+            if i + p * LOOP_FROM > n or not ok[i + p - 1] or (p > 1 and not fresh[i + p - 1]):
+                break  # every longer block holds this cell too
+            k = 1
+            while i + (k + 1) * p <= n and all(
+                    key[i + k * p + j] == key[i + j] and ok[i + k * p + j]
+                    and fresh[i + k * p + j] for j in range(p)):
+                k += 1
+            if k >= LOOP_FROM and k * p > best_k * best_p:
+                best_p, best_k = p, k
+        if not best_p:
+            out.append(cells[i])
+            i += 1
             continue
-        out.append(cell)
-        head_ok = _foldable(cell)
+        block = cells[i:i + best_p]
+        for j, cell in enumerate(block):
+            cell.reruns = [cells[i + m * best_p + j] for m in range(1, best_k)]
+            cell.span = best_p if j == 0 else 0
+        out.extend(block)
+        i += best_k * best_p
     out.append(sl.cells[-1])
-    sl.cells = []
-    for cell in out:  # two in a row read better as two lines than as a loop
-        if 0 < len(cell.reruns) < LOOP_FROM - 1:
-            sl.cells.extend(cell.members)
-            cell.reruns = []
-        else:
-            sl.cells.append(cell)
+    sl.cells = out
 
 
 def _foldable(cell: SliceCell) -> bool:
