@@ -255,6 +255,8 @@ def collapse_reruns(sl: Slice) -> None:
                 k += 1
             if k >= LOOP_FROM and k * p > best_k * best_p:
                 best_p, best_k = p, k
+                if p == 1 or i + k * p == n:
+                    break  # one cell repeated, or all the rest: no block does better
         if not best_p:
             out.append(cells[i])
             i += 1
