@@ -94,3 +94,23 @@ def test_a_block_of_cells_run_again_and_again_is_one_loop(tracked):
     assert src.count("x = x + 1") == 1 and "and the 1 cell(s) after it: run 5 times" in src
     entries = json.loads((out / "run.json").read_text())["slice"]
     assert [len(e.get("reruns", [])) for e in entries] == [0, 4, 4, 0]
+
+
+def test_a_light_session_read_leaves_out_only_the_effective_values(tracked):
+    """What export reads of the runs it does not export: everything but their effective
+    parameters and data."""
+    from mlops_nb.store.reader import StoreReader
+
+    tracked.run("lr = 0.5")
+    tracked.run("acc = lr * 2")
+    tracked.flush()
+    reader = StoreReader(tracked.tracker.home)
+    full = StoreReader(tracked.tracker.home).session_log(tracked.tracker.session)
+    light = reader.session_log(tracked.tracker.session, light=True)
+    assert [cr.id for cr in light] == [cr.id for cr in full]
+    run_full = next(cr for cr in full if cr.is_run)
+    run_light = next(cr for cr in light if cr.is_run)
+    assert run_full.effective_params == {"lr": 0.5}
+    assert run_light.effective_params is None and run_light.effective_data is None
+    for name in ("params", "metrics", "deps", "uses", "defs", "python", "rng", "data"):
+        assert getattr(run_light, name) == getattr(run_full, name), name

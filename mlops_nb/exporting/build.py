@@ -359,7 +359,7 @@ def check_exportable(target: CellRun) -> None:
 def slice_session(b: _Build) -> None:
     """The cell runs the target depends on; refuses hidden state and missing code."""
     reader, target = b.reader, b.target
-    b.log = reader.session_log(target.session)
+    b.log = reader.session_log(target.session, light=True)  # the target is read in full
     b.anchor_seq = next((cr.seq for cr in b.log if cr.id == target.parent), target.seq)
     texts: dict[str | None, str | None] = {}  # re-runs share their code's blob: read it once
     for cr in b.log:
