@@ -38,6 +38,9 @@ from .common import bench_env, median, run_json, write_out
 
 READ_ONLY_CELLS = ("df.head()", "len(df)", "df.shape", "df.columns", "df.dtypes",
                    "n_users = df['user'].nunique()", "m = df['x'].mean()")
+# A cell that touches no data: what tracking adds to any cell, subtracted to show what the
+# frame itself adds.
+CONTROL_CELL = "a = 1"
 
 
 # -- hashing ------------------------------------------------------------------------------------
@@ -104,28 +107,36 @@ def shell_main(mode: str, rows: int, replace_mb: int, repeats: int) -> dict[str,
     ip = InteractiveShell.instance()
 
     cpu: dict[str, list[float]] = {}
+    pcpu: dict[str, list[float]] = {}
+    hook = [0.0]  # kernel-thread CPU spent inside the tracker's own handlers
+    hcpu: dict[str, list[float]] = {}
 
     def run(code: str) -> float:
-        t, c = time.perf_counter(), time.thread_time()
+        h0 = hook[0]
+        t, c, p = time.perf_counter(), time.thread_time(), time.process_time()
         with contextlib.redirect_stdout(io.StringIO()):
             result = ip.run_cell(code, store_history=True)
         if not result.success:
             raise RuntimeError(f"{code!r} failed: {result.error_in_exec!r}")
         cpu.setdefault(code, []).append(time.thread_time() - c)  # the kernel thread's CPU
+        # every thread's (hashing off the main thread counts too; so does the writer)
+        pcpu.setdefault(code, []).append(time.process_time() - p)
+        hcpu.setdefault(code, []).append(hook[0] - h0)
         return time.perf_counter() - t
 
     if mode == "tracked":
         run("%load_ext mlops_nb")
         run("%track on --experiment bench")
+        _time_handlers(ip, hook)
     run("import numpy as np, pandas as pd, pyarrow as pa\n"
         "from benchmarks.data_cost import _strings\n"
         f"n = {rows}\n"
         "df = pd.DataFrame({'x': np.arange(n, dtype=float),"
         " 'user': np.asarray(_strings(n, 1).to_pylist(), dtype=object),"
         " 'city': pd.arrays.ArrowExtensionArray(_strings(n, 2))})")
-    times: dict[str, list[float]] = {c: [] for c in READ_ONLY_CELLS}
+    times: dict[str, list[float]] = {c: [] for c in (*READ_ONLY_CELLS, CONTROL_CELL)}
     for _ in range(repeats):
-        for code in READ_ONLY_CELLS:
+        for code in (*READ_ONLY_CELLS, CONTROL_CELL):
             times[code].append(run(code))
     # ~replace_mb of mixed data: 60% float64 columns, 40% Arrow strings
     num_rows = max(1, int(replace_mb * 0.6 * 2**20 / 8 / 8))
@@ -139,7 +150,35 @@ def shell_main(mode: str, rows: int, replace_mb: int, repeats: int) -> dict[str,
         ip._mlops_nb_tracker.flush(120)
     return {"mode": mode, "rows": rows, "cells": {c: median(v) for c, v in times.items()},
             "cells_cpu": {c: median(cpu[c]) for c in times},
-            "replace_s": median(replace), "big_bytes": big_bytes}
+            "cells_process_cpu": {c: median(pcpu[c]) for c in times},
+            "replace_s": median(replace), "big_bytes": big_bytes,
+            "replace_cpu_s": median(pcpu["big = big.copy()"]),
+            "cells_hook_cpu": {c: median(hcpu[c]) for c in times},
+            "replace_hook_cpu_s": median(hcpu["big = big.copy()"])}
+
+
+def _time_handlers(ip: Any, total: list[float]) -> None:
+    """Wrap the tracker's event handlers and parse hook so the CPU the kernel thread spends
+    in them adds to `total[0]`: what tracking itself costs a cell, exactly, where the
+    difference between two processes drowns in the noise of a heavy cell."""
+    tracker = ip._mlops_nb_tracker
+
+    def timed(fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            c = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                total[0] += time.thread_time() - c
+        return wrapper
+
+    for callbacks in ip.events.callbacks.values():
+        for i, cb in enumerate(callbacks):
+            if getattr(cb, "__self__", None) is tracker:
+                callbacks[i] = timed(cb)
+    parse = ip.compile.__dict__.get("ast_parse")
+    if parse is not None:
+        ip.compile.ast_parse = timed(parse)
 
 
 # -- lineage and store growth -------------------------------------------------------------------
@@ -168,7 +207,7 @@ print(json.dumps({{"times": times, "session": tr.session}}))
     home.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(
         {"setup": setup, "cells": cells}), capture_output=True, text=True, timeout=3600,
-        env=bench_env(home), cwd=home, check=False)
+        env=bench_env(home, MLOPS_NB_HOME=str(home / ".mlops_nb")), cwd=home, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -272,12 +311,20 @@ def render(r: dict[str, Any]) -> str:
     c = r.get("cells")
     if c:
         lines.append(f"read-only cells on a {c['rows']:,}-row frame with two string columns "
-                     "(tracked minus plain, median wall and kernel-thread CPU; target <= 1 ms):")
+                     "(tracked minus plain, medians: wall, kernel-thread CPU, all-threads CPU;"
+                     " target <= 1 ms):")
+        pc = c.get("added_process_cpu_ms", {})
         for code, added in c["added_ms"].items():
-            lines.append(f"  {code:34} {added:+.2f} ms wall, "
-                         f"{c['added_cpu_ms'][code]:+.2f} ms CPU")
+            lines.append(f"  {code:34} {added:+7.2f} ms wall, "
+                         f"{c['added_cpu_ms'][code]:+.2f} ms thread CPU, "
+                         f"{pc.get(code, float('nan')):+.2f} ms process CPU; in the tracker's "
+                         f"handlers {c.get('hook_cpu_ms', {}).get(code, float('nan')):.2f} ms")
         lines.append(f"replacing {c['big_bytes'] / 2**20:.0f} MB of mixed data (`big = big.copy()`)"
-                     f": {c['replace_added_s']:+.3f} s added (target <= 0.5 s)")
+                     f": {c['replace_added_s']:+.3f} s wall, "
+                     f"{c.get('replace_added_cpu_s', float('nan')):+.3f} s process CPU added, "
+                     f"the copy itself {c.get('replace_plain_cpu_s', float('nan')):.3f} s CPU; in "
+                     f"the tracker's handlers {c.get('replace_hook_cpu_s', float('nan')):.3f} s "
+                     "(target <= 0.5 s)")
     lin = r.get("lineage")
     if lin:
         for name, label in (("rerun", "re-runs of `acc = clf.score(X, y)`"),
@@ -334,19 +381,32 @@ def main(argv: list[str] | None = None) -> int:
             runs: dict[str, list[dict[str, Any]]] = {"pure": [], "tracked": []}
             for mode in ("pure", "tracked", "tracked", "pure"):  # palindromic: drift cancels
                 shell_args[1] = mode
-                runs[mode].append(run_json("data_cost", shell_args, work / f"shell-{mode}",
-                                           timeout=3600))
+                shell_dir = work / f"shell-{mode}"
+                # its own store, named: a `.mlops_nb/` above the temp folder would be used
+                env = bench_env(shell_dir, MLOPS_NB_HOME=str(shell_dir / ".mlops_nb"))
+                runs[mode].append(run_json("data_cost", shell_args, shell_dir, timeout=3600,
+                                           env=env))
             pure, tracked = runs["pure"], runs["tracked"]
             result["cells"] = {
                 "rows": rows,
                 "added_ms": {c: (median([t["cells"][c] for t in tracked])
                                  - median([p["cells"][c] for p in pure])) * 1000
-                             for c in READ_ONLY_CELLS},
+                             for c in (*READ_ONLY_CELLS, CONTROL_CELL)},
                 "added_cpu_ms": {c: (median([t["cells_cpu"][c] for t in tracked])
                                      - median([p["cells_cpu"][c] for p in pure])) * 1000
-                                 for c in READ_ONLY_CELLS},
+                                 for c in (*READ_ONLY_CELLS, CONTROL_CELL)},
+                "added_process_cpu_ms": {
+                    c: (median([t["cells_process_cpu"][c] for t in tracked])
+                        - median([p["cells_process_cpu"][c] for p in pure])) * 1000
+                    for c in (*READ_ONLY_CELLS, CONTROL_CELL)},
                 "replace_added_s": median([t["replace_s"] for t in tracked])
                 - median([p["replace_s"] for p in pure]),
+                "replace_added_cpu_s": median([t["replace_cpu_s"] for t in tracked])
+                - median([p["replace_cpu_s"] for p in pure]),
+                "replace_plain_cpu_s": median([p["replace_cpu_s"] for p in pure]),
+                "hook_cpu_ms": {c: median([t["cells_hook_cpu"][c] for t in tracked]) * 1000
+                                for c in (*READ_ONLY_CELLS, CONTROL_CELL)},
+                "replace_hook_cpu_s": median([t["replace_hook_cpu_s"] for t in tracked]),
                 "big_bytes": tracked[0]["big_bytes"],
                 "raw": runs,
             }

@@ -41,6 +41,12 @@ dc_args=()
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && dc_args+=(--quick); done
 .venv/bin/python -m benchmarks.data_cost "${dc_args[@]}" \
   --json benchmarks/results/data-cost-latest.json || status=$?
+# Issue 8: `mlops-nb export` and `show` of the last of 1k/5k/20k chained cells (CPU, peak RSS).
+echo
+chain=1000,5000,20000
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && chain=1000,5000; done
+.venv/bin/python -m benchmarks.export_long --cells "$chain" \
+  --out benchmarks/results/export-long-latest.json || status=$?
 # Issues 14 and 8: listing 10k/100k runs (vs read_parquet), `mlops-nb runs` first screen and
 # csv, `show` at 20,000 chained cells; CPU time and ratios from this same run.
 echo

@@ -71,10 +71,12 @@ def cell_effects(
 ) -> tuple[set[str], set[str]]:
     """What a cell run read and may have mutated, through every notebook function it called,
     including one it defined itself (`def edit(): df.loc[0] = 1` then `edit()`)."""
-    called_here = {c.func for c in analysis.calls
-                   if c.receiver is None and c.func in analysis.functions}
-    # passed, not called (`cross_val_score(..., scoring=my_scorer)`): it runs all the same
-    called_here |= {f for f in analysis.functions if analysis.load_counts.get(f, 0)}
+    called_here: set[str] = set()
+    if analysis.functions:
+        called_here = {c.func for c in analysis.calls
+                       if c.receiver is None and c.func in analysis.functions}
+        # passed, not called (`cross_val_score(..., scoring=my_scorer)`): it runs all the same
+        called_here |= {f for f in analysis.functions if analysis.load_counts.get(f, 0)}
     if called_here:
         functions = {**functions, **analysis.functions}
     return through_functions(set(uses) | called_here, set(mutations), functions,
@@ -122,7 +124,9 @@ class DefUseIndex:
 
     def add(self, cr: CellRun, analysis: CellAnalysis, *, ignore: Container[str] = ()) -> Step:
         seq = cr.seq
-        used = set(cr.uses) - frozen_widget_sources(analysis, cr.widget_values)
+        used = set(cr.uses)
+        if cr.widget_values:
+            used -= frozen_widget_sources(analysis, cr.widget_values)
         used, mutated = cell_effects(used, cr.mutations, analysis, self.functions,
                                      not_mutable=self.import_bound)
         deps: dict[int, list[str]] = {}
@@ -138,7 +142,7 @@ class DefUseIndex:
                 unresolved.add(name)
         external: list[str] = []
         runtime: list[dict[str, Any]] = []
-        given = {r.get("given") for r in cr.reads if isinstance(r, dict)}
+        given = {r.get("given") for r in cr.reads if isinstance(r, dict)} if cr.reads else ()
         for path in cr.files_read:  # a file written then read ties the cells like a name
             if path in given:
                 continue  # the run-time record of this read decides (below)

@@ -146,7 +146,61 @@ def cell_run_from_dict(doc: dict[str, Any]) -> CellRun:
         checked = msgspec.convert(doc, _schema(), strict=True)
     except msgspec.ValidationError as exc:
         raise RecordInvalid(str(exc).replace("`$.", "`")) from None
-    return CellRun(**{name: getattr(checked, name) for name in _CELL_RUN_FIELDS})
+    return cell_run_from_checked(checked)
+
+
+def cell_run_from_checked(checked: Any) -> CellRun:
+    """A CellRun from a validated schema struct (`cell_run_schema()`); its fields are the
+    dataclass's, in order, so they are copied as they are (a reader builds thousands)."""
+    import msgspec
+
+    run = object.__new__(CellRun)
+    names = checked.__struct_fields__
+    if len(names) != len(_CELL_RUN_FIELDS):  # a light schema: what it leaves out is None
+        run.__dict__.update(dict.fromkeys(LIGHT_OMITS))
+    run.__dict__.update(zip(names, msgspec.structs.astuple(checked), strict=True))
+    return run
+
+
+# What a light read leaves out (None): the values in effect along a run's lineage, a third
+# of a run's record, which only the run itself shows (an export replays the others' def-use
+# facts only).
+LIGHT_OMITS = ("effective_params", "effective_data")
+_LIGHT_SCHEMA: Any = None
+
+
+def cell_run_schema(*, light: bool = False) -> Any:
+    """The msgspec Struct a stored cell run is validated against (decode straight into it);
+    `light`: without LIGHT_OMITS, which the decoder then skips without building them."""
+    global _LIGHT_SCHEMA
+    if not light:
+        return _schema()
+    if _LIGHT_SCHEMA is None:
+        import msgspec
+
+        full = _schema()
+        spec = []
+        for name, kind, default in zip(full.__struct_fields__, _field_types(),
+                                       _field_defaults(), strict=True):
+            if name not in LIGHT_OMITS:
+                spec.append((name, kind) if default is MISSING else (name, kind, default))
+        _LIGHT_SCHEMA = msgspec.defstruct("CellRunLight", spec)
+    return _LIGHT_SCHEMA
+
+
+def _field_types() -> list[Any]:
+    import typing
+
+    hints, overrides = typing.get_type_hints(CellRun), _overrides()
+    return [overrides.get(f.name, hints[f.name]) for f in fields(CellRun)]
+
+
+def _field_defaults() -> list[Any]:
+    import msgspec
+
+    return [f.default if f.default is not MISSING else
+            msgspec.field(default_factory=f.default_factory)
+            if f.default_factory is not MISSING else MISSING for f in fields(CellRun)]
 
 
 class RecordInvalid(MlopsNbError, TypeError):

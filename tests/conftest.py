@@ -19,11 +19,6 @@ def store_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    stray = next((f / ".mlops_nb" for f in tmp_path.parents if (f / ".mlops_nb").is_dir()), None)
-    if stray is not None:
-        # Discovery walks up like `.git`: a store above the temp folder would gather every
-        # test's runs, and the tests would fail far from the cause.
-        pytest.fail(f"a stray store at {stray} is above pytest's temp folder; remove it")
     return tmp_path / ".mlops_nb"
 
 
@@ -74,3 +69,16 @@ def tracked(shell: Shell) -> Shell:
     shell.run("%load_ext mlops_nb")
     shell.run("%track on --experiment test")
     return shell
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_store_above_the_temp_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A `.mlops_nb/` above pytest's temp folders (say `/tmp/.mlops_nb`, left by a stray
+    run) is found like `.git` by every test's kernel and shell: their runs would go there and
+    the tests would fail far from the cause. Say so once, up front."""
+    base = tmp_path_factory.getbasetemp().resolve()
+    for folder in base.parents:
+        if (folder / ".mlops_nb").is_dir():
+            pytest.exit(f"{folder / '.mlops_nb'} exists above pytest's temp folders: every "
+                        "test would record into it. Move it aside (or run pytest with "
+                        "--basetemp elsewhere)", returncode=3)

@@ -25,7 +25,7 @@ from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagi
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
 from ..records import MODE_CALLBACK, CellRun, iso, run_view
-from ..store.reader import StoreReader
+from ..store.reader import StoreReader, _gc_paused
 from .codegen import (
     AUTOLOG_FILE,
     SUPPORT_FILE,
@@ -58,7 +58,7 @@ from .prune import (
 )
 from .requirements import DEPENDENCIES_HEADER, dependency_pins, imported_modules, requirements
 from .secrets import secret_assignment, secrets_from_env
-from .slicing import Slice, SliceCell, compute_slice
+from .slicing import Slice, SliceCell, collapse_reruns, compute_slice
 from .source import statement_text
 from .translate import translate
 
@@ -233,7 +233,8 @@ def _stores(cells: list[SliceCell]) -> tuple[dict[str, int], set[str]]:
         for name, n in a.def_counts.items():
             counts[name] = counts.get(name, 0) + n
         mutated.update(a.mutated_any)
-        mutated.update(cell.run.mutations)
+        for member in cell.members:
+            mutated.update(member.run.mutations)
         for fx in a.functions.values():
             mutated |= fx.writes | fx.mutates
     return counts, mutated
@@ -334,21 +335,22 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
     """
     b = _Build(reader, target, out_dir)
     check_exportable(target)
-    slice_session(b)
-    translate_cells(b)
-    rewrite_for_script(b)
-    if target.mode == MODE_CALLBACK:  # a run an `interact` slider made: interact.py
-        strip_interact(b.bodies)
-    plan_data_files(b)
-    drop_discarded_results(b)  # prune.py
-    drop_looks_at_data(b)
-    plan_parameters(b)
-    if target.mode == MODE_CALLBACK:
-        callback_parameters(b.bodies, b.params)
-    b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
-    b.hoisted = used_imports(b.hoisted, b.bodies)
-    plan_rng(b)
-    return assemble(b)
+    with _gc_paused():  # a long slice is many small acyclic objects, all kept to the end
+        slice_session(b)
+        translate_cells(b)
+        rewrite_for_script(b)
+        if target.mode == MODE_CALLBACK:  # a run an `interact` slider made: interact.py
+            strip_interact(b.bodies)
+        plan_data_files(b)
+        drop_discarded_results(b)  # prune.py
+        drop_looks_at_data(b)
+        plan_parameters(b)
+        if target.mode == MODE_CALLBACK:
+            callback_parameters(b.bodies, b.params)
+        b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
+        b.hoisted = used_imports(b.hoisted, b.bodies)
+        plan_rng(b)
+        return assemble(b)
 
 
 def _sl(b: _Build) -> Slice:
@@ -372,10 +374,14 @@ def check_exportable(target: CellRun) -> None:
 def slice_session(b: _Build) -> None:
     """The cell runs the target depends on; refuses hidden state and missing code."""
     reader, target = b.reader, b.target
-    b.log = reader.session_log(target.session)
+    b.log = reader.session_log(target.session, light=True)  # the target is read in full
     b.anchor_seq = next((cr.seq for cr in b.log if cr.id == target.parent), target.seq)
-    b.code_of = {cr.seq: reader.blobs.get_text(cr.python) for cr in b.log
-                 if cr.parent is None and cr.seq <= b.anchor_seq}
+    texts: dict[str | None, str | None] = {}  # re-runs share their code's blob: read it once
+    for cr in b.log:
+        if cr.parent is None and cr.seq <= b.anchor_seq:
+            if cr.python not in texts:
+                texts[cr.python] = reader.blobs.get_text(cr.python)
+            b.code_of[cr.seq] = texts[cr.python]
     b.own_modules = recorded_modules(b.log, b.anchor_seq)
     sl = b.sl = compute_slice(b.log, target, b.code_of, star_names(b.own_modules, reader.blobs))
     if sl.missing_code:
@@ -390,6 +396,7 @@ def slice_session(b: _Build) -> None:
             "the run used names that no recorded cell run defined (hidden state: pushed into "
             "the kernel, or defined while not recorded): " + "; ".join(problems)
             + ". Define them in a cell and re-run it, then export again", problems)
+    collapse_reruns(sl)
 
 
 def translate_cells(b: _Build) -> None:
@@ -406,7 +413,7 @@ def translate_cells(b: _Build) -> None:
             b.warnings.append(ErroredCellWarning(
                 f"{_label(cell.run)} raised {cell.run.error.get('type')} in the notebook; the "
                 "script replays it up to the error", cell.seq))
-    in_slice = {c.seq for c in sl.cells}
+    in_slice = {m.seq for c in sl.cells for m in c.members}
     for cr in b.log:  # `!pip install` anywhere before the run still belongs in requirements
         if cr.seq < b.anchor_seq and cr.seq not in in_slice and cr.parent is None and (
                 {"!", "pip"} & set(cr.magics)) and b.code_of.get(cr.seq):
@@ -509,7 +516,9 @@ def plan_rng(b: _Build) -> None:
                                 rng, errored=cell.run.status != "ok",
                                 figures=bool(cell.run.figures),
                                 autolog=autolog and i == len(sl.cells) - 1,
-                                callback=cell.run.mode == MODE_CALLBACK))
+                                callback=cell.run.mode == MODE_CALLBACK,
+                                repeat=len(cell.members), span=cell.span,
+                                last_count=cell.members[-1].run.execution_count))
 
 
 def assemble(b: _Build) -> Export:
@@ -555,10 +564,7 @@ def assemble(b: _Build) -> Export:
         "modules": [m.manifest() for m in project],
         "support": [_support_manifest(name, data) for name, data in files.items()],
         "script": script.config,
-        "slice": [{"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
-                   "cell_id": c.run.cell_id, "status": c.run.status,
-                   "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
-                  for c in sl.cells],
+        "slice": [_slice_entry(c, sl) for c in sl.cells],
         "requirements": reqs,
         "dependencies": deps,
         "environment": {k: b.env.get(k) for k in ("python", "implementation", "platform",
@@ -570,9 +576,55 @@ def assemble(b: _Build) -> Export:
     for w in b.warnings:
         if isinstance(w, DataFileWarning):
             warnings.warn(str(w), DataChanged, stacklevel=3)
-    run_json = redact.scrub_obj(run_json)  # defensive: a store written before redaction
+    run_json = _scrubbed(run_json)  # defensive: a store written before redaction
     return Export(target, script, reqs, run_json, b.rng_states, b.warnings,
                   {**{m.path: m.source for m in project}, **files}, deps)
+
+
+def _slice_entry(c: SliceCell, sl: Slice) -> dict[str, Any]:
+    """run.json's record of one slice cell; identical re-runs replayed as its loop are
+    listed by id only (`reruns`, in order), so a long chain stays a short file."""
+    entry = {"id": c.run.id, "seq": c.seq, "execution_count": c.run.execution_count,
+             "cell_id": c.run.cell_id, "status": c.run.status,
+             "why": c.reasons, "rng_restored": sorted(sl.rng_before.get(c.seq, {}))}
+    if c.reruns:
+        entry["reruns"] = [r.run.id for r in c.reruns]
+        entry["last_seq"] = c.reruns[-1].seq
+        entry["last_execution_count"] = c.reruns[-1].run.execution_count
+    return entry
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{8,64}")
+
+
+def _scrubbed(value: Any) -> Any:
+    """`redact.scrub_obj(value)`, each distinct string judged once: a long slice repeats its
+    status and reason texts, and its run ids (plain hex: no secret shape holds only hex
+    digits, so `scrub_text` returns them as they are) are passed over."""
+    memo: dict[str, str] = {}
+
+    def text(v: str) -> str:
+        out = memo.get(v)
+        if out is None:
+            out = memo[v] = v if _HEX_ID.fullmatch(v) else redact.scrub_text(v)
+        return out
+
+    def walk(v: Any, depth: int) -> Any:
+        if isinstance(v, str):
+            return text(v)
+        if depth > 40:
+            return v
+        if isinstance(v, dict):
+            return {walk(k, depth + 1): walk(x, depth + 1) for k, x in v.items()}
+        if isinstance(v, list):
+            if all(type(x) is str for x in v):  # a lineage, a slice cell's reasons
+                return [text(x) for x in v]
+            return [walk(x, depth + 1) for x in v]
+        if isinstance(v, tuple):
+            return tuple(walk(x, depth + 1) for x in v)
+        return v
+
+    return walk(value, 0)
 
 
 def _support_files(autolog: bool) -> dict[str, bytes]:

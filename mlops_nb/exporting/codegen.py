@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,9 @@ class CellCode:
     figures: bool = False
     autolog: bool = False  # the run's own cell, when some metric comes from autolog
     callback: bool = False  # an `interact` slider's call, made outside any cell
+    repeat: int = 1  # the cell ran this many times in a row: replayed as a loop
+    last_count: int | None = None  # execution count of the last of those runs
+    span: int = 1  # with repeat: cells the loop holds from this one (0: inside an earlier's)
 
 
 @dataclass
@@ -137,7 +141,36 @@ def _label(cell: CellCode) -> str:
         label = f"# a widget slider moved after its cell ran (seq {int(cell.seq)})"
     if cell.errored:
         label += "  (raised in the notebook: replayed up to the error)"
+    if cell.repeat > 1 and cell.span == 1:
+        last = cell.last_count if isinstance(cell.last_count, int) else None
+        upto = f" to In [{last}]" if last is not None and count is not None else ""
+        label += f"{upto}: the same cell, run {int(cell.repeat):,} times in a row"
+    elif cell.repeat > 1 and cell.span > 1:
+        label += (f" and the {int(cell.span) - 1} cell(s) after it: run {int(cell.repeat):,} "
+                  "times in a row")
     return label + "\n"
+
+
+def _looped(parts: list[tuple[str, list[ast.stmt]]], times: int) -> str:
+    """`for _mnb_rerun in range(times):` over the cells' own text (each after its label),
+    indented; unparsed when indenting would change what it means (a string spanning
+    lines)."""
+    texts = [(label, render_body(code)) for label, code in parts]
+    code = [stmt for _label, body in parts for stmt in body]
+    if not code:
+        return ""
+    body = "".join((label if len(parts) > 1 else "") + text for label, text in texts)
+    loop = ast.For(ast.Name(f"{RESERVED_PREFIX}rerun", ast.Store()),
+                   ast.Call(ast.Name("range", ast.Load()), [ast.Constant(int(times))], []),
+                   code, [])
+    text = f"for {RESERVED_PREFIX}rerun in range({int(times)}):\n" + textwrap.indent(body, "    ")
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        tree = None
+    if tree is None or len(tree.body) != 1 or ast.dump(tree.body[0]) != ast.dump(loop):
+        return _src([loop])
+    return text
 
 
 def _param_line(name: str, value: Any, text: str | None) -> str:
@@ -180,7 +213,10 @@ def render(plan: ScriptPlan) -> Script:
         parts.append(params_src)
         end = start + params_src.count("\n") - 1
     parts.append(_src([support_call("start", _globals())]))
-    for cell in plan.cells:
+    cells = plan.cells
+    for n, cell in enumerate(cells):
+        if cell.repeat > 1 and cell.span == 0:
+            continue  # inside the loop an earlier cell opened
         head: list[ast.stmt] = [rng_restore(gen, d) for gen, d in sorted(cell.rng_before.items())]
         if cell.autolog:
             head.append(support_call("autolog_begin", _globals()))
@@ -189,7 +225,13 @@ def render(plan: ScriptPlan) -> Script:
             handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), None, [ast.Pass()])
             code = [ast.Try(code, [handler], [], [])]
         tail = [support_call("save_figures")] if cell.figures else []
-        text = _src(head) + render_body(code) + _src(tail)
+        if cell.repeat > 1:
+            block = [cell, *cells[n + 1:n + max(cell.span, 1)]]
+            rendered = _looped([(_label(c) if c is not cell else "", list(c.body))
+                                for c in block], cell.repeat)
+        else:
+            rendered = render_body(code)
+        text = _src(head) + rendered + _src(tail)
         if not text.strip():
             continue  # nothing of this cell is left here (its imports or literals are above)
         parts.append("\n" + _label(cell) + text)

@@ -17,7 +17,7 @@ def drop_discarded_results(b: Any) -> None:
     own cell only, and only where the cell drew no random numbers: the metric cannot depend
     on them). Their printed output is all they did."""
     sl = b.sl
-    drawn = drawn_after(b.log)
+    drawn = sl.drawn or drawn_after(b.log)
     metrics = set(b.target.metrics)
     later_names: list[set[str]] = []
     seen: set[str] = set()
@@ -28,7 +28,7 @@ def drop_discarded_results(b: Any) -> None:
         later_names.append(set(seen))
     later_names.reverse()
     for i, cell in enumerate(sl.cells[:-1]):
-        if drawn.get(cell.seq) != set():
+        if any(drawn.get(m.seq) != set() for m in cell.members):
             continue  # drew random numbers (or unknown): everything stays
         after = later_names[i + 1]
         kept = []

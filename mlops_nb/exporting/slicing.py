@@ -10,6 +10,7 @@ which are *unresolved*: hidden state the script cannot recreate.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import importlib
@@ -37,10 +38,21 @@ class SliceCell:
     external_reads: list[str] = field(default_factory=list)
     # Files the cell really read (recorded at run time) that no earlier slice cell wrote.
     runtime_reads: list[dict[str, Any]] = field(default_factory=list)
+    # The same cell run again right after it in the slice, replayed as a loop
+    # (`collapse_reruns`): the script does each step's work once, not once per re-run.
+    reruns: list[SliceCell] = field(default_factory=list)
+    # With reruns: how many slice cells, from this one, the loop replays (0: inside the loop
+    # an earlier cell opens).
+    span: int = 1
 
     @property
     def seq(self) -> int:
         return self.run.seq
+
+    @property
+    def members(self) -> list[SliceCell]:
+        """This cell run and the identical re-runs collapsed into it, in order."""
+        return [self, *self.reruns]
 
 
 @dataclass
@@ -54,6 +66,8 @@ class Slice:
     # The anchor's lineage as the shared index alone gives it (what `show` and the diff say);
     # the cells hold it and add only what a script needs besides.
     lineage: list[int] = field(default_factory=list)
+    # `drawn_after` of the session log, kept for the export's later steps (prune.py)
+    drawn: dict[int, set[str] | None] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=128)
@@ -122,7 +136,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         lineage_deps[seq] = tuple(d)
         # ... plus what only a script needs: names a star import provides, hidden state.
         unres: set[str] = set()
-        for name in sorted(step.unresolved):
+        for name in sorted(step.unresolved) if step.unresolved else ():
             provider = next((s for s, m in reversed(stars)
                              if (names_of(m) is None or name in names_of(m))), None)
             if provider is not None:
@@ -133,11 +147,12 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             external[seq] = step.external_reads
         if step.runtime_reads:
             runtime[seq] = step.runtime_reads
-        if ENV_MAGICS & set(a.magics):
+        if a.magics and ENV_MAGICS & set(a.magics):
             env_cells.append(seq)
         deps[seq] = d
         unresolved[seq] = unres
-        stars.extend((seq, m) for m in a.star_imports)
+        if a.star_imports:
+            stars.extend((seq, m) for m in a.star_imports)
 
     included: dict[int, list[str]] = {end: ["the run"]}
     stack = [end, *[s for s in env_cells if s < end]]
@@ -159,16 +174,18 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
                        external.get(s, []), runtime.get(s, [])) for s in order]
     names: dict[str, list[int]] = {}
     for s in order:
-        for n in sorted(unresolved.get(s, ())):
-            names.setdefault(n, []).append(s)
+        if unresolved.get(s):
+            for n in sorted(unresolved[s]):
+                names.setdefault(n, []).append(s)
 
-    rng_before = rng_restores(order, prefix, log, analyses)
+    drawn = drawn_after(log)
+    rng_before = rng_restores(order, prefix, drawn, analyses)
     return Slice(target, anchor, cells, names, missing, rng_before,
-                 closure_seqs(lineage_deps, end))
+                 closure_seqs(lineage_deps, end), drawn)
 
 
-
-def rng_restores(order: list[int], prefix: list[CellRun], log: list[CellRun],
+def rng_restores(order: list[int], prefix: list[CellRun],
+                 drawn: dict[int, set[str] | None],
                  analyses: dict[int, CellAnalysis]) -> dict[int, dict[str, str]]:
     """{seq: {generator: state blob}} to restore before each slice cell (in `order`): a
     global generator's latest state before a cell that drew from it, a generator object's
@@ -177,7 +194,6 @@ def rng_restores(order: list[int], prefix: list[CellRun], log: list[CellRun],
     latest: dict[str, tuple[int, str]] = {}
     applied: dict[str, int] = {}
     records = sorted((cr.seq, cr.rng) for cr in prefix if cr.rng)
-    drawn = drawn_after(log)
     i = 0
     for s in order:
         while i < len(records) and records[i][0] <= s:
@@ -213,3 +229,81 @@ def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
         out[cr.seq] = None if nxt is None else {
             g for g in nxt.rng or () if not is_object_key(g)}
     return out
+
+
+LOOP_FROM = 3  # repeats in a row from which the script replays them as a loop
+LOOP_SPAN = 8  # the most cells a repeated block may hold (`x = f(x)`, `y = g(x)`, again...)
+
+
+def collapse_reruns(sl: Slice) -> None:
+    """Fold each run of repeated slice cells into one loop: a cell (or a block of up to
+    LOOP_SPAN cells) run LOOP_FROM or more times in a row keeps its first run, which holds
+    the later identical runs (`reruns`, per position) and, on the block's first cell, how
+    many cells the loop spans (`span`; 0 on the others of the block).
+
+    A cell re-run many times in a row (`x = x + 1` twenty thousand times) makes a slice of
+    that many cells, and every export step, paid per cell, made a long chain cost seconds.
+    Only cells that replay the same as a loop body fold: the same code, they ran without
+    error, nothing restored before them (no RNG state; before the loop's very first cell is
+    fine), no data file read, figure or widget value of their own, no import, definition,
+    magic or top-level await; the run's own cell never folds (its code carries the run's
+    own rewrites)."""
+    cells = sl.cells[:-1]
+    n = len(cells)
+    if n < LOOP_FROM:
+        return
+    ok = [_foldable(c) for c in cells]
+    key = [(c.run.python, c.run.code) for c in cells]
+    fresh = [not sl.rng_before.get(c.seq) for c in cells]
+    out: list[SliceCell] = []
+    i = 0
+    while i < n:
+        best_p, best_k = 0, 0
+        for p in range(1, LOOP_SPAN + 1):
+            if i + p * LOOP_FROM > n or not ok[i + p - 1] or (p > 1 and not fresh[i + p - 1]):
+                break  # every longer block holds this cell too
+            k = 1
+            while i + (k + 1) * p <= n and all(
+                    key[i + k * p + j] == key[i + j] and ok[i + k * p + j]
+                    and fresh[i + k * p + j] for j in range(p)):
+                k += 1
+            if k >= LOOP_FROM and k * p > best_k * best_p:
+                best_p, best_k = p, k
+                if p == 1 or i + k * p == n:
+                    break  # one cell repeated, or all the rest: no block does better
+        if not best_p:
+            out.append(cells[i])
+            i += 1
+            continue
+        block = cells[i:i + best_p]
+        for j, cell in enumerate(block):
+            cell.reruns = [cells[i + m * best_p + j] for m in range(1, best_k)]
+            cell.span = best_p if j == 0 else 0
+        out.extend(block)
+        i += best_k * best_p
+    out.append(sl.cells[-1])
+    sl.cells = out
+
+
+def _foldable(cell: SliceCell) -> bool:
+    run, a = cell.run, cell.analysis
+    if (run.python is None or run.status != "ok" or run.figures or run.widget_values
+            or cell.external_reads or cell.runtime_reads):
+        return False
+    if a.magics or a.imports or a.star_imports or a.functions or a.files_read \
+            or a.value_reads or a.syntax_error:
+        return False
+    return _loop_safe(cell.code)
+
+
+@functools.lru_cache(maxsize=256)
+def _loop_safe(code: str) -> bool:
+    """The cell's statements mean the same as the body of a loop at module level."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    banned = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+              ast.Global, ast.Nonlocal, ast.Await, ast.Yield, ast.YieldFrom, ast.Return,
+              ast.AsyncFor, ast.AsyncWith)
+    return bool(tree.body) and not any(isinstance(n, banned) for n in ast.walk(tree))

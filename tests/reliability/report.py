@@ -172,6 +172,18 @@ def long_session(tmp: Path, cells: int) -> Row:
                 note=f"{len(files)} files in the store" + ("" if ok else "; FLUSH FAILED"))
 
 
+def chained_session(tmp: Path, cells: int) -> Row:
+    """A chain of `cells` cells each depending on the last (`x = x + 1`): `mlops-nb export`
+    and `show` of its last run, whose slice is the whole session, in fresh processes."""
+    from benchmarks.export_long import measure
+
+    r = measure(cells, tmp / "chain")
+    e, s = r["export"], r["show"]
+    return _row(f"chained session: {cells:,} cells, export + show of the last run", cells, 0,
+                0, note=f"export {e['cpu_s']:.2f} s CPU, {e['peak_mb']:.0f} MB; show "
+                        f"{s['cpu_s']:.2f} s, {s['peak_mb']:.0f} MB (target <= 1 s, <= 200 MB)")
+
+
 def render(rows: list[Row]) -> str:
     head = ["scenario", "runs written", "runs lost", "files unreadable", "s/cell first",
             "s/cell last", "store bytes/run", "note"]
@@ -204,6 +216,8 @@ def main() -> None:
             rows.append(full_disk(tmp, mp, read_only=True))
             rows.append(corrupt(tmp))
             rows.append(long_session(tmp, args.cells))
+            (tmp / "chain").mkdir()
+            rows.append(chained_session(tmp, args.cells))
         finally:
             mp.undo()
             os.chdir(cwd)

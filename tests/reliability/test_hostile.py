@@ -145,6 +145,28 @@ def test_an_interrupt_during_capture_still_records_the_run(tracked, store_home, 
     assert [w for w in warnings_ if "interrupted" in w], warnings_
 
 
+def test_a_hanging_figure_costs_a_bounded_time_and_the_run_is_kept(tracked, store_home,
+                                                                   capsys, budget,
+                                                                   monkeypatch):
+    """A figure whose drawing never ends (item 5): skipped after MLOPS_NB_OBJECT_BUDGET with
+    a warning on the run; the cell's metric and its other figure are kept."""
+    monkeypatch.setenv("MLOPS_NB_OBJECT_BUDGET", str(BUDGET))
+    tracked.run(HANGS)
+    tracked.run("import io\nimport matplotlib\nmatplotlib.use('Agg')\n"
+                "import matplotlib.pyplot as plt\nfrom matplotlib.artist import Artist\n"
+                "class Hang(Artist):\n    def draw(self, renderer):\n        _sleep()\n"
+                "warm = plt.figure()\nwarm.savefig(io.BytesIO(), format='png')\nplt.close(warm)")
+    elapsed = _timed(tracked, "fig = plt.figure()\nfig.add_artist(Hang())\n"
+                              "fig2, ax2 = plt.subplots()\nax2.plot([1, 2])\naccuracy = 0.75")
+    tracked.run("plt.close('all')")
+    assert elapsed < 4 * BUDGET + 3, elapsed
+    tracked.flush()
+    run = _runs(store_home, capsys)[-1]
+    assert run["metrics.accuracy"] == 0.75
+    shown = _show(store_home, capsys, run["id"])
+    assert [w for w in shown["warnings"] if "a figure was not stored" in w], shown["warnings"]
+
+
 def test_an_object_whose_getattr_claims_everything_is_not_a_metric(tracked, store_home,
                                                                     capsys):
     tracked.run("class Liar:\n"

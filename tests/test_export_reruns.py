@@ -1,0 +1,116 @@
+"""A cell re-run many times in a row is replayed as one loop (issue 8: export of a long chain
+is paid per distinct cell, not per re-run), and only where a loop means the same."""
+
+from __future__ import annotations
+
+import json
+
+from test_export_patterns import runs_of, verify
+
+
+def test_a_long_chain_of_one_cell_is_one_loop_and_reproduces(tracked):
+    tracked.run("x = 0")
+    for _ in range(7):
+        tracked.run("x = x + 1  # step")
+    tracked.run("score = float(x * 2)")
+    (run,) = runs_of(tracked)
+    out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 14.0
+    assert src.count("x = x + 1  # step") == 1  # the notebook's own line, comment kept
+    assert "for _mnb_rerun in range(7):\n    x = x + 1  # step" in src
+    assert "the same cell, run 7 times in a row" in src
+    entries = json.loads((out / "run.json").read_text())["slice"]
+    looped = next(e for e in entries if e.get("reruns"))
+    assert len(looped["reruns"]) == 6  # every re-run is still listed, by id
+    ids = {cr.id for cr in tracked_log(tracked)}
+    assert set(looped["reruns"]) <= ids
+
+
+def tracked_log(sh):
+    from mlops_nb.store.reader import StoreReader
+
+    return StoreReader(sh.tracker.home).session_log(sh.tracker.session)
+
+
+def test_two_runs_in_a_row_stay_two_lines(tracked):
+    tracked.run("hist = []")
+    for _ in range(2):
+        tracked.run("hist.append(1)")
+    tracked.run("score = float(len(hist))")
+    (run,) = runs_of(tracked)
+    _out, _verdict, src = verify(run)
+    assert src.count("hist.append(1)") == 2 and "_mnb_rerun" not in src
+
+
+def test_a_cell_drawing_random_numbers_is_not_folded(tracked):
+    """Each re-run needs the RNG state the notebook had before it: no loop."""
+    tracked.run("import random")
+    tracked.run("acc = []")
+    for _ in range(4):
+        tracked.run("acc.append(random.random())")
+    tracked.run("score = float(sum(acc))")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "_mnb_rerun" not in src
+    assert src.count("acc.append(random.random())") == 4
+    assert verdict.metrics["score"]["reproduced"] == run.metrics["score"]
+
+
+def test_a_string_spanning_lines_keeps_its_value_in_the_loop(tracked):
+    """Indenting the notebook's text would change a multi-line string: unparsed instead."""
+    tracked.run("parts = []")
+    for _ in range(3):
+        tracked.run('parts.append("""a\nb""")')
+    tracked.run("score = float(sum(len(p) for p in parts))")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "for _mnb_rerun in range(3):" in src
+    assert verdict.metrics["score"]["reproduced"] == 9.0
+
+
+def test_an_import_or_definition_is_never_folded(tracked):
+    tracked.run("n = 0")
+    for _ in range(3):
+        tracked.run("import math\nn = n + math.floor(1.5)")
+    tracked.run("score = float(n)")
+    (run,) = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert "_mnb_rerun" not in src
+    assert verdict.metrics["score"]["reproduced"] == 3.0
+
+
+def test_a_block_of_cells_run_again_and_again_is_one_loop(tracked):
+    """Two cells alternating (`x = x + 1`, `y = y + x`) five times: one loop over both."""
+    tracked.run("x = 0\ny = 0")
+    for _ in range(5):
+        tracked.run("x = x + 1")
+        tracked.run("y = y + x  # running sum")
+    tracked.run("score = float(x + y)")
+    (run,) = runs_of(tracked)
+    out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 20.0
+    assert "for _mnb_rerun in range(5):\n    x = x + 1\n    # In [" in src
+    assert "    y = y + x  # running sum" in src
+    assert src.count("x = x + 1") == 1 and "and the 1 cell(s) after it: run 5 times" in src
+    entries = json.loads((out / "run.json").read_text())["slice"]
+    assert [len(e.get("reruns", [])) for e in entries] == [0, 4, 4, 0]
+
+
+def test_a_light_session_read_leaves_out_only_the_effective_values(tracked):
+    """What export reads of the runs it does not export: everything but their effective
+    parameters and data."""
+    from mlops_nb.store.reader import StoreReader
+
+    tracked.run("lr = 0.5")
+    tracked.run("acc = lr * 2")
+    tracked.flush()
+    reader = StoreReader(tracked.tracker.home)
+    full = StoreReader(tracked.tracker.home).session_log(tracked.tracker.session)
+    light = reader.session_log(tracked.tracker.session, light=True)
+    assert [cr.id for cr in light] == [cr.id for cr in full]
+    run_full = next(cr for cr in full if cr.is_run)
+    run_light = next(cr for cr in light if cr.is_run)
+    assert run_full.effective_params == {"lr": 0.5}
+    assert run_light.effective_params is None and run_light.effective_data is None
+    for name in ("params", "metrics", "deps", "uses", "defs", "python", "rng", "data"):
+        assert getattr(run_light, name) == getattr(run_full, name), name
