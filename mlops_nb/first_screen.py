@@ -61,7 +61,7 @@ def compact_text(cols: RunColumns, limit: int, *, printable: Any, short_value: A
     models = lists.get("model") or [None] * len(order)
     names, auto = names_for(explicit, models, ids, plan)
     if whole is not None and cols.total > len(order):
-        known = whole_names(whole)
+        known = whole_names(whole, [str(i) for i in ids])
         names = [known.get(rid, nm) if made else nm
                  for rid, nm, made in zip(ids, names, auto, strict=True)]
 
@@ -114,10 +114,11 @@ def _frame_cell(value: Any, kind: str) -> Any:
     return value
 
 
-def whole_names(cols: RunColumns) -> dict[str, str]:
-    """Made-up names of every run in `cols`, by id (`identity.names_by_id` without a frame).
-    Each parameter column is coded from the index's own dictionary or with `numpy.unique`,
-    so 100,000 runs cost numpy work, not a Python step per run and column."""
+def whole_names(cols: RunColumns, wanted: list[str]) -> dict[str, str]:
+    """Made-up names of the runs `wanted` lists as every run in `cols` names them, by id
+    (`identity.names_by_id` without a frame). Each parameter column is coded from the index's
+    own dictionary or with `numpy.unique`, so 100,000 runs cost numpy work, not a Python step
+    per run and column."""
     typed = cols.typed
     if typed is None:
         raise NotPlain("no typed columns")
@@ -132,9 +133,32 @@ def whole_names(cols: RunColumns) -> dict[str, str]:
              for k in param_cols}
     plan = plan_of(merge_coded(param_cols, coded), n)
     ids = typed["id"].tolist()
+    models = typed["model"].tolist() if "model" in typed else [None] * n
     made, auto = names_for(typed["name"].tolist() if "name" in typed else [None] * n,
-                           typed["model"].tolist() if "model" in typed else [None] * n, ids, plan)
-    return {str(i): nm for i, nm, a in zip(ids, made, auto, strict=True) if a}
+                           models, ids, plan, groups=_model_groups_of(typed.get("model"), n))
+    pos = {rid: i for i, rid in enumerate(ids)}
+    return {rid: made[i] for rid in wanted if (i := pos.get(rid)) is not None and auto[i]}
+
+
+def _model_groups_of(col: Column | None, n: int) -> tuple[Any, list[str | None]] | None:
+    """`identity._model_groups` from a text column's own dictionary: one code per run is
+    already there (None: the caller groups the values itself)."""
+    import numpy as np
+
+    if col is None or col.kind != STR or col.table is None or col.codes is None:
+        return None
+    entries = col.table.tolist()  # the last entry is None: runs without a model
+    index: dict[str | None, int] = {}
+    heads: list[str | None] = []
+    remap = np.empty(len(entries), dtype=np.int64)
+    for e, m in enumerate(entries):
+        key = m if isinstance(m, str) and m else None
+        g = index.get(key)
+        if g is None:
+            g = index[key] = len(heads)
+            heads.append(key)
+        remap[e] = g
+    return remap[col.codes], heads
 
 
 def _coded(col: Column, name: str, none_rows: list[int], n: int) -> Coded:

@@ -467,9 +467,13 @@ def default_names(df: pd.DataFrame, plan: ParamPlan,
     return names, auto
 
 
-def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: ParamPlan
+def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: ParamPlan,
+              groups: tuple[np.ndarray, list[str | None]] | None = None
               ) -> tuple[list[str], list[bool]]:
-    """`default_names` from the runs' given names, models and ids (no frame needed)."""
+    """`default_names` from the runs' given names, models and ids (no frame needed);
+    `groups` is `_model_groups(models)` when the caller has it cheaper (the index's codes)."""
+    from collections import Counter
+
     import numpy as np
 
     n = len(ids)
@@ -479,7 +483,7 @@ def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: Para
     if given.any():
         for i in np.flatnonzero(given).tolist():
             names[i] = explicit[i]
-    groups, heads = _model_groups(models)
+    groups, heads = groups or _model_groups(models)
     basis = _distinguishing(groups, heads, plan)
     by_label = {p.label: p for p in plan.params.values()}
     texts: dict[str, np.ndarray] = {}  # label -> " · label=value" per distinct value
@@ -505,15 +509,15 @@ def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: Para
                 break
         names[rows] = cur
     auto = ~given
+    out = names.tolist()
     if auto.any():
-        seen: dict[str, int] = {}
         made = np.flatnonzero(auto).tolist()
-        for i in made:
-            seen[names[i]] = seen.get(names[i], 0) + 1
-        for i in made:
-            if seen[names[i]] > 1:
-                names[i] = f"{names[i]} · {str(ids[i])[:6]}"
-    return names.tolist(), auto.tolist()
+        seen = Counter([out[i] for i in made])
+        if len(seen) < len(made):  # a name two runs would share gets each one's short id
+            for i in made:
+                if seen[out[i]] > 1:
+                    out[i] = f"{out[i]} · {str(ids[i])[:6]}"
+    return out, auto.tolist()
 
 
 def names_by_id(df: pd.DataFrame, only: list[str] | None = None) -> dict[str, str]:
