@@ -21,14 +21,13 @@ from pathlib import Path
 
 import playwright.sync_api  # noqa: F401  (a test dependency: a broken install must fail)
 import pytest
-from lab.browser import ARTIFACTS, CHROMIUM, chromium, jupyter_server
+from lab.browser import ARTIFACTS, chromium, jupyter_server, need_chromium
 
 pytestmark = pytest.mark.slow
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed", allow_module_level=True)
+need_chromium(module_level=True)
 
 
 @pytest.fixture(scope="module")

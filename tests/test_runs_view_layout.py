@@ -9,19 +9,15 @@ import math
 import uuid
 from pathlib import Path
 
-import playwright.sync_api as playwright_api
+import playwright.sync_api  # noqa: F401  (a test dependency: a broken install must fail)
 import pytest
+from lab.browser import ARTIFACTS, chromium, need_chromium
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 RIDGE = "sklearn.linear_model._ridge.Ridge"
 
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed", allow_module_level=True)
+need_chromium(module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +53,8 @@ def report(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _open(browser, report: Path, width: int):

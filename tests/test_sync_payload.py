@@ -48,7 +48,6 @@ def mlflow_accepts(key: str) -> bool:
 
 def test_limits_are_mlflows_own():
     """One declaration (sync/limits.py), equal to the installed client's constants."""
-    pytest.importorskip("mlflow")
     from mlops_nb.sync import limits as lim_mod
 
     found = lim_mod.client_constants()
@@ -194,7 +193,6 @@ def test_errors_are_classified_for_retry():
 def test_a_saved_model_goes_up_in_mlflows_sklearn_flavour(tracked, tmp_path):
     """`mnb.log_model` versions become MLflow Models (MLmodel + skops file) that
     `mlflow.sklearn.load_model` loads; a pickled version is named as skipped, never unpickled."""
-    pytest.importorskip("mlflow")
     import mlflow.sklearn
     import numpy as np
 

@@ -195,12 +195,6 @@ def compile_query(query: str, columns: Sequence[dict[str, Any]],
     return lambda row: all(check(row) for check in checks)
 
 
-def filter_rows(rows: Sequence[dict[str, Any]], query: str,
-                columns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    pred = compile_query(query, columns)
-    return [r for r in rows if pred(r)]
-
-
 def acronym(name: str) -> str:
     """`RandomForestClassifier` -> `rfc`: first letter and each capital after a small letter."""
     out = name[:1]

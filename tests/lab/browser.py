@@ -33,10 +33,16 @@ TOKEN = "mnb-ui-test-token"
 NEWS = "@jupyterlab/apputils-extension:announcements"
 
 
-def need_chromium() -> None:
-    """Skip without Debian's Chromium (.ci/run installs it); fail on a broken playwright."""
+def need_chromium(*, module_level: bool = False) -> None:
+    """Skip without Debian's Chromium on a contributor's machine; under CI (`CI` set), where
+    .ci/run installs it, its absence fails: a browser test must never pass by skipping there.
+    A broken playwright always fails."""
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium",
+                        pytrace=False)
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)",
+                    allow_module_level=module_level)
     import playwright  # noqa: F401  (a test dependency: a broken install must fail, not skip)
 
 

@@ -21,7 +21,6 @@ ROW = "#mlops-nb-experiments .mnb-view .mnb-grid tbody tr[data-id]"
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     browser.need_chromium()
-    pytest.importorskip("notebook")  # in the test extra
     root = tmp_path_factory.mktemp("nb7root")
     nbformat.write(nbformat.v4.new_notebook(), root / "nb.ipynb")
     record_project(root)  # two runs recorded by a real shell serving root/nb.ipynb
