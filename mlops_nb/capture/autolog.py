@@ -30,12 +30,16 @@ from typing import Any
 # Estimator methods whose output is traced back to the estimator (which model predicted).
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
                    "transform")
-CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learning_curve")
+CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learning_curve",
+                "permutation_test_score")
 _NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
-                          "confusion_matrix", "multilabel_confusion_matrix", "auc"})
+                          "confusion_matrix", "multilabel_confusion_matrix"})
 _REPORT = "classification_report"
-# Metrics whose names do not say so: scalar scores all the same.
-_OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef"})
+# Metrics whose names do not say so: scalar scores all the same. `auc(fpr, tpr)` is the area
+# under whatever curve it is given: named `auc`, its model traced through the curve's arrays.
+_OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef", "auc"})
+# Curves: not metrics, but their arrays carry the model of the scores they were computed from.
+_CURVES = frozenset({"roc_curve", "precision_recall_curve", "det_curve"})
 # Estimator attributes that hold what a *CV estimator chose (`RidgeCV().alpha_`).
 _CHOSEN = ("alpha_", "C_", "l1_ratio_", "gamma_", "n_neighbors_", "n_components_")
 _MAX_TRACED = 256
@@ -147,8 +151,15 @@ def _trace(out: Any, est: Any, xname: str | None) -> None:
 
 def _traced(obj: Any) -> tuple[Any, str | None] | None:
     hit = STATE.traced.get(id(obj))
-    if hit is None:
-        return None
+    if hit is None:  # a view of a prediction (`predict_proba(X)[:, 1]`) is that prediction's
+        base = getattr(obj, "base", None)
+        if base is None or type(obj).__module__ != "numpy":
+            return None
+        hit = STATE.traced.get(id(base))
+        if hit is None:
+            return None
+        held = hit[0]() if isinstance(hit[0], weakref.ref) else hit[0]
+        return (hit[1], None) if held is base else None  # a part of X: named by its labels
     ref, est, xname = hit
     held = ref() if isinstance(ref, weakref.ref) else ref
     return (est, xname) if held is obj else None
@@ -242,6 +253,15 @@ def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
             _emit(_metric_call(f"report_{key}", site, frames, value, y_true, y_pred))
     elif w.kind in CV_FUNCTIONS:
         _observe_cv(w.kind, site, frames, args, kwargs, result)
+    elif w.kind == "curve" and isinstance(result, tuple):
+        scores = args[1] if len(args) > 1 else next(
+            (kwargs[k] for k in ("y_score", "probas_pred") if k in kwargs), None)
+        traced = _traced(scores) if scores is not None else None
+        if traced is None:  # as a metric call would: the last model, the labels' name
+            y_true = args[0] if args else kwargs.get("y_true")
+            traced = (STATE.last_model, _name_of(y_true, frames))
+        for part in result:  # `fpr, tpr, _ = roc_curve(...)`; `auc(fpr, tpr)` finds them
+            _trace(part, *traced)
 
 
 def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
@@ -249,6 +269,8 @@ def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
     traced = _traced(y_pred) if y_pred is not None else None
     if traced is not None:
         est, data = traced
+        if data is None:
+            data = _name_of(y_true, frames)
     else:
         est, data = STATE.last_model, _name_of(y_true, frames)
     return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est)
@@ -356,6 +378,12 @@ def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
             label = "best" if fn == "validation_curve" else "last"
             _emit(Call("metric", f"{prefix}_{split}_{names[0]}_{label}", site, data, value,
                        model=model, steps=means))
+    elif fn == "permutation_test_score" and isinstance(result, tuple) and len(result) == 3:
+        score, _null, pvalue = result  # the null distribution is 100 scores of shuffled labels
+        for metric, value in ((f"permutation_{names[0]}", score),
+                              (f"permutation_{names[0]}_pvalue", pvalue)):
+            if numeric(value) is not None:
+                _emit(Call("metric", metric, site, data, numeric(value), model=model))
 
 
 # -- estimator methods ------------------------------------------------------------------------
@@ -535,6 +563,8 @@ class Patcher:
                 continue
             if name == _REPORT:
                 self._swap(metrics, name, "report")
+            elif name in _CURVES:
+                self._swap(metrics, name, "curve")
             elif name.endswith(("_score", "_error", "_loss")) or name in _OTHER_METRICS:
                 self._swap(metrics, name, "metric")
 
