@@ -37,10 +37,10 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
     if not values or not all(n in models or is_plain_literal(v) for n, v in values.items()):
         return
     literal = {n: jsonable(v) for n, v in values.items() if n not in models}
-    key = (literal, {n: id(v) for n, v in models.items()})
+    which = (literal, {n: id(v) for n, v in models.items()})
     cur = ctx.iterations[-1] if ctx.iterations else None
-    if cur is None or cur["key"] != key:
-        cur = {"key": key, "loop": literal, "models": {n: model_record(v)
+    if cur is None or cur["which"] != which:
+        cur = {"which": which, "loop": literal, "models": {n: model_record(v)
                                                        for n, v in models.items()},
                "metrics": {}, "rng_after": None}
         ctx.iterations.append(cur)

@@ -491,7 +491,7 @@ def _bind(shape, item, out):
     parts = list(item)
     if len(parts) != len(shape):
         return
-    for sub, part in zip(shape, parts):
+    for sub, part in zip(shape, parts, strict=True):
         _bind(sub, part, out)
 
 
@@ -504,9 +504,9 @@ def _same_model(obj, recorded):
     except Exception:
         return False
     for k, v in (recorded.get("params") or {}).items():
-        if (isinstance(v, (bool, int, float, str)) or v is None) and v == v:  # NaN: skip
-            if k in params and params[k] != v:
-                return False
+        plain = (isinstance(v, (bool, int, float, str)) or v is None) and v == v  # NaN: skip
+        if plain and k in params and params[k] != v:
+            return False
     return True
 
 
