@@ -598,3 +598,24 @@ def test_loop_over_a_literal_list_of_models(iris):
     _, verdict = verify(kids[1])  # same class twice: its parameters pick the item
     assert verdict.metrics["DecisionTreeClassifier_score"]["reproduced"] == kids[1].metrics[
         "DecisionTreeClassifier_score"]
+
+
+def test_cv_estimators_log_their_cross_validated_score_with_folds(iris):
+    iris.run("from sklearn.linear_model import LogisticRegressionCV, LassoCV\n"
+             "from sklearn.datasets import load_diabetes\n"
+             "lr = LogisticRegressionCV(Cs=[0.01, 1.0], cv=3, max_iter=500).fit(X, y)")
+    run = last_run(iris)
+    folds = next(iter(iris.ns["lr"].scores_.values()))
+    best = folds.mean(axis=0).argmax()
+    assert run.metrics["cv_accuracy_mean"] == float(folds[:, best].mean())
+    assert run.metric_steps["cv_accuracy_mean"] == [float(v) for v in folds[:, best]]
+    assert run.params["lr.C_"] == iris.ns["lr"].Cs_[best]
+    assert run.metric_models["cv_accuracy_mean"] == "lr"  # refitted on all data: the model
+    iris.run("Xd, yd = load_diabetes(return_X_y=True)\n"
+             "lasso = LassoCV(cv=3, random_state=0).fit(Xd, yd)")
+    run = last_run(iris)
+    path = iris.ns["lasso"].mse_path_
+    chosen = list(iris.ns["lasso"].alphas_).index(iris.ns["lasso"].alpha_)
+    assert run.metrics["cv_mse_mean"] == float(path[chosen].mean())
+    assert run.metrics["cv_mse_std"] == float(path[chosen].std())
+    verify(run)

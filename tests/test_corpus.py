@@ -139,3 +139,21 @@ def test_corpus_runner_reads_scripts_and_times_cells(tmp_path):
         cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000Z",
                                       "shell.execute_reply": f"2026-01-01T00:00:0{i}.500Z"}
     assert cell_seconds(tracked, skip_first=1, skip_last=1) == pytest.approx(1.5 + 2.5)
+
+
+def test_corpus_runner_times_kernel_cpu_around_the_notebooks_cells():
+    """`--overhead`: the same timing cells bracket the notebook tracked and untracked."""
+    import nbformat
+
+    from benchmarks.corpus import CPU_END, CPU_START, cpu_seconds, timed_copy, tracked_copy
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    tracked = [c.source for c in tracked_copy(nb, timed=True).cells]
+    assert tracked == ["%load_ext mlops_nb\n%track on", CPU_START, "x = 1", "%track off",
+                       CPU_END]
+    plain = timed_copy(nb)
+    assert [c.source for c in plain.cells] == [CPU_START, "x = 1", CPU_END]
+    assert cpu_seconds(plain) is None
+    plain.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                      text="MNB_CPU 1.25\n")]
+    assert cpu_seconds(plain) == 1.25

@@ -462,7 +462,7 @@ def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str
         if hasattr(est, "cv_results_") and hasattr(est, "best_params_"):
             _observe_search(est)
         else:
-            _observe_chosen(est)
+            _observe_chosen(est, args, kwargs)
 
 
 def _observe_search(search: Any) -> None:
@@ -504,18 +504,62 @@ def _candidates(search: Any, key: str) -> list[dict[str, Any]]:
     return out
 
 
-def _observe_chosen(est: Any) -> None:
+def _observe_chosen(est: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+                    ) -> None:
     if not type(est).__name__.endswith("CV"):
         return
     chosen = {a: numeric(getattr(est, a, None)) for a in _CHOSEN}
     chosen = {a: v for a, v in chosen.items() if v is not None}
+    if "C_" not in chosen and getattr(est, "C_", None) is not None:  # one C per class
+        with contextlib.suppress(Exception):
+            cs = {float(c) for c in est.C_}
+            if len(cs) == 1:
+                chosen["C_"] = cs.pop()
     best = numeric(getattr(est, "best_score_", None))
-    if not chosen and best is None:
+    folds = _cv_folds(est)
+    if not chosen and best is None and folds is None:
         return
     frames = _frames()
     model = _model_name(est, frames)
-    _emit(Call("params", f"{type(est).__name__}", _site(frames), None, best, model=model,
+    site = _site(frames)
+    if folds is not None:  # as cross_val_score would name it: `cv_accuracy_mean`, folds as steps
+        metric, values = folds
+        ms = _mean_std(values)
+        if ms is not None:
+            X = args[0] if args else (kwargs or {}).get("X")
+            data = _name_of(X, frames)
+            _emit(Call("metric", f"cv_{metric}_mean", site, data, ms[0], model=model,
+                       steps=ms[2], est=est))
+            _emit(Call("metric", f"cv_{metric}_std", site, data, ms[1], model=model, est=est))
+    _emit(Call("params", f"{type(est).__name__}", site, None, best, model=model,
                extra={"params": chosen}, est=est))
+
+
+def _cv_folds(est: Any) -> tuple[str, Any] | None:
+    """(scoring, fold scores at the chosen value) of a *CV estimator that keeps its folds:
+    `LogisticRegressionCV.scores_` (folds x Cs), `LassoCV`/`ElasticNetCV.mse_path_`
+    (alphas x folds). The chosen value is the best mean over folds, as the estimator chose."""
+    import numpy as np  # loaded already: scikit-learn fitted the estimator
+
+    try:
+        scores = getattr(est, "scores_", None)
+        if isinstance(scores, dict) and scores:
+            grid = np.asarray(next(iter(scores.values())), dtype=float)
+            grid = grid.reshape(grid.shape[0], -1)  # folds x candidates
+            best = int(np.argmax(grid.mean(axis=0)))
+            scoring = getattr(est, "scoring", None)
+            default = scoring is None or (isinstance(scoring, str) and scoring == "warn")
+            name = "accuracy" if default else _scoring_names(est, scoring)[0]
+            return name, grid[:, best]
+        path = getattr(est, "mse_path_", None)
+        if path is not None:
+            grid = np.asarray(path, dtype=float)
+            grid = grid.reshape(-1, grid.shape[-1])  # candidates x folds
+            best = int(np.argmin(grid.mean(axis=1)))
+            return "mse", grid[best]
+    except Exception:
+        return None
+    return None
 
 
 # -- installing and removing patches ----------------------------------------------------------
@@ -915,6 +959,12 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
                 out[name] = "" if drop else hit
                 taken.add(hit)
                 break
+    # The same call bound in a loop over models is one series per model class (`KNN_score`,
+    # `SVC_score`): the one that matched brings the others of its call site along.
+    sites = {last[name].site: var for name, var in out.items()}
+    for name, call in last.items():
+        if name not in out and name not in bound and name not in explicit and call.site in sites:
+            out[name] = sites[call.site]
     return out
 
 
