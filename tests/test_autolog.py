@@ -593,11 +593,25 @@ def test_loop_over_a_literal_list_of_models(iris):
              "    print(model.fit(X_train, y_train).score(X_test, y_test))")
     kids = [cr for cr in log_of(iris) if cr.parent is not None]
     assert [k.params["model.max_depth"] for k in kids] == [1, 3]
-    assert kids[0].metrics["DecisionTreeClassifier_score"] < kids[1].metrics[
-        "DecisionTreeClassifier_score"]
+    assert kids[0].metrics["model_score"] < kids[1].metrics["model_score"]
     _, verdict = verify(kids[1])  # same class twice: its parameters pick the item
-    assert verdict.metrics["DecisionTreeClassifier_score"]["reproduced"] == kids[1].metrics[
-        "DecisionTreeClassifier_score"]
+    assert verdict.metrics["model_score"]["reproduced"] == kids[1].metrics["model_score"]
+
+
+def test_score_of_a_loop_over_models_is_one_metric_named_after_the_variable(iris):
+    iris.run("from sklearn.tree import DecisionTreeClassifier\n"
+             "models = {'logreg': LogisticRegression(max_iter=300),\n"
+             "          'tree': DecisionTreeClassifier(max_depth=2, random_state=0)}\n"
+             "for name, model in models.items():\n"
+             "    model.fit(X_train, y_train)\n"
+             "    print(name, model.score(X_test, y_test))")
+    kids = [cr for cr in log_of(iris) if cr.parent is not None]
+    assert [set(k.metrics) for k in kids] == [{"model_score"}, {"model_score"}]
+    assert kids[0].metrics["model_score"] == iris.ns["models"]["logreg"].score(
+        iris.ns["X_test"], iris.ns["y_test"])
+    verify(kids[0])
+    iris.run("clf.score(X_test, y_test)")  # not a loop variable: the class names it
+    assert set(last_run(iris).metrics) == {"LogisticRegression_score"}
 
 
 def test_cv_estimators_log_their_cross_validated_score_with_folds(iris):

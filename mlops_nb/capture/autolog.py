@@ -455,14 +455,48 @@ def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str
             return
         frames = _frames()
         X = args[0] if args else kwargs.get("X")
-        _emit(Call("metric", f"{type(est).__name__}_score", _site(frames),
-                   _name_of(X, frames), value, model=_model_name(est, frames), est=est))
+        loop_var = _loop_variable(est, frames[0]) if frames else None
+        fn = f"{loop_var or type(est).__name__}_score"
+        _emit(Call("metric", fn, _site(frames), _name_of(X, frames), value,
+                   model=_model_name(est, frames), est=est))
     elif method in ("fit", "fit_transform"):
         STATE.last_model = est
         if hasattr(est, "cv_results_") and hasattr(est, "best_params_"):
             _observe_search(est)
         else:
             _observe_chosen(est, args, kwargs)
+
+
+_LOOP_TARGETS: dict[str, frozenset[str]] = {}
+
+
+def _loop_variable(est: Any, frame: Any) -> str | None:
+    """The `for` variable holding `est` where its `score` was called, if one does.
+
+    `for name, model in models.items(): model.score(...)` scores a different class each time:
+    named after the variable (`model_score`), every iteration's run has the same metric, and
+    the exported script, running one iteration, names it the same. The loop variables come
+    from the source of the frame's file (a cell, or train.py), parsed once per file.
+    """
+    filename = frame.f_code.co_filename
+    targets = _LOOP_TARGETS.get(filename)
+    if targets is None:
+        targets = frozenset()
+        with contextlib.suppress(Exception):
+            import ast
+            import linecache
+
+            tree = ast.parse("".join(linecache.getlines(filename)))
+            targets = frozenset(n.id for node in ast.walk(tree)
+                                if isinstance(node, (ast.For, ast.comprehension))
+                                for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        if len(_LOOP_TARGETS) >= _MAX_NAMED:
+            _LOOP_TARGETS.clear()
+        _LOOP_TARGETS[filename] = targets
+    if not targets:
+        return None
+    space = frame.f_locals
+    return next((t for t in sorted(targets) if space.get(t) is est), None)
 
 
 def _observe_search(search: Any) -> None:
