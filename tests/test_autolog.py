@@ -633,3 +633,23 @@ def test_cv_estimators_log_their_cross_validated_score_with_folds(iris):
     assert run.metrics["cv_mse_mean"] == float(path[chosen].mean())
     assert run.metrics["cv_mse_std"] == float(path[chosen].std())
     verify(run)
+
+
+def test_search_over_a_home_made_classifier_is_named_by_accuracy(iris):
+    """A notebook's own classifier with its mixins in the wrong order (sklearn then sees no
+    classifier tags) is still scored by ClassifierMixin.score: accuracy."""
+    iris.run("from sklearn.base import BaseEstimator, ClassifierMixin\n"
+             "from sklearn.model_selection import GridSearchCV\n"
+             "class Nearest(BaseEstimator, ClassifierMixin):\n"
+             "    def __init__(self, shift=0.0):\n"
+             "        self.shift = shift\n"
+             "    def fit(self, X, y):\n"
+             "        self.X_, self.y_ = X + self.shift, y\n"
+             "        return self\n"
+             "    def predict(self, X):\n"
+             "        d = ((X[:, None, :] - self.X_[None]) ** 2).sum(-1)\n"
+             "        return self.y_[d.argmin(1)]\n"
+             "grid = GridSearchCV(Nearest(), {'shift': [0.0, 1.0]}, cv=3).fit(X, y)\n"
+             "print(f'accuracy = {grid.best_score_}')")
+    run = last_run(iris)
+    assert run.metrics["best_cv_accuracy"] == iris.ns["grid"].best_score_

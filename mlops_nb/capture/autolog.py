@@ -313,10 +313,16 @@ def _scoring_names(estimator: Any, scoring: Any) -> list[str]:
     if scoring is None:
         kind = getattr(estimator, "_estimator_type", None)
         try:
-            from sklearn.base import is_classifier, is_regressor
+            from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 
             kind = ("classifier" if is_classifier(estimator) else
                     "regressor" if is_regressor(estimator) else kind)
+            if kind is None:  # `class KDEClassifier(BaseEstimator, ClassifierMixin)`: mixins
+                # in the wrong order hide the tags, but the default scorer is still the
+                # mixin's `score`: accuracy, or R^2
+                score = getattr(type(estimator), "score", None)
+                kind = ("classifier" if score is ClassifierMixin.score else
+                        "regressor" if score is RegressorMixin.score else None)
         except Exception:
             pass
         return ["accuracy" if kind == "classifier" else "r2" if kind == "regressor"
