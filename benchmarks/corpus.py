@@ -215,8 +215,11 @@ def score(stem: str, src: Path, work: Path, headline: str | None, timeout: int,
                           text=True, timeout=timeout)
     if proc.returncode == 0:
         meta = json.loads(Path(str(saved) + ".json").read_text())
-        model = deserialize(meta["format"], saved.read_bytes(), meta["sha256"], trusted=True)
-        row["model"] = type(model).__name__
+        try:
+            model = deserialize(meta["format"], saved.read_bytes(), meta["sha256"], trusted=True)
+            row["model"] = type(model).__name__
+        except Exception as exc:  # a class the notebook defined itself cannot be imported here
+            row["model"] = f"saved, not loadable here ({type(exc).__name__})"
     else:
         row["model"] = "-" if proc.returncode == 4 else f"failed ({proc.returncode})"
     return row
