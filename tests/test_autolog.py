@@ -653,3 +653,13 @@ def test_search_over_a_home_made_classifier_is_named_by_accuracy(iris):
              "print(f'accuracy = {grid.best_score_}')")
     run = last_run(iris)
     assert run.metrics["best_cv_accuracy"] == iris.ns["grid"].best_score_
+
+
+def test_metric_function_imported_in_its_own_cell_is_replayed_by_autolog(iris):
+    iris.run("from sklearn.metrics import balanced_accuracy_score\n"
+             "balanced_accuracy_score(y_test, clf.predict(X_test))")
+    run = last_run(iris)
+    assert set(run.metrics) == {"balanced_accuracy_score"}
+    _, verdict = verify(run)  # not the imported function's repr read from the namespace
+    assert verdict.metrics["balanced_accuracy_score"]["reproduced"] == run.metrics[
+        "balanced_accuracy_score"]

@@ -613,7 +613,10 @@ def _needs_autolog(b: _Build) -> bool:
     modules = imported_modules([*b.bodies, b.hoisted])
     if not any(str(m).split(".")[0] == "sklearn" for m in modules):
         return False
-    explicit = set(sl.cells[-1].analysis.def_counts) | _logged_names(b.bodies)
+    last = sl.cells[-1].analysis
+    # `from sklearn.metrics import accuracy_score` in the metric's own cell binds the name
+    # of the function, not of a value: the metric named after it is autologged
+    explicit = (set(last.def_counts) - set(last.import_names)) | _logged_names(b.bodies)
     return any(m not in explicit for m in b.target.metrics)
 
 
