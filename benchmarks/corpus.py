@@ -10,7 +10,9 @@ work), with its own store. Then, per notebook:
   the notebook prints or binds last in its final evaluation), else the last metric recorded;
 - reproduced: the best run by that metric exports and `reproduce` says it matches exactly;
 - model: the class `train.py --save-model` writes (`-` when no fitted model stands behind it);
-- overhead (`--overhead`): sum of cell times tracked / untracked, each from its own kernel.
+- overhead (`--overhead`): sum of cell times tracked / untracked, each from its own kernel,
+  and the kernel's CPU time over the notebook's cells (`time.process_time`, every thread:
+  the store's writer too), which a busy machine inflates far less than wall time.
 
     python -m benchmarks.corpus DIR [--headline FILE] [--overhead] [--json FILE] [--only A,B]
 
@@ -69,15 +71,46 @@ def load_cells(path: Path) -> Any:
     return nbformat.v4.new_notebook(cells=cells)
 
 
-def tracked_copy(nb: Any) -> Any:
+# The kernel's CPU seconds from before the notebook's first cell to after its last one (and
+# after `%track off` has flushed the store, in the tracked run).
+CPU_START = "import time as _mnb_time\n_mnb_cpu0 = _mnb_time.process_time()"
+CPU_END = "print('MNB_CPU', _mnb_time.process_time() - _mnb_cpu0)"
+
+
+def tracked_copy(nb: Any, timed: bool = False) -> Any:
     import copy
 
     import nbformat
 
     out = copy.deepcopy(nb)
     out.cells.insert(0, nbformat.v4.new_code_cell(CONTROL))
+    if timed:
+        out.cells.insert(1, nbformat.v4.new_code_cell(CPU_START))
     out.cells.append(nbformat.v4.new_code_cell("%track off"))  # flushes the store
+    if timed:
+        out.cells.append(nbformat.v4.new_code_cell(CPU_END))
     return out
+
+
+def timed_copy(nb: Any) -> Any:
+    """The untracked run: the same timing cells around the notebook's own."""
+    import copy
+
+    import nbformat
+
+    out = copy.deepcopy(nb)
+    out.cells.insert(0, nbformat.v4.new_code_cell(CPU_START))
+    out.cells.append(nbformat.v4.new_code_cell(CPU_END))
+    return out
+
+
+def cpu_seconds(nb: Any) -> float | None:
+    for cell in reversed([c for c in nb.cells if c.cell_type == "code"]):
+        for o in cell.get("outputs", []):
+            text = o.get("text", "")
+            if o.get("output_type") == "stream" and "MNB_CPU" in text:
+                return float(text.split("MNB_CPU", 1)[1].split()[0])
+    return None
 
 
 def cell_seconds(nb: Any, skip_first: int = 0, skip_last: int = 0) -> float:
@@ -129,19 +162,24 @@ def score(stem: str, src: Path, work: Path, headline: str | None, timeout: int,
     t0 = time.perf_counter()
     env = {"MLOPS_NB_HOME": str(store)}
     home = src.resolve().parent  # a link in a corpus folder runs beside its real data
-    done = execute(tracked_copy(nb), work / f"{stem}.ipynb", home, timeout, env)
+    extra = 1 if overhead else 0  # the timing cells
+    done = execute(tracked_copy(nb, timed=overhead), work / f"{stem}.ipynb", home, timeout, env)
     row["wall_s"] = round(time.perf_counter() - t0, 1)
-    row["errors"] = errors(done, skip_first=1)
-    tracked_s = cell_seconds(done, skip_first=1, skip_last=1)
+    row["errors"] = errors(done, skip_first=1 + extra)
+    tracked_s = cell_seconds(done, skip_first=1 + extra, skip_last=1 + extra)
     if overhead:
-        plain = execute(nb, work / f"{stem}.plain.ipynb", home, timeout,
+        plain = execute(timed_copy(nb), work / f"{stem}.plain.ipynb", home, timeout,
                         {"MLOPS_NB_HOME": str(work / "unused")})
-        plain_errors = errors(plain)
+        plain_errors = errors(plain, skip_first=1)
         row["errors"] = [e for e in row["errors"] if e not in plain_errors]
         row["own_errors"] = plain_errors
-        base = cell_seconds(plain)
+        base = cell_seconds(plain, skip_first=1, skip_last=1)
         row["tracked_s"], row["untracked_s"] = round(tracked_s, 3), round(base, 3)
         row["ratio"] = round(tracked_s / base, 3) if base > 0 else None
+        cpu, cpu_base = cpu_seconds(done), cpu_seconds(plain)
+        if cpu is not None and cpu_base:
+            row["cpu_tracked_s"], row["cpu_untracked_s"] = round(cpu, 3), round(cpu_base, 3)
+            row["cpu_ratio"] = round(cpu / cpu_base, 3)
     row["ran"] = not row["errors"]
     if not store.is_dir():
         row.update(runs=0, headline=None)
@@ -177,8 +215,11 @@ def score(stem: str, src: Path, work: Path, headline: str | None, timeout: int,
                           text=True, timeout=timeout)
     if proc.returncode == 0:
         meta = json.loads(Path(str(saved) + ".json").read_text())
-        model = deserialize(meta["format"], saved.read_bytes(), meta["sha256"], trusted=True)
-        row["model"] = type(model).__name__
+        try:
+            model = deserialize(meta["format"], saved.read_bytes(), meta["sha256"], trusted=True)
+            row["model"] = type(model).__name__
+        except Exception as exc:  # a class the notebook defined itself cannot be imported here
+            row["model"] = f"saved, not loadable here ({type(exc).__name__})"
     else:
         row["model"] = "-" if proc.returncode == 4 else f"failed ({proc.returncode})"
     return row
@@ -192,14 +233,15 @@ def notebooks(folder: Path, only: set[str] | None) -> list[Path]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = "| notebook | ran | runs | headline metric | found | reproduced | model | ratio |"
-    lines = [head, "|" + " --- |" * 8]
+    head = ("| notebook | ran | runs | headline metric | found | reproduced | model | ratio "
+            "| CPU ratio |")
+    lines = [head, "|" + " --- |" * 9]
     for r in rows:
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             r["notebook"], "yes" if r.get("ran") else "no", r.get("runs", 0),
             r.get("headline") or "-", "yes" if r.get("headline_found") else "no",
             {True: "yes", False: "no"}.get(r.get("reproduced"), "-"), r.get("model", "-"),
-            r.get("ratio", "-")))
+            r.get("ratio", "-"), r.get("cpu_ratio", "-")))
     return "\n".join(lines)
 
 
@@ -235,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     if ratios:
         print(f"sum of cell times tracked/untracked: "
               f"{sum(a for a, _ in ratios) / sum(b for _, b in ratios):.3f}")
+    cpus = [(r["cpu_tracked_s"], r["cpu_untracked_s"]) for r in rows if r.get("cpu_untracked_s")]
+    if cpus:
+        print(f"kernel CPU over the notebooks' cells, tracked/untracked: "
+              f"{sum(a for a, _ in cpus) / sum(b for _, b in cpus):.3f}")
     return 0
 
 

@@ -17,7 +17,8 @@ METRIC_TOKENS = frozenset(
     {"accuracy", "acc", "f1", "precision", "recall", "auc", "r2", "mse", "rmse", "mae",
      "loss", "score", "roc_auc", "logloss", "mape", "ap"}
 )
-LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "error", "logloss", "mape", "err"})
+LOWER_IS_BETTER = frozenset({"loss", "mse", "rmse", "mae", "error", "logloss", "mape", "err",
+                             "pvalue"})  # permutation_accuracy_pvalue: the smaller the surer
 _SPLIT = re.compile(r"[_\W]+")
 
 

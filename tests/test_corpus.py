@@ -28,6 +28,7 @@ CORPUS = Path(__file__).parent / "corpus"
 HEADLINE = {
     "boosting_auc": ("roc_auc_score", "GradientBoostingClassifier"),
     "breast_cancer_pipeline": ("Pipeline_score", "Pipeline"),
+    "classifier_comparison": ("score", "Pipeline"),
     "cross_validate_table": ("cv_accuracy_mean", None),
     "diabetes_ols": ("mean_squared_error", "LinearRegression"),
     "digits_grid_search": ("report_accuracy", "GridSearchCV"),
@@ -39,6 +40,7 @@ HEADLINE = {
     "knn_sweep": ("KNeighborsClassifier_score", "KNeighborsClassifier"),
     "randomized_search_forest": ("RandomizedSearchCV_score", "RandomizedSearchCV"),
     "ridge_alpha_logspace": ("r2", "Ridge"),
+    "roc_auc_permutation": ("roc_auc", "Pipeline"),
     "tree_depth_curve": ("accuracy_score_X_test", "DecisionTreeClassifier"),
     "wine_scaling": ("accuracy_score_scaled_clf", "Pipeline"),
 }
@@ -74,6 +76,7 @@ def to_notebook(script: Path, target: Path) -> Path:
 CI_SET = ("breast_cancer_pipeline", "digits_grid_search", "iris_cross_val", "tree_depth_curve")
 # a sweep iteration's parameter -> the estimator parameter it sets
 LOOP_PARAMS = {"k": "n_neighbors", "depth": "max_depth", "alpha": "alpha"}
+LOOP_LABELS = {"name"}  # a loop over models: the model's label, not one of its parameters
 
 
 def _selected() -> list[str]:
@@ -117,8 +120,10 @@ def test_corpus_notebook_runs_export_and_save_model(name, tmp_path, monkeypatch)
     model = deserialize(meta["format"], saved.read_bytes(), meta["sha256"], trusted=True)
     assert type(model).__name__ == model_class
     for key, value in run.params.items():  # a sweep's best iteration: ITS model, not the last
-        if run.parent is not None and hasattr(model, "get_params"):
-            assert model.get_params()[LOOP_PARAMS.get(key, key)] == value
+        if run.parent is not None and hasattr(model, "get_params") and key not in LOOP_LABELS:
+            # `clf.svc__C`: a parameter of the loop's model variable (a loop over models)
+            param = key.partition(".")[2] if "." in key else LOOP_PARAMS.get(key, key)
+            assert model.get_params()[param] == value
 
 
 def test_corpus_runner_reads_scripts_and_times_cells(tmp_path):
@@ -134,3 +139,21 @@ def test_corpus_runner_reads_scripts_and_times_cells(tmp_path):
         cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000Z",
                                       "shell.execute_reply": f"2026-01-01T00:00:0{i}.500Z"}
     assert cell_seconds(tracked, skip_first=1, skip_last=1) == pytest.approx(1.5 + 2.5)
+
+
+def test_corpus_runner_times_kernel_cpu_around_the_notebooks_cells():
+    """`--overhead`: the same timing cells bracket the notebook tracked and untracked."""
+    import nbformat
+
+    from benchmarks.corpus import CPU_END, CPU_START, cpu_seconds, timed_copy, tracked_copy
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    tracked = [c.source for c in tracked_copy(nb, timed=True).cells]
+    assert tracked == ["%load_ext mlops_nb\n%track on", CPU_START, "x = 1", "%track off",
+                       CPU_END]
+    plain = timed_copy(nb)
+    assert [c.source for c in plain.cells] == [CPU_START, "x = 1", CPU_END]
+    assert cpu_seconds(plain) is None
+    plain.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                      text="MNB_CPU 1.25\n")]
+    assert cpu_seconds(plain) == 1.25

@@ -526,3 +526,26 @@ def test_no_worse_than_judges_the_promoted_model_on_the_new_data(trained, capsys
     assert res["reference_source"] == "recorded"
     assert any("could not be re-evaluated" in p and "trusted" in p for p in res["problems"])
     assert res["reference_metrics"] == logged.metrics  # the promoted version's run
+
+
+@pytest.mark.parametrize("arr", [
+    np.random.default_rng(0).normal(size=(300, 4)),
+    np.repeat(np.arange(5), [50, 40, 30, 20, 10]),
+    np.array([True] * 30 + [False] * 10),
+    np.where(np.random.default_rng(1).random(500) < 0.1, np.nan, 1.0),
+    np.random.default_rng(2).integers(0, 1000, size=(25_000, 2)),
+], ids=["floats", "labels", "bools", "nans", "sampled-ints"])
+def test_numeric_array_profile_is_the_pandas_one_without_pandas(arr, monkeypatch):
+    from mlops_nb.validation import profile as prof
+
+    fast = prof.profile(arr)
+    monkeypatch.setattr(prof, "_numeric_array", lambda obj: None)  # the DataFrame path
+    assert fast == prof.profile(arr)
+
+
+def test_profiling_a_numpy_array_does_not_import_pandas():
+    code = ("import sys, numpy as np\n"
+            "from mlops_nb.validation.profile import profile\n"
+            "p = profile(np.arange(12.0).reshape(6, 2))\n"
+            "assert p['columns_total'] == 2 and 'pandas' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -30,12 +30,16 @@ from typing import Any
 # Estimator methods whose output is traced back to the estimator (which model predicted).
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
                    "transform")
-CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learning_curve")
+CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learning_curve",
+                "permutation_test_score")
 _NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
-                          "confusion_matrix", "multilabel_confusion_matrix", "auc"})
+                          "confusion_matrix", "multilabel_confusion_matrix"})
 _REPORT = "classification_report"
-# Metrics whose names do not say so: scalar scores all the same.
-_OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef"})
+# Metrics whose names do not say so: scalar scores all the same. `auc(fpr, tpr)` is the area
+# under whatever curve it is given: named `auc`, its model traced through the curve's arrays.
+_OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef", "auc"})
+# Curves: not metrics, but their arrays carry the model of the scores they were computed from.
+_CURVES = frozenset({"roc_curve", "precision_recall_curve", "det_curve"})
 # Estimator attributes that hold what a *CV estimator chose (`RidgeCV().alpha_`).
 _CHOSEN = ("alpha_", "C_", "l1_ratio_", "gamma_", "n_neighbors_", "n_components_")
 _MAX_TRACED = 256
@@ -147,8 +151,15 @@ def _trace(out: Any, est: Any, xname: str | None) -> None:
 
 def _traced(obj: Any) -> tuple[Any, str | None] | None:
     hit = STATE.traced.get(id(obj))
-    if hit is None:
-        return None
+    if hit is None:  # a view of a prediction (`predict_proba(X)[:, 1]`) is that prediction's
+        base = getattr(obj, "base", None)
+        if base is None or type(obj).__module__ != "numpy":
+            return None
+        hit = STATE.traced.get(id(base))
+        if hit is None:
+            return None
+        held = hit[0]() if isinstance(hit[0], weakref.ref) else hit[0]
+        return (hit[1], None) if held is base else None  # a part of X: named by its labels
     ref, est, xname = hit
     held = ref() if isinstance(ref, weakref.ref) else ref
     return (est, xname) if held is obj else None
@@ -242,6 +253,15 @@ def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
             _emit(_metric_call(f"report_{key}", site, frames, value, y_true, y_pred))
     elif w.kind in CV_FUNCTIONS:
         _observe_cv(w.kind, site, frames, args, kwargs, result)
+    elif w.kind == "curve" and isinstance(result, tuple):
+        scores = args[1] if len(args) > 1 else next(
+            (kwargs[k] for k in ("y_score", "probas_pred") if k in kwargs), None)
+        traced = _traced(scores) if scores is not None else None
+        if traced is None:  # as a metric call would: the last model, the labels' name
+            y_true = args[0] if args else kwargs.get("y_true")
+            traced = (STATE.last_model, _name_of(y_true, frames))
+        for part in result:  # `fpr, tpr, _ = roc_curve(...)`; `auc(fpr, tpr)` finds them
+            _trace(part, *traced)
 
 
 def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
@@ -249,6 +269,8 @@ def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
     traced = _traced(y_pred) if y_pred is not None else None
     if traced is not None:
         est, data = traced
+        if data is None:
+            data = _name_of(y_true, frames)
     else:
         est, data = STATE.last_model, _name_of(y_true, frames)
     return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est)
@@ -291,10 +313,16 @@ def _scoring_names(estimator: Any, scoring: Any) -> list[str]:
     if scoring is None:
         kind = getattr(estimator, "_estimator_type", None)
         try:
-            from sklearn.base import is_classifier, is_regressor
+            from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 
             kind = ("classifier" if is_classifier(estimator) else
                     "regressor" if is_regressor(estimator) else kind)
+            if kind is None:  # `class KDEClassifier(BaseEstimator, ClassifierMixin)`: mixins
+                # in the wrong order hide the tags, but the default scorer is still the
+                # mixin's `score`: accuracy, or R^2
+                score = getattr(type(estimator), "score", None)
+                kind = ("classifier" if score is ClassifierMixin.score else
+                        "regressor" if score is RegressorMixin.score else None)
         except Exception:
             pass
         return ["accuracy" if kind == "classifier" else "r2" if kind == "regressor"
@@ -356,6 +384,12 @@ def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
             label = "best" if fn == "validation_curve" else "last"
             _emit(Call("metric", f"{prefix}_{split}_{names[0]}_{label}", site, data, value,
                        model=model, steps=means))
+    elif fn == "permutation_test_score" and isinstance(result, tuple) and len(result) == 3:
+        score, _null, pvalue = result  # the null distribution is 100 scores of shuffled labels
+        for metric, value in ((f"permutation_{names[0]}", score),
+                              (f"permutation_{names[0]}_pvalue", pvalue)):
+            if numeric(value) is not None:
+                _emit(Call("metric", metric, site, data, numeric(value), model=model))
 
 
 # -- estimator methods ------------------------------------------------------------------------
@@ -427,14 +461,48 @@ def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str
             return
         frames = _frames()
         X = args[0] if args else kwargs.get("X")
-        _emit(Call("metric", f"{type(est).__name__}_score", _site(frames),
-                   _name_of(X, frames), value, model=_model_name(est, frames), est=est))
+        loop_var = _loop_variable(est, frames[0]) if frames else None
+        fn = f"{loop_var or type(est).__name__}_score"
+        _emit(Call("metric", fn, _site(frames), _name_of(X, frames), value,
+                   model=_model_name(est, frames), est=est))
     elif method in ("fit", "fit_transform"):
         STATE.last_model = est
         if hasattr(est, "cv_results_") and hasattr(est, "best_params_"):
             _observe_search(est)
         else:
-            _observe_chosen(est)
+            _observe_chosen(est, args, kwargs)
+
+
+_LOOP_TARGETS: dict[str, frozenset[str]] = {}
+
+
+def _loop_variable(est: Any, frame: Any) -> str | None:
+    """The `for` variable holding `est` where its `score` was called, if one does.
+
+    `for name, model in models.items(): model.score(...)` scores a different class each time:
+    named after the variable (`model_score`), every iteration's run has the same metric, and
+    the exported script, running one iteration, names it the same. The loop variables come
+    from the source of the frame's file (a cell, or train.py), parsed once per file.
+    """
+    filename = frame.f_code.co_filename
+    targets = _LOOP_TARGETS.get(filename)
+    if targets is None:
+        targets = frozenset()
+        with contextlib.suppress(Exception):
+            import ast
+            import linecache
+
+            tree = ast.parse("".join(linecache.getlines(filename)))
+            targets = frozenset(n.id for node in ast.walk(tree)
+                                if isinstance(node, (ast.For, ast.comprehension))
+                                for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        if len(_LOOP_TARGETS) >= _MAX_NAMED:
+            _LOOP_TARGETS.clear()
+        _LOOP_TARGETS[filename] = targets
+    if not targets:
+        return None
+    space = frame.f_locals
+    return next((t for t in sorted(targets) if space.get(t) is est), None)
 
 
 def _observe_search(search: Any) -> None:
@@ -476,18 +544,62 @@ def _candidates(search: Any, key: str) -> list[dict[str, Any]]:
     return out
 
 
-def _observe_chosen(est: Any) -> None:
+def _observe_chosen(est: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+                    ) -> None:
     if not type(est).__name__.endswith("CV"):
         return
     chosen = {a: numeric(getattr(est, a, None)) for a in _CHOSEN}
     chosen = {a: v for a, v in chosen.items() if v is not None}
+    if "C_" not in chosen and getattr(est, "C_", None) is not None:  # one C per class
+        with contextlib.suppress(Exception):
+            cs = {float(c) for c in est.C_}
+            if len(cs) == 1:
+                chosen["C_"] = cs.pop()
     best = numeric(getattr(est, "best_score_", None))
-    if not chosen and best is None:
+    folds = _cv_folds(est)
+    if not chosen and best is None and folds is None:
         return
     frames = _frames()
     model = _model_name(est, frames)
-    _emit(Call("params", f"{type(est).__name__}", _site(frames), None, best, model=model,
+    site = _site(frames)
+    if folds is not None:  # as cross_val_score would name it: `cv_accuracy_mean`, folds as steps
+        metric, values = folds
+        ms = _mean_std(values)
+        if ms is not None:
+            X = args[0] if args else (kwargs or {}).get("X")
+            data = _name_of(X, frames)
+            _emit(Call("metric", f"cv_{metric}_mean", site, data, ms[0], model=model,
+                       steps=ms[2], est=est))
+            _emit(Call("metric", f"cv_{metric}_std", site, data, ms[1], model=model, est=est))
+    _emit(Call("params", f"{type(est).__name__}", site, None, best, model=model,
                extra={"params": chosen}, est=est))
+
+
+def _cv_folds(est: Any) -> tuple[str, Any] | None:
+    """(scoring, fold scores at the chosen value) of a *CV estimator that keeps its folds:
+    `LogisticRegressionCV.scores_` (folds x Cs), `LassoCV`/`ElasticNetCV.mse_path_`
+    (alphas x folds). The chosen value is the best mean over folds, as the estimator chose."""
+    import numpy as np  # loaded already: scikit-learn fitted the estimator
+
+    try:
+        scores = getattr(est, "scores_", None)
+        if isinstance(scores, dict) and scores:
+            grid = np.asarray(next(iter(scores.values())), dtype=float)
+            grid = grid.reshape(grid.shape[0], -1)  # folds x candidates
+            best = int(np.argmax(grid.mean(axis=0)))
+            scoring = getattr(est, "scoring", None)
+            default = scoring is None or (isinstance(scoring, str) and scoring == "warn")
+            name = "accuracy" if default else _scoring_names(est, scoring)[0]
+            return name, grid[:, best]
+        path = getattr(est, "mse_path_", None)
+        if path is not None:
+            grid = np.asarray(path, dtype=float)
+            grid = grid.reshape(-1, grid.shape[-1])  # candidates x folds
+            best = int(np.argmin(grid.mean(axis=1)))
+            return "mse", grid[best]
+    except Exception:
+        return None
+    return None
 
 
 # -- installing and removing patches ----------------------------------------------------------
@@ -535,6 +647,8 @@ class Patcher:
                 continue
             if name == _REPORT:
                 self._swap(metrics, name, "report")
+            elif name in _CURVES:
+                self._swap(metrics, name, "curve")
             elif name.endswith(("_score", "_error", "_loss")) or name in _OTHER_METRICS:
                 self._swap(metrics, name, "metric")
 
@@ -885,6 +999,12 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
                 out[name] = "" if drop else hit
                 taken.add(hit)
                 break
+    # The same call bound in a loop over models is one series per model class (`KNN_score`,
+    # `SVC_score`): the one that matched brings the others of its call site along.
+    sites = {last[name].site: var for name, var in out.items()}
+    for name, call in last.items():
+        if name not in out and name not in bound and name not in explicit and call.site in sites:
+            out[name] = sites[call.site]
     return out
 
 

@@ -83,8 +83,10 @@ def child_run(parent: CellRun, seq: int, **fields: Any) -> CellRun:
 def iteration_run(parent: CellRun, seq: int, k: int, it: dict[str, Any],
                   rng: dict[str, bytes] | None, blobs: dict[str, bytes]) -> CellRun:
     """Iteration k of a loop; `rng` is the state where iteration k-1 ended."""
+    models = it.get("models") or {}  # the loop's model variables: class and parameters
     child = child_run(
-        parent, seq, params=dict(it["loop"]), metrics=dict(it["metrics"]), iteration=k,
+        parent, seq, params={**it["loop"], **estimator_params(models)},
+        metrics=dict(it["metrics"]), iteration=k, estimators=dict(models),
         metric_models={m: v for m, v in parent.metric_models.items() if m in it["metrics"]},
     )
     if rng:

@@ -5,6 +5,9 @@ a child run of the loop's cell run, with the loop variables as its parameters.
 An iteration starts when the loop variables change; a metric repeated with the same values (an
 epoch or fold loop inside the sweep) keeps its last value. The RNG state at each log is kept
 so iteration k can be replayed from where iteration k-1 ended.
+
+A loop variable may hold a model (`for name, model in models.items():`): the iteration keeps
+its class and hyper-parameters, by which the export finds that item of the loop again.
 """
 
 from __future__ import annotations
@@ -30,16 +33,36 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
     if not ctx.loop_names:
         return
     values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
-    if not values or not all(is_plain_literal(v) for v in values.values()):
+    models = {n: v for n, v in values.items() if _is_model(v)}
+    if not values or not all(n in models or is_plain_literal(v) for n, v in values.items()):
         return
-    values = {n: jsonable(v) for n, v in values.items()}
+    literal = {n: jsonable(v) for n, v in values.items() if n not in models}
+    which = (literal, {n: id(v) for n, v in models.items()})
     cur = ctx.iterations[-1] if ctx.iterations else None
-    if cur is None or cur["loop"] != values:
-        cur = {"loop": values, "metrics": {}, "rng_after": None}
+    if cur is None or cur["which"] != which:
+        cur = {"which": which, "loop": literal, "models": {n: model_record(v)
+                                                       for n, v in models.items()},
+               "metrics": {}, "rng_after": None}
         ctx.iterations.append(cur)
     cur["metrics"][key] = stored
     watcher = RngWatcher()  # every state, and the generator objects the cell names
     cur["rng_after"] = {**watcher.changed_states(), **watcher.object_states(ctx.raw, ns)}
+
+
+def _is_model(value: object) -> bool:
+    return (not isinstance(value, type) and hasattr(value, "get_params")
+            and hasattr(value, "fit"))
+
+
+def model_record(model: Any) -> dict[str, Any]:
+    """{'class', 'params'} as namespace.read_estimators records a fitted estimator."""
+    try:
+        params = {k: jsonable(v) for k, v in model.get_params(deep=True).items()
+                  if is_plain_literal(v)}
+    except Exception:
+        params = {}
+    cls = type(model)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
 
 
 def recorded_iterations(ctx: CellContext) -> list[dict[str, Any]]:

@@ -12,6 +12,10 @@ So a loop over a literal list/tuple, or over a variable, stays a sweep as before
 are the point of the loop), and any other loop is a sweep when one of its variables is
 passed, alone or in simple arithmetic, as a keyword argument or as an argument of a class-
 like call (a capitalised callee) inside the loop.
+
+A loop over models (`for name, model in models.items():`) is a sweep too: its variable is the
+model itself, fitted or scored inside the loop (`model.fit(...)`, `cross_val_score(model,
+...)`). A fold loop's variables are data handed to a fit, never the object fitted.
 """
 
 from __future__ import annotations
@@ -71,6 +75,30 @@ def _handed_to_model(loop: ast.For, names: set[str]) -> bool:
     return False
 
 
+# Methods only a model has: a loop variable they are called on is the model being swept.
+_MODEL_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit", "score",
+                            "predict", "predict_proba", "decision_function", "set_params"})
+# Functions whose first argument is the model they evaluate or wrap.
+_TAKES_MODEL = frozenset({"cross_val_score", "cross_validate", "cross_val_predict",
+                          "permutation_test_score", "learning_curve", "validation_curve",
+                          "make_pipeline", "clone"})
+
+
+def _model_variable(loop: ast.For, names: set[str]) -> bool:
+    for stmt in loop.body:
+        for node in ast.walk(stmt):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if (isinstance(f, ast.Attribute) and f.attr in _MODEL_METHODS
+                    and isinstance(f.value, ast.Name) and f.value.id in names):
+                return True
+            if _callee(node) in _TAKES_MODEL and any(
+                    isinstance(a, ast.Name) and a.id in names for a in node.args[:2]):
+                return True
+    return False
+
+
 def _targets(node: ast.For) -> list[str]:
     return [n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)]
 
@@ -84,7 +112,7 @@ def is_sweep(node: ast.For) -> bool:
     if isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
         return True
     names = set(_targets(node)) - _COUNTERS
-    return bool(names) and _handed_to_model(node, names)
+    return bool(names) and (_handed_to_model(node, names) or _model_variable(node, names))
 
 
 def sweep_loop_targets(code: str | ast.AST) -> list[str]:

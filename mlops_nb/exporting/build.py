@@ -195,18 +195,30 @@ def _as_load(target: ast.expr) -> ast.expr:
     return node
 
 
-def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt], int]:
-    """Sweep loops whose variables are `names` run once, over the run's own value."""
+def _one_iteration(body: list[ast.stmt], names: set[str],
+                   models: dict[str, Any] | None = None) -> tuple[list[ast.stmt], int]:
+    """Sweep loops whose variables are `names` run once, over the run's own value; a loop
+    over models (variables in `models`) runs over the one item that holds the run's model."""
     hits = 0
+    models = models or {}
 
     class _Loop(ast.NodeTransformer):
         def visit_For(self, node: ast.For) -> Any:
             nonlocal hits
             self.generic_visit(node)
             targets = {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
-            if targets and targets <= names and is_sweep(node):  # capture/sweeps.py
+            if not (targets and targets <= names | set(models) and is_sweep(node)):
+                return node  # is_sweep: capture/sweeps.py
+            if targets & set(models):
+                node.iter = ast.Call(support_attr("loop_item"), [
+                    node.iter, literal_to_ast(_shape(node.target)),
+                    ast.Dict([ast.Constant(n) for n in sorted(targets - set(models))],
+                             [ast.Name(n, ast.Load()) for n in sorted(targets - set(models))]),
+                    literal_to_ast({n: models[n] for n in sorted(targets & set(models))}),
+                ], [])
+            else:
                 node.iter = ast.List([_as_load(node.target)], ast.Load())
-                hits += 1
+            hits += 1
             return node
 
         def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
@@ -220,6 +232,16 @@ def _one_iteration(body: list[ast.stmt], names: set[str]) -> tuple[list[ast.stmt
         if hits:  # what follows the sweep (a plot of every value) needs every iteration:
             break  # the iteration's metrics were all computed inside the loop
     return out, hits
+
+
+def _shape(target: ast.expr) -> Any:
+    """`name, (a, b)` -> ("name", ("a", "b")): how support.loop_item unpacks an item."""
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return tuple(_shape(e) for e in target.elts)
+    raise UntranslatableMagic("a loop over models binds something other than names",
+                              ["loop target"])
 
 
 def _stores(cells: list[SliceCell]) -> tuple[dict[str, int], set[str]]:
@@ -457,11 +479,13 @@ def plan_parameters(b: _Build) -> None:
     anchor_index = len(sl.cells) - 1
     loop_rng: list[ast.stmt] = []
     if target.parent is not None:  # a loop iteration's run: its loop runs once, its values
-        names = set(target.params)
-        for name in names:
+        models = {n: m for n, m in (target.estimators or {}).items() if n.isidentifier()}
+        loop = {k: v for k, v in target.params.items()  # not `model.C` of a loop's model
+                if not (k.partition(".")[0] in models and "." in k)}
+        for name in loop:
             check_name(name, what="loop variable")
-        b.params.update(target.params)
-        body, hits = _one_iteration(b.bodies[anchor_index], names)
+        b.params.update(loop)
+        body, hits = _one_iteration(b.bodies[anchor_index], set(loop), models)
         if not hits:
             raise UntranslatableMagic(
                 f"run {target.id[:12]} is iteration {target.iteration} of a loop the export "
@@ -658,7 +682,10 @@ def _needs_autolog(b: _Build) -> bool:
     modules = imported_modules([*b.bodies, b.hoisted])
     if not any(str(m).split(".")[0] == "sklearn" for m in modules):
         return False
-    explicit = set(sl.cells[-1].analysis.def_counts) | _logged_names(b.bodies)
+    last = sl.cells[-1].analysis
+    # `from sklearn.metrics import accuracy_score` in the metric's own cell binds the name
+    # of the function, not of a value: the metric named after it is autologged
+    explicit = (set(last.def_counts) - set(last.import_names)) | _logged_names(b.bodies)
     return any(m not in explicit for m in b.target.metrics)
 
 

@@ -463,6 +463,53 @@ class capture:  # reads as the magic it replaces: `with _mnb.capture() as out:`
         return False
 
 
+# -- one iteration of a loop over models -------------------------------------------------
+def loop_item(items, shape, values, models):
+    """The one item of a loop over models that this run was, as a one-item list.
+
+    `shape` is the loop's target (`("name", "model")` for `for name, model in ...`), `values`
+    the run's plain loop values (command-line options), `models` the class and literal
+    hyper-parameters each model variable had. The first item that matches them all is the run.
+    """
+    seen = []
+    for item in items:
+        bound = {}
+        _bind(shape, item, bound)
+        if (all(bound.get(k) == v for k, v in values.items())
+                and all(_same_model(bound.get(k), m) for k, m in models.items())):
+            return [item]
+        seen.append({k: _short(type(v).__name__ if k in models else v)
+                     for k, v in bound.items()})
+    raise SystemExit(f"train.py: no item of the loop matches {values or models}; "
+                     f"the loop has {seen}")
+
+
+def _bind(shape, item, out):
+    if isinstance(shape, str):
+        out[shape] = item
+        return
+    parts = list(item)
+    if len(parts) != len(shape):
+        return
+    for sub, part in zip(shape, parts, strict=True):
+        _bind(sub, part, out)
+
+
+def _same_model(obj, recorded):
+    cls = type(obj)
+    if f"{cls.__module__}.{cls.__qualname__}" != recorded.get("class"):
+        return False
+    try:
+        params = obj.get_params(deep=True)
+    except Exception:
+        return False
+    for k, v in (recorded.get("params") or {}).items():
+        plain = (isinstance(v, (bool, int, float, str)) or v is None) and v == v  # NaN: skip
+        if plain and k in params and params[k] != v:
+            return False
+    return True
+
+
 # -- RNG ----------------------------------------------------------------------------------
 def restore_rng(kind, digest, obj=None):
     """Put an RNG back where the notebook had it before the code that draws from it: a

@@ -190,8 +190,75 @@ def _as_frame(obj: Any) -> tuple[str, Any]:
     raise TypeError(f"only 1-D and 2-D arrays are profiled, not {arr.ndim}-D")
 
 
+def _numeric_array(obj: Any) -> Any:
+    """`obj` when it is a plain 1-/2-D numpy array of numbers or bools, else None."""
+    np = __import__("sys").modules.get("numpy")
+    if np is None or type(obj) is not np.ndarray or obj.ndim not in (1, 2):
+        return None
+    return obj if obj.dtype.kind in "biuf" else None
+
+
+def _array_categories(values: Any) -> dict[str, Any]:
+    """categorical_stats of a numeric or bool array, with numpy alone (ties: smaller first)."""
+    import numpy as np
+
+    n = len(values)
+    present = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    keys, counts = np.unique(present, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    nulls = n - int(counts.sum())
+    non_null = n - nulls
+    cardinality = len(keys)
+    top = [[_label(keys[i].item()), int(counts[i]) / non_null]
+           for i in order[:TOP_CATEGORIES]] if non_null else []
+    out: dict[str, Any] = {
+        "kind": "categorical", "nulls": nulls, "null_fraction": nulls / n if n else 0.0,
+        "cardinality": cardinality,
+        "high_cardinality": bool(non_null and cardinality > TOP_CATEGORIES
+                                 and cardinality / non_null > HIGH_CARDINALITY),
+        "top": top, "complete": cardinality <= TOP_CATEGORIES,
+    }
+    out["other_fraction"] = max(0.0, 1.0 - sum(f for _, f in top)) if non_null else 0.0
+    return out
+
+
+def _array_column(col: Any, positions: Any) -> dict[str, Any]:
+    """_column_profile of one numeric or bool array column, without pandas."""
+    import numpy as np
+
+    if col.dtype.kind == "b":
+        prof = _array_categories(col if positions is None else col[positions])
+        prof["kind"] = "bool"
+    else:
+        full = col.astype(np.float64)
+        prof = numeric_stats(full if positions is None else full[positions], full)
+        if prof.get("integer") and prof.get("cardinality", 99) <= TOP_CATEGORIES:
+            cats = _array_categories(col if positions is None else col[positions])
+            if cats["complete"]:
+                prof.update(top=cats["top"], other_fraction=cats["other_fraction"],
+                            discrete=True)
+    prof["dtype"] = str(col.dtype)
+    return prof
+
+
 def profile(obj: Any, *, sample_rows: int = SAMPLE_ROWS) -> dict[str, Any]:
-    """The profile of a DataFrame, Series or 1-/2-D array (JSON-ready)."""
+    """The profile of a DataFrame, Series or 1-/2-D array (JSON-ready).
+
+    A numeric numpy array is profiled with numpy alone: a notebook that never imports pandas
+    (most scikit-learn examples) must not pay its import, a second of CPU, for being tracked.
+    """
+    arr = _numeric_array(obj)
+    if arr is not None:
+        n = arr.shape[0]
+        positions = sample_positions(n, sample_rows)
+        cols = [arr] if arr.ndim == 1 else [arr[:, i] for i in range(min(arr.shape[1],
+                                                                          MAX_COLUMNS))]
+        return {
+            "version": PROFILE_VERSION, "type": "ndarray", "rows": n,
+            "columns_total": len(cols), "sampled": positions is not None,
+            "sample_rows": n if positions is None else len(positions),
+            "columns": {str(i): _array_column(c, positions) for i, c in enumerate(cols)},
+        }
     kind, df = _as_frame(obj)
     n = len(df)
     positions = sample_positions(n, sample_rows)
