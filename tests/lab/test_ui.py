@@ -130,11 +130,11 @@ def test_panel_badges_lineage_export_reproduce(lab, page):
     page.wait_for_function(
         f"(args) => ({CELL_JS})(args) !== {json.dumps(a1)}", arg=["tbody tr[data-id]", "params.alpha"])
     assert {order1, header.get_attribute("aria-sort")} == {"ascending", "descending"}
-    assert {a1, cell(page, "params.alpha")} == {"0.1", "30"}
+    assert {a1, cell(page, "params.alpha")} == {"0.1", "30.0"}  # one number format per column
 
     # select the alpha=30 run: its lineage cells are highlighted in the notebook
     ids = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(r => r.dataset.id)", ROW)
-    rid30 = next(i for i in ids if cell(page, "params.alpha", f"tr[data-id='{i}']") == "30")
+    rid30 = next(i for i in ids if cell(page, "params.alpha", f"tr[data-id='{i}']") == "30.0")
     page.locator(f"{ROW}[data-id='{rid30}'] input[type=checkbox]").check()
     page.wait_for_selector(".jp-Cell.mnb-lineage-run")
     lineage_ids = page.evaluate(
