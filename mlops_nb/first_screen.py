@@ -19,7 +19,6 @@ from typing import Any
 from .comparison.identity import (
     PARAM,
     Coded,
-    hashable,
     merge_coded,
     merge_params,
     names_for,
@@ -168,19 +167,8 @@ def _coded(col: Column, name: str, none_rows: list[int], n: int) -> Coded:
     if col.kind in (STR, OBJ) and col.table is not None and col.codes is not None:
         entries = col.table.tolist()[:-1]  # the last entry is None: unset rows
         converted = _param_values(col, entries, [None] * len(entries), name)
-        index: dict[Any, int] = {}
-        uniques: list[Any] = []
-        remap = np.full(len(entries) + 1, -1, dtype=np.int64)
-        for e, v in enumerate(converted):
-            if v is MISSING:
-                continue
-            key = hashable(v)
-            code = index.get(key)
-            if code is None:
-                code = index[key] = len(uniques)
-                uniques.append(v)
-            remap[e] = code
-        codes = remap[col.codes]
+        per_entry = Coded.from_values([*converted, MISSING])  # code -1 reads the last: unset
+        codes, uniques = per_entry.codes[col.codes], per_entry.uniques
     elif col.kind in (I8, F8, B1):
         values = col.values
         mask = col.is_set()

@@ -138,22 +138,15 @@ def encode(df: pd.DataFrame, col: str, nones: np.ndarray | None = None) -> Coded
     if nones is None:
         nones = none_mask(df, col)
     if series.dtype == object:
-        codes = np.full(len(series), -1, dtype=np.int64)
-        uniques: list[Any] = []
-        index: dict[Any, int] = {}
         raw = series.tolist()
+        values: list[Any] = [MISSING] * len(raw)
         for i in np.flatnonzero(series.notna().to_numpy() & ~nones).tolist():
             v = raw[i]
             if v is pd.NA:
                 continue
-            if hasattr(v, "item") and not isinstance(v, str):
-                v = v.item()
-            k = hashable(v)
-            code = index.get(k)
-            if code is None:
-                code = index[k] = len(uniques)
-                uniques.append(v)
-            codes[i] = code
+            values[i] = v.item() if hasattr(v, "item") and not isinstance(v, str) else v
+        found_coded = Coded.from_values(values)
+        codes, uniques = found_coded.codes, found_coded.uniques
     else:  # one type per column: pandas' factorize cannot confuse True with 1 here
         got, found = pd.factorize(series, use_na_sentinel=True)
         codes = got.astype(np.int64, copy=False)
