@@ -99,3 +99,18 @@ def test_bound_names_reads_the_given_tree_like_the_code():
     assert autolog.bound_names(code, named, {"acc": 0.75}, {}, ast.parse(code)) == by_code
     moved = ast.parse("other = 1\nacc = m.score(X, y)")  # the tree is what is read
     assert autolog.bound_names(code, named, {"acc": 0.75}, {}, moved) == {}
+
+
+def test_an_array_and_its_view_both_stay_cached_while_unchanged():
+    from mlops_nb.capture.fingerprint import FingerprintCache, fingerprint
+
+    cache = FingerprintCache()
+    X = np.arange(400.0).reshape(100, 4)
+    X_test = X[:25]
+    for _ in range(2):  # the first round hashes each once: neither evicts the other
+        for obj in (X, X_test):
+            cache.fingerprint(obj, changed=False)
+    assert (cache.misses, cache.hits) == (2, 2)
+    X_test[0, 0] = -1.0  # the cell stored into the view: X shares that memory
+    assert cache.fingerprint(X_test, changed=True) == fingerprint(X_test)
+    assert cache.fingerprint(X, changed=False) == fingerprint(X)
