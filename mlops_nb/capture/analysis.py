@@ -46,7 +46,9 @@ class CallSite:
     `receiver` is the name the callee hangs off (`df` in `df["a"].sum()`), None for a call of
     a plain name (`len(df)`, whose name is `func`); `direct` when the callee is exactly
     `receiver.func`; `args` the names whose objects are passed in; `inplace` when the call
-    says `inplace=True` or `out=`.
+    says `inplace=True` or `out=`. `maker` is the class name of `Model(...).fit(X, y)`, a
+    method called on a fresh constructor call whose arguments are only constants and names
+    (`maker_args`) and none named `copy*`; None otherwise.
     """
 
     receiver: str | None
@@ -54,6 +56,8 @@ class CallSite:
     direct: bool = True
     args: tuple[str, ...] = ()
     inplace: bool = False
+    maker: str | None = None
+    maker_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -173,6 +177,25 @@ def _root_name(node: ast.AST) -> str | None:
     while isinstance(node, (ast.Attribute, ast.Subscript)):
         node = node.value
     return node.id if isinstance(node, ast.Name) else None
+
+
+def _maker(func: ast.expr) -> tuple[str | None, tuple[str, ...]]:
+    """(`Model`, names passed) for a callee `Model(C=C, n=3).method`; (None, ()) for any
+    other callee, or when a constructor argument is not a constant or a name, is `**`-spread,
+    or is named `copy*` (`copy_X=False` lets `fit` work in its input)."""
+    inner = func.value if isinstance(func, ast.Attribute) else None
+    if not (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)):
+        return None, ()
+    names: list[str] = []
+    for kw in inner.keywords:
+        if kw.arg is None or kw.arg.startswith("copy"):
+            return None, ()
+    for value in (*inner.args, *(kw.value for kw in inner.keywords)):
+        if isinstance(value, ast.Name):
+            names.append(value.id)
+        elif not isinstance(value, ast.Constant):
+            return None, ()
+    return inner.func.id, tuple(names)
 
 
 def _magic_call(node: ast.Call) -> tuple[str, str, list[ast.expr]] | None:
@@ -464,7 +487,8 @@ class _CellVisitor(ast.NodeVisitor):
             if r is not None))
         direct = isinstance(func, ast.Name) or (
             isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name))
-        self.out.calls.append(CallSite(root, name, direct, args, inplace))
+        maker, maker_args = _maker(func)
+        self.out.calls.append(CallSite(root, name, direct, args, inplace, maker, maker_args))
         if name in ARG_MUTATORS and node.args:  # `rng.shuffle(a)` changes `a`
             first = _root_name(node.args[0])
             if first is not None:

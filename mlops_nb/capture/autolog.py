@@ -959,7 +959,7 @@ def _spans(tree: Any) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, 
 
 
 def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
-                explicit: dict[str, Any]) -> dict[str, str]:
+                explicit: dict[str, Any], tree: Any = None) -> dict[str, str]:
     """Autologged series whose value the cell itself named: {series: variable, or "" to drop}.
 
     `r2 = model.score(X, y)` would otherwise be recorded twice, as `r2` (a metric-named
@@ -968,15 +968,17 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
     its steps and model), or is dropped when an explicit log_metric already recorded it.
     A series matches when its last call sits on the line(s) of that binding and computed
     exactly the value the variable holds, so a coincidentally equal metric elsewhere stays.
+    `tree`: the cell's own parse of `code` when the recorder has it (not parsed twice).
     """
     if not (bound or explicit):
         return {}
     import ast
 
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return {}
+    if not isinstance(tree, ast.Module):
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError):
+            return {}
     binds, logs = _spans(tree)
     last: dict[str, Call] = {}
     for name, call in named:

@@ -182,7 +182,8 @@ def _capture_widgets(tracker: Tracker, cr: CellRun, ctx: CellContext, analysis: 
 
 # -- scikit-learn autolog (see autolog.py) ----------------------------------------------------
 def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
-                  search_children: int, code: str | None = None) -> list[dict[str, Any]]:
+                  search_children: int, code: str | None = None,
+                  tree: Any = None) -> list[dict[str, Any]]:
     """Metrics, CV results and searches scikit-learn computed in this cell, named.
 
     Explicit `log_metric` values win, and a value the cell bound to a metric-named variable
@@ -198,7 +199,8 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
     named = autolog.name_calls(ctx.auto_calls)  # before late model names: as the script
     aliases = autolog.bound_names(  # `r2 = model.score(...)`: one metric, named `r2`
         code if code is not None else (ctx.transformed or ctx.raw), named,
-        {k: v for k, v in cr.metrics.items() if k not in ctx.metrics}, ctx.metrics)
+        {k: v for k, v in cr.metrics.items() if k not in ctx.metrics}, ctx.metrics,
+        tree if code is not None else None)
     searches: dict[str, list[dict[str, Any]]] = {}
     for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
         if call.model is None and call.est is not None:

@@ -96,6 +96,10 @@ _ESTIMATOR_PURE = frozenset({
 })
 # Prediction leaves its arguments alone too; `transform` with `copy=False` may not.
 _ESTIMATOR_ARG_SAFE = _ESTIMATOR_PURE - {"transform", "inverse_transform"}
+# Fitting writes the estimator, not X and y (scikit-learn validates its input into a copy
+# when it must change it), unless a `copy*` parameter is False (`LinearRegression(copy_X=
+# False)` centres X in place) or the estimator holds others (a Pipeline's steps fit on X).
+_FIT_ARG_SAFE = frozenset({"fit", "partial_fit"})
 
 # -- builtins -----------------------------------------------------------------------------------
 _IMMUTABLE = (str, bytes, int, float, complex, bool, tuple, frozenset, range, type(None))
@@ -165,11 +169,35 @@ def _is_estimator(obj: Any) -> bool:
     return hasattr(cls, "fit") and hasattr(cls, "get_params")
 
 
+def _holds_estimator(value: Any, depth: int = 0) -> bool:
+    if _is_estimator(value):
+        return True
+    if isinstance(value, (list, tuple)) and depth < 3:
+        return any(_holds_estimator(v, depth + 1) for v in value)
+    return False
+
+
+def _fit_leaves_args(obj: Any) -> bool:
+    """A fitted estimator whose `fit` leaves X and y alone: no `copy*` setting is False and
+    no attribute holds another estimator (see _FIT_ARG_SAFE)."""
+    try:
+        attrs = vars(obj)
+    except TypeError:
+        return False
+    return not any((key.startswith("copy") and value is False) or _holds_estimator(value)
+                   for key, value in attrs.items())
+
+
 def _call_leaves_args(call: CallSite, ns: Mapping[str, Any]) -> bool:
     """Whether this call leaves the objects passed to it unchanged."""
     if call.inplace or call.func in ARG_MUTATORS:
         return False
     if call.receiver is None:
+        if call.maker is not None and call.func in _FIT_ARG_SAFE:  # `Model(C=C).fit(X, y)`
+            cls = ns.get(call.maker)
+            return (isinstance(cls, type) and hasattr(cls, "fit")
+                    and hasattr(cls, "get_params")
+                    and not any(_holds_estimator(ns.get(a)) for a in call.maker_args))
         return call.func in PURE_FUNCTIONS
     obj = ns.get(call.receiver, _MISSING)
     if obj is _MISSING:
@@ -177,7 +205,8 @@ def _call_leaves_args(call: CallSite, ns: Mapping[str, Any]) -> bool:
     if isinstance(obj, ModuleType):
         return obj.__name__.partition(".")[0] in _LIBRARY_ROOTS
     if _is_estimator(obj) and call.direct:
-        return call.func in _ESTIMATOR_ARG_SAFE
+        return call.func in _ESTIMATOR_ARG_SAFE or (call.func in _FIT_ARG_SAFE
+                                                     and _fit_leaves_args(obj))
     return method_is_pure(obj, call.func, direct=call.direct)
 
 

@@ -419,7 +419,9 @@ class FingerprintCache:
         self.misses += 1
         fp = fingerprint(obj)
         if guard is not None:
-            self.invalidate_buffers(guard[1])
+            if changed or entry is not None:  # its content may be new: so is its views'
+                self.invalidate_buffers(guard[1])
+            # else first seen, unchanged: `X` and its view `X_test` must not evict each other
             self._put(key, obj, guard, fp)
         return fp
 

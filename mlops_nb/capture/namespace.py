@@ -9,6 +9,7 @@ warning in the list they are given.
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Container, Iterable
 from typing import Any
 
@@ -95,9 +96,37 @@ def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[
         obj = ns.get(name)
         if not is_fitted_estimator(obj):
             continue
-        params = {k: v for k, v in obj.get_params(deep=True).items() if is_plain_literal(v)}
+        params = {k: v for k, v in _get_params(obj).items() if is_plain_literal(v)}
         cls = type(obj)
         out[name] = {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
+    return out
+
+
+# Parameter names per estimator class: scikit-learn finds them with `inspect.signature` on
+# every `get_params` call, the largest part of reading a fitted model after each cell.
+_PARAM_NAMES: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _get_params(obj: Any) -> dict[str, Any]:
+    """`obj.get_params(deep=True)`, with the class's parameter names remembered when the class
+    keeps scikit-learn's own `get_params` and `_get_param_names` (the same walk, same result);
+    a nested estimator or any override goes through the object's own method."""
+    cls = type(obj)
+    base = sys.modules.get("sklearn.base")
+    own = getattr(base, "BaseEstimator", None)
+    if (own is None or getattr(cls, "get_params", None) is not own.get_params
+            or getattr(getattr(cls, "_get_param_names", None), "__func__", None)
+            is not own._get_param_names.__func__):
+        return obj.get_params(deep=True)
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
+    out: dict[str, Any] = {}
+    for key in names:
+        value = getattr(obj, key)
+        if hasattr(value, "get_params") and not isinstance(value, type):
+            return obj.get_params(deep=True)  # a nested estimator: its own walk
+        out[key] = value
     return out
 
 

@@ -503,7 +503,9 @@ class Tracker:
         blobs.update(self.profiler.take_blobs())  # data profiles (validate/hook.py)
         children: list[dict[str, Any]] = []
         try:
-            children = apply_autolog(cr, ctx, ns, self.search_children, code)
+            children = apply_autolog(  # a `%%track` body's tree lost its last expression
+                cr, ctx, ns, self.search_children, code,
+                self._last_tree if ctx.body is None else None)
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
