@@ -92,7 +92,7 @@ def test_cached_parameter_names_give_get_params(est):
 
 def test_bound_names_reads_the_given_tree_like_the_code():
     code = "acc = m.score(X, y)\nother = 1"
-    call = autolog.Call("metric", "score", [("<cell>", 1)], None, 0.75, model="m")
+    call = autolog.Call("metric", "score", (("<cell>", 1),), None, 0.75, model="m")
     named = [("m_score", call)]
     by_code = autolog.bound_names(code, named, {"acc": 0.75}, {})
     assert by_code == {"m_score": "acc"}
