@@ -236,16 +236,22 @@ def cell_run_from_lineage(rec: Any) -> CellRun:
     values.update(dict.fromkeys(LIGHT_OMITS))
     values.update(zip(rec.__struct_fields__, msgspec.structs.astuple(rec), strict=True))
     for name in DEFERRED:
-        raw = bytes(values[name])
-        if raw == b"{}":  # most of them: no need for the decoder
-            values[name] = {}
-        elif raw == b"[]":
-            values[name] = []
-        else:
-            try:
-                values[name] = msgspec.json.decode(raw, type=_DEFERRED_TYPES[name])
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise RecordInvalid(f"cell run {rec.id[:12]}: {name}: {exc}") from None
+        raw = values[name]
+        if len(raw) <= 4:  # most of them are empty: no need for the decoder
+            short = bytes(raw)
+            if short == b"{}":
+                values[name] = {}
+                continue
+            if short == b"[]":
+                values[name] = []
+                continue
+            if short == b"null" and name == "error":  # the one nullable deferred field
+                values[name] = None
+                continue
+        try:
+            values[name] = msgspec.json.decode(raw, type=_DEFERRED_TYPES[name])
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise RecordInvalid(f"cell run {rec.id[:12]}: {name}: {exc}") from None
     return run
 
 

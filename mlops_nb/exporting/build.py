@@ -377,7 +377,7 @@ def slice_session(b: _Build) -> None:
     log = reader.lineage_log(target.session)
     if log is not None:
         try:
-            _slice_log(b, log)
+            _slice_log(b, log)  # b.log is `log`, its slice's records completed in place
             return
         except RecordInvalid:  # a slice cell's values do not decode: the tolerant read says
             b.code_of.clear()
@@ -398,9 +398,21 @@ def _slice_log(b: _Build, log: list[Any]) -> None:
             b.code_of[cr.seq] = texts[cr.python]
     b.own_modules = recorded_modules(b.log, b.anchor_seq)
     sl = b.sl = compute_slice(b.log, target, b.code_of, star_names(b.own_modules, reader.blobs))
-    for cell in sl.cells:  # only these are read beyond their def-use facts
-        cell.run = cell_run_from_lineage(cell.run)
-    sl.anchor = cell_run_from_lineage(sl.anchor)
+    if not all(isinstance(cr, CellRun) for cr in (sl.anchor, *(c.run for c in sl.cells))):
+        # Only the slice's cells are read beyond their def-use facts: completed, and put in
+        # the log in place of their lineage records (a slice may be the whole session).
+        # In place, one at a time, so each lineage record is freed as its run is made.
+        cells = {c.seq: c for c in sl.cells}
+        for i, cr in enumerate(b.log):
+            cell = cells.get(cr.seq)
+            if cell is None and cr is not sl.anchor:
+                continue
+            b.log[i] = full = cell_run_from_lineage(cr)
+            if cell is not None:
+                cell.run = full
+            if cr is sl.anchor:
+                sl.anchor = full
+        sl.anchor = cell_run_from_lineage(sl.anchor)
     if sl.missing_code:
         raise UntranslatableMagic(
             f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "
