@@ -196,6 +196,8 @@ DEFERRED = ("error", "params", "metrics", "metric_steps", "data", "estimators", 
             "metric_models")
 _LINEAGE_SCHEMA: Any = None
 _DEFERRED_TYPES: dict[str, Any] = {}
+_DEFERRED_EMPTY: list[Any] = []  # the raw of each DEFERRED field when empty, in order
+_DEFERRED_EMPTY_BYTES: list[bytes] = []
 
 
 def lineage_schema() -> Any:
@@ -217,6 +219,8 @@ def lineage_schema() -> Any:
                 made = getattr(default, "default_factory", None)
                 empty = b"null" if default is None else b"[]" if made is list else b"{}"
                 spec.append((name, msgspec.Raw, msgspec.Raw(empty)))
+                _DEFERRED_EMPTY.append(msgspec.Raw(empty))
+                _DEFERRED_EMPTY_BYTES.append(empty)
             else:
                 spec.append((name, kind) if default is MISSING else (name, kind, default))
         _LINEAGE_SCHEMA = msgspec.defstruct("CellRunLineage", spec)
@@ -235,6 +239,10 @@ def cell_run_from_lineage(rec: Any) -> CellRun:
     values = run.__dict__
     values.update(dict.fromkeys(LIGHT_OMITS))
     values.update(zip(rec.__struct_fields__, msgspec.structs.astuple(rec), strict=True))
+    if [values[name] for name in DEFERRED] == _DEFERRED_EMPTY:  # the common case, compared in C
+        values.update({name: None if e == b"null" else [] if e == b"[]" else {}
+                       for name, e in zip(DEFERRED, _DEFERRED_EMPTY_BYTES, strict=True)})
+        return run
     for name in DEFERRED:
         raw = values[name]
         if len(raw) <= 4:  # most of them are empty: no need for the decoder
