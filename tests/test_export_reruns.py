@@ -183,3 +183,31 @@ def test_requirements_map_modules_through_the_sessions_own_distributions(monkeyp
     lines = req.requirements(["sklearn", "msgspec"], pinned)
     assert "scikit-learn==0.0.1" in lines and any(x.startswith("msgspec==") for x in lines)
     assert scans == [1]
+
+
+def test_a_slice_cell_with_damaged_values_is_read_the_tolerant_way(tracked):
+    """A value the lineage read leaves undecoded is checked when its cell joins the slice: a
+    damaged one sends the export through the tolerant read, which skips that record (and
+    says so), exactly as before: here its name is then hidden state, not a traceback."""
+    from pathlib import Path
+
+    import pytest
+
+    from mlops_nb.errors import HiddenState
+    from mlops_nb.exporting import export_run
+
+    tracked.run("a = 2")
+    tracked.run("b = a * 3")
+    tracked.run("score = float(b)")
+    (run,) = runs_of(tracked)
+    damaged = 0
+    for seg in (tracked.tracker.home / "sessions").glob("*/*.json"):
+        doc = json.loads(seg.read_text())
+        for rec in doc["cell_runs"].values():
+            if rec["defs"] == ["b"]:
+                rec["data"] = [1]  # not a mapping
+                damaged += 1
+        seg.write_text(json.dumps(doc))
+    assert damaged == 1
+    with pytest.raises(HiddenState, match="b"):
+        export_run(run.id, Path.cwd() / "exp")
