@@ -1,6 +1,7 @@
 """`mlops-nb export` and `show` of the last run of a long session, at several N: N chained
 cells (`x = x + 1`, each depending on the last: the slice is the whole session) and N re-runs
-of `acc = clf.score(X, y)` (each a run; the slice is four cells of a session of N runs).
+of `acc = clf.score(X, y)` after a fit (each a run; its slice is three cells, but the
+lineage replay still reads every record of the session).
 
 Issue 8's target: `show`/`export` of any run <= 1 s and <= 200 MB at 20,000 chained cells. Each
 session is recorded in a real tracked InteractiveShell; then `mlops-nb export` and `mlops-nb
@@ -8,7 +9,8 @@ show` of its last run run in fresh processes (after a warm-up run, so bytecode i
 CPU time spent in `main()` and peak RSS (`VmHWM`) are what is printed, since wall time on a
 shared machine says more about the neighbours. The baseline, measured in the same run and
 also in a fresh process: reading the session's segment files once with `json.loads`, the
-least any export of that run must do (its slice is the whole session). The ratio is printed.
+least any export of that run must do (the lineage replay reads every record of the session,
+and the chain's slice is all of it). The ratio is printed.
 
     python -m benchmarks.export_long [--cells 1000,5000,20000] [--cases chain,rerun] [--out FILE]
 """
