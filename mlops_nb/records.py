@@ -188,6 +188,81 @@ def cell_run_schema(*, light: bool = False) -> Any:
     return _LIGHT_SCHEMA
 
 
+# What the lineage replay of an export never reads from the session's other cell runs (the
+# values a run measured and found): a lineage read (`lineage_schema`) leaves them undecoded,
+# as msgspec.Raw slices of the file, and `cell_run_from_lineage` decodes them for the few
+# cell runs of the slice. A session of 20,000 re-runs of a scoring cell is mostly these.
+DEFERRED = ("error", "params", "metrics", "metric_steps", "data", "estimators", "warnings",
+            "metric_models")
+_LINEAGE_SCHEMA: Any = None
+_DEFERRED_TYPES: dict[str, Any] = {}
+_DEFERRED_EMPTY: list[Any] = []  # the raw of each DEFERRED field when empty, in order
+_DEFERRED_EMPTY_BYTES: list[bytes] = []
+
+
+def lineage_schema() -> Any:
+    """The msgspec Struct of a lineage read: the light schema with the DEFERRED fields kept
+    raw. Its instances stand in for CellRuns in a session log (same attribute names); only
+    the DEFERRED fields must not be read before `cell_run_from_lineage`."""
+    global _LINEAGE_SCHEMA
+    if _LINEAGE_SCHEMA is None:
+        import msgspec
+
+        full = _schema()
+        spec: list[Any] = []
+        for name, kind, default in zip(full.__struct_fields__, _field_types(),
+                                       _field_defaults(), strict=True):
+            if name in LIGHT_OMITS:
+                continue
+            if name in DEFERRED:
+                _DEFERRED_TYPES[name] = kind
+                made = getattr(default, "default_factory", None)
+                empty = b"null" if default is None else b"[]" if made is list else b"{}"
+                spec.append((name, msgspec.Raw, msgspec.Raw(empty)))
+                _DEFERRED_EMPTY.append(msgspec.Raw(empty))
+                _DEFERRED_EMPTY_BYTES.append(empty)
+            else:
+                spec.append((name, kind) if default is MISSING else (name, kind, default))
+        _LINEAGE_SCHEMA = msgspec.defstruct("CellRunLineage", spec)
+    return _LINEAGE_SCHEMA
+
+
+def cell_run_from_lineage(rec: Any) -> CellRun:
+    """The CellRun of a lineage-read record (`lineage_schema`), its DEFERRED fields decoded
+    and validated now (LIGHT_OMITS stay None); a record already complete is returned as is.
+    Raises RecordInvalid when a deferred field does not match the schema."""
+    if isinstance(rec, CellRun):
+        return rec
+    import msgspec
+
+    run = object.__new__(CellRun)
+    values = run.__dict__
+    values.update(dict.fromkeys(LIGHT_OMITS))
+    values.update(zip(rec.__struct_fields__, msgspec.structs.astuple(rec), strict=True))
+    if [values[name] for name in DEFERRED] == _DEFERRED_EMPTY:  # the common case, compared in C
+        values.update({name: None if e == b"null" else [] if e == b"[]" else {}
+                       for name, e in zip(DEFERRED, _DEFERRED_EMPTY_BYTES, strict=True)})
+        return run
+    for name in DEFERRED:
+        raw = values[name]
+        if len(raw) <= 4:  # most of them are empty: no need for the decoder
+            short = bytes(raw)
+            if short == b"{}":
+                values[name] = {}
+                continue
+            if short == b"[]":
+                values[name] = []
+                continue
+            if short == b"null" and name == "error":  # the one nullable deferred field
+                values[name] = None
+                continue
+        try:
+            values[name] = msgspec.json.decode(raw, type=_DEFERRED_TYPES[name])
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise RecordInvalid(f"cell run {rec.id[:12]}: {name}: {exc}") from None
+    return run
+
+
 def _field_types() -> list[Any]:
     import typing
 

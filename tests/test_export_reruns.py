@@ -114,3 +114,100 @@ def test_a_light_session_read_leaves_out_only_the_effective_values(tracked):
     assert run_light.effective_params is None and run_light.effective_data is None
     for name in ("params", "metrics", "deps", "uses", "defs", "python", "rng", "data"):
         assert getattr(run_light, name) == getattr(run_full, name), name
+
+
+def test_a_scoring_cell_re_run_many_times_exports_its_last_run_alone(tracked):
+    """Issue 8 item 2: each re-run of `acc = clf.score(X, y)` is a run of its own, depending on
+    the fit, not on the re-run before it; the export of the last one is the fit and that one
+    line (no loop, no copies), and it reproduces."""
+    tracked.run("from sklearn.linear_model import LogisticRegression\nimport numpy as np\n"
+                "X = np.random.default_rng(0).random((40, 3))\ny = (X[:, 0] > 0.5).astype(int)")
+    tracked.run("clf = LogisticRegression().fit(X, y)")
+    for _ in range(30):
+        tracked.run("acc = clf.score(X, y)")
+    runs = runs_of(tracked)
+    assert len(runs) == 30
+    last, middle = runs[-1], runs[12]
+    for run in (last, middle):
+        out, verdict, src = verify(run, name=f"exp-{run.seq}")
+        assert verdict.metrics["acc"]["reproduced"] == run.metrics["acc"]
+        assert src.count("acc = clf.score(X, y)") == 1 and "_mnb_rerun" not in src
+        assert src.count("LogisticRegression().fit(X, y)") == 1
+        entries = json.loads((out / "run.json").read_text())["slice"]
+        assert entries[-1]["id"] == run.id
+        assert len(entries) == 3  # the data, the fit, the run: no other re-run
+
+
+def test_the_lineage_read_completes_a_record_to_the_full_one(tracked):
+    """What export replays (the def-use facts, measured values left undecoded) completes, for
+    a slice's cells, to exactly the record the full read gives (but the effective values)."""
+    from dataclasses import fields
+
+    from mlops_nb.records import LIGHT_OMITS, CellRun, cell_run_from_lineage
+    from mlops_nb.store.reader import StoreReader
+
+    tracked.run("lr = 0.5\nrows = [1, 2]")
+    tracked.run("acc = lr * 2\nloss = 1 - acc")
+    tracked.run("1 / 0", check=False)
+    tracked.run("import warnings\nwarnings.warn('careful')\nf1 = 0.3")
+    tracked.flush()
+    reader = StoreReader(tracked.tracker.home)
+    full = reader.session_log(tracked.tracker.session)
+    lineage = reader.lineage_log(tracked.tracker.session)
+    assert lineage is not None and [r.id for r in lineage] == [cr.id for cr in full]
+    assert any(cr.metrics for cr in full) and any(cr.error for cr in full)
+    for rec, cr in zip(lineage, full, strict=True):
+        done = cell_run_from_lineage(rec)
+        assert isinstance(done, CellRun)
+        for f in fields(CellRun):
+            expected = None if f.name in LIGHT_OMITS else getattr(cr, f.name)
+            assert getattr(done, f.name) == expected, f.name
+
+
+def test_requirements_map_modules_through_the_sessions_own_distributions(monkeypatch):
+    """The session's recorded distributions answer which one provides `sklearn` (no scan of
+    every installed distribution); a module none of them provides still gets found."""
+    from mlops_nb.exporting import requirements as req
+
+    scans = []
+    real = req._module_to_dists
+
+    def counted():
+        scans.append(1)
+        return real()
+
+    monkeypatch.setattr(req, "_module_to_dists", counted)
+    pinned = {"scikit-learn": "0.0.1", "numpy": "0.0.2"}
+    lines = req.requirements(["sklearn", "numpy"], pinned)
+    assert lines == ["numpy==0.0.2", "scikit-learn==0.0.1"] and not scans
+    lines = req.requirements(["sklearn", "msgspec"], pinned)
+    assert "scikit-learn==0.0.1" in lines and any(x.startswith("msgspec==") for x in lines)
+    assert scans == [1]
+
+
+def test_a_slice_cell_with_damaged_values_is_read_the_tolerant_way(tracked):
+    """A value the lineage read leaves undecoded is checked when its cell joins the slice: a
+    damaged one sends the export through the tolerant read, which skips that record (and
+    says so), exactly as before: here its name is then hidden state, not a traceback."""
+    from pathlib import Path
+
+    import pytest
+
+    from mlops_nb.errors import HiddenState
+    from mlops_nb.exporting import export_run
+
+    tracked.run("a = 2")
+    tracked.run("b = a * 3")
+    tracked.run("score = float(b)")
+    (run,) = runs_of(tracked)
+    damaged = 0
+    for seg in (tracked.tracker.home / "sessions").glob("*/*.json"):
+        doc = json.loads(seg.read_text())
+        for rec in doc["cell_runs"].values():
+            if rec["defs"] == ["b"]:
+                rec["data"] = [1]  # not a mapping
+                damaged += 1
+        seg.write_text(json.dumps(doc))
+    assert damaged == 1
+    with pytest.raises(HiddenState, match="b"):
+        export_run(run.id, Path.cwd() / "exp")

@@ -24,7 +24,7 @@ from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
-from ..records import MODE_CALLBACK, CellRun, iso, run_view
+from ..records import MODE_CALLBACK, CellRun, RecordInvalid, cell_run_from_lineage, iso, run_view
 from ..store.reader import StoreReader, _gc_paused
 from .codegen import (
     AUTOLOG_FILE,
@@ -396,7 +396,21 @@ def check_exportable(target: CellRun) -> None:
 def slice_session(b: _Build) -> None:
     """The cell runs the target depends on; refuses hidden state and missing code."""
     reader, target = b.reader, b.target
-    b.log = reader.session_log(target.session, light=True)  # the target is read in full
+    log = reader.lineage_log(target.session)
+    if log is not None:
+        try:
+            _slice_log(b, log)  # b.log is `log`, its slice's records completed in place
+            return
+        except RecordInvalid:  # a slice cell's values do not decode: the tolerant read says
+            b.code_of.clear()
+    _slice_log(b, reader.session_log(target.session, light=True))
+
+
+def _slice_log(b: _Build, log: list[Any]) -> None:
+    """slice_session over `log`: lineage records (the slice's cells completed once sliced)
+    or full records (the tolerant read). The target is read in full either way."""
+    reader, target = b.reader, b.target
+    b.log = log
     b.anchor_seq = next((cr.seq for cr in b.log if cr.id == target.parent), target.seq)
     texts: dict[str | None, str | None] = {}  # re-runs share their code's blob: read it once
     for cr in b.log:
@@ -406,6 +420,21 @@ def slice_session(b: _Build) -> None:
             b.code_of[cr.seq] = texts[cr.python]
     b.own_modules = recorded_modules(b.log, b.anchor_seq)
     sl = b.sl = compute_slice(b.log, target, b.code_of, star_names(b.own_modules, reader.blobs))
+    if not all(isinstance(cr, CellRun) for cr in (sl.anchor, *(c.run for c in sl.cells))):
+        # Only the slice's cells are read beyond their def-use facts: completed, and put in
+        # the log in place of their lineage records (a slice may be the whole session).
+        # In place, one at a time, so each lineage record is freed as its run is made.
+        cells = {c.seq: c for c in sl.cells}
+        for i, cr in enumerate(b.log):
+            cell = cells.get(cr.seq)
+            if cell is None and cr is not sl.anchor:
+                continue
+            b.log[i] = full = cell_run_from_lineage(cr)
+            if cell is not None:
+                cell.run = full
+            if cr is sl.anchor:
+                sl.anchor = full
+        sl.anchor = cell_run_from_lineage(sl.anchor)
     if sl.missing_code:
         raise UntranslatableMagic(
             f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "

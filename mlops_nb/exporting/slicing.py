@@ -263,7 +263,11 @@ def collapse_reruns(sl: Slice) -> None:
             if i + p * LOOP_FROM > n or not ok[i + p - 1] or (p > 1 and not fresh[i + p - 1]):
                 break  # every longer block holds this cell too
             k = 1
-            while i + (k + 1) * p <= n and all(
+            if p == 1:  # one cell repeated (the long chains): a plain scan
+                first = key[i]
+                while i + k < n and key[i + k] == first and ok[i + k] and fresh[i + k]:
+                    k += 1
+            while p > 1 and i + (k + 1) * p <= n and all(
                     key[i + k * p + j] == key[i + j] and ok[i + k * p + j]
                     and fresh[i + k * p + j] for j in range(p)):
                 k += 1

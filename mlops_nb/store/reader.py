@@ -433,25 +433,42 @@ class StoreReader:
                     self._problem(seg.path, str(exc))
             return sorted(runs, key=lambda cr: cr.seq)
 
+    def lineage_log(self, session: str) -> list[Any] | None:
+        """A session's cell runs in execution order as lineage records (`records.
+        lineage_schema`): what an export's replay reads, the measured values left undecoded
+        until `records.cell_run_from_lineage` completes the slice's few. None when a segment
+        is not sound: then `session_log` reads it the tolerant way and says what was wrong."""
+        with _gc_paused():
+            runs: list[Any] = []
+            for seg in self.segments():
+                if seg.session != session:
+                    continue
+                fast = _typed_segment(seg.path, light="lineage")
+                if fast is None:
+                    return None
+                runs.extend(fast[1])
+            return sorted(runs, key=lambda cr: cr.seq)
+
 
 _SEGMENT_DOC: Any = None
-_TYPED_SEGMENT: dict[bool, Any] = {}
+_TYPED_SEGMENT: dict[bool | str, Any] = {}
 
 
-def _typed_segment(path: Path, light: bool = False
-                   ) -> tuple[dict[str, Any], list[CellRun], list[str]] | None:
+def _typed_segment(path: Path, light: bool | str = False
+                   ) -> tuple[dict[str, Any], list[Any], list[str]] | None:
     """The segment decoded straight into validated records, in one pass: the common case
     of a sound file (a 20,000-cell session is read for every export of its last run). None
     when anything is off (unreadable, not JSON to msgspec, one record invalid or newer):
     then the tolerant path reads it record by record and says what was wrong."""
     import msgspec
 
-    from ..records import SCHEMA_VERSION, cell_run_from_checked, cell_run_schema
+    from ..records import SCHEMA_VERSION, cell_run_from_checked, cell_run_schema, lineage_schema
 
     if light not in _TYPED_SEGMENT:
+        schema = lineage_schema() if light == "lineage" else cell_run_schema(light=bool(light))
         _TYPED_SEGMENT[light] = msgspec.defstruct("TypedSegmentDoc", [
             ("session", dict[str, Any], msgspec.field(default_factory=dict)),
-            (CELL_RUNS_TABLE, dict[str, cell_run_schema(light=light)],  # type: ignore[misc]
+            (CELL_RUNS_TABLE, dict[str, schema],  # type: ignore[valid-type]
              msgspec.field(default_factory=dict)),
         ])
     try:
@@ -464,7 +481,10 @@ def _typed_segment(path: Path, light: bool = False
     if any(r.schema > SCHEMA_VERSION for r in records.values()):
         return None
     session_docs = [d for d in doc.session.values() if isinstance(d, dict)]
-    runs = [cell_run_from_checked(records[k]) for k in sorted(records, key=_doc_key)]
+    if light == "lineage":  # the structs stand in for the records (lineage_log)
+        runs: list[Any] = [records[k] for k in sorted(records, key=_doc_key)]
+    else:
+        runs = [cell_run_from_checked(records[k]) for k in sorted(records, key=_doc_key)]
     return (session_docs[0] if session_docs else {}), runs, []
 
 
