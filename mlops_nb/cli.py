@@ -95,6 +95,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     else:
         # Only the newest `limit` runs are decoded when nothing reorders or filters them.
         reader = store_reader(_home(args))
+        reader.keep_encoded()  # the first screen reads the index twice (newest, then all)
         cols = reader.run_columns(args.experiment, newest=newest)
         if args.format == "table" and newest is not None and _first_screen(
                 cols, newest, lambda: reader.run_columns(args.experiment)):

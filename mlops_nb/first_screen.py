@@ -133,10 +133,12 @@ def whole_names(cols: RunColumns, wanted: list[str]) -> dict[str, str]:
     plan = plan_of(merge_coded(param_cols, coded), n)
     ids = typed["id"].tolist()
     models = typed["model"].tolist() if "model" in typed else [None] * n
-    made, auto = names_for(typed["name"].tolist() if "name" in typed else [None] * n,
-                           models, ids, plan, groups=_model_groups_of(typed.get("model"), n))
     pos = {rid: i for i, rid in enumerate(ids)}
-    return {rid: made[i] for rid in wanted if (i := pos.get(rid)) is not None and auto[i]}
+    rows = [i for rid in wanted if (i := pos.get(rid)) is not None]
+    made, auto = names_for(typed["name"].tolist() if "name" in typed else [None] * n,
+                           models, ids, plan, groups=_model_groups_of(typed.get("model"), n),
+                           only=rows)
+    return {ids[i]: made[i] for i in rows if auto[i]}
 
 
 def _model_groups_of(col: Column | None, n: int) -> tuple[Any, list[str | None]] | None:
@@ -178,6 +180,8 @@ def _coded(col: Column, name: str, none_rows: list[int], n: int) -> Coded:
         codes = np.full(n, -1, dtype=np.int64)
         codes[mask] = inverse
         uniques = found.tolist()
+        if col.kind != B1:
+            return _with_nones(Coded(codes, uniques, found), none_rows)
     else:
         return _with_nones(Coded.from_values(
             _param_values(col, col.tolist(), [None] * n, name)), none_rows)
