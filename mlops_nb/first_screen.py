@@ -21,6 +21,7 @@ from .comparison.identity import (
     Coded,
     merge_coded,
     merge_params,
+    model_groups,
     names_for,
     plan_of,
 )
@@ -142,24 +143,13 @@ def whole_names(cols: RunColumns, wanted: list[str]) -> dict[str, str]:
 
 
 def _model_groups_of(col: Column | None, n: int) -> tuple[Any, list[str | None]] | None:
-    """`identity._model_groups` from a text column's own dictionary: one code per run is
+    """`identity.model_groups` from a text column's own dictionary: one code per run is
     already there (None: the caller groups the values itself)."""
-    import numpy as np
 
     if col is None or col.kind != STR or col.table is None or col.codes is None:
         return None
-    entries = col.table.tolist()  # the last entry is None: runs without a model
-    index: dict[str | None, int] = {}
-    heads: list[str | None] = []
-    remap = np.empty(len(entries), dtype=np.int64)
-    for e, m in enumerate(entries):
-        key = m if isinstance(m, str) and m else None
-        g = index.get(key)
-        if g is None:
-            g = index[key] = len(heads)
-            heads.append(key)
-        remap[e] = g
-    return remap[col.codes], heads
+    per_entry, heads = model_groups(col.table.tolist())  # last entry None: no model
+    return per_entry[col.codes], heads
 
 
 def _coded(col: Column, name: str, none_rows: list[int], n: int) -> Coded:

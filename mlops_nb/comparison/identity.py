@@ -397,7 +397,7 @@ def _name_value(v: Any) -> str:
     return value_text(v)
 
 
-def _model_groups(models: list[Any]) -> tuple[np.ndarray, list[str | None]]:
+def model_groups(models: list[Any]) -> tuple[np.ndarray, list[str | None]]:
     """Per run, the index of its model (estimator class) group; None groups runs without one
     (or whose model is not a class name)."""
     import numpy as np
@@ -425,7 +425,7 @@ def distinguishing(df: pd.DataFrame, plan: ParamPlan) -> dict[str | None, list[s
     """Per model, the parameter labels that vary among that model's runs, in column order: what
     a made-up name shows. Computed over every run given, so names do not change with which of
     them a table happens to show."""
-    return _distinguishing(*_model_groups(_frame_list(df, "model", None)), plan)
+    return _distinguishing(*model_groups(_frame_list(df, "model", None)), plan)
 
 
 def _distinguishing(groups: np.ndarray, heads: list[str | None], plan: ParamPlan
@@ -474,7 +474,7 @@ def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: Para
               groups: tuple[np.ndarray, list[str | None]] | None = None,
               only: list[int] | None = None) -> tuple[list[str], list[bool]]:
     """`default_names` from the runs' given names, models and ids (no frame needed);
-    `groups` is `_model_groups(models)` when the caller has it cheaper (the index's codes).
+    `groups` is `model_groups(models)` when the caller has it cheaper (the index's codes).
     With `only` (row positions), names are written for those rows alone ("" elsewhere):
     whether two runs would share a name is decided on integer keys for every run, so naming
     20 runs of 100,000 builds 20 strings."""
@@ -483,7 +483,7 @@ def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: Para
     n = len(ids)
     given = np.fromiter((isinstance(g, str) and bool(g.strip()) for g in explicit),
                         dtype=bool, count=n)
-    groups, heads = groups or _model_groups(models)
+    groups, heads = groups or model_groups(models)
     basis = _distinguishing(groups, heads, plan)
     by_label = {p.label: p for p in plan.params.values()}
     labels = [plan.params[k].label for k in plan.columns if plan.params[k].label in by_label]
