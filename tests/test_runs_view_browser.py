@@ -292,9 +292,32 @@ def _run_all(page) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if any(t.strip() not in ("[ ]:", "") for t in prompts.all_inner_texts()):
+                _finish_all(page, prompts)
                 return
             time.sleep(0.5)
     raise AssertionError("JupyterLab never started running the cells")
+
+
+def _finish_all(page, prompts) -> None:
+    """Wait for every cell to run. On a busy machine JupyterLab has been seen to run the first
+    cell and drop the rest of the queue (kernel idle, later prompts still `[ ]:`): then run
+    from the first cell left, once the kernel has stayed idle."""
+    idle = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+    deadline = time.monotonic() + 240
+    stalled = 0
+    while time.monotonic() < deadline:
+        texts = [t.strip() for t in prompts.all_inner_texts()]
+        left = [i for i, t in enumerate(texts) if t in ("[ ]:", "")]
+        if not left:
+            return
+        busy = any(t == "[*]:" for t in texts)
+        stalled = stalled + 1 if not busy and page.locator(idle).count() else 0
+        if stalled >= 10:  # idle for ~5 s with cells never run
+            page.locator(".jp-Cell .jp-InputArea-prompt").nth(left[0]).click()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_text("Run Selected Cell and All Below", exact=True).click()
+            stalled = 0
+        time.sleep(0.5)
 
 
 def test_widget_in_jupyterlab(browser, lab):
