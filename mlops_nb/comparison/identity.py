@@ -524,15 +524,21 @@ def names_for(explicit: list[Any], models: list[Any], ids: list[Any], plan: Para
         _, inverse, counts = np.unique(_row_codes(keys[made]), return_inverse=True,
                                        return_counts=True)
         shared[made] = counts[inverse.reshape(-1)] > 1
-    rows_out = range(n) if only is None else only
+    rows = np.arange(n) if only is None else np.asarray(only, dtype=np.int64)
+    made_rows = rows[auto[rows]]
+    # Strings for the rows asked only, a column of texts at a time (numpy object arrays).
+    names = np.array(head_text, dtype=object)[groups[made_rows]]
+    for j, label in enumerate(labels):
+        col = keys[made_rows, 1 + j]
+        hit = col >= 0
+        if hit.any():
+            names[hit] = names[hit] + np.array(texts[label], dtype=object)[col[hit]]
     out = [""] * n
-    for i in rows_out:
-        if given[i]:
-            out[i] = explicit[i]
-            continue
-        name = head_text[groups[i]] + "".join(
-            texts[label][keys[i, 1 + j]] for j, label in enumerate(labels) if keys[i, 1 + j] >= 0)
-        out[i] = f"{name} · {str(ids[i])[:6]}" if shared[i] else name
+    for i in rows[given[rows]].tolist():
+        out[i] = explicit[i]
+    for i, name, twice in zip(made_rows.tolist(), names.tolist(), shared[made_rows].tolist(),
+                              strict=True):
+        out[i] = f"{name} · {str(ids[i])[:6]}" if twice else name
     return out, auto.tolist()
 
 
