@@ -12,7 +12,23 @@ folder in a temporary directory for MLflow 3.x).
   through them when 10,000 was not reached (the result says so). For each measured size
   `mnb.runs` is timed on a synthetic mlops-nb store of the same size.
 
-    python -m benchmarks.mlflow_bench [--runs 50] [--budget 120] [--out FILE]
+- fit: MLflow's sklearn autolog on a notebook cell (issue 14), against `%track on`. The same
+  LogisticRegression fit-and-score cell (a synthetic 2,000 x 20 classification set, fit on
+  1,500 rows, scored on 500, `C` changing from cell to cell) runs in a real IPython
+  InteractiveShell four ways, each in fresh processes run in a palindromic order (P T M L L M T
+  P; one of each with `--quick`) so a drift of the machine weighs on all alike: untracked (P),
+  `%load_ext mlops_nb` + `%track on` (T, then the same cells each followed by `mnb.flush()`,
+  i.e. until fsynced), `mlflow.sklearn.autolog()` with its defaults (M) and with
+  `log_models=False, log_datasets=False` (L). Without an active run, autolog starts a run for
+  each `fit` and ends it, then logs `score` into it: one MLflow run per cell. Each cell is timed
+  in wall clock and in CPU time of the whole process (every thread: MLflow and mlops-nb both
+  work in threads) plus its children (MLflow's model logging starts a Python process to infer
+  the requirements). `--fit-cells` cells are timed per MLflow way, five times as many for the
+  two cheap ones, after warm-up cells; median and 95th percentile, the added time over the
+  untracked cells, and the ratio MLflow / mlops-nb.
+
+    python -m benchmarks.mlflow_bench [--runs 50] [--budget 120] [--fit-cells 16]
+        [--parts log,search,fit] [--quick] [--out FILE]
 """
 
 from __future__ import annotations
@@ -22,17 +38,20 @@ import contextlib
 import io
 import logging
 import os
+import resource
 import shutil
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from .common import median, write_out
+from .common import bench_env, fmt_s, median, quantile, run_json, signed, table, write_out
 from .overhead import workload_cell
 
 SIZES = (250, 500, 1000, 2000, 4000, 10_000)
+PARTS = ("log", "search", "fit")
 
 
 def _params(i: int) -> dict[str, Any]:
@@ -44,7 +63,8 @@ def _metrics(i: int) -> dict[str, float]:
             enumerate(("accuracy", "f1", "precision", "recall", "val_loss"))}
 
 
-def measure(runs: int, budget: float, workdir: Path) -> dict[str, Any]:
+def measure(runs: int, budget: float, workdir: Path, parts: tuple[str, ...] = PARTS,
+            fit_cells: int = 16, quick: bool = False) -> dict[str, Any]:
     try:
         t0 = time.perf_counter()
         import mlflow
@@ -61,6 +81,20 @@ def measure(runs: int, budget: float, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"version": mlflow.__version__, "tracking_uri": uri,
                            "import_s": import_s}
 
+    if "fit" in parts:  # fresh processes of their own, before this one's store grows
+        try:
+            out["fit"] = measure_fit(fit_cells, workdir / "fit", palindrome=not quick)
+        except RuntimeError as exc:  # a failed process: say why, keep the other parts
+            out["fit"] = {"error": str(exc)[-3000:]}
+    if "log" in parts:
+        out.update(_measure_log(mlflow, runs))
+    if "search" in parts:
+        out.update(_measure_search(mlflow, MlflowClient, budget, workdir))
+    return out
+
+
+def _measure_log(mlflow: Any, runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     exp = mlflow.set_experiment("bench-log")
     times = []
     for i in range(runs + 1):
@@ -77,8 +111,13 @@ def measure(runs: int, budget: float, workdir: Path) -> dict[str, Any]:
     out["log_run_min_s"] = min(times)
     out["log_run_max_s"] = max(times)
     out["log_runs"] = len(times)
+    return out
 
-    client = MlflowClient()
+
+def _measure_search(mlflow: Any, client_cls: Any, budget: float,
+                    workdir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    client = client_cls()
     sid = client.create_experiment("bench-search")
     from mlflow.entities import Metric, Param
 
@@ -149,22 +188,250 @@ def _line_at(xs: list[float], ys: list[float], x: float) -> float:
     return my + slope * (x - mx)
 
 
+# -- sklearn autolog on a fit cell, against %track on (issue 14) ----------------------------
+FIT_MODES = ("pure", "mnb", "mlflow", "mlflow_lean")
+FIT_LABELS = {
+    "pure": "untracked",
+    "mnb": "%track on",
+    "mnb_durable": "%track on + mnb.flush() (fsynced)",
+    "mlflow": "mlflow.sklearn.autolog() (defaults)",
+    "mlflow_lean": "autolog(log_models=False, log_datasets=False)",
+}
+# What the lean way turns off. log_input_examples is False by default and log_model_signatures
+# (True by default) is only read when a model is logged, so these two cover both.
+LEAN = {"log_models": False, "log_datasets": False}
+FIT_ROWS, FIT_COLS, FIT_TRAIN = 2000, 20, 1500
+# The cheap ways time this many cells per MLflow cell: their added cost is ms, not s.
+CHEAP_FACTOR = 5
+# Untimed cells first in each process: the first autologged fit imports and creates tables
+# (7.8 s against 3.5 s later, measured), the first cells of a shell warm its caches.
+WARMUP = {"pure": 5, "mnb": 5, "mlflow": 1, "mlflow_lean": 2}
+FIT_SETUP = (
+    "import numpy as np\nfrom sklearn.datasets import make_classification\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    f"X, y = make_classification(n_samples={FIT_ROWS}, n_features={FIT_COLS}, "
+    "n_informative=10, random_state=0)\n"
+    f"X_train, X_test, y_train, y_test = X[:{FIT_TRAIN}], X[{FIT_TRAIN}:], "
+    f"y[:{FIT_TRAIN}], y[{FIT_TRAIN}:]\n"
+)
+
+
+def fit_cell(i: int) -> str:
+    """The fit-and-score cell; `C` changes so each cell is a distinct run for both trackers."""
+    return (f"C = {0.1 * (i % 10 + 1)!r}\n"
+            "clf = LogisticRegression(C=C, max_iter=1000).fit(X_train, y_train)\n"
+            "accuracy = clf.score(X_test, y_test)")
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds of this process (all threads) and of its waited-for children."""
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time(), ch.ru_utime + ch.ru_stime
+
+
+def _timed_cell(ip: Any, code: str, after: Any = None) -> tuple[float, float, float]:
+    """Wall, process CPU and children CPU of one cell (and of `after()`, when given)."""
+    c0, k0 = _cpu()
+    t0 = time.perf_counter()
+    res = ip.run_cell(code, store_history=True)
+    if after is not None:
+        after()
+    wall = time.perf_counter() - t0
+    c1, k1 = _cpu()
+    if not res.success:
+        raise RuntimeError(f"benchmark cell failed: {res.error_before_exec or res.error_in_exec!r}")
+    return wall, c1 - c0, k1 - k0
+
+
+def fit_process(mode: str, cells: int, durable: int) -> dict[str, Any]:
+    """Time `cells` fit cells in this fresh process's shell, tracked the `mode` way."""
+    from .overhead import _magic, _run, make_shell
+
+    ip = make_shell()
+    _run(ip, FIT_SETUP)
+    tracker = None
+    out: dict[str, Any] = {"mode": mode}
+    if mode == "mnb":
+        _magic(ip, "%load_ext mlops_nb")
+        _magic(ip, "%track on --experiment fit")
+        tracker = ip._mlops_nb_tracker
+    elif mode.startswith("mlflow"):
+        import mlflow.sklearn
+
+        kwargs = LEAN if mode == "mlflow_lean" else {}
+        mlflow.sklearn.autolog(**kwargs)
+        out.update(autolog_kwargs=kwargs, tracking_uri=mlflow.get_tracking_uri())
+    counter = 0
+    for _ in range(WARMUP[mode]):
+        _run(ip, fit_cell(counter))
+        counter += 1
+    if tracker is not None:
+        tracker.flush(None)
+    wall, cpu, child = [], [], []
+    t0, (c0, k0) = time.perf_counter(), _cpu()
+    for _ in range(cells):
+        w, c, k = _timed_cell(ip, fit_cell(counter))
+        wall.append(w)
+        cpu.append(c + k)
+        child.append(k)
+        counter += 1
+    if tracker is not None:  # what the writer still has to do for these cells
+        tracker.flush(None)
+    c1, k1 = _cpu()
+    out.update(wall_s=wall, cpu_s=cpu, child_cpu_s=child,
+               # Work a thread does between cells escapes the per-cell figures, not this one.
+               cpu_per_cell_all_s=((c1 - c0) + (k1 - k0)) / cells,
+               wall_per_cell_all_s=(time.perf_counter() - t0) / cells)
+    if tracker is not None:
+        flushed = [_timed_cell(ip, fit_cell(counter + i), lambda: tracker.flush(None))
+                   for i in range(durable)]
+        out["durable_wall_s"] = [f[0] for f in flushed]
+        out["durable_cpu_s"] = [f[1] + f[2] for f in flushed]
+        out["recorded"] = tracker.recorded
+        out["writer_error"] = repr(tracker.writer.error) if tracker.writer else None
+        tracker.close()
+    if mode.startswith("mlflow"):  # one run per fitted cell, or the figures mean nothing
+        runs = mlflow.search_runs()  # autolog's runs go to the default experiment
+        out["mlflow_runs"] = len(runs)
+        out["metric_columns"] = sorted(c for c in runs.columns if c.startswith("metrics."))
+    return out
+
+
+def fit_order(palindrome: bool) -> list[str]:
+    return [*FIT_MODES, *reversed(FIT_MODES)] if palindrome else list(FIT_MODES)
+
+
+def measure_fit(cells: int, workdir: Path, palindrome: bool = True) -> dict[str, Any]:
+    """Run the fit-cell processes in order, each in its own folder (MLflow's store is there)."""
+    order = fit_order(palindrome)
+    per = max(1, cells // order.count("mlflow"))
+    raw: dict[str, list[dict[str, Any]]] = {m: [] for m in FIT_MODES}
+    for i, mode in enumerate(order):
+        n = per if mode.startswith("mlflow") else CHEAP_FACTOR * per
+        wd = workdir / f"{i}-{mode}"
+        env = bench_env(wd, MLOPS_NB_HOME=str(wd / ".mlops_nb"))
+        t0 = time.perf_counter()
+        raw[mode].append(run_json("mlflow_bench", ["--fit-process", mode, "--fit-cells", str(n)],
+                                  wd, env=env, timeout=1800))
+        raw[mode][-1]["process_s"] = time.perf_counter() - t0
+    return summarize_fit(raw, order)
+
+
+def _stats(wall: list[float], cpu: list[float]) -> dict[str, float]:
+    return {"n": len(wall), "wall_median_s": median(wall), "wall_p95_s": quantile(wall, 0.95),
+            "cpu_median_s": median(cpu), "cpu_p95_s": quantile(cpu, 0.95)}
+
+
+def summarize_fit(raw: dict[str, list[dict[str, Any]]], order: list[str]) -> dict[str, Any]:
+    """Median and p95 of each way, what it adds over the untracked cells, MLflow / mlops-nb."""
+    ways: dict[str, dict[str, Any]] = {}
+    for mode, procs in raw.items():
+        ways[mode] = _stats([t for p in procs for t in p["wall_s"]],
+                            [t for p in procs for t in p["cpu_s"]])
+        ways[mode]["child_cpu_median_s"] = median([t for p in procs for t in p["child_cpu_s"]])
+        ways[mode]["cpu_per_cell_all_s"] = median([p["cpu_per_cell_all_s"] for p in procs])
+        ways[mode]["process_medians_s"] = [median(p["wall_s"]) for p in procs]
+        ways[mode]["process_s"] = [p["process_s"] for p in procs]
+        for key in ("autolog_kwargs", "tracking_uri"):
+            if key in procs[0]:
+                ways[mode][key] = procs[0][key]
+        if mode.startswith("mlflow"):
+            ways[mode]["mlflow_runs"] = [p["mlflow_runs"] for p in procs]
+            ways[mode]["metric_columns"] = procs[0]["metric_columns"]
+        if mode == "mnb":
+            ways["mnb_durable"] = _stats([t for p in procs for t in p["durable_wall_s"]],
+                                         [t for p in procs for t in p["durable_cpu_s"]])
+            ways[mode]["writer_errors"] = [p["writer_error"] for p in procs]
+    base = ways["pure"]
+    for mode, w in ways.items():
+        if mode == "pure":
+            continue
+        for stat in ("wall_median", "wall_p95", "cpu_median", "cpu_p95"):
+            w[f"{stat}_added_s"] = w[f"{stat}_s"] - base[f"{stat}_s"]
+    ratios: dict[str, float | None] = {}
+    for ml in ("mlflow", "mlflow_lean"):
+        for mine in ("mnb", "mnb_durable"):
+            for stat in ("wall_median", "cpu_median"):
+                ours = ways[mine][f"{stat}_added_s"]
+                theirs = ways[ml][f"{stat}_added_s"]
+                # An added cost within noise of zero has no meaningful ratio.
+                ratios[f"{ml}/{mine}.{stat}"] = theirs / ours if ours > 0 else None
+    return {"order": order, "rows": FIT_ROWS, "cols": FIT_COLS, "train_rows": FIT_TRAIN,
+            "ways": ways, "ratios": ratios}
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"x{value:,.0f}"
+
+
+def fit_rows(fit: dict[str, Any]) -> list[list[str]]:
+    """Rows of the results table (figure 5 of benchmarks/main.py, and this module alone)."""
+    if "error" in fit:
+        return [["  sklearn autolog: failed: " + fit["error"].strip().splitlines()[-1]]]
+    ways, ratios = fit["ways"], fit["ratios"]
+    base = ways["pure"]
+    rows = [[f"  sklearn autolog: LogisticRegression fit + score cell ({fit['rows']:,} x "
+             f"{fit['cols']}, fit on {fit['train_rows']:,}); median (p95) of {ways['mlflow']['n']}"
+             f" MLflow cells, {base['n']} others; CPU = process (all threads) + children"],
+            ["  untracked cell", "(baseline)",
+             f"{fmt_s(base['wall_median_s'])} ({fmt_s(base['wall_p95_s'])})",
+             f"cpu {fmt_s(base['cpu_median_s'])} ({fmt_s(base['cpu_p95_s'])})", "", ""]]
+    for mode in ("mnb", "mnb_durable", "mlflow", "mlflow_lean"):
+        w = ways[mode]
+        if mode.startswith("mlflow"):
+            ratio = (f"{_ratio(ratios[f'{mode}/mnb.wall_median'])} wall, "
+                     f"{_ratio(ratios[f'{mode}/mnb.cpu_median'])} cpu %track on")
+        else:
+            ratio = ""
+        rows.append([f"  {FIT_LABELS[mode]}", "(ratio)",
+                     f"{signed(w['wall_median_added_s'])} ({signed(w['wall_p95_added_s'])})",
+                     f"cpu {signed(w['cpu_median_added_s'])} ({signed(w['cpu_p95_added_s'])})",
+                     ratio, ""])
+    return rows
+
+
+def _print_fit(fit: dict[str, Any]) -> None:
+    print(table(fit_rows(fit), ["figure", "target", "added wall: median (p95)",
+                                "added CPU: median (p95)", "MLflow / mlops-nb", ""]),
+          file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--budget", type=float, default=120.0)
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller defaults (--runs 10 --budget 10 --fit-cells 2), one process "
+                         "per fit way instead of a palindrome of two")
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--budget", type=float)
+    ap.add_argument("--fit-cells", type=int,
+                    help="timed fit cells per MLflow way (x5 for the untracked and %%track ways)")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help=f"comma-separated, of {', '.join(PARTS)}")
+    ap.add_argument("--fit-process", choices=FIT_MODES, help=argparse.SUPPRESS)
     ap.add_argument("--out")
     args = ap.parse_args(argv)
+    quick = args.quick
+    runs = args.runs if args.runs is not None else (10 if quick else 50)
+    budget = args.budget if args.budget is not None else (10.0 if quick else 120.0)
+    fit_cells = args.fit_cells if args.fit_cells is not None else (2 if quick else 16)
+    parts = tuple(p for p in args.parts.split(",") if p)
+    if unknown := set(parts) - set(PARTS):
+        ap.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     out = args.out and os.path.abspath(args.out)
+    if args.fit_process:  # one fresh process of the fit part, started by measure_fit
+        write_out(out, fit_process(args.fit_process, fit_cells, durable=fit_cells))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="mnb-mlflow-"))
     here = os.getcwd()
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            res = measure(args.runs, args.budget, workdir)
+            res = measure(runs, budget, workdir, parts, fit_cells, quick)
     finally:
         os.chdir(here)
         shutil.rmtree(workdir, ignore_errors=True)
     write_out(out, res)
+    if "ways" in res.get("fit", {}):
+        _print_fit(res["fit"])
 
 
 if __name__ == "__main__":
