@@ -64,7 +64,7 @@ def _metrics(i: int) -> dict[str, float]:
 
 
 def measure(runs: int, budget: float, workdir: Path, parts: tuple[str, ...] = PARTS,
-            fit_cells: int = 16, quick: bool = False) -> dict[str, Any]:
+            fit_cells: int = 16, quick: bool = False, fit_threads: int = 1) -> dict[str, Any]:
     try:
         t0 = time.perf_counter()
         import mlflow
@@ -83,7 +83,8 @@ def measure(runs: int, budget: float, workdir: Path, parts: tuple[str, ...] = PA
 
     if "fit" in parts:  # fresh processes of their own, before this one's store grows
         try:
-            out["fit"] = measure_fit(fit_cells, workdir / "fit", palindrome=not quick)
+            out["fit"] = measure_fit(fit_cells, workdir / "fit", palindrome=not quick,
+                                     threads=fit_threads)
         except RuntimeError as exc:  # a failed process: say why, keep the other parts
             out["fit"] = {"error": str(exc)[-3000:]}
     if "log" in parts:
@@ -301,7 +302,21 @@ def fit_order(palindrome: bool) -> list[str]:
     return [*FIT_MODES, *reversed(FIT_MODES)] if palindrome else list(FIT_MODES)
 
 
-def measure_fit(cells: int, workdir: Path, palindrome: bool = True) -> dict[str, Any]:
+def blas_env(threads: int) -> dict[str, str]:
+    """Thread count of OpenBLAS / OpenMP / MKL in the fit processes (0: the libraries' own).
+
+    One by default: on a busy 2-core machine, two OpenBLAS threads made the untracked fit cell
+    4-8x slower and its p95 ten times its median (measured: 23-35 ms median, 68-198 ms p95,
+    against 4-9 ms and 13-18 ms with one thread), a noise far above what a tracker adds.
+    """
+    if threads <= 0:
+        return {}
+    return {k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                      "MKL_NUM_THREADS")}
+
+
+def measure_fit(cells: int, workdir: Path, palindrome: bool = True,
+                threads: int = 1) -> dict[str, Any]:
     """Run the fit-cell processes in order, each in its own folder (MLflow's store is there)."""
     order = fit_order(palindrome)
     per = max(1, cells // order.count("mlflow"))
@@ -309,12 +324,12 @@ def measure_fit(cells: int, workdir: Path, palindrome: bool = True) -> dict[str,
     for i, mode in enumerate(order):
         n = per if mode.startswith("mlflow") else CHEAP_FACTOR * per
         wd = workdir / f"{i}-{mode}"
-        env = bench_env(wd, MLOPS_NB_HOME=str(wd / ".mlops_nb"))
+        env = bench_env(wd, MLOPS_NB_HOME=str(wd / ".mlops_nb"), **blas_env(threads))
         t0 = time.perf_counter()
         raw[mode].append(run_json("mlflow_bench", ["--fit-process", mode, "--fit-cells", str(n)],
                                   wd, env=env, timeout=1800))
         raw[mode][-1]["process_s"] = time.perf_counter() - t0
-    return summarize_fit(raw, order)
+    return {**summarize_fit(raw, order), "blas_threads": threads or "library default"}
 
 
 def _stats(wall: list[float], cpu: list[float]) -> dict[str, float]:
@@ -372,7 +387,8 @@ def fit_rows(fit: dict[str, Any]) -> list[list[str]]:
     base = ways["pure"]
     rows = [[f"  sklearn autolog: LogisticRegression fit + score cell ({fit['rows']:,} x "
              f"{fit['cols']}, fit on {fit['train_rows']:,}); median (p95) of {ways['mlflow']['n']}"
-             f" MLflow cells, {base['n']} others; CPU = process (all threads) + children"],
+             f" MLflow cells, {base['n']} others; CPU = process (all threads) + children; "
+             f"BLAS threads: {fit.get('blas_threads', '?')}"],
             ["  untracked cell", "(baseline)",
              f"{fmt_s(base['wall_median_s'])} ({fmt_s(base['wall_p95_s'])})",
              f"cpu {fmt_s(base['cpu_median_s'])} ({fmt_s(base['cpu_p95_s'])})", "", ""]]
@@ -405,6 +421,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=float)
     ap.add_argument("--fit-cells", type=int,
                     help="timed fit cells per MLflow way (x5 for the untracked and %%track ways)")
+    ap.add_argument("--fit-threads", type=int, default=1,
+                    help="OpenBLAS/OpenMP threads of the fit processes (0: library default)")
     ap.add_argument("--parts", default=",".join(PARTS),
                     help=f"comma-separated, of {', '.join(PARTS)}")
     ap.add_argument("--fit-process", choices=FIT_MODES, help=argparse.SUPPRESS)
@@ -425,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     here = os.getcwd()
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            res = measure(runs, budget, workdir, parts, fit_cells, quick)
+            res = measure(runs, budget, workdir, parts, fit_cells, quick, args.fit_threads)
     finally:
         os.chdir(here)
         shutil.rmtree(workdir, ignore_errors=True)
