@@ -27,6 +27,7 @@ from .common import (
     signed,
     table,
 )
+from .mlflow_bench import fit_rows
 
 KIND_LABELS = {
     "empty": "empty cell ('')",
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     cells = 100 if quick else 500          # per kind and side, split over two processes
     shells, kernels = (2, 1) if quick else (5, 3)
-    ml_runs, ml_budget = (10, 20.0) if quick else (50, 120.0)
+    ml_runs, ml_budget, fit_cells = (10, 10.0, 2) if quick else (50, 120.0, 16)
 
     work = Path(tempfile.mkdtemp(prefix="mnb-bench-"))
     started = time.time()
@@ -73,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_mlflow:
             res["mlflow"] = {"skipped": "--no-mlflow"}
         else:
-            log(f"MLflow: log {ml_runs} runs, search_runs within {ml_budget:.0f} s")
+            log(f"MLflow: sklearn autolog on {fit_cells} fit cells per way, log {ml_runs} runs, "
+                f"search_runs within {ml_budget:.0f} s")
             res["mlflow"] = run_json("mlflow_bench", ["--runs", str(ml_runs),
-                                                      "--budget", str(ml_budget)],
-                                     work / "mlflow", timeout=900)
+                                                      "--budget", str(ml_budget),
+                                                      "--fit-cells", str(fit_cells),
+                                                      *(["--quick"] if quick else [])],
+                                     work / "mlflow", timeout=1800)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -289,6 +293,8 @@ def summarize(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, str]]:
         rows.append([f"  search_runs vs mnb.runs, 10,000 runs, MLflow {how}", "(ratio)",
                      f"MLflow {fmt_s(ml['search_10k_s'])}", f"mlops-nb {fmt_s(mnb10k)}",
                      f"MLflow x{ml['search_10k_s'] / mnb10k:.0f} slower", ""])
+        if "fit" in ml:  # results saved before the fit part existed have none
+            rows += fit_rows(ml["fit"])
     return rows, verdicts
 
 

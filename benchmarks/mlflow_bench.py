@@ -380,36 +380,36 @@ def _ratio(value: float | None) -> str:
 
 
 def fit_rows(fit: dict[str, Any]) -> list[list[str]]:
-    """Rows of the results table (figure 5 of benchmarks/main.py, and this module alone)."""
+    """Rows of figure 5 in benchmarks/main.py's table (and of this module run alone)."""
     if "error" in fit:
         return [["  sklearn autolog: failed: " + fit["error"].strip().splitlines()[-1]]]
     ways, ratios = fit["ways"], fit["ratios"]
     base = ways["pure"]
-    rows = [[f"  sklearn autolog: LogisticRegression fit + score cell ({fit['rows']:,} x "
-             f"{fit['cols']}, fit on {fit['train_rows']:,}); median (p95) of {ways['mlflow']['n']}"
+    rows = [[f"  sklearn autolog, LogisticRegression fit + score cell ({fit['rows']:,} x "
+             f"{fit['cols']}, fit on {fit['train_rows']:,}): median (p95) of {ways['mlflow']['n']}"
              f" MLflow cells, {base['n']} others; CPU = process (all threads) + children; "
              f"BLAS threads: {fit.get('blas_threads', '?')}"],
             ["  untracked cell", "(baseline)",
-             f"{fmt_s(base['wall_median_s'])} ({fmt_s(base['wall_p95_s'])})",
-             f"cpu {fmt_s(base['cpu_median_s'])} ({fmt_s(base['cpu_p95_s'])})", "", ""]]
+             f"{fmt_s(base['wall_median_s'])} (p95 {fmt_s(base['wall_p95_s'])}), "
+             f"cpu {fmt_s(base['cpu_median_s'])} (p95 {fmt_s(base['cpu_p95_s'])})", "", "", ""]]
     for mode in ("mnb", "mnb_durable", "mlflow", "mlflow_lean"):
         w = ways[mode]
+        ratio = ""
         if mode.startswith("mlflow"):
-            ratio = (f"{_ratio(ratios[f'{mode}/mnb.wall_median'])} wall, "
-                     f"{_ratio(ratios[f'{mode}/mnb.cpu_median'])} cpu %track on")
-        else:
-            ratio = ""
+            ratio = (f"MLflow {_ratio(ratios[f'{mode}/mnb.wall_median'])} %track on "
+                     f"(cpu {_ratio(ratios[f'{mode}/mnb.cpu_median'])})")
         rows.append([f"  {FIT_LABELS[mode]}", "(ratio)",
-                     f"{signed(w['wall_median_added_s'])} ({signed(w['wall_p95_added_s'])})",
-                     f"cpu {signed(w['cpu_median_added_s'])} ({signed(w['cpu_p95_added_s'])})",
-                     ratio, ""])
+                     f"{signed(w['wall_median_added_s'])} (p95 {signed(w['wall_p95_added_s'])}), "
+                     f"cpu {signed(w['cpu_median_added_s'])} "
+                     f"(p95 {signed(w['cpu_p95_added_s'])})",
+                     f"{fmt_s(base['wall_median_s'])} untracked", ratio, ""])
     return rows
 
 
 def _print_fit(fit: dict[str, Any]) -> None:
-    print(table(fit_rows(fit), ["figure", "target", "added wall: median (p95)",
-                                "added CPU: median (p95)", "MLflow / mlops-nb", ""]),
-          file=sys.stderr)
+    """The table alone on stderr: stdout keeps the JSON when no --out is given."""
+    print(table(fit_rows(fit), ["figure", "target", "added: wall (p95), cpu (p95)",
+                                "baseline (same run)", "ratio", ""]), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
