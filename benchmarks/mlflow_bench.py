@@ -289,7 +289,8 @@ def fit_process(mode: str, cells: int, durable: int) -> dict[str, Any]:
         out["durable_wall_s"] = [f[0] for f in flushed]
         out["durable_cpu_s"] = [f[1] + f[2] for f in flushed]
         out["recorded"] = tracker.recorded
-        out["writer_error"] = repr(tracker.writer.error) if tracker.writer else None
+        error = tracker.writer.error if tracker.writer else None
+        out["writer_error"] = None if error is None else repr(error)
         tracker.close()
     if mode.startswith("mlflow"):  # one run per fitted cell, or the figures mean nothing
         runs = mlflow.search_runs()  # autolog's runs go to the default experiment
