@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     cells = 100 if quick else 500          # per kind and side, split over two processes
     shells, kernels = (2, 1) if quick else (5, 3)
-    ml_runs, ml_budget, fit_cells = (10, 10.0, 2) if quick else (50, 120.0, 16)
+    ml_runs, ml_budget, fit_cells = (10, 10.0, 1) if quick else (50, 120.0, 16)
 
     work = Path(tempfile.mkdtemp(prefix="mnb-bench-"))
     started = time.time()
