@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ class _Item:
     blobs: dict[str, bytes]
     size: int
     blob_tries: int = 0
+    # Steps of the record left to this thread (redaction, lineage: capture/deferred.py);
+    # returns False when the record must not be stored.
+    finish: Callable[[], bool] | None = None
 
 
 class SessionWriter:
@@ -138,10 +142,14 @@ class SessionWriter:
         atexit.register(_close_at_exit, ref)
 
     # -- called from the kernel thread ------------------------------------------------------
-    def append(self, record: CellRun, blobs: dict[str, bytes] | None = None) -> bool:
+    def append(self, record: CellRun, blobs: dict[str, bytes] | None = None,
+               finish: Callable[[], bool] | None = None) -> bool:
         """Queue a cell run and the blobs it references. Returns at once unless the writer is
         more than `max_lag` behind (then it waits for it); False if the record was dropped
-        because the store has been failing long enough to fill the pending bound."""
+        because the store has been failing long enough to fill the pending bound.
+
+        `finish`, when given, completes the record on this writer's thread before it is
+        stored (it may change the record and its blobs); False from it drops the record."""
         if self._closed:
             raise RuntimeError("session writer is closed")
         blobs = blobs or {}
@@ -157,7 +165,7 @@ class SessionWriter:
             self._next_n += 1
             self._unsaved[n] = time.monotonic()
             self._pending_bytes += size
-            self._inbox.append(_Item(n, record, blobs, size))
+            self._inbox.append(_Item(n, record, blobs, size, finish=finish))
             if len(self._inbox) == 1:
                 self._cond.notify_all()
         return True
@@ -313,6 +321,8 @@ class SessionWriter:
     def _take(self, items: list[Any]) -> None:
         for item in items:
             if isinstance(item, _Item):
+                if item.finish is not None and not self._finish(item):
+                    continue
                 self._pending.append(item)
                 continue
             # Values may be callables: slow facts (packages, git) are computed here,
@@ -321,6 +331,26 @@ class SessionWriter:
                 self._session_doc[key] = _clean(_evaluate(value), key, [])
             for seg in self._segments.values():
                 seg.session_stale = True
+
+    def _finish(self, item: _Item) -> bool:
+        """Complete a record handed over unfinished; False (and the record let go) when it
+        must not be stored."""
+        finish, item.finish = item.finish, None
+        try:
+            keep = finish is not None and finish()
+        except Exception as exc:
+            log.warning("mlops-nb could not finish cell run %s: %r", item.record.id, exc)
+            keep = False
+        size = sum(len(b) for b in item.blobs.values())
+        with self._cond:
+            if keep:
+                self._pending_bytes += size - item.size
+                item.size = size
+            else:
+                self._unsaved.pop(item.n, None)
+                self._pending_bytes -= item.size
+                self._cond.notify_all()
+        return bool(keep)
 
     def _attempt(self) -> bool:
         """Write what is pending, oldest first; True if nothing is left pending."""
