@@ -58,7 +58,7 @@ from .guard import CaptureTimeout
 from .io_watch import IoWatcher
 from .loops import note_iteration, recorded_iterations, series_key
 from .project_modules import ProjectModules
-from .redaction import redact_cell_run, scrub_session
+from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
 from .values import jsonable, metric_value, safe_repr
 
@@ -566,10 +566,8 @@ class Tracker:
     def _finish(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
                 allowed: frozenset[str], parent: CellRun | None,
                 rng: dict[str, Any] | None = None) -> bool:
-        """Complete a record (any thread, in seq order: capture/deferred.py). False if its
-        secrets could not be checked: then it is not stored, and its values stay out of the
-        lineage's effective parameters."""
-        ok = True
+        """Complete a record (any thread, in seq order: capture/deferred.py). A record whose
+        secrets could not be checked keeps its place in the session and nothing else."""
         try:
             if rng:  # the states before the cell, copied then; serialised now
                 cr.rng = {name: blob(blobs, payload() if callable(payload) else payload)
@@ -579,10 +577,10 @@ class Tracker:
             redact_cell_run(cr, blobs, allowed=allowed)
             externalize_large_values(cr, blobs)
         except Exception as exc:
-            log.warning("mlops-nb could not redact a cell run; it is not stored: %r", exc)
-            cr.params, cr.widget_values, ok = {}, {}, False
-        self._log.add(cr, analysis)  # the index stays whole whatever happened above
-        return ok
+            log.warning("mlops-nb could not check a cell run for secrets: %r", exc)
+            withhold(cr, blobs, exc)
+        self._log.add(cr, analysis)
+        return True
 
     # -- back-fill (backfill.py) --------------------------------------------------------------
     def backfill(self, upto: int) -> int:

@@ -152,7 +152,8 @@ class SessionWriter:
         stored (it may change the record and its blobs); False from it drops the record."""
         if self._closed:
             raise RuntimeError("session writer is closed")
-        blobs = blobs or {}
+        if blobs is None:  # the caller's own dict, even empty: `finish` may add to it
+            blobs = {}
         size = sum(len(b) for b in blobs.values())
         with self._cond:
             if self._error is None and self._unsaved:
