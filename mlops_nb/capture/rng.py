@@ -3,8 +3,8 @@
 Global generators (`random`, numpy's, PyTorch's once torch is imported) are checked before
 every tracked cell, so the check compares a cheap digest, not the state: for numpy's global
 generator the 2.5 KB of its Mersenne Twister read in place (a microsecond, where `get_state()`
-copies and converts it in tens), for `random` its state tuple. Serialising to JSON happens only
-when a state moved.
+copies and converts it in tens), for `random` its state tuple. Only a state that moved is
+copied, and the recorder serialises the copy to JSON on its writer thread (`changed_lazily`).
 
 Generator objects bound in the namespace (`rng = np.random.default_rng()`, `random.Random()`,
 a `RandomState`) are checked only before a cell whose code names them: the cell's words are
