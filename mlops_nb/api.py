@@ -264,7 +264,7 @@ def _pending(ip: Any) -> dict[str, Any]:
     pending = getattr(ip, _PENDING_ATTR, None)
     if pending is None:
         tracker = getattr(ip, _TRACKER_ATTR)
-        pending = {"tags": {}, "steps": {}, "before": len(tracker.log)}
+        pending = {"tags": {}, "steps": {}, "before": tracker.next_seq}
         setattr(ip, _PENDING_ATTR, pending)
 
         def write(result: Any) -> None:

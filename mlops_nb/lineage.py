@@ -178,12 +178,9 @@ class DefUseIndex:
         for name in mutated:  # `b.append(2)` after `b = a` changes a too
             for other in self.groups.get(name, ()):
                 self.last_def[other] = seq
+        note_functions(self.functions, cr.defs, analysis.functions)
         bound = set(analysis.import_names)
         for name in cr.defs:
-            if name in analysis.functions:
-                self.functions[name] = analysis.functions[name]
-            else:
-                self.functions.pop(name, None)
             if name in bound:
                 self.import_bound.add(name)
             else:
@@ -193,6 +190,17 @@ class DefUseIndex:
                 self.last_writer[path] = seq
         self.seq_of[cr.id] = seq
         return Step(deps, unresolved, external, runtime)
+
+
+def note_functions(functions: dict[str, FunctionEffects], defs: Iterable[str],
+                   defined: Mapping[str, FunctionEffects]) -> None:
+    """A cell binding a name replaces what `functions` knew of it: its effects when the cell
+    bound a function to it, else nothing."""
+    for name in defs:
+        if name in defined:
+            functions[name] = defined[name]
+        else:
+            functions.pop(name, None)
 
 
 @dataclass

@@ -296,9 +296,9 @@ def _after_record(tracker: Any, action: Any) -> None:
     def callback(result: Any) -> None:
         with contextlib.suppress(ValueError):  # already gone
             shell.events.unregister("post_run_cell", callback)
-        if not tracker.log.entries:
+        last = tracker.last_id
+        if last is None:
             return
-        last = tracker.log.entries[-1].id
         cr = _last_record(tracker, last)
         if cr is not None:
             try:
@@ -344,9 +344,9 @@ def save_models_after_runs(tracker: Any, enabled: bool) -> None:
 def _save_run_estimators(tracker: Any) -> None:
     from .capture.namespace import is_fitted_estimator
 
-    if tracker.writer is None or not tracker.log.entries:
+    last_id = tracker.last_id
+    if tracker.writer is None or last_id is None:
         return
-    last_id = tracker.log.entries[-1].id
     if last_id == getattr(tracker, "_mnb_saved_for", None):
         return
     tracker._mnb_saved_for = last_id

@@ -469,3 +469,55 @@ def test_control_cells_are_only_mlops_nb_magics(raw, control):
     from mlops_nb.capture.backfill import is_control_cell
 
     assert is_control_cell(raw) is control
+
+
+def test_records_are_completed_off_the_kernel_thread_and_the_log_is_whole_when_read(
+        tracked, monkeypatch):
+    """Redaction and lineage run on the writer thread (capture/deferred.py); reading the
+    session log from the kernel thread finishes whatever the writer has not reached."""
+    import threading
+
+    from mlops_nb.capture import recorder
+
+    threads: list[str] = []
+    real = recorder.redact_cell_run
+
+    def redact(cr, blobs, **kw):
+        threads.append(threading.current_thread().name)
+        return real(cr, blobs, **kw)
+
+    monkeypatch.setattr(recorder, "redact_cell_run", redact)
+    for code in ("a = 1", "b = a + 1", "c = b * 2"):
+        tracked.run(code)
+    tracked.flush()
+    assert threads and all(name.startswith("mlops-nb-writer") for name in threads)
+    log = tracked.tracker.log
+    assert len(log) == 3 and log.entries[2].deps == (1,) and log.entries[1].deps == (0,)
+
+    # Without a flush, the kernel thread's read completes the records itself.
+    tracked.run("d = c - 1")
+    assert tracked.tracker.log.entries[-1].deps == (2,)
+
+
+def test_a_record_whose_secrets_cannot_be_checked_keeps_its_place_and_nothing_else(
+        tracked, monkeypatch):
+    from mlops_nb.capture import recorder
+
+    real = recorder.redact_cell_run
+
+    def redact(cr, blobs, **kw):
+        if any(b"boom" in data for data in blobs.values()):
+            raise RuntimeError("redaction bug")
+        return real(cr, blobs, **kw)
+
+    monkeypatch.setattr(recorder, "redact_cell_run", redact)
+    tracked.run("a = 1")
+    tracked.run("b = a + 1  # boom\ndepth = 4")
+    tracked.run("c = b + 1")
+    log = log_of(tracked)
+    assert [cr.defs for cr in log] == [["a"], ["b", "depth"], ["c"]]
+    withheld = log[1]
+    assert withheld.params == {} and withheld.warnings and "secrets" in withheld.warnings[0]
+    text = StoreReader(tracked.tracker.home).blobs.get(withheld.code).decode()
+    assert "boom" not in text and "not stored" in text
+    assert log[2].deps == [withheld.id]  # the lineage stays whole

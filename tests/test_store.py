@@ -296,3 +296,47 @@ def test_a_torn_pack_tail_is_ignored_and_a_damaged_entry_is_named(tmp_path: Path
     assert texts[0] is not None and texts[1] is None and texts[2] is not None
     [problem] = reader.blobs.problems
     assert runs[1][0].code[:12] in problem and "damaged" in problem
+
+
+def test_the_run_index_is_refreshed_at_most_once_an_interval_and_at_once_on_flush(
+        tmp_path: Path):
+    """Re-encoding a segment's index after every write made the writer's CPU grow with the
+    segment; while cells keep coming it is refreshed once per `summary_interval`, and a
+    reader meanwhile reads the segment itself: nothing is missing."""
+    import time
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1", flush_interval=0.01, summary_interval=3600)
+    seg = home / "sessions" / "exp" / "s1.0000.json"
+    idx = index_path_for(home, seg)
+    w.append(make_run(0))
+    assert w.flush()  # the first write also writes the index: none was written yet
+    assert read_summary(idx, os.stat(seg)) is not None
+    for i in range(1, 4):
+        w.append(make_run(i))
+    deadline = time.monotonic() + 10
+    while w.waiting and time.monotonic() < deadline:  # durable without a flush
+        time.sleep(0.01)
+    assert w.waiting == 0
+    assert read_summary(idx, os.stat(seg)) is None  # stale: not refreshed within the hour
+    assert StoreReader(home).run_columns().n == 4  # the reader reads the segment
+    assert w.flush()
+    summary = read_summary(idx, os.stat(seg))
+    assert summary is not None and summary.n == 4
+    w.close()
+
+    # An idle writer refreshes a stale index once the interval has passed.
+    w = SessionWriter(home, "s2", flush_interval=0.01, summary_interval=0.3)
+    seg2 = home / "sessions" / "exp" / "s2.0000.json"
+    for i in range(3):
+        w.append(make_run(i, session="s2"))
+        time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        summary = read_summary(index_path_for(home, seg2), os.stat(seg2)) \
+            if seg2.exists() else None
+        if summary is not None and summary.n == 3:
+            break
+        time.sleep(0.05)
+    assert summary is not None and summary.n == 3
+    w.close()

@@ -927,10 +927,16 @@ class ScriptAutolog:
 
 
 # -- values the cell already named --------------------------------------------------------------
-def _spans(tree: Any) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+def _spans(tree: Any, lines: set[int]
+           ) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """(variable, first line, last line) of `name = <expr>` bindings, and of
-    `log_metric("name", <expr>)` calls, anywhere in the cell's code."""
+    `log_metric("name", <expr>)` calls, anywhere in the top-level statements of the cell that
+    span one of `lines` (a span holding a line lies within such a statement: the rest of the
+    cell need not be walked)."""
     import ast
+
+    wanted = [stmt for stmt in tree.body
+              if any(stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno) for line in lines)]
 
     binds: list[tuple[str, int, int]] = []
     logs: list[tuple[str, int, int]] = []
@@ -943,7 +949,8 @@ def _spans(tree: Any) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, 
             for t, v in zip(target.elts, value.elts, strict=True):
                 bind(t, v)
 
-    for node in ast.walk(tree):
+    nodes = (node for stmt in wanted for node in ast.walk(stmt))
+    for node in nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 bind(target, node.value)
@@ -974,16 +981,20 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
         return {}
     import ast
 
+    last: dict[str, Call] = {}
+    for name, call in named:
+        if call.kind == "metric":
+            last[name] = call
+    lines = {call.site[-1][1] for name, call in last.items()
+             if call.site and name not in bound and name not in explicit}
+    if not lines:
+        return {}
     if not isinstance(tree, ast.Module):
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError):
             return {}
-    binds, logs = _spans(tree)
-    last: dict[str, Call] = {}
-    for name, call in named:
-        if call.kind == "metric":
-            last[name] = call
+    binds, logs = _spans(tree, lines)
     out: dict[str, str] = {}
     taken: set[str] = set()
     for name, call in last.items():

@@ -8,6 +8,7 @@ skips its step with a warning on the run; the run is still recorded.
 from __future__ import annotations
 
 import os
+import random
 from typing import TYPE_CHECKING, Any
 
 from ..lineage import cell_effects
@@ -34,10 +35,17 @@ if TYPE_CHECKING:
     from .recorder import Tracker
 
 
+# Run ids draw from a private generator seeded from the OS once per process (and again in a
+# forked child): 128 bits as `uuid4().hex` gives, without a system call per cell (a call
+# that releases the GIL hands the kernel thread's turn to the writer) and without touching
+# the user's `random` state.
+_IDS = random.Random(os.urandom(32))
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(32)))
+
+
 def new_run_id() -> str:
-    """128 random bits as hex, as `uuid4().hex` gives, without importing uuid (and with it
-    platform) at `%load_ext`."""
-    return os.urandom(16).hex()
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 def blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
@@ -162,8 +170,7 @@ def _capture_estimators(tracker: Tracker, cr: CellRun, ctx: CellContext,
 
 def _capture_data(tracker: Tracker, cr: CellRun, ctx: CellContext, analysis: CellAnalysis,
                   ns: dict[str, Any], warnings_: list[str]) -> None:
-    _, mutated = cell_effects(analysis.uses, cr.mutations, analysis,
-                              tracker.log.index.functions)
+    _, mutated = cell_effects(analysis.uses, cr.mutations, analysis, tracker.functions)
     cr.data = read_data(ns, (*analysis.uses, *analysis.defs, *cr.mutations),
                         analysis.files_read, warn_missing_files=cr.status != STATUS_ERROR,
                         warnings=warnings_, profiler=tracker.profiler,

@@ -24,7 +24,8 @@ class CellContext:
     started: float
     t0: float
     explicit: bool
-    rng: dict[str, bytes] = field(default_factory=dict)
+    # state before the cell: JSON bytes, or a call making them (serialised off the cell)
+    rng: dict[str, Any] = field(default_factory=dict)
     figs_before: dict[int, Any] = field(default_factory=dict)
     figures: list[bytes] = field(default_factory=list)
     seen_figs: set[int] = field(default_factory=set)

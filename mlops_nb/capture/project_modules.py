@@ -76,7 +76,7 @@ class ProjectModules:
                 continue
             if (st.st_mtime_ns, st.st_size) != (mtime, size) and name not in candidates:
                 candidates.append(name)
-        cwd = os.getcwd()
+        cwd = os.getcwd() if candidates else ""  # a system call: only when needed
         for name in candidates:
             top = name.partition(".")[0]
             if top in self._library_tops:

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from ..lineage import SessionLog, externalize_large_values
+from ..lineage import SessionLog, externalize_large_values, note_functions
 from ..records import (
     MODE_AUTO,
     MODE_BACKFILLED,
@@ -51,13 +51,14 @@ from .build import (
     python_blob,
 )
 from .context import CellContext, from_older_thread, logged_name, refuse_thread
+from .deferred import DeferredSteps
 from .effects import real_mutations
 from .fingerprint import FingerprintCache
 from .guard import CaptureTimeout
 from .io_watch import IoWatcher
 from .loops import note_iteration, recorded_iterations, series_key
 from .project_modules import ProjectModules
-from .redaction import redact_cell_run, scrub_session
+from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
 from .values import jsonable, metric_value, safe_repr
 
@@ -95,7 +96,14 @@ class Tracker:
         self.allowed_params: set[str] = set()  # `--allow-param`: never redacted
         self.home: Path | None = None
         self.writer: SessionWriter | None = None
-        self.log = SessionLog()
+        self._log = SessionLog()  # completed on the writer thread: read it through `log`
+        self._steps = DeferredSteps()
+        self._seq = 0  # the next cell run's seq (the log catches up when settled)
+        self.last_id: str | None = None  # the last cell run handed to the writer
+        # The kernel thread's own copy of the functions the session has defined (what the
+        # lineage index keeps too), for the data capture of the next cell without waiting
+        # for the index.
+        self.functions: dict[str, Any] = {}
         self.rng = RngWatcher()
         self.io = IoWatcher()
         self.project_modules = ProjectModules()
@@ -114,6 +122,17 @@ class Tracker:
         self._analyses: OrderedDict[str, CellAnalysis] = OrderedDict()
         self._registered = False
         self._display = figures.DisplayWatch()
+
+    @property
+    def log(self) -> SessionLog:
+        """The session's lineage index, complete up to the last cell run recorded (what the
+        writer thread has not finished yet is finished here first)."""
+        self._steps.settle()
+        return self._log
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
 
     @property
     def in_cell(self) -> bool:
@@ -241,6 +260,7 @@ class Tracker:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        self._steps.settle()  # what a dead writer left: the session log stays whole
 
     def _current_count(self) -> int:
         """The execution count of the cell now running (IPython already moved past it)."""
@@ -369,7 +389,7 @@ class Tracker:
             thread=threading.get_ident(),
             threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
         )
-        ctx.rng = self.rng.changed_states()
+        ctx.rng = self.rng.changed_lazily()  # serialised by `_finish`
         ctx.rng.update(self.rng.object_states(raw, self.shell.user_ns))
         autolog.STATE.reset_cell()
         self.patch()
@@ -473,7 +493,7 @@ class Tracker:
             id=new_run_id(),
             session=self.session,
             experiment=self.experiment or self.default_experiment(),
-            seq=len(self.log),
+            seq=self._seq,
             started_at=ctx.started,
             duration_s=round(duration, 6),
             mode=ctx.mode or (MODE_EXPLICIT if ctx.explicit else MODE_AUTO),
@@ -509,19 +529,17 @@ class Tracker:
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
-        if ctx.rng:
-            cr.rng = {name: blob(blobs, payload) for name, payload in ctx.rng.items()}
         iterations = recorded_iterations(ctx)
         if iterations:  # the runs are the iterations; the loop's cell run keeps the steps
             cr.metrics = {}
-        self._append(cr, analysis, blobs)
+        self._append(cr, analysis, blobs, rng=ctx.rng)
         for k, it in enumerate(iterations):
             child_blobs: dict[str, bytes] = {}
             rng = iterations[k - 1]["rng_after"] if k else None
-            self._append(iteration_run(cr, len(self.log), k, it, rng, child_blobs),
-                         CellAnalysis(), child_blobs)
+            self._append(iteration_run(cr, self._seq, k, it, rng, child_blobs),
+                         CellAnalysis(), child_blobs, parent=cr)
         for cand in children:
-            self._append(candidate_run(cr, len(self.log), cand), CellAnalysis(), {})
+            self._append(candidate_run(cr, self._seq, cand), CellAnalysis(), {}, parent=cr)
         if result.execution_count:
             self._last_count = max(self._last_count, int(result.execution_count))
         modules = len(sys.modules)
@@ -529,13 +547,40 @@ class Tracker:
             self._modules_seen = modules
             self.writer.update_session(packages=environment.imported_packages)
 
-    def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes]) -> None:
-        """The one way out: redact, move large values to blobs, index, hand to the writer."""
-        redact_cell_run(cr, blobs, allowed=self.allowed_params)  # before anything keeps it
-        externalize_large_values(cr, blobs)
-        self.log.add(cr, analysis)
-        self.ensure_writer().append(cr, blobs)
+    def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
+                parent: CellRun | None = None, rng: dict[str, Any] | None = None) -> None:
+        """The one way out: hand the record to the writer, which completes it on its thread
+        (RNG states serialised, redact, move large values to blobs, add to the lineage
+        index: `_finish`) before anything keeps it. A child run (`parent`) takes its parent's
+        code once that is redacted."""
+        self._seq += 1
+        self.last_id = cr.id
+        note_functions(self.functions, cr.defs, analysis.functions)
+        allowed = frozenset(self.allowed_params)
+        k = self._steps.add(lambda: self._finish(cr, analysis, blobs, allowed, parent, rng))
+        if not self.ensure_writer().append(
+                cr, blobs, finish=lambda: self._steps.run_upto(k)):
+            self._steps.run_upto(k)  # dropped (the store has been failing): index it still
         self.recorded += 1
+
+    def _finish(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
+                allowed: frozenset[str], parent: CellRun | None,
+                rng: dict[str, Any] | None = None) -> bool:
+        """Complete a record (any thread, in seq order: capture/deferred.py). A record whose
+        secrets could not be checked keeps its place in the session and nothing else."""
+        try:
+            if rng:  # the states before the cell, copied then; serialised now
+                cr.rng = {name: blob(blobs, payload() if callable(payload) else payload)
+                          for name, payload in rng.items()}
+            if parent is not None:
+                cr.code, cr.python = parent.code, parent.python
+            redact_cell_run(cr, blobs, allowed=allowed)
+            externalize_large_values(cr, blobs)
+        except Exception as exc:
+            log.warning("mlops-nb could not check a cell run for secrets: %r", exc)
+            withhold(cr, blobs, exc)
+        self._log.add(cr, analysis)
+        return True
 
     # -- back-fill (backfill.py) --------------------------------------------------------------
     def backfill(self, upto: int) -> int:
@@ -551,7 +596,7 @@ class Tracker:
                 id=new_run_id(),
                 session=self.session,
                 experiment=self.experiment or self.default_experiment(),
-                seq=len(self.log),
+                seq=self._seq,
                 started_at=time.time(),
                 mode=MODE_BACKFILLED,
                 notebook=self.notebook,

@@ -55,6 +55,24 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
             + " (`%track on --allow-param NAME` keeps a name that is not a secret)")
 
 
+def withhold(cr: CellRun, blobs: dict[str, bytes], exc: BaseException) -> None:
+    """What is left of a record whose secrets could not be checked: its place in the session
+    (ids, seq, names it bound and read, metrics) and a note, never its code or values. It is
+    still stored, so the runs that depend on it keep a whole lineage."""
+    note = (f"mlops-nb could not check this cell run for secrets ({type(exc).__name__}); "
+            "its code and values were not stored")
+    blobs.clear()
+    text = f"# {note}\n".encode()
+    cr.code = cr.python = blob_hash(text)
+    blobs[cr.code] = text
+    cr.error = {"type": cr.error.get("type", ""), "message": ""} if cr.error else None
+    cr.name = None
+    cr.files_read, cr.files_written, cr.reads, cr.writes = [], [], [], []
+    cr.params, cr.widget_values, cr.estimators, cr.data = {}, {}, {}, {}
+    cr.metric_steps, cr.figures, cr.rng, cr.modules = {}, [], None, []
+    cr.warnings = [note]
+
+
 def password_reads(ns: dict[str, Any], value_reads: dict[str, str]) -> list[str]:
     """Names bound from a password widget's `.value` (`x = pw_box.value`): secret whatever
     they are called. A type check only: the widget is never asked anything."""

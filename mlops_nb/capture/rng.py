@@ -3,8 +3,8 @@
 Global generators (`random`, numpy's, PyTorch's once torch is imported) are checked before
 every tracked cell, so the check compares a cheap digest, not the state: for numpy's global
 generator the 2.5 KB of its Mersenne Twister read in place (a microsecond, where `get_state()`
-copies and converts it in tens), for `random` its state tuple. Serialising to JSON happens only
-when a state moved.
+copies and converts it in tens), for `random` its state tuple. Only a state that moved is
+copied, and the recorder serialises the copy to JSON on its writer thread (`changed_lazily`).
 
 Generator objects bound in the namespace (`rng = np.random.default_rng()`, `random.Random()`,
 a `RandomState`) are checked only before a cell whose code names them: the cell's words are
@@ -20,6 +20,8 @@ import json
 import random
 import re
 import sys
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 OBJ_PREFIX = "obj:"  # record key of a generator object: `obj:` + the name bound to it
@@ -43,13 +45,17 @@ class RngWatcher:
     def changed_states(self) -> dict[str, bytes]:
         """{'random'|'numpy'|'torch': JSON bytes} for each global RNG whose state moved since
         the last call."""
-        out: dict[str, bytes] = {}
+        return {name: payload() if callable(payload) else payload
+                for name, payload in self.changed_lazily().items()}
+
+    def changed_lazily(self) -> dict[str, bytes | Callable[[], bytes]]:
+        """`changed_states`, where a moved state is copied now but serialised when called:
+        the recorder serialises off the cell's critical path (the copies are immutable)."""
+        out: dict[str, bytes | Callable[[], bytes]] = {}
         state = random.getstate()
         if state != self._last_random:
             self._last_random = state
-            version, internal, gauss = state
-            out["random"] = b"[%d, %s, %s]" % (version, _int_list(internal),
-                                              json.dumps(gauss).encode())
+            out["random"] = partial(_random_payload, state)
         np = sys.modules.get("numpy")
         if np is not None:
             payload = self._numpy_changed(np)
@@ -96,7 +102,7 @@ class RngWatcher:
         return out
 
 
-    def _numpy_changed(self, np: Any) -> bytes | None:
+    def _numpy_changed(self, np: Any) -> Callable[[], bytes] | None:
         try:
             source = np.random.mtrand._rand
         except AttributeError:
@@ -117,11 +123,8 @@ class RngWatcher:
         self._numpy_gauss = bool(nstate[3])
         if _same_numpy_state(nstate, self._last_numpy):
             return None
-        self._last_numpy = nstate
-        name, keys, pos, has_gauss, cached = nstate
-        return b"[%s, %s, %d, %d, %s]" % (json.dumps(name).encode(), _int_list(keys.tolist()),
-                                          int(pos), int(has_gauss),
-                                          json.dumps(float(cached)).encode())
+        self._last_numpy = nstate  # get_state() returns copies: safe to serialise later
+        return partial(_numpy_payload, nstate)
 
     def _raw(self, source: Any) -> bytes | None:
         """The twister's state bytes, read in place; None where that is not possible."""
@@ -177,6 +180,17 @@ def _plain(value: Any) -> Any:
 
 def is_object_key(key: str) -> bool:
     return key.startswith(OBJ_PREFIX)
+
+
+def _random_payload(state: tuple[Any, ...]) -> bytes:
+    version, internal, gauss = state
+    return b"[%d, %s, %s]" % (version, _int_list(internal), json.dumps(gauss).encode())
+
+
+def _numpy_payload(nstate: tuple[Any, ...]) -> bytes:
+    name, keys, pos, has_gauss, cached = nstate
+    return b"[%s, %s, %d, %d, %s]" % (json.dumps(name).encode(), _int_list(keys.tolist()),
+                                      int(pos), int(has_gauss), json.dumps(float(cached)).encode())
 
 
 def _int_list(values: Any) -> bytes:

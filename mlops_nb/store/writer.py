@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,10 @@ CELL_RUNS_TABLE = "cell_runs"
 SESSION_TABLE = "session"
 DEFAULT_SEGMENT_SIZE = 200
 DEFAULT_FLUSH_INTERVAL = 0.05
+# The run index of the segment being written (store/index.py) is re-encoded whole: while cells
+# keep coming, at most once per this many seconds, and at once on flush, close or roll-over.
+# A reader meanwhile finds it stale and reads the segment itself: nothing is lost but time.
+DEFAULT_SUMMARY_INTERVAL = 1.0
 DEFAULT_MAX_LAG = 0.1
 DEFAULT_MAX_PENDING = 20_000
 DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
@@ -66,6 +71,8 @@ class _Segment:
     cell_rows: list[dict[str, Any]] = field(default_factory=list)  # every cell run, for show
     unsaved: list[_Item] = field(default_factory=list)  # inserted, file not yet rewritten
     session_stale: bool = True
+    summary_stale: bool = False  # written, but its run index not refreshed yet
+    summary_at: float = 0.0  # when the run index was last written (monotonic)
 
 
 @dataclass
@@ -75,6 +82,9 @@ class _Item:
     blobs: dict[str, bytes]
     size: int
     blob_tries: int = 0
+    # Steps of the record left to this thread (redaction, lineage: capture/deferred.py);
+    # returns False when the record must not be stored.
+    finish: Callable[[], bool] | None = None
 
 
 class SessionWriter:
@@ -87,6 +97,7 @@ class SessionWriter:
         *,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        summary_interval: float = DEFAULT_SUMMARY_INTERVAL,
         max_lag: float = DEFAULT_MAX_LAG,
         max_wait: float = 5.0,
         max_pending: int = DEFAULT_MAX_PENDING,
@@ -97,6 +108,7 @@ class SessionWriter:
         self.session = session
         self.segment_size = segment_size
         self.flush_interval = flush_interval
+        self.summary_interval = summary_interval
         self.max_lag = max_lag
         self.max_wait = max_wait
         self.max_pending = max_pending
@@ -116,6 +128,7 @@ class SessionWriter:
         self._attempts = 0
         self._last_failed = False
         self._wake = False
+        self._index_asked = False  # flush() wants the run index current too
         self._busy = False
         self._next_retry = 0.0
         self._stopping = False
@@ -128,6 +141,7 @@ class SessionWriter:
         self._told_lost = 0
         # Writer thread only.
         self._pending: list[_Item] = []
+        self._force_summary = False  # this round was asked for (flush, close): index too
         self.home.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(
             target=self._loop, name=f"mlops-nb-writer-{session}", daemon=True
@@ -138,13 +152,18 @@ class SessionWriter:
         atexit.register(_close_at_exit, ref)
 
     # -- called from the kernel thread ------------------------------------------------------
-    def append(self, record: CellRun, blobs: dict[str, bytes] | None = None) -> bool:
+    def append(self, record: CellRun, blobs: dict[str, bytes] | None = None,
+               finish: Callable[[], bool] | None = None) -> bool:
         """Queue a cell run and the blobs it references. Returns at once unless the writer is
         more than `max_lag` behind (then it waits for it); False if the record was dropped
-        because the store has been failing long enough to fill the pending bound."""
+        because the store has been failing long enough to fill the pending bound.
+
+        `finish`, when given, completes the record on this writer's thread before it is
+        stored (it may change the record and its blobs); False from it drops the record."""
         if self._closed:
             raise RuntimeError("session writer is closed")
-        blobs = blobs or {}
+        if blobs is None:  # the caller's own dict, even empty: `finish` may add to it
+            blobs = {}
         size = sum(len(b) for b in blobs.values())
         with self._cond:
             if self._error is None and self._unsaved:
@@ -157,7 +176,7 @@ class SessionWriter:
             self._next_n += 1
             self._unsaved[n] = time.monotonic()
             self._pending_bytes += size
-            self._inbox.append(_Item(n, record, blobs, size))
+            self._inbox.append(_Item(n, record, blobs, size, finish=finish))
             if len(self._inbox) == 1:
                 self._cond.notify_all()
         return True
@@ -194,13 +213,15 @@ class SessionWriter:
         with self._cond:
             target = self._next_n
             first = self._attempts
-            self._wake = True
+            self._wake = self._index_asked = True
             self._cond.notify_all()
             while True:
                 oldest = next(iter(self._unsaved), None)
                 if (oldest is None or oldest >= target) and not (
-                        self._inbox and self._thread.is_alive()):
-                    return True
+                        self._inbox and self._thread.is_alive()) and not (
+                        self._thread.is_alive()
+                        and any(seg.summary_stale for seg in list(self._open))):
+                    return True  # written, and the run index says so
                 if self._attempts > first and self._last_failed:
                     return False
                 if not self._thread.is_alive():
@@ -266,7 +287,8 @@ class SessionWriter:
                 items, due = self._gather()
                 stopping = self._stopping
             self._take(items)
-            if due and (self._pending or any(s.unsaved or s.session_stale for s in self._open)):
+            if due and (self._pending or any(s.unsaved or s.session_stale or s.summary_stale
+                                             for s in self._open)):
                 ok = self._attempt()
                 with self._cond:
                     self._attempts += 1
@@ -293,7 +315,12 @@ class SessionWriter:
                 break
             if failing and now >= self._next_retry:
                 break
-            self._cond.wait(self._next_retry - now if failing else None)
+            summary = None if failing else self._summary_due()  # a retry rewrites it anyway
+            if summary is not None and now >= summary:
+                break
+            waits = [t - now for t in (self._next_retry if failing else None, summary)
+                     if t is not None]
+            self._cond.wait(min(waits) if waits else None)
         if self._inbox and not failing and not self._busy:
             # An idle writer gathers what arrives within `flush_interval` into one write; a
             # busy one (records arrived while it wrote) writes at once: they are gathered.
@@ -305,7 +332,8 @@ class SessionWriter:
                 self._cond.wait(remaining)
         due = (not failing or self._wake or self._stopping
                or time.monotonic() >= self._next_retry)
-        self._wake = False
+        self._force_summary = self._index_asked or self._stopping
+        self._wake = self._index_asked = False
         items, self._inbox = self._inbox, []
         self._busy = False
         return items, due
@@ -313,6 +341,8 @@ class SessionWriter:
     def _take(self, items: list[Any]) -> None:
         for item in items:
             if isinstance(item, _Item):
+                if item.finish is not None and not self._finish(item):
+                    continue
                 self._pending.append(item)
                 continue
             # Values may be callables: slow facts (packages, git) are computed here,
@@ -321,6 +351,31 @@ class SessionWriter:
                 self._session_doc[key] = _clean(_evaluate(value), key, [])
             for seg in self._segments.values():
                 seg.session_stale = True
+
+    def _summary_due(self) -> float | None:
+        """When the earliest stale run index must be written (caller holds `_cond`)."""
+        due = [seg.summary_at + self.summary_interval for seg in self._open if seg.summary_stale]
+        return min(due) if due else None
+
+    def _finish(self, item: _Item) -> bool:
+        """Complete a record handed over unfinished; False (and the record let go) when it
+        must not be stored."""
+        finish, item.finish = item.finish, None
+        try:
+            keep = finish is not None and finish()
+        except Exception as exc:
+            log.warning("mlops-nb could not finish cell run %s: %r", item.record.id, exc)
+            keep = False
+        size = sum(len(b) for b in item.blobs.values())
+        with self._cond:
+            if keep:
+                self._pending_bytes += size - item.size
+                item.size = size
+            else:
+                self._unsaved.pop(item.n, None)
+                self._pending_bytes -= item.size
+                self._cond.notify_all()
+        return bool(keep)
 
     def _attempt(self) -> bool:
         """Write what is pending, oldest first; True if nothing is left pending."""
@@ -371,7 +426,7 @@ class SessionWriter:
                     self._cond.notify_all()
         self._pending = still
         for seg in list(self._open):
-            if not (seg.unsaved or seg.session_stale):
+            if not (seg.unsaved or seg.session_stale or seg.summary_stale):
                 continue
             try:
                 self._commit(seg)
@@ -398,11 +453,17 @@ class SessionWriter:
             table.insert(dict(self._session_doc))
         seg.db.storage.flush()  # type: ignore[attr-defined]  # raises: stays dirty, retried
         seg.session_stale = False
-        try:  # the index is derived: failing to refresh it loses nothing
-            write_summary(index_path_for(self.home, seg.path), seg.path, seg.run_rows,
-                          seg.cell_rows)
-        except (OSError, ValueError, TypeError) as exc:
-            log.debug("mlops-nb could not refresh the run index: %s", exc)
+        now = time.monotonic()
+        if (self._force_summary or seg.count >= self.segment_size
+                or now - seg.summary_at >= self.summary_interval):
+            seg.summary_stale, seg.summary_at = False, now
+            try:  # the index is derived: failing to refresh it loses nothing
+                write_summary(index_path_for(self.home, seg.path), seg.path, seg.run_rows,
+                              seg.cell_rows)
+            except (OSError, ValueError, TypeError) as exc:
+                log.debug("mlops-nb could not refresh the run index: %s", exc)
+        else:
+            seg.summary_stale = True
         saved, seg.unsaved = seg.unsaved, []
         with self._cond:
             for item in saved:
@@ -441,7 +502,7 @@ class SessionWriter:
         new = _Segment(path=path, db=db, experiment=experiment)
         self._segments[experiment] = new
         self._open.append(new)
-        if seg is not None and not (seg.unsaved or seg.session_stale):
+        if seg is not None and not (seg.unsaved or seg.session_stale or seg.summary_stale):
             seg.db.close()
             self._open.remove(seg)
         return new

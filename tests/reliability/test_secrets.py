@@ -18,6 +18,7 @@ import pytest
 
 from mlops_nb.cli import main
 from mlops_nb.redact import REDACTED
+from mlops_nb.store.reader import StoreReader
 
 # Each shape the redaction promises to catch, with a random-looking tail (not real keys).
 SECRETS = {
@@ -217,3 +218,24 @@ def test_a_helper_module_holding_a_key_is_stored_redacted(shell, store_home, cap
     [module] = [m for cr in log for m in cr.modules if m["name"] == "settings_helper_mod"]
     assert module["redacted"] is True
     assert any("settings_helper_mod" in w and "redacted" in w for cr in log for w in cr.warnings)
+
+
+def test_loop_runs_of_a_cell_holding_a_secret_keep_its_redacted_code(shell, store_home):
+    """Iteration runs share their cell's code: the redacted copy, completed on the writer
+    thread after the cell's own record, never the copy before redaction."""
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --experiment sweep")
+    shell.run("import mlops_nb as mnb")
+    shell.run(f'token = "{SECRETS["openai"]}"\n'
+              "for lr in [0.1, 0.2]:\n"
+              "    mnb.log_metric('acc', lr + len(token) / 100)")
+    shell.flush()
+    reader = StoreReader(store_home)
+    log = reader.session_log(shell.tracker.session)
+    parent = next(cr for cr in log if cr.metric_steps)
+    runs = [cr for cr in log if cr.parent == parent.id]
+    assert len(runs) == 2
+    code = reader.blobs.get(parent.code).decode()
+    assert "token = " in code and not _leaks(code)
+    assert all(r.code == parent.code and r.python == parent.python for r in runs)
+    assert not [p for p in _files(store_home) if _leaks(_contents(p))]
