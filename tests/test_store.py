@@ -6,6 +6,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_nb.errors import StoreNotFound
 from mlops_nb.records import CellRun
@@ -340,3 +342,34 @@ def test_the_run_index_is_refreshed_at_most_once_an_interval_and_at_once_on_flus
         time.sleep(0.05)
     assert summary is not None and summary.n == 3
     w.close()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tables=st.dictionaries(st.sampled_from(["cell_runs", "session", "_default"]),
+                              st.dictionaries(st.integers(1, 50).map(str),
+                                              st.dictionaries(st.text(), _json, max_size=5),
+                                              max_size=6), max_size=3),
+       replaced=st.sets(st.integers(1, 50).map(str)))
+def test_segment_writes_are_the_bytes_json_dumps_gives_with_reused_documents(tables, replaced):
+    """The storage reuses each document's JSON while TinyDB holds the same object: the file
+    stays exactly what encoding everything anew gives, whichever documents were replaced."""
+    from mlops_nb.store.storage import AtomicJSONStorage
+
+    storage = AtomicJSONStorage("unused.json")
+
+    def expected(data):
+        return json.dumps(data, separators=(",", ":"), default=repr).encode()
+
+    assert storage._encode(tables) == expected(tables)
+    # TinyDB inserts a document and replaces others by new objects; the rest are reused.
+    grown = {name: {k: ({**v, "changed": k} if k in replaced else v) for k, v in docs.items()}
+             for name, docs in tables.items()}
+    grown.setdefault("cell_runs", {})["99"] = {"new": [1, 2.5, "x"]}
+    assert storage._encode(grown) == expected(grown)
+    assert storage._encode(grown) == expected(grown)

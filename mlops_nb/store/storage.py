@@ -144,11 +144,24 @@ def _int_or_text(digits: str) -> int | str:
         return f"<int of {len(digits.lstrip('-'))} digits, too large to read>"
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=repr).encode("utf-8")
+
+
 class AtomicJSONStorage(Storage):
-    """TinyDB storage with atomic replace-on-write; one writer per file by design."""
+    """TinyDB storage with atomic replace-on-write; one writer per file by design.
+
+    TinyDB hands over the whole database on every write, and the session writer rewrites its
+    segment after every batch of cells: encoding all of it each time made the writer's CPU per
+    cell grow with the segment. Each document's JSON is kept and reused while TinyDB holds the
+    same document object (records are only ever inserted, and the session table is truncated
+    and refilled with new documents), so a write encodes only what is new; the file is the
+    same bytes `json.dumps` would give.
+    """
 
     def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
         self.path = Path(path)
+        self._encoded: dict[int, tuple[Any, bytes]] = {}  # id(document) -> (it, its JSON)
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         data = read_json_file(self.path)
@@ -157,8 +170,26 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        payload = json.dumps(data, separators=(",", ":"), default=repr).encode("utf-8")
-        atomic_write_bytes(self.path, payload)
+        atomic_write_bytes(self.path, self._encode(data))
+
+    def _encode(self, data: dict[str, dict[str, Any]]) -> bytes:
+        if not (isinstance(data, dict) and all(
+                isinstance(name, str) and isinstance(docs, dict)
+                and all(isinstance(k, str) for k in docs) for name, docs in data.items())):
+            return _dumps(data)  # not TinyDB's shape: no shortcut
+        old, new = self._encoded, {}
+        tables = []
+        for name, docs in data.items():
+            parts = []
+            for doc_id, doc in docs.items():
+                hit = old.get(id(doc))
+                if hit is None or hit[0] is not doc:
+                    hit = (doc, _dumps(doc))
+                new[id(doc)] = hit
+                parts.append(_dumps(doc_id) + b":" + hit[1])
+            tables.append(_dumps(name) + b":{" + b",".join(parts) + b"}")
+        self._encoded = new
+        return b"{" + b",".join(tables) + b"}"
 
     def close(self) -> None:
         pass
