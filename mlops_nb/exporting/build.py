@@ -24,7 +24,15 @@ from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
-from ..records import MODE_CALLBACK, CellRun, RecordInvalid, cell_run_from_lineage, iso, run_view
+from ..records import (
+    MODE_CALLBACK,
+    CellRun,
+    RecordInvalid,
+    cell_run_from_lineage,
+    check_lineage,
+    iso,
+    run_view,
+)
 from ..store.reader import StoreReader, _gc_paused
 from .codegen import (
     AUTOLOG_FILE,
@@ -399,7 +407,7 @@ def slice_session(b: _Build) -> None:
     log = reader.lineage_log(target.session)
     if log is not None:
         try:
-            _slice_log(b, log)  # b.log is `log`, its slice's records completed in place
+            _slice_log(b, log)  # b.log is `log`; the slice's cells hold full records
             return
         except RecordInvalid:  # a slice cell's values do not decode: the tolerant read says
             b.code_of.clear()
@@ -407,8 +415,9 @@ def slice_session(b: _Build) -> None:
 
 
 def _slice_log(b: _Build, log: list[Any]) -> None:
-    """slice_session over `log`: lineage records (the slice's cells completed once sliced)
-    or full records (the tolerant read). The target is read in full either way."""
+    """slice_session over `log`: lineage records (the slice's cells completed once sliced
+    and folded; `b.log` keeps the lineage records) or full records (the tolerant read). The
+    target is read in full either way."""
     reader, target = b.reader, b.target
     b.log = log
     b.anchor_seq = next((cr.seq for cr in b.log if cr.id == target.parent), target.seq)
@@ -420,34 +429,39 @@ def _slice_log(b: _Build, log: list[Any]) -> None:
             b.code_of[cr.seq] = texts[cr.python]
     b.own_modules = recorded_modules(b.log, b.anchor_seq)
     sl = b.sl = compute_slice(b.log, target, b.code_of, star_names(b.own_modules, reader.blobs))
-    if not all(isinstance(cr, CellRun) for cr in (sl.anchor, *(c.run for c in sl.cells))):
-        # Only the slice's cells are read beyond their def-use facts: completed, and put in
-        # the log in place of their lineage records (a slice may be the whole session).
-        # In place, one at a time, so each lineage record is freed as its run is made.
-        cells = {c.seq: c for c in sl.cells}
-        for i, cr in enumerate(b.log):
-            cell = cells.get(cr.seq)
-            if cell is None and cr is not sl.anchor:
-                continue
-            b.log[i] = full = cell_run_from_lineage(cr)
-            if cell is not None:
-                cell.run = full
-            if cr is sl.anchor:
-                sl.anchor = full
-        sl.anchor = cell_run_from_lineage(sl.anchor)
+    # Folding re-runs reads only their def-use facts, so it comes first: then only the cells
+    # the script writes are completed to full records (a chain of 20,000 `x = x + 1` is
+    # three), and the re-runs folded into them are only checked (their measured values are
+    # never read, but a damaged one still sends the export down the tolerant read).
+    collapse_reruns(sl)
+    _complete_slice(sl)
     if sl.missing_code:
         raise UntranslatableMagic(
             f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "
             "blobs; the slice cannot be written", [f"missing code at seq {sl.missing_code}"])
     if sl.unresolved:
-        labels = {c.seq: _label(c.run) for c in sl.cells}
+        labels = {m.seq: _label(m.run) for c in sl.cells for m in c.members}
         problems = [f"{name} (used by {', '.join(labels[s] for s in seqs)})"
                     for name, seqs in sl.unresolved.items()]
         raise HiddenState(
             "the run used names that no recorded cell run defined (hidden state: pushed into "
             "the kernel, or defined while not recorded): " + "; ".join(problems)
             + ". Define them in a cell and re-run it, then export again", problems)
-    collapse_reruns(sl)
+
+
+def _complete_slice(sl: Slice) -> None:
+    """The slice's cells and anchor as full records (lineage records decoded in full; a
+    tolerant read's records are already), the re-runs folded into them validated only:
+    what is read of those (ids, seqs, execution counts, mutations) a lineage record holds.
+    Raises RecordInvalid like a full read would."""
+    for cell in sl.cells:
+        rec = cell.run
+        cell.run = cell_run_from_lineage(rec)
+        if rec is sl.anchor:  # a loop iteration's run: its loop's cell run, the last cell
+            sl.anchor = cell.run
+        for rerun in cell.reruns:
+            check_lineage(rerun.run)
+    sl.anchor = cell_run_from_lineage(sl.anchor)
 
 
 def translate_cells(b: _Build) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import AmbiguousRunId, MlopsNbError, RunNotFound, StoreCorrupt
 from ..records import CellRun, cell_run_from_dict
 from .blobs import BlobStore
-from .columnar import STR, Column, concat, concat_encoded
+from .columnar import STR, Column, concat, concat_encoded, str_values
 from .index import (
     BASE_COLUMNS,
     Summary,
@@ -371,7 +371,7 @@ class StoreReader:
             if got is None or not got[0]:
                 continue
             try:
-                ids = concat_encoded([(got[1]["id"], got[0])]).values.tolist()
+                ids = str_values(got[1]["id"], got[0])
             except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
                 ids = (self.summary(seg, "runs") or {"id": _no_ids()})["id"].values.tolist()
             for rid in ids:
