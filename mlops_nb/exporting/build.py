@@ -22,7 +22,6 @@ from .. import redact
 from ..capture.analysis import _READ_CALL, constructor_keywords
 from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
-from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
 from ..records import (
     MODE_CALLBACK,
@@ -65,6 +64,7 @@ from .prune import (
     used_imports,
 )
 from .requirements import DEPENDENCIES_HEADER, dependency_pins, imported_modules, requirements
+from .runjson import dumps_tagged
 from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, collapse_reruns, compute_slice
 from .source import statement_text
@@ -100,7 +100,7 @@ class Export:
             SCRIPT: self.script.source.encode("utf-8"),
             REQUIREMENTS: "".join([*(f"{r}\n" for r in self.requirements),
                                    *(deps if self.dependencies else [])]).encode("utf-8"),
-            RUN_JSON: json.dumps(to_tagged(self.run_json), indent=1, default=repr).encode(),
+            RUN_JSON: dumps_tagged(self.run_json).encode(),
             RNG_FILE: json.dumps(self.rng_states).encode(),
             **self.modules,
         }
@@ -380,7 +380,12 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
         b.hoisted = used_imports(b.hoisted, b.bodies)
         plan_rng(b)
-        return assemble(b)
+        export = assemble(b)
+        # The session log and the slice are freed while the collector is still paused: the
+        # first collection after it resumes would otherwise walk every one of their objects
+        # (a tenth of a second at 20,000 cells) only to find them garbage.
+        del b
+    return export
 
 
 def _sl(b: _Build) -> Slice:
@@ -685,6 +690,8 @@ def _scrubbed(value: Any) -> Any:
             return {walk(k, depth + 1): walk(x, depth + 1) for k, x in v.items()}
         if isinstance(v, list):
             if all(type(x) is str for x in v):  # a lineage, a slice cell's reasons
+                if len(v) > 1 and _all_hex_ids(v):
+                    return list(v)
                 return [text(x) for x in v]
             return [walk(x, depth + 1) for x in v]
         if isinstance(v, tuple):
@@ -692,6 +699,16 @@ def _scrubbed(value: Any) -> Any:
         return v
 
     return walk(value, 0)
+
+
+_HEX_LINES = re.compile(r"[0-9a-f]{8,64}(?:\n[0-9a-f]{8,64})*")
+
+
+def _all_hex_ids(texts: list[str]) -> bool:
+    """Every text is a hex id (`_HEX_ID`), checked in one match over them all: the lineage
+    and the re-runs of a long chain are 20,000 ids each."""
+    joined = "\n".join(texts)
+    return joined.count("\n") == len(texts) - 1 and _HEX_LINES.fullmatch(joined) is not None
 
 
 def _support_files(autolog: bool) -> dict[str, bytes]:
