@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import mlops_nb as mnb
 from mlops_nb.records import CellRun
-from mlops_nb.store.columnar import concat_encoded, decode_column, encode_column
+from mlops_nb.store.columnar import concat_encoded, decode_column, encode_column, str_values
 from mlops_nb.store.index import BASE_COLUMNS, Columns, summary_row
 from mlops_nb.store.layout import INDEX_DIR, index_path_for
 from mlops_nb.store.reader import RunColumns, StoreReader
@@ -252,3 +252,57 @@ def test_show_derives_lineage_from_the_index_without_parsing_other_segments(tmp_
     from mlops_nb.lineage import lineage_ids
 
     assert lineage == lineage_ids(reader.session_log("s"), target)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6).filter(lambda t: "\x00" not in t)),
+                max_size=30).filter(lambda v: any(x is not None for x in v)))
+def test_a_str_column_reads_the_same_without_numpy(column):
+    """`str_values` (resolving a run id) gives the rows the numpy decoder gives."""
+    enc = encode_column(column)
+    assert enc["k"] == "str"
+    assert str_values(enc, len(column)) == concat_encoded([(enc, len(column))]).values.tolist()
+    assert str_values(enc, len(column)) == column
+
+
+@pytest.mark.parametrize("damage", [
+    lambda e: e.update(c=e["c"][:-1]),  # not whole int32 codes
+    lambda e: e.update(c=e["c"] + b"\x00" * 4),  # more codes than rows
+    lambda e: e.update(c=b"\x07\x00\x00\x00" * 3),  # a code past the dictionary
+    lambda e: e.update(c=b"\xfe\xff\xff\xff" * 3),  # below -1
+    lambda e: e.update(n=5),  # dictionary shorter than it says
+    lambda e: e.update(k="obj"),
+])
+def test_a_damaged_str_column_is_refused_like_the_numpy_decoder_refuses_it(damage):
+    enc = encode_column(["a", "b", "a"])
+    damage(enc)
+    with pytest.raises(ValueError):
+        str_values(enc, 3)
+    if enc["k"] == "str":
+        with pytest.raises(ValueError):
+            concat_encoded([(enc, 3)])
+
+
+def test_a_run_is_found_by_prefix_without_the_numpy_decoder(tmp_path, monkeypatch):
+    """Resolving a run id reads the index's id columns with the standard library: an export
+    or `show` does not import numpy for it. A damaged id column still takes the numpy path."""
+    from mlops_nb.store import reader as reader_module
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s", segment_size=4)
+    for i in range(10):
+        w.append(CellRun(id=f"{i:02x}{'ab' * 15}", session="s", experiment="exp", seq=i,
+                         started_at=1_700_000_000 + i, metrics={"acc": i / 10}))
+    w.close()
+
+    def refused(*_a, **_k):
+        raise AssertionError("numpy decoder used")
+
+    with monkeypatch.context() as m:
+        m.setattr(reader_module, "concat_encoded", refused)
+        assert StoreReader(home).resolve("07ab").metrics == {"acc": 0.7}
+    with monkeypatch.context() as m:  # a column that does not decode: the summaries answer
+        def damaged(enc, n):
+            raise ValueError("codes damaged")
+        m.setattr(reader_module, "str_values", damaged)
+        assert StoreReader(home).resolve("03ab").metrics == {"acc": 0.3}
