@@ -483,7 +483,7 @@ def translate_cells(b: _Build) -> None:
             b.warnings.append(ErroredCellWarning(
                 f"{_label(cell.run)} raised {cell.run.error.get('type')} in the notebook; the "
                 "script replays it up to the error", cell.seq))
-    in_slice = {m.seq for c in sl.cells for m in c.members}
+    in_slice = {m.run.seq for c in sl.cells for m in c.members}
     for cr in b.log:  # `!pip install` anywhere before the run still belongs in requirements
         if cr.seq < b.anchor_seq and cr.seq not in in_slice and cr.parent is None and (
                 {"!", "pip"} & set(cr.magics)) and b.code_of.get(cr.seq):

@@ -205,14 +205,18 @@ def rng_restores(order: list[int], prefix: list[CellRun],
     if not records:  # no state recorded: nothing to restore
         return rng_before
     i = 0
+    objects = False  # some generator object's state is among the latest
     for s in order:
         while i < len(records) and records[i][0] <= s:
             for gen, digest in (records[i][1] or {}).items():
                 latest[gen] = (records[i][0], digest)
+                objects = objects or is_object_key(gen)
             i += 1
         draws = drawn.get(s)
         if draws is None:  # the session's last cell: nothing recorded after it, so any call
             draws = {g for g in latest if not is_object_key(g)} if analyses[s].calls else set()
+        elif not draws and not objects:
+            continue  # drew from no global generator, and no generator object to restore
         # A generator object's state was recorded before each cell naming it, whenever it
         # moved: restore it before a cell that reads the name, unless already in place.
         draws = draws | {OBJ_PREFIX + n for n in analyses[s].uses}
@@ -264,9 +268,10 @@ def collapse_reruns(sl: Slice) -> None:
     n = len(cells)
     if n < LOOP_FROM:
         return
-    ok = [_foldable(c) for c in cells]
+    static: dict[tuple[int, str], bool] = {}  # re-runs share their code: judged once
+    ok = [_foldable(c, static) for c in cells]
     key = [(c.run.python, c.run.code) for c in cells]
-    fresh = [not sl.rng_before.get(c.seq) for c in cells]
+    fresh = [not sl.rng_before.get(c.run.seq) for c in cells]
     out: list[SliceCell] = []
     i = 0
     while i < n:
@@ -301,15 +306,20 @@ def collapse_reruns(sl: Slice) -> None:
     sl.cells = out
 
 
-def _foldable(cell: SliceCell) -> bool:
+def _foldable(cell: SliceCell, static: dict[tuple[int, str], bool]) -> bool:
+    """The cell run may be replayed as a loop's body; `static` keeps what its code alone
+    says, by analysis and code."""
     run, a = cell.run, cell.analysis
     if (run.python is None or run.status != "ok" or run.figures or run.widget_values
             or cell.external_reads or cell.runtime_reads):
         return False
-    if a.magics or a.imports or a.star_imports or a.functions or a.files_read \
-            or a.value_reads or a.syntax_error:
-        return False
-    return _loop_safe(cell.code)
+    key = (id(a), cell.code)
+    code_ok = static.get(key)
+    if code_ok is None:
+        code_ok = static[key] = not (
+            a.magics or a.imports or a.star_imports or a.functions or a.files_read
+            or a.value_reads or a.syntax_error) and _loop_safe(cell.code)
+    return code_ok
 
 
 @functools.lru_cache(maxsize=256)
