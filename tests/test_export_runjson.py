@@ -49,7 +49,7 @@ def test_a_run_json_shaped_value_with_long_id_lists():
 
 
 def test_data_holding_the_placeholder_falls_back_to_the_standard_encoder(monkeypatch):
-    monkeypatch.setattr(runjson.secrets, "token_hex", lambda n: "0" * (2 * n))
+    monkeypatch.setattr(runjson.os, "urandom", lambda n: bytes(n))
     clash = f"mnb-list-{'0' * 16}-0"
     value = {"a": [clash], "b": ["x"] * LONG_LIST, clash: 1}
     assert dumps_tagged(value) == reference(value)

@@ -713,14 +713,21 @@ def _all_hex_ids(texts: list[str]) -> bool:
 
 def _support_files(autolog: bool) -> dict[str, bytes]:
     """The support module (and scikit-learn autolog when the run's cell needs it): our own
-    fixed code, copied beside train.py."""
-    from ..capture import autolog as autolog_module
-    from . import support
-
-    files = {SUPPORT_FILE: Path(support.__file__).read_bytes()}
+    fixed code, copied beside train.py. Found, not imported: only their source is needed."""
+    files = {SUPPORT_FILE: _module_source(f"{__package__}.support")}
     if autolog:
-        files[AUTOLOG_FILE] = Path(autolog_module.__file__).read_bytes()
+        files[AUTOLOG_FILE] = _module_source(f"{__package__.rpartition('.')[0]}.capture.autolog")
     return files
+
+
+def _module_source(name: str) -> bytes:
+    """The source file of one of our modules, as bytes, without running it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise MlopsNbError(f"mlops-nb's own module {name} is missing from this installation")
+    return Path(spec.origin).read_bytes()
 
 
 def _support_manifest(name: str, data: bytes) -> dict[str, Any]:

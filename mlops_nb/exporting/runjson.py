@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
-import secrets
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -24,7 +24,7 @@ LONG_LIST = 64  # shorter lists go through the standard encoder: nothing to gain
 
 def dumps_tagged(value: Any) -> str:
     """What `json.dumps(to_tagged(value), indent=1, default=repr)` returns."""
-    token = f"mnb-list-{secrets.token_hex(8)}-"
+    token = f"mnb-list-{os.urandom(8).hex()}-"
     lists: list[list[str]] = []
 
     def swap(v: Any) -> Any:  # to_tagged, with each long list of str set aside

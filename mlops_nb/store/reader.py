@@ -32,9 +32,8 @@ from .index import (
     summary_row,
     write_summary,
 )
-from .layout import BLOBS_DIR, SEGMENT_RE, SESSIONS_DIR, index_path_for
+from .layout import BLOBS_DIR, CELL_RUNS_TABLE, SEGMENT_RE, SESSIONS_DIR, index_path_for
 from .storage import read_json_file
-from .writer import CELL_RUNS_TABLE
 
 
 @dataclass
