@@ -53,3 +53,25 @@ def test_data_holding_the_placeholder_falls_back_to_the_standard_encoder(monkeyp
     clash = f"mnb-list-{'0' * 16}-0"
     value = {"a": [clash], "b": ["x"] * LONG_LIST, clash: 1}
     assert dumps_tagged(value) == reference(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="0123456789abcdef", min_size=6, max_size=66),
+                          st.text(alphabet="0123456789abcdefABZ\n -", max_size=70)),
+                min_size=2, max_size=8))
+def test_a_list_of_ids_is_told_from_other_texts_as_each_text_alone_is(texts):
+    """run.json's long id lists are checked for secrets in one pass: a list passes as it is
+    only when every text in it is a hex id, the one shape the scrubber returns unchanged."""
+    from mlops_nb.exporting.build import _HEX_ID, _all_hex_ids
+
+    assert _all_hex_ids(texts) == all(_HEX_ID.fullmatch(t) for t in texts)
+
+
+def test_a_secret_among_many_ids_is_still_redacted():
+    from mlops_nb.exporting.build import _scrubbed
+
+    ids = [f"{i:032x}" for i in range(300)]
+    secret = "sk-live-" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"
+    scrubbed = _scrubbed({"lineage": ids, "reruns": [*ids[:100], secret, *ids[100:]]})
+    assert scrubbed["lineage"] == ids
+    assert secret not in json.dumps(scrubbed) and scrubbed["reruns"][:100] == ids[:100]
