@@ -187,6 +187,54 @@ def str_values(enc: Any, n: int) -> list[str | None]:
     return [uniques[c] for c in codes]
 
 
+_ARRAY_CODES = {I8: "q", F8: "d"}
+
+
+def plain_values(enc: Any, n: int) -> list[Any]:
+    """The `n` rows of one encoded column as the list `decode_column(enc, n).tolist()` gives,
+    with the standard library only (`show` reads five small columns per segment, and numpy's
+    import was half of its time). ValueError or TypeError on anything the numpy decoder
+    would refuse, and on what it would read differently (a mask or bool byte not 0 or 1):
+    the caller then takes the numpy path."""
+    if not isinstance(enc, dict):
+        raise ValueError("not an encoded column")
+    kind = enc.get("k")
+    if kind == STR:
+        return str_values(enc, n)
+    if kind in (I8, F8, B1):
+        raw = enc["v"]
+        if not isinstance(raw, bytes) or len(raw) != _SIZES[kind] * n:
+            raise ValueError("column length differs from the row count")
+        if kind == B1:
+            if raw.strip(b"\x00\x01"):
+                raise ValueError("not a bool column")
+            values: list[Any] = [b == 1 for b in raw]
+        else:
+            buf = array(_ARRAY_CODES[kind])
+            buf.frombytes(raw)
+            values = buf.tolist()
+        mask = enc.get("m")
+        if mask is None:
+            return values
+        if not isinstance(mask, bytes) or len(mask) != n or mask.strip(b"\x00\x01"):
+            raise ValueError("mask damaged")
+        return [v if m else None for v, m in zip(values, mask, strict=True)]
+    if kind != OBJ:
+        raise ValueError(f"unknown column kind {kind!r}")
+    count = enc["n"]
+    codes = array("i")
+    codes.frombytes(enc["c"])
+    if len(codes) != n:
+        raise ValueError("codes damaged")
+    uniques = _json_list(b"[" + enc["j"][1:-1] + b"]") if count else []
+    if not isinstance(uniques, list) or len(uniques) != count:
+        raise ValueError("dictionary damaged")
+    if codes and (max(codes) >= count or min(codes) < -1):
+        raise ValueError("codes damaged")
+    uniques.append(None)
+    return [uniques[c] for c in codes]
+
+
 def _table(uniques: list[Any]) -> np.ndarray:
     import numpy as np
 
