@@ -12,7 +12,9 @@ A column is encoded once, when its segment is summarised, as one of:
 
 Pure: bytes in, arrays out. Encoding uses only the standard library (`array`), so the
 kernel's writer thread does not need numpy to keep the index current; decoding uses numpy,
-which listing needs anyway for pandas.
+which listing needs anyway for pandas. Reading a few columns as lists (`str_values`,
+`plain_values`: a run id's prefix, `show`'s lineage) uses the standard library too, so
+`show` and `export` need not import numpy for them.
 """
 
 from __future__ import annotations
