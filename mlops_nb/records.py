@@ -263,6 +263,27 @@ def cell_run_from_lineage(rec: Any) -> CellRun:
     return run
 
 
+def check_lineage(rec: Any) -> None:
+    """Raise RecordInvalid when a DEFERRED field of a lineage-read record does not match the
+    schema, as `cell_run_from_lineage` would, without building the CellRun: for a record
+    whose measured values are never read (a re-run folded into a loop). Empty fields, the
+    common case, are compared in C."""
+    global _DEFERRED_CHECK
+    if isinstance(rec, CellRun):
+        return
+    if _DEFERRED_CHECK is None:
+        import operator
+
+        lineage_schema()  # fills _DEFERRED_EMPTY
+        _DEFERRED_CHECK = (operator.attrgetter(*DEFERRED), tuple(_DEFERRED_EMPTY))
+    deferred, empty = _DEFERRED_CHECK
+    if deferred(rec) != empty:
+        cell_run_from_lineage(rec)
+
+
+_DEFERRED_CHECK: Any = None
+
+
 def _field_types() -> list[Any]:
     import typing
 

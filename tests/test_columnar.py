@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 
 import mlops_nb as mnb
 from mlops_nb.records import CellRun
-from mlops_nb.store.columnar import concat_encoded, decode_column, encode_column
+from mlops_nb.store.columnar import (
+    concat_encoded,
+    decode_column,
+    encode_column,
+    plain_values,
+    str_values,
+)
 from mlops_nb.store.index import BASE_COLUMNS, Columns, summary_row
 from mlops_nb.store.layout import INDEX_DIR, index_path_for
 from mlops_nb.store.reader import RunColumns, StoreReader
@@ -146,16 +152,17 @@ def test_fast_path_frame_equals_the_slow_path(specs, segment_size):
     ["x\x00y", "z"],
 ])
 def test_a_column_decodes_to_the_values_it_held(column):
-    got = decode_column(msgspec.msgpack.decode(msgspec.msgpack.encode(
-        encode_column(column))), len(column)).tolist()
-    assert len(got) == len(column)
-    for a, b in zip(got, column, strict=True):
+    enc = msgspec.msgpack.decode(msgspec.msgpack.encode(encode_column(column)))
+    got = decode_column(enc, len(column)).tolist()
+    plain = plain_values(enc, len(column))  # what `show` reads, without numpy
+    assert len(got) == len(plain) == len(column)
+    for a, p, b in zip(got, plain, column, strict=True):
         if isinstance(b, float) and math.isnan(b):
-            assert isinstance(a, float) and math.isnan(a)
+            assert isinstance(a, float) and math.isnan(a) and math.isnan(p)
         else:
-            assert type(a) is type(b) and a == b
+            assert type(a) is type(b) is type(p) and a == b == p
             if isinstance(b, float):
-                assert math.copysign(1, a) == math.copysign(1, b)
+                assert math.copysign(1, a) == math.copysign(1, b) == math.copysign(1, p)
 
 
 def test_segments_typed_differently_concatenate_as_their_values():
@@ -252,3 +259,120 @@ def test_show_derives_lineage_from_the_index_without_parsing_other_segments(tmp_
     from mlops_nb.lineage import lineage_ids
 
     assert lineage == lineage_ids(reader.session_log("s"), target)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6).filter(lambda t: "\x00" not in t)),
+                max_size=30).filter(lambda v: any(x is not None for x in v)))
+def test_a_str_column_reads_the_same_without_numpy(column):
+    """`str_values` (resolving a run id) gives the rows the numpy decoder gives."""
+    enc = encode_column(column)
+    assert enc["k"] == "str"
+    assert str_values(enc, len(column)) == concat_encoded([(enc, len(column))]).values.tolist()
+    assert str_values(enc, len(column)) == column
+
+
+@pytest.mark.parametrize("damage", [
+    lambda e: e.update(c=e["c"][:-1]),  # not whole int32 codes
+    lambda e: e.update(c=e["c"] + b"\x00" * 4),  # more codes than rows
+    lambda e: e.update(c=b"\x07\x00\x00\x00" * 3),  # a code past the dictionary
+    lambda e: e.update(c=b"\xfe\xff\xff\xff" * 3),  # below -1
+    lambda e: e.update(n=5),  # dictionary shorter than it says
+    lambda e: e.update(k="obj"),
+])
+def test_a_damaged_str_column_is_refused_like_the_numpy_decoder_refuses_it(damage):
+    enc = encode_column(["a", "b", "a"])
+    damage(enc)
+    with pytest.raises(ValueError):
+        str_values(enc, 3)
+    if enc["k"] == "str":
+        with pytest.raises(ValueError):
+            concat_encoded([(enc, 3)])
+
+
+def test_a_run_is_found_by_prefix_without_the_numpy_decoder(tmp_path, monkeypatch):
+    """Resolving a run id reads the index's id columns with the standard library: an export
+    or `show` does not import numpy for it. A damaged id column still takes the numpy path."""
+    from mlops_nb.store import reader as reader_module
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s", segment_size=4)
+    for i in range(10):
+        w.append(CellRun(id=f"{i:02x}{'ab' * 15}", session="s", experiment="exp", seq=i,
+                         started_at=1_700_000_000 + i, metrics={"acc": i / 10}))
+    w.close()
+
+    def refused(*_a, **_k):
+        raise AssertionError("numpy decoder used")
+
+    with monkeypatch.context() as m:
+        m.setattr(reader_module, "concat_encoded", refused)
+        assert StoreReader(home).resolve("07ab").metrics == {"acc": 0.7}
+    with monkeypatch.context() as m:  # a column that does not decode: the summaries answer
+        def damaged(enc, n):
+            raise ValueError("codes damaged")
+        m.setattr(reader_module, "str_values", damaged)
+        assert StoreReader(home).resolve("03ab").metrics == {"acc": 0.3}
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                    st.text(max_size=4), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.lists(st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)), max_size=20),
+                 st.lists(st.one_of(st.none(), st.floats(allow_nan=False)), max_size=20),
+                 st.lists(st.one_of(st.none(), st.booleans()), max_size=20),
+                 st.lists(_values, max_size=20)))
+def test_every_kind_of_column_reads_the_same_without_numpy(column):
+    enc = encode_column(column)
+    assert plain_values(enc, len(column)) == decode_column(enc, len(column)).tolist()
+
+
+@pytest.mark.parametrize("column, damage", [
+    ([1, 2], lambda e: e.update(v=e["v"][:-1])),
+    ([1, None], lambda e: e.update(m=b"\x01")),
+    ([True, None], lambda e: e.update(m=b"\x02\x00")),  # numpy would read 2 as set: refused
+    ([True, False], lambda e: e.update(v=b"\x01\x05")),
+    ([[1], {"a": 2}], lambda e: e.update(n=3)),
+    ([[1], {"a": 2}], lambda e: e.update(c=e["c"][:4])),
+    ([[1], {"a": 2}], lambda e: e.update(k="f4")),
+])
+def test_a_damaged_column_is_left_to_the_numpy_decoder(column, damage):
+    enc = encode_column(column)
+    damage(enc)
+    with pytest.raises((ValueError, TypeError)):
+        plain_values(enc, len(column))
+
+
+def test_show_reads_the_summaries_without_numpy_and_a_damaged_one_still_rebuilt(
+        tmp_path, monkeypatch):
+    from mlops_nb.store import columnar
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s", segment_size=5)
+    ids = []
+    for i in range(12):
+        cr = CellRun(id=f"{i:032x}", session="s", experiment="exp", seq=i,
+                     execution_count=i + 1, started_at=1_700_000_000 + i,
+                     deps=[ids[-1]] if ids else [], metrics={"acc": 0.5} if i == 11 else {})
+        ids.append(cr.id)
+        w.append(cr)
+    w.close()
+    expected = (ids[:-1], {rid: i + 1 for i, rid in enumerate(ids)})
+
+    def refused(*_a, **_k):
+        raise AssertionError("numpy decoder used")
+
+    with monkeypatch.context() as m:
+        m.setattr(columnar, "concat_encoded", refused)
+        reader = StoreReader(home)
+        assert reader.lineage(reader.resolve(ids[-1][:8])) == expected
+    seg = sorted((home / "sessions").rglob("*.json"))[0]
+    index = index_path_for(home, seg)
+    raw = bytearray(index.read_bytes())
+    raw[len(raw) // 2:] = b"\xc1" * (len(raw) - len(raw) // 2)  # damaged, stamp intact
+    index.write_bytes(bytes(raw))
+    reader = StoreReader(home)
+    assert reader.lineage(reader.resolve(ids[-1][:8])) == expected
+    assert index.read_bytes() != bytes(raw)  # rebuilt by the numpy path, as before

@@ -211,3 +211,99 @@ def test_a_slice_cell_with_damaged_values_is_read_the_tolerant_way(tracked):
     assert damaged == 1
     with pytest.raises(HiddenState, match="b"):
         export_run(run.id, Path.cwd() / "exp")
+
+
+def _exported_files(out):
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    doc = json.loads(files.pop("run.json"))
+    doc.pop("exported_at")
+    return files, doc
+
+
+def test_a_chain_exports_the_same_from_lineage_records_as_from_full_records(
+        tracked, monkeypatch):
+    """Only the cells the script writes are completed to full records; the re-runs folded
+    into their loops stay lineage records. The export is the one the tolerant read (every
+    record in full) gives, file for file, and run.json lists every re-run and the whole
+    lineage as `show` derives it."""
+    from pathlib import Path
+
+    from mlops_nb.exporting import export_run
+    from mlops_nb.store.reader import StoreReader
+
+    tracked.run("x = 0\ny = 0\nz = 0")
+    for _ in range(4):
+        tracked.run("x = x + 1")
+    for _ in range(3):
+        tracked.run("y = y + x")
+        tracked.run("z = z + y")
+    tracked.run("score = float(x * 100 + y * 10 + z)")
+    (run,) = runs_of(tracked)
+    completed = []
+    real = __import__("mlops_nb.records", fromlist=["x"]).cell_run_from_lineage
+
+    def counted(rec):
+        completed.append(rec.seq)
+        return real(rec)
+
+    from mlops_nb.exporting import build
+
+    with monkeypatch.context() as m:
+        m.setattr(build, "cell_run_from_lineage", counted)
+        out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == run.metrics["score"] == 544.0
+    assert "for _mnb_rerun in range(4):" in src and "for _mnb_rerun in range(3):" in src
+    entries = json.loads((out / "run.json").read_text())["slice"]
+    assert [len(e.get("reruns", [])) for e in entries] == [0, 3, 2, 2, 0]
+    # the cells the script writes are completed (the run's twice: it is the anchor too),
+    # not the 7 re-runs folded into their loops
+    assert sorted(set(completed)) == [e["seq"] for e in entries] and len(completed) == 6
+
+    monkeypatch.setattr(StoreReader, "lineage_log", lambda self, session: None)
+    full = export_run(run.id, Path.cwd() / "exp-full")
+    files, doc = _exported_files(out)
+    files_full, doc_full = _exported_files(full)
+    assert files == files_full and doc == doc_full
+    reader = StoreReader(tracked.tracker.home)
+    assert doc["run"]["lineage"] == reader.lineage(reader.resolve(run.id))[0]
+    reruns = [rid for e in doc["slice"] for rid in e.get("reruns", [])]
+    assert len(reruns) == 7
+    assert {*reruns, *(e["id"] for e in doc["slice"][:-1])} <= set(doc["run"]["lineage"])
+
+
+def test_a_damaged_value_in_a_folded_re_run_still_sends_the_export_the_tolerant_way(
+        tracked, monkeypatch):
+    """A re-run folded into a loop is never read beyond its def-use facts, yet its record is
+    checked as a slice cell's is: a damaged value sends the export through the tolerant
+    read, which skips that record and says so, as before the fold came first."""
+    from pathlib import Path
+
+    from mlops_nb.exporting import export_run
+    from mlops_nb.store.reader import StoreReader
+
+    tracked.run("x = 0")
+    for _ in range(5):
+        tracked.run("x = x + 1")
+    tracked.run("score = float(x)")
+    (run,) = runs_of(tracked)
+    damaged = 0
+    for seg in (tracked.tracker.home / "sessions").glob("*/*.json"):
+        doc = json.loads(seg.read_text())
+        for rec in doc["cell_runs"].values():
+            if rec["seq"] == 5:  # the fourth re-run
+                rec["estimators"] = {"m": 3}  # not a mapping of mappings
+                damaged += 1
+        seg.write_text(json.dumps(doc))
+    assert damaged == 1
+    tolerant = []
+    real = StoreReader.session_log
+
+    def session_log(self, session, *, light=False):
+        tolerant.append(light)
+        return real(self, session, light=light)
+
+    monkeypatch.setattr(StoreReader, "session_log", session_log)
+    out = export_run(run.id, Path.cwd() / "exp")
+    assert tolerant == [True]
+    entries = json.loads((out / "run.json").read_text())["slice"]
+    assert [len(e.get("reruns", [])) for e in entries] == [0, 3, 0]  # the damaged one skipped

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from mlops_nb.capture.analysis import analyze
 from mlops_nb.capture.effects import real_mutations
 from mlops_nb.exporting.slicing import compute_slice
-from mlops_nb.lineage import SessionLog, lineage_ids
+from mlops_nb.lineage import SessionLog, deps_closure, lineage_ids
 from mlops_nb.records import CellRun
 
 
@@ -143,6 +143,40 @@ def test_old_records_with_a_stored_lineage_are_read_as_they_were():
     new = CellRun(id="c3", session="s", experiment="e", seq=3, started_at=0.0, deps=["c2"])
     assert lineage_ids(old, old[2]) == ["c0", "c1"]
     assert lineage_ids([*old, new], new) == ["c0", "c1", "c2"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_lineage_of_a_log_in_order_is_the_one_deps_closure_gives(data):
+    """`lineage_ids` walks a log in execution order by position (no sort); any log, in order
+    or not, with unknown ids, repeated seqs or ids, or stored closures, gives what
+    `deps_closure` gives."""
+    n = data.draw(st.integers(1, 12))
+    seqs = data.draw(st.one_of(st.just(list(range(n))),
+                               st.lists(st.integers(-1, n), min_size=n, max_size=n)))
+    ids = data.draw(st.one_of(st.just([f"c{i}" for i in range(n)]),
+                              st.lists(st.sampled_from([f"c{i}" for i in range(n)]),
+                                       min_size=n, max_size=n)))
+    pool = st.sampled_from([*ids, "gone1", "gone2"])
+    log = [CellRun(id=ids[i], session="s", experiment="e", seq=seqs[i], started_at=0.0,
+                   deps=data.draw(st.lists(pool, max_size=3)),
+                   lineage=data.draw(st.none() | st.lists(pool, max_size=2)) if data.draw(
+                       st.integers(0, 9)) == 0 else None)
+           for i in range(n)]
+    run = CellRun(id="run", session="s", experiment="e", seq=n + 1, started_at=0.0,
+                  deps=data.draw(st.lists(pool, max_size=3)))
+    expected = deps_closure(run.deps, {cr.id: cr.deps for cr in log},
+                            {cr.id: cr.lineage for cr in log if cr.lineage is not None},
+                            {cr.id: cr.seq for cr in log})
+    assert lineage_ids(log, run) == expected
+
+
+def test_a_long_chain_lineage_is_every_earlier_cell_run_in_order():
+    log = [CellRun(id=f"{i:06x}", session="s", experiment="e", seq=i, started_at=0.0,
+                   deps=[f"{i - 1:06x}"] if i else []) for i in range(5000)]
+    run = CellRun(id="run", session="s", experiment="e", seq=5000, started_at=0.0,
+                  deps=[log[-1].id, "gone"])
+    assert lineage_ids(log, run) == ["gone", *(cr.id for cr in log)]
 
 
 class Estimator:

@@ -22,9 +22,16 @@ from .. import redact
 from ..capture.analysis import _READ_CALL, constructor_keywords
 from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
-from ..jsonvalues import to_tagged
 from ..lineage import lineage_ids
-from ..records import MODE_CALLBACK, CellRun, RecordInvalid, cell_run_from_lineage, iso, run_view
+from ..records import (
+    MODE_CALLBACK,
+    CellRun,
+    RecordInvalid,
+    cell_run_from_lineage,
+    check_lineage,
+    iso,
+    run_view,
+)
 from ..store.reader import StoreReader, _gc_paused
 from .codegen import (
     AUTOLOG_FILE,
@@ -57,6 +64,7 @@ from .prune import (
     used_imports,
 )
 from .requirements import DEPENDENCIES_HEADER, dependency_pins, imported_modules, requirements
+from .runjson import dumps_tagged
 from .secrets import secret_assignment, secrets_from_env
 from .slicing import Slice, SliceCell, collapse_reruns, compute_slice
 from .source import statement_text
@@ -92,7 +100,7 @@ class Export:
             SCRIPT: self.script.source.encode("utf-8"),
             REQUIREMENTS: "".join([*(f"{r}\n" for r in self.requirements),
                                    *(deps if self.dependencies else [])]).encode("utf-8"),
-            RUN_JSON: json.dumps(to_tagged(self.run_json), indent=1, default=repr).encode(),
+            RUN_JSON: dumps_tagged(self.run_json).encode(),
             RNG_FILE: json.dumps(self.rng_states).encode(),
             **self.modules,
         }
@@ -372,7 +380,12 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
         b.hoisted = used_imports(b.hoisted, b.bodies)
         plan_rng(b)
-        return assemble(b)
+        export = assemble(b)
+        # The session log and the slice are freed while the collector is still paused: the
+        # first collection after it resumes would otherwise walk every one of their objects
+        # (a tenth of a second at 20,000 cells) only to find them garbage.
+        del b
+    return export
 
 
 def _sl(b: _Build) -> Slice:
@@ -399,7 +412,7 @@ def slice_session(b: _Build) -> None:
     log = reader.lineage_log(target.session)
     if log is not None:
         try:
-            _slice_log(b, log)  # b.log is `log`, its slice's records completed in place
+            _slice_log(b, log)  # b.log is `log`; the slice's cells hold full records
             return
         except RecordInvalid:  # a slice cell's values do not decode: the tolerant read says
             b.code_of.clear()
@@ -407,8 +420,9 @@ def slice_session(b: _Build) -> None:
 
 
 def _slice_log(b: _Build, log: list[Any]) -> None:
-    """slice_session over `log`: lineage records (the slice's cells completed once sliced)
-    or full records (the tolerant read). The target is read in full either way."""
+    """slice_session over `log`: lineage records (the slice's cells completed once sliced
+    and folded; `b.log` keeps the lineage records) or full records (the tolerant read). The
+    target is read in full either way."""
     reader, target = b.reader, b.target
     b.log = log
     b.anchor_seq = next((cr.seq for cr in b.log if cr.id == target.parent), target.seq)
@@ -420,34 +434,39 @@ def _slice_log(b: _Build, log: list[Any]) -> None:
             b.code_of[cr.seq] = texts[cr.python]
     b.own_modules = recorded_modules(b.log, b.anchor_seq)
     sl = b.sl = compute_slice(b.log, target, b.code_of, star_names(b.own_modules, reader.blobs))
-    if not all(isinstance(cr, CellRun) for cr in (sl.anchor, *(c.run for c in sl.cells))):
-        # Only the slice's cells are read beyond their def-use facts: completed, and put in
-        # the log in place of their lineage records (a slice may be the whole session).
-        # In place, one at a time, so each lineage record is freed as its run is made.
-        cells = {c.seq: c for c in sl.cells}
-        for i, cr in enumerate(b.log):
-            cell = cells.get(cr.seq)
-            if cell is None and cr is not sl.anchor:
-                continue
-            b.log[i] = full = cell_run_from_lineage(cr)
-            if cell is not None:
-                cell.run = full
-            if cr is sl.anchor:
-                sl.anchor = full
-        sl.anchor = cell_run_from_lineage(sl.anchor)
+    # Folding re-runs reads only their def-use facts, so it comes first: then only the cells
+    # the script writes are completed to full records (a chain of 20,000 `x = x + 1` is
+    # three), and the re-runs folded into them are only checked (their measured values are
+    # never read, but a damaged one still sends the export down the tolerant read).
+    collapse_reruns(sl)
+    _complete_slice(sl)
     if sl.missing_code:
         raise UntranslatableMagic(
             f"the code of cell run(s) at seq {sl.missing_code} is missing from the store's "
             "blobs; the slice cannot be written", [f"missing code at seq {sl.missing_code}"])
     if sl.unresolved:
-        labels = {c.seq: _label(c.run) for c in sl.cells}
+        labels = {m.seq: _label(m.run) for c in sl.cells for m in c.members}
         problems = [f"{name} (used by {', '.join(labels[s] for s in seqs)})"
                     for name, seqs in sl.unresolved.items()]
         raise HiddenState(
             "the run used names that no recorded cell run defined (hidden state: pushed into "
             "the kernel, or defined while not recorded): " + "; ".join(problems)
             + ". Define them in a cell and re-run it, then export again", problems)
-    collapse_reruns(sl)
+
+
+def _complete_slice(sl: Slice) -> None:
+    """The slice's cells and anchor as full records (lineage records decoded in full; a
+    tolerant read's records are already), the re-runs folded into them validated only:
+    what is read of those (ids, seqs, execution counts, mutations) a lineage record holds.
+    Raises RecordInvalid like a full read would."""
+    for cell in sl.cells:
+        rec = cell.run
+        cell.run = cell_run_from_lineage(rec)
+        if rec is sl.anchor:  # a loop iteration's run: its loop's cell run, the last cell
+            sl.anchor = cell.run
+        for rerun in cell.reruns:
+            check_lineage(rerun.run)
+    sl.anchor = cell_run_from_lineage(sl.anchor)
 
 
 def translate_cells(b: _Build) -> None:
@@ -464,7 +483,7 @@ def translate_cells(b: _Build) -> None:
             b.warnings.append(ErroredCellWarning(
                 f"{_label(cell.run)} raised {cell.run.error.get('type')} in the notebook; the "
                 "script replays it up to the error", cell.seq))
-    in_slice = {m.seq for c in sl.cells for m in c.members}
+    in_slice = {m.run.seq for c in sl.cells for m in c.members}
     for cr in b.log:  # `!pip install` anywhere before the run still belongs in requirements
         if cr.seq < b.anchor_seq and cr.seq not in in_slice and cr.parent is None and (
                 {"!", "pip"} & set(cr.magics)) and b.code_of.get(cr.seq):
@@ -671,6 +690,8 @@ def _scrubbed(value: Any) -> Any:
             return {walk(k, depth + 1): walk(x, depth + 1) for k, x in v.items()}
         if isinstance(v, list):
             if all(type(x) is str for x in v):  # a lineage, a slice cell's reasons
+                if len(v) > 1 and _all_hex_ids(v):
+                    return list(v)
                 return [text(x) for x in v]
             return [walk(x, depth + 1) for x in v]
         if isinstance(v, tuple):
@@ -680,16 +701,33 @@ def _scrubbed(value: Any) -> Any:
     return walk(value, 0)
 
 
+def _all_hex_ids(texts: list[str]) -> bool:
+    """Every text is a hex id (`_HEX_ID`: 8 to 64 of [0-9a-f]), checked over them all at once
+    in C: the lineage and the re-runs of a long chain are 20,000 ids each."""
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:  # a text holding a newline is no id
+        return False
+    lengths = list(map(len, texts))
+    return min(lengths) >= 8 and max(lengths) <= 64 and not joined.strip("0123456789abcdef\n")
+
+
 def _support_files(autolog: bool) -> dict[str, bytes]:
     """The support module (and scikit-learn autolog when the run's cell needs it): our own
-    fixed code, copied beside train.py."""
-    from ..capture import autolog as autolog_module
-    from . import support
-
-    files = {SUPPORT_FILE: Path(support.__file__).read_bytes()}
+    fixed code, copied beside train.py. Found, not imported: only their source is needed."""
+    files = {SUPPORT_FILE: _module_source(f"{__package__}.support")}
     if autolog:
-        files[AUTOLOG_FILE] = Path(autolog_module.__file__).read_bytes()
+        files[AUTOLOG_FILE] = _module_source(f"{__package__.rpartition('.')[0]}.capture.autolog")
     return files
+
+
+def _module_source(name: str) -> bytes:
+    """The source file of one of our modules, as bytes, without running it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise MlopsNbError(f"mlops-nb's own module {name} is missing from this installation")
+    return Path(spec.origin).read_bytes()
 
 
 def _support_manifest(name: str, data: bytes) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def drop_discarded_results(b: Any) -> None:
         later_names.append(set(seen))
     later_names.reverse()
     for i, cell in enumerate(sl.cells[:-1]):
-        if any(drawn.get(m.seq) != set() for m in cell.members):
+        if any(drawn.get(m.run.seq) != set() for m in cell.members):
             continue  # drew random numbers (or unknown): everything stays
         after = later_names[i + 1]
         kept = []

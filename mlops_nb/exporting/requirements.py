@@ -6,9 +6,12 @@ import ast
 import inspect
 import re
 import sys
-from importlib import metadata
+from typing import TYPE_CHECKING
 
 from ..capture.environment import _module_to_dists
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 _SKIP = frozenset({"mlops_nb", "mlops-nb", "__future__"})
@@ -49,6 +52,8 @@ def requirements(modules: list[str], session_packages: dict[str, str],
             continue
         version = known.get(key, (dist, None))[1]
         if version is None:
+            from importlib import metadata  # 10-20 ms to import: only when asked
+
             try:
                 version = metadata.version(dist)
             except metadata.PackageNotFoundError:
@@ -75,6 +80,10 @@ def dependency_pins(direct: list[str], session_packages: dict[str, str]) -> list
     seen = {_dist_name(r) for r in direct}
     todo = [_dist_name(r) for r in direct if "==" in r]
     out: dict[str, str] = {}
+    if not todo:
+        return []
+    from importlib import metadata  # 10-20 ms to import: only when there is something to pin
+
     while todo:
         dist = todo.pop()
         try:
@@ -123,6 +132,8 @@ def _dists_providing(modules: list[str], session_packages: dict[str, str]
     a few reads; only when some module is not among them is every installed distribution
     scanned (`packages_distributions`: a third of a second, more than the rest of an export
     of a scoring cell re-run 20,000 times)."""
+    from importlib import metadata  # 10-20 ms to import: only when asked
+
     found: dict[str, list[str]] = {}
     for dist in session_packages:
         try:

@@ -14,6 +14,8 @@ import ast
 import builtins
 import functools
 import importlib
+import itertools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,11 +65,17 @@ class Slice:
     unresolved: dict[str, list[int]]  # name -> seqs of slice cells that used it
     missing_code: list[int]
     rng_before: dict[int, dict[str, str]]  # seq -> {generator: blob hash} restored before it
-    # The anchor's lineage as the shared index alone gives it (what `show` and the diff say);
-    # the cells hold it and add only what a script needs besides.
-    lineage: list[int] = field(default_factory=list)
     # `drawn_after` of the session log, kept for the export's later steps (prune.py)
     drawn: dict[int, set[str] | None] = field(default_factory=dict)
+    # The replayed direct deps of each cell run (seq -> dep seqs): `lineage` is their closure.
+    lineage_deps: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def lineage(self) -> list[int]:
+        """The anchor's lineage as the shared index alone gives it (what `show` and the diff
+        say); the cells hold it and add only what a script needs besides. Derived when
+        asked: an export writes the stored lineage, not this one."""
+        return closure_seqs(self.lineage_deps, self.anchor.seq)
 
 
 @functools.lru_cache(maxsize=128)
@@ -135,14 +143,16 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         d = step.deps
         lineage_deps[seq] = tuple(d)
         # ... plus what only a script needs: names a star import provides, hidden state.
-        unres: set[str] = set()
-        for name in sorted(step.unresolved) if step.unresolved else ():
-            provider = next((s for s, m in reversed(stars)
-                             if (names_of(m) is None or name in names_of(m))), None)
-            if provider is not None:
-                d.setdefault(provider, []).append(name)
-            else:
-                unres.add(name)
+        if step.unresolved:
+            unres: set[str] = set()
+            for name in sorted(step.unresolved):
+                provider = next((s for s, m in reversed(stars)
+                                 if (names_of(m) is None or name in names_of(m))), None)
+                if provider is not None:
+                    d.setdefault(provider, []).append(name)
+                else:
+                    unres.add(name)
+            unresolved[seq] = unres
         if step.external_reads:
             external[seq] = step.external_reads
         if step.runtime_reads:
@@ -150,7 +160,6 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
         if a.magics and ENV_MAGICS & set(a.magics):
             env_cells.append(seq)
         deps[seq] = d
-        unresolved[seq] = unres
         if a.star_imports:
             stars.extend((seq, m) for m in a.star_imports)
 
@@ -166,7 +175,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
             continue
         expanded.add(s)
         for dep, names in deps.get(s, {}).items():
-            included.setdefault(dep, []).extend(f"{n} -> seq {s}" for n in names)
+            included.setdefault(dep, []).extend([f"{n} -> seq {s}" for n in names])
             if dep not in expanded:
                 stack.append(dep)
     order = sorted(included)
@@ -180,8 +189,7 @@ def compute_slice(log: list[CellRun], target: CellRun, code_of: dict[int, str | 
 
     drawn = drawn_after(log)
     rng_before = rng_restores(order, prefix, drawn, analyses)
-    return Slice(target, anchor, cells, names, missing, rng_before,
-                 closure_seqs(lineage_deps, end), drawn)
+    return Slice(target, anchor, cells, names, missing, rng_before, drawn, lineage_deps)
 
 
 def rng_restores(order: list[int], prefix: list[CellRun],
@@ -194,15 +202,21 @@ def rng_restores(order: list[int], prefix: list[CellRun],
     latest: dict[str, tuple[int, str]] = {}
     applied: dict[str, int] = {}
     records = sorted((cr.seq, cr.rng) for cr in prefix if cr.rng)
+    if not records:  # no state recorded: nothing to restore
+        return rng_before
     i = 0
+    objects = False  # some generator object's state is among the latest
     for s in order:
         while i < len(records) and records[i][0] <= s:
             for gen, digest in (records[i][1] or {}).items():
                 latest[gen] = (records[i][0], digest)
+                objects = objects or is_object_key(gen)
             i += 1
         draws = drawn.get(s)
         if draws is None:  # the session's last cell: nothing recorded after it, so any call
             draws = {g for g in latest if not is_object_key(g)} if analyses[s].calls else set()
+        elif not draws and not objects:
+            continue  # drew from no global generator, and no generator object to restore
         # A generator object's state was recorded before each cell naming it, whenever it
         # moved: restore it before a cell that reads the name, unless already in place.
         draws = draws | {OBJ_PREFIX + n for n in analyses[s].uses}
@@ -223,11 +237,13 @@ def drawn_after(log: list[CellRun]) -> dict[int, set[str] | None]:
     when a module was just imported, counts too: harmless, there is nothing to restore yet).
     Generator objects are left out: their states are recorded only before cells naming them.
     """
-    top = sorted((cr for cr in log if cr.parent is None), key=lambda cr: cr.seq)
+    top = sorted((cr for cr in log if cr.parent is None), key=operator.attrgetter("seq"))
     out: dict[int, set[str] | None] = {}
-    for cr, nxt in zip(top, [*top[1:], None], strict=True):
-        out[cr.seq] = None if nxt is None else {
-            g for g in nxt.rng or () if not is_object_key(g)}
+    for cr, nxt in itertools.pairwise(top):
+        rng = nxt.rng
+        out[cr.seq] = {g for g in rng if not is_object_key(g)} if rng else set()
+    if top:
+        out[top[-1].seq] = None
     return out
 
 
@@ -252,9 +268,10 @@ def collapse_reruns(sl: Slice) -> None:
     n = len(cells)
     if n < LOOP_FROM:
         return
-    ok = [_foldable(c) for c in cells]
+    static: dict[tuple[int, str], bool] = {}  # re-runs share their code: judged once
+    ok = [_foldable(c, static) for c in cells]
     key = [(c.run.python, c.run.code) for c in cells]
-    fresh = [not sl.rng_before.get(c.seq) for c in cells]
+    fresh = [not sl.rng_before.get(c.run.seq) for c in cells]
     out: list[SliceCell] = []
     i = 0
     while i < n:
@@ -289,15 +306,20 @@ def collapse_reruns(sl: Slice) -> None:
     sl.cells = out
 
 
-def _foldable(cell: SliceCell) -> bool:
+def _foldable(cell: SliceCell, static: dict[tuple[int, str], bool]) -> bool:
+    """The cell run may be replayed as a loop's body; `static` keeps what its code alone
+    says, by analysis and code."""
     run, a = cell.run, cell.analysis
     if (run.python is None or run.status != "ok" or run.figures or run.widget_values
             or cell.external_reads or cell.runtime_reads):
         return False
-    if a.magics or a.imports or a.star_imports or a.functions or a.files_read \
-            or a.value_reads or a.syntax_error:
-        return False
-    return _loop_safe(cell.code)
+    key = (id(a), cell.code)
+    code_ok = static.get(key)
+    if code_ok is None:
+        code_ok = static[key] = not (
+            a.magics or a.imports or a.star_imports or a.functions or a.files_read
+            or a.value_reads or a.syntax_error) and _loop_safe(cell.code)
+    return code_ok
 
 
 @functools.lru_cache(maxsize=256)

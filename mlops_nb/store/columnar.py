@@ -12,7 +12,9 @@ A column is encoded once, when its segment is summarised, as one of:
 
 Pure: bytes in, arrays out. Encoding uses only the standard library (`array`), so the
 kernel's writer thread does not need numpy to keep the index current; decoding uses numpy,
-which listing needs anyway for pandas.
+which listing needs anyway for pandas. Reading a few columns as lists (`str_values`,
+`plain_values`: a run id's prefix, `show`'s lineage) uses the standard library too, so
+`show` and `export` need not import numpy for them.
 """
 
 from __future__ import annotations
@@ -163,6 +165,76 @@ class Column:
             return Column(self.kind, table=self.table, codes=self.codes[index])  # type: ignore[index]
         return Column(self.kind, self.values[index],
                       None if self.mask is None else self.mask[index])
+
+
+def str_values(enc: Any, n: int) -> list[str | None]:
+    """The `n` rows of one encoded `str` column as a list, with the standard library only:
+    finding a run by id prefix reads the id columns alone, and importing numpy for them was
+    a tenth of a second of every `mlops-nb export`. ValueError on anything `concat_encoded`
+    would refuse (the caller then takes the numpy path, which says what is wrong)."""
+    if not isinstance(enc, dict) or enc.get("k") != STR:
+        raise ValueError("not an encoded str column")
+    count = enc["n"]
+    codes = array("i")
+    codes.frombytes(enc["c"])  # ValueError when not whole int32s
+    if len(codes) != n or codes.itemsize != 4:
+        raise ValueError("codes damaged")
+    uniques: list[str | None] = (
+        enc["u"].decode("utf-8", "surrogatepass").split(_SEP) if count else [])
+    if len(uniques) != count:
+        raise ValueError("dictionary damaged")
+    if codes and (max(codes) >= count or min(codes) < -1):
+        raise ValueError("codes damaged")
+    uniques.append(None)  # code -1: an unset row
+    return [uniques[c] for c in codes]
+
+
+_ARRAY_CODES = {I8: "q", F8: "d"}
+
+
+def plain_values(enc: Any, n: int) -> list[Any]:
+    """The `n` rows of one encoded column as the list `decode_column(enc, n).tolist()` gives,
+    with the standard library only (`show` reads five small columns per segment, and numpy's
+    import was half of its time). ValueError or TypeError on anything the numpy decoder
+    would refuse, and on what it would read differently (a mask or bool byte not 0 or 1):
+    the caller then takes the numpy path."""
+    if not isinstance(enc, dict):
+        raise ValueError("not an encoded column")
+    kind = enc.get("k")
+    if kind == STR:
+        return str_values(enc, n)
+    if kind in (I8, F8, B1):
+        raw = enc["v"]
+        if not isinstance(raw, bytes) or len(raw) != _SIZES[kind] * n:
+            raise ValueError("column length differs from the row count")
+        if kind == B1:
+            if raw.strip(b"\x00\x01"):
+                raise ValueError("not a bool column")
+            values: list[Any] = [b == 1 for b in raw]
+        else:
+            buf = array(_ARRAY_CODES[kind])
+            buf.frombytes(raw)
+            values = buf.tolist()
+        mask = enc.get("m")
+        if mask is None:
+            return values
+        if not isinstance(mask, bytes) or len(mask) != n or mask.strip(b"\x00\x01"):
+            raise ValueError("mask damaged")
+        return [v if m else None for v, m in zip(values, mask, strict=True)]
+    if kind != OBJ:
+        raise ValueError(f"unknown column kind {kind!r}")
+    count = enc["n"]
+    codes = array("i")
+    codes.frombytes(enc["c"])
+    if len(codes) != n:
+        raise ValueError("codes damaged")
+    uniques = _json_list(b"[" + enc["j"][1:-1] + b"]") if count else []
+    if not isinstance(uniques, list) or len(uniques) != count:
+        raise ValueError("dictionary damaged")
+    if codes and (max(codes) >= count or min(codes) < -1):
+        raise ValueError("codes damaged")
+    uniques.append(None)
+    return [uniques[c] for c in codes]
 
 
 def _table(uniques: list[Any]) -> np.ndarray:

@@ -11,6 +11,9 @@ import xxhash
 SESSIONS_DIR = "sessions"
 INDEX_DIR = "index"
 BLOBS_DIR = "blobs"
+# The segment file's table of cell runs (TinyDB's table name): readers need only the name,
+# not the writer.
+CELL_RUNS_TABLE = "cell_runs"
 SEGMENT_RE = re.compile(r"^(?P<session>[A-Za-z0-9_-]+)\.(?P<segment>\d{4,})\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import AmbiguousRunId, MlopsNbError, RunNotFound, StoreCorrupt
 from ..records import CellRun, cell_run_from_dict
 from .blobs import BlobStore
-from .columnar import STR, Column, concat, concat_encoded
+from .columnar import STR, Column, concat, concat_encoded, plain_values, str_values
 from .index import (
     BASE_COLUMNS,
     Summary,
@@ -32,9 +32,8 @@ from .index import (
     summary_row,
     write_summary,
 )
-from .layout import BLOBS_DIR, SEGMENT_RE, SESSIONS_DIR, index_path_for
+from .layout import BLOBS_DIR, CELL_RUNS_TABLE, SEGMENT_RE, SESSIONS_DIR, index_path_for
 from .storage import read_json_file
-from .writer import CELL_RUNS_TABLE
 
 
 @dataclass
@@ -371,7 +370,7 @@ class StoreReader:
             if got is None or not got[0]:
                 continue
             try:
-                ids = concat_encoded([(got[1]["id"], got[0])]).values.tolist()
+                ids = str_values(got[1]["id"], got[0])
             except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
                 ids = (self.summary(seg, "runs") or {"id": _no_ids()})["id"].values.tolist()
             for rid in ids:
@@ -417,21 +416,52 @@ class StoreReader:
         for seg in self.segments():
             if seg.session != run.session:
                 continue
-            cells = self.summary(seg, "cells")
+            cells = self._cells_lists(seg)
             if cells is None:
-                continue
-            ids = cells["id"].values.tolist()
+                decoded = self.summary(seg, "cells")
+                if decoded is None:
+                    continue
+                cells = {k: c.tolist() for k, c in decoded.items()}
+            ids = cells["id"]
             for key, out in (("deps", deps), ("lineage", stored)):
-                for rid, value in zip(ids, cells[key].tolist(), strict=True):
+                for rid, value in zip(ids, cells[key], strict=True):
                     if isinstance(value, list):
                         out[rid] = [d for d in value if isinstance(d, str)]
-            seq.update(zip(ids, cells["seq"].tolist(), strict=True))
-            counts.update(zip(ids, cells["execution_count"].tolist(), strict=True))
+            seq.update(zip(ids, cells["seq"], strict=True))
+            counts.update(zip(ids, cells["execution_count"], strict=True))
         if run.lineage is not None:
             return list(run.lineage), counts
         from ..lineage import deps_closure
 
         return deps_closure(run.deps, deps, stored, seq), counts
+
+    def _cells_lists(self, seg: Segment) -> dict[str, list[Any]] | None:
+        """A segment's cells summary as plain lists, decoded without numpy (`show` of a long
+        chain reads one per segment). None when the summary is not current or anything in it
+        is off: then `summary` answers, and rebuilds it, as before."""
+        found = self._current_summary(seg)
+        if found is None:
+            return None
+        import msgspec
+
+        try:
+            pairs = msgspec.msgpack.decode(found.raw_cells)
+            if not isinstance(pairs, list):
+                return None
+            encoded: dict[str, Any] = {}
+            for pair in pairs:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], bytes)):
+                    return None
+                encoded[pair[0].decode("utf-8", "surrogatepass")] = pair[1]
+            n = found.cells_n
+            cells = {k: plain_values(enc, n) for k, enc in encoded.items()}
+            if "id" not in cells or (n and (encoded["id"].get("k") != STR
+                                            or None in cells["id"])):
+                return None
+        except (msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError,
+                UnicodeDecodeError):
+            return None
+        return cells
 
     def session_log(self, session: str, *, light: bool = False) -> list[CellRun]:
         """A session's cell runs in execution order: what lineage and export replay.

@@ -39,12 +39,11 @@ from tinydb.middlewares import CachingMiddleware
 from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
 from .index import cell_row, summary_row, write_summary
-from .layout import BLOBS_DIR, index_path_for, segment_path
+from .layout import BLOBS_DIR, CELL_RUNS_TABLE, index_path_for, segment_path
 from .storage import AtomicJSONStorage, remove_stray_temps
 
 log = logging.getLogger(__name__)
 
-CELL_RUNS_TABLE = "cell_runs"
 SESSION_TABLE = "session"
 DEFAULT_SEGMENT_SIZE = 200
 DEFAULT_FLUSH_INTERVAL = 0.05
