@@ -200,17 +200,23 @@ def test_a_slice_cell_with_damaged_values_is_read_the_tolerant_way(tracked):
     tracked.run("b = a * 3")
     tracked.run("score = float(b)")
     (run,) = runs_of(tracked)
+    assert _damage(tracked, lambda rec: rec["defs"] == ["b"], data=[1]) == 1  # not a mapping
+    with pytest.raises(HiddenState, match="b"):
+        export_run(run.id, Path.cwd() / "exp")
+
+
+def _damage(tracked, match, **fields) -> int:
+    """Overwrite `fields` of the stored records `match` picks, as a damaged store would hold
+    them; how many were damaged."""
     damaged = 0
     for seg in (tracked.tracker.home / "sessions").glob("*/*.json"):
         doc = json.loads(seg.read_text())
         for rec in doc["cell_runs"].values():
-            if rec["defs"] == ["b"]:
-                rec["data"] = [1]  # not a mapping
+            if match(rec):
+                rec.update(fields)
                 damaged += 1
         seg.write_text(json.dumps(doc))
-    assert damaged == 1
-    with pytest.raises(HiddenState, match="b"):
-        export_run(run.id, Path.cwd() / "exp")
+    return damaged
 
 
 def _exported_files(out):
@@ -286,15 +292,8 @@ def test_a_damaged_value_in_a_folded_re_run_still_sends_the_export_the_tolerant_
         tracked.run("x = x + 1")
     tracked.run("score = float(x)")
     (run,) = runs_of(tracked)
-    damaged = 0
-    for seg in (tracked.tracker.home / "sessions").glob("*/*.json"):
-        doc = json.loads(seg.read_text())
-        for rec in doc["cell_runs"].values():
-            if rec["seq"] == 5:  # the fourth re-run
-                rec["estimators"] = {"m": 3}  # not a mapping of mappings
-                damaged += 1
-        seg.write_text(json.dumps(doc))
-    assert damaged == 1
+    # the fourth re-run's estimators: not a mapping of mappings
+    assert _damage(tracked, lambda rec: rec["seq"] == 5, estimators={"m": 3}) == 1
     tolerant = []
     real = StoreReader.session_log
 
