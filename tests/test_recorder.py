@@ -521,3 +521,23 @@ def test_a_record_whose_secrets_cannot_be_checked_keeps_its_place_and_nothing_el
     text = StoreReader(tracked.tracker.home).blobs.get(withheld.code).decode()
     assert "boom" not in text and "not stored" in text
     assert log[2].deps == [withheld.id]  # the lineage stays whole
+
+
+def test_the_session_log_is_the_same_whichever_thread_completes_each_record(tracked):
+    """Reads of the session log from the kernel thread race the writer for the same steps:
+    whoever gets there first, each record is completed once, in order, and what is stored
+    agrees with the kernel's log."""
+    tracked.run("a = 0")
+    for i in range(1, 150):
+        tracked.run(f"lr = {i / 1000!r}\na = a + 1" if i % 3 else "b = a * 2\nacc = b / 1000")
+        if i % 7 == 0:
+            assert len(tracked.tracker.log) == i + 1  # settled here, mid-stream
+    log = tracked.tracker.log
+    stored = log_of(tracked)
+    assert [cr.seq for cr in stored] == list(range(150))
+    ids = [e.id for e in log.entries]
+    assert [cr.id for cr in stored] == ids
+    for cr, entry in zip(stored, log.entries, strict=True):
+        assert cr.deps == [ids[d] for d in entry.deps]
+    last = [cr for cr in stored if cr.metrics][-1]  # cell 147: a = 98 (147 - 49 increments)
+    assert last.metrics == {"acc": 0.196} and last.effective_params["lr"] == 0.146
