@@ -481,10 +481,16 @@ class _CellVisitor(ast.NodeVisitor):
                 for target in ast.walk(kw.value):
                     if isinstance(target, ast.Name):
                         self.mutate(target.id)
-        args = tuple(dict.fromkeys(
-            r for r in (_root_name(a.value if isinstance(a, ast.Starred) else a)
-                        for a in (*node.args, *(k.value for k in node.keywords)))
-            if r is not None))
+        roots: dict[str, None] = {}  # the names the arguments are rooted at, in order, once
+        for a in node.args:
+            r = _root_name(a.value if type(a) is ast.Starred else a)
+            if r is not None:
+                roots[r] = None
+        for kw in node.keywords:
+            r = _root_name(kw.value)
+            if r is not None:
+                roots[r] = None
+        args = tuple(roots)
         direct = isinstance(func, ast.Name) or (
             isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name))
         maker, maker_args = _maker(func)

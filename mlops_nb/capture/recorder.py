@@ -532,7 +532,9 @@ class Tracker:
         iterations = recorded_iterations(ctx)
         if iterations:  # the runs are the iterations; the loop's cell run keeps the steps
             cr.metrics = {}
-        self._append(cr, analysis, blobs, rng=ctx.rng)
+        # The cell's parse goes with it: freeing a big tree is work the writer thread can
+        # do (the kernel would, untracked, but after IPython's own hooks).
+        self._append(cr, analysis, blobs, rng=ctx.rng, retire=self._last_tree)
         for k, it in enumerate(iterations):
             child_blobs: dict[str, bytes] = {}
             rng = iterations[k - 1]["rng_after"] if k else None
@@ -548,7 +550,8 @@ class Tracker:
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
-                parent: CellRun | None = None, rng: dict[str, Any] | None = None) -> None:
+                parent: CellRun | None = None, rng: dict[str, Any] | None = None,
+                retire: Any = None) -> None:
         """The one way out: hand the record to the writer, which completes it on its thread
         (RNG states serialised, redact, move large values to blobs, add to the lineage
         index: `_finish`) before anything keeps it. A child run (`parent`) takes its parent's
@@ -557,7 +560,8 @@ class Tracker:
         self.last_id = cr.id
         note_functions(self.functions, cr.defs, analysis.functions)
         allowed = frozenset(self.allowed_params)
-        k = self._steps.add(lambda: self._finish(cr, analysis, blobs, allowed, parent, rng))
+        k = self._steps.add(lambda: self._finish(cr, analysis, blobs, allowed, parent, rng,
+                                                 retire))
         if not self.ensure_writer().append(
                 cr, blobs, finish=lambda: self._steps.run_upto(k)):
             self._steps.run_upto(k)  # dropped (the store has been failing): index it still
@@ -565,9 +569,10 @@ class Tracker:
 
     def _finish(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
                 allowed: frozenset[str], parent: CellRun | None,
-                rng: dict[str, Any] | None = None) -> bool:
+                rng: dict[str, Any] | None = None, retire: Any = None) -> bool:
         """Complete a record (any thread, in seq order: capture/deferred.py). A record whose
-        secrets could not be checked keeps its place in the session and nothing else."""
+        secrets could not be checked keeps its place in the session and nothing else.
+        `retire` (the cell's parse) is only held: it is freed with this step, on its thread."""
         try:
             if rng:  # the states before the cell, copied then; serialised now
                 cr.rng = {name: blob(blobs, payload() if callable(payload) else payload)
