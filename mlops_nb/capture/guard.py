@@ -24,6 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+try:  # the C functions under `signal`: its wrappers turn every handler into an enum, which
+    import _signal as _handlers  # was a third of arming a budget, once per cell
+except ImportError:  # pragma: no cover - another interpreter
+    _handlers = signal  # type: ignore[assignment]
+
 
 class CaptureTimeout(BaseException):
     """A capture step ran out of its time budget (a BaseException: user code must not catch
@@ -79,7 +84,7 @@ def time_budget(seconds: float | None = None,
             fired = True
             raise exc(message)
 
-    previous = signal.signal(sig, handler)
+    previous = _handlers.signal(sig, handler)
     try:
         if sig == signal.SIGALRM:
             signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -91,7 +96,7 @@ def time_budget(seconds: float | None = None,
             with _watchdog(seconds, sig):
                 yield
     finally:
-        signal.signal(sig, previous)
+        _handlers.signal(sig, previous)
 
 
 def _free_signal() -> int | None:
@@ -111,7 +116,7 @@ def _free_signal() -> int | None:
 
 
 def _unclaimed(sig: int) -> bool:
-    return signal.getsignal(sig) in (signal.SIG_DFL, signal.SIG_IGN, None)
+    return _handlers.getsignal(sig) in (signal.SIG_DFL, signal.SIG_IGN, None)
 
 
 class _Watchdog:
