@@ -83,7 +83,7 @@ class RngWatcher:
         identity) changed since it was last recorded: its state before the cell draws."""
         out: dict[str, bytes] = {}
         kinds = _generator_kinds()
-        for name in set(_WORD.findall(code)).intersection(ns):
+        for name in ns.keys() & _WORD.findall(code):  # no set of all the words first
             obj = ns[name]
             kind = kinds.get(type(obj))
             if kind is None and isinstance(obj, random.Random) and \
