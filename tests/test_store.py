@@ -373,3 +373,5 @@ def test_segment_writes_are_the_bytes_json_dumps_gives_with_reused_documents(tab
     grown.setdefault("cell_runs", {})["99"] = {"new": [1, 2.5, "x"]}
     assert storage._encode(grown) == expected(grown)
     assert storage._encode(grown) == expected(grown)
+    odd = {"cell_runs": {1: {"a": 1}, "2": {"b": None}}}  # a key json.dumps turns into text
+    assert storage._encode(odd) == expected(odd)

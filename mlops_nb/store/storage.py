@@ -161,7 +161,8 @@ class AtomicJSONStorage(Storage):
 
     def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
         self.path = Path(path)
-        self._encoded: dict[int, tuple[Any, bytes]] = {}  # id(document) -> (it, its JSON)
+        # id(document) -> (it, its id, `"id":{...}` as written)
+        self._encoded: dict[int, tuple[Any, str, bytes]] = {}
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         data = read_json_file(self.path)
@@ -174,8 +175,7 @@ class AtomicJSONStorage(Storage):
 
     def _encode(self, data: dict[str, dict[str, Any]]) -> bytes:
         if not (isinstance(data, dict) and all(
-                isinstance(name, str) and isinstance(docs, dict)
-                and all(isinstance(k, str) for k in docs) for name, docs in data.items())):
+                isinstance(name, str) and isinstance(docs, dict) for name, docs in data.items())):
             return _dumps(data)  # not TinyDB's shape: no shortcut
         old, new = self._encoded, {}
         tables = []
@@ -183,10 +183,12 @@ class AtomicJSONStorage(Storage):
             parts = []
             for doc_id, doc in docs.items():
                 hit = old.get(id(doc))
-                if hit is None or hit[0] is not doc:
-                    hit = (doc, _dumps(doc))
+                if hit is None or hit[0] is not doc or hit[1] != doc_id:
+                    if not isinstance(doc_id, str):  # json.dumps would turn it into text
+                        return _dumps(data)
+                    hit = (doc, doc_id, _dumps(doc_id) + b":" + _dumps(doc))
                 new[id(doc)] = hit
-                parts.append(_dumps(doc_id) + b":" + hit[1])
+                parts.append(hit[2])
             tables.append(_dumps(name) + b":{" + b",".join(parts) + b"}")
         self._encoded = new
         return b"{" + b",".join(tables) + b"}"

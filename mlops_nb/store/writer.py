@@ -216,10 +216,9 @@ class SessionWriter:
             self._cond.notify_all()
             while True:
                 oldest = next(iter(self._unsaved), None)
-                if (oldest is None or oldest >= target) and not (
-                        self._inbox and self._thread.is_alive()) and not (
-                        self._thread.is_alive()
-                        and any(seg.summary_stale for seg in list(self._open))):
+                busy = self._thread.is_alive() and (
+                    self._inbox or any(seg.summary_stale for seg in list(self._open)))
+                if (oldest is None or oldest >= target) and not busy:
                     return True  # written, and the run index says so
                 if self._attempts > first and self._last_failed:
                     return False
