@@ -174,16 +174,19 @@ def str_values(enc: Any, n: int) -> list[str | None]:
     would refuse (the caller then takes the numpy path, which says what is wrong)."""
     if not isinstance(enc, dict) or enc.get("k") != STR:
         raise ValueError("not an encoded str column")
-    count = enc["n"]
+    uniques = enc["u"].decode("utf-8", "surrogatepass").split(_SEP) if enc["n"] else []
+    return _by_code(enc, n, uniques)
+
+
+def _by_code(enc: dict[str, Any], n: int, uniques: Any) -> list[Any]:
+    """The rows of a dictionary-encoded column: its int32 codes into `uniques`, -1 unset."""
     codes = array("i")
     codes.frombytes(enc["c"])  # ValueError when not whole int32s
     if len(codes) != n or codes.itemsize != 4:
         raise ValueError("codes damaged")
-    uniques: list[str | None] = (
-        enc["u"].decode("utf-8", "surrogatepass").split(_SEP) if count else [])
-    if len(uniques) != count:
+    if not isinstance(uniques, list) or len(uniques) != enc["n"]:
         raise ValueError("dictionary damaged")
-    if codes and (max(codes) >= count or min(codes) < -1):
+    if codes and (max(codes) >= len(uniques) or min(codes) < -1):
         raise ValueError("codes damaged")
     uniques.append(None)  # code -1: an unset row
     return [uniques[c] for c in codes]
@@ -223,18 +226,7 @@ def plain_values(enc: Any, n: int) -> list[Any]:
         return [v if m else None for v, m in zip(values, mask, strict=True)]
     if kind != OBJ:
         raise ValueError(f"unknown column kind {kind!r}")
-    count = enc["n"]
-    codes = array("i")
-    codes.frombytes(enc["c"])
-    if len(codes) != n:
-        raise ValueError("codes damaged")
-    uniques = _json_list(b"[" + enc["j"][1:-1] + b"]") if count else []
-    if not isinstance(uniques, list) or len(uniques) != count:
-        raise ValueError("dictionary damaged")
-    if codes and (max(codes) >= count or min(codes) < -1):
-        raise ValueError("codes damaged")
-    uniques.append(None)
-    return [uniques[c] for c in codes]
+    return _by_code(enc, n, _json_list(b"[" + enc["j"][1:-1] + b"]") if enc["n"] else [])
 
 
 def _table(uniques: list[Any]) -> np.ndarray:
