@@ -22,6 +22,10 @@ unchanged and after a draw, the AST analysis plus lineage of a 50-statement cell
 of four small arrays, one by one and in one read), then the recorder's whole added cost per
 cell is the CPU spent inside its hooks (parse, pre_run_cell, post_execute, post_run_cell) for
 real cells, reported at the median and the 95th percentile next to the cells' own CPU.
+A recorder can also cost the kernel outside its hooks (objects it keeps alive make the
+garbage collector run more often, in IPython's code or the user's), so the same cells run
+untracked first in the same shell, and the whole cell's main-thread CPU tracked minus
+untracked is printed too, with the collections each side ran per generation.
 What the recorder leaves to its writer thread (redaction, large values to blobs, RNG states
 serialised, the lineage index, then the write: capture/deferred.py) is printed beside it as
 that thread's CPU per cell, so nothing moved off the cell is hidden from the figures.
@@ -250,6 +254,41 @@ class _HookClock:
         return value
 
 
+class _Collections:
+    """The garbage collections the main thread ran (per generation) between start and stop:
+    what a recorder keeping objects alive across cells makes the kernel pay outside its own
+    hooks, where the hook clock does not see it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._main = threading.get_ident()
+        self._counts = [0, 0, 0]
+        self._on = False
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        import threading
+
+        if self._on and phase == "start" and threading.get_ident() == self._main:
+            self._counts[info["generation"]] += 1
+
+    def start(self) -> None:
+        import gc
+
+        self._counts = [0, 0, 0]
+        self._on = True
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+
+    def stop(self) -> list[int]:
+        import gc
+
+        self._on = False
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+        return list(self._counts)
+
+
 def _thread_cpu(thread: Any) -> float:
     """CPU seconds a thread has used (Linux: its own clock); NaN where that is not available."""
     try:
@@ -336,6 +375,21 @@ def phases(cells: int) -> dict[str, Any]:
     ip = make_shell()
     _run(ip, SETUP)
     _run(ip, SKLEARN_SETUP)
+    kinds = (("fifty", fifty_statement_cell), ("workload", workload_cell),
+             ("sklearn", sklearn_cell))
+    collections = _Collections()
+    counter = 0
+    plain: dict[str, list[float]] = {}
+    for kind, make in kinds:  # the same cells untracked first: the whole cell's baseline
+        for _ in range(10):
+            _run(ip, make(counter))
+            counter += 1
+        plain[kind] = []
+        collections.start()
+        for _ in range(cells):
+            _run(ip, make(counter), plain[kind])
+            counter += 1
+        out[f"{kind}_plain_collections"] = collections.stop()
     _magic(ip, "%load_ext mlops_nb")
     tracker = ip._mlops_nb_tracker
     _magic(ip, "%track on --experiment phases")
@@ -344,9 +398,7 @@ def phases(cells: int) -> dict[str, Any]:
     hooks.uninstall(tracker)
     clock = _HookClock(tracker)
     hooks.install(tracker)  # again, so IPython calls the timed handlers
-    counter = 0
-    for kind, make in (("fifty", fifty_statement_cell), ("workload", workload_cell),
-                       ("sklearn", sklearn_cell)):
+    for kind, make in kinds:
         for _ in range(10):  # warm up
             _run(ip, make(counter))
             counter += 1
@@ -354,15 +406,22 @@ def phases(cells: int) -> dict[str, Any]:
         clock.take()
         hook_cpu, cell_cpu = [], []
         writer0 = _thread_cpu(tracker.writer._thread)
+        collections.start()
         for _ in range(cells):
             _run(ip, make(counter), cell_cpu)
             hook_cpu.append(clock.take())
             counter += 1
+        kept = collections.stop()
         tracker.flush(None)
         writer_cpu = (_thread_cpu(tracker.writer._thread) - writer0) / cells
+        base = plain[kind]
         out[kind] = {"hook_cpu_p50_s": _percentile(hook_cpu, 0.5),
                      "hook_cpu_p95_s": _percentile(hook_cpu, 0.95),
-                     "cell_cpu_p50_s": _percentile(cell_cpu, 0.5),
+                     "cell_cpu_p50_s": _percentile(base, 0.5),
+                     "added_cpu_p50_s": _percentile(cell_cpu, 0.5) - _percentile(base, 0.5),
+                     "added_cpu_p95_s": _percentile(cell_cpu, 0.95) - _percentile(base, 0.95),
+                     "collections": kept,
+                     "plain_collections": out.pop(f"{kind}_plain_collections"),
                      "writer_cpu_per_cell_s": writer_cpu}
     out["hook_cpu_p95_worst_s"] = max(out[k]["hook_cpu_p95_s"]
                                       for k in ("fifty", "workload", "sklearn"))
@@ -389,6 +448,11 @@ def print_phases(res: dict[str, Any]) -> None:
         rows.append((f"whole recorder, {kind} cell, p50 (the cell itself: {own:.2f} ms)",
                      r["hook_cpu_p50_s"], None))
         rows.append((f"whole recorder, {kind} cell, p95", r["hook_cpu_p95_s"], 1.0))
+        if "added_cpu_p50_s" in r:
+            rows.append((f"  whole cell, tracked minus untracked, {kind}, p50",
+                         r["added_cpu_p50_s"], None))
+            rows.append((f"  whole cell, tracked minus untracked, {kind}, p95",
+                         r["added_cpu_p95_s"], 1.0))
         rows.append((f"  writer thread per {kind} cell (deferred steps, the write; mean)",
                      r["writer_cpu_per_cell_s"], None))
     print(f"{'phase (main-thread CPU)':<66} {'ms':>8}  target")
@@ -396,6 +460,13 @@ def print_phases(res: dict[str, Any]) -> None:
         verdict = "" if target is None else (f"<= {target:g} ms " +
                                              ("ok" if value * ms <= target else "MISSED"))
         print(f"{label:<66} {value * ms:8.3f}  {verdict}")
+    if all("collections" in res[k] for k in ("fifty", "workload", "sklearn")):
+        print("garbage collections on the kernel's thread (generations 0/1/2), untracked -> "
+              "tracked:")
+        for kind in ("fifty", "workload", "sklearn"):
+            r = res[kind]
+            print(f"  {kind:<9} {'/'.join(map(str, r['plain_collections'])):>10} -> "
+                  f"{'/'.join(map(str, r['collections']))}")
 
 
 def main(argv: list[str] | None = None) -> None:

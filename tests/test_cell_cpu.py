@@ -90,15 +90,33 @@ def test_cached_parameter_names_give_get_params(est):
     assert all(got[k] is want[k] for k in want)
 
 
-def test_bound_names_reads_the_given_tree_like_the_code():
-    code = "acc = m.score(X, y)\nother = 1"
-    call = autolog.Call("metric", "score", (("<cell>", 1),), None, 0.75, model="m")
+def _bounds(code: str) -> list[int]:
+    return [n for stmt in ast.parse(code).body for n in (stmt.lineno, stmt.end_lineno)]
+
+
+@pytest.mark.parametrize("code, line", [
+    ("acc = m.score(X, y)\nother = 1", 1),
+    ("other = 1\nacc = m.score(X, y)", 2),
+    ("x = 1\nacc = m.score(\n    X,\n    y)\nz = 2", 4),  # the call's last line
+    ("for i in range(3):\n    acc = m.score(X, y)\n    print(acc)", 2),
+    ("import mlops_nb as mnb\nmnb.log_metric('acc', m.score(X, y))", 2),
+    ("x = (1,\n 2); acc = m.score(X, y)", 2),  # shares a line: the whole cell is parsed
+    ("a = 1\r\nacc = m.score(X, y)", 2),
+])
+def test_bound_names_cut_out_of_the_cell_read_like_the_whole_cell(code, line):
+    """Only the statements holding the calls are parsed again (the recorder keeps no tree),
+    with the same answer as parsing the whole cell."""
+    call = autolog.Call("metric", "score", (("<cell>", line),), None, 0.75, model="m")
     named = [("m_score", call)]
-    by_code = autolog.bound_names(code, named, {"acc": 0.75}, {})
-    assert by_code == {"m_score": "acc"}
-    assert autolog.bound_names(code, named, {"acc": 0.75}, {}, ast.parse(code)) == by_code
-    moved = ast.parse("other = 1\nacc = m.score(X, y)")  # the tree is what is read
-    assert autolog.bound_names(code, named, {"acc": 0.75}, {}, moved) == {}
+    found = {}
+    for bound, explicit in (({"acc": 0.75}, {}), ({}, {"acc": 0.75})):
+        whole = autolog.bound_names(code, named, bound, explicit)
+        assert autolog.bound_names(code, named, bound, explicit, _bounds(code)) == whole
+        found.update(whole)
+    assert found  # each case names the series (`acc = ...`) or drops it (log_metric)
+    # the bounds are what is read: pointing elsewhere finds no binding there
+    assert autolog.bound_names(code, named, {"acc": 0.75}, {}, [99, 99]) == \
+        autolog.bound_names(code, named, {"acc": 0.75}, {})
 
 
 def test_an_array_and_its_view_both_stay_cached_while_unchanged():

@@ -541,3 +541,46 @@ def test_the_session_log_is_the_same_whichever_thread_completes_each_record(trac
         assert cr.deps == [ids[d] for d in entry.deps]
     last = [cr for cr in stored if cr.metrics][-1]  # cell 147: a = 98 (147 - 49 increments)
     assert last.metrics == {"acc": 0.196} and last.effective_params["lr"] == 0.146
+
+
+def test_the_cells_parse_is_analysed_once_and_freed_with_the_cell(tracked, monkeypatch):
+    """The recorder analyses IPython's own parse of the cell as it is made and keeps none of
+    it: the tree is freed when the cell ends, as untracked, even while the writer thread is
+    still busy with the record (a tree held until then outlives the next cell's garbage
+    collections). The record is the same as ever."""
+    import ast
+    import threading
+    import weakref
+
+    from mlops_nb.capture import recorder
+
+    trees: list[weakref.ref] = []
+    compiler = tracked.ip.compile
+    inner = compiler.ast_parse
+
+    def parse(*args, **kwargs):
+        tree = inner(*args, **kwargs)
+        if isinstance(tree, ast.Module):
+            trees.append(weakref.ref(tree))
+        return tree
+
+    compiler.ast_parse = parse
+    parses = []
+    real_analyze = recorder.analyze
+    monkeypatch.setattr(recorder, "analyze", lambda code: parses.append(type(code)) or
+                        real_analyze(code))
+    release = threading.Event()
+    finish = tracked.tracker._finish
+    monkeypatch.setattr(tracked.tracker, "_finish",
+                        lambda *a, **k: release.wait(10) and finish(*a, **k))
+    try:
+        tracked.run("alpha = 0.5\nscores = [alpha * k for k in range(3)]\naccuracy = 0.9")
+        assert trees and trees[-1]() is None  # freed, though the record is not written yet
+    finally:
+        release.set()
+        compiler.ast_parse = inner
+    assert parses == [ast.Module]  # IPython's parse, analysed once: not parsed again
+    tracked.flush()
+    last = log_of(tracked)[-1]
+    assert last.params == {"alpha": 0.5} and last.metrics == {"accuracy": 0.9}
+    assert "alpha" in last.defs and "scores" in last.defs

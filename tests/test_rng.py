@@ -32,7 +32,7 @@ def test_state_payloads_are_the_json_they_always_were():
     for draw in (lambda: None, random.random, np.random.random, np.random.normal,
                  lambda: random.gauss(0, 1)):
         draw()
-        watcher._last_random = watcher._numpy_raw = None  # report both states afresh
+        watcher._last_random = watcher._random_raw = watcher._numpy_raw = None  # afresh
         watcher._last_numpy = None
         got = watcher.changed_states()
         version, internal, gauss = random.getstate()
@@ -40,3 +40,36 @@ def test_state_payloads_are_the_json_they_always_were():
         name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
         assert got["numpy"] == json.dumps([name, keys.tolist(), int(pos), int(has_gauss),
                                            float(cached)]).encode()
+
+
+def test_the_random_module_state_read_in_place_sees_every_move():
+    """The words are read from the generator's memory (once checked against getstate()), and
+    a draw that only uses the cached normal still counts as a move."""
+    import platform
+
+    w = RngWatcher()
+    random.seed(11)
+    w.changed_states()
+    if platform.python_implementation() == "CPython":
+        assert w._random_addr  # the cheap digest, not a copy of the state per cell
+    random.gauss(0, 1)  # draws two uniforms, caches the second normal
+    first = w.changed_states()
+    assert "random" in first
+    random.gauss(0, 1)  # uses the cached normal: the twister's words do not move
+    second = w.changed_states()
+    assert "random" in second and second["random"] != first["random"]
+    assert "random" not in w.changed_states()
+    state = random.getstate()
+    random.random()
+    random.setstate(state)  # back where it was: not a move
+    assert "random" not in w.changed_states()
+    random.seed(11)
+    assert "random" in w.changed_states()
+    restore_random(first["random"])
+    assert random.getstate()[1] == json_state(first["random"])
+
+
+def json_state(payload: bytes) -> tuple[int, ...]:
+    import json
+
+    return tuple(json.loads(payload)[1])

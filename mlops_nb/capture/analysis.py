@@ -15,7 +15,7 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..varexpand import names_used
 from .effects import ARG_MUTATORS, VIEW_METHODS
@@ -39,9 +39,10 @@ class FunctionEffects:
     mutates: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class CallSite:
-    """One call in a cell, as far as mutation analysis needs it (see effects.py).
+class CallSite(NamedTuple):
+    """One call in a cell, as far as mutation analysis needs it (see effects.py). A named
+    tuple: a cell has many, built between the user's cells, and a frozen dataclass sets each
+    field through `object.__setattr__`.
 
     `receiver` is the name the callee hangs off (`df` in `df["a"].sum()`), None for a call of
     a plain name (`len(df)`, whose name is `func`); `direct` when the callee is exactly
@@ -114,6 +115,7 @@ class _NotPlain(Exception):
 
 
 _SIGNED = (ast.USub, ast.UAdd)
+_Name, _Constant, _Load = ast.Name, ast.Constant, ast.Load
 _LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
 
 
@@ -241,6 +243,13 @@ class _CellVisitor(ast.NodeVisitor):
         self._muts: dict[str, None] = {}
         self._hard: dict[str, None] = {}
         self._any_mut: dict[str, None] = {}
+        self._loads = out.load_counts
+        self._def_counts = out.def_counts
+        # The top-level statement being visited: its bindings (literal parameters, widget
+        # reads, aliases, lambdas) are read in the same pass. Lambdas bound at top level are
+        # kept apart and win over a `def` of the same name, whatever the order.
+        self.top: ast.AST | None = None
+        self.lambdas: dict[str, FunctionEffects] = {}
         # Whether `constructor_keywords` could find anything: a constructor-like call was
         # visited, or the cell has code this visitor does not descend into and that walk does
         # (comprehensions, annotations, a magic's arguments). False saves that second walk.
@@ -252,6 +261,14 @@ class _CellVisitor(ast.NodeVisitor):
 
     def visit(self, node: ast.AST) -> Any:
         cls = node.__class__
+        if cls is _Name:  # most nodes are names and constants: no dispatch for them
+            if node.ctx.__class__ is _Load:  # type: ignore[attr-defined]
+                self.use(node.id)  # type: ignore[attr-defined]
+            else:
+                self.visit_Name(node)  # type: ignore[arg-type]
+            return None
+        if cls is _Constant:
+            return None
         method = self._dispatch.get(cls)
         if method is None:
             method = getattr(type(self), "visit_" + cls.__name__, type(self).generic_visit)
@@ -274,8 +291,17 @@ class _CellVisitor(ast.NodeVisitor):
     # The commonest expressions, visited as `generic_visit` would (fields in order) without
     # a dispatch per context or operator node, which records nothing.
     def visit_BinOp(self, node: ast.BinOp) -> None:
-        self.visit(node.left)
-        self.visit(node.right)
+        left, right = node.left, node.right
+        cls = left.__class__  # `a * 2 + b`: the operands are mostly names and constants
+        if cls is _Name:
+            self.use(left.id)  # type: ignore[attr-defined]  # always a load in an expression
+        elif cls is not _Constant:
+            self.visit(left)
+        cls = right.__class__
+        if cls is _Name:
+            self.use(right.id)  # type: ignore[attr-defined]
+        elif cls is not _Constant:
+            self.visit(right)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
         self.visit(node.operand)
@@ -300,13 +326,13 @@ class _CellVisitor(ast.NodeVisitor):
 
     # -- recording ----------------------------------------------------------------------------
     def use(self, name: str) -> None:
-        counts = self.out.load_counts
+        counts = self._loads
         counts[name] = counts.get(name, 0) + 1
         if name not in self.defined:
             self._uses.setdefault(name)
 
     def define(self, name: str) -> None:
-        counts = self.out.def_counts
+        counts = self._def_counts
         counts[name] = counts.get(name, 0) + 1
         self.defined.add(name)
         self._defs.setdefault(name)
@@ -331,15 +357,27 @@ class _CellVisitor(ast.NodeVisitor):
 
     # -- statements ---------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
-        self.visit(node.value)
-        for target in node.targets:
+        value = node.value
+        self.visit(value)
+        targets = node.targets
+        if len(targets) == 1 and targets[0].__class__ is _Name:  # `x = ...`: most statements
+            name = targets[0].id  # type: ignore[attr-defined]
+            self.define(name)
+            if node is self.top and value.__class__ in _BINDING_VALUES:
+                _bind_name(self.out, name, value, self.lambdas)
+            return
+        for target in targets:
             self._store_target(target)
+        if node is self.top:
+            _bind_targets(self.out, targets, value)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.param_calls = True  # the annotation is not visited
         if node.value is not None:
             self.visit(node.value)
             self._store_target(node.target)
+            if node is self.top:
+                _bind_pair(self.out, node.target, node.value)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.visit(node.value)
@@ -447,53 +485,68 @@ class _CellVisitor(ast.NodeVisitor):
             self.mutate(node.id)
 
     def visit_Call(self, node: ast.Call) -> None:
-        magic = _magic_call(node)
-        if magic is not None:
-            if node.keywords or any(type(a) is not ast.Constant for a in node.args):
-                self.param_calls = True
-            self._visit_magic(*magic)
-            return
+        func = node.func
+        fcls = func.__class__
+        if fcls is ast.Attribute and func.value.__class__ is ast.Call:  # type: ignore[attr-defined]
+            magic = _magic_call(node)  # `get_ipython().run_line_magic(...)`
+            if magic is not None:
+                if node.keywords or any(type(a) is not ast.Constant for a in node.args):
+                    self.param_calls = True
+                self._visit_magic(*magic)
+                return
         if not self.param_calls and call_param_target(node) is not None:
             self.param_calls = True
-        func = node.func
-        inplace = any(
+        keywords = node.keywords
+        inplace = bool(keywords) and any(
             kw.arg == "out" or (kw.arg == "inplace" and not (
                 isinstance(kw.value, ast.Constant) and kw.value.value is False))
-            for kw in node.keywords)
-        if isinstance(func, ast.Attribute):
-            root = _root_name(func)
-            self._visit_subexprs(func)
+            for kw in keywords)
+        direct = fcls is _Name
+        if fcls is ast.Attribute:
+            inner = func.value  # type: ignore[attr-defined]
+            direct = inner.__class__ is _Name
+            root = inner.id if direct else _root_name(inner)
+            if not direct:
+                self._visit_subexprs(func)
             if root is not None:
                 self.mutate(root, by_call=not inplace)
-            name = func.attr
-            self._note_file_call(func.attr, node)
+            name = func.attr  # type: ignore[attr-defined]
+            if node.args:
+                self._note_file_call(name, node)
         else:
             root = None
-            self.visit(func)
-            name = func.id if isinstance(func, ast.Name) else ""
-            if isinstance(func, ast.Name):
-                self._note_file_call(func.id, node)
+            if direct:
+                name = func.id  # type: ignore[attr-defined]
+                self.use(name)
+                if node.args:
+                    self._note_file_call(name, node)
+            else:
+                name = ""
+                self.visit(func)
+        roots: dict[str, None] = {}  # the names the arguments are rooted at, in order, once
         for arg in node.args:
-            self.visit(arg)
-        for kw in node.keywords:
+            cls = arg.__class__
+            if cls is _Name:
+                self.use(arg.id)  # type: ignore[attr-defined]
+                roots[arg.id] = None  # type: ignore[attr-defined]
+                continue
+            if cls is not _Constant:
+                self.visit(arg)
+                r = _root_name(arg.value if cls is ast.Starred else arg)  # type: ignore[attr-defined]
+                if r is not None:
+                    roots[r] = None
+        for kw in keywords:
             self.visit(kw.value)
             if kw.arg == "out":  # `np.add(a, b, out=c)` writes into c
                 for target in ast.walk(kw.value):
                     if isinstance(target, ast.Name):
                         self.mutate(target.id)
-        roots: dict[str, None] = {}  # the names the arguments are rooted at, in order, once
-        for a in node.args:
-            r = _root_name(a.value if type(a) is ast.Starred else a)
-            if r is not None:
-                roots[r] = None
-        for kw in node.keywords:
+        for kw in keywords:
             r = _root_name(kw.value)
             if r is not None:
                 roots[r] = None
         args = tuple(roots)
-        direct = isinstance(func, ast.Name) or (
-            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name))
-        maker, maker_args = _maker(func)
+        maker, maker_args = _maker(func) if fcls is ast.Attribute else (None, ())
         self.out.calls.append(CallSite(root, name, direct, args, inplace, maker, maker_args))
         if name in ARG_MUTATORS and node.args:  # `rng.shuffle(a)` changes `a`
             first = _root_name(node.args[0])
@@ -713,40 +766,56 @@ def function_effects(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionEf
     return _free_names_of_body(list(node.body), _arg_names(node.args))
 
 
-def _collect_bindings(tree: ast.Module, out: CellAnalysis) -> None:
-    """Top-level bindings beyond defs: literal params, widget reads, aliases, lambdas."""
-    Assign, Name, Tuple = ast.Assign, ast.Name, ast.Tuple
-    for stmt in tree.body:
-        cls = type(stmt)
-        if cls is Assign:
-            targets = stmt.targets  # type: ignore[attr-defined]
-            value = stmt.value  # type: ignore[attr-defined]
-            if len(targets) == 1 and type(targets[0]) is Name:
-                name = targets[0].id
-                if type(value) is ast.Lambda:  # binds late, like a def
-                    out.functions[name] = _free_names_of_body([value], set())
-                root = _aliased_root(value)
-                if root is not None and root != name:
-                    out.aliases.append((name, root))
-            pairs: list[tuple[ast.AST, ast.AST]] = []
-            for target in targets:
-                if (type(target) is Tuple and type(value) is Tuple
-                        and len(target.elts) == len(value.elts)):
-                    pairs.extend(zip(target.elts, value.elts, strict=False))
-                else:
-                    pairs.append((target, value))
-        elif cls is ast.AnnAssign and stmt.value is not None:  # type: ignore[attr-defined]
-            pairs = [(stmt.target, stmt.value)]  # type: ignore[attr-defined]
+def _bind_name(out: CellAnalysis, name: str, value: ast.AST,
+               lambdas: dict[str, FunctionEffects]) -> None:
+    """What a top-level `name = value` binds beyond the name: a literal parameter, a widget
+    read (`x = w.value`), an alias (`b = a[0]`), a lambda (binds late, like a def)."""
+    cls = value.__class__
+    if cls is _Constant or cls in _LITERAL_NODES:
+        if not name.startswith("_"):
+            ok, literal = _literal(value)
+            if ok:
+                out.params[name] = literal
+        return
+    if cls is ast.Lambda:
+        lambdas[name] = _free_names_of_body([value], set())
+        return
+    if cls is ast.Attribute or cls is ast.Subscript or cls is ast.Call:
+        root = _aliased_root(value)
+        if root is not None and root != name:
+            out.aliases.append((name, root))
+        if (cls is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
+                and value.value.__class__ is _Name and not name.startswith("_")):  # type: ignore[attr-defined]
+            out.value_reads[name] = value.value.id  # type: ignore[attr-defined]
+    elif cls is _Name and value.id != name:  # type: ignore[attr-defined]
+        out.aliases.append((name, value.id))  # type: ignore[attr-defined]
+
+
+# The values `_bind_name` finds something in (not arithmetic, comparisons, f-strings...).
+_BINDING_VALUES = frozenset({ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.UnaryOp,
+                             ast.Lambda, ast.Attribute, ast.Subscript, ast.Call, ast.Name})
+
+
+def _bind_targets(out: CellAnalysis, targets: list[ast.expr], value: ast.expr) -> None:
+    """The bindings of a top-level assignment to several targets or to a tuple."""
+    for target in targets:
+        if (type(target) is ast.Tuple and type(value) is ast.Tuple
+                and len(target.elts) == len(value.elts)):
+            for t, v in zip(target.elts, value.elts, strict=False):
+                _bind_pair(out, t, v)
         else:
-            continue
-        for target, value in pairs:
-            if type(target) is Name and not target.id.startswith("_"):  # type: ignore[attr-defined]
-                ok, literal = _literal(value)
-                if ok:
-                    out.params[target.id] = literal  # type: ignore[attr-defined]
-                elif (type(value) is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
-                      and type(value.value) is Name):  # type: ignore[attr-defined]
-                    out.value_reads[target.id] = value.value.id  # type: ignore[attr-defined]
+            _bind_pair(out, target, value)
+
+
+def _bind_pair(out: CellAnalysis, target: ast.AST, value: ast.AST) -> None:
+    """A literal parameter or a widget read bound to one target name."""
+    if type(target) is _Name and not target.id.startswith("_"):  # type: ignore[attr-defined]
+        ok, literal = _literal(value)
+        if ok:
+            out.params[target.id] = literal  # type: ignore[attr-defined]
+        elif (type(value) is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
+              and type(value.value) is _Name):  # type: ignore[attr-defined]
+            out.value_reads[target.id] = value.value.id  # type: ignore[attr-defined]
 
 
 def _aliased_root(value: ast.AST) -> str | None:
@@ -888,13 +957,14 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
         tree = code
     visitor = _CellVisitor(out)
     for stmt in tree.body:
+        visitor.top = stmt
         visitor.visit(stmt)
     visitor.finish()
+    out.functions.update(visitor.lambdas)
     for name in ("get_ipython", "__builtins__"):
         for lst in (out.uses, out.mutations, out.hard_mutations):
             if name in lst:
                 lst.remove(name)
-    _collect_bindings(tree, out)
     if visitor.param_calls:
         for key, value in constructor_params(tree).items():
             out.params.setdefault(key, value)

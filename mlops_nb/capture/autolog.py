@@ -965,8 +965,32 @@ def _spans(tree: Any, lines: set[int]
     return binds, logs
 
 
+def _statements_at(code: str, bounds: list[int], lines: set[int]) -> Any:
+    """A module of just the top-level statements of `code` that span one of `lines`, with
+    their own line numbers; None when they cannot be cut out on their own (a statement
+    sharing a line with another across lines, a line break `split` does not see)."""
+    import ast
+
+    if "\r" in code or "\f" in code or "\v" in code:
+        return None
+    spans = sorted({(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)
+                    if any(bounds[i] <= line <= bounds[i + 1] for line in lines)})
+    if not spans:
+        return None
+    text = code.split("\n")
+    body: list[ast.stmt] = []
+    for lo, hi in spans:
+        try:
+            part = ast.parse("\n".join(text[lo - 1:hi]))
+        except (SyntaxError, ValueError):
+            return None
+        ast.increment_lineno(part, lo - 1)
+        body.extend(part.body)
+    return ast.Module(body=body, type_ignores=[])
+
+
 def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
-                explicit: dict[str, Any], tree: Any = None) -> dict[str, str]:
+                explicit: dict[str, Any], bounds: list[int] | None = None) -> dict[str, str]:
     """Autologged series whose value the cell itself named: {series: variable, or "" to drop}.
 
     `r2 = model.score(X, y)` would otherwise be recorded twice, as `r2` (a metric-named
@@ -975,7 +999,8 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
     its steps and model), or is dropped when an explicit log_metric already recorded it.
     A series matches when its last call sits on the line(s) of that binding and computed
     exactly the value the variable holds, so a coincidentally equal metric elsewhere stays.
-    `tree`: the cell's own parse of `code` when the recorder has it (not parsed twice).
+    `bounds`: the first and last line of each top-level statement of `code`, flat, when the
+    recorder has them: only the statements holding those lines are parsed again.
     """
     if not (bound or explicit):
         return {}
@@ -989,7 +1014,8 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
              if call.site and name not in bound and name not in explicit}
     if not lines:
         return {}
-    if not isinstance(tree, ast.Module):
+    tree = _statements_at(code, bounds, lines) if bounds else None
+    if tree is None:
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError):

@@ -190,7 +190,7 @@ def _capture_widgets(tracker: Tracker, cr: CellRun, ctx: CellContext, analysis: 
 # -- scikit-learn autolog (see autolog.py) ----------------------------------------------------
 def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
                   search_children: int, code: str | None = None,
-                  tree: Any = None) -> list[dict[str, Any]]:
+                  bounds: list[int] | None = None) -> list[dict[str, Any]]:
     """Metrics, CV results and searches scikit-learn computed in this cell, named.
 
     Explicit `log_metric` values win, and a value the cell bound to a metric-named variable
@@ -207,7 +207,7 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
     aliases = autolog.bound_names(  # `r2 = model.score(...)`: one metric, named `r2`
         code if code is not None else (ctx.transformed or ctx.raw), named,
         {k: v for k, v in cr.metrics.items() if k not in ctx.metrics}, ctx.metrics,
-        tree if code is not None else None)
+        bounds if code is not None else None)
     searches: dict[str, list[dict[str, Any]]] = {}
     for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
         if call.model is None and call.est is not None:

@@ -45,6 +45,11 @@ class CellContext:
     published: list[bytes] = field(default_factory=list)  # PNGs the frontend was sent
     candidates: list[Any] = field(default_factory=list)  # figures to render if none were
     mode: str | None = None  # MODE_CALLBACK: a widget callback outside any cell
+    # The analysis of the cell's own parse, made as IPython parsed it (recorder.parsed), the
+    # code it parsed, and the first and last line of each top-level statement, flat.
+    analysis: Any = None
+    code: str | None = None
+    bounds: list[int] | None = None
 
 
 def from_older_thread(ctx: CellContext) -> bool:

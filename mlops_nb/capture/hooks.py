@@ -28,7 +28,7 @@ class ParseHook:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         tree = self.original(*args, **kwargs)
-        self.tracker.parsed(tree)
+        self.tracker.parsed(tree, args[0] if args else kwargs.get("source"))
         return tree
 
 

@@ -72,6 +72,7 @@ __all__ = ["Tracker", "active_tracker", "is_control_cell", "new_session_id"]
 log = logging.getLogger(__name__)
 
 _ANALYSIS_CACHE_SIZE = 32  # re-runs of recent cells; bounded: memory per run stays flat
+_SEEN_CODES = _ANALYSIS_CACHE_SIZE  # hashes of recent cell texts: a re-run is one of them
 _ACTIVE: Tracker | None = None
 
 
@@ -116,10 +117,10 @@ class Tracker:
         self.search_children = _search_children()
         self._ctx: CellContext | None = None
         self._depth = 0
-        self._last_tree: ast.AST | None = None
         self._last_count = 0
         self._modules_seen = 0
         self._analyses: OrderedDict[str, CellAnalysis] = OrderedDict()
+        self._seen: dict[int, None] = {}  # hash of each recent cell text analysed once
         self._registered = False
         self._display = figures.DisplayWatch()
 
@@ -163,12 +164,23 @@ class Tracker:
         if _ACTIVE is self:
             _ACTIVE = None
 
-    def parsed(self, tree: ast.AST) -> None:
-        """IPython parsed code: keep it if it is the cell's own parse (not `%time`'s or a
-        nested run_cell's), so the cell is never parsed twice."""
-        if self._registered and self._ctx is not None and self._last_tree is None \
-                and not self._depth:
-            self._last_tree = tree
+    def parsed(self, tree: ast.AST, source: Any = None) -> None:
+        """IPython parsed code: if it is the cell's own parse (not `%time`'s or a nested
+        run_cell's), analyse it now, so the cell is never parsed twice, and let the tree go.
+        IPython frees it before the cell ends, as it does untracked: kept until the record
+        was built, its hundreds of nodes were freed in the recorder's hook instead (a tenth
+        of a millisecond for a 50-statement cell), or, handed to the writer thread, outlived
+        the next cell's garbage collections, which then ran once a cell."""
+        ctx = self._ctx
+        if not (self._registered and ctx is not None and ctx.analysis is None
+                and not self._depth and isinstance(tree, ast.Module)
+                and isinstance(source, str)):
+            return
+        ctx.code, ctx.analysis = self._analysed(source, tree)
+        bounds = ctx.bounds = []  # where each top-level statement is, for autolog's names
+        for stmt in tree.body:
+            bounds.append(stmt.lineno)
+            bounds.append(stmt.end_lineno or stmt.lineno)
 
     # -- scikit-learn autolog (see autolog.py) ------------------------------------------------
     def patch(self) -> None:
@@ -378,7 +390,6 @@ class Tracker:
         self.ensure_writer()
         if getattr(info, "store_history", True):
             self.backfill(self._current_count() - 1)
-        self._last_tree = None
         ctx = CellContext(
             raw=raw,
             transformed=getattr(info, "transformed_cell", None),
@@ -417,7 +428,6 @@ class Tracker:
         except (Exception, CaptureTimeout, KeyboardInterrupt) as exc:  # never break the kernel
             log.warning("mlops-nb failed to record a cell run: %r", exc)
         finally:
-            self._last_tree = None  # nothing of a cell stays in the kernel once recorded
             autolog.STATE.reset_cell()
             interact.wrap_new_widgets(self, ctx.raw)
             if not self.auto:  # a `%%track` cell: patched for this cell only
@@ -451,19 +461,31 @@ class Tracker:
     # -- building the record (build.py) -------------------------------------------------------
     def _analysis(self, ctx: CellContext) -> tuple[str, CellAnalysis]:
         if ctx.body is not None:
-            code = ctx.transformed or ctx.body
-            tree: ast.AST | None = ctx.body_tree
-        else:
-            code = ctx.transformed if ctx.transformed is not None else self._transform(ctx.raw)
-            tree = self._last_tree
+            return self._analysed(ctx.transformed or ctx.body, ctx.body_tree)
+        if ctx.analysis is not None:  # analysed as IPython parsed it
+            return ctx.code or "", ctx.analysis
+        # Not parsed (a syntax error) or parsed by someone else's compiler: from the text.
+        code = ctx.transformed if ctx.transformed is not None else self._transform(ctx.raw)
+        return self._analysed(code, None)
+
+    def _analysed(self, code: str, tree: ast.AST | None) -> tuple[str, CellAnalysis]:
         cached = self._analyses.get(code)
         if cached is not None:
             self._analyses.move_to_end(code)
             return code, cached
         analysis = analyze(tree if isinstance(tree, ast.Module) else code)
-        self._analyses[code] = analysis
-        if len(self._analyses) > _ANALYSIS_CACHE_SIZE:
-            self._analyses.popitem(last=False)
+        # Only a text run before is cached: a cached analysis outlives many cells, so caching
+        # every new cell's would make the kernel's garbage collector run more often and
+        # longer (the ints of `_seen` are nothing to it).
+        key = hash(code)
+        if key in self._seen:
+            self._analyses[code] = analysis
+            if len(self._analyses) > _ANALYSIS_CACHE_SIZE:
+                self._analyses.popitem(last=False)
+        else:
+            self._seen[key] = None
+            if len(self._seen) > _SEEN_CODES:
+                del self._seen[next(iter(self._seen))]
         return code, analysis
 
     def _transform(self, raw: str) -> str:
@@ -525,16 +547,18 @@ class Tracker:
         try:
             children = apply_autolog(  # a `%%track` body's tree lost its last expression
                 cr, ctx, ns, self.search_children, code,
-                self._last_tree if ctx.body is None else None)
+                ctx.bounds if ctx.body is None else None)
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
         iterations = recorded_iterations(ctx)
         if iterations:  # the runs are the iterations; the loop's cell run keeps the steps
             cr.metrics = {}
-        # The cell's parse goes with it: freeing a big tree is work the writer thread can
-        # do (the kernel would, untracked, but after IPython's own hooks).
-        self._append(cr, analysis, blobs, rng=ctx.rng, retire=self._last_tree)
+        # The cell's parse is not kept: IPython frees it when the cell ends, as it does
+        # untracked. (Handing it to the writer thread to free cost far more than freeing it:
+        # its nodes outlived the next cell's collections, which ran once a cell instead of
+        # once in thirty and promoted them, doubling the kernel's added CPU per cell.)
+        self._append(cr, analysis, blobs, rng=ctx.rng)
         for k, it in enumerate(iterations):
             child_blobs: dict[str, bytes] = {}
             rng = iterations[k - 1]["rng_after"] if k else None
@@ -550,8 +574,7 @@ class Tracker:
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
-                parent: CellRun | None = None, rng: dict[str, Any] | None = None,
-                retire: Any = None) -> None:
+                parent: CellRun | None = None, rng: dict[str, Any] | None = None) -> None:
         """The one way out: hand the record to the writer, which completes it on its thread
         (RNG states serialised, redact, move large values to blobs, add to the lineage
         index: `_finish`) before anything keeps it. A child run (`parent`) takes its parent's
@@ -560,8 +583,7 @@ class Tracker:
         self.last_id = cr.id
         note_functions(self.functions, cr.defs, analysis.functions)
         allowed = frozenset(self.allowed_params)
-        k = self._steps.add(lambda: self._finish(cr, analysis, blobs, allowed, parent, rng,
-                                                 retire))
+        k = self._steps.add(lambda: self._finish(cr, analysis, blobs, allowed, parent, rng))
         if not self.ensure_writer().append(
                 cr, blobs, finish=lambda: self._steps.run_upto(k)):
             self._steps.run_upto(k)  # dropped (the store has been failing): index it still
@@ -569,10 +591,9 @@ class Tracker:
 
     def _finish(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
                 allowed: frozenset[str], parent: CellRun | None,
-                rng: dict[str, Any] | None = None, retire: Any = None) -> bool:
+                rng: dict[str, Any] | None = None) -> bool:
         """Complete a record (any thread, in seq order: capture/deferred.py). A record whose
-        secrets could not be checked keeps its place in the session and nothing else.
-        `retire` (the cell's parse) is only held: it is freed with this step, on its thread."""
+        secrets could not be checked keeps its place in the session and nothing else."""
         try:
             if rng:  # the states before the cell, copied then; serialised now
                 cr.rng = {name: blob(blobs, payload() if callable(payload) else payload)

@@ -1,10 +1,11 @@
 """RNG states, so an export can replay even unseeded randomness bit for bit.
 
 Global generators (`random`, numpy's, PyTorch's once torch is imported) are checked before
-every tracked cell, so the check compares a cheap digest, not the state: for numpy's global
-generator the 2.5 KB of its Mersenne Twister read in place (a microsecond, where `get_state()`
-copies and converts it in tens), for `random` its state tuple. Only a state that moved is
-copied, and the recorder serialises the copy to JSON on its writer thread (`changed_lazily`).
+every tracked cell, so the check compares a cheap digest, not the state: the 2.5 KB of each
+Mersenne Twister read in place (a microsecond, where `get_state()` and `random.getstate()`
+copy and convert 625 words in tens), once a first read agreed with what those return; else
+the state itself. Only a state that moved is copied, and the recorder serialises the copy to
+JSON on its writer thread (`changed_lazily`).
 
 Generator objects bound in the namespace (`rng = np.random.default_rng()`, `random.Random()`,
 a `RandomState`) are checked only before a cell whose code names them: the cell's words are
@@ -19,6 +20,7 @@ import base64
 import json
 import random
 import re
+import struct
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -29,6 +31,11 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # numpy's `mt19937_state`: 624 uint32 words and an int position.
 _MT_STATE_BYTES = 624 * 4 + 4
+# CPython's `RandomObject` (Modules/_randommodule.c): the object header, then an int index
+# and the 624 uint32 words.
+_RANDOM_HEADER = 2 * struct.calcsize("P")
+_RANDOM_STATE_BYTES = 4 + 624 * 4
+_UNKNOWN = object()
 
 
 class RngWatcher:
@@ -41,6 +48,10 @@ class RngWatcher:
         self._numpy_gauss = True  # the last state held a cached gauss (or is unknown)
         self._last_torch: bytes | None = None
         self._last_obj: dict[str, tuple[int, bytes]] = {}  # key -> (id of object, state)
+        self._random_source: Any = None  # the `random.Random` the module's functions draw from
+        self._random_addr = 0
+        self._random_raw: tuple[bytes, Any] | None = None  # its words, and gauss_next
+        self._kinds: dict[type, str | None] = {}  # generator kind of each type seen
 
     def changed_states(self) -> dict[str, bytes]:
         """{'random'|'numpy'|'torch': JSON bytes} for each global RNG whose state moved since
@@ -52,10 +63,13 @@ class RngWatcher:
         """`changed_states`, where a moved state is copied now but serialised when called:
         the recorder serialises off the cell's critical path (the copies are immutable)."""
         out: dict[str, bytes | Callable[[], bytes]] = {}
-        state = random.getstate()
-        if state != self._last_random:
-            self._last_random = state
-            out["random"] = partial(_random_payload, state)
+        raw = self._random_words()
+        if raw is None or raw != self._random_raw:
+            state = random.getstate()
+            if state != self._last_random:
+                self._last_random = state
+                out["random"] = partial(_random_payload, state)
+            self._random_raw = raw
         np = sys.modules.get("numpy")
         if np is not None:
             payload = self._numpy_changed(np)
@@ -82,13 +96,15 @@ class RngWatcher:
         """{'obj:NAME': JSON bytes} for each generator object the code names whose state (or
         identity) changed since it was last recorded: its state before the cell draws."""
         out: dict[str, bytes] = {}
-        kinds = _generator_kinds()
+        kinds = self._kinds
         for name in ns.keys() & _WORD.findall(code):  # no set of all the words first
             obj = ns[name]
-            kind = kinds.get(type(obj))
-            if kind is None and isinstance(obj, random.Random) and \
-                    not isinstance(obj, random.SystemRandom):
-                kind = "random.Random"
+            cls = type(obj)
+            kind = kinds.get(cls, _UNKNOWN)
+            if kind is _UNKNOWN:
+                if len(kinds) > 4096:  # classes redefined cell after cell: keep none alive long
+                    kinds.clear()
+                kind = kinds[cls] = _generator_kind(cls)
             if kind is None:
                 continue
             try:
@@ -101,6 +117,29 @@ class RngWatcher:
                 out[key] = payload
         return out
 
+
+    def _random_words(self) -> tuple[bytes, Any] | None:
+        """The `random` module's twister words, read in place, and its cached gauss; None
+        where the object's layout is not the one checked (another interpreter or build)."""
+        import ctypes
+
+        source = getattr(random.getstate, "__self__", None)
+        if source is not self._random_source:
+            self._random_source, self._random_addr = source, 0
+            try:
+                addr = id(source) + _RANDOM_HEADER
+                words = ctypes.string_at(addr, _RANDOM_STATE_BYTES)
+                index = int.from_bytes(words[:4], sys.byteorder, signed=True)
+                state = (*struct.unpack("=624I", words[4:]), index)
+                if isinstance(source, random.Random) and \
+                        state == super(random.Random, source).getstate():
+                    self._random_addr = addr
+            except Exception:
+                self._random_addr = 0
+        if not self._random_addr:
+            return None
+        return (ctypes.string_at(self._random_addr, _RANDOM_STATE_BYTES),
+                getattr(source, "gauss_next", None))
 
     def _numpy_changed(self, np: Any) -> Callable[[], bytes] | None:
         try:
@@ -149,15 +188,21 @@ class RngWatcher:
         return ctypes.string_at(self._numpy_addr, _MT_STATE_BYTES)
 
 
-def _generator_kinds() -> dict[type, str]:
-    """numpy's generator classes, when numpy is loaded (never imported here)."""
+def _generator_kind(cls: type) -> str | None:
+    """What generator objects of class `cls` are, for `_object_state`; None if not one. A
+    numpy class can only be met once numpy is loaded (it is never imported here)."""
     np = sys.modules.get("numpy")
-    if np is None:
-        return {}
-    try:
-        return {np.random.Generator: "numpy.Generator", np.random.RandomState: "numpy.RandomState"}
-    except AttributeError:
-        return {}
+    if np is not None:
+        try:
+            if cls is np.random.Generator:
+                return "numpy.Generator"
+            if cls is np.random.RandomState:
+                return "numpy.RandomState"
+        except AttributeError:
+            pass
+    if issubclass(cls, random.Random) and not issubclass(cls, random.SystemRandom):
+        return "random.Random"
+    return None
 
 
 def _object_state(kind: str, obj: Any) -> Any:
