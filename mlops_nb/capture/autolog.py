@@ -489,13 +489,16 @@ def _loop_variable(est: Any, frame: Any) -> str | None:
     if targets is None:
         targets = frozenset()
         with contextlib.suppress(Exception):
-            import ast
             import linecache
 
-            tree = ast.parse("".join(linecache.getlines(filename)))
-            targets = frozenset(n.id for node in ast.walk(tree)
-                                if isinstance(node, (ast.For, ast.comprehension))
-                                for n in ast.walk(node.target) if isinstance(n, ast.Name))
+            source = "".join(linecache.getlines(filename))
+            if "for" in source:  # each cell is a file of its own: most have no loop to parse
+                import ast
+
+                tree = ast.parse(source)
+                targets = frozenset(n.id for node in ast.walk(tree)
+                                    if isinstance(node, (ast.For, ast.comprehension))
+                                    for n in ast.walk(node.target) if isinstance(n, ast.Name))
         if len(_LOOP_TARGETS) >= _MAX_NAMED:
             _LOOP_TARGETS.clear()
         _LOOP_TARGETS[filename] = targets
