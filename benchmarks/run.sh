@@ -54,6 +54,12 @@ quick=()
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && quick=(--quick); done
 .venv/bin/python -m benchmarks.listing suite "${quick[@]}" \
   --json benchmarks/results/listing-latest.json || status=$?
+# Issue 14: the recorder's main-thread CPU per phase and per cell (hooks; whole cell on/off).
+echo
+echo "recorder CPU per cell (issue 14: RNG check <= 0.3 ms, AST <= 0.5 ms, whole recorder p95 <= 1 ms)"
+cells=250
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && cells=100; done
+.venv/bin/python -m benchmarks.overhead phases --cells "$cells" || status=$?
 # Issue 7: scikit-learn autologging (metric loop, plain cell, whole corpus notebooks).
 echo
 echo "scikit-learn autologging (targets: metric loop <= 1.05, plain cell <= 1 ms, notebooks <= 1.05)"
