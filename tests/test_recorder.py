@@ -434,8 +434,15 @@ def test_no_per_run_state_is_kept_in_the_kernel_beyond_the_lineage_index(tracked
     assert per_run <= 3.5, per_run
     writer = tracked.tracker.writer
     assert len(writer.blobs._recent) <= 16
-    # The segment being written holds its records until it rolls over: bounded by its size.
+    # The segment being written holds its records until it rolls over: bounded by its size,
+    # and each as the JSON written, not as a record's dicts and lists, which the kernel's
+    # garbage collector would walk again and again (storage.SegmentStorage).
+    from mlops_nb.store.storage import Written
+
     assert all(seg.count <= writer.segment_size for seg in writer._open)
+    for seg in writer._open:
+        docs = [d for table in seg.db.storage.read().values() for d in table.values()]
+        assert docs and all(type(d) is Written for d in docs)
 
 
 def test_track_on_says_when_the_store_belongs_to_a_parent_folder(

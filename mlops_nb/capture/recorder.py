@@ -21,6 +21,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -583,9 +584,11 @@ class Tracker:
         self.last_id = cr.id
         note_functions(self.functions, cr.defs, analysis.functions)
         allowed = frozenset(self.allowed_params)
-        k = self._steps.add(lambda: self._finish(cr, analysis, blobs, allowed, parent, rng))
-        if not self.ensure_writer().append(
-                cr, blobs, finish=lambda: self._steps.run_upto(k)):
+        # partials, not closures: a closure allocates a cell per name it captures, and each
+        # object a record holds until the writer is done makes the kernel's collector run
+        # sooner in back-to-back cells
+        k = self._steps.add(partial(self._finish, cr, analysis, blobs, allowed, parent, rng))
+        if not self.ensure_writer().append(cr, blobs, finish=partial(self._steps.run_upto, k)):
             self._steps.run_upto(k)  # dropped (the store has been failing): index it still
         self.recorded += 1
 

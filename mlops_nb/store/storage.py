@@ -159,10 +159,15 @@ class AtomicJSONStorage(Storage):
     same bytes `json.dumps` would give.
     """
 
+    # Replace each document, once written, by its JSON in the tables handed to `write`
+    # (SegmentStorage): only for a writer that never reads a document back.
+    keep_written = False
+
     def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
         self.path = Path(path)
         # id(document) -> (it, its id, `"id":{...}` as written)
         self._encoded: dict[int, tuple[Any, str, bytes]] = {}
+        self._heads: dict[str, bytes] = {}  # document id -> `"id":`
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         data = read_json_file(self.path)
@@ -176,16 +181,25 @@ class AtomicJSONStorage(Storage):
     def _encode(self, data: dict[str, dict[str, Any]]) -> bytes:
         if not (isinstance(data, dict) and all(
                 isinstance(name, str) and isinstance(docs, dict) for name, docs in data.items())):
-            return _dumps(data)  # not TinyDB's shape: no shortcut
+            return _dumps(_unwritten(data))  # not TinyDB's shape: no shortcut
+        if not all(isinstance(doc_id, str) for docs in data.values() for doc_id in docs):
+            return _dumps(_unwritten(data))  # json.dumps would turn such an id into text
         old, new = self._encoded, {}
+        heads, keep = self._heads, self.keep_written
         tables = []
         for name, docs in data.items():
             parts = []
             for doc_id, doc in docs.items():
+                if type(doc) is Written or keep:
+                    head = heads.get(doc_id)
+                    if head is None:
+                        head = heads[doc_id] = _dumps(doc_id) + b":"
+                    if type(doc) is not Written:
+                        doc = docs[doc_id] = Written(_dumps(doc))
+                    parts.append(head + doc)
+                    continue
                 hit = old.get(id(doc))
                 if hit is None or hit[0] is not doc or hit[1] != doc_id:
-                    if not isinstance(doc_id, str):  # json.dumps would turn it into text
-                        return _dumps(data)
                     hit = (doc, doc_id, _dumps(doc_id) + b":" + _dumps(doc))
                 new[id(doc)] = hit
                 parts.append(hit[2])
@@ -195,3 +209,27 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+class SegmentStorage(AtomicJSONStorage):
+    """A session segment's storage. Its writer only inserts documents and truncates the
+    session table, never reads a document back, so a document once written is kept as its
+    JSON (bytes, which the garbage collector does not track) instead of the dicts and lists
+    of a record. Those lived as long as the segment (200 cell runs) and were most of what
+    tracking kept alive per cell, so the kernel's collector ran every other cell."""
+
+    keep_written = True
+
+
+class Written(bytes):
+    """A document as it was written: its JSON, standing in for it in TinyDB's cache."""
+
+    __slots__ = ()
+
+
+def _unwritten(data: Any) -> Any:
+    """`data` with written documents read back, for the plain encoder."""
+    if isinstance(data, dict):
+        return {k: json.loads(v) if type(v) is Written else _unwritten(v)
+                for k, v in data.items()}
+    return data
