@@ -64,12 +64,14 @@ class RngWatcher:
         the recorder serialises off the cell's critical path (the copies are immutable)."""
         out: dict[str, bytes | Callable[[], bytes]] = {}
         raw = self._random_words()
-        if raw is None or raw != self._random_raw:
+        if raw is None:  # read through getstate(): copied to be compared
             state = random.getstate()
             if state != self._last_random:
                 self._last_random = state
                 out["random"] = partial(_random_payload, state)
+        elif raw != self._random_raw:  # the words are the state: they are the copy
             self._random_raw = raw
+            out["random"] = partial(_random_payload_of_words, raw)
         np = sys.modules.get("numpy")
         if np is not None:
             payload = self._numpy_changed(np)
@@ -230,6 +232,14 @@ def is_object_key(key: str) -> bool:
 def _random_payload(state: tuple[Any, ...]) -> bytes:
     version, internal, gauss = state
     return b"[%d, %s, %s]" % (version, _int_list(internal), json.dumps(gauss).encode())
+
+
+def _random_payload_of_words(raw: tuple[bytes, Any]) -> bytes:
+    """`_random_payload` of the state whose twister words (index first) were read in place."""
+    words, gauss = raw
+    index = int.from_bytes(words[:4], sys.byteorder, signed=True)
+    internal = (*struct.unpack("=624I", words[4:]), index)
+    return _random_payload((random.Random.VERSION, internal, gauss))
 
 
 def _numpy_payload(nstate: tuple[Any, ...]) -> bytes:
