@@ -591,3 +591,25 @@ def test_the_cells_parse_is_analysed_once_and_freed_with_the_cell(tracked, monke
     last = log_of(tracked)[-1]
     assert last.params == {"alpha": 0.5} and last.metrics == {"accuracy": 0.9}
     assert "alpha" in last.defs and "scores" in last.defs
+
+
+def test_a_failing_analysis_at_parse_time_never_reaches_the_cell(tracked, monkeypatch):
+    """The cell is analysed inside IPython's compile step: a failure there must not fail the
+    user's cell; the record is built from the cell's text afterwards, as before."""
+    from mlops_nb.capture import recorder
+
+    real = recorder.analyze
+    calls = []
+
+    def flaky(code):
+        calls.append(type(code).__name__)
+        if not isinstance(code, str):
+            raise RuntimeError("analysis bug")
+        return real(code)
+
+    monkeypatch.setattr(recorder, "analyze", flaky)
+    tracked.run("beta = 3\nloss = 0.25")
+    assert tracked.ns["loss"] == 0.25
+    assert calls == ["Module", "str"]  # at parse time, then from the text after the cell
+    last = log_of(tracked)[-1]
+    assert last.params == {"beta": 3} and last.metrics == {"loss": 0.25}

@@ -173,15 +173,21 @@ class Tracker:
         of a millisecond for a 50-statement cell), or, handed to the writer thread, outlived
         the next cell's garbage collections, which then ran once a cell."""
         ctx = self._ctx
-        if not (self._registered and ctx is not None and ctx.analysis is None
+        if not (self._registered and ctx is not None and ctx.code is None
                 and not self._depth and isinstance(tree, ast.Module)
                 and isinstance(source, str)):
             return
-        ctx.code, ctx.analysis = self._analysed(source, tree)
-        bounds = ctx.bounds = []  # where each top-level statement is, for autolog's names
-        for stmt in tree.body:
-            bounds.append(stmt.lineno)
-            bounds.append(stmt.end_lineno or stmt.lineno)
+        ctx.code = source  # the cell's own parse is the first: later ones are `%time`'s...
+        try:  # inside IPython's compile step: nothing may reach the user's cell
+            code, analysis = self._analysed(source, tree)
+            bounds = []  # where each top-level statement is, for autolog's names
+            for stmt in tree.body:
+                bounds.append(stmt.lineno)
+                bounds.append(stmt.end_lineno or stmt.lineno)
+        except Exception as exc:  # analysed from the text once the cell ran, warned there
+            log.debug("mlops-nb could not analyse the cell as parsed: %r", exc)
+            return
+        ctx.code, ctx.analysis, ctx.bounds = code, analysis, bounds
 
     # -- scikit-learn autolog (see autolog.py) ------------------------------------------------
     def patch(self) -> None:
@@ -463,8 +469,8 @@ class Tracker:
     def _analysis(self, ctx: CellContext) -> tuple[str, CellAnalysis]:
         if ctx.body is not None:
             return self._analysed(ctx.transformed or ctx.body, ctx.body_tree)
-        if ctx.analysis is not None:  # analysed as IPython parsed it
-            return ctx.code or "", ctx.analysis
+        if ctx.analysis is not None and ctx.code is not None:  # analysed as IPython parsed it
+            return ctx.code, ctx.analysis
         # Not parsed (a syntax error) or parsed by someone else's compiler: from the text.
         code = ctx.transformed if ctx.transformed is not None else self._transform(ctx.raw)
         return self._analysed(code, None)
