@@ -541,7 +541,6 @@ class _CellVisitor(ast.NodeVisitor):
                 for target in ast.walk(kw.value):
                     if isinstance(target, ast.Name):
                         self.mutate(target.id)
-        for kw in keywords:
             r = _root_name(kw.value)
             if r is not None:
                 roots[r] = None
@@ -771,12 +770,6 @@ def _bind_name(out: CellAnalysis, name: str, value: ast.AST,
     """What a top-level `name = value` binds beyond the name: a literal parameter, a widget
     read (`x = w.value`), an alias (`b = a[0]`), a lambda (binds late, like a def)."""
     cls = value.__class__
-    if cls is _Constant or cls in _LITERAL_NODES:
-        if not name.startswith("_"):
-            ok, literal = _literal(value)
-            if ok:
-                out.params[name] = literal
-        return
     if cls is ast.Lambda:
         lambdas[name] = _free_names_of_body([value], set())
         return
@@ -784,11 +777,9 @@ def _bind_name(out: CellAnalysis, name: str, value: ast.AST,
         root = _aliased_root(value)
         if root is not None and root != name:
             out.aliases.append((name, root))
-        if (cls is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
-                and value.value.__class__ is _Name and not name.startswith("_")):  # type: ignore[attr-defined]
-            out.value_reads[name] = value.value.id  # type: ignore[attr-defined]
     elif cls is _Name and value.id != name:  # type: ignore[attr-defined]
         out.aliases.append((name, value.id))  # type: ignore[attr-defined]
+    _bind_value(out, name, value)
 
 
 # The values `_bind_name` finds something in (not arithmetic, comparisons, f-strings...).
@@ -808,14 +799,21 @@ def _bind_targets(out: CellAnalysis, targets: list[ast.expr], value: ast.expr) -
 
 
 def _bind_pair(out: CellAnalysis, target: ast.AST, value: ast.AST) -> None:
-    """A literal parameter or a widget read bound to one target name."""
-    if type(target) is _Name and not target.id.startswith("_"):  # type: ignore[attr-defined]
-        ok, literal = _literal(value)
-        if ok:
-            out.params[target.id] = literal  # type: ignore[attr-defined]
-        elif (type(value) is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
-              and type(value.value) is _Name):  # type: ignore[attr-defined]
-            out.value_reads[target.id] = value.value.id  # type: ignore[attr-defined]
+    """A literal parameter or a widget read bound to one target, when it is a name."""
+    if type(target) is _Name:
+        _bind_value(out, target.id, value)  # type: ignore[attr-defined]
+
+
+def _bind_value(out: CellAnalysis, name: str, value: ast.AST) -> None:
+    """`name = <plain literal>` is a parameter, `name = w.value` a widget read."""
+    if name.startswith("_"):
+        return
+    ok, literal = _literal(value)
+    if ok:
+        out.params[name] = literal
+    elif (type(value) is ast.Attribute and value.attr == "value"  # type: ignore[attr-defined]
+          and type(value.value) is _Name):  # type: ignore[attr-defined]
+        out.value_reads[name] = value.value.id  # type: ignore[attr-defined]
 
 
 def _aliased_root(value: ast.AST) -> str | None:
