@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -53,9 +54,10 @@ def test_the_random_module_state_read_in_place_sees_every_move():
     if platform.python_implementation() == "CPython":
         assert w._random_addr  # the cheap digest, not a copy of the state per cell
     random.gauss(0, 1)  # draws two uniforms, caches the second normal
+    version, internal, gauss = random.getstate()
     first = w.changed_states()
-    assert "random" in first
-    random.gauss(0, 1)  # uses the cached normal: the twister's words do not move
+    assert first["random"] == json.dumps([version, list(internal), gauss]).encode()
+    cached = random.gauss(0, 1)  # uses the cached normal: the twister's words do not move
     second = w.changed_states()
     assert "random" in second and second["random"] != first["random"]
     assert "random" not in w.changed_states()
@@ -65,11 +67,5 @@ def test_the_random_module_state_read_in_place_sees_every_move():
     assert "random" not in w.changed_states()
     random.seed(11)
     assert "random" in w.changed_states()
-    restore_random(first["random"])
-    assert random.getstate()[1] == json_state(first["random"])
-
-
-def json_state(payload: bytes) -> tuple[int, ...]:
-    import json
-
-    return tuple(json.loads(payload)[1])
+    restore_random(first["random"])  # the copy replays the stream, cached normal included
+    assert random.gauss(0, 1) == cached

@@ -119,7 +119,6 @@ class RngWatcher:
                 out[key] = payload
         return out
 
-
     def _random_words(self) -> tuple[bytes, Any] | None:
         """The `random` module's twister words, read in place, and its cached gauss; None
         where the object's layout is not the one checked (another interpreter or build)."""
@@ -131,10 +130,8 @@ class RngWatcher:
             try:
                 addr = id(source) + _RANDOM_HEADER
                 words = ctypes.string_at(addr, _RANDOM_STATE_BYTES)
-                index = int.from_bytes(words[:4], sys.byteorder, signed=True)
-                state = (*struct.unpack("=624I", words[4:]), index)
                 if isinstance(source, random.Random) and \
-                        state == super(random.Random, source).getstate():
+                        _internal(words) == super(random.Random, source).getstate():
                     self._random_addr = addr
             except Exception:
                 self._random_addr = 0
@@ -237,9 +234,14 @@ def _random_payload(state: tuple[Any, ...]) -> bytes:
 def _random_payload_of_words(raw: tuple[bytes, Any]) -> bytes:
     """`_random_payload` of the state whose twister words (index first) were read in place."""
     words, gauss = raw
-    index = int.from_bytes(words[:4], sys.byteorder, signed=True)
-    internal = (*struct.unpack("=624I", words[4:]), index)
-    return _random_payload((random.Random.VERSION, internal, gauss))
+    return _random_payload((random.Random.VERSION, _internal(words), gauss))
+
+
+def _internal(words: bytes) -> tuple[int, ...]:
+    """The 625 ints `_random.Random.getstate()` gives (the words, then the index) of the
+    bytes `RandomObject` holds (the index, then the words)."""
+    return (*struct.unpack("=624I", words[4:]), int.from_bytes(words[:4], sys.byteorder,
+                                                                  signed=True))
 
 
 def _numpy_payload(nstate: tuple[Any, ...]) -> bytes:
