@@ -436,7 +436,7 @@ def test_no_per_run_state_is_kept_in_the_kernel_beyond_the_lineage_index(tracked
     assert len(writer.blobs._recent) <= 16
     # The segment being written holds its records until it rolls over: bounded by its size,
     # and each as the JSON written, not as a record's dicts and lists, which the kernel's
-    # garbage collector would walk again and again (storage.SegmentStorage).
+    # garbage collector would walk again and again (storage.AtomicJSONStorage).
     from mlops_nb.store.storage import Written
 
     assert all(seg.count <= writer.segment_size for seg in writer._open)

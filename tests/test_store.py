@@ -357,36 +357,32 @@ _json = st.recursive(
                                               max_size=6), max_size=3),
        replaced=st.sets(st.integers(1, 50).map(str)))
 def test_segment_writes_are_the_bytes_json_dumps_gives_with_reused_documents(tables, replaced):
-    """The storage reuses each document's JSON while TinyDB holds the same object: the file
-    stays exactly what encoding everything anew gives, whichever documents were replaced.
-    A segment's storage keeps each written document as its JSON in the very tables it was
-    given (TinyDB's cache): the bytes written stay the same."""
+    """The storage keeps each written document as its JSON in the very tables it was given
+    (TinyDB's cache) and reuses it: the file stays exactly what encoding everything anew
+    gives, whichever documents TinyDB replaced by new objects."""
     import copy
 
-    from mlops_nb.store.storage import AtomicJSONStorage, SegmentStorage, Written
+    from mlops_nb.store.storage import AtomicJSONStorage, Written
 
     def expected(data):
         return json.dumps(data, separators=(",", ":"), default=repr).encode()
 
-    for kind in (AtomicJSONStorage, SegmentStorage):
-        storage = kind("unused.json")
-        data = copy.deepcopy(tables)
-        assert storage._encode(data) == expected(tables)
-        # TinyDB inserts a document and replaces others by new objects; the rest are reused.
-        grown = {name: {k: ({**json.loads(v), "changed": k} if type(v) is Written
-                            else {**v, "changed": k}) if k in replaced else v
-                        for k, v in docs.items()}
-                 for name, docs in data.items()}
-        grown.setdefault("cell_runs", {})["99"] = {"new": [1, 2.5, "x"]}
-        plain = {name: {k: ({**v, "changed": k} if k in replaced else v)
-                        for k, v in docs.items()} for name, docs in tables.items()}
-        plain.setdefault("cell_runs", {})["99"] = {"new": [1, 2.5, "x"]}
-        assert storage._encode(grown) == expected(plain)
-        assert storage._encode(grown) == expected(plain)
-        kept = [doc for docs in grown.values() for doc in docs.values()]
-        assert all(type(doc) is Written for doc in kept) == (kind is SegmentStorage)
-        odd = {"cell_runs": {1: {"a": 1}, "2": {"b": None}}}  # a key json.dumps makes text
-        assert storage._encode(odd) == expected(odd)
-        # an id that is not text, beside documents already written: still the same bytes
-        assert storage._encode({**grown, "x": {1: {"a": 1}}}) == \
-            expected({**plain, "x": {1: {"a": 1}}})
+    storage = AtomicJSONStorage("unused.json")
+    data = copy.deepcopy(tables)
+    assert storage._encode(data) == expected(tables)
+    assert all(type(doc) is Written for docs in data.values() for doc in docs.values())
+    # TinyDB inserts a document and replaces others by new objects; the rest are reused.
+    grown = {name: {k: ({**json.loads(v), "changed": k} if k in replaced else v)
+                    for k, v in docs.items()} for name, docs in data.items()}
+    grown.setdefault("cell_runs", {})["99"] = {"new": [1, 2.5, "x"]}
+    plain = {name: {k: ({**v, "changed": k} if k in replaced else v)
+                    for k, v in docs.items()} for name, docs in tables.items()}
+    plain.setdefault("cell_runs", {})["99"] = {"new": [1, 2.5, "x"]}
+    assert storage._encode(grown) == expected(plain)
+    assert storage._encode(grown) == expected(plain)
+    assert all(type(doc) is Written for docs in grown.values() for doc in docs.values())
+    odd = {"cell_runs": {1: {"a": 1}, "2": {"b": None}}}  # a key json.dumps turns into text
+    assert storage._encode(odd) == expected(odd)
+    # an id that is not text, beside documents already written: still the same bytes
+    assert storage._encode({**grown, "x": {1: {"a": 1}}}) == \
+        expected({**plain, "x": {1: {"a": 1}}})

@@ -149,24 +149,22 @@ def _dumps(value: Any) -> bytes:
 
 
 class AtomicJSONStorage(Storage):
-    """TinyDB storage with atomic replace-on-write; one writer per file by design.
+    """TinyDB storage with atomic replace-on-write; one writer per file by design: a session
+    segment's, which only inserts documents and truncates its session table, never reading a
+    document back.
 
     TinyDB hands over the whole database on every write, and the session writer rewrites its
     segment after every batch of cells: encoding all of it each time made the writer's CPU per
-    cell grow with the segment. Each document's JSON is kept and reused while TinyDB holds the
-    same document object (records are only ever inserted, and the session table is truncated
-    and refilled with new documents), so a write encodes only what is new; the file is the
-    same bytes `json.dumps` would give.
+    cell grow with the segment. So each document, once encoded, is replaced in the tables it
+    came in (TinyDB's cache) by its JSON (`Written`): a write encodes only what is new, the
+    file is the same bytes `json.dumps` would give, and the segment holds bytes, which the
+    garbage collector does not track, instead of a record's dicts and lists. Those lived as
+    long as the segment (200 cell runs) and were most of what tracking kept alive per cell,
+    so the kernel's collector ran every other cell.
     """
-
-    # Replace each document, once written, by its JSON in the tables handed to `write`
-    # (SegmentStorage): only for a writer that never reads a document back.
-    keep_written = False
 
     def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
         self.path = Path(path)
-        # id(document) -> (it, its id, `"id":{...}` as written)
-        self._encoded: dict[int, tuple[Any, str, bytes]] = {}
         self._heads: dict[str, bytes] = {}  # document id -> `"id":`
 
     def read(self) -> dict[str, dict[str, Any]] | None:
@@ -180,45 +178,27 @@ class AtomicJSONStorage(Storage):
 
     def _encode(self, data: dict[str, dict[str, Any]]) -> bytes:
         if not (isinstance(data, dict) and all(
-                isinstance(name, str) and isinstance(docs, dict) for name, docs in data.items())):
-            return _dumps(_unwritten(data))  # not TinyDB's shape: no shortcut
-        if not all(isinstance(doc_id, str) for docs in data.values() for doc_id in docs):
-            return _dumps(_unwritten(data))  # json.dumps would turn such an id into text
-        old, new = self._encoded, {}
-        heads, keep = self._heads, self.keep_written
+                isinstance(name, str) and isinstance(docs, dict)
+                and all(isinstance(doc_id, str) for doc_id in docs)
+                for name, docs in data.items())):
+            # not TinyDB's shape, or an id json.dumps would turn into text: no shortcut
+            return _dumps(_unwritten(data))
+        heads = self._heads
         tables = []
         for name, docs in data.items():
             parts = []
             for doc_id, doc in docs.items():
-                if type(doc) is Written or keep:
-                    head = heads.get(doc_id)
-                    if head is None:
-                        head = heads[doc_id] = _dumps(doc_id) + b":"
-                    if type(doc) is not Written:
-                        doc = docs[doc_id] = Written(_dumps(doc))
-                    parts.append(head + doc)
-                    continue
-                hit = old.get(id(doc))
-                if hit is None or hit[0] is not doc or hit[1] != doc_id:
-                    hit = (doc, doc_id, _dumps(doc_id) + b":" + _dumps(doc))
-                new[id(doc)] = hit
-                parts.append(hit[2])
+                head = heads.get(doc_id)
+                if head is None:
+                    head = heads[doc_id] = _dumps(doc_id) + b":"
+                if type(doc) is not Written:
+                    doc = docs[doc_id] = Written(_dumps(doc))
+                parts.append(head + doc)
             tables.append(_dumps(name) + b":{" + b",".join(parts) + b"}")
-        self._encoded = new
         return b"{" + b",".join(tables) + b"}"
 
     def close(self) -> None:
         pass
-
-
-class SegmentStorage(AtomicJSONStorage):
-    """A session segment's storage. Its writer only inserts documents and truncates the
-    session table, never reads a document back, so a document once written is kept as its
-    JSON (bytes, which the garbage collector does not track) instead of the dicts and lists
-    of a record. Those lived as long as the segment (200 cell runs) and were most of what
-    tracking kept alive per cell, so the kernel's collector ran every other cell."""
-
-    keep_written = True
 
 
 class Written(bytes):

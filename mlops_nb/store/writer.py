@@ -40,7 +40,7 @@ from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
 from .index import cell_row, summary_row, write_summary
 from .layout import BLOBS_DIR, CELL_RUNS_TABLE, index_path_for, segment_path
-from .storage import SegmentStorage, remove_stray_temps
+from .storage import AtomicJSONStorage, remove_stray_temps
 
 log = logging.getLogger(__name__)
 
@@ -494,7 +494,7 @@ class SessionWriter:
         remove_stray_temps(path.parent)
         remove_stray_temps(index_path_for(self.home, path).parent)
         self._next_segment[experiment] = number + 1
-        storage = CachingMiddleware(SegmentStorage)
+        storage = CachingMiddleware(AtomicJSONStorage)
         storage.WRITE_CACHE_SIZE = 1 << 30  # we flush explicitly, once per batch
         db = TinyDB(path, storage=storage)
         new = _Segment(path=path, db=db, experiment=experiment)
