@@ -298,29 +298,24 @@ class _Collections:
 
         self._main = threading.get_ident()
         self._counts = [0, 0, 0]
-        self._on = False
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         import threading
 
-        if self._on and phase == "start" and threading.get_ident() == self._main:
+        if phase == "start" and threading.get_ident() == self._main:
             self._counts[info["generation"]] += 1
 
     def start(self) -> None:
         import gc
 
         self._counts = [0, 0, 0]
-        self._on = True
-        if self not in gc.callbacks:
-            gc.callbacks.append(self)
+        gc.callbacks.append(self)
 
     def stop(self) -> list[int]:
         import gc
 
-        self._on = False
-        if self in gc.callbacks:
-            gc.callbacks.remove(self)
-        return list(self._counts)
+        gc.callbacks.remove(self)
+        return self._counts
 
 
 def _thread_cpu(thread: Any) -> float:
@@ -465,11 +460,10 @@ def print_phases(res: dict[str, Any]) -> None:
         rows.append((f"whole recorder, {kind} cell, p50 (the cell itself: {own:.2f} ms)",
                      r["hook_cpu_p50_s"], None))
         rows.append((f"whole recorder, {kind} cell, p95", r["hook_cpu_p95_s"], 1.0))
-        if "added_cpu_p50_s" in r:
-            rows.append((f"  whole cell, tracking on minus off, {kind}, p50",
-                         r["added_cpu_p50_s"], None))
-            rows.append((f"  whole cell, tracking on minus off, {kind}, p95",
-                         r["added_cpu_p95_s"], None))
+        rows.append((f"  whole cell, tracking on minus off, {kind}, p50",
+                     r["added_cpu_p50_s"], None))
+        rows.append((f"  whole cell, tracking on minus off, {kind}, p95",
+                     r["added_cpu_p95_s"], None))
         rows.append((f"  writer thread per {kind} cell (deferred steps, the write; mean)",
                      r["writer_cpu_per_cell_s"], None))
     print(f"{'phase (main-thread CPU)':<66} {'ms':>8}  target")
@@ -477,14 +471,12 @@ def print_phases(res: dict[str, Any]) -> None:
         verdict = "" if target is None else (f"<= {target:g} ms " +
                                              ("ok" if value * ms <= target else "MISSED"))
         print(f"{label:<66} {value * ms:8.3f}  {verdict}")
-    if all("collections" in res[k] for k in ("fifty", "workload", "sklearn")):
-        n = res["fifty"].get("toggled", 0)
-        print(f"garbage collections on the kernel's thread in {n} cells (generations 0/1/2), "
-              "tracking off -> on:")
-        for kind in ("fifty", "workload", "sklearn"):
-            r = res[kind]
-            print(f"  {kind:<9} {'/'.join(map(str, r['plain_collections'])):>10} -> "
-                  f"{'/'.join(map(str, r['collections']))}")
+    print(f"garbage collections on the kernel's thread in {res['fifty']['toggled']} cells "
+          "(generations 0/1/2), tracking off -> on:")
+    for kind in ("fifty", "workload", "sklearn"):
+        r = res[kind]
+        print(f"  {kind:<9} {'/'.join(map(str, r['plain_collections'])):>10} -> "
+              f"{'/'.join(map(str, r['collections']))}")
 
 
 def main(argv: list[str] | None = None) -> None:

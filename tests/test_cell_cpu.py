@@ -114,7 +114,7 @@ def test_bound_names_cut_out_of_the_cell_read_like_the_whole_cell(code, line):
         assert autolog.bound_names(code, named, bound, explicit, _bounds(code)) == whole
         found.update(whole)
     assert found  # each case names the series (`acc = ...`) or drops it (log_metric)
-    # the bounds are what is read: pointing elsewhere finds no binding there
+    # bounds holding none of the lines: the whole cell is parsed, with the same answer
     assert autolog.bound_names(code, named, {"acc": 0.75}, {}, [99, 99]) == \
         autolog.bound_names(code, named, {"acc": 0.75}, {})
 
