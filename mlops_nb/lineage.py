@@ -219,12 +219,15 @@ class DefUseIndex:
 def note_functions(functions: dict[str, FunctionEffects], defs: Iterable[str],
                    defined: Mapping[str, FunctionEffects]) -> None:
     """A cell binding a name replaces what `functions` knew of it: its effects when the cell
-    bound a function to it, else nothing."""
-    for name in defs:
-        if name in defined:
+    bound a function to it, else nothing. (Set operations, not a loop over `defs`: a cell
+    binds dozens of names and defines a function seldom.)"""
+    if functions:
+        for name in functions.keys() & defs:
+            if name not in defined:
+                del functions[name]
+    if defined:
+        for name in defined.keys() & defs:
             functions[name] = defined[name]
-        else:
-            functions.pop(name, None)
 
 
 @dataclass

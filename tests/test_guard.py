@@ -75,3 +75,41 @@ def test_budget_from_the_environment(monkeypatch):
     monkeypatch.setenv("MLOPS_NB_CAPTURE_BUDGET", "0")
     with time_budget():  # 0 disables the budget
         time.sleep(0.05)
+
+
+@pytest.fixture
+def alarm_unclaimed():
+    """SIGALRM as a plain kernel has it (pytest-timeout's handler and timer set aside)."""
+    handler = signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    timer = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, handler)
+        if timer != (0.0, 0.0):
+            signal.setitimer(signal.ITIMER_REAL, *timer)
+
+
+def test_an_alarm_already_armed_is_left_running_and_the_budget_still_fires(alarm_unclaimed):
+    """A timer someone armed on SIGALRM with the default action (it would end the process):
+    the budget borrows another signal and gives the timer back as it found it."""
+    signal.setitimer(signal.ITIMER_REAL, 100.0)
+    with pytest.raises(CaptureTimeout), time_budget(0.2):
+        time.sleep(2)
+    remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    assert 95.0 < remaining <= 100.0
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+
+
+def test_budgets_nest_and_each_raises_its_own_exception(alarm_unclaimed):
+    from mlops_nb.capture.guard import ObjectTimeout
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2)}
+    with time_budget(5.0):
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 4.0  # the outer one holds SIGALRM
+        with pytest.raises(ObjectTimeout), time_budget(0.2, ObjectTimeout):
+            time.sleep(2)
+        time.sleep(0.01)  # the inner one, withdrawn, fires nothing here
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

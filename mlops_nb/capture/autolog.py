@@ -937,6 +937,7 @@ def _spans(tree: Any, lines: set[int]
     span one of `lines` (a span holding a line lies within such a statement: the rest of the
     cell need not be walked)."""
     import ast
+    from collections import deque
 
     wanted = [stmt for stmt in tree.body
               if any(stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno) for line in lines)]
@@ -952,8 +953,18 @@ def _spans(tree: Any, lines: set[int]
             for t, v in zip(target.elts, value.elts, strict=True):
                 bind(t, v)
 
-    nodes = (node for stmt in wanted for node in ast.walk(stmt))
-    for node in nodes:
+    # `ast.walk`'s order (breadth first), without its generators, and without descending
+    # into what holds no binding or call: names, constants, contexts, operators
+    nodes = deque(wanted)
+    leaves = _leaves()
+    while nodes:
+        node = nodes.popleft()
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                nodes.extend(v for v in value if type(v) not in leaves and isinstance(v, ast.AST))
+            elif type(value) not in leaves and isinstance(value, ast.AST):
+                nodes.append(value)
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 bind(target, node.value)
@@ -968,6 +979,18 @@ def _spans(tree: Any, lines: set[int]
     return binds, logs
 
 
+@functools.cache
+def _leaves() -> frozenset[type]:
+    """Node types `_spans` does not descend into: no binding or call is under them."""
+    import ast
+
+    kinds: set[type] = {type(None), ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del,
+                        ast.alias}
+    for base in (ast.operator, ast.unaryop, ast.cmpop, ast.boolop):
+        kinds.update(base.__subclasses__())
+    return frozenset(kinds)
+
+
 def _statements_at(code: str, bounds: list[int], lines: set[int]) -> Any:
     """A module of just the top-level statements of `code` that span one of `lines`, with
     their own line numbers; None when they cannot be cut out on their own (a statement
@@ -976,18 +999,17 @@ def _statements_at(code: str, bounds: list[int], lines: set[int]) -> Any:
 
     if "\r" in code or "\f" in code or "\v" in code:
         return None
-    spans = sorted({(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)
-                    if any(bounds[i] <= line <= bounds[i + 1] for line in lines)})
+    pairs = ((bounds[i], bounds[i + 1] or bounds[i]) for i in range(0, len(bounds) - 1, 2))
+    spans = sorted({(lo, hi) for lo, hi in pairs if any(lo <= line <= hi for line in lines)})
     if not spans:
         return None
     text = code.split("\n")
     body: list[ast.stmt] = []
     for lo, hi in spans:
-        try:
-            part = ast.parse("\n".join(text[lo - 1:hi]))
+        try:  # blank lines first: the statement parses with its own line numbers
+            part = ast.parse("\n" * (lo - 1) + "\n".join(text[lo - 1:hi]))
         except (SyntaxError, ValueError):
             return None
-        ast.increment_lineno(part, lo - 1)
         body.extend(part.body)
     return ast.Module(body=body, type_ignores=[])
 

@@ -47,7 +47,7 @@ def note_drawn(ctx: CellContext) -> None:
 def rendered(ctx: CellContext, warnings: list[str]) -> list[bytes]:
     """The cell's figures as PNG bytes: those published, else those it drew, rendered here;
     what went wrong goes to `warnings` (the run's)."""
-    if ctx.published:
+    if ctx.published or not ctx.candidates:
         return ctx.published
     out = []
     budget = object_budget()

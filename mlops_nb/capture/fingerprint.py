@@ -29,6 +29,8 @@ from typing import Any
 
 import xxhash
 
+from .values import PLAIN_TYPES
+
 MAX_DTYPES = 200
 _FILE_CHUNK = 1 << 22
 _SAMPLE = 64  # values per buffer in a cache guard's sampled digest
@@ -37,15 +39,13 @@ _SAMPLE = 64  # values per buffer in a cache guard's sampled digest
 _SCHEME = b"fp2"
 
 
-_PLAIN = frozenset({int, float, str, bool, type(None), list, dict, tuple, set, bytes,
-                    type(len), type(sys)})
 
 
 def data_kind(obj: Any) -> str | None:
     """'DataFrame', 'Series' or 'ndarray' for data we fingerprint (subclasses too, such as a
     GeoDataFrame), else None. Cheap, and never imports pandas or numpy: if a library is not
     loaded yet, no object of it can exist."""
-    if type(obj) in _PLAIN:  # most names a cell binds: one set lookup
+    if type(obj) in PLAIN_TYPES:  # most names a cell binds: one set lookup
         return None
     pd = sys.modules.get("pandas")
     if pd is not None:

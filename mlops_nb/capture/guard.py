@@ -23,6 +23,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
+
+from .. import config
 
 try:  # the C functions under `signal`: its wrappers turn every handler into an enum, which
     import _signal as _handlers  # was a third of arming a budget, once per cell
@@ -44,8 +47,6 @@ def object_budget() -> float:
     """MLOPS_NB_OBJECT_BUDGET (seconds, 0 disables): how long fingerprinting one object or
     rendering one figure may take before that object alone is skipped (with a warning on the
     run). Hashing is ~8 GB/s on numbers, so the default leaves room for data merely big."""
-    from .. import config
-
     return float(config.read(config.OBJECT_BUDGET))
 
 
@@ -53,50 +54,86 @@ def capture_budget() -> float:
     """MLOPS_NB_CAPTURE_BUDGET (seconds, 0 disables): how long the capture of one cell may
     call into the user's objects before the step it is in is skipped. Fingerprinting a large
     frame is part of it, so the default leaves room for data that is merely big."""
-    from .. import config
-
     return float(config.read(config.CAPTURE_BUDGET))
 
 
-@contextmanager
-def time_budget(seconds: float | None = None,
-                exc: type[CaptureTimeout] = CaptureTimeout) -> Iterator[None]:
+class time_budget:
     """Raise `exc` in this thread if the block runs longer than `seconds`.
 
     Budgets nest (a step's, and inside it one object's): the outer holds SIGALRM, an inner
     one borrows another signal from the watchdog, and each raises its own exception type.
+
+    A class, not a generator-based context manager: it is armed once per recorded cell, on
+    the kernel's thread, where the generator machinery and its separate checks were a tenth
+    of what the recorder spends after the cell.
     """
-    seconds = capture_budget() if seconds is None else seconds
-    if seconds <= 0:
-        yield
-        return
-    sig = _free_signal()
-    if sig is None:
-        with _watchdog(seconds, None, exc):
-            yield
-        return
-    message = f"took longer than {seconds:g} s"
-    fired = False
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            raise exc(message)
+    __slots__ = ("_fired", "_previous", "_sig", "_watch", "exc", "seconds")
 
-    previous = _handlers.signal(sig, handler)
-    try:
+    def __init__(self, seconds: float | None = None,
+                 exc: type[CaptureTimeout] = CaptureTimeout) -> None:
+        self.seconds = seconds
+        self.exc = exc
+        self._sig = 0
+        self._fired = False
+        self._watch: Any = None
+
+    def __enter__(self) -> None:
+        seconds = self.seconds
+        if seconds is None:
+            seconds = self.seconds = capture_budget()
+        if seconds <= 0:
+            return
+        sig = _free_signal()
+        if sig is None:
+            self._watch = _watchdog(seconds, None, self.exc)
+            self._watch.__enter__()
+            return
+        self._previous = _handlers.signal(sig, self._handler)
+        self._sig = sig
         if sig == signal.SIGALRM:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-            try:
-                yield
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+            # setitimer says what was armed: someone's alarm with the default action (a
+            # timer `_free_signal` could not see without a system call of its own)
+            earlier = signal.setitimer(signal.ITIMER_REAL, seconds)
+            if earlier != (0.0, 0.0):
+                signal.setitimer(signal.ITIMER_REAL, *earlier)
+                _handlers.signal(sig, self._previous)
+                self._sig = 0
+                self._enter_borrowed(seconds)
         else:  # SIGALRM is someone else's (pytest-timeout, a user's alarm): a thread signals
-            with _watchdog(seconds, sig):
-                yield
-    finally:
-        _handlers.signal(sig, previous)
+            self._watch = _watchdog(seconds, sig)
+            self._watch.__enter__()
+
+    def _enter_borrowed(self, seconds: float) -> None:
+        """SIGALRM's timer was taken: borrow SIGUSR2/SIGUSR1 through the watchdog."""
+        for name in ("SIGUSR2", "SIGUSR1"):
+            sig = getattr(signal, name, None)
+            if sig is not None and _unclaimed(sig):
+                self._previous = _handlers.signal(sig, self._handler)
+                self._sig = int(sig)
+                self._watch = _watchdog(seconds, self._sig)
+                self._watch.__enter__()
+                return
+        self._watch = _watchdog(seconds, None, self.exc)
+        self._watch.__enter__()
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if not self._fired:
+            self._fired = True
+            raise self.exc(f"took longer than {self.seconds:g} s")
+
+    def __exit__(self, *exc_info: object) -> None:
+        sig, watch = self._sig, self._watch
+        try:
+            if watch is not None:
+                self._watch = None
+                watch.__exit__(None, None, None)
+            elif sig == signal.SIGALRM:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            if sig:
+                self._sig = 0
+                _handlers.signal(sig, self._previous)
 
 
 def _free_signal() -> int | None:
@@ -104,9 +141,8 @@ def _free_signal() -> int | None:
     asynchronous exception cannot. None off the main thread or where there is none."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    if hasattr(signal, "setitimer") and _unclaimed(signal.SIGALRM) and \
-            signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
-        return signal.SIGALRM
+    if hasattr(signal, "setitimer") and _unclaimed(signal.SIGALRM):
+        return signal.SIGALRM  # unless its timer is armed: `time_budget` sees that
     if hasattr(signal, "pthread_kill"):
         for name in ("SIGUSR2", "SIGUSR1"):
             sig = getattr(signal, name, None)

@@ -17,7 +17,7 @@ from ..metrics import is_metric_name
 from .analysis import CellAnalysis, is_plain_literal
 from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
 from .guard import ObjectTimeout, object_budget, time_budget
-from .values import jsonable, metric_value, numeric_scalar
+from .values import PLAIN_TYPES, jsonable, metric_value, not_plain, numeric_scalar
 
 
 def read_metrics(
@@ -64,13 +64,10 @@ def read_metrics(
     return metrics
 
 
-_PLAIN = frozenset({int, float, str, bool, type(None), list, dict, tuple, set, bytes})
-
-
 def is_fitted_estimator(obj: Any) -> bool:
     """scikit-learn's own test (`check_is_fitted`, which asks a Pipeline or meta-estimator
     through `__sklearn_is_fitted__`); attributes ending in `_` for look-alikes without it."""
-    if type(obj) in _PLAIN:  # most names a cell binds: numbers, text, containers
+    if type(obj) in PLAIN_TYPES:  # most names a cell binds: numbers, text, containers
         return False
     if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
         return False
@@ -92,7 +89,7 @@ def is_fitted_estimator(obj: Any) -> bool:
 def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """{name: {'class', 'params'}} for the fitted estimators among `names`."""
     out: dict[str, dict[str, Any]] = {}
-    for name in dict.fromkeys(names):
+    for name in not_plain(ns, dict.fromkeys(names)):
         obj = ns.get(name)
         if not is_fitted_estimator(obj):
             continue
@@ -159,12 +156,14 @@ def read_data(
         for name in changed:  # changed but not read here: hash it afresh when next read
             if name not in names:
                 cache.forget(ns.get(name))
-    budget = object_budget()
-    for name in names:
+    budget: float | None = None  # read at the first data object: most cells have none
+    for name in not_plain(ns, names):
         obj = ns.get(name)
         kind = data_kind(obj)
         if kind is None:
             continue
+        if budget is None:
+            budget = object_budget()
         fresh = changed is None or name in changed
         if cache is not None and cache.too_slow(obj, changed=fresh):
             warnings.append(f"{name} not fingerprinted: hashing it took longer than "

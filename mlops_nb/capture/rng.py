@@ -26,6 +26,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from .values import not_plain
+
 OBJ_PREFIX = "obj:"  # record key of a generator object: `obj:` + the name bound to it
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -99,7 +101,8 @@ class RngWatcher:
         identity) changed since it was last recorded: its state before the cell draws."""
         out: dict[str, bytes] = {}
         kinds = self._kinds
-        for name in ns.keys() & _WORD.findall(code):  # no set of all the words first
+        # no set of all the words first; numbers, text, modules... are never generators
+        for name in not_plain(ns, ns.keys() & _WORD.findall(code)):
             obj = ns[name]
             cls = type(obj)
             kind = kinds.get(cls, _UNKNOWN)
