@@ -474,3 +474,32 @@ def test_watcher_unit_hash_budget_cap_and_hostile_paths(tmp_path, monkeypatch):
     finally:
         watcher.stop()
     assert builtins.open is io.open and not watcher.installed
+
+
+def test_watcher_wraps_a_library_imported_later_even_when_caught_half_imported(monkeypatch):
+    """`refresh` runs before every cell and skips its work while no module was imported; a
+    library seen mid-import (its module registered, its readers not yet defined) is looked at
+    again, though the count of modules no longer changes."""
+    import types
+
+    from mlops_nb.capture import io_watch
+
+    fake = types.ModuleType("joblib")
+    monkeypatch.setitem(sys.modules, "joblib", fake)
+    watcher = io_watch.IoWatcher()
+    watcher.start()
+    try:
+        assert "load" not in vars(fake)  # half imported: nothing to wrap yet
+
+        def load(path):
+            return path
+
+        fake.load = load  # the import finishes; no module is added
+        watcher.begin_cell()
+        assert fake.load is not load and fake.load("p") == "p"  # wrapped now
+        wrapped = fake.load
+        watcher.begin_cell()
+        assert fake.load is wrapped  # not wrapped twice
+    finally:
+        watcher.stop()
+    assert fake.load is load

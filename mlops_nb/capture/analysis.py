@@ -115,7 +115,7 @@ class _NotPlain(Exception):
 
 
 _SIGNED = (ast.USub, ast.UAdd)
-_Name, _Constant, _Load = ast.Name, ast.Constant, ast.Load
+_Name, _Constant, _Load, _BinOp = ast.Name, ast.Constant, ast.Load, ast.BinOp
 _LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
 
 
@@ -238,12 +238,12 @@ class _CellVisitor(ast.NodeVisitor):
     def __init__(self, out: CellAnalysis) -> None:
         self.out = out
         self.defined: set[str] = set()
-        self._defs: dict[str, None] = {}
         self._uses: dict[str, None] = {}
         self._muts: dict[str, None] = {}
         self._hard: dict[str, None] = {}
         self._any_mut: dict[str, None] = {}
         self._loads = out.load_counts
+        # every name bound, in the order first bound: the cell's defs are its keys
         self._def_counts = out.def_counts
         # The top-level statement being visited: its bindings (literal parameters, widget
         # reads, aliases, lambdas) are read in the same pass. Lambdas bound at top level are
@@ -292,14 +292,18 @@ class _CellVisitor(ast.NodeVisitor):
     # a dispatch per context or operator node, which records nothing.
     def visit_BinOp(self, node: ast.BinOp) -> None:
         left, right = node.left, node.right
-        cls = left.__class__  # `a * 2 + b`: the operands are mostly names and constants
-        if cls is _Name:
+        cls = left.__class__  # `a * 2 + b`: the operands are mostly names, constants and
+        if cls is _Name:      # more arithmetic
             self.use(left.id)  # type: ignore[attr-defined]  # always a load in an expression
+        elif cls is _BinOp:
+            self.visit_BinOp(left)  # type: ignore[arg-type]
         elif cls is not _Constant:
             self.visit(left)
         cls = right.__class__
         if cls is _Name:
             self.use(right.id)  # type: ignore[attr-defined]
+        elif cls is _BinOp:
+            self.visit_BinOp(right)  # type: ignore[arg-type]
         elif cls is not _Constant:
             self.visit(right)
 
@@ -335,7 +339,6 @@ class _CellVisitor(ast.NodeVisitor):
         counts = self._def_counts
         counts[name] = counts.get(name, 0) + 1
         self.defined.add(name)
-        self._defs.setdefault(name)
 
     def mutate(self, name: str, *, by_call: bool = False) -> None:
         # Mutating what this cell itself just bound (`m = Model(); m.fit(X)`) changes nothing
@@ -349,7 +352,7 @@ class _CellVisitor(ast.NodeVisitor):
             self._hard.setdefault(name)
 
     def finish(self) -> None:
-        self.out.defs = list(self._defs)
+        self.out.defs = list(self._def_counts)
         self.out.uses = list(self._uses)
         self.out.mutations = list(self._muts)
         self.out.hard_mutations = list(self._hard)
@@ -358,12 +361,20 @@ class _CellVisitor(ast.NodeVisitor):
     # -- statements ---------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
         value = node.value
-        self.visit(value)
+        cls = value.__class__  # the commonest values without a dispatch
+        if cls is _BinOp:
+            self.visit_BinOp(value)  # type: ignore[arg-type]
+        elif cls is _Name:
+            self.use(value.id)  # type: ignore[attr-defined]
+        elif cls is not _Constant:
+            self.visit(value)
         targets = node.targets
         if len(targets) == 1 and targets[0].__class__ is _Name:  # `x = ...`: most statements
             name = targets[0].id  # type: ignore[attr-defined]
-            self.define(name)
-            if node is self.top and value.__class__ in _BINDING_VALUES:
+            counts = self._def_counts  # `define`, inlined
+            counts[name] = counts.get(name, 0) + 1
+            self.defined.add(name)
+            if node is self.top and cls in _BINDING_VALUES:
                 _bind_name(self.out, name, value, self.lambdas)
             return
         for target in targets:
@@ -954,9 +965,14 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
     else:
         tree = code
     visitor = _CellVisitor(out)
+    dispatch = visitor._dispatch
     for stmt in tree.body:
         visitor.top = stmt
-        visitor.visit(stmt)
+        method = dispatch.get(stmt.__class__)
+        if method is None:
+            visitor.visit(stmt)  # finds the method and remembers it
+        else:
+            method(visitor, stmt)
     visitor.finish()
     out.functions.update(visitor.lambdas)
     for name in ("get_ipython", "__builtins__"):

@@ -99,6 +99,7 @@ class IoWatcher:
     def __init__(self) -> None:
         self._patched: list[tuple[Any, str, Any, bool]] = []  # owner, attr, original, own
         self._libraries: set[str] = set()
+        self._modules_seen = -1  # len(sys.modules) at the last refresh
         self._reads: dict[str, dict[str, str]] | None = None
         self._writes: dict[str, str] | None = None
         self._overflow = 0
@@ -125,22 +126,31 @@ class IoWatcher:
         self.refresh()
 
     def refresh(self) -> None:
-        """Wrap readers of libraries imported since the last call (a dict lookup when none)."""
+        """Wrap readers of libraries imported since the last call. Called before every cell:
+        when no module was imported since (and none was caught half imported), that is one
+        length compared."""
         if not self._patched:
             return
+        modules = len(sys.modules)
+        if modules == self._modules_seen:
+            return
+        self._modules_seen = modules
         pandas = sys.modules.get("pandas")
-        if "pandas" not in self._libraries and pandas is not None and hasattr(pandas,
-                                                                              "read_csv"):
-            self._libraries.add("pandas")
-            for name in sorted(vars(pandas)):
-                if name.startswith("read_") and callable(getattr(pandas, name, None)):
-                    self._wrap(pandas, name, self._reader, f"pandas.{name}")
+        if "pandas" not in self._libraries and pandas is not None:
+            if not hasattr(pandas, "read_csv"):
+                self._modules_seen = -1  # still importing: look again next time
+            else:
+                self._libraries.add("pandas")
+                for name in sorted(vars(pandas)):
+                    if name.startswith("read_") and callable(getattr(pandas, name, None)):
+                        self._wrap(pandas, name, self._reader, f"pandas.{name}")
         for lib, names in _LIBRARY_READERS.items():
             module = sys.modules.get(lib)
             if lib in self._libraries or module is None:
                 continue
             if not all(hasattr(module, n) for n in names[:1]):
-                continue  # still importing
+                self._modules_seen = -1  # still importing: look again next time
+                continue
             self._libraries.add(lib)
             for name in names:
                 if callable(getattr(module, name, None)):
@@ -159,6 +169,7 @@ class IoWatcher:
                 delattr(owner, attr)
         self._patched.clear()
         self._libraries.clear()
+        self._modules_seen = -1
         self._reads = self._writes = None
 
     def _wrap(self, owner: Any, attr: str, kind: Any, label: str | None = None) -> None:

@@ -45,14 +45,15 @@ def read_metrics(
         if problem:
             warnings.append(f"{name}: {problem}")
 
-    if by_name:
-        for name in analysis.defs:
-            if is_metric_name(name) and numeric_scalar(ns.get(name)) is not None:
+    if by_name:  # `is_metric_name` is cached in C: the filter makes no Python call per name
+        for name in filter(is_metric_name, analysis.defs):
+            if numeric_scalar(ns.get(name)) is not None:
                 take(name)
-    touched = set(analysis.defs) | set(analysis.mutations)
-    for name in watched:
-        if name in ns and name in touched:
-            take(name)
+    if watched:
+        touched = set(analysis.defs) | set(analysis.mutations)
+        for name in watched:
+            if name in ns and name in touched:
+                take(name)
     for name in present:
         if name in ns:
             take(name)
@@ -153,9 +154,11 @@ def read_data(
     out: dict[str, dict[str, Any]] = {}
     names = dict.fromkeys(names)
     if cache is not None and changed is not None:
-        for name in changed:  # changed but not read here: hash it afresh when next read
-            if name not in names:
-                cache.forget(ns.get(name))
+        # changed but not read here: hash it afresh when next read (only data is cached)
+        gone = changed - names.keys() if isinstance(changed, (set, frozenset)) else \
+            [name for name in changed if name not in names]
+        for name in not_plain(ns, gone):
+            cache.forget(ns.get(name))
     budget: float | None = None  # read at the first data object: most cells have none
     for name in not_plain(ns, names):
         obj = ns.get(name)
