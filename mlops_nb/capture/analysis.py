@@ -116,6 +116,7 @@ class _NotPlain(Exception):
 
 _SIGNED = (ast.USub, ast.UAdd)
 _Name, _Constant, _Load, _BinOp = ast.Name, ast.Constant, ast.Load, ast.BinOp
+_PLAIN_CONSTANTS = (bool, int, float, str)  # with None: the constants that are parameters
 _LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
 
 
@@ -159,7 +160,7 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
     `is_plain_literal` would judge it (tests/test_analysis.py holds the two equal)."""
     if type(node) is ast.Constant:  # the common case
         value = node.value  # type: ignore[attr-defined]
-        ok = value is None or isinstance(value, (bool, int, float, str))
+        ok = value is None or isinstance(value, _PLAIN_CONSTANTS)
         return ok, (value if ok else None)
     if type(node) not in _LITERAL_NODES:
         return False, None  # a name, a call, arithmetic: what most right-hand sides are
@@ -374,7 +375,14 @@ class _CellVisitor(ast.NodeVisitor):
             counts = self._def_counts  # `define`, inlined
             counts[name] = counts.get(name, 0) + 1
             self.defined.add(name)
-            if node is self.top and cls in _BINDING_VALUES:
+            if node is not self.top:
+                return
+            if cls is _Constant:  # `lr = 0.1`: what `_bind_name` makes of it, inlined
+                literal = value.value  # type: ignore[attr-defined]
+                if (literal is None or isinstance(literal, _PLAIN_CONSTANTS)) and \
+                        not name.startswith("_"):
+                    self.out.params[name] = literal
+            elif cls in _BINDING_VALUES:
                 _bind_name(self.out, name, value, self.lambdas)
             return
         for target in targets:
