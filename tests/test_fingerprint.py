@@ -214,3 +214,31 @@ def test_arrow_32_bit_offsets_chunked_and_sliced_hash_alike():
         fingerprint(sliced)["hash"]
     changed = frame(pa.chunked_array([pa.array([*values[:-1], "g"], pa.string())]))
     assert fingerprint(changed)["hash"] != fingerprint(whole)["hash"]
+
+
+def test_data_kind_knows_subclasses_and_is_not_fooled_by_a_posing_object():
+    import numpy as np
+    import pandas as pd
+
+    from mlops_nb.capture.fingerprint import data_kind
+
+    class Frame(pd.DataFrame):
+        @property
+        def _constructor(self):
+            return Frame
+
+    class Poser:  # claims to be an ndarray through __class__: isinstance believes it
+        @property
+        def __class__(self):
+            return np.ndarray
+
+    for _ in range(2):  # asked again, the remembered answer is the same
+        assert data_kind(Frame({"a": [1]})) == "DataFrame"
+        assert data_kind(pd.Series([1])) == "Series"
+        assert data_kind(np.arange(3)) == "ndarray"
+        assert data_kind(np.arange(3).view(np.ma.MaskedArray)) == "ndarray"
+        assert data_kind(1.5) is None and data_kind([1, 2]) is None
+        assert data_kind(Poser()) == "ndarray"  # what isinstance says, as before
+    from mlops_nb.capture import fingerprint
+
+    assert Poser not in fingerprint._DATA_TYPES  # but its type is not remembered as data

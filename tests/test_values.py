@@ -57,3 +57,23 @@ def test_jsonable_survives_hostile_repr():
 
     assert "unrepresentable" in jsonable(Evil())
     assert jsonable({1: {2, 1}, "t": (1, np.int8(2))}) == {"1": [1, 2], "t": [1, 2]}
+
+
+def test_not_plain_keeps_the_names_a_capture_step_must_look_at_in_order():
+    import math
+    import types
+
+    from mlops_nb.capture.values import not_plain
+
+    class Floaty(float):  # the user's subclass: looked at, like any user object
+        pass
+
+    class Model:
+        pass
+
+    ns = {"a": 1, "b": "x", "c": [1], "d": {"k": 1}, "m": Model(), "f": Floaty(1.0),
+          "fn": lambda: 1, "mod": math, "none": None, "t": (1,), "mt": types.SimpleNamespace()}
+    names = ["m", "a", "missing", "f", "b", "c", "d", "fn", "mod", "none", "t", "mt", "m"]
+    assert not_plain(ns, names) == ["m", "f", "mt", "m"]
+    assert not_plain(ns, iter(["a", "m"])) == ["m"]  # any iterable
+    assert not_plain(ns, []) == []

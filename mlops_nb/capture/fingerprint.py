@@ -45,18 +45,33 @@ def data_kind(obj: Any) -> str | None:
     """'DataFrame', 'Series' or 'ndarray' for data we fingerprint (subclasses too, such as a
     GeoDataFrame), else None. Cheap, and never imports pandas or numpy: if a library is not
     loaded yet, no object of it can exist."""
-    if type(obj) in PLAIN_TYPES:  # most names a cell binds: one set lookup
+    cls = type(obj)
+    if cls in PLAIN_TYPES:  # most names a cell binds: one set lookup
         return None
+    kind = _DATA_TYPES.get(cls)
+    if kind is not None:  # an instance of this type was data before: so is this one
+        return kind
+    base: type | None = None
     pd = sys.modules.get("pandas")
     if pd is not None:
         if isinstance(obj, pd.DataFrame):
-            return "DataFrame"
-        if isinstance(obj, pd.Series):
-            return "Series"
+            kind, base = "DataFrame", pd.DataFrame
+        elif isinstance(obj, pd.Series):
+            kind, base = "Series", pd.Series
     np = sys.modules.get("numpy")
-    if np is not None and isinstance(obj, np.ndarray):
-        return "ndarray"
-    return None
+    if kind is None and np is not None and isinstance(obj, np.ndarray):
+        kind, base = "ndarray", np.ndarray
+    if base is not None and issubclass(cls, base):  # not an object posing as one
+        if len(_DATA_TYPES) > 256:  # classes made cell after cell: keep few alive
+            _DATA_TYPES.clear()
+        _DATA_TYPES[cls] = kind  # type: ignore[assignment]
+    return kind
+
+
+# Types whose instances are data: an ndarray, a DataFrame is asked about several times per
+# cell (capture, the fingerprint cache). Only a real subclass of what `isinstance` said yes
+# to: all its instances are data alike.
+_DATA_TYPES: dict[type, str] = {}
 
 
 # -- values -------------------------------------------------------------------------------------
