@@ -22,8 +22,6 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from itertools import chain
-from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -77,7 +75,6 @@ log = logging.getLogger(__name__)
 _ANALYSIS_CACHE_SIZE = 32  # re-runs of recent cells; bounded: memory per run stays flat
 _SEEN_CODES = _ANALYSIS_CACHE_SIZE  # hashes of recent cell texts: a re-run is one of them
 _ACTIVE: Tracker | None = None
-_SPAN = attrgetter("lineno", "end_lineno")  # of a statement: its first and last line
 
 
 def active_tracker() -> Tracker | None:
@@ -183,8 +180,10 @@ class Tracker:
         ctx.code = source  # the cell's own parse is the first: later ones are `%time`'s...
         try:  # inside IPython's compile step: nothing may reach the user's cell
             code, analysis = self._analysed(source, tree)
-            # where each top-level statement is, for autolog's names (an end may be None)
-            bounds = list(chain.from_iterable(map(_SPAN, tree.body)))
+            bounds = []  # where each top-level statement is, for autolog's names
+            for stmt in tree.body:
+                bounds.append(stmt.lineno)
+                bounds.append(stmt.end_lineno or stmt.lineno)
         except Exception as exc:  # analysed from the text once the cell ran, warned there
             log.debug("mlops-nb could not analyse the cell as parsed: %r", exc)
             return
