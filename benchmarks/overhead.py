@@ -14,7 +14,7 @@ The background writer runs while the tracked cells run (it coalesces and rewrite
 every ~50 ms): whatever it takes from the main thread is included, as it would be in "Run all".
 
     python -m benchmarks.overhead pure|loaded|tracked [--home STORE] [--cells 250] [--out FILE]
-    python -m benchmarks.overhead phases [--cells 250]   # the recorder's CPU, phase by phase
+    python -m benchmarks.overhead phases [--cells 250] [--busy N]   # the recorder's CPU
 
 `phases` is the per-cell CPU budget of issue 14, in main-thread CPU time (`thread_time`, which a
 busy machine disturbs far less than wall time): each phase is timed on its own (the RNG check
@@ -30,6 +30,10 @@ collections each side ran per generation.
 What the recorder leaves to its writer thread (redaction, large values to blobs, RNG states
 serialised, the lineage index, then the write: capture/deferred.py) is printed beside it as
 that thread's CPU per cell, so nothing moved off the cell is hidden from the figures.
+`--busy N` measures with the machine busy, reproducibly: N CPU-bound processes run beside the
+benchmark for its whole length (N = the number of CPUs keeps every core busy; twice that
+oversubscribes them), and the load average is printed with the figures. A thread's CPU time
+grows on a busy machine too: it is preempted, and resumes with cold caches and predictors.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ import argparse
 import contextlib
 import io
 import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -441,8 +447,28 @@ def phases(cells: int) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _busy(n: int) -> Iterator[None]:
+    """`n` CPU-bound processes for the length of the block: the machine busy, on purpose."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+             for _ in range(max(n, 0))]
+    try:
+        if procs:
+            time.sleep(1.0)  # running, and the load average moving, before anything is timed
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
 def print_phases(res: dict[str, Any]) -> None:
     ms = 1000.0
+    load = res.get("load_average")
+    print(f"machine: {os.cpu_count()} CPUs, {res.get('busy_processes', 0)} CPU-bound processes "
+          "beside the benchmark (--busy), load average at the end "
+          + ("/".join(f"{x:.2f}" for x in load) if load else "unknown"))
     rows = [
         ("RNG check, nothing moved", res["rng_check_unchanged_cpu_s"], 0.3),
         ("RNG check, both generators moved (serialised)", res["rng_check_moved_cpu_s"], None),
@@ -488,6 +514,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--durable", type=int, default=50)
     ap.add_argument("--out")
+    ap.add_argument("--busy", type=int, default=0,
+                    help="CPU-bound processes to run beside the benchmark (phases)")
     args = ap.parse_args(argv)
     import tempfile
 
@@ -504,7 +532,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _measure_mode(args: argparse.Namespace) -> None:
     if args.mode == "phases":
-        res = phases(args.cells)
+        with _busy(args.busy):
+            res = phases(args.cells)
+            res["busy_processes"] = args.busy
+            res["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
         print_phases(res)
         if args.out:
             write_out(args.out, res)

@@ -60,6 +60,9 @@ echo "recorder CPU per cell (issue 14: RNG check <= 0.3 ms, AST <= 0.5 ms, whole
 cells=250
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && cells=100; done
 .venv/bin/python -m benchmarks.overhead phases --cells "$cells" || status=$?
+echo "the same with the machine busy: one CPU-bound process per core beside it"
+.venv/bin/python -m benchmarks.overhead phases --cells "$cells" \
+  --busy "$(.venv/bin/python -c 'import os; print(os.cpu_count() or 1)')" || status=$?
 # Issue 7: scikit-learn autologging (metric loop, plain cell, whole corpus notebooks).
 echo
 echo "scikit-learn autologging (targets: metric loop <= 1.05, plain cell <= 1 ms, notebooks <= 1.05)"
