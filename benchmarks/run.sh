@@ -63,6 +63,12 @@ for a in "${args[@]}"; do [ "$a" = "--quick" ] && cells=100; done
 echo "the same with the machine busy: one CPU-bound process per core beside it"
 .venv/bin/python -m benchmarks.overhead phases --cells "$cells" \
   --busy "$(.venv/bin/python -c 'import os; print(os.cpu_count() or 1)')" || status=$?
+# The same hooks in simulated cycles (valgrind's callgrind; skipped without valgrind): a
+# figure the machine's load cannot move, against the whole untracked cell.
+echo
+cycles=20
+for a in "${args[@]}"; do [ "$a" = "--quick" ] && cycles=5; done
+.venv/bin/python -m benchmarks.hook_cycles --cells "$cycles" || status=$?
 # Issue 7: scikit-learn autologging (metric loop, plain cell, whole corpus notebooks).
 echo
 echo "scikit-learn autologging (targets: metric loop <= 1.05, plain cell <= 1 ms, notebooks <= 1.05)"
