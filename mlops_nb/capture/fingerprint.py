@@ -39,8 +39,6 @@ _SAMPLE = 64  # values per buffer in a cache guard's sampled digest
 _SCHEME = b"fp2"
 
 
-
-
 def data_kind(obj: Any) -> str | None:
     """'DataFrame', 'Series' or 'ndarray' for data we fingerprint (subclasses too, such as a
     GeoDataFrame), else None. Cheap, and never imports pandas or numpy: if a library is not

@@ -64,8 +64,8 @@ class time_budget:
     one borrows another signal from the watchdog, and each raises its own exception type.
 
     A class, not a generator-based context manager: it is armed once per recorded cell, on
-    the kernel's thread, where the generator machinery and its separate checks were a tenth
-    of what the recorder spends after the cell.
+    the kernel's thread, where the generator machinery, a closure and a `getitimer` call made
+    arming it a sixth of the recorder's time after the cell (measured in a running shell).
     """
 
     __slots__ = ("_fired", "_previous", "_sig", "_watch", "exc", "seconds")
@@ -85,36 +85,22 @@ class time_budget:
         if seconds <= 0:
             return
         sig = _free_signal()
-        if sig is None:
-            self._watch = _watchdog(seconds, None, self.exc)
-            self._watch.__enter__()
-            return
-        self._previous = _handlers.signal(sig, self._handler)
-        self._sig = sig
         if sig == signal.SIGALRM:
-            # setitimer says what was armed: someone's alarm with the default action (a
-            # timer `_free_signal` could not see without a system call of its own)
+            self._previous = _handlers.signal(sig, self._handler)
             earlier = signal.setitimer(signal.ITIMER_REAL, seconds)
-            if earlier != (0.0, 0.0):
-                signal.setitimer(signal.ITIMER_REAL, *earlier)
-                _handlers.signal(sig, self._previous)
-                self._sig = 0
-                self._enter_borrowed(seconds)
-        else:  # SIGALRM is someone else's (pytest-timeout, a user's alarm): a thread signals
-            self._watch = _watchdog(seconds, sig)
-            self._watch.__enter__()
-
-    def _enter_borrowed(self, seconds: float) -> None:
-        """SIGALRM's timer was taken: borrow SIGUSR2/SIGUSR1 through the watchdog."""
-        for name in ("SIGUSR2", "SIGUSR1"):
-            sig = getattr(signal, name, None)
-            if sig is not None and _unclaimed(sig):
-                self._previous = _handlers.signal(sig, self._handler)
-                self._sig = int(sig)
-                self._watch = _watchdog(seconds, self._sig)
-                self._watch.__enter__()
+            if earlier == (0.0, 0.0):
+                self._sig = sig
                 return
-        self._watch = _watchdog(seconds, None, self.exc)
+            # Someone's alarm, with the default action, was armed (`_free_signal` cannot see
+            # that without a system call of its own): give it back, borrow another signal.
+            signal.setitimer(signal.ITIMER_REAL, *earlier)
+            _handlers.signal(sig, self._previous)
+            sig = _free_signal(alarm=False)
+        if sig is not None:  # SIGALRM is someone else's (pytest-timeout, a user's alarm)
+            self._previous = _handlers.signal(sig, self._handler)
+            self._sig = sig
+        # a thread signals `sig` when the time is up, or without one raises `exc` in this one
+        self._watch = _watchdog(seconds, sig, self.exc)
         self._watch.__enter__()
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
@@ -136,13 +122,14 @@ class time_budget:
                 _handlers.signal(sig, self._previous)
 
 
-def _free_signal() -> int | None:
+def _free_signal(alarm: bool = True) -> int | None:
     """A signal this (main) thread may borrow: a signal interrupts a blocking call, which an
-    asynchronous exception cannot. None off the main thread or where there is none."""
+    asynchronous exception cannot. None off the main thread or where there is none.
+    SIGALRM (`alarm`) may still have a timer armed: `time_budget` finds that out."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    if hasattr(signal, "setitimer") and _unclaimed(signal.SIGALRM):
-        return signal.SIGALRM  # unless its timer is armed: `time_budget` sees that
+    if alarm and hasattr(signal, "setitimer") and _unclaimed(signal.SIGALRM):
+        return signal.SIGALRM
     if hasattr(signal, "pthread_kill"):
         for name in ("SIGUSR2", "SIGUSR1"):
             sig = getattr(signal, name, None)
