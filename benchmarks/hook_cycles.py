@@ -48,6 +48,7 @@ def _child(kind: str, cells: int, tracked: bool) -> None:
         make_shell,
         sklearn_cell,
         workload_cell,
+        wrap_hooks,
     )
 
     make = {"fifty": fifty_statement_cell, "workload": workload_cell, "sklearn": sklearn_cell}
@@ -62,14 +63,7 @@ def _child(kind: str, cells: int, tracked: bool) -> None:
         _magic(ip, "%load_ext mlops_nb")
         tracker = ip._mlops_nb_tracker
         _magic(ip, "%track on --experiment cycles")
-        from mlops_nb.capture import hooks
-
-        hooks.uninstall(tracker)
-        for name in ("pre_run_cell", "post_execute", "post_run_cell", "parsed"):
-            fn = getattr(tracker, name)
-            setattr(tracker, name,
-                    lambda *a, fn=fn: call(fn, *a) if measuring[0] else fn(*a))
-        hooks.install(tracker)
+        wrap_hooks(tracker, lambda fn: lambda *a: call(fn, *a) if measuring[0] else fn(*a))
         tracker.flush(None)
         tracker.writer.append = lambda *a, **k: True  # the writer's work is not the kernel's
     else:
@@ -89,8 +83,8 @@ def _measure(kind: str, cells: int, tracked: bool, workdir: Path) -> dict[str, f
     env = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "MLOPS_NB_HOME": str(workdir / ".mlops_nb"),
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).absolute().parents[1]),
-                                          os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).absolute().parents[1]),
+                                                       os.environ.get("PYTHONPATH")]))}
     cmd = ["valgrind", "--tool=callgrind", "--cache-sim=yes", "--branch-sim=yes",
            "--collect-atstart=no", "--toggle-collect=_operator_call",
            f"--callgrind-out-file={out}", sys.executable, "-m", "benchmarks.hook_cycles",

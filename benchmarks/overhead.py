@@ -239,13 +239,23 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
+def wrap_hooks(tracker: Any, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Put `wrap(hook)` in place of each of the tracker's IPython hooks, installed again so
+    IPython calls the wrapped ones (the parse hook looks the method up on each parse)."""
+    from mlops_nb.capture import hooks
+
+    hooks.uninstall(tracker)
+    for name in ("pre_run_cell", "post_execute", "post_run_cell", "parsed"):
+        setattr(tracker, name, wrap(getattr(tracker, name)))
+    hooks.install(tracker)
+
+
 class _HookClock:
     """Adds up the main-thread CPU the tracker's hooks take, cell by cell."""
 
     def __init__(self, tracker: Any) -> None:
         self.current = 0.0
-        for name in ("pre_run_cell", "post_execute", "post_run_cell", "parsed"):
-            setattr(tracker, name, self._timed(getattr(tracker, name)))
+        wrap_hooks(tracker, self._timed)
 
     def _timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any) -> Any:
@@ -416,11 +426,7 @@ def phases(cells: int) -> dict[str, Any]:
     _magic(ip, "%load_ext mlops_nb")
     tracker = ip._mlops_nb_tracker
     _magic(ip, "%track on --experiment phases")
-    from mlops_nb.capture import hooks
-
-    hooks.uninstall(tracker)
     clock = _HookClock(tracker)
-    hooks.install(tracker)  # again, so IPython calls the timed handlers
     collections = _Collections()
     for kind, make in kinds:
         for _ in range(10):  # warm up

@@ -999,8 +999,8 @@ def _statements_at(code: str, bounds: list[int], lines: set[int]) -> Any:
 
     if "\r" in code or "\f" in code or "\v" in code:
         return None
-    pairs = ((bounds[i], bounds[i + 1] or bounds[i]) for i in range(0, len(bounds) - 1, 2))
-    spans = sorted({(lo, hi) for lo, hi in pairs if any(lo <= line <= hi for line in lines)})
+    spans = sorted({(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)
+                    if any(bounds[i] <= line <= bounds[i + 1] for line in lines)})
     if not spans:
         return None
     text = code.split("\n")

@@ -155,9 +155,7 @@ def read_data(
     names = dict.fromkeys(names)
     if cache is not None and changed is not None:
         # changed but not read here: hash it afresh when next read (only data is cached)
-        gone = changed - names.keys() if isinstance(changed, (set, frozenset)) else \
-            [name for name in changed if name not in names]
-        for name in not_plain(ns, gone):
+        for name in not_plain(ns, [name for name in changed if name not in names]):
             cache.forget(ns.get(name))
     budget: float | None = None  # read at the first data object: most cells have none
     for name in not_plain(ns, names):

@@ -32,7 +32,7 @@ OBJ_PREFIX = "obj:"  # record key of a generator object: `obj:` + the name bound
 # gives a cell's words (numbers too, which no generator is bound to) three times as fast as a
 # regular expression, before every cell.
 _APART = str.maketrans({c: " " for c in map(chr, range(128))
-                        if not (c.isascii() and (c.isalnum() or c == "_"))})
+                        if not (c.isalnum() or c == "_")})
 
 # numpy's `mt19937_state`: 624 uint32 words and an int position.
 _MT_STATE_BYTES = 624 * 4 + 4
