@@ -22,6 +22,7 @@ from pathlib import Path
 import playwright.sync_api  # noqa: F401  (a test dependency: a broken install must fail)
 import pytest
 from lab.browser import ARTIFACTS, chromium, jupyter_server, need_chromium
+from playwright.sync_api import Error as PlaywrightError
 
 pytestmark = pytest.mark.slow
 
@@ -265,16 +266,25 @@ def _api(lab, method: str, path: str) -> object:
 
 def _accept_dialogs(page) -> None:
     """Accept whatever modal JupyterLab shows (kernel selection, a busy-kernel prompt): on a
-    loaded machine one can appear late and block the next click."""
+    loaded machine one can appear late and block the next click. Each one's text is printed,
+    so a failing run's captured output says which modal it was."""
     for _ in range(3):
         dialog = page.locator(".jp-Dialog")
         if not dialog.count():
             return
+        try:
+            text = " ".join(dialog.first.inner_text(timeout=2_000).split())
+        except PlaywrightError:
+            text = "(gone before it could be read)"
+        print(f"JupyterLab dialog: {text[:300]}")
         button = dialog.locator(".jp-Dialog-button.jp-mod-accept")
-        if button.count():
-            button.first.click()
-        else:
-            page.keyboard.press("Escape")
+        try:
+            if button.count():
+                button.first.click(timeout=5_000)
+            else:
+                page.keyboard.press("Escape")
+        except PlaywrightError:  # closed on its own meanwhile, or re-rendered: look again
+            pass
         time.sleep(0.5)
 
 
@@ -313,11 +323,20 @@ def _finish_all(page, prompts) -> None:
         busy = any(t == "[*]:" for t in texts)
         stalled = stalled + 1 if not busy and page.locator(idle).count() else 0
         if stalled >= 10:  # idle for ~5 s with cells never run
-            page.locator(".jp-Cell .jp-InputArea-prompt").nth(left[0]).click()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run Selected Cell and All Below", exact=True).click()
+            # A modal (a late kernel prompt) is one reason the queue stalls; it would also
+            # take the clicks below, so it goes first, and a click it still took is retried.
+            _accept_dialogs(page)
+            try:
+                page.locator(".jp-Cell .jp-InputArea-prompt").nth(left[0]).click(timeout=10_000)
+                page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
+                page.get_by_text("Run Selected Cell and All Below",
+                                 exact=True).click(timeout=10_000)
+            except PlaywrightError as exc:
+                print(f"re-running the cells left failed, will retry: {exc.message[:200]}")
             stalled = 0
         time.sleep(0.5)
+    _shot(page, "lab-failure.png")
+    raise AssertionError(f"cells {left} never ran in 240 s")
 
 
 def test_widget_in_jupyterlab(browser, lab):
