@@ -288,9 +288,26 @@ def _accept_dialogs(page) -> None:
         time.sleep(0.5)
 
 
-def _run_all(page) -> None:
+def _wait_for_kernel(lab, path: str, timeout: float = 120) -> None:
+    """Wait until the server has an idle kernel in the notebook's session. Run All clicked
+    before that (a loaded machine) makes each queued cell start a kernel of its own, ask with
+    a modal which one to use, and clear the cells left without one: seen as a queue that
+    never finishes. The toolbar's idle indicator shows before the kernel exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for session in _api(lab, "GET", "/api/sessions") or []:
+            kernel = session.get("kernel") or {}
+            if session.get("path") == path and kernel.get("execution_state") == "idle":
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no idle kernel for {path} in {timeout:.0f} s: "
+                         f"{_api(lab, 'GET', '/api/sessions')}")
+
+
+def _run_all(page, lab, path: str) -> None:
     """Run > Run All Cells, again if a busy machine swallowed the first click (no cell ran)."""
     page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
+    _wait_for_kernel(lab, path)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=90_000)
     prompts = page.locator(".jp-Cell .jp-InputArea-prompt")
@@ -343,7 +360,7 @@ def test_widget_in_jupyterlab(browser, lab):
     ctx = browser.new_context(viewport={"width": 1500, "height": 1400})
     page = ctx.new_page()
     page.goto(f"{lab['base']}/lab/tree/runs.ipynb?token={lab['token']}")
-    _run_all(page)
+    _run_all(page, lab, "runs.ipynb")
     view = page.locator(".mnb-view")
     try:
         view.wait_for(timeout=150_000)

@@ -87,6 +87,12 @@ def jupyter_server(root: Path, state: Path, *, app: str = "jupyterlab", token: s
     labconfig.mkdir(parents=True, exist_ok=True)
     (labconfig / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {name: True for name in (NEWS, *disabled)}}))
+    # Start a notebook's own kernel without asking: on a loaded machine the kernel specs can
+    # arrive after the notebook, and JupyterLab then asks with a modal that takes the clicks.
+    notebooks = state / "settings" / "@jupyterlab" / "notebook-extension"
+    notebooks.mkdir(parents=True, exist_ok=True)
+    (notebooks / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"autoStartDefaultKernel": True}))
     full_env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config),
                 "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
                 "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
