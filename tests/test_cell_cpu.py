@@ -90,6 +90,42 @@ def test_cached_parameter_names_give_get_params(est):
     assert all(got[k] is want[k] for k in want)
 
 
+def _estimators() -> list:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import FunctionTransformer, Normalizer
+
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    out = []
+    for make in (LogisticRegression, StandardScaler, DummyClassifier, KNeighborsClassifier,
+                 Normalizer, FunctionTransformer, lambda: _Custom(max_iter=50),
+                 lambda: make_pipeline(StandardScaler(), LogisticRegression()),
+                 lambda: GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=2)):
+        out += [make(), make().fit(X, y)]
+    return out
+
+
+def test_fitted_test_without_tags_agrees_with_check_is_fitted():
+    """The shortcut past scikit-learn's tags says what `check_is_fitted` says: fitted and
+    unfitted models, stateless ones (Normalizer, FunctionTransformer: fitted unfitted), a
+    subclass, a pipeline and a search (asked through `__sklearn_is_fitted__`)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from mlops_nb.capture.namespace import is_fitted_estimator
+
+    seen = set()
+    for est in _estimators():
+        try:
+            check_is_fitted(est)
+            want = True
+        except NotFittedError:
+            want = False
+        assert is_fitted_estimator(est) is want, est
+        seen.add(want)
+    assert seen == {True, False}
+
+
 def _bounds(code: str) -> list[int]:
     return [n for stmt in ast.parse(code).body for n in (stmt.lineno, stmt.end_lineno)]
 
@@ -117,6 +153,67 @@ def test_bound_names_cut_out_of_the_cell_read_like_the_whole_cell(code, line):
     # bounds holding none of the lines: the whole cell is parsed, with the same answer
     assert autolog.bound_names(code, named, {"acc": 0.75}, {}, [99, 99]) == \
         autolog.bound_names(code, named, {"acc": 0.75}, {})
+
+
+_SPAN_CELLS = [
+    "a = 1\nacc = m.score(X, y)\nb, c = 2, m.score(X, y)",
+    "a = (c := m.score(X, y)); b = m.score(X, y)",  # one line, two statements, a walrus
+    "for i in range(3):\n    acc = m.score(X, y)\n    best = (top := acc)\nz = [w := 1]",
+    "x = {\n  'a': (q := 1),\n}\nmnb.log_metric('acc', m.score(X, y))\nacc: float = 0.5",
+    "def f():\n    inner = m.score(X, y)\n    return inner\nouter = f()",
+    "acc = m.score(X, y)\nother = 1\nacc = m.score(X, y)",  # one statement text, two lines
+]
+
+
+def _walk_spans(code: str, lines: set[int]) -> tuple[list, list]:
+    """The reference: `ast.walk` (breadth first) over the statements spanning `lines`."""
+    wanted = [s for s in ast.parse(code).body
+              if any(s.lineno <= line <= s.end_lineno for line in lines)]
+    binds, logs = [], []
+
+    def bind(target, value):
+        if isinstance(target, ast.Name):
+            binds.append((target.id, value.lineno, value.end_lineno))
+        elif isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
+            for t, v in zip(target.elts, value.elts, strict=True):
+                bind(t, v)
+
+    for node in ast.walk(ast.Module(body=wanted, type_ignores=[])):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                bind(target, node.value)
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            bind(node.target, node.value)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "log_metric"):
+            logs.append((node.args[0].value, node.lineno, node.end_lineno))
+    return binds, logs
+
+
+@pytest.mark.parametrize("code", _SPAN_CELLS)
+def test_parts_cut_out_and_cached_give_the_whole_cells_spans(code):
+    """The statements parsed one part at a time (and cached by their text) give the spans,
+    in the order, of one walk over the whole cell's statements, for every line asked."""
+    autolog._part_spans.cache_clear()
+    bounds = _bounds(code)
+    n = code.count("\n") + 1
+    asked = [{line} for line in range(1, n + 1)] + [set(range(1, n + 1)), {1, n}]
+    for _ in range(2):  # cold, then from the cache
+        for lines in asked:
+            whole = autolog._spans(ast.parse(code), lines)
+            assert whole == _walk_spans(code, lines), lines
+            cut = autolog._cut_spans(code, bounds, lines)
+            if cut is not None:
+                assert cut == whole, lines
+    assert autolog._part_spans.cache_info().hits
+
+
+def test_a_cached_part_is_numbered_where_it_stands():
+    autolog._part_spans.cache_clear()
+    first = "acc = m.score(X, y)\nz = 1"
+    later = "a = 1\nb = 2\n\nacc = m.score(X, y)"
+    assert autolog._cut_spans(first, _bounds(first), {1}) == ([("acc", 1, 1)], [])
+    assert autolog._cut_spans(later, _bounds(later), {4}) == ([("acc", 4, 4)], [])
+    assert autolog._part_spans.cache_info().hits == 1
 
 
 def test_an_array_and_its_view_both_stay_cached_while_unchanged():

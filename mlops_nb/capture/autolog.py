@@ -930,58 +930,91 @@ class ScriptAutolog:
 
 
 # -- values the cell already named --------------------------------------------------------------
-def _spans(tree: Any, lines: set[int]
-           ) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
-    """(variable, first line, last line) of `name = <expr>` bindings, and of
-    `log_metric("name", <expr>)` calls, anywhere in the top-level statements of the cell that
-    span one of `lines` (a span holding a line lies within such a statement: the rest of the
-    cell need not be walked)."""
+Span = tuple[str, int, int]  # (variable or logged name, first line, last line)
+# (depth, visit order) of a node in its statement's breadth-first walk, and what it bound
+_Keyed = tuple[int, int, Span]
+_Statement = tuple[int, int, tuple[_Keyed, ...], tuple[_Keyed, ...]]
+
+
+def _statement_spans(stmt: Any) -> _Statement:
+    """(first line, last line, binds, logs) of one statement: `name = <expr>` bindings and
+    `log_metric("name", <expr>)` calls anywhere in it, each keyed by where `ast.walk` (breadth
+    first) meets it, so statements walked one by one merge into the order of one walk over
+    them all (`_merge`), without its generators, and without descending into what holds no
+    binding or call: names, constants, contexts, operators."""
     import ast
     from collections import deque
 
-    wanted = [stmt for stmt in tree.body
-              if any(stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno) for line in lines)]
+    binds: list[_Keyed] = []
+    logs: list[_Keyed] = []
 
-    binds: list[tuple[str, int, int]] = []
-    logs: list[tuple[str, int, int]] = []
-
-    def bind(target: Any, value: Any) -> None:
+    def bind(target: Any, value: Any, depth: int, order: int) -> None:
         if isinstance(target, ast.Name):
-            binds.append((target.id, value.lineno, value.end_lineno or value.lineno))
+            binds.append((depth, order, (target.id, value.lineno,
+                                         value.end_lineno or value.lineno)))
         elif (isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple,
               ast.List)) and len(target.elts) == len(value.elts)):
             for t, v in zip(target.elts, value.elts, strict=True):
-                bind(t, v)
+                bind(t, v, depth, order)
 
-    # `ast.walk`'s order (breadth first), without its generators, and without descending
-    # into what holds no binding or call: names, constants, contexts, operators
-    nodes = deque(wanted)
+    nodes: deque[tuple[Any, int]] = deque([(stmt, 0)])
     leaves = _leaves()
+    order = 0
     while nodes:
-        node = nodes.popleft()
+        node, depth = nodes.popleft()
+        order += 1
+        below = depth + 1
         for field in node._fields:
             value = getattr(node, field, None)
             if type(value) is list:
-                nodes.extend(v for v in value if type(v) not in leaves and isinstance(v, ast.AST))
+                nodes.extend((v, below) for v in value
+                             if type(v) not in leaves and isinstance(v, ast.AST))
             elif type(value) not in leaves and isinstance(value, ast.AST):
-                nodes.append(value)
+                nodes.append((value, below))
         if isinstance(node, ast.Assign):
             for target in node.targets:
-                bind(target, node.value)
+                bind(target, node.value, depth, order)
         elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-            bind(node.target, node.value)
+            bind(node.target, node.value, depth, order)
         elif isinstance(node, ast.Call):
             f = node.func
             callee = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
             if (callee == "log_metric" and node.args and isinstance(node.args[0], ast.Constant)
                     and isinstance(node.args[0].value, str)):
-                logs.append((node.args[0].value, node.lineno, node.end_lineno or node.lineno))
-    return binds, logs
+                logs.append((depth, order, (node.args[0].value, node.lineno,
+                                            node.end_lineno or node.lineno)))
+    return stmt.lineno, stmt.end_lineno or stmt.lineno, tuple(binds), tuple(logs)
+
+
+def _merge(statements: list[tuple[_Statement, int]], lines: set[int]
+           ) -> tuple[list[Span], list[Span]]:
+    """Binds and logs of the statements spanning one of `lines` (a span holding a line lies
+    within such a statement: the rest of the cell need not be walked), in `ast.walk`'s order
+    over those statements together: by depth, then statement, then order within it. Each
+    statement comes with the shift that moves its line numbers to the cell's (a part of the
+    cell parsed on its own is numbered from 1)."""
+    found: list[tuple[int, int, int, str, Span]] = []
+    for k, ((lo, hi, binds, logs), shift) in enumerate(statements):
+        if not any(lo + shift <= line <= hi + shift for line in lines):
+            continue
+        for which, spans in (("b", binds), ("l", logs)):
+            found.extend((depth, k, order, which, (name, first + shift, last + shift))
+                         for depth, order, (name, first, last) in spans)
+    found.sort(key=lambda e: e[:3])  # stable: the names a tuple binds stay in order
+    return ([span for *_, which, span in found if which == "b"],
+            [span for *_, which, span in found if which == "l"])
+
+
+def _spans(tree: Any, lines: set[int]) -> tuple[list[Span], list[Span]]:
+    """(variable, first line, last line) of `name = <expr>` bindings, and of
+    `log_metric("name", <expr>)` calls, anywhere in the top-level statements of the cell that
+    span one of `lines`."""
+    return _merge([(_statement_spans(stmt), 0) for stmt in tree.body], lines)
 
 
 @functools.cache
 def _leaves() -> frozenset[type]:
-    """Node types `_spans` does not descend into: no binding or call is under them."""
+    """Node types `_statement_spans` does not descend into: no binding or call is under them."""
     import ast
 
     kinds: set[type] = {type(None), ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del,
@@ -991,12 +1024,30 @@ def _leaves() -> frozenset[type]:
     return frozenset(kinds)
 
 
-def _statements_at(code: str, bounds: list[int], lines: set[int]) -> Any:
-    """A module of just the top-level statements of `code` that span one of `lines`, with
-    their own line numbers; None when they cannot be cut out on their own (a statement
-    sharing a line with another across lines, a line break `split` does not see)."""
+_PART_CACHE_CHARS = 4096  # longer statements are walked each time, not kept
+
+
+@functools.lru_cache(maxsize=512)
+def _part_spans(text: str) -> tuple[_Statement, ...] | None:
+    """The statements of one cut-out part of a cell, numbered from its first line; None when
+    it does not parse on its own. Cached by text: a scoring line is the same from one run of
+    a cell to the next while the parameters above it change, and parsing it again was most
+    of what naming its metric cost."""
     import ast
 
+    try:
+        part = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    return tuple(_statement_spans(stmt) for stmt in part.body)
+
+
+def _cut_spans(code: str, bounds: list[int], lines: set[int]
+               ) -> tuple[list[Span], list[Span]] | None:
+    """`_spans` of the top-level statements of `code` that span one of `lines`, each part of
+    the cell parsed on its own (`bounds`: the first and last line of each top-level statement,
+    flat); None when they cannot be cut out on their own (a statement sharing a line with
+    another across lines, a line break `split` does not see)."""
     if "\r" in code or "\f" in code or "\v" in code:
         return None
     spans = sorted({(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)
@@ -1004,14 +1055,15 @@ def _statements_at(code: str, bounds: list[int], lines: set[int]) -> Any:
     if not spans:
         return None
     text = code.split("\n")
-    body: list[ast.stmt] = []
+    statements: list[tuple[_Statement, int]] = []
     for lo, hi in spans:
-        try:  # blank lines first: the statement parses with its own line numbers
-            part = ast.parse("\n" * (lo - 1) + "\n".join(text[lo - 1:hi]))
-        except (SyntaxError, ValueError):
+        part = "\n".join(text[lo - 1:hi])
+        parsed = (_part_spans(part) if len(part) <= _PART_CACHE_CHARS
+                  else _part_spans.__wrapped__(part))
+        if parsed is None:
             return None
-        body.extend(part.body)
-    return ast.Module(body=body, type_ignores=[])
+        statements.extend((stmt, lo - 1) for stmt in parsed)
+    return _merge(statements, lines)
 
 
 def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
@@ -1039,13 +1091,13 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
              if call.site and name not in bound and name not in explicit}
     if not lines:
         return {}
-    tree = _statements_at(code, bounds, lines) if bounds else None
-    if tree is None:
+    found = _cut_spans(code, bounds, lines) if bounds else None
+    if found is None:
         try:
-            tree = ast.parse(code)
+            found = _spans(ast.parse(code), lines)
         except (SyntaxError, ValueError):
             return {}
-    binds, logs = _spans(tree, lines)
+    binds, logs = found
     out: dict[str, str] = {}
     taken: set[str] = set()
     for name, call in last.items():

@@ -68,10 +68,15 @@ def read_metrics(
 def is_fitted_estimator(obj: Any) -> bool:
     """scikit-learn's own test (`check_is_fitted`, which asks a Pipeline or meta-estimator
     through `__sklearn_is_fitted__`); attributes ending in `_` for look-alikes without it."""
-    if type(obj) in PLAIN_TYPES:  # most names a cell binds: numbers, text, containers
+    cls = type(obj)
+    if cls in PLAIN_TYPES:  # most names a cell binds: numbers, text, containers
         return False
-    if not (hasattr(type(obj), "get_params") and hasattr(type(obj), "fit")):
+    if not (hasattr(cls, "get_params") and hasattr(cls, "fit")):
         return False
+    if not hasattr(cls, "__sklearn_is_fitted__") and _has_fitted_attrs(obj):
+        # what `check_is_fitted` concludes for such an object whatever its tags say, without
+        # the tags (`get_tags` is most of the time it takes, after every fit cell)
+        return True
     if "sklearn.utils.validation" in sys.modules:  # loaded with the estimator; never import it
         validation = sys.modules["sklearn.utils.validation"]
         try:
@@ -80,6 +85,11 @@ def is_fitted_estimator(obj: Any) -> bool:
         except Exception as exc:
             if type(exc).__name__ == "NotFittedError":
                 return False
+    return _has_fitted_attrs(obj)
+
+
+def _has_fitted_attrs(obj: Any) -> bool:
+    """scikit-learn's convention: fitting sets attributes ending in `_`."""
     try:
         attrs = vars(obj)
     except TypeError:
