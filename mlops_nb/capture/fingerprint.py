@@ -358,14 +358,13 @@ def _np_array(obj: Any) -> bool:
     return np is not None and isinstance(obj, np.ndarray)
 
 
-def _guard(obj: Any, kind: str) -> tuple[tuple[Any, ...], frozenset[int]] | None:
-    """What must be unchanged for a cached hash to stand, and the buffers it lives in."""
+def _guard(obj: Any, kind: str) -> tuple[Any, ...] | None:
+    """What must be unchanged for a cached hash to stand; None when it cannot be told."""
     h = xxhash.xxh3_64()
     if kind == "ndarray":
-        iface = obj.__array_interface__
         _sample_digest(h, obj)
-        return ((obj.shape, obj.strides, obj.dtype.str, iface["data"], h.intdigest()),
-                frozenset(_root_buffers(obj)))
+        return (obj.shape, obj.strides, obj.dtype.str, obj.__array_interface__["data"],
+                h.intdigest())
     mgr = getattr(obj, "_mgr", None)
     blocks = getattr(mgr, "blocks", None)
     if blocks is None:
@@ -376,11 +375,9 @@ def _guard(obj: Any, kind: str) -> tuple[tuple[Any, ...], frozenset[int]] | None
         parts.append(id(obj.columns))
     else:
         parts.append(repr(obj.name))
-    roots: list[int] = []
     for blk in blocks:
         values = blk.values
         parts.extend((id(values), values.dtype))
-        roots.extend(_root_buffers(values))
         arrow = getattr(values, "_pa_array", None)
         if arrow is not None:  # Arrow data is immutable: pandas swaps in a new array on writes
             parts.append(id(arrow))
@@ -392,7 +389,18 @@ def _guard(obj: Any, kind: str) -> tuple[tuple[Any, ...], frozenset[int]] | None
             if _np_array(data):
                 _sample_digest(h, data)
     parts.append(h.intdigest())
-    return tuple(parts), frozenset(roots)
+    return tuple(parts)
+
+
+def _roots(obj: Any, kind: str) -> frozenset[int]:
+    """The buffers a guarded object lives in (its blocks' too): asked only when an entry is
+    stored or dropped, not on the hit that most cells are."""
+    if kind == "ndarray":
+        return frozenset(_root_buffers(obj))
+    roots: list[int] = []
+    for blk in getattr(getattr(obj, "_mgr", None), "blocks", None) or ():
+        roots.extend(_root_buffers(blk.values))
+    return frozenset(roots)
 
 
 class FingerprintCache:
@@ -417,25 +425,28 @@ class FingerprintCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def fingerprint(self, obj: Any, *, changed: bool = True) -> dict[str, Any] | None:
-        kind = data_kind(obj)
+    def fingerprint(self, obj: Any, *, changed: bool = True, kind: str | None = None
+                    ) -> dict[str, Any] | None:
+        """`kind`: the object's `data_kind`, when the caller knows it already."""
+        kind = kind or data_kind(obj)
         if kind is None:
             return None
         key = id(obj)
         entry = self._entries.get(key)
         guard = _guard(obj, kind)
         if (not changed and entry is not None and guard is not None
-                and entry[0]() is obj and entry[1] == guard[0]):
+                and entry[0]() is obj and entry[1] == guard):
             self._entries.move_to_end(key)
             self.hits += 1
             return dict(entry[3])
         self.misses += 1
         fp = fingerprint(obj)
         if guard is not None:
+            roots = _roots(obj, kind)
             if changed or entry is not None:  # its content may be new: so is its views'
-                self.invalidate_buffers(guard[1])
+                self.invalidate_buffers(roots)
             # else first seen, unchanged: `X` and its view `X_test` must not evict each other
-            self._put(key, obj, guard, fp)
+            self._put(key, obj, guard, roots, fp)
         return fp
 
     def note_slow(self, obj: Any) -> None:
@@ -461,16 +472,14 @@ class FingerprintCache:
         if kind is None:
             return
         self._entries.pop(id(obj), None)
-        guard = _guard(obj, kind)
-        if guard is not None:
-            self.invalidate_buffers(guard[1])
+        self.invalidate_buffers(_roots(obj, kind))
 
     def invalidate_buffers(self, roots: Iterable[int]) -> None:
         roots = frozenset(roots)
         for key in [k for k, e in self._entries.items() if e[2] & roots]:
             del self._entries[key]
 
-    def _put(self, key: int, obj: Any, guard: tuple[tuple[Any, ...], frozenset[int]],
+    def _put(self, key: int, obj: Any, guard: tuple[Any, ...], roots: frozenset[int],
              fp: dict[str, Any] | None) -> None:
         if fp is None:
             return
@@ -478,7 +487,7 @@ class FingerprintCache:
             ref = weakref.ref(obj, lambda _r, k=key, c=self._entries: c.pop(k, None))
         except TypeError:
             return
-        self._entries[key] = (ref, guard[0], guard[1], dict(fp))
+        self._entries[key] = (ref, guard, roots, dict(fp))
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
 

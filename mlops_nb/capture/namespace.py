@@ -183,9 +183,9 @@ def read_data(
         try:
             if budget and _may_be_slow(obj, kind):
                 with time_budget(budget, ObjectTimeout):
-                    fp = _fingerprint(obj, cache, fresh)
+                    fp = _fingerprint(obj, kind, cache, fresh)
             else:  # small numbers: one pass, no timer to arm
-                fp = _fingerprint(obj, cache, fresh)
+                fp = _fingerprint(obj, kind, cache, fresh)
         except ObjectTimeout:
             if cache is not None:
                 cache.note_slow(obj)
@@ -222,10 +222,10 @@ def _may_be_slow(obj: Any, kind: str) -> bool:
     return bool(obj.dtype.hasobject) or obj.nbytes > _SMALL_ARRAY_BYTES
 
 
-def _fingerprint(obj: Any, cache: FingerprintCache | None, changed: bool
+def _fingerprint(obj: Any, kind: str, cache: FingerprintCache | None, changed: bool
                  ) -> dict[str, Any] | None:
     if cache is not None:
-        return cache.fingerprint(obj, changed=changed)
+        return cache.fingerprint(obj, changed=changed, kind=kind)
     return fingerprint(obj)
 
 
