@@ -1024,10 +1024,10 @@ def _leaves() -> frozenset[type]:
     return frozenset(kinds)
 
 
-_PART_CACHE_CHARS = 4096  # longer statements are walked each time, not kept
+_PART_CACHE_CHARS = 1024  # longer statements are parsed each time, not kept
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=256)  # at most 256 KB of statement text
 def _part_spans(text: str) -> tuple[_Statement, ...] | None:
     """The statements of one cut-out part of a cell, numbered from its first line; None when
     it does not parse on its own. Cached by text: a scoring line is the same from one run of
