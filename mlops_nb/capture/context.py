@@ -50,6 +50,10 @@ class CellContext:
     analysis: Any = None
     code: str | None = None
     bounds: list[int] | None = None
+    # The garbage collector's young-generation count before IPython parsed the cell, then
+    # how many objects the parse added (recorder.collect_early)
+    gc_count: int = 0
+    parse_objects: int = 0
 
 
 def from_older_thread(ctx: CellContext) -> bool:
