@@ -110,8 +110,9 @@ def threshold():
 
 
 def _at(count: int) -> list[list]:
-    """Bring the young generation's count to about `count`: objects kept alive."""
-    gc.collect(0)
+    """Bring the young generation's count to about `count` (objects kept alive), the middle
+    one's to 0."""
+    gc.collect(1)
     return [[] for _ in range(count)]
 
 
@@ -122,6 +123,19 @@ def test_collects_now_when_a_cell_like_this_one_would_in_its_parse(collections, 
     collections.window = False
     assert collections.generations == [0]
     assert gc.get_count()[0] < 50
+    del kept
+
+
+def test_the_middle_generation_when_the_collector_would_take_it(collections, threshold):
+    kept = _at(0)
+    for _ in range(12):  # each young collection counts one for the middle generation
+        gc.collect(0)
+    kept = [[] for _ in range(300)]
+    collections.window = True
+    recorder.collect_early(400)
+    collections.window = False
+    assert collections.generations == [1]
+    assert gc.get_count()[1] == 0
     del kept
 
 

@@ -664,14 +664,17 @@ def collect_early(parse_objects: int) -> None:
     hands the writer thread stay counted until that thread next runs, which in back-to-back
     cells is after the next cell's parse; there the collection walks the whole parse tree
     (0.09 ms for a 50-statement cell, every second such cell), here only what is young now.
-    The same collection, made where it is cheap; none when the user turned the collector off
-    or set no threshold."""
+    The same collection, made where it is cheap: of the middle generation too when its count
+    is over its threshold, as the collector itself would choose (the oldest one is left to
+    the collector, which weighs it by what survived); none when the user turned the
+    collector off or set no threshold."""
     if parse_objects <= 0:
         return
-    threshold = gc.get_threshold()[0]
-    if (threshold and gc.get_count()[0] + parse_objects + _CELL_HEADROOM > threshold
+    thresholds = gc.get_threshold()
+    counts = gc.get_count()
+    if (thresholds[0] and counts[0] + parse_objects + _CELL_HEADROOM > thresholds[0]
             and gc.isenabled()):
-        gc.collect(0)
+        gc.collect(1 if counts[1] > thresholds[1] else 0)
 
 
 def _flush_interval() -> float:
