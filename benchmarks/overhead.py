@@ -280,6 +280,7 @@ def _whole_cell(ip: Any, tracker: Any, make: Callable[[int], str], counter: int,
     first cell of a block is left out: `%track on` back-fills the cells run while off."""
     block = 25
     runs: dict[str, list[float]] = {"off": [], "on": []}
+    gc_cpu: dict[str, list[float]] = {"off": [], "on": []}
     counts = {"off": [0, 0, 0], "on": [0, 0, 0]}
     for b in range(2 * max(1, cells // block)):
         state = "on" if b % 2 else "off"
@@ -289,10 +290,11 @@ def _whole_cell(ip: Any, tracker: Any, make: Callable[[int], str], counter: int,
             cpu: list[float] = []
             collections.start()
             _run(ip, make(counter), cpu)
-            got = collections.stop()
+            got, spent = collections.stop()
             counter += 1
             if j:
                 runs[state].extend(cpu)
+                gc_cpu[state].append(spent)
                 counts[state] = [a + g for a, g in zip(counts[state], got, strict=True)]
         tracker.flush(None)
     _magic(ip, "%track on")
@@ -300,38 +302,51 @@ def _whole_cell(ip: Any, tracker: Any, make: Callable[[int], str], counter: int,
     out.update(untracked_cpu_p50_s=_percentile(off, 0.5), tracked_cpu_p50_s=_percentile(on, 0.5),
                added_cpu_p50_s=_percentile(on, 0.5) - _percentile(off, 0.5),
                added_cpu_p95_s=_percentile(on, 0.95) - _percentile(off, 0.95),
-               collections=counts["on"], plain_collections=counts["off"], toggled=len(on))
+               collections=counts["on"], plain_collections=counts["off"], toggled=len(on),
+               gc_cpu_p50_s=_percentile(gc_cpu["on"], 0.5),
+               gc_cpu_p95_s=_percentile(gc_cpu["on"], 0.95),
+               gc_cpu_mean_s=sum(gc_cpu["on"]) / max(1, len(gc_cpu["on"])),
+               plain_gc_cpu_mean_s=sum(gc_cpu["off"]) / max(1, len(gc_cpu["off"])))
     return counter
 
 
 class _Collections:
-    """The garbage collections the main thread ran (per generation) between start and stop:
-    what a recorder keeping objects alive across cells makes the kernel pay outside its own
-    hooks, where the hook clock does not see it."""
+    """The garbage collections the main thread ran (per generation) between start and stop,
+    and the CPU they took: what a recorder keeping objects alive across cells makes the
+    kernel pay outside its own hooks, where the hook clock does not see it."""
 
     def __init__(self) -> None:
         import threading
 
         self._main = threading.get_ident()
         self._counts = [0, 0, 0]
+        self._cpu = 0.0
+        self._t0 = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         import threading
 
-        if phase == "start" and threading.get_ident() == self._main:
+        if threading.get_ident() != self._main:
+            return
+        if phase == "start":
             self._counts[info["generation"]] += 1
+            self._t0 = time.thread_time()
+        else:
+            self._cpu += time.thread_time() - self._t0
 
     def start(self) -> None:
         import gc
 
         self._counts = [0, 0, 0]
+        self._cpu = 0.0
         gc.callbacks.append(self)
 
-    def stop(self) -> list[int]:
+    def stop(self) -> tuple[list[int], float]:
+        """(collections per generation, their CPU seconds)."""
         import gc
 
         gc.callbacks.remove(self)
-        return self._counts
+        return self._counts, self._cpu
 
 
 def _thread_cpu(thread: Any) -> float:
@@ -504,11 +519,13 @@ def print_phases(res: dict[str, Any]) -> None:
                                              ("ok" if value * ms <= target else "MISSED"))
         print(f"{label:<66} {value * ms:8.3f}  {verdict}")
     print(f"garbage collections on the kernel's thread in {res['fifty']['toggled']} cells "
-          "(generations 0/1/2), tracking off -> on:")
+          "(generations 0/1/2), tracking off -> on, and their CPU per cell (ms):")
     for kind in ("fifty", "workload", "sklearn"):
         r = res[kind]
         print(f"  {kind:<9} {'/'.join(map(str, r['plain_collections'])):>10} -> "
-              f"{'/'.join(map(str, r['collections']))}")
+              f"{'/'.join(map(str, r['collections'])):<10} mean "
+              f"{r['plain_gc_cpu_mean_s'] * ms:.3f} -> {r['gc_cpu_mean_s'] * ms:.3f}, "
+              f"tracked p50 {r['gc_cpu_p50_s'] * ms:.3f} p95 {r['gc_cpu_p95_s'] * ms:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
