@@ -993,16 +993,20 @@ def _merge(statements: list[tuple[_Statement, int]], lines: set[int]
     over those statements together: by depth, then statement, then order within it. Each
     statement comes with the shift that moves its line numbers to the cell's (a part of the
     cell parsed on its own is numbered from 1)."""
-    found: list[tuple[int, int, int, str, Span]] = []
-    for k, ((lo, hi, binds, logs), shift) in enumerate(statements):
-        if not any(lo + shift <= line <= hi + shift for line in lines):
-            continue
-        for which, spans in (("b", binds), ("l", logs)):
-            found.extend((depth, k, order, which, (name, first + shift, last + shift))
-                         for depth, order, (name, first, last) in spans)
-    found.sort(key=lambda e: e[:3])  # stable: the names a tuple binds stay in order
-    return ([span for *_, which, span in found if which == "b"],
-            [span for *_, which, span in found if which == "l"])
+    binds: list[tuple[int, int, int, Span]] = []
+    logs: list[tuple[int, int, int, Span]] = []
+    for k, ((lo, hi, b, g), shift) in enumerate(statements):
+        if any(lo + shift <= line <= hi + shift for line in lines):
+            for out, spans in ((binds, b), (logs, g)):
+                out.extend((depth, k, order, (name, first + shift, last + shift))
+                           for depth, order, (name, first, last) in spans)
+    binds.sort(key=_walk_order)  # stable: the names a tuple binds stay in order
+    logs.sort(key=_walk_order)
+    return [e[3] for e in binds], [e[3] for e in logs]
+
+
+def _walk_order(entry: tuple[int, int, int, Span]) -> tuple[int, int, int]:
+    return entry[:3]
 
 
 def _spans(tree: Any, lines: set[int]) -> tuple[list[Span], list[Span]]:

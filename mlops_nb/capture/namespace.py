@@ -73,7 +73,8 @@ def is_fitted_estimator(obj: Any) -> bool:
         return False
     if not (hasattr(cls, "get_params") and hasattr(cls, "fit")):
         return False
-    if not hasattr(cls, "__sklearn_is_fitted__") and _has_fitted_attrs(obj):
+    asks_itself = hasattr(cls, "__sklearn_is_fitted__")
+    if not asks_itself and _has_fitted_attrs(obj):
         # what `check_is_fitted` concludes for such an object whatever its tags say, without
         # the tags (`get_tags` is most of the time it takes, after every fit cell)
         return True
@@ -85,7 +86,7 @@ def is_fitted_estimator(obj: Any) -> bool:
         except Exception as exc:
             if type(exc).__name__ == "NotFittedError":
                 return False
-    return _has_fitted_attrs(obj)
+    return asks_itself and _has_fitted_attrs(obj)  # the others were looked at above
 
 
 def _has_fitted_attrs(obj: Any) -> bool:
