@@ -191,6 +191,8 @@ def _reference_literal(source: str) -> tuple[bool, object]:
     "{**x}", "{'a': None, None: 1}", "b'x'", "(1, ...)", "{1, 2}", "set()", "[1 + 2j]",
     "[x]", "{'k': f(1)}", "('a', -5, [True, False])", "[[[[]]]]", "{}", "()", "-'a'",
     "x.value", "'' ", "10 ** 3", "[-1, +1]", "{'nested': {'deep': (1, [2.5, 'x'])}}",
+    "{'a': 1, 'b': x}", "[1, [2, y]]", "{None: 1}", "{1: [x]}", "(1, (2, {3: -x}))",
+    "{(1, [2]): 3}", "{'a': 1, **x}", "[1, 2, {'k': (3, 4j)}]",
 ])
 def test_literal_parameters_match_literal_eval(source):
     """The fast literal reader decides exactly as `literal_eval` + `is_plain_literal`."""

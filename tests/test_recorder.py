@@ -471,6 +471,8 @@ def test_track_on_is_quiet_about_a_store_beside_the_notebook(shell, store_home, 
     ("%load_ext mlops_nb\n%track on --experiment e\n# go", True),
     ("%track on\nx = 1", False), ("x = 1\n%track on", False), ("%load_ext autoreload", False),
     ("%%track\nx = 1", False), ("%reload_ext mlops_nb", True), ("%unload_ext other", False),
+    ("\n\n   x = 1\n%track on", False), ("\u2028%track on\u2028", True), ("  \u3000 \n", True),
+    ("\t%track on\r\n# c\r\n", True), ("%%time\n%track on", False), ("#\n%track on\nx", False),
 ])
 def test_control_cells_are_only_mlops_nb_magics(raw, control):
     from mlops_nb.capture.backfill import is_control_cell

@@ -128,55 +128,65 @@ def _json_form(value: Any) -> Any:
     return value
 
 
-class _NotPlain(Exception):
-    """Raised inside `_plain_value`: the node is not a plain literal."""
-
-
+_NOT_PLAIN = object()  # what `_plain_value` gives for a node that is not a plain literal
 _SIGNED = (ast.USub, ast.UAdd)
 _Name, _Constant, _Load, _BinOp = ast.Name, ast.Constant, ast.Load, ast.BinOp
+_List, _Tuple, _Dict, _UnaryOp = ast.List, ast.Tuple, ast.Dict, ast.UnaryOp
 _PLAIN_CONSTANTS = (bool, int, float, str)  # with None: the constants that are parameters
+_PLAIN_KEYS = (str, int, float, bool)
 _LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
 
 
 def _plain_value(node: ast.AST) -> Any:
     """What `ast.literal_eval` gives for a plain literal (numbers, strings, bools, None, and
-    lists, tuples, dicts of them), built straight from the nodes: literal_eval raises, with a
-    formatted message, on every non-literal it sees, and most right-hand sides are not literals.
-    Anything literal_eval could evaluate but `is_plain_literal` rejects (complex numbers, sets,
-    bytes) raises `_NotPlain` too."""
+    lists, tuples, dicts of them), built straight from the nodes; `_NOT_PLAIN` for anything
+    else, including what literal_eval could evaluate but `is_plain_literal` rejects (complex
+    numbers, sets, bytes, a tuple as a key). A sentinel, not an exception: most containers
+    on a right-hand side hold names (`items = [a, b]`), and raising out of the walk for each
+    of them was a twentieth of the recorder's time on such cells."""
     cls = type(node)
-    if cls is ast.Constant:
+    if cls is _Constant:
         value = node.value  # type: ignore[attr-defined]
-        if value is None or isinstance(value, (bool, int, float, str)):
+        if value is None or isinstance(value, _PLAIN_CONSTANTS):
             return value
-        raise _NotPlain
-    if cls is ast.List:
-        return [_plain_value(e) for e in node.elts]  # type: ignore[attr-defined]
-    if cls is ast.Tuple:
-        return tuple(_plain_value(e) for e in node.elts)  # type: ignore[attr-defined]
-    if cls is ast.Dict:
+        return _NOT_PLAIN
+    if cls is _List or cls is _Tuple:
+        items = []
+        for elt in node.elts:  # type: ignore[attr-defined]
+            value = _plain_value(elt)
+            if value is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(value)
+        return items if cls is _List else tuple(items)
+    if cls is _Dict:
         keys = node.keys  # type: ignore[attr-defined]
         values = node.values  # type: ignore[attr-defined]
-        if len(keys) != len(values) or any(k is None for k in keys):
-            raise _NotPlain
-        out = dict(zip([_plain_value(k) for k in keys], [_plain_value(v) for v in values],
-                       strict=True))
-        if not all(isinstance(k, (str, int, float, bool)) for k in out):
-            raise _NotPlain  # a tuple key: literal, but not plain
+        if len(keys) != len(values):
+            return _NOT_PLAIN
+        out = {}
+        for key_node, value_node in zip(keys, values, strict=True):
+            if key_node is None:  # `{**other}`
+                return _NOT_PLAIN
+            key = _plain_value(key_node)
+            if not isinstance(key, _PLAIN_KEYS):  # None, a tuple or a list as a key
+                return _NOT_PLAIN
+            value = _plain_value(value_node)
+            if value is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out[key] = value
         return out
-    if cls is ast.UnaryOp and isinstance(node.op, _SIGNED):  # type: ignore[attr-defined]
+    if cls is _UnaryOp and isinstance(node.op, _SIGNED):  # type: ignore[attr-defined]
         operand = node.operand  # type: ignore[attr-defined]
         # literal_eval signs a number constant only: not `-True`, `-(-1)` or `-x`
-        if type(operand) is ast.Constant and type(operand.value) in (int, float):
+        if type(operand) is _Constant and type(operand.value) in (int, float):
             return -operand.value if isinstance(node.op, ast.USub) else +operand.value  # type: ignore[attr-defined]
-        raise _NotPlain
-    raise _NotPlain  # BinOp (complex numbers only), sets, calls, names...
+    return _NOT_PLAIN  # BinOp (complex numbers only), sets, calls, names...
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
     """(True, its JSON form) when `node` is a plain literal, the way `ast.literal_eval` then
     `is_plain_literal` would judge it (tests/test_analysis.py holds the two equal)."""
-    if type(node) is ast.Constant:  # the common case
+    if type(node) is _Constant:  # the common case
         value = node.value  # type: ignore[attr-defined]
         ok = value is None or isinstance(value, _PLAIN_CONSTANTS)
         return ok, (value if ok else None)
@@ -184,7 +194,9 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
         return False, None  # a name, a call, arithmetic: what most right-hand sides are
     try:
         value = _plain_value(node)
-    except (_NotPlain, TypeError, RecursionError, MemoryError):  # TypeError: a list as a key
+    except (RecursionError, MemoryError):
+        return False, None
+    if value is _NOT_PLAIN:
         return False, None
     return True, _json_form(value)
 

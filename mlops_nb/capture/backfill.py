@@ -13,7 +13,12 @@ _CONTROL_PREFIXES = ("%track", "%load_ext", "%reload_ext", "%unload_ext")
 def is_control_cell(raw: str) -> bool:
     """A cell that only drives mlops-nb itself (`%track on`, `%load_ext mlops_nb`): every
     line that is not blank or a comment is such a magic. Checked before every cell, so it
-    stops at the first line that is not (usually the first)."""
+    stops at the first line that is not (usually the first), without splitting the cell:
+    the first line's text starts where the leading whitespace ends."""
+    head = raw.lstrip()
+    if not head.startswith("#") and (not head.startswith(_CONTROL_PREFIXES)
+                                     or head.startswith("%%")):
+        return not head  # True only for a blank cell, as the loop below finds too
     for ln in raw.splitlines():
         ln = ln.strip()
         if not ln or ln.startswith("#"):

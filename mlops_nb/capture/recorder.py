@@ -407,7 +407,7 @@ class Tracker:
             t0=time.perf_counter(),
             explicit=explicit,
             thread=threading.get_ident(),
-            threads_before=frozenset(t.ident for t in threading.enumerate() if t.ident),
+            threads_before=_thread_idents(),
         )
         ctx.rng = self.rng.changed_lazily()  # serialised by `_finish`
         ctx.rng.update(self.rng.object_states(raw, self.shell.user_ns))
@@ -675,6 +675,16 @@ def collect_early(parse_objects: int) -> None:
     if (thresholds[0] and counts[0] + parse_objects + _CELL_HEADROOM > thresholds[0]
             and gc.isenabled()):
         gc.collect(1 if counts[1] > thresholds[1] else 0)
+
+
+def _thread_idents() -> frozenset[int]:
+    """The threads running now (`context.from_older_thread`), read from threading's own
+    table of them in one C call; `threading.enumerate()` takes a lock, builds a list, and
+    reads each thread's `ident` property, before every cell."""
+    active = getattr(threading, "_active", None)
+    if isinstance(active, dict):
+        return frozenset(active)
+    return frozenset(t.ident for t in threading.enumerate() if t.ident)
 
 
 def _flush_interval() -> float:

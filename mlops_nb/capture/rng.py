@@ -48,13 +48,13 @@ class RngWatcher:
         self._last_random: Any = None
         self._last_numpy: Any = None
         self._numpy_source: Any = None  # the RandomState whose raw state we read in place
-        self._numpy_addr = 0
+        self._numpy_view: Any = None  # its state's bytes, in place (`_view`)
         self._numpy_raw: bytes | None = None
         self._numpy_gauss = True  # the last state held a cached gauss (or is unknown)
         self._last_torch: bytes | None = None
         self._last_obj: dict[str, tuple[int, bytes]] = {}  # key -> (id of object, state)
         self._random_source: Any = None  # the `random.Random` the module's functions draw from
-        self._random_addr = 0
+        self._random_view: Any = None
         self._random_raw: tuple[bytes, Any] | None = None  # its words, and gauss_next
         self._kinds: dict[type, str | None] = {}  # generator kind of each type seen
 
@@ -128,23 +128,20 @@ class RngWatcher:
     def _random_words(self) -> tuple[bytes, Any] | None:
         """The `random` module's twister words, read in place, and its cached gauss; None
         where the object's layout is not the one checked (another interpreter or build)."""
-        import ctypes
-
         source = getattr(random.getstate, "__self__", None)
         if source is not self._random_source:
-            self._random_source, self._random_addr = source, 0
+            self._random_source, self._random_view = source, None
             try:
-                addr = id(source) + _RANDOM_HEADER
-                words = ctypes.string_at(addr, _RANDOM_STATE_BYTES)
+                view = _view(id(source) + _RANDOM_HEADER, _RANDOM_STATE_BYTES)
                 if isinstance(source, random.Random) and \
-                        _internal(words) == super(random.Random, source).getstate():
-                    self._random_addr = addr
+                        _internal(view.raw) == super(random.Random, source).getstate():
+                    self._random_view = view
             except Exception:
-                self._random_addr = 0
-        if not self._random_addr:
+                self._random_view = None
+        view = self._random_view
+        if view is None:
             return None
-        return (ctypes.string_at(self._random_addr, _RANDOM_STATE_BYTES),
-                getattr(source, "gauss_next", None))
+        return view.raw, getattr(source, "gauss_next", None)
 
     def _numpy_changed(self, np: Any) -> Callable[[], bytes] | None:
         try:
@@ -172,25 +169,31 @@ class RngWatcher:
 
     def _raw(self, source: Any) -> bytes | None:
         """The twister's state bytes, read in place; None where that is not possible."""
-        import ctypes
-
         if source is not self._numpy_source:
-            self._numpy_source, self._numpy_addr = source, 0
+            self._numpy_source, self._numpy_view = source, None
             try:
                 bitgen = source._bit_generator
                 if type(bitgen).__name__ == "MT19937":
-                    addr = int(bitgen.ctypes.state_address)
-                    words = ctypes.string_at(addr, _MT_STATE_BYTES)
+                    view = _view(int(bitgen.ctypes.state_address), _MT_STATE_BYTES)
+                    words = view.raw
                     state = bitgen.state["state"]  # check the layout once
                     if words[:-4] == state["key"].tobytes() and \
                             int.from_bytes(words[-4:], sys.byteorder, signed=True) == \
                             int(state["pos"]):
-                        self._numpy_addr = addr
+                        self._numpy_view = view
             except Exception:
-                self._numpy_addr = 0
-        if not self._numpy_addr:
-            return None
-        return ctypes.string_at(self._numpy_addr, _MT_STATE_BYTES)
+                self._numpy_view = None
+        view = self._numpy_view
+        return None if view is None else view.raw
+
+
+def _view(addr: int, size: int) -> Any:
+    """`size` bytes at `addr`, in place: `.raw` copies them out with no ctypes call (a call
+    through `ctypes.string_at` costs its import and argument conversion before every cell).
+    The caller keeps the object that owns the memory alive while it keeps the view."""
+    import ctypes
+
+    return (ctypes.c_char * size).from_address(addr)
 
 
 def _generator_kind(cls: type) -> str | None:

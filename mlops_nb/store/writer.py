@@ -256,6 +256,8 @@ class SessionWriter:
     def take_notice(self) -> str | None:
         """What the user must be told, once: runs stopped being saved, were dropped, or are
         being saved again. The recorder shows it at the start of the next cell."""
+        if self._error is None and self._told is None:  # nothing to tell: no lock taken
+            return None  # (each is one read; a failure after them is told at the next cell)
         with self._cond:
             err = self._error
             if err is not None:
