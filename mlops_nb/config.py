@@ -88,7 +88,7 @@ def read(var: EnvVar) -> Any:
     Never raises: tracking reads these inside a user's cell, where a typo in a variable must
     not become an error in their code.
     """
-    text = os.environ.get(var.name)
+    text = _environ_get(var.name)
     if text is None or not text.strip():
         return var.default
     if var.type is str:
@@ -106,6 +106,26 @@ def read(var: EnvVar) -> Any:
     if var.high is not None and value > var.high:
         return var.default
     return value
+
+
+_ENCODED: dict[str, Any] = {}
+
+
+def _environ_get(name: str) -> str | None:
+    """`os.environ.get(name)`, without the KeyError `Mapping.get` raises and catches inside
+    for a variable that is not set, the usual case for these, read before every tracked
+    cell: one lookup in the mapping's own table where it has one (CPython's `_Environ`)."""
+    environ = os.environ
+    data = getattr(environ, "_data", None)
+    encode = getattr(environ, "encodekey", None)
+    decode = getattr(environ, "decodevalue", None)
+    if not (isinstance(data, dict) and callable(encode) and callable(decode)):
+        return environ.get(name)
+    key = _ENCODED.get(name)
+    if key is None:
+        key = _ENCODED[name] = encode(name)
+    raw = data.get(key)
+    return None if raw is None else decode(raw)
 
 
 def env_table() -> str:
