@@ -190,6 +190,23 @@ def test_cache_guard_sees_replaced_buffers_and_views():
     assert again == fingerprint(arr)
 
 
+def test_cache_guard_of_a_small_array_is_its_whole_content():
+    """An array of a few KB is digested whole in its guard: a change the cell did not name,
+    at a position a sampled digest skips, or its dtype swapped in place for another of the
+    same size (same `.str`), is never served a stale fingerprint."""
+    cache = FingerprintCache()
+    arr = np.arange(1000.0)  # 8 KB: the sampled digest reads every 15th value
+    cache.fingerprint(arr, changed=False)
+    arr[1] = -1.0
+    assert cache.fingerprint(arr, changed=False) == fingerprint(arr)
+    assert cache.hits == 0
+    assert cache.fingerprint(arr, changed=False) == fingerprint(arr) and cache.hits == 1
+    rec = np.zeros(4, dtype=[("x", "<f8")])
+    first = cache.fingerprint(rec, changed=False)
+    rec.dtype = np.dtype([("y", "<f8")])  # the same bytes, another dtype of the same `.str`
+    assert cache.fingerprint(rec, changed=False) == fingerprint(rec) != first
+
+
 def test_cache_never_serves_a_new_object_at_a_reused_id():
     cache = FingerprintCache()
     for i in range(50):

@@ -34,6 +34,7 @@ from .values import PLAIN_TYPES
 MAX_DTYPES = 200
 _FILE_CHUNK = 1 << 22
 _SAMPLE = 64  # values per buffer in a cache guard's sampled digest
+_WHOLE_GUARD_BYTES = 16384  # an array up to this size is digested whole in its guard
 # Version of the hashing scheme, mixed into every hash: data hashed by an older mlops-nb gets
 # a different hash (the store says which rows share data; it never compares across schemes).
 _SCHEME = b"fp2"
@@ -359,12 +360,20 @@ def _np_array(obj: Any) -> bool:
 
 
 def _guard(obj: Any, kind: str) -> tuple[Any, ...] | None:
-    """What must be unchanged for a cached hash to stand; None when it cannot be told."""
-    h = xxhash.xxh3_64()
+    """What must be unchanged for a cached hash to stand; None when it cannot be told.
+
+    A small array (a notebook's `y`, a test split, a batch) is digested whole: cheaper than
+    sampling it and reading its data pointer (`__array_interface__` builds a dict), and
+    exact. Its dtype itself is kept, not its `.str`: `a.dtype = other` in place can swap one
+    structured dtype for another of the same size."""
     if kind == "ndarray":
+        if obj.nbytes <= _WHOLE_GUARD_BYTES and not obj.dtype.hasobject:
+            return ("whole", obj.shape, obj.dtype, xxhash.xxh3_64_intdigest(obj.tobytes()))
+        h = xxhash.xxh3_64()
         _sample_digest(h, obj)
         return (obj.shape, obj.strides, obj.dtype.str, obj.__array_interface__["data"],
                 h.intdigest())
+    h = xxhash.xxh3_64()
     mgr = getattr(obj, "_mgr", None)
     blocks = getattr(mgr, "blocks", None)
     if blocks is None:
