@@ -150,6 +150,17 @@ def test_no_collection_when_the_next_parse_fits(collections, threshold):
     del kept
 
 
+def test_no_collection_for_a_short_cell(collections, threshold):
+    """A parse of a few statements adds little to a collection made inside it: the young
+    generation is left to the collector, to run in the user's time as it would untracked."""
+    kept = _at(640)
+    collections.window = True
+    recorder.collect_early(40)  # 640 + 40 + headroom > 700, but the parse is small
+    collections.window = False
+    assert collections.generations == []
+    del kept
+
+
 def test_no_collection_when_the_user_turned_the_collector_off(collections, threshold):
     kept = _at(600)
     gc.disable()

@@ -671,12 +671,15 @@ def collect_early(parse_objects: int) -> None:
     The same collection, made where it is cheap: of the middle generation too when its count
     is over its threshold, as the collector itself would choose (the oldest one is left to
     the collector, which weighs it by what survived); none when the user turned the
-    collector off or set no threshold."""
+    collector off or set no threshold. Nor for a short cell (a parse under a quarter of the
+    threshold): a collection inside its parse walks little more than one anywhere else, so
+    made here it would only be the user's next collection, made in the recorder's time."""
     if parse_objects <= 0:
         return
     thresholds = gc.get_threshold()
     counts = gc.get_count()
-    if (thresholds[0] and counts[0] + parse_objects + _CELL_HEADROOM > thresholds[0]
+    if (thresholds[0] and parse_objects * 4 >= thresholds[0]
+            and counts[0] + parse_objects + _CELL_HEADROOM > thresholds[0]
             and gc.isenabled()):
         gc.collect(1 if counts[1] > thresholds[1] else 0)
 
