@@ -18,12 +18,14 @@ the test accuracy they computed; only when one cell computes the same metric on 
 
 from __future__ import annotations
 
+import ast  # loaded with IPython already: not an import cost at `%load_ext`
 import contextlib
 import functools
 import importlib.abc
 import importlib.machinery
 import sys
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -493,8 +495,6 @@ def _loop_variable(est: Any, frame: Any) -> str | None:
 
             source = "".join(linecache.getlines(filename))
             if "for" in source:  # each cell is a file of its own: most have no loop to parse
-                import ast
-
                 tree = ast.parse(source)
                 targets = frozenset(n.id for node in ast.walk(tree)
                                     if isinstance(node, (ast.For, ast.comprehension))
@@ -942,9 +942,6 @@ def _statement_spans(stmt: Any) -> _Statement:
     first) meets it, so statements walked one by one merge into the order of one walk over
     them all (`_merge`), without its generators, and without descending into what holds no
     binding or call: names, constants, contexts, operators."""
-    import ast
-    from collections import deque
-
     binds: list[_Keyed] = []
     logs: list[_Keyed] = []
 
@@ -1019,8 +1016,6 @@ def _spans(tree: Any, lines: set[int]) -> tuple[list[Span], list[Span]]:
 @functools.cache
 def _leaves() -> frozenset[type]:
     """Node types `_statement_spans` does not descend into: no binding or call is under them."""
-    import ast
-
     kinds: set[type] = {type(None), ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del,
                         ast.alias}
     for base in (ast.operator, ast.unaryop, ast.cmpop, ast.boolop):
@@ -1037,8 +1032,6 @@ def _part_spans(text: str) -> tuple[_Statement, ...] | None:
     it does not parse on its own. Cached by text: a scoring line is the same from one run of
     a cell to the next while the parameters above it change, and parsing it again was most
     of what naming its metric cost."""
-    import ast
-
     try:
         part = ast.parse(text)
     except (SyntaxError, ValueError):
@@ -1085,8 +1078,6 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
     """
     if not (bound or explicit):
         return {}
-    import ast
-
     last: dict[str, Call] = {}
     for name, call in named:
         if call.kind == "metric":
