@@ -113,3 +113,36 @@ def test_budgets_nest_and_each_raises_its_own_exception(alarm_unclaimed):
         time.sleep(0.01)  # the inner one, withdrawn, fires nothing here
     assert {s: signal.getsignal(s) for s in before} == before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("setup", "cell", "armed"), [
+    ("", "lr = 0.1\nitems = [lr, 'a', None]\nacc = sum([0.5, lr])", False),
+    ("", "import math\nroot = math.sqrt(2)\ndef f(x):\n    return x\nacc = 0.5", False),
+    ("import numpy as np", "X = np.zeros(3)\nacc = 0.5", True),  # data: fingerprinted
+    ("class M:\n    pass\nm = M()", "m.x = 1\nacc = 0.5", True),  # the user's object
+    ("def train():\n    return 0.5", "acc = train()", True),  # what it mutated is read
+    ("", "def train():\n    return 0.5\nacc = train()", True),  # the cell's own, too
+    ("p = 'data.csv'\nopen(p, 'w').close()", "t = open('data.csv').read()\nacc = 0.5", True),
+    ("import numpy as np\nacc = np.float64(0.5)", "acc += 0.1", True),  # not a plain number
+])
+def test_the_capture_budget_is_armed_only_when_a_step_can_meet_user_code(
+        tracked, monkeypatch, tmp_path, setup, cell, armed):
+    """Four system calls a cell are saved when every name the capture steps look at holds a
+    plain value, no file was read and no notebook function was called: nothing they do can
+    hang then. Anything else is still read inside the budget."""
+    from mlops_nb.capture import build
+
+    monkeypatch.chdir(tmp_path)
+    tracked.run(setup)
+    entered: list[bool] = []
+    real = build.time_budget
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __enter__(self) -> None:
+            entered.append(True)
+            return super().__enter__()
+
+    monkeypatch.setattr(build, "time_budget", Counting)
+    tracked.run(cell)
+    assert bool(entered) is armed
+    assert tracked.tracker.recorded and tracked.tracker.last_id

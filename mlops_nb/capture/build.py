@@ -7,6 +7,7 @@ skips its step with a warning on the run; the run is still recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from .namespace import (
     read_widget_values,
 )
 from .redaction import password_reads
-from .values import jsonable, metric_value
+from .values import jsonable, metric_value, not_plain
 
 if TYPE_CHECKING:
     from .recorder import Tracker
@@ -119,10 +120,14 @@ def capture_namespace(tracker: Tracker, cr: CellRun, ctx: CellContext,
     few syscalls). A step that runs out of it, or is interrupted, is skipped with a
     warning; after a timeout the remaining steps get a fresh budget."""
     steps = [_capture_metrics, _capture_estimators, _capture_data, _capture_widgets]
+    if _meets_only_plain(tracker, ctx, analysis, ns):
+        budget: Any = contextlib.nullcontext
+    else:
+        budget = time_budget
     i = 0
     while i < len(steps):
         try:
-            with time_budget():
+            with budget():
                 while i < len(steps):
                     capture = steps[i]
                     i += 1
@@ -139,6 +144,28 @@ def capture_namespace(tracker: Tracker, cr: CellRun, ctx: CellContext,
             warnings_.extend(f"{_step(s)} skipped: interrupted (KeyboardInterrupt)"
                              for s in steps[i - 1:])
             return
+
+
+def _meets_only_plain(tracker: Tracker, ctx: CellContext, analysis: CellAnalysis,
+                      ns: dict[str, Any]) -> bool:
+    """True when no capture step can call into the user's code or wait on a file: every name
+    they look at holds a plain value (numbers, text, containers, functions, modules: they
+    only ever ask such a value its type, or its items' types), no file was read, no widget
+    read, and no notebook function was called (what it mutated is looked at too). Then the
+    time budget is not armed: arming and disarming it are four system calls a cell."""
+    if analysis.files_read or analysis.value_reads or ctx.metric_names:
+        return False
+    functions = tracker.functions
+    own = analysis.functions
+    if (functions or own) and any(name in functions or name in own
+                                  for name in analysis.load_counts):
+        return False  # called or passed on, the cell's own functions too
+    uses = analysis.uses
+    watched = [] if ctx.explicit else tracker.metric_names
+    present = tracker.metric_names if ctx.explicit else []
+    return not (not_plain(ns, uses) or not_plain(ns, analysis.defs)
+                or not_plain(ns, analysis.mutations) or not_plain(ns, watched)
+                or not_plain(ns, present))
 
 
 def _step(capture: Any) -> str:
