@@ -6,6 +6,8 @@ import json
 import random
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_nb.capture.rng import RngWatcher, restore_numpy, restore_random
 
@@ -69,3 +71,14 @@ def test_the_random_module_state_read_in_place_sees_every_move():
     assert "random" in w.changed_states()
     restore_random(first["random"])  # the copy replays the stream, cached normal included
     assert random.gauss(0, 1) == cached
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=400, deadline=None)
+def test_a_cells_words_read_through_its_bytes_are_its_words(code):
+    """The generator check splits the cell into words through a byte table: the same words
+    `str.translate` with the character map gives, for any text (non-ASCII names, Unicode
+    spaces, lone surrogates)."""
+    from mlops_nb.capture.rng import _APART, words
+
+    assert words(code) == code.translate(_APART).split()
