@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +63,19 @@ def shell(store_home: Path) -> Iterator[Shell]:
         if tracker is not None:
             tracker.close()
         InteractiveShell.clear_instance()
+        forget_at_exit(ip)
+
+
+def forget_at_exit(ip: InteractiveShell) -> None:
+    """Drop a finished test shell's exit hook. IPython registers one per shell, and each
+    resets its namespace with a full collection of the heap at exit: a thousand test shells
+    kept the test process busy for minutes after its summary. The history is in memory
+    (no saving thread to stop); what the hook would delete is removed here."""
+    atexit.unregister(ip.atexit_operations)
+    for path in list(getattr(ip, "tempfiles", ())):
+        path.unlink(missing_ok=True)
+    for folder in list(getattr(ip, "tempdirs", ())):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
