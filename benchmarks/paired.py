@@ -60,10 +60,11 @@ def run(other: Path, rounds: int, cells: int) -> dict[str, Any]:
     results: dict[str, list[dict[str, Any]]] = {"this": [], "other": []}
     with tempfile.TemporaryDirectory(prefix="mnb-paired-") as tmp:
         for r in range(rounds):
-            procs = {side: (_phases(tree, cells, Path(tmp) / f"{side}{r}.json"),
-                            Path(tmp) / f"{side}{r}.json")
+            outs = {side: Path(tmp) / f"{side}{r}.json" for side in results}
+            procs = {side: _phases(tree, cells, outs[side])
                      for side, tree in (("this", ROOT), ("other", other))}
-            for side, (proc, path) in procs.items():
+            for side, proc in procs.items():
+                path = outs[side]
                 _, err = proc.communicate()
                 if proc.returncode != 0 or not path.exists():
                     raise RuntimeError(f"phases failed for {side}: {err.decode()[-2000:]}")

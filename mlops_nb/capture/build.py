@@ -119,11 +119,12 @@ def capture_namespace(tracker: Tracker, cr: CellRun, ctx: CellContext,
     """Run the capture steps within one time budget (armed once per cell: arming costs a
     few syscalls). A step that runs out of it, or is interrupted, is skipped with a
     warning; after a timeout the remaining steps get a fresh budget."""
+    budget: Any = time_budget
     steps = [_capture_metrics, _capture_estimators, _capture_data, _capture_widgets]
     if _meets_only_plain(tracker, ctx, analysis, ns):
-        budget: Any = contextlib.nullcontext
-    else:
-        budget = time_budget
+        # No estimator, data or widget can be among plain values, and reading the metrics
+        # from them runs none of the user's code: the metrics alone, with no budget armed.
+        budget, steps = contextlib.nullcontext, [_capture_metrics]
     i = 0
     while i < len(steps):
         try:
@@ -148,24 +149,21 @@ def capture_namespace(tracker: Tracker, cr: CellRun, ctx: CellContext,
 
 def _meets_only_plain(tracker: Tracker, ctx: CellContext, analysis: CellAnalysis,
                       ns: dict[str, Any]) -> bool:
-    """True when no capture step can call into the user's code or wait on a file: every name
-    they look at holds a plain value (numbers, text, containers, functions, modules: they
-    only ever ask such a value its type, or its items' types), no file was read, no widget
-    read, and no notebook function was called (what it mutated is looked at too). Then the
-    time budget is not armed: arming and disarming it are four system calls a cell."""
+    """True when every name the capture steps look at holds a plain value (numbers, text,
+    containers, functions, modules: nothing in reading them runs the user's code), no file
+    was read, no widget read, no metric asked for by this cell, and no notebook function
+    called or passed on (the names it mutates would be looked at too). Then the steps that
+    look for estimators, data and widgets have nothing to find, and the time budget (four
+    system calls to arm and disarm) has nothing to guard."""
     if analysis.files_read or analysis.value_reads or ctx.metric_names:
         return False
     functions = tracker.functions
     own = analysis.functions
     if (functions or own) and any(name in functions or name in own
                                   for name in analysis.load_counts):
-        return False  # called or passed on, the cell's own functions too
-    uses = analysis.uses
-    watched = [] if ctx.explicit else tracker.metric_names
-    present = tracker.metric_names if ctx.explicit else []
-    return not (not_plain(ns, uses) or not_plain(ns, analysis.defs)
-                or not_plain(ns, analysis.mutations) or not_plain(ns, watched)
-                or not_plain(ns, present))
+        return False
+    return not not_plain(ns, (*analysis.uses, *analysis.defs, *analysis.mutations,
+                              *tracker.metric_names))
 
 
 def _step(capture: Any) -> str:

@@ -672,8 +672,10 @@ def collect_early(parse_objects: int) -> None:
     is over its threshold, as the collector itself would choose (the oldest one is left to
     the collector, which weighs it by what survived); none when the user turned the
     collector off or set no threshold. Nor for a short cell (a parse under a quarter of the
-    threshold): a collection inside its parse walks little more than one anywhere else, so
-    made here it would only be the user's next collection, made in the recorder's time."""
+    threshold): a collection inside its parse walks little more than one anywhere else, and
+    made early it wastes the headroom left, so the kernel collects more often (19-20 young
+    collections in 250 twenty-parameter cells, against 11-12 when they are left to the
+    collector, wherever the count crosses its threshold)."""
     if parse_objects <= 0:
         return
     thresholds = gc.get_threshold()
