@@ -449,6 +449,31 @@ def test_nested_sweep_with_an_inner_epoch_loop(iris):
     verify(kids[0])
 
 
+def test_sweep_loops_are_found_under_track_and_inside_an_if(iris, monkeypatch):
+    """The cell's own parse says whether it can hold a sweep at all: a loop-free cell's
+    metrics never parse it again, while a `%%track` body (parsed apart from the magic call
+    IPython saw) and a sweep nested in an `if` are still one run per iteration."""
+    from mlops_nb.capture import loops
+
+    parsed: list[str] = []
+    real = loops.sweep_loop_targets
+    monkeypatch.setattr(loops, "sweep_loop_targets",
+                        lambda code: parsed.append(code) or real(code))
+    iris.run("acc = accuracy_score(y_test, clf.predict(X_test))\nclf.score(X_test, y_test)")
+    assert last_run(iris).metrics and parsed == []
+    iris.run("%%track --name sweep\n"
+             "for C in [0.05, 5.0]:\n"
+             "    m = LogisticRegression(C=C, max_iter=300).fit(X_train, y_train)\n"
+             "    print(m.score(X_test, y_test))")
+    assert [k.params for k in _kids(iris)] == [{"C": 0.05}, {"C": 5.0}]
+    iris.run("if True:\n"
+             "    for depth in [0.1, 1.0]:\n"
+             "        m = LogisticRegression(C=depth, max_iter=300).fit(X_train, y_train)\n"
+             "        print(m.score(X_test, y_test))")
+    assert [k.params for k in _kids(iris)[2:]] == [{"depth": 0.1}, {"depth": 1.0}]
+    assert len(parsed) == 2  # once for each cell with a loop, at its first metric
+
+
 def test_epoch_and_fold_loops_stay_one_run_with_steps(iris):
     iris.run("from sklearn.model_selection import KFold\n"
              "for train, test in KFold(3, shuffle=True, random_state=0).split(X):\n"

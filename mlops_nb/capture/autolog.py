@@ -23,6 +23,7 @@ import contextlib
 import functools
 import importlib.abc
 import importlib.machinery
+import re
 import sys
 import weakref
 from collections import deque
@@ -476,6 +477,7 @@ def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str
 
 
 _LOOP_TARGETS: dict[str, frozenset[str]] = {}
+_FOR_WORD = re.compile(r"\bfor\b")
 
 
 def _loop_variable(est: Any, frame: Any) -> str | None:
@@ -494,7 +496,9 @@ def _loop_variable(est: Any, frame: Any) -> str | None:
             import linecache
 
             source = "".join(linecache.getlines(filename))
-            if "for" in source:  # each cell is a file of its own: most have no loop to parse
+            # each cell is a file of its own: most have no loop to parse (and `for` inside
+            # `fit_transform` or `format` is no loop)
+            if _FOR_WORD.search(source):
                 tree = ast.parse(source)
                 targets = frozenset(n.id for node in ast.walk(tree)
                                     if isinstance(node, (ast.For, ast.comprehension))

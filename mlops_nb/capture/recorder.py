@@ -62,6 +62,7 @@ from .loops import note_iteration, recorded_iterations, series_key
 from .project_modules import ProjectModules
 from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
+from .sweeps import may_sweep
 from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
@@ -190,6 +191,8 @@ class Tracker:
             log.debug("mlops-nb could not analyse the cell as parsed: %r", exc)
             return
         ctx.code, ctx.analysis, ctx.bounds = code, analysis, bounds
+        if not may_sweep(tree.body):  # no loop: a metric need not parse the cell again
+            ctx.loop_names = []
 
     # -- scikit-learn autolog (see autolog.py) ------------------------------------------------
     def patch(self) -> None:
@@ -306,6 +309,7 @@ class Tracker:
             ctx.body = body
             ctx.transformed = transformed
             ctx.body_tree = tree
+            ctx.loop_names = None  # the body's loops, not the magic call's (`parsed`)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)

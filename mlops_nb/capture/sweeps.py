@@ -115,6 +115,17 @@ def is_sweep(node: ast.For) -> bool:
     return bool(names) and (_handed_to_model(node, names) or _model_variable(node, names))
 
 
+# The top-level statements a sweep loop can be in (`sweep_loop_targets` looks in no other).
+_SWEEP_HOLDERS = (ast.For, ast.If, ast.With, ast.Try)
+
+
+def may_sweep(body: list[ast.stmt]) -> bool:
+    """Whether a module with these top-level statements can hold a sweep loop at all: when
+    not, its loop targets are known without a walk (or, once IPython has let the tree go,
+    a parse of the cell again at its first metric, as long as the rest of the recorder)."""
+    return any(isinstance(stmt, _SWEEP_HOLDERS) for stmt in body)
+
+
 def sweep_loop_targets(code: str | ast.AST) -> list[str]:
     """Names bound by the cell's sweep loops (module level, nested loops too), in order."""
     if isinstance(code, str):
@@ -126,8 +137,7 @@ def sweep_loop_targets(code: str | ast.AST) -> list[str]:
         tree = code
     names: list[str] = []
     body = tree.body if isinstance(tree, ast.Module) else [tree]
-    stack: list[ast.AST] = [s for s in body if isinstance(s, (ast.For, ast.If, ast.With,
-                                                               ast.Try))]
+    stack: list[ast.AST] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
     while stack:
         node = stack.pop(0)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
