@@ -20,8 +20,10 @@ every ~50 ms): whatever it takes from the main thread is included, as it would b
 busy machine disturbs far less than wall time): each phase is timed on its own (the RNG check
 unchanged and after a draw, the AST analysis plus lineage of a 50-statement cell, fingerprints
 of four small arrays, one by one and in one read), then the recorder's whole added cost per
-cell is the CPU spent inside its hooks (parse, pre_run_cell, post_execute, post_run_cell) for
-real cells, reported at the median and the 95th percentile next to the cells' own CPU.
+cell is the CPU spent inside its hooks (parse, pre_run_cell, post_execute, post_run_cell) and
+inside the cell's own scikit-learn calls, where autolog notes each fit and score once the
+wrapped method returned, for real cells, reported at the median and the 95th percentile next
+to the cells' own CPU.
 A recorder can also cost the kernel outside its hooks (objects it keeps alive make the
 garbage collector run more often, in IPython's code or the user's; scikit-learn's methods run
 wrapped), so the same cells then run in blocks alternating `%track off` and `%track on` in the
@@ -251,19 +253,35 @@ def wrap_hooks(tracker: Any, wrap: Callable[[Callable[..., Any]], Callable[..., 
 
 
 class _HookClock:
-    """Adds up the main-thread CPU the tracker's hooks take, cell by cell."""
+    """Adds up the main-thread CPU the recorder takes, cell by cell: its hooks, and what its
+    scikit-learn autolog does inside the cell's own calls once the wrapped method returned
+    (`autolog._after_method`, `autolog._observe`: naming the model and data, the metric's
+    call site, sweep iterations), which is recorder work in the user's time too."""
+
+    # The autolog functions each wrapped method or metric calls after the original returned.
+    AUTOLOG = ("_after_method", "_observe")
 
     def __init__(self, tracker: Any) -> None:
+        from mlops_nb.capture import autolog
+
         self.current = 0.0
+        self._depth = 0  # inside a clocked call: a nested one is not counted twice
         wrap_hooks(tracker, self._timed)
+        for name in self.AUTOLOG:
+            setattr(autolog, name, self._timed(getattr(autolog, name)))
 
     def _timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any) -> Any:
+            if self._depth:
+                return fn(*args)
+            self._depth += 1
             c0 = time.thread_time()
             try:
                 return fn(*args)
             finally:
                 self.current += time.thread_time() - c0
+                self._depth -= 1
+        timed.__wrapped__ = fn  # type: ignore[attr-defined]
         return timed
 
     def take(self) -> float:

@@ -1,0 +1,31 @@
+"""The recorder clock of `benchmarks.overhead phases`: what it counts as the recorder's CPU."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+from benchmarks import overhead
+from mlops_nb.capture import autolog
+
+
+def test_the_clock_counts_hooks_and_autolog_inside_the_cells_calls_once(tracked, monkeypatch):
+    """With a clock that ticks once per reading, the count is the number of clocked calls:
+    the four hooks of each cell, plus one per fit or score the cell makes itself (autolog's
+    work after the wrapped method returned), and nothing twice when they nest (`score` calls
+    `predict` and a metric inside)."""
+    tracked.run("from sklearn.linear_model import LogisticRegression\n"
+                "from sklearn.metrics import accuracy_score\n"
+                "X = [[0.0], [1.0], [2.0], [3.0]]\ny = [0, 0, 1, 1]")
+    ticks = itertools.count()
+    monkeypatch.setattr(overhead, "time", SimpleNamespace(thread_time=lambda: next(ticks)))
+    for name in overhead._HookClock.AUTOLOG:  # the clock wraps them in the module: undone
+        monkeypatch.setattr(autolog, name, getattr(autolog, name))
+    clock = overhead._HookClock(tracked.tracker)
+    clock.take()
+    tracked.run("a = 1")
+    assert clock.take() == 4
+    tracked.run("clf = LogisticRegression().fit(X, y)\nacc = clf.score(X, y)")
+    assert clock.take() == 4 + 2
+    tracked.run("acc = accuracy_score(y, clf.predict(X))")
+    assert clock.take() == 4 + 2
