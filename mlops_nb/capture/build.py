@@ -57,11 +57,13 @@ def blob(blobs: dict[str, bytes], payload: str | bytes) -> str:
     return digest
 
 
-def python_blob(blobs: dict[str, bytes], raw: str, python: str) -> str:
-    """Most cells are plain Python: IPython only adds a newline. Store such code once."""
+def code_blobs(blobs: dict[str, bytes], raw: str, python: str) -> tuple[str, str]:
+    """The blobs of a cell's text and of the Python IPython made of it. Most cells are plain
+    Python (IPython only adds a newline): such code is stored, and hashed, once."""
+    code = blob(blobs, raw)
     if python.rstrip("\n") == raw.rstrip("\n"):
-        return blob(blobs, raw)
-    return blob(blobs, python)
+        return code, code
+    return code, blob(blobs, python)
 
 
 def safe_str(exc: BaseException) -> str:

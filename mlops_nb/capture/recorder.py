@@ -47,10 +47,10 @@ from .build import (
     blob,
     candidate_run,
     capture_namespace,
+    code_blobs,
     error_of,
     iteration_run,
     new_run_id,
-    python_blob,
 )
 from .context import CellContext, from_older_thread, logged_name, refuse_thread
 from .deferred import DeferredSteps
@@ -529,6 +529,7 @@ class Tracker:
             warnings_.append(f"could not analyse the cell: {analysis.syntax_error}")
         error = result.error_before_exec or result.error_in_exec
         blobs: dict[str, bytes] = {}
+        raw_blob, python = code_blobs(blobs, ctx.raw, code)
         cr = CellRun.from_analysis(
             analysis,
             id=new_run_id(),
@@ -542,8 +543,8 @@ class Tracker:
             notebook=self._notebook.get(ctx.cell_id),
             cell_id=ctx.cell_id,
             execution_count=result.execution_count,
-            code=blob(blobs, ctx.raw),
-            python=python_blob(blobs, ctx.raw, code),
+            code=raw_blob,
+            python=python,
             mutations=real_mutations(analysis, ns),
             params={**analysis.params, **ctx.params},
             metric_steps=ctx.metric_steps,
@@ -639,6 +640,7 @@ class Tracker:
         for n, raw, code in history_cells(self.shell, self._last_count, upto, self._transform):
             analysis = analyze(code)
             blobs: dict[str, bytes] = {}
+            raw_blob, python = code_blobs(blobs, raw, code)
             cr = CellRun.from_analysis(
                 analysis,
                 id=new_run_id(),
@@ -649,8 +651,8 @@ class Tracker:
                 mode=MODE_BACKFILLED,
                 notebook=self.notebook,
                 execution_count=n,
-                code=blob(blobs, raw),
-                python=python_blob(blobs, raw, code),
+                code=raw_blob,
+                python=python,
                 mutations=real_mutations(analysis, self.shell.user_ns),
             )
             if analysis.syntax_error:

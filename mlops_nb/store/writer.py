@@ -186,9 +186,10 @@ class SessionWriter:
         now = time.monotonic()
         deadline = now + self.max_wait
         started = now
-        while self._unsaved and self._error is None and self._thread.is_alive():
+        while self._unsaved and self._error is None:
             oldest = self._unsaved[next(iter(self._unsaved))]
-            if now - oldest <= self.max_lag or now >= deadline:
+            # the lag first: asking the thread whether it is alive takes its lock
+            if now - oldest <= self.max_lag or now >= deadline or not self._thread.is_alive():
                 break
             self._wake = True
             self._cond.notify_all()
