@@ -3,10 +3,11 @@
 `phases` times the recorder in CPU seconds, and on a shared two-core machine those move by
 +-30% from run to run, more than most changes it is asked to judge. This benchmark runs the
 same cells under valgrind's callgrind with its cache and branch simulation, counting only
-inside the recorder's hooks (each hook is called through `_operator.call`, the one C function
-callgrind is told to toggle collection on), and prints per cell: instructions, L1 and
-last-level cache misses, mispredicted branches, and estimated cycles (instructions + 10 per
-L1 miss + 10 per mispredict + 100 per last-level miss, callgrind's own weighting). The
+inside the recorder's hooks and autolog's work inside the cell's own fit and score calls (each
+is called through `_operator.call`, the one C function callgrind is told to toggle collection
+on), and prints per cell: instructions, L1 and last-level cache misses, mispredicted branches,
+and estimated cycles (instructions + 10 per L1 miss + 10 per mispredict + 100 per last-level
+miss, callgrind's own weighting). The
 baseline, from the same run: the whole untracked cell (IPython's parse, compile and the cell's
 own code), so the ratio says what tracking adds to a cell, on any machine, to within about 1%.
 
@@ -42,6 +43,7 @@ def _child(kind: str, cells: int, tracked: bool) -> None:
     from .overhead import (
         SETUP,
         SKLEARN_SETUP,
+        _HookClock,
         _magic,
         _run,
         fifty_statement_cell,
@@ -63,7 +65,14 @@ def _child(kind: str, cells: int, tracked: bool) -> None:
         _magic(ip, "%load_ext mlops_nb")
         tracker = ip._mlops_nb_tracker
         _magic(ip, "%track on --experiment cycles")
-        wrap_hooks(tracker, lambda fn: lambda *a: call(fn, *a) if measuring[0] else fn(*a))
+        def counted(fn: Any) -> Any:
+            return lambda *a: call(fn, *a) if measuring[0] else fn(*a)
+
+        wrap_hooks(tracker, counted)
+        from mlops_nb.capture import autolog  # its work inside the cell's fit and score too
+
+        for name in _HookClock.AUTOLOG:
+            setattr(autolog, name, counted(getattr(autolog, name)))
         tracker.flush(None)
         tracker.writer.append = lambda *a, **k: True  # the writer's work is not the kernel's
     else:
