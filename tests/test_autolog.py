@@ -516,11 +516,19 @@ def test_helper_defined_and_called_in_one_cell_exports(iris):
     ("for X_tr, y_tr in pairs():\n    model.fit(X_tr, y_tr)", []),
     ("for i in range(3):\n    plt.subplot(1, 3, i + 1)\n    print(i, end=i)", []),
     ("def f():\n    for k in [1, 2]:\n        pass", []),
+    ("if fast:\n    for k in [1, 2]:\n        M(k)", ["k"]),
+    ("with ctx:\n    for k in [1, 2]:\n        M(k)", ["k"]),
+    ("try:\n    pass\nexcept E:\n    for k in [1, 2]:\n        M(k)", ["k"]),
+    ("x = 1\ny = [k for k in [1, 2]]", []),
 ])
 def test_which_loops_are_sweeps(code, names):
-    from mlops_nb.capture.sweeps import sweep_loop_targets
+    import ast
+
+    from mlops_nb.capture.sweeps import may_sweep, sweep_loop_targets
 
     assert sweep_loop_targets(code) == names
+    # the recorder's shortcut never says "no sweep" where the walk finds one
+    assert may_sweep(ast.parse(code).body) or not names
 
 
 def test_a_scorer_function_passed_not_called_brings_its_imports(tracked):
