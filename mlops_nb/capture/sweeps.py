@@ -117,15 +117,13 @@ def is_sweep(node: ast.For) -> bool:
 
 # The top-level statements a sweep loop can be in (`sweep_loop_targets` looks in no other).
 _SWEEP_HOLDERS = (ast.For, ast.If, ast.With, ast.Try)
-
-
 _SWEEP_HOLDER_TYPES = frozenset(_SWEEP_HOLDERS)
 
 
 def may_sweep(body: list[ast.stmt]) -> bool:
     """Whether a module with these top-level statements can hold a sweep loop at all: when
-    not, its loop targets are known without a walk (or, once IPython has let the tree go,
-    a parse of the cell again at its first metric, as long as the rest of the recorder).
+    not, its loop targets are known without a walk, or, once IPython has let the tree go,
+    without parsing the cell again at its first metric.
     A parse makes nodes of exactly these classes: their types are looked up in one C loop,
     where `isinstance` with four classes asks each missed one for the node's `__class__`,
     and a generator resumes once a statement (together 5% of a 50-statement cell's
