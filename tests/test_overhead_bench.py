@@ -12,8 +12,9 @@ from mlops_nb.capture import autolog
 def test_the_clock_counts_hooks_and_autolog_inside_the_cells_calls_once(tracked, monkeypatch):
     """With a clock that ticks once per reading, the count is the number of clocked calls:
     the four hooks of each cell, plus one per fit or score the cell makes itself (autolog's
-    work after the wrapped method returned), and nothing twice when they nest (`score` calls
-    `predict` and a metric inside)."""
+    work after the wrapped method returned; `score` calls `predict` and a metric inside,
+    which autolog itself leaves alone), and a clocked call made inside another is counted
+    once, with the outer one."""
     tracked.run("from sklearn.linear_model import LogisticRegression\n"
                 "from sklearn.metrics import accuracy_score\n"
                 "X = [[0.0], [1.0], [2.0], [3.0]]\ny = [0, 0, 1, 1]")
@@ -29,3 +30,7 @@ def test_the_clock_counts_hooks_and_autolog_inside_the_cells_calls_once(tracked,
     assert clock.take() == 4 + 2
     tracked.run("acc = accuracy_score(y, clf.predict(X))")
     assert clock.take() == 4 + 2
+    inner = clock._timed(lambda: None)
+    outer = clock._timed(lambda: inner())
+    outer()
+    assert clock.take() == 1  # the inner call read no clock of its own

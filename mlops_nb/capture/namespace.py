@@ -139,13 +139,9 @@ def _get_params(obj: Any) -> dict[str, Any]:
     return out
 
 
-# Values `jsonable` gives back as they are (an int may be too big for JSON's numbers).
-_AS_IS = frozenset({float, str, bool, type(None)})
-
-
 def estimator_params(estimators: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Hyper-parameters as run parameters: `model.max_depth`."""
-    return {f"{name}.{k}": v if type(v) in _AS_IS else jsonable(v)
+    return {f"{name}.{k}": jsonable(v)
             for name, est in estimators.items() for k, v in est["params"].items()}
 
 

@@ -211,8 +211,8 @@ class Tracker:
         if ctx is None:
             return
         ctx.auto_calls.append(call)
-        if call.kind != "metric" or call.value is None or ctx.loop_names == []:
-            return  # (a cell known to hold no sweep loop has no iteration to file it under)
+        if call.kind != "metric" or call.value is None:
+            return
         try:
             self._note_iteration(ctx, series_key(call), call.value)
         except Exception as exc:  # never let capture break the cell
