@@ -59,6 +59,7 @@ from .fingerprint import FingerprintCache
 from .guard import CaptureTimeout
 from .io_watch import IoWatcher
 from .loops import note_iteration, recorded_iterations, series_key
+from .pinned_builtins import pin_builtins
 from .project_modules import ProjectModules
 from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
@@ -591,6 +592,7 @@ class Tracker:
         modules = len(sys.modules)
         if modules != self._modules_seen and self.writer is not None:
             self._modules_seen = modules
+            pin_builtins()  # in our modules loaded since, the first cell's too (pinned_builtins.py)
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
