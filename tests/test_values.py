@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -77,3 +78,15 @@ def test_not_plain_keeps_the_names_a_capture_step_must_look_at_in_order():
     assert not_plain(ns, names) == ["m", "f", "mt", "m"]
     assert not_plain(ns, iter(["a", "m"])) == ["m"]  # any iterable
     assert not_plain(ns, []) == []
+
+
+def test_jsonable_keeps_ints_a_float_can_hold_and_names_the_others():
+    biggest = int(sys.float_info.max)
+    for value in (0, -7, 2**63, biggest, -biggest, True, False):
+        assert jsonable(value) is value
+    for value in (biggest * 2, -biggest * 2, 10**400):
+        text = jsonable(value)
+        assert text == f"<int of {value.bit_length()} bits, too large to store>"
+    assert jsonable([1, 10**400, np.int64(3)]) == [
+        1, f"<int of {(10**400).bit_length()} bits, too large to store>", 3]
+    assert type(jsonable(np.int64(3))) is int

@@ -28,6 +28,8 @@ import sys
 import weakref
 from collections import deque
 from collections.abc import Callable
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 # Estimator methods whose output is traced back to the estimator (which model predicted).
@@ -131,8 +133,10 @@ def _name_of(obj: Any, frames: list[Any]) -> str | None:
     found = None
     for f in reversed(frames):
         space = f.f_globals if f.f_locals is f.f_globals else f.f_locals
-        for k, v in space.items():
-            if v is obj and not k.startswith("_"):
+        # the names holding `obj`, found in C: a notebook's namespace has hundreds of
+        # IPython's entries (`_i7`, `_7`) before and among the user's own names
+        for k in compress(space.keys(), map(is_, space.values(), repeat(obj))):
+            if not k.startswith("_"):
                 found = k
                 break
         if found:

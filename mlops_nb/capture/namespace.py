@@ -98,6 +98,10 @@ def _has_fitted_attrs(obj: Any) -> bool:
     return any(k.endswith("_") and not k.startswith("__") for k in attrs)
 
 
+# A parameter of one of these exact types is a plain literal without a call to say so.
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
 def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """{name: {'class', 'params'}} for the fitted estimators among `names`."""
     out: dict[str, dict[str, Any]] = {}
@@ -105,7 +109,8 @@ def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[
         obj = ns.get(name)
         if not is_fitted_estimator(obj):
             continue
-        params = {k: v for k, v in _get_params(obj).items() if is_plain_literal(v)}
+        params = {k: v for k, v in _get_params(obj).items()
+                  if type(v) in _SCALARS or is_plain_literal(v)}
         cls = type(obj)
         out[name] = {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
     return out
@@ -131,9 +136,11 @@ def _get_params(obj: Any) -> dict[str, Any]:
     if names is None:
         names = _PARAM_NAMES[cls] = tuple(cls._get_param_names())
     out: dict[str, Any] = {}
+    plain = PLAIN_TYPES  # most parameters: numbers, text, None; no get_params to ask for
     for key in names:
         value = getattr(obj, key)
-        if hasattr(value, "get_params") and not isinstance(value, type):
+        if type(value) not in plain and hasattr(value, "get_params") \
+                and not isinstance(value, type):
             return obj.get_params(deep=True)  # a nested estimator: its own walk
         out[key] = value
     return out
