@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .pinned_builtins import pin_builtins
+
 if TYPE_CHECKING:
     from .recorder import Tracker
 
@@ -33,8 +35,13 @@ class ParseHook:
 
 
 def install(tracker: Tracker) -> None:
-    """Register the tracker's event handlers and the parse hook once."""
+    """Register the tracker's event handlers and the parse hook once.
+
+    The recorder's modules get their builtins pinned here, before its code runs in a cell
+    (pinned_builtins.py): pinned later, the change to each module's dict would make the
+    lookups CPython cached by then miss for some fifty calls each."""
     uninstall(tracker)
+    pin_builtins()
     shell = tracker.shell
     ev = shell.events
     ev.register("pre_run_cell", tracker.pre_run_cell)

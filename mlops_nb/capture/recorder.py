@@ -592,7 +592,7 @@ class Tracker:
         modules = len(sys.modules)
         if modules != self._modules_seen and self.writer is not None:
             self._modules_seen = modules
-            pin_builtins()  # in our modules loaded since, the first cell's too (pinned_builtins.py)
+            pin_builtins()  # in our modules loaded since `%track on` (pinned_builtins.py)
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
