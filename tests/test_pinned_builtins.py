@@ -69,7 +69,8 @@ def test_recorder_code_loads_no_builtin_through_the_builtins_dict(tracked):
             for code in _codes(fn.__code__):
                 checked.add(code)
                 falls_through.extend(
-                    f"{module.__name__}.{code.co_qualname}: {ins.argval}"
+                    f"{module.__name__}.{getattr(code, 'co_qualname', code.co_name)}: "
+                    f"{ins.argval}"
                     for ins in dis.get_instructions(code)
                     if ins.opname == "LOAD_GLOBAL" and ins.argval in safe
                     and ins.argval not in fn.__globals__)

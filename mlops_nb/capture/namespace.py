@@ -17,7 +17,14 @@ from ..metrics import is_metric_name
 from .analysis import CellAnalysis, is_plain_literal
 from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
 from .guard import ObjectTimeout, object_budget, time_budget
-from .values import PLAIN_TYPES, jsonable, metric_value, not_plain, numeric_scalar
+from .values import (
+    PLAIN_TYPES,
+    SCALAR_TYPES,
+    jsonable,
+    metric_value,
+    not_plain,
+    numeric_scalar,
+)
 
 
 def read_metrics(
@@ -98,10 +105,6 @@ def _has_fitted_attrs(obj: Any) -> bool:
     return any(k.endswith("_") and not k.startswith("__") for k in attrs)
 
 
-# A parameter of one of these exact types is a plain literal without a call to say so.
-_SCALARS = frozenset({int, float, str, bool, type(None)})
-
-
 def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """{name: {'class', 'params'}} for the fitted estimators among `names`."""
     out: dict[str, dict[str, Any]] = {}
@@ -110,7 +113,7 @@ def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[
         if not is_fitted_estimator(obj):
             continue
         params = {k: v for k, v in _get_params(obj).items()
-                  if type(v) in _SCALARS or is_plain_literal(v)}
+                  if type(v) in SCALAR_TYPES or is_plain_literal(v)}
         cls = type(obj)
         out[name] = {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
     return out

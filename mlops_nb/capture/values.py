@@ -107,17 +107,16 @@ def safe_repr(value: Any, limit: int = 200) -> str:
     return text[:limit]
 
 
-# Values `jsonable` gives back as they are, told by their exact type in one lookup, and ints
-# a float can hold (a bigger one is too big for JSON's numbers): most parameters and metrics,
-# after every cell.
-_AS_IS = frozenset({float, str, bool, type(None)})
+# The exact types most parameters and metrics have: told apart in one set lookup, with no
+# call per value (`jsonable` returns them as they are, but an int too big for a float).
+SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
 _FLOAT_MAX = sys.float_info.max
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """A JSON-compatible copy of `value`; unknown objects become their repr, truncated."""
     cls = type(value)
-    if cls in _AS_IS or (cls is int and -_FLOAT_MAX <= value <= _FLOAT_MAX):
+    if cls in SCALAR_TYPES and (cls is not int or -_FLOAT_MAX <= value <= _FLOAT_MAX):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and too_big_for_float(value):
         return f"<int of {value.bit_length()} bits, too large to store>"
