@@ -112,6 +112,7 @@ def read_estimators(ns: dict[str, Any], names: Iterable[str]) -> dict[str, dict[
         obj = ns.get(name)
         if not is_fitted_estimator(obj):
             continue
+        # the exact-type test first: no call for the usual number, text or None
         params = {k: v for k, v in _get_params(obj).items()
                   if type(v) in SCALAR_TYPES or is_plain_literal(v)}
         cls = type(obj)

@@ -94,8 +94,11 @@ def _trusted_type(value: Any) -> bool:
     return type(value).__module__.split(".")[0] in _TRUSTED_MODULES
 
 
+_FLOAT_MAX = sys.float_info.max
+
+
 def too_big_for_float(value: int) -> bool:
-    return abs(value) > sys.float_info.max
+    return abs(value) > _FLOAT_MAX
 
 
 def safe_repr(value: Any, limit: int = 200) -> str:
@@ -110,12 +113,12 @@ def safe_repr(value: Any, limit: int = 200) -> str:
 # The exact types most parameters and metrics have: told apart in one set lookup, with no
 # call per value (`jsonable` returns them as they are, but an int too big for a float).
 SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
-_FLOAT_MAX = sys.float_info.max
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """A JSON-compatible copy of `value`; unknown objects become their repr, truncated."""
     cls = type(value)
+    # `too_big_for_float`'s bound written inline: most parameters are ints
     if cls in SCALAR_TYPES and (cls is not int or -_FLOAT_MAX <= value <= _FLOAT_MAX):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and too_big_for_float(value):
