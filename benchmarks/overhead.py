@@ -461,29 +461,42 @@ def phases(cells: int) -> dict[str, Any]:
     _magic(ip, "%track on --experiment phases")
     clock = _HookClock(tracker)
     collections = _Collections()
+    # The fit-and-score cell first in a fresh session too: the same cell after ~1,500 others
+    # (below) must cost no more, or something grows with the session (`_i7` entries, lineage).
+    out["sklearn_fresh"], counter = _recorder_cpu(ip, tracker, clock, sklearn_cell, counter,
+                                                  max(20, cells // 2))
     for kind, make in kinds:
-        for _ in range(10):  # warm up
-            _run(ip, make(counter))
-            counter += 1
-        tracker.flush(None)
-        clock.take()
-        hook_cpu, cell_cpu = [], []
-        writer0 = _thread_cpu(tracker.writer._thread)
-        for _ in range(cells):
-            _run(ip, make(counter), cell_cpu)
-            hook_cpu.append(clock.take())
-            counter += 1
-        tracker.flush(None)
-        writer_cpu = (_thread_cpu(tracker.writer._thread) - writer0) / cells
-        out[kind] = {"hook_cpu_p50_s": _percentile(hook_cpu, 0.5),
-                     "hook_cpu_p95_s": _percentile(hook_cpu, 0.95),
-                     "cell_cpu_p50_s": _percentile(cell_cpu, 0.5),
-                     "writer_cpu_per_cell_s": writer_cpu}
+        out[kind], counter = _recorder_cpu(ip, tracker, clock, make, counter, cells)
         counter = _whole_cell(ip, tracker, make, counter, cells, collections, out[kind])
     out["hook_cpu_p95_worst_s"] = max(out[k]["hook_cpu_p95_s"]
                                       for k in ("fifty", "workload", "sklearn"))
     tracker.close()
     return out
+
+
+def _recorder_cpu(ip: Any, tracker: Any, clock: _HookClock, make: Callable[[int], str],
+                  counter: int, cells: int) -> tuple[dict[str, Any], int]:
+    """The recorder's CPU in `cells` cells of one kind after ten to warm up, the cells' own,
+    and the writer thread's per cell; and the next cell number."""
+    for _ in range(10):  # warm up
+        _run(ip, make(counter))
+        counter += 1
+    tracker.flush(None)
+    clock.take()
+    hook_cpu: list[float] = []
+    cell_cpu: list[float] = []
+    writer0 = _thread_cpu(tracker.writer._thread)
+    after = counter
+    for _ in range(cells):
+        _run(ip, make(counter), cell_cpu)
+        hook_cpu.append(clock.take())
+        counter += 1
+    tracker.flush(None)
+    writer_cpu = (_thread_cpu(tracker.writer._thread) - writer0) / cells
+    return {"hook_cpu_p50_s": _percentile(hook_cpu, 0.5),
+            "hook_cpu_p95_s": _percentile(hook_cpu, 0.95),
+            "cell_cpu_p50_s": _percentile(cell_cpu, 0.5),
+            "writer_cpu_per_cell_s": writer_cpu, "cells_before": after}, counter
 
 
 @contextlib.contextmanager
@@ -531,11 +544,22 @@ def print_phases(res: dict[str, Any]) -> None:
                      r["added_cpu_p95_s"], None))
         rows.append((f"  writer thread per {kind} cell (deferred steps, the write; mean)",
                      r["writer_cpu_per_cell_s"], None))
+    fresh = res.get("sklearn_fresh")
+    if fresh:
+        for q in ("p50", "p95"):
+            rows.append((f"whole recorder, sklearn cell in a fresh session (cells "
+                         f"{fresh['cells_before']}+), {q}", fresh[f"hook_cpu_{q}_s"], None))
     print(f"{'phase (main-thread CPU)':<66} {'ms':>8}  target")
     for label, value, target in rows:
         verdict = "" if target is None else (f"<= {target:g} ms " +
                                              ("ok" if value * ms <= target else "MISSED"))
         print(f"{label:<66} {value * ms:8.3f}  {verdict}")
+    if fresh:
+        late = res["sklearn"]
+        print(f"the sklearn cell after {late['cells_before']:,} cells against a fresh session: "
+              f"p50 {late['hook_cpu_p50_s'] / fresh['hook_cpu_p50_s']:.2f}x, "
+              f"p95 {late['hook_cpu_p95_s'] / fresh['hook_cpu_p95_s']:.2f}x "
+              "(above 1 beyond noise: a cost grows with the session)")
     print(f"garbage collections on the kernel's thread in {res['fifty']['toggled']} cells "
           "(generations 0/1/2), tracking off -> on, and their CPU per cell (ms):")
     for kind in ("fifty", "workload", "sklearn"):

@@ -363,6 +363,26 @@ def test_score_bound_to_a_metric_name_is_recorded_once_under_that_name(iris):
     verify(run)
 
 
+def test_model_is_named_as_the_running_code_names_it_not_by_an_older_alias(iris):
+    """`model_a` was bound first, but the code scores `best`: the run says `best`, as the
+    exported script (where the same code runs) will. A helper reading globals is named by the
+    names in its own code; a search bound by a helper's `global` is still found."""
+    iris.run("model_a = LogisticRegression(C=0.5, max_iter=300).fit(X_train, y_train)")
+    iris.run("best = model_a")
+    iris.run("print(accuracy_score(y_test, best.predict(X_test)))")
+    run = last_run(iris)
+    assert run.metric_models == {"accuracy_score": "best"}
+    verify(run)
+    iris.run("def evaluate():\n    return best.score(X_test, y_test)\nprint(evaluate())")
+    assert last_run(iris).metric_models == {"LogisticRegression_score": "best"}
+    iris.run("from sklearn.model_selection import GridSearchCV\n"
+             "def search():\n    global grid\n"
+             "    grid = GridSearchCV(LogisticRegression(max_iter=300), {'C': [0.1, 1.0]},"
+             " cv=3).fit(X_train, y_train)\n"
+             "search()")
+    assert last_run(iris).metric_models == {"best_cv_accuracy": "grid"}
+
+
 def test_explicit_log_metric_of_a_metric_call_is_not_recorded_twice(iris):
     iris.run("import mlops_nb as mnb\n"
              "mnb.log_metric('test_acc', accuracy_score(y_test, clf.predict(X_test)))\n"

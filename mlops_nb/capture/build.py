@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from itertools import compress, repeat
+from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from ..lineage import cell_effects
@@ -215,6 +217,19 @@ def _capture_widgets(tracker: Tracker, cr: CellRun, ctx: CellContext, analysis: 
 
 
 # -- scikit-learn autolog (see autolog.py) ----------------------------------------------------
+def _bound_by_cell(obj: Any, defs: list[str], ns: dict[str, Any]) -> str | None:
+    """The name an object nobody held while it was fitted ended up in: one the cell bound
+    first, read by name (the namespace grows with the session: `autolog._held_by`); then,
+    for an estimator a helper bound with `global`, any name holding it."""
+    for name in defs:
+        if ns.get(name) is obj and not name.startswith("_"):
+            return name
+    for name in compress(ns.keys(), map(is_, ns.values(), repeat(obj))):
+        if not name.startswith("_"):
+            return name
+    return None
+
+
 def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
                   search_children: int, code: str | None = None,
                   bounds: list[int] | None = None) -> list[dict[str, Any]]:
@@ -229,7 +244,6 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
     children: list[dict[str, Any]] = []
     renames: dict[str, str] = {}
     counts: dict[str, int] = {}
-    by_id: dict[int, str] | None = None
     named = autolog.name_calls(ctx.auto_calls)  # before late model names: as the script
     aliases = autolog.bound_names(  # `r2 = model.score(...)`: one metric, named `r2`
         code if code is not None else (ctx.transformed or ctx.raw), named,
@@ -238,12 +252,7 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
     searches: dict[str, list[dict[str, Any]]] = {}
     for call in ctx.auto_calls:  # `grid = GridSearchCV(...).fit(X, y)`: named only now
         if call.model is None and call.est is not None:
-            if by_id is None:
-                by_id = {}
-                for key, value in ns.items():
-                    if not key.startswith("_"):
-                        by_id.setdefault(id(value), key)
-            call.model = by_id.get(id(call.est))
+            call.model = _bound_by_cell(call.est, cr.defs, ns)
     for name, call in named:
         if call.kind == "params":
             for attr, value in (call.extra or {}).get("params", {}).items():
