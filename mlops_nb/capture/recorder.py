@@ -212,8 +212,8 @@ class Tracker:
         if ctx is None:
             return
         ctx.auto_calls.append(call)
-        if call.kind != "metric" or call.value is None:
-            return
+        if call.kind != "metric" or call.value is None or ctx.loop_names == []:
+            return  # (no sweep loop in the cell: no iteration to file it under, no key needed)
         try:
             self._note_iteration(ctx, series_key(call), call.value)
         except Exception as exc:  # never let capture break the cell
