@@ -187,6 +187,27 @@ def test_atomic_write_replaces_and_stray_temps_are_cleaned(tmp_path: Path):
     assert not stray.exists() and young.exists()
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("mask, mode", [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_atomic_write_gives_the_mode_the_umask_gives_and_makes_missing_folders(
+        tmp_path: Path, mask: int, mode: int):
+    """A store shared with a group (umask 002) gets group-writable files, as any file the user
+    creates; a folder removed since the last write is made again; no temporary is left."""
+    old = os.umask(mask)
+    try:
+        target = tmp_path / "new" / "deeper" / "f.json"
+        atomic_write_bytes(target, b"one")
+        assert target.read_bytes() == b"one"
+        assert target.stat().st_mode & 0o777 == mode
+        os.umask(0o022 if mask != 0o022 else 0o002)  # the umask read now, not remembered
+        other = 0o644 if mask != 0o022 else 0o664
+        atomic_write_bytes(target, b"two")
+        assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == other
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["f.json"]
+
+
 def test_find_home_walks_up_and_env_overrides(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("MLOPS_NB_HOME", raising=False)
     (tmp_path / ".mlops_nb").mkdir()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import random
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
     the fsyncs for derived files (the run index) that a reader rebuilds when they are stale or
     damaged: a killed process still leaves the old or the new file, only a power cut may not.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        _chmod_for_umask(fd)
+        fd, tmp = _new_temp(path)
+    except FileNotFoundError:  # a new folder (or one removed since): made then, not each time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _new_temp(path)
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
@@ -49,26 +51,30 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
         fsync_dir(path.parent)
 
 
-def current_umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux), since
-    `os.umask` can only be read by setting it, which races with other threads creating files."""
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+_TEMP_NAMES = random.Random(os.urandom(16))
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _TEMP_NAMES.seed(os.urandom(16)))
+_TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+               | getattr(os, "O_CLOEXEC", 0))
 
 
-def _chmod_for_umask(fd: int) -> None:
-    # mkstemp creates 0600 whatever the umask: a store shared with a group (umask 002) or read by
-    # another user must get the mode any other file the user creates would get.
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o666 & ~current_umask())
+def _new_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside `path`, open for writing.
+
+    Created with mode 0o666, so the system applies the umask (and a folder's default ACL) as to
+    any file the user creates: a store shared with a group (umask 002) gets group-writable
+    files. `mkstemp` creates 0o600 files, which needed the umask read from /proc and a chmod:
+    four system calls per file, each of which, on the writer thread, gives up the GIL and must
+    win it back from the kernel's thread running the user's cells.
+    """
+    folder = os.fspath(path.parent)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{path.name}.{_TEMP_NAMES.getrandbits(48):012x}{TEMP_SUFFIX}")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def fsync_dir(folder: Path) -> None:
