@@ -23,6 +23,8 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -184,10 +186,11 @@ class Tracker:
         ctx.parse_objects = gc.get_count()[0] - ctx.gc_count  # < 0: it collected meanwhile
         try:  # inside IPython's compile step: nothing may reach the user's cell
             code, analysis = self._analysed(source, tree)
-            bounds = []  # where each top-level statement is, for autolog's names
-            for stmt in tree.body:
-                bounds.append(stmt.lineno)
-                bounds.append(stmt.end_lineno or stmt.lineno)
+            # where each top-level statement is, for autolog's names: read in C (a loop here
+            # was 4% of a 50-statement cell's recorder, in bytecodes)
+            bounds = list(chain.from_iterable(map(_LINES, tree.body)))
+            if None in bounds:  # an AST transformer's statements without end positions
+                bounds = [b if b is not None else bounds[i - 1] for i, b in enumerate(bounds)]
         except Exception as exc:  # analysed from the text once the cell ran, warned there
             log.debug("mlops-nb could not analyse the cell as parsed: %r", exc)
             return
@@ -692,6 +695,9 @@ def collect_early(parse_objects: int) -> None:
             and counts[0] + parse_objects + _CELL_HEADROOM > thresholds[0]
             and gc.isenabled()):
         gc.collect(1 if counts[1] > thresholds[1] else 0)
+
+
+_LINES = attrgetter("lineno", "end_lineno")
 
 
 def _thread_idents() -> frozenset[int]:
