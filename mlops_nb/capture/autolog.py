@@ -27,7 +27,7 @@ import re
 import sys
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import compress, repeat
 from operator import is_
 from typing import Any
@@ -151,20 +151,27 @@ def _held_by(obj: Any, frames: list[Any]) -> str | None:
         return None
     outer = frames[-1]
     if outer.f_locals is outer.f_globals:  # the cell's (or script's) module frame
-        held = outer.f_globals.get
         for f in reversed(frames):
-            for name in f.f_code.co_names:
-                if held(name) is obj and not name.startswith("_"):
-                    return name
+            name = name_holding(outer.f_globals, obj, among=f.f_code.co_names)
+            if name is not None:
+                return name
     for f in reversed(frames):
-        if f.f_locals is f.f_globals:
-            continue
-        # a function's locals are few; compared in C all the same
-        space = f.f_locals
-        for k in compress(space.keys(), map(is_, space.values(), repeat(obj))):
-            if not k.startswith("_"):
-                return k
+        if f.f_locals is not f.f_globals:  # a function's locals are few: scanned
+            name = name_holding(f.f_locals, obj)
+            if name is not None:
+                return name
     return None
+
+
+def name_holding(space: dict[str, Any], obj: Any, among: Iterable[str] | None = None
+                 ) -> str | None:
+    """The first name not starting with `_` that holds `obj` in `space`: of the names `among`,
+    each looked up, or of the whole mapping, compared by identity in C."""
+    if among is not None:
+        held = space.get
+        return next((n for n in among if held(n) is obj and not n.startswith("_")), None)
+    return next((n for n in compress(space.keys(), map(is_, space.values(), repeat(obj)))
+                 if not n.startswith("_")), None)
 
 
 def _trace(out: Any, est: Any, xname: str | None) -> None:

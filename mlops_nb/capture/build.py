@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from itertools import compress, repeat
-from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from ..lineage import cell_effects
@@ -221,13 +219,7 @@ def _bound_by_cell(obj: Any, defs: list[str], ns: dict[str, Any]) -> str | None:
     """The name an object nobody held while it was fitted ended up in: one the cell bound
     first, read by name (the namespace grows with the session: `autolog._held_by`); then,
     for an estimator a helper bound with `global`, any name holding it."""
-    for name in defs:
-        if ns.get(name) is obj and not name.startswith("_"):
-            return name
-    for name in compress(ns.keys(), map(is_, ns.values(), repeat(obj))):
-        if not name.startswith("_"):
-            return name
-    return None
+    return autolog.name_holding(ns, obj, among=defs) or autolog.name_holding(ns, obj)
 
 
 def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
