@@ -259,3 +259,96 @@ def test_data_kind_knows_subclasses_and_is_not_fooled_by_a_posing_object():
     from mlops_nb.capture import fingerprint
 
     assert Poser not in fingerprint._DATA_TYPES  # but its type is not remembered as data
+
+
+# -- Arrow columns of any type (arrow_content.py) ----------------------------------------------
+def _arrow_series(*arrays) -> pd.Series:
+    import pyarrow as pa
+
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(list(arrays))))
+
+
+def _arrow_forms(values: list, typ) -> dict[str, pd.Series]:
+    """One Arrow column's content stored whole, in two chunks, and as a slice of a longer
+    array: the same logical content in three layouts."""
+    import pyarrow as pa
+
+    whole = pa.array(values, typ, from_pandas=False)
+    cut = len(values) // 2
+    padded = pa.array([values[0] if values else None, *values, None], typ, from_pandas=False)
+    return {"whole": _arrow_series(whole),
+            "chunked": _arrow_series(whole.slice(0, cut), whole.slice(cut)),
+            "sliced": _arrow_series(padded.slice(1, len(values)))}
+
+
+_ints = st.one_of(st.none(), st.integers(-3, 3))
+_nested = {
+    "list": (st.lists(st.one_of(st.none(), st.lists(_ints, max_size=3)), min_size=1,
+                      max_size=8), lambda pa: pa.list_(pa.int64())),
+    "struct": (st.lists(st.one_of(st.none(), st.fixed_dictionaries(
+        {"a": _ints, "b": st.one_of(st.none(), st.text(max_size=3))})), min_size=1, max_size=8),
+        lambda pa: pa.struct([("a", pa.int64()), ("b", pa.string())])),
+    "float": (st.lists(st.one_of(st.none(), st.floats(allow_nan=True)), min_size=1,
+                       max_size=8), lambda pa: pa.float64()),
+}
+
+
+def _same_floats(a: list, b: list) -> bool:
+    """Equal as stored: NaN equals NaN, None only None, and 0.0 is not -0.0."""
+    import struct
+
+    def key(v):
+        return None if v is None else struct.pack("<d", v)
+
+    return [key(v) for v in a] == [key(v) for v in b]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_arrow_nested_and_numeric_columns_are_content_exact(data):
+    import pyarrow as pa
+
+    for kind, (values_of, type_of) in _nested.items():
+        typ = type_of(pa)
+        a, b = data.draw(values_of, label=kind), data.draw(values_of, label=kind)
+        fa, fb = _arrow_forms(a, typ), _arrow_forms(b, typ)
+        hashes = {form: fingerprint(s)["hash"] for form, s in fa.items()}
+        assert len(set(hashes.values())) == 1, (kind, a, hashes)  # any layout, one hash
+        equal = _same_floats(a, b) if kind == "float" else a == b
+        assert (fingerprint(fb["whole"])["hash"] == hashes["whole"]) == equal, (kind, a, b)
+
+
+def test_arrow_columns_hash_by_values_not_by_encoding_or_stale_bytes():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    nan, L = float("nan"), pa.list_(pa.int64())
+    # pandas' own hashing folds a null into NaN: here they differ
+    assert fingerprint(_arrow_series(pa.array([nan, None], from_pandas=False)))["hash"] != \
+        fingerprint(_arrow_series(pa.array([nan, nan], from_pandas=False)))["hash"]
+    # a null list whose slot still spans child values hashes as a clean null
+    stale = pa.ListArray.from_arrays(pa.array([0, 1, 3, 4]), pa.array([1, 7, 7, 3]),
+                                     mask=pa.array([False, True, False]))
+    assert fingerprint(_arrow_series(stale))["hash"] == \
+        fingerprint(_arrow_series(pa.array([[1], None, [3]], L)))["hash"]
+    # chunks with different dictionaries: the decoded values decide
+    assert fingerprint(_arrow_series(pa.array(["x", "y"]).dictionary_encode(),
+                                     pa.array(["y"]).dictionary_encode()))["hash"] == \
+        fingerprint(_arrow_series(pa.array(["x", "y", "y"]).dictionary_encode()))["hash"]
+    # encodings pandas cannot hash itself: views, run ends, maps, unions, fixed-size binaries
+    pairs = [
+        (pa.array(["a", "b"], pa.string_view()), pa.array(["a", "c"], pa.string_view())),
+        (pc.run_end_encode(pa.array([1, 1, None])), pc.run_end_encode(pa.array([1, 1, 1]))),
+        (pa.array([[("a", 1)]], pa.map_(pa.string(), pa.int64())),
+         pa.array([[("a", 2)]], pa.map_(pa.string(), pa.int64()))),
+        (pa.UnionArray.from_sparse(pa.array([0, 1], pa.int8()),
+                                   [pa.array([1, 2]), pa.array(["a", "b"])]),
+         pa.UnionArray.from_sparse(pa.array([0, 0], pa.int8()),
+                                   [pa.array([1, 2]), pa.array(["a", "b"])])),
+        (pa.array([b"ab"], pa.binary(2)), pa.array([b"ac"], pa.binary(2))),
+    ]
+    for one, other in pairs:
+        assert fingerprint(_arrow_series(one))["hash"] != \
+            fingerprint(_arrow_series(other))["hash"], one.type
+    frame = pd.DataFrame({"tokens": _arrow_series(pa.array([[1], [2, 3]], L)), "x": [1, 2]})
+    assert fingerprint(frame)["hash"] == fingerprint(frame.copy())["hash"]

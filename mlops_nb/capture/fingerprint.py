@@ -3,8 +3,9 @@
 Two runs on the same data must get the same hash whatever the object's identity, and a single
 changed value must change it (content-exact: equal content, equal hash; any change, including
 a value's type, `1` vs `'1'`, a new hash). Hashing reads buffers with xxh3-128 (several GB/s):
-numeric arrays as they are, Arrow string columns through their data, offsets and validity
-buffers (a sliced or re-chunked array by its logical content), object columns of strings as
+numeric arrays as they are, Arrow-backed columns of any type through their buffers (a
+sliced, re-chunked or re-encoded array by its logical content: arrow_content.py), object
+columns of strings as
 one joined text (no per-value Python work), and only mixed or nested object columns (lists,
 dicts, arrays) value by value with type tags. Nothing is pickled. The type is decided from the
 class's module so pandas, numpy and pyarrow are never imported here on their own.
@@ -29,6 +30,7 @@ from typing import Any
 
 import xxhash
 
+from .arrow_content import arrow_chunks, column_parts
 from .values import PLAIN_TYPES
 
 MAX_DTYPES = 200
@@ -176,80 +178,10 @@ def _digest_of(v: Any) -> bytes:
     return h.digest()
 
 
-def _arrow_chunks(array: Any) -> list[Any] | None:
-    """The Arrow chunks behind a pandas extension array, when it has them (pyarrow is then
-    loaded already: the array could not exist otherwise)."""
-    if not type(array).__module__.startswith("pandas"):
-        return None
-    to_arrow = getattr(array, "__arrow_array__", None)
-    if to_arrow is None or "pyarrow" not in sys.modules:
-        return None
-    arr = to_arrow()
-    return list(getattr(arr, "chunks", [arr]))
-
-
-def _update_arrow_strings(h: Any, chunks: list[Any]) -> bool:
-    """Arrow (large_)string/binary chunks by their buffers: the bytes, each value's length
-    and the validity, each streamed across chunks so re-chunking or slicing keeps the hash.
-    False when the type is not one of these."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not chunks:
-        h.update(b"A0")
-        return True
-    typ = chunks[0].type
-    if pa.types.is_string(typ) or pa.types.is_binary(typ):
-        off_dtype = np.int32
-    elif pa.types.is_large_string(typ) or pa.types.is_large_binary(typ):
-        off_dtype = np.int64
-    else:
-        return False
-    h_data, h_ends, h_valid = xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()
-    total = nulls = 0
-    size = 0  # bytes of data so far: where the next chunk's values start in the whole column
-    for chunk in chunks:
-        n = len(chunk)
-        if n == 0:
-            continue
-        total += n
-        offs = _offsets(chunk, off_dtype)
-        if chunk.null_count:
-            nulls += chunk.null_count
-            valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-            # positions of the nulls in the whole column: the same however it is chunked
-            h_valid.update((np.flatnonzero(~valid) + (total - n)).astype(np.int64).tobytes())
-            if np.diff(offs)[~valid].any():  # a null slot may keep bytes: not content
-                chunk = pc.fill_null(chunk, "" if pa.types.is_string(typ)
-                                     or pa.types.is_large_string(typ) else b"")
-                offs = _offsets(chunk, off_dtype)
-        # Each value's end in the column's data as int64: the same stream however the column
-        # is chunked or sliced, and the common case (one chunk from 0) is hashed in place.
-        ends = offs[1:]
-        if offs[0] != size or ends.dtype != np.int64:
-            ends = ends.astype(np.int64) - (int(offs[0]) - size)
-        h_ends.update(memoryview(np.ascontiguousarray(ends)).cast("B"))
-        data = chunk.buffers()[2]
-        if data is not None and offs[-1] > offs[0]:
-            h_data.update(memoryview(data)[int(offs[0]):int(offs[-1])])
-        size += int(offs[-1]) - int(offs[0])
-    h.update(b"A%d:%d:" % (total, nulls))
-    h.update(h_data.digest() + h_ends.digest() + (h_valid.digest() if nulls else b""))
-    return True
-
-
-def _offsets(chunk: Any, dtype: Any) -> Any:
-    """The chunk's n + 1 value offsets into its data buffer (a view, no copy)."""
-    import numpy as np
-
-    return np.frombuffer(chunk.buffers()[1], dtype=dtype)[chunk.offset:
-                                                         chunk.offset + len(chunk) + 1]
-
-
 def _update_extension(h: Any, values: Any) -> None:
-    """A pandas extension array: Arrow strings by buffer, categoricals by codes and
-    categories, the rest through pandas' own hashing of their values."""
+    """A pandas extension array: categoricals by codes and categories, Arrow-backed columns
+    of any type by their logical content, the rest (masked numbers, datetimes with a time
+    zone, intervals...) through pandas' own hashing of their values."""
     import numpy as np
     import pandas as pd
 
@@ -259,8 +191,15 @@ def _update_extension(h: Any, values: Any) -> None:
         _update_index_values(h, dtype.categories)
         h.update(np.ascontiguousarray(values.codes).tobytes())
         return
-    chunks = _arrow_chunks(values)
-    if chunks is not None and _update_arrow_strings(h, chunks):
+    chunks = arrow_chunks(values)
+    if chunks is not None:  # Arrow-backed, any type: by logical content (arrow_content.py)
+        for part in column_parts(chunks):
+            if isinstance(part, bytes):
+                h.update(part)
+            elif isinstance(part, list):
+                _update_value(h, part)
+            else:
+                _update_array(h, part)
         return
     if getattr(dtype, "storage", None) == "python":  # strings as Python objects, NA for null
         mask = np.asarray(values.isna(), dtype=bool)
