@@ -258,16 +258,57 @@ def fingerprint(obj: Any) -> dict[str, Any] | None:
         _update_series_values(h, obj)
         return {"type": kind, "hash": h.hexdigest(), "shape": [len(obj)],
                 "dtypes": str(obj.dtype)}
+    import numpy as np
+
     df = obj
     _update_index_values(h, df.index)
     dtypes: dict[str, str] = {}
+    in_blocks = _numpy_columns(df)
+    heads: dict[Any, tuple[str, bytes]] = {}  # per dtype: its name, and what precedes the bytes
     for i, col in enumerate(df.columns):
         h.update(repr(col).encode("utf-8", "surrogatepass"))
-        ser = df.iloc[:, i]
-        _update_series_values(h, ser)
+        values = in_blocks[i]
+        if values is not None:  # what `_update_series_values` hashes of a numpy column
+            head = heads.get(values.dtype)
+            if head is None:
+                name = str(values.dtype)
+                head = heads[values.dtype] = (
+                    name, name.encode() * 2 + repr(values.shape).encode())
+            dtype = head[0]
+            if values.dtype.hasobject or not values.flags.c_contiguous:
+                h.update(dtype.encode())
+                _update_array(h, values)
+            else:  # `_update_array`'s stream, without its per-call steps
+                h.update(head[1])
+                h.update(memoryview(values.view(np.uint8)))
+        else:
+            ser = df.iloc[:, i]
+            _update_series_values(h, ser)
+            dtype = str(ser.dtype)
         if i < MAX_DTYPES:
-            dtypes[str(col)] = str(ser.dtype)
+            dtypes[str(col)] = dtype
     return {"type": kind, "hash": h.hexdigest(), "shape": list(df.shape), "dtypes": dtypes}
+
+
+def _numpy_columns(df: Any) -> list[Any]:
+    """Each column's values read from its pandas block, for the columns kept in a 2-D numpy
+    block (numbers, booleans, objects); None for the others (extension arrays, datetimes),
+    and for all when the frame's blocks cannot be read. `df.iloc[:, i]` builds a Series per
+    column, 80 us each: a 10,000-column frame took 0.8 s to hash, nearly all of it that."""
+    import numpy as np
+
+    out: list[Any] = [None] * df.shape[1]
+    try:
+        blocks = df._mgr.blocks
+        for blk in blocks:
+            values = blk.values
+            if type(values) is not np.ndarray or values.ndim != 2:
+                continue
+            for row, position in enumerate(blk.mgr_locs.as_array.tolist()):
+                out[position] = values[row]
+    except Exception:  # another pandas' internals: every column through its Series
+        return [None] * df.shape[1]
+    return out
 
 
 # -- the cache ----------------------------------------------------------------------------------
