@@ -355,10 +355,13 @@ def test_arrow_columns_hash_by_values_not_by_encoding_or_stale_bytes():
 
 
 # -- wide frames: columns read from their blocks --------------------------------------------
-_column_kinds = st.sampled_from(["float", "int", "bool", "object", "str", "datetime", "Int64"])
+_column_kinds = st.sampled_from(["float", "int", "bool", "object", "str", "datetime", "Int64",
+                                 "tz", "category", "list"])
 
 
 def _column(kind: str, n: int, seed: int) -> pd.Series:
+    import pyarrow as pa
+
     rng = np.random.default_rng(seed)
     values = {
         "float": lambda: rng.normal(size=n),
@@ -368,6 +371,10 @@ def _column(kind: str, n: int, seed: int) -> pd.Series:
         "str": lambda: pd.Series([f"s{i}" for i in rng.integers(0, 3, n)], dtype="str"),
         "datetime": lambda: pd.Series(pd.to_datetime(rng.integers(0, 10**9, n), unit="s")),
         "Int64": lambda: pd.Series(rng.integers(0, 3, n), dtype="Int64"),
+        "tz": lambda: pd.Series(pd.to_datetime(rng.integers(0, 10**9, n), unit="s", utc=True)),
+        "category": lambda: pd.Series(pd.Categorical(rng.choice(["a", "b"], n))),
+        "list": lambda: _arrow_series(pa.array([[int(v)] for v in rng.integers(0, 3, n)],
+                                               pa.list_(pa.int64()))),
     }[kind]()
     return pd.Series(values)
 
@@ -376,8 +383,8 @@ def _column(kind: str, n: int, seed: int) -> pd.Series:
 @given(st.lists(_column_kinds, min_size=1, max_size=8), st.integers(0, 6),
        st.integers(0, 10**6))
 def test_a_frame_hashes_alike_whatever_its_blocks(kinds, n, seed):
-    """Columns in 2-D numpy blocks are read from the blocks (the per-column Series were most
-    of the time a wide frame took): the hash is the per-Series one, whatever the layout."""
+    """Columns are read from their blocks (the per-column Series were most of the time a
+    wide frame took): the hash is the per-Series one, whatever the layout."""
     import mlops_nb.capture.fingerprint as fp
 
     columns = {f"c{i}": _column(kind, n, seed + i) for i, kind in enumerate(kinds)}
@@ -388,12 +395,12 @@ def test_a_frame_hashes_alike_whatever_its_blocks(kinds, n, seed):
     reordered = consolidated[list(reversed(columns))][list(columns)]  # a take: new blocks
     hashes = {fingerprint(df)["hash"] for df in (consolidated, split, reordered)}
     assert len(hashes) == 1
-    real = fp._numpy_columns
+    real = fp._block_columns
     try:
-        fp._numpy_columns = lambda df: [None] * df.shape[1]  # every column through its Series
+        fp._block_columns = lambda df: [None] * df.shape[1]  # every column through its Series
         assert fingerprint(consolidated)["hash"] in hashes
     finally:
-        fp._numpy_columns = real
+        fp._block_columns = real
 
 
 def test_a_wide_frame_with_duplicate_names_and_strided_blocks():
