@@ -3,12 +3,12 @@
 Two runs on the same data must get the same hash whatever the object's identity, and a single
 changed value must change it (content-exact: equal content, equal hash; any change, including
 a value's type, `1` vs `'1'`, a new hash). Hashing reads buffers with xxh3-128 (several GB/s):
-numeric arrays as they are, Arrow-backed columns of any type through their buffers (a
-sliced, re-chunked or re-encoded array by its logical content: arrow_content.py), object
-columns of strings as
-one joined text (no per-value Python work), and only mixed or nested object columns (lists,
-dicts, arrays) value by value with type tags. Nothing is pickled. The type is decided from the
-class's module so pandas, numpy and pyarrow are never imported here on their own.
+numeric arrays as they are, Arrow-backed columns of any type through their buffers (a sliced,
+re-chunked or re-encoded array by its logical content: arrow_content.py), object columns of
+strings as one joined text (no per-value Python work), and only mixed or nested object
+columns (lists, dicts, arrays) value by value with type tags. A frame's columns are read from
+its blocks, not as a Series each. Nothing is pickled. The type is decided from the class's
+module so pandas, numpy and pyarrow are never imported here on their own.
 
 `FingerprintCache` keeps the hash of each object the session hashed, guarded by its identity,
 shape, dtypes, buffers and a sampled digest, so a cell that only reads a 2M-row frame does not
