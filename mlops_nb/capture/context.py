@@ -26,6 +26,9 @@ class CellContext:
     explicit: bool
     # state before the cell: JSON bytes, or a call making them (serialised off the cell)
     rng: dict[str, Any] = field(default_factory=dict)
+    # the generator objects' states are still to be read, from the names the cell's parse
+    # reads (recorder.parsed): the parse comes before the cell runs
+    rng_objects_pending: bool = False
     figs_before: dict[int, Any] = field(default_factory=dict)
     figures: list[bytes] = field(default_factory=list)
     seen_figs: set[int] = field(default_factory=set)

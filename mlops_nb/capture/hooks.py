@@ -34,6 +34,13 @@ class ParseHook:
         return tree
 
 
+def parses_through(tracker: Tracker) -> bool:
+    """Whether the shell's next parse reaches `tracker.parsed`: our hook is the compiler's
+    (no one swapped the compiler or wrapped its parse since)."""
+    hook = tracker.shell.compile.__dict__.get("ast_parse")
+    return isinstance(hook, ParseHook) and hook.tracker is tracker
+
+
 def install(tracker: Tracker) -> None:
     """Register the tracker's event handlers and the parse hook once.
 

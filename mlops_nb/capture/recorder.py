@@ -193,10 +193,32 @@ class Tracker:
                 bounds = [b if b is not None else bounds[i - 1] for i, b in enumerate(bounds)]
         except Exception as exc:  # analysed from the text once the cell ran, warned there
             log.debug("mlops-nb could not analyse the cell as parsed: %r", exc)
+            self._rng_objects(ctx, None, source)
             return
         ctx.code, ctx.analysis, ctx.bounds = code, analysis, bounds
+        self._rng_objects(ctx, analysis, source)
         if not may_sweep(tree.body):  # no loop: a metric need not parse the cell again
             ctx.loop_names = []
+
+    def _rng_objects(self, ctx: CellContext, analysis: CellAnalysis | None,
+                     source: str) -> None:
+        """The states of the generator objects the cell reads, before it runs: the names
+        its analysis found it loads, those the functions it defines read or change (drawn
+        when it calls them), or, without an analysis, every word of its text."""
+        if not ctx.rng_objects_pending:
+            return
+        ctx.rng_objects_pending = False
+        ns = self.shell.user_ns
+        try:
+            if analysis is None:
+                ctx.rng.update(self.rng.object_states(source, ns))
+                return
+            names = dict.fromkeys(analysis.load_counts)
+            for effects in analysis.functions.values():
+                names.update(dict.fromkeys(effects.reads | effects.mutates | effects.writes))
+            ctx.rng.update(self.rng.named_states(names, ns))
+        except Exception as exc:  # inside IPython's compile step: never the user's problem
+            log.debug("mlops-nb could not read the generators' states: %r", exc)
 
     # -- scikit-learn autolog (see autolog.py) ------------------------------------------------
     def patch(self) -> None:
@@ -396,12 +418,13 @@ class Tracker:
         if not (self.auto or explicit) or (not explicit and is_control_cell(raw)):
             return
         try:
-            self._begin(info, raw, explicit)
+            self._begin(info, raw, explicit, parse_follows=hooks.parses_through(self))
         except Exception as exc:
             log.warning("mlops-nb could not start recording this cell: %r", exc)
             self._ctx = None
 
-    def _begin(self, info: ExecutionInfo, raw: str, explicit: bool) -> None:
+    def _begin(self, info: ExecutionInfo, raw: str, explicit: bool,
+               parse_follows: bool) -> None:
         if explicit and self.experiment is None:
             self.experiment = self.default_experiment()
         self.ensure_writer()
@@ -418,7 +441,10 @@ class Tracker:
             threads_before=_thread_idents(),
         )
         ctx.rng = self.rng.changed_lazily()  # serialised by `_finish`
-        ctx.rng.update(self.rng.object_states(raw, self.shell.user_ns))
+        if explicit or not parse_follows:  # a `%%track` body, a widget callback: the words
+            ctx.rng.update(self.rng.object_states(raw, self.shell.user_ns))
+        else:  # from the names the parse finds the cell reads (`parsed`): no pass over words
+            ctx.rng_objects_pending = True
         autolog.STATE.reset_cell()
         self.patch()
         self._display.watch(self.shell, lambda: self._ctx)
@@ -463,7 +489,8 @@ class Tracker:
         info = SimpleNamespace(raw_cell=code, transformed_cell=code, cell_id=None,
                                store_history=False)
         try:
-            self._begin(info, code, explicit=False)  # type: ignore[arg-type]
+            self._begin(info, code, explicit=False,  # type: ignore[arg-type]
+                        parse_follows=False)
         except Exception as exc:
             log.warning("mlops-nb could not start recording a widget callback: %r", exc)
             self._ctx = None

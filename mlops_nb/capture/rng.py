@@ -21,7 +21,7 @@ import json
 import random
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -110,11 +110,18 @@ class RngWatcher:
 
     def object_states(self, code: str, ns: dict[str, Any]) -> dict[str, bytes]:
         """{'obj:NAME': JSON bytes} for each generator object the code names whose state (or
-        identity) changed since it was last recorded: its state before the cell draws."""
+        identity) changed since it was last recorded: its state before the cell draws. The
+        code's words are its names (and more: words in its strings and comments)."""
+        # no set of all the words first
+        return self.named_states(ns.keys() & words(code), ns)
+
+    def named_states(self, names: Iterable[str], ns: dict[str, Any]) -> dict[str, bytes]:
+        """`object_states` of the generators among `names` (the names a cell's analysis
+        found it reads: no pass over its text)."""
         out: dict[str, bytes] = {}
         kinds = self._kinds
-        # no set of all the words first; numbers, text, modules... are never generators
-        for name in not_plain(ns, ns.keys() & words(code)):
+        # numbers, text, modules... are never generators
+        for name in not_plain(ns, names):
             obj = ns[name]
             cls = type(obj)
             kind = kinds.get(cls, _UNKNOWN)
