@@ -411,3 +411,16 @@ def test_a_wide_frame_with_duplicate_names_and_strided_blocks():
     swapped = wide.copy()
     swapped.iloc[0, [3, 4]] = swapped.iloc[0, [4, 3]].to_numpy()
     assert fingerprint(swapped)["hash"] != fingerprint(wide)["hash"]
+
+
+def test_arrow_columns_hash_with_a_pyarrow_older_than_views(monkeypatch):
+    """pyproject accepts pyarrow 14; view layouts and their type tests came in 16. Without
+    those tests a list or number column still hashes, as it did."""
+    import pyarrow as pa
+
+    lists = _arrow_series(pa.array([[1, 2], None, [3]], pa.list_(pa.int64())))
+    numbers = _arrow_series(pa.array([1.5, None]))
+    before = fingerprint(lists)["hash"], fingerprint(numbers)["hash"]
+    for test in ("is_string_view", "is_binary_view", "is_list_view", "is_large_list_view"):
+        monkeypatch.delattr(pa.types, test)
+    assert (fingerprint(lists)["hash"], fingerprint(numbers)["hash"]) == before

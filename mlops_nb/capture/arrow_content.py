@@ -61,6 +61,15 @@ def _string_like(typ: Any) -> bool:
             or pa.types.is_binary(typ) or pa.types.is_large_binary(typ))
 
 
+def _is(typ: Any, test: str) -> bool:
+    """`pa.types.<test>(typ)` for the layouts newer than the oldest pyarrow we accept (views
+    came in pyarrow 16): an older pyarrow has no such test, and no such arrays either."""
+    import pyarrow as pa
+
+    check = getattr(pa.types, test, None)
+    return check is not None and check(typ)
+
+
 def _plain_encoding(arr: Any) -> Any:
     """The same values in a plain layout: an extension type's storage, a dictionary decoded
     (a null in the dictionary itself is a null), run ends expanded, a view cast to the
@@ -74,11 +83,11 @@ def _plain_encoding(arr: Any) -> Any:
             arr = arr.storage
         elif pa.types.is_dictionary(typ):
             arr = arr.dictionary_decode()
-        elif pa.types.is_run_end_encoded(typ):
+        elif _is(typ, "is_run_end_encoded"):
             arr = pc.run_end_decode(arr)
-        elif pa.types.is_string_view(typ):
+        elif _is(typ, "is_string_view"):
             arr = arr.cast(pa.large_string())
-        elif pa.types.is_binary_view(typ):
+        elif _is(typ, "is_binary_view"):
             arr = arr.cast(pa.large_binary())
         else:
             break
@@ -147,8 +156,8 @@ def _list_like(typ: Any) -> bool:
     import pyarrow as pa
 
     return (pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_map(typ)
-            or pa.types.is_fixed_size_list(typ) or pa.types.is_list_view(typ)
-            or pa.types.is_large_list_view(typ))
+            or pa.types.is_fixed_size_list(typ) or _is(typ, "is_list_view")
+            or _is(typ, "is_large_list_view"))
 
 
 def _list_parts(arr: Any, valid: Any) -> tuple[Any, Any]:
