@@ -61,6 +61,42 @@ def test_each_segment_is_plain_tinydb_json_with_the_session_doc(tmp_path: Path):
     assert run_doc["schema"] == 1 and run_doc["metrics"] == {"f1": 0.0}
 
 
+def test_segments_stay_tinydb_files_and_a_value_json_cannot_hold_loses_only_itself(
+        tmp_path: Path):
+    """The writer adds each record to its segment as encoded JSON, bypassing TinyDB's insert:
+    the file must still be what TinyDB writes (ids 1..n across several writes, readable by
+    TinyDB itself), and a record with a value JSON has no text for (an int of 5,000 digits)
+    is stored with that value as text and a warning, without costing the records around it."""
+    from tinydb import TinyDB
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1")
+    bad = make_run(1)
+    bad.params["huge"] = 10**5000
+    bad.metric_steps = {"f1": [1, 10**5000]}
+    for run in (make_run(0), bad, make_run(2)):
+        w.append(run)
+        assert w.flush()
+    w.append(make_run(3))
+    w.close()
+    path = home / "sessions" / "exp" / "s1.0000.json"
+    with TinyDB(path) as db:
+        docs = db.table("cell_runs").all()
+        assert [d.doc_id for d in docs] == [1, 2, 3, 4]
+        assert [d["seq"] for d in docs] == [0, 1, 2, 3]
+        assert len(db.table("session").all()) == 1
+    stored = docs[1]
+    assert stored["params"]["huge"] == "<int of 16610 bits, too large to store>"
+    assert stored["params"]["lr"] == 0.1 and stored["metrics"] == {"f1": 0.01}
+    assert stored["metric_steps"] == {"f1": [1, "<int of 16610 bits, too large to store>"]}
+    assert sorted(x for x in stored["warnings"] if "not storable" in x) == [
+        "metric_steps.f1[1]: not storable as JSON, stored as text",
+        "params.huge: not storable as JSON, stored as text"]
+    assert docs[2]["params"] == {"lr": 0.2, "depth": 2} and not docs[2]["warnings"]
+    log = StoreReader(home).session_log("s1")
+    assert [cr.seq for cr in log] == [0, 1, 2, 3]
+
+
 def test_failing_session_fact_does_not_lose_cell_runs(tmp_path: Path):
     home = tmp_path / ".mlops_nb"
     w = SessionWriter(home, "s1")

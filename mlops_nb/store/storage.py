@@ -162,9 +162,10 @@ class AtomicJSONStorage(Storage):
     TinyDB hands over the whole database on every write, and the session writer rewrites its
     segment after every batch of cells: encoding all of it each time made the writer's CPU per
     cell grow with the segment. So each document, once encoded, is replaced in the tables it
-    came in (TinyDB's cache) by its JSON (`Written`): a write encodes only what is new, the
-    file is the same bytes `json.dumps` would give, and the segment holds bytes, which the
-    garbage collector does not track, instead of a record's dicts and lists. Those lived as
+    came in (TinyDB's cache) by its JSON (`Written`; the session writer puts cell runs there
+    already encoded): a write encodes only what is new, the file is the same bytes
+    `json.dumps` would give, and the segment holds bytes, which the garbage collector does not
+    track, instead of a record's dicts and lists. Those lived as
     long as the segment (200 cell runs) and were most of what tracking kept alive per cell,
     so the kernel's collector ran every other cell.
     """
@@ -211,6 +212,12 @@ class Written(bytes):
     """A document as it was written: its JSON, standing in for it in TinyDB's cache."""
 
     __slots__ = ()
+
+
+def written(doc: Any) -> Written:
+    """`doc` encoded as a segment holds it; raises ValueError, TypeError or RecursionError
+    for a value JSON has no text for."""
+    return Written(_dumps(doc))
 
 
 def _unwritten(data: Any) -> Any:

@@ -40,7 +40,7 @@ from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
 from .index import cell_row, summary_row, write_summary
 from .layout import BLOBS_DIR, CELL_RUNS_TABLE, index_path_for, segment_path
-from .storage import AtomicJSONStorage, remove_stray_temps
+from .storage import AtomicJSONStorage, Written, remove_stray_temps, written
 
 log = logging.getLogger(__name__)
 
@@ -436,11 +436,17 @@ class SessionWriter:
         return error
 
     def _insert(self, item: _Item) -> None:
-        record = _storable(item.record)
-        doc = record.to_dict()
+        """Add the record to its segment's cache as the JSON the file will hold, encoded
+        once: TinyDB's `insert` rebuilt the whole table's dict for every record (a cost
+        growing with the segment), and the record was encoded twice, once to check that JSON
+        can hold it and again when the segment was written."""
+        record, doc = _storable(item.record)
         row = summary_row(record) if record.is_run else None
         seg = self._segment_for(record.experiment)
-        seg.db.table(CELL_RUNS_TABLE).insert(doc)
+        storage = seg.db.storage  # TinyDB's cache (CachingMiddleware): written by `_commit`
+        tables = storage.read() or {}
+        tables.setdefault(CELL_RUNS_TABLE, {})[str(seg.count + 1)] = doc  # TinyDB's ids
+        storage.write(tables)
         seg.count += 1
         seg.unsaved.append(item)
         seg.cell_rows.append(cell_row(record))
@@ -539,22 +545,23 @@ def _close_at_exit(ref: weakref.ReferenceType[SessionWriter]) -> None:
         writer.close(timeout=10.0)
 
 
-def _storable(record: CellRun) -> CellRun:
-    """The record if JSON can hold it, else a copy with the values it cannot hold as text.
+def _storable(record: CellRun) -> tuple[CellRun, Written]:
+    """The record and its JSON if JSON can hold it, else a copy with the values it cannot
+    hold as text, and that copy's JSON.
 
     One such value (an int of 5,000 digits has no JSON text) would otherwise stay in TinyDB's
     cache and fail every later write of the session, losing all its cell runs.
     """
     try:
-        json.dumps(record.to_dict(), default=repr)
-        return record
+        return record, written(record.to_dict())
     except (ValueError, TypeError, RecursionError):
         pass
     bad: list[str] = []
     doc = _clean(record.to_dict(), "", bad)
     doc["warnings"] = [*doc.get("warnings", []),
                        *(f"{path}: not storable as JSON, stored as text" for path in bad)]
-    return cell_run_from_dict(doc)
+    record = cell_run_from_dict(doc)
+    return record, written(record.to_dict())
 
 
 def _clean(value: Any, path: str, bad: list[str]) -> Any:
