@@ -33,6 +33,8 @@ echo
 n=3000
 for a in "${args[@]}"; do [ "$a" = "--quick" ] && n=1000; done
 .venv/bin/python -m benchmarks.writer_lag --cells "$n" || status=$?
+# Issue 14: the writer thread's CPU per record, against one json.dumps of it.
+.venv/bin/python -m benchmarks.writer_cost || status=$?
 # Issues 8 and 14: data cost (string hashing, read-only cells on a 2M-row frame, re-runs,
 # chained cells, large literals); ratios against baselines measured in this same run.
 echo
