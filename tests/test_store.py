@@ -97,6 +97,54 @@ def test_segments_stay_tinydb_files_and_a_value_json_cannot_hold_loses_only_itse
     assert [cr.seq for cr in log] == [0, 1, 2, 3]
 
 
+def test_a_reader_summarising_a_segment_never_leaves_its_older_index_over_the_writers(
+        tmp_path: Path, monkeypatch):
+    """A reader that finds a segment's index stale summarises the segment and writes the
+    index. If the session's writer rewrites the segment and its index between the reader's
+    check that the segment is unchanged and its write, the reader's older summary must not
+    end up on disk over the writer's newer one (it would read as stale: the next reader would
+    summarise the segment again, and `mlops-nb` commands given bad input changed the store)."""
+    import os
+    import threading
+    import time
+
+    import mlops_nb.store.index as index_mod
+    from mlops_nb.store.index import segment_stamp
+
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s1", flush_interval=0.0, summary_interval=0.0)
+    w.append(make_run(0))
+    w.append(make_run(1))
+    assert w.flush()
+    segment = home / "sessions" / "exp" / "s1.0000.json"
+    index = index_path_for(home, segment)
+    index.unlink()  # stale: the next reader summarises the segment itself
+    real_write = index_mod.atomic_write_bytes
+    main = threading.get_ident()
+
+    def racing_write(path, payload, **kw):
+        if threading.get_ident() == main:  # the reader, after its check the segment is current
+            before, seen = segment_stamp(os.stat(segment)), index.stat().st_mtime_ns \
+                if index.exists() else None
+            w.append(make_run(2))  # the writer rewrites the segment, then its index
+            deadline = time.monotonic() + 5
+            while segment_stamp(os.stat(segment)) == before and time.monotonic() < deadline:
+                time.sleep(0.001)
+            deadline = time.monotonic() + 0.5  # ... and its index, unless a lock holds it off
+            while (index.stat().st_mtime_ns if index.exists() else None) == seen \
+                    and time.monotonic() < deadline:
+                time.sleep(0.001)
+        real_write(path, payload, **kw)
+
+    monkeypatch.setattr(index_mod, "atomic_write_bytes", racing_write)
+    assert StoreReader(home).run_columns().n == 2  # summarised as read: two runs
+    assert w.flush()
+    w.close()
+    found = read_summary(index, os.stat(segment))
+    assert found is not None, "the index on disk is stale"
+    assert found.n == 3
+
+
 def test_failing_session_fact_does_not_lose_cell_runs(tmp_path: Path):
     home = tmp_path / ".mlops_nb"
     w = SessionWriter(home, "s1")

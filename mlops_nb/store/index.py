@@ -12,7 +12,10 @@ and is never the only copy of anything: the session files stay the record.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,11 +165,62 @@ def encode_summary(stamp: list[int], rows: list[dict[str, Any]], cells: list[dic
 
 def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]],
                   cells: list[dict[str, Any]], *, stamp: list[int] | None = None,
-                  problems: list[str] = ()) -> None:  # type: ignore[assignment]
-    """Summarise a segment (the writer after each write; a reader that had to parse it).
-    `stamp` is the segment's as it was read; the writer, its only writer, stats it now."""
-    payload = encode_summary(stamp or segment_stamp(os.stat(segment)), rows, cells, problems)
-    atomic_write_bytes(index_path, payload, durable=False)  # derived: rebuilt if ever lost
+                  problems: list[str] = ()) -> bool:  # type: ignore[assignment]
+    """Summarise a segment (the writer after each write; a reader that had to parse it);
+    True if written. The writer, the segment's only writer, stats it now; a reader gives the
+    `stamp` of the segment as it read it, and its summary is written only if the segment is
+    still that version when the index's lock is held. Without the lock, a reader's check
+    and write could straddle the writer's rewrite of the segment and of the index, putting
+    an older summary over the newer one: never wrong (its stamp says it is stale), but the
+    next read summarised the segment again, and the index the writer had just written was
+    gone. Raises OSError (TimeoutError: the lock stayed busy) if it cannot be written."""
+    if stamp is None:
+        stamp = segment_stamp(os.stat(segment))
+        check = False
+    else:
+        check = True
+    payload = encode_summary(stamp, rows, cells, problems)
+    with _index_lock(index_path):
+        if check and segment_stamp(os.stat(segment)) != stamp:
+            return False  # rewritten since it was read: the writer summarises it
+        atomic_write_bytes(index_path, payload, durable=False)  # derived: rebuilt if lost
+    return True
+
+
+_LOCK_WAIT_S = 2.0
+
+
+@contextlib.contextmanager
+def _index_lock(index_path: Path) -> Iterator[None]:
+    """The lock every writer of one index file holds while it writes it: `flock` on a file
+    beside it (held for one small write, so a wait is short; TimeoutError after
+    `_LOCK_WAIT_S`). Where there is no `flock` (Windows) nothing is locked: a lost race
+    costs a later reader one summary of the segment, never a wrong answer."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = index_path.parent / f".{index_path.name}.lock"
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(lock, flags, 0o666)
+    except FileNotFoundError:  # the index's folder is made with its first file
+        index_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, flags, 0o666)
+    try:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{lock} stayed locked for {_LOCK_WAIT_S:g} s") from None
+                time.sleep(0.001)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @dataclass

@@ -9,6 +9,7 @@ document number and run id, so one bad record never hides its neighbours.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import stat
@@ -300,11 +301,10 @@ class StoreReader:
         rows = [summary_row(cr) for cr in runs if cr.is_run]
         cells = [cell_row(cr) for cr in runs]
         payload = encode_summary(stamp, rows, cells, problems)
-        try:
-            if segment_stamp(os.stat(seg.path)) == stamp:  # unchanged while it was read
-                write_summary(index, seg.path, rows, cells, stamp=stamp, problems=problems)
-        except OSError:
-            pass  # a store this user may read but not write: summarised again next time
+        # Only if the segment is still the version read (write_summary checks, locked). A
+        # store this user may read but not write is summarised again next time.
+        with contextlib.suppress(OSError):
+            write_summary(index, seg.path, rows, cells, stamp=stamp, problems=problems)
         doc = msgspec.msgpack.decode(payload)
         return Summary(doc["n"], doc["cells_n"], problems, msgspec.msgpack.encode(doc["cols"]),
                        msgspec.msgpack.encode(doc["cells"]))
