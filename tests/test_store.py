@@ -145,6 +145,44 @@ def test_a_reader_summarising_a_segment_never_leaves_its_older_index_over_the_wr
     assert found.n == 3
 
 
+def test_the_index_is_written_where_flock_is_refused_and_not_while_another_holds_it(
+        tmp_path: Path, monkeypatch):
+    import errno
+    import fcntl
+
+    import mlops_nb.store.index as index_mod
+    from mlops_nb.store.index import write_summary
+
+    segment = tmp_path / "seg.json"
+    segment.write_text("{}")
+    index = tmp_path / "index" / "seg.cols"  # its folder is made with the lock
+    real_flock = fcntl.flock
+
+    def no_flock(fd, op):
+        if op & fcntl.LOCK_EX:
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    assert write_summary(index, segment, [], [])
+    assert read_summary(index, os.stat(segment)) is not None
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    index.unlink()
+    monkeypatch.setattr(index_mod, "_LOCK_WAIT_S", 0.05)
+    with index_mod._index_lock(index):  # held by another writer of the index
+        fd = os.open(index.parent / ".seg.cols.lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # flock excludes across descriptors
+                real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        with pytest.raises(TimeoutError):
+            write_summary(index, segment, [], [])
+    assert not index.exists()
+    assert write_summary(index, segment, [], [], stamp=[0, 0, 0, 0]) is False  # not that version
+    assert not index.exists()
+
+
 def test_failing_session_fact_does_not_lose_cell_runs(tmp_path: Path):
     home = tmp_path / ".mlops_nb"
     w = SessionWriter(home, "s1")

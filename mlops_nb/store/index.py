@@ -13,6 +13,7 @@ and is never the only copy of anything: the session files stay the record.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -188,6 +189,7 @@ def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]],
 
 
 _LOCK_WAIT_S = 2.0
+_NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 
 
 @contextlib.contextmanager
@@ -218,6 +220,10 @@ def _index_lock(index_path: Path) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"{lock} stayed locked for {_LOCK_WAIT_S:g} s") from None
                 time.sleep(0.001)
+            except OSError as exc:  # a file system without `flock` (some NFS): as Windows
+                if exc.errno not in _NO_FLOCK:
+                    raise
+                break
         yield
     finally:
         os.close(fd)  # releases the lock
