@@ -170,7 +170,7 @@ def test_the_index_is_written_where_flock_is_refused_and_not_while_another_holds
     index.unlink()
     monkeypatch.setattr(index_mod, "_LOCK_WAIT_S", 0.05)
     with index_mod._index_lock(index):  # held by another writer of the index
-        fd = os.open(index.parent / ".seg.cols.lock", os.O_RDWR)
+        fd = os.open(index.parent, os.O_RDONLY)
         try:
             with pytest.raises(BlockingIOError):  # flock excludes across descriptors
                 real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -181,6 +181,7 @@ def test_the_index_is_written_where_flock_is_refused_and_not_while_another_holds
     assert not index.exists()
     assert write_summary(index, segment, [], [], stamp=[0, 0, 0, 0]) is False  # not that version
     assert not index.exists()
+    assert list(index.parent.iterdir()) == []  # no lock file: the folder is what is locked
 
 
 def test_failing_session_fact_does_not_lose_cell_runs(tmp_path: Path):

@@ -194,22 +194,24 @@ _NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVA
 
 @contextlib.contextmanager
 def _index_lock(index_path: Path) -> Iterator[None]:
-    """The lock every writer of one index file holds while it writes it: `flock` on a file
-    beside it (held for one small write, so a wait is short; TimeoutError after
-    `_LOCK_WAIT_S`). Where there is no `flock` (Windows) nothing is locked: a lost race
-    costs a later reader one summary of the segment, never a wrong answer."""
+    """The lock every writer of an index file holds while it writes it: `flock` on the
+    folder holding it (its experiment's; a lock file beside it would be one more file in
+    the store that is not a summary), held for one small write, so a wait is short
+    (TimeoutError after `_LOCK_WAIT_S`). Where there is no `flock` (Windows, some NFS)
+    nothing is locked: a lost race costs a later reader one summary of the segment, never a
+    wrong answer."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    lock = index_path.parent / f".{index_path.name}.lock"
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    lock = index_path.parent
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(lock, flags, 0o666)
-    except FileNotFoundError:  # the index's folder is made with its first file
-        index_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, flags, 0o666)
+        fd = os.open(lock, flags)
+    except FileNotFoundError:  # the folder is made with its first index
+        lock.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, flags)
     try:
         deadline = time.monotonic() + _LOCK_WAIT_S
         while True:
