@@ -151,7 +151,7 @@ def test_the_index_is_written_where_flock_is_refused_and_not_while_another_holds
     import fcntl
 
     import mlops_nb.store.index as index_mod
-    from mlops_nb.store.index import write_summary
+    from mlops_nb.store.index import segment_stamp, write_read_summary, write_summary
 
     segment = tmp_path / "seg.json"
     segment.write_text("{}")
@@ -164,7 +164,7 @@ def test_the_index_is_written_where_flock_is_refused_and_not_while_another_holds
         return real_flock(fd, op)
 
     monkeypatch.setattr(fcntl, "flock", no_flock)
-    assert write_summary(index, segment, [], [])
+    write_summary(index, segment, [], [])
     assert read_summary(index, os.stat(segment)) is not None
     monkeypatch.setattr(fcntl, "flock", real_flock)
     index.unlink()
@@ -179,9 +179,11 @@ def test_the_index_is_written_where_flock_is_refused_and_not_while_another_holds
         with pytest.raises(TimeoutError):
             write_summary(index, segment, [], [])
     assert not index.exists()
-    assert write_summary(index, segment, [], [], stamp=[0, 0, 0, 0]) is False  # not that version
+    current = segment_stamp(os.stat(segment))
+    assert write_read_summary(index, segment, [0, 0, 0, 0], b"x") is False  # not that version
     assert not index.exists()
     assert list(index.parent.iterdir()) == []  # no lock file: the folder is what is locked
+    assert write_read_summary(index, segment, current, b"x") and index.read_bytes() == b"x"
 
 
 def test_failing_session_fact_does_not_lose_cell_runs(tmp_path: Path):

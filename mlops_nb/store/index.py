@@ -165,26 +165,27 @@ def encode_summary(stamp: list[int], rows: list[dict[str, Any]], cells: list[dic
 
 
 def write_summary(index_path: Path, segment: Path, rows: list[dict[str, Any]],
-                  cells: list[dict[str, Any]], *, stamp: list[int] | None = None,
-                  problems: list[str] = ()) -> bool:  # type: ignore[assignment]
-    """Summarise a segment (the writer after each write; a reader that had to parse it);
-    True if written. The writer, the segment's only writer, stats it now; a reader gives the
-    `stamp` of the segment as it read it, and its summary is written only if the segment is
-    still that version when the index's lock is held. Without the lock, a reader's check
-    and write could straddle the writer's rewrite of the segment and of the index, putting
-    an older summary over the newer one: never wrong (its stamp says it is stale), but the
-    next read summarised the segment again, and the index the writer had just written was
-    gone. Raises OSError (TimeoutError: the lock stayed busy) if it cannot be written."""
-    if stamp is None:
-        stamp = segment_stamp(os.stat(segment))
-        check = False
-    else:
-        check = True
-    payload = encode_summary(stamp, rows, cells, problems)
+                  cells: list[dict[str, Any]]) -> None:
+    """The writer's summary of the segment it has just written (its only writer: the
+    segment as it is now is the version summarised)."""
+    payload = encode_summary(segment_stamp(os.stat(segment)), rows, cells)
     with _index_lock(index_path):
-        if check and segment_stamp(os.stat(segment)) != stamp:
-            return False  # rewritten since it was read: the writer summarises it
         atomic_write_bytes(index_path, payload, durable=False)  # derived: rebuilt if lost
+
+
+def write_read_summary(index_path: Path, segment: Path, stamp: list[int],
+                       payload: bytes) -> bool:
+    """A reader's summary (`payload`, encoded from the segment as it read it, `stamp`),
+    written only if the segment is still that version with the index's lock held; True if
+    written. Checked without the lock, the check and the write could straddle the writer's
+    rewrite of the segment and of its index, putting an older summary over the newer one:
+    never wrong (its stamp says it is stale), but the next read summarised the segment
+    again, and the index the writer had just written was gone. Raises OSError (TimeoutError:
+    the lock stayed busy) if it cannot be written."""
+    with _index_lock(index_path):
+        if segment_stamp(os.stat(segment)) != stamp:
+            return False  # rewritten since it was read: the writer summarises it
+        atomic_write_bytes(index_path, payload, durable=False)
     return True
 
 

@@ -31,7 +31,7 @@ from .index import (
     read_summary,
     segment_stamp,
     summary_row,
-    write_summary,
+    write_read_summary,
 )
 from .layout import BLOBS_DIR, CELL_RUNS_TABLE, SEGMENT_RE, SESSIONS_DIR, index_path_for
 from .storage import read_json_file
@@ -301,10 +301,9 @@ class StoreReader:
         rows = [summary_row(cr) for cr in runs if cr.is_run]
         cells = [cell_row(cr) for cr in runs]
         payload = encode_summary(stamp, rows, cells, problems)
-        # Only if the segment is still the version read (write_summary checks, locked). A
-        # store this user may read but not write is summarised again next time.
+        # A store this user may read but not write is summarised again next time.
         with contextlib.suppress(OSError):
-            write_summary(index, seg.path, rows, cells, stamp=stamp, problems=problems)
+            write_read_summary(index, seg.path, stamp, payload)
         doc = msgspec.msgpack.decode(payload)
         return Summary(doc["n"], doc["cells_n"], problems, msgspec.msgpack.encode(doc["cols"]),
                        msgspec.msgpack.encode(doc["cells"]))

@@ -165,9 +165,9 @@ class AtomicJSONStorage(Storage):
     came in (TinyDB's cache) by its JSON (`Written`; the session writer puts cell runs there
     already encoded): a write encodes only what is new, the file is the same bytes
     `json.dumps` would give, and the segment holds bytes, which the garbage collector does not
-    track, instead of a record's dicts and lists. Those lived as
-    long as the segment (200 cell runs) and were most of what tracking kept alive per cell,
-    so the kernel's collector ran every other cell.
+    track, instead of a record's dicts and lists. Those lived as long as the segment (200 cell
+    runs) and were most of what tracking kept alive per cell, so the kernel's collector ran
+    every other cell.
     """
 
     def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
