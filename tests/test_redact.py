@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_nb import redact
 from mlops_nb.redact import REDACTED
@@ -25,6 +27,49 @@ def test_credential_names(name):
 ])
 def test_ordinary_names(name):
     assert not redact.is_secret_name(name)
+
+
+_SECRET_WORDS = sorted(redact._SECRET_TOKENS | redact._WEAK_TOKENS
+                       | {a + b for a, b in redact._SECRET_PAIRS})
+_OTHER_PARTS = ["my", "db", "x", "openai", "value", "2"]
+
+
+def _written(parts: list[str], style: str) -> str:
+    if style == "camel":
+        return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
+    if style == "upper":
+        return "_".join(parts).upper()
+    return style.join(parts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(_SECRET_WORDS), st.integers(0, 20), st.sampled_from(_OTHER_PARTS),
+       st.sampled_from(_OTHER_PARTS), st.booleans(), st.booleans(),
+       st.sampled_from(["_", "", "__", "camel", "upper"]))
+def test_the_quick_text_test_never_hides_a_credential_name(word, cut, before, after,
+                                                          prefix, suffix, style):
+    """Whatever way a credential-like name is written (`pass_word`, `apiKey`, `MY_API_KEY`,
+    `x_token`: a secret word split anywhere, with other words around it), the substring test
+    that lets most cells skip the per-word check finds it, and a literal bound to it is
+    redacted."""
+    cut = min(cut, len(word))
+    parts = [p for p in (before if prefix else "", word[:cut], word[cut:],
+                         after if suffix else "") if p]
+    name = _written(parts, style)
+    if not name.isidentifier():
+        return
+    if redact.is_secret_name(name) or redact.is_weak_secret_name(name):
+        code = f"{name} = 'Xy7Qp2Lm9Rt4Vb6Nc8Za'\n"
+        assert redact._may_name_secrets(code), name
+        assert redact._may_bind_secrets(code), name
+        new, _ = redact.redact_python(code)
+        assert "Xy7Qp2Lm9Rt4Vb6Nc8Za" not in new, name
+
+
+def test_the_quick_text_test_passes_over_plain_cells_only():
+    assert not redact._may_name_secrets("learning_rate = 0.1\nacc = model.score(X, y)\n")
+    for text in ("pass_word = 1", "PassWord = 1", "conn_str = 1", "x = MY_API_KEY", "dsn = 1"):
+        assert redact._may_name_secrets(text), text
 
 
 @pytest.mark.parametrize("text", [
