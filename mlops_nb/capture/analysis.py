@@ -132,6 +132,8 @@ _NOT_PLAIN = object()  # what `_plain_value` gives for a node that is not a plai
 _SIGNED = (ast.USub, ast.UAdd)
 _Name, _Constant, _Load, _BinOp = ast.Name, ast.Constant, ast.Load, ast.BinOp
 _List, _Tuple, _Dict, _UnaryOp = ast.List, ast.Tuple, ast.Dict, ast.UnaryOp
+_Attribute, _Call = ast.Attribute, ast.Call
+_tuple_new = tuple.__new__  # a named tuple built without its Python-level `__new__`
 _PLAIN_CONSTANTS = (bool, int, float, str)  # with None: the constants that are parameters
 _PLAIN_KEYS = (str, int, float, bool)
 _LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
@@ -324,8 +326,12 @@ class _CellVisitor(ast.NodeVisitor):
     def visit_BinOp(self, node: ast.BinOp) -> None:
         left, right = node.left, node.right
         cls = left.__class__  # `a * 2 + b`: the operands are mostly names, constants and
-        if cls is _Name:      # more arithmetic
-            self.use(left.id)  # type: ignore[attr-defined]  # always a load in an expression
+        if cls is _Name:      # more arithmetic; a name is always a load in an expression
+            name = left.id  # type: ignore[attr-defined]
+            loads = self._loads  # `use`, inlined
+            loads[name] = loads.get(name, 0) + 1
+            if name not in self.defined:
+                self._uses.setdefault(name)
         elif cls is _BinOp:
             self.visit_BinOp(left)  # type: ignore[arg-type]
         elif cls is not _Constant:
@@ -534,24 +540,25 @@ class _CellVisitor(ast.NodeVisitor):
             self.mutate(node.id)
 
     def visit_Call(self, node: ast.Call) -> None:
+        # Calls are most of a real cell's statements: the callee's name and root are found
+        # once here, for the parameter test too (`call_param_target`, which it inlines), and
+        # a name argument is counted without a call per name.
         func = node.func
         fcls = func.__class__
-        if fcls is ast.Attribute and func.value.__class__ is ast.Call:  # type: ignore[attr-defined]
+        if fcls is _Attribute and func.value.__class__ is _Call:  # type: ignore[attr-defined]
             magic = _magic_call(node)  # `get_ipython().run_line_magic(...)`
             if magic is not None:
                 if node.keywords or any(type(a) is not ast.Constant for a in node.args):
                     self.param_calls = True
                 self._visit_magic(*magic)
                 return
-        if not self.param_calls and call_param_target(node) is not None:
-            self.param_calls = True
         keywords = node.keywords
         inplace = bool(keywords) and any(
             kw.arg == "out" or (kw.arg == "inplace" and not (
                 isinstance(kw.value, ast.Constant) and kw.value.value is False))
             for kw in keywords)
-        direct = fcls is _Name
-        if fcls is ast.Attribute:
+        args = node.args
+        if fcls is _Attribute:
             inner = func.value  # type: ignore[attr-defined]
             direct = inner.__class__ is _Name
             root = inner.id if direct else _root_name(inner)
@@ -560,24 +567,31 @@ class _CellVisitor(ast.NodeVisitor):
             if root is not None:
                 self.mutate(root, by_call=not inplace)
             name = func.attr  # type: ignore[attr-defined]
-            if node.args:
-                self._note_file_call(name, node)
         else:
             root = None
+            direct = fcls is _Name
             if direct:
                 name = func.id  # type: ignore[attr-defined]
                 self.use(name)
-                if node.args:
-                    self._note_file_call(name, node)
             else:
                 name = ""
                 self.visit(func)
+        if not self.param_calls and name and name[0] != "_" and (
+                name in PARAM_FUNCTIONS or (name[0].isupper() and not name.isupper())) and (
+                root is None or root not in PLOT_ROOTS):
+            self.param_calls = True  # what `call_param_target` finds, without the call
+        if args and args[0].__class__ is _Constant and name:
+            self._note_file_call(name, node)
+        loads, defined, uses = self._loads, self.defined, self._uses
         roots: dict[str, None] = {}  # the names the arguments are rooted at, in order, once
-        for arg in node.args:
+        for arg in args:
             cls = arg.__class__
             if cls is _Name:
-                self.use(arg.id)  # type: ignore[attr-defined]
-                roots[arg.id] = None  # type: ignore[attr-defined]
+                used = arg.id  # type: ignore[attr-defined]
+                loads[used] = loads.get(used, 0) + 1  # `use`, inlined
+                if used not in defined:
+                    uses.setdefault(used)
+                roots[used] = None
                 continue
             if cls is not _Constant:
                 self.visit(arg)
@@ -593,11 +607,14 @@ class _CellVisitor(ast.NodeVisitor):
             r = _root_name(kw.value)
             if r is not None:
                 roots[r] = None
-        args = tuple(roots)
-        maker, maker_args = _maker(func) if fcls is ast.Attribute else (None, ())
-        self.out.calls.append(CallSite(root, name, direct, args, inplace, maker, maker_args))
-        if name in ARG_MUTATORS and node.args:  # `rng.shuffle(a)` changes `a`
-            first = _root_name(node.args[0])
+        if fcls is _Attribute and func.value.__class__ is _Call:  # type: ignore[attr-defined]
+            maker, maker_args = _maker(func)
+        else:
+            maker, maker_args = None, ()
+        self.out.calls.append(_tuple_new(CallSite, (root, name, direct, tuple(roots), inplace,
+                                                    maker, maker_args)))
+        if name in ARG_MUTATORS and args:  # `rng.shuffle(a)` changes `a`
+            first = _root_name(args[0])
             if first is not None:
                 self.mutate(first)
 
