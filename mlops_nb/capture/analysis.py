@@ -137,6 +137,7 @@ _tuple_new = tuple.__new__  # a named tuple built without its Python-level `__ne
 _PLAIN_CONSTANTS = (bool, int, float, str)  # with None: the constants that are parameters
 _PLAIN_KEYS = (str, int, float, bool)
 _LITERAL_NODES = frozenset({ast.List, ast.Tuple, ast.Dict, ast.UnaryOp})
+_NOT_INPUTS = ("get_ipython", "__builtins__")
 
 
 def _plain_value(node: ast.AST) -> Any:
@@ -389,6 +390,10 @@ class _CellVisitor(ast.NodeVisitor):
             self._hard.setdefault(name)
 
     def finish(self) -> None:
+        for found in (self._uses, self._muts, self._hard):
+            for name in _NOT_INPUTS:  # what IPython's own code reads: no cell's input
+                if name in found:
+                    del found[name]
         self.out.defs = list(self._def_counts)
         self.out.uses = list(self._uses)
         self.out.mutations = list(self._muts)
@@ -401,6 +406,8 @@ class _CellVisitor(ast.NodeVisitor):
         cls = value.__class__  # the commonest values without a dispatch
         if cls is _BinOp:
             self.visit_BinOp(value)  # type: ignore[arg-type]
+        elif cls is _Call:
+            self.visit_Call(value)  # type: ignore[arg-type]
         elif cls is _Name:
             self.use(value.id)  # type: ignore[attr-defined]
         elif cls is not _Constant:
@@ -843,8 +850,12 @@ def _bind_name(out: CellAnalysis, name: str, value: ast.AST,
         root = _aliased_root(value)
         if root is not None and root != name:
             out.aliases.append((name, root))
-    elif cls is _Name and value.id != name:  # type: ignore[attr-defined]
-        out.aliases.append((name, value.id))  # type: ignore[attr-defined]
+        if cls is not ast.Attribute:
+            return  # neither a literal nor a widget's `.value`
+    elif cls is _Name:
+        if value.id != name:  # type: ignore[attr-defined]
+            out.aliases.append((name, value.id))  # type: ignore[attr-defined]
+        return
     _bind_value(out, name, value)
 
 
@@ -1030,10 +1041,6 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
             method(visitor, stmt)
     visitor.finish()
     out.functions.update(visitor.lambdas)
-    for name in ("get_ipython", "__builtins__"):
-        for lst in (out.uses, out.mutations, out.hard_mutations):
-            if name in lst:
-                lst.remove(name)
     if visitor.param_calls:
         for key, value in constructor_params(tree).items():
             out.params.setdefault(key, value)
