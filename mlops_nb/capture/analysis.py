@@ -366,6 +366,25 @@ class _CellVisitor(ast.NodeVisitor):
     def visit_Expr(self, node: ast.Expr) -> None:
         self.visit(node.value)
 
+    # f-strings (`print(f"acc: {acc:.3f}")`) and dict displays are in most real cells: their
+    # fields visited as `generic_visit` would, in the same order, without its `getattr`s.
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        for value in node.values:
+            if value.__class__ is not _Constant:
+                self.visit(value)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        self.visit(node.value)
+        if node.format_spec is not None:
+            self.visit(node.format_spec)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key in node.keys:
+            if key is not None:
+                self.visit(key)
+        for value in node.values:
+            self.visit(value)
+
     # -- recording ----------------------------------------------------------------------------
     def use(self, name: str) -> None:
         counts = self._loads
