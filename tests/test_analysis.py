@@ -222,3 +222,15 @@ def test_constructor_keywords_found_wherever_they_run(code, key):
 def test_constructor_keywords_skip_code_that_does_not_run_now():
     params = analyze("f = lambda: Forest(depth=3)\ndef g():\n    return Forest(depth=4)").params
     assert params == {}
+
+
+def test_a_plain_plot_name_is_never_a_parameter_callee():
+    """`_param_callee` leaves a plain callee's own name out of the plot-root test: that is
+    sound only while no plot root is CapWords or a parameter function."""
+    import ast
+
+    from mlops_nb.capture.analysis import PLOT_ROOTS, _param_callee, call_param_target
+
+    assert not any(_param_callee(root, None) for root in PLOT_ROOTS)
+    assert call_param_target(ast.parse("RandomForestClassifier(n_estimators=5)").body[0].value)
+    assert call_param_target(ast.parse("plt.Figure(figsize=3)").body[0].value) is None

@@ -571,7 +571,9 @@ class _CellVisitor(ast.NodeVisitor):
         # a name argument is counted without a call per name.
         func = node.func
         fcls = func.__class__
-        if fcls is _Attribute and func.value.__class__ is _Call:  # type: ignore[attr-defined]
+        # `x().m(...)`: a magic, or a method called on a fresh constructor call (`maker`)
+        chained = fcls is _Attribute and func.value.__class__ is _Call  # type: ignore[attr-defined]
+        if chained:
             magic = _magic_call(node)  # `get_ipython().run_line_magic(...)`
             if magic is not None:
                 if node.keywords or any(type(a) is not ast.Constant for a in node.args):
@@ -602,10 +604,8 @@ class _CellVisitor(ast.NodeVisitor):
             else:
                 name = ""
                 self.visit(func)
-        if not self.param_calls and name and name[0] != "_" and (
-                name in PARAM_FUNCTIONS or (name[0].isupper() and not name.isupper())) and (
-                root is None or root not in PLOT_ROOTS):
-            self.param_calls = True  # what `call_param_target` finds, without the call
+        if not self.param_calls and name and _param_callee(name, root):
+            self.param_calls = True  # what `call_param_target` finds, the callee walked once
         if args and args[0].__class__ is _Constant and name:
             self._note_file_call(name, node)
         loads, defined, uses = self._loads, self.defined, self._uses
@@ -633,10 +633,7 @@ class _CellVisitor(ast.NodeVisitor):
             r = _root_name(kw.value)
             if r is not None:
                 roots[r] = None
-        if fcls is _Attribute and func.value.__class__ is _Call:  # type: ignore[attr-defined]
-            maker, maker_args = _maker(func)
-        else:
-            maker, maker_args = None, ()
+        maker, maker_args = _maker(func) if chained else (None, ())
         self.out.calls.append(_tuple_new(CallSite, (root, name, direct, tuple(roots), inplace,
                                                     maker, maker_args)))
         if name in ARG_MUTATORS and args:  # `rng.shuffle(a)` changes `a`
@@ -956,16 +953,21 @@ def call_param_target(call: ast.Call) -> str | None:
     plotting modules and axes (`plt.scatter(..., color=...)`) do not.
     """
     func = call.func
-    root = _root_name(func)
-    if root is not None and root in PLOT_ROOTS:
-        return None
     name = func.attr if isinstance(func, ast.Attribute) else (
         func.id if isinstance(func, ast.Name) else None)
-    if name is None or name.startswith("_"):
+    if not name:
         return None
-    if name in PARAM_FUNCTIONS or (name[0].isupper() and not name.isupper()):
-        return name
-    return None
+    root = _root_name(func.value) if isinstance(func, ast.Attribute) else None
+    return name if _param_callee(name, root) else None
+
+
+def _param_callee(name: str, root: str | None) -> bool:
+    """The rule of `call_param_target` for a callee `name` hanging off `root` (None for a
+    plain name, whose own name is then its root: no plot root is CapWords or a parameter
+    function, so it needs no test)."""
+    return (name[0] != "_"
+            and (name in PARAM_FUNCTIONS or (name[0].isupper() and not name.isupper()))
+            and (root is None or root not in PLOT_ROOTS))
 
 
 def constructor_keywords(body: list[ast.stmt]) -> Iterator[tuple[str | None, str, ast.keyword]]:
