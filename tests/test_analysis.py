@@ -234,3 +234,90 @@ def test_a_plain_plot_name_is_never_a_parameter_callee():
     assert not any(_param_callee(root, None) for root in PLOT_ROOTS)
     assert call_param_target(ast.parse("RandomForestClassifier(n_estimators=5)").body[0].value)
     assert call_param_target(ast.parse("plt.Figure(figsize=3)").body[0].value) is None
+
+
+# Where constructor calls sit in real cells, and where capture's own visit and the export's
+# walk (`constructor_keywords`) could part: headers and bodies that do not run now, magics,
+# targets visited after their values, `a[i][j]` chains, keys found twice, nested owners.
+CONSTRUCTOR_CELLS = [
+    '@deco(Model(a=1))\ndef f(x=Model(b=2)) -> Model(c=3):\n    return Model(d=4)\n',
+    'class A(Base(d=1), metaclass=Meta(e=2)):\n    m = Model(f=3)\n',
+    'f = lambda x=Model(a=1): Model(b=2)\n',
+    '%%time\nm = Model(a=1)\n',
+    '%timeit Model(a=1)\nm = Model(b=2)\n',
+    'd[Model(a=1)] = Model(a=2)\n',
+    'd[Model(a=1)] = Model(b=2)\n',
+    'x[Foo(a=1)][Bar(b=2)] = 3\n',
+    'a[Foo(a=1)].b[Bar(b=2)].m(c=Baz(z=3))\n',
+    'x[Foo(a=1)] += Bar(a=2)\n',
+    'x[Foo(a=1)] += Bar(b=2)\n',
+    'for d[Foo(a=1)] in [Bar(b=2)]:\n    pass\n',
+    'model = make_pipeline(StandardScaler(with_mean=False), LogisticRegression(C=1.0))\n',
+    'scores = cross_val_score(RandomForestClassifier(n_estimators=10), X, y, cv=5)\n',
+    "grid = GridSearchCV(SVC(kernel='rbf'), {'C': [1, 10]}, cv=3).fit(X, y)\n",
+    'Model(a=1)\nModel(a=2)\n',
+    'a = b = Model(x=1)\n',
+    'x: int = Model(a=1)\nm = Model(b=2)\n',
+    '[Model(a=i) for i in range(3)]\nm = Model(a=5)\n',
+    'with Ctx(a=1) as c[Foo(b=2)]:\n    Model(c=3)\n',
+    'try:\n    m = Model(a=1)\nexcept Err(b=2):\n    pass\n',
+    'if cond(Model(a=1)):\n    x = Model(a=2)\n',
+    "plt.plot(x, color='r')\nax.set(xlim=1)\nsns.Foo(a=1)\nplt.Figure(figsize=(3, 4))\n",
+    'print(f"{Model(a=1).score(X, y)}")\n',
+    'm = Model(**kw, a=1)\n',
+    'del d[Foo(a=1)][Bar(b=2)]\n',
+    'm = np.Foo(a=1)\nn = _Private(a=1)\no = ABC(a=1)\n',
+    'x = (y := Model(a=1))\n',
+    'm = Model(a=Model(b=1))\nn = Model(b=2)\n',
+    'm = train_test_split(X, test_size=0.2)\nn = train_test_split(X, test_size=0.3)\n',
+    'm = Model(a=1).fit(X).set_params(b=2)\n',
+    "model = Pipeline([('s', Scaler(with_mean=False)), ('m', LR(C=2))])\n",
+    'match x:\n    case Point(x=0):\n        Model(a=1)\n',
+    'm = Model(a=1) if c else Other(b=2)\n',
+    "m = {'a': Model(a=1), Foo(b=2): 3}\n",
+    'obj.attr = Model(a=1)\n',
+    'obj.x[Foo(a=1)], y = Bar(b=2), 3\n',
+    'm.fit(X)[Foo(a=1)] = Model(a=2)\n',
+    'print(Model(a=1))\nm = Model(a=2)\n',
+    'm = Model(a=1)\nm.a = 3\nlr = 0.1\nModel(lr=lr, a=2)\n',
+    'x = f(Model(a=1), g(Model(a=2)))\n',
+    "x = Model(a=-1, b=[1, 2], c={'k': 1}, d=(1, 'x'), e=None, f=True, g=x)\n",
+    "x = get_ipython().run_line_magic('time', 'Model(a=1)')\ny = Model(a=2)\n",
+    'x, y = Model(a=1), Model(a=2)\n',
+    'for i in range(3):\n    m = Model(a=i, b=1)\n',
+    'x = Model(a=1)[Foo(b=2)]\n',
+    'x = Model(a=1).y[Foo(a=2)].z(Bar(a=3))\n',
+]
+
+
+def _cells_of_notebooks() -> list[str]:
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = []
+    for nb in sorted([*root.glob("notebooks/*.ipynb"), *root.glob("tests/**/*.ipynb")]):
+        for cell in json.loads(nb.read_text()).get("cells", []):
+            if cell.get("cell_type") == "code":
+                source = cell["source"]
+                out.append("".join(source) if isinstance(source, list) else source)
+    return out
+
+
+@pytest.mark.parametrize("cell", CONSTRUCTOR_CELLS + _cells_of_notebooks())
+def test_capture_records_the_constructor_keywords_the_export_walk_finds(cell):
+    """Capture finds constructor keywords in its one visit of the cell, falling back to the
+    walk the export uses only where that visit cannot see them or sees them in another
+    order; both must give the same parameters, in the same order (the first of a key wins)."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from mlops_nb.capture.analysis import constructor_params
+
+    tree = ast.parse(TransformerManager().transform_cell(cell))
+    got = analyze(tree).params
+    expected = {k: v for k, v in got.items() if "." not in k}  # the literal parameters
+    for key, value in constructor_params(tree).items():
+        expected.setdefault(key, value)
+    assert list(got.items()) == list(expected.items())

@@ -284,10 +284,24 @@ class _CellVisitor(ast.NodeVisitor):
         # kept apart and win over a `def` of the same name, whatever the order.
         self.top: ast.AST | None = None
         self.lambdas: dict[str, FunctionEffects] = {}
-        # Whether `constructor_keywords` could find anything: a constructor-like call was
-        # visited, or the cell has code this visitor does not descend into and that walk does
-        # (comprehensions, annotations, a magic's arguments). False saves that second walk.
+        # The keywords of constructor-like calls that run now, found in this walk as
+        # `constructor_keywords` finds them: (owner, callee, keyword), in the order visited.
+        # `_owner` is the name the top-level statement binds its call to, while it applies
+        # (not below a constructor-like call, whose arguments are keyed by their own
+        # callee); `_not_now` counts the bodies that walk skips (a def's decorators and
+        # defaults, a class's bases, a lambda's defaults, a magic's parsed body).
+        self.keywords: list[tuple[str | None, str, ast.keyword]] = []
+        self._owner: str | None = None
+        self._owner_call: ast.AST | None = None
+        self._not_now = 0
+        # `constructor_keywords` must walk the cell itself: it has code this visitor does
+        # not descend into and that walk does (comprehensions, annotations, a magic's
+        # arguments)...
         self.param_calls = False
+        # ... or visited in another order than that walk's (an assignment's subscripted
+        # target after its value, `a[i][j]`'s indices inner last), which matters once two
+        # keywords were found (the first of a key wins, and the parameters keep their order)
+        self.reordered = False
 
     # NodeVisitor builds a method name string and looks it up for every node; this runs
     # between the user's cells, so dispatch through a per-class table instead.
@@ -426,7 +440,14 @@ class _CellVisitor(ast.NodeVisitor):
         if cls is _BinOp:
             self.visit_BinOp(value)  # type: ignore[arg-type]
         elif cls is _Call:
-            self.visit_Call(value)  # type: ignore[arg-type]
+            targets = node.targets
+            if node is self.top and len(targets) == 1 and targets[0].__class__ is _Name:
+                self._owner = targets[0].id  # type: ignore[attr-defined]
+                self._owner_call = value
+                self.visit_Call(value)  # type: ignore[arg-type]
+                self._owner = self._owner_call = None
+            else:
+                self.visit_Call(value)  # type: ignore[arg-type]
         elif cls is _Name:
             self.use(value.id)  # type: ignore[attr-defined]
         elif cls is not _Constant:
@@ -467,6 +488,7 @@ class _CellVisitor(ast.NodeVisitor):
             self.mutate(node.target.id)
             self.define(node.target.id)
         elif root is not None:
+            self.reordered = True  # the target after the value: that walk goes the other way
             self._visit_subexprs(node.target)
             self.mutate(root)
         else:
@@ -534,19 +556,23 @@ class _CellVisitor(ast.NodeVisitor):
         pass
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._not_now += 1
         for deco in node.decorator_list:
             self.visit(deco)
         self._visit_defaults(node.args)
         if node.returns is not None:
             self.visit(node.returns)
+        self._not_now -= 1
         self.out.functions[node.name] = function_effects(node)
         self.define(node.name)
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._not_now += 1
         for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
             self.visit(expr)
+        self._not_now -= 1
         # A class body runs now; its methods run later and are treated like lambdas: their
         # free names count as uses now, which over-approximates safely.
         effects = _free_names_of_body(node.body, set())
@@ -590,22 +616,31 @@ class _CellVisitor(ast.NodeVisitor):
             inner = func.value  # type: ignore[attr-defined]
             direct = inner.__class__ is _Name
             root = inner.id if direct else _root_name(inner)
-            if not direct:
-                self._visit_subexprs(func)
-            if root is not None:
-                self.mutate(root, by_call=not inplace)
             name = func.attr  # type: ignore[attr-defined]
         else:
             root = None
             direct = fcls is _Name
-            if direct:
-                name = func.id  # type: ignore[attr-defined]
-                self.use(name)
-            else:
-                name = ""
-                self.visit(func)
-        if not self.param_calls and name and _param_callee(name, root):
-            self.param_calls = True  # what `call_param_target` finds, the callee walked once
+            name = func.id if direct else ""  # type: ignore[attr-defined]
+        owner = self._owner
+        if name and _param_callee(name, root):  # what `call_param_target` finds
+            # `constructor_keywords`' rule, in its order: this call's keywords before those
+            # of the calls below it, which are keyed by their own callee
+            if keywords and not self._not_now:
+                key = None if (name in PARAM_FUNCTIONS and node is self._owner_call) else owner
+                found = self.keywords
+                for kw in keywords:
+                    if kw.arg is not None and kw.arg not in PLOT_KEYWORDS:
+                        found.append((key, name, kw))
+            self._owner = None
+        if fcls is _Attribute:
+            if not direct:
+                self._visit_subexprs(func)
+            if root is not None:
+                self.mutate(root, by_call=not inplace)
+        elif direct:
+            self.use(name)
+        else:
+            self.visit(func)
         if args and args[0].__class__ is _Constant and name:
             self._note_file_call(name, node)
         loads, defined, uses = self._loads, self.defined, self._uses
@@ -640,9 +675,12 @@ class _CellVisitor(ast.NodeVisitor):
             first = _root_name(args[0])
             if first is not None:
                 self.mutate(first)
+        self._owner = owner
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._not_now += 1
         self._visit_defaults(node.args)
+        self._not_now -= 1
         self._use_free(node)
 
     def _visit_comprehension(self, node: ast.AST) -> None:
@@ -680,17 +718,23 @@ class _CellVisitor(ast.NodeVisitor):
         elif isinstance(target, ast.Starred):
             self._store_target(target.value)
         else:
+            self.reordered = True  # `d[f(x)] = ...`: visited after the value, walked before it
             self.visit(target)
 
     def _visit_subexprs(self, node: ast.AST) -> None:
         """Visit what a chain like `a[i].b` evaluates besides its root name: the indices, and
         whatever non-name expression (a call) the chain starts from."""
+        visited = 0  # two or more: visited innermost last, where that walk takes it first
         while isinstance(node, (ast.Attribute, ast.Subscript)):
             if isinstance(node, ast.Subscript):
                 self.visit(node.slice)
+                visited += 1
             node = node.value
         if not isinstance(node, ast.Name):
             self.visit(node)
+            visited += 1
+        if visited > 1:
+            self.reordered = True
 
     def _visit_defaults(self, args: ast.arguments) -> None:
         for default in (*args.defaults, *(d for d in args.kw_defaults if d is not None)):
@@ -720,8 +764,10 @@ class _CellVisitor(ast.NodeVisitor):
             tree = ast.parse(body)
         except SyntaxError:
             return
+        self._not_now += 1  # the body is a string to the walk of the cell's constructors
         for stmt in tree.body:
             self.visit(stmt)
+        self._not_now -= 1
         if kind == "cell" and name == "capture":
             # `%%capture out` binds `out` once the body ran: later cells parse `out.stdout`
             out = _capture_output_name(texts[0])
@@ -975,8 +1021,10 @@ def constructor_keywords(body: list[ast.stmt]) -> Iterator[tuple[str | None, str
 
     The owner is the name a top-level assignment binds the call to (`model = Forest(...)`),
     else None; function, class and lambda bodies do not run now and are skipped, plotting
-    keywords and `**kwargs` never count. Capture's parameters and export's constructor
-    options both walk this one iterator, so they always agree on what a parameter is.
+    keywords and `**kwargs` never count. The export's constructor options walk this; capture
+    finds the same keywords in its own visit of the cell (`_CellVisitor.visit_Call`), one walk
+    of the cell instead of two, and walks this only where that visit cannot see them or sees
+    them in another order. tests/test_analysis.py holds the two equal, order included.
     """
     found: list[tuple[str | None, str, ast.keyword]] = []
     # An explicit stack in `ast.iter_child_nodes` order (pre-order, as a recursive walk would
@@ -1031,7 +1079,9 @@ _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 def constructor_params(tree: ast.Module) -> dict[str, Any]:
     """Literal keyword arguments of constructor calls: `model.n_estimators`, `GridSearchCV.cv`,
-    keyed by the owner the call is bound to, else by the callee."""
+    keyed by the owner the call is bound to, else by the callee. (What `analyze` adds to a
+    cell's literal parameters, found in its visit: this is the reference it is tested
+    against.)"""
     out: dict[str, Any] = {}
     for owner, callee, kw in constructor_keywords(tree.body):
         ok, value = _literal(kw.value)
@@ -1062,9 +1112,14 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
             method(visitor, stmt)
     visitor.finish()
     out.functions.update(visitor.lambdas)
-    if visitor.param_calls:
-        for key, value in constructor_params(tree).items():
-            out.params.setdefault(key, value)
+    found = visitor.keywords
+    if visitor.param_calls or (visitor.reordered and len(found) > 1):
+        found = list(constructor_keywords(tree.body))  # what the visit could not see
+    params = out.params
+    for owner, callee, kw in found:  # `constructor_params`, into the literal parameters
+        ok, value = _literal(kw.value)
+        if ok:
+            params.setdefault(f"{owner or callee}.{kw.arg}", value)
     return out
 
 
