@@ -90,3 +90,38 @@ def test_jsonable_keeps_ints_a_float_can_hold_and_names_the_others():
     assert jsonable([1, 10**400, np.int64(3)]) == [
         1, f"<int of {(10**400).bit_length()} bits, too large to store>", 3]
     assert type(jsonable(np.int64(3))) is int
+
+
+def _as_is_values():
+    from hypothesis import strategies as st
+
+    return st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(), st.booleans(),
+                     st.none())
+
+
+def test_estimator_params_take_as_is_only_what_jsonable_would_return_unchanged():
+    """`estimator_params` skips `jsonable` for the JSON_AS_IS types: for those it must be
+    the identity, whatever the value; every other type still goes through it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mlops_nb.capture.namespace import estimator_params
+    from mlops_nb.capture.values import JSON_AS_IS
+
+    assert int not in JSON_AS_IS  # an int a float cannot hold becomes text
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.text(min_size=1), st.one_of(
+        _as_is_values(), st.integers(min_value=-(2 ** 1100), max_value=2 ** 1100),
+        st.tuples(st.integers(), st.text()), st.lists(st.floats(allow_nan=False)))))
+    def check(params):
+        for value in params.values():
+            if type(value) in JSON_AS_IS:
+                assert jsonable(value) is value
+        got = estimator_params({"model": {"class": "x.Model", "params": params}})
+        want = {f"model.{k}": jsonable(v) for k, v in params.items()}
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert got[key] == value or (value != value and got[key] != got[key])  # NaN
+
+    check()

@@ -29,7 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import compress, repeat
-from operator import is_
+from operator import is_, itemgetter
 from typing import Any
 
 # Estimator methods whose output is traced back to the estimator (which model predicted).
@@ -1033,13 +1033,12 @@ def _merge(statements: list[tuple[_Statement, int]], lines: set[int]
             for out, spans in ((binds, b), (logs, g)):
                 out.extend((depth, k, order, (name, first + shift, last + shift))
                            for depth, order, (name, first, last) in spans)
-    binds.sort(key=_walk_order)  # stable: the names a tuple binds stay in order
-    logs.sort(key=_walk_order)
+    binds.sort(key=_WALK_ORDER)  # stable: the names a tuple binds stay in order
+    logs.sort(key=_WALK_ORDER)
     return [e[3] for e in binds], [e[3] for e in logs]
 
 
-def _walk_order(entry: tuple[int, int, int, Span]) -> tuple[int, int, int]:
-    return entry[:3]
+_WALK_ORDER = itemgetter(0, 1, 2)  # (depth, statement, order): a key made in C
 
 
 def _spans(tree: Any, lines: set[int]) -> tuple[list[Span], list[Span]]:
@@ -1083,8 +1082,12 @@ def _cut_spans(code: str, bounds: list[int], lines: set[int]
     another across lines, a line break `split` does not see)."""
     if "\r" in code or "\f" in code or "\v" in code:
         return None
-    spans = sorted({(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)
-                    if any(bounds[i] <= line <= bounds[i + 1] for line in lines)})
+    pairs = zip(bounds[::2], bounds[1::2], strict=False)  # first and last lines, flat
+    if len(lines) == 1:  # one scoring line, most often: no generator per statement
+        (line,) = lines
+        spans = sorted({(lo, hi) for lo, hi in pairs if lo <= line <= hi})
+    else:
+        spans = sorted({(lo, hi) for lo, hi in pairs if any(lo <= n <= hi for n in lines)})
     if not spans:
         return None
     text = code.split("\n")

@@ -18,6 +18,7 @@ from .analysis import CellAnalysis, is_plain_literal
 from .fingerprint import FingerprintCache, data_kind, fingerprint, fingerprint_file
 from .guard import ObjectTimeout, object_budget, time_budget
 from .values import (
+    JSON_AS_IS,
     PLAIN_TYPES,
     SCALAR_TYPES,
     jsonable,
@@ -151,8 +152,10 @@ def _get_params(obj: Any) -> dict[str, Any]:
 
 
 def estimator_params(estimators: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Hyper-parameters as run parameters: `model.max_depth`."""
-    return {f"{name}.{k}": jsonable(v)
+    """Hyper-parameters as run parameters: `model.max_depth`. (Most are floats, text, flags
+    and None, taken as they are without a call each: an estimator has a dozen or more.)"""
+    as_is = JSON_AS_IS
+    return {f"{name}.{k}": v if type(v) in as_is else jsonable(v)
             for name, est in estimators.items() for k, v in est["params"].items()}
 
 

@@ -113,6 +113,8 @@ def safe_repr(value: Any, limit: int = 200) -> str:
 # The exact types most parameters and metrics have: told apart in one set lookup, with no
 # call per value (`jsonable` returns them as they are, but an int too big for a float).
 SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
+# What `jsonable` returns as it is, whatever the value (an int may be too large for a float)
+JSON_AS_IS = frozenset({float, str, bool, type(None)})
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
