@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
 import threading
 import time
@@ -127,21 +126,40 @@ def test_an_interrupt_during_capture_still_records_the_run(tracked, store_home, 
     """Ctrl-C (SIGINT) while capture is stuck in a user's __repr__: the run is recorded."""
     monkeypatch.setenv("MLOPS_NB_CAPTURE_BUDGET", "0")  # no budget: only the interrupt helps
     tracked.run(HANGS)
+    # Ctrl-C once capture is inside the hanging __float__, not at a fixed time (on a loaded
+    # machine a timer could fire while the cell itself still ran, stopping the cell instead),
+    # and to the kernel's thread itself: which thread of a process takes a signal sent to the
+    # process is the OS's choice, and only this one's blocking sleep is cut short by it.
+    entered = threading.Event()
+    tracked.ns["_entered"] = entered
+    tracked.run("def _sleep_noted(*args, **kwargs):\n    _entered.set()\n    return _sleep()")
     tracked.run("%track on --metric weird")
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    stop = threading.Event()
+    main = threading.get_ident()
+
+    def interrupt() -> None:
+        while not stop.is_set():
+            if entered.wait(0.1):
+                signal.pthread_kill(main, signal.SIGINT)
+                return
+
+    killer = threading.Thread(target=interrupt, daemon=True)
+    killer.start()
+    count = tracked.ip.execution_count  # the interrupted cell's
     try:
-        elapsed = _timed(tracked, "import numbers\nclass Odd:\n    __float__ = _sleep\n"
+        elapsed = _timed(tracked, "import numbers\nclass Odd:\n    __float__ = _sleep_noted\n"
                                   "numbers.Real.register(Odd)\nweird = Odd()\nlogged = 1")
     finally:
-        timer.cancel()
+        stop.set()
+        killer.join(5)
+    assert entered.is_set()
     assert elapsed < 15, elapsed
     assert tracked.ns["logged"] == 1
     tracked.run("f1 = 0.5")
     tracked.flush()
     runs = _runs(store_home, capsys)
     assert runs[-1]["metrics.f1"] == 0.5
-    warnings_ = _show(store_home, capsys, _cell_run_id(tracked, store_home, count=5))["warnings"]
+    warnings_ = _show(store_home, capsys, _cell_run_id(tracked, store_home, count))["warnings"]
     assert [w for w in warnings_ if "interrupted" in w], warnings_
 
 
