@@ -291,17 +291,14 @@ CONSTRUCTOR_CELLS = [
 
 
 def _cells_of_notebooks() -> list[str]:
-    import json
     from pathlib import Path
 
+    import nbformat
+
     root = Path(__file__).resolve().parent.parent
-    out = []
-    for nb in sorted([*root.glob("notebooks/*.ipynb"), *root.glob("tests/**/*.ipynb")]):
-        for cell in json.loads(nb.read_text()).get("cells", []):
-            if cell.get("cell_type") == "code":
-                source = cell["source"]
-                out.append("".join(source) if isinstance(source, list) else source)
-    return out
+    return [cell.source
+            for nb in sorted([*root.glob("notebooks/*.ipynb"), *root.glob("tests/**/*.ipynb")])
+            for cell in nbformat.read(nb, as_version=4).cells if cell.cell_type == "code"]
 
 
 @pytest.mark.parametrize("cell", CONSTRUCTOR_CELLS + _cells_of_notebooks())

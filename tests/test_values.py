@@ -92,13 +92,6 @@ def test_jsonable_keeps_ints_a_float_can_hold_and_names_the_others():
     assert type(jsonable(np.int64(3))) is int
 
 
-def _as_is_values():
-    from hypothesis import strategies as st
-
-    return st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(), st.booleans(),
-                     st.none())
-
-
 def test_estimator_params_take_as_is_only_what_jsonable_would_return_unchanged():
     """`estimator_params` skips `jsonable` for the JSON_AS_IS types: for those it must be
     the identity, whatever the value; every other type still goes through it."""
@@ -112,7 +105,8 @@ def test_estimator_params_take_as_is_only_what_jsonable_would_return_unchanged()
 
     @settings(max_examples=300, deadline=None)
     @given(st.dictionaries(st.text(min_size=1), st.one_of(
-        _as_is_values(), st.integers(min_value=-(2 ** 1100), max_value=2 ** 1100),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(), st.booleans(), st.none(),
+        st.integers(min_value=-(2 ** 1100), max_value=2 ** 1100),
         st.tuples(st.integers(), st.text()), st.lists(st.floats(allow_nan=False)))))
     def check(params):
         for value in params.values():

@@ -297,7 +297,7 @@ class _CellVisitor(ast.NodeVisitor):
         # `constructor_keywords` must walk the cell itself: it has code this visitor does
         # not descend into and that walk does (comprehensions, annotations, a magic's
         # arguments)...
-        self.param_calls = False
+        self.must_walk = False
         # ... or visited in another order than that walk's (an assignment's subscripted
         # target after its value, `a[i][j]`'s indices inner last), which matters once two
         # keywords were found (the first of a key wins, and the parameters keep their order)
@@ -474,7 +474,7 @@ class _CellVisitor(ast.NodeVisitor):
             _bind_targets(self.out, targets, value)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self.param_calls = True  # the annotation is not visited
+        self.must_walk = True  # the annotation is not visited
         if node.value is not None:
             self.visit(node.value)
             self._store_target(node.target)
@@ -492,7 +492,7 @@ class _CellVisitor(ast.NodeVisitor):
             self._visit_subexprs(node.target)
             self.mutate(root)
         else:
-            self.param_calls = True  # `f().x += 1`: the target is not visited
+            self.must_walk = True  # `f().x += 1`: the target is not visited
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
@@ -603,7 +603,7 @@ class _CellVisitor(ast.NodeVisitor):
             magic = _magic_call(node)  # `get_ipython().run_line_magic(...)`
             if magic is not None:
                 if node.keywords or any(type(a) is not ast.Constant for a in node.args):
-                    self.param_calls = True
+                    self.must_walk = True
                 self._visit_magic(*magic)
                 return
         keywords = node.keywords
@@ -684,7 +684,7 @@ class _CellVisitor(ast.NodeVisitor):
         self._use_free(node)
 
     def _visit_comprehension(self, node: ast.AST) -> None:
-        self.param_calls = True
+        self.must_walk = True
         self._use_free(node)
 
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
@@ -1113,7 +1113,7 @@ def analyze(code: str | ast.Module) -> CellAnalysis:
     visitor.finish()
     out.functions.update(visitor.lambdas)
     found = visitor.keywords
-    if visitor.param_calls or (visitor.reordered and len(found) > 1):
+    if visitor.must_walk or (visitor.reordered and len(found) > 1):
         found = list(constructor_keywords(tree.body))  # what the visit could not see
     params = out.params
     for owner, callee, kw in found:  # `constructor_params`, into the literal parameters

@@ -154,8 +154,7 @@ def _get_params(obj: Any) -> dict[str, Any]:
 def estimator_params(estimators: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Hyper-parameters as run parameters: `model.max_depth`. (Most are floats, text, flags
     and None, taken as they are without a call each: an estimator has a dozen or more.)"""
-    as_is = JSON_AS_IS
-    return {f"{name}.{k}": v if type(v) in as_is else jsonable(v)
+    return {f"{name}.{k}": v if type(v) in JSON_AS_IS else jsonable(v)
             for name, est in estimators.items() for k, v in est["params"].items()}
 
 

@@ -114,7 +114,7 @@ def safe_repr(value: Any, limit: int = 200) -> str:
 # call per value (`jsonable` returns them as they are, but an int too big for a float).
 SCALAR_TYPES = frozenset({int, float, str, bool, type(None)})
 # What `jsonable` returns as it is, whatever the value (an int may be too large for a float)
-JSON_AS_IS = frozenset({float, str, bool, type(None)})
+JSON_AS_IS = SCALAR_TYPES - {int}
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
