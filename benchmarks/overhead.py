@@ -30,8 +30,8 @@ wrapped), so the same cells then run in blocks alternating `%track off` and `%tr
 same shell, and the whole cell's main-thread CPU on minus off is printed too, with the
 collections each side ran per generation: at the 95th percentile, the 1 ms budget applies to
 it as to the hooks. numpy's and scipy's BLAS and OpenMP pools are held to one thread for all
-of it (`_one_thread_pools`): on small arrays their spin-waiting is most of the fit-and-score
-cell's CPU when the machine is busy, and it drowned the figures.
+of it (`_one_thread_pools`): on small arrays and a busy machine their spin-waiting tripled
+the fit-and-score cell's CPU at its 95th percentile, and drowned the figures.
 What the recorder leaves to its writer thread (redaction, large values to blobs, RNG states
 serialised, the lineage index, then the write: capture/deferred.py) is printed beside it as
 that thread's CPU per cell, so nothing moved off the cell is hidden from the figures.
