@@ -309,17 +309,22 @@ def _whole_cell(ip: Any, tracker: Any, make: Callable[[int], str], counter: int,
     runs: dict[str, list[float]] = {"off": [], "on": []}
     gc_cpu: dict[str, list[float]] = {"off": [], "on": []}
     counts = {"off": [0, 0, 0], "on": [0, 0, 0]}
+    switches = {"off": [0, 0], "on": [0, 0]}
     for b in range(2 * max(1, cells // block)):
         state = "on" if b % 2 else "off"
         _magic(ip, f"%track {state}")
         tracker.flush(None)
         for j in range(block + 1):
             cpu: list[float] = []
+            before = _switches()
             collections.start()
             _run(ip, make(counter), cpu)
             got, spent = collections.stop()
+            after = _switches()
             counter += 1
             if j:
+                switches[state] = [n + b - a for n, a, b in zip(switches[state], before, after,
+                                                                 strict=True)]
                 runs[state].extend(cpu)
                 gc_cpu[state].append(spent)
                 counts[state] = [a + g for a, g in zip(counts[state], got, strict=True)]
@@ -333,8 +338,27 @@ def _whole_cell(ip: Any, tracker: Any, make: Callable[[int], str], counter: int,
                gc_cpu_p50_s=_percentile(gc_cpu["on"], 0.5),
                gc_cpu_p95_s=_percentile(gc_cpu["on"], 0.95),
                gc_cpu_mean_s=sum(gc_cpu["on"]) / max(1, len(gc_cpu["on"])),
-               plain_gc_cpu_mean_s=sum(gc_cpu["off"]) / max(1, len(gc_cpu["off"])))
+               plain_gc_cpu_mean_s=sum(gc_cpu["off"]) / max(1, len(gc_cpu["off"])),
+               switches=[n / max(1, len(on)) for n in switches["on"]],
+               plain_switches=[n / max(1, len(off)) for n in switches["off"]])
     return counter
+
+
+def _switches() -> tuple[int, int]:
+    """The calling thread's context switches so far, (voluntary, involuntary): Linux's per-
+    thread usage; zeros where there is none.
+
+    A count, where times drift with the machine: each time the writer thread takes the GIL in
+    the middle of a cell, the kernel's thread gives it up (voluntary) and is often preempted
+    by the writer's wake-ups first (involuntary), and resumes with caches the writer used.
+    With the writer held idle, the whole cell's added CPU fell by about a quarter."""
+    import resource
+
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    if who is None:
+        return 0, 0
+    usage = resource.getrusage(who)
+    return usage.ru_nvcsw, usage.ru_nivcsw
 
 
 class _Collections:
@@ -598,6 +622,13 @@ def print_phases(res: dict[str, Any]) -> None:
               f"{'/'.join(map(str, r['collections'])):<10} mean "
               f"{r['plain_gc_cpu_mean_s'] * ms:.3f} -> {r['gc_cpu_mean_s'] * ms:.3f}, "
               f"tracked p50 {r['gc_cpu_p50_s'] * ms:.3f} p95 {r['gc_cpu_p95_s'] * ms:.3f}")
+    print("context switches of the kernel's thread per cell (voluntary/involuntary), "
+          "tracking off -> on:")
+    for kind in ("fifty", "workload", "sklearn"):
+        r = res[kind]
+        if "switches" in r:
+            print(f"  {kind:<9} {'/'.join(f'{n:.2f}' for n in r['plain_switches']):>10} -> "
+                  f"{'/'.join(f'{n:.2f}' for n in r['switches'])}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,3 +34,21 @@ def test_the_clock_counts_hooks_and_autolog_inside_the_cells_calls_once(tracked,
     outer = clock._timed(lambda: inner())
     outer()
     assert clock.take() == 1  # the inner call read no clock of its own
+
+
+def test_the_context_switch_count_sees_the_kernel_thread_give_up_the_cpu():
+    """`phases` counts the kernel thread's context switches per cell (a count where times
+    drift): a thread that sleeps gives up the CPU, voluntarily, each time."""
+    import resource
+    import time
+
+    import pytest
+
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        pytest.skip("no per-thread usage on this system")
+    before = overhead._switches()
+    for _ in range(3):
+        time.sleep(0.002)
+    after = overhead._switches()
+    assert after[0] - before[0] >= 3
+    assert after[1] >= before[1]

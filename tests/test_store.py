@@ -312,6 +312,38 @@ def test_atomic_write_replaces_and_stray_temps_are_cleaned(tmp_path: Path):
     assert not stray.exists() and young.exists()
 
 
+def test_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_or_descriptor(
+        tmp_path: Path, monkeypatch):
+    """A disk that fills after part of the payload (the write goes through the descriptor in
+    pieces, no file object around it): the old content stays, the temporary and its
+    descriptor are gone, and a later write on free space succeeds."""
+    import errno
+
+    target = tmp_path / "f.json"
+    atomic_write_bytes(target, b"old")
+    real_write = os.write
+    calls = []
+
+    def filling(fd: int, data) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:4]))  # a short write: the rest must follow
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    fds = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(os, "write", filling)
+    with pytest.raises(OSError) as err:
+        atomic_write_bytes(target, b"new content, longer than one piece")
+    monkeypatch.undo()
+    assert err.value.errno == errno.ENOSPC and calls[1] == len(b"new content, longer than one piece") - 4
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+    if fds is not None:
+        assert set(os.listdir("/proc/self/fd")) <= fds
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 @pytest.mark.parametrize("mask, mode", [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
 def test_atomic_write_gives_the_mode_the_umask_gives_and_makes_missing_folders(

@@ -229,10 +229,10 @@ class BlobStore:
             self._open_pack()
         assert self._pack_fd is not None
         start = self._pack_size
+        from .storage import write_all
+
         try:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self._pack_fd, view):]
+            write_all(self._pack_fd, chunk)
             os.fsync(self._pack_fd)
         except OSError:
             # Leave no half entry behind (disk full mid-write); if even that fails, a new pack
