@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import msgspec
@@ -342,6 +344,47 @@ def test_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_or
         assert set(os.listdir("/proc/self/fd")) <= fds
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="descriptors listed in /proc")
+def test_segment_storage_syncs_its_folder_through_one_descriptor_and_follows_a_new_folder(
+        tmp_path: Path, monkeypatch):
+    """The writer's segment storage keeps its folder open to make each rename durable (one
+    fsync per write, no open and close around it); a folder removed and made again under it
+    is the one synced next; closing the storage lets the descriptor go."""
+    from mlops_nb.store.storage import AtomicJSONStorage
+
+    def open_fds() -> dict[str, str]:
+        out = {}
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                out[name] = os.readlink(f"/proc/self/fd/{name}")
+        return out
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    folder = tmp_path / "segments"
+    target = folder / "seg.json"
+    before = open_fds()
+    storage = AtomicJSONStorage(target)
+    monkeypatch.setattr(os, "fsync", fsync)
+    for n in range(3):
+        storage.write({"cell_runs": {str(n + 1): {"n": n}}})
+    held = {k: v for k, v in open_fds().items() if k not in before}
+    assert list(held.values()) == [str(folder)]
+    assert synced.count(str(folder)) == 3  # and the file itself each time
+    shutil.rmtree(folder)
+    storage.write({"cell_runs": {"1": {"n": 9}}})
+    assert storage.read() == {"cell_runs": {"1": {"n": 9}}}
+    assert synced[-1] == str(folder)  # the folder made again, not the removed one
+    storage.close()
+    monkeypatch.undo()
+    assert set(open_fds()) <= set(before)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

@@ -23,18 +23,22 @@ TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
-                       durable: bool = True) -> None:
+                       durable: bool = True) -> bool:
     """Write `payload` to `path` so that a crash leaves either the old or the new content.
+    Returns True when the folder had to be made (it was new, or removed since).
 
-    `sync_dir=False` leaves making the rename durable to the caller (`fsync_dir`), so a batch
-    of files in one folder pays for one directory sync, not one each. `durable=False` skips
-    the fsyncs for derived files (the run index) that a reader rebuilds when they are stale or
-    damaged: a killed process still leaves the old or the new file, only a power cut may not.
+    `sync_dir=False` leaves making the rename durable to the caller (`fsync_dir`, or a
+    `FolderSync`), so a batch of files in one folder pays for one directory sync, not one
+    each. `durable=False` skips the fsyncs for derived files (the run index) that a reader
+    rebuilds when they are stale or damaged: a killed process still leaves the old or the new
+    file, only a power cut may not.
     """
+    made = False
     try:
         fd, tmp = _new_temp(path)
     except FileNotFoundError:  # a new folder (or one removed since): made then, not each time
         path.parent.mkdir(parents=True, exist_ok=True)
+        made = True
         fd, tmp = _new_temp(path)
     try:
         try:
@@ -50,6 +54,7 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
         raise
     if sync_dir and durable:
         fsync_dir(path.parent)
+    return made
 
 
 def write_all(fd: int, payload: bytes) -> None:
@@ -91,16 +96,35 @@ def _new_temp(path: Path) -> tuple[int, str]:
 
 def fsync_dir(folder: Path) -> None:
     # The rename is durable only once the directory entry is; not every OS lets us open a dir.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    once = FolderSync(folder)
+    once.sync()
+    once.reset()
+
+
+class FolderSync:
+    """Makes renames in one folder durable through a descriptor kept open: the session
+    writer syncs its segment's folder after every write, and opening and closing the folder
+    each time were two more calls that give up the GIL, each won back from the kernel's
+    thread in the middle of a cell. `reset` after the folder was made again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._fd: int | None = None
+
+    def sync(self) -> None:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.folder, os.O_RDONLY)
+            except OSError:  # not every OS lets us open a folder
+                return
+        with contextlib.suppress(OSError):
+            os.fsync(self._fd)
+
+    def reset(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def remove_stray_temps(folder: Path, *, older_than_s: float = 60.0) -> int:
@@ -185,6 +209,7 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: str | os.PathLike[str], **_: Any) -> None:
         self.path = Path(path)
         self._heads: dict[str, bytes] = {}  # document id -> `"id":`
+        self._folder = FolderSync(self.path.parent)  # opened at the first write only
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         data = read_json_file(self.path)
@@ -193,7 +218,9 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        atomic_write_bytes(self.path, self._encode(data))
+        if atomic_write_bytes(self.path, self._encode(data), sync_dir=False):
+            self._folder.reset()  # made again: the one held is no longer the file's
+        self._folder.sync()
 
     def _encode(self, data: dict[str, dict[str, Any]]) -> bytes:
         if not (isinstance(data, dict) and all(
@@ -217,7 +244,7 @@ class AtomicJSONStorage(Storage):
         return b"{" + b",".join(tables) + b"}"
 
     def close(self) -> None:
-        pass
+        self._folder.reset()
 
 
 class Written(bytes):
