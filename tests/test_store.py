@@ -346,6 +346,36 @@ def test_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_or
     assert target.read_bytes() == b"new"
 
 
+def test_store_writes_are_synced_before_they_count_and_derived_ones_are_not(
+        tmp_path: Path, monkeypatch):
+    """A segment write syncs the file before the rename and the folder after it, a blob pack
+    append syncs the pack; the run index, derived and rebuilt by readers, syncs nothing."""
+    from mlops_nb.store.blobs import BlobStore
+
+    real_fsync = os.fsync
+    synced: list[str] = []
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if os.path.isdir(f"/proc/self/fd/{fd}")
+                      else os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("descriptors are named through /proc")
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write_bytes(tmp_path / "segment.json", b"{}")
+    assert len(synced) == 2 and synced[0].startswith(".segment.json.") and synced[1] == "folder"
+    synced.clear()
+    atomic_write_bytes(tmp_path / "index.json", b"{}", durable=False)
+    assert synced == []
+    blobs = BlobStore(tmp_path / "blobs", pack_prefix="s1")
+    blobs.put_many({"a" * 32: b"code"})  # a new pack: its folder synced once
+    synced.clear()
+    blobs.put_many({"b" * 32: b"more code"})
+    assert len(synced) == 1 and synced[0].startswith("s1.")
+    blobs.close_pack()
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="descriptors listed in /proc")
 def test_segment_storage_syncs_its_folder_through_one_descriptor_and_follows_a_new_folder(
         tmp_path: Path, monkeypatch):
