@@ -28,8 +28,9 @@ A recorder can also cost the kernel outside its hooks (objects it keeps alive ma
 garbage collector run more often, in IPython's code or the user's; scikit-learn's methods run
 wrapped), so the same cells then run in blocks alternating `%track off` and `%track on` in the
 same shell, and the whole cell's main-thread CPU on minus off is printed too, with the
-collections each side ran per generation: at the 95th percentile, the 1 ms budget applies to
-it as to the hooks. numpy's and scipy's BLAS and OpenMP pools are held to one thread for all
+collections each side ran per generation and the main thread's context switches per cell (a
+count, where times drift): at the 95th percentile, the 1 ms budget applies to it as to the
+hooks. numpy's and scipy's BLAS and OpenMP pools are held to one thread for all
 of it (`_one_thread_pools`): on small arrays and a busy machine their spin-waiting tripled
 the fit-and-score cell's CPU at its 95th percentile, and drowned the figures.
 What the recorder leaves to its writer thread (redaction, large values to blobs, RNG states
