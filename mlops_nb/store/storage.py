@@ -60,9 +60,7 @@ def atomic_write_bytes(path: Path, payload: bytes, *, sync_dir: bool = True,
 def write_all(fd: int, payload: bytes) -> None:
     """The whole payload, through the descriptor itself: a file object around it (`fdopen`)
     asked the system for the file's size, whether it is a terminal and its position, three
-    calls per file that each give up the GIL, which the writer thread then wins back from the
-    kernel's thread in the middle of the user's cell (14 such calls per write, 3 of them these,
-    in back-to-back cells)."""
+    calls per file for nothing, each giving up the GIL on the writer thread."""
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view):]
@@ -104,8 +102,8 @@ def fsync_dir(folder: Path) -> None:
 class FolderSync:
     """Makes renames in one folder durable through a descriptor kept open: the session
     writer syncs its segment's folder after every write, and opening and closing the folder
-    each time were two more calls that give up the GIL, each won back from the kernel's
-    thread in the middle of a cell. `reset` after the folder was made again."""
+    each time were two more system calls per write. `reset` after the folder was made
+    again."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
