@@ -324,8 +324,8 @@ def _whole_cell(ip: Any, tracker: Any, make: Callable[[int], str], counter: int,
             after = _switches()
             counter += 1
             if j:
-                switches[state] = [n + b - a for n, a, b in zip(switches[state], before, after,
-                                                                 strict=True)]
+                switches[state] = [n + now - then for n, then, now
+                                   in zip(switches[state], before, after, strict=True)]
                 runs[state].extend(cpu)
                 gc_cpu[state].append(spent)
                 counts[state] = [a + g for a, g in zip(counts[state], got, strict=True)]
@@ -629,9 +629,8 @@ def print_phases(res: dict[str, Any]) -> None:
           "tracking off -> on:")
     for kind in ("fifty", "workload", "sklearn"):
         r = res[kind]
-        if "switches" in r:
-            print(f"  {kind:<9} {'/'.join(f'{n:.2f}' for n in r['plain_switches']):>10} -> "
-                  f"{'/'.join(f'{n:.2f}' for n in r['switches'])}")
+        print(f"  {kind:<9} {'/'.join(f'{n:.2f}' for n in r['plain_switches']):>10} -> "
+              f"{'/'.join(f'{n:.2f}' for n in r['switches'])}")
 
 
 def main(argv: list[str] | None = None) -> None:

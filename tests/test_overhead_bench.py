@@ -51,4 +51,3 @@ def test_the_context_switch_count_sees_the_kernel_thread_give_up_the_cpu():
         time.sleep(0.002)
     after = overhead._switches()
     assert after[0] - before[0] >= 3
-    assert after[1] >= before[1]

@@ -314,6 +314,31 @@ def test_atomic_write_replaces_and_stray_temps_are_cleaned(tmp_path: Path):
     assert not stray.exists() and young.exists()
 
 
+def _open_fds() -> dict[str, str]:
+    """This process's open descriptors and what each names (Linux's /proc)."""
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            out[name] = os.readlink(f"/proc/self/fd/{name}")
+    return out
+
+
+def _record_fsyncs(monkeypatch) -> list[str]:
+    """The paths fsynced from now on, in order (the syncs still happen)."""
+    real_fsync = os.fsync
+    synced: list[str] = []
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+_NO_PROC = not os.path.isdir("/proc/self/fd")
+
+
 def test_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_or_descriptor(
         tmp_path: Path, monkeypatch):
     """A disk that fills after part of the payload (the write goes through the descriptor in
@@ -332,7 +357,7 @@ def test_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_or
             return real_write(fd, bytes(data[:4]))  # a short write: the rest must follow
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    fds = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    fds = None if _NO_PROC else set(_open_fds())
     monkeypatch.setattr(os, "write", filling)
     with pytest.raises(OSError) as err:
         atomic_write_bytes(target, b"new content, longer than one piece")
@@ -341,30 +366,22 @@ def test_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp_or
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
     if fds is not None:
-        assert set(os.listdir("/proc/self/fd")) <= fds
+        assert set(_open_fds()) <= fds
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
 
 
+@pytest.mark.skipif(_NO_PROC, reason="descriptors are named through /proc")
 def test_store_writes_are_synced_before_they_count_and_derived_ones_are_not(
         tmp_path: Path, monkeypatch):
     """A segment write syncs the file before the rename and the folder after it, a blob pack
     append syncs the pack; the run index, derived and rebuilt by readers, syncs nothing."""
     from mlops_nb.store.blobs import BlobStore
 
-    real_fsync = os.fsync
-    synced: list[str] = []
-
-    def fsync(fd: int) -> None:
-        synced.append("folder" if os.path.isdir(f"/proc/self/fd/{fd}")
-                      else os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
-        real_fsync(fd)
-
-    if not os.path.isdir("/proc/self/fd"):
-        pytest.skip("descriptors are named through /proc")
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = _record_fsyncs(monkeypatch)
     atomic_write_bytes(tmp_path / "segment.json", b"{}")
-    assert len(synced) == 2 and synced[0].startswith(".segment.json.") and synced[1] == "folder"
+    assert len(synced) == 2
+    assert Path(synced[0]).name.startswith(".segment.json.") and synced[1] == str(tmp_path)
     synced.clear()
     atomic_write_bytes(tmp_path / "index.json", b"{}", durable=False)
     assert synced == []
@@ -372,11 +389,11 @@ def test_store_writes_are_synced_before_they_count_and_derived_ones_are_not(
     blobs.put_many({"a" * 32: b"code"})  # a new pack: its folder synced once
     synced.clear()
     blobs.put_many({"b" * 32: b"more code"})
-    assert len(synced) == 1 and synced[0].startswith("s1.")
+    assert len(synced) == 1 and Path(synced[0]).name.startswith("s1.")
     blobs.close_pack()
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="descriptors listed in /proc")
+@pytest.mark.skipif(_NO_PROC, reason="descriptors are named through /proc")
 def test_segment_storage_syncs_its_folder_through_one_descriptor_and_follows_a_new_folder(
         tmp_path: Path, monkeypatch):
     """The writer's segment storage keeps its folder open to make each rename durable (one
@@ -384,28 +401,14 @@ def test_segment_storage_syncs_its_folder_through_one_descriptor_and_follows_a_n
     is the one synced next; closing the storage lets the descriptor go."""
     from mlops_nb.store.storage import AtomicJSONStorage
 
-    def open_fds() -> dict[str, str]:
-        out = {}
-        for name in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError):
-                out[name] = os.readlink(f"/proc/self/fd/{name}")
-        return out
-
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
     folder = tmp_path / "segments"
     target = folder / "seg.json"
-    before = open_fds()
+    before = _open_fds()
     storage = AtomicJSONStorage(target)
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = _record_fsyncs(monkeypatch)
     for n in range(3):
         storage.write({"cell_runs": {str(n + 1): {"n": n}}})
-    held = {k: v for k, v in open_fds().items() if k not in before}
+    held = {k: v for k, v in _open_fds().items() if k not in before}
     assert list(held.values()) == [str(folder)]
     assert synced.count(str(folder)) == 3  # and the file itself each time
     shutil.rmtree(folder)
@@ -414,7 +417,7 @@ def test_segment_storage_syncs_its_folder_through_one_descriptor_and_follows_a_n
     assert synced[-1] == str(folder)  # the folder made again, not the removed one
     storage.close()
     monkeypatch.undo()
-    assert set(open_fds()) <= set(before)
+    assert set(_open_fds()) <= set(before)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
