@@ -172,6 +172,48 @@ def test_files_read_are_fingerprinted(tracked, store_home):
     assert fp["type"] == "file" and fp["size"] == 8 and len(fp["hash"]) == 32
 
 
+def test_the_store_s_own_files_are_no_cell_s_data(shell, tmp_path, monkeypatch):
+    """A store outside any `.mlops_nb/` folder (MLOPS_NB_HOME) holding other sessions' blob
+    packs: the writer thread scans them at its first write, while a later cell runs. Those
+    reads, and a cell's own reads of the store (`mnb.runs()`), are not the run's data: they
+    made `retrain` ask for `--data` for every pack, and an export check them."""
+    from mlops_nb.store.blobs import BlobStore, blob_hash
+    from mlops_nb.store.layout import BLOBS_DIR
+
+    home = tmp_path / "runs-store"
+    monkeypatch.setenv("MLOPS_NB_HOME", str(home))
+    earlier = BlobStore(home / BLOBS_DIR, pack_prefix="20260101T000000-earlier")
+    assert earlier.put_many({blob_hash(b"a blob"): b"a blob"}) == {}
+    earlier.close_pack()
+    assert list((home / BLOBS_DIR).rglob("*.pack"))
+    (tmp_path / "train.csv").write_text("a\n1\n")
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --experiment t")  # records the cell before it (back-fill)
+    # which is written (the packs scanned) while this cell sleeps
+    shell.run("import time\ntext = open('train.csv').read()\ntime.sleep(0.5)")
+    shell.run("import mlops_nb as mnb\nn = len(mnb.runs())\ntext = open('train.csv').read()")
+    shell.flush()
+    log = StoreReader(home).session_log(shell.tracker.session)
+    read = [[r["rel"] for r in cr.reads] for cr in log]
+    assert read[-2:] == [["train.csv"], ["train.csv"]], read
+    assert all(paths in ([], ["train.csv"]) for paths in read), read
+
+
+def test_files_opened_by_mlops_nb_s_own_threads_are_not_the_cell_s(tracked, store_home):
+    """The comparison widget verifies a run on a thread while the user's next cell runs:
+    what that thread opens (the export, its data) is not that cell's input. A thread the cell
+    starts itself (a loader, a pool) is the cell's work, and its reads are."""
+    (store_home.parent / "train.csv").write_text("a\n1\n")
+    body = ("import threading\nfrom mlops_nb.own_threads import own\n"
+            "def read():\n    open('train.csv').read()\n"
+            "t = threading.Thread(target={}(read))\nt.start()\nt.join()")
+    tracked.run(body.format("own"))
+    tracked.run(body.format(""))
+    mine, users = log_of(tracked)[-2:]
+    assert mine.reads == []
+    assert [r["rel"] for r in users.reads] == ["train.csv"]
+
+
 def test_figures_are_stored_as_png(tracked):
     tracked.run("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
     tracked.run("fig, ax = plt.subplots()\nax.plot([1, 2, 3])")

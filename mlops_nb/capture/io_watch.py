@@ -23,6 +23,7 @@ import sysconfig
 import threading
 from typing import Any
 
+from ..own_threads import is_own
 from .fingerprint import fingerprint_file
 
 # Files noted per cell at most: a loop over 100,000 images must not make a 100,000-entry record.
@@ -106,6 +107,15 @@ class IoWatcher:
         self.failures = 0
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, int, int], dict[str, Any]] = {}
+        self._stores: tuple[str, ...] = ()  # `ignore_under`
+
+    def ignore_under(self, folder: pathlib.Path | str) -> None:
+        """Leave out what is opened inside `folder`: the store's own files, wherever
+        MLOPS_NB_HOME puts it (a `.mlops_nb/` folder is always left out). A cell that lists
+        runs (`mnb.runs()`) read the store, not data: every cell changes those files, so a
+        run depending on them could never be reproduced."""
+        roots = {os.path.abspath(folder), os.path.realpath(folder)}
+        self._stores = tuple(sorted({*self._stores, *(r.rstrip(os.sep) + os.sep for r in roots)}))
 
     @property
     def installed(self) -> bool:
@@ -217,11 +227,13 @@ class IoWatcher:
         self._note(_first_path(args, kwargs), "r", name)
 
     def _note(self, obj: Any, mode: Any, via: str) -> None:
+        if is_own():  # the session writer, a widget's verification: not the cell's reads
+            return
         text = _path_text(obj)
         if text is None or not isinstance(mode, str):
             return
         full = os.path.abspath(text)
-        if is_library_path(full):
+        if is_library_path(full) or full.startswith(self._stores):
             return
         writing = any(c in mode for c in "wax+")
         with self._lock:

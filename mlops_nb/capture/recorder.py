@@ -269,6 +269,7 @@ class Tracker:
             self.home = self.home or home_for_writing()
             self.writer = SessionWriter(self.home, self.session,
                                         flush_interval=_flush_interval())
+            self.io.ignore_under(self.home)
             cwd = os.getcwd()
             self.writer.update_session(
                 session=self.session,

@@ -23,6 +23,7 @@ import anywidget
 import traitlets
 
 from ..errors import MlopsNbError
+from ..own_threads import own
 from .htmltable import esc
 from .model import (
     PARAM,
@@ -222,7 +223,7 @@ class CompareWidget(anywidget.AnyWidget):
         if not ids:
             self._say("tick a run to verify (or choose a metric so there is a best run)")
             return None
-        thread = threading.Thread(target=self._verify_worker, args=(ids, reproduce),
+        thread = threading.Thread(target=own(self._verify_worker), args=(ids, reproduce),
                                   name="mlops-nb-verify", daemon=True)
         self.verify_thread = thread
         thread.start()
@@ -245,7 +246,7 @@ class CompareWidget(anywidget.AnyWidget):
             self._say("tick one run to estimate its noise (or choose a metric so there is a "
                       "best run)" if not ids else "tick a single run to estimate its noise")
             return None
-        thread = threading.Thread(target=self._noise_worker, args=(ids[0], seeds),
+        thread = threading.Thread(target=own(self._noise_worker), args=(ids[0], seeds),
                                   name="mlops-nb-noise", daemon=True)
         self.noise_thread = thread
         thread.start()
@@ -359,7 +360,7 @@ class CompareWidget(anywidget.AnyWidget):
             finally:
                 done.set()
 
-        threading.Thread(target=run, daemon=True).start()
+        threading.Thread(target=own(run), daemon=True).start()
         t0 = time.monotonic()
         while not done.wait(0.5):
             self._say(status(time.monotonic() - t0))

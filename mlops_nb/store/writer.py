@@ -36,6 +36,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 
+from ..own_threads import own
 from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
 from .index import cell_row, summary_row, write_summary
@@ -143,7 +144,7 @@ class SessionWriter:
         self._force_summary = False  # this round was asked for (flush, close): index too
         self.home.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(
-            target=self._loop, name=f"mlops-nb-writer-{session}", daemon=True
+            target=own(self._loop), name=f"mlops-nb-writer-{session}", daemon=True
         )
         self._thread.start()
         self._closed = False
