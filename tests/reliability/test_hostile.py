@@ -130,9 +130,13 @@ def test_an_interrupt_during_capture_still_records_the_run(tracked, store_home, 
     # machine a timer could fire while the cell itself still ran, stopping the cell instead),
     # and to the kernel's thread itself: which thread of a process takes a signal sent to the
     # process is the OS's choice, and only this one's blocking sleep is cut short by it.
-    entered = threading.Event()
-    tracked.ns["_entered"] = entered
-    tracked.run("def _sleep_noted(*args, **kwargs):\n    _entered.set()\n    return _sleep()")
+    # Sent again while the sleep goes on: one that lands after `time.sleep` gave up the GIL
+    # but before the system call began is handled by nobody, and the sleep runs its 20 s
+    # (seen once in CI on a loaded machine).
+    entered, left = threading.Event(), threading.Event()
+    tracked.ns["_entered"], tracked.ns["_left"] = entered, left
+    tracked.run("def _sleep_noted(*args, **kwargs):\n    _entered.set()\n    try:\n"
+                "        return _sleep()\n    finally:\n        _left.set()")
     tracked.run("%track on --metric weird")
     stop = threading.Event()
     main = threading.get_ident()
@@ -140,7 +144,9 @@ def test_an_interrupt_during_capture_still_records_the_run(tracked, store_home, 
     def interrupt() -> None:
         while not stop.is_set():
             if entered.wait(0.1):
-                signal.pthread_kill(main, signal.SIGINT)
+                while not (left.is_set() or stop.is_set()):
+                    signal.pthread_kill(main, signal.SIGINT)
+                    left.wait(1.0)
                 return
 
     killer = threading.Thread(target=interrupt, daemon=True)
@@ -152,7 +158,7 @@ def test_an_interrupt_during_capture_still_records_the_run(tracked, store_home, 
     finally:
         stop.set()
         killer.join(5)
-    assert entered.is_set()
+    assert entered.is_set() and left.is_set()
     assert elapsed < 15, elapsed
     assert tracked.ns["logged"] == 1
     tracked.run("f1 = 0.5")
