@@ -20,11 +20,16 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def own(target: _F) -> _F:
-    """`target`, marking the thread that runs it as mlops-nb's own."""
+    """`target`, marking the thread that runs it as mlops-nb's own while it runs (so called
+    on the kernel's thread by mistake, it would not hide that thread's reads afterwards)."""
     @functools.wraps(target)
     def run(*args: Any, **kwargs: Any) -> Any:
+        before = is_own()
         _LOCAL.own = True
-        return target(*args, **kwargs)
+        try:
+            return target(*args, **kwargs)
+        finally:
+            _LOCAL.own = before
 
     return run  # type: ignore[return-value]
 

@@ -209,9 +209,13 @@ def test_files_opened_by_mlops_nb_s_own_threads_are_not_the_cell_s(tracked, stor
             "t = threading.Thread(target={}(read))\nt.start()\nt.join()")
     tracked.run(body.format("own"))
     tracked.run(body.format(""))
-    mine, users = log_of(tracked)[-2:]
+    # marked only while it runs: called on the kernel's thread, its reads stay hidden, not
+    # the cell's own after it
+    tracked.run("from mlops_nb.own_threads import own\nown(read)()\nopen('train.csv').read()")
+    mine, users, after = log_of(tracked)[-3:]
     assert mine.reads == []
     assert [r["rel"] for r in users.reads] == ["train.csv"]
+    assert [r["rel"] for r in after.reads] == ["train.csv"]
 
 
 def test_figures_are_stored_as_png(tracked):
