@@ -351,10 +351,10 @@ def _switches() -> tuple[int, int]:
 
     A count, where times drift with the machine: each time the writer thread takes the GIL in
     the middle of a cell the kernel's thread gives it up (voluntary), and the writer's
-    wake-ups preempt it (involuntary). Held idle, the writer saved the kernel's thread about
-    0.2 ms a cell; variants that cut these counts by up to 60% saved nothing measurable
-    (benchmarks README, "The writer thread's share"), so read them as the writer's activity,
-    not as its price."""
+    wake-ups preempt it (involuntary). These hand-offs are most of the writer's price: adding
+    twenty per batch raised the fit-and-score cell's CPU, replacing the writer's file I/O by
+    two writes cut it (benchmarks README, "The writer's GIL hand-offs"). A change that saves
+    one or two per batch is below what the CPU figures can show; this count shows it."""
     import resource
 
     who = getattr(resource, "RUSAGE_THREAD", None)
