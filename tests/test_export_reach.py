@@ -503,3 +503,81 @@ def test_watcher_wraps_a_library_imported_later_even_when_caught_half_imported(m
     finally:
         watcher.stop()
     assert fake.load is load
+
+
+def test_modules_imported_before_load_ext_are_exported(shell, tmp_path, monkeypatch,
+                                                       tmp_path_factory):
+    """mlops-nb added to a notebook below its imports cell: the notebook's own package and
+    what it imports were loaded before the extension, and are still the run's code."""
+    src = tmp_path / "src"
+    (src / "mypkg_r3").mkdir(parents=True)
+    (src / "mypkg_r3" / "__init__.py").write_text("")
+    (src / "mypkg_r3" / "features.py").write_text(
+        "from util_r3 import double\n\ndef prep(values):\n    return [double(v) for v in values]\n")
+    (src / "util_r3.py").write_text("def double(x):\n    return 2 * x\n")
+    (src / "bystander_r3.py").write_text("X = 1\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    monkeypatch.syspath_prepend(str(src))
+    __import__("bystander_r3")  # loaded before `%load_ext` too, but no cell imports it
+    shell.run("import os, sys\nsys.path.insert(0, os.path.abspath('../src'))\n"
+              "from mypkg_r3.features import prep")
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --experiment test")
+    shell.run("score = float(sum(prep([1, 2, 3])))")
+    run = the_run(shell)
+    log = StoreReader(shell.tracker.home).session_log(shell.tracker.session)
+    recorded = {m["name"] for cr in log for m in cr.modules}
+    assert recorded == {"mypkg_r3", "mypkg_r3.features", "util_r3"}
+    out = export_run(run.id, tmp_path / "notebooks" / "exp")  # the store is beside it
+    manifest = json.loads((out / "run.json").read_text())
+    assert {m["path"] for m in manifest["modules"]} == {
+        "lib/mypkg_r3/__init__.py", "lib/mypkg_r3/features.py", "lib/util_r3.py"}
+    shutil.move(src, tmp_path / "src-moved-away")
+    for name in ("mypkg_r3", "mypkg_r3.features", "util_r3"):
+        sys.modules.pop(name, None)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 12.0}
+    # imported again in a tracked cell: recorded there, once, the source as it is now
+    (tmp_path / "src-moved-away" / "util_r3.py").write_text("def double(x):\n    return 3 * x\n")
+    shell.run("sys.path.insert(0, os.path.abspath('../src-moved-away'))\n"
+              "import util_r3\nagain = util_r3.double(1)")
+    assert shell.ns["again"] == 3
+
+
+def test_data_listed_by_glob_listdir_and_pathlib_after_a_chdir(tracked, tmp_path, monkeypatch,
+                                                               tmp_path_factory):
+    """A notebook that moves to its project's root and lists its data folder: the export runs
+    from anywhere, where those listings find nothing, and still reads the same files."""
+    parts = tmp_path / "data" / "parts"
+    parts.mkdir(parents=True)
+    for k in range(3):
+        (parts / f"part_{k}.csv").write_text(f"v\n{k + 1}\n{10 * (k + 1)}\n")
+    (parts / "notes.txt").write_text("not read")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import glob, os, pathlib\nimport pandas as pd\nos.chdir('..')")
+    tracked.run("files = sorted(glob.glob('data/parts/part_*.csv'))\n"
+                "by_glob = pd.concat([pd.read_csv(f) for f in files])\n"
+                "names = sorted(n for n in os.listdir('data/parts') if n.endswith('.csv'))\n"
+                "by_listdir = [pd.read_csv(os.path.join('data/parts', n)) for n in names]\n"
+                "by_path = [pd.read_csv(p) for p in sorted(pathlib.Path('data').rglob('*.csv'))]")
+    tracked.run("score = float(by_glob['v'].sum()) + len(by_listdir) * 100 + "
+                "1000 * sum(len(d) for d in by_path)")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 66.0 + 300 + 6000}
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert {Path(d["recorded"]).name for d in manifest["data_files"]} == {
+        "part_0.csv", "part_1.csv", "part_2.csv"}
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 6366.0}
+    # a listing that finds files here is left alone: another folder of parts is read as is
+    other = tmp_path_factory.mktemp("other")
+    (other / "data" / "parts").mkdir(parents=True)
+    (other / "data" / "parts" / "part_9.csv").write_text("v\n5\n")
+    proc = subprocess.run([sys.executable, str(away / "train.py")], cwd=other / "data",
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={k: v for k, v in os.environ.items() if k != "MLOPS_NB_HOME"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"score": 5.0 + 100 + 1000}

@@ -7,12 +7,20 @@ site-packages: they become requirements) and project modules, whose source is ke
 with its hash, its path relative to the `sys.path` entry it was found under, and that entry.
 Only new modules are examined, and only when `sys.modules` grew; known project modules are
 re-hashed when their file changes (an edit picked up by `%autoreload`).
+
+Modules loaded before `%load_ext mlops_nb` are not all the kernel's: a notebook that gets
+mlops-nb added below its imports cell (`sys.path.insert(0, "../src")`, `from mypkg import
+prep`) imported its own modules first. Those are taken up when a recorded cell, back-filled
+or live, imports them by name (`adopt`), with the modules they import in turn; a module
+nobody imports by name (a test runner's own) is never recorded.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from ..store.blobs import blob_hash
@@ -54,6 +62,9 @@ class ProjectModules:
         # a test runner, the test modules), not the notebook's code: the notebook imports its
         # modules in cells that run after the extension is loaded.
         self._seen: set[str] = set(sys.modules)
+        # ... but the notebook may have imported some before: what a recorded cell imports
+        # by name from these is looked at then (`adopt`), once each
+        self._before: set[str] = set(self._seen)
         self._count = -1
         self._known: dict[str, tuple[str, int, int]] = {}  # name -> (file, mtime_ns, size)
         self._library_tops: set[str] = set()
@@ -84,6 +95,38 @@ class ProjectModules:
             record = self._record(name, modules.get(name), cwd, blobs)
             if record is not None:
                 found.append(record)
+        return found, blobs
+
+    def adopt(self, imports: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+        """(module records, sources) of the project modules loaded before `%load_ext` that a
+        cell imports by name (`analysis.imports`: `a.b` for `import a.b` and `from a.b import
+        c`), their packages' modules, and the project modules those import, closed. Each one
+        is looked at once; a relative import (`.x`) names nothing here."""
+        before = self._before
+        if not before:
+            return [], {}
+        todo = [name.split(".")[0] for name in imports if name and name[0] != "."]
+        todo = [top for top in todo if top in before]
+        if not todo:
+            return [], {}
+        found: list[dict[str, Any]] = []
+        blobs: dict[str, bytes] = {}
+        cwd = os.getcwd()
+        modules = sys.modules
+        while todo:
+            top = todo.pop()
+            if top not in before or top in _SKIP_TOP or top in self._library_tops:
+                continue
+            names = sorted(n for n in before if n == top or n.startswith(top + "."))
+            before.difference_update(names)
+            for name in names:  # the package first (sorted): an installed one ends it
+                record = self._record(name, modules.get(name), cwd, blobs)
+                if top in self._library_tops:
+                    break
+                if record is None:
+                    continue
+                found.append(record)
+                todo.extend(t for t in _imported_tops(blobs[record["hash"]]) if t in before)
         return found, blobs
 
     def _record(self, name: str, module: Any, cwd: str, blobs: dict[str, bytes]
@@ -118,3 +161,18 @@ class ProjectModules:
         return {"name": name, "file": file, "root": root, "rel": rel.replace(os.sep, "/"),
                 "package": package, "hash": digest, "size": len(source),
                 "sys_path": _sys_path_entry(root, cwd)}
+
+
+def _imported_tops(source: bytes) -> set[str]:
+    """The top-level names a module's absolute imports start with."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    tops: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            tops.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            tops.add(node.module.split(".")[0])
+    return tops

@@ -591,6 +591,10 @@ class Tracker:
         try:
             cr.modules, sources = self.project_modules.scan()
             blobs.update(sources)
+            if analysis.imports:  # its own modules the notebook imported before `%load_ext`
+                adopted, sources = self.project_modules.adopt(analysis.imports)
+                cr.modules.extend(adopted)
+                blobs.update(sources)
         except Exception as exc:
             warnings_.append(f"project module capture failed: {exc!r}")
         capture_namespace(self, cr, ctx, analysis, ns, warnings_)
@@ -690,6 +694,12 @@ class Tracker:
             )
             if analysis.syntax_error:
                 cr.warnings.append(f"could not analyse the cell: {analysis.syntax_error}")
+            if analysis.imports:  # modules it imported before `%load_ext`: the export needs them
+                try:
+                    cr.modules, sources = self.project_modules.adopt(analysis.imports)
+                    blobs.update(sources)
+                except Exception as exc:
+                    cr.warnings.append(f"project module capture failed: {exc!r}")
             self._append(cr, analysis, blobs)
             added += 1
         self._last_count = max(self._last_count, upto)

@@ -267,6 +267,11 @@ def _file_hash(path):
 
 _REL_PATHS = {}
 _TAILS = {}
+# Each data file by every text the run could have listed it as (as given, relative to the
+# working directory then, the recorded absolute path), in the run's order: a folder listing
+# that finds nothing here (`glob.glob("data/*.csv")` after the notebook's `os.chdir`) falls
+# back to these.
+_LISTED = []
 
 
 def _data_paths(args, files, readers):
@@ -275,6 +280,7 @@ def _data_paths(args, files, readers):
     paths = {}
     _REL_PATHS.clear()
     _TAILS.clear()
+    _LISTED.clear()
     for d in files:
         key, flag, default, digest = d["key"], d["flag"], d["default"], d.get("digest")
         recorded = d.get("recorded") or default
@@ -291,6 +297,8 @@ def _data_paths(args, files, readers):
             _REL_PATHS.setdefault(text, path)
         for tail in _tails(recorded):
             _TAILS.setdefault(tail, []).append(path)
+        _LISTED.append(list(dict.fromkeys((key, *(d.get("given") or ()), *(d.get("rel") or ()),
+                                           recorded))))
         problem = None
         if not os.path.isfile(path):
             problem = "missing"
@@ -306,6 +314,7 @@ def _data_paths(args, files, readers):
                 raise SystemExit(3)
     if paths:
         _redirect_reads(paths, readers)
+        _redirect_listings()
     return paths
 
 
@@ -411,6 +420,107 @@ def _redirect_reads(paths, readers):
         for name in names:
             if callable(getattr(module, name, None)):
                 wrap(module, name)
+
+
+def _listed_files(pattern):
+    """The data files a glob pattern matched in the run, each as the text that matches it (the
+    text a read of it is then redirected from), in the run's order; none when no file of the
+    run matches."""
+    import fnmatch
+
+    try:
+        text = os.fspath(pattern)
+    except TypeError:
+        return []
+    if not isinstance(text, str):
+        return []
+    wanted = [os.path.normpath(text)]
+    if not os.path.isabs(text):
+        wanted.append(os.path.normpath(os.path.abspath(text)))
+    found = []
+    for names in _LISTED:
+        for name in names:
+            if any(fnmatch.fnmatchcase(os.path.normpath(name), w) for w in wanted):
+                found.append(name)
+                break
+    return found
+
+
+def _listed_in(folder):
+    """The names of the run's data files that lie in `folder`, named as the run named it."""
+    try:
+        text = os.path.normpath(os.fspath(folder))
+    except TypeError:
+        return []
+    if not isinstance(text, str):
+        return []
+    full = os.path.abspath(text)
+    found = []
+    for names in _LISTED:
+        for name in names:
+            parent = os.path.dirname(os.path.normpath(name)) or "."
+            if parent in (text, full):
+                found.append(os.path.basename(name))
+                break
+    return list(dict.fromkeys(found))
+
+
+def _redirect_listings():
+    """Folder listings that find nothing here fall back to the run's data files.
+
+    A notebook that lists its data (`glob.glob(cfg["parts"])`, `os.listdir(DATA_DIR)`,
+    `Path("data").glob("*.csv")`) from a working directory this script does not run in (the
+    notebook's folder, after its `os.chdir`) would list nothing, and read nothing. A listing
+    that finds files is left as it is: only an empty or missing folder is answered from what
+    the run read, as it named them, so the reads that follow are redirected like any other.
+    """
+    import functools
+    import glob
+    import pathlib
+
+    def listing(original, fallback):
+        if getattr(original, "_mnb_redirect", False):
+            return original
+
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            lazy = False
+            try:
+                result = original(*args, **kwargs)
+                lazy = not isinstance(result, list)  # an iterator (`iglob`, `Path.glob`)
+                if lazy:
+                    result = list(result)
+            except FileNotFoundError:
+                result = fallback(*args, **kwargs) if args else []
+                if not result:
+                    raise
+            else:
+                if not result and args:
+                    result = fallback(*args, **kwargs)
+            return iter(result) if lazy else result
+
+        wrapper._mnb_redirect = True
+        return wrapper
+
+    def globbed(pattern, *args, **kwargs):  # a pattern under `root_dir=` is its own matter
+        return [] if args or kwargs.get("root_dir") is not None else _listed_files(pattern)
+
+    glob.glob = listing(glob.glob, globbed)
+    glob.iglob = listing(glob.iglob, globbed)
+    os.listdir = listing(os.listdir, lambda path=".": _listed_in(path))
+
+    def path_glob(self, pattern, *a, **k):
+        return [pathlib.Path(p) for p in _listed_files(os.path.join(self, pattern))]
+
+    def path_rglob(self, pattern, *a, **k):
+        return [pathlib.Path(p) for p in _listed_files(os.path.join(self, "*" + pattern))]
+
+    def path_iterdir(self, *a, **k):
+        return [pathlib.Path(self, name) for name in _listed_in(self)]
+
+    for name, fallback in (("glob", path_glob), ("rglob", path_rglob),
+                           ("iterdir", path_iterdir)):
+        setattr(pathlib.Path, name, listing(getattr(pathlib.Path, name), fallback))
 
 
 # -- %%capture ----------------------------------------------------------------------------
