@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExportRefused, MlopsNbError
+from .errors import ExportRefused, MlopsNbError, RunNotFound
 from .jsonvalues import json_ready
+
+# what `mlops-nb reproduce TARGET` takes for a run id (prefix) rather than a folder
+_RUN_ID = re.compile(r"[0-9a-f]+")
 
 LEVELS = ("L0", "L1", "L2", "L3")
 STDERR_TAIL = 4000
@@ -197,6 +201,9 @@ def reproduce(target: str | os.PathLike[str], *, home: str | os.PathLike[str] | 
         if not (export_dir / "run.json").is_file():
             if export_dir.exists():
                 raise MlopsNbError(f"{os.fspath(target)!r} has no run.json: not an export folder")
+            if not _RUN_ID.fullmatch(os.fspath(target).strip().lower()):
+                raise RunNotFound(f"{os.fspath(target)!r} is neither an export folder (nothing "
+                                  "is there) nor a run id")
             tmp = tempfile.TemporaryDirectory(prefix="mlops-nb-reproduce-")
             store = _home_for(home, None)
             try:

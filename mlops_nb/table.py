@@ -185,10 +185,10 @@ def metric_column(df: pd.DataFrame, metric: str) -> str:
 
     col = metric if metric.startswith("metrics.") else f"metrics.{metric}"
     if col not in df.columns:
-        known = ", ".join(
-            c.removeprefix("metrics.") for c in df.columns if c.startswith("metrics.")
-        )
-        raise MlopsNbError(f"no run has metric {metric!r}; metrics here: {known or 'none'}")
+        from .metrics import unknown_metric
+
+        known = [c.removeprefix("metrics.") for c in df.columns if c.startswith("metrics.")]
+        raise MlopsNbError(unknown_metric(metric.removeprefix("metrics."), known))
     return col
 
 

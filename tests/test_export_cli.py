@@ -65,6 +65,34 @@ def test_cli_exit_codes_for_bad_input_existing_exports_and_refusals(tracked, cap
     assert json.loads(capsys.readouterr().out)["level"] is None
 
 
+def test_cli_names_the_metric_meant_and_a_target_that_is_neither_folder_nor_run(tracked,
+                                                                                  capsys):
+    """`--metric accuracy` when the runs have `accuracy_score` (what a printed `Accuracy:`
+    line with an `accuracy_score(...)` call records) says which one; a mistyped export folder
+    is not called a malformed run id."""
+    tracked.run("base = 0.45")
+    tracked.run("accuracy_score = base * 2\ncv_accuracy_mean = base + 0.3\nloss = base / 4")
+    tracked.flush()
+    home = str(tracked.tracker.home)
+    capsys.readouterr()
+    assert main(["--home", home, "export", "--best", "--metric", "accuracy", "-o", "x"]
+                ) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "no run has metric 'accuracy'; did you mean 'accuracy_score' or " \
+           "'cv_accuracy_mean'?" in err
+    assert "(metrics here: accuracy_score, cv_accuracy_mean, loss)" in err
+    assert not Path("x").exists()
+    assert main(["--home", home, "export", "--best", "--metric", "los", "-o", "x"]
+                ) == EXIT_BAD_INPUT
+    assert "did you mean 'loss'?" in capsys.readouterr().err
+    assert main(["--home", home, "export", "--best", "--metric", "zzz", "-o", "x"]
+                ) == EXIT_BAD_INPUT
+    assert "did you mean" not in capsys.readouterr().err
+    assert main(["--home", home, "reproduce", "../exports/best"]) == EXIT_BAD_INPUT
+    assert "'../exports/best' is neither an export folder (nothing is there) nor a run id" \
+        in capsys.readouterr().err
+
+
 def test_cli_reproduce_exits_1_when_a_metric_differs(tracked, capsys):
     Path("d.txt").write_text("3")
     tracked.run("f1 = float(open('d.txt').read())")

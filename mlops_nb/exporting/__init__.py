@@ -65,15 +65,18 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
 def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None = None,
                 home: str | os.PathLike[str] | None = None) -> str:
     """The id of the run with the best `metric` (max, or min for losses or goal='min')."""
-    from ..metrics import best_positions, resolve_goal
+    from ..metrics import best_positions, resolve_goal, unknown_metric
 
     name = metric.removeprefix("metrics.")
     goal = resolve_goal(name, goal)
     cols = _reader(home).run_columns(experiment).cols
     values = cols.get(f"metrics.{name}")
     if not values:
+        known = [c.removeprefix("metrics.") for c, v in cols.items()
+                 if c.startswith("metrics.") and v]
         where = f" in experiment {experiment!r}" if experiment else ""
-        raise MlopsNbError(f"no run has metric {name!r}{where}; `mlops-nb runs` lists them")
+        raise MlopsNbError(unknown_metric(name, known).replace(
+            f"metric {name!r}", f"metric {name!r}{where}", 1))
     tied = best_positions(values, goal)
     if not tied:
         raise MlopsNbError(f"no run has a numeric value for metric {name!r}")
