@@ -581,3 +581,55 @@ def test_data_listed_by_glob_listdir_and_pathlib_after_a_chdir(tracked, tmp_path
                           env={k: v for k, v in os.environ.items() if k != "MLOPS_NB_HOME"})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"score": 5.0 + 100 + 1000}
+
+
+def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypatch,
+                                                       tmp_path_factory):
+    """`%run helpers.py` (before `%track on`, back-filled) and `%run -i` (tracked, reading
+    the notebook's names): their functions are the run's code, not hidden state, and the
+    export runs them as IPython did."""
+    nb = _notebook_folder(tmp_path, monkeypatch)
+    (nb / "helpers_r4.py").write_text(
+        "import sys\nOFFSET = 100\nARGS = sys.argv[1:]\n\n"
+        "def fill(values):\n    return [v if v is not None else 0 for v in values]\n\n"
+        "if __name__ == '__main__':\n    MAIN = True\n")
+    (nb / "scale_r4.py").write_text("scaled = [v * factor for v in base]\n")
+    shell.run("%run helpers_r4.py --fast 3")
+    shell.run("%load_ext mlops_nb")
+    shell.run("%track on --experiment test")
+    shell.run("factor = 2\nbase = fill([1, None, 3])")
+    shell.run("%run -i scale_r4.py")
+    shell.run("score = float(sum(scaled)) + OFFSET + len(ARGS) * 1000 + MAIN * 10000")
+    run = the_run(shell)
+    assert run.metrics == {"score": 8.0 + 100 + 2000 + 10000}
+    log = StoreReader(shell.tracker.home).session_log(shell.tracker.session)
+    by_count = {cr.execution_count: cr for cr in log}
+    assert {"fill", "OFFSET", "ARGS", "MAIN", "sys"} <= set(by_count[1].defs)
+    assert set(by_count[5].defs) == {"scaled"} and {"factor", "base"} <= set(by_count[5].uses)
+    out = export_run(run.id, nb / "exp")
+    train = (out / "train.py").read_text()
+    assert "_mnb.run_script('helpers_r4.py', ['--fast', '3'], globals(), interactive=False)" \
+        in train
+    assert "_mnb.run_script('scale_r4.py', [], globals(), interactive=True)" in train
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 12108.0}
+    # the scripts are checked like data: an edited one is reported, and is what runs
+    (nb / "scale_r4.py").write_text("scaled = [v * factor * 10 for v in base]\n")
+    verdict = reproduce(away)
+    assert not verdict.ok and "scale_r4.py" in json.dumps(verdict.to_dict())
+
+
+def test_run_magic_lines_a_script_cannot_replay_are_refused_by_name():
+    from mlops_nb.exporting.translate import translate
+    from mlops_nb.run_line import RunLine, parse_run_line
+
+    assert parse_run_line("-i a.py x 'y z'") == RunLine("a.py", ["x", "y z"], True)
+    assert parse_run_line("-e  b.py") == RunLine("b.py", [], False)
+    for line in ("-m pkg.mod", "-t a.py", "-d a.py", "-p a.py", "$script", "{name}.py",
+                 "other.ipynb", "", "-i"):
+        with pytest.raises(ValueError):
+            parse_run_line(line)
+    got = translate("get_ipython().run_line_magic('run', '-m pkg.mod')\n",
+                    "%run -m pkg.mod")
+    assert got.refused == ["%run -m pkg.mod: cannot translate (%run option -m)"]

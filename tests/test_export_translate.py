@@ -61,7 +61,7 @@ def test_pip_lines_become_requirements():
     ("%timeit f()", "%timeit"),
     ("%%bash\necho hi\n", "%%bash"),
     ("%load_ext cython", "cython"),
-    ("%run other.py", "%run"),
+    ("%run -m other", "%run option -m"),
     ("!pip install -r reqs.txt", "shell command"),
     ("!pip install 'x; rm -rf /'", "shell command"),
     ("%env BAD-NAME=1", "cannot translate"),

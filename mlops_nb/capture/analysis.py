@@ -80,6 +80,10 @@ class CellAnalysis:
     load_counts: dict[str, int] = field(default_factory=dict)
     star_imports: list[str] = field(default_factory=list)
     magics: list[str] = field(default_factory=list)
+    # The argument lines of the cell's `%run` magics: what the scripts bind is read from
+    # their files when the cell is recorded (capture/run_scripts.py)
+    # (a tuple: no container per cell for what few cells have)
+    run_lines: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, FunctionEffects] = field(default_factory=dict)
     files_read: list[str] = field(default_factory=list)
@@ -753,6 +757,8 @@ class _CellVisitor(ast.NodeVisitor):
         if kind == "line" and name in ("env", "set_env") and texts:  # `%env DATA=$root`
             for used in names_used(texts[0]):
                 self.use(used)
+        if kind == "line" and name == "run" and texts:
+            self.out.run_lines = (*self.out.run_lines, texts[0])
         body: str | None = None
         if kind == "cell" and name in PYTHON_BODY_CELL_MAGICS and len(texts) == 2:
             body = texts[1]

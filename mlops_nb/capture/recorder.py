@@ -65,6 +65,7 @@ from .pinned_builtins import pin_builtins
 from .project_modules import ProjectModules
 from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
+from .run_scripts import with_run_scripts
 from .sweeps import may_sweep
 from .values import jsonable, metric_value, safe_repr
 
@@ -557,6 +558,9 @@ class Tracker:
             self.io.stop()  # a `%%track` cell with tracking off: nothing stays wrapped
         ns = self.shell.user_ns
         code, analysis = self._analysis(ctx)
+        scripts: list[dict[str, Any]] = []
+        if analysis.run_lines:  # `%run helpers.py`: what the script bound is the cell's
+            analysis, scripts = with_run_scripts(analysis, os.getcwd())
         if analysis.syntax_error:
             warnings_.append(f"could not analyse the cell: {analysis.syntax_error}")
         error = result.error_before_exec or result.error_in_exec
@@ -586,6 +590,9 @@ class Tracker:
             cr.status = STATUS_ERROR
             cr.error = error_of(error)
         cr.reads, cr.writes = reads, writes
+        if scripts:
+            seen = {r.get("path") for r in reads}
+            cr.reads = [*reads, *(r for r in scripts if r["path"] not in seen)]
         if left_out:
             warnings_.append(f"read or wrote {left_out} more files than were recorded")
         try:
@@ -676,6 +683,9 @@ class Tracker:
         added = 0
         for n, raw, code in history_cells(self.shell, self._last_count, upto, self._transform):
             analysis = analyze(code)
+            scripts: list[dict[str, Any]] = []
+            if analysis.run_lines:
+                analysis, scripts = with_run_scripts(analysis, os.getcwd())
             blobs: dict[str, bytes] = {}
             raw_blob, python = code_blobs(blobs, raw, code)
             cr = CellRun.from_analysis(
@@ -692,6 +702,7 @@ class Tracker:
                 python=python,
                 mutations=real_mutations(analysis, self.shell.user_ns),
             )
+            cr.reads = scripts
             if analysis.syntax_error:
                 cr.warnings.append(f"could not analyse the cell: {analysis.syntax_error}")
             if analysis.imports:  # modules it imported before `%load_ext`: the export needs them

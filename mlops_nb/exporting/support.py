@@ -523,6 +523,34 @@ def _redirect_listings():
         setattr(pathlib.Path, name, listing(getattr(pathlib.Path, name), fallback))
 
 
+# -- %run ------------------------------------------------------------------------------------
+def run_script(script, argv, namespace, interactive=False):
+    """`%run script.py args` as IPython runs it: as `__main__` with `sys.argv` set, in a fresh
+    namespace whose globals are then copied into the script's (`-i`: in its namespace, so it
+    reads the notebook's names). The script is a file the run read: its path is redirected
+    and its hash checked like the data's."""
+    target = _redirected(script, DATA)
+    saved_argv = sys.argv[:]
+    sys.argv = [script, *argv]
+    try:
+        with open(target, "rb") as fh:
+            code = compile(fh.read(), target, "exec")
+        if interactive:
+            saved_name = namespace.get("__name__")
+            namespace["__name__"] = "__main__"
+            try:
+                exec(code, namespace)
+            finally:
+                namespace["__name__"] = saved_name
+            return
+        fresh = {"__name__": "__main__", "__file__": target, "__builtins__": __builtins__}
+        exec(code, fresh)
+    finally:
+        sys.argv = saved_argv
+    namespace.update({k: v for k, v in fresh.items()
+                      if not (k.startswith("__") and k.endswith("__"))})
+
+
 # -- %%capture ----------------------------------------------------------------------------
 class Captured:
     """What `%%capture out` leaves in `out`: the text the cell printed."""

@@ -2,9 +2,10 @@
 
 IPython turns `%time x = f()` into `get_ipython().run_line_magic('time', 'x = f()')`; we match
 those calls and replace them: `%time`/`%%time`/`%%capture` are unwrapped, display and editor
-magics dropped, `%env` becomes `os.environ`, `%cd` becomes `os.chdir`, `!pip install` goes to
-requirements.txt. Anything else is refused with the line it came from: a script that silently
-skips a magic cannot claim to reproduce the notebook.
+magics dropped, `%env` becomes `os.environ`, `%cd` becomes `os.chdir`, `%run script.py` the
+support's runner, `!pip install` goes to requirements.txt. Anything else is refused with the
+line it came from: a script that silently skips a magic cannot claim to reproduce the
+notebook.
 """
 
 from __future__ import annotations
@@ -174,6 +175,26 @@ def _capture(line: str, body: list[ast.stmt]) -> ast.stmt:
     return ast.With([ast.withitem(call, target)], body or [ast.Pass()])
 
 
+# `%run helpers.py` in the export: the support's runner, with the script read through the
+# data files (its hash checked, its path redirected like any file the run read).
+RUN_HELPER = "run_script"
+
+
+def _run_script(line: str) -> ast.stmt:
+    """`%run [-i] script.py args` -> `_mnb.run_script('script.py', [args], globals(),
+    interactive=...)`, which runs it as IPython does."""
+    from ..run_line import parse_run_line
+    from .codegen import support_attr
+
+    run = parse_run_line(line)
+    call = ast.Call(support_attr(RUN_HELPER),
+                    [ast.Constant(run.script), ast.List([ast.Constant(a) for a in run.argv],
+                                                        ast.Load()),
+                     ast.Call(ast.Name("globals", ast.Load()), [], [])],
+                    [ast.keyword("interactive", ast.Constant(run.interactive))])
+    return ast.Expr(call)
+
+
 def is_display_only(stmt: ast.stmt) -> bool:
     """A trailing expression the notebook only displayed: `df.shape`, `df.head()`, `display(x)`."""
     if not isinstance(stmt, ast.Expr):
@@ -269,6 +290,8 @@ def _translate_magic(kind: str, name: str, args: list[str], raw: str | None, out
         if name == "cd":
             out.uses_os = True
             return _cd(arg)
+        if name == "run":
+            return [_run_script(arg)]
         if name == "pip":
             reqs = _pip_requirements("pip " + arg)
             if reqs is not None:

@@ -1,0 +1,81 @@
+"""What a cell's `%run script.py` binds in the notebook, read from the script itself.
+
+IPython runs the script in a fresh namespace and then copies its globals into the notebook's
+(`-i`: runs it in the notebook's namespace). A later cell that calls a function the script
+defined depends on the `%run` cell; without the script's names that function looked like
+hidden state and the export was refused. The script is read with the low-level calls, so the
+file-read watcher does not count it again (IPython's own read of it is the cell's, as data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from ..run_line import parse_run_line
+from .analysis import CellAnalysis, analyze
+
+MAX_SCRIPT_BYTES = 4 << 20
+
+
+def with_run_scripts(analysis: CellAnalysis, cwd: str
+                     ) -> tuple[CellAnalysis, list[dict[str, Any]]]:
+    """`analysis` with the names its `%run` scripts bind added to its definitions (and,
+    for `-i`, the names they read to its uses), and each script as a file the cell read (as
+    the file-read watcher records one), which the export checks and redirects like data: a
+    `%run` back-filled from before `%track on` was not watched. Unchanged when the cell runs
+    no script, or none can be read (run from elsewhere, removed since)."""
+    if not analysis.run_lines:
+        return analysis, []
+    import xxhash
+
+    defs = list(analysis.defs)
+    uses = list(analysis.uses)
+    counts = dict(analysis.def_counts)
+    reads: list[dict[str, Any]] = []
+    for line in analysis.run_lines:
+        try:
+            run = parse_run_line(line)
+        except ValueError:
+            continue
+        full = os.path.abspath(os.path.join(cwd, os.path.expanduser(run.script)))
+        data = _read(full)
+        if data is None:
+            continue
+        try:
+            script = analyze(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
+        reads.append({"given": run.script, "path": full, "rel": os.path.relpath(full, cwd),
+                      "via": "%run", "hash": xxhash.xxh3_128(data).hexdigest(),
+                      "size": len(data)})
+        if run.interactive:
+            uses += [u for u in script.uses if u not in counts and u not in uses]
+        for name in script.defs:
+            if name not in counts:
+                defs.append(name)
+            counts[name] = counts.get(name, 0) + 1
+    return dataclasses.replace(analysis, defs=defs, uses=uses, def_counts=counts), reads
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size > MAX_SCRIPT_BYTES:
+            return None
+        data = b""
+        while len(data) < size:
+            chunk = os.read(fd, size - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
