@@ -228,3 +228,19 @@ def test_redact_cell_run_rewrites_blobs_params_estimators_and_messages():
     assert cr.params == {"api_key": REDACTED, "x": 1}
     assert cr.estimators["llm"]["params"] == {"api_key": REDACTED, "temperature": 0.1}
     assert any("looked like credentials: api_key" in w for w in cr.warnings)
+
+
+def test_a_nan_parameter_is_not_reported_as_redacted():
+    """`GridSearchCV(error_score=nan)`: nan is unequal to itself, and was reported as a
+    parameter that looked like a credential on every search."""
+    from mlops_nb.capture.redaction import redact_cell_run
+    from mlops_nb.records import CellRun
+
+    cr = CellRun(id="b" * 32, session="s", experiment="e", seq=0, started_at=0.0,
+                 params={"grid.error_score": float("nan"), "grid.cv": 3,
+                         "grid.scores": [float("nan"), 0.5], "token": "abc-123"})
+    redact_cell_run(cr, {})
+    assert cr.params["grid.cv"] == 3 and cr.params["token"] == REDACTED
+    assert [w for w in cr.warnings if "looked like credentials" in w] == [
+        "redacted parameter(s) that looked like credentials: token (`%track on --allow-param "
+        "NAME` keeps a name that is not a secret)"]

@@ -48,7 +48,9 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
             est["params"] = redact.redact_params(est["params"], allowed=allow, known=secrets)
     for f in _TEXT_FIELDS:
         setattr(cr, f, redact.scrub_obj(getattr(cr, f), secrets))
-    hidden = sorted(k for k, v in cr.params.items() if v != before.get(k))
+    # the same object when nothing was redacted: `nan != nan` (a search's `error_score`)
+    hidden = sorted(k for k, v in cr.params.items()
+                    if v is not before.get(k) and v != before.get(k))
     if hidden:
         cr.warnings.append(
             "redacted parameter(s) that looked like credentials: " + ", ".join(hidden)
