@@ -639,6 +639,38 @@ def test_loop_over_models_is_one_run_per_model_and_exports_that_model(iris):
     assert "knn" not in done.stdout and "logreg" not in done.stdout  # one item ran
 
 
+def test_a_loop_over_the_notebooks_own_baseline_and_a_model_is_a_run_each_named_alike(iris):
+    """A baseline class of the notebook's own has no `get_params` and its `predict` is not
+    traced: its metrics were filed under no iteration, and named by the labels (`_y_test`)
+    where the model's were named by the inputs (`_X_test`), so the loop was one run with
+    both models' metrics under four names."""
+    iris.run("import numpy as np\n"
+             "class MajorityBaseline:\n"
+             "    def fit(self, X, y):\n"
+             "        self.label_ = np.bincount(y).argmax()\n"
+             "        return self\n"
+             "    def predict(self, X):\n"
+             "        return np.full(len(X), self.label_)")
+    iris.run("for name, model in {'baseline': MajorityBaseline(),\n"
+             "                     'logreg': LogisticRegression(max_iter=300)}.items():\n"
+             "    model.fit(X_train, y_train)\n"
+             "    pred = model.predict(X_test)\n"
+             "    print(name, accuracy_score(y_test, pred), f1_score(y_test, pred, average='macro'))")
+    kids = [cr for cr in log_of(iris) if cr.parent is not None]
+    assert [k.params["name"] for k in kids] == ["baseline", "logreg"]
+    assert [set(k.metrics) for k in kids] == [{"accuracy_score", "f1_score"}] * 2
+    ns = iris.ns
+    for kid, key in zip(kids, ("baseline", "logreg"), strict=True):
+        model = ns["MajorityBaseline"]() if key == "baseline" else ns["LogisticRegression"](
+            max_iter=300)
+        pred = model.fit(ns["X_train"], ns["y_train"]).predict(ns["X_test"])
+        assert kid.metrics["accuracy_score"] == ns["accuracy_score"](ns["y_test"], pred)
+    assert kids[0].metrics["accuracy_score"] < kids[1].metrics["accuracy_score"]
+    for kid in kids:  # each replays its own item of the loop
+        _, verdict = verify(kid, f"exp_{kid.params['name']}")
+        assert verdict.metrics["accuracy_score"]["reproduced"] == kid.metrics["accuracy_score"]
+
+
 def test_loop_over_a_literal_list_of_models(iris):
     iris.run("from sklearn.tree import DecisionTreeClassifier\n"
              "for model in [DecisionTreeClassifier(max_depth=1, random_state=0),\n"

@@ -58,15 +58,20 @@ class Call:
     A plain class, not a dataclass: an export runs this module's source as `_mlops_autolog`
     without registering it in `sys.modules`, and `dataclass` looks its module up there."""
 
-    __slots__ = ("data", "est", "extra", "fn", "kind", "model", "site", "steps", "value")
+    __slots__ = ("data", "est", "extra", "fn", "kind", "labels", "model", "site", "steps",
+                 "value")
 
     def __init__(self, kind: str, fn: str, site: Any, data: str | None, value: Any,
                  model: str | None = None, steps: list[Any] | None = None,
-                 extra: dict[str, Any] | None = None, est: Any = None) -> None:
+                 extra: dict[str, Any] | None = None, est: Any = None,
+                 labels: bool = False) -> None:
         self.kind = kind  # "metric" | "search" | "params"
         self.fn = fn
         self.site = site
         self.data = data
+        # `data` names the true labels (`y_test`), not the inputs of the predictions (`X_test`):
+        # they were made by a model the autolog does not see (the notebook's own class)
+        self.labels = labels
         self.value = value
         self.model = model
         self.steps = steps
@@ -302,13 +307,15 @@ def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
 def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
                  y_pred: Any) -> Call:
     traced = _traced(y_pred) if y_pred is not None else None
+    labels = False
     if traced is not None:
         est, data = traced
         if data is None:
-            data = _name_of(y_true, frames)
+            data, labels = _name_of(y_true, frames), True
     else:
-        est, data = STATE.last_model, _name_of(y_true, frames)
-    return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est)
+        est, data, labels = STATE.last_model, _name_of(y_true, frames), True
+    return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est,
+                labels=labels)
 
 
 def _model_name(est: Any, frames: list[Any]) -> str | None:
@@ -892,11 +899,12 @@ def name_calls(calls: list[Call]) -> list[tuple[str, Call]]:
     """
     series: dict[str, list[tuple[Any, str | None]]] = {}
     model_of: dict[tuple[str, Any, str | None], str | None] = {}
+    data_of = _same_split(calls)
     for c in calls:
         if c.kind != "metric":
             continue
         keys = series.setdefault(c.fn, [])
-        key = (c.site, c.data)
+        key = (c.site, data_of.get(id(c), c.data))
         if key not in keys:
             keys.append(key)
             model_of[(c.fn, *key)] = c.model
@@ -925,9 +933,35 @@ def name_calls(calls: list[Call]) -> list[tuple[str, Call]]:
     out = []
     for c in calls:
         if c.kind == "metric":
-            out.append((names[(c.fn, c.site, c.data)], c))
+            out.append((names[(c.fn, c.site, data_of.get(id(c), c.data))], c))
         else:
             out.append((c.fn, c))
+    return out
+
+
+def _same_split(calls: list[Call]) -> dict[int, str]:
+    """{id(call): data} for a call named by its true labels (`y_test`) at a call site where
+    another call's predictions were traced to their inputs (`X_test`): the same split.
+
+    `mean_squared_error(y, pred)` in a loop over a baseline class of the notebook's own and a
+    forest: the forest's predictions are traced to `X`, the baseline's are not (its `predict`
+    is not scikit-learn's), and `y` and `X` made two series, `mean_squared_error_y` and
+    `_X`, one per model, so the two runs could not be compared. The labels' name stands for
+    the inputs' when swapping its leading `y` for `X` gives a name traced at that site."""
+    traced: dict[tuple[str, Any], set[str]] = {}
+    for c in calls:
+        if c.kind == "metric" and not c.labels and c.data:
+            traced.setdefault((c.fn, c.site), set()).add(c.data)
+    out: dict[int, str] = {}
+    if not traced:
+        return out
+    for c in calls:
+        inputs = traced.get((c.fn, c.site)) if c.kind == "metric" and c.labels else None
+        if inputs and c.data and c.data[0] in "yY":
+            for x in ("X" + c.data[1:], "x" + c.data[1:]):
+                if x in inputs:
+                    out[id(c)] = x
+                    break
     return out
 
 

@@ -50,17 +50,22 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
 
 
 def _is_model(value: object) -> bool:
-    return (not isinstance(value, type) and hasattr(value, "get_params")
-            and hasattr(value, "fit"))
+    """Anything the loop can fit: scikit-learn's estimators, and the notebook's own baseline
+    class or another library's model without `get_params` (its class then tells the loop's
+    items apart). Without it, such an item's metrics were filed under no iteration, and a
+    loop over a baseline and a forest came out as one run with both models' metrics."""
+    return not isinstance(value, type) and callable(getattr(value, "fit", None))
 
 
 def model_record(model: Any) -> dict[str, Any]:
     """{'class', 'params'} as namespace.read_estimators records a fitted estimator."""
-    try:
-        params = {k: jsonable(v) for k, v in model.get_params(deep=True).items()
-                  if is_plain_literal(v)}
-    except Exception:
-        params = {}
+    params: dict[str, Any] = {}
+    if callable(getattr(model, "get_params", None)):
+        try:
+            params = {k: jsonable(v) for k, v in model.get_params(deep=True).items()
+                      if is_plain_literal(v)}
+        except Exception:
+            params = {}
     cls = type(model)
     return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
 

@@ -637,11 +637,14 @@ def _same_model(obj, recorded):
     cls = type(obj)
     if f"{cls.__module__}.{cls.__qualname__}" != recorded.get("class"):
         return False
+    recorded_params = recorded.get("params") or {}
+    if not recorded_params:  # a model without `get_params` (the notebook's own baseline)
+        return True
     try:
         params = obj.get_params(deep=True)
     except Exception:
         return False
-    for k, v in (recorded.get("params") or {}).items():
+    for k, v in recorded_params.items():
         plain = (isinstance(v, (bool, int, float, str)) or v is None) and v == v  # NaN: skip
         if plain and k in params and params[k] != v:
             return False
