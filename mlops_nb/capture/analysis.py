@@ -436,6 +436,11 @@ class _CellVisitor(ast.NodeVisitor):
         self.out.mutations = list(self._muts)
         self.out.hard_mutations = list(self._hard)
         self.out.mutated_any = list(self._any_mut)
+        params = self.out.params
+        if params and self._any_mut:
+            for name in self._any_mut:  # `results = {}` then `results[name] = ...`: the
+                if isinstance(params.get(name), (list, dict)):  # literal is not its value,
+                    del params[name]  # an accumulator, not a setting of the run
 
     # -- statements ---------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
