@@ -633,3 +633,38 @@ def test_run_magic_lines_a_script_cannot_replay_are_refused_by_name():
     got = translate("get_ipython().run_line_magic('run', '-m pkg.mod')\n",
                     "%run -m pkg.mod")
     assert got.refused == ["%run -m pkg.mod: cannot translate (%run option -m)"]
+
+
+def test_a_zip_archive_its_member_and_a_walked_folder(tracked, tmp_path, monkeypatch,
+                                                      tmp_path_factory):
+    """`zipfile.ZipFile` opens the archive through `io.open`, which wrapping `open` missed:
+    the archive was no data file, and its member's name, `z.open("inner.csv")`, was taken
+    for one and rewritten into a path. `os.walk` over a folder that is not where the script
+    runs walks the run's data files."""
+    import zipfile
+
+    data = tmp_path / "data"
+    (data / "walk" / "sub").mkdir(parents=True)
+    with zipfile.ZipFile(data / "arch.zip", "w") as z:
+        z.writestr("inner.csv", "v\n10\n20\n")
+    (data / "walk" / "sub" / "w.csv").write_text("v\n1000\n")
+    (data / "walk" / "top.csv").write_text("v\n300\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, zipfile\nimport pandas as pd\nDATA = '../data'")
+    tracked.run("with zipfile.ZipFile(os.path.join(DATA, 'arch.zip')) as z:\n"
+                "    zdf = pd.read_csv(z.open('inner.csv'))")
+    tracked.run("found = []\n"
+                "for root, dirs, files in os.walk(os.path.join(DATA, 'walk')):\n"
+                "    found += [os.path.join(root, f) for f in files if f.endswith('.csv')]\n"
+                "wdf = pd.concat([pd.read_csv(f) for f in sorted(found)])")
+    tracked.run("score = float(zdf.v.sum() + wdf.v.sum()) + len(found) * 0.5")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 1331.0}
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert {Path(d["recorded"]).name for d in manifest["data_files"]} == {
+        "arch.zip", "w.csv", "top.csv"}
+    assert "z.open('inner.csv')" in (out / "train.py").read_text()
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 1331.0}

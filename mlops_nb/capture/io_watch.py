@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import io
 import os
 import pathlib
 import site
@@ -126,6 +127,9 @@ class IoWatcher:
         """Wrap `open`, `Path.open` and the readers of libraries already imported; idempotent."""
         if not self._patched:
             self._wrap(builtins, "open", self._open_mode)
+            # `zipfile.ZipFile(path)` and others open through `io.open`, the same function
+            # under another name, which wrapping `builtins.open` leaves as it was
+            self._wrap(io, "open", self._open_mode, "open")
             # IPython's user namespace has its own `open`, which calls this module global.
             shell_module = sys.modules.get("IPython.core.interactiveshell")
             if shell_module is not None and callable(getattr(shell_module, "io_open", None)):

@@ -302,6 +302,11 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
                 continue
             full = path if os.path.isabs(path) or cwd is None else os.path.join(cwd, path)
             fp = cell.run.data.get(f"file:{path}") or {}
+            if not fp and not os.path.exists(full):
+                # `z.open("inner.csv")`: a member of an archive, or any `.open(...)` whose
+                # literal was never a file here, then or now. Made a data file, its literal
+                # became a path the script cannot open the member by.
+                continue
             add(full, path, None, fp.get("hash"), fp.get("size"))
         for read in cell.runtime_reads:
             full, given = read.get("path"), read.get("given")

@@ -355,6 +355,7 @@ def _redirect_reads(paths, readers):
     import builtins
     import functools
     import importlib
+    import io
     import pathlib
 
     def wrap(owner, attr, mode_index=None):
@@ -383,6 +384,7 @@ def _redirect_reads(paths, readers):
         setattr(owner, attr, reader)
 
     wrap(builtins, "open", 1)
+    wrap(io, "open", 1)  # what zipfile opens an archive with
     for name in ("read_text", "read_bytes"):
         original = getattr(pathlib.Path, name)
         if getattr(original, "_mnb_redirect", False):
@@ -437,10 +439,17 @@ def _listed_files(pattern):
     wanted = [os.path.normpath(text)]
     if not os.path.isabs(text):
         wanted.append(os.path.normpath(os.path.abspath(text)))
+    def matches(name, pattern):  # as glob does: `*` within one folder, `**` across them
+        if "**" in pattern:
+            return fnmatch.fnmatchcase(name, pattern)
+        parts, wanted_parts = name.split(os.sep), pattern.split(os.sep)
+        return len(parts) == len(wanted_parts) and all(
+            fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted_parts, strict=True))
+
     found = []
     for names in _LISTED:
         for name in names:
-            if any(fnmatch.fnmatchcase(os.path.normpath(name), w) for w in wanted):
+            if any(matches(os.path.normpath(name), w) for w in wanted):
                 found.append(name)
                 break
     return found
@@ -465,12 +474,44 @@ def _listed_in(folder):
     return list(dict.fromkeys(found))
 
 
+def _walked(top):
+    """What `os.walk(top)` gives over the run's data files under `top`, top-down, as the
+    notebook named them."""
+    try:
+        text = os.path.normpath(os.fspath(top))
+    except TypeError:
+        return []
+    if not isinstance(text, str):
+        return []
+    full = os.path.abspath(text)
+    files = {}  # folder -> its files, each folder as `top` + the rest of the file's name
+    for names in _LISTED:
+        for name in names:
+            n = os.path.normpath(name)
+            base = full if os.path.isabs(n) else text
+            if n.startswith(base.rstrip(os.sep) + os.sep):
+                rest = os.path.dirname(n)[len(base):].strip(os.sep)
+                folder = os.path.join(text, rest) if rest else text
+                files.setdefault(folder, set()).add(os.path.basename(n))
+                break
+    if not files:
+        return []
+    folders = {text}
+    for folder in files:
+        while folder not in folders:
+            folders.add(folder)
+            folder = os.path.dirname(folder)
+    return [(d, sorted(os.path.basename(c) for c in folders if c != d and os.path.dirname(c) == d),
+             sorted(files.get(d, ()))) for d in sorted(folders)]
+
+
 def _redirect_listings():
     """Folder listings that find nothing here fall back to the run's data files.
 
     A notebook that lists its data (`glob.glob(cfg["parts"])`, `os.listdir(DATA_DIR)`,
-    `Path("data").glob("*.csv")`) from a working directory this script does not run in (the
-    notebook's folder, after its `os.chdir`) would list nothing, and read nothing. A listing
+    `os.walk(DATA_DIR)`, `Path("data").glob("*.csv")`) from a working directory this script
+    does not run in (the notebook's folder, after its `os.chdir`) would list nothing, and
+    read nothing. A listing
     that finds files is left as it is: only an empty or missing folder is answered from what
     the run read, as it named them, so the reads that follow are redirected like any other.
     """
@@ -505,6 +546,16 @@ def _redirect_listings():
     def globbed(pattern, *args, **kwargs):  # a pattern under `root_dir=` is its own matter
         return [] if args or kwargs.get("root_dir") is not None else _listed_files(pattern)
 
+    walk = os.walk
+    if not getattr(walk, "_mnb_redirect", False):
+        @functools.wraps(walk)
+        def walked(top, *args, **kwargs):  # a folder that is here is walked as ever (lazily,
+            if os.path.isdir(top):  # so a caller may still prune `dirs` as it goes)
+                return walk(top, *args, **kwargs)
+            return iter(_walked(top))
+
+        walked._mnb_redirect = True
+        os.walk = walked
     glob.glob = listing(glob.glob, globbed)
     glob.iglob = listing(glob.iglob, globbed)
     os.listdir = listing(os.listdir, lambda path=".": _listed_in(path))
