@@ -549,3 +549,46 @@ def test_profiling_a_numpy_array_does_not_import_pandas():
             "p = profile(np.arange(12.0).reshape(6, 2))\n"
             "assert p['columns_total'] == 2 and 'pandas' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_validate_against_a_raw_file_the_run_read_and_dates_as_it_had_them(tracked, capsys):
+    """A run that read two files inside a helper function and profiled only the frame it
+    built from them: `--name` picks either file, profiled now from the file itself, as long
+    as it still holds what the run read. A date column the run parsed (`parse_dates=`) is
+    text in a new CSV: parsed, it is no schema error."""
+    frame = _frame()
+    frame["day"] = pd.date_range("2024-01-01", periods=len(frame), freq="h").astype(str)
+    frame.to_csv("raw.csv", index=False)
+    pd.DataFrame({"color": ["red", "green", "blue"], "w": [1.0, 2.0, 3.0]}).to_csv(
+        "colors.csv", index=False)
+    tracked.run("import pandas as pd\nfrom sklearn.linear_model import LogisticRegression\n"
+                "def load():\n"
+                "    df = pd.read_csv('raw.csv', parse_dates=['day'])\n"
+                "    return df.merge(pd.read_csv('colors.csv'), on='color')\n"
+                "data = load()")
+    tracked.run("X = data[['x1', 'x2', 'w']]\n"
+                "clf = LogisticRegression().fit(X, data.y)\n"
+                "accuracy = clf.score(X, data.y)")
+    run = _runs(tracked)[-1]
+    home = str(tracked.tracker.home)
+    _frame(shift=2.0, seed=1).assign(day=frame["day"]).to_csv("new.csv", index=False)
+    capsys.readouterr()
+    assert main(["--home", home, "validate", run.id, "--data", "new.csv"]) == EXIT_BAD_INPUT
+    assert "or a file it read: 'raw.csv', 'colors.csv'" in capsys.readouterr().err
+    assert main(["--home", home, "validate", run.id, "--data", "new.csv", "--name",
+                 "raw.csv", "--format", "json"]) == EXIT_FAILED
+    report = json.loads(capsys.readouterr().out)
+    assert not [f for f in report["findings"] if f["severity"] == "error"], report["findings"]
+    assert "x1" in report["drifted"] and "x2" not in report["drifted"]
+    # the same file is clean against itself; the profiled frame's date column is a date
+    assert main(["--home", home, "validate", run.id, "--data", "raw.csv", "--name",
+                 "raw.csv"]) == EXIT_OK
+    assert main(["--home", home, "validate", run.id, "--data", "raw.csv", "--name",
+                 "data"]) == EXIT_FAILED  # `data` has the merged column `w`: missing here
+    out = capsys.readouterr().out
+    assert "column 'w' is missing" in out and "'day'" not in out.split("drift")[0]
+    # a file changed since the run read it is no reference
+    frame.head(10).to_csv("raw.csv", index=False)
+    assert main(["--home", home, "validate", run.id, "--data", "new.csv", "--name",
+                 "raw.csv"]) == EXIT_BAD_INPUT
+    assert "changed since the run read it" in capsys.readouterr().err

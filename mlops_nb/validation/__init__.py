@@ -115,6 +115,28 @@ def _as_frame(data: Any, expected_columns: int | None) -> tuple[Any, str | None]
                       "array or a data file path") from exc
 
 
+def _dates_as_recorded(ref: dict[str, Any], df: Any) -> Any:
+    """`df` with text columns parsed as dates where the run's data had dates and every value
+    parses: a CSV has no date type, and the run read its file with `parse_dates=`."""
+    import pandas as pd
+
+    from .profile import column_kind
+
+    parsed: dict[Any, Any] = {}
+    columns = {str(c): c for c in df.columns}
+    for name, col in (ref.get("columns") or {}).items():
+        c = columns.get(name)
+        if c is None or col.get("kind") != "datetime" or column_kind(df[c].dtype) != "categorical":
+            continue
+        try:
+            values = pd.to_datetime(df[c], errors="coerce")
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if int(values.notna().sum()) == int(df[c].notna().sum()):
+            parsed[c] = values
+    return df.assign(**{str(c): v for c, v in parsed.items()}) if parsed else df
+
+
 def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
                   thresholds: Any) -> Any:
     """The report for a new frame against a reference profile (no store access)."""
@@ -125,6 +147,7 @@ def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
     from .report import ValidationReport
     from .schema import check_schema
 
+    df = _dates_as_recorded(ref, df)
     findings = check_schema(ref, df)
     broken = {f.column for f in findings if f.severity == "error"}
     new_cols = {str(c): c for c in df.columns}
@@ -190,11 +213,64 @@ def validate(run_id: str, data: Any, *, name: str | None = None,
         setattr(th, label, float(value))
     reader = _reader(home)
     run = resolve_run(reader, run_id)
-    key, entry = pick_entry(run, name if not isinstance(data, (str, os.PathLike)) or name
-                            else None)
-    ref = load_profile(reader, entry)
+    wanted = name if not isinstance(data, (str, os.PathLike)) or name else None
+    try:
+        key, entry = pick_entry(run, wanted)
+        ref = load_profile(reader, entry)
+    except BadData as exc:
+        found = file_reference(reader, run, wanted, exc)
+        if found is None:
+            raise
+        key, ref = found
     df, path = _as_frame(data, len(ref.get("columns") or {}))
     return compare_frame(run.id, path or key, ref, df, th)
+
+
+def files_read(reader: Any, run: Any) -> list[dict[str, Any]]:
+    """The data files the run and the cell runs it depended on read (recorded at run time,
+    with their hashes), first read first."""
+    ids, _ = reader.lineage(run)
+    wanted = {*ids, run.id}
+    out: dict[str, dict[str, Any]] = {}
+    for cr in reader.session_log(run.session, light=True):
+        if cr.id in wanted:
+            for read in cr.reads or ():
+                if isinstance(read, dict) and isinstance(read.get("path"), str):
+                    out.setdefault(read["path"], read)
+    return list(out.values())
+
+
+def file_reference(reader: Any, run: Any, name: str | None, why: BadData
+                   ) -> tuple[str, dict[str, Any]] | None:
+    """The profile of a data file the run read, made now from the file itself: the raw
+    input (`--name input/sales.csv`) when the run profiled only the frames it built from it.
+    The file must still hold what the run read (same hash), or it is no reference. None
+    when `name` names no such file; with no name, the files join the choices offered."""
+    reads = files_read(reader, run)
+    if name is None:
+        if reads and "give --name" in str(why):
+            given = ", ".join(repr(r.get("given") or r["path"]) for r in reads)
+            raise BadData(f"{why}, or a file it read: {given}") from why
+        return None
+    base = Path(name).name
+    hits = [r for r in reads if name in (r.get("given"), r.get("rel"), r.get("path"))]
+    if not hits:
+        hits = [r for r in reads if Path(r["path"]).name == base]
+    if len(hits) != 1:
+        return None
+    read = hits[0]
+    path, given = read["path"], read.get("given") or read["path"]
+    from ..capture.fingerprint import fingerprint_file
+    from .profile import profile
+
+    now = fingerprint_file(path)
+    if now is None:
+        raise BadData(f"the run read {given!r} from {path}, which is no longer there: it "
+                      "cannot be the reference")
+    if read.get("hash") and now["hash"] != read["hash"]:
+        raise BadData(f"{path} changed since the run read it (hash {read['hash'][:12]}, now "
+                      f"{now['hash'][:12]}): it is no longer the run's data")
+    return f"file:{given}", profile(read_table(path))
 
 
 def resolve_run(reader: Any, run_id: str) -> Any:
