@@ -17,7 +17,6 @@ nobody imports by name (a test runner's own) is never recorded.
 
 from __future__ import annotations
 
-import ast
 import os
 import sys
 from collections.abc import Iterable
@@ -109,6 +108,8 @@ class ProjectModules:
         todo = [top for top in todo if top in before]
         if not todo:
             return [], {}
+        from ..exporting.project import imported_tops  # the export closes over them alike
+
         found: list[dict[str, Any]] = []
         blobs: dict[str, bytes] = {}
         cwd = os.getcwd()
@@ -126,7 +127,7 @@ class ProjectModules:
                 if record is None:
                     continue
                 found.append(record)
-                todo.extend(t for t in _imported_tops(blobs[record["hash"]]) if t in before)
+                todo.extend(t for t in imported_tops(blobs[record["hash"]]) if t in before)
         return found, blobs
 
     def _record(self, name: str, module: Any, cwd: str, blobs: dict[str, bytes]
@@ -161,18 +162,3 @@ class ProjectModules:
         return {"name": name, "file": file, "root": root, "rel": rel.replace(os.sep, "/"),
                 "package": package, "hash": digest, "size": len(source),
                 "sys_path": _sys_path_entry(root, cwd)}
-
-
-def _imported_tops(source: bytes) -> set[str]:
-    """The top-level names a module's absolute imports start with."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return set()
-    tops: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            tops.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            tops.add(node.module.split(".")[0])
-    return tops

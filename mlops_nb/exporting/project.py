@@ -47,8 +47,9 @@ def recorded_modules(log: list[CellRun], upto_seq: int) -> dict[str, dict[str, A
     return found
 
 
-def _imports_of(source: bytes, package: str | None) -> set[str]:
-    """Top-level names a module imports (relative imports resolve into its own package)."""
+def imported_tops(source: bytes, package: str | None = None) -> set[str]:
+    """Top-level names a module imports; its relative imports resolve into `package`'s top
+    (none without one). Capture closes over them alike for modules loaded before `%load_ext`."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -87,7 +88,7 @@ def needed_modules(tops: set[str], recorded: dict[str, dict[str, Any]], blobs: B
                 continue
             chosen[name] = mf
             package = name if m.get("package") else name.rpartition(".")[0] or None
-            todo.extend(t for t in _imports_of(mf.source, package) - done
+            todo.extend(t for t in imported_tops(mf.source, package) - done
                         if t in {n.split(".")[0] for n in recorded})
     return [chosen[n] for n in sorted(chosen)]
 

@@ -430,15 +430,10 @@ def _listed_files(pattern):
     run matches."""
     import fnmatch
 
-    try:
-        text = os.fspath(pattern)
-    except TypeError:
+    texts = _folder_text(pattern)
+    if texts is None:
         return []
-    if not isinstance(text, str):
-        return []
-    wanted = [os.path.normpath(text)]
-    if not os.path.isabs(text):
-        wanted.append(os.path.normpath(os.path.abspath(text)))
+    wanted = list(dict.fromkeys(texts))
     def matches(name, pattern):  # as glob does: `*` within one folder, `**` across them
         if "**" in pattern:
             return fnmatch.fnmatchcase(name, pattern)
@@ -455,15 +450,24 @@ def _listed_files(pattern):
     return found
 
 
+def _folder_text(folder):
+    """(the folder as given, normalised; absolute) or None for what is no path text."""
+    try:
+        text = os.fspath(folder)
+    except TypeError:
+        return None
+    if not isinstance(text, str):
+        return None
+    text = os.path.normpath(text)
+    return text, os.path.abspath(text)
+
+
 def _listed_in(folder):
     """The names of the run's data files that lie in `folder`, named as the run named it."""
-    try:
-        text = os.path.normpath(os.fspath(folder))
-    except TypeError:
+    texts = _folder_text(folder)
+    if texts is None:
         return []
-    if not isinstance(text, str):
-        return []
-    full = os.path.abspath(text)
+    text, full = texts
     found = []
     for names in _LISTED:
         for name in names:
@@ -477,13 +481,10 @@ def _listed_in(folder):
 def _walked(top):
     """What `os.walk(top)` gives over the run's data files under `top`, top-down, as the
     notebook named them."""
-    try:
-        text = os.path.normpath(os.fspath(top))
-    except TypeError:
+    texts = _folder_text(top)
+    if texts is None:
         return []
-    if not isinstance(text, str):
-        return []
-    full = os.path.abspath(text)
+    text, full = texts
     files = {}  # folder -> its files, each folder as `top` + the rest of the file's name
     for names in _LISTED:
         for name in names:
