@@ -593,7 +593,7 @@ def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypa
         "import sys\nOFFSET = 100\nARGS = sys.argv[1:]\n\n"
         "def fill(values):\n    return [v if v is not None else 0 for v in values]\n\n"
         "if __name__ == '__main__':\n    MAIN = True\n")
-    (nb / "scale_r4.py").write_text("scaled = [v * factor for v in base]\n")
+    (nb / "scale_r4.py").write_text("scaled = [v * factor for v in base]\nbase.append(0)\n")
     shell.run("%run helpers_r4.py --fast 3")
     shell.run("%load_ext mlops_nb")
     shell.run("%track on --experiment test")
@@ -606,6 +606,7 @@ def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypa
     by_count = {cr.execution_count: cr for cr in log}
     assert {"fill", "OFFSET", "ARGS", "MAIN", "sys"} <= set(by_count[1].defs)
     assert set(by_count[5].defs) == {"scaled"} and {"factor", "base"} <= set(by_count[5].uses)
+    assert by_count[5].mutations == ["base"]  # `-i`: the script changed the notebook's list
     out = export_run(run.id, nb / "exp")
     train = (out / "train.py").read_text()
     assert "_mnb.run_script('helpers_r4.py', ['--fast', '3'], globals(), interactive=False)" \
@@ -615,7 +616,7 @@ def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypa
     verified(away)
     assert run_fresh(away, tmp_path_factory) == {"score": 12108.0}
     # the scripts are checked like data: an edited one is reported, and is what runs
-    (nb / "scale_r4.py").write_text("scaled = [v * factor * 10 for v in base]\n")
+    (nb / "scale_r4.py").write_text("scaled = [v * factor * 10 for v in base]\nbase.append(0)\n")
     verdict = reproduce(away)
     assert not verdict.ok and "scale_r4.py" in json.dumps(verdict.to_dict())
 

@@ -22,16 +22,19 @@ MAX_SCRIPT_BYTES = 4 << 20
 def with_run_scripts(analysis: CellAnalysis, cwd: str
                      ) -> tuple[CellAnalysis, list[dict[str, Any]]]:
     """`analysis` with the names its `%run` scripts bind added to its definitions (and,
-    for `-i`, the names they read to its uses), and each script as a file the cell read (as
-    the file-read watcher records one), which the export checks and redirects like data: a
-    `%run` back-filled from before `%track on` was not watched. Unchanged when the cell runs
-    no script, or none can be read (run from elsewhere, removed since)."""
+    for `-i`, the names they read or change to its uses and mutations), and each script as a
+    file the cell read (as the file-read watcher records one), which the export checks and
+    redirects like data: a `%run` back-filled from before `%track on` was not watched.
+    Unchanged when the cell runs no script, or none can be read (run from elsewhere,
+    removed since)."""
     if not analysis.run_lines:
         return analysis, []
     import xxhash
 
     defs = list(analysis.defs)
     uses = list(analysis.uses)
+    mutations = list(analysis.mutations)
+    hard = list(analysis.hard_mutations)
     counts = dict(analysis.def_counts)
     reads: list[dict[str, Any]] = []
     for line in analysis.run_lines:
@@ -50,13 +53,16 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
         reads.append({"given": run.script, "path": full, "rel": os.path.relpath(full, cwd),
                       "via": "%run", "hash": xxhash.xxh3_128(data).hexdigest(),
                       "size": len(data)})
-        if run.interactive:
+        if run.interactive:  # it reads, and may change, what the notebook holds
             uses += [u for u in script.uses if u not in counts and u not in uses]
+            mutations += [m for m in script.mutations if m not in counts and m not in mutations]
+            hard += [m for m in script.mutations if m not in counts and m not in hard]
         for name in script.defs:
             if name not in counts:
                 defs.append(name)
             counts[name] = counts.get(name, 0) + 1
-    return dataclasses.replace(analysis, defs=defs, uses=uses, def_counts=counts), reads
+    return dataclasses.replace(analysis, defs=defs, uses=uses, mutations=mutations,
+                               hard_mutations=hard, def_counts=counts), reads
 
 
 def _read(path: str) -> bytes | None:
