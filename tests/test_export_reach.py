@@ -589,8 +589,9 @@ def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypa
     the notebook's names): their functions are the run's code, not hidden state, and the
     export runs them as IPython did."""
     nb = _notebook_folder(tmp_path, monkeypatch)
+    (nb / "sib_r4.py").write_text("K = 100\n")
     (nb / "helpers_r4.py").write_text(
-        "import sys\nOFFSET = 100\nARGS = sys.argv[1:]\n\n"
+        "import sys\nfrom sib_r4 import K\nOFFSET = K\nARGS = sys.argv[1:]\n\n"
         "def fill(values):\n    return [v if v is not None else 0 for v in values]\n\n"
         "if __name__ == '__main__':\n    MAIN = True\n")
     (nb / "scale_r4.py").write_text("scaled = [v * factor for v in base]\nbase.append(0)\n")
@@ -608,6 +609,8 @@ def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypa
     assert set(by_count[5].defs) == {"scaled"} and {"factor", "base"} <= set(by_count[5].uses)
     assert by_count[5].mutations == ["base"]  # `-i`: the script changed the notebook's list
     out = export_run(run.id, nb / "exp")
+    # the script's own import, loaded before `%load_ext`: in lib/ like the cell's imports
+    assert (out / "lib" / "sib_r4.py").read_text() == "K = 100\n"
     train = (out / "train.py").read_text()
     assert "_mnb.run_script('helpers_r4.py', ['--fast', '3'], globals(), interactive=False)" \
         in train

@@ -33,6 +33,7 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
 
     defs = list(analysis.defs)
     uses = list(analysis.uses)
+    imports = list(analysis.imports)  # its modules: recorded like the cell's own imports
     mutations = list(analysis.mutations)
     hard = list(analysis.hard_mutations)
     counts = dict(analysis.def_counts)
@@ -53,6 +54,7 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
         reads.append({"given": run.script, "path": full, "rel": os.path.relpath(full, cwd),
                       "via": "%run", "hash": xxhash.xxh3_128(data).hexdigest(),
                       "size": len(data)})
+        imports += [m for m in script.imports if m not in imports]
         if run.interactive:  # it reads, and may change, what the notebook holds
             uses += [u for u in script.uses if u not in counts and u not in uses]
             mutations += [m for m in script.mutations if m not in counts and m not in mutations]
@@ -61,8 +63,9 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
             if name not in counts:
                 defs.append(name)
             counts[name] = counts.get(name, 0) + 1
-    return dataclasses.replace(analysis, defs=defs, uses=uses, mutations=mutations,
-                               hard_mutations=hard, def_counts=counts), reads
+    return dataclasses.replace(analysis, defs=defs, uses=uses, imports=imports,
+                               mutations=mutations, hard_mutations=hard,
+                               def_counts=counts), reads
 
 
 def _read(path: str) -> bytes | None:

@@ -605,8 +605,8 @@ def assemble(b: _Build) -> Export:
     metrics = [m for m in target.metrics if isinstance(m, str)]
     modules = imported_modules([*b.bodies, b.hoisted])
     missing: list[str] = []
-    project = needed_modules(set(modules) | _star_tops(sl), b.own_modules, b.reader.blobs,
-                             missing)
+    project = needed_modules(set(modules) | _star_tops(sl) | _script_tops(sl), b.own_modules,
+                             b.reader.blobs, missing)
     b.warnings.extend(MissingModuleSource(m, m.split(":")[0].removeprefix("module "))
                       for m in missing)
     own = {m.name.split(".")[0] for m in project}
@@ -791,6 +791,13 @@ def _usable_name(name: str) -> bool:
 def _star_tops(sl: Slice) -> set[str]:
     return {m.split(".")[0] for c in sl.cells for m in c.analysis.star_imports
             if not m.startswith(".")}
+
+
+def _script_tops(sl: Slice) -> set[str]:
+    """What the slice's `%run` scripts import (capture adds it to their cell's imports): the
+    script is a data file, not code the export reads for its imports."""
+    return {m.split(".")[0] for c in sl.cells if "run" in c.analysis.magics
+            for m in c.run.imports if m and not m.startswith(".")}
 
 
 def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],

@@ -579,11 +579,17 @@ def _redirect_listings():
 def run_script(script, argv, namespace, interactive=False):
     """`%run script.py args` as IPython runs it: as `__main__` with `sys.argv` set, in a fresh
     namespace whose globals are then copied into the script's (`-i`: in its namespace, so it
-    reads the notebook's names). The script is a file the run read: its path is redirected
-    and its hash checked like the data's."""
+    reads the notebook's names). IPython puts the script's folder first on `sys.path`; here
+    it comes after `lib/`, which holds the modules exactly as the run imported them. The
+    script is a file the run read: its path is redirected and its hash checked like the
+    data's."""
     target = _redirected(script, DATA)
     saved_argv = sys.argv[:]
     sys.argv = [script, *argv]
+    folder = os.path.dirname(os.path.abspath(target))
+    added = folder not in sys.path
+    if added:
+        sys.path.append(folder)  # for its imports of what `lib/` does not hold
     try:
         with open(target, "rb") as fh:
             code = compile(fh.read(), target, "exec")
@@ -599,6 +605,8 @@ def run_script(script, argv, namespace, interactive=False):
         exec(code, fresh)
     finally:
         sys.argv = saved_argv
+        if added and sys.path and sys.path[-1] == folder:
+            sys.path.pop()
     namespace.update({k: v for k, v in fresh.items()
                       if not (k.startswith("__") and k.endswith("__"))})
 
