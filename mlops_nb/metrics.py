@@ -82,7 +82,7 @@ def best_positions(values: Iterable[Any], goal: str) -> list[int]:
     return tied
 
 
-def unknown_metric(name: str, known: Iterable[str]) -> str:
+def unknown_metric(name: str, known: Iterable[str], where: str = "") -> str:
     """Why `name` picks no metric, with the ones it most likely meant first: the metric a
     printed `Accuracy: 0.9` line or an `accuracy_score(...)` call made is `accuracy_score`,
     and `--metric accuracy` should say so rather than leave the user to guess."""
@@ -93,7 +93,7 @@ def unknown_metric(name: str, known: Iterable[str]) -> str:
     close = [k for k in names if lowered in k.lower() or k.lower() in lowered]
     close += [k for k in difflib.get_close_matches(name, names, n=3, cutoff=0.6)
               if k not in close]
-    text = f"no run has metric {name!r}"
+    text = f"no run has metric {name!r}{where}"
     if close:
         text += "; did you mean " + " or ".join(repr(k) for k in close[:3]) + "?"
     return text + f" (metrics here: {', '.join(names) or 'none'})"

@@ -3,17 +3,20 @@
 IPython runs the script in a fresh namespace and then copies its globals into the notebook's
 (`-i`: runs it in the notebook's namespace). A later cell that calls a function the script
 defined depends on the `%run` cell; without the script's names that function looked like
-hidden state and the export was refused. The script is read with the low-level calls, so the
-file-read watcher does not count it again (IPython's own read of it is the cell's, as data).
+hidden state and the export was refused. The script is read once the cell has ended (or when
+it is back-filled), when the file-read watcher is not collecting: IPython's own read of it
+during the cell is the one the watcher records.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any
 
 from ..run_line import parse_run_line
+from ..store.blobs import blob_hash
 from .analysis import CellAnalysis, analyze
 
 MAX_SCRIPT_BYTES = 4 << 20
@@ -29,8 +32,6 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
     removed since)."""
     if not analysis.run_lines:
         return analysis, []
-    import xxhash
-
     defs = list(analysis.defs)
     uses = list(analysis.uses)
     imports = list(analysis.imports)  # its modules: recorded like the cell's own imports
@@ -52,13 +53,14 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
         except UnicodeDecodeError:
             continue
         reads.append({"given": run.script, "path": full, "rel": os.path.relpath(full, cwd),
-                      "via": "%run", "hash": xxhash.xxh3_128(data).hexdigest(),
+                      "via": "%run", "hash": blob_hash(data),
                       "size": len(data)})
         imports += [m for m in script.imports if m not in imports]
         if run.interactive:  # it reads, and may change, what the notebook holds
             uses += [u for u in script.uses if u not in counts and u not in uses]
-            mutations += [m for m in script.mutations if m not in counts and m not in mutations]
-            hard += [m for m in script.mutations if m not in counts and m not in hard]
+            changed = [m for m in script.mutations if m not in counts and m not in mutations]
+            mutations += changed
+            hard += changed
         for name in script.defs:
             if name not in counts:
                 defs.append(name)
@@ -70,21 +72,8 @@ def with_run_scripts(analysis: CellAnalysis, cwd: str
 
 def _read(path: str) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        size = os.fstat(fd).st_size
-        if size > MAX_SCRIPT_BYTES:
+        if os.stat(path).st_size > MAX_SCRIPT_BYTES:
             return None
-        data = b""
-        while len(data) < size:
-            chunk = os.read(fd, size - len(data))
-            if not chunk:
-                break
-            data += chunk
-        return data
+        return Path(path).read_bytes()
     except OSError:
         return None
-    finally:
-        os.close(fd)

@@ -75,8 +75,7 @@ def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None 
         known = [c.removeprefix("metrics.") for c, v in cols.items()
                  if c.startswith("metrics.") and v]
         where = f" in experiment {experiment!r}" if experiment else ""
-        raise MlopsNbError(unknown_metric(name, known).replace(
-            f"metric {name!r}", f"metric {name!r}{where}", 1))
+        raise MlopsNbError(unknown_metric(name, known, where))
     tied = best_positions(values, goal)
     if not tied:
         raise MlopsNbError(f"no run has a numeric value for metric {name!r}")

@@ -434,6 +434,7 @@ def _listed_files(pattern):
     if texts is None:
         return []
     wanted = list(dict.fromkeys(texts))
+
     def matches(name, pattern):  # as glob does: `*` within one folder, `**` across them
         if "**" in pattern:
             return fnmatch.fnmatchcase(name, pattern)
@@ -512,9 +513,9 @@ def _redirect_listings():
     A notebook that lists its data (`glob.glob(cfg["parts"])`, `os.listdir(DATA_DIR)`,
     `os.walk(DATA_DIR)`, `Path("data").glob("*.csv")`) from a working directory this script
     does not run in (the notebook's folder, after its `os.chdir`) would list nothing, and
-    read nothing. A listing
-    that finds files is left as it is: only an empty or missing folder is answered from what
-    the run read, as it named them, so the reads that follow are redirected like any other.
+    read nothing. A listing that finds files is left as it is: only an empty or missing
+    folder is answered from what the run read, as it named them, so the reads that follow
+    are redirected like any other.
     """
     import functools
     import glob
