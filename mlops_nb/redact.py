@@ -107,9 +107,20 @@ def is_secret_name(name: str) -> bool:
     return isinstance(name, str) and _is_secret_name(name)
 
 
+# A last word that makes the name describe credentials rather than hold one:
+# `token_pattern` (every scikit-learn text vectorizer has it), `token_count`, `auth_type`.
+_ABOUT_TOKENS = frozenset({
+    "pattern", "patterns", "regex", "re", "type", "types", "count", "counts", "len", "length",
+    "limit", "limits", "ids", "idx", "index", "size", "dim", "dims", "method", "mode", "scheme",
+    "level", "embedding", "embeddings", "vocab",
+})
+
+
 @functools.lru_cache(maxsize=8192)
 def _is_secret_name(name: str) -> bool:
     tokens = name_tokens(name)
+    if len(tokens) > 1 and tokens[-1] in _ABOUT_TOKENS and tokens[-1] not in _SECRET_TOKENS:
+        return False
     if any(t in _SECRET_TOKENS for t in tokens):
         return True
     if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(tokens)):

@@ -672,3 +672,53 @@ def test_a_zip_archive_its_member_and_a_walked_folder(tracked, tmp_path, monkeyp
     away = copied_away(out, tmp_path_factory)
     verified(away)
     assert run_fresh(away, tmp_path_factory) == {"score": 1331.0}
+
+
+def test_a_sqlite_database_is_data_found_elsewhere_and_opened_read_only(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`sqlite3.connect(DB)` opens the file in C, not through `open`: the database was no
+    data file, and the replay's `connect` made an empty one where it ran ("no such table").
+    A URI (`file:...?mode=ro`) names the same file; an in-memory database is none."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    con = sqlite3.connect(data / "houses.db")
+    con.execute("create table t (v real)")
+    con.executemany("insert into t values (?)", [(1.5,), (2.5,), (4.0,)])
+    con.commit()
+    con.close()
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import sqlite3, os\nimport pandas as pd\nDB = os.path.join('..', 'data', "
+                "'houses.db')")
+    tracked.run("con = sqlite3.connect(DB)\ndf = pd.read_sql_query('select v from t', con)\n"
+                "con.close()\n"
+                "uri = sqlite3.connect('file:' + DB + '?mode=ro', uri=True)\n"
+                "n = uri.execute('select count(*) from t').fetchone()[0]\nuri.close()\n"
+                "mem = sqlite3.connect(':memory:')\nmem.close()")
+    tracked.run("score = float(df.v.sum()) + n")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 11.0}
+    lineage = StoreReader(tracked.tracker.home).session_log(tracked.tracker.session)
+    reads = [r for cr in lineage for r in cr.reads]
+    assert {Path(r["path"]).name for r in reads} == {"houses.db"}
+    assert {r["via"] for r in reads} == {"sqlite3.connect"}
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert [Path(d["recorded"]).name for d in manifest["data_files"]] == ["houses.db"]
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 11.0}
+    # the replay cannot change the run's data: the database it reads is opened read-only
+    script = (out / "train.py").read_text().replace(
+        "con.close()", "con.execute('insert into t values (100.0)')\ncon.commit()\ncon.close()",
+        1)
+    (away / "train.py").write_text(script)
+    empty = tmp_path_factory.mktemp("empty")
+    proc = subprocess.run([sys.executable, str(away / "train.py")], cwd=empty,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode != 0 and "readonly database" in proc.stderr
+    assert not list(empty.iterdir())  # no empty database made where it ran
+    check = sqlite3.connect(data / "houses.db")
+    assert check.execute("select count(*) from t").fetchone()[0] == 3
+    check.close()

@@ -24,6 +24,9 @@ def test_credential_names(name):
 @pytest.mark.parametrize("name", [
     "max_tokens", "tokenizer", "n_tokens", "author", "authors", "key", "sort_key", "depth",
     "learning_rate", "passes", "secretary", "monkey", "keyword",
+    # names about credentials, not holding one: scikit-learn's vectorizers all have the first
+    "token_pattern", "tfidf__token_pattern", "tokenPattern", "token_type_ids", "auth_type",
+    "password_length", "max_token_len",
 ])
 def test_ordinary_names(name):
     assert not redact.is_secret_name(name)

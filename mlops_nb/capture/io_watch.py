@@ -33,11 +33,15 @@ MAX_FILES_PER_CELL = 500
 # of images must not take as long again to finish. Files past it are recorded without a hash.
 MAX_HASH_BYTES_PER_CELL = 2 << 30
 _PATH_KWARGS = ("filepath_or_buffer", "io", "path", "path_or_buf", "path_or_buffer", "fname",
-                "file", "filename", "f")
+                "file", "filename", "f", "database")
 # (module, attribute) of library readers, wrapped when the library is imported.
 _LIBRARY_READERS: dict[str, tuple[str, ...]] = {
     "numpy": ("load", "loadtxt", "genfromtxt", "fromfile"),
     "joblib": ("load",),
+    # A SQLite database is a data file opened by C code, not through `open`; `dbapi2` is the
+    # module SQLAlchemy's and other drivers' `connect` is reached through.
+    "sqlite3": ("connect",),
+    "sqlite3.dbapi2": ("connect",),
 }
 _SKIP_PARTS = frozenset({".mlops_nb", ".ipython", ".jupyter", ".cache", ".config",
                          ".matplotlib", "__pycache__"})
@@ -84,6 +88,18 @@ def _path_text(obj: Any) -> str | None:
     if not isinstance(text, str) or not text or "://" in text or "\x00" in text:
         return None
     return text
+
+
+def sqlite_uri_path(uri: Any) -> str | None:
+    """The file of a SQLite URI (`file:data/x.db?mode=ro`); None for an in-memory one."""
+    if not isinstance(uri, str) or not uri.startswith("file:"):
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(uri)
+    if "mode=memory" in parts.query or parts.netloc not in ("", "localhost"):
+        return None
+    return unquote(parts.path) or None
 
 
 def _first_path(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -228,7 +244,10 @@ class IoWatcher:
         self._note(args[0] if args else None, "r", name)
 
     def _reader(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._note(_first_path(args, kwargs), "r", name)
+        path = _first_path(args, kwargs)
+        if name.endswith(".connect") and kwargs.get("uri"):
+            path = sqlite_uri_path(path)
+        self._note(path, "r", name)
 
     def _note(self, obj: Any, mode: Any, via: str) -> None:
         if is_own():  # the session writer, a widget's verification: not the cell's reads

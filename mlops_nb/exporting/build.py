@@ -610,7 +610,7 @@ def assemble(b: _Build) -> Export:
     b.warnings.extend(MissingModuleSource(m, m.split(":")[0].removeprefix("module "))
                       for m in missing)
     own = {m.name.split(".")[0] for m in project}
-    readers = [m for m in ("pandas", "numpy", "joblib") if m in modules]
+    readers = [m for m in ("pandas", "numpy", "joblib", "sqlite3") if m in modules]
     hoisted = list(b.hoisted)
     if _uses_name(b.bodies, "display"):
         hoisted.append(ast.ImportFrom(SUPPORT_MODULE, [ast.alias("display")], 0))

@@ -415,6 +415,9 @@ def _redirect_reads(paths, readers):
             module = importlib.import_module(module_name)
         except Exception:
             continue
+        if module_name == "sqlite3":
+            _redirect_sqlite(module, paths)
+            continue
         if module_name == "pandas":
             names = [n for n in dir(module) if n.startswith("read_")]
         else:
@@ -422,6 +425,34 @@ def _redirect_reads(paths, readers):
         for name in names:
             if callable(getattr(module, name, None)):
                 wrap(module, name)
+
+
+def _redirect_sqlite(sqlite3, paths):
+    """`sqlite3.connect(DB)`: a database the run read is opened where the data file is, and
+    read-only, so the replay can neither find an empty database made in its place nor change
+    the run's data (a script that writes to it stops with SQLite's "readonly database")."""
+    import functools
+    import urllib.parse
+
+    for owner in (sqlite3, sqlite3.dbapi2):
+        original = owner.connect
+        if getattr(original, "_mnb_redirect", False):
+            continue
+
+        @functools.wraps(original)
+        def connect(database, *args, _original=original, **kwargs):
+            given = database
+            if kwargs.get("uri") and isinstance(database, str) and database.startswith("file:"):
+                given = urllib.parse.unquote(urllib.parse.urlsplit(database).path)
+            target = _redirected(given, paths)
+            if target is not given:
+                kwargs["uri"] = True
+                database = "file:" + urllib.parse.quote(os.path.abspath(target)) + "?mode=ro"
+            return _original(database, *args, **kwargs)
+
+        connect._mnb_redirect = True
+        connect.__module__, connect.__qualname__ = owner.__name__, "connect"
+        owner.connect = connect
 
 
 def _listed_files(pattern):
