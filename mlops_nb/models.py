@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlopsNbError, StoreCorrupt
+from .records import model_candidates
 from .store.blobs import BlobStore
 from .store.layout import BLOBS_DIR
 from .store.storage import atomic_write_bytes
@@ -353,12 +354,7 @@ def _save_run_estimators(tracker: Any) -> None:
     cr = _recorded(tracker, last_id)
     if cr is None or not cr.metrics:
         return
-    names = list(cr.estimators)
-    if not names:
-        for other in reversed(_lineage_records(tracker, cr)):
-            if other.estimators:
-                names = list(other.estimators)
-                break
+    names = model_candidates(cr, reversed(_lineage_records(tracker, cr)))
     ns = tracker.shell.user_ns
     for name in names:
         obj = ns.get(name)

@@ -9,6 +9,7 @@ not here: the record holds their content hashes and the blob store holds the byt
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -113,6 +114,31 @@ class CellRun:
 
 
 _CELL_RUN_FIELDS = tuple(f.name for f in fields(CellRun))
+
+
+def fitted_models(run: Any) -> list[str]:
+    """Names of the models a run fitted, in order; not one it only cross-validated, which
+    autolog records beside them (`cross_validated`: its class and hyper-parameters)."""
+    return [n for n, est in (run.estimators or {}).items()
+            if not (isinstance(est, dict) and est.get("cross_validated"))]
+
+
+def model_candidates(run: Any, lineage: Iterable[Any]) -> list[str]:
+    """The models behind a run's metrics, for `--save-model` and the registry: those it
+    fitted; else those the latest run of its `lineage` (newest first) fitted. A run that
+    cross-validated a model is about that model only: fitted by the cell after its CV (the
+    usual refit on all data) or earlier, under its name, or none (`cross_val_score(pipe,
+    ...)` of a pipeline never fitted); never another model the cell happened to fit."""
+    judged = {n for n, est in (run.estimators or {}).items()
+              if isinstance(est, dict) and est.get("cross_validated")}
+    names = [n for n in fitted_models(run) if not judged or n in judged]
+    if names:
+        return names
+    for other in lineage:
+        names = [n for n in fitted_models(other) if not judged or n in judged]
+        if names:
+            return names
+    return []
 
 
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:

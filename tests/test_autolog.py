@@ -206,6 +206,46 @@ def test_cross_validation_mean_std_and_folds(iris):
     assert "cv_f1_macro_mean" not in run.metric_models  # CV fits clones: no model behind it
 
 
+def test_a_cross_validated_model_is_the_runs_model_with_its_parameters(iris):
+    """CV fits clones: the notebook's pipeline stays unfitted, and its run had metrics but no
+    model (an empty model column) nor hyper-parameters. It names them now, and neither
+    `--save-model` nor the registry takes it for a fitted model."""
+    from mlops_nb.store.index import run_model
+
+    iris.run("from sklearn.model_selection import cross_val_score, cross_validate\n"
+             "from sklearn.pipeline import make_pipeline\n"
+             "from sklearn.preprocessing import StandardScaler\n"
+             "from sklearn.ensemble import RandomForestClassifier\n"
+             "pipe = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=300))\n"
+             "res = cross_validate(pipe, X_train, y_train, cv=3)")
+    run = last_run(iris)
+    assert run.estimators["pipe"]["cross_validated"] is True
+    assert run.estimators["pipe"]["class"] == "sklearn.pipeline.Pipeline"
+    assert run.params["pipe.logisticregression__C"] == 0.5
+    assert run_model(run) == "Pipeline"
+    out, _ = verify(run)
+    target = Path.cwd() / "cv.pkl"
+    proc = subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                          cwd=out, capture_output=True, text=True, timeout=300, check=False)
+    assert "no fitted model was recorded" in proc.stderr and not target.exists()
+    # an estimator made in the call has no name: its class stands for it
+    iris.run("s = cross_val_score(RandomForestClassifier(n_estimators=7, random_state=0), "
+             "X, y, cv=3)")
+    run = last_run(iris)
+    assert run.params["RandomForestClassifier.n_estimators"] == 7
+    assert run_model(run) == "RandomForestClassifier"
+    # a model fitted earlier, cross-validated: that model is saved, as the cell that fitted
+    # it left it, and no other (the pipeline fitted below is not what the run measured)
+    iris.run("pipe.fit(X_train, y_train)\nprint(cross_val_score(clf, X, y, cv=3).mean())")
+    run = last_run(iris)
+    assert run.estimators["clf"]["cross_validated"] is True, run.estimators
+    assert run_model(run) == "LogisticRegression", list(run.estimators)
+    out, _ = verify(run, "exp_clf")
+    subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                   cwd=out, check=True, capture_output=True, timeout=300)
+    assert type(saved_model(target)).__name__ == "LogisticRegression"
+
+
 def test_validation_and_learning_curves(iris):
     iris.run("from sklearn.model_selection import validation_curve, learning_curve\n"
              "tr, te = validation_curve(clf, X, y, param_name='C', param_range=[0.01, 1], cv=3)\n"

@@ -65,7 +65,7 @@ class Call:
                  model: str | None = None, steps: list[Any] | None = None,
                  extra: dict[str, Any] | None = None, est: Any = None,
                  labels: bool = False) -> None:
-        self.kind = kind  # "metric" | "search" | "params"
+        self.kind = kind  # "metric" | "search" | "params" | "evaluated" (cross-validated)
         self.fn = fn
         self.site = site
         self.data = data
@@ -402,6 +402,10 @@ def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
         _emit(Call("metric", f"{metric}_mean", site, data, mean, model=model, steps=folds))
         _emit(Call("metric", f"{metric}_std", site, data, std, model=model))
 
+    if estimator is not None and callable(getattr(estimator, "get_params", None)):
+        # what was cross-validated: the run's model and hyper-parameters, though unfitted
+        _emit(Call("evaluated", fn, site, data, None, model=_name_of(estimator, frames),
+                   est=estimator))
     if fn == "cross_val_score":
         put(f"cv_{names[0]}", result)
     elif fn == "cross_validate" and isinstance(result, dict):

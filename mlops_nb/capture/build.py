@@ -21,7 +21,7 @@ from .analysis import CellAnalysis
 from .context import CellContext
 from .effects import possibly_changed
 from .guard import CaptureTimeout, capture_budget, time_budget
-from .loops import rename_metrics, series_key
+from .loops import model_record, rename_metrics, series_key
 from .namespace import (
     estimator_params,
     read_data,
@@ -222,6 +222,20 @@ def _bound_by_cell(obj: Any, defs: list[str], ns: dict[str, Any]) -> str | None:
     return autolog.name_holding(ns, obj, among=defs) or autolog.name_holding(ns, obj)
 
 
+def _evaluated(cr: CellRun, call: autolog.Call) -> None:
+    """An estimator the cell cross-validated (`cross_val_score(pipe, X, y)`): CV fits clones,
+    so the notebook's object stays unfitted and was not among the run's fitted estimators;
+    the run had metrics and no model nor hyper-parameters. It is recorded, `cross_validated`
+    (`--save-model` and the model registry take the others only)."""
+    key = call.model or type(call.est).__name__
+    if key in cr.estimators:
+        return
+    entry = model_record(call.est)
+    cr.estimators[key] = {**entry, "cross_validated": True}
+    for attr, value in entry["params"].items():
+        cr.params.setdefault(f"{key}.{attr}", value)
+
+
 def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
                   search_children: int, code: str | None = None,
                   bounds: list[int] | None = None) -> list[dict[str, Any]]:
@@ -246,6 +260,9 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
         if call.model is None and call.est is not None:
             call.model = _bound_by_cell(call.est, cr.defs, ns)
     for name, call in named:
+        if call.kind == "evaluated":
+            _evaluated(cr, call)
+            continue
         if call.kind == "params":
             for attr, value in (call.extra or {}).get("params", {}).items():
                 cr.params[f"{call.model or call.fn}.{attr}"] = value

@@ -30,6 +30,7 @@ from ..records import (
     cell_run_from_lineage,
     check_lineage,
     iso,
+    model_candidates,
     run_view,
 )
 from ..store.reader import StoreReader, _gc_paused
@@ -839,12 +840,7 @@ def _models(target: CellRun, sl: Slice) -> list[str]:
     `score`) comes first in intent: a pipeline, not its inner step; this iteration's model,
     not the loop's last. Without that, the estimators the run's cell fitted.
     """
-    models = list(sl.anchor.estimators)
-    if not models:
-        for cell in reversed(sl.cells):
-            if cell.run.estimators:
-                models = list(cell.run.estimators)
-                break
+    models = model_candidates(sl.anchor, (cell.run for cell in reversed(sl.cells)))
     behind = [v for k, v in (target.metric_models or {}).items() if k in target.metrics]
     if behind:
         best = max(dict.fromkeys(behind), key=behind.count)  # ties: the first metric's model
