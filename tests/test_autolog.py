@@ -144,6 +144,34 @@ def test_loop_over_parameters_is_one_run_per_iteration_with_its_model(iris):
     assert saved_model(target).C == 0.01
 
 
+def test_a_parameter_grid_loop_through_a_function_is_a_run_per_setting(iris):
+    """`for params in ParameterGrid(grid): auc = evaluate(params, df)`: the loop was not a
+    sweep (its variable reaches a model only as `**params` inside the function), so one run
+    held the last setting's last fold. And the metric the notebook prints, the mean over
+    folds it binds to `auc`, is no call autolog sees: it is read per iteration."""
+    iris.run("import numpy as np\n"
+             "from sklearn.model_selection import ParameterGrid, KFold\n"
+             "def evaluate(params):\n"
+             "    accs = []\n"
+             "    for tr, va in KFold(3, shuffle=True, random_state=0).split(X):\n"
+             "        m = LogisticRegression(**params, max_iter=500).fit(X[tr], y[tr])\n"
+             "        accs.append(accuracy_score(y[va], m.predict(X[va])))\n"
+             "    return float(np.mean(accs))")
+    iris.run("mean_acc = -1.0\n"
+             "for params in ParameterGrid({'C': [0.001, 1.0], 'fit_intercept': [True]}):\n"
+             "    mean_acc = evaluate(params)\n"
+             "    print(params, mean_acc)")
+    kids = [cr for cr in log_of(iris) if cr.parent is not None]
+    assert [k.params["params"] for k in kids] == [{"C": 0.001, "fit_intercept": True},
+                                                  {"C": 1.0, "fit_intercept": True}]
+    assert [k.metrics["mean_acc"] for k in kids] == [
+        iris.ns["evaluate"]({"C": c, "fit_intercept": True}) for c in (0.001, 1.0)]
+    assert kids[0].metrics["mean_acc"] < kids[1].metrics["mean_acc"]
+    assert all("accuracy_score" in k.metrics for k in kids)  # the last fold, with its steps
+    _, verdict = verify(kids[0])
+    assert verdict.metrics["mean_acc"]["reproduced"] == kids[0].metrics["mean_acc"]
+
+
 def test_explicit_log_metric_wins(iris):
     iris.run("import mlops_nb as mnb\n"
              "mnb.log_metric('accuracy_score', 0.5)\n"
@@ -580,6 +608,9 @@ def test_helper_defined_and_called_in_one_cell_exports(iris):
     ("with ctx:\n    for k in [1, 2]:\n        M(k)", ["k"]),
     ("try:\n    pass\nexcept E:\n    for k in [1, 2]:\n        M(k)", ["k"]),
     ("x = 1\ny = [k for k in [1, 2]]", []),
+    ("for p in ParameterGrid(grid):\n    score = evaluate(p, df)", ["p"]),
+    ("for p in ParameterSampler(dist, n_iter=5):\n    pass", ["p"]),
+    ("for p in settings():\n    m = Model(**p).fit(X, y)", ["p"]),
 ])
 def test_which_loops_are_sweeps(code, names):
     import ast

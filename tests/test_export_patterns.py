@@ -298,6 +298,33 @@ def test_15c_env_with_variables_is_expanded_as_ipython_does(tracked, monkeypatch
     assert "os.environ['MNB_TOKEN'] = _mnb.secret('MNB_TOKEN')" in src
 
 
+def test_15d_a_credential_nothing_reads_does_not_make_the_script_ask_for_it(tracked,
+                                                                           monkeypatch):
+    """`API_KEY = os.environ.get("WANDB_API_KEY", "sk-...")` beside `SEED = 3`: the run needs
+    the cell for SEED, and the script refused to start without WANDB_API_KEY, which it never
+    reads. One that is read still needs its variable."""
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("HUB_TOKEN", raising=False)
+    tracked.run("import os\n"
+                "API_KEY = os.environ.get('WANDB_API_KEY', 'sk-proj-abcdefghijklmnop1234567890')\n"
+                "HUB_TOKEN = f\"{os.getenv('HUB_HOST', 'hub')}:ghp_abcdefghijklmnopqrstuvwxyz0123\"\n"
+                "SEED = 3")
+    tracked.run("score = SEED * 2.0")
+    run = runs_of(tracked)[-1]
+    out, verdict, src = verify(run)
+    assert verdict.metrics["score"]["reproduced"] == 6.0
+    assert "API_KEY" not in src and "HUB_TOKEN" not in src and "secret(" not in src
+    assert json.loads((out / "run.json").read_text()).get("secret_env") == []
+    tracked.run("def push():\n    return len(HUB_TOKEN)")
+    tracked.run("score = SEED * 2.0 + (push() > 0)")
+    run = runs_of(tracked)[-1]
+    out = export_run(run.id, Path.cwd() / "exp2")
+    src = (out / "train.py").read_text()
+    assert "HUB_TOKEN = _mnb.secret('HUB_TOKEN')" in src and "API_KEY" not in src
+    refused = run_script(out, cwd=Path.cwd() / "w")
+    assert refused.returncode == 2 and "HUB_TOKEN" in refused.stderr
+
+
 def test_15b_an_untranslatable_magic_refuses_and_names_the_line(tracked):
     tracked.run("%reset_selective -f zz_nothing_matches\nscore = 1.0")
     (run,) = runs_of(tracked)

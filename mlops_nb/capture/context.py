@@ -42,6 +42,10 @@ class CellContext:
     body_tree: ast.Module | None = None
     loop_names: list[str] | None = None  # targets of a literal `for` loop; [] when none
     iterations: list[dict[str, Any]] = field(default_factory=list)
+    # Metric-named variables the sweep loops' bodies bind (`auc = evaluate(params)`), and the
+    # object each held when last filed under an iteration (loops.py)
+    loop_metrics: list[str] = field(default_factory=list)
+    loop_metric_seen: dict[str, Any] = field(default_factory=dict)
     thread: int = 0  # the thread the cell runs on, and the threads alive when it started
     threads_before: frozenset[int] = frozenset()
     auto_calls: list[Any] = field(default_factory=list)  # autolog.Call, scikit-learn autolog

@@ -12,14 +12,15 @@ its class and hyper-parameters, by which the export finds that item of the loop 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from typing import Any
 
 from .analysis import is_plain_literal
 from .context import CellContext
 from .rng import RngWatcher
-from .sweeps import loop_value, sweep_loop_targets
-from .values import jsonable
+from .sweeps import loop_value, sweep_loop_metrics, sweep_loop_targets
+from .values import jsonable, metric_value, numeric_scalar
 
 
 def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
@@ -29,7 +30,13 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
     `code()` gives the cell's Python, analysed once per cell for its sweep loop targets.
     """
     if ctx.loop_names is None:
-        ctx.loop_names = sweep_loop_targets(code())
+        try:
+            tree = ast.parse(code())
+        except (SyntaxError, ValueError):
+            tree = ast.Module([], [])
+        ctx.loop_names = sweep_loop_targets(tree)
+        if ctx.loop_names:
+            ctx.loop_metrics = sweep_loop_metrics(tree)
     if not ctx.loop_names:
         return
     values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
@@ -40,6 +47,7 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
     which = (literal, {n: id(v) for n, v in models.items()})
     cur = ctx.iterations[-1] if ctx.iterations else None
     if cur is None or cur["which"] != which:
+        _file_bound_metrics(ctx, ns, cur)  # what the iteration that ended bound
         cur = {"which": which, "loop": literal, "models": {n: model_record(v)
                                                        for n, v in models.items()},
                "metrics": {}, "rng_after": None}
@@ -70,8 +78,29 @@ def model_record(model: Any) -> dict[str, Any]:
     return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
 
 
-def recorded_iterations(ctx: CellContext) -> list[dict[str, Any]]:
-    """The iterations that become runs: a loop that logged in one iteration only is the cell."""
+def _file_bound_metrics(ctx: CellContext, ns: dict[str, Any],
+                        it: dict[str, Any] | None) -> None:
+    """File under iteration `it` the metric-named variables the loop body bound in it
+    (`auc = evaluate(params, df)`): a variable holding the object it held when last looked
+    at was not bound again. `it` None (the first iteration starts): what they hold before
+    the loop is only remembered."""
+    for name in ctx.loop_metrics:
+        value = ns.get(name)
+        if ctx.loop_metric_seen.get(name, _UNSEEN) is value:
+            continue
+        ctx.loop_metric_seen[name] = value
+        if it is not None and numeric_scalar(value) is not None:
+            it["metrics"].setdefault(name, metric_value(value)[0])
+
+
+_UNSEEN = object()
+
+
+def recorded_iterations(ctx: CellContext, ns: dict[str, Any]) -> list[dict[str, Any]]:
+    """The iterations that become runs: a loop that logged in one iteration only is the cell.
+    The last iteration gets the metric-named variables it bound once the cell has ended."""
+    if ctx.iterations:
+        _file_bound_metrics(ctx, ns, ctx.iterations[-1])
     return ctx.iterations if len(ctx.iterations) > 1 else []
 
 

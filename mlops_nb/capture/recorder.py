@@ -614,7 +614,7 @@ class Tracker:
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
-        iterations = recorded_iterations(ctx)
+        iterations = recorded_iterations(ctx, ns)
         if iterations:  # the runs are the iterations; the loop's cell run keeps the steps
             cr.metrics = {}
         # The cell's parse is not kept: IPython frees it when the cell ends, as it does

@@ -65,7 +65,7 @@ def _handed_to_model(loop: ast.For, names: set[str]) -> bool:
             if callee in _NOT_MODEL_CALLS or not callee:
                 continue
             for kw in node.keywords:
-                if kw.arg is not None and _plain_use(kw.value, names):
+                if _plain_use(kw.value, names):  # `max_depth=depth`, `Model(**params)`
                     return True
                 if kw.arg is None and isinstance(kw.value, ast.Dict) and any(
                         v is not None and _plain_use(v, names) for v in kw.value.values):
@@ -108,8 +108,14 @@ _COUNTERS = frozenset({"_", "epoch", "epochs", "fold", "folds", "step", "batch",
                        "it", "n_iter", "trial", "repeat", "rep"})
 
 
+# Iterables that are parameter settings whatever the body does with them.
+_SETTINGS = frozenset({"ParameterGrid", "ParameterSampler"})
+
+
 def is_sweep(node: ast.For) -> bool:
     if isinstance(node.iter, (ast.List, ast.Tuple, ast.Name)):
+        return True
+    if isinstance(node.iter, ast.Call) and _callee(node.iter) in _SETTINGS:
         return True
     names = set(_targets(node)) - _COUNTERS
     return bool(names) and (_handed_to_model(node, names) or _model_variable(node, names))
@@ -151,6 +157,45 @@ def sweep_loop_targets(code: str | ast.AST) -> list[str]:
             names.extend(_targets(node))
         stack.extend(ast.iter_child_nodes(node))
     return list(dict.fromkeys(names))
+
+
+def sweep_loop_metrics(code: str | ast.AST) -> list[str]:
+    """Metric-named variables the bodies of the cell's sweep loops bind, in order: what an
+    iteration computed without a metric function scikit-learn's autolog sees (`auc =
+    evaluate(params, df)`, a mean over folds of the `roc_auc_score` calls it does see)."""
+    from ..metrics import is_metric_name
+
+    tree = ast.parse(code) if isinstance(code, str) else code
+    names: list[str] = []
+    body = tree.body if isinstance(tree, ast.Module) else [tree]
+    stack: list[ast.AST] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.For) and is_sweep(node):
+            for stmt in node.body:
+                names.extend(_bound_names(stmt))
+        stack.extend(ast.iter_child_nodes(node))
+    return [n for n in dict.fromkeys(names) if is_metric_name(n)]
+
+
+def _bound_names(stmt: ast.stmt) -> list[str]:
+    out: list[str] = []
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        targets: list[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
+            targets = [node.target]
+        for target in targets:
+            out.extend(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        stack.extend(ast.iter_child_nodes(node))
+    return out
 
 
 def loop_value(value: object) -> object:

@@ -62,6 +62,7 @@ from .prune import (
     drop_discarded_results,
     drop_looks_at_data,
     drop_overwritten_literals,
+    drop_unused_secrets,
     used_imports,
 )
 from .requirements import DEPENDENCIES_HEADER, dependency_pins, imported_modules, requirements
@@ -504,6 +505,7 @@ def rewrite_for_script(b: _Build) -> None:
     """Credentials from the environment, mlops_nb -> the script's own tracking, plt.show()
     -> figures/ files."""
     check_reserved(b.bodies)
+    drop_unused_secrets(b.bodies)  # prune.py: before they become required variables
     bodies, b.secret_env = secrets_from_env(b.bodies)
     bodies = [_flatten([_ShimMlopsNb().visit(s) for s in body]) for body in bodies]
     mods, shows = _pyplot_names(bodies)

@@ -1,6 +1,7 @@
 """What a script does not need, left out: overwritten literals, discarded cross-validations,
-statements that only look at data, unused imports. Each rule keeps anything the metric could
-depend on (a read, a random draw, an import run for its effect), so reproduction stays exact.
+statements that only look at data, unused imports, credentials nothing reads. Each rule keeps
+anything the metric could depend on (a read, a random draw, an import run for its effect), so
+reproduction stays exact.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from .. import redact
 from .literals import literal_value
 from .slicing import drawn_after
 
@@ -190,3 +192,52 @@ def used_imports(hoisted: list[ast.stmt], bodies: list[list[ast.stmt]]) -> list[
         if effect or any(name in used for name in bound):
             kept.append(stmt)
     return kept
+
+
+def drop_unused_secrets(bodies: list[list[ast.stmt]]) -> None:
+    """`API_KEY = os.environ.get("WANDB_API_KEY", "sk-...")` in a cell the run depends on for
+    another name (`SEED = 7` beside it): nothing in the script reads `API_KEY`, yet its
+    redacted value made `train.py` refuse to start without the environment variable. Such a
+    binding goes when it only reads text and the environment (no call that could act) and no
+    statement of the script, function bodies included, reads the name."""
+    loads: dict[str, int] = {}
+    for body in bodies:
+        for stmt in body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                    loads[node.id] = loads.get(node.id, 0) + 1
+                    if node.id in ("globals", "locals", "vars", "exec", "eval"):
+                        return
+    for i, body in enumerate(bodies):
+        bodies[i] = [stmt for stmt in body if not _unread_secret(stmt, loads)]
+
+
+def _unread_secret(stmt: ast.stmt, loads: dict[str, int]) -> bool:
+    if not (isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets)):
+        return False
+    if any(loads.get(t.id) for t in stmt.targets):  # type: ignore[attr-defined]
+        return False
+    held = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str) and redact.REDACTED in n.value]
+    return bool(held) and _reads_text_only(stmt.value)
+
+
+_ENV_CALLS = frozenset({"os.environ.get", "os.getenv", "environ.get", "getenv"})
+
+
+def _reads_text_only(node: ast.expr) -> bool:
+    """Constants, names, f-strings, `os.environ[...]` and `os.environ.get`/`os.getenv`."""
+    if isinstance(node, (ast.Constant, ast.Name)):
+        return True
+    if isinstance(node, ast.JoinedStr):
+        return all(_reads_text_only(v) for v in node.values)
+    if isinstance(node, ast.FormattedValue):
+        return _reads_text_only(node.value)
+    if isinstance(node, ast.BinOp):
+        return _reads_text_only(node.left) and _reads_text_only(node.right)
+    if isinstance(node, ast.Subscript):
+        return ast.unparse(node.value) in ("os.environ", "environ") and \
+            _reads_text_only(node.slice)
+    if isinstance(node, ast.Call) and ast.unparse(node.func) in _ENV_CALLS:
+        return not node.keywords and all(_reads_text_only(a) for a in node.args)
+    return False
