@@ -323,9 +323,10 @@ def test_capture_records_the_constructor_keywords_the_export_walk_finds(cell):
 def test_an_accumulator_the_cell_fills_is_not_a_parameter():
     """`results = {}` then `results[name] = ...` in a loop: every run showed `results={}`
     as a setting shared by all runs. A container literal the cell itself fills is not the
-    run's setting; one it leaves alone, and a number it rebinds, still are."""
-    a = analyze("results = {}\nhistory = []\ncols = ['a', 'b']\nlr = 0.1\n"
-                "for name in names:\n    results[name] = fit(name)\n"
-                "history.append(1)\nlr *= 2\n")
+    run's setting, nor a number it adds to (`total = 0` then `total += score`: the runs
+    showed `total=0`); one it leaves alone still is."""
+    a = analyze("results = {}\nhistory = []\ncols = ['a', 'b']\nlr = 0.1\ntotal = 0\n"
+                "for name in names:\n    results[name] = fit(name)\n    total += 1\n"
+                "history.append(1)\n")
     assert a.params == {"cols": ["a", "b"], "lr": 0.1}
-    assert {"results", "history"} <= set(a.mutated_any)
+    assert {"results", "history", "total"} <= set(a.mutated_any)

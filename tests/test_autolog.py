@@ -172,6 +172,56 @@ def test_a_parameter_grid_loop_through_a_function_is_a_run_per_setting(iris):
     assert verdict.metrics["mean_acc"]["reproduced"] == kids[0].metrics["mean_acc"]
 
 
+def test_a_sweep_with_no_metric_function_is_a_run_per_iteration(tracked):
+    """`for lr in lrs: val_mse = ...` in numpy (or PyTorch): no metric function autolog sees,
+    so the loop was one run holding the last value. The recorder makes such loops iterate
+    through `loops.sweep` in the kernel, which marks each iteration's end; the notebook's
+    code, its tracebacks, `break` and `else` are as written, and a loop over data (more than
+    MAX_SWEEP_ITERATIONS items) is no sweep."""
+    from mlops_nb.capture import loops
+
+    tracked.run("import numpy as np\nrng = np.random.default_rng(0)\n"
+                "X = rng.normal(size=(120, 3))\ny = X @ np.array([1.0, -2.0, 0.5])\n"
+                "def train(lr, epochs=30):\n    w = np.zeros(3)\n"
+                "    for _ in range(epochs):\n"
+                "        w += lr * 2 * X.T @ (y - X @ w) / len(y)\n    return w")
+    tracked.run("val_mse = None\n"
+                "for lr in [0.001, 0.01, 0.1]:\n    w = train(lr)\n"
+                "    val_mse = float(np.mean((y - X @ w) ** 2))\n"
+                "    print(f'lr={lr}: {val_mse:.4f}')\n"
+                "else:\n    finished = True")
+    kids = [cr for cr in log_of(tracked) if cr.parent is not None]
+    assert [k.params["lr"] for k in kids] == [0.001, 0.01, 0.1]
+    expected = [float(np.mean((tracked.ns["y"] - tracked.ns["X"] @ tracked.ns["train"](lr))
+                              ** 2)) for lr in (0.001, 0.01, 0.1)]
+    assert [k.metrics["val_mse"] for k in kids] == expected
+    assert tracked.ns["finished"] is True
+    parent = next(cr for cr in log_of(tracked) if cr.id == kids[0].parent)
+    reader = StoreReader(tracked.tracker.home)
+    assert "__import__" not in reader.blobs.get_text(parent.code)  # recorded as written
+    _, verdict = verify(kids[1])
+    assert verdict.metrics["val_mse"]["reproduced"] == expected[1]
+    # an error in the body points at the notebook's line; break leaves the loop as ever
+    result = tracked.run("for lr in [0.5, 0.25]:\n    val_loss = 1 / (lr - 0.25)\n"
+                         "    if lr < 1:\n        pass", check=False)
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    assert result.error_in_exec.__traceback__.tb_next.tb_lineno == 2
+    tracked.run("seen = []\nfor k in [1, 2, 3]:\n    score = k * 0.5\n    seen.append(k)\n"
+                "    if k == 2:\n        break")
+    assert tracked.ns["seen"] == [1, 2]
+    kids = [cr for cr in log_of(tracked) if cr.parent is not None]
+    assert [k.metrics["score"] for k in kids[-2:]] == [0.5, 1.0]
+    # a loop over data: no run per item
+    before = len([cr for cr in log_of(tracked) if cr.parent is not None])
+    n = loops.MAX_SWEEP_ITERATIONS + 20
+    tracked.run(f"values = [i / 10 for i in range({n})]\ntotal = 0\n"
+                "for v in values:\n    score = v * 2\n    total += score")
+    log = log_of(tracked)
+    assert len([cr for cr in log if cr.parent is not None]) == before
+    assert log[-1].metrics == {"score": (n - 1) / 10 * 2}
+    assert "total" not in log[-1].params  # an accumulator, not a setting
+
+
 def test_explicit_log_metric_wins(iris):
     iris.run("import mlops_nb as mnb\n"
              "mnb.log_metric('accuracy_score', 0.5)\n"

@@ -438,9 +438,10 @@ class _CellVisitor(ast.NodeVisitor):
         self.out.mutated_any = list(self._any_mut)
         params = self.out.params
         if params and self._any_mut:
-            for name in self._any_mut:  # `results = {}` then `results[name] = ...`: the
-                if isinstance(params.get(name), (list, dict)):  # literal is not its value,
-                    del params[name]  # an accumulator, not a setting of the run
+            # `results = {}` then `results[name] = ...`, `total = 0` then `total += score`:
+            # the literal is not the value the run had, an accumulator, not a setting
+            for name in self._any_mut:
+                params.pop(name, None)
 
     # -- statements ---------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:

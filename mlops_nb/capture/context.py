@@ -46,6 +46,7 @@ class CellContext:
     # object each held when last filed under an iteration (loops.py)
     loop_metrics: list[str] = field(default_factory=list)
     loop_metric_seen: dict[str, Any] = field(default_factory=dict)
+    sweep_overflow: bool = False  # a rewritten loop ran past loops.MAX_SWEEP_ITERATIONS
     thread: int = 0  # the thread the cell runs on, and the threads alive when it started
     threads_before: frozenset[int] = frozenset()
     auto_calls: list[Any] = field(default_factory=list)  # autolog.Call, scikit-learn autolog

@@ -13,13 +13,14 @@ its class and hyper-parameters, by which the export finds that item of the loop 
 from __future__ import annotations
 
 import ast
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from .analysis import is_plain_literal
 from .context import CellContext
 from .rng import RngWatcher
-from .sweeps import loop_value, sweep_loop_metrics, sweep_loop_targets
+from .sweeps import bound_names, loop_value, sweep_loop_metrics, sweep_loop_targets, sweep_loops
 from .values import jsonable, metric_value, numeric_scalar
 
 
@@ -29,6 +30,30 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
 
     `code()` gives the cell's Python, analysed once per cell for its sweep loop targets.
     """
+    cur = _current(ctx, ns, code, ended=False)
+    if cur is None:
+        return
+    cur["metrics"][key] = stored
+    cur["marked"] = False
+    _rng_after(ctx, ns, cur)
+
+
+def mark_iteration(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str]) -> None:
+    """An iteration of a sweep loop the recorder rewrote (`sweep`) has ended: the metric-named
+    variables its body bound are its metrics, with no metric function called at all
+    (`val_loss = train(lr)` in PyTorch or numpy)."""
+    cur = _current(ctx, ns, code, ended=True)
+    if cur is None:
+        return
+    _file_bound_metrics(ctx, ns, cur)
+    _rng_after(ctx, ns, cur)
+
+
+def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
+             ended: bool) -> dict[str, Any] | None:
+    """The iteration the loop variables' values name, started if new. A switch seen at a
+    metric log (not `ended`) is the next iteration's start: the variables still hold what
+    the one before bound, filed under it; seen at an iteration's end they are the new one's."""
     if ctx.loop_names is None:
         try:
             tree = ast.parse(code())
@@ -38,23 +63,104 @@ def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
         if ctx.loop_names:
             ctx.loop_metrics = sweep_loop_metrics(tree)
     if not ctx.loop_names:
-        return
+        return None
     values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
     models = {n: v for n, v in values.items() if _is_model(v)}
     if not values or not all(n in models or is_plain_literal(v) for n, v in values.items()):
-        return
+        return None
     literal = {n: jsonable(v) for n, v in values.items() if n not in models}
     which = (literal, {n: id(v) for n, v in models.items()})
     cur = ctx.iterations[-1] if ctx.iterations else None
     if cur is None or cur["which"] != which:
-        _file_bound_metrics(ctx, ns, cur)  # what the iteration that ended bound
+        if not ended:
+            _file_bound_metrics(ctx, ns, cur)  # what the iteration that ended bound
         cur = {"which": which, "loop": literal, "models": {n: model_record(v)
                                                        for n, v in models.items()},
-               "metrics": {}, "rng_after": None}
+               "metrics": {}, "rng_after": None, "marked": ended}
         ctx.iterations.append(cur)
-    cur["metrics"][key] = stored
+    return cur
+
+
+def _rng_after(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:
     watcher = RngWatcher()  # every state, and the generator objects the cell names
     cur["rng_after"] = {**watcher.changed_states(), **watcher.object_states(ctx.raw, ns)}
+
+
+# A loop longer than this is going over data, not settings: the iterations only its ends
+# made are dropped, and its later iterations are not marked at all.
+MAX_SWEEP_ITERATIONS = 100
+# The recorder's callbacks while a tracked cell runs, for `sweep`: (begin, end, overflow).
+SWEEP_HOOKS: list[Any] = [None]
+
+
+def sweep(iterable: Any) -> Any:
+    """Stands for the iterable of a sweep loop whose body binds metric-named variables (the
+    recorder rewrites `for lr in lrs:` to iterate through this, in the kernel only: the
+    recorded code and the export are the notebook's). It yields the same items; after each
+    iteration's body, and when `break` or an error leaves the loop, it tells the recorder the
+    iteration ended. The cell it started in is passed back: a generator closed later (a
+    traceback kept its frame) must not mark another cell's loop."""
+    hooks = SWEEP_HOOKS[0]
+    cell = _call(hooks[0]) if hooks is not None else None
+    for n, item in enumerate(iterable):
+        try:
+            yield item
+        except GeneratorExit:  # `break`, or an error in the body: this iteration ended
+            if hooks is not None and n < MAX_SWEEP_ITERATIONS:
+                _call(hooks[1], cell)
+            raise
+        if hooks is not None and n < MAX_SWEEP_ITERATIONS:
+            _call(hooks[1], cell)
+        elif hooks is not None and n == MAX_SWEEP_ITERATIONS:
+            _call(hooks[2], cell)
+
+
+def _call(hook: Callable[..., Any], *args: Any) -> Any:
+    with contextlib.suppress(Exception):  # capture must never break the user's loop
+        return hook(*args)
+    return None
+
+
+def begin_sweep(ctx: CellContext, ns: dict[str, Any]) -> None:
+    """A rewritten loop starts: what its metric variables hold now is the session's, not an
+    iteration's."""
+    if not ctx.iterations:
+        _file_bound_metrics(ctx, ns, None)
+
+
+def drop_marked(ctx: CellContext) -> None:
+    """A rewritten loop ran past MAX_SWEEP_ITERATIONS: the iterations only its ends made go."""
+    ctx.iterations = [it for it in ctx.iterations if not it.get("marked")]
+
+
+def rewrite_sweeps(tree: ast.Module, loop_metrics: list[str]) -> int:
+    """Make the cell's sweep loops whose bodies bind any of `loop_metrics` iterate through
+    `sweep`. Returns how many loops were rewritten."""
+    wanted = set(loop_metrics)
+    count = 0
+    for loop in sweep_loops(tree):
+        if wanted.intersection(n for stmt in loop.body for n in bound_names(stmt)):
+            rewritten = _through_sweep(loop.iter)
+            try:  # what IPython compiles next must compile: else the loop stays as written
+                compile(ast.Expression(rewritten), "<mlops-nb sweep>", "eval")
+            except Exception:
+                continue
+            loop.iter = rewritten
+            count += 1
+    return count
+
+
+def _through_sweep(iterable: ast.expr) -> ast.expr:
+    """`__import__('mlops_nb.capture.loops', fromlist=['sweep']).sweep(<iterable>)`: no name
+    the notebook could have rebound, deleted or `%reset`; at the iterable's place in the
+    cell, so a traceback points where it did."""
+    def at(node: Any) -> Any:
+        return ast.copy_location(node, iterable)
+
+    module = at(ast.Call(at(ast.Name("__import__", ast.Load())), [at(ast.Constant(__name__))],
+                         [at(ast.keyword("fromlist", at(ast.List([at(ast.Constant("sweep"))],
+                                                                 ast.Load()))))]))
+    return at(ast.Call(at(ast.Attribute(module, "sweep", ast.Load())), [iterable], []))
 
 
 def _is_model(value: object) -> bool:
@@ -99,7 +205,9 @@ _UNSEEN = object()
 def recorded_iterations(ctx: CellContext, ns: dict[str, Any]) -> list[dict[str, Any]]:
     """The iterations that become runs: a loop that logged in one iteration only is the cell.
     The last iteration gets the metric-named variables it bound once the cell has ended."""
-    if ctx.iterations:
+    if ctx.sweep_overflow:
+        drop_marked(ctx)
+    elif ctx.iterations:
         _file_bound_metrics(ctx, ns, ctx.iterations[-1])
     return ctx.iterations if len(ctx.iterations) > 1 else []
 

@@ -41,7 +41,7 @@ from ..records import (
 from ..server.live_path import LivePath, kernel_connection_file
 from ..store.location import home_for_writing
 from ..validation.hook import Profiler
-from . import autolog, environment, figures, hooks, interact
+from . import autolog, environment, figures, hooks, interact, loops
 from .analysis import NO_EFFECTS, CellAnalysis, analyze, for_lineage, is_plain_literal
 from .backfill import history_cells, is_control_cell
 from .build import (
@@ -60,13 +60,13 @@ from .effects import real_mutations
 from .fingerprint import FingerprintCache
 from .guard import CaptureTimeout
 from .io_watch import IoWatcher
-from .loops import note_iteration, recorded_iterations, series_key
+from .loops import note_iteration, recorded_iterations, rewrite_sweeps, series_key
 from .pinned_builtins import pin_builtins
 from .project_modules import ProjectModules
 from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
 from .run_scripts import with_run_scripts
-from .sweeps import may_sweep
+from .sweeps import may_sweep, sweep_loop_metrics, sweep_loop_targets
 from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
@@ -200,6 +200,40 @@ class Tracker:
         self._rng_objects(ctx, analysis, source)
         if not may_sweep(tree.body):  # no loop: a metric need not parse the cell again
             ctx.loop_names = []
+        else:
+            self._rewrite_sweeps(ctx, tree)
+
+    def _rewrite_sweeps(self, ctx: CellContext, tree: ast.Module) -> None:
+        """Sweep loops whose bodies bind metric-named variables iterate through
+        `loops.sweep`, which tells `_sweep_end` each iteration's end: a run per iteration of
+        `for lr in lrs: val_loss = train(lr)` with no metric function called."""
+        try:
+            metrics = sweep_loop_metrics(tree)
+            if not metrics:
+                return
+            ctx.loop_names, ctx.loop_metrics = sweep_loop_targets(tree), metrics
+            if rewrite_sweeps(tree, metrics):
+                loops.SWEEP_HOOKS[0] = (self._sweep_begin, self._sweep_end,
+                                        self._sweep_overflow)
+        except Exception as exc:  # the loop runs as written
+            log.debug("mlops-nb could not rewrite the sweep loops: %r", exc)
+
+    def _sweep_begin(self) -> CellContext | None:
+        ctx = self._ctx
+        if ctx is None or self._depth:
+            return None
+        loops.begin_sweep(ctx, self.shell.user_ns)
+        return ctx
+
+    def _sweep_end(self, cell: CellContext | None) -> None:
+        ctx = self._ctx
+        if ctx is not None and ctx is cell and not self._depth:
+            loops.mark_iteration(ctx, self.shell.user_ns,
+                                 lambda: ctx.transformed or self._transform(ctx.raw))
+
+    def _sweep_overflow(self, cell: CellContext | None) -> None:
+        if self._ctx is not None and self._ctx is cell:
+            self._ctx.sweep_overflow = True
 
     def _rng_objects(self, ctx: CellContext, analysis: CellAnalysis | None,
                      source: str) -> None:
@@ -231,6 +265,9 @@ class Tracker:
     def unpatch(self) -> None:
         if autolog.STATE.sink == self._on_autolog:
             autolog.STATE.sink = None
+        hooks = loops.SWEEP_HOOKS[0]
+        if hooks is not None and hooks[1] == self._sweep_end:
+            loops.SWEEP_HOOKS[0] = None
         self.patcher.unpatch()
 
     def _on_autolog(self, call: autolog.Call) -> None:

@@ -137,8 +137,9 @@ def may_sweep(body: list[ast.stmt]) -> bool:
     return not _SWEEP_HOLDER_TYPES.isdisjoint(map(type, body))
 
 
-def sweep_loop_targets(code: str | ast.AST) -> list[str]:
-    """Names bound by the cell's sweep loops (module level, nested loops too), in order."""
+def sweep_loops(code: str | ast.AST) -> list[ast.For]:
+    """The cell's sweep loops (module level, under if/with/try, nested loops too; not in
+    functions or classes), outer first."""
     if isinstance(code, str):
         try:
             tree: ast.AST = ast.parse(code)
@@ -146,7 +147,7 @@ def sweep_loop_targets(code: str | ast.AST) -> list[str]:
             return []
     else:
         tree = code
-    names: list[str] = []
+    loops: list[ast.For] = []
     body = tree.body if isinstance(tree, ast.Module) else [tree]
     stack: list[ast.AST] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
     while stack:
@@ -154,9 +155,14 @@ def sweep_loop_targets(code: str | ast.AST) -> list[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
         if isinstance(node, ast.For) and is_sweep(node):
-            names.extend(_targets(node))
+            loops.append(node)
         stack.extend(ast.iter_child_nodes(node))
-    return list(dict.fromkeys(names))
+    return loops
+
+
+def sweep_loop_targets(code: str | ast.AST) -> list[str]:
+    """Names bound by the cell's sweep loops, in order."""
+    return list(dict.fromkeys(n for loop in sweep_loops(code) for n in _targets(loop)))
 
 
 def sweep_loop_metrics(code: str | ast.AST) -> list[str]:
@@ -165,22 +171,11 @@ def sweep_loop_metrics(code: str | ast.AST) -> list[str]:
     evaluate(params, df)`, a mean over folds of the `roc_auc_score` calls it does see)."""
     from ..metrics import is_metric_name
 
-    tree = ast.parse(code) if isinstance(code, str) else code
-    names: list[str] = []
-    body = tree.body if isinstance(tree, ast.Module) else [tree]
-    stack: list[ast.AST] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        if isinstance(node, ast.For) and is_sweep(node):
-            for stmt in node.body:
-                names.extend(_bound_names(stmt))
-        stack.extend(ast.iter_child_nodes(node))
+    names = [n for loop in sweep_loops(code) for stmt in loop.body for n in bound_names(stmt)]
     return [n for n in dict.fromkeys(names) if is_metric_name(n)]
 
 
-def _bound_names(stmt: ast.stmt) -> list[str]:
+def bound_names(stmt: ast.stmt) -> list[str]:
     out: list[str] = []
     stack: list[ast.AST] = [stmt]
     while stack:
