@@ -369,7 +369,7 @@ def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | N
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportExists, ExportRefused, UnsafeExport
-    from .exporting import best_run_id, export_run
+    from .exporting import best_run_id, export_run, sole_metric
 
     if args.source == "mlflow":
         from .sync.command import cmd_pull_export
@@ -377,10 +377,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         return cmd_pull_export(args)
     home = _home(args)
     if args.best:
-        if not args.metric:
-            raise MlopsNbError("--best needs --metric M (the metric that decides the best run)")
+        metric = args.metric
+        if not metric:  # one metric among the runs: that one, said so
+            metric = sole_metric(args.experiment, home)
+            print(f"mlops-nb: best by {metric!r}, the runs' only metric", file=sys.stderr)
         goal = "min" if args.min else "max" if args.max else None
-        run_id = best_run_id(args.metric, goal=goal, experiment=args.experiment, home=home)
+        run_id = best_run_id(metric, goal=goal, experiment=args.experiment, home=home)
     elif args.run_id:
         run_id = args.run_id
     else:
@@ -498,7 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and run.json; prints the folder")
     p.add_argument("run_id", nargs="?", help="run id or unique prefix")
     p.add_argument("--best", action="store_true", help="export the best run by --metric")
-    p.add_argument("--metric", help="with --best: the metric that decides")
+    p.add_argument("--metric", help="with --best: the metric that decides (default: the runs' "
+                                    "only metric, when they have one)")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
     goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")

@@ -201,14 +201,13 @@ class TrackMagics(Magics):
 
     def _export(self, args: Any) -> Any:
         """`%track export RUN_ID -o DIR` or `%track export --best --metric f1 [--min] -o DIR`."""
-        from .exporting import best_run_id, export_run
+        from .exporting import best_run_id, export_run, sole_metric
 
         t = self.tracker
         t.flush()
         if args.best:
-            if not args.metric:
-                raise MlopsNbError("%track export --best needs --metric M")
-            run_id = best_run_id(args.metric[-1], experiment=args.experiment, home=t.home,
+            metric = args.metric[-1] if args.metric else sole_metric(args.experiment, t.home)
+            run_id = best_run_id(metric, experiment=args.experiment, home=t.home,
                                  goal="min" if args.min else "max" if args.max else None)
         elif args.target:
             run_id = args.target

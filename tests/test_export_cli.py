@@ -93,6 +93,26 @@ def test_cli_names_the_metric_meant_and_a_target_that_is_neither_folder_nor_run(
         in capsys.readouterr().err
 
 
+def test_best_without_metric_takes_the_runs_only_metric_and_lists_several(tracked, capsys):
+    """`export --best` when every run has the one metric `r2`: asking for `--metric r2` was
+    a step with no choice in it. With several metrics the choice is the user's: they are
+    listed."""
+    tracked.run("alpha = 1.0\nr2 = 0.5")
+    tracked.run("alpha = 2.0\nr2 = 0.7")
+    tracked.flush()
+    home = str(tracked.tracker.home)
+    capsys.readouterr()
+    assert main(["--home", home, "export", "--best", "-o", "best"]) == EXIT_OK
+    assert "best by 'r2', the runs' only metric" in capsys.readouterr().err
+    assert json.loads(Path("best/run.json").read_text())["parameters"]["alpha"] == 2.0
+    tracked.run("alpha = 3.0\nr2 = 0.1\nval_loss = 0.3")
+    tracked.flush()
+    assert main(["--home", home, "export", "--best", "-o", "again"]) == EXIT_BAD_INPUT
+    assert "--best needs --metric M: the runs have 2 metrics ('r2', 'val_loss')" in \
+        capsys.readouterr().err
+    assert not Path("again").exists()
+
+
 def test_cli_reproduce_exits_1_when_a_metric_differs(tracked, capsys):
     Path("d.txt").write_text("3")
     tracked.run("f1 = float(open('d.txt').read())")

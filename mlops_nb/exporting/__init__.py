@@ -62,6 +62,23 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
     return write_export(export, out)
 
 
+def sole_metric(experiment: str | None = None,
+                home: str | os.PathLike[str] | None = None) -> str:
+    """The metric `--best` goes by when none is given: the one metric the runs have. With
+    several, which is best is the user's call: the error lists them."""
+    cols = _reader(home).run_columns(experiment).cols
+    known = [c.removeprefix("metrics.") for c, v in cols.items()
+             if c.startswith("metrics.") and any(x is not None for x in v)]
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        where = f" in experiment {experiment!r}" if experiment else ""
+        raise MlopsNbError(f"no run{where} has a metric to choose the best run by")
+    shown = ", ".join(repr(k) for k in known[:12]) + (", ..." if len(known) > 12 else "")
+    raise MlopsNbError(f"--best needs --metric M: the runs have {len(known)} metrics "
+                       f"({shown})")
+
+
 def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None = None,
                 home: str | os.PathLike[str] | None = None) -> str:
     """The id of the run with the best `metric` (max, or min for losses or goal='min')."""
