@@ -722,3 +722,30 @@ def test_a_sqlite_database_is_data_found_elsewhere_and_opened_read_only(
     check = sqlite3.connect(data / "houses.db")
     assert check.execute("select count(*) from t").fetchone()[0] == 3
     check.close()
+
+
+def test_a_sqlite_database_read_through_sqlalchemy(tracked, tmp_path, monkeypatch,
+                                                   tmp_path_factory):
+    """`create_engine("sqlite:///houses.db")`: SQLAlchemy's driver connects through
+    `sqlite3.dbapi2`, with the path made absolute, and the notebook never imports sqlite3;
+    the export redirected nothing and read an empty database made where it ran."""
+    pytest.importorskip("sqlalchemy")  # installed with mlflow, a test dependency
+    import sqlite3
+
+    nb = _notebook_folder(tmp_path, monkeypatch)
+    con = sqlite3.connect(nb / "houses.db")
+    con.execute("create table t (v real)")
+    con.executemany("insert into t values (?)", [(2.0,), (5.0,)])
+    con.commit()
+    con.close()
+    tracked.run("import pandas as pd\nfrom sqlalchemy import create_engine\n"
+                "engine = create_engine('sqlite:///houses.db')\n"
+                "df = pd.read_sql('select v from t', engine)")
+    tracked.run("score = float(df.v.sum())")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 7.0}
+    out = export_run(run.id, tmp_path / "exp")
+    assert "sqlite3" in json.loads((out / "run.json").read_text())["script"]["readers"]
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 7.0}

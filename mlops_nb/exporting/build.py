@@ -614,6 +614,10 @@ def assemble(b: _Build) -> Export:
                       for m in missing)
     own = {m.name.split(".")[0] for m in project}
     readers = [m for m in ("pandas", "numpy", "joblib", "sqlite3") if m in modules]
+    if "sqlite3" not in readers and any(  # a driver's (SQLAlchemy's) connect: not imported
+            str(r.get("via", "")).startswith("sqlite3.") for cell in sl.cells
+            for r in cell.runtime_reads):
+        readers.append("sqlite3")
     hoisted = list(b.hoisted)
     if _uses_name(b.bodies, "display"):
         hoisted.append(ast.ImportFrom(SUPPORT_MODULE, [ast.alias("display")], 0))
