@@ -168,6 +168,7 @@ def test_a_parameter_grid_loop_through_a_function_is_a_run_per_setting(iris):
         iris.ns["evaluate"]({"C": c, "fit_intercept": True}) for c in (0.001, 1.0)]
     assert kids[0].metrics["mean_acc"] < kids[1].metrics["mean_acc"]
     assert all("accuracy_score" in k.metrics for k in kids)  # the last fold, with its steps
+    assert all(next(iter(k.metrics)) == "mean_acc" for k in kids)  # the notebook's first
     _, verdict = verify(kids[0])
     assert verdict.metrics["mean_acc"]["reproduced"] == kids[0].metrics["mean_acc"]
 

@@ -34,6 +34,35 @@ def test_track_runs_is_a_compact_table(tracked, capsys):
     assert list(some["max_depth"]) == [4, 8]
 
 
+def test_a_dict_of_settings_is_shown_by_its_entries(tracked, capsys):
+    """`for params in ParameterGrid(grid):` made a run per setting whose one parameter was
+    the dict: the table's column, the plot's axis and each run's name read
+    `params={'learning_rate': 0.05, 'max_depth': 3}`. Each entry is a parameter of its own
+    (`params.max_depth`, sortable, filterable, plottable); the dict is kept in the record."""
+    tracked.run("from sklearn.model_selection import ParameterGrid\n"
+                "cfg = {'scale': 2.0, 'name': 'base'}")
+    tracked.run("for params in ParameterGrid({'max_depth': [3, None], 'lr': [0.1]}):\n"
+                "    depth = params['max_depth'] or 10\n"
+                "    score = cfg['scale'] * params['lr'] * depth")
+    tracked.flush()
+    df = tracked.run("%track runs").result
+    assert {"max_depth", "score"} <= set(df.columns) and "params" not in df.columns
+    assert list(df["name"]) == ["run · max_depth=3", "run · max_depth=None"]
+    full = tracked.run("%track runs --all").result
+    assert full["params.params.max_depth"].iloc[0] == 3
+    assert full["params.params"].iloc[0] == {"lr": 0.1, "max_depth": 3}  # kept as it was
+    tracked.run("score = cfg['scale'] * 2")  # a cell's own dict of settings too
+    tracked.flush()
+    full = tracked.run("%track runs --all").result
+    assert full["params.cfg.scale"].iloc[-1] == 2.0 and full["params.cfg.name"].iloc[-1] == \
+        "base"
+    capsys.readouterr()
+    home = str(tracked.tracker.home)
+    assert main(["--home", home, "runs", "--filter", "max_depth>=3", "--format", "csv"]) == \
+        EXIT_OK
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2  # header and one run
+
+
 def test_track_runs_bad_filter_says_why(tracked, capsys):
     make_runs(tracked)
     assert tracked.run("%track runs -f max_dept>2").result is None

@@ -209,6 +209,10 @@ def recorded_iterations(ctx: CellContext, ns: dict[str, Any]) -> list[dict[str, 
         drop_marked(ctx)
     elif ctx.iterations:
         _file_bound_metrics(ctx, ns, ctx.iterations[-1])
+    if ctx.loop_metrics:  # the names the notebook gave first, as a cell's own run has them
+        for it in ctx.iterations:
+            mine = {k: v for k, v in it["metrics"].items() if k in ctx.loop_metrics}
+            it["metrics"] = {**mine, **it["metrics"]}
     return ctx.iterations if len(ctx.iterations) > 1 else []
 
 

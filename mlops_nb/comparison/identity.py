@@ -370,10 +370,14 @@ def plan_of(params: dict[str, LogicalParam], n: int) -> ParamPlan:
     constant: dict[str, Any] = {}
     folded: dict[str, Any] = {}
     present: dict[str, int] = {}
+    # A dict of settings whose entries are parameters of their own (store/index.settings:
+    # `params.max_depth` of a ParameterGrid loop's `params`) is shown by its entries only.
+    prefixes = {src[:i] for p in params.values() for src in p.sources
+                for i, ch in enumerate(src) if ch == "." and i > len(PARAM)}
     for key, p in params.items():
         set_in = int(np.count_nonzero(p.coded.codes >= 0))
         present[key] = set_in
-        if not set_in:
+        if not set_in or (prefixes and any(src in prefixes for src in p.sources)):
             continue
         if p.coded.distinct() > 1:
             columns.append(key)

@@ -28,8 +28,9 @@ from .columnar import STR, Column, decode_columns, encode_columns
 from .storage import atomic_write_bytes
 
 # 2: the data digest covers input data only; 3: model, params_none; 4: typed columns
-# (msgpack), every cell run's id and direct deps, problems met summarising the segment
-INDEX_SCHEMA = 4
+# (msgpack), every cell run's id and direct deps, problems met summarising the segment;
+# 5: a dict of settings' entries as columns of their own (`settings`)
+INDEX_SCHEMA = 5
 CELL_COLUMNS = ("id", "seq", "execution_count", "deps", "lineage")
 
 # Fixed columns of the runs table, in display order; params.* and metrics.* follow.
@@ -88,14 +89,33 @@ def summary_row(cr: CellRun) -> dict[str, Any]:
     model = run_model(cr)
     if model is not None:
         row["model"] = model
-    nones = [k for k, v in params.items() if v is None]
+    shown = {k: shown_value(v) for k, v in params.items()}
+    for k, v in params.items():
+        for sub, x in settings(v):  # `params.max_depth` of a ParameterGrid loop's `params`
+            shown.setdefault(f"{k}.{sub}", x)
+    nones = [k for k, v in shown.items() if v is None]
     if nones:  # a None value and an unset parameter both pad to None in the columns
         row["params_none"] = nones
-    for k, v in params.items():
-        row["params." + k] = shown_value(v)
+    for k, v in shown.items():
+        row["params." + k] = v
     for k, v in cr.metrics.items():
         row["metrics." + k] = v
     return row
+
+
+_SETTING_TYPES = (bool, int, float, str, type(None))
+_MAX_SETTINGS = 20
+
+
+def settings(value: Any) -> list[tuple[str, Any]]:
+    """The entries of a parameter that is a small dict of plain settings (`params` of `for
+    params in ParameterGrid(grid):`, `cfg = {"depth": 3, "lr": 0.1}`), each a column of its
+    own beside the dict, so runs sort, filter and plot by `params.max_depth`; else none."""
+    if type(value) is not dict or not 0 < len(value) <= _MAX_SETTINGS:
+        return []
+    if not all(type(k) is str and type(v) in _SETTING_TYPES for k, v in value.items()):
+        return []
+    return list(value.items())
 
 
 def run_model(cr: CellRun) -> str | None:
