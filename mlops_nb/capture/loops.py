@@ -20,7 +20,7 @@ from typing import Any
 from .analysis import is_plain_literal
 from .context import CellContext
 from .rng import RngWatcher
-from .sweeps import bound_names, loop_value, sweep_loop_metrics, sweep_loop_targets, sweep_loops
+from .sweeps import bound_names, loop_value, sweep_loop_metrics, sweep_loop_targets
 from .values import jsonable, metric_value, numeric_scalar
 
 
@@ -133,12 +133,12 @@ def drop_marked(ctx: CellContext) -> None:
     ctx.iterations = [it for it in ctx.iterations if not it.get("marked")]
 
 
-def rewrite_sweeps(tree: ast.Module, loop_metrics: list[str]) -> int:
-    """Make the cell's sweep loops whose bodies bind any of `loop_metrics` iterate through
-    `sweep`. Returns how many loops were rewritten."""
-    wanted = set(loop_metrics)
+def rewrite_sweeps(found: list[ast.For], metrics: list[str]) -> int:
+    """Make the cell's sweep loops (`sweeps.sweep_loops`) whose bodies bind any of `metrics`
+    iterate through `sweep`. Returns how many loops were rewritten."""
+    wanted = set(metrics)
     count = 0
-    for loop in sweep_loops(tree):
+    for loop in found:
         if wanted.intersection(n for stmt in loop.body for n in bound_names(stmt)):
             rewritten = _through_sweep(loop.iter)
             try:  # what IPython compiles next must compile: else the loop stays as written

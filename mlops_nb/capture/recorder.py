@@ -66,7 +66,7 @@ from .project_modules import ProjectModules
 from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
 from .run_scripts import with_run_scripts
-from .sweeps import may_sweep, sweep_loop_metrics, sweep_loop_targets
+from .sweeps import loop_metrics, loop_targets, may_sweep, sweep_loops
 from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
@@ -208,11 +208,12 @@ class Tracker:
         `loops.sweep`, which tells `_sweep_end` each iteration's end: a run per iteration of
         `for lr in lrs: val_loss = train(lr)` with no metric function called."""
         try:
-            metrics = sweep_loop_metrics(tree)
+            found = sweep_loops(tree)
+            metrics = loop_metrics(found)
             if not metrics:
                 return
-            ctx.loop_names, ctx.loop_metrics = sweep_loop_targets(tree), metrics
-            if rewrite_sweeps(tree, metrics):
+            ctx.loop_names, ctx.loop_metrics = loop_targets(found), metrics
+            if rewrite_sweeps(found, metrics):
                 loops.SWEEP_HOOKS[0] = (self._sweep_begin, self._sweep_end,
                                         self._sweep_overflow)
         except Exception as exc:  # the loop runs as written

@@ -149,29 +149,52 @@ def sweep_loops(code: str | ast.AST) -> list[ast.For]:
         tree = code
     loops: list[ast.For] = []
     body = tree.body if isinstance(tree, ast.Module) else [tree]
-    stack: list[ast.AST] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
-    while stack:
+    stack: list[ast.stmt] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
+    while stack:  # statements only: a loop is never inside an expression
         node = stack.pop(0)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        if type(node) not in _COMPOUND:  # most statements: nothing inside to look at
             continue
         if isinstance(node, ast.For) and is_sweep(node):
             loops.append(node)
-        stack.extend(ast.iter_child_nodes(node))
+        for name in _STATEMENT_LISTS:
+            inner = getattr(node, name, None)
+            if inner:
+                stack.extend(inner)
+        for handler in getattr(node, "handlers", ()) or ():
+            stack.extend(handler.body)
+        for case in getattr(node, "cases", ()) or ():
+            stack.extend(case.body)
     return loops
+
+
+# The statement lists a compound statement holds, and the statements that hold them (not a
+# function's or class's body: its loops run when it is called).
+_STATEMENT_LISTS = ("body", "orelse", "finalbody")
+_COMPOUND = frozenset({ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith,
+                       ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ()),
+                       *((ast.Match,) if hasattr(ast, "Match") else ())})
 
 
 def sweep_loop_targets(code: str | ast.AST) -> list[str]:
     """Names bound by the cell's sweep loops, in order."""
-    return list(dict.fromkeys(n for loop in sweep_loops(code) for n in _targets(loop)))
+    return loop_targets(sweep_loops(code))
+
+
+def loop_targets(loops: list[ast.For]) -> list[str]:
+    return list(dict.fromkeys(n for loop in loops for n in _targets(loop)))
 
 
 def sweep_loop_metrics(code: str | ast.AST) -> list[str]:
     """Metric-named variables the bodies of the cell's sweep loops bind, in order: what an
     iteration computed without a metric function scikit-learn's autolog sees (`auc =
     evaluate(params, df)`, a mean over folds of the `roc_auc_score` calls it does see)."""
+    return loop_metrics(sweep_loops(code))
+
+
+def loop_metrics(loops: list[ast.For]) -> list[str]:
     from ..metrics import is_metric_name
 
-    names = [n for loop in sweep_loops(code) for stmt in loop.body for n in bound_names(stmt)]
+    names = [n for loop in loops for stmt in loop.body for n in bound_names(stmt)]
     return [n for n in dict.fromkeys(names) if is_metric_name(n)]
 
 
