@@ -625,7 +625,9 @@ def assemble(b: _Build) -> Export:
     plan = ScriptPlan(_docstring(target, b.session), hoisted, b.params, b.data_files, b.cells,
                       metrics, models, RNG_FILE, b.future, readers=readers,
                       secrets=b.secret_env, lib_dir=LIB_DIR if project else None,
-                      autolog=autolog, param_text=b.param_text, rng=bool(b.rng_states))
+                      autolog=autolog, param_text=b.param_text, rng=bool(b.rng_states),
+                      cross_validated=[n for n, est in (target.estimators or {}).items()
+                                       if isinstance(est, dict) and est.get("cross_validated")])
     script = render(plan)
     extra = ["xxhash"] if b.data_files else []
     reqs = requirements([m for m in modules if m not in own], _packages(b.session), extra,

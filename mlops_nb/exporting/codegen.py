@@ -91,6 +91,7 @@ class ScriptPlan:
     autolog: bool = False  # the support module needs _mlops_autolog.py
     param_text: dict[str, str] = field(default_factory=dict)  # name -> the notebook's line
     rng: bool = False  # restores RNG states (rng_states.json must be beside it)
+    cross_validated: list[str] = field(default_factory=list)  # what the run only CV'd
 
 
 @dataclass
@@ -257,6 +258,7 @@ def _config(plan: ScriptPlan, flags: dict[str, str]) -> dict[str, Any]:
         "readers": list(plan.readers),
         "metrics": list(plan.metrics),
         "models": list(plan.models),
+        "cross_validated": list(plan.cross_validated),
         "secrets": list(plan.secrets),
         "rng": plan.rng,
         "autolog": plan.autolog,

@@ -876,7 +876,13 @@ def finish(namespace):
     if args.save_model:
         models = [namespace[n] for n in _run.config.get("models") or [] if n in namespace]
         if not models:
-            print("no fitted model was recorded for this run; nothing saved", file=sys.stderr)
+            judged = _run.config.get("cross_validated") or []
+            if judged:
+                print("this run cross-validated " + ", ".join(judged) + ", and cross-validation "
+                      "fits copies it does not keep: no fitted model to save", file=sys.stderr)
+            else:
+                print("no fitted model was recorded for this run; nothing saved",
+                      file=sys.stderr)
             raise SystemExit(4)
         save_model(models[-1], args.save_model)
     print(text)
