@@ -674,6 +674,17 @@ def test_a_zip_archive_its_member_and_a_walked_folder(tracked, tmp_path, monkeyp
     assert run_fresh(away, tmp_path_factory) == {"score": 1331.0}
 
 
+def _database(path: Path, values: list[float]) -> None:
+    """A SQLite file with one table `t (v real)` holding `values`."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("create table t (v real)")
+    con.executemany("insert into t values (?)", [(v,) for v in values])
+    con.commit()
+    con.close()
+
+
 def test_a_sqlite_database_is_data_found_elsewhere_and_opened_read_only(
         tracked, tmp_path, monkeypatch, tmp_path_factory):
     """`sqlite3.connect(DB)` opens the file in C, not through `open`: the database was no
@@ -683,11 +694,7 @@ def test_a_sqlite_database_is_data_found_elsewhere_and_opened_read_only(
 
     data = tmp_path / "data"
     data.mkdir()
-    con = sqlite3.connect(data / "houses.db")
-    con.execute("create table t (v real)")
-    con.executemany("insert into t values (?)", [(1.5,), (2.5,), (4.0,)])
-    con.commit()
-    con.close()
+    _database(data / "houses.db", [1.5, 2.5, 4.0])
     _notebook_folder(tmp_path, monkeypatch)
     tracked.run("import sqlite3, os\nimport pandas as pd\nDB = os.path.join('..', 'data', "
                 "'houses.db')")
@@ -730,14 +737,7 @@ def test_a_sqlite_database_read_through_sqlalchemy(tracked, tmp_path, monkeypatc
     `sqlite3.dbapi2`, with the path made absolute, and the notebook never imports sqlite3;
     the export redirected nothing and read an empty database made where it ran."""
     pytest.importorskip("sqlalchemy")  # installed with mlflow, a test dependency
-    import sqlite3
-
-    nb = _notebook_folder(tmp_path, monkeypatch)
-    con = sqlite3.connect(nb / "houses.db")
-    con.execute("create table t (v real)")
-    con.executemany("insert into t values (?)", [(2.0,), (5.0,)])
-    con.commit()
-    con.close()
+    _database(_notebook_folder(tmp_path, monkeypatch) / "houses.db", [2.0, 5.0])
     tracked.run("import pandas as pd\nfrom sqlalchemy import create_engine\n"
                 "engine = create_engine('sqlite:///houses.db')\n"
                 "df = pd.read_sql('select v from t', engine)")
