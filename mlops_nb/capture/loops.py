@@ -8,6 +8,12 @@ so iteration k can be replayed from where iteration k-1 ended.
 
 A loop variable may hold a model (`for name, model in models.items():`): the iteration keeps
 its class and hyper-parameters, by which the export finds that item of the loop again.
+
+Metrics come from two places: autolog's calls and `log_metric` (`note_iteration`, as they
+happen), and the metric-named variables the loop's body binds (`val_loss = train(lr)`), read
+when an iteration ends. For the second, a sweep loop binding such a variable iterates in the
+kernel through `sweep`, which the recorder put in place of its iterable in IPython's parse of
+the cell (`rewrite_sweeps`): the only way to see an iteration end without tracing.
 """
 
 from __future__ import annotations
