@@ -281,3 +281,19 @@ def test_payload_text_is_strict_json_even_with_a_lone_surrogate():
     assert json.loads(_dumps(value)) == value
     odd = {"data": {"notebook": ["caf\udcff.ipynb"]}}  # os.fsdecode of a non-UTF-8 name
     assert json.loads(_dumps(odd)) == odd
+
+
+def test_a_parameter_named_like_a_column_says_it_is_one(tracked):
+    """A loop's `name` (`for name, model in models.items():`) and a `model` string beside a
+    fitted model's class: the view had two headers reading "name" and two reading "model"."""
+    tracked.run("from sklearn.linear_model import LinearRegression\nimport numpy as np\n"
+                "X = np.arange(8.0).reshape(-1, 1)\ny = 2 * X[:, 0]")
+    for i, label in enumerate(("first", "second")):
+        tracked.run(f"name = {label!r}\nmodel = 'lin'\nm = LinearRegression().fit(X, y)\n"
+                    f"r2 = m.score(X, y) - {i} / 10")
+    tracked.flush()
+    p = mnb.compare(metric="r2").payload
+    labels = [c["label"] for c in p["columns"]]
+    assert labels.count("name") == 1 and labels.count("model") == 1
+    assert {"params.name", "params.model"} <= set(labels)
+    assert len(labels) == len(set(labels))

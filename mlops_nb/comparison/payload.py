@@ -66,6 +66,14 @@ def columns_spec(cmp: Comparison) -> list[dict[str, Any]]:
                          "hidden": hidden})
     if cmp.verdicts or cmp.tied:  # "tied with best within noise" shows in the same column
         cols.append({"key": "verdict", "label": "verdict", "kind": "info"})
+    # A parameter or metric named like another column (a loop's `name`, a `model` string)
+    # says which it is, as the CLI's table does: two headers reading "name" were one too many.
+    seen: dict[str, int] = {}
+    for col in cols:
+        seen[col["label"]] = seen.get(col["label"], 0) + 1
+    for col in cols:
+        if seen[col["label"]] > 1 and col["kind"] in ("param", "metric"):
+            col["label"] = ("params." if col["kind"] == "param" else "metrics.") + col["label"]
     return cols
 
 
