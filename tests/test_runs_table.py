@@ -171,3 +171,15 @@ def test_cli_number_column_has_one_format(tracked, capsys):
     out = capsys.readouterr().out
     assert "5.91000e-4" in out and "4.31678e-3" in out and "1.23000e-2" in out
     assert "0.00431678" not in out
+
+
+def test_a_parameter_one_run_of_a_model_set_tells_it_from_another(tracked):
+    """A loop's Pipeline with `name=logreg` and a Pipeline fitted later without that
+    parameter were both "Pipeline" plus a short id: not set is a value for names too."""
+    tracked.run("from sklearn.linear_model import LinearRegression\nimport numpy as np\n"
+                "X = np.arange(8.0).reshape(-1, 1)\ny = 2 * X[:, 0]")
+    tracked.run("variant = 'a'\nm = LinearRegression().fit(X, y)\nr2 = m.score(X, y)")
+    tracked.run("m2 = LinearRegression().fit(X, y)\nr2 = m2.score(X, y) - 0.5")
+    tracked.flush()
+    df = tracked.run("%track runs").result
+    assert list(df["name"]) == ["LinearRegression · variant=a", "LinearRegression"]

@@ -442,15 +442,17 @@ def _distinguishing(groups: np.ndarray, heads: list[str | None], plan: ParamPlan
     out: dict[str | None, list[str]] = {m: [] for m in heads}
     for key in plan.columns:
         c = plan.params[key].coded
-        sel = c.codes >= 0
-        width = len(c.uniques) or 1
-        pairs = groups[sel] * width + c.codes[sel]
+        # not set is a value too: `name=logreg` tells a loop's Pipeline from one fitted
+        # later without it (each run's name shows only what it set)
+        width = len(c.uniques) + 1
+        pairs = groups * width + (c.codes + 1)
         if width * len(heads) <= 4 * len(pairs) + 1024:  # a table of (model, value) seen
             seen = np.bincount(pairs, minlength=width * len(heads)) > 0
             counts = seen.reshape(len(heads), width).sum(axis=1)
         else:
             counts = np.bincount(np.unique(pairs) // width, minlength=len(heads))
-        for g in np.flatnonzero(counts > 1).tolist():
+        set_in = np.bincount(groups[c.codes >= 0], minlength=len(heads)) > 0
+        for g in np.flatnonzero((counts > 1) & set_in).tolist():
             out[heads[g]].append(plan.params[key].label)
     return out
 
