@@ -323,6 +323,14 @@ def test_15d_a_credential_nothing_reads_does_not_make_the_script_ask_for_it(trac
     assert "HUB_TOKEN = _mnb.secret('HUB_TOKEN')" in src and "API_KEY" not in src
     refused = run_script(out, cwd=Path.cwd() / "w")
     assert refused.returncode == 2 and "HUB_TOKEN" in refused.stderr
+    # a `%run -i` script reads the namespace where no name in the script shows it: its replay
+    # is handed `globals()`, and nothing is left out
+    Path("uses_key.py").write_text("key_len = len(API_KEY)\n")
+    tracked.run("%run -i uses_key.py")
+    tracked.run("score = SEED + key_len")
+    out = export_run(runs_of(tracked)[-1].id, Path.cwd() / "exp3")
+    assert "API_KEY = os.environ.get('WANDB_API_KEY', _mnb.secret('WANDB_API_KEY'))" in \
+        (out / "train.py").read_text()
 
 
 def test_15b_an_untranslatable_magic_refuses_and_names_the_line(tracked):
