@@ -190,6 +190,9 @@ def model_record(model: Any) -> dict[str, Any]:
     return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
 
 
+_UNSEEN = object()  # a variable not looked at yet in this cell
+
+
 def _file_bound_metrics(ctx: CellContext, ns: dict[str, Any],
                         it: dict[str, Any] | None) -> None:
     """File under iteration `it` the metric-named variables the loop body bound in it
@@ -203,9 +206,6 @@ def _file_bound_metrics(ctx: CellContext, ns: dict[str, Any],
         ctx.loop_metric_seen[name] = value
         if it is not None and numeric_scalar(value) is not None:
             it["metrics"].setdefault(name, metric_value(value)[0])
-
-
-_UNSEEN = object()
 
 
 def recorded_iterations(ctx: CellContext, ns: dict[str, Any]) -> list[dict[str, Any]]:

@@ -266,8 +266,8 @@ class Tracker:
     def unpatch(self) -> None:
         if autolog.STATE.sink == self._on_autolog:
             autolog.STATE.sink = None
-        hooks = loops.SWEEP_HOOKS[0]
-        if hooks is not None and hooks[1] == self._sweep_end:
+        installed = loops.SWEEP_HOOKS[0]
+        if installed is not None and installed[1] == self._sweep_end:
             loops.SWEEP_HOOKS[0] = None
         self.patcher.unpatch()
 

@@ -62,13 +62,17 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str], *,
     return write_export(export, out)
 
 
+def _known_metrics(cols: dict[str, Any]) -> list[str]:
+    """The metrics some run of these columns has a value for."""
+    return [c.removeprefix("metrics.") for c, v in cols.items()
+            if c.startswith("metrics.") and any(x is not None for x in v)]
+
+
 def sole_metric(experiment: str | None = None,
                 home: str | os.PathLike[str] | None = None) -> str:
     """The metric `--best` goes by when none is given: the one metric the runs have. With
     several, which is best is the user's call: the error lists them."""
-    cols = _reader(home).run_columns(experiment).cols
-    known = [c.removeprefix("metrics.") for c, v in cols.items()
-             if c.startswith("metrics.") and any(x is not None for x in v)]
+    known = _known_metrics(_reader(home).run_columns(experiment).cols)
     if len(known) == 1:
         return known[0]
     if not known:
@@ -89,8 +93,7 @@ def best_run_id(metric: str, *, goal: str | None = None, experiment: str | None 
     cols = _reader(home).run_columns(experiment).cols
     values = cols.get(f"metrics.{name}")
     if not values:
-        known = [c.removeprefix("metrics.") for c, v in cols.items()
-                 if c.startswith("metrics.") and v]
+        known = _known_metrics(cols)
         where = f" in experiment {experiment!r}" if experiment else ""
         raise MlopsNbError(unknown_metric(name, known, where))
     tied = best_positions(values, goal)

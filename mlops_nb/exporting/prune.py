@@ -200,22 +200,22 @@ def drop_unused_secrets(bodies: list[list[ast.stmt]]) -> None:
     redacted value made `train.py` refuse to start without the environment variable. Such a
     binding goes when it only reads text and the environment (no call that could act) and no
     statement of the script, function bodies included, reads the name."""
-    loads: dict[str, int] = {}
+    loads: set[str] = set()
     for body in bodies:
         for stmt in body:
             for node in ast.walk(stmt):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                    loads[node.id] = loads.get(node.id, 0) + 1
+                    loads.add(node.id)
                     if node.id in ("globals", "locals", "vars", "exec", "eval"):
                         return
     for i, body in enumerate(bodies):
         bodies[i] = [stmt for stmt in body if not _unread_secret(stmt, loads)]
 
 
-def _unread_secret(stmt: ast.stmt, loads: dict[str, int]) -> bool:
+def _unread_secret(stmt: ast.stmt, loads: set[str]) -> bool:
     if not (isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets)):
         return False
-    if any(loads.get(t.id) for t in stmt.targets):  # type: ignore[attr-defined]
+    if any(t.id in loads for t in stmt.targets):  # type: ignore[attr-defined]
         return False
     held = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Constant)
             and isinstance(n.value, str) and redact.REDACTED in n.value]
