@@ -294,6 +294,17 @@ class SessionLog:
         if cr.is_run:
             cr.effective_params = {name: value for name, (_, value) in entry.params.items()}
             cr.effective_data = {name: value for name, (_, value) in entry.data.items()}
+            if cr.iteration is not None and cr.estimators:
+                _own_models(cr)
+
+
+def _own_models(cr: CellRun) -> None:
+    """A loop iteration's models are its own: the hyper-parameters of its loop's cell run
+    under their names are the loop's last model's (`m.max_features` of a forest beside this
+    iteration's logistic regression)."""
+    prefixes = tuple(f"{name}." for name in cr.estimators)
+    cr.effective_params = {k: v for k, v in (cr.effective_params or {}).items()
+                           if k in cr.params or not k.startswith(prefixes)}
 
     def closure(self, seq: int) -> list[int]:
         """Seqs of every cell run that `seq` depends on, transitively, in execution order."""

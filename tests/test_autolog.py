@@ -16,6 +16,7 @@ from mlops_nb.capture import autolog
 from mlops_nb.errors import MlopsNbError
 from mlops_nb.exporting import export_run
 from mlops_nb.reproduction import reproduce
+from mlops_nb.store.index import run_model
 from mlops_nb.store.reader import StoreReader
 
 DATA = """from sklearn.datasets import load_iris
@@ -132,7 +133,12 @@ def test_loop_over_parameters_is_one_run_per_iteration_with_its_model(iris):
              "    print(accuracy_score(y_test, model.predict(X_test)))")
     log = log_of(iris)
     kids = [cr for cr in log if cr.parent is not None]
-    assert [k.params for k in kids] == [{"C": 0.01}, {"C": 1.0}]
+    assert [{n: v for n, v in k.params.items() if "." not in n} for k in kids] == [
+        {"C": 0.01}, {"C": 1.0}]
+    # each iteration's own model, not the loop's last one the cell's run holds
+    assert [k.params["model.C"] for k in kids] == [0.01, 1.0]
+    assert [k.estimators["model"]["class"].rsplit(".", 1)[-1] for k in kids] == [
+        "LogisticRegression"] * 2
     assert all("accuracy_score" in k.metrics for k in kids)
     assert kids[0].metrics["accuracy_score"] < kids[1].metrics["accuracy_score"]
     assert all(k.metric_models == {"accuracy_score": "model"} for k in kids)
@@ -532,6 +538,11 @@ def _kids(sh):
     return [cr for cr in log_of(sh) if cr.parent is not None]
 
 
+def _own(kid):
+    """An iteration's loop values: its parameters but its models' (`m.C`)."""
+    return {n: v for n, v in kid.params.items() if "." not in n}
+
+
 def test_range_sweep_is_one_run_per_value_and_exports_that_value(iris):
     iris.run("from sklearn.tree import DecisionTreeClassifier\n"
              "train_acc, test_acc = [], []\n"
@@ -542,7 +553,8 @@ def test_range_sweep_is_one_run_per_value_and_exports_that_value(iris):
              "    test_acc.append(tree.score(X_test, y_test))\n"
              "assert len(test_acc) == 4  # a plot of every value, after the sweep")
     kids = _kids(iris)
-    assert [k.params for k in kids] == [{"depth": d} for d in range(1, 5)]
+    assert [_own(k) for k in kids] == [{"depth": d} for d in range(1, 5)]
+    assert [k.params["tree.max_depth"] for k in kids] == [1, 2, 3, 4]
     names = {"DecisionTreeClassifier_score_X_train", "DecisionTreeClassifier_score_X_test"}
     assert all(set(k.metrics) == names for k in kids)
     assert [k.metrics["DecisionTreeClassifier_score_X_test"] for k in kids] == \
@@ -556,23 +568,53 @@ def test_range_sweep_is_one_run_per_value_and_exports_that_value(iris):
     assert saved_model(target).max_depth == 2
 
 
+def test_each_iteration_has_the_model_its_body_fitted(iris):
+    """`m = Model(...).fit(...)` inside a sweep: each iteration's run has the model its body
+    fitted, with that model's hyper-parameters. It showed none, and through its loop's cell
+    run the loop's last model's (`m.C=0.5` beside the tree's iteration), which no table could
+    tell from its own."""
+    iris.run("from sklearn.tree import DecisionTreeClassifier\n"
+             "for name in ['tree', 'logreg']:\n"
+             "    m = (DecisionTreeClassifier(max_depth=2, random_state=0) if name == 'tree'\n"
+             "         else LogisticRegression(C=0.5, max_iter=300))\n"
+             "    m.fit(X_train, y_train)\n"
+             "    print(name, accuracy_score(y_test, m.predict(X_test)))")
+    kids = _kids(iris)
+    assert [_own(k) for k in kids] == [{"name": "tree"}, {"name": "logreg"}]
+    assert [run_model(k) for k in kids] == ["DecisionTreeClassifier", "LogisticRegression"]
+    tree, logreg = (k.effective_params for k in kids)
+    assert tree["m.max_depth"] == 2 and "m.C" not in tree
+    assert logreg["m.C"] == 0.5 and "m.max_depth" not in logreg
+    _, verdict = verify(kids[0])
+    assert verdict.metrics["accuracy_score"]["reproduced"] == kids[0].metrics["accuracy_score"]
+    # a loop seen through `loops.sweep` (a metric no function computed) likewise
+    iris.run("from sklearn.linear_model import Ridge\n"
+             "for a in [0.1, 10.0]:\n"
+             "    r = Ridge(alpha=a).fit(X_train, y_train)\n"
+             "    val_mse = float(((r.predict(X_test) - y_test) ** 2).mean())")
+    kids = _kids(iris)[2:]
+    assert [(k.params["a"], k.params["r.alpha"], run_model(k)) for k in kids] == [
+        (0.1, 0.1, "Ridge"), (10.0, 10.0, "Ridge")]
+
+
 def test_numpy_enumerate_zip_and_set_params_sweeps(iris):
     iris.run("import numpy as np\n"
              "for C in np.logspace(-2, 1, 3):\n"
              "    m = LogisticRegression(C=C, max_iter=300).fit(X_train, y_train)\n"
              "    print(m.score(X_test, y_test))")
-    assert [k.params for k in _kids(iris)] == [{"C": float(c)} for c in np.logspace(-2, 1, 3)]
+    assert [_own(k) for k in _kids(iris)] == [{"C": float(c)} for c in np.logspace(-2, 1, 3)]
     verify(_kids(iris)[0], "e1")
     iris.run("for i, c in enumerate([0.05, 5.0]):\n"
              "    clf.set_params(C=c).fit(X_train, y_train)\n"
              "    print(accuracy_score(y_test, clf.predict(X_test)))")
     kids = _kids(iris)[3:]
-    assert [k.params for k in kids] == [{"i": 0, "c": 0.05}, {"i": 1, "c": 5.0}]
+    assert [_own(k) for k in kids] == [{"i": 0, "c": 0.05}, {"i": 1, "c": 5.0}]
+    assert [k.params["clf.C"] for k in kids] == [0.05, 5.0]  # set_params: the same object
     verify(kids[1], "e2")
     iris.run("for a, it in zip([0.1, 1.0], [100, 300]):\n"
              "    m = LogisticRegression(C=a, max_iter=it).fit(X_train, y_train)\n"
              "    print(m.score(X_test, y_test))")
-    assert [k.params for k in _kids(iris)[5:]] == [{"a": 0.1, "it": 100}, {"a": 1.0, "it": 300}]
+    assert [_own(k) for k in _kids(iris)[5:]] == [{"a": 0.1, "it": 100}, {"a": 1.0, "it": 300}]
 
 
 def test_nested_sweep_with_an_inner_epoch_loop(iris):
@@ -583,7 +625,8 @@ def test_nested_sweep_with_an_inner_epoch_loop(iris):
              "        sgd.partial_fit(X_train, y_train, classes=[0, 1, 2])\n"
              "        print(epoch, sgd.score(X_test, y_test))")
     kids = _kids(iris)
-    assert [k.params for k in kids] == [{"alpha": 1e-4}, {"alpha": 1e-2}]
+    assert [_own(k) for k in kids] == [{"alpha": 1e-4}, {"alpha": 1e-2}]
+    assert [k.params["sgd.alpha"] for k in kids] == [1e-4, 1e-2]
     assert kids[1].metrics["SGDClassifier_score"] == iris.ns["sgd"].score(
         iris.ns["X_test"], iris.ns["y_test"])
     verify(kids[0])
@@ -596,8 +639,8 @@ def test_sweep_loops_are_found_under_track_and_inside_an_if(iris, monkeypatch):
     from mlops_nb.capture import loops
 
     parsed: list[str] = []
-    real = loops.sweep_loop_targets
-    monkeypatch.setattr(loops, "sweep_loop_targets",
+    real = loops.sweep_loops
+    monkeypatch.setattr(loops, "sweep_loops",
                         lambda code: parsed.append(code) or real(code))
     iris.run("acc = accuracy_score(y_test, clf.predict(X_test))\nclf.score(X_test, y_test)")
     assert last_run(iris).metrics and parsed == []
@@ -605,12 +648,12 @@ def test_sweep_loops_are_found_under_track_and_inside_an_if(iris, monkeypatch):
              "for C in [0.05, 5.0]:\n"
              "    m = LogisticRegression(C=C, max_iter=300).fit(X_train, y_train)\n"
              "    print(m.score(X_test, y_test))")
-    assert [k.params for k in _kids(iris)] == [{"C": 0.05}, {"C": 5.0}]
+    assert [_own(k) for k in _kids(iris)] == [{"C": 0.05}, {"C": 5.0}]
     iris.run("if True:\n"
              "    for depth in [0.1, 1.0]:\n"
              "        m = LogisticRegression(C=depth, max_iter=300).fit(X_train, y_train)\n"
              "        print(m.score(X_test, y_test))")
-    assert [k.params for k in _kids(iris)[2:]] == [{"depth": 0.1}, {"depth": 1.0}]
+    assert [_own(k) for k in _kids(iris)[2:]] == [{"depth": 0.1}, {"depth": 1.0}]
     assert len(parsed) == 2  # once for each cell with a loop, at its first metric
 
 

@@ -45,6 +45,9 @@ class CellContext:
     # Metric-named variables the sweep loops' bodies bind (`auc = evaluate(params)`), and the
     # object each held when last filed under an iteration (loops.py)
     loop_metrics: list[str] = field(default_factory=list)
+    # Variables the sweep loops' bodies may hold each iteration's model in (`m = Ridge(alpha=a)
+    # .fit(...)`): read into the iteration at its metrics, so it has its own hyper-parameters
+    loop_models: list[str] = field(default_factory=list)
     loop_metric_seen: dict[str, Any] = field(default_factory=dict)
     sweep_overflow: bool = False  # a rewritten loop ran past loops.MAX_SWEEP_ITERATIONS
     thread: int = 0  # the thread the cell runs on, and the threads alive when it started

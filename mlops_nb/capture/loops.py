@@ -26,7 +26,7 @@ from typing import Any
 from .analysis import is_plain_literal
 from .context import CellContext
 from .rng import RngWatcher
-from .sweeps import bound_names, loop_value, sweep_loop_metrics, sweep_loop_targets
+from .sweeps import bound_names, loop_metrics, loop_models, loop_targets, loop_value, sweep_loops
 from .values import jsonable, metric_value, numeric_scalar
 
 
@@ -65,9 +65,10 @@ def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
             tree = ast.parse(code())
         except (SyntaxError, ValueError):
             tree = ast.Module([], [])
-        ctx.loop_names = sweep_loop_targets(tree)
+        found = sweep_loops(tree)
+        ctx.loop_names = loop_targets(found)
         if ctx.loop_names:
-            ctx.loop_metrics = sweep_loop_metrics(tree)
+            ctx.loop_metrics, ctx.loop_models = loop_metrics(found), loop_models(found)
     if not ctx.loop_names:
         return None
     values = {n: loop_value(ns[n]) for n in ctx.loop_names if n in ns}
@@ -80,11 +81,29 @@ def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
     if cur is None or cur["which"] != which:
         if not ended:
             _file_bound_metrics(ctx, ns, cur)  # what the iteration that ended bound
+        if cur is not None:  # its models are not kept alive for the rest of the loop
+            cur["held"] = {}
         cur = {"which": which, "loop": literal, "models": {n: model_record(v)
                                                        for n, v in models.items()},
-               "metrics": {}, "rng_after": None, "marked": ended}
+               "metrics": {}, "rng_after": None, "marked": ended, "held": {}}
         ctx.iterations.append(cur)
+    if ctx.loop_models:
+        _body_models(ctx, ns, cur)
     return cur
+
+
+def _body_models(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:
+    """The models the iteration's body fitted (`m = Ridge(alpha=a).fit(X, y)`), as they are
+    when its metrics are logged or it ends: without them each iteration's run showed the
+    hyper-parameters of the loop's last model, which the cell's run has (`m.alpha=10.0` beside
+    `a=0.1`), and no model. Read again only when the variable holds another object."""
+    held = cur["held"]
+    for name in ctx.loop_models:
+        value = ns.get(name)
+        if value is None or held.get(name) is value or not _is_model(value):
+            continue
+        held[name] = value
+        cur["models"][name] = model_record(value)
 
 
 def _rng_after(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:

@@ -66,7 +66,7 @@ from .project_modules import ProjectModules
 from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
 from .run_scripts import with_run_scripts
-from .sweeps import loop_metrics, loop_targets, may_sweep, sweep_loops
+from .sweeps import loop_metrics, loop_models, loop_targets, may_sweep, sweep_loops
 from .values import jsonable, metric_value, safe_repr
 
 if TYPE_CHECKING:
@@ -213,6 +213,7 @@ class Tracker:
             if not metrics:
                 return
             ctx.loop_names, ctx.loop_metrics = loop_targets(found), metrics
+            ctx.loop_models = loop_models(found)
             if rewrite_sweeps(found, metrics):
                 loops.SWEEP_HOOKS[0] = (self._sweep_begin, self._sweep_end,
                                         self._sweep_overflow)

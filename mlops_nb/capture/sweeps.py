@@ -198,6 +198,29 @@ def loop_metrics(loops: list[ast.For]) -> list[str]:
     return [n for n in dict.fromkeys(names) if is_metric_name(n)]
 
 
+def loop_models(loops: list[ast.For]) -> list[str]:
+    """Variables the sweep loops' bodies may hold an iteration's model in: those they bind
+    (`m = Ridge(alpha=a).fit(X, y)`), call a model's method on (`model.set_params(C=c)`) or
+    hand to a cross-validation (`cross_val_score(clf, ...)`); not the loops' own variables,
+    which name their iterations. Which of them hold a model is seen as the loop runs."""
+    names: list[str] = []
+    for loop in loops:
+        for stmt in loop.body:
+            names.extend(bound_names(stmt))
+            for node in ast.walk(stmt):
+                if not isinstance(node, ast.Call):
+                    continue
+                f = node.func
+                if (isinstance(f, ast.Attribute) and f.attr in _MODEL_METHODS
+                        and isinstance(f.value, ast.Name)):
+                    names.append(f.value.id)
+                elif _callee(node) in _TAKES_MODEL and node.args and isinstance(
+                        node.args[0], ast.Name):
+                    names.append(node.args[0].id)
+    targets = set(loop_targets(loops))
+    return [n for n in dict.fromkeys(names) if n not in targets]
+
+
 def bound_names(stmt: ast.stmt) -> list[str]:
     out: list[str] = []
     stack: list[ast.AST] = [stmt]
