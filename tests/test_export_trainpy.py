@@ -228,3 +228,24 @@ def test_only_what_provably_just_looks_at_data_is_dropped():
                  "other.head()", "df.head(n)", "df.plot()", "print(model.score(X, y))",
                  "x = df.head()", "df.pop('a')", "print(df[key])"):
         assert not dropped(code), code
+
+
+def test_an_inline_constructors_options_are_named_by_its_words(tracked):
+    """`cv=StratifiedKFold(5, shuffle=True, random_state=0)` inside a call: its keywords
+    become options named after the class, word by word (`--stratified-k-fold-random-state`,
+    not `stratifiedk_fold_random_state`), and setting one changes the run."""
+    tracked.run("import numpy as np\n"
+                "from sklearn.linear_model import LogisticRegressionCV\n"
+                "from sklearn.model_selection import StratifiedKFold, cross_val_score\n"
+                "rng = np.random.default_rng(0)\n"
+                "X = rng.normal(size=(120, 3))\ny = (X[:, 0] + rng.normal(size=120) > 0)\n")
+    tracked.run("scores = cross_val_score(LogisticRegressionCV(Cs=3), X, y,\n"
+                "    cv=StratifiedKFold(4, shuffle=True, random_state=0))\n"
+                "cv_accuracy = float(scores.mean())")
+    run = runs_of(tracked)[-1]
+    out, src = verified(run)
+    assert "stratified_k_fold_random_state = 0" in src
+    assert "random_state=stratified_k_fold_random_state" in src
+    assert "logistic_regression_cv_Cs = 3" in src
+    helped = " ".join(script(out, "--help").stdout.split())
+    assert "--stratified-k-fold-random-state VALUE" in helped

@@ -809,6 +809,16 @@ def _script_tops(sl: Slice) -> set[str]:
             for m in c.run.imports if m and not m.startswith(".")}
 
 
+def snake_case(name: str) -> str:
+    """A class's name as an option's: `StratifiedKFold` -> `stratified_k_fold`,
+    `LogisticRegressionCV` -> `logistic_regression_cv`, `XGBClassifier` -> `xgb_classifier`
+    (a run of capitals is one word, its last capital the next word's first letter)."""
+    return _WORD_START.sub("_", name).lower()
+
+
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
                          counts: dict[str, int]) -> list[list[ast.stmt]]:
     """`RandomForestRegressor(n_estimators=3)` -> `(n_estimators=model_n_estimators)` with
@@ -818,7 +828,7 @@ def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
     taken = set(counts) | set(params)
 
     def option(owner: str | None, callee: str, kw: str) -> str | None:
-        base = owner or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", callee).lower()
+        base = owner or snake_case(callee)
         name = re.sub(r"\W+", "_", f"{base}_{kw}").strip("_")
         if not name.isidentifier() or name.startswith("_"):
             return None
