@@ -914,3 +914,37 @@ def test_metric_function_imported_in_its_own_cell_is_replayed_by_autolog(iris):
     _, verdict = verify(run)  # not the imported function's repr read from the namespace
     assert verdict.metrics["balanced_accuracy_score"]["reproduced"] == run.metrics[
         "balanced_accuracy_score"]
+
+
+def test_a_notebook_estimator_class_goes_to_joblib_workers(iris):
+    """A class the notebook defines is pickled by value (cloudpickle) when joblib sends a
+    search's fits to its worker processes, wrapped methods and all. Their wrapper reached
+    the autolog's state, which holds the kernel's shell and its history database
+    connection: `GridSearchCV(..., n_jobs=2)` failed with "Could not pickle the task to send
+    it to the workers" under tracking only. Pickled, the state is `False`: the workers run
+    the notebook's own methods, untracked."""
+    iris.run("import numpy as np\n"
+             "from sklearn.base import BaseEstimator, TransformerMixin\n"
+             "class Scale(BaseEstimator, TransformerMixin):\n"
+             "    def __init__(self, k=2.0):\n"
+             "        self.k = k\n"
+             "    def fit(self, X, y=None):\n"
+             "        return self\n"
+             "    def transform(self, X):\n"
+             "        return np.asarray(X) * self.k")
+    result = iris.run(
+        "from sklearn.pipeline import Pipeline\n"
+        "from sklearn.model_selection import GridSearchCV\n"
+        "pipe = Pipeline([('scale', Scale()), ('clf', LogisticRegression(max_iter=300))])\n"
+        "grid = GridSearchCV(pipe, {'scale__k': [0.5, 2.0]}, cv=3, n_jobs=2)\n"
+        "grid.fit(X_train, y_train)\n"
+        "print(grid.best_score_)")
+    assert result.error_in_exec is None, result.error_in_exec
+    run = last_run(iris)
+    assert run.metrics["best_cv_accuracy"] == iris.ns["grid"].best_score_
+    import cloudpickle  # joblib requires it: how loky sends tasks to its workers
+
+    copy = pickle.loads(cloudpickle.dumps(iris.ns["Scale"]))  # the methods it had
+    assert copy().fit(None).transform([1.0]) == [2.0]
+    _, verdict = verify(run)
+    assert verdict.metrics["best_cv_accuracy"]["reproduced"] == run.metrics["best_cv_accuracy"]

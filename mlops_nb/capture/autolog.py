@@ -94,6 +94,17 @@ class _State:
         self.names.clear()
         self.last_model = None
 
+    def __reduce__(self) -> Any:
+        """Pickled, as a notebook's own estimator class is with its wrapped methods when
+        cloudpickle sends it to joblib's workers (`GridSearchCV(..., n_jobs=-1)`), the state is
+        `False`: no tracking there, and nothing of this process (the sink holds the kernel's
+        shell, its history database connection) goes along."""
+        return (bool, ())
+
+    def after_method(self, est: Any, method: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], result: Any) -> None:
+        _after_method(est, method, args, kwargs, result)
+
 
 STATE = _State()
 
@@ -440,10 +451,12 @@ def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
 
 # -- estimator methods ------------------------------------------------------------------------
 def _wrap_method(original: Callable[..., Any], method: str) -> Callable[..., Any]:
+    # A real function (scikit-learn's metadata routing asks `inspect.isfunction`), reaching
+    # nothing but `STATE` and its closure: a notebook's class is pickled by value with it.
     @functools.wraps(original)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         st = STATE
-        if st.depth or st.sink is None:
+        if not st or st.depth or st.sink is None:  # `False` where it was unpickled
             return original(self, *args, **kwargs)
         st.depth += 1
         try:
@@ -451,7 +464,7 @@ def _wrap_method(original: Callable[..., Any], method: str) -> Callable[..., Any
         finally:
             st.depth -= 1
         try:  # noqa: SIM105 (suppress() costs a context manager on a hot path)
-            _after_method(self, method, args, kwargs, result)
+            st.after_method(self, method, args, kwargs, result)
         except Exception:  # capture must never break the user's call
             pass
         return result
@@ -470,6 +483,9 @@ class _WrappedDescriptor:
 
     def __set_name__(self, owner: Any, name: str) -> None:
         pass
+
+    def __reduce__(self) -> Any:  # a notebook's class pickled by value: the original goes
+        return (_identity, (self.original,))
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         bound = self.original.__get__(obj, owner)  # raises AttributeError when unavailable
