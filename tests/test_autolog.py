@@ -452,6 +452,13 @@ def test_wrapped_metric_pickles_as_the_original(iris):
     restored = pickle.loads(pickle.dumps(iris.ns["sc"]))
     assert restored._score_func is sys.modules["sklearn.metrics"].accuracy_score.original
     assert make_scorer is not None
+    # loaded where mlops-nb is not installed (a model served elsewhere): nothing of it inside
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import pickle, sys; sys.modules['mlops_nb'] = None\n"
+         "sc = pickle.loads(sys.stdin.buffer.read()); print(sc._score_func.__module__)"],
+        input=pickle.dumps(iris.ns["sc"]), capture_output=True, timeout=120, check=False)
+    assert loaded.returncode == 0, loaded.stderr.decode()
+    assert loaded.stdout.decode().strip() == "sklearn.metrics._classification"
 
 
 def test_halving_search_defined_after_patching_is_logged(iris):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast  # loaded with IPython already: not an import cost at `%load_ext`
 import contextlib
+import copy
 import functools
 import importlib.abc
 import importlib.machinery
@@ -246,8 +247,8 @@ class MetricWrapper:
         self.original = original
         self.kind = kind
 
-    def __reduce__(self) -> Any:
-        return (_identity, (self.original,))
+    def __reduce__(self) -> Any:  # `copy.copy` of a function is the function: no mlops_nb
+        return (copy.copy, (self.original,))  # needed where it is unpickled (model serving)
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:  # behave like a function in a class
         return self if obj is None else functools.partial(self, obj)
@@ -266,10 +267,6 @@ class MetricWrapper:
         except Exception:  # capture must never break the user's call
             pass
         return result
-
-
-def _identity(obj: Any) -> Any:
-    return obj
 
 
 def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -485,7 +482,7 @@ class _WrappedDescriptor:
         pass
 
     def __reduce__(self) -> Any:  # a notebook's class pickled by value: the original goes
-        return (_identity, (self.original,))
+        return (copy.copy, (self.original,))
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         bound = self.original.__get__(obj, owner)  # raises AttributeError when unavailable
