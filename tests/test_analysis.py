@@ -127,6 +127,17 @@ def test_magics_and_python_bodies():
     assert "get_ipython" not in a.uses and "get_ipython" not in a.mutations
 
 
+def test_a_timed_or_captured_cells_literals_are_its_parameters():
+    """`%%time` over a training cell, as real notebooks have it: its `lr = 0.1` is as much a
+    parameter as without the magic (it was none, so runs of the cell showed no `lr`)."""
+    for magic in ("time", "capture", "timeit"):
+        a = analyze(f"get_ipython().run_cell_magic({magic!r}, '', "
+                    "'lr = 0.1\\nname = \\'adam\\'\\nval_loss = train(lr)\\n')\n")
+        assert a.params == {"lr": 0.1, "name": "adam"}, magic
+    a = analyze("get_ipython().run_cell_magic('time', '', 'total = 0\\ntotal += 1\\n')\n")
+    assert a.params == {}  # an accumulator, as without the magic
+
+
 def test_files_read_and_written():
     a = analyze(
         "df = pd.read_csv('data/train.csv')\ndf.to_csv('out.csv')\n"

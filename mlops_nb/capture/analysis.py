@@ -777,8 +777,11 @@ class _CellVisitor(ast.NodeVisitor):
         except SyntaxError:
             return
         self._not_now += 1  # the body is a string to the walk of the cell's constructors
-        for stmt in tree.body:
+        top = self.top
+        for stmt in tree.body:  # its statements are the cell's: `%%time` then `lr = 0.1`
+            self.top = stmt
             self.visit(stmt)
+        self.top = top
         self._not_now -= 1
         if kind == "cell" and name == "capture":
             # `%%capture out` binds `out` once the body ran: later cells parse `out.stdout`
