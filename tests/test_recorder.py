@@ -228,6 +228,36 @@ def test_figures_are_stored_as_png(tracked):
     assert png.startswith(b"\x89PNG")
 
 
+def test_a_live_plot_cleared_each_epoch_is_its_last_frame(tracked):
+    """A training loop redrawing its plot each epoch (`clear_output(wait=True)` then
+    `plt.show()`) leaves one figure in the cell's output: the run keeps that one, not a PNG
+    per epoch. A loop that shows several figures without clearing keeps them all."""
+    from mlops_nb.capture.figures import png_bytes
+
+    tracked.run("import matplotlib\n"  # `%matplotlib inline`, which a plain shell refuses
+                "matplotlib.use('module://matplotlib_inline.backend_inline')\n"
+                "import matplotlib.pyplot as plt\nfrom IPython.display import clear_output")
+    sent: list = []
+    pub = tracked.ip.display_pub
+    theirs = pub.publish
+
+    def publish(data, *args, **kwargs):  # what the frontend is sent, after the recorder
+        sent.append(data.get("image/png"))
+        return theirs(data, *args, **kwargs)
+
+    pub.publish = publish
+    tracked.run("losses = []\nfor epoch in range(5):\n    losses.append(1 / (epoch + 1))\n"
+                "    clear_output(wait=True)\n    plt.figure()\n    plt.plot(losses)\n"
+                "    plt.show()\nfinal_loss = losses[-1]")
+    tracked.run("for k in range(3):\n    plt.figure()\n    plt.plot([k, k + 1])\n"
+                "    plt.show()\nshown = 3")
+    live, shown = log_of(tracked)[-2:]
+    assert len(sent) == 8 and len(set(sent)) == 8
+    blobs = StoreReader(tracked.tracker.home).blobs
+    assert [blobs.get(b) for b in live.figures] == [png_bytes(sent[4])]
+    assert [blobs.get(b) for b in shown.figures] == [png_bytes(p) for p in sent[5:]]
+
+
 def test_rng_state_recorded_only_when_changed(tracked):
     tracked.run("import random\nrandom.seed(1)")
     tracked.run("a = random.random()")

@@ -69,10 +69,12 @@ def rendered(ctx: CellContext, warnings: list[str]) -> list[bytes]:
 
 
 class DisplayWatch:
-    """Wraps the shell's display publisher to keep the PNGs it sends; unwraps exactly."""
+    """Wraps the shell's display publisher to keep the PNGs it sends, and to forget those a
+    `clear_output` took off the cell's output (a live training plot redrawn each epoch is its
+    last frame, not one figure per epoch); unwraps exactly."""
 
     def __init__(self) -> None:
-        self._installed: tuple[Any, Any, Any] | None = None
+        self._installed: tuple[Any, list[tuple[str, Any, Any]]] | None = None
 
     def watch(self, shell: Any, current: Any) -> None:
         """`current()` is the CellContext of the cell now recorded, or None."""
@@ -90,18 +92,31 @@ class DisplayWatch:
                     ctx.warnings.append(f"figure capture failed: {exc!r}")
             return original(data, *args, **kwargs)
 
-        pub.publish = publish
-        self._installed = (pub, original, publish)
+        wrapped = [("publish", original, publish)]
+        clear = getattr(pub, "clear_output", None)
+        if callable(clear):
+            def clear_output(*args: Any, **kwargs: Any) -> Any:
+                ctx = current()
+                if ctx is not None:  # `wait=True` too: the next output replaces them
+                    ctx.published.clear()
+                return clear(*args, **kwargs)
+
+            wrapped.append(("clear_output", clear, clear_output))
+        for name, _, ours in wrapped:
+            setattr(pub, name, ours)
+        self._installed = (pub, wrapped)
 
     def unwatch(self) -> None:
         if self._installed is None:
             return
-        pub, original, ours = self._installed
-        if pub.__dict__.get("publish") is ours:
-            if getattr(original, "__func__", None) is getattr(type(pub), "publish", None):
-                del pub.publish
+        pub, wrapped = self._installed
+        for name, original, ours in wrapped:
+            if pub.__dict__.get(name) is not ours:
+                continue  # someone wrapped it after us: theirs stays
+            if getattr(original, "__func__", None) is getattr(type(pub), name, None):
+                delattr(pub, name)
             else:
-                pub.publish = original
+                setattr(pub, name, original)
         self._installed = None
 
 
