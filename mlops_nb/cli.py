@@ -347,9 +347,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | None) -> None:
-    """The metric last chosen in the widget for this experiment, else the first logged; say
-    which, since it decides the best run."""
-    from .comparison.model import metric_columns
+    """The metric last chosen in the widget for this experiment, else the one most runs have
+    (as the widget and the lab panel pick it: the first logged may be one run's `accuracy`
+    beside three runs' `cv_auc`); say which, since it decides the best run."""
+    from .comparison.model import default_metric, metric_columns
     from .comparison.widget import remembered_metric
 
     metrics = metric_columns(cmp.df)
@@ -360,8 +361,8 @@ def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | N
         cmp.set_metric(chosen[0], goal or chosen[1] or None)
         why = "the metric last chosen" + (f" for experiment {experiment!r}" if experiment else "")
     else:
-        cmp.set_metric(metrics[0], goal)
-        why = "the first logged; none chosen yet"
+        cmp.set_metric(default_metric(cmp.df) or metrics[0], goal)
+        why = "the one most runs have; none chosen yet"
     cmp.set_sort(cmp.metric)
     print(f"mlops-nb: best by {cmp.metric.removeprefix('metrics.')} ({why}; --metric to "
           "change)", file=sys.stderr)
@@ -486,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--experiment")
     p.add_argument("--metric", help="the metric that decides the best run (default: the one "
                                     "last chosen in the widget for this experiment, else the "
-                                    "first logged)")
+                                    "one most runs have)")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max", action="store_true", help="higher is better (default for scores)")
     goal.add_argument("--min", action="store_true", help="lower is better (default for losses)")

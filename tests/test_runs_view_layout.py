@@ -97,6 +97,27 @@ def test_metric_name_clears_the_ticks_and_points(browser, report, width):
     page.context.close()
 
 
+def test_every_point_lies_between_the_axis_end_ticks(browser, report):
+    """Each axis runs from a round number at or below the lowest value to one at or above the
+    highest: no point sits below the lowest number labelled (the worst runs, 0.563, under a
+    first tick of 0.6) or above the highest."""
+    page = _open(browser, report, 1300)
+    for tab in ("parameter", "over time"):
+        page.locator(".mnb-tab", has_text=tab).click()
+        got = page.evaluate("""() => {
+          const svg = document.querySelector('.mnb-plot svg');
+          const num = (e, a) => parseFloat(e.getAttribute(a));
+          const ticks = [...svg.querySelectorAll('line.mnb-tick')];
+          const ys = ticks.filter((t) => num(t, 'y1') === num(t, 'y2')).map((t) => num(t, 'y1'));
+          const pts = [...svg.querySelectorAll('circle.mnb-pt')].map((c) => num(c, 'cy'));
+          return { ys, pts };
+        }""")
+        assert len(got["pts"]) == 12 and len(got["ys"]) >= 3, (tab, got)
+        top, bottom = min(got["ys"]), max(got["ys"])
+        assert all(top - 0.5 <= y <= bottom + 0.5 for y in got["pts"]), (tab, got)
+    page.context.close()
+
+
 def test_narrow_parallel_axes_keep_tick_labels_off_other_axes(browser, report):
     page = _open(browser, report, 380)
     page.locator(".mnb-tab", has_text="parallel").click()

@@ -369,25 +369,30 @@ export function axisFor(values, { log = null } = {}) {
   const positive = lo > 0;
   const useLog = log === null ? positive && hi / lo >= 1000 : !!log && positive;
   const f = useLog ? Math.log10 : (x) => x;
+  const ticks = numberTicks(lo, hi, useLog);
+  // The axis runs from tick to tick: the lowest and highest values are never drawn on its
+  // ends, nor the best run's point above the last number labelled.
+  if (ticks.length > 1) { lo = Math.min(lo, ticks[0]); hi = Math.max(hi, ticks[ticks.length - 1]); }
   let a = f(lo); let b = f(hi);
   if (a === b) { a -= 0.5; b += 0.5; }
   const scale = (v) => place(v) ?? (typeof v === "number" && Number.isFinite(v) ? ((f(v) - a) / (b - a)) * span : extraPos(0));
-  return { type: useLog ? "log" : "linear", lo, hi, extras, ticks: [...numberTicks(lo, hi, useLog).map((t) => ({ label: fmtNum(t), pos: scale(t) })), ...extraTicks], scale };
+  return { type: useLog ? "log" : "linear", lo, hi, extras, ticks: [...ticks.map((t) => ({ label: fmtNum(t), pos: scale(t) })), ...extraTicks], scale };
 }
 
+/** Round numbers from one at or below `lo` to one at or above `hi`: decades on a log axis, else
+ * steps of 1, 2 or 5 times a power of ten, four to six of them. */
 function numberTicks(lo, hi, log) {
   if (lo === hi) return [lo];
   if (log) {
     const out = [];
-    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
-      const t = 10 ** e; if (t >= lo * 0.999 && t <= hi * 1.001) out.push(t);
-    }
-    return out.length >= 2 ? out : [lo, hi];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(+(10 ** e).toPrecision(12));
+    return out;
   }
   const step0 = (hi - lo) / 4; const mag = 10 ** Math.floor(Math.log10(step0));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
+  const first = Math.floor(lo / step + 1e-9); const last = Math.ceil(hi / step - 1e-9);
   const out = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toPrecision(12));
+  for (let k = first; k <= last; k++) out.push(+(k * step).toPrecision(12));
   return out;
 }
 
