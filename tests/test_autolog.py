@@ -602,6 +602,15 @@ def test_each_iteration_has_the_model_its_body_fitted(iris):
     kids = _kids(iris)[2:]
     assert [(k.params["a"], k.params["r.alpha"], run_model(k)) for k in kids] == [
         (0.1, 0.1, "Ridge"), (10.0, 10.0, "Ridge")]
+    # a model made in the scoring call itself: the one whose `score` made the metric
+    iris.run("for c in [0.05, 5.0]:\n"
+             "    acc = LogisticRegression(C=c, max_iter=300).fit(X_train, y_train)"
+             ".score(X_test, y_test)")
+    kids = _kids(iris)[4:]
+    assert [(k.params["c"], k.params["LogisticRegression.C"], run_model(k)) for k in kids] == [
+        (0.05, 0.05, "LogisticRegression"), (5.0, 5.0, "LogisticRegression")]
+    _, verdict = verify(kids[1], "inline")
+    assert verdict.metrics["acc"]["reproduced"] == kids[1].metrics["acc"]
 
 
 def test_numpy_enumerate_zip_and_set_params_sweeps(iris):

@@ -31,14 +31,20 @@ from .values import jsonable, metric_value, numeric_scalar
 
 
 def note_iteration(ctx: CellContext, ns: dict[str, Any], key: str, stored: Any,
-                   code: Callable[[], str]) -> None:
+                   code: Callable[[], str], model: Any = None,
+                   model_name: str | None = None) -> None:
     """A metric `key` was logged: file it under the current iteration (or start one).
 
     `code()` gives the cell's Python, analysed once per cell for its sweep loop targets.
+    `model` made the metric (autolog saw its `score`, or traced its predictions): the
+    iteration's model, under its variable's name or, made in the call (`Ridge(alpha=a)
+    .fit(X, y).score(...)`), its class's.
     """
     cur = _current(ctx, ns, code, ended=False)
     if cur is None:
         return
+    if model is not None:
+        _metric_model(cur, model, model_name)
     cur["metrics"][key] = stored
     cur["marked"] = False
     _rng_after(ctx, ns, cur)
@@ -90,6 +96,17 @@ def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
     if ctx.loop_models:
         _body_models(ctx, ns, cur)
     return cur
+
+
+def _metric_model(cur: dict[str, Any], model: Any, name: str | None) -> None:
+    held = cur["held"]
+    if any(v is model for v in held.values()) or not _is_model(model):
+        return
+    name = name if name and name.isidentifier() else type(model).__name__
+    if name in cur["models"] or not name.isidentifier():
+        return
+    held[name] = model
+    cur["models"][name] = model_record(model)
 
 
 def _body_models(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:

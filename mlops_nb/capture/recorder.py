@@ -280,7 +280,7 @@ class Tracker:
         if call.kind != "metric" or call.value is None or ctx.loop_names == []:
             return  # (no sweep loop in the cell: no iteration to file it under, no key needed)
         try:
-            self._note_iteration(ctx, series_key(call), call.value)
+            self._note_iteration(ctx, series_key(call), call.value, call.est, call.model)
         except Exception as exc:  # never let capture break the cell
             ctx.warnings.append(f"loop iteration capture failed: {exc!r}")
 
@@ -417,10 +417,11 @@ class Tracker:
             ctx.warnings.append(f"loop iteration capture failed: {exc!r}")
         return value
 
-    def _note_iteration(self, ctx: CellContext, key: str, stored: Any) -> None:
+    def _note_iteration(self, ctx: CellContext, key: str, stored: Any, model: Any = None,
+                        model_name: str | None = None) -> None:
         """A metric was logged: inside a sweep loop it belongs to an iteration (loops.py)."""
         note_iteration(ctx, self.shell.user_ns, key, stored,
-                       lambda: ctx.transformed or self._transform(ctx.raw))
+                       lambda: ctx.transformed or self._transform(ctx.raw), model, model_name)
 
     def log_param(self, name: str, value: Any) -> Any:
         ctx = self._ctx
