@@ -233,7 +233,7 @@ def test_only_what_provably_just_looks_at_data_is_dropped():
 def test_an_inline_constructors_options_are_named_by_its_words(tracked):
     """`cv=StratifiedKFold(5, shuffle=True, random_state=0)` inside a call: its keywords
     become options named after the class, word by word (`--stratified-k-fold-random-state`,
-    not `stratifiedk_fold_random_state`), and setting one changes the run."""
+    not `stratifiedk_fold_random_state`)."""
     tracked.run("import numpy as np\n"
                 "from sklearn.linear_model import LogisticRegressionCV\n"
                 "from sklearn.model_selection import StratifiedKFold, cross_val_score\n"
