@@ -91,7 +91,7 @@ def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
             cur["held"] = {}
         cur = {"which": which, "loop": literal, "models": {n: model_record(v)
                                                        for n, v in models.items()},
-               "metrics": {}, "rng_after": None, "marked": ended, "held": {}}
+               "metrics": {}, "rng_after": None, "marked": ended, "held": dict(models)}
         ctx.iterations.append(cur)
     if ctx.loop_models:
         _body_models(ctx, ns, cur)
