@@ -13,6 +13,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Whoever runs the suite may keep a store of their own in MLOPS_NB_HOME: the tests (and the
+# kernels they start, which inherit this environment) must neither record into it nor look
+# there instead of their own folders. A test that needs it sets it itself.
+os.environ.pop("MLOPS_NB_HOME", None)
 
 
 @pytest.fixture
