@@ -297,6 +297,13 @@ class SessionLog:
             if cr.iteration is not None and cr.estimators:
                 _own_models(cr)
 
+    def closure(self, seq: int) -> list[int]:
+        """Seqs of every cell run that `seq` depends on, transitively, in execution order."""
+        return closure_seqs([e.deps for e in self.entries], seq)
+
+    def lineage(self, seq: int) -> list[str]:
+        return [self.entries[s].id for s in self.closure(seq)]
+
 
 def _own_models(cr: CellRun) -> None:
     """A loop iteration's models are its own: the hyper-parameters of its loop's cell run
@@ -305,13 +312,6 @@ def _own_models(cr: CellRun) -> None:
     prefixes = tuple(f"{name}." for name in cr.estimators)
     cr.effective_params = {k: v for k, v in (cr.effective_params or {}).items()
                            if k in cr.params or not k.startswith(prefixes)}
-
-    def closure(self, seq: int) -> list[int]:
-        """Seqs of every cell run that `seq` depends on, transitively, in execution order."""
-        return closure_seqs([e.deps for e in self.entries], seq)
-
-    def lineage(self, seq: int) -> list[str]:
-        return [self.entries[s].id for s in self.closure(seq)]
 
 
 def closure_seqs(deps_of: list[tuple[int, ...]] | Mapping[int, Iterable[int]], seq: int
