@@ -613,6 +613,30 @@ def test_each_iteration_has_the_model_its_body_fitted(iris):
     assert verdict.metrics["acc"]["reproduced"] == kids[1].metrics["acc"]
 
 
+def test_a_loop_lets_each_models_go_as_untracked(iris):
+    """What autolog remembers during a cell (the model behind each score and prediction, the
+    names it found) holds the models weakly: a loop fitting one model per iteration keeps only
+    the one its variable still holds, as untracked, not every iteration's until the cell ends
+    (twenty forests at once where one fitted). Each iteration still has its own model."""
+    iris.run("import gc, weakref\n"
+             "from sklearn.ensemble import RandomForestClassifier\n"
+             "refs = []\n"
+             "for n in [5, 10, 15, 20]:\n"
+             "    forest = RandomForestClassifier(n_estimators=n, random_state=0)\n"
+             "    forest.fit(X_train, y_train)\n"
+             "    refs.append(weakref.ref(forest))\n"
+             "    pred = forest.predict(X_test)\n"
+             "    print(accuracy_score(y_test, pred), forest.score(X_test, y_test))\n"
+             "gc.collect()\n"
+             "alive = sum(r() is not None for r in refs)")
+    assert iris.ns["alive"] == 1
+    kids = _kids(iris)
+    assert [(k.params["n"], k.params["forest.n_estimators"]) for k in kids] == [
+        (5, 5), (10, 10), (15, 15), (20, 20)]
+    assert all(set(k.metrics) == {"accuracy_score", "RandomForestClassifier_score"}
+               for k in kids)
+
+
 def test_numpy_enumerate_zip_and_set_params_sweeps(iris):
     iris.run("import numpy as np\n"
              "for C in np.logspace(-2, 1, 3):\n"

@@ -59,7 +59,7 @@ class Call:
     A plain class, not a dataclass: an export runs this module's source as `_mlops_autolog`
     without registering it in `sys.modules`, and `dataclass` looks its module up there."""
 
-    __slots__ = ("data", "est", "extra", "fn", "kind", "labels", "model", "site", "steps",
+    __slots__ = ("_est", "data", "extra", "fn", "kind", "labels", "model", "site", "steps",
                  "value")
 
     def __init__(self, kind: str, fn: str, site: Any, data: str | None, value: Any,
@@ -77,7 +77,30 @@ class Call:
         self.model = model
         self.steps = steps
         self.extra = extra
-        self.est = est  # the estimator itself: named after the cell if it had no name yet
+        # The estimator itself, named after the cell if it had no name yet: held weakly, but
+        # the unfitted one a cross-validation was handed (its record is read after the cell)
+        self._est = est if kind == "evaluated" else _hold(est)
+
+    @property
+    def est(self) -> Any:
+        return _held(self._est)
+
+
+def _hold(obj: Any) -> Any:
+    """`obj` weakly where it can be: what capture remembers during a cell must not keep a
+    loop's models (or arrays) alive after the notebook let them go. A loop fitting twenty
+    forests kept all twenty until the cell ended; untracked, each is freed when the next is
+    bound."""
+    if obj is None:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return obj
+
+
+def _held(held: Any) -> Any:
+    return held() if type(held) is weakref.ref else held
 
 
 # -- the state shared by every wrapper --------------------------------------------------------
@@ -85,8 +108,9 @@ class _State:
     def __init__(self) -> None:
         self.depth = 0
         self.sink: Callable[[Call], None] | None = None
-        self.traced: dict[int, tuple[Any, Any, str | None]] = {}  # id(output) -> (ref, est, X)
-        self.names: dict[int, tuple[Any, str | None]] = {}  # id(obj) -> (obj, name)
+        # id(output) -> (ref, est, X) and id(obj) -> (obj, name), objects held as `_hold` does
+        self.traced: dict[int, tuple[Any, Any, str | None]] = {}
+        self.names: dict[int, tuple[Any, str | None]] = {}
         self.last_model: Any = None
         self.root_globals: dict[str, Any] | None = None
 
@@ -145,11 +169,11 @@ def _name_of(obj: Any, frames: list[Any]) -> str | None:
         return None
     key = id(obj)
     hit = STATE.names.get(key)
-    if hit is not None and hit[0] is obj:
+    if hit is not None and _held(hit[0]) is obj:
         return hit[1]
     found = _held_by(obj, frames)
     if len(STATE.names) < _MAX_NAMED:
-        STATE.names[key] = (obj, found)
+        STATE.names[key] = (_hold(obj), found)
     return found
 
 
@@ -198,7 +222,7 @@ def _trace(out: Any, est: Any, xname: str | None) -> None:
         ref = out
     if len(STATE.traced) >= _MAX_TRACED:
         STATE.traced.pop(next(iter(STATE.traced)))
-    STATE.traced[id(out)] = (ref, est, xname)
+    STATE.traced[id(out)] = (ref, _hold(est), xname)
 
 
 def _traced(obj: Any) -> tuple[Any, str | None] | None:
@@ -211,10 +235,10 @@ def _traced(obj: Any) -> tuple[Any, str | None] | None:
         if hit is None:
             return None
         held = hit[0]() if isinstance(hit[0], weakref.ref) else hit[0]
-        return (hit[1], None) if held is base else None  # a part of X: named by its labels
+        return (_held(hit[1]), None) if held is base else None  # a part of X: by its labels
     ref, est, xname = hit
     held = ref() if isinstance(ref, weakref.ref) else ref
-    return (est, xname) if held is obj else None
+    return (_held(est), xname) if held is obj else None
 
 
 def numeric(value: Any) -> float | int | None:
