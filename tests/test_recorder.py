@@ -236,7 +236,10 @@ def test_a_live_plot_cleared_each_epoch_is_its_last_frame(tracked):
 
     tracked.run("import matplotlib\n"  # `%matplotlib inline`, which a plain shell refuses
                 "matplotlib.use('module://matplotlib_inline.backend_inline')\n"
-                "import matplotlib.pyplot as plt\nfrom IPython.display import clear_output")
+                "from IPython.core.pylabtools import select_figure_formats\n"
+                "select_figure_formats(get_ipython(), {'png'})\n"
+                "import matplotlib.pyplot as plt\nfrom IPython.display import clear_output\n"
+                "plt.close('all')")  # another test's figure, else shown by the next cell
     sent: list = []
     pub = tracked.ip.display_pub
     theirs = pub.publish

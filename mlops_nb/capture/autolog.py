@@ -126,9 +126,12 @@ class _State:
         shell, its history database connection) goes along."""
         return (bool, ())
 
-    # What a wrapped estimator method does after the call (`_after_method`, set once that is
-    # defined): reached through the state, so the wrapper refers to nothing else.
-    after_method: Callable[..., None]
+    def after_method(self, est: Any, method: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], result: Any) -> None:
+        """What a wrapped estimator method does after the call, reached through the state so
+        the wrapper refers to nothing else (`_after_method`, looked up when called: the
+        benchmark's clock wraps it in the module)."""
+        _after_method(est, method, args, kwargs, result)
 
 
 STATE = _State()
@@ -554,9 +557,6 @@ def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str
             _observe_search(est)
         else:
             _observe_chosen(est, args, kwargs)
-
-
-_State.after_method = staticmethod(_after_method)  # type: ignore[assignment]
 
 
 _LOOP_TARGETS: dict[str, frozenset[str]] = {}
