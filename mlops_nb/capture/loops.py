@@ -99,14 +99,18 @@ def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
 
 
 def _metric_model(cur: dict[str, Any], model: Any, name: str | None) -> None:
-    held = cur["held"]
-    if any(v is model for v in held.values()) or not _is_model(model):
+    if any(v is model for v in cur["held"].values()):
         return
     name = name if name and name.isidentifier() else type(model).__name__
-    if name in cur["models"] or not name.isidentifier():
-        return
-    held[name] = model
-    cur["models"][name] = model_record(model)
+    if name not in cur["models"]:
+        _file_model(cur, name, model)
+
+
+def _file_model(cur: dict[str, Any], name: str, value: Any) -> None:
+    """`value`, held by `name`, is one of the iteration's models when it can be fitted."""
+    if name.isidentifier() and _is_model(value):
+        cur["held"][name] = value
+        cur["models"][name] = model_record(value)
 
 
 def _body_models(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:
@@ -114,13 +118,10 @@ def _body_models(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> N
     when its metrics are logged or it ends: without them each iteration's run showed the
     hyper-parameters of the loop's last model, which the cell's run has (`m.alpha=10.0` beside
     `a=0.1`), and no model. Read again only when the variable holds another object."""
-    held = cur["held"]
     for name in ctx.loop_models:
         value = ns.get(name)
-        if value is None or held.get(name) is value or not _is_model(value):
-            continue
-        held[name] = value
-        cur["models"][name] = model_record(value)
+        if value is not None and cur["held"].get(name) is not value:
+            _file_model(cur, name, value)
 
 
 def _rng_after(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:
