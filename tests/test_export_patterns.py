@@ -425,6 +425,28 @@ def test_20_a_loop_logging_several_runs_exports_each_with_its_parameters(tracked
         assert verdict.metrics["score"]["reproduced"] == run.metrics["score"]
 
 
+def test_20b_a_loop_over_a_name_an_earlier_cell_bound_replays_each_value(tracked):
+    """`alpha = 1.0` builds the model, then `for alpha in [...]: model.set_params(...)`: the
+    export's earlier cell rebinds `alpha` after the parameters block, so the loop must not
+    read its value from `alpha`, or every iteration reproduces the first cell's model."""
+    tracked.run("import mlops_nb as mnb\nfrom sklearn.linear_model import Ridge\n"
+                "from sklearn.datasets import make_regression\n"
+                "X, y = make_regression(n_samples=80, n_features=5, noise=20.0, random_state=0)")
+    tracked.run("alpha = 1.0\nmodel = Ridge(alpha=alpha)")
+    tracked.run("for alpha in [0.1, 300.0]:\n"
+                "    model.set_params(alpha=alpha)\n"
+                "    r2_score = model.fit(X, y).score(X, y)")
+    runs = [r for r in runs_of(tracked) if r.iteration is not None]
+    assert [r.params["alpha"] for r in runs] == [0.1, 300.0]
+    assert runs[0].metrics["r2_score"] != runs[1].metrics["r2_score"]
+    for i, run in enumerate(runs):
+        out, verdict, src = verify(run, name=f"exp{i}")
+        assert "for alpha in [alpha_2]:" in src and "alpha = 1.0" in src
+        assert json.loads((out / "run.json").read_text())["parameters"]["alpha_2"] == \
+            run.params["alpha"]
+        assert verdict.metrics["r2_score"]["reproduced"] == run.metrics["r2_score"]
+
+
 def test_hidden_state_is_refused_with_the_names(tracked):
     tracked.ip.push({"secret": 41, "other_secret": 1})
     tracked.run("score = secret + other_secret + len('x')")

@@ -53,6 +53,8 @@ class CellContext:
     thread: int = 0  # the thread the cell runs on, and the threads alive when it started
     threads_before: frozenset[int] = frozenset()
     auto_calls: list[Any] = field(default_factory=list)  # autolog.Call, scikit-learn autolog
+    # Values printed under a metric label (`print(f"accuracy: {...}")`), by metric, in order
+    printed: dict[str, list[Any]] = field(default_factory=dict)
     published: list[bytes] = field(default_factory=list)  # PNGs the frontend was sent
     candidates: list[Any] = field(default_factory=list)  # figures to render if none were
     mode: str | None = None  # MODE_CALLBACK: a widget callback outside any cell

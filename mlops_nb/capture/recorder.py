@@ -41,7 +41,7 @@ from ..records import (
 from ..server.live_path import LivePath, kernel_connection_file
 from ..store.location import home_for_writing
 from ..validation.hook import Profiler
-from . import autolog, environment, figures, hooks, interact, loops
+from . import autolog, environment, figures, hooks, interact, loops, printed
 from .analysis import NO_EFFECTS, CellAnalysis, analyze, for_lineage, is_plain_literal
 from .backfill import history_cells, is_control_cell
 from .build import (
@@ -67,7 +67,7 @@ from .redaction import redact_cell_run, scrub_session, withhold
 from .rng import RngWatcher
 from .run_scripts import with_run_scripts
 from .sweeps import loop_metrics, loop_models, loop_targets, may_sweep, sweep_loops
-from .values import jsonable, metric_value, safe_repr
+from .values import jsonable, metric_value, numeric_scalar, safe_repr
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
@@ -202,6 +202,31 @@ class Tracker:
             ctx.loop_names = []
         else:
             self._rewrite_sweeps(ctx, tree)
+        if "print" in analysis.load_counts:  # a metric it only prints (printed.py)
+            self._rewrite_prints(tree)
+
+    def _rewrite_prints(self, tree: ast.Module) -> None:
+        try:
+            if printed.wrap(printed.labelled_values(tree.body), printed.through_seen):
+                printed.HOOK[0] = self._printed
+        except Exception as exc:  # the prints run as written
+            log.debug("mlops-nb could not read the printed metrics: %r", exc)
+
+    def _printed(self, name: str, value: Any) -> None:
+        """A value the cell printed under a metric label: a number, unless the cell computed
+        it with a function autolog already named (`print("AUC", roc_auc_score(...))`)."""
+        ctx = self._ctx
+        if ctx is None or self._depth:
+            return
+        stored = numeric_scalar(value)
+        if stored is None:
+            return
+        for call in ctx.auto_calls[-4:]:  # computed in the print itself: just before
+            if call.kind == "metric" and numeric_scalar(call.value) == stored:
+                return
+        ctx.printed.setdefault(name, []).append(stored)
+        if ctx.loop_names != [] and name not in ctx.metrics:  # explicit logging wins
+            self._note_iteration(ctx, name, stored)
 
     def _rewrite_sweeps(self, ctx: CellContext, tree: ast.Module) -> None:
         """Sweep loops whose bodies bind metric-named variables iterate through
@@ -270,6 +295,8 @@ class Tracker:
         installed = loops.SWEEP_HOOKS[0]
         if installed is not None and installed[1] == self._sweep_end:
             loops.SWEEP_HOOKS[0] = None
+        if printed.HOOK[0] == self._printed:
+            printed.HOOK[0] = None
         self.patcher.unpatch()
 
     def _on_autolog(self, call: autolog.Call) -> None:
@@ -653,6 +680,8 @@ class Tracker:
                 ctx.bounds if ctx.body is None else None)
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
+        if ctx.printed:
+            printed.file_printed(cr.metrics, cr.metric_steps, ctx.printed)
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
         iterations = recorded_iterations(ctx, ns)
         if iterations:  # the runs are the iterations; the loop's cell run keeps the steps

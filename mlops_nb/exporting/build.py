@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import redact
 from ..capture.analysis import _READ_CALL, constructor_keywords
+from ..capture.printed import labelled_values, wrap
 from ..capture.sweeps import is_sweep
 from ..errors import HiddenState, MlopsNbError, UnsafeExport, UntranslatableMagic
 from ..lineage import lineage_ids
@@ -206,11 +207,22 @@ def _as_load(target: ast.expr) -> ast.expr:
 
 
 def _one_iteration(body: list[ast.stmt], names: set[str],
-                   models: dict[str, Any] | None = None) -> tuple[list[ast.stmt], int]:
+                   models: dict[str, Any] | None = None,
+                   given: dict[str, str] | None = None) -> tuple[list[ast.stmt], int]:
     """Sweep loops whose variables are `names` run once, over the run's own value; a loop
-    over models (variables in `models`) runs over the one item that holds the run's model."""
+    over models (variables in `models`) runs over the one item that holds the run's model.
+    `given` names the parameter holding a variable's value where it is not the variable
+    itself (`for alpha in [alpha_2]`: the slice binds `alpha` before the loop too)."""
     hits = 0
     models = models or {}
+    given = given or {}
+
+    def value_of(target: ast.expr) -> ast.expr:
+        node = _as_load(target)
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                n.id = given.get(n.id, n.id)
+        return node
 
     class _Loop(ast.NodeTransformer):
         def visit_For(self, node: ast.For) -> Any:
@@ -223,11 +235,12 @@ def _one_iteration(body: list[ast.stmt], names: set[str],
                 node.iter = ast.Call(support_attr("loop_item"), [
                     node.iter, literal_to_ast(_shape(node.target)),
                     ast.Dict([ast.Constant(n) for n in sorted(targets - set(models))],
-                             [ast.Name(n, ast.Load()) for n in sorted(targets - set(models))]),
+                             [ast.Name(given.get(n, n), ast.Load())
+                              for n in sorted(targets - set(models))]),
                     literal_to_ast({n: models[n] for n in sorted(targets & set(models))}),
                 ], [])
             else:
-                node.iter = ast.List([_as_load(node.target)], ast.Load())
+                node.iter = ast.List([value_of(node.target)], ast.Load())
             hits += 1
             return node
 
@@ -242,6 +255,24 @@ def _one_iteration(body: list[ast.stmt], names: set[str],
         if hits:  # what follows the sweep (a plot of every value) needs every iteration:
             break  # the iteration's metrics were all computed inside the loop
     return out, hits
+
+
+def _loop_options(loop: dict[str, Any], counts: dict[str, int]) -> dict[str, str]:
+    """The parameter of each loop variable the slice also binds elsewhere (`alpha = 1.0` in
+    an earlier cell, then `for alpha in [0.1, 10]`): a name of its own (`alpha_2`), or the
+    earlier binding, replayed after the parameters block, would be the value the loop ran
+    over and every iteration's export the same run."""
+    taken = set(counts) | set(loop)
+    given: dict[str, str] = {}
+    for name in loop:
+        if counts.get(name, 0) <= 1:  # the loop's own binding only
+            continue
+        candidate, n = f"{name}_2", 3
+        while candidate in taken:
+            candidate, n = f"{name}_{n}", n + 1
+        taken.add(candidate)
+        given[name] = candidate
+    return given
 
 
 def _shape(target: ast.expr) -> Any:
@@ -376,6 +407,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         slice_session(b)
         translate_cells(b)
         rewrite_for_script(b)
+        plan_printed(b)
         if target.mode == MODE_CALLBACK:  # a run an `interact` slider made: interact.py
             strip_interact(b.bodies)
         plan_data_files(b)
@@ -528,6 +560,19 @@ def plan_data_files(b: _Build) -> None:
             b.bodies[i] = [_DataPaths(static).visit(s) for s in b.bodies[i]]
 
 
+def plan_printed(b: _Build) -> None:
+    """The run's metrics its cell only printed (capture/printed.py) are read where they are
+    computed, as capture read them: `print(f"accuracy: {_mnb.printed('accuracy', ...)}")`.
+    A name the cell also binds is its variable's (capture's order), so it stays unread."""
+    sl = _sl(b)
+    wanted = set(b.target.metrics) - set(sl.cells[-1].analysis.def_counts)
+    if not wanted:
+        return
+    found = [f for f in labelled_values(b.bodies[-1]) if f[0] in wanted]
+    wrap(found, lambda name, value: ast.Call(support_attr("printed"),
+                                             [ast.Constant(name), value], []))
+
+
 def plan_parameters(b: _Build) -> None:
     """The parameters block: a loop iteration's own values, literals bound once in the slice
     and never mutated (their recorded value), and constructors' literal keywords."""
@@ -540,8 +585,9 @@ def plan_parameters(b: _Build) -> None:
                 if not (k.partition(".")[0] in models and "." in k)}
         for name in loop:
             check_name(name, what="loop variable")
-        b.params.update(loop)
-        body, hits = _one_iteration(b.bodies[anchor_index], set(loop), models)
+        given = _loop_options(loop, _stores(sl.cells)[0])
+        b.params.update({given.get(k, k): v for k, v in loop.items()})
+        body, hits = _one_iteration(b.bodies[anchor_index], set(loop), models, given)
         if not hits:
             raise UntranslatableMagic(
                 f"run {target.id[:12]} is iteration {target.iteration} of a loop the export "

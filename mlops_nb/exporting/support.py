@@ -101,6 +101,7 @@ class _Run:
         self.figure_count = 0
         self.autolog = None
         self.auto_metrics = {}
+        self.printed = {}
 
 
 _run = _Run()
@@ -190,6 +191,7 @@ def start(namespace):
     _run.figure_count = 0
     _run.autolog = None
     _run.auto_metrics = {}
+    _run.printed = {}
     tracking.metrics.clear()
     tracking.params.clear()
     if script.get("rng") and not os.path.isfile(os.path.join(_run.folder, RNG_FILE)):
@@ -845,6 +847,14 @@ def autolog_begin(namespace):
     _run.autolog.begin_cell(namespace)
 
 
+def printed(name, value):
+    """A value the notebook printed under a metric label: the run's metric `name`; returned
+    as it is, so the script prints what the notebook printed. Printed again (each epoch),
+    the last one, as recorded."""
+    _run.printed[name] = value
+    return value
+
+
 def autolog_end():
     if _run.autolog is not None:
         _run.autolog.end_cell(_run.auto_metrics, set())
@@ -867,6 +877,8 @@ def finish(namespace):
             metrics[name] = _plain(tracking.metrics[name])
         elif name in _run.auto_metrics:
             metrics[name] = _plain(_run.auto_metrics[name])
+        elif name in _run.printed:
+            metrics[name] = _plain(_run.printed[name])
         elif name in namespace:
             metrics[name] = _plain(namespace[name])
     os.makedirs(args.output_dir, exist_ok=True)
