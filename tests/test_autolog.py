@@ -807,6 +807,25 @@ def test_permutation_test_score_gives_score_and_pvalue(iris):
     verify(run)
 
 
+def test_scores_scikit_learn_computes_inside_its_own_functions_are_not_metrics(iris):
+    """`permutation_importance` scores the model on each permuted copy of the data through
+    the model's `score`: those calls were recorded as `LogisticRegression_score_X_test` and
+    `..._X_permuted` (the function's own local variable), a run with two metrics the notebook
+    never computed. The notebook's own score beside it, and a metric a scorer object computes
+    for the notebook, stay."""
+    iris.run("from sklearn.inspection import permutation_importance\n"
+             "from sklearn.metrics import make_scorer\n"
+             "imp = permutation_importance(clf, X_test, y_test, n_repeats=3, random_state=0)\n"
+             "print(imp.importances_mean)")
+    assert not [cr for cr in log_of(iris) if cr.metrics]
+    iris.run("imp = permutation_importance(clf, X_test, y_test, n_repeats=3, random_state=0)\n"
+             "test_accuracy = clf.score(X_test, y_test)\n"
+             "f1 = make_scorer(f1_score, average='macro')(clf, X_test, y_test)")
+    run = last_run(iris)
+    assert run.metrics == {"test_accuracy": iris.ns["test_accuracy"], "f1": iris.ns["f1"]}
+    verify(run)
+
+
 MODELS_LOOP = (
     "from sklearn.tree import DecisionTreeClassifier\n"
     "from sklearn.neighbors import KNeighborsClassifier\n"

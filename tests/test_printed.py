@@ -142,3 +142,19 @@ def test_tracking_off_leaves_prints_as_written(tracked, capsys):
     tracked.run("import numpy as np\nprint(f'accuracy: {np.mean([1, 0]):.2f}')")
     assert capsys.readouterr().out.endswith("accuracy: 0.50\n")
     assert not [r for r in runs_of(tracked) if r.metrics]
+
+
+def test_a_timed_or_captured_cells_prints_are_its_metrics_and_reproduce(tracked):
+    """`%%time` parses its body itself and `%%capture` runs it as a nested cell: the prints
+    in either are the cell's, as they are in its export (`%%capture out` a `with` block)."""
+    tracked.run("import numpy as np\ny = np.array([1, 0, 1, 1])\np = np.array([1, 0, 0, 1])")
+    tracked.run("%%time\nlr = 0.1\nprint(f'Accuracy: {np.mean(p == y) + lr:.3f}')")
+    tracked.run("%%capture out\nprint(f'Test loss: {np.abs(p - y).mean() * 2:.3f}')")
+    tracked.run("%time print('RMSE', np.sqrt(np.mean((p - y) ** 2)))")
+    runs = runs_of(tracked)
+    assert [r.metrics for r in runs] == [{"accuracy": 0.85}, {"test_loss": 0.5},
+                                         {"rmse": 0.5}]
+    assert tracked.ns["out"].stdout == "Test loss: 0.500\n"
+    for i, run in enumerate(runs):
+        _, verdict, _ = verify(run, name=f"exp{i}")
+        assert {k: v["reproduced"] for k, v in verdict.metrics.items()} == run.metrics

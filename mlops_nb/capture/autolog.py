@@ -157,6 +157,32 @@ def _frames() -> list[Any]:
     return out
 
 
+def _library_internal(frames: list[Any]) -> bool:
+    """The call was made by scikit-learn itself on the notebook's behalf, outside its metrics
+    package: `permutation_importance` scoring each permuted copy of the data, a display
+    or a selector evaluating internally. Those scores are how the function works, not the
+    notebook's metrics (it recorded `score_X_te` and `score_X_permuted`, after its own local
+    variable). A scorer the notebook calls (`get_scorer("f1")(clf, X, y)`) runs in
+    `sklearn.metrics` and counts; so does a metric inside a helper module of the project."""
+    where = _SKLEARN_DIRS[0]
+    if where is None:
+        module = sys.modules.get("sklearn")
+        path = getattr(module, "__file__", None)
+        if not path:
+            return False
+        root = path[: -len("__init__.py")]
+        where = _SKLEARN_DIRS[0] = (root, root + "metrics")
+    root, metrics = where
+    for f in frames:
+        name = f.f_code.co_filename
+        if name.startswith(root) and not name.startswith(metrics):
+            return True
+    return False
+
+
+_SKLEARN_DIRS: list[tuple[str, str] | None] = [None]
+
+
 def _site(frames: list[Any]) -> Any:
     """Where the call was written: the same call in a loop is one metric, two calls are two.
 
@@ -299,6 +325,8 @@ class MetricWrapper:
 def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
              result: Any) -> None:
     frames = _frames()
+    if w.kind in ("metric", "report") and _library_internal(frames):
+        return
     site = _site(frames)
     if w.kind == "metric":
         value = numeric(result)
@@ -546,6 +574,8 @@ def _after_method(est: Any, method: str, args: tuple[Any, ...], kwargs: dict[str
         if value is None:
             return
         frames = _frames()
+        if _library_internal(frames):
+            return
         X = args[0] if args else kwargs.get("X")
         loop_var = _loop_variable(est, frames[0]) if frames else None
         fn = f"{loop_var or type(est).__name__}_score"

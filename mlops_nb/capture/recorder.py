@@ -179,9 +179,12 @@ class Tracker:
         of a millisecond for a 50-statement cell), or, handed to the writer thread, outlived
         the next cell's garbage collections, which then ran once a cell."""
         ctx = self._ctx
-        if not (self._registered and ctx is not None and ctx.code is None
-                and not self._depth and isinstance(tree, ast.Module)
+        if not (self._registered and ctx is not None and isinstance(tree, ast.Module)
                 and isinstance(source, str)):
+            return
+        if ctx.code is not None or self._depth:  # `%%time`'s parse of its body, `%%capture`'s
+            if ctx.body is None and "print" in source:  # run_cell: the cell's own prints
+                self._rewrite_prints(tree)
             return
         ctx.code = source  # the cell's own parse is the first: later ones are `%time`'s...
         ctx.parse_objects = gc.get_count()[0] - ctx.gc_count  # < 0: it collected meanwhile
@@ -216,7 +219,7 @@ class Tracker:
         """A value the cell printed under a metric label: a number, unless the cell computed
         it with a function autolog already named (`print("AUC", roc_auc_score(...))`)."""
         ctx = self._ctx
-        if ctx is None or self._depth:
+        if ctx is None:
             return
         stored = numeric_scalar(value)
         if stored is None:
