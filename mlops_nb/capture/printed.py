@@ -229,17 +229,18 @@ def wrap(found: list[Found], make: Callable[[str, ast.expr], ast.expr]) -> int:
     return count
 
 
+# The name a rewritten cell calls `seen` by: set in the notebook's namespace (hidden from
+# `%who`) as the cell is parsed. An `__import__(...).seen` at each print, which no name of the
+# notebook could shadow, cost 2.8 us a print, doubling a loop that prints every step.
+SEEN_NAME = "_mlops_nb_printed"
+
+
 def through_seen(name: str, value: ast.expr) -> ast.expr:
-    """`__import__('mlops_nb.capture.printed', fromlist=['seen']).seen(name, value)`: no
-    name the notebook could have rebound or deleted."""
+    """`_mlops_nb_printed(name, value)`."""
     def at(node: Any) -> Any:
         return ast.copy_location(node, value)
 
-    module = at(ast.Call(at(ast.Name("__import__", ast.Load())), [at(ast.Constant(__name__))],
-                         [at(ast.keyword("fromlist", at(ast.List([at(ast.Constant("seen"))],
-                                                                 ast.Load()))))]))
-    return at(ast.Call(at(ast.Attribute(module, "seen", ast.Load())),
-                       [at(ast.Constant(name)), value], []))
+    return at(ast.Call(at(ast.Name(SEEN_NAME, ast.Load())), [at(ast.Constant(name)), value], []))
 
 
 def file_printed(metrics: dict[str, Any], steps: dict[str, list[Any]],

@@ -212,6 +212,8 @@ class Tracker:
         try:
             if printed.wrap(printed.labelled_values(tree.body), printed.through_seen):
                 printed.HOOK[0] = self._printed
+                self.shell.user_ns_hidden[printed.SEEN_NAME] = printed.seen
+                self.shell.user_ns[printed.SEEN_NAME] = printed.seen
         except Exception as exc:  # the prints run as written
             log.debug("mlops-nb could not read the printed metrics: %r", exc)
 
