@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
 import pytest
 from test_export_patterns import runs_of, verify
 
@@ -36,6 +37,7 @@ def found(code: str) -> list[tuple[str, str]]:
     (": ", None),
     ("The accuracy of the final model on the held out test set is", None),  # a sentence
     ("3 accuracy", None),
+    ("AKIAIOSFODNN7EXAMPLE auc: ", None),  # a token in the label: no metric is named by it
 ])
 def test_a_label_names_a_metric_only_in_a_few_words_with_a_metric_word(label, name):
     assert metric_label(label) == name
@@ -85,6 +87,16 @@ def test_a_printed_value_is_below_every_other_metric_and_not_a_copy_of_one():
                                   "f1": [0.8]})
     assert metrics == {"acc": 0.9, "loss": 0.3, "val_loss": 0.6, "f1": 0.8}
     assert steps == {"val_loss": [0.7, 0.6]}
+    file_printed(metrics, steps, {"history": [0.1], "mae": [0.2]}, bound=["history"])
+    assert "history" not in metrics and metrics["mae"] == 0.2
+
+
+def test_a_label_the_cell_binds_as_a_variable_is_the_variables_and_the_export_agrees(tracked):
+    tracked.run("import numpy as np\nloss = [0.9, 0.4]\n"
+                "print(f'loss: {loss[-1]}')\nprint(f'RMSE: {np.sqrt(loss[-1])}')")
+    (run,) = runs_of(tracked)
+    assert run.metrics == {"rmse": float(np.sqrt(0.4))}
+    verify(run)
 
 
 def test_a_metric_only_printed_is_a_run_with_its_exact_value_and_reproduces(tracked, capsys):

@@ -14,13 +14,13 @@ returns it unchanged, so the cell prints exactly what it printed untracked.
 from __future__ import annotations
 
 import ast
-import contextlib
 import re
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..metrics import is_metric_name
+from ..redact import has_secret_shape
 
 # The recorder's receiver while a tracked cell runs (recorder.py sets it); `seen` is a no-op
 # without one, so a rewritten cell still runs if tracking stopped halfway through it.
@@ -36,8 +36,10 @@ def seen(name: str, value: Any) -> Any:
     """The value, unchanged; told to the recorder first when a cell is being recorded."""
     hook = HOOK[0]
     if hook is not None:
-        with contextlib.suppress(Exception):  # the user's print prints whatever happens here
+        try:  # noqa: SIM105 (suppress() is a context manager: 2 us a print, in a loop)
             hook(name, value)
+        except Exception:  # the user's print prints whatever happens here
+            pass
     return value
 
 
@@ -54,8 +56,8 @@ def metric_label(text: str) -> str | None:
     if not words or len(words) > _MAX_WORDS or not words[0][0].isalpha():
         return None
     name = "_".join(words)
-    if len(name) > _MAX_LENGTH or not is_metric_name(name):
-        return None
+    if len(name) > _MAX_LENGTH or not is_metric_name(name) or has_secret_shape(label):
+        return None  # a metric's name is never redacted: no token goes into one
     return name
 
 
@@ -244,13 +246,16 @@ def through_seen(name: str, value: ast.expr) -> ast.expr:
 
 
 def file_printed(metrics: dict[str, Any], steps: dict[str, list[Any]],
-                 printed: dict[str, list[Any]]) -> None:
+                 printed: dict[str, list[Any]], bound: Iterable[str] = ()) -> None:
     """The printed values as the run's metrics, below every other kind: a name the run has
     already is kept as it is, and a value it already has under another name (`acc = ...`
-    then `print(f"Accuracy: {acc * 1.0}")`) is not a second metric. Printed more than once
-    (each epoch), the last is the metric and all of them its steps."""
+    then `print(f"Accuracy: {acc * 1.0}")`) is not a second metric. Nor is a label the cell
+    binds as a variable (`print(f"loss: {loss[-1]}")`, `loss` a list): the export finds a
+    metric of that name in the variable, as capture finds metric-named variables. Printed
+    more than once (each epoch), the last is the metric and all of them its steps."""
+    bound = set(bound)
     for name, values in printed.items():
-        if name in metrics or not values:
+        if name in metrics or name in bound or not values:
             continue
         last = values[-1]
         if any(v == last for v in metrics.values()

@@ -226,10 +226,16 @@ class Tracker:
         stored = numeric_scalar(value)
         if stored is None:
             return
-        for call in ctx.auto_calls[-4:]:  # computed in the print itself: just before
-            if call.kind == "metric" and numeric_scalar(call.value) == stored:
-                return
-        ctx.printed.setdefault(name, []).append(stored)
+        calls = ctx.auto_calls
+        if calls:
+            for call in calls[-4:]:  # computed in the print itself: just before
+                if call.kind == "metric" and numeric_scalar(call.value) == stored:
+                    return
+        values = ctx.printed.get(name)
+        if values is None:
+            ctx.printed[name] = [stored]
+        else:
+            values.append(stored)
         if ctx.loop_names != [] and name not in ctx.metrics:  # explicit logging wins
             self._note_iteration(ctx, name, stored)
 
@@ -686,7 +692,7 @@ class Tracker:
         except Exception as exc:
             warnings_.append(f"capture_autolog failed: {exc!r}")
         if ctx.printed:
-            printed.file_printed(cr.metrics, cr.metric_steps, ctx.printed)
+            printed.file_printed(cr.metrics, cr.metric_steps, ctx.printed, analysis.defs)
         cr.figures = [blob(blobs, png) for png in (*ctx.figures, *figures.rendered(ctx, warnings_))]
         iterations = recorded_iterations(ctx, ns)
         if iterations:  # the runs are the iterations; the loop's cell run keeps the steps
