@@ -28,6 +28,7 @@ HOOK: list[Callable[[str, Any], None] | None] = [None]
 
 _SEPARATORS = re.compile(r"[,;|\n\t]")
 _NOT_WORD = re.compile(r"[^0-9a-zA-Z]+")
+_SQUARED = re.compile(r"\br[ -]?squared\b")  # "R-squared", as "R^2" and "R²": r2
 _MAX_WORDS = 5
 _MAX_LENGTH = 40
 
@@ -52,7 +53,8 @@ def metric_label(text: str) -> str | None:
     opened = max(label.rfind("("), label.rfind("["))
     if opened > max(label.rfind(")"), label.rfind("]")):  # "epoch 3 (val acc: ": inside
         label = label[opened + 1:]
-    words = [w for w in _NOT_WORD.split(label.lower()) if w]
+    lowered = _SQUARED.sub("r2", label.lower().replace("²", "2").replace("^2", "2"))
+    words = [w for w in _NOT_WORD.split(lowered) if w]
     if not words or len(words) > _MAX_WORDS or not words[0][0].isalpha():
         return None
     name = "_".join(words)
