@@ -173,3 +173,15 @@ def test_a_timed_or_captured_cells_prints_are_its_metrics_and_reproduce(tracked)
     for i, run in enumerate(runs):
         _, verdict, _ = verify(run, name=f"exp{i}")
         assert {k: v["reproduced"] for k, v in verdict.metrics.items()} == run.metrics
+
+
+def test_a_track_cells_prints_are_its_metrics_and_its_code_is_recorded_as_written(tracked):
+    tracked.run("%track off")
+    tracked.run("import numpy as np\ny = np.array([1, 0, 1, 1])\np = np.array([1, 0, 0, 1])")
+    tracked.run("%%track --name by_hand\nprint(f'accuracy: {np.mean(p == y)}')\n"
+                "print('MAE', np.abs(p - y).mean())")
+    (run,) = runs_of(tracked)
+    assert run.name == "by_hand" and run.metrics == {"accuracy": 0.75, "mae": 0.25}
+    assert "_mlops_nb_printed" not in run.uses
+    src = verify(run)[2]
+    assert "_mnb.printed('mae', np.abs(p - y).mean())" in src

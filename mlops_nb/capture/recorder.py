@@ -13,6 +13,7 @@ never sees it. The parts live beside this file: hooks.py (plugging into IPython)
 from __future__ import annotations
 
 import ast
+import copy
 import gc
 import logging
 import os
@@ -415,11 +416,17 @@ class Tracker:
             ctx.transformed = transformed
             ctx.body_tree = tree
             ctx.loop_names = None  # the body's loops, not the magic call's (`parsed`)
+        run = tree
+        if ctx is not None and "print" in transformed:  # a metric it only prints: read from
+            run = copy.deepcopy(tree)  # a copy, the analysis reads the body as written
+            self._rewrite_prints(run)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+            last = ast.Expression(run.body.pop().value)
+            if run is not tree:
+                tree.body.pop()
         filename = shell.compile.cache(transformed)
-        exec(compile(tree, filename, "exec"), shell.user_ns)
+        exec(compile(run, filename, "exec"), shell.user_ns)
         if last is not None:
             return eval(compile(last, filename, "eval"), shell.user_ns)
         return None
