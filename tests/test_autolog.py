@@ -357,6 +357,14 @@ def test_search_best_score_params_and_children(iris, monkeypatch):
     kids = [cr for cr in log if cr.parent == run.id]
     assert len(kids) == 2 and kids[0].params == grid.best_params_
     assert kids[0].metrics["mean_test_score"] == grid.best_score_
+    assert [k.name for k in kids] == ["grid #1", "grid #2"]
+    # tied candidates (one rank for both in scikit-learn): a name each, in their order
+    iris.run("tie = GridSearchCV(LogisticRegression(max_iter=300), {'C': [1e-9, 1, 1]},"
+             " cv=3).fit(X_train, y_train)")
+    log = log_of(iris)
+    tied = [cr for cr in log if cr.parent == log[-1].parent and cr.parent is not None]
+    assert list(iris.ns["tie"].cv_results_["rank_test_score"]) == [3, 1, 1]
+    assert [(k.name, k.params) for k in tied] == [("tie #1", {"C": 1}), ("tie #2", {"C": 1})]
     with pytest.raises(MlopsNbError, match="candidate of a search"):
         export_run(kids[0].id, Path.cwd() / "kid")
     # a search repeated in a loop (trials): the last search's candidates only

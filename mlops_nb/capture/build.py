@@ -106,9 +106,11 @@ def iteration_run(parent: CellRun, seq: int, k: int, it: dict[str, Any],
 
 
 def candidate_run(parent: CellRun, seq: int, cand: dict[str, Any]) -> CellRun:
-    """One of a search's best candidates: a child run with its own parameters and scores."""
+    """One of a search's best candidates: a child run with its own parameters and scores.
+    Named by its place, best first: scikit-learn's rank gives tied candidates one number
+    (two runs named `grid #1`, none `grid #2`)."""
     return child_run(
-        parent, seq, name=f"{cand['search']} #{cand['rank']}",
+        parent, seq, name=f"{cand['search']} #{cand.get('place', cand['rank'])}",
         params={k: jsonable(v) for k, v in cand["params"].items()},
         metrics=dict(cand["metrics"]),
     )
@@ -297,8 +299,9 @@ def apply_autolog(cr: CellRun, ctx: CellContext, ns: dict[str, Any],
             for k, v in extra.get("params", {}).items():
                 cr.params[f"{call.model or 'search'}.best_params.{k}"] = jsonable(v)
             # a search repeated in a loop: the last one's candidates, not n times as many
-            searches[name] = [{**cand, "search": call.model or "search"}
-                              for cand in extra.get("candidates", [])[:search_children]]
+            searches[name] = [{**cand, "search": call.model or "search", "place": i + 1}
+                              for i, cand in enumerate(
+                                  extra.get("candidates", [])[:search_children])]
     for found in searches.values():
         children.extend(found)
     rename_metrics(ctx, renames)
