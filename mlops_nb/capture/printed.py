@@ -6,9 +6,10 @@ Python, a deep-learning framework's own evaluation). Such a value is read where 
 computed, not parsed back from the text: the label is in the code, the value is the exact
 number before formatting rounded it, and the export replays the same expression.
 
-`labelled_values` finds them in a cell's tree (pure: shared by capture and export);
-`rewrite` wraps each value in `seen(name, value)`, which hands it to the recorder and
-returns it unchanged, so the cell prints exactly what it printed untracked.
+`labelled_values` finds them in a cell's tree (pure: shared by capture and export); `wrap`
+replaces each value, in the kernel by `through_seen`'s call of `seen(name, value)`, which
+hands it to the recorder and returns it unchanged, so the cell prints exactly what it
+printed untracked; in `train.py` by `_mnb.printed(name, value)`.
 """
 
 from __future__ import annotations
