@@ -153,10 +153,13 @@ def test_each_iteration_of_a_sweep_has_the_value_it_printed(tracked):
 
 
 def test_tracking_off_leaves_prints_as_written(tracked, capsys):
+    tracked.run("import numpy as np\nprint(f'accuracy: {np.mean([1, 1]):.2f}')")
+    assert "_mlops_nb_printed" in tracked.ns
     tracked.run("%track off")
+    assert "_mlops_nb_printed" not in tracked.ns  # nothing of ours left in the namespace
     tracked.run("import numpy as np\nprint(f'accuracy: {np.mean([1, 0]):.2f}')")
     assert capsys.readouterr().out.endswith("accuracy: 0.50\n")
-    assert not [r for r in runs_of(tracked) if r.metrics]
+    assert [r.metrics for r in runs_of(tracked)] == [{"accuracy": 1.0}]
 
 
 def test_a_timed_or_captured_cells_prints_are_its_metrics_and_reproduce(tracked):

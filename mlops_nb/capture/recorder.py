@@ -309,6 +309,8 @@ class Tracker:
             loops.SWEEP_HOOKS[0] = None
         if printed.HOOK[0] == self._printed:
             printed.HOOK[0] = None
+        for names in (self.shell.user_ns, self.shell.user_ns_hidden):  # left as found
+            names.pop(printed.SEEN_NAME, None)
         self.patcher.unpatch()
 
     def _on_autolog(self, call: autolog.Call) -> None:
