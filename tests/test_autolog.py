@@ -255,7 +255,7 @@ def test_names_imported_before_tracking_are_swapped_and_restored(shell):
     assert sklearn.metrics.accuracy_score is original
     assert LogisticRegression.fit is fit
     assert "__init_subclass__" not in vars(sys.modules["sklearn.base"].BaseEstimator)
-    assert not any(isinstance(f, autolog._ImportWatcher) for f in sys.meta_path)
+    assert not any(isinstance(f, autolog.ImportWatcher) for f in sys.meta_path)
 
 
 def test_unload_restores_every_patch(iris):

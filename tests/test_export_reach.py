@@ -505,6 +505,70 @@ def test_watcher_wraps_a_library_imported_later_even_when_caught_half_imported(m
     assert fake.load is load
 
 
+def test_watcher_wraps_a_library_the_moment_a_cell_imports_it(monkeypatch, tmp_path):
+    """`import pandas as pd` then `pd.read_parquet(path)` in one cell: the readers were
+    wrapped before the next cell only, and pyarrow opens the file in C, not through `open`:
+    the read went unrecorded and the export could not find the file elsewhere."""
+    from mlops_nb.capture import io_watch
+
+    (tmp_path / "mnb_fake_reader.py").write_text("def load(path):\n    return path\n")
+    (tmp_path / "x.bin").write_bytes(b"data")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(io_watch._LIBRARY_READERS, "mnb_fake_reader", ("load",))
+    monkeypatch.setattr(io_watch, "_WATCHED_IMPORTS",
+                        io_watch._WATCHED_IMPORTS | {"mnb_fake_reader"})
+    monkeypatch.delitem(sys.modules, "mnb_fake_reader", raising=False)
+    watcher = io_watch.IoWatcher()
+    watcher.start()
+    watcher.begin_cell()
+    try:
+        import mnb_fake_reader  # the cell's import: no begin_cell between it and the read
+
+        assert getattr(mnb_fake_reader.load, "__mnb_io_watcher__", None) is watcher
+        mnb_fake_reader.load(str(tmp_path / "x.bin"))
+        reads, _, _ = watcher.end_cell()
+        assert [Path(r["path"]).name for r in reads] == ["x.bin"]
+    finally:
+        watcher.stop()
+        sys.modules.pop("mnb_fake_reader", None)
+    assert not any(f is watcher._finder for f in sys.meta_path if f is not None)
+
+
+def test_a_parquet_file_read_in_the_cell_that_imports_pandas_exports_elsewhere(
+        tmp_path, tmp_path_factory, monkeypatch, capsys):
+    import nbformat
+    import pandas as pd
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mlops_nb.execute import execute_notebook
+
+    project = tmp_path / "forecast"
+    (project / "data").mkdir(parents=True)
+    pd.DataFrame({"load": [3.0, 5.0, 4.0, 8.0]}).to_parquet(project / "data" / "load.parquet")
+    cells = [
+        "%load_ext mlops_nb\n%track on",
+        "import pandas as pd\nfrom pathlib import Path\n"
+        "def read(name):\n    return pd.read_parquet(Path('data') / f'{name}.parquet')\n"
+        "raw = read('load')",
+        "mae = float((raw['load'] - raw['load'].mean()).abs().mean())",
+        "import mlops_nb as mnb\nassert mnb.flush()",
+    ]
+    path = project / "forecast.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
+    home = project / ".mlops_nb"
+    execute_notebook(path, timeout=300, env={"MLOPS_NB_HOME": str(home)})
+    monkeypatch.chdir(project)
+    out = project / "exports" / "best"
+    assert main(["--home", str(home), "export", "--best", "--metric", "mae", "-o",
+                 str(out)]) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    assert [Path(d["recorded"]).name for d in manifest["data_files"]] == ["load.parquet"]
+    away = copied_away(out, tmp_path_factory)
+    capsys.readouterr()
+    assert main(["reproduce", str(away)]) == 0, capsys.readouterr()
+    assert "reproduced: level L2" in capsys.readouterr().out
+
+
 def test_modules_imported_before_load_ext_are_exported(shell, tmp_path, monkeypatch,
                                                        tmp_path_factory):
     """mlops-nb added to a notebook below its imports cell: the notebook's own package and

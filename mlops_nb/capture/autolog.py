@@ -734,7 +734,7 @@ class Patcher:
         self.patched_classes: set[type] = set()
         self.patched_methods: set[tuple[type, str]] = set()
         self.init_subclass: tuple[type, Any] | None = None
-        self.finder: _ImportWatcher | None = None
+        self.finder: ImportWatcher | None = None
         self.metrics_done = False
         self.cv_done = False
         self.base_done = False
@@ -873,7 +873,7 @@ class Patcher:
         if ns is not None and len(self.module_attrs) != before:
             self.swap_namespace(ns)
         if self.finder is None and not (self.base_done and self.metrics_done and self.cv_done):
-            self.finder = _ImportWatcher(self)
+            self.finder = ImportWatcher(_PATCH_ON_IMPORT, self.on_import)
             sys.meta_path.insert(0, self.finder)
 
     def on_import(self, name: str, module: Any) -> None:
@@ -922,16 +922,20 @@ class Patcher:
         self.__init__()  # type: ignore[misc]
 
 
-class _ImportWatcher(importlib.abc.MetaPathFinder):
-    """Patches `sklearn.metrics` & co. as soon as a cell imports them, even mid-cell."""
+_PATCH_ON_IMPORT = frozenset({"sklearn.base", "sklearn.metrics", "sklearn.model_selection"})
 
-    TARGETS = frozenset({"sklearn.base", "sklearn.metrics", "sklearn.model_selection"})
 
-    def __init__(self, patcher: Patcher) -> None:
-        self.patcher = patcher
+class ImportWatcher(importlib.abc.MetaPathFinder):
+    """Calls `on_import(name, module)` as soon as a module of `targets` has been imported,
+    even mid-cell: `sklearn.metrics` & co. are patched before the cell's next line calls them
+    (and io_watch wraps `pandas.read_parquet` in the cell that imports pandas)."""
+
+    def __init__(self, targets: frozenset[str], on_import: Callable[[str, Any], None]) -> None:
+        self.targets = targets
+        self.on_import = on_import
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname not in self.TARGETS:
+        if fullname not in self.targets:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -944,7 +948,7 @@ class _ImportWatcher(importlib.abc.MetaPathFinder):
         loader = spec.loader
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
-        patcher = self.patcher
+        on_import = self.on_import
         original_exec = loader.exec_module
 
         class _Loader(importlib.abc.Loader):
@@ -956,7 +960,7 @@ class _ImportWatcher(importlib.abc.MetaPathFinder):
 
             def exec_module(self, module: Any) -> None:
                 original_exec(module)
-                patcher.on_import(fullname, module)
+                on_import(fullname, module)
 
         spec.loader = _Loader()
         return spec

@@ -43,6 +43,7 @@ _LIBRARY_READERS: dict[str, tuple[str, ...]] = {
     "sqlite3": ("connect",),
     "sqlite3.dbapi2": ("connect",),
 }
+_WATCHED_IMPORTS = frozenset({"pandas", *_LIBRARY_READERS})
 _SKIP_PARTS = frozenset({".mlops_nb", ".ipython", ".jupyter", ".cache", ".config",
                          ".matplotlib", "__pycache__"})
 # System folders: time zones, locales, certificates that libraries read while importing.
@@ -125,6 +126,7 @@ class IoWatcher:
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, int, int], dict[str, Any]] = {}
         self._stores: tuple[str, ...] = ()  # `ignore_under`
+        self._finder: Any = None  # wraps a library's readers the moment it is imported
 
     def ignore_under(self, folder: pathlib.Path | str) -> None:
         """Leave out what is opened inside `folder`: the store's own files, wherever
@@ -154,6 +156,21 @@ class IoWatcher:
             for name in ("read_text", "read_bytes"):
                 self._wrap(pathlib.Path, name, self._path_method)
         self.refresh()
+        if self._finder is None and not self._libraries.issuperset(_WATCHED_IMPORTS):
+            # `import pandas as pd` then `pd.read_parquet(path)` in one cell: the readers are
+            # wrapped as the import ends, not at the next cell. (`read_csv` went through
+            # `open` anyway; pyarrow's readers and sqlite3 open files in C, and went unseen.)
+            from .autolog import ImportWatcher
+
+            self._finder = ImportWatcher(_WATCHED_IMPORTS, self._imported)
+            sys.meta_path.insert(0, self._finder)
+
+    def _imported(self, name: str, module: Any) -> None:
+        self._modules_seen = -1
+        try:
+            self.refresh()
+        except Exception:  # the user's import goes on whatever happens here
+            self.failures += 1
 
     def refresh(self) -> None:
         """Wrap readers of libraries imported since the last call. Called before every cell:
@@ -200,6 +217,9 @@ class IoWatcher:
         self._patched.clear()
         self._libraries.clear()
         self._modules_seen = -1
+        while self._finder is not None and self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        self._finder = None
         self._reads = self._writes = None
 
     def _wrap(self, owner: Any, attr: str, kind: Any, label: str | None = None) -> None:
