@@ -46,6 +46,26 @@ def the_run(sh):
     return runs[-1]
 
 
+def exported_from_a_kernel(project: Path, path: Path, cells: list[str], metric: str,
+                           monkeypatch) -> tuple[Path, dict]:
+    """The notebook `cells` run at `path` in a real kernel tracking into the project's store,
+    and its best run by `metric` exported with the CLI from the project folder: (export
+    folder, its run.json)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mlops_nb.execute import execute_notebook
+
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
+    home = project / ".mlops_nb"
+    execute_notebook(path, timeout=300, env={"MLOPS_NB_HOME": str(home)})
+    monkeypatch.chdir(project)
+    out = project / "exports" / "best"
+    assert main(["--home", str(home), "export", "--best", "--metric", metric, "-o",
+                 str(out)]) == 0
+    return out, json.loads((out / "run.json").read_text())
+
+
 def copied_away(out: Path, tmp_path_factory) -> Path:
     """The export folder copied somewhere unrelated to the project."""
     dest = tmp_path_factory.mktemp("elsewhere") / "export"
@@ -394,11 +414,6 @@ def test_a_hash_seed_dependent_metric_gets_a_verdict_that_says_so(tracked, tmp_p
 @pytest.mark.slow
 def test_a_course_notebook_in_a_real_kernel_exports_and_reproduces_elsewhere(
         tmp_path, tmp_path_factory, monkeypatch, capsys):
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    from mlops_nb.execute import execute_notebook
-
     project = tmp_path / "course"
     for folder in ("code", "data/housing", "lectures"):
         (project / folder).mkdir(parents=True)
@@ -418,15 +433,8 @@ def test_a_course_notebook_in_a_real_kernel_exports_and_reproduces_elsewhere(
         "score = prep(float(out.stdout.split(':')[1]))",
         "import mlops_nb as mnb\nassert mnb.flush()",
     ]
-    path = project / "lectures" / "lecture1.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
-    home = project / ".mlops_nb"
-    execute_notebook(path, timeout=300, env={"MLOPS_NB_HOME": str(home)})
-    monkeypatch.chdir(project)
-    out = project / "exports" / "best"
-    assert main(["--home", str(home), "export", "--best", "--metric", "score", "-o",
-                 str(out)]) == 0
-    manifest = json.loads((out / "run.json").read_text())
+    out, manifest = exported_from_a_kernel(project, project / "lectures" / "lecture1.ipynb",
+                                           cells, "score", monkeypatch)
     assert {m["name"] for m in manifest["modules"]} == {"plotting_functions", "utils"}
     assert [Path(d["recorded"]).name for d in manifest["data_files"]] == ["train.csv"]
     assert manifest["parameter_flags"] == {"DATA_DIR": "--param-data-dir"}
@@ -534,13 +542,10 @@ def test_watcher_wraps_a_library_the_moment_a_cell_imports_it(monkeypatch, tmp_p
     assert not any(f is watcher._finder for f in sys.meta_path if f is not None)
 
 
+@pytest.mark.slow
 def test_a_parquet_file_read_in_the_cell_that_imports_pandas_exports_elsewhere(
         tmp_path, tmp_path_factory, monkeypatch, capsys):
-    import nbformat
     import pandas as pd
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    from mlops_nb.execute import execute_notebook
 
     project = tmp_path / "forecast"
     (project / "data").mkdir(parents=True)
@@ -553,15 +558,8 @@ def test_a_parquet_file_read_in_the_cell_that_imports_pandas_exports_elsewhere(
         "mae = float((raw['load'] - raw['load'].mean()).abs().mean())",
         "import mlops_nb as mnb\nassert mnb.flush()",
     ]
-    path = project / "forecast.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
-    home = project / ".mlops_nb"
-    execute_notebook(path, timeout=300, env={"MLOPS_NB_HOME": str(home)})
-    monkeypatch.chdir(project)
-    out = project / "exports" / "best"
-    assert main(["--home", str(home), "export", "--best", "--metric", "mae", "-o",
-                 str(out)]) == 0
-    manifest = json.loads((out / "run.json").read_text())
+    out, manifest = exported_from_a_kernel(project, project / "forecast.ipynb", cells, "mae",
+                                           monkeypatch)
     assert [Path(d["recorded"]).name for d in manifest["data_files"]] == ["load.parquet"]
     away = copied_away(out, tmp_path_factory)
     capsys.readouterr()
