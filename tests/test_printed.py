@@ -59,10 +59,12 @@ def test_labelled_values_in_prints_that_run_now():
         "def report(m):\n"
         "    print(f'accuracy: {m.value}')\n"  # runs when called, not now
         "log(f'accuracy: {a.mean()}')\n"  # not a print
+        "print('accuracy', *scores)\n"  # several arguments, or none: not one value
+        "print('RMSE', *[f(x)], 'acc', g(y), sep=': ')\n"
     )
     assert found(code) == [
         ("test_accuracy", "np.mean(pred == y)"), ("rmse", "np.sqrt(mse)"),
-        ("loss", "losses[e]"), ("val_acc", "evaluate(lr)")]
+        ("loss", "losses[e]"), ("val_acc", "evaluate(lr)"), ("acc", "g(y)")]
 
 
 @pytest.mark.parametrize(("code", "expected"), [
@@ -107,6 +109,8 @@ def test_a_metric_only_printed_is_a_run_with_its_exact_value_and_reproduces(trac
                 "rng = np.random.default_rng(0)\n"
                 "y = rng.integers(0, 2, 101)\npred = rng.integers(0, 2, 101)")
     capsys.readouterr()
+    tracked.run("print('MAE', *[0.5, 0.25])")  # two values printed, as untracked
+    assert capsys.readouterr().out == "MAE 0.5 0.25\n"
     tracked.run("for e in range(3):\n"
                 "    print('epoch %d: loss %.2f' % (e, 1 / (e + 2)))\n"
                 "print(f'Test accuracy: {np.mean(pred == y):.3f}')\n"

@@ -66,8 +66,8 @@ def metric_label(text: str) -> str | None:
 
 def _worth_reading(node: ast.expr) -> bool:
     """A value computed in the print: not a constant, nor a variable a metric's name already
-    names (recorded under that name)."""
-    if isinstance(node, ast.Constant):
+    names (recorded under that name), nor `*values` (wrapped, it would be one argument)."""
+    if isinstance(node, (ast.Constant, ast.Starred)):
         return False
     return not (isinstance(node, ast.Name) and is_metric_name(node.id))
 
