@@ -64,7 +64,8 @@ def test_labelled_values_in_prints_that_run_now():
     )
     assert found(code) == [
         ("test_accuracy", "np.mean(pred == y)"), ("rmse", "np.sqrt(mse)"),
-        ("loss", "losses[e]"), ("val_acc", "evaluate(lr)"), ("acc", "g(y)")]
+        ("loss", "losses[e]"), ("acc", "g(y)"),
+        ("val_acc", "evaluate(lr)")]  # outer statements first, as sweeps walks them
 
 
 @pytest.mark.parametrize(("code", "expected"), [

@@ -263,11 +263,9 @@ def _traced(obj: Any) -> tuple[Any, str | None] | None:
         hit = STATE.traced.get(id(base))
         if hit is None:
             return None
-        held = hit[0]() if isinstance(hit[0], weakref.ref) else hit[0]
-        return (_held(hit[1]), None) if held is base else None  # a part of X: by its labels
+        return (_held(hit[1]), None) if _held(hit[0]) is base else None  # a part of X
     ref, est, xname = hit
-    held = ref() if isinstance(ref, weakref.ref) else ref
-    return (_held(est), xname) if held is obj else None
+    return (_held(est), xname) if _held(ref) is obj else None
 
 
 def numeric(value: Any) -> float | int | None:

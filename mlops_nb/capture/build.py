@@ -110,7 +110,7 @@ def candidate_run(parent: CellRun, seq: int, cand: dict[str, Any]) -> CellRun:
     Named by its place, best first: scikit-learn's rank gives tied candidates one number
     (two runs named `grid #1`, none `grid #2`)."""
     return child_run(
-        parent, seq, name=f"{cand['search']} #{cand.get('place', cand['rank'])}",
+        parent, seq, name=f"{cand['search']} #{cand['place']}",
         params={k: jsonable(v) for k, v in cand["params"].items()},
         metrics=dict(cand["metrics"]),
     )

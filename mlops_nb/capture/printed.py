@@ -22,6 +22,7 @@ from typing import Any
 
 from ..metrics import is_metric_name
 from ..redact import has_secret_shape
+from .sweeps import statements_run_now
 
 # The recorder's receiver while a tracked cell runs (recorder.py sets it); `seen` is a no-op
 # without one, so a rewritten cell still runs if tracking stopped halfway through it.
@@ -64,6 +65,11 @@ def metric_label(text: str) -> str | None:
     return name
 
 
+def _labelled(text: str | None, value: ast.expr) -> str | None:
+    """The metric `text` names for `value`, when the value is computed in the print."""
+    return metric_label(text) if text is not None and _worth_reading(value) else None
+
+
 def _worth_reading(node: ast.expr) -> bool:
     """A value computed in the print: not a constant, nor a variable a metric's name already
     names (recorded under that name), nor `*values` (wrapped, it would be one argument)."""
@@ -88,10 +94,8 @@ def _in_print(call: ast.Call) -> Iterator[Found]:
         elif (isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mod)
               and isinstance(arg.left, ast.Constant) and isinstance(arg.left.value, str)):
             yield from _in_percent(arg, label)  # "Accuracy: %.3f" % ...
-        elif label is not None and _worth_reading(arg):
-            name = metric_label(label)
-            if name is not None:
-                yield name, call, "args", i
+        elif (name := _labelled(label, arg)) is not None:
+            yield name, call, "args", i
         label = None
 
 
@@ -102,7 +106,7 @@ def _in_fstring(node: ast.JoinedStr, before: str | None) -> Iterator[Found]:
             text += str(part.value)
             continue
         if isinstance(part, ast.FormattedValue):
-            name = metric_label(text) if _worth_reading(part.value) else None
+            name = _labelled(text, part.value)
             if name is not None:
                 yield name, part, "value", None
         text = ""
@@ -137,11 +141,11 @@ def _in_format(call: ast.Call, before: str | None) -> Iterator[Found]:
         if key.isdigit():
             index = int(key)
             if index < len(call.args) and not isinstance(call.args[index], ast.Starred):
-                name = metric_label(text) if _worth_reading(call.args[index]) else None
+                name = _labelled(text, call.args[index])
                 if name is not None:
                     yield name, call, "args", index
         elif key in keywords:
-            name = metric_label(text) if _worth_reading(keywords[key].value) else None
+            name = _labelled(text, keywords[key].value)
             if name is not None:
                 yield name, keywords[key], "value", None
         text = ""
@@ -175,7 +179,7 @@ def _in_percent(node: ast.BinOp, before: str | None) -> Iterator[Found]:
         value = getattr(holder, field) if index is None else getattr(holder, field)[index]
         if isinstance(value, ast.Starred):
             return
-        name = metric_label(text) if _worth_reading(value) else None
+        name = _labelled(text, value)
         if name is not None:
             yield name, holder, field, index
         text = ""
@@ -184,34 +188,16 @@ def _in_percent(node: ast.BinOp, before: str | None) -> Iterator[Found]:
 def labelled_values(body: list[ast.stmt]) -> list[Found]:
     """Each printed value under a metric label in code that runs now: `print(...)` statements
     of the cell and of its loops, branches, `with` and `try` blocks, not of the functions and
-    classes it defines. Statements only, not every node: a walk of a 50-statement cell's
-    whole tree cost 1.5 ms, this one tens of microseconds."""
+    classes it defines (`sweeps.statements_run_now`). Statements only, not every node: a
+    walk of a 50-statement cell's whole tree cost 1.5 ms, this one tens of microseconds."""
     found: list[Found] = []
-    stack: list[ast.stmt] = list(reversed(body))
-    while stack:
-        stmt = stack.pop()
-        cls = stmt.__class__
-        if cls is ast.Expr:
+    for stmt in statements_run_now(body):
+        if stmt.__class__ is ast.Expr:
             call = stmt.value  # type: ignore[attr-defined]
             if (call.__class__ is ast.Call and call.func.__class__ is ast.Name
                     and call.func.id == "print"):
                 found.extend(_in_print(call))
-        elif cls in _BLOCKS:
-            for field in _BLOCKS[cls]:
-                stack.extend(reversed(getattr(stmt, field)))
-            if cls is ast.Try or cls is _TRY_STAR:
-                for handler in reversed(stmt.handlers):  # type: ignore[attr-defined]
-                    stack.extend(reversed(handler.body))
     return found
-
-
-_TRY_STAR = getattr(ast, "TryStar", ast.Try)
-_BLOCKS: dict[type, tuple[str, ...]] = {
-    ast.For: ("body", "orelse"), ast.AsyncFor: ("body", "orelse"),
-    ast.While: ("body", "orelse"), ast.If: ("body", "orelse"),
-    ast.With: ("body",), ast.AsyncWith: ("body",),
-    ast.Try: ("body", "orelse", "finalbody"), _TRY_STAR: ("body", "orelse", "finalbody"),
-}
 
 
 def wrap(found: list[Found], make: Callable[[str, ast.expr], ast.expr]) -> int:

@@ -21,6 +21,7 @@ model itself, fitted or scored inside the loop (`model.fit(...)`, `cross_val_sco
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator
 
 # Calls whose keyword arguments are presentation or plumbing, never a model's knob.
 _NOT_MODEL_CALLS = frozenset({
@@ -147,15 +148,22 @@ def sweep_loops(code: str | ast.AST) -> list[ast.For]:
             return []
     else:
         tree = code
-    loops: list[ast.For] = []
     body = tree.body if isinstance(tree, ast.Module) else [tree]
-    stack: list[ast.stmt] = [s for s in body if isinstance(s, _SWEEP_HOLDERS)]
-    while stack:  # statements only: a loop is never inside an expression
+    return [node for node in statements_run_now(s for s in body if isinstance(s, _SWEEP_HOLDERS))
+            if isinstance(node, ast.For) and is_sweep(node)]
+
+
+def statements_run_now(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of `body` that runs when it does, outer first: those of its loops,
+    branches, `with`, `try` and `match` blocks too, not of the functions and classes it
+    defines (they run when called). Statements only: a loop or a `print(...)` statement is
+    never inside an expression."""
+    stack = list(body)
+    while stack:
         node = stack.pop(0)
+        yield node
         if type(node) not in _COMPOUND:  # most statements: nothing inside to look at
             continue
-        if isinstance(node, ast.For) and is_sweep(node):
-            loops.append(node)
         for name in _STATEMENT_LISTS:
             inner = getattr(node, name, None)
             if inner:
@@ -164,7 +172,6 @@ def sweep_loops(code: str | ast.AST) -> list[ast.For]:
             stack.extend(handler.body)
         for case in getattr(node, "cases", ()) or ():
             stack.extend(case.body)
-    return loops
 
 
 # The statement lists a compound statement holds, and the statements that hold them (not a

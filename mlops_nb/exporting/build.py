@@ -265,14 +265,18 @@ def _loop_options(loop: dict[str, Any], counts: dict[str, int]) -> dict[str, str
     taken = set(counts) | set(loop)
     given: dict[str, str] = {}
     for name in loop:
-        if counts.get(name, 0) <= 1:  # the loop's own binding only
-            continue
-        candidate, n = f"{name}_2", 3
-        while candidate in taken:
-            candidate, n = f"{name}_{n}", n + 1
-        taken.add(candidate)
-        given[name] = candidate
+        if counts.get(name, 0) > 1:  # bound besides by the loop itself
+            given[name] = _free_name(name, taken)
     return given
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """`name`, else `name_2`, `name_3`...: the first one not in `taken`, now taken."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
 
 
 def _shape(target: ast.expr) -> Any:
@@ -579,13 +583,14 @@ def plan_parameters(b: _Build) -> None:
     sl, target = _sl(b), b.target
     anchor_index = len(sl.cells) - 1
     loop_rng: list[ast.stmt] = []
+    counts, mutated = _stores(sl.cells)
     if target.parent is not None:  # a loop iteration's run: its loop runs once, its values
         models = {n: m for n, m in (target.estimators or {}).items() if n.isidentifier()}
         loop = {k: v for k, v in target.params.items()  # not `model.C` of a loop's model
                 if not (k.partition(".")[0] in models and "." in k)}
         for name in loop:
             check_name(name, what="loop variable")
-        given = _loop_options(loop, _stores(sl.cells)[0])
+        given = _loop_options(loop, counts)
         b.params.update({given.get(k, k): v for k, v in loop.items()})
         body, hits = _one_iteration(b.bodies[anchor_index], set(loop), models, given)
         if not hits:
@@ -595,7 +600,6 @@ def plan_parameters(b: _Build) -> None:
         b.bodies[anchor_index] = body
         loop_rng = [rng_restore(g, d) for g, d in sorted((target.rng or {}).items())]
 
-    counts, mutated = _stores(sl.cells)
     for name, n in drop_overwritten_literals(b.bodies, mutated).items():
         counts[name] -= n
     for i, cell in enumerate(sl.cells):
@@ -878,10 +882,7 @@ def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
         name = re.sub(r"\W+", "_", f"{base}_{kw}").strip("_")
         if not name.isidentifier() or name.startswith("_"):
             return None
-        candidate, n = name, 2
-        while candidate in taken:
-            candidate, n = f"{name}_{n}", n + 1
-        return candidate
+        return _free_name(name, taken)
 
     for body in bodies:
         for owner, callee, kw in list(constructor_keywords(body)):
@@ -891,7 +892,6 @@ def _constructor_options(bodies: list[list[ast.stmt]], params: dict[str, Any],
             name = option(owner, callee, kw.arg or "") if ok else None
             if name is None:
                 continue
-            taken.add(name)
             params[name] = value
             kw.value = ast.Name(name, ast.Load())
     return bodies
