@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlopsNbError, StoreCorrupt
-from .records import model_candidates
+from .records import model_candidates, model_owner
 from .store.blobs import BlobStore
 from .store.layout import BLOBS_DIR
 from .store.storage import atomic_write_bytes
@@ -284,10 +284,26 @@ def log_model(model: Any, name: str) -> Any:
                       "(`%track on`, or `%%track`)", stacklevel=2)
         return model
     fmt, payload = serialize(model)  # now: the object may change after the cell
-    _after_record(tracker, lambda cr: save_payload(
-        tracker.home, cr.id, name, fmt, payload, cls=_class_name(model),
-        experiment=cr.experiment))
+    # the variables holding it now, to find the run that fitted it (`model_owner`)
+    names = {n for n, v in list(tracker.shell.user_ns.items())
+             if v is model and not n.startswith("_")}
+
+    def save(cr: Any) -> None:
+        owner = _owner(tracker, cr.id, names) or cr
+        save_payload(tracker.home, owner.id, name, fmt, payload, cls=_class_name(model),
+                     experiment=owner.experiment)
+
+    _after_record(tracker, save)
     return model
+
+
+def _owner(tracker: Any, cell_run_id: str, names: set[str]) -> Any:
+    """The run a model logged in cell run `cell_run_id` belongs to (`model_owner`); None
+    when the record cannot be read back."""
+    if not names:
+        return None
+    cr, lineage = _with_lineage(tracker, cell_run_id)
+    return None if cr is None else model_owner(cr, reversed(lineage), names)
 
 
 def _after_record(tracker: Any, action: Any) -> None:
@@ -351,10 +367,10 @@ def _save_run_estimators(tracker: Any) -> None:
     if last_id == getattr(tracker, "_mnb_saved_for", None):
         return
     tracker._mnb_saved_for = last_id
-    cr = _recorded(tracker, last_id)
+    cr, lineage = _with_lineage(tracker, last_id)
     if cr is None or not cr.metrics:
         return
-    names = model_candidates(cr, reversed(_lineage_records(tracker, cr)))
+    names = model_candidates(cr, reversed(lineage))
     ns = tracker.shell.user_ns
     for name in names:
         obj = ns.get(name)
@@ -362,21 +378,18 @@ def _save_run_estimators(tracker: Any) -> None:
             save_version(tracker.home, cr.id, name, obj, experiment=cr.experiment)
 
 
-def _recorded(tracker: Any, cell_run_id: str) -> Any:
+def _with_lineage(tracker: Any, cell_run_id: str) -> tuple[Any, list[Any]]:
+    """The cell run as recorded (None if it is not), and the cell runs of its lineage in
+    execution order: one read of the session, once the writer has written it."""
     tracker.flush()
     from .store.reader import StoreReader
 
-    for cr in StoreReader(tracker.home).iter_cell_runs(tracker.session):
-        if cr.id == cell_run_id:
-            return cr
-    return None
-
-
-def _lineage_records(tracker: Any, cr: Any) -> list[Any]:
-    from .store.reader import StoreReader
-
-    wanted = set(cr.lineage or [])
-    return [c for c in StoreReader(tracker.home).session_log(tracker.session) if c.id in wanted]
+    log = StoreReader(tracker.home).session_log(tracker.session)
+    cr = next((c for c in log if c.id == cell_run_id), None)
+    if cr is None:
+        return None, []
+    wanted = set(tracker.log.lineage(cr.seq))  # records keep their direct deps only
+    return cr, [c for c in log if c.id in wanted]
 
 
 def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,

@@ -141,6 +141,27 @@ def model_candidates(run: Any, lineage: Iterable[Any]) -> list[str]:
     return []
 
 
+def model_owner(cell_run: Any, lineage: Iterable[Any], names: set[str]) -> Any:
+    """The run a model saved in `cell_run` (`mnb.log_model(rf, "rf")`) is a version of.
+
+    The cell run itself when it is a run, or when it bound or changed the model's variables
+    (`names`). Else, as when a notebook fits and scores in one cell and logs the model in the
+    next, the newest run of its `lineage` (newest first) that bound or changed them: its
+    metrics are the model's, and `validate`, `retrain` and `--no-worse-than` need them. Not
+    when a later cell changed the model after that run (`rf.fit(X_all, y)` with no score):
+    then no run measured it, and it stays the logging cell's."""
+    def touches(cr: Any) -> bool:
+        return not names.isdisjoint(
+            (*(cr.defs or ()), *(cr.mutations or ()), *(cr.estimators or {})))
+
+    if cell_run.is_run or not names or touches(cell_run):
+        return cell_run
+    for other in lineage:
+        if touches(other):
+            return other if other.is_run else cell_run
+    return cell_run
+
+
 def _migrate(doc: dict[str, Any]) -> dict[str, Any]:
     """Bring a stored document up to SCHEMA_VERSION.
 

@@ -127,11 +127,16 @@ def test_schema_violations_are_errors(trained, capsys, case, expect):
 def test_unseen_categories_and_out_of_range_are_warnings(trained):
     sh, run = trained
     df = _frame(seed=4)
-    df.loc[0, "color"] = "purple"
+    df.loc[[0, 2, 3], "color"] = "purple"
+    df.loc[4, "color"] = "teal"
     df.loc[1, "x2"] = 1e6
     report = mnb.validate(run.id, df, home=sh.tracker.home)
     checks = {(f.column, f.check, f.severity) for f in report.findings}
     assert ("color", "category", "warning") in checks and ("x2", "range", "warning") in checks
+    # how many new labels, in how many rows: not one count read as both
+    (colors,) = [f for f in report.findings if f.check == "category"]
+    assert "2 unseen categories in 4 row(s)" in colors.message
+    assert sorted(colors.examples) == ["purple", "teal"]
     assert not report.schema_errors
 
 
@@ -592,3 +597,55 @@ def test_validate_against_a_raw_file_the_run_read_and_dates_as_it_had_them(track
     assert main(["--home", home, "validate", run.id, "--data", "new.csv", "--name",
                  "raw.csv"]) == EXIT_BAD_INPUT
     assert "changed since the run read it" in capsys.readouterr().err
+
+
+FIT_ONLY = """\
+X = pd.get_dummies(df[["x1", "x2", "color"]], columns=["color"]).astype(float)
+clf = LogisticRegression(C=C).fit(X[:300], df.y[:300])
+"""
+
+
+def _versions(sh):
+    from mlops_nb.models import list_versions
+
+    return {v["name"]: v for v in list_versions(sh.tracker.home)}
+
+
+def test_a_model_logged_the_cell_after_its_run_is_that_runs_version(tracked, capsys):
+    """Fit and score in one cell, `mnb.log_model` in the next: the version is the run's, so
+    `models` shows its metrics and `validate promoted` has its data, not the logging cell's
+    (which measured nothing: `validate` and `retrain` of it were refused)."""
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("C = 1.0")
+    tracked.run(FIT)
+    (run,) = _runs(tracked)
+    tracked.run("import mlops_nb as mnb\nmnb.log_model(clf, 'clf')")
+    tracked.flush()
+    assert _versions(tracked)["clf"]["run_id"] == run.id
+    home = str(tracked.tracker.home)
+    mnb.promote(run.id, "clf", home=home)
+    assert main(["--home", home, "models"]) == EXIT_OK
+    assert "f1=" in capsys.readouterr().out
+    _frame(seed=5).to_csv("new.csv", index=False)
+    assert main(["--home", home, "validate", "promoted", "--data", "new.csv",
+                 "--name", "df"]) != EXIT_BAD_INPUT
+    assert f"against run {run.id[:12]}" in capsys.readouterr().out
+    # refitted since, with nothing scored: no run measured this model, it stays the cell's
+    tracked.run("clf.fit(X, df.y)")
+    tracked.run("mnb.log_model(clf, 'refit')")
+    tracked.flush()
+    log = StoreReader(home).session_log(tracked.tracker.session)
+    assert _versions(tracked)["refit"]["run_id"] == log[-1].id != run.id
+
+
+def test_save_models_saves_the_model_a_scoring_run_measured_from_its_lineage(tracked):
+    _frame().to_csv("train.csv", index=False)
+    tracked.run("%track on --experiment test --save-models")
+    tracked.run(TRAIN)
+    tracked.run("C = 0.25")
+    tracked.run(FIT_ONLY)
+    tracked.run("f1 = f1_score(df.y[300:], clf.predict(X[300:]))")
+    (run,) = _runs(tracked)
+    model = mnb.load_model(run.id, "clf", home=tracked.tracker.home)
+    assert model.C == 0.25

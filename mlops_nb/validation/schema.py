@@ -126,7 +126,7 @@ def _pandera_schema(ref: dict[str, Any], columns: set[str]) -> Any:
 _CHECK_TEXT = {
     "in_range": ("range", "value(s) outside the training range"),
     "in_training_range": ("range", "value(s) outside the training range"),
-    "seen_category": ("category", "unseen categor(y/ies)"),
+    "seen_category": ("category", "unseen"),
 }
 
 
@@ -156,6 +156,10 @@ def _from_failure_cases(ref: dict[str, Any], cases: Any, rows: int) -> list[Find
         col = ref["columns"].get(str(column), {})
         examples = [str(v)[:40] for v in group["failure_case"].drop_duplicates().head(EXAMPLES)]
         msg = f"column {column!r}: {len(group)} {what}"
+        if label == "category":  # rows, and how many labels they are: one new plan, or many
+            labels = group["failure_case"].nunique(dropna=False)
+            msg = (f"column {column!r}: {labels} unseen categor{'y' if labels == 1 else 'ies'}"
+                   f" in {len(group)} row(s)")
         if label == "range":
             msg += f" [{col.get('min')}, {col.get('max')}]"
         severity = "warning"
