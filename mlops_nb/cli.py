@@ -128,6 +128,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         _stream_json(df)
     elif args.format == "csv":
         _stream_csv(df)
+    elif df.empty:
+        print(_nothing_shown(args, total, reader if args.source != "mlflow" else None))
     else:
         rest = total - len(df)
         print(_table_text(df, sorted_by=args.sort, goal="min" if args.min else "max"
@@ -137,6 +139,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"... and {rest:,} {which} run{'s' if rest != 1 else ''} not shown "
                   f"({len(df):,} of {total:,}; `-n N` shows more, `--all` every run)")
     return _report_problems(problems, args.strict)
+
+
+def _nothing_shown(args: argparse.Namespace, total: int, reader: Any) -> str:
+    """Why the table is empty, in words that lead on: "no runs yet" only when there are
+    none, not when a filter, an experiment's name or `-n 0` left none to show."""
+    if args.filter:
+        return f"no run matches {args.filter!r}"
+    if total:  # `-n 0`
+        return (f"{total:,} run{'s' if total != 1 else ''}, none shown (`-n N` shows the "
+                "newest N)")
+    if args.experiment is not None and reader is not None:
+        from .table import runs_frame
+
+        known = sorted({str(e) for e in runs_frame(reader.run_columns()).get(
+            "experiment", [])})
+        if known:
+            return (f"no runs in experiment {args.experiment!r}; the store has "
+                    + ", ".join(repr(e) for e in known))
+    if args.experiment is not None:
+        return f"no runs in experiment {args.experiment!r}"
+    return "no runs yet: `%track on` in a notebook records them"
 
 
 def _experiment_names(reader: Any, experiment: str | None, ids: list[str]) -> dict[str, str]:

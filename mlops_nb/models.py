@@ -332,7 +332,7 @@ def _last_record(tracker: Any, cell_run_id: str) -> Any:
     """The CellRun the writer was handed (experiment and id are all we need)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(id=cell_run_id, experiment=tracker.experiment)
+    return SimpleNamespace(id=cell_run_id, experiment=tracker.last_experiment)
 
 
 def save_models_after_runs(tracker: Any, enabled: bool) -> None:

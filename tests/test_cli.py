@@ -171,7 +171,17 @@ def test_runs_experiment_filter(store, capsys):
     assert "params.max_depth" not in other  # columns no run of the experiment has are dropped
     assert runs_json(capsys, "--experiment", "nope") == []
     code, out, _ = run_cli(capsys, "runs", "-e", "nope")
-    assert code == 0 and "no runs yet" in out
+    assert code == 0 and out.strip() == (
+        "no runs in experiment 'nope'; the store has 'other', 'test'")
+
+
+def test_an_empty_table_says_why_it_is_empty(store, capsys):
+    """"no runs yet" only when the store has none: a filter or `-n 0` left none to show."""
+    code, out, _ = run_cli(capsys, "runs", "--filter", "f1>2")
+    assert code == 0 and out.strip() == "no run matches 'f1>2'"
+    code, out, _ = run_cli(capsys, "runs", "-n", "0")
+    assert code == 0 and out.strip() == (
+        f"{len(store['runs'])} runs, none shown (`-n N` shows the newest N)")
 
 
 @pytest.fixture

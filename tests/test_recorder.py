@@ -378,7 +378,11 @@ def test_track_cell_rejects_actions_and_line_options(shell, capsys):
     with pytest.raises(UsageError, match="--save-models"):
         shell.ip.run_cell_magic("track", "--save-models", "x = 1")
     assert shell.ip.run_cell_magic("track", "-n r -m y -e 'churn model'", "y = 2\ny") == 2
-    assert shell.tracker.experiment == "churn model"
+    shell.run("%%track -n r -m y -e 'churn model'\ny = 3")
+    shell.flush()
+    [run] = StoreReader(shell.tracker.home).session_log(shell.tracker.session)
+    assert (run.name, run.experiment, run.metrics) == ("r", "churn model", {"y": 3})
+    assert shell.tracker.experiment != "churn model"  # the cell's own (`%track?`)
 
 
 # -- cost bounds (issue 14, issue 8) -------------------------------------------------------------

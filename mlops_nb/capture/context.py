@@ -38,6 +38,9 @@ class CellContext:
     warnings: list[str] = field(default_factory=list)
     name: str | None = None
     metric_names: list[str] = field(default_factory=list)
+    # a `%%track` cell's `--experiment` and `--allow-param`: for that cell only
+    experiment: str | None = None
+    allowed_params: frozenset[str] = frozenset()
     body: str | None = None  # a `%%track` cell: its body, as IPython transformed it
     body_tree: ast.Module | None = None
     loop_names: list[str] | None = None  # targets of a literal `for` loop; [] when none

@@ -109,6 +109,7 @@ class Tracker:
         self._steps = DeferredSteps()
         self._seq = 0  # the next cell run's seq (the log catches up when settled)
         self.last_id: str | None = None  # the last cell run handed to the writer
+        self.last_experiment: str | None = None  # and its experiment
         # The kernel thread's own copy of the functions the session has defined (what the
         # lineage index keeps too), for the data capture of the next cell without waiting
         # for the index.
@@ -404,16 +405,15 @@ class Tracker:
                          allow_params: list[str] | None = None) -> Any:
         """Run a `%%track` cell's body in the user namespace as this cell, recording it like
         `%track on` would; returns the value of a last expression, as a cell does."""
-        if experiment:
-            self.experiment = experiment
-        self.allowed_params.update(allow_params or ())
         shell = self.shell
         transformed = shell.transform_cell(body)
         tree = shell.transform_ast(ast.parse(transformed))
         ctx = self._ctx
-        if ctx is not None:
+        if ctx is not None:  # "this cell only": its options are the cell's, not the session's
             ctx.name = name
             ctx.metric_names = list(metrics or ())
+            ctx.experiment = experiment or None
+            ctx.allowed_params = frozenset(allow_params or ())
             ctx.body = body
             ctx.transformed = transformed
             ctx.body_tree = tree
@@ -657,7 +657,7 @@ class Tracker:
             analysis,
             id=new_run_id(),
             session=self.session,
-            experiment=self.experiment or self.default_experiment(),
+            experiment=ctx.experiment or self.experiment or self.default_experiment(),
             seq=self._seq,
             started_at=ctx.started,
             duration_s=round(duration, 6),
@@ -710,14 +710,16 @@ class Tracker:
         # untracked. (Handing it to the writer thread to free cost far more than freeing it:
         # its nodes outlived the next cell's collections, which ran once a cell instead of
         # once in thirty and promoted them, doubling the kernel's added CPU per cell.)
-        self._append(cr, analysis, blobs, rng=ctx.rng)
+        allowed = self.allowed_params.union(ctx.allowed_params)
+        self._append(cr, analysis, blobs, rng=ctx.rng, allowed=allowed)
         for k, it in enumerate(iterations):
             child_blobs: dict[str, bytes] = {}
             rng = iterations[k - 1]["rng_after"] if k else None
             self._append(iteration_run(cr, self._seq, k, it, rng, child_blobs),
-                         NO_EFFECTS, child_blobs, parent=cr)
+                         NO_EFFECTS, child_blobs, parent=cr, allowed=allowed)
         for cand in children:
-            self._append(candidate_run(cr, self._seq, cand), NO_EFFECTS, {}, parent=cr)
+            self._append(candidate_run(cr, self._seq, cand), NO_EFFECTS, {}, parent=cr,
+                         allowed=allowed)
         if result.execution_count:
             self._last_count = max(self._last_count, int(result.execution_count))
         modules = len(sys.modules)
@@ -727,16 +729,18 @@ class Tracker:
             self.writer.update_session(packages=environment.imported_packages)
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
-                parent: CellRun | None = None, rng: dict[str, Any] | None = None) -> None:
+                parent: CellRun | None = None, rng: dict[str, Any] | None = None,
+                allowed: set[str] | frozenset[str] | None = None) -> None:
         """The one way out: hand the record to the writer, which completes it on its thread
         (RNG states serialised, redact, move large values to blobs, add to the lineage
         index: `_finish`) before anything keeps it. A child run (`parent`) takes its parent's
         code once that is redacted."""
         self._seq += 1
         self.last_id = cr.id
+        self.last_experiment = cr.experiment  # a `%%track -e` cell's own
         note_functions(self.functions, cr.defs, analysis.functions)
         analysis = for_lineage(analysis)
-        allowed = frozenset(self.allowed_params)
+        allowed = frozenset(self.allowed_params if allowed is None else allowed)
         # partials, not closures: a closure allocates a cell per name it captures, and each
         # object a record holds until the writer is done makes the kernel's collector run
         # sooner in back-to-back cells

@@ -194,6 +194,31 @@ def test_allow_param_keeps_a_name_that_only_looks_secret(shell, store_home, caps
     assert [w for w in shown["warnings"] if "looked like credentials: password" in w], shown["warnings"]
 
 
+def test_a_track_cells_allow_param_and_experiment_are_that_cells_only(shell, store_home,
+                                                                       capsys):
+    """`%%track` options are "this cell only" (`%track?`): a name allowed for one cell must
+    not go unredacted in every later one, nor later cells be filed under its experiment."""
+    shell.run("%load_ext mlops_nb")
+    shell.run("%%track --name one --metric f1 --allow-param db_password -e other\n"
+              "db_password = 'AllowOnce111'\nf1 = 0.5")
+    shell.run("%%track --name two --metric f1\ndb_password = 'LaterPw222'\nf1 = 0.6")
+    shell.run("%track on")
+    shell.run("db_password = 'LaterPw333'\nscore = 0.7")
+    shell.flush()
+    capsys.readouterr()
+    assert main(["--home", str(store_home), "runs", "--format", "json", "--experiment",
+                 "other"]) == 0
+    [one] = json.loads(capsys.readouterr().out)
+    assert one["params.db_password"] == "AllowOnce111"
+    store_text = b"".join(_contents(p) for p in _files(store_home))
+    assert b"LaterPw222" not in store_text and b"LaterPw333" not in store_text
+    runs = [cr for cr in StoreReader(store_home).session_log(shell.tracker.session)
+            if cr.is_run]
+    assert [(cr.name, cr.experiment) for cr in runs][1:] == [
+        ("two", runs[-1].experiment), (None, runs[-1].experiment)]
+    assert runs[-1].experiment != "other"
+
+
 def test_a_helper_module_holding_a_key_is_stored_redacted(shell, store_home, capsys):
     """The notebook's own modules are kept for export; a key in one must not reach the store."""
     key = SECRETS["openai"]
