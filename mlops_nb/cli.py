@@ -273,6 +273,8 @@ def _column_cells(col: str, values: list[Any]) -> list[Any]:
 def _cell_text(value: Any) -> Any:
     """A table cell terminal-safe and no wider than 40 characters."""
     value = _printable(value)
+    if type(value) is int and not -10**40 < value < 10**40:  # a 400-digit seed
+        value = str(value)
     if isinstance(value, str) and len(value) > 40:
         return value[:37] + "..."
     return value

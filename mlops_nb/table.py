@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .comparison.numbers import coerce_numbers
 from .metrics import resolve_goal
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _runs_frame(cols: RunColumns) -> pd.DataFrame:
         for c in metrics:
             if df[c].dtype.kind in "fiu":
                 continue  # numbers already
-            converted = pd.to_numeric(df[c], errors="coerce")
+            converted = coerce_numbers(df[c])
             if converted.notna().sum() == df[c].notna().sum():
                 df[c] = converted
         if not _chronological(df):
@@ -198,12 +199,11 @@ def sort_runs(df: pd.DataFrame, metric: str, goal: str | None = None) -> pd.Data
     Values that are not numbers (a metric logged as "high" is kept, with a warning) sort last
     with the missing ones instead of making the comparison fail.
     """
-    import pandas as pd
 
     col = metric_column(df, metric)
     goal = resolve_goal(col, goal)
     return df.sort_values(col, ascending=(goal == "min"), na_position="last", kind="stable",
-                          key=lambda s: pd.to_numeric(s, errors="coerce"))
+                          key=coerce_numbers)
 
 
 def _param_array(values: Any) -> Any:

@@ -7,10 +7,12 @@ import datetime as dt
 import hashlib
 import io
 import json
+import warnings
 from typing import Any
 
 import pytest
 
+import mlops_nb as mnb
 from mlops_nb.cli import main
 from mlops_nb.store.reader import StoreReader
 
@@ -335,3 +337,39 @@ def test_runs_refuses_a_negative_limit(store, capsys):
         main(["runs", "--limit", "-1"])
     assert exc.value.code == 2
     assert "must be 0 or more" in capsys.readouterr().err
+
+
+def test_an_integer_past_a_floats_range_is_listed_compared_and_named_short(tmp_path, capsys):
+    """A 400-digit seed is a parameter like any (the export needs its every digit), and a
+    store holding a metric that large (written before capture refused it) still lists: one
+    such run made `runs`, `mnb.runs()` and `compare` fail for the whole experiment."""
+    from mlops_nb.records import CellRun
+    from mlops_nb.store.writer import SessionWriter
+
+    huge = int("9" * 400)
+    home = tmp_path / ".mlops_nb"
+    w = SessionWriter(home, "s")
+    for i, (seed, acc) in enumerate([(huge, 0.6), (7, 0.7), (7, 10**400)]):
+        w.append(CellRun(id=f"{i:032x}", session="s", experiment="e", seq=i,
+                         started_at=1_700_000_000 + i, params={"seed": seed},
+                         metrics={"accuracy": acc}))
+    w.close()
+    code, out, err = run_cli(capsys, "--home", str(home), "runs")
+    assert code == 0 and err == ""
+    assert "seed=99999999999999999999999…" in out and max(map(len, out.splitlines())) < 150
+    code, out, err = run_cli(capsys, "--home", str(home), "runs", "--format", "json")
+    rows = _strict_loads(out)
+    assert [r["params.seed"] for r in rows] == [huge, 7, 7]
+    assert mnb.runs(home=str(home))["metrics.accuracy"].tolist()[:2] == [0.6, 0.7]
+    with warnings.catch_warnings():  # an infinite seed made its plot axis all NaN
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["--home", str(home), "compare", "-o", str(tmp_path / "r.html")]) == 0
+
+
+def test_capture_keeps_a_metric_past_a_floats_range_as_text_with_a_warning():
+    from mlops_nb.capture.values import metric_value
+
+    stored, problem = metric_value(10**400)
+    assert stored == "<int of 1329 bits, too large to store>"
+    assert problem == "metric value is an integer too large for a float"
+    assert metric_value(2**63) == (2**63, None)

@@ -393,12 +393,17 @@ def plan_of(params: dict[str, LogicalParam], n: int) -> ParamPlan:
 
 
 # -- names ----------------------------------------------------------------------------------------
+NAME_VALUE_CHARS = 24
+
+
 def _name_value(v: Any) -> str:
     """A value as a name shows it: floats to 4 significant digits (`lr=0.000591`, not 19
-    digits); two runs that then read the same get their short ids below."""
+    digits), long text and 400-digit seeds cut (a name is never cut where it is shown); two
+    runs that then read the same get their short ids below."""
     if type(v) is float:
         return f"{v:.4g}"
-    return value_text(v)
+    text = value_text(v)
+    return text if len(text) <= NAME_VALUE_CHARS else text[:NAME_VALUE_CHARS - 1] + "…"
 
 
 def model_groups(models: list[Any]) -> tuple[np.ndarray, list[str | None]]:

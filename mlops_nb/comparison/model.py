@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MlopsNbError
 from ..metrics import best_positions, resolve_goal
+from .numbers import coerce_numbers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,9 +121,7 @@ def goal_for(metric_col: str | None, goal: str | None = None) -> str:
 
 
 def numeric(series: pd.Series) -> pd.Series:
-    import pandas as pd
-
-    return pd.to_numeric(series, errors="coerce").astype("float64")
+    return coerce_numbers(series).astype("float64")
 
 
 # -- sort and filter ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,8 +21,33 @@ SAMPLE = 2000  # values read for the digits; the bounds that decide notation rea
 _EXPONENT = re.compile(r"e([+-])0*(\d)")
 
 
+_FLOAT_MAX = int(sys.float_info.max)
+
+
 def _is_number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
+    """A number the column's format can show: an int past a float's range (a 400-digit
+    seed) is shown as its text, as a non-number is."""
+    if type(v) is float:
+        return math.isfinite(v)
+    return type(v) is int and -_FLOAT_MAX <= v <= _FLOAT_MAX
+
+
+def coerce_numbers(series: Any) -> Any:
+    """`pd.to_numeric(series, errors="coerce")`, with an int past a float's range read as
+    +-inf (its place in any order) where pandas raises on it: one such value stored in a
+    metric or parameter column failed the table, sort and filter of its whole experiment."""
+    import pandas as pd
+
+    try:
+        return pd.to_numeric(series, errors="coerce")
+    except OverflowError:
+        return pd.to_numeric(series.map(_in_float_range), errors="coerce")
+
+
+def _in_float_range(v: Any) -> Any:
+    if type(v) is int and not -_FLOAT_MAX <= v <= _FLOAT_MAX:
+        return math.inf if v > 0 else -math.inf
+    return v
 
 
 def _digits(v: float) -> int:

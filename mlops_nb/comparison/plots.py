@@ -28,13 +28,22 @@ def label(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("$", r"\$")
 
 
+def _plotted(series: pd.Series) -> pd.Series:
+    """The numbers a plot can place: an infinite one (a diverged loss, an int past a float's
+    range) is left out like text, where it made every position on its axis NaN."""
+    import numpy as np
+
+    values = numeric(series)
+    return values.where(np.isfinite(values))
+
+
 def _category(value: Any) -> str:
     return "(missing)" if _is_missing(value) else str(value)
 
 
 def wants_log(values: pd.Series) -> bool:
     """Positive numbers spanning three decades or more read better on a log axis."""
-    v = numeric(values).dropna()
+    v = _plotted(values).dropna()
     return bool(len(v) > 1 and (v > 0).all() and v.max() / v.min() >= 1000)
 
 
@@ -78,8 +87,8 @@ def metric_vs_param(df: pd.DataFrame, metric: str | None, param: str | None, *,
 
     if metric is None or param is None or metric not in df or param not in df:
         return _empty("choose a metric and a parameter that vary across runs")
-    y = numeric(df[metric])
-    x = numeric(df[param])
+    y = _plotted(df[metric])
+    x = _plotted(df[param])
     fig = _figure()
     ax = fig.add_subplot()
     categorical = x.notna().sum() < df[param].notna().sum()
@@ -119,7 +128,7 @@ def metric_over_time(df: pd.DataFrame, metric: str | None, *, goal: str = "max",
     """The metric of each run by start time, with the best-so-far as a step line."""
     if metric is None or metric not in df:
         return _empty("no metric to plot")
-    d = df.assign(__y=numeric(df[metric])).dropna(subset=["__y"]).sort_values("started_at")
+    d = df.assign(__y=_plotted(df[metric])).dropna(subset=["__y"]).sort_values("started_at")
     if not len(d):
         return _empty(f"no run has a numeric {short(metric)}")
     t = d["started_at"].dt.tz_convert(None)
@@ -155,7 +164,7 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
     axes_cols = [*[p for p in params if p in df][:12], metric]
     if len(axes_cols) < 2:
         return _empty("parallel coordinates need at least one parameter that varies")
-    d = df.assign(__y=numeric(df[metric])).dropna(subset=["__y"])
+    d = df.assign(__y=_plotted(df[metric])).dropna(subset=["__y"])
     if not len(d):
         return _empty(f"no run has a numeric {short(metric)}")
     shown = _sample(d, MAX_LINES, list(best))
@@ -163,7 +172,7 @@ def parallel_coordinates(df: pd.DataFrame, params: list[str], metric: str | None
     axis_names = {c: short(c) for c in axes_cols}
     ticks: list[tuple[list[float], list[str]]] = []
     for col in axes_cols:
-        nums = numeric(shown[col]) if col != metric else shown["__y"]
+        nums = _plotted(shown[col]) if col != metric else shown["__y"]
         if nums.notna().sum() == shown[col].notna().sum() and nums.notna().any():
             lo, hi = float(np.nanmin(nums)), float(np.nanmax(nums))
             if col != metric and wants_log(nums):  # e.g. learning rates over decades
