@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlopsNbError
+from .jsonvalues import read_metrics_file
 
 MARKER = "# ==== end of mlops-nb support"
 SCRIPT = "evaluate_promoted.py"
@@ -170,7 +171,7 @@ def evaluate_promoted(home: Path, version: dict[str, Any], export_dir: Path, arg
         raise MlopsNbError("the run's script failed with the promoted model in place "
                            f"(exit {code_}): {tail}")
     try:
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        metrics = read_metrics_file(metrics_path)
     except (OSError, ValueError) as exc:
         raise MlopsNbError(f"unreadable metrics with the promoted model in place: {exc}"
                            ) from None

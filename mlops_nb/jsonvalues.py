@@ -48,3 +48,12 @@ def from_tagged(value: Any) -> Any:
     if isinstance(value, list):
         return [from_tagged(v) for v in value]
     return value
+
+
+def read_metrics_file(path: Any) -> Any:
+    """An export's `metrics.json` as its script wrote it, non-finite values as floats again
+    (an older script wrote NaN tokens, which this reads too). Raises OSError or ValueError."""
+    import json
+    from pathlib import Path
+
+    return from_tagged(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlopsNbError
+from .jsonvalues import read_metrics_file
 from .store.storage import atomic_write_bytes
 
 NOISE_DIR = "noise"
@@ -66,7 +67,7 @@ def measure_noise(run_id: str, seeds: int, *, home: str | os.PathLike[str] | Non
             if code != 0 or not path.is_file():
                 failures.append(f"seed {i + 1}: exit {code}: {stderr[-300:]}")
                 continue
-            for name, v in json.loads(path.read_text(encoding="utf-8")).items():
+            for name, v in read_metrics_file(path).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                     values.setdefault(name, []).append(float(v))
     if failures and not values:

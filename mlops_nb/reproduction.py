@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExportRefused, MlopsNbError, RunNotFound
-from .jsonvalues import json_ready
+from .jsonvalues import json_ready, read_metrics_file
 
 # what `mlops-nb reproduce TARGET` takes for a run id (prefix) rather than a folder
 _RUN_ID = re.compile(r"[0-9a-f]+")
@@ -122,7 +122,7 @@ def _run_script(script: Path, workdir: Path, seed: int, timeout: float
     path = out_dir / "metrics.json"
     if proc.returncode == 0 and path.is_file():
         try:
-            metrics = json.loads(path.read_text(encoding="utf-8"))
+            metrics = read_metrics_file(path)
         except ValueError:
             metrics = None
     return proc.returncode, proc.stderr, metrics, elapsed

@@ -29,6 +29,7 @@ from typing import Any
 
 from .errors import MlopsNbError
 from .gates import GateResult, check_known, evaluate, no_worse_than, parse_gates
+from .jsonvalues import read_metrics_file
 
 PROMOTED, ACCEPTED, SCRIPT_FAILED, GATE_FAILED, BLOCKED, SKIPPED = (
     "promoted", "accepted", "script_failed", "gate_failed", "blocked", "skipped")
@@ -272,7 +273,7 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
             result.problems = [f"the script failed with exit code {code}" if code is not None
                                else f"the script timed out after {timeout}s"]
             return _done(result, SCRIPT_FAILED, started, bar)
-        result.metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        result.metrics = read_metrics_file(metrics_path)
         # 4. gates
         bar.set_postfix_str("gates")
         result.gates = evaluate(parsed_gates, result.metrics)

@@ -78,3 +78,21 @@ def test_the_script_needs_neither_ipython_nor_mlops_nb(tracked):
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(Path("o/metrics.json").read_text()) == {"acc": 0.5, "f1": 1.0}
+
+
+def test_a_non_finite_metric_is_strict_json_in_metrics_json_and_reproduces(tracked):
+    """The script's metrics.json is read by jq in CI: a NaN token there broke the README's
+    "no NaN or Infinity tokens" (and jq). Tagged, it reads back as NaN, and reproduces."""
+    tracked.run("rmse = float('nan')\nloss = float('-inf')\naccuracy = 0.5")
+    out = export_run(_only_run(tracked).id, Path.cwd() / "exp")
+    verdict = reproduce(out)
+    assert verdict.ok and verdict.level == "L2", verdict.problems
+    proc = subprocess.run([sys.executable, str(out / "train.py"), "--output-dir", "o"],
+                          capture_output=True, text=True, check=True, cwd=Path.cwd())
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"non-strict JSON token {token}")
+
+    written = json.loads(Path("o/metrics.json").read_text(), parse_constant=refuse)
+    assert written == {"rmse": {"float": "nan"}, "loss": {"float": "-inf"}, "accuracy": 0.5}
+    assert json.loads(proc.stdout.strip().splitlines()[-1], parse_constant=refuse) == written

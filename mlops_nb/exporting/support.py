@@ -14,6 +14,7 @@ copied into `lib/` come first on `sys.path`.
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -866,6 +867,18 @@ def _plain(value):
     return value
 
 
+def _tagged(value):
+    """A non-finite float as `{"float": "nan"}`: strict JSON (jq refuses a NaN token) that
+    mlops-nb reads back as the same float (`jsonvalues.from_tagged`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    if isinstance(value, (list, tuple)):
+        return [_tagged(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _tagged(v) for k, v in value.items()}
+    return value
+
+
 def finish(namespace):
     """Write the run's metrics to metrics.json and stdout; save the model if asked."""
     autolog_end()
@@ -882,7 +895,7 @@ def finish(namespace):
         elif name in namespace:
             metrics[name] = _plain(namespace[name])
     os.makedirs(args.output_dir, exist_ok=True)
-    text = json.dumps(metrics, default=repr)
+    text = json.dumps(_tagged(metrics), default=repr)
     with open(os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     if args.save_model:
