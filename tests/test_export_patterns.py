@@ -530,3 +530,14 @@ def test_19c_interact_manual_called_as_a_function_then_run_by_its_button(tracked
     assert verdict.metrics["score"]["reproduced"] == 28.0
     assert "interact_manual" not in src and "ipywidgets" not in src
     assert "scale(k=k, label=label)" in src
+
+
+def test_20c_a_notebook_function_named_like_a_builtin_the_export_once_called(tracked):
+    """`def globals(): ...` in the notebook made `_mnb.finish(globals())` hand the support
+    module the function's value: no metric, "not reproduced". The export's calls into its
+    support module now pass no name the notebook can bind."""
+    tracked.run("def globals():\n    return {}\n\ndef vars():\n    return {}")
+    tracked.run("g = globals()\naccuracy = 0.25 + len(g)")
+    [run] = runs_of(tracked)
+    _out, verdict, src = verify(run)
+    assert verdict.level == "L2" and "_mnb.finish()" in src

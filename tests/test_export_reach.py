@@ -676,9 +676,9 @@ def test_run_magic_scripts_define_what_later_cells_use(shell, tmp_path, monkeypa
     # the script's own import, loaded before `%load_ext`: in lib/ like the cell's imports
     assert (out / "lib" / "sib_r4.py").read_text() == "K = 100\n"
     train = (out / "train.py").read_text()
-    assert "_mnb.run_script('helpers_r4.py', ['--fast', '3'], globals(), interactive=False)" \
+    assert "_mnb.run_script('helpers_r4.py', ['--fast', '3'], interactive=False)" \
         in train
-    assert "_mnb.run_script('scale_r4.py', [], globals(), interactive=True)" in train
+    assert "_mnb.run_script('scale_r4.py', [], interactive=True)" in train
     away = copied_away(out, tmp_path_factory)
     verified(away)
     assert run_fresh(away, tmp_path_factory) == {"score": 12108.0}

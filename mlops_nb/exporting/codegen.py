@@ -3,8 +3,8 @@
 The script's layout: a docstring (what it reproduces, from which notebook), the import of the
 support module beside it (`_mlops_support.py`: command line, data checks, RNG restores,
 metrics output), the notebook's imports, the parameters block (literals only, each a
-command-line option), `_mnb.start(globals())`, the slice's cells in execution order with a
-one-line RNG restore only before cells that draw random numbers, and `_mnb.finish(globals())`.
+command-line option), `_mnb.start()`, the slice's cells in execution order with a
+one-line RNG restore only before cells that draw random numbers, and `_mnb.finish()`.
 The cells keep the notebook's own text where the transformed tree allows it (`source`);
 recorded values enter only as AST constants built by `literals`, so no recorded text becomes
 code, and the whole script is compiled before anything is written.
@@ -123,10 +123,6 @@ def support_attr(name: str) -> ast.Attribute:
     return ast.Attribute(base, name, ast.Load())
 
 
-def _globals() -> ast.Call:
-    return ast.Call(ast.Name("globals", ast.Load()), [], [])
-
-
 def _src(nodes: list[ast.stmt]) -> str:
     if not nodes:
         return ""
@@ -213,14 +209,14 @@ def render(plan: ScriptPlan) -> Script:
                              for n, v in plan.params.items())
         parts.append(params_src)
         end = start + params_src.count("\n") - 1
-    parts.append(_src([support_call("start", _globals())]))
+    parts.append(_src([support_call("start")]))
     cells = plan.cells
     for n, cell in enumerate(cells):
         if cell.repeat > 1 and cell.span == 0:
             continue  # inside the loop an earlier cell opened
         head: list[ast.stmt] = [rng_restore(gen, d) for gen, d in sorted(cell.rng_before.items())]
         if cell.autolog:
-            head.append(support_call("autolog_begin", _globals()))
+            head.append(support_call("autolog_begin"))
         code = list(cell.body)
         if cell.errored and code:
             handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), None, [ast.Pass()])
@@ -236,7 +232,7 @@ def render(plan: ScriptPlan) -> Script:
         if not text.strip():
             continue  # nothing of this cell is left here (its imports or literals are above)
         parts.append("\n" + _label(cell) + text)
-    parts.append("\n" + _src([support_call("finish", _globals())]))
+    parts.append("\n" + _src([support_call("finish")]))
     source = "".join(parts)
     try:  # compile, not only parse: also catches `return`/`break` outside their blocks
         compile(source, "train.py", "exec", dont_inherit=True)

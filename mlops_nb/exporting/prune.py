@@ -10,8 +10,9 @@ import ast
 from typing import Any
 
 from .. import redact
-from .literals import literal_value
+from .literals import RESERVED_NAME, literal_value
 from .slicing import drawn_after
+from .translate import RUN_HELPER
 
 
 def drop_discarded_results(b: Any) -> None:
@@ -137,6 +138,19 @@ def _discarded_cv(stmt: ast.stmt) -> set[str] | None:
     return {n.id for n in targets if isinstance(n, ast.Name)}
 
 
+_NAMESPACE_READERS = frozenset({"globals", "locals", "vars", "exec", "eval"})
+
+
+def reads_namespace(node: ast.AST) -> bool:
+    """Code that may read any name of the script, so no binding may be judged unread:
+    `globals()`, `eval`..., and the support's `%run` replay, which hands the script the
+    namespace (`-i`: it reads it) from its caller's frame, with no name in the call."""
+    if isinstance(node, ast.Name):
+        return isinstance(node.ctx, ast.Load) and node.id in _NAMESPACE_READERS
+    return (isinstance(node, ast.Attribute) and node.attr == RUN_HELPER
+            and isinstance(node.value, ast.Name) and node.value.id == RESERVED_NAME)
+
+
 def drop_overwritten_literals(bodies: list[list[ast.stmt]], mutated: set[str]
                                ) -> dict[str, int]:
     """`max_depth = 2` then `max_depth = 8` with no read between: the first is dropped, so
@@ -148,8 +162,7 @@ def drop_overwritten_literals(bodies: list[list[ast.stmt]], mutated: set[str]
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
                                  ast.ClassDef)):
                 unsafe |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                  and node.func.id in ("globals", "locals", "vars", "exec", "eval")):
+            elif reads_namespace(node):
                 return {}
     pending: dict[str, ast.stmt] = {}
     dead: set[int] = set()
@@ -206,8 +219,8 @@ def drop_unused_secrets(bodies: list[list[ast.stmt]]) -> None:
             for node in ast.walk(stmt):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                     loads.add(node.id)
-                    if node.id in ("globals", "locals", "vars", "exec", "eval"):
-                        return
+                if reads_namespace(node):
+                    return
     for i, body in enumerate(bodies):
         bodies[i] = [stmt for stmt in body if not _unread_secret(stmt, loads)]
 

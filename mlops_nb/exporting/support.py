@@ -184,8 +184,15 @@ def _help(value, recorded):
     return text.replace("%", "%%")
 
 
-def start(namespace):
+def _script_globals(namespace):
+    """The script's namespace, read from the frame that called the helper: passed as
+    `globals()`, a notebook's own `def globals(): ...` replaced it (older exports pass it)."""
+    return sys._getframe(2).f_globals if namespace is None else namespace
+
+
+def start(namespace=None):
     """Parse the command line into the parameters, check and redirect the data files."""
+    namespace = _script_globals(namespace)
     _run.folder = os.path.dirname(os.path.abspath(namespace.get("__file__") or __file__))
     doc, script = _config(_run.folder)
     _run.config = script
@@ -611,13 +618,14 @@ def _redirect_listings():
 
 
 # -- %run ------------------------------------------------------------------------------------
-def run_script(script, argv, namespace, interactive=False):
+def run_script(script, argv, namespace=None, interactive=False):
     """`%run script.py args` as IPython runs it: as `__main__` with `sys.argv` set, in a fresh
     namespace whose globals are then copied into the script's (`-i`: in its namespace, so it
     reads the notebook's names). IPython puts the script's folder first on `sys.path`; here
     it comes after `lib/`, which holds the modules exactly as the run imported them. The
     script is a file the run read: its path is redirected and its hash checked like the
     data's."""
+    namespace = _script_globals(namespace)
     target = _redirected(script, DATA)
     saved_argv = sys.argv[:]
     sys.argv = [script, *argv]
@@ -831,9 +839,10 @@ def save_figures():
     plt.close("all")
 
 
-def autolog_begin(namespace):
+def autolog_begin(namespace=None):
     """scikit-learn autolog, as in the notebook: the metrics the run's cell computed, named
     as the kernel named them (the cell ends where `finish` is called)."""
+    namespace = _script_globals(namespace)
     if _run.autolog is None:
         import importlib.util
 
@@ -879,8 +888,9 @@ def _tagged(value):
     return value
 
 
-def finish(namespace):
+def finish(namespace=None):
     """Write the run's metrics to metrics.json and stdout; save the model if asked."""
+    namespace = _script_globals(namespace)
     autolog_end()
     save_figures()
     args = _run.args

@@ -181,7 +181,7 @@ RUN_HELPER = "run_script"
 
 
 def _run_script(line: str) -> ast.stmt:
-    """`%run [-i] script.py args` -> `_mnb.run_script('script.py', [args], globals(),
+    """`%run [-i] script.py args` -> `_mnb.run_script('script.py', [args],
     interactive=...)`, which runs it as IPython does."""
     from ..run_line import parse_run_line
     from .codegen import support_attr
@@ -189,8 +189,7 @@ def _run_script(line: str) -> ast.stmt:
     run = parse_run_line(line)
     call = ast.Call(support_attr(RUN_HELPER),
                     [ast.Constant(run.script), ast.List([ast.Constant(a) for a in run.argv],
-                                                        ast.Load()),
-                     ast.Call(ast.Name("globals", ast.Load()), [], [])],
+                                                        ast.Load())],
                     [ast.keyword("interactive", ast.Constant(run.interactive))])
     return ast.Expr(call)
 
