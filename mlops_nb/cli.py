@@ -580,6 +580,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        # What reaches here from MLflow's client is its refusal of the tracking URI (a
+        # scheme it has no store for, a file store it no longer writes): network faults are
+        # retried and reported by the sync itself. Its own words, without the traceback.
+        if type(exc).__module__.split(".")[0] != "mlflow":
+            raise
+        print(f"mlops-nb: MLflow: {str(exc).strip()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

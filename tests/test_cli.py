@@ -373,3 +373,31 @@ def test_capture_keeps_a_metric_past_a_floats_range_as_text_with_a_warning():
     assert stored == "<int of 1329 bits, too large to store>"
     assert problem == "metric value is an integer too large for a float"
     assert metric_value(2**63) == (2**63, None)
+
+
+def test_output_and_server_mistakes_are_bad_input_not_tracebacks(store, capsys, tmp_path):
+    code, out, err = run_cli(capsys, "compare", "-o", str(tmp_path))
+    assert code == 2 and f"{tmp_path} is a folder: give the report's file name" in err
+    code, out, err = run_cli(capsys, "compare", "-o", str(tmp_path / "no" / "such" / "r.html"))
+    assert code == 0 and (tmp_path / "no" / "such" / "r.html").is_file()  # folders are made
+    (tmp_path / "file").write_text("x")
+    code, out, err = run_cli(capsys, "compare", "-o", str(tmp_path / "file" / "r.html"))
+    assert code == 2 and "cannot write the report to" in err and "Traceback" not in err
+    pytest.importorskip("mlflow")
+    code, out, err = run_cli(capsys, "sync", "mlflow", "--tracking-uri", "ftp://host/x",
+                             "--dry-run")
+    assert code == 2 and err.startswith("mlops-nb: MLflow: ") and "ftp://host/x" in err
+
+
+def test_a_store_path_that_is_a_file_is_said_and_the_cell_still_runs(shell, tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("MLOPS_NB_HOME", str(tmp_path / "store-file"))
+    (tmp_path / "store-file").write_text("not a folder")
+    shell.run("%load_ext mlops_nb")
+    capsys.readouterr()
+    shell.run("%track on")
+    err = capsys.readouterr().err
+    assert "store-file (or a folder above it) is a file, not a folder" in err
+    assert "Traceback" not in err and not shell.tracker.auto
+    shell.run("accuracy = 0.5")
+    assert shell.ns["accuracy"] == 0.5

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import MlopsNbError
 from ..store.storage import atomic_write_bytes
 from . import plots
 from .htmltable import bdi, esc, metric_summary
@@ -183,5 +184,12 @@ def save_report(path: str | os.PathLike[str], cmp: Comparison, *,
     text = render_report(cmp, title=title, experiment=experiment,
                          store=str(store) if store else None)
     out = Path(path).resolve()
-    atomic_write_bytes(out, text.encode("utf-8"))  # mode follows the umask, like any file
+    if out.is_dir():
+        raise MlopsNbError(f"{out} is a folder: give the report's file name, e.g. "
+                           f"{out / 'report.html'}")
+    try:
+        atomic_write_bytes(out, text.encode("utf-8"))  # mode follows the umask, like any file
+    except OSError as exc:
+        raise MlopsNbError(f"cannot write the report to {out}: "
+                           f"{exc.strerror or type(exc).__name__}") from None
     return out

@@ -36,6 +36,7 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.middlewares import CachingMiddleware
 
+from ..errors import MlopsNbError
 from ..own_threads import own
 from ..records import SCHEMA_VERSION, CellRun, cell_run_from_dict
 from .blobs import BlobStore
@@ -142,7 +143,12 @@ class SessionWriter:
         # Writer thread only.
         self._pending: list[_Item] = []
         self._force_summary = False  # this round was asked for (flush, close): index too
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise MlopsNbError(
+                f"the store {self.home} (or a folder above it) is a file, not a folder: move "
+                "it aside, or point MLOPS_NB_HOME at a folder; nothing was recorded") from None
         self._thread = threading.Thread(
             target=own(self._loop), name=f"mlops-nb-writer-{session}", daemon=True
         )
