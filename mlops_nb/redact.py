@@ -63,6 +63,10 @@ _SHAPES = [
     re.compile(r"(?P<s>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE "
                r"KEY-----|\Z))", re.DOTALL),
 ]
+# The names of `name=value` pairs in text whose value is a credential.
+_PAIR_NAMES = (r"(?:password|passwd|pwd|passphrase|secret[_-]?access[_-]?key|secret[_-]?key|"
+               r"private[_-]?key|secret|token|api[_-]?key|apikey|access[_-]?token|"
+               r"auth[_-]?token|client[_-]?secret)")
 # Shapes that need context: only in text (values, strings and comments of code), since in code
 # `token = get_token()` is not a secret.
 _TEXT_SHAPES = [
@@ -74,9 +78,13 @@ _TEXT_SHAPES = [
     re.compile(r"(?i)\b(?:bearer|token)\s+(?P<s>(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,})"),
     # scheme://user:PASSWORD@host
     re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:(?P<s>[^@\s/'\"]+)@"),
+    # "password": "...", PASSWORD="..." (JSON, .env files, `export` lines): a quoted value,
+    # spaces and all; the name may be quoted and prefixed (`DB_PASSWORD`, `AWS_SECRET_...`).
+    re.compile(r"(?i)(?<![a-z0-9])" + _PAIR_NAMES + r"[\"']?\s*[=:]\s*(?P<q>[\"'])"
+               r"(?P<s>[^\"'\n]{3,}?)(?P=q)"),
     # password=...; pwd: ... in connection strings, query strings, config text
-    re.compile(r"(?i)(?<![a-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|"
-               r"access[_-]?token|client[_-]?secret)\s*[=:]\s*(?P<s>[^\s&;,'\"<>]{3,})"),
+    re.compile(r"(?i)(?<![a-z0-9])" + _PAIR_NAMES + r"[\"']?\s*[=:]\s*"
+               r"(?P<s>[^\s&;,'\"<>]{3,})"),
 ]
 
 
@@ -84,8 +92,8 @@ _TEXT_SHAPES = [
 # the per-token pass is skipped.
 _MAYBE_SHAPE = ("sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
                 "github_pat_", "glpat-", "xox", "akia", "asia", "aiza", "hf_", "npm_", "eyj",
-                "private key", "://", "authori", "bearer", "token", "pass", "pwd", "secret",
-                "api_key", "api-key", "apikey")
+                "private key", "private_key", "://", "authori", "bearer", "token", "pass", "pwd",
+                "secret", "api_key", "api-key", "apikey")
 
 
 def _maybe_shape(text: str) -> bool:
@@ -452,7 +460,11 @@ def redact_raw(raw: str, secrets: Iterable[str]) -> str:
     for secret in sorted(set(secrets), key=len, reverse=True):
         new = scrub_text(secret)
         new = REDACTED if new == secret else new  # whole, or the part that was secret
-        for quoted, repl in ((repr(secret), repr(new)), ('"' + secret + '"', '"' + new + '"')):
+        pairs = [(repr(secret), repr(new)), ('"' + secret + '"', '"' + new + '"')]
+        if "\n" in secret.rstrip("\n"):
+            # a cell magic's body: IPython passes it on with a newline the raw cell lacks
+            pairs.append((secret.rstrip("\n"), new.rstrip("\n")))
+        for quoted, repl in pairs:
             text = text.replace(quoted, repl)
     return replace_known(scrub_text(text, code=True), secrets)
 

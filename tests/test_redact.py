@@ -247,3 +247,38 @@ def test_a_nan_parameter_is_not_reported_as_redacted():
     assert [w for w in cr.warnings if "looked like credentials" in w] == [
         "redacted parameter(s) that looked like credentials: token (`%track on --allow-param "
         "NAME` keeps a name that is not a secret)"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # quoted values: JSON, .env files, YAML, shell `export` lines
+    ('{"password": "JsonLoadsPw1", "user": "bob"}',
+     f'{{"password": "{REDACTED}", "user": "bob"}}'),
+    ('DB_PASSWORD="DotEnvPw2"\nDEBUG=1', f'DB_PASSWORD="{REDACTED}"\nDEBUG=1'),
+    ("password = 'correct horse'", f"password = '{REDACTED}'"),
+    ('export DB_PASSWORD="ShellQuotedPw1" && true', f'export DB_PASSWORD="{REDACTED}" && true'),
+    ("export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY && true",
+     f"export AWS_SECRET_ACCESS_KEY={REDACTED} && true"),
+    ("GITHUB_TOKEN=ExportTok22", f"GITHUB_TOKEN={REDACTED}"),
+    ("private_key: 'abc-def-123'", f"private_key: '{REDACTED}'"),
+])
+def test_quoted_and_prefixed_name_value_pairs_in_text(text, expected):
+    assert redact.scrub_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    'max_tokens: 12', 'token_pattern="[a-z]+"', '{"tokens": "a b c"}', 'n_tokens=3',
+])
+def test_pairs_about_credentials_are_left_alone(text):
+    assert redact.scrub_text(text) == text
+
+
+def test_a_shell_cell_magic_body_is_redacted_in_the_raw_cell_too():
+    """IPython hands a cell magic its body with a trailing newline the raw cell lacks: the
+    raw text kept the secret its Python form had lost."""
+    raw = "%%bash\nexport TOKEN=BashTok55\necho ok >/dev/null"
+    python = ("get_ipython().run_cell_magic('bash', '', "
+              "'export TOKEN=BashTok55\\necho ok >/dev/null\\n')\n")
+    new, secrets = redact.redact_python(python)
+    assert "BashTok55" not in new
+    out = redact.redact_raw(raw, secrets)
+    assert "BashTok55" not in out and out.startswith("%%bash\nexport TOKEN=<redacted>\n")
