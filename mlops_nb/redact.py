@@ -306,6 +306,14 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             in_fstrings.update(id(v) for v in node.values)
+        body = _magic_body(node)
+        if body is not None:
+            # `%time password = "..."`, `%%capture` + a cell: the magic's text is code IPython
+            # runs, one string literal in this translation; redacted as code of its own.
+            new_body, found = _redact_python(body.value, allow)
+            if new_body != body.value:
+                secrets.update(found)
+                edits[id(body)] = (body, new_body)
         if maybe_bind:
             for name, value in _bindings(node):
                 if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
@@ -329,6 +337,23 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
         code = _replace_spans(code, list(edits.values()))
     code = replace_known(scrub_text(code, code=True), secrets)
     return code, frozenset(secrets)
+
+
+_CODE_MAGICS = {"run_line_magic": 1, "run_cell_magic": 2}  # the position of the text they run
+
+
+def _magic_body(node: ast.AST) -> ast.Constant | None:
+    """The text a `%magic` or `%%magic` call hands its magic, when that text may be code."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    position = _CODE_MAGICS.get(node.func.attr)
+    if position is None or len(node.args) <= position:
+        return None
+    magic, text = node.args[0], node.args[position]
+    if not (isinstance(magic, ast.Constant) and magic.value not in _ENV_MAGIC_NAMES
+            and isinstance(text, ast.Constant) and isinstance(text.value, str)):
+        return None
+    return text
 
 
 def _may_bind_secrets(code: str) -> bool:
