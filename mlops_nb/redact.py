@@ -24,7 +24,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -126,7 +126,8 @@ _ABOUT_TOKENS = frozenset({
 
 @functools.lru_cache(maxsize=8192)
 def _is_secret_name(name: str) -> bool:
-    tokens = name_tokens(name)
+    # `password2`, `token1`: a number on the end says which one, not what it is
+    tokens = [t.rstrip("0123456789") or t for t in name_tokens(name)]
     if len(tokens) > 1 and tokens[-1] in _ABOUT_TOKENS and tokens[-1] not in _SECRET_TOKENS:
         return False
     if any(t in _SECRET_TOKENS for t in tokens):
@@ -300,7 +301,8 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return replace_env_magics(scrub_text(code, code=True)), frozenset()
-    edits: dict[int, tuple[ast.Constant, str]] = {}
+    edits: dict[int, tuple[ast.expr, str | bytes]] = {}
+    covered: set[int] = set()  # inside a value redacted whole
     secrets: set[str] = set()
     in_fstrings: set[int] = set()  # ast.walk visits an f-string before its parts
     for node in ast.walk(tree):
@@ -316,19 +318,23 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
                 edits[id(body)] = (body, new_body)
         if maybe_bind:
             for name, value in _bindings(node):
-                if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
-                    continue
                 if name == _ENV_ARG:
+                    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                        continue
                     m = _ENV_ARG_RE.match(value.value)
                     if m and m.group("value") != REDACTED and not env_value_is_code(
                             m.group("value")):
                         secrets.add(m.group("value").strip())
                         edits[id(value)] = (value, m.group("head") + REDACTED)
-                elif name not in allow and is_secret_value(name, value.value):
-                    secrets.add(value.value)
-                    edits[id(value)] = (value, REDACTED)
+                elif name is not None and name not in allow:
+                    for literal, new, found in _secret_literals(name, value):
+                        if id(literal) not in edits and id(literal) not in covered:
+                            secrets.update(found)
+                            edits[id(literal)] = (literal, new)
+                            covered.update(id(n) for n in ast.walk(literal) if n is not literal)
         if (maybe_shape and isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and id(node) not in edits and id(node) not in in_fstrings):
+                and id(node) not in edits and id(node) not in in_fstrings
+                and id(node) not in covered):
             new = scrub_text(node.value)
             if new != node.value:
                 secrets.add(node.value)
@@ -354,6 +360,50 @@ def _magic_body(node: ast.AST) -> ast.Constant | None:
             and isinstance(text, ast.Constant) and isinstance(text.value, str)):
         return None
     return text
+
+
+def _secret_literals(name: str, value: ast.AST
+                     ) -> Iterator[tuple[ast.expr, str | bytes, set[str]]]:
+    """(node, replacement, secrets) for the literals a credential name is bound to: a string
+    or bytes literal; each item of a tuple or list (`auth = ("bob", "pw")`: the export reads
+    each item from its own variable); either branch of `a if c else b`; and, whole, a string
+    built from literals alone (`"A" + "B"`, an f-string with literal text). A string built with
+    other names (`"Bearer " + token`) keeps its literal parts: they are not the secret."""
+    if isinstance(value, ast.Constant):
+        if isinstance(value.value, str) and is_secret_value(name, value.value):
+            yield value, REDACTED, {value.value}
+        elif isinstance(value.value, bytes) and value.value:
+            text = value.value.decode("utf-8", "replace")
+            if REDACTED not in text and is_secret_value(name, text):
+                yield value, REDACTED.encode(), {text}
+    elif isinstance(value, ast.Tuple | ast.List | ast.Set):
+        for item in value.elts:
+            yield from _secret_literals(name, item)
+    elif isinstance(value, ast.Starred):
+        yield from _secret_literals(name, value.value)
+    elif isinstance(value, ast.IfExp):
+        yield from _secret_literals(name, value.body)
+        yield from _secret_literals(name, value.orelse)
+    elif isinstance(value, ast.BinOp | ast.JoinedStr):
+        parts = _literal_text(value)
+        text = "".join(parts or ())
+        if parts and any(c.isalnum() for c in text) and is_secret_value(name, text):
+            yield value, REDACTED, {text, *parts}
+
+
+def _literal_text(node: ast.AST) -> list[str] | None:
+    """The literal strings of a `+`/`%` chain of string literals, or of an f-string's text;
+    None when a chain also holds names or calls."""
+    if isinstance(node, ast.JoinedStr):
+        return [v.value for v in node.values
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        left, right = _literal_text(node.left), _literal_text(node.right)
+        if left is not None and right is not None and not isinstance(node.left, ast.JoinedStr):
+            return left + right
+    return None
 
 
 def _may_bind_secrets(code: str) -> bool:
@@ -396,6 +446,13 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
             name = _target_name(target)
             if name is not None and node.value is not None:
                 out.append((name, node.value))
+            elif _unpacks(target, node.value):  # `user, password = "bob", "pw"`
+                out.extend((_target_name(t), v) for t, v in zip(
+                    target.elts, node.value.elts, strict=True))  # type: ignore[attr-defined]
+    elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+        name = _target_name(node.target)  # `for token in ["..."]`
+        if name is not None:
+            out.append((name, node.iter))
     elif isinstance(node, ast.NamedExpr):
         out.append((node.target.id, node.value))
     elif isinstance(node, ast.Call):
@@ -414,7 +471,7 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
         for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 out.append((key.value, value))
-    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
         args = node.args
         positional = [*args.posonlyargs, *args.args]
         for arg, default in zip(positional[len(positional) - len(args.defaults):],
@@ -424,6 +481,13 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
             if kwdefault is not None:
                 out.append((arg.arg, kwdefault))
     return out
+
+
+def _unpacks(target: ast.AST, value: ast.AST | None) -> bool:
+    """`a, b = x, y`: each target takes the item in its place."""
+    return (isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List)
+            and len(target.elts) == len(value.elts)
+            and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)))
 
 
 def _target_name(target: ast.AST) -> str | None:
@@ -437,7 +501,7 @@ def _target_name(target: ast.AST) -> str | None:
     return None
 
 
-def _replace_spans(code: str, nodes: list[tuple[ast.Constant, str]]) -> str:
+def _replace_spans(code: str, nodes: list[tuple[ast.expr, str | bytes]]) -> str:
     """Replace each node's source text by the literal of its new text (AST offsets are
     UTF-8 bytes)."""
     lines = code.splitlines(keepends=True)

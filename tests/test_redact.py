@@ -282,3 +282,40 @@ def test_a_shell_cell_magic_body_is_redacted_in_the_raw_cell_too():
     assert "BashTok55" not in new
     out = redact.redact_raw(raw, secrets)
     assert "BashTok55" not in out and out.startswith("%%bash\nexport TOKEN=<redacted>\n")
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("auth = ('bob', 'TupleAuthPw9')", f"auth = ('{REDACTED}', '{REDACTED}')"),
+    ("r = get(url, auth=('bob', 'TupleAuthPw9'))",
+     f"r = get(url, auth=('{REDACTED}', '{REDACTED}'))"),
+    ("creds = ['bob', 'ListCredPw55']", f"creds = ['{REDACTED}', '{REDACTED}']"),
+    ("user, password = 'bob', 'UnpackPw77x'", f"user, password = 'bob', '{REDACTED}'"),
+    ("api_key = b'BytesKeyValue123'", f"api_key = b'{REDACTED}'"),
+    ("password2 = f'FstrPassw0rd'", f"password2 = '{REDACTED}'"),
+    ("db_password = 'ConcatPartA' + 'PartB'", f"db_password = '{REDACTED}'"),
+    ("f = lambda password='LambdaPw555': 1", f"f = lambda password='{REDACTED}': 1"),
+    ("for token in ['ForLoopTok12']:\n    pass", f"for token in ['{REDACTED}']:\n    pass"),
+    ("token = 'A1b2C3d4e5' if prod else 'dev-token-x'",
+     f"token = '{REDACTED}' if prod else '{REDACTED}'"),
+])
+def test_credentials_bound_as_more_than_one_string_literal(code, expected):
+    new, secrets = redact.redact_python(code + "\n")
+    assert new == expected + "\n"
+    assert secrets
+
+
+@pytest.mark.parametrize("code", [
+    "tokens = ['the', 'cat', 'sat']",  # `tokens` is data, not a credential
+    "tokens = tokenizer(text)",
+    "headers = {'Authorization': 'Bearer ' + token}",  # the literal part is not the secret
+    "password = f'{user}:{pw}'",
+    "max_tokens, author = 512, 'Jane Doe'",
+    "for token_pattern in [r'\\w+', r'\\S+']:\n    pass",
+])
+def test_values_around_credentials_are_kept(code):
+    assert redact.redact_python(code + "\n")[0] == code + "\n"
+
+
+def test_a_numbered_credential_name_is_one():
+    assert redact.is_secret_name("password2") and redact.is_secret_name("token1")
+    assert not redact.is_secret_name("sha256") and not redact.is_secret_name("fold2")

@@ -303,3 +303,41 @@ def test_a_secret_in_a_magics_code_is_redacted_and_read_from_the_environment(
     assert "session_cookie = _mnb.secret('SESSION_COOKIE')" in source
     _reproduces(out, tmp_path, {"PASSWORD": "MagicArgPw77", "CREDENTIAL": "MagicCred555",
                                 "SESSION_COOKIE": "CaptureTok00"}, "accuracy", 0.36)
+
+
+def test_credentials_in_tuples_bytes_and_built_strings_stay_out_and_reproduce(
+        tracked, store_home, tmp_path, capsys):
+    """`auth = ("bob", "pw")`, `get(url, auth=(...))`, unpacking, bytes, `"A" + "B"`, a
+    lambda's default, a loop over literals, and the same in a module the notebook imports:
+    only a single string literal was redacted in code, so the rest reached the stored code,
+    train.py (as options) and run.json."""
+    (store_home.parent / "helper_creds_mod.py").write_text(
+        "auth = ('svc', 'ModTuplePw789')\ndef f():\n    return 0.25\n", encoding="utf-8")
+    secrets = ["TupleAuthPw9", "UnpackPw77x", "BytesKeyValue123", "ConcatPartA",
+               "LambdaPw555", "ForLoopTok12", "ModTuplePw789"]
+    tracked.run("import sys\nsys.path.insert(0, '.')")
+    tracked.run("auth = ('bob', 'TupleAuthPw9')\n"
+                "def get(url, auth=None):\n    return len(auth[1])\n"
+                "r = get('http://x', auth=('bob', 'TupleAuthPw9'))")
+    tracked.run("user, password = 'bob', 'UnpackPw77x'\napi_key = b'BytesKeyValue123'\n"
+                "db_password = 'ConcatPartA' + 'PartB'\n"
+                "check = lambda secret='LambdaPw555': len(secret)")
+    tracked.run("for token in ['ForLoopTok12']:\n    n = len(token)")
+    try:
+        tracked.run("import helper_creds_mod\n"
+                    "accuracy = (r + len(auth[1]) + len(password) + len(api_key)"
+                    " + len(db_password) + check() + n) / 1000 + helper_creds_mod.f()")
+        tracked.flush()
+    finally:
+        sys.modules.pop("helper_creds_mod", None)
+    run, out = _everywhere(store_home, tmp_path, capsys, secrets)
+    accuracy = run["metrics.accuracy"]
+    assert accuracy == pytest.approx(0.34)
+    source = (out / "train.py").read_text()
+    assert "auth = (_mnb.secret('AUTH_0'), _mnb.secret('AUTH_1'))" in source
+    assert "api_key = _mnb.secret('API_KEY').encode()" in source
+    env = {"AUTH_0": "bob", "AUTH_1": "TupleAuthPw9", "PASSWORD": "UnpackPw77x",
+           "API_KEY": "BytesKeyValue123", "DB_PASSWORD": "ConcatPartAPartB", "TOKEN":
+           "ForLoopTok12", "SECRET": "LambdaPw555"}
+    needed = _reproduces(out, tmp_path, env, "accuracy", accuracy)
+    assert set(needed) == set(env), needed
