@@ -195,6 +195,14 @@ def _keep_context(match: re.Match[str]) -> str:
     return whole[:start] + REDACTED + whole[end:]
 
 
+def secret_parts(text: str) -> list[str]:
+    """The secrets inside a text that holds more than a secret (the password of a URL)."""
+    if not isinstance(text, str) or not _maybe_shape(text):
+        return []
+    return [m.group("s") for pattern in (*_SHAPES, *_TEXT_SHAPES)
+            for m in pattern.finditer(text)]
+
+
 def has_secret_shape(text: str) -> bool:
     return isinstance(text, str) and scrub_text(text) != text
 
@@ -243,13 +251,31 @@ def redact_params(params: dict[str, Any], *, allowed: Iterable[str] = (),
     return out
 
 
+_PREFIX = 8  # the shortest start of a random-looking secret that is redacted on its own
+
+
 def replace_known(text: str, known: Iterable[str]) -> str:
-    """Every occurrence of a secret already found elsewhere in the cell (a comment, an
-    f-string, an error message that echoes it)."""
+    """Every occurrence of a secret already found elsewhere in the cell or session (a
+    comment, an f-string, an error message or a run name that echoes it), and the start of a
+    random-looking one (`"run-" + api_key[:12]`): eight characters of a generated key
+    identify it, while the start of a word or a URL would match ordinary text."""
     for secret in known:
         if len(secret) >= 6 and secret in text:
             text = text.replace(secret, REDACTED)
+        if len(secret) > _PREFIX and secret[:_PREFIX] in text and looks_random(secret):
+            text = _replace_prefixes(text, secret)
     return text
+
+
+def _replace_prefixes(text: str, secret: str) -> str:
+    out, start = [], 0
+    while (at := text.find(secret[:_PREFIX], start)) >= 0:
+        end = at + _PREFIX
+        while end < len(text) and end - at < len(secret) and text[end] == secret[end - at]:
+            end += 1
+        out.append(text[start:at] + REDACTED)
+        start = end
+    return "".join(out) + text[start:]
 
 
 def scrub_obj(value: Any, known: Iterable[str] = (), _depth: int = 0) -> Any:

@@ -319,3 +319,13 @@ def test_values_around_credentials_are_kept(code):
 def test_a_numbered_credential_name_is_one():
     assert redact.is_secret_name("password2") and redact.is_secret_name("token1")
     assert not redact.is_secret_name("sha256") and not redact.is_secret_name("fold2")
+
+
+def test_the_start_of_a_random_looking_known_secret_is_redacted_too():
+    key = "ZzKeyLongValue12345"
+    assert redact.replace_known(f"run-{key[:12]} done", {key}) == f"run-{REDACTED} done"
+    assert redact.replace_known(f"a {key} b {key[:9]}", {key}) == f"a {REDACTED} b {REDACTED}"
+    # too short to tell, or the start of a URL or words: ordinary text
+    assert redact.replace_known(f"run-{key[:7]}", {key}) == f"run-{key[:7]}"
+    url = "postgresql://analyst:pw@db/prod"
+    assert redact.replace_known("postgresql://other@db", {url}) == "postgresql://other@db"

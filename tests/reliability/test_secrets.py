@@ -315,7 +315,7 @@ def test_credentials_in_tuples_bytes_and_built_strings_stay_out_and_reproduce(
         "auth = ('svc', 'ModTuplePw789')\ndef f():\n    return 0.25\n", encoding="utf-8")
     secrets = ["TupleAuthPw9", "UnpackPw77x", "BytesKeyValue123", "ConcatPartA",
                "LambdaPw555", "ForLoopTok12", "ModTuplePw789"]
-    tracked.run("import sys\nsys.path.insert(0, '.')")
+    tracked.run("import importlib, sys\nsys.path.insert(0, '.')\nimportlib.invalidate_caches()")
     tracked.run("auth = ('bob', 'TupleAuthPw9')\n"
                 "def get(url, auth=None):\n    return len(auth[1])\n"
                 "r = get('http://x', auth=('bob', 'TupleAuthPw9'))")
@@ -341,3 +341,35 @@ def test_credentials_in_tuples_bytes_and_built_strings_stay_out_and_reproduce(
            "ForLoopTok12", "SECRET": "LambdaPw555"}
     needed = _reproduces(out, tmp_path, env, "accuracy", accuracy)
     assert set(needed) == set(env), needed
+
+
+def test_a_secret_echoed_by_a_later_cell_is_scrubbed_there_too(tracked, store_home, tmp_path,
+                                                               capsys):
+    """A name judges only the cell that binds it: an error message, a logged parameter, a
+    run name or a tag of a later cell that echoes the value kept it in clear."""
+    key = "ZzKeyLongValue12345"
+    tracked.run("import mlops_nb as mnb")
+    tracked.run(f"api_key = '{key}'")
+    tracked.run("raise ValueError('key rejected: ' + api_key)", check=False)
+    tracked.run("mnb.log_param('endpoint', 'https://x.example/v1?k=' + api_key)\n"
+                "mnb.log_params({'client': api_key})\n"
+                "mnb.set_run_name('run-' + api_key[:12])\n"
+                "mnb.set_tags({'used': 'key ' + api_key})\naccuracy = 0.5")
+    tracked.flush()
+    run, _ = _everywhere(store_home, tmp_path, capsys, [key, key[:12]], export=False)
+    assert run["params.endpoint"] == f"https://x.example/v1?k={REDACTED}"
+    assert run["params.client"] == REDACTED and run["name"] == f"run-{REDACTED}"
+    assert run["tags.used"] == f"key {REDACTED}"
+    log = StoreReader(store_home).session_log(tracked.tracker.session)
+    assert [cr.error["message"] for cr in log if cr.error] == [f"key rejected: {REDACTED}"]
+
+
+def test_tags_are_judged_like_parameters(tracked, store_home, tmp_path, capsys):
+    tracked.run("import mlops_nb as mnb")
+    tracked.run("mnb.set_tags({'api_token': 'TagTokRun42', 'note': "
+                "'postgresql://u:TagDsnPw9@h/db', 'team': 'churn'})\naccuracy = 0.5")
+    tracked.flush()
+    run, _ = _everywhere(store_home, tmp_path, capsys, ["TagTokRun42", "TagDsnPw9"],
+                         export=False)
+    assert run["tags.api_token"] == REDACTED and run["tags.team"] == "churn"
+    assert run["tags.note"] == f"postgresql://u:{REDACTED}@h/db"
