@@ -373,3 +373,30 @@ def test_tags_are_judged_like_parameters(tracked, store_home, tmp_path, capsys):
                          export=False)
     assert run["tags.api_token"] == REDACTED and run["tags.team"] == "churn"
     assert run["tags.note"] == f"postgresql://u:{REDACTED}@h/db"
+
+
+def test_a_data_profile_keeps_no_credential_values(tracked, store_home, tmp_path, capsys):
+    """A frame with `password` and `api_key` columns: its stored profile (top categories,
+    range) held the passwords, and `validate` printed them as examples."""
+    (store_home.parent / "users.csv").write_text(
+        "user,password,api_key,note,score\n"
+        "a,CsvPwAAA1,CsvKeyQwErTy123456,ok,1\nb,CsvPwBBB2,CsvKeyQwErTy123456,ok,2\n"
+        "c,CsvPwAAA1,CsvKeyQwErTy123456,sk-proj-CsvLeakAbCdEfGhIjKlMn,3\n")
+    tracked.run("import pandas as pd\nusers = pd.read_csv('users.csv')")
+    tracked.run("accuracy = users['score'].mean() / 10")
+    tracked.flush()
+    secrets = ["CsvPwAAA1", "CsvPwBBB2", "CsvKeyQwErTy123456", "CsvLeakAbCdEfGhIjKlMn"]
+    run, _ = _everywhere(store_home, tmp_path, capsys, secrets, export=False)
+    (store_home.parent / "new.csv").write_text(
+        "user,password,api_key,note,score\nz,OtherPw,Zz,fine,1\n")
+    main(["--home", str(store_home), "validate", run["id"], "--data",
+          str(store_home.parent / "new.csv"), "--name", "users"])
+    printed = capsys.readouterr()
+    assert not [s for s in secrets if s in printed.out + printed.err]
+    import pandas as pd
+
+    from mlops_nb.validation.profile import profile
+
+    prof = profile(pd.read_csv(store_home.parent / "users.csv"))["columns"]
+    assert prof["password"]["redacted"] and "top" not in prof["password"]
+    assert prof["password"]["cardinality"] == 2 and prof["user"]["top"]
