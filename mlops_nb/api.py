@@ -279,14 +279,17 @@ def _pending(ip: Any) -> dict[str, Any]:
 def _write_pending(tracker: Tracker, pending: dict[str, Any]) -> None:
     import logging
 
+    from .capture.redaction import session_secrets
     from .store.annotations import annotate
 
-    ids = [e.id for e in tracker.log.entries[pending["before"]:]]
+    ids = [e.id for e in tracker.log.entries[pending["before"]:]]  # settles the redaction
     if not ids or tracker.home is None:
         return
+    known = session_secrets(tracker.session)  # of the cells up to this one
     try:
         for run_id in ids:
-            annotate(tracker.home, run_id, tags=pending["tags"], steps=pending["steps"])
+            annotate(tracker.home, run_id, tags=pending["tags"], steps=pending["steps"],
+                     known=known)
     except OSError as exc:  # never break the user's next cell over a tag
         logging.getLogger("mlops_nb").warning("mlops-nb could not store tags: %r", exc)
 

@@ -24,7 +24,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -63,6 +63,10 @@ _SHAPES = [
     re.compile(r"(?P<s>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE "
                r"KEY-----|\Z))", re.DOTALL),
 ]
+# The names of `name=value` pairs in text whose value is a credential.
+_PAIR_NAMES = (r"(?:password|passwd|pwd|passphrase|secret[_-]?access[_-]?key|secret[_-]?key|"
+               r"private[_-]?key|secret|token|api[_-]?key|apikey|access[_-]?token|"
+               r"auth[_-]?token|client[_-]?secret)")
 # Shapes that need context: only in text (values, strings and comments of code), since in code
 # `token = get_token()` is not a secret.
 _TEXT_SHAPES = [
@@ -74,9 +78,13 @@ _TEXT_SHAPES = [
     re.compile(r"(?i)\b(?:bearer|token)\s+(?P<s>(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{12,})"),
     # scheme://user:PASSWORD@host
     re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:(?P<s>[^@\s/'\"]+)@"),
+    # "password": "...", PASSWORD="..." (JSON, .env files, `export` lines): a quoted value,
+    # spaces and all; the name may be quoted and prefixed (`DB_PASSWORD`, `AWS_SECRET_...`).
+    re.compile(r"(?i)(?<![a-z0-9])" + _PAIR_NAMES + r"[\"']?\s*[=:]\s*(?P<q>[\"'])"
+               r"(?P<s>[^\"'\n]{3,}?)(?P=q)"),
     # password=...; pwd: ... in connection strings, query strings, config text
-    re.compile(r"(?i)(?<![a-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|"
-               r"access[_-]?token|client[_-]?secret)\s*[=:]\s*(?P<s>[^\s&;,'\"<>]{3,})"),
+    re.compile(r"(?i)(?<![a-z0-9])" + _PAIR_NAMES + r"[\"']?\s*[=:]\s*"
+               r"(?P<s>[^\s&;,'\"<>]{3,})"),
 ]
 
 
@@ -84,8 +92,8 @@ _TEXT_SHAPES = [
 # the per-token pass is skipped.
 _MAYBE_SHAPE = ("sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
                 "github_pat_", "glpat-", "xox", "akia", "asia", "aiza", "hf_", "npm_", "eyj",
-                "private key", "://", "authori", "bearer", "token", "pass", "pwd", "secret",
-                "api_key", "api-key", "apikey")
+                "private key", "private_key", "://", "authori", "bearer", "token", "pass", "pwd",
+                "secret", "api_key", "api-key", "apikey")
 
 
 def _maybe_shape(text: str) -> bool:
@@ -118,7 +126,8 @@ _ABOUT_TOKENS = frozenset({
 
 @functools.lru_cache(maxsize=8192)
 def _is_secret_name(name: str) -> bool:
-    tokens = name_tokens(name)
+    # `password2`, `token1`: a number on the end says which one, not what it is
+    tokens = [t.rstrip("0123456789") or t for t in name_tokens(name)]
     if len(tokens) > 1 and tokens[-1] in _ABOUT_TOKENS and tokens[-1] not in _SECRET_TOKENS:
         return False
     if any(t in _SECRET_TOKENS for t in tokens):
@@ -186,6 +195,14 @@ def _keep_context(match: re.Match[str]) -> str:
     return whole[:start] + REDACTED + whole[end:]
 
 
+def secret_parts(text: str) -> list[str]:
+    """The secrets inside a text that holds more than a secret (the password of a URL)."""
+    if not isinstance(text, str) or not _maybe_shape(text):
+        return []
+    return [m.group("s") for pattern in (*_SHAPES, *_TEXT_SHAPES)
+            for m in pattern.finditer(text)]
+
+
 def has_secret_shape(text: str) -> bool:
     return isinstance(text, str) and scrub_text(text) != text
 
@@ -234,13 +251,31 @@ def redact_params(params: dict[str, Any], *, allowed: Iterable[str] = (),
     return out
 
 
+_PREFIX = 8  # the shortest start of a random-looking secret that is redacted on its own
+
+
 def replace_known(text: str, known: Iterable[str]) -> str:
-    """Every occurrence of a secret already found elsewhere in the cell (a comment, an
-    f-string, an error message that echoes it)."""
+    """Every occurrence of a secret already found elsewhere in the cell or session (a
+    comment, an f-string, an error message or a run name that echoes it), and the start of a
+    random-looking one (`"run-" + api_key[:12]`): eight characters of a generated key
+    identify it, while the start of a word or a URL would match ordinary text."""
     for secret in known:
         if len(secret) >= 6 and secret in text:
             text = text.replace(secret, REDACTED)
+        if len(secret) > _PREFIX and secret[:_PREFIX] in text and looks_random(secret):
+            text = _replace_prefixes(text, secret)
     return text
+
+
+def _replace_prefixes(text: str, secret: str) -> str:
+    out, start = [], 0
+    while (at := text.find(secret[:_PREFIX], start)) >= 0:
+        end = at + _PREFIX
+        while end < len(text) and end - at < len(secret) and text[end] == secret[end - at]:
+            end += 1
+        out.append(text[start:at] + REDACTED)
+        start = end
+    return "".join(out) + text[start:]
 
 
 def scrub_obj(value: Any, known: Iterable[str] = (), _depth: int = 0) -> Any:
@@ -292,27 +327,40 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return replace_env_magics(scrub_text(code, code=True)), frozenset()
-    edits: dict[int, tuple[ast.Constant, str]] = {}
+    edits: dict[int, tuple[ast.expr, str | bytes]] = {}
+    covered: set[int] = set()  # inside a value redacted whole
     secrets: set[str] = set()
     in_fstrings: set[int] = set()  # ast.walk visits an f-string before its parts
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             in_fstrings.update(id(v) for v in node.values)
+        body = _magic_body(node)
+        if body is not None:
+            # `%time password = "..."`, `%%capture` + a cell: the magic's text is code IPython
+            # runs, one string literal in this translation; redacted as code of its own.
+            new_body, found = _redact_python(body.value, allow)
+            if new_body != body.value:
+                secrets.update(found)
+                edits[id(body)] = (body, new_body)
         if maybe_bind:
             for name, value in _bindings(node):
-                if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
-                    continue
                 if name == _ENV_ARG:
+                    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                        continue
                     m = _ENV_ARG_RE.match(value.value)
                     if m and m.group("value") != REDACTED and not env_value_is_code(
                             m.group("value")):
                         secrets.add(m.group("value").strip())
                         edits[id(value)] = (value, m.group("head") + REDACTED)
-                elif name not in allow and is_secret_value(name, value.value):
-                    secrets.add(value.value)
-                    edits[id(value)] = (value, REDACTED)
+                elif name is not None and name not in allow:
+                    for literal, new, found in _secret_literals(name, value):
+                        if id(literal) not in edits and id(literal) not in covered:
+                            secrets.update(found)
+                            edits[id(literal)] = (literal, new)
+                            covered.update(id(n) for n in ast.walk(literal) if n is not literal)
         if (maybe_shape and isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and id(node) not in edits and id(node) not in in_fstrings):
+                and id(node) not in edits and id(node) not in in_fstrings
+                and id(node) not in covered):
             new = scrub_text(node.value)
             if new != node.value:
                 secrets.add(node.value)
@@ -321,6 +369,67 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
         code = _replace_spans(code, list(edits.values()))
     code = replace_known(scrub_text(code, code=True), secrets)
     return code, frozenset(secrets)
+
+
+_CODE_MAGICS = {"run_line_magic": 1, "run_cell_magic": 2}  # the position of the text they run
+
+
+def _magic_body(node: ast.AST) -> ast.Constant | None:
+    """The text a `%magic` or `%%magic` call hands its magic, when that text may be code."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    position = _CODE_MAGICS.get(node.func.attr)
+    if position is None or len(node.args) <= position:
+        return None
+    magic, text = node.args[0], node.args[position]
+    if not (isinstance(magic, ast.Constant) and magic.value not in _ENV_MAGIC_NAMES
+            and isinstance(text, ast.Constant) and isinstance(text.value, str)):
+        return None
+    return text
+
+
+def _secret_literals(name: str, value: ast.AST
+                     ) -> Iterator[tuple[ast.expr, str | bytes, set[str]]]:
+    """(node, replacement, secrets) for the literals a credential name is bound to: a string
+    or bytes literal; each item of a tuple or list (`auth = ("bob", "pw")`: the export reads
+    each item from its own variable); either branch of `a if c else b`; and, whole, a string
+    built from literals alone (`"A" + "B"`, an f-string with literal text). A string built with
+    other names (`"Bearer " + token`) keeps its literal parts: they are not the secret."""
+    if isinstance(value, ast.Constant):
+        if isinstance(value.value, str) and is_secret_value(name, value.value):
+            yield value, REDACTED, {value.value}
+        elif isinstance(value.value, bytes) and value.value:
+            text = value.value.decode("utf-8", "replace")
+            if REDACTED not in text and is_secret_value(name, text):
+                yield value, REDACTED.encode(), {text}
+    elif isinstance(value, ast.Tuple | ast.List | ast.Set):
+        for item in value.elts:
+            yield from _secret_literals(name, item)
+    elif isinstance(value, ast.Starred):
+        yield from _secret_literals(name, value.value)
+    elif isinstance(value, ast.IfExp):
+        yield from _secret_literals(name, value.body)
+        yield from _secret_literals(name, value.orelse)
+    elif isinstance(value, ast.BinOp | ast.JoinedStr):
+        parts = _literal_text(value)
+        text = "".join(parts or ())
+        if parts and any(c.isalnum() for c in text) and is_secret_value(name, text):
+            yield value, REDACTED, {text, *parts}
+
+
+def _literal_text(node: ast.AST) -> list[str] | None:
+    """The literal strings of a `+`/`%` chain of string literals, or of an f-string's text;
+    None when a chain also holds names or calls."""
+    if isinstance(node, ast.JoinedStr):
+        return [v.value for v in node.values
+                if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        left, right = _literal_text(node.left), _literal_text(node.right)
+        if left is not None and right is not None and not isinstance(node.left, ast.JoinedStr):
+            return left + right
+    return None
 
 
 def _may_bind_secrets(code: str) -> bool:
@@ -363,6 +472,13 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
             name = _target_name(target)
             if name is not None and node.value is not None:
                 out.append((name, node.value))
+            elif _unpacks(target, node.value):  # `user, password = "bob", "pw"`
+                out.extend((_target_name(t), v) for t, v in zip(
+                    target.elts, node.value.elts, strict=True))  # type: ignore[attr-defined]
+    elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+        name = _target_name(node.target)  # `for token in ["..."]`
+        if name is not None:
+            out.append((name, node.iter))
     elif isinstance(node, ast.NamedExpr):
         out.append((node.target.id, node.value))
     elif isinstance(node, ast.Call):
@@ -381,7 +497,7 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
         for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 out.append((key.value, value))
-    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
         args = node.args
         positional = [*args.posonlyargs, *args.args]
         for arg, default in zip(positional[len(positional) - len(args.defaults):],
@@ -391,6 +507,13 @@ def _bindings(node: ast.AST) -> list[tuple[str | None, ast.AST]]:
             if kwdefault is not None:
                 out.append((arg.arg, kwdefault))
     return out
+
+
+def _unpacks(target: ast.AST, value: ast.AST | None) -> bool:
+    """`a, b = x, y`: each target takes the item in its place."""
+    return (isinstance(target, ast.Tuple | ast.List) and isinstance(value, ast.Tuple | ast.List)
+            and len(target.elts) == len(value.elts)
+            and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts)))
 
 
 def _target_name(target: ast.AST) -> str | None:
@@ -404,7 +527,7 @@ def _target_name(target: ast.AST) -> str | None:
     return None
 
 
-def _replace_spans(code: str, nodes: list[tuple[ast.Constant, str]]) -> str:
+def _replace_spans(code: str, nodes: list[tuple[ast.expr, str | bytes]]) -> str:
     """Replace each node's source text by the literal of its new text (AST offsets are
     UTF-8 bytes)."""
     lines = code.splitlines(keepends=True)
@@ -452,7 +575,11 @@ def redact_raw(raw: str, secrets: Iterable[str]) -> str:
     for secret in sorted(set(secrets), key=len, reverse=True):
         new = scrub_text(secret)
         new = REDACTED if new == secret else new  # whole, or the part that was secret
-        for quoted, repl in ((repr(secret), repr(new)), ('"' + secret + '"', '"' + new + '"')):
+        pairs = [(repr(secret), repr(new)), ('"' + secret + '"', '"' + new + '"')]
+        if "\n" in secret.rstrip("\n"):
+            # a cell magic's body: IPython passes it on with a newline the raw cell lacks
+            pairs.append((secret.rstrip("\n"), new.rstrip("\n")))
+        for quoted, repl in pairs:
             text = text.replace(quoted, repl)
     return replace_known(scrub_text(text, code=True), secrets)
 

@@ -247,3 +247,85 @@ def test_a_nan_parameter_is_not_reported_as_redacted():
     assert [w for w in cr.warnings if "looked like credentials" in w] == [
         "redacted parameter(s) that looked like credentials: token (`%track on --allow-param "
         "NAME` keeps a name that is not a secret)"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # quoted values: JSON, .env files, YAML, shell `export` lines
+    ('{"password": "JsonLoadsPw1", "user": "bob"}',
+     f'{{"password": "{REDACTED}", "user": "bob"}}'),
+    ('DB_PASSWORD="DotEnvPw2"\nDEBUG=1', f'DB_PASSWORD="{REDACTED}"\nDEBUG=1'),
+    ("password = 'correct horse'", f"password = '{REDACTED}'"),
+    ('export DB_PASSWORD="ShellQuotedPw1" && true', f'export DB_PASSWORD="{REDACTED}" && true'),
+    ("export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY && true",
+     f"export AWS_SECRET_ACCESS_KEY={REDACTED} && true"),
+    ("GITHUB_TOKEN=ExportTok22", f"GITHUB_TOKEN={REDACTED}"),
+    ("private_key: 'abc-def-123'", f"private_key: '{REDACTED}'"),
+])
+def test_quoted_and_prefixed_name_value_pairs_in_text(text, expected):
+    assert redact.scrub_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    'max_tokens: 12', 'token_pattern="[a-z]+"', '{"tokens": "a b c"}', 'n_tokens=3',
+])
+def test_pairs_about_credentials_are_left_alone(text):
+    assert redact.scrub_text(text) == text
+
+
+def test_a_shell_cell_magic_body_is_redacted_in_the_raw_cell_too():
+    """IPython hands a cell magic its body with a trailing newline the raw cell lacks: the
+    raw text kept the secret its Python form had lost."""
+    raw = "%%bash\nexport TOKEN=BashTok55\necho ok >/dev/null"
+    python = ("get_ipython().run_cell_magic('bash', '', "
+              "'export TOKEN=BashTok55\\necho ok >/dev/null\\n')\n")
+    new, secrets = redact.redact_python(python)
+    assert "BashTok55" not in new
+    out = redact.redact_raw(raw, secrets)
+    assert "BashTok55" not in out and out.startswith("%%bash\nexport TOKEN=<redacted>\n")
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("auth = ('bob', 'TupleAuthPw9')", f"auth = ('{REDACTED}', '{REDACTED}')"),
+    ("r = get(url, auth=('bob', 'TupleAuthPw9'))",
+     f"r = get(url, auth=('{REDACTED}', '{REDACTED}'))"),
+    ("creds = ['bob', 'ListCredPw55']", f"creds = ['{REDACTED}', '{REDACTED}']"),
+    ("user, password = 'bob', 'UnpackPw77x'", f"user, password = 'bob', '{REDACTED}'"),
+    ("api_key = b'BytesKeyValue123'", f"api_key = b'{REDACTED}'"),
+    ("password2 = f'FstrPassw0rd'", f"password2 = '{REDACTED}'"),
+    ("db_password = 'ConcatPartA' + 'PartB'", f"db_password = '{REDACTED}'"),
+    ("f = lambda password='LambdaPw555': 1", f"f = lambda password='{REDACTED}': 1"),
+    ("for token in ['ForLoopTok12']:\n    pass", f"for token in ['{REDACTED}']:\n    pass"),
+    ("token = 'A1b2C3d4e5' if prod else 'dev-token-x'",
+     f"token = '{REDACTED}' if prod else '{REDACTED}'"),
+])
+def test_credentials_bound_as_more_than_one_string_literal(code, expected):
+    new, secrets = redact.redact_python(code + "\n")
+    assert new == expected + "\n"
+    assert secrets
+
+
+@pytest.mark.parametrize("code", [
+    "tokens = ['the', 'cat', 'sat']",  # `tokens` is data, not a credential
+    "tokens = tokenizer(text)",
+    "headers = {'Authorization': 'Bearer ' + token}",  # the literal part is not the secret
+    "password = f'{user}:{pw}'",
+    "max_tokens, author = 512, 'Jane Doe'",
+    "for token_pattern in [r'\\w+', r'\\S+']:\n    pass",
+])
+def test_values_around_credentials_are_kept(code):
+    assert redact.redact_python(code + "\n")[0] == code + "\n"
+
+
+def test_a_numbered_credential_name_is_one():
+    assert redact.is_secret_name("password2") and redact.is_secret_name("token1")
+    assert not redact.is_secret_name("sha256") and not redact.is_secret_name("fold2")
+
+
+def test_the_start_of_a_random_looking_known_secret_is_redacted_too():
+    key = "ZzKeyLongValue12345"
+    assert redact.replace_known(f"run-{key[:12]} done", {key}) == f"run-{REDACTED} done"
+    assert redact.replace_known(f"a {key} b {key[:9]}", {key}) == f"a {REDACTED} b {REDACTED}"
+    # too short to tell, or the start of a URL or words: ordinary text
+    assert redact.replace_known(f"run-{key[:7]}", {key}) == f"run-{key[:7]}"
+    url = "postgresql://analyst:pw@db/prod"
+    assert redact.replace_known("postgresql://other@db", {url}) == "postgresql://other@db"

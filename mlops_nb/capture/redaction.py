@@ -7,6 +7,7 @@ the report and the export all read what is left, so none of them can show a secr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,43 @@ _TEXT_FIELDS = ("error", "name", "files_read", "files_written", "data", "warning
                 "metric_steps", "estimators")
 
 
+# The secret values each session's cells have held, so a later cell that echoes one (an error
+# message, `log_param("url", "...?k=" + api_key)`, a run name, a tag) is scrubbed too: a
+# name judges only the cell that binds it. Values, kept in memory only, as the kernel keeps
+# them in its namespace; filled on the writer thread in seq order, so every cell before the
+# one being redacted has added its own.
+_SESSION_SECRETS: dict[str, set[str]] = {}
+_MAX_KNOWN = 2000  # per session: a loop that mints keys must not grow it without bound
+_LOCK = threading.Lock()
+
+
+def session_secrets(session: str | None) -> frozenset[str]:
+    """The secret values found so far in `session`'s cells (tags are scrubbed of them)."""
+    with _LOCK:
+        return frozenset(_SESSION_SECRETS.get(session or "", ()))
+
+
+def _secret_values(values: Iterable[str]) -> set[str]:
+    """A literal that only holds a secret (a URL with a password) stands for that secret:
+    its other parts are not secret, and the start of a URL must not be redacted elsewhere."""
+    out: set[str] = set()
+    for v in values:
+        if not isinstance(v, str) or len(v) > 4096:
+            continue
+        scrubbed = redact.scrub_text(v)
+        out.update([v] if scrubbed in (v, redact.REDACTED) else redact.secret_parts(v))
+    return {v for v in out if len(v) >= 6 and v != redact.REDACTED}
+
+
+def _remember(session: str | None, new: set[str]) -> None:
+    if not new:
+        return
+    with _LOCK:
+        known = _SESSION_SECRETS.setdefault(session or "", set())
+        if len(known) < _MAX_KNOWN:
+            known.update(new)
+
+
 def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
                     allowed: Iterable[str] = ()) -> None:
     """Replace secrets in `cr` and its code blobs in place; record which were redacted."""
@@ -29,6 +67,8 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
     new_python = python_text
     if python_text is not None:
         new_python, secrets = redact.redact_python(python_text, allowed=allow)
+    values = _secret_values(secrets)
+    known = values | session_secrets(cr.session)
     raw_text = _text(blobs, cr.code)
     if cr.code == cr.python:  # a plain-Python cell is stored once
         if python_text is not None:
@@ -39,15 +79,19 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
                                     redact.redact_raw(raw_text, secrets))
         if python_text is not None:
             cr.python = _replace_blob(blobs, cr.python, python_text, new_python)
-    _redact_modules(cr, blobs, allow)
-    before = dict(cr.params)
-    cr.params = redact.redact_params(cr.params, allowed=allow, known=secrets)
-    cr.widget_values = redact.redact_params(cr.widget_values, allowed=allow, known=secrets)
+    found = _redact_modules(cr, blobs, allow)
+    before, before_widgets = dict(cr.params), dict(cr.widget_values)
+    cr.params = redact.redact_params(cr.params, allowed=allow, known=known)
+    cr.widget_values = redact.redact_params(cr.widget_values, allowed=allow, known=known)
     for est in cr.estimators.values():  # `get_params()` of a client-like estimator
         if isinstance(est, dict) and isinstance(est.get("params"), dict):
-            est["params"] = redact.redact_params(est["params"], allowed=allow, known=secrets)
+            est["params"] = redact.redact_params(est["params"], allowed=allow, known=known)
     for f in _TEXT_FIELDS:
-        setattr(cr, f, redact.scrub_obj(getattr(cr, f), secrets))
+        setattr(cr, f, redact.scrub_obj(getattr(cr, f), known))
+    # values redacted whole by their name (`log_param("client_secret", v)`, a widget's)
+    found |= {v for old, new in ((before, cr.params), (before_widgets, cr.widget_values))
+              for k, v in old.items() if isinstance(v, str) and new.get(k) == redact.REDACTED}
+    _remember(cr.session, values | _secret_values(found))
     # the same object when nothing was redacted: `nan != nan` (a search's `error_score`)
     hidden = sorted(k for k, v in cr.params.items()
                     if v is not before.get(k) and v != before.get(k))
@@ -91,10 +135,13 @@ def scrub_session(info: dict[str, Any]) -> dict[str, Any]:
     return redact.scrub_obj(info)
 
 
-def _redact_modules(cr: CellRun, blobs: dict[str, bytes], allow: frozenset[str]) -> None:
+def _redact_modules(cr: CellRun, blobs: dict[str, bytes], allow: frozenset[str]
+                    ) -> set[str]:
     """The notebook's own modules are stored for export (`lib/`): a `config.py` holding an API
     key must not carry it into the store. The stored copy is redacted and its hash follows it,
-    so an export's `lib/` matches run.json; the run says which module lost what."""
+    so an export's `lib/` matches run.json; the run says which module lost what. Returns the
+    secrets found, so later cells that echo them are scrubbed too."""
+    secrets: set[str] = set()
     for module in cr.modules:
         if not isinstance(module, dict) or not isinstance(module.get("hash"), str):
             continue
@@ -104,12 +151,14 @@ def _redact_modules(cr: CellRun, blobs: dict[str, bytes], allow: frozenset[str])
         new, found = redact.redact_python(text, allowed=allow)
         if new == text:
             continue
+        secrets |= found
         module["hash"] = _replace_blob(blobs, module["hash"], text, new)
         module["size"] = len(new.encode("utf-8", "surrogatepass"))
         module["redacted"] = True
         cr.warnings.append(f"module {module.get('name')!s}: {len(found) or 'some'} value(s) "
                            "that looked like credentials were redacted from its stored copy; "
                            "an export's lib/ holds the redacted copy")
+    return secrets
 
 
 def _text(blobs: dict[str, bytes], digest: str | None) -> str | None:

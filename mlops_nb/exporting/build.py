@@ -608,8 +608,13 @@ def plan_parameters(b: _Build) -> None:
             name, value, ok = _param_of(stmt, cell)
             if (ok and name is not None and not name.startswith("_") and counts.get(name) == 1
                     and name not in mutated and name not in b.params and _usable_name(name)):
-                hidden = secret_assignment(name, value, b.secret_env)
-                if hidden is not None:  # a redacted widget value: from the environment
+                recorded = (cell.run.params or {}).get(name)
+                # a redacted widget value, or a value capture redacted whose literal a store
+                # written before that redaction still holds: from the environment
+                hidden = secret_assignment(name, value, b.secret_env) or (
+                    secret_assignment(name, recorded, b.secret_env)
+                    if isinstance(recorded, str) else None)
+                if hidden is not None:
                     kept.append(hidden)
                     continue
                 b.params[name] = value

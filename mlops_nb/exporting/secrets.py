@@ -43,6 +43,10 @@ class _Replace(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if _is_secret(node.value):
             return self._lookup(node)
+        if isinstance(node.value, bytes) and redact.REDACTED.encode() in node.value:
+            # `api_key = b"..."`: the variable's text, encoded
+            return ast.copy_location(ast.Call(ast.Attribute(
+                self._lookup(node), "encode", ast.Load()), [], []), node)
         return node
 
     def _lookup(self, node: ast.expr) -> ast.expr:
@@ -80,17 +84,32 @@ def _is_secret(value: object) -> bool:
 
 
 def _name_of(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> str | None:
-    """The name the value is bound to: assignment target, keyword, dict key, env variable."""
+    """The name the value is bound to: assignment target, keyword, dict key, env variable,
+    default of a parameter; an item of a tuple or list bound to `auth` is `auth_0`, `auth_1`
+    (one variable each: the user and the password are two values), or takes its own target's
+    name when unpacked (`user, password = ...`)."""
     parent = parents.get(node)
+    if isinstance(parent, ast.Tuple | ast.List | ast.Set) and node in parent.elts:
+        place = parent.elts.index(node)
+        holder = parents.get(parent)
+        if isinstance(holder, ast.Assign) and holder.value is parent and isinstance(
+                holder.targets[0], ast.Tuple | ast.List) and len(
+                holder.targets[0].elts) == len(parent.elts):
+            return _bound_name(holder.targets[0].elts[place])
+        name = _name_of(parent, parents)
+        return name if name is None or len(parent.elts) == 1 else f"{name}_{place}"
+    if isinstance(parent, ast.IfExp | ast.Starred):
+        return _name_of(parent, parents)
+    if isinstance(parent, ast.For | ast.AsyncFor | ast.comprehension) and parent.iter is node:
+        return _bound_name(parent.target)
+    if isinstance(parent, ast.arguments):
+        positional = [*parent.posonlyargs, *parent.args]
+        pairs = [*zip(positional[len(positional) - len(parent.defaults):], parent.defaults,
+                      strict=True), *zip(parent.kwonlyargs, parent.kw_defaults, strict=True)]
+        return next((arg.arg for arg, default in pairs if default is node), None)
     if isinstance(parent, ast.Assign | ast.AnnAssign) and parent.value is node:
         targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-        target = targets[0]
-        if isinstance(target, ast.Name):
-            return target.id
-        if isinstance(target, ast.Attribute):
-            return target.attr
-        if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant):
-            return str(target.slice.value)
+        return _bound_name(targets[0])
     if isinstance(parent, ast.keyword) and parent.arg:
         return parent.arg
     if isinstance(parent, ast.Dict):
@@ -100,4 +119,14 @@ def _name_of(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> str | None:
     if isinstance(parent, ast.Call) and len(parent.args) >= 2 and parent.args[-1] is node and \
             isinstance(parent.args[-2], ast.Constant):  # log_param("api_key", "...")
         return str(parent.args[-2].value)
+    return None
+
+
+def _bound_name(target: ast.AST) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant):
+        return str(target.slice.value)
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,13 @@ def load_annotation(home: str | os.PathLike[str], run_id: str) -> dict[str, Any]
 
 
 def annotate(home: str | os.PathLike[str], run_id: str, *, tags: dict[str, str] | None = None,
-             steps: dict[str, list[int]] | None = None) -> Path:
-    """Merge `tags` into the run's tags and set the step numbers of its metrics; the file."""
+             steps: dict[str, list[int]] | None = None, known: Iterable[str] = ()) -> Path:
+    """Merge `tags` into the run's tags and set the step numbers of its metrics; the file.
+    Tags are judged like parameters (a credential's name or shape, and the `known` secret
+    values of the session): they are stored, listed and synced to MLflow as they are."""
+    from ..redact import redact_params
+
+    tags = redact_params(tags or {}, known=known)
     doc = load_annotation(home, run_id)
     merged_tags = {**(doc.get("tags") or {}), **(tags or {})}
     merged_steps = {**(doc.get("steps") or {}), **(steps or {})}

@@ -171,6 +171,28 @@ def _column_profile(ser: Any, positions: Any) -> dict[str, Any]:
     return prof
 
 
+# What a profile may say about a column of credentials: how many, how often missing, how many
+# distinct; never a value (a profile is stored, printed by `validate` and shown in reports).
+_VALUE_FREE = frozenset({"kind", "nulls", "null_fraction", "cardinality", "high_cardinality",
+                         "dtype", "integer"})
+
+
+def _without_secrets(name: str, prof: dict[str, Any]) -> dict[str, Any]:
+    """A `password` or `api_key` column keeps no values; any other column's top categories
+    and range lose what has a secret's shape (a key pasted into a free-text column)."""
+    from ..redact import REDACTED, has_secret_shape, is_secret_name
+
+    if is_secret_name(name):
+        return {**{k: v for k, v in prof.items() if k in _VALUE_FREE}, "redacted": True}
+    if prof.get("top"):
+        prof["top"] = [[REDACTED if has_secret_shape(label) else label, share]
+                       for label, share in prof["top"]]
+    for end in ("min", "max"):
+        if isinstance(prof.get(end), str) and has_secret_shape(prof[end]):
+            prof[end] = REDACTED
+    return prof
+
+
 def _as_frame(obj: Any) -> tuple[str, Any]:
     import numpy as np
     import pandas as pd
@@ -268,7 +290,7 @@ def profile(obj: Any, *, sample_rows: int = SAMPLE_ROWS) -> dict[str, Any]:
         names = [f"{c}#{i}" if names.count(c) > 1 else c for i, c in enumerate(names)]
     # items() hands out each column without `iloc`'s indexing machinery (a few ms a column)
     for name, (_, ser) in zip(names, df.items(), strict=False):
-        columns[name] = _column_profile(ser, positions)
+        columns[name] = _without_secrets(name, _column_profile(ser, positions))
     return {
         "version": PROFILE_VERSION,
         "type": kind,

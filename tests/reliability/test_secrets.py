@@ -264,3 +264,164 @@ def test_loop_runs_of_a_cell_holding_a_secret_keep_its_redacted_code(shell, stor
     assert "token = " in code and not _leaks(code)
     assert all(r.code == parent.code and r.python == parent.python for r in runs)
     assert not [p for p in _files(store_home) if _leaks(_contents(p))]
+
+
+def _everywhere(store_home: Path, tmp_path: Path, capsys, secrets: list[str],
+                export: bool = True) -> tuple[dict, Path | None]:
+    """Run the whole chain on the last run (runs as table/JSON/CSV, show, the HTML report and,
+    with `export`, the export) and assert none of `secrets` is in any file or output; the
+    last run's row and the export folder."""
+    capsys.readouterr()
+    printed: list[str] = []
+
+    def cli(*argv: str) -> int:
+        code = main(["--home", str(store_home), *argv])
+        out, err = capsys.readouterr()
+        printed.append(out + err)
+        return code
+
+    for fmt in ("table", "json", "csv"):
+        assert cli("runs", "--format", fmt) == 0
+    assert cli("runs", "--format", "json") == 0
+    run = json.loads(printed[-1])[-1]
+    assert cli("show", run["id"]) == 0 and cli("show", run["id"], "--format", "json") == 0
+    report = tmp_path / "report.html"
+    assert cli("compare", "-o", str(report)) == 0
+    out = tmp_path / "export" if export else None
+    if out is not None:
+        assert cli("export", run["id"], "-o", str(out)) == 0, printed[-1]
+    written = [*_files(store_home), report, *(_files(out) if out else [])]
+    found = {str(p): [s for s in secrets if s.encode() in _contents(p)] for p in written}
+    assert not {p: s for p, s in found.items() if s}
+    assert not [(text, s) for text in printed for s in secrets if s in text]
+    return run, out
+
+
+def _reproduces(out: Path, tmp_path: Path, env: dict[str, str], metric: str, value: float
+                ) -> list[str]:
+    """train.py, run with `env`, gets the recorded metric; the variables run.json asks for."""
+    needed = json.loads((out / "run.json").read_text())["secret_env"]
+    assert set(env) <= set(needed), (env, needed)
+    ran = subprocess.run([sys.executable, str(out / "train.py"), "--output-dir", str(tmp_path)],
+                         capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())[metric] == value
+    return needed
+
+
+def test_a_secret_in_a_magics_code_is_redacted_and_read_from_the_environment(
+        tracked, store_home, tmp_path, capsys):
+    """`%time password = "..."` and a `%%capture` cell: the code a magic runs is one string
+    in the cell's Python form, and its literals were stored, exported and put in run.json."""
+    tracked.run("%time password = 'MagicArgPw77'")
+    # names a text shape does not know, so only reading the magic's text as code finds them
+    tracked.run("%time credential = 'MagicCred555'")
+    tracked.run("%%capture cap\nsession_cookie = 'CaptureTok00'\nprint('x')")
+    tracked.run(f"%%writefile {tmp_path / 'cfg_unused.py'}\nDB_CREDS = 'WriteFilePw44'\n")
+    tracked.run("accuracy = (len(password) + len(credential) + len(session_cookie)) / 100")
+    tracked.flush()
+    run, out = _everywhere(store_home, tmp_path, capsys,
+                           ["MagicArgPw77", "MagicCred555", "CaptureTok00", "WriteFilePw44"])
+    assert run["params.password"] == run["params.credential"] == REDACTED
+    source = (out / "train.py").read_text()
+    assert "password = _mnb.secret('PASSWORD')" in source
+    assert "session_cookie = _mnb.secret('SESSION_COOKIE')" in source
+    _reproduces(out, tmp_path, {"PASSWORD": "MagicArgPw77", "CREDENTIAL": "MagicCred555",
+                                "SESSION_COOKIE": "CaptureTok00"}, "accuracy", 0.36)
+
+
+def test_credentials_in_tuples_bytes_and_built_strings_stay_out_and_reproduce(
+        tracked, store_home, tmp_path, capsys):
+    """`auth = ("bob", "pw")`, `get(url, auth=(...))`, unpacking, bytes, `"A" + "B"`, a
+    lambda's default, a loop over literals, and the same in a module the notebook imports:
+    only a single string literal was redacted in code, so the rest reached the stored code,
+    train.py (as options) and run.json."""
+    (store_home.parent / "helper_creds_mod.py").write_text(
+        "auth = ('svc', 'ModTuplePw789')\ndef f():\n    return 0.25\n", encoding="utf-8")
+    secrets = ["TupleAuthPw9", "UnpackPw77x", "BytesKeyValue123", "ConcatPartA",
+               "LambdaPw555", "ForLoopTok12", "ModTuplePw789"]
+    tracked.run("import importlib, sys\nsys.path.insert(0, '.')\nimportlib.invalidate_caches()")
+    tracked.run("auth = ('bob', 'TupleAuthPw9')\n"
+                "def get(url, auth=None):\n    return len(auth[1])\n"
+                "r = get('http://x', auth=('bob', 'TupleAuthPw9'))")
+    tracked.run("user, password = 'bob', 'UnpackPw77x'\napi_key = b'BytesKeyValue123'\n"
+                "db_password = 'ConcatPartA' + 'PartB'\n"
+                "check = lambda secret='LambdaPw555': len(secret)")
+    tracked.run("for token in ['ForLoopTok12']:\n    n = len(token)")
+    try:
+        tracked.run("import helper_creds_mod\n"
+                    "accuracy = (r + len(auth[1]) + len(password) + len(api_key)"
+                    " + len(db_password) + check() + n) / 1000 + helper_creds_mod.f()")
+        tracked.flush()
+    finally:
+        sys.modules.pop("helper_creds_mod", None)
+    run, out = _everywhere(store_home, tmp_path, capsys, secrets)
+    accuracy = run["metrics.accuracy"]
+    assert accuracy == pytest.approx(0.34)
+    source = (out / "train.py").read_text()
+    assert "auth = (_mnb.secret('AUTH_0'), _mnb.secret('AUTH_1'))" in source
+    assert "api_key = _mnb.secret('API_KEY').encode()" in source
+    env = {"AUTH_0": "bob", "AUTH_1": "TupleAuthPw9", "PASSWORD": "UnpackPw77x",
+           "API_KEY": "BytesKeyValue123", "DB_PASSWORD": "ConcatPartAPartB", "TOKEN":
+           "ForLoopTok12", "SECRET": "LambdaPw555"}
+    needed = _reproduces(out, tmp_path, env, "accuracy", accuracy)
+    assert set(needed) == set(env), needed
+
+
+def test_a_secret_echoed_by_a_later_cell_is_scrubbed_there_too(tracked, store_home, tmp_path,
+                                                               capsys):
+    """A name judges only the cell that binds it: an error message, a logged parameter, a
+    run name or a tag of a later cell that echoes the value kept it in clear."""
+    key = "ZzKeyLongValue12345"
+    tracked.run("import mlops_nb as mnb")
+    tracked.run(f"api_key = '{key}'")
+    tracked.run("raise ValueError('key rejected: ' + api_key)", check=False)
+    tracked.run("mnb.log_param('endpoint', 'https://x.example/v1?k=' + api_key)\n"
+                "mnb.log_params({'client': api_key})\n"
+                "mnb.set_run_name('run-' + api_key[:12])\n"
+                "mnb.set_tags({'used': 'key ' + api_key})\naccuracy = 0.5")
+    tracked.flush()
+    run, _ = _everywhere(store_home, tmp_path, capsys, [key, key[:12]], export=False)
+    assert run["params.endpoint"] == f"https://x.example/v1?k={REDACTED}"
+    assert run["params.client"] == REDACTED and run["name"] == f"run-{REDACTED}"
+    assert run["tags.used"] == f"key {REDACTED}"
+    log = StoreReader(store_home).session_log(tracked.tracker.session)
+    assert [cr.error["message"] for cr in log if cr.error] == [f"key rejected: {REDACTED}"]
+
+
+def test_tags_are_judged_like_parameters(tracked, store_home, tmp_path, capsys):
+    tracked.run("import mlops_nb as mnb")
+    tracked.run("mnb.set_tags({'api_token': 'TagTokRun42', 'note': "
+                "'postgresql://u:TagDsnPw9@h/db', 'team': 'churn'})\naccuracy = 0.5")
+    tracked.flush()
+    run, _ = _everywhere(store_home, tmp_path, capsys, ["TagTokRun42", "TagDsnPw9"],
+                         export=False)
+    assert run["tags.api_token"] == REDACTED and run["tags.team"] == "churn"
+    assert run["tags.note"] == f"postgresql://u:{REDACTED}@h/db"
+
+
+def test_a_data_profile_keeps_no_credential_values(tracked, store_home, tmp_path, capsys):
+    """A frame with `password` and `api_key` columns: its stored profile (top categories,
+    range) held the passwords, and `validate` printed them as examples."""
+    (store_home.parent / "users.csv").write_text(
+        "user,password,api_key,note,score\n"
+        "a,CsvPwAAA1,CsvKeyQwErTy123456,ok,1\nb,CsvPwBBB2,CsvKeyQwErTy123456,ok,2\n"
+        "c,CsvPwAAA1,CsvKeyQwErTy123456,sk-proj-CsvLeakAbCdEfGhIjKlMn,3\n")
+    tracked.run("import pandas as pd\nusers = pd.read_csv('users.csv')")
+    tracked.run("accuracy = users['score'].mean() / 10")
+    tracked.flush()
+    secrets = ["CsvPwAAA1", "CsvPwBBB2", "CsvKeyQwErTy123456", "CsvLeakAbCdEfGhIjKlMn"]
+    run, _ = _everywhere(store_home, tmp_path, capsys, secrets, export=False)
+    (store_home.parent / "new.csv").write_text(
+        "user,password,api_key,note,score\nz,OtherPw,Zz,fine,1\n")
+    main(["--home", str(store_home), "validate", run["id"], "--data",
+          str(store_home.parent / "new.csv"), "--name", "users"])
+    printed = capsys.readouterr()
+    assert not [s for s in secrets if s in printed.out + printed.err]
+    import pandas as pd
+
+    from mlops_nb.validation.profile import profile
+
+    prof = profile(pd.read_csv(store_home.parent / "users.csv"))["columns"]
+    assert prof["password"]["redacted"] and "top" not in prof["password"]
+    assert prof["password"]["cardinality"] == 2 and prof["user"]["top"]
