@@ -541,3 +541,31 @@ def test_20c_a_notebook_function_named_like_a_builtin_the_export_once_called(tra
     [run] = runs_of(tracked)
     _out, verdict, src = verify(run)
     assert verdict.level == "L2" and "_mnb.finish()" in src
+
+
+def test_20d_shell_lines_run_in_the_export_as_the_notebook_ran_them(tracked):
+    """`!ls` beside a setting the run needs refused the whole export ("shell command has no
+    plain-Python translation"); real notebooks list folders and make them this way. The
+    script runs them through the shell, expanded as IPython expands them."""
+    Path("data").mkdir()
+    for name in ("a.csv", "b.csv", "notes.txt"):
+        Path("data", name).write_text("x\n1\n")
+    tracked.run("DATA_DIR = 'data'\nfiles = !ls {DATA_DIR}/*.csv\n!mkdir -p models\n"
+                "!echo listing $DATA_DIR")
+    tracked.run("print(files.n)\nwith open('models/kept.txt', 'w') as fh:\n"
+                "    fh.write(DATA_DIR)\naccuracy = len(DATA_DIR) / 8")
+    [run] = runs_of(tracked)
+    assert run.metrics == {"accuracy": 0.5}
+    _out, verdict, src = verify(run)  # `models/` made by the shell, or the open fails
+    assert "files = _mnb.getoutput(f'ls {DATA_DIR}/*.csv')" in src
+    assert "_mnb.shell('mkdir -p models')" in src
+    assert verdict.level == "L2"
+    refused = export_refusal("!pip install -r requirements-dev.txt\nscore = 1.0", tracked)
+    assert "installs software" in refused
+
+
+def export_refusal(cell: str, sh) -> str:
+    sh.run(cell)
+    with pytest.raises(UntranslatableMagic) as info:
+        export_run(runs_of(sh)[-1].id, Path.cwd() / "refused")
+    return str(info.value)

@@ -42,6 +42,9 @@ def tr(raw: str):
     ("x = 1\nx", "x = 1"),
     ("model.fit(X, y)", "model.fit(X, y)"),
     ("%%time\n%time a = 1\n", "a = 1"),
+    ("!ls -la", "_mnb.shell('ls -la')"),
+    ("files = !ls {d}/*.csv\nn = len(files)", "files = _mnb.getoutput(f'ls {d}/*.csv')\nn = len(files)"),
+    ("!echo $DATA_DIR", "_mnb.shell(f'echo {DATA_DIR}')"),
 ])
 def test_translation(raw, expected):
     out = tr(raw)
@@ -56,14 +59,14 @@ def test_pip_lines_become_requirements():
 
 
 @pytest.mark.parametrize(("raw", "word"), [
-    ("!ls -la", "shell command"),
-    ("files = !ls", "IPython call"),
+    ("!conda install -y numpy", "installs software"),
+    ("!python -m pip install -e .", "installs software"),
     ("%timeit f()", "%timeit"),
     ("%%bash\necho hi\n", "%%bash"),
     ("%load_ext cython", "cython"),
     ("%run -m other", "%run option -m"),
-    ("!pip install -r reqs.txt", "shell command"),
-    ("!pip install 'x; rm -rf /'", "shell command"),
+    ("!pip install -r reqs.txt", "installs software"),
+    ("!pip install 'x; rm -rf /'", "installs software"),
     ("%env BAD-NAME=1", "cannot translate"),
     ("await asyncio.sleep(0)", "await"),
     ("def f():\n    return get_ipython()", "IPython call"),

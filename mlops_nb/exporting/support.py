@@ -618,6 +618,54 @@ def _redirect_listings():
 
 
 # -- %run ------------------------------------------------------------------------------------
+def shell(cmd):
+    """`!cmd`, as IPython runs it: through the shell, its output to this script's, a failing
+    command no error (IPython's `!` does not raise either)."""
+    import subprocess
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return subprocess.run(cmd, shell=True, check=False).returncode
+
+
+class SList(list):
+    """The lines `files = !ls` gave in the notebook (IPython's SList): a list, and its text
+    joined by spaces (`.s`), by newlines (`.n`), as paths (`.p`)."""
+
+    @property
+    def l(self):  # noqa: E743 - IPython's name for it
+        return list(self)
+
+    @property
+    def s(self):
+        return " ".join(self)
+
+    @property
+    def n(self):
+        return "\n".join(self)
+
+    @property
+    def p(self):
+        import pathlib
+
+        return [pathlib.Path(line) for line in self]
+
+    def grep(self, pattern, prune=False):
+        import re
+
+        found = [line for line in self if re.search(pattern, line)]
+        return SList([line for line in self if line not in found] if prune else found)
+
+
+def getoutput(cmd):
+    """`out = !cmd`: the command's output lines (stderr's with them), as IPython gives them."""
+    import subprocess
+
+    proc = subprocess.run(cmd, shell=True, check=False, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace")
+    return SList(proc.stdout.splitlines())
+
+
 def run_script(script, argv, namespace=None, interactive=False):
     """`%run script.py args` as IPython runs it: as `__main__` with `sys.argv` set, in a fresh
     namespace whose globals are then copied into the script's (`-i`: in its namespace, so it

@@ -95,6 +95,18 @@ def _pip_requirements(cmd: str) -> list[str] | None:
     return reqs
 
 
+_INSTALLERS = frozenset({"pip", "pip3", "conda", "mamba", "micromamba", "apt", "apt-get",
+                         "yum", "dnf", "brew", "npm", "uv", "poetry"})
+
+
+def _installs(cmd: str) -> bool:
+    """A command that installs software (`pip install -r reqs.txt`, `conda install`...): a
+    script re-run to reproduce a run must not change the machine it runs on."""
+    words = re.findall(r"[\w.+-]+", cmd)
+    return any(w in _INSTALLERS or w.endswith(("/pip", "/pip3")) for w in words[:3]) or \
+        "-m pip" in cmd
+
+
 def _parse(code: str) -> list[ast.stmt]:
     return ast.parse(code).body
 
@@ -175,6 +187,39 @@ def _capture(line: str, body: list[ast.stmt]) -> ast.stmt:
     return ast.With([ast.withitem(call, target)], body or [ast.Pass()])
 
 
+# `!cmd` and `files = !cmd` in the export: the support runs the command through the shell, as
+# IPython's `system` and `getoutput` do (its exit status no error; the output as lines).
+SHELL_HELPER = "shell"
+GETOUTPUT_HELPER = "getoutput"
+
+
+def _shell_call(helper: str, cmd: str) -> ast.Call:
+    """`_mnb.shell(cmd)`, the command expanded as IPython expands it (`!ls $DATA/{n}` reads
+    `DATA` and `n` when it runs): an f-string where it expands."""
+    from .codegen import support_attr
+
+    expanded = expansion(cmd)
+    return ast.Call(support_attr(helper), [expanded if expanded is not None
+                                           else ast.Constant(cmd)], [])
+
+
+class _Getoutput(ast.NodeTransformer):
+    """`files = !ls data/` is `files = get_ipython().getoutput('ls data/')`: the call
+    sits inside other code, so it is replaced where it stands."""
+
+    def __init__(self, raw: str | None, out: Translated) -> None:
+        self.raw, self.out = raw, out
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        magic = _magic(node)
+        if magic is None or magic[:2] != ("other", "getoutput") or len(magic[2]) != 1:
+            return node
+        where = _line_of(self.raw, getattr(node, "lineno", 0))
+        self.out.notes.append(f"{where}: runs the shell command as the notebook did")
+        return ast.copy_location(_shell_call(GETOUTPUT_HELPER, magic[2][0]), node)
+
+
 # `%run helpers.py` in the export: the support's runner, with the script read through the
 # data files (its hash checked, its path redirected like any file the run read).
 RUN_HELPER = "run_script"
@@ -221,6 +266,9 @@ def translate(code: str, raw: str | None = None, *, drop_display: bool = True) -
         return out
     remember(tree.body, code)  # the notebook's own text, for statements left as they were
     out.body = _translate_body(tree.body, raw, out)
+    if "getoutput" in code:
+        getoutput = _Getoutput(raw, out)
+        out.body = [ast.fix_missing_locations(getoutput.visit(stmt)) for stmt in out.body]
     if drop_display and out.body and is_display_only(out.body[-1]):
         out.body.pop()
         out.notes.append("dropped the trailing display expression")
@@ -311,7 +359,12 @@ def _translate_magic(kind: str, name: str, args: list[str], raw: str | None, out
         if reqs is not None:
             out.requirements.extend(reqs)
             return []
-        out.refused.append(f"{where}: shell command has no plain-Python translation")
-        return []
+        if not args or _installs(args[0]):
+            out.refused.append(f"{where}: shell command installs software, which a script "
+                               "must not do: give the packages as requirements "
+                               "(`!pip install name==version`)")
+            return []
+        out.notes.append(f"{where}: runs the shell command as the notebook did")
+        return [ast.Expr(_shell_call(SHELL_HELPER, args[0]))]
     out.refused.append(f"{where}: IPython call {name}() has no plain-Python translation")
     return []
