@@ -383,6 +383,9 @@ def test_track_cell_rejects_actions_and_line_options(shell, capsys):
     [run] = StoreReader(shell.tracker.home).session_log(shell.tracker.session)
     assert (run.name, run.experiment, run.metrics) == ("r", "churn model", {"y": 3})
     assert shell.tracker.experiment != "churn model"  # the cell's own (`%track?`)
+    capsys.readouterr()
+    shell.run("%%track -n typo -m f1_scroe\nf1_score = 0.5")  # said in the cell, not only
+    assert "--metric f1_scroe: no such variable after the cell ran" in capsys.readouterr().err
 
 
 # -- cost bounds (issue 14, issue 8) -------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ..lineage import cell_effects
@@ -184,6 +185,10 @@ def _capture_metrics(tracker: Tracker, cr: CellRun, ctx: CellContext, analysis: 
         warnings=warnings_,
     )
     cr.metrics.update(ctx.metrics)
+    missing = ctx.metric_names and [n for n in ctx.metric_names if n not in cr.metrics]
+    if missing:  # asked for on this cell: said here, not only in a record it may not list
+        print(f"mlops-nb: warning: --metric {', '.join(missing)}: no such variable after the "
+              "cell ran", file=sys.stderr)
     for name in cr.metrics:  # a literal assigned to a metric name is a result, not a knob
         if name not in ctx.params:
             cr.params.pop(name, None)
