@@ -649,3 +649,27 @@ def test_save_models_saves_the_model_a_scoring_run_measured_from_its_lineage(tra
     (run,) = _runs(tracked)
     model = mnb.load_model(run.id, "clf", home=tracked.tracker.home)
     assert model.C == 0.25
+
+
+def test_validating_the_runs_own_csv_is_clean_with_zoned_times_and_categories(tracked, capsys):
+    """A CSV has no zone-aware time or category type: the run's own file, validated against
+    the frame it became (times over a DST change, a category column), was a schema error."""
+    frame = pd.DataFrame({"when": pd.date_range("2024-03-30", periods=96, freq="h",
+                                                tz="Europe/Paris"),
+                          "plan": np.resize(["free", "pro", "team"], 96),
+                          "x": np.arange(96.0)})
+    frame.to_csv("ts.csv", index=False)
+    tracked.run("import pandas as pd\ndf = pd.read_csv('ts.csv')\n"
+                "df['when'] = pd.to_datetime(df['when'], utc=True).dt.tz_convert('Europe/Paris')\n"
+                "df['plan'] = df['plan'].astype('category')\nscore = df['x'].mean()")
+    (run,) = _runs(tracked)
+    assert str(run.effective_data["df"]["dtypes"]["when"]).endswith("Europe/Paris]")
+    home = str(tracked.tracker.home)
+    capsys.readouterr()
+    assert main(["--home", home, "validate", run.id, "--data", "ts.csv", "--name", "df",
+                 "--format", "json"]) == EXIT_OK, capsys.readouterr()
+    report = json.loads(capsys.readouterr().out)
+    assert report["findings"] == []
+    shifted = frame.assign(when=frame["when"].dt.tz_convert("UTC"))
+    findings = mnb.validate(run.id, shifted, name="df", home=home).findings
+    assert [(f.column, f.check) for f in findings] == [("when", "dtype")]  # a zone is said

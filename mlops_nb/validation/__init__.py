@@ -115,6 +115,14 @@ def _as_frame(data: Any, expected_columns: int | None) -> tuple[Any, str | None]
                       "array or a data file path") from exc
 
 
+def recorded_timezone(dtype: Any) -> str | None:
+    """The zone of a recorded tz-aware dtype (`datetime64[us, Europe/Paris]`), else None."""
+    text = str(dtype or "")
+    if not text.startswith("datetime64[") or ", " not in text:
+        return None
+    return text[text.index(", ") + 2:].rstrip("]") or None
+
+
 def _dates_as_recorded(ref: dict[str, Any], df: Any) -> Any:
     """`df` with text columns parsed as dates where the run's data had dates and every value
     parses: a CSV has no date type, and the run read its file with `parse_dates=`."""
@@ -128,9 +136,12 @@ def _dates_as_recorded(ref: dict[str, Any], df: Any) -> Any:
         c = columns.get(name)
         if c is None or col.get("kind") != "datetime" or column_kind(df[c].dtype) != "categorical":
             continue
-        try:
-            values = pd.to_datetime(df[c], errors="coerce")
-        except (TypeError, ValueError, OverflowError):
+        tz = recorded_timezone(col.get("dtype"))
+        try:  # a zone's text has two offsets a year (DST): read in UTC, shown in its zone
+            values = pd.to_datetime(df[c], errors="coerce", utc=tz is not None)
+            if tz is not None:
+                values = values.dt.tz_convert(tz)
+        except (TypeError, ValueError, OverflowError, LookupError):
             continue
         if int(values.notna().sum()) == int(df[c].notna().sum()):
             parsed[c] = values

@@ -57,6 +57,21 @@ def _kind_group(kind: str) -> str:
     return "numeric" if kind in ("numeric", "bool") else kind
 
 
+def _same_values_kind(dtype: Any, recorded: Any) -> bool:
+    """Two dtypes that hold the same values differently: text as `category`, `str` or
+    `object` (a CSV has no category type), or times at another resolution (`us` or `ns`).
+    A change of type or of time zone is still said."""
+    import re
+
+    new, old = str(dtype), str(recorded or "")
+    text = {"category", "str", "string", "object"}
+    if new in text and old in text:
+        return True
+    unit = re.compile(r"^(datetime64|timedelta64)\[[a-z]+(, .*)?\]$")
+    a, b = unit.match(new), unit.match(old)
+    return bool(a and b and a.group(1) == b.group(1) and a.group(2) == b.group(2))
+
+
 def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], set[str]]:
     """Findings pandera cannot express, and the columns safe to check further."""
     findings: list[Finding] = []
@@ -86,7 +101,8 @@ def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], se
                 name, "dtype", "error",
                 f"column {name!r} is {kind} ({ser.dtype}) but was {old_kind} ({col.get('dtype')})"))
             continue
-        if str(ser.dtype) != col.get("dtype"):
+        if str(ser.dtype) != col.get("dtype") and not _same_values_kind(ser.dtype,
+                                                                          col.get("dtype")):
             findings.append(Finding(name, "dtype", "warning",
                                     f"column {name!r} is {ser.dtype}, was {col.get('dtype')}"))
         frac = nulls / n if n else 0.0
