@@ -99,37 +99,14 @@ def test_planted_secrets_reach_no_file_and_no_output(shell, store_home, tmp_path
     assert shell.ns["accuracy"] == 0.78  # the cell really had every secret
 
     capsys.readouterr()  # IPython's own echo of `%env` is the user's terminal, not ours
-    printed: list[str] = []
-
-    def cli(*argv: str) -> int:
-        code = main(["--home", str(store_home), *argv])
-        out, err = capsys.readouterr()
-        printed.append(out + err)
-        return code
-
-    for fmt in ("table", "json", "csv"):
-        assert cli("runs", "--format", fmt) == 0
-    rows = json.loads(cli("runs", "--format", "json") == 0 and printed[-1])
-    run = rows[-1]
+    run, out = _everywhere(store_home, tmp_path, capsys, list(SECRETS.values()))
     assert run["metrics.accuracy"] == 0.78
-    print(sorted(run))
     assert run["params.depth"] == 3
     for key in ("params.api_key", "params.password", "params.client_secret",
                 "params.auth_token", "params.stripe_key"):
         assert run[key] == "<redacted>", key
     assert run["params.db_url"] == "postgresql://analyst:<redacted>@db.internal:5432/prod"
-    assert cli("show", run["id"]) == 0
-    assert cli("show", run["id"], "--format", "json") == 0
-    report = tmp_path / "report.html"
-    assert cli("compare", "-o", str(report)) == 0
-    out = tmp_path / "export"
-    assert cli("export", run["id"], "-o", str(out)) == 0, printed[-1]
-
-    written = [*_files(store_home), report, *_files(out)]
-    assert len(written) > 6
-    leaks = {str(p): _leaks(_contents(p)) for p in written}
-    assert not {p: names for p, names in leaks.items() if names}
-    assert not [(i, _leaks(text)) for i, text in enumerate(printed) if _leaks(text)]
+    assert out is not None and len([*_files(store_home), *_files(out)]) > 6
 
     # train.py reads each credential from the environment, names them in --help, and
     # refuses to start without them.
