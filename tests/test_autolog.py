@@ -621,6 +621,36 @@ def test_each_iteration_has_the_model_its_body_fitted(iris):
     assert verdict.metrics["acc"]["reproduced"] == kids[1].metrics["acc"]
 
 
+def test_a_model_bound_after_its_metric_is_its_own_iterations(iris):
+    """`m, s = fit_eval(alpha)`: the metric is logged inside the helper, before `m` is bound,
+    so at the next iteration's metric `m` still held the one before's model and each run
+    showed the previous iteration's hyper-parameters (`alpha=1 · m.alpha=0.01`), the last
+    iteration none of its own. A variable holding the model an iteration's metrics were made
+    by belongs to that iteration, read at the next one's first metric or at the cell's end.
+    Run twice, so `m` holds the last run's model when the loop starts."""
+    iris.run("from sklearn.linear_model import Ridge\n"
+             "from sklearn.metrics import r2_score\n"
+             "def fit_eval(alpha):\n"
+             "    model = Ridge(alpha=alpha).fit(X_train, y_train)\n"
+             "    return model, r2_score(y_test, model.predict(X_test))")
+    loop = ("results = []\n"
+            "for alpha in [0.01, 1.0, 100.0]:\n"
+            "    m, s = fit_eval(alpha)\n"
+            "    results.append((alpha, s))")
+    iris.run(loop)
+    iris.run(loop)
+    for kids in (_kids(iris)[:3], _kids(iris)[3:]):
+        assert [(k.params["alpha"], k.params["m.alpha"], run_model(k)) for k in kids] == [
+            (0.01, 0.01, "Ridge"), (1.0, 1.0, "Ridge"), (100.0, 100.0, "Ridge")]
+    kid = _kids(iris)[4]
+    out, verdict = verify(kid)
+    assert verdict.metrics["r2_score"]["reproduced"] == kid.metrics["r2_score"]
+    target = Path.cwd() / "m.pkl"
+    subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                   cwd=out, check=True, capture_output=True, timeout=300)
+    assert saved_model(target).alpha == 1.0
+
+
 def test_a_loop_lets_each_models_go_as_untracked(iris):
     """What autolog remembers during a cell (the model behind each score and prediction, the
     names it found) holds the models weakly: a loop fitting one model per iteration keeps only
