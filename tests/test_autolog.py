@@ -504,6 +504,38 @@ def test_score_bound_to_a_metric_name_is_recorded_once_under_that_name(iris):
     verify(run)
 
 
+@pytest.mark.parametrize("magic", ["%%time\n", "%%capture cap\n", "%%timeit -n1 -r1\n",
+                                   "%%track --metric test_acc\n"])
+def test_a_metric_bound_in_a_magic_body_is_recorded_once(iris, magic):
+    """A magic's body is compiled on its own, numbered from its first line: where the cell's
+    lines were read, the magic line shifted them by one and `test_acc = accuracy_score(...)`
+    was recorded twice, as `test_acc` and as `accuracy_score`. (`%%timeit` binds its body's
+    names in a function of its own: `test_acc` is the one the cell before bound.)"""
+    body = ("pred = clf.predict(X_test)\n"
+            "test_acc = accuracy_score(y_test, pred)\n"
+            "print(f'accuracy {test_acc:.3f}')")
+    if "timeit" in magic:
+        iris.run(body)
+    iris.run(magic + body)
+    run = last_run(iris)
+    assert run.metrics == {"test_acc": iris.ns["test_acc"]}
+    assert run.metric_models == {"test_acc": "clf"}
+    if "track" not in magic and "timeit" not in magic:
+        verify(run)
+
+
+def test_a_metric_bound_on_a_time_line_is_recorded_once(iris):
+    """`%time x = ...` runs its statement as code of its own (line 1), several in a cell."""
+    iris.run("pred = clf.predict(X_test)\n"
+             "%time test_acc = accuracy_score(y_test, pred)\n"
+             "%time test_f1 = f1_score(y_test, pred, average='macro')\n"
+             "print(accuracy_score(y_train, clf.predict(X_train)))")
+    run = last_run(iris)
+    assert set(run.metrics) == {"test_acc", "test_f1", "accuracy_score_X_train"}
+    assert run.metrics["test_acc"] == iris.ns["test_acc"]
+    verify(run)
+
+
 def test_model_is_named_as_the_running_code_names_it_not_by_an_older_alias(iris):
     """`model_a` was bound first, but the code scores `best`: the run says `best`, as the
     exported script (where the same code runs) will. A helper reading globals is named by the

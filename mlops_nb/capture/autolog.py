@@ -187,9 +187,11 @@ def _site(frames: list[Any]) -> Any:
     """Where the call was written: the same call in a loop is one metric, two calls are two.
 
     The whole chain of frames counts, so a helper called on train then on test from two lines
-    is two sites. Values are only compared within one cell, never stored.
+    is two sites. Values are only compared within one cell, never stored. Each frame's file
+    name says which text its line is a line of (`bound_names`): the cell's, or a magic's
+    body compiled on its own (`%%time`'s `<timed exec>`).
     """
-    return tuple((id(f.f_code), f.f_lineno, f.f_lasti) for f in frames)
+    return tuple((id(f.f_code), f.f_lineno, f.f_lasti, f.f_code.co_filename) for f in frames)
 
 
 def _name_of(obj: Any, frames: list[Any]) -> str | None:
@@ -1231,33 +1233,45 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
     for name, call in named:
         if call.kind == "metric":
             last[name] = call
-    lines = {call.site[-1][1] for name, call in last.items()
-             if call.site and name not in bound and name not in explicit}
+    where: dict[str, tuple[tuple[str, ...], int]] = {}  # series: (texts, line in each)
+    lines: dict[str, set[int]] = {}
+    for name, call in last.items():
+        if call.site and name not in bound and name not in explicit:
+            texts, line = _statement_texts(call.site, code)
+            where[name] = texts, line
+            for text in texts:
+                lines.setdefault(text, set()).add(line)
     if not lines:
         return {}
-    found = _cut_spans(code, bounds, lines) if bounds else None
-    if found is None:
-        try:
-            found = _spans(ast.parse(code), lines)
-        except (SyntaxError, ValueError):
-            return {}
-    binds, logs = found
+    spans_of: dict[str, tuple[list[Span], list[Span]]] = {}
+    for text, at in lines.items():
+        found = _cut_spans(code, bounds, at) if bounds and text is code else None
+        if found is None:
+            try:
+                found = _spans(ast.parse(text), at)
+            except (SyntaxError, ValueError):
+                continue
+        spans_of[text] = found
     out: dict[str, str] = {}
     taken: set[str] = set()
     for name, call in last.items():
-        if name in bound or name in explicit or not call.site:
+        if name not in where:
             continue
-        line = call.site[-1][1]
+        texts, line = where[name]
         value = numeric(call.value)
         if value is None:
             continue
-        for names, drop, spans in ((explicit, True, logs), (bound, False, binds)):
-            hit = next((var for var, lo, hi in reversed(spans)
-                        if lo <= line <= hi and var in names and var not in taken
-                        and _same(names[var], value)), None)
+        for binds, logs in (spans_of[t] for t in texts if t in spans_of):
+            hit = None
+            for names, drop, spans in ((explicit, True, logs), (bound, False, binds)):
+                hit = next((var for var, lo, hi in reversed(spans)
+                            if lo <= line <= hi and var in names and var not in taken
+                            and _same(names[var], value)), None)
+                if hit is not None:
+                    out[name] = "" if drop else hit
+                    taken.add(hit)
+                    break
             if hit is not None:
-                out[name] = "" if drop else hit
-                taken.add(hit)
                 break
     # The same call bound in a loop over models is one series per model class (`KNN_score`,
     # `SVC_score`): the one that matched brings the others of its call site along.
@@ -1266,6 +1280,63 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
         if name not in out and name not in bound and name not in explicit and call.site in sites:
             out[name] = sites[call.site]
     return out
+
+
+# The file names IPython compiles a Python-bodied magic's code under, and the magics whose
+# body each is: `%%time`/`%time` (`<timed exec>`, `<timed eval>` for a last expression),
+# `%%timeit`/`%timeit` (the body inside a function, `inner`), `%%prun`/`%prun` (a string).
+_MAGIC_FILES = {"<timed exec>": ("time",), "<timed eval>": ("time",),
+                "<magic-timeit>": ("timeit",), "<string>": ("prun",)}
+
+
+def _statement_texts(site: Any, code: str) -> tuple[tuple[str, ...], int]:
+    """The texts whose lines a call at `site` is on, and its line there: the cell's `code`,
+    or the body of a magic in it. A `%%time` or `%%capture` cell's body is compiled on its
+    own, numbered from its first line, not the cell's (where the magic line shifts it; a
+    `%time` line's statement is line 1 of its own code), so a metric bound there was not found
+    bound and was recorded twice. The frame is the cell's top-level code: the outermost one,
+    or inside a magic, the magic body's (`%%timeit`'s runs in a function under IPython's
+    frames). A file IPython keeps the text of (a `%%capture` body, run as a cell of its own)
+    is read back exactly; `%%time`'s is none, so its text is each such magic's body the cell
+    holds (several `%time` lines: each, its value tells them apart)."""
+    frame = next((f for f in reversed(site) if len(f) > 3 and f[3] in _MAGIC_FILES), site[-1])
+    line = frame[1]
+    filename = frame[3] if len(frame) > 3 else None
+    if filename is None:
+        return (code,), line
+    magics = _MAGIC_FILES.get(filename)
+    if magics is not None:
+        return tuple(body for magic, body in _magic_bodies(code) if magic in magics), line
+    import linecache  # loaded with IPython, whose cells it holds
+
+    entry = linecache.cache.get(filename)
+    text = "".join(entry[2]) if entry and len(entry) > 2 else None
+    if text is None or text.rstrip("\n") == code.rstrip("\n"):
+        return (code,), line
+    return (text,), line
+
+
+@functools.lru_cache(maxsize=64)
+def _magic_bodies(code: str) -> tuple[tuple[str, str], ...]:
+    """(magic, body) of the Python-bodied magics a cell calls, as IPython transformed them
+    (`get_ipython().run_cell_magic('time', '', body)`, `run_line_magic('time', stmt)`), in
+    order."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return ()
+    out: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("run_cell_magic", "run_line_magic") and node.args):
+            continue
+        args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        if len(args) != len(node.args) or not all(isinstance(a, str) for a in args):
+            continue
+        body = args[-1] if node.func.attr == "run_line_magic" or len(args) == 3 else None
+        if body is not None and len(args) >= 2:
+            out.append((args[0], body))
+    return tuple(out)
 
 
 def _same(recorded: Any, value: Any) -> bool:
