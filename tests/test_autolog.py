@@ -536,6 +536,39 @@ def test_a_metric_bound_on_a_time_line_is_recorded_once(iris):
     verify(run)
 
 
+def test_precision_recall_fscore_support_is_a_metric_per_part(iris):
+    """It returns a tuple, and its name ends in no `_score`: no run at all. Its parts are
+    metrics named as it documents them (`f1` at beta 1); the support is a count. Per class
+    with `average=None`; bound to metric-named variables, recorded once under theirs."""
+    iris.run("from sklearn.metrics import precision_recall_fscore_support\n"
+             "from sklearn.ensemble import RandomForestClassifier\n"
+             "yb_train, yb_test = (y_train == 1).astype(int), (y_test == 1).astype(int)\n"
+             "rf = RandomForestClassifier(n_estimators=5, max_depth=1, random_state=0)"
+             ".fit(X_train, yb_train)")
+    iris.run("p, r, f, _ = precision_recall_fscore_support(yb_test, rf.predict(X_test),"
+             " average='binary')")
+    run = last_run(iris)
+    ns = iris.ns
+    assert run.metrics == {"precision": ns["p"], "recall": ns["r"], "f1": ns["f"]}
+    assert run.metric_models == {"precision": "rf", "recall": "rf", "f1": "rf"}
+    _, verdict = verify(run, "binary")
+    assert verdict.metrics["recall"]["reproduced"] == ns["r"]
+    iris.run("out = precision_recall_fscore_support(y_test, clf.predict(X_test), beta=2.0)")
+    run = last_run(iris)
+    assert set(run.metrics) == {f"{m}_{c}" for m in ("precision", "recall", "fbeta_score")
+                                for c in (0, 1, 2)}
+    assert run.metrics["recall_2"] == ns["out"][1][2]
+    verify(run, "per_class")
+    iris.run("import numpy as np\ntarget_names = ['setosa', 'versicolor', 'virginica']\n"
+             "named = precision_recall_fscore_support(np.take(target_names, y_test),"
+             " np.take(target_names, clf.predict(X_test)))")
+    assert "f1_virginica" in last_run(iris).metrics
+    iris.run("macro_precision, macro_recall, macro_f1, _ = precision_recall_fscore_support("
+             "yb_test, rf.predict(X_test), average='macro')")
+    run = last_run(iris)
+    assert run.metrics == {n: ns[n] for n in ("macro_precision", "macro_recall", "macro_f1")}
+
+
 def test_model_is_named_as_the_running_code_names_it_not_by_an_older_alias(iris):
     """`model_a` was bound first, but the code scores `best`: the run says `best`, as the
     exported script (where the same code runs) will. A helper reading globals is named by the

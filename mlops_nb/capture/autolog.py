@@ -41,6 +41,9 @@ CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learni
 _NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
                           "confusion_matrix", "multilabel_confusion_matrix"})
 _REPORT = "classification_report"
+# Four results in one call: precision, recall and F-beta (each a metric), and the support.
+_PRFS = "precision_recall_fscore_support"
+_MAX_PER_CLASS = 20  # more classes than this with `average=None`: no metric per class
 # Metrics whose names do not say so: scalar scores all the same. `auc(fpr, tpr)` is the area
 # under whatever curve it is given: named `auc`, its model traced through the curve's arrays.
 _OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef", "auc"})
@@ -325,7 +328,7 @@ class MetricWrapper:
 def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
              result: Any) -> None:
     frames = _frames()
-    if w.kind in ("metric", "report") and _library_internal(frames):
+    if w.kind in ("metric", "report", "prfs") and _library_internal(frames):
         return
     site = _site(frames)
     if w.kind == "metric":
@@ -354,6 +357,8 @@ def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
         y_pred = args[1] if len(args) > 1 else kwargs.get("y_pred")
         for key, value in _report_metrics(report).items():
             _emit(_metric_call(f"report_{key}", site, frames, value, y_true, y_pred))
+    elif w.kind == "prfs":
+        _observe_prfs(site, frames, args, kwargs, result)
     elif w.kind in CV_FUNCTIONS:
         _observe_cv(w.kind, site, frames, args, kwargs, result)
     elif w.kind == "curve" and isinstance(result, tuple):
@@ -379,6 +384,53 @@ def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
         est, data, labels = STATE.last_model, _name_of(y_true, frames), True
     return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est,
                 labels=labels)
+
+
+def _observe_prfs(site: Any, frames: list[Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any], result: Any) -> None:
+    """`p, r, f, _ = precision_recall_fscore_support(y, pred, average='binary')`: a tuple,
+    no one number, so no metric at all (its name does not end in `_score` either). Its
+    parts are named as it documents them, `precision`, `recall` and `fbeta_score` (`f1`
+    at its default beta of 1, as everyone calls it); the support is a count, not a metric.
+    With `average=None` each is an array over the classes: one metric per class
+    (`precision_setosa`, labels as scikit-learn orders them), up to _MAX_PER_CLASS."""
+    if not (isinstance(result, tuple) and len(result) == 4):
+        return
+    y_true = args[0] if args else kwargs.get("y_true")
+    y_pred = args[1] if len(args) > 1 else kwargs.get("y_pred")
+    beta = kwargs.get("beta", 1.0)
+    names = ("precision", "recall", "f1" if beta == 1 else "fbeta_score")
+    values = [numeric(v) for v in result[:3]]
+    if None not in values:
+        parts = list(zip(names, values, strict=True))
+    else:
+        parts = _per_class(names, result[:3], kwargs.get("labels"), y_true, y_pred)
+    for name, value in parts:
+        call = _metric_call(name, site, frames, value, y_true, y_pred)
+        call.extra = {"part": name}  # its own series, never another part's (`bound_names`)
+        _emit(call)
+
+
+def _per_class(names: tuple[str, ...], arrays: tuple[Any, ...], labels: Any, y_true: Any,
+               y_pred: Any) -> list[tuple[str, Any]]:
+    try:
+        if labels is None:
+            from sklearn.utils.multiclass import unique_labels  # what the metric used
+
+            labels = unique_labels(y_true, y_pred)
+        labels = list(labels)
+        columns = [[numeric(v) for v in arr] for arr in arrays]
+    except Exception:
+        return []
+    if not 0 < len(labels) <= _MAX_PER_CLASS or any(
+            len(col) != len(labels) or None in col for col in columns):
+        return []
+    tags = [re.sub(r"\W+", "_", str(label)).strip("_") or str(i)
+            for i, label in enumerate(labels)]
+    if len(set(tags)) != len(tags):  # labels that read alike (`a b`, `a-b`): by position
+        tags = [str(i) for i in range(len(labels))]
+    return [(f"{name}_{tag}", v) for name, col in zip(names, columns, strict=True)
+            for tag, v in zip(tags, col, strict=True)]
 
 
 def _model_name(est: Any, frames: list[Any]) -> str | None:
@@ -767,6 +819,8 @@ class Patcher:
                 continue
             if name == _REPORT:
                 self._swap(metrics, name, "report")
+            elif name == _PRFS:
+                self._swap(metrics, name, "prfs")
             elif name in _CURVES:
                 self._swap(metrics, name, "curve")
             elif name.endswith(("_score", "_error", "_loss")) or name in _OTHER_METRICS:
@@ -1101,6 +1155,12 @@ def _statement_spans(stmt: Any) -> _Statement:
               ast.List)) and len(target.elts) == len(value.elts)):
             for t, v in zip(target.elts, value.elts, strict=True):
                 bind(t, v, depth, order)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            # `prec, rec, f1, _ = precision_recall_fscore_support(...)`, `acc, loss =
+            # evaluate(m)`: each name holds a part of the value; which part, its value says
+            for t in target.elts:
+                if isinstance(t, ast.Name):
+                    bind(t, value, depth, order)
 
     nodes: deque[tuple[Any, int]] = deque([(stmt, 0)])
     leaves = _leaves()
@@ -1275,10 +1335,13 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
                 break
     # The same call bound in a loop over models is one series per model class (`KNN_score`,
     # `SVC_score`): the one that matched brings the others of its call site along.
-    sites = {last[name].site: var for name, var in out.items()}
+    # The parts of one call (`precision_recall_fscore_support`) are series of their own.
+    sites = {(last[name].site, _part(last[name])): var for name, var in out.items()}
     for name, call in last.items():
-        if name not in out and name not in bound and name not in explicit and call.site in sites:
-            out[name] = sites[call.site]
+        if name not in out and name not in bound and name not in explicit:
+            var = sites.get((call.site, _part(call)))
+            if var is not None:
+                out[name] = var
     return out
 
 
@@ -1337,6 +1400,11 @@ def _magic_bodies(code: str) -> tuple[tuple[str, str], ...]:
         if body is not None and len(args) >= 2:
             out.append((args[0], body))
     return tuple(out)
+
+
+def _part(call: Call) -> Any:
+    extra = call.extra
+    return extra.get("part") if isinstance(extra, dict) else None
 
 
 def _same(recorded: Any, value: Any) -> bool:
