@@ -569,6 +569,42 @@ def test_precision_recall_fscore_support_is_a_metric_per_part(iris):
     assert run.metrics == {n: ns[n] for n in ("macro_precision", "macro_recall", "macro_f1")}
 
 
+def test_scoring_a_model_fitted_in_an_earlier_cell_has_its_model(iris, capsys):
+    """`final` fitted in one cell and scored in the next: the run had no model (`model` NaN,
+    named just "run") though its metrics name `final`. Its class comes with the lineage, in
+    the record, so the index is the same whether the writer or a reader rebuilt it."""
+    from mlops_nb.cli import main
+
+    iris.run("from sklearn.linear_model import Ridge\n"
+             "final = Ridge(alpha=0.1).fit(X_train, y_train)")
+    iris.run("from sklearn.metrics import r2_score\n"
+             "r2 = r2_score(y_test, final.predict(X_test))")
+    run = last_run(iris)
+    assert run.metric_models == {"r2": "final"} and not run.estimators
+    assert run_model(run) == "Ridge"
+    home = iris.tracker.home
+
+    def listed(*argv: str) -> list[dict[str, Any]]:
+        capsys.readouterr()
+        assert main(["--home", str(home), "runs", "--format", "json", *argv]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    for rebuilt in (False, True):
+        if rebuilt:  # a reader summarising the segments itself
+            for index in home.rglob("*.cols"):
+                index.unlink()
+        rows = listed("--filter", "model=Ridge")
+        assert [(r["id"], r["model"]) for r in rows] == [(run.id, "Ridge")]
+        capsys.readouterr()
+        assert main(["--home", str(home), "runs"]) == 0
+        header, row = capsys.readouterr().out.splitlines()[:2]
+        assert header.split()[:3] == ["id", "name", "model"]
+        assert row.split()[1:3] == ["Ridge", "Ridge"]  # named by its model, not just "run"
+    assert listed("--filter", "model=LogisticRegression") == []
+    _, verdict = verify(run)
+    assert verdict.metrics["r2"]["reproduced"] == run.metrics["r2"]
+
+
 def test_model_is_named_as_the_running_code_names_it_not_by_an_older_alias(iris):
     """`model_a` was bound first, but the code scores `best`: the run says `best`, as the
     exported script (where the same code runs) will. A helper reading globals is named by the
