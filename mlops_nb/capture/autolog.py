@@ -1155,9 +1155,10 @@ def _statement_spans(stmt: Any) -> _Statement:
               ast.List)) and len(target.elts) == len(value.elts)):
             for t, v in zip(target.elts, value.elts, strict=True):
                 bind(t, v, depth, order)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            # `prec, rec, f1, _ = precision_recall_fscore_support(...)`, `acc, loss =
-            # evaluate(m)`: each name holds a part of the value; which part, its value says
+        elif isinstance(target, (ast.Tuple, ast.List)) and _unpacks_parts(value):
+            # `prec, rec, f1, _ = precision_recall_fscore_support(...)`: each name holds one
+            # of its metrics, which one its value says. Not any call unpacked: `score, perm,
+            # pvalue = permutation_test_score(...)` keeps its documented `permutation_*`
             for t in target.elts:
                 if isinstance(t, ast.Name):
                     bind(t, value, depth, order)
@@ -1189,6 +1190,14 @@ def _statement_spans(stmt: Any) -> _Statement:
                 logs.append((depth, order, (node.args[0].value, node.lineno,
                                             node.end_lineno or node.lineno)))
     return stmt.lineno, stmt.end_lineno or stmt.lineno, tuple(binds), tuple(logs)
+
+
+def _unpacks_parts(value: Any) -> bool:
+    """`value` is a call of a metric function whose parts are metrics of their own."""
+    if not isinstance(value, ast.Call):
+        return False
+    f = value.func
+    return (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")) == _PRFS
 
 
 def _merge(statements: list[tuple[_Statement, int]], lines: set[int]
