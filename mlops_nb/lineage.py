@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .capture.analysis import CellAnalysis, FunctionEffects
-from .records import BLOB_REF, CellRun, is_value_ref
+from .records import BLOB_REF, CellRun, is_value_ref, measured_model
 
 # A parameter whose JSON is longer than this is stored as a blob, referred to by hash.
 LARGE_VALUE_BYTES = 1024
@@ -238,6 +238,8 @@ class _Entry:
     # Shared, not copied, when a cell run adds nothing of its own.
     params: dict[str, tuple[int, Any]]
     data: dict[str, tuple[int, dict[str, Any]]]
+    # The class of each fitted model in effect, by name, as the params of its estimators are
+    models: dict[str, tuple[int, str]]
 
 
 _EMPTY: dict[str, Any] = {}
@@ -289,6 +291,7 @@ class SessionLog:
             tuple(dep_seqs),
             _in_effect([e.params for e in deps], cr.params, seq),
             _in_effect([e.data for e in deps], cr.data, seq),
+            _in_effect([e.models for e in deps], _fitted_classes(cr), seq),
         )
         self.entries.append(entry)
         if cr.is_run:
@@ -296,6 +299,7 @@ class SessionLog:
             cr.effective_data = {name: value for name, (_, value) in entry.data.items()}
             if cr.iteration is not None and cr.estimators:
                 _own_models(cr)
+            _lineage_model(cr, entry.models)
 
     def closure(self, seq: int) -> list[int]:
         """Seqs of every cell run that `seq` depends on, transitively, in execution order."""
@@ -303,6 +307,28 @@ class SessionLog:
 
     def lineage(self, seq: int) -> list[str]:
         return [self.entries[s].id for s in self.closure(seq)]
+
+
+def _fitted_classes(cr: CellRun) -> dict[str, str]:
+    estimators = cr.estimators
+    if not estimators:
+        return _EMPTY
+    return {name: est["class"] for name, est in estimators.items()
+            if isinstance(est, dict) and isinstance(est.get("class"), str)
+            and not est.get("cross_validated")}
+
+
+def _lineage_model(cr: CellRun, models: dict[str, tuple[int, str]]) -> None:
+    """A run scoring a model an earlier cell fitted (`r2 = r2_score(y, final.predict(X))`)
+    has that model's class, from its lineage: the run index (run_model) reads only the
+    record, on the writer thread or a reader rebuilding one segment's summary, which may not
+    hold the fitting cell. Here, where the lineage is in hand anyway, it costs a lookup."""
+    name = measured_model(cr)
+    if name is None or name in (cr.estimators or {}):
+        return
+    found = models.get(name)
+    if found is not None:
+        cr.model = found[1]
 
 
 def _own_models(cr: CellRun) -> None:

@@ -86,6 +86,9 @@ class CellRun:
     # Metric name -> the namespace name of the fitted model that produced it (autolog), so
     # `train.py --save-model` saves the model behind the headline metric.
     metric_models: dict[str, str] = field(default_factory=dict)
+    # The class of the model its metrics measured when an earlier cell of its lineage fitted
+    # it (`r2 = r2_score(y, final.predict(X))`): filled with its lineage, read by the index.
+    model: str | None = None
     schema: int = SCHEMA_VERSION
 
     @property
@@ -121,6 +124,13 @@ def fitted_models(run: Any) -> list[str]:
     autolog records beside them (`cross_validated`: its class and hyper-parameters)."""
     return [n for n, est in (run.estimators or {}).items()
             if not (isinstance(est, dict) and est.get("cross_validated"))]
+
+
+def measured_model(run: Any) -> str | None:
+    """The name of the model behind most of the run's metrics (ties: the first metric's)."""
+    behind = [v for k, v in (run.metric_models or {}).items()
+              if k in (run.metrics or {}) and isinstance(v, str)]
+    return max(dict.fromkeys(behind), key=behind.count) if behind else None
 
 
 def model_candidates(run: Any, lineage: Iterable[Any]) -> list[str]:

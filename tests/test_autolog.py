@@ -504,6 +504,107 @@ def test_score_bound_to_a_metric_name_is_recorded_once_under_that_name(iris):
     verify(run)
 
 
+@pytest.mark.parametrize("magic", ["%%time\n", "%%capture cap\n", "%%timeit -n1 -r1\n",
+                                   "%%track --metric test_acc\n"])
+def test_a_metric_bound_in_a_magic_body_is_recorded_once(iris, magic):
+    """A magic's body is compiled on its own, numbered from its first line: where the cell's
+    lines were read, the magic line shifted them by one and `test_acc = accuracy_score(...)`
+    was recorded twice, as `test_acc` and as `accuracy_score`. (`%%timeit` binds its body's
+    names in a function of its own: `test_acc` is the one the cell before bound.)"""
+    body = ("pred = clf.predict(X_test)\n"
+            "test_acc = accuracy_score(y_test, pred)\n"
+            "print(f'accuracy {test_acc:.3f}')")
+    if "timeit" in magic:
+        iris.run(body)
+    iris.run(magic + body)
+    run = last_run(iris)
+    assert run.metrics == {"test_acc": iris.ns["test_acc"]}
+    assert run.metric_models == {"test_acc": "clf"}
+    if "track" not in magic and "timeit" not in magic:
+        verify(run)
+
+
+def test_a_metric_bound_on_a_time_line_is_recorded_once(iris):
+    """`%time x = ...` runs its statement as code of its own (line 1), several in a cell."""
+    iris.run("pred = clf.predict(X_test)\n"
+             "%time test_acc = accuracy_score(y_test, pred)\n"
+             "%time test_f1 = f1_score(y_test, pred, average='macro')\n"
+             "print(accuracy_score(y_train, clf.predict(X_train)))")
+    run = last_run(iris)
+    assert set(run.metrics) == {"test_acc", "test_f1", "accuracy_score_X_train"}
+    assert run.metrics["test_acc"] == iris.ns["test_acc"]
+    verify(run)
+
+
+def test_precision_recall_fscore_support_is_a_metric_per_part(iris):
+    """It returns a tuple, and its name ends in no `_score`: no run at all. Its parts are
+    metrics named as it documents them (`f1` at beta 1); the support is a count. Per class
+    with `average=None`; bound to metric-named variables, recorded once under theirs."""
+    iris.run("from sklearn.metrics import precision_recall_fscore_support\n"
+             "from sklearn.ensemble import RandomForestClassifier\n"
+             "yb_train, yb_test = (y_train == 1).astype(int), (y_test == 1).astype(int)\n"
+             "rf = RandomForestClassifier(n_estimators=5, max_depth=1, random_state=0)"
+             ".fit(X_train, yb_train)")
+    iris.run("p, r, f, _ = precision_recall_fscore_support(yb_test, rf.predict(X_test),"
+             " average='binary')")
+    run = last_run(iris)
+    ns = iris.ns
+    assert run.metrics == {"precision": ns["p"], "recall": ns["r"], "f1": ns["f"]}
+    assert run.metric_models == {"precision": "rf", "recall": "rf", "f1": "rf"}
+    _, verdict = verify(run, "binary")
+    assert verdict.metrics["recall"]["reproduced"] == ns["r"]
+    iris.run("out = precision_recall_fscore_support(y_test, clf.predict(X_test), beta=2.0)")
+    run = last_run(iris)
+    assert set(run.metrics) == {f"{m}_{c}" for m in ("precision", "recall", "fbeta_score")
+                                for c in (0, 1, 2)}
+    assert run.metrics["recall_2"] == ns["out"][1][2]
+    verify(run, "per_class")
+    iris.run("import numpy as np\ntarget_names = ['setosa', 'versicolor', 'virginica']\n"
+             "named = precision_recall_fscore_support(np.take(target_names, y_test),"
+             " np.take(target_names, clf.predict(X_test)))")
+    assert "f1_virginica" in last_run(iris).metrics
+    iris.run("macro_precision, macro_recall, macro_f1, _ = precision_recall_fscore_support("
+             "yb_test, rf.predict(X_test), average='macro')")
+    run = last_run(iris)
+    assert run.metrics == {n: ns[n] for n in ("macro_precision", "macro_recall", "macro_f1")}
+
+
+def test_scoring_a_model_fitted_in_an_earlier_cell_has_its_model(iris, capsys):
+    """`final` fitted in one cell and scored in the next: the run had no model (`model` NaN,
+    named just "run") though its metrics name `final`. Its class comes with the lineage, in
+    the record, so the index is the same whether the writer or a reader rebuilt it."""
+    from mlops_nb.cli import main
+
+    iris.run("from sklearn.linear_model import Ridge\n"
+             "final = Ridge(alpha=0.1).fit(X_train, y_train)")
+    iris.run("from sklearn.metrics import r2_score\n"
+             "r2 = r2_score(y_test, final.predict(X_test))")
+    run = last_run(iris)
+    assert run.metric_models == {"r2": "final"} and not run.estimators
+    assert run_model(run) == "Ridge"
+    home = iris.tracker.home
+
+    def listed(*argv: str) -> list[dict[str, Any]]:
+        capsys.readouterr()
+        assert main(["--home", str(home), "runs", "--format", "json", *argv]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    for rebuilt in (False, True):
+        if rebuilt:  # a reader summarising the segments itself
+            for index in home.rglob("*.cols"):
+                index.unlink()
+        rows = listed("--filter", "model=Ridge")
+        assert [(r["id"], r["model"]) for r in rows] == [(run.id, "Ridge")]
+        capsys.readouterr()
+        assert main(["--home", str(home), "runs"]) == 0
+        header, row = capsys.readouterr().out.splitlines()[:2]
+        assert header.split()[:3] == ["id", "name", "model"]
+        assert row.split()[1:3] == ["Ridge", "Ridge"]  # named by its model, not just "run"
+    assert listed("--filter", "model=LogisticRegression") == []
+    _, verdict = verify(run)
+    assert verdict.metrics["r2"]["reproduced"] == run.metrics["r2"]
+
+
 def test_model_is_named_as_the_running_code_names_it_not_by_an_older_alias(iris):
     """`model_a` was bound first, but the code scores `best`: the run says `best`, as the
     exported script (where the same code runs) will. A helper reading globals is named by the
@@ -619,6 +720,36 @@ def test_each_iteration_has_the_model_its_body_fitted(iris):
         (0.05, 0.05, "LogisticRegression"), (5.0, 5.0, "LogisticRegression")]
     _, verdict = verify(kids[1], "inline")
     assert verdict.metrics["acc"]["reproduced"] == kids[1].metrics["acc"]
+
+
+def test_a_model_bound_after_its_metric_is_its_own_iterations(iris):
+    """`m, s = fit_eval(alpha)`: the metric is logged inside the helper, before `m` is bound,
+    so at the next iteration's metric `m` still held the one before's model and each run
+    showed the previous iteration's hyper-parameters (`alpha=1 · m.alpha=0.01`), the last
+    iteration none of its own. A variable holding the model an iteration's metrics were made
+    by belongs to that iteration, read at the next one's first metric or at the cell's end.
+    Run twice, so `m` holds the last run's model when the loop starts."""
+    iris.run("from sklearn.linear_model import Ridge\n"
+             "from sklearn.metrics import r2_score\n"
+             "def fit_eval(alpha):\n"
+             "    model = Ridge(alpha=alpha).fit(X_train, y_train)\n"
+             "    return model, r2_score(y_test, model.predict(X_test))")
+    loop = ("results = []\n"
+            "for alpha in [0.01, 1.0, 100.0]:\n"
+            "    m, s = fit_eval(alpha)\n"
+            "    results.append((alpha, s))")
+    iris.run(loop)
+    iris.run(loop)
+    for kids in (_kids(iris)[:3], _kids(iris)[3:]):
+        assert [(k.params["alpha"], k.params["m.alpha"], run_model(k)) for k in kids] == [
+            (0.01, 0.01, "Ridge"), (1.0, 1.0, "Ridge"), (100.0, 100.0, "Ridge")]
+    kid = _kids(iris)[4]
+    out, verdict = verify(kid)
+    assert verdict.metrics["r2_score"]["reproduced"] == kid.metrics["r2_score"]
+    target = Path.cwd() / "m.pkl"
+    subprocess.run([sys.executable, str(out / "train.py"), "--save-model", str(target)],
+                   cwd=out, check=True, capture_output=True, timeout=300)
+    assert saved_model(target).alpha == 1.0
 
 
 def test_a_loop_lets_each_models_go_as_untracked(iris):

@@ -41,6 +41,9 @@ CV_FUNCTIONS = ("cross_val_score", "cross_validate", "validation_curve", "learni
 _NOT_METRICS = frozenset({"make_scorer", "get_scorer", "check_scoring", "get_scorer_names",
                           "confusion_matrix", "multilabel_confusion_matrix"})
 _REPORT = "classification_report"
+# Four results in one call: precision, recall and F-beta (each a metric), and the support.
+_PRFS = "precision_recall_fscore_support"
+_MAX_PER_CLASS = 20  # more classes than this with `average=None`: no metric per class
 # Metrics whose names do not say so: scalar scores all the same. `auc(fpr, tpr)` is the area
 # under whatever curve it is given: named `auc`, its model traced through the curve's arrays.
 _OTHER_METRICS = frozenset({"log_loss", "matthews_corrcoef", "auc"})
@@ -187,9 +190,11 @@ def _site(frames: list[Any]) -> Any:
     """Where the call was written: the same call in a loop is one metric, two calls are two.
 
     The whole chain of frames counts, so a helper called on train then on test from two lines
-    is two sites. Values are only compared within one cell, never stored.
+    is two sites. Values are only compared within one cell, never stored. Each frame's file
+    name says which text its line is a line of (`bound_names`): the cell's, or a magic's
+    body compiled on its own (`%%time`'s `<timed exec>`).
     """
-    return tuple((id(f.f_code), f.f_lineno, f.f_lasti) for f in frames)
+    return tuple((id(f.f_code), f.f_lineno, f.f_lasti, f.f_code.co_filename) for f in frames)
 
 
 def _name_of(obj: Any, frames: list[Any]) -> str | None:
@@ -323,7 +328,7 @@ class MetricWrapper:
 def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
              result: Any) -> None:
     frames = _frames()
-    if w.kind in ("metric", "report") and _library_internal(frames):
+    if w.kind in ("metric", "report", "prfs") and _library_internal(frames):
         return
     site = _site(frames)
     if w.kind == "metric":
@@ -352,6 +357,8 @@ def _observe(w: MetricWrapper, args: tuple[Any, ...], kwargs: dict[str, Any],
         y_pred = args[1] if len(args) > 1 else kwargs.get("y_pred")
         for key, value in _report_metrics(report).items():
             _emit(_metric_call(f"report_{key}", site, frames, value, y_true, y_pred))
+    elif w.kind == "prfs":
+        _observe_prfs(site, frames, args, kwargs, result)
     elif w.kind in CV_FUNCTIONS:
         _observe_cv(w.kind, site, frames, args, kwargs, result)
     elif w.kind == "curve" and isinstance(result, tuple):
@@ -377,6 +384,53 @@ def _metric_call(fn: str, site: Any, frames: list[Any], value: Any, y_true: Any,
         est, data, labels = STATE.last_model, _name_of(y_true, frames), True
     return Call("metric", fn, site, data, value, model=_model_name(est, frames), est=est,
                 labels=labels)
+
+
+def _observe_prfs(site: Any, frames: list[Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any], result: Any) -> None:
+    """`p, r, f, _ = precision_recall_fscore_support(y, pred, average='binary')`: a tuple,
+    no one number, so no metric at all (its name does not end in `_score` either). Its
+    parts are named as it documents them, `precision`, `recall` and `fbeta_score` (`f1`
+    at its default beta of 1, as everyone calls it); the support is a count, not a metric.
+    With `average=None` each is an array over the classes: one metric per class
+    (`precision_setosa`, labels as scikit-learn orders them), up to _MAX_PER_CLASS."""
+    if not (isinstance(result, tuple) and len(result) == 4):
+        return
+    y_true = args[0] if args else kwargs.get("y_true")
+    y_pred = args[1] if len(args) > 1 else kwargs.get("y_pred")
+    beta = kwargs.get("beta", 1.0)
+    names = ("precision", "recall", "f1" if beta == 1 else "fbeta_score")
+    values = [numeric(v) for v in result[:3]]
+    if None not in values:
+        parts = list(zip(names, values, strict=True))
+    else:
+        parts = _per_class(names, result[:3], kwargs.get("labels"), y_true, y_pred)
+    for name, value in parts:
+        call = _metric_call(name, site, frames, value, y_true, y_pred)
+        call.extra = {"part": name}  # its own series, never another part's (`bound_names`)
+        _emit(call)
+
+
+def _per_class(names: tuple[str, ...], arrays: tuple[Any, ...], labels: Any, y_true: Any,
+               y_pred: Any) -> list[tuple[str, Any]]:
+    try:
+        if labels is None:
+            from sklearn.utils.multiclass import unique_labels  # what the metric used
+
+            labels = unique_labels(y_true, y_pred)
+        labels = list(labels)
+        columns = [[numeric(v) for v in arr] for arr in arrays]
+    except Exception:
+        return []
+    if not 0 < len(labels) <= _MAX_PER_CLASS or any(
+            len(col) != len(labels) or None in col for col in columns):
+        return []
+    tags = [re.sub(r"\W+", "_", str(label)).strip("_") or str(i)
+            for i, label in enumerate(labels)]
+    if len(set(tags)) != len(tags):  # labels that read alike (`a b`, `a-b`): by position
+        tags = [str(i) for i in range(len(labels))]
+    return [(f"{name}_{tag}", v) for name, col in zip(names, columns, strict=True)
+            for tag, v in zip(tags, col, strict=True)]
 
 
 def _model_name(est: Any, frames: list[Any]) -> str | None:
@@ -765,6 +819,8 @@ class Patcher:
                 continue
             if name == _REPORT:
                 self._swap(metrics, name, "report")
+            elif name == _PRFS:
+                self._swap(metrics, name, "prfs")
             elif name in _CURVES:
                 self._swap(metrics, name, "curve")
             elif name.endswith(("_score", "_error", "_loss")) or name in _OTHER_METRICS:
@@ -1099,6 +1155,13 @@ def _statement_spans(stmt: Any) -> _Statement:
               ast.List)) and len(target.elts) == len(value.elts)):
             for t, v in zip(target.elts, value.elts, strict=True):
                 bind(t, v, depth, order)
+        elif isinstance(target, (ast.Tuple, ast.List)) and _unpacks_parts(value):
+            # `prec, rec, f1, _ = precision_recall_fscore_support(...)`: each name holds one
+            # of its metrics, which one its value says. Not any call unpacked: `score, perm,
+            # pvalue = permutation_test_score(...)` keeps its documented `permutation_*`
+            for t in target.elts:
+                if isinstance(t, ast.Name):
+                    bind(t, value, depth, order)
 
     nodes: deque[tuple[Any, int]] = deque([(stmt, 0)])
     leaves = _leaves()
@@ -1127,6 +1190,14 @@ def _statement_spans(stmt: Any) -> _Statement:
                 logs.append((depth, order, (node.args[0].value, node.lineno,
                                             node.end_lineno or node.lineno)))
     return stmt.lineno, stmt.end_lineno or stmt.lineno, tuple(binds), tuple(logs)
+
+
+def _unpacks_parts(value: Any) -> bool:
+    """`value` is a call of a metric function whose parts are metrics of their own."""
+    if not isinstance(value, ast.Call):
+        return False
+    f = value.func
+    return (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")) == _PRFS
 
 
 def _merge(statements: list[tuple[_Statement, int]], lines: set[int]
@@ -1231,41 +1302,118 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
     for name, call in named:
         if call.kind == "metric":
             last[name] = call
-    lines = {call.site[-1][1] for name, call in last.items()
-             if call.site and name not in bound and name not in explicit}
+    where: dict[str, tuple[tuple[str, ...], int]] = {}  # series: (texts, line in each)
+    lines: dict[str, set[int]] = {}
+    for name, call in last.items():
+        if call.site and name not in bound and name not in explicit:
+            texts, line = _statement_texts(call.site, code)
+            where[name] = texts, line
+            for text in texts:
+                lines.setdefault(text, set()).add(line)
     if not lines:
         return {}
-    found = _cut_spans(code, bounds, lines) if bounds else None
-    if found is None:
-        try:
-            found = _spans(ast.parse(code), lines)
-        except (SyntaxError, ValueError):
-            return {}
-    binds, logs = found
+    spans_of: dict[str, tuple[list[Span], list[Span]]] = {}
+    for text, at in lines.items():
+        found = _cut_spans(code, bounds, at) if bounds and text is code else None
+        if found is None:
+            try:
+                found = _spans(ast.parse(text), at)
+            except (SyntaxError, ValueError):
+                continue
+        spans_of[text] = found
     out: dict[str, str] = {}
     taken: set[str] = set()
     for name, call in last.items():
-        if name in bound or name in explicit or not call.site:
+        if name not in where:
             continue
-        line = call.site[-1][1]
+        texts, line = where[name]
         value = numeric(call.value)
         if value is None:
             continue
-        for names, drop, spans in ((explicit, True, logs), (bound, False, binds)):
-            hit = next((var for var, lo, hi in reversed(spans)
-                        if lo <= line <= hi and var in names and var not in taken
-                        and _same(names[var], value)), None)
+        for binds, logs in (spans_of[t] for t in texts if t in spans_of):
+            hit = None
+            for names, drop, spans in ((explicit, True, logs), (bound, False, binds)):
+                hit = next((var for var, lo, hi in reversed(spans)
+                            if lo <= line <= hi and var in names and var not in taken
+                            and _same(names[var], value)), None)
+                if hit is not None:
+                    out[name] = "" if drop else hit
+                    taken.add(hit)
+                    break
             if hit is not None:
-                out[name] = "" if drop else hit
-                taken.add(hit)
                 break
     # The same call bound in a loop over models is one series per model class (`KNN_score`,
     # `SVC_score`): the one that matched brings the others of its call site along.
-    sites = {last[name].site: var for name, var in out.items()}
+    # The parts of one call (`precision_recall_fscore_support`) are series of their own.
+    sites = {(last[name].site, _part(last[name])): var for name, var in out.items()}
     for name, call in last.items():
-        if name not in out and name not in bound and name not in explicit and call.site in sites:
-            out[name] = sites[call.site]
+        if name not in out and name not in bound and name not in explicit:
+            var = sites.get((call.site, _part(call)))
+            if var is not None:
+                out[name] = var
     return out
+
+
+# The file names IPython compiles a Python-bodied magic's code under, and the magics whose
+# body each is: `%%time`/`%time` (`<timed exec>`, `<timed eval>` for a last expression),
+# `%%timeit`/`%timeit` (the body inside a function, `inner`), `%%prun`/`%prun` (a string).
+_MAGIC_FILES = {"<timed exec>": ("time",), "<timed eval>": ("time",),
+                "<magic-timeit>": ("timeit",), "<string>": ("prun",)}
+
+
+def _statement_texts(site: Any, code: str) -> tuple[tuple[str, ...], int]:
+    """The texts whose lines a call at `site` is on, and its line there: the cell's `code`,
+    or the body of a magic in it. A `%%time` or `%%capture` cell's body is compiled on its
+    own, numbered from its first line, not the cell's (where the magic line shifts it; a
+    `%time` line's statement is line 1 of its own code), so a metric bound there was not found
+    bound and was recorded twice. The frame is the cell's top-level code: the outermost one,
+    or inside a magic, the magic body's (`%%timeit`'s runs in a function under IPython's
+    frames). A file IPython keeps the text of (a `%%capture` body, run as a cell of its own)
+    is read back exactly; `%%time`'s is none, so its text is each such magic's body the cell
+    holds (several `%time` lines: each, its value tells them apart)."""
+    frame = next((f for f in reversed(site) if len(f) > 3 and f[3] in _MAGIC_FILES), site[-1])
+    line = frame[1]
+    filename = frame[3] if len(frame) > 3 else None
+    if filename is None:
+        return (code,), line
+    magics = _MAGIC_FILES.get(filename)
+    if magics is not None:
+        return tuple(body for magic, body in _magic_bodies(code) if magic in magics), line
+    import linecache  # loaded with IPython, whose cells it holds
+
+    entry = linecache.cache.get(filename)
+    text = "".join(entry[2]) if entry and len(entry) > 2 else None
+    if text is None or text.rstrip("\n") == code.rstrip("\n"):
+        return (code,), line
+    return (text,), line
+
+
+@functools.lru_cache(maxsize=64)
+def _magic_bodies(code: str) -> tuple[tuple[str, str], ...]:
+    """(magic, body) of the Python-bodied magics a cell calls, as IPython transformed them
+    (`get_ipython().run_cell_magic('time', '', body)`, `run_line_magic('time', stmt)`), in
+    order."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return ()
+    out: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("run_cell_magic", "run_line_magic") and node.args):
+            continue
+        args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        if len(args) != len(node.args) or not all(isinstance(a, str) for a in args):
+            continue
+        body = args[-1] if node.func.attr == "run_line_magic" or len(args) == 3 else None
+        if body is not None and len(args) >= 2:
+            out.append((args[0], body))
+    return tuple(out)
+
+
+def _part(call: Call) -> Any:
+    extra = call.extra
+    return extra.get("part") if isinstance(extra, dict) else None
 
 
 def _same(recorded: Any, value: Any) -> bool:

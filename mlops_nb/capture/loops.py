@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -85,13 +86,17 @@ def _current(ctx: CellContext, ns: dict[str, Any], code: Callable[[], str], *,
     which = (literal, {n: id(v) for n, v in models.items()})
     cur = ctx.iterations[-1] if ctx.iterations else None
     if cur is None or cur["which"] != which:
+        stale: dict[str, Any] = {}
         if not ended:
             _file_bound_metrics(ctx, ns, cur)  # what the iteration that ended bound
-        if cur is not None:  # its models are not kept alive for the rest of the loop
-            cur["held"] = {}
+        if cur is not None:
+            if ctx.loop_models:
+                stale = _file_ended_models(ctx, ns, cur)
+            cur["held"] = {}  # its models are not kept alive for the rest of the loop
         cur = {"which": which, "loop": literal, "models": {n: model_record(v)
                                                        for n, v in models.items()},
-               "metrics": {}, "rng_after": None, "marked": ended, "held": dict(models)}
+               "metrics": {}, "rng_after": None, "marked": ended, "held": dict(models),
+               "stale": stale}
         ctx.iterations.append(cur)
     if ctx.loop_models:
         _body_models(ctx, ns, cur)
@@ -117,11 +122,43 @@ def _body_models(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> N
     """The models the iteration's body fitted (`m = Ridge(alpha=a).fit(X, y)`), as they are
     when its metrics are logged or it ends: without them each iteration's run showed the
     hyper-parameters of the loop's last model, which the cell's run has (`m.alpha=10.0` beside
-    `a=0.1`), and no model. Read again only when the variable holds another object."""
+    `a=0.1`), and no model. Read again only when the variable holds another object; not
+    while it still holds the model the iteration before bound after its metrics (`stale`)."""
+    stale = cur.get("stale")
     for name in ctx.loop_models:
         value = ns.get(name)
-        if value is not None and cur["held"].get(name) is not value:
-            _file_model(cur, name, value)
+        if value is None or cur["held"].get(name) is value:
+            continue
+        if stale and name in stale:
+            if stale[name]() is value:
+                continue
+            del stale[name]  # bound again: this iteration's from now on
+        _file_model(cur, name, value)
+
+
+def _file_ended_models(ctx: CellContext, ns: dict[str, Any],
+                       ended: dict[str, Any]) -> dict[str, Any]:
+    """File under the iteration that `ended` the body's variables holding a model its
+    metrics were made by: bound after them (`m, s = fit_eval(a)` returns the model its
+    `r2_score` measured), so seen only once the next iteration logs (or the cell ends).
+    Read as the next iteration's, each iteration showed the one before's hyper-parameters
+    (`alpha=1 · m.alpha=0.01`). A variable bound before the metrics (`m = Ridge(alpha=a)
+    .fit(...)`, the usual order) holds the new iteration's model by then, not one of these,
+    so it is left to that iteration. Returns those variables, weakly, for the next iteration
+    to pass over until they are bound again."""
+    made = list(ended["held"].values())
+    stale: dict[str, Any] = {}
+    if not made:
+        return stale
+    for name in ctx.loop_models:
+        value = ns.get(name)
+        if value is None or not any(value is v for v in made):
+            continue
+        if ended["held"].get(name) is not value:
+            _file_model(ended, name, value)
+        with contextlib.suppress(TypeError):  # not weakly referable: the next may take it
+            stale[name] = weakref.ref(value)
+    return stale
 
 
 def _rng_after(ctx: CellContext, ns: dict[str, Any], cur: dict[str, Any]) -> None:
@@ -252,6 +289,8 @@ def recorded_iterations(ctx: CellContext, ns: dict[str, Any]) -> list[dict[str, 
         drop_marked(ctx)
     elif ctx.iterations:
         _file_bound_metrics(ctx, ns, ctx.iterations[-1])
+        if ctx.loop_models:  # what the last iteration bound after its metrics
+            _file_ended_models(ctx, ns, ctx.iterations[-1])
     if ctx.loop_metrics:  # the names the notebook gave first, as a cell's own run has them
         for it in ctx.iterations:
             mine = {k: v for k, v in it["metrics"].items() if k in ctx.loop_metrics}

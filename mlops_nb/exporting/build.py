@@ -31,6 +31,7 @@ from ..records import (
     cell_run_from_lineage,
     check_lineage,
     iso,
+    measured_model,
     model_candidates,
     run_view,
 )
@@ -910,9 +911,8 @@ def _models(target: CellRun, sl: Slice) -> list[str]:
     not the loop's last. Without that, the estimators the run's cell fitted.
     """
     models = model_candidates(sl.anchor, (cell.run for cell in reversed(sl.cells)))
-    behind = [v for k, v in (target.metric_models or {}).items() if k in target.metrics]
-    if behind:
-        best = max(dict.fromkeys(behind), key=behind.count)  # ties: the first metric's model
+    best = measured_model(target)
+    if best is not None:
         models = [m for m in models if m != best] + [best]
     return [m for m in models if isinstance(m, str) and m.isidentifier()]
 

@@ -23,14 +23,15 @@ from typing import Any
 
 import xxhash
 
-from ..records import CellRun, shown_value
+from ..records import CellRun, measured_model, shown_value
 from .columnar import STR, Column, decode_columns, encode_columns
 from .storage import atomic_write_bytes
 
 # 2: the data digest covers input data only; 3: model, params_none; 4: typed columns
 # (msgpack), every cell run's id and direct deps, problems met summarising the segment;
-# 5: a dict of settings' entries as columns of their own (`settings`)
-INDEX_SCHEMA = 5
+# 5: a dict of settings' entries as columns of their own (`settings`); 6: the model is the
+# one the run's metrics measured (`run_model`), fitted by the cell or in its lineage
+INDEX_SCHEMA = 6
 CELL_COLUMNS = ("id", "seq", "execution_count", "deps", "lineage")
 
 # Fixed columns of the runs table, in display order; params.* and metrics.* follow.
@@ -119,13 +120,18 @@ def settings(value: Any) -> list[tuple[str, Any]]:
 
 
 def run_model(cr: CellRun) -> str | None:
-    """The class name of the fitted estimator the run's metric came from (the last one fitted
-    in the cell when the recorder did not say which)."""
+    """The class name of the fitted estimator the run's metrics came from: one an earlier
+    cell fitted (`model`, filled from the lineage), or one the cell fitted itself, the one
+    its metrics measured, else the last. Only the record is read: the writer and a reader
+    rebuilding a summary must agree."""
     model = getattr(cr, "model", None)
     if isinstance(model, dict):
         model = model.get("class")
     if not model and cr.estimators:
-        model = list(cr.estimators.values())[-1].get("class")
+        est = cr.estimators.get(measured_model(cr) or "")
+        if not isinstance(est, dict):
+            est = list(cr.estimators.values())[-1]
+        model = est.get("class") if isinstance(est, dict) else None
     return str(model).rsplit(".", 1)[-1] if model else None
 
 
