@@ -312,7 +312,7 @@ def test_compare_with_the_team_reads_the_same_table(shell, server, exp_name, cap
     remote = mlflow_runs(server.uri, exp_name)
     assert list(remote["id"]) == list(local["id"])
     for col in ("experiment", "name", "session", "cell_id", "execution_count", "seq", "status",
-                "data", "params.max_depth", "params.model.max_depth", "metrics.r2",
+                "data", "model", "params.max_depth", "params.model.max_depth", "metrics.r2",
                 "metrics.loss"):
         assert list(remote[col]) == list(local[col]), col
     from mlops_nb.api import runs_with_tags  # mnb.runs() without MLflow's alias columns

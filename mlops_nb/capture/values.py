@@ -78,8 +78,6 @@ def metric_value(value: Any) -> tuple[Any, str | None]:
         return jsonable(value), f"metric value {safe_repr(value, 80)} is not a number"
     if isinstance(num, float) and not math.isfinite(num):
         return num, f"metric value {num!r} is not finite"
-    if type(num) is int and too_big_for_float(num):  # no table, sort or plot can hold it
-        return jsonable(num), "metric value is an integer too large for a float"
     return num, None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import xxhash
 
 from ..records import STATUS_OK, CellRun
-from ..store.index import data_digest, input_data
+from ..store.index import data_digest, input_data, run_model
 from .limits import Limits
 
 TAG = "mlops_nb."
@@ -221,6 +221,7 @@ def _add_tags(p: Payload, run: CellRun, ctx: RunContext, limits: Limits) -> None
         TAG + "execution_count": run.execution_count,
         TAG + "data": data_digest(input_data(run)),
         TAG + "lineage": len(run.lineage if run.lineage is not None else run.deps),
+        TAG + "model": run_model(run),  # the runs table's model column, as the index has it
     }
     if run.error:
         t[TAG + "error"] = f"{run.error.get('type')}: {run.error.get('message')}"

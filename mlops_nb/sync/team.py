@@ -106,6 +106,7 @@ def run_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str, A
         "duration_s": duration,
         "status": status,
         "data": tags.get(TAG + "data"),
+        "model": tags.get(TAG + "model") if ours else None,
     }
     for key, text in run.data.params.items():
         row["params." + str(renamed.get(key, key))] = read_param(text)
