@@ -1304,9 +1304,13 @@ def bound_names(code: str, named: list[tuple[str, Call]], bound: dict[str, Any],
             last[name] = call
     where: dict[str, tuple[tuple[str, ...], int]] = {}  # series: (texts, line in each)
     lines: dict[str, set[int]] = {}
+    magics = "_magic(" in code  # `run_cell_magic(`, `run_line_magic(`: bodies of their own
     for name, call in last.items():
         if call.site and name not in bound and name not in explicit:
-            texts, line = _statement_texts(call.site, code)
+            # most cells call no magic: the call is on a line of the cell, with no file's
+            # text to read back and compare (3% of a fit-and-score cell's recorder)
+            texts, line = _statement_texts(call.site, code) if magics else \
+                ((code,), call.site[-1][1])
             where[name] = texts, line
             for text in texts:
                 lines.setdefault(text, set()).add(line)
