@@ -134,8 +134,12 @@ def test_a_timed_or_captured_cells_literals_are_its_parameters():
         a = analyze(f"get_ipython().run_cell_magic({magic!r}, '', "
                     "'lr = 0.1\\nname = \\'adam\\'\\nval_loss = train(lr)\\n')\n")
         assert a.params == {"lr": 0.1, "name": "adam"}, magic
-    a = analyze("get_ipython().run_cell_magic('time', '', 'total = 0\\ntotal += 1\\n')\n")
-    assert a.params == {}  # an accumulator, as without the magic
+    for magic in ("time", "timeit"):
+        a = analyze(f"get_ipython().run_cell_magic({magic!r}, '', 'total = 0\\ntotal += 1\\n')\n")
+        assert a.params == {}, magic  # an accumulator, as without the magic
+    # `%%timeit` runs its body in a function: the cell reads `train` and binds nothing
+    a = analyze("get_ipython().run_cell_magic('timeit', '', 'lr = 0.1\\nval_loss = train(lr)\\n')\n")
+    assert a.defs == [] and "train" in a.uses and "lr" not in a.uses
 
 
 def test_files_read_and_written():

@@ -776,6 +776,17 @@ class _CellVisitor(ast.NodeVisitor):
             tree = ast.parse(body)
         except SyntaxError:
             return
+        if name == "timeit":
+            # IPython times the body inside a function of its own: what it assigns stays
+            # there, so the cell binds none of it (a later cell reading `acc` depends on
+            # the cell that did bind it); it reads and changes the namespace's objects only
+            effects = _free_names_of_body(tree.body, set())
+            for used in sorted(effects.reads):
+                self.use(used)
+            for changed in sorted(effects.mutates | effects.writes):
+                self.mutate(changed)
+            self.out.params.update(_timed_literals(tree.body))  # the run's, in there
+            return
         self._not_now += 1  # the body is a string to the walk of the cell's constructors
         top = self.top
         for stmt in tree.body:  # its statements are the cell's: `%%time` then `lr = 0.1`
@@ -845,6 +856,25 @@ def _local_names(body: list[ast.AST], params: set[str]) -> tuple[set[str], set[s
             continue
         stack.extend(ast.iter_child_nodes(node))
     return assigned - declared_global, declared_global
+
+
+def _timed_literals(body: list[ast.stmt]) -> dict[str, Any]:
+    """`lr = 0.1` in a `%%timeit` body: a setting of the code it times, so the cell's run
+    has it, though the name stays in IPython's function; an accumulator (`total = 0` then
+    `total += 1`) is not one, as in a plain cell."""
+    changed = {t.id for node in ast.walk(ast.Module(body, [])) if isinstance(node, ast.AugAssign)
+               for t in [node.target] if isinstance(t, ast.Name)}
+    out: dict[str, Any] = {}
+    for stmt in body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Constant)):
+            continue
+        name, literal = stmt.targets[0].id, stmt.value.value
+        if (literal is None or isinstance(literal, _PLAIN_CONSTANTS)) and \
+                not name.startswith("_") and name not in changed:
+            out[name] = literal
+    return out
 
 
 def _free_names_of_body(body: list[ast.AST], params: set[str]) -> FunctionEffects:
