@@ -710,7 +710,8 @@ class Tracker:
         # untracked. (Handing it to the writer thread to free cost far more than freeing it:
         # its nodes outlived the next cell's collections, which ran once a cell instead of
         # once in thirty and promoted them, doubling the kernel's added CPU per cell.)
-        allowed = self.allowed_params.union(ctx.allowed_params)
+        allowed = frozenset(self.allowed_params.union(ctx.allowed_params)  # once, for its
+                            if ctx.allowed_params else self.allowed_params)  # children too
         self._append(cr, analysis, blobs, rng=ctx.rng, allowed=allowed)
         for k, it in enumerate(iterations):
             child_blobs: dict[str, bytes] = {}
@@ -730,7 +731,7 @@ class Tracker:
 
     def _append(self, cr: CellRun, analysis: CellAnalysis, blobs: dict[str, bytes],
                 parent: CellRun | None = None, rng: dict[str, Any] | None = None,
-                allowed: set[str] | frozenset[str] | None = None) -> None:
+                allowed: frozenset[str] | None = None) -> None:
         """The one way out: hand the record to the writer, which completes it on its thread
         (RNG states serialised, redact, move large values to blobs, add to the lineage
         index: `_finish`) before anything keeps it. A child run (`parent`) takes its parent's
@@ -740,7 +741,8 @@ class Tracker:
         self.last_experiment = cr.experiment  # a `%%track -e` cell's own
         note_functions(self.functions, cr.defs, analysis.functions)
         analysis = for_lineage(analysis)
-        allowed = frozenset(self.allowed_params if allowed is None else allowed)
+        if allowed is None:  # a back-filled cell: the session's names only
+            allowed = frozenset(self.allowed_params)
         # partials, not closures: a closure allocates a cell per name it captures, and each
         # object a record holds until the writer is done makes the kernel's collector run
         # sooner in back-to-back cells
