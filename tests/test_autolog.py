@@ -291,6 +291,25 @@ def test_cross_validation_mean_std_and_folds(iris):
     assert "cv_f1_macro_mean" not in run.metric_models  # CV fits clones: no model behind it
 
 
+def test_a_cross_validation_mean_bound_in_one_line_is_the_mean(iris):
+    """`acc = cross_val_score(...).mean()`: the mean's series takes the name, and the std of
+    the same call site followed it there, so `acc` held the folds' std (an export then
+    computed the mean and was not reproduced, and `--best acc` chose by the std)."""
+    iris.run("from sklearn.model_selection import cross_val_score\n"
+             "acc = cross_val_score(clf, X, y, cv=4).mean()")
+    run = last_run(iris)
+    assert run.metrics["acc"] == iris.ns["acc"]
+    assert run.metric_steps["acc"] == [float(s) for s in cross_val_score_of(iris)]
+    assert run.metrics["cv_accuracy_std"] == float(cross_val_score_of(iris).std())
+    verify(run)
+
+
+def cross_val_score_of(sh):
+    from sklearn.model_selection import cross_val_score
+
+    return cross_val_score(sh.ns["clf"], sh.ns["X"], sh.ns["y"], cv=4)
+
+
 def test_a_cross_validated_model_is_the_runs_model_with_its_parameters(iris):
     """CV fits clones: the notebook's pipeline stays unfitted, and its run had metrics but no
     model (an empty model column) nor hyper-parameters. It names them now, and neither

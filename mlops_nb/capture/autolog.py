@@ -514,8 +514,12 @@ def _observe_cv(fn: str, site: Any, frames: list[Any], args: tuple[Any, ...],
         if ms is None:
             return
         mean, std, folds = ms
-        _emit(Call("metric", f"{metric}_mean", site, data, mean, model=model, steps=folds))
-        _emit(Call("metric", f"{metric}_std", site, data, std, model=model))
+        # each its own part: `acc = cross_val_score(...).mean()` names the mean, and the std
+        # of the same call site must not follow it under that name (`bound_names`)
+        _emit(Call("metric", f"{metric}_mean", site, data, mean, model=model, steps=folds,
+                   extra={"part": "mean"}))
+        _emit(Call("metric", f"{metric}_std", site, data, std, model=model,
+                   extra={"part": "std"}))
 
     if estimator is not None and callable(getattr(estimator, "get_params", None)):
         # what was cross-validated: the run's model and hyper-parameters, though unfitted
