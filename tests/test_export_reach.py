@@ -813,3 +813,32 @@ def test_a_sqlite_database_read_through_sqlalchemy(tracked, tmp_path, monkeypatc
     away = copied_away(out, tmp_path_factory)
     verified(away)
     assert run_fresh(away, tmp_path_factory) == {"score": 7.0}
+
+
+def test_a_helper_edited_on_disk_is_recorded_once_the_kernel_runs_it(tracked, tmp_path,
+                                                                     monkeypatch,
+                                                                     tmp_path_factory):
+    """A helper saved after an edit but not reloaded is not what the kernel runs: the run
+    after the edit still used the imported code, and its export shipped the edited file (no
+    warning, a different metric). Once `importlib.reload` (what `%autoreload` calls) runs the
+    new file, the next run's export ships that one."""
+    src = tmp_path / "src"
+    src.mkdir()
+    helper = src / "prep_r9.py"
+    helper.write_text("def scale(x):\n    return x * 2\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import sys, os\nsys.path.insert(0, os.path.abspath('../src'))\n"
+                "import prep_r9")
+    helper.write_text("def scale(x):\n    return x * 3  # edited, not reloaded\n")
+    tracked.run("score = prep_r9.scale(10)")
+    assert tracked.ns["score"] == 20
+    before = the_run(tracked)
+    out = export_run(before.id, tmp_path / "exp_before")
+    assert (out / "lib" / "prep_r9.py").read_text() == "def scale(x):\n    return x * 2\n"
+    assert run_fresh(copied_away(out, tmp_path_factory), tmp_path_factory) == {"score": 20}
+    tracked.run("import importlib\nprep_r9 = importlib.reload(prep_r9)")
+    tracked.run("score = prep_r9.scale(10)")
+    assert tracked.ns["score"] == 30
+    out = export_run(the_run(tracked).id, tmp_path / "exp_after")
+    assert "edited, not reloaded" in (out / "lib" / "prep_r9.py").read_text()
+    assert run_fresh(copied_away(out, tmp_path_factory), tmp_path_factory) == {"score": 30}

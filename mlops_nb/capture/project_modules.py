@@ -6,7 +6,9 @@ the modules imported since the last look are sorted into library modules (stdlib
 site-packages: they become requirements) and project modules, whose source is kept as a blob
 with its hash, its path relative to the `sys.path` entry it was found under, and that entry.
 Only new modules are examined, and only when `sys.modules` grew; known project modules are
-re-hashed when their file changes (an edit picked up by `%autoreload`).
+re-hashed when their file changes and the kernel ran it again (an edit `%autoreload` or
+`importlib.reload` picked up). An edit saved but not reloaded is not what the kernel runs:
+the source recorded stays the one it imported, until a reload.
 
 Modules loaded before `%load_ext mlops_nb` are not all the kernel's: a notebook that gets
 mlops-nb added below its imports cell (`sys.path.insert(0, "../src")`, `from mypkg import
@@ -53,6 +55,21 @@ def _sys_path_entry(root: str, cwd: str) -> str | None:
     return None
 
 
+def _spec(module: Any) -> Any:
+    try:
+        return vars(module).get("__spec__")
+    except TypeError:
+        return None
+
+
+def _executed_again(module: Any, spec: Any) -> bool:
+    """Did the kernel run the module's file again since its source was read? Each
+    `importlib.reload` (which `%autoreload` calls) finds the module anew and sets a new
+    `__spec__` before it runs the file; a fresh import makes a new module. An edit saved
+    without either leaves the same spec: the kernel still runs what it imported."""
+    return spec is None or _spec(module) is not spec
+
+
 class ProjectModules:
     """What has been seen of `sys.modules` so far in this kernel."""
 
@@ -65,7 +82,8 @@ class ProjectModules:
         # by name from these is looked at then (`adopt`), once each
         self._before: set[str] = set(self._seen)
         self._count = -1
-        self._known: dict[str, tuple[str, int, int]] = {}  # name -> (file, mtime_ns, size)
+        # name -> (file, mtime_ns, size, the module's spec when its source was read)
+        self._known: dict[str, tuple[str, int, int, Any]] = {}
         self._library_tops: set[str] = set()
 
     def scan(self) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
@@ -79,12 +97,13 @@ class ProjectModules:
             new = [n for n in list(modules) if n not in self._seen]
             self._seen.update(new)
             candidates = [n for n in new if n.split(".")[0] not in _SKIP_TOP]
-        for name, (file, mtime, size) in list(self._known.items()):
+        for name, (file, mtime, size, spec) in list(self._known.items()):
             try:
                 st = os.stat(file)
             except OSError:
                 continue
-            if (st.st_mtime_ns, st.st_size) != (mtime, size) and name not in candidates:
+            if (st.st_mtime_ns, st.st_size) != (mtime, size) and name not in candidates \
+                    and _executed_again(modules.get(name), spec):
                 candidates.append(name)
         cwd = os.getcwd() if candidates else ""  # a system call: only when needed
         for name in candidates:
@@ -156,7 +175,7 @@ class ProjectModules:
                 source = fh.read()
         except OSError:
             return None
-        self._known[name] = (file, st.st_mtime_ns, st.st_size)
+        self._known[name] = (file, st.st_mtime_ns, st.st_size, _spec(module))
         digest = blob_hash(source)
         blobs[digest] = source
         return {"name": name, "file": file, "root": root, "rel": rel.replace(os.sep, "/"),
