@@ -349,7 +349,8 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
                         continue
                     m = _ENV_ARG_RE.match(value.value)
                     if m and m.group("value") != REDACTED and not env_value_is_code(
-                            m.group("value")):
+                            m.group("value")) and not plain_env_setting(
+                            m.group("head"), m.group("value")):
                         secrets.add(m.group("value").strip())
                         edits[id(value)] = (value, m.group("head") + REDACTED)
                 elif name is not None and name not in allow:
@@ -548,9 +549,29 @@ def _replace_spans(code: str, nodes: list[tuple[ast.expr, str | bytes]]) -> str:
 
 def replace_env_magics(text: str) -> str:
     """`%env NAME=value` lines of raw IPython code with the value replaced (unless the value
-    is code: `$var`, `{expr}`)."""
+    is code, `$var`, `{expr}`, or a plain setting)."""
     return _ENV_MAGIC.sub(lambda m: m.group(0) if env_value_is_code(m.group("value"))
+                          or plain_env_setting(m.group("head"), m.group("value"))
                           else m.group("head") + REDACTED, text)
+
+
+_PLAIN_ENV_VALUE = re.compile(
+    r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?|\d+(,\d+)+"  # numbers, `0,1` (devices)
+    r"|true|false|yes|no|on|off|none"  # flags
+    r"|([A-Za-z]:)?(\.{1,2}|~)?([/\\][\w.-]+)+[/\\]?|\.{1,2}|[\w.-]*[/\\][\w./\\-]*",  # paths
+    re.IGNORECASE)
+
+
+def plain_env_setting(head: str, value: str) -> bool:
+    """`%env DATA_ROOT=../data`, `%env OMP_NUM_THREADS=1`, `%env CUDA_VISIBLE_DEVICES=0`: a
+    path, number or flag under a name that is not a credential's is a setting, kept as code
+    is (the export sets it, a replay needs nothing). Anything else an `%env` line sets is
+    withheld whatever its name: a key under a name that does not say so (`%env COMET=...`)
+    is common, and its value has no shape to tell it by."""
+    name = head.strip().rstrip("=").strip()
+    value = value.strip()
+    return (not is_secret_name(name) and scrub_text(value) == value
+            and _PLAIN_ENV_VALUE.fullmatch(value) is not None)
 
 
 def env_value_is_code(value: str) -> bool:

@@ -842,3 +842,27 @@ def test_a_helper_edited_on_disk_is_recorded_once_the_kernel_runs_it(tracked, tm
     out = export_run(the_run(tracked).id, tmp_path / "exp_after")
     assert "edited, not reloaded" in (out / "lib" / "prep_r9.py").read_text()
     assert run_fresh(copied_away(out, tmp_path_factory), tmp_path_factory) == {"score": 30}
+
+
+def test_a_data_folder_set_with_env_is_a_setting_not_a_credential(tracked, tmp_path,
+                                                                  monkeypatch, tmp_path_factory):
+    """`%env DATA_ROOT=../data`, then a read of `os.environ['DATA_ROOT'] + name`: the value
+    was withheld as if it were a credential, and the export refused to start without
+    `DATA_ROOT` set. A path is a setting: the export sets it, and a copy elsewhere reads the
+    recorded file through its `--data-*` option."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text("a\n1\n2\n4\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    monkeypatch.delenv("DATA_ROOT", raising=False)
+    tracked.run("%env DATA_ROOT=../data")
+    tracked.run("import os\nimport pandas as pd\n"
+                "score = float(pd.read_csv(os.path.join(os.environ['DATA_ROOT'], 't.csv'))"
+                "['a'].sum())")
+    run = the_run(tracked)
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert not manifest.get("secret_env"), manifest.get("secret_env")
+    assert "os.environ['DATA_ROOT'] = '../data'" in (out / "train.py").read_text()
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 7.0}

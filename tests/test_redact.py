@@ -191,6 +191,26 @@ def test_redact_raw_handles_magics_and_the_secrets_found_in_python():
     assert out.startswith("%env SERVICE_TOKEN=<redacted>\n%set_env OTHER <redacted>\n")
 
 
+def test_an_env_line_setting_a_path_number_or_flag_is_kept():
+    """`%env DATA_ROOT=../data` is a setting: withheld, the export asked for it as a
+    credential (`set the environment variable(s) DATA_ROOT`). A path, number or flag under a
+    name that is not a credential's is kept; any other value is withheld whatever its name."""
+    kept = ["DATA_ROOT=../data", "OMP_NUM_THREADS=1", "CUDA_VISIBLE_DEVICES=0,1",
+            "MODEL_DIR /mnt/models/v2", "DEBUG=true", r"RAW=C:\data\raw.csv", "OUT=out/"]
+    withheld = ["COMET=Zx81kQ9mPq2LrT5v", "LABEL=hunter2", "API_KEY=../data",
+                "TOKEN_FILE=/home/me/.token", "SECRET=1", "DSN=postgresql://u:pw@h/db",
+                "NOTE=a b/c"]
+    for arg in kept + withheld:
+        python = f"get_ipython().run_line_magic('env', {arg!r})\n"
+        new, secrets = redact.redact_python(python)
+        raw = redact.redact_raw(f"%env {arg}\n", secrets)
+        if arg in kept:
+            assert (new, secrets, raw) == (python, set(), f"%env {arg}\n"), arg
+        else:
+            value = arg.split("=", 1)[-1] if "=" in arg else arg.split(" ", 1)[-1]
+            assert value not in new and value not in raw and secrets, arg
+
+
 def test_secret_env_names():
     assert redact.secret_env_name("api_key") == "API_KEY"
     assert redact.secret_env_name("apiKey") == "API_KEY"

@@ -236,7 +236,8 @@ def start(namespace=None):
     missing = [name for name in secrets if name not in os.environ]
     if missing:
         parser.error("set the environment variable(s) " + ", ".join(missing) + ": the run "
-                     "used credentials there, which mlops-nb does not record")
+                     "used credentials there (or values an %env line set), which mlops-nb "
+                     "does not record")
     for name in flags:
         value = getattr(args, "param_" + name)
         if value is not None:
