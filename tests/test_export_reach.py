@@ -866,3 +866,33 @@ def test_a_data_folder_set_with_env_is_a_setting_not_a_credential(tracked, tmp_p
     away = copied_away(out, tmp_path_factory)
     verified(away)
     assert run_fresh(away, tmp_path_factory) == {"score": 7.0}
+
+
+def test_a_cell_run_under_an_earlier_version_of_a_helper_is_named(tracked, tmp_path,
+                                                                   monkeypatch):
+    """Features built with a helper, the helper edited and reloaded (`%autoreload`), then
+    only the model cell re-run: the run's features came from the first version, the script
+    can import one, the latest. The export said nothing, and its verdict was a mismatch with
+    no cause given; it names the cell and the module now."""
+    src = tmp_path / "src"
+    src.mkdir()
+    helper = src / "fe_r10.py"
+    helper.write_text("def make(n):\n    return [i * 2 for i in range(n)]\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import sys, os, importlib\nsys.path.insert(0, os.path.abspath('../src'))\n"
+                "import fe_r10")
+    tracked.run("feats = fe_r10.make(4)")
+    helper.write_text("def make(n):\n    return [i * 3 for i in range(n)]\n")
+    tracked.run("fe_r10 = importlib.reload(fe_r10)")
+    tracked.run("score = float(sum(feats))")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    warned = [w for w in json.loads((out / "run.json").read_text())["warnings"]
+              if w["kind"] == "module_version"]
+    assert [(w["module"], w["seq"]) for w in warned] == [("fe_r10", 1)], warned
+    assert "ran under an earlier version" in warned[0]["message"]
+    # the cells re-run after the reload: one version throughout, nothing to say
+    tracked.run("feats = fe_r10.make(4)")
+    tracked.run("score = float(sum(feats))")
+    out = export_run(the_run(tracked).id, tmp_path / "exp2")
+    assert not [w for w in json.loads((out / "run.json").read_text())["warnings"]
+                if w["kind"] == "module_version"]

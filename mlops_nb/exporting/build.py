@@ -52,6 +52,7 @@ from .codegen import (
 )
 from .export_warnings import (
     DataFileWarning,
+    EarlierModuleVersion,
     ErroredCellWarning,
     ExportWarning,
     MissingModuleSource,
@@ -59,7 +60,7 @@ from .export_warnings import (
 )
 from .interact import callback_parameters, strip_interact
 from .literals import check_name, literal_to_ast, literal_value
-from .project import LIB_DIR, needed_modules, recorded_modules, star_names
+from .project import LIB_DIR, earlier_versions, needed_modules, recorded_modules, star_names
 from .prune import (
     drop_discarded_results,
     drop_looks_at_data,
@@ -668,6 +669,12 @@ def assemble(b: _Build) -> Export:
                              b.reader.blobs, missing)
     b.warnings.extend(MissingModuleSource(m, m.split(":")[0].removeprefix("module "))
                       for m in missing)
+    runs = {m.run.seq: m.run for c in sl.cells for m in c.members}
+    for name, seq, version in earlier_versions(b.log, runs, {m.name: m.hash for m in project}):
+        b.warnings.append(EarlierModuleVersion(
+            f"module {name}: {_label(runs[seq])} ran under an earlier version of it (recorded "
+            f"at seq {version}) than the one the script imports; that cell may replay "
+            "differently. Re-run it and the cells after it, then export again", name, seq))
     own = {m.name.split(".")[0] for m in project}
     readers = [m for m in ("pandas", "numpy", "joblib", "sqlite3") if m in modules]
     if "sqlite3" not in readers and any(  # a driver's (SQLAlchemy's) connect: not imported

@@ -58,3 +58,12 @@ class MissingModuleSource(ExportWarning):
 
     module: str = ""
     kind: ClassVar[str] = "module"
+
+
+@dataclass(frozen=True)
+class EarlierModuleVersion(ExportWarning):
+    """A slice cell ran under another version of a project module than the one copied."""
+
+    module: str = ""
+    seq: int = 0
+    kind: ClassVar[str] = "module_version"

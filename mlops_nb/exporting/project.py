@@ -9,6 +9,7 @@ same `import` statements work once `lib/` is first on `sys.path`.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,32 @@ def recorded_modules(log: list[CellRun], upto_seq: int) -> dict[str, dict[str, A
                     and all(p.isidentifier() for p in m["name"].split("."))):
                 found[m["name"]] = m
     return found
+
+
+def earlier_versions(log: list[CellRun], seqs: Iterable[int], shipped: dict[str, str]
+                     ) -> list[tuple[str, int, int]]:
+    """(module, seq of a slice cell, seq the version it ran under was recorded) for each
+    slice cell that ran while another version of a shipped module than the one shipped was
+    loaded: a helper edited and reloaded (`%autoreload`) after the cells that built the
+    features ran, then only the model cell re-run. The script has one version of each module
+    to import; the cells that ran under another one may replay differently."""
+    history: dict[str, list[tuple[int, str]]] = {}
+    for cr in log:
+        if cr.parent is not None:
+            continue
+        for m in cr.modules:
+            if isinstance(m, dict) and m.get("name") in shipped and isinstance(m.get("hash"),
+                                                                                 str):
+                history.setdefault(m["name"], []).append((cr.seq, m["hash"]))
+    out: list[tuple[str, int, int]] = []
+    for name, versions in sorted(history.items()):
+        versions.sort()
+        for seq in sorted(set(seqs)):
+            # the cell that imported a version is not told: it loads whichever it is given
+            in_effect = [(at, digest) for at, digest in versions if at <= seq]
+            if in_effect and in_effect[-1][1] != shipped[name] and in_effect[-1][0] != seq:
+                out.append((name, seq, in_effect[-1][0]))
+    return out
 
 
 def imported_tops(source: bytes, package: str | None = None) -> set[str]:
