@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -396,6 +397,7 @@ def _default_metric(cmp: Any, store: Path, experiment: str | None, goal: str | N
 def cmd_export(args: argparse.Namespace) -> int:
     from .errors import ExportExists, ExportRefused, UnsafeExport
     from .exporting import best_run_id, export_run, sole_metric
+    from .exporting.build import DataChanged
 
     if args.source == "mlflow":
         from .sync.command import cmd_pull_export
@@ -414,16 +416,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         raise MlopsNbError("give a RUN_ID or --best --metric M")
     try:
-        out = export_run(run_id, args.output, home=home, force=args.force)
+        with warnings.catch_warnings():  # said below with the export's other warnings
+            warnings.simplefilter("ignore", DataChanged)
+            out = export_run(run_id, args.output, home=home, force=args.force)
     except (ExportRefused, UnsafeExport, ExportExists) as exc:  # nothing written: one code
         sys.stdout.flush()
         print(f"mlops-nb: export refused: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
+    for message in _export_warnings(out):
+        print(f"mlops-nb: warning: {_printable(message)}", file=sys.stderr)
     print(f"mlops-nb: exported run {run_id[:12]}; check it with `mlops-nb reproduce "
           f"{_printable(str(out))}`",
           file=sys.stderr)
     print(out)
     return EXIT_OK
+
+
+def _export_warnings(out: Path) -> list[str]:
+    """What the export could not do as recorded (run.json's `warnings`): a changed data file,
+    a cell that raised, a module the script imports in another version than a cell ran."""
+    try:
+        found = json.loads((out / "run.json").read_text(encoding="utf-8")).get("warnings")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(w.get("message")) for w in found or () if isinstance(w, dict)]
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

@@ -232,7 +232,7 @@ def test_13_file_written_then_read_replayed_in_an_empty_folder(tracked):
     assert json.loads((out / "run.json").read_text())["data_files"] == []
 
 
-def test_14_external_csv_changed_after_the_run_is_reported(tracked):
+def test_14_external_csv_changed_after_the_run_is_reported(tracked, capsys):
     Path("data.csv").write_text("v\n1\n2\n3\n")
     tracked.run("import pandas as pd\nd = pd.read_csv('data.csv')")
     tracked.run("score = float(d['v'].sum())")
@@ -251,6 +251,15 @@ def test_14_external_csv_changed_after_the_run_is_reported(tracked):
     assert strict.returncode == 3 and "strict-data" in strict.stderr
     with pytest.warns(UserWarning, match="changed since the run"):
         export_run(run.id, Path.cwd() / "exp2")
+    # the command line says it in its own words, not as a Python warning with a source line
+    tracked.flush()
+    from mlops_nb.cli import main
+
+    assert main(["--home", str(tracked.tracker.home), "export", run.id, "-o",
+                 str(Path.cwd() / "exp3")]) == 0
+    err = capsys.readouterr().err
+    assert "mlops-nb: warning: data file 'data.csv'" in err and "changed" in err, err
+    assert "DataChanged" not in err and "build_export" not in err, err
     # pointing the option at a copy of the original data reproduces again
     Path("orig.csv").write_text("v\n1\n2\n3\n")
     ok = run_script(out, "--data-data-csv", str(Path("orig.csv").resolve()), "--strict-data",
