@@ -368,8 +368,22 @@ def _redact_python(code: str, allow: frozenset[str]) -> tuple[str, frozenset[str
                 edits[id(node)] = (node, new)
     if edits:
         code = _replace_spans(code, list(edits.values()))
-    code = replace_known(scrub_text(code, code=True), secrets)
+    code = replace_known(scrub_text(code, code=True), secret_values(secrets))
     return code, frozenset(secrets)
+
+
+def secret_values(values: Iterable[str]) -> set[str]:
+    """The secrets `values` hold, to find again elsewhere: a value redacted whole, or the
+    secret parts of one that holds a secret (a URL with a password: its other parts are not
+    secret, and `postgresql://user:` must not be redacted wherever it appears, nor taken for
+    the start of a random-looking key)."""
+    out: set[str] = set()
+    for v in values:
+        if not isinstance(v, str) or len(v) > 4096:
+            continue
+        scrubbed = scrub_text(v)
+        out.update([v] if scrubbed in (v, REDACTED) else secret_parts(v))
+    return {v for v in out if len(v) >= 6 and v != REDACTED}
 
 
 _CODE_MAGICS = {"run_line_magic": 1, "run_cell_magic": 2}  # the position of the text they run
@@ -602,7 +616,7 @@ def redact_raw(raw: str, secrets: Iterable[str]) -> str:
             pairs.append((secret.rstrip("\n"), new.rstrip("\n")))
         for quoted, repl in pairs:
             text = text.replace(quoted, repl)
-    return replace_known(scrub_text(text, code=True), secrets)
+    return replace_known(scrub_text(text, code=True), secret_values(secrets))
 
 
 def secret_env_name(name: str | None) -> str:

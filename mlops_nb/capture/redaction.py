@@ -37,18 +37,6 @@ def session_secrets(session: str | None) -> frozenset[str]:
         return frozenset(_SESSION_SECRETS.get(session or "", ()))
 
 
-def _secret_values(values: Iterable[str]) -> set[str]:
-    """A literal that only holds a secret (a URL with a password) stands for that secret:
-    its other parts are not secret, and the start of a URL must not be redacted elsewhere."""
-    out: set[str] = set()
-    for v in values:
-        if not isinstance(v, str) or len(v) > 4096:
-            continue
-        scrubbed = redact.scrub_text(v)
-        out.update([v] if scrubbed in (v, redact.REDACTED) else redact.secret_parts(v))
-    return {v for v in out if len(v) >= 6 and v != redact.REDACTED}
-
-
 def _remember(session: str | None, new: set[str]) -> None:
     if not new:
         return
@@ -67,9 +55,14 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
     new_python = python_text
     if python_text is not None:
         new_python, secrets = redact.redact_python(python_text, allowed=allow)
-    values = _secret_values(secrets)
-    known = values | session_secrets(cr.session)
+    values = redact.secret_values(secrets)
+    earlier = session_secrets(cr.session)
+    known = values | earlier
     raw_text = _text(blobs, cr.code)
+    if earlier:  # `note = 'uses ' + ...` typed out again: a secret of an earlier cell
+        if python_text is not None:
+            new_python = redact.replace_known(new_python, earlier)
+        secrets |= {s for s in earlier if s in (raw_text or "") or s in (python_text or "")}
     if cr.code == cr.python:  # a plain-Python cell is stored once
         if python_text is not None:
             cr.code = cr.python = _replace_blob(blobs, cr.code, python_text, new_python)
@@ -91,7 +84,7 @@ def redact_cell_run(cr: CellRun, blobs: dict[str, bytes], *,
     # values redacted whole by their name (`log_param("client_secret", v)`, a widget's)
     found |= {v for old, new in ((before, cr.params), (before_widgets, cr.widget_values))
               for k, v in old.items() if isinstance(v, str) and new.get(k) == redact.REDACTED}
-    _remember(cr.session, values | _secret_values(found))
+    _remember(cr.session, values | redact.secret_values(found))
     # the same object when nothing was redacted: `nan != nan` (a search's `error_score`)
     hidden = sorted(k for k, v in cr.params.items()
                     if v is not before.get(k) and v != before.get(k))

@@ -366,6 +366,28 @@ def test_a_secret_echoed_by_a_later_cell_is_scrubbed_there_too(tracked, store_ho
     assert [cr.error["message"] for cr in log if cr.error] == [f"key rejected: {REDACTED}"]
 
 
+def test_a_secret_typed_out_again_in_a_later_cells_code_is_scrubbed(tracked, store_home,
+                                                                      tmp_path, capsys):
+    """A later cell's code that holds an earlier cell's secret as text (`note = 'uses
+    <the password>'`, a magic's text) was stored as written, and synced to MLflow in the run's
+    `lineage.py`. And a URL holding a password lost more than the password: the start of the
+    URL was taken for the start of a random-looking key."""
+    key = "ZzKeyLongValue12345"
+    tracked.run(f"api_key = '{key}'\n"
+                "db_url = 'postgresql://bob:DsnPw77x@db.example.com/prod'")
+    tracked.run(f"note = 'uses {key}'\n%time again = '{key}'\n"
+                "other = 'postgresql://bob:'\nf1 = 0.25")
+    tracked.flush()
+    reader = StoreReader(store_home)
+    texts = [reader.blobs.get_text(cr.code) for cr in reader.session_log(
+        tracked.tracker.session)]
+    assert texts == [f"api_key = '{REDACTED}'\n"
+                     f"db_url = 'postgresql://bob:{REDACTED}@db.example.com/prod'",
+                     f"note = 'uses {REDACTED}'\n%time again = '{REDACTED}'\n"
+                     "other = 'postgresql://bob:'\nf1 = 0.25"], texts
+    _everywhere(store_home, tmp_path, capsys, [key, "DsnPw77x"], export=False)
+
+
 def test_tags_are_judged_like_parameters(tracked, store_home, tmp_path, capsys):
     tracked.run("import mlops_nb as mnb")
     tracked.run("mnb.set_tags({'api_token': 'TagTokRun42', 'note': "
