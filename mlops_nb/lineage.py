@@ -263,6 +263,24 @@ def _in_effect(sources: list[dict[str, tuple[int, Any]]], own: dict[str, Any], s
     return merged
 
 
+def _params_read(params: dict[str, tuple[int, Any]], seq: int, names: list[str]
+                 ) -> dict[str, tuple[int, Any]]:
+    """What a cell run takes from the dep at `seq` it read `names` from: all that was in effect
+    there when it read something that cell computed (its parameters may have gone into it),
+    but only the parameters it read when it read nothing else of that cell. A parameters
+    cell edited and re-run (`test_frac = 0.2`, `C = 1.0`), then only the model cell re-run,
+    reading `C`: `test_frac` was 0.2 in the table, though the split the run used was made
+    with 0.3, read from the cell's earlier run."""
+    if not params:
+        return params
+    for name in names:
+        set_by = params.get(name)
+        if set_by is None or set_by[0] != seq:
+            return params  # a value it computed, a file, a loop: what it had in effect
+    wanted = set(names)
+    return {k: v for k, v in params.items() if v[0] != seq or k in wanted}
+
+
 class SessionLog:
     """The live index of one session: deps and effective values of each new cell run."""
 
@@ -283,13 +301,16 @@ class SessionLog:
         seq = len(self.entries)
         if cr.seq != seq:
             raise ValueError(f"cell run seq {cr.seq} does not follow the log (expected {seq})")
-        dep_seqs = sorted(self.index.add(cr, analysis).deps)
+        why = self.index.add(cr, analysis).deps
+        dep_seqs = sorted(why)
         cr.deps = [self.entries[d].id for d in dep_seqs]
         deps = [self.entries[d] for d in dep_seqs]
         entry = _Entry(
             cr.id,
             tuple(dep_seqs),
-            _in_effect([e.params for e in deps], cr.params, seq),
+            _in_effect([_params_read(e.params, d, why[d]) for d, e in zip(dep_seqs, deps,
+                                                                          strict=True)],
+                       cr.params, seq),
             _in_effect([e.data for e in deps], cr.data, seq),
             _in_effect([e.models for e in deps], _fitted_classes(cr), seq),
         )
