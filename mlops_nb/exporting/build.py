@@ -44,6 +44,7 @@ from .codegen import (
     DataFile,
     Script,
     ScriptPlan,
+    WrittenFile,
     check_reserved,
     render,
     rng_restore,
@@ -354,6 +355,38 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
     return list(by_path.values())
 
 
+def _written_files(sl: Slice, cwd: str | None) -> list[WrittenFile]:
+    """The files the slice's cells wrote (recorded while they ran, or literal paths of
+    `to_csv("out.csv")`), each to be written under the script's output folder, `written/`,
+    by its path below the folder all of them share (`data/interim/clean.csv`): a replay
+    writes nothing where the notebook did (the project's own `data/`), and a file it writes
+    then reads back is its own."""
+    by_path: dict[str, WrittenFile] = {}
+    for cell in sl.cells:
+        for member in cell.members:
+            here = member.run.cwd or cwd  # where the cell's relative paths started
+            for path in (*member.run.writes, *member.run.files_written):
+                if not isinstance(path, str) or not path or re.match(
+                        r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
+                    continue
+                if not os.path.isabs(path) and here is None:
+                    continue
+                full = os.path.normpath(os.path.join(here or "", path))
+                w = by_path.setdefault(full, WrittenFile(full, ""))
+                for text in (path, full):
+                    if text not in w.given:
+                        w.given.append(text)
+                rel = os.path.relpath(full, here) if here is not None else None
+                if rel is not None and rel not in w.rel:
+                    w.rel.append(rel)
+    if not by_path:
+        return []
+    base = os.path.commonpath([os.path.dirname(p) for p in by_path])
+    for full, w in by_path.items():
+        w.to = Path(os.path.relpath(full, base)).as_posix()
+    return list(by_path.values())
+
+
 def _default_for(full: str, out_dir: Path | None, root: Path) -> str:
     """Relative to the export folder when both are inside the project, else absolute."""
     if out_dir is None:
@@ -393,6 +426,7 @@ class _Build:
     session: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
     data_files: list[DataFile] = field(default_factory=list)
+    written: list[WrittenFile] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     param_text: dict[str, str] = field(default_factory=dict)
     hoisted: list[ast.stmt] = field(default_factory=list)
@@ -557,6 +591,7 @@ def plan_data_files(b: _Build) -> None:
     b.env = env if isinstance(env, dict) else {}
     cwd = b.env.get("cwd") if isinstance(b.env.get("cwd"), str) else None
     b.data_files = _data_files(sl, cwd, b.out_dir, b.reader.home.parent, b.warnings)
+    b.written = _written_files(sl, cwd)
     for i, cell in enumerate(sl.cells):
         mine = {*cell.external_reads, *(r.get("given") for r in cell.runtime_reads)}
         static = {p for p in mine
@@ -683,7 +718,8 @@ def assemble(b: _Build) -> Export:
                       secrets=b.secret_env, lib_dir=LIB_DIR if project else None,
                       autolog=autolog, param_text=b.param_text, rng=bool(b.rng_states),
                       cross_validated=[n for n, est in (target.estimators or {}).items()
-                                       if isinstance(est, dict) and est.get("cross_validated")])
+                                       if isinstance(est, dict) and est.get("cross_validated")],
+                      written=b.written)
     script = render(plan)
     extra = ["xxhash"] if b.data_files else []
     reqs = requirements([m for m in modules if m not in own], _packages(b.session), extra,
