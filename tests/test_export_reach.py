@@ -901,3 +901,41 @@ def test_a_run_script_writing_beside_the_data_writes_into_the_output(
     verified(out)
     verified(copied_away(out, tmp_path_factory))
     assert _snapshot(project / "data") == before
+
+
+# -- a folder read as one data set ----------------------------------------------------------------
+def test_a_partitioned_parquet_folder_is_data_checked_and_found_elsewhere(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`pd.read_parquet(DATA_DIR / 'events')` of a partitioned dataset: pyarrow opens the
+    files in C and the watcher saw a folder, no file, and recorded nothing; the replay failed
+    with `FileNotFoundError: ../data/events`. The folder is one data input: hashed by its
+    files, a `--data-*` option, checked on load."""
+    import pandas as pd
+
+    events = tmp_path / "data" / "events"
+    pd.DataFrame({"v": [1.0, 2.0, 3.0, 4.0], "plan": ["a", "b", "a", "b"]}).to_parquet(
+        events, partition_cols=["plan"], index=False)
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("from pathlib import Path\nimport pandas as pd\nDATA_DIR = Path('..') / 'data'")
+    tracked.run("df = pd.read_parquet(DATA_DIR / 'events')\n"
+                "score = float(df.sort_values('v')['v'].sum())")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 10.0}
+    [read] = run.reads
+    assert read["folder"] is True and read["hash"] and read["files"] == 2
+    out = export_run(run.id, tmp_path / "exp")
+    [data] = json.loads((out / "run.json").read_text())["data_files"]
+    assert data["folder"] is True and data["default"] == "../data/events"
+    assert data["flag"] == "--data-events"
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 10.0}
+    # another folder through its option; a changed file in the run's folder is reported
+    other = tmp_path_factory.mktemp("other") / "events"
+    pd.DataFrame({"v": [5.0], "plan": ["a"]}).to_parquet(other, partition_cols=["plan"])
+    assert run_fresh(away, tmp_path_factory, "--data-events", str(other)) == {"score": 5.0}
+    part = next(events.rglob("*.parquet"))
+    pd.DataFrame({"v": [100.0]}).to_parquet(part, index=False)
+    verdict = reproduce(away)
+    assert not verdict.ok
+    assert [d["problem"] for d in verdict.data_mismatches] == ["changed"]

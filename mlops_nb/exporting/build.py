@@ -316,7 +316,8 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
     by_path: dict[str, DataFile] = {}
     used: set[str] = set()
 
-    def add(full: str, given: str, rel: str | None, digest: Any, size: Any) -> None:
+    def add(full: str, given: str, rel: str | None, digest: Any, size: Any,
+            folder: bool = False) -> None:
         full = os.path.normpath(full)
         d = by_path.get(full)
         if d is None:
@@ -327,9 +328,10 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
             used.add(flag)
             digest = digest if isinstance(digest, str) else None
             size = size if isinstance(size, int) and not isinstance(size, bool) else None
-            d = DataFile(given, flag, _default_for(full, out_dir, root), digest, size, full)
+            d = DataFile(given, flag, _default_for(full, out_dir, root), digest, size, full,
+                         folder=folder)
             by_path[full] = d
-            warnings_.extend(_check_data_now(given, full, digest))
+            warnings_.extend(_check_data_now(given, full, digest, folder))
         if given not in d.given:
             d.given.append(given)
         if rel and rel not in d.rel:
@@ -351,7 +353,8 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
             full, given = read.get("path"), read.get("given")
             if isinstance(full, str) and os.path.isabs(full) and isinstance(given, str):
                 rel = read.get("rel") if isinstance(read.get("rel"), str) else None
-                add(full, given, rel, read.get("hash"), read.get("size"))
+                add(full, given, rel, read.get("hash"), read.get("size"),
+                    folder=read.get("folder") is True)
     return list(by_path.values())
 
 
@@ -1045,13 +1048,14 @@ def _packages(session: dict[str, Any]) -> dict[str, str]:
             if re.match(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$", str(v))}
 
 
-def _check_data_now(key: str, path: str, digest: str | None) -> list[ExportWarning]:
-    from ..capture.fingerprint import fingerprint_file
+def _check_data_now(key: str, path: str, digest: str | None, folder: bool = False
+                    ) -> list[ExportWarning]:
+    from ..capture.fingerprint import fingerprint_file, fingerprint_folder
 
-    fp = fingerprint_file(path)
+    fp = fingerprint_folder(path) if folder else fingerprint_file(path)
     if fp is None:
-        return [DataFileWarning(f"data file {key!r} is missing at {path}; pass --data-* to the "
-                                "script", path, "missing")]
+        return [DataFileWarning(f"data {'folder' if folder else 'file'} {key!r} is missing "
+                                f"at {path}; pass --data-* to the script", path, "missing")]
     if digest is not None and fp["hash"] != digest:
         return [DataFileWarning(f"data file {key!r} changed since the run (recorded hash "
                                 f"{digest[:12]}, now {fp['hash'][:12]}): the metrics may not "

@@ -225,8 +225,9 @@ def start(namespace=None):
     for d in script.get("data_files") or []:
         parser.add_argument(d["flag"], dest="data_" + d["flag"][7:].replace("-", "_"),
                             default=None, metavar="PATH",
-                            help=("file read as " + _short(d["key"]) + " (default: "
-                                  + d["default"] + ")").replace("%", "%%"))
+                            help=(("folder" if d.get("folder") else "file") + " read as "
+                                  + _short(d["key"]) + " (default: " + d["default"]
+                                  + ")").replace("%", "%%"))
     parser.add_argument("--strict-data", action="store_true",
                         help="fail when a data file differs from the one the run read")
     parser.add_argument("--save-model", metavar="PATH",
@@ -283,6 +284,25 @@ def _file_hash(path):
     return digest.hexdigest()
 
 
+def _folder_hash(path):
+    """A folder read as one data set: each file's name below it and its hash, in name order
+    (as mlops-nb hashed it when the run read it: capture/fingerprint.py)."""
+    import xxhash
+
+    files = []
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in names:
+            full = os.path.join(folder, name)
+            if os.path.isfile(full):
+                files.append((os.path.relpath(full, path).replace(os.sep, "/"), full))
+    digest = xxhash.xxh3_128()
+    for name, full in sorted(files):
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0"
+                      + _file_hash(full).encode() + b"\n")
+    return digest.hexdigest()
+
+
 _REL_PATHS = {}
 _TAILS = {}
 # Each data file by every text the run could have listed it as (as given, relative to the
@@ -303,11 +323,12 @@ def _data_paths(args, files):
         key, flag, default, digest = d["key"], d["flag"], d["default"], d.get("digest")
         recorded = d.get("recorded") or default
         chosen = getattr(args, "data_" + flag[7:].replace("-", "_"))
+        exists = os.path.isdir if d.get("folder") else os.path.isfile
         if chosen is not None:
             path = os.path.abspath(chosen)
         else:
             path = os.path.normpath(os.path.join(_run.folder, default))
-            if not os.path.isfile(path) and os.path.isfile(recorded):
+            if not exists(path) and exists(recorded):
                 path = recorded
         for text in (key, *(d.get("given") or ())):
             paths.setdefault(text, path)
@@ -318,9 +339,10 @@ def _data_paths(args, files):
         _LISTED.append(list(dict.fromkeys((key, *(d.get("given") or ()), *(d.get("rel") or ()),
                                            recorded))))
         problem = None
-        if not os.path.isfile(path):
+        if not exists(path):
             problem = "missing"
-        elif digest is not None and _file_hash(path) != digest:
+        elif digest is not None and (_folder_hash if d.get("folder") else _file_hash)(
+                path) != digest:
             problem = "changed"
         if problem is not None:
             report = {"file": key, "path": path, "problem": problem, "recorded_hash": digest,
