@@ -903,6 +903,27 @@ def test_a_run_script_writing_beside_the_data_writes_into_the_output(
     assert _snapshot(project / "data") == before
 
 
+def test_a_parquet_file_the_lineage_writes_and_reads_back_is_its_own(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`to_parquet` hands its path to pyarrow, never to `open`: the write went unrecorded, the
+    read back became a data input (the project's file), and the replay wrote over it."""
+    (tmp_path / "data").mkdir()
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import pandas as pd\nMID = '../data/mid.parquet'")
+    tracked.run("pd.DataFrame({'v': [1.0, 2.0]}).to_parquet(MID)")
+    tracked.run("score = float(pd.read_parquet(MID)['v'].sum())")
+    run = the_run(tracked)
+    log = StoreReader(tracked.tracker.home).session_log(tracked.tracker.session)
+    assert [cr.writes for cr in log if cr.writes] == [[str(tmp_path / "data" / "mid.parquet")]]
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["data_files"] == []
+    assert [w["to"] for w in manifest["script"]["written"]] == ["mid.parquet"]
+    before = _snapshot(tmp_path / "data")
+    verified(copied_away(out, tmp_path_factory))
+    assert _snapshot(tmp_path / "data") == before
+
+
 # -- a folder read as one data set ----------------------------------------------------------------
 def test_a_partitioned_parquet_folder_is_data_checked_and_found_elsewhere(
         tracked, tmp_path, monkeypatch, tmp_path_factory):

@@ -44,6 +44,9 @@ _LIBRARY_READERS: dict[str, tuple[str, ...]] = {
     "sqlite3.dbapi2": ("connect",),
 }
 _WATCHED_IMPORTS = frozenset({"pandas", *_LIBRARY_READERS})
+# DataFrame writers that hand a path to C code (pyarrow), never to `open`: noted as writes,
+# so a file the lineage writes then reads back is its own, not a data input.
+_FRAME_WRITERS = ("to_parquet", "to_feather", "to_orc")
 _SKIP_PARTS = frozenset({".mlops_nb", ".ipython", ".jupyter", ".cache", ".config",
                          ".matplotlib", "__pycache__"})
 # System folders: time zones, locales, certificates that libraries read while importing.
@@ -191,6 +194,10 @@ class IoWatcher:
                 for name in sorted(vars(pandas)):
                     if name.startswith("read_") and callable(getattr(pandas, name, None)):
                         self._wrap(pandas, name, self._reader, f"pandas.{name}")
+                frame = getattr(pandas, "DataFrame", None)
+                for name in _FRAME_WRITERS:
+                    if isinstance(frame, type) and callable(getattr(frame, name, None)):
+                        self._wrap(frame, name, self._frame_writer, f"DataFrame.{name}")
         for lib, names in _LIBRARY_READERS.items():
             module = sys.modules.get(lib)
             if lib in self._libraries or module is None:
@@ -270,6 +277,9 @@ class IoWatcher:
         # a library reader given a folder reads it as one data set (`pd.read_parquet` of a
         # partitioned dataset): its files are opened in C, never through `open`
         self._note(path, "r", name, folders=not name.endswith(".connect"))
+
+    def _frame_writer(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._note(_first_path(args[1:], kwargs), "w", name)  # args[0]: the frame
 
     def _note(self, obj: Any, mode: Any, via: str, *, folders: bool = False) -> None:
         if is_own():  # the session writer, a widget's verification: not the cell's reads
