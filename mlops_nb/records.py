@@ -82,6 +82,9 @@ class CellRun:
     # absolute paths) and the project modules first seen after it (see capture/io_watch.py).
     reads: list[dict[str, Any]] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    # The working directory after the cell, when it is not the one tracking started in (an
+    # `os.chdir`, `%cd`): what its relative paths were relative to.
+    cwd: str | None = None
     modules: list[dict[str, Any]] = field(default_factory=list)
     # Metric name -> the namespace name of the fitted model that produced it (autolog), so
     # `train.py --save-model` saves the model behind the headline metric.

@@ -896,3 +896,150 @@ def test_a_cell_run_under_an_earlier_version_of_a_helper_is_named(tracked, tmp_p
     out = export_run(the_run(tracked).id, tmp_path / "exp2")
     assert not [w for w in json.loads((out / "run.json").read_text())["warnings"]
                 if w["kind"] == "module_version"]
+
+
+# -- files the lineage writes -------------------------------------------------------------------
+def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_files_the_lineage_writes_into_project_folders_land_in_the_output(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """A cleaning cell writes `data/interim/clean.csv` (a path built from
+    `os.path.abspath('..')`), the next reads it back and writes arrays and a scaler, the
+    last loads them. The replay ran where `data/interim` does not exist ("Cannot save file
+    into a non-existent directory"), and from the notebook's folder it overwrote the
+    project's own files. Each written file now goes under the output folder, its folders
+    made, and is read back from there; the project is never written."""
+    project = tmp_path / "proj"
+    (project / "data" / "raw").mkdir(parents=True)
+    (project / "data" / "interim").mkdir()
+    (project / "models").mkdir()
+    (project / "data" / "raw" / "events.csv").write_text("a,b\n1,\n2,5\n3,6\n4,\n")
+    nb = project / "notebooks"
+    nb.mkdir()
+    monkeypatch.chdir(nb)
+    tracked.run("import os\nimport numpy as np\nimport pandas as pd\nimport joblib")
+    tracked.run("ROOT = os.path.abspath('..')\n"
+                "RAW = os.path.join(ROOT, 'data', 'raw', 'events.csv')\n"
+                "INTERIM = os.path.join(ROOT, 'data', 'interim')\n"
+                "MODELS = os.path.join(ROOT, 'models')")
+    tracked.run("fill = 0.5\nraw = pd.read_csv(RAW)\n"
+                "raw.fillna(fill).to_csv(os.path.join(INTERIM, 'clean.csv'), index=False)")
+    tracked.run("df = pd.read_csv(os.path.join(INTERIM, 'clean.csv'))\n"
+                "joblib.dump({'scale': 2.0}, os.path.join(MODELS, 'scaler.joblib'))\n"
+                "np.save(os.path.join(INTERIM, 'X.npy'), df.to_numpy())")
+    tracked.run("X = np.load(os.path.join(INTERIM, 'X.npy'))\n"
+                "scaler = joblib.load(os.path.join(MODELS, 'scaler.joblib'))\n"
+                "score = float(X.sum()) * scaler['scale']")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 2 * (10 + 12.0)}
+    before = _snapshot(project / "data") | _snapshot(project / "models")
+    out = export_run(run.id, project / "exports" / "run")
+    manifest = json.loads((out / "run.json").read_text())
+    assert [Path(d["recorded"]).name for d in manifest["data_files"]] == ["events.csv"]
+    assert sorted(w["to"] for w in manifest["script"]["written"]) == [
+        "data/interim/X.npy", "data/interim/clean.csv", "models/scaler.joblib"]
+    verified(out)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == run.metrics
+    # from the export folder, and from the notebook's (where the paths are the project's)
+    for cwd in (out, nb):
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLOPS_NB_HOME")}
+        target = tmp_path_factory.mktemp("output")
+        proc = subprocess.run([sys.executable, str(out / "train.py"), "--output-dir",
+                               str(target), "--fill", "1.5"], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        # another fill value: the file written and read back is this run's, not the project's
+        assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"score": 2 * (10 + 14.0)}
+        assert (target / "written" / "data" / "interim" / "clean.csv").is_file()
+        assert (target / "written" / "models" / "scaler.joblib").is_file()
+    assert _snapshot(project / "data") | _snapshot(project / "models") == before
+    assert not (out / "data").exists() and not (project / "exports" / "data").exists()
+
+
+def test_a_run_script_writing_beside_the_data_writes_into_the_output(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`%run ../scripts/prep.py ../data/raw.csv ../data/sample.csv`: the script's own pandas
+    (the notebook never imports it) wrote into `../data`, which the replay does not have."""
+    project = tmp_path / "proj"
+    (project / "data").mkdir(parents=True)
+    (project / "scripts").mkdir()
+    (project / "data" / "raw.csv").write_text("v\n1\n2\n3\n")
+    (project / "scripts" / "prep.py").write_text(
+        "import sys\nimport pandas as pd\n"
+        "pd.read_csv(sys.argv[1]).head(2).to_csv(sys.argv[2], index=False)\n")
+    nb = project / "notebooks"
+    nb.mkdir()
+    monkeypatch.chdir(nb)
+    tracked.run("%run ../scripts/prep.py ../data/raw.csv ../data/sample.csv")
+    tracked.run("score = float(len(open('../data/sample.csv').read().split()))")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 3.0}
+    before = _snapshot(project / "data")
+    out = export_run(run.id, project / "exports" / "run")
+    verified(out)
+    verified(copied_away(out, tmp_path_factory))
+    assert _snapshot(project / "data") == before
+
+
+def test_a_parquet_file_the_lineage_writes_and_reads_back_is_its_own(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`to_parquet` hands its path to pyarrow, never to `open`: the write went unrecorded, the
+    read back became a data input (the project's file), and the replay wrote over it."""
+    (tmp_path / "data").mkdir()
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import pandas as pd\nMID = '../data/mid.parquet'")
+    tracked.run("pd.DataFrame({'v': [1.0, 2.0]}).to_parquet(MID)")
+    tracked.run("score = float(pd.read_parquet(MID)['v'].sum())")
+    run = the_run(tracked)
+    log = StoreReader(tracked.tracker.home).session_log(tracked.tracker.session)
+    assert [cr.writes for cr in log if cr.writes] == [[str(tmp_path / "data" / "mid.parquet")]]
+    out = export_run(run.id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["data_files"] == []
+    assert [w["to"] for w in manifest["script"]["written"]] == ["mid.parquet"]
+    before = _snapshot(tmp_path / "data")
+    verified(copied_away(out, tmp_path_factory))
+    assert _snapshot(tmp_path / "data") == before
+
+
+# -- a folder read as one data set ----------------------------------------------------------------
+def test_a_partitioned_parquet_folder_is_data_checked_and_found_elsewhere(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`pd.read_parquet(DATA_DIR / 'events')` of a partitioned dataset: pyarrow opens the
+    files in C and the watcher saw a folder, no file, and recorded nothing; the replay failed
+    with `FileNotFoundError: ../data/events`. The folder is one data input: hashed by its
+    files, a `--data-*` option, checked on load."""
+    import pandas as pd
+
+    events = tmp_path / "data" / "events"
+    pd.DataFrame({"v": [1.0, 2.0, 3.0, 4.0], "plan": ["a", "b", "a", "b"]}).to_parquet(
+        events, partition_cols=["plan"], index=False)
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("from pathlib import Path\nimport pandas as pd\nDATA_DIR = Path('..') / 'data'")
+    tracked.run("df = pd.read_parquet(DATA_DIR / 'events')\n"
+                "score = float(df.sort_values('v')['v'].sum())")
+    run = the_run(tracked)
+    assert run.metrics == {"score": 10.0}
+    [read] = run.reads
+    assert read["folder"] is True and read["hash"] and read["files"] == 2
+    out = export_run(run.id, tmp_path / "exp")
+    [data] = json.loads((out / "run.json").read_text())["data_files"]
+    assert data["folder"] is True and data["default"] == "../data/events"
+    assert data["flag"] == "--data-events"
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 10.0}
+    # another folder through its option; a changed file in the run's folder is reported
+    other = tmp_path_factory.mktemp("other") / "events"
+    pd.DataFrame({"v": [5.0], "plan": ["a"]}).to_parquet(other, partition_cols=["plan"])
+    assert run_fresh(away, tmp_path_factory, "--data-events", str(other)) == {"score": 5.0}
+    part = next(events.rglob("*.parquet"))
+    pd.DataFrame({"v": [100.0]}).to_parquet(part, index=False)
+    verdict = reproduce(away)
+    assert not verdict.ok
+    assert [d["problem"] for d in verdict.data_mismatches] == ["changed"]

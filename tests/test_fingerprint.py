@@ -10,6 +10,7 @@ from mlops_nb.capture.fingerprint import (
     data_kind,
     fingerprint,
     fingerprint_file,
+    fingerprint_folder,
 )
 
 
@@ -424,3 +425,31 @@ def test_arrow_columns_hash_with_a_pyarrow_older_than_views(monkeypatch):
     for test in ("is_string_view", "is_binary_view", "is_list_view", "is_large_list_view"):
         monkeypatch.delattr(pa.types, test)
     assert (fingerprint(lists)["hash"], fingerprint(numbers)["hash"]) == before
+
+
+def test_a_folder_hash_is_its_files_names_and_bytes_as_the_export_computes_it(tmp_path):
+    """A folder read as one data set (a partitioned parquet dataset): the hash capture
+    records is the one the export's support module checks, and it changes with a file's
+    bytes, a file added and a file renamed, not with the folder's own timestamps."""
+    import mlops_nb.exporting.support as support
+
+    root = tmp_path / "events"
+    (root / "plan=a").mkdir(parents=True)
+    (root / "plan=b").mkdir()
+    (root / "plan=a" / "part-0.parquet").write_bytes(b"aaa")
+    (root / "plan=b" / "part-0.parquet").write_bytes(b"bb")
+    fp = fingerprint_folder(root)
+    assert fp == {"type": "folder", "hash": fp["hash"], "path": str(root), "size": 5,
+                  "files": 2}
+    assert fp["hash"] == support._folder_hash(str(root))
+    assert fingerprint_folder(root / "plan=a" / "part-0.parquet") is None
+    assert fingerprint_folder(root, max_files=1)["hash"] is None
+    assert fingerprint_folder(root, max_bytes=4)["hash"] is None
+    seen = {fp["hash"]}
+    for change in (lambda: (root / "plan=b" / "part-0.parquet").write_bytes(b"bc"),
+                   lambda: (root / "plan=b" / "part-1.parquet").write_bytes(b""),
+                   lambda: (root / "plan=b" / "part-1.parquet").rename(root / "part-1")):
+        change()
+        now = fingerprint_folder(root)["hash"]
+        assert now not in seen and now == support._folder_hash(str(root))
+        seen.add(now)

@@ -502,3 +502,47 @@ def fingerprint_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     except OSError:
         return None
     return {"type": "file", "hash": h.hexdigest(), "path": str(p), "size": st.st_size}
+
+
+def folder_files(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """(name below the folder, '/'-separated; full path) of every file in a folder and its
+    subfolders, sorted by name: what a folder read as one data set holds."""
+    root = os.fspath(path)
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            full = os.path.join(folder, name)
+            if os.path.isfile(full):
+                found.append((os.path.relpath(full, root).replace(os.sep, "/"), full))
+    return sorted(found)
+
+
+def fingerprint_folder(path: str | os.PathLike[str], *, max_files: int | None = None,
+                       max_bytes: int | None = None) -> dict[str, Any] | None:
+    """Hash of a folder read as one data set (a partitioned parquet dataset): every file's
+    name below it and the hash of its bytes, in name order, so a file added, removed,
+    renamed or changed changes it. None when it is no folder; over `max_files` files or
+    `max_bytes` bytes the folder is described without a hash. The export's support module
+    computes the same hash (`_folder_hash`)."""
+    try:
+        if not os.path.isdir(path):
+            return None
+        files = folder_files(path)
+        size = sum(os.stat(full).st_size for _name, full in files)
+    except OSError:
+        return None
+    out: dict[str, Any] = {"type": "folder", "hash": None, "path": os.fspath(path),
+                           "size": size, "files": len(files)}
+    if (max_files is not None and len(files) > max_files) or (
+            max_bytes is not None and size > max_bytes):
+        return out
+    h = xxhash.xxh3_128()
+    for name, full in files:
+        fp = fingerprint_file(full)
+        if fp is None:  # removed while hashed
+            return out
+        h.update(name.encode("utf-8", "surrogateescape") + b"\0" + fp["hash"].encode() + b"\n")
+    out["hash"] = h.hexdigest()
+    return out
+

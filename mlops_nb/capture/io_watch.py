@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 from ..own_threads import is_own
-from .fingerprint import fingerprint_file
+from .fingerprint import fingerprint_file, fingerprint_folder
 
 # Files noted per cell at most: a loop over 100,000 images must not make a 100,000-entry record.
 MAX_FILES_PER_CELL = 500
@@ -44,6 +44,9 @@ _LIBRARY_READERS: dict[str, tuple[str, ...]] = {
     "sqlite3.dbapi2": ("connect",),
 }
 _WATCHED_IMPORTS = frozenset({"pandas", *_LIBRARY_READERS})
+# DataFrame writers that hand a path to C code (pyarrow), never to `open`: noted as writes,
+# so a file the lineage writes then reads back is its own, not a data input.
+_FRAME_WRITERS = ("to_parquet", "to_feather", "to_orc")
 _SKIP_PARTS = frozenset({".mlops_nb", ".ipython", ".jupyter", ".cache", ".config",
                          ".matplotlib", "__pycache__"})
 # System folders: time zones, locales, certificates that libraries read while importing.
@@ -191,6 +194,10 @@ class IoWatcher:
                 for name in sorted(vars(pandas)):
                     if name.startswith("read_") and callable(getattr(pandas, name, None)):
                         self._wrap(pandas, name, self._reader, f"pandas.{name}")
+                frame = getattr(pandas, "DataFrame", None)
+                for name in _FRAME_WRITERS:
+                    if isinstance(frame, type) and callable(getattr(frame, name, None)):
+                        self._wrap(frame, name, self._frame_writer, f"DataFrame.{name}")
         for lib, names in _LIBRARY_READERS.items():
             module = sys.modules.get(lib)
             if lib in self._libraries or module is None:
@@ -267,9 +274,14 @@ class IoWatcher:
         path = _first_path(args, kwargs)
         if name.endswith(".connect") and kwargs.get("uri"):
             path = sqlite_uri_path(path)
-        self._note(path, "r", name)
+        # a library reader given a folder reads it as one data set (`pd.read_parquet` of a
+        # partitioned dataset): its files are opened in C, never through `open`
+        self._note(path, "r", name, folders=not name.endswith(".connect"))
 
-    def _note(self, obj: Any, mode: Any, via: str) -> None:
+    def _frame_writer(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._note(_first_path(args[1:], kwargs), "w", name)  # args[0]: the frame
+
+    def _note(self, obj: Any, mode: Any, via: str, *, folders: bool = False) -> None:
         if is_own():  # the session writer, a widget's verification: not the cell's reads
             return
         text = _path_text(obj)
@@ -291,13 +303,16 @@ class IoWatcher:
                 return
             if full in reads or full in writes:
                 return  # read back what this cell wrote: not an input of the run
-        if not os.path.isfile(full):
+        folder = not os.path.isfile(full)
+        if folder and not (folders and os.path.isdir(full)):
             return
         cwd = os.getcwd()
+        item = {"given": text, "path": full, "rel": os.path.relpath(full, cwd), "via": via}
+        if folder:
+            item["folder"] = True
         with self._lock:
             if self._reads is not None:
-                self._reads.setdefault(full, {"given": text, "path": full,
-                                              "rel": os.path.relpath(full, cwd), "via": via})
+                self._reads.setdefault(full, item)
 
     # -- per cell ---------------------------------------------------------------------------------
     def begin_cell(self) -> None:
@@ -313,6 +328,16 @@ class IoWatcher:
         out: list[dict[str, Any]] = []
         budget = MAX_HASH_BYTES_PER_CELL
         for full, item in reads.items():
+            if item.get("folder"):
+                # every file in it is hashed, within the cell's caps (else named, unhashed)
+                fp = fingerprint_folder(full, max_files=MAX_FILES_PER_CELL,
+                                        max_bytes=max(budget, 0))
+                if fp is None:
+                    continue
+                budget -= fp["size"]
+                out.append({**item, "hash": fp["hash"], "size": fp["size"],
+                            "files": fp["files"]})
+                continue
             try:
                 size = os.stat(full).st_size
             except OSError:

@@ -105,6 +105,7 @@ class Tracker:
         self.allowed_params: set[str] = set()  # `--allow-param`: never redacted
         self.home: Path | None = None
         self.writer: SessionWriter | None = None
+        self._session_cwd: str | None = None  # the session's recorded working directory
         self._log = SessionLog()  # completed on the writer thread: read it through `log`
         self._steps = DeferredSteps()
         self._seq = 0  # the next cell run's seq (the log catches up when settled)
@@ -352,7 +353,7 @@ class Tracker:
             self.writer = SessionWriter(self.home, self.session,
                                         flush_interval=_flush_interval())
             self.io.ignore_under(self.home)
-            cwd = os.getcwd()
+            cwd = self._session_cwd = os.getcwd()
             self.writer.update_session(
                 session=self.session,
                 notebook=self.notebook,
@@ -677,6 +678,8 @@ class Tracker:
             cr.status = STATUS_ERROR
             cr.error = error_of(error)
         cr.reads, cr.writes = reads, writes
+        if reads or writes or analysis.files_read or analysis.files_written:
+            cr.cwd = _moved_cwd(self._session_cwd)
         if scripts:
             seen = {r.get("path") for r in reads}
             cr.reads = [*reads, *(r for r in scripts if r["path"] not in seen)]
@@ -852,6 +855,16 @@ def _thread_idents() -> frozenset[int]:
     if isinstance(active, dict):
         return frozenset(active)
     return frozenset(t.ident for t in threading.enumerate() if t.ident)
+
+
+def _moved_cwd(session_cwd: str | None) -> str | None:
+    """The working directory now, when the notebook moved from the session's (`os.chdir`,
+    `%cd`): what the cell's relative paths meant; None when it did not."""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the folder was removed under the kernel
+        return None
+    return None if session_cwd is None or cwd == session_cwd else cwd
 
 
 def _flush_interval() -> float:

@@ -44,6 +44,7 @@ from .codegen import (
     DataFile,
     Script,
     ScriptPlan,
+    WrittenFile,
     check_reserved,
     render,
     rng_restore,
@@ -316,7 +317,8 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
     by_path: dict[str, DataFile] = {}
     used: set[str] = set()
 
-    def add(full: str, given: str, rel: str | None, digest: Any, size: Any) -> None:
+    def add(full: str, given: str, rel: str | None, digest: Any, size: Any,
+            folder: bool = False) -> None:
         full = os.path.normpath(full)
         d = by_path.get(full)
         if d is None:
@@ -327,9 +329,10 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
             used.add(flag)
             digest = digest if isinstance(digest, str) else None
             size = size if isinstance(size, int) and not isinstance(size, bool) else None
-            d = DataFile(given, flag, _default_for(full, out_dir, root), digest, size, full)
+            d = DataFile(given, flag, _default_for(full, out_dir, root), digest, size, full,
+                         folder=folder)
             by_path[full] = d
-            warnings_.extend(_check_data_now(given, full, digest))
+            warnings_.extend(_check_data_now(given, full, digest, folder))
         if given not in d.given:
             d.given.append(given)
         if rel and rel not in d.rel:
@@ -351,7 +354,40 @@ def _data_files(sl: Slice, cwd: str | None, out_dir: Path | None, root: Path,
             full, given = read.get("path"), read.get("given")
             if isinstance(full, str) and os.path.isabs(full) and isinstance(given, str):
                 rel = read.get("rel") if isinstance(read.get("rel"), str) else None
-                add(full, given, rel, read.get("hash"), read.get("size"))
+                add(full, given, rel, read.get("hash"), read.get("size"),
+                    folder=read.get("folder") is True)
+    return list(by_path.values())
+
+
+def _written_files(sl: Slice, cwd: str | None) -> list[WrittenFile]:
+    """The files the slice's cells wrote (recorded while they ran, or literal paths of
+    `to_csv("out.csv")`), each to be written under the script's output folder, `written/`,
+    by its path below the folder all of them share (`data/interim/clean.csv`): a replay
+    writes nothing where the notebook did (the project's own `data/`), and a file it writes
+    then reads back is its own."""
+    by_path: dict[str, WrittenFile] = {}
+    for cell in sl.cells:
+        for member in cell.members:
+            here = member.run.cwd or cwd  # where the cell's relative paths started
+            for path in (*member.run.writes, *member.run.files_written):
+                if not isinstance(path, str) or not path or re.match(
+                        r"^[A-Za-z][A-Za-z0-9+.-]*://", path):
+                    continue
+                if not os.path.isabs(path) and here is None:
+                    continue
+                full = os.path.normpath(os.path.join(here or "", path))
+                w = by_path.setdefault(full, WrittenFile(full, ""))
+                for text in (path, full):
+                    if text not in w.given:
+                        w.given.append(text)
+                rel = os.path.relpath(full, here) if here is not None else None
+                if rel is not None and rel not in w.rel:
+                    w.rel.append(rel)
+    if not by_path:
+        return []
+    base = os.path.commonpath([os.path.dirname(p) for p in by_path])
+    for full, w in by_path.items():
+        w.to = Path(os.path.relpath(full, base)).as_posix()
     return list(by_path.values())
 
 
@@ -394,6 +430,7 @@ class _Build:
     session: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
     data_files: list[DataFile] = field(default_factory=list)
+    written: list[WrittenFile] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     param_text: dict[str, str] = field(default_factory=dict)
     hoisted: list[ast.stmt] = field(default_factory=list)
@@ -558,6 +595,7 @@ def plan_data_files(b: _Build) -> None:
     b.env = env if isinstance(env, dict) else {}
     cwd = b.env.get("cwd") if isinstance(b.env.get("cwd"), str) else None
     b.data_files = _data_files(sl, cwd, b.out_dir, b.reader.home.parent, b.warnings)
+    b.written = _written_files(sl, cwd)
     for i, cell in enumerate(sl.cells):
         mine = {*cell.external_reads, *(r.get("given") for r in cell.runtime_reads)}
         static = {p for p in mine
@@ -690,7 +728,8 @@ def assemble(b: _Build) -> Export:
                       secrets=b.secret_env, lib_dir=LIB_DIR if project else None,
                       autolog=autolog, param_text=b.param_text, rng=bool(b.rng_states),
                       cross_validated=[n for n, est in (target.estimators or {}).items()
-                                       if isinstance(est, dict) and est.get("cross_validated")])
+                                       if isinstance(est, dict) and est.get("cross_validated")],
+                      written=b.written)
     script = render(plan)
     extra = ["xxhash"] if b.data_files else []
     reqs = requirements([m for m in modules if m not in own], _packages(b.session), extra,
@@ -1016,13 +1055,14 @@ def _packages(session: dict[str, Any]) -> dict[str, str]:
             if re.match(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$", str(v))}
 
 
-def _check_data_now(key: str, path: str, digest: str | None) -> list[ExportWarning]:
-    from ..capture.fingerprint import fingerprint_file
+def _check_data_now(key: str, path: str, digest: str | None, folder: bool = False
+                    ) -> list[ExportWarning]:
+    from ..capture.fingerprint import fingerprint_file, fingerprint_folder
 
-    fp = fingerprint_file(path)
+    fp = fingerprint_folder(path) if folder else fingerprint_file(path)
     if fp is None:
-        return [DataFileWarning(f"data file {key!r} is missing at {path}; pass --data-* to the "
-                                "script", path, "missing")]
+        return [DataFileWarning(f"data {'folder' if folder else 'file'} {key!r} is missing "
+                                f"at {path}; pass --data-* to the script", path, "missing")]
     if digest is not None and fp["hash"] != digest:
         return [DataFileWarning(f"data file {key!r} changed since the run (recorded hash "
                                 f"{digest[:12]}, now {fp['hash'][:12]}): the metrics may not "

@@ -56,6 +56,18 @@ class DataFile:
     recorded: str = ""  # the absolute path the run read
     given: list[str] = field(default_factory=list)  # every path string the code passed
     rel: list[str] = field(default_factory=list)  # ...relative to the cwd at the time
+    folder: bool = False  # a folder read as one data set (a partitioned parquet dataset)
+
+
+@dataclass
+class WrittenFile:
+    """A file the slice wrote (and may read back): the script writes it under its output
+    folder instead, `written/<to>`, never where the notebook wrote it."""
+
+    recorded: str  # the absolute path the run wrote
+    to: str  # where under `written/`, '/'-separated
+    given: list[str] = field(default_factory=list)  # the path strings the code passed
+    rel: list[str] = field(default_factory=list)  # ...relative to the notebook's folder
 
 
 @dataclass
@@ -92,6 +104,7 @@ class ScriptPlan:
     param_text: dict[str, str] = field(default_factory=dict)  # name -> the notebook's line
     rng: bool = False  # restores RNG states (rng_states.json must be beside it)
     cross_validated: list[str] = field(default_factory=list)  # what the run only CV'd
+    written: list[WrittenFile] = field(default_factory=list)  # files the slice wrote
 
 
 @dataclass
@@ -249,8 +262,11 @@ def _config(plan: ScriptPlan, flags: dict[str, str]) -> dict[str, Any]:
         "flags": flags,
         "data_files": [{"key": d.key, "flag": d.flag, "default": d.default, "digest": d.digest,
                         "size": d.size, "recorded": d.recorded or d.default,
-                        "given": list(d.given or [d.key]), "rel": list(d.rel)}
+                        "given": list(d.given or [d.key]), "rel": list(d.rel),
+                        **({"folder": True} if d.folder else {})}
                        for d in plan.data],
+        "written": [{"recorded": w.recorded, "to": w.to, "given": list(w.given),
+                     "rel": list(w.rel)} for w in plan.written],
         "readers": list(plan.readers),
         "metrics": list(plan.metrics),
         "models": list(plan.models),

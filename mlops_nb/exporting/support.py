@@ -90,6 +90,8 @@ class Started:
 
 tracking = Tracking()
 DATA = {}  # the path as the notebook's code gave it -> the file to read here
+WRITTEN = {}  # the path of a file the notebook wrote, as given -> where this script writes it
+WRITTEN_DIR = "written"  # under --output-dir
 
 
 class _Run:
@@ -223,15 +225,17 @@ def start(namespace=None):
     for d in script.get("data_files") or []:
         parser.add_argument(d["flag"], dest="data_" + d["flag"][7:].replace("-", "_"),
                             default=None, metavar="PATH",
-                            help=("file read as " + _short(d["key"]) + " (default: "
-                                  + d["default"] + ")").replace("%", "%%"))
+                            help=(("folder" if d.get("folder") else "file") + " read as "
+                                  + _short(d["key"]) + " (default: " + d["default"]
+                                  + ")").replace("%", "%%"))
     parser.add_argument("--strict-data", action="store_true",
                         help="fail when a data file differs from the one the run read")
     parser.add_argument("--save-model", metavar="PATH",
                         help="save the fitted model to PATH (skops for scikit-learn, else "
                              "pickle; PATH.json says which, with its sha256)")
     parser.add_argument("--output-dir", default=".", metavar="DIR",
-                        help="where metrics.json and figures/ are written (default: .)")
+                        help="where metrics.json, figures/ and written/ (the files the "
+                             "notebook wrote, never where it wrote them) go (default: .)")
     args = parser.parse_args()
     missing = [name for name in secrets if name not in os.environ]
     if missing:
@@ -245,7 +249,12 @@ def start(namespace=None):
     args.output_dir = os.path.abspath(args.output_dir)
     _run.args = args
     DATA.clear()
-    DATA.update(_data_paths(args, script.get("data_files") or [], script.get("readers") or []))
+    DATA.update(_data_paths(args, script.get("data_files") or []))
+    _written_paths(args.output_dir, script.get("written") or [])
+    if DATA or WRITTEN:
+        _redirect_reads(DATA, script.get("readers") or [])
+    if DATA:
+        _redirect_listings()
     return args
 
 
@@ -276,6 +285,25 @@ def _file_hash(path):
     return digest.hexdigest()
 
 
+def _folder_hash(path):
+    """A folder read as one data set: each file's name below it and its hash, in name order
+    (as mlops-nb hashed it when the run read it: capture/fingerprint.py)."""
+    import xxhash
+
+    files = []
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in names:
+            full = os.path.join(folder, name)
+            if os.path.isfile(full):
+                files.append((os.path.relpath(full, path).replace(os.sep, "/"), full))
+    digest = xxhash.xxh3_128()
+    for name, full in sorted(files):
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0"
+                      + _file_hash(full).encode() + b"\n")
+    return digest.hexdigest()
+
+
 _REL_PATHS = {}
 _TAILS = {}
 # Each data file by every text the run could have listed it as (as given, relative to the
@@ -285,7 +313,7 @@ _TAILS = {}
 _LISTED = []
 
 
-def _data_paths(args, files, readers):
+def _data_paths(args, files):
     """{path as the notebook's code gave it: path to read}, each checked against the run's
     hash. A default relative to the export folder is tried first, then the path the run read."""
     paths = {}
@@ -296,11 +324,12 @@ def _data_paths(args, files, readers):
         key, flag, default, digest = d["key"], d["flag"], d["default"], d.get("digest")
         recorded = d.get("recorded") or default
         chosen = getattr(args, "data_" + flag[7:].replace("-", "_"))
+        exists = os.path.isdir if d.get("folder") else os.path.isfile
         if chosen is not None:
             path = os.path.abspath(chosen)
         else:
             path = os.path.normpath(os.path.join(_run.folder, default))
-            if not os.path.isfile(path) and os.path.isfile(recorded):
+            if not exists(path) and exists(recorded):
                 path = recorded
         for text in (key, *(d.get("given") or ())):
             paths.setdefault(text, path)
@@ -311,9 +340,10 @@ def _data_paths(args, files, readers):
         _LISTED.append(list(dict.fromkeys((key, *(d.get("given") or ()), *(d.get("rel") or ()),
                                            recorded))))
         problem = None
-        if not os.path.isfile(path):
+        if not exists(path):
             problem = "missing"
-        elif digest is not None and _file_hash(path) != digest:
+        elif digest is not None and (_folder_hash if d.get("folder") else _file_hash)(
+                path) != digest:
             problem = "changed"
         if problem is not None:
             report = {"file": key, "path": path, "problem": problem, "recorded_hash": digest,
@@ -323,10 +353,53 @@ def _data_paths(args, files, readers):
                 print(f"data file {key!r} is {problem} ({path}); stopping (--strict-data)",
                       file=sys.stderr)
                 raise SystemExit(3)
-    if paths:
-        _redirect_reads(paths, readers)
-        _redirect_listings()
     return paths
+
+
+_WRITTEN_REL = {}
+
+
+def _written_paths(output_dir, files):
+    """Where each file the notebook wrote is written here: under `--output-dir`, in
+    `written/`, never where the notebook wrote it (the project's own `data/interim`, which
+    this script must not change, or a folder that does not exist where it runs). A later
+    read of the file reads this copy, once the script wrote it."""
+    WRITTEN.clear()
+    _WRITTEN_REL.clear()
+    folder = os.path.join(output_dir, WRITTEN_DIR)
+    for w in files:
+        target = os.path.join(folder, *w["to"].split("/"))
+        for text in (w["recorded"], *(w.get("given") or ())):
+            WRITTEN.setdefault(text, target)
+        for text in w.get("rel") or ():
+            _WRITTEN_REL.setdefault(text, target)
+
+
+def _written(obj):
+    """This script's copy of a file the notebook wrote, for a path as the code gave it
+    (matched as given, absolute, or relative to the working directory); else None."""
+    if not WRITTEN:
+        return None
+    try:
+        text = os.fspath(obj)
+        if not isinstance(text, str):
+            return None
+        if text in WRITTEN:
+            return WRITTEN[text]
+        full = os.path.abspath(text)
+        return WRITTEN.get(full) or _WRITTEN_REL.get(os.path.relpath(full))
+    except (ValueError, OSError, TypeError):
+        return None
+
+
+def _write_target(obj):
+    """The path to write for `obj`: this script's copy of a file the notebook wrote, its
+    folders made; anything else as it is."""
+    target = _written(obj)
+    if target is None:
+        return obj
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    return target
 
 
 def _tails(path):
@@ -345,6 +418,9 @@ def _redirected(obj, paths):
         text = os.fspath(obj)
         if not isinstance(text, str):
             return obj
+        written = _written(text)
+        if written is not None and os.path.exists(written):
+            return written  # a file this script wrote, read back
         if text in paths:
             return paths[text]
         full = os.path.abspath(text)
@@ -361,62 +437,82 @@ def _redirected(obj, paths):
         return obj
 
 
+# DataFrame and Series writers, and numpy's savers, given a path first: pandas checks that
+# the path's folder exists before it opens the file, so redirecting `open` alone is too late.
+_PANDAS_WRITERS = ("to_csv", "to_excel", "to_feather", "to_hdf", "to_html", "to_json",
+                   "to_latex", "to_markdown", "to_orc", "to_parquet", "to_pickle", "to_stata",
+                   "to_string", "to_xml")
+_NUMPY_WRITERS = ("save", "savez", "savez_compressed", "savetxt")
+_PATH_KEYS = ("filepath_or_buffer", "io", "path", "path_or_buf", "path_or_buffer", "fname",
+              "file", "filename", "excel_writer", "buf")
+
+
 def _redirect_reads(paths, readers):
-    """Wrap the readers the notebook used so its computed paths reach the data files."""
+    """Wrap the readers the notebook used so its computed paths reach the data files, and
+    its writers so the files it wrote go to this script's `written/` folder."""
     import builtins
     import functools
     import importlib
     import io
     import pathlib
 
-    def wrap(owner, attr, mode_index=None):
+    def wrap(owner, attr, mode_index=None, writer=False):
         original = getattr(owner, attr, None)
         if original is None or getattr(original, "_mnb_redirect", False):
             return
 
         @functools.wraps(original)
-        def reader(*args, **kwargs):
+        def call(*args, **kwargs):
             mode = args[mode_index] if mode_index is not None and len(args) > mode_index \
                 else kwargs.get("mode", "r")
-            if isinstance(mode, str) and any(c in mode for c in "wax+"):
-                return original(*args, **kwargs)
-            if args:
-                args = (_redirected(args[0], paths), *args[1:])
+            if writer or (isinstance(mode, str) and any(c in mode for c in "wax+")):
+                where = _write_target
             else:
-                for key in ("filepath_or_buffer", "io", "path", "path_or_buf", "fname", "file",
-                            "filename"):
+                def where(obj):
+                    return _redirected(obj, paths)
+            first = 1 if isinstance(owner, type) else 0  # a method's self comes first
+            if len(args) > first:
+                args = (*args[:first], where(args[first]), *args[first + 1:])
+            else:
+                for key in _PATH_KEYS:
                     if key in kwargs:
-                        kwargs[key] = _redirected(kwargs[key], paths)
+                        kwargs[key] = where(kwargs[key])
                         break
             return original(*args, **kwargs)
 
-        reader._mnb_redirect = True
-        reader.__module__, reader.__qualname__ = owner.__name__, attr  # pickled by reference
-        setattr(owner, attr, reader)
+        call._mnb_redirect = True
+        call.__module__ = getattr(owner, "__module__", None) if isinstance(owner, type) \
+            else owner.__name__
+        call.__qualname__ = f"{owner.__qualname__}.{attr}" if isinstance(owner, type) \
+            else attr  # pickled by reference
+        setattr(owner, attr, call)
 
     wrap(builtins, "open", 1)
     wrap(io, "open", 1)  # what zipfile opens an archive with
-    for name in ("read_text", "read_bytes"):
+    for name, writes in (("read_text", False), ("read_bytes", False), ("write_text", True),
+                         ("write_bytes", True)):
         original = getattr(pathlib.Path, name)
         if getattr(original, "_mnb_redirect", False):
             continue
 
-        def path_reader(self, *args, _original=original, **kwargs):
-            target = _redirected(self, paths)
+        def path_method(self, *args, _original=original, _write=writes, **kwargs):
+            target = _write_target(self) if _write else _redirected(self, paths)
             if target is not self:
                 target = pathlib.Path(target)
             return _original(target, *args, **kwargs)
 
-        path_reader._mnb_redirect = True
-        setattr(pathlib.Path, name, path_reader)
+        path_method._mnb_redirect = True
+        setattr(pathlib.Path, name, path_method)
     path_open = pathlib.Path.open
     if not getattr(path_open, "_mnb_redirect", False):
         def open_path(self, mode="r", *args, **kwargs):
             target = self
-            if not any(c in mode for c in "wax+"):
-                redirected = _redirected(self, paths)
-                if redirected is not self:
-                    target = pathlib.Path(redirected)
+            if any(c in mode for c in "wax+"):
+                target = _write_target(self)
+            else:
+                target = _redirected(self, paths)
+            if target is not self:
+                target = pathlib.Path(target)
             return path_open(target, mode, *args, **kwargs)
 
         open_path._mnb_redirect = True
@@ -436,6 +532,20 @@ def _redirect_reads(paths, readers):
         for name in names:
             if callable(getattr(module, name, None)):
                 wrap(module, name)
+    if WRITTEN:
+        # pandas or numpy may write them from code the script only runs (`%run prep.py`,
+        # a helper module), so they are wrapped whenever they are installed
+        for module_name, owners, names in (("pandas", ("DataFrame", "Series"), _PANDAS_WRITERS),
+                                           ("numpy", (None,), _NUMPY_WRITERS)):
+            try:
+                module = importlib.import_module(module_name)
+            except Exception:
+                continue
+            for owner in owners:
+                target = module if owner is None else getattr(module, owner, None)
+                for name in names:
+                    if callable(getattr(target, name, None)):
+                        wrap(target, name, writer=True)
 
 
 def _redirect_sqlite(sqlite3, paths):
