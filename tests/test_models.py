@@ -9,14 +9,13 @@ import warnings
 from pathlib import Path
 
 import pytest
+from test_mlops import FIT, TRAIN, _frame
 
 import mlops_nb as mnb
 from mlops_nb.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
 from mlops_nb.errors import MlopsNbError, StoreCorrupt
 from mlops_nb.models import PromotionReplaced, promoted
 from mlops_nb.store.reader import StoreReader
-
-from test_mlops import FIT, TRAIN, _frame
 
 
 def _runs(sh):
@@ -50,7 +49,7 @@ def _validate(home, *args):
 
 
 def test_several_promoted_models_are_named_and_one_can_be_demoted(two_models, capsys):
-    sh, home, lr_a, broken, _lr_b = two_models
+    _sh, home, lr_a, broken, _lr_b = two_models
     assert main(["--home", home, "models", "promote", broken.id[:8], "broken", "--force"]
                 ) == EXIT_OK
     assert main(["--home", home, "models", "promote", lr_a.id[:8], "lr"]) == EXIT_OK
@@ -83,7 +82,7 @@ def test_several_promoted_models_are_named_and_one_can_be_demoted(two_models, ca
 
 
 def test_a_run_that_raised_is_promoted_only_when_forced_and_listed_as_such(two_models, capsys):
-    sh, home, _lr_a, broken, _lr_b = two_models
+    _sh, home, _lr_a, broken, _lr_b = two_models
     with pytest.raises(MlopsNbError, match="raised ValueError: boom after log_model"):
         mnb.promote(broken.id, "broken", home=home)
     assert main(["--home", home, "models", "promote", broken.id, "broken"]) == EXIT_BAD_INPUT
@@ -96,7 +95,7 @@ def test_a_run_that_raised_is_promoted_only_when_forced_and_listed_as_such(two_m
 
 
 def test_promoting_over_another_experiments_mark_says_so(two_models, capsys):
-    sh, home, lr_a, _broken, lr_b = two_models
+    _sh, home, lr_a, _broken, lr_b = two_models
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mnb.promote(lr_a.id, "lr", home=home)  # nothing replaced: no warning
@@ -127,7 +126,7 @@ def test_promoting_over_another_experiments_mark_says_so(two_models, capsys):
 ])
 def test_a_damaged_mark_or_version_is_named_never_taken_for_none(two_models, capsys, damage,
                                                                   expect):
-    sh, home, lr_a, _broken, _lr_b = two_models
+    _sh, home, lr_a, _broken, _lr_b = two_models
     mnb.promote(lr_a.id, "lr", home=home)
     mark = Path(home, "models", "promoted", "lr.json")
     text = mark.read_text()
@@ -146,7 +145,7 @@ def test_a_damaged_mark_or_version_is_named_never_taken_for_none(two_models, cap
     assert _validate(home, "promoted") == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert expect in err and "no model is promoted" not in err
-    with pytest.raises(StoreCorrupt, match="models/promoted/lr.json"):
+    with pytest.raises(StoreCorrupt, match=r"models/promoted/lr\.json"):
         mnb.load_model("promoted", "lr", home=home)
     # `models` lists the rest and names the damage on stderr; --strict fails on it
     assert main(["--home", home, "models"]) == EXIT_OK
@@ -159,7 +158,7 @@ def test_a_damaged_mark_or_version_is_named_never_taken_for_none(two_models, cap
 
 
 def test_a_version_record_missing_fields_is_listed_not_a_crash(two_models, capsys):
-    sh, home, *_ = two_models
+    _sh, home, *_ = two_models
     folder = Path(home, "models", "versions")
     (folder / ("d" * 20 + ".json")).write_text('{"name": "x", "version": "' + "d" * 20 + '"}')
     (folder / ("c" * 20 + ".json")).write_text('{"name": 5}')
