@@ -34,6 +34,7 @@ from .errors import MlopsNbError, NotInIPython
 if TYPE_CHECKING:  # what the lazy names are, for IDEs and type checkers
     from .comparison import compare
     from .exporting import export_run as export
+    from .models import demote_run as demote
     from .models import load_model, log_model
     from .models import promote_run as promote
     from .reproduction import reproduce
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Run": ("mlops_nb.run", "Run"),
     "compare": ("mlops_nb.comparison", "compare"),
+    "demote": ("mlops_nb.models", "demote_run"),
     "export": ("mlops_nb.exporting", "export_run"),
     "load_model": ("mlops_nb.models", "load_model"),
     "log_model": ("mlops_nb.models", "log_model"),
@@ -64,6 +66,7 @@ __all__ = [
     "Run",
     "Tracking",
     "compare",
+    "demote",
     "export",
     "flush",
     "get_run",

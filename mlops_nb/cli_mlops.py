@@ -3,7 +3,8 @@
 Exit codes: validate 0 clean, 1 drift or schema finding, 2 bad input; retrain 0 promoted or
 accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation
 (or by drift with --block-on-drift),
-5 skipped (--when drift, no drift); models 0; reproduce --gate/--no-worse-than: 3 when a
+5 skipped (--when drift, no drift); models 0 (1 with --strict
+and a damaged record or mark); reproduce --gate/--no-worse-than: 3 when a
 gate fails (after 0/1 for reproduced or not), 2 when a gate does not parse or names an
 unknown metric.
 """
@@ -29,13 +30,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     cli = _cli()
     th = _thresholds(args.threshold)
-    report = validate(args.run_id, args.data, name=args.name, home=cli._home(args), **th)
+    target = _promoted_target(args.run_id, args.model)
+    report = validate(target, args.data, name=args.name, home=cli._home(args), **th)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=1, default=str))
     else:
         for line in report.summary().splitlines():
             print(cli._printable(line))
     return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
+
+
+def _promoted_target(target: str, model: str | None) -> str:
+    """`promoted` with `--model NAME` is `promoted:NAME`: the one run reference every
+    command resolves (validation.resolve_run refuses `--model` with a plain run id)."""
+    from .models import promoted_ref
+
+    if model is None:
+        return target
+    is_promoted, named = promoted_ref(target)
+    if not is_promoted:
+        from .errors import MlopsNbError
+
+        raise MlopsNbError(f"--model {model!r} picks a promoted model: give `promoted` (or "
+                           f"`promoted:{model}`) as the run, not {target!r}")
+    if named is not None and named != model:
+        from .errors import MlopsNbError
+
+        raise MlopsNbError(f"{target!r} and --model {model!r} name different models; give one")
+    return f"promoted:{model}"
 
 
 def _thresholds(items: list[str] | None) -> dict[str, float]:
@@ -56,13 +78,18 @@ def _thresholds(items: list[str] | None) -> dict[str, float]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import list_versions, promoted
+    from .models import read_registry
     from .store.reader import StoreReader
 
     cli = _cli()
+    if getattr(args, "models_cmd", None) == "promote":
+        return _models_promote(args)
+    if getattr(args, "models_cmd", None) == "demote":
+        return _models_demote(args)
     home = cli._home(args)
-    marks = {v["version"] for v in promoted(home).values()}
-    versions = [v for v in list_versions(home)
+    reg = read_registry(home)
+    marks = {v["version"] for v in reg.marks.values()}
+    versions = [v for v in reg.versions
                 if args.experiment is None or v.get("experiment") == args.experiment]
     reader = StoreReader(home)
     cols = reader.run_columns().cols
@@ -73,24 +100,60 @@ def cmd_models(args: argparse.Namespace) -> int:
         metrics = {k[8:]: cols[k][i] for k in cols if k.startswith("metrics.")
                    and i is not None and cols[k][i] is not None}
         data = cols.get("data", [None] * (len(cols["id"])))[i] if i is not None else None
-        rows.append({**v, "promoted": v["version"] in marks, "metrics": metrics,
-                     "data": data})
+        status = cols["status"][i] if i is not None and "status" in cols else None
+        rows.append({**v, "promoted": v.get("version") in marks, "metrics": metrics,
+                     "data": data, "run_status": status})
     if args.format == "json":
         print(json.dumps(json_ready(rows), indent=1, default=str))
-        return cli.EXIT_OK
+        return cli._report_problems(reg.problems, args.strict)
     if not rows:
         print("no model versions yet: `mnb.log_model(model, name)`, `%track on --save-models` "
               "or `mlops-nb retrain` save them")
-        return cli.EXIT_OK
+        return cli._report_problems(reg.problems, args.strict)
     for r in rows:
         mark = "*" if r["promoted"] else " "
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in r["metrics"].items())
+        failed = "  (run raised an error)" if r["run_status"] == "error" else ""
         print(cli._printable(
-            f"{mark} {r['name']:16} {r['version'][:12]}  run {str(r['run_id'])[:12]}  "
-            f"{r['format']:7} {str(r.get('class') or '').rsplit('.', 1)[-1]:24} "
-            f"{metrics}  data {str(r.get('data') or '-')[:12]}  {r['created_at']}"))
-    print("(* promoted)")
+            f"{mark} {r['name']!s:16} {str(r.get('version'))[:12]}  "
+            f"run {str(r.get('run_id') or '-')[:12]}  {r.get('experiment') or '-'!s:12} "
+            f"{r.get('format') or '-'!s:7} "
+            f"{str(r.get('class') or '').rsplit('.', 1)[-1]:24} "
+            f"{metrics}  data {str(r.get('data') or '-')[:12]}  {r.get('created_at') or '-'}"
+            f"{failed}"))
+    print("(* promoted; one model name is promoted once per store, whatever its experiment)")
+    return cli._report_problems(reg.problems, args.strict)
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .models import PromotionReplaced, promote_run
+
+    cli = _cli()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PromotionReplaced)
+        version = promote_run(args.run_id, args.name, force=args.force, home=cli._home(args))
+    for w in caught:
+        if issubclass(w.category, PromotionReplaced):
+            print(f"mlops-nb: warning: {cli._printable(str(w.message))}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    print(cli._printable(f"promoted {version['name']}: version {version['version'][:12]} of run "
+                         f"{str(version['run_id'])[:12]} (experiment "
+                         f"{version.get('experiment')})"))
+    return cli.EXIT_OK
+
+
+def _models_demote(args: argparse.Namespace) -> int:
+    from .models import demote_run
+
+    cli = _cli()
+    old = demote_run(args.name, home=cli._home(args))
+    where = (f": was version {old['version'][:12]} of run {str(old.get('run_id'))[:12]}"
+             if old else " (its damaged mark removed)")
+    print(cli._printable(f"demoted {args.name}{where}"))
     return cli.EXIT_OK
 
 
@@ -98,9 +161,16 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from .retraining import retrain
 
     cli = _cli()
-    result = retrain(args.target, args.data, gates=args.gate,
+    from .models import promoted_ref
+
+    target, model = args.target, args.model
+    is_promoted, named = promoted_ref(target)
+    if is_promoted:  # `promoted --model lr` and `promoted:lr` both retrain lr's promoted run
+        target = _promoted_target(target, model)
+        model = model or named
+    result = retrain(target, args.data, gates=args.gate,
                      no_worse_than_margin=args.no_worse_than, beat_noise=args.beat_noise,
-                     promote=args.promote, when=args.when, model_name=args.model,
+                     promote=args.promote, when=args.when, model_name=model,
                      home=cli._home(args), timeout=args.timeout,
                      progress=not args.no_progress and sys.stderr.isatty(),
                      trusted=args.trusted, block_on_drift=args.block_on_drift,
@@ -213,9 +283,11 @@ def reproduce_seeds(args: argparse.Namespace, gates: ReproduceGates | None = Non
 def register(sub: Any) -> None:
     p = sub.add_parser("validate", help="check new data against a run's data profile: schema "
                                         "and drift; exit 0 clean, 1 drift/violation, 2 bad input")
-    p.add_argument("run_id", metavar="RUN_ID|promoted")
+    p.add_argument("run_id", metavar="RUN_ID|promoted[:NAME]")
     p.add_argument("--data", required=True, metavar="FILE", help="the new data (csv, tsv, "
                                                                  "parquet, json)")
+    p.add_argument("--model", metavar="NAME", help="with `promoted`: which promoted model, "
+                                                   "when several are (= promoted:NAME)")
     p.add_argument("--name", help="which of the run's data (variable or file), when several")
     p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X",
                    help="drift needs p < alpha (default 0.01) and PSI >= psi (default 0.1)")
@@ -223,15 +295,29 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("models", help="saved model versions, their metrics and data, and "
-                                      "which is promoted")
+                                      "which is promoted; `models promote|demote`")
     p.add_argument("-e", "--experiment")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(func=cmd_models)
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a version record or promoted mark is damaged")
+    p.set_defaults(func=cmd_models, models_cmd=None)
+    models = p.add_subparsers(dest="models_cmd", metavar="{promote,demote}")
+    q = models.add_parser("promote", help="mark a run's model as the promoted version of its "
+                                          "name")
+    q.add_argument("run_id", metavar="RUN_ID")
+    q.add_argument("name", nargs="?", metavar="NAME", help="which model of the run (default: "
+                                                           "its only one)")
+    q.add_argument("--force", action="store_true",
+                   help="promote even though the run's cell raised an error")
+    q.set_defaults(func=cmd_models)
+    q = models.add_parser("demote", help="take the promoted mark off a model name")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=cmd_models)
 
     p = sub.add_parser("retrain", help="retrain a run on new data, gate, record, promote; exit "
                                        "0 promoted/accepted, 1 script failed, 2 bad input, "
                                        "3 gate failed, 4 blocked, 5 skipped")
-    p.add_argument("target", metavar="RUN_ID|promoted")
+    p.add_argument("target", metavar="RUN_ID|promoted[:NAME]")
     p.add_argument("--data", action="append", required=True, metavar="[NAME=]FILE",
                    help="new data for a file the run read (NAME only when it read several)")
     p.add_argument("--gate", action="append", metavar="EXPR", help="e.g. 'f1>=0.90'")
@@ -249,7 +335,8 @@ def register(sub: Any) -> None:
                    help="drift: retrain only when the new data drifted (else exit 5)")
     p.add_argument("--block-on-drift", action="store_true",
                    help="stop (exit 4) when the new data drifted, as on a schema violation")
-    p.add_argument("--model", metavar="NAME", help="the model name to version under")
+    p.add_argument("--model", metavar="NAME", help="the model name to version under; with "
+                                                   "`promoted`, which promoted model to retrain")
     p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S")
     p.add_argument("--no-progress", action="store_true")

@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,76 +152,232 @@ def save_payload(home: str | os.PathLike[str], run_id: str, name: str, fmt: str,
     return record
 
 
-def list_versions(home: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every saved version, oldest first; unreadable files are skipped."""
-    folder = _root(Path(home)) / VERSIONS_DIR
-    out: list[dict[str, Any]] = []
+@dataclass
+class Registry:
+    """What `.mlops_nb/models/` holds, read once: the versions, the promoted marks, and every
+    file that could not be used, each named (a damaged file is never silently dropped)."""
+
+    versions: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    marks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> promoted version
+    damaged_marks: dict[str, str] = field(default_factory=dict)  # name -> what is wrong
+    problems: list[str] = field(default_factory=list)  # every damaged file, named
+
+    def promoted_version(self, name: str | None = None) -> dict[str, Any] | None:
+        """The promoted version of `name` (of the only promoted model when None)."""
+        if name is not None:
+            if name in self.damaged_marks:
+                raise StoreCorrupt(self.damaged_marks[name])
+            return self.marks.get(name)
+        if self.damaged_marks:
+            raise StoreCorrupt("; ".join(self.damaged_marks.values()))
+        if len(self.marks) > 1:
+            names = sorted(self.marks)
+            raise MlopsNbError(
+                f"several models are promoted ({', '.join(names)}); name the one you mean: "
+                f"`promoted:{names[0]}` as the run (or `--model {names[0]}`), "
+                f"`load_model('promoted', {names[0]!r})`")
+        return next(iter(self.marks.values()), None)
+
+
+def _rel(home: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """(the document, None), or (None, why it cannot be used)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror or exc})"
+    if not data.strip():
+        return None, "empty"
+    try:
+        return json.loads(data), None
+    except ValueError:
+        return None, "not valid JSON (half-written?)"
+
+
+def read_registry(home: str | os.PathLike[str]) -> Registry:
+    """Every version record and promoted mark under `home/models/`, damaged ones named."""
+    home = Path(home)
+    reg = Registry()
+    folder = _root(home) / VERSIONS_DIR
+    damaged_versions: dict[str, str] = {}
+    if folder.is_dir():
+        for entry in os.scandir(folder):
+            stem = entry.name[:-5]
+            if not entry.name.endswith(".json") or not _VERSION.match(stem):
+                continue
+            path = Path(entry.path)
+            doc, why = _read_json(path)
+            if why is None and not (isinstance(doc, dict) and isinstance(doc.get("name"), str)):
+                why = "not a model version record (no model name)"
+            if why is not None:
+                damaged_versions[stem] = f"model version {_rel(home, path)} is damaged: {why}"
+                continue
+            # a record of a newer schema, or missing fields, is still listed, never dropped
+            doc.setdefault("version", stem)
+            reg.versions.append(doc)
+    reg.versions.sort(key=lambda d: (str(d.get("created_at")), str(d.get("version"))))
+    reg.problems.extend(damaged_versions.values())
+    by_id = {str(v.get("version")): v for v in reg.versions}
+    folder = _root(home) / PROMOTED_DIR
     if not folder.is_dir():
-        return out
-    for entry in os.scandir(folder):
-        if not entry.name.endswith(".json") or not _VERSION.match(entry.name[:-5]):
+        return reg
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if not entry.name.endswith(".json"):
             continue
-        try:
-            doc = json.loads(Path(entry.path).read_bytes())
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict) and isinstance(doc.get("name"), str):
-            out.append(doc)
-    out.sort(key=lambda d: (str(d.get("created_at")), str(d.get("version"))))
-    return out
+        name, path = entry.name[:-5], Path(entry.path)
+        mark, why = _read_json(path)
+        fix = (f"; `mlops-nb models promote RUN {name}` marks a version again, "
+               f"`mlops-nb models demote {name}` removes the mark")
+        if why is None and not (isinstance(mark, dict) and isinstance(mark.get("version"), str)):
+            why = "not a promoted mark (no version)"
+        if why is not None:
+            reg.damaged_marks[name] = f"the promoted mark {_rel(home, path)} is damaged: {why}{fix}"
+        else:
+            version = by_id.get(mark["version"])
+            if version is not None:
+                reg.marks[str(version["name"])] = {**version,
+                                                   "promoted_at": mark.get("promoted_at")}
+                continue
+            vpath = _rel(home, _root(home) / VERSIONS_DIR / f"{mark['version']}.json")
+            detail = (damaged_versions.get(mark["version"]) if mark["version"] in
+                      damaged_versions else f"{vpath} does not exist")
+            reg.damaged_marks[name] = (f"the promoted mark {_rel(home, path)} points at version "
+                                       f"{mark['version'][:12]}, which cannot be read: "
+                                       f"{detail}{fix}")
+        reg.problems.append(reg.damaged_marks[name])
+    return reg
+
+
+def list_versions(home: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every readable saved version, oldest first (`read_registry` names damaged files)."""
+    return read_registry(home).versions
 
 
 def promoted(home: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """{model name: promoted version record}."""
-    folder = _root(Path(home)) / PROMOTED_DIR
-    versions = {v["version"]: v for v in list_versions(home)}
-    out: dict[str, dict[str, Any]] = {}
-    if not folder.is_dir():
-        return out
-    for entry in os.scandir(folder):
-        if not entry.name.endswith(".json"):
-            continue
-        try:
-            mark = json.loads(Path(entry.path).read_bytes())
-        except (OSError, ValueError):
-            continue
-        v = versions.get(mark.get("version")) if isinstance(mark, dict) else None
-        if v is not None:
-            out[v["name"]] = {**v, "promoted_at": mark.get("promoted_at")}
-    return out
+    """{model name: promoted version record}; damaged marks are in `read_registry`."""
+    return read_registry(home).marks
 
 
 def promoted_version(home: str | os.PathLike[str], name: str | None = None
                      ) -> dict[str, Any] | None:
-    marks = promoted(home)
-    if name is not None:
-        return marks.get(name)
-    if len(marks) > 1:
-        raise MlopsNbError(f"several models are promoted ({', '.join(sorted(marks))}); "
-                           "name the one you mean")
-    return next(iter(marks.values()), None)
+    """The promoted version of model `name` (or of the only promoted model).
+
+    Raises:
+        StoreCorrupt: that mark (or, with no name, any mark) is damaged; the file is named.
+        MlopsNbError: no name given and several models are promoted.
+    """
+    return read_registry(home).promoted_version(name)
+
+
+PROMOTED = "promoted"
+
+
+def promoted_ref(ref: Any) -> tuple[bool, str | None]:
+    """("promoted", None) for `promoted`, (True, "lr") for `promoted:lr`, (False, None) for
+    a run id: the run reference every command takes for the promoted model."""
+    if not isinstance(ref, str):
+        return False, None
+    if ref == PROMOTED:
+        return True, None
+    head, sep, name = ref.partition(":")
+    if head == PROMOTED and sep:
+        return True, _check_name(name)
+    return False, None
+
+
+def promoted_run_version(home: str | os.PathLike[str], ref: str, name: str | None = None
+                         ) -> dict[str, Any]:
+    """The version a `promoted` / `promoted:NAME` reference means (`name` from --model);
+    raises when none, or when the reference and `name` disagree."""
+    _, in_ref = promoted_ref(ref)
+    if in_ref is not None and name is not None and in_ref != name:
+        raise MlopsNbError(f"{ref!r} and --model {name!r} name different models; give one")
+    name = in_ref or name
+    reg = read_registry(home)
+    version = reg.promoted_version(name)
+    if version is None:
+        if name is not None and reg.marks:
+            raise ModelNotFound(f"no model named {name!r} is promoted (promoted: "
+                                f"{', '.join(sorted(reg.marks))}); `mlops-nb models` lists "
+                                "the versions")
+        raise ModelNotFound("no model is promoted" + (f" under {name!r}" if name else " yet")
+                            + ": `mlops-nb models promote RUN NAME`, `mnb.promote(run_id, "
+                            "name)` or `mlops-nb retrain ... --promote` promotes one")
+    return version
 
 
 def promote(home: str | os.PathLike[str], version: dict[str, Any]) -> Path:
-    """Move the promoted mark of `version['name']` to this version (atomic)."""
+    """Move the promoted mark of `version['name']` to this version (atomic). Names are one
+    registry per store, as MLflow's registered models are: when the mark was held by a run of
+    another experiment, a warning says which (`models` shows each version's experiment)."""
+    import warnings
+
     name = _check_name(version["name"])
     path = _root(Path(home)) / PROMOTED_DIR / f"{name}.json"
+    before = replaced_mark(home, version)
     mark = {"version": version["version"], "run_id": version["run_id"],
+            "experiment": version.get("experiment"),
             "promoted_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
     atomic_write_bytes(path, json.dumps(mark).encode("utf-8"))
+    if before is not None:
+        warnings.warn(before, PromotionReplaced, stacklevel=2)
     return path
+
+
+class PromotionReplaced(UserWarning):
+    """A promotion moved a model name's mark away from a run of another experiment."""
+
+
+def replaced_mark(home: str | os.PathLike[str], version: dict[str, Any]) -> str | None:
+    """What promoting `version` takes away from another experiment, in words; else None."""
+    try:
+        old = read_registry(home).promoted_version(version["name"])
+    except MlopsNbError:
+        return None  # a damaged mark is replaced, which is its fix
+    if old is None or old.get("version") == version.get("version"):
+        return None
+    if None in (old.get("experiment"), version.get("experiment")) or \
+            old.get("experiment") == version.get("experiment"):
+        return None  # the same experiment, or a version saved without one: nothing to say
+    return (f"model {version['name']!r} was promoted in experiment {old.get('experiment')!r} "
+            f"(run {str(old.get('run_id'))[:12]}); it is now run "
+            f"{str(version.get('run_id'))[:12]} of experiment {version.get('experiment')!r}, "
+            f"and {old.get('experiment')!r} has no promoted {version['name']!r} any more")
+
+
+def demote(home: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
+    """Remove the promoted mark of model `name` (a damaged mark too); returns the version
+    that was promoted (None for a damaged mark). Raises ModelNotFound when none is."""
+    _check_name(name)
+    path = _root(Path(home)) / PROMOTED_DIR / f"{name}.json"
+    reg = read_registry(home)
+    if name not in reg.marks and name not in reg.damaged_marks:
+        listed = ", ".join(sorted({*reg.marks, *reg.damaged_marks})) or "none"
+        raise ModelNotFound(f"no model named {name!r} is promoted (promoted: {listed})")
+    old = reg.marks.get(name)
+    with contextlib.suppress(FileNotFoundError):  # removed meanwhile: the outcome asked for
+        path.unlink()
+    with contextlib.suppress(OSError):  # the removal itself survives a crash
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return old
 
 
 def find_version(home: str | os.PathLike[str], run_id: str, name: str | None
                  ) -> dict[str, Any]:
-    """The version of `name` saved with run `run_id` (or "promoted")."""
+    """The version of `name` saved with run `run_id` (or `promoted`, `promoted:NAME`)."""
     home = Path(home)
-    if run_id == "promoted":
-        v = promoted_version(home, name)
-        if v is None:
-            raise ModelNotFound("no model is promoted" + (f" under {name!r}" if name else "")
-                                + "; `mlops-nb models` lists the versions")
-        return v
+    if promoted_ref(run_id)[0]:
+        return promoted_run_version(home, run_id, name)
     from .store.reader import StoreReader
 
     full = StoreReader(home).resolve(run_id).id
@@ -418,13 +575,18 @@ def load_model(run_id: str, name: str | None = None, *, trusted: bool = False,
     return load_version(reader.home, find_version(reader.home, run_id, name), trusted=trusted)
 
 
-def promote_run(run_id: str, name: str | None = None, *,
+def promote_run(run_id: str, name: str | None = None, *, force: bool = False,
                 home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Mark the model `name` saved with run `run_id` as the promoted one.
+
+    A model name is promoted once per store (one registry, as in MLflow): promoting `rf`
+    moves the mark away from any other run's `rf`, and warns (`PromotionReplaced`) when that
+    run was in another experiment.
 
     Args:
         run_id: a run id or unique prefix.
         name: which model of the run (default: its only one).
+        force: promote even though the run's cell raised an error (refused otherwise).
         home: the store folder.
 
     Returns:
@@ -432,12 +594,42 @@ def promote_run(run_id: str, name: str | None = None, *,
 
     Raises:
         ModelNotFound: no saved model matches.
+        MlopsNbError: the run's cell raised and `force` is False.
 
     >>> mnb.promote("3fa9", "rf")   # doctest: +SKIP
     """
     from .config import store_reader as _reader
 
     reader = _reader(home)
+    if promoted_ref(run_id)[0]:
+        raise MlopsNbError(f"promote takes a run id, not {run_id!r}")
     version = find_version(reader.home, run_id, name)
+    run = reader.resolve(version["run_id"])
+    if run.error and not force:
+        raise MlopsNbError(
+            f"run {run.id[:12]} raised {run.error.get('type')}: "
+            f"{str(run.error.get('message'))[:200]}; its model {version['name']!r} is not "
+            "promoted unless you pass force=True (`mlops-nb models promote ... --force`)")
     promote(reader.home, version)
     return version
+
+
+def demote_run(name: str, *, home: str | os.PathLike[str] | None = None
+               ) -> dict[str, Any] | None:
+    """Take the promoted mark off model `name`: `promoted:NAME` then means nothing.
+
+    Args:
+        name: the model name (`mlops-nb models` lists the promoted ones with `*`).
+        home: the store folder.
+
+    Returns:
+        The version that was promoted (None when its mark was damaged and is now removed).
+
+    Raises:
+        ModelNotFound: no model of that name is promoted.
+
+    >>> mnb.demote("rf")   # doctest: +SKIP
+    """
+    from .config import store_reader as _reader
+
+    return demote(_reader(home).home, name)

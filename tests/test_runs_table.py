@@ -63,6 +63,18 @@ def test_a_dict_of_settings_is_shown_by_its_entries(tracked, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 2  # header and one run
 
 
+def test_a_parameter_stored_as_a_blob_is_one_column(tracked, capsys):
+    """A parameter over 1 KB is stored once as a blob, its record holding a reference
+    ({"$blob", "size", "preview"}): that reference was taken for a dict of settings, and the
+    CSV grew bogus columns `params.v.$blob`, `params.v.size`, `params.v.preview`."""
+    tracked.run("import mlops_nb as mnb\nmnb.log_params({'v': 'z' * 7000})\nf1 = 0.5")
+    tracked.flush()
+    capsys.readouterr()
+    assert main(["--home", str(tracked.tracker.home), "runs", "--format", "csv"]) == EXIT_OK
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert [c for c in header if c.startswith("params.v")] == ["params.v"]
+
+
 def test_track_runs_bad_filter_says_why(tracked, capsys):
     make_runs(tracked)
     assert tracked.run("%track runs -f max_dept>2").result is None

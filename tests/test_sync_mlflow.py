@@ -195,6 +195,68 @@ def test_sync_twice_creates_nothing_even_without_the_cache(shell, server, client
     assert len(mlflow_runs_of(client, exp_name, "all")) == 3
 
 
+def test_a_verdict_and_tags_given_after_a_sync_reach_the_server_in_place(
+        shell, server, client, exp_name):
+    """The run is synced, then reproduced (a verdict) and tagged: the next sync updates the
+    MLflow run in place (no second run, the same MLflow id), and the one after skips it."""
+    from mlops_nb.store.annotations import annotate
+    from mlops_nb.store.verdicts import save_verdict
+    from mlops_nb.sync.payload import DIGEST_TAG
+
+    (run,) = build_store(shell, exp_name, runs=1)
+    first = sync_mlflow(server.uri, exp_name, progress=False)
+    assert first.pushed == [run.id]
+    mlflow_id = first.mlflow_ids[run.id]
+    home = shell.tracker.home
+    save_verdict(home, run.id, {"run_id": run.id, "level": "L2", "ok": True})
+    annotate(home, run.id, tags={"owner": "ana"})
+    again = sync_mlflow(server.uri, exp_name, progress=False)
+    assert again.pushed == [] and again.updated == [run.id] and again.skipped == []
+    assert "pushed 0, updated 1, skipped 0" in again.text()
+    (remote,) = mlflow_runs_of(client, exp_name, "all")
+    assert remote.info.run_id == mlflow_id
+    tags = remote.data.tags
+    assert tags["mlops_nb.verdict"] == "L2 ok" and tags["owner"] == "ana"
+    assert tags[COMPLETE_TAG] == "complete" and tags[DIGEST_TAG]
+    history = client.get_metric_history(mlflow_id, "loss")
+    assert len(history) == len(run.metric_steps["loss"])  # metrics not logged twice
+    third = sync_mlflow(server.uri, exp_name, progress=False)
+    assert third.updated == [] and third.skipped == [run.id]
+    # a tag changed again: updated again, still one run
+    annotate(home, run.id, tags={"owner": "bo"})
+    assert sync_mlflow(server.uri, exp_name, progress=False).updated == [run.id]
+    (remote,) = mlflow_runs_of(client, exp_name, "all")
+    assert remote.data.tags["owner"] == "bo"
+    assert mlflow_runs(server.uri, exp_name).loc[0, "tags.owner"] == "bo"
+
+
+def test_the_team_table_reads_infinities_and_user_tags_as_the_local_one(
+        shell, server, exp_name):
+    shell.run("%load_ext mlops_nb")
+    shell.run(f"%track on --experiment {exp_name}")
+    shell.run("import mlops_nb as mnb\nmnb.set_tags({'owner': 'me', 'mlops_nb.name': 'x'})\n"
+              "acc = float('inf')\nrmse = float('-inf')\nf1 = 0.5\n"
+              "mnb.log_metric('big', 10**400)\nmnb.log_metric('huge', 1.7976931348623157e308)")
+    shell.flush()
+    assert sync_mlflow(server.uri, exp_name, progress=False).ok
+    local = mnb.runs(exp_name)
+    remote = mlflow_runs(server.uri, exp_name)
+    for col in ("metrics.acc", "metrics.rmse", "metrics.big", "metrics.huge", "metrics.f1"):
+        assert list(remote[col]) == list(local[col]), col
+    assert remote.loc[0, "metrics.acc"] == math.inf and remote.loc[0, "metrics.rmse"] == -math.inf
+    assert remote.loc[0, "metrics.huge"] == 1.7976931348623157e308  # a real DBL_MAX stays
+    tag_cols = [c for c in local.columns if c.startswith("tags.") and c != "tags.mlflow.runName"]
+    assert tag_cols == ["tags.mlops_nb.name", "tags.owner"]
+    for col in tag_cols:
+        assert list(remote[col]) == list(local[col]), col
+
+
+def test_syncing_an_experiment_the_store_does_not_have_is_bad_input(shell, capsys):
+    build_store(shell, "churn", runs=1)
+    assert main(["sync", "mlflow", "--tracking-uri", "http://127.0.0.1:9", "-e", "nope"]) == 2
+    assert "no runs in experiment 'nope'; the store has 'churn'" in capsys.readouterr().err
+
+
 def test_dry_run_pushes_nothing(shell, server, client, exp_name):
     build_store(shell, exp_name, runs=1)
     summary = sync_mlflow(server.uri, exp_name, dry_run=True, progress=False)

@@ -23,15 +23,16 @@ from typing import Any
 
 import xxhash
 
-from ..records import CellRun, measured_model, shown_value
+from ..records import CellRun, is_value_ref, measured_model, shown_value
 from .columnar import STR, Column, decode_columns, encode_columns
 from .storage import atomic_write_bytes
 
 # 2: the data digest covers input data only; 3: model, params_none; 4: typed columns
 # (msgpack), every cell run's id and direct deps, problems met summarising the segment;
 # 5: a dict of settings' entries as columns of their own (`settings`); 6: the model is the
-# one the run's metrics measured (`run_model`), fitted by the cell or in its lineage
-INDEX_SCHEMA = 6
+# one the run's metrics measured (`run_model`), fitted by the cell or in its lineage; 7: a
+# parameter stored as a blob (over 1 KB) is one column, not its reference's $blob/size/preview
+INDEX_SCHEMA = 7
 CELL_COLUMNS = ("id", "seq", "execution_count", "deps", "lineage")
 
 # Fixed columns of the runs table, in display order; params.* and metrics.* follow.
@@ -112,8 +113,8 @@ def settings(value: Any) -> list[tuple[str, Any]]:
     """The entries of a parameter that is a small dict of plain settings (`params` of `for
     params in ParameterGrid(grid):`, `cfg = {"depth": 3, "lr": 0.1}`), each a column of its
     own beside the dict, so runs sort, filter and plot by `params.max_depth`; else none."""
-    if type(value) is not dict or not 0 < len(value) <= _MAX_SETTINGS:
-        return []
+    if type(value) is not dict or not 0 < len(value) <= _MAX_SETTINGS or is_value_ref(value):
+        return []  # a large value stored as a blob is one value, shown by its preview
     if not all(type(k) is str and type(v) in _SETTING_TYPES for k, v in value.items()):
         return []
     return list(value.items())

@@ -4,7 +4,10 @@ The server is the truth about what was pushed: every MLflow run made here carrie
 `mlops_nb.run_id`, and the tag `mlops_nb.sync=complete` is set last, once its params, metrics,
 tags, artifacts and status are in. A sync asks the server which runs are complete, skips
 them, deletes the half-pushed ones an interrupted sync left and pushes the rest, so syncing
-twice creates nothing and a sync killed at any point resumes cleanly. The local store is only
+twice creates nothing and a sync killed at any point resumes cleanly. What may change after a
+run is recorded (its verdict, tags, model versions) is digested in the tag `mlops_nb.digest`:
+a complete run whose digest differs from the local one is updated in place (tags replaced,
+artifacts uploaded again, the digest set last), never pushed twice. The local store is only
 read; `.mlops_nb/sync/` keeps a small cache of what went where.
 
 Credentials come from MLflow's own environment (`MLFLOW_TRACKING_USERNAME`/`_PASSWORD`,
@@ -32,12 +35,15 @@ from .limits import Limits, mlflow_limits
 from .payload import (
     COMPLETE,
     COMPLETE_TAG,
+    DIGEST_TAG,
+    EMPTY_DIGEST,
     RUN_ID_TAG,
     Payload,
     RunContext,
     batches,
     build_payload,
     experiment_name,
+    state_digest,
 )
 from .state import SyncState, redact
 
@@ -100,6 +106,7 @@ class SyncSummary:
     pushed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # run id -> reason
+    updated: list[str] = field(default_factory=list)  # on the server, its verdict/tags changed
     would_push: list[str] = field(default_factory=list)  # dry run
     dry_run: bool = False
     mlflow_ids: dict[str, str] = field(default_factory=dict)  # run id -> MLflow run id
@@ -114,8 +121,9 @@ class SyncSummary:
             head = (f"dry run against {where}: would push {len(self.would_push)}, "
                     f"{len(self.skipped)} already there")
         else:
-            head = (f"{where}: pushed {len(self.pushed)}, skipped {len(self.skipped)} "
-                    f"(already there), failed {len(self.failed)}")
+            updated = f"updated {len(self.updated)}, " if self.updated else ""
+            head = (f"{where}: pushed {len(self.pushed)}, {updated}skipped "
+                    f"{len(self.skipped)} (already there), failed {len(self.failed)}")
         lines = [head]
         for rid, reason in list(self.failed.items())[:20]:
             lines.append(f"  failed {rid[:12]}: {reason}")
@@ -130,6 +138,7 @@ class SyncSummary:
 
     def merge(self, other: SyncSummary) -> None:
         self.pushed += other.pushed
+        self.updated += other.updated
         self.skipped = other.skipped
         self.failed = other.failed
         self.mlflow_ids.update(other.mlflow_ids)
@@ -243,6 +252,7 @@ class _Local:
     logs: dict[str, list[CellRun]] = field(default_factory=dict)
     envs: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, dict[str, dict[str, Any]]] | None = None  # run id -> name -> version
+    annotations: dict[str, dict[str, Any]] | None = None  # run id -> tags and steps
 
     @classmethod
     def read(cls, home: str | os.PathLike[str] | None, experiment: str | None) -> _Local:
@@ -251,6 +261,10 @@ class _Local:
 
         reader = _reader(home)
         cols = reader.run_columns(experiment).cols
+        if experiment is not None and not cols["id"]:  # a typo must not read "pushed 0"
+            known = sorted({str(e) for e in reader.run_columns().cols["experiment"]})
+            raise MlopsNbError(f"no runs in experiment {experiment!r}; the store has "
+                               + (", ".join(repr(e) for e in known) or "no runs yet"))
         runs = sorted(zip(cols["id"], cols["experiment"], cols["session"],
                           [t or 0.0 for t in cols["started_at"]],
                           [s or 0 for s in cols["seq"]], strict=True),
@@ -288,6 +302,18 @@ class _Local:
             annotation=load_annotation(self.reader.home, run.id),
             models=self.models(run.id),
         )
+
+    def digest(self, run_id: str) -> str:
+        """`state_digest` of the run as the store has it now (no payload built)."""
+        from ..store.annotations import load_annotations
+        from .flavour import versions_by_run
+
+        if self.versions is None:
+            self.versions = versions_by_run(self.reader.home)
+        if self.annotations is None:
+            self.annotations = load_annotations(self.reader.home)
+        return state_digest(self.verdicts.get(run_id), self.annotations.get(run_id),
+                            self.versions.get(run_id))
 
     def models(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The model versions saved with the run, each as an MLflow sklearn-flavour model."""
@@ -340,6 +366,7 @@ class _Remote:
     experiment_id: str
     complete: dict[str, str]  # mlops-nb id -> MLflow run id
     partial: dict[str, list[str]]  # mlops-nb id -> MLflow run ids of interrupted pushes
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)  # of the complete runs
 
 
 def _experiment(server: _Server, name: str, create: bool) -> str | None:
@@ -369,7 +396,9 @@ def _remote_runs(server: _Server, experiment_id: str | None) -> _Remote:
             if not rid:
                 continue
             if r.data.tags.get(COMPLETE_TAG) == COMPLETE:
-                remote.complete.setdefault(rid, r.info.run_id)
+                if rid not in remote.complete:
+                    remote.complete[rid] = r.info.run_id
+                    remote.tags[rid] = dict(r.data.tags)
             else:
                 remote.partial.setdefault(rid, []).append(r.info.run_id)
         token = getattr(page, "token", None)
@@ -403,6 +432,37 @@ def _push(server: _Server, experiment_id: str, payload: Payload, limits: Limits,
     server.call("finish run", client.set_terminated, mlflow_id, payload.status,
                 end_time=payload.end_ms)
     server.call("mark complete", client.set_tag, mlflow_id, COMPLETE_TAG, COMPLETE)
+    return mlflow_id
+
+
+def _update(server: _Server, mlflow_id: str, payload: Payload, limits: Limits,
+            remote_tags: dict[str, str]) -> str:
+    """Bring a complete MLflow run up to date in place: its tags (a verdict, the user's tags)
+    replaced, tags no longer there removed, artifacts uploaded again (same paths overwrite),
+    and the digest set last, so an interrupted update is redone by the next sync. Params and
+    metrics come from the immutable record and were pushed whole: untouched (a metric logged
+    again would be a second point of its history)."""
+    from mlflow.entities import RunTag
+
+    client = server.client
+    tags = {k: v for k, v in payload.tags.items() if k != DIGEST_TAG}
+    for old in remote_tags:
+        if old not in tags and not old.startswith("mlflow.") and old not in (
+                COMPLETE_TAG, DIGEST_TAG, RUN_ID_TAG):
+            server.call("delete tag", client.delete_tag, mlflow_id, old)
+    empty = Payload(payload.run_id, payload.experiment, payload.run_name, payload.start_ms,
+                    payload.end_ms, payload.status, tags=tags)
+    for _params, _metrics, batch in batches(empty, limits):
+        server.call("log batch", client.log_batch, mlflow_id,
+                    tags=[RunTag(k, v) for k, v in batch.items()])
+    if payload.artifacts:
+        with tempfile.TemporaryDirectory(prefix="mlops-nb-sync-") as tmp:
+            for rel, data in payload.artifacts.items():
+                target = Path(tmp, *rel.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            server.call("upload artifacts", client.log_artifacts, mlflow_id, tmp)
+    server.call("mark updated", client.set_tag, mlflow_id, DIGEST_TAG, payload.tags[DIGEST_TAG])
     return mlflow_id
 
 
@@ -447,7 +507,7 @@ def sync_mlflow(tracking_uri: str, experiment: str | None = None, dry_run: bool 
         try:
             todo = _plan(server, local, summary, state, create=not dry_run, limits=limits)
             if dry_run:
-                summary.would_push = [rid for rid, *_ in todo]
+                summary.would_push = [rid for rid, *_ in todo]  # updates included
                 return summary
             _push_all(server, local, todo, limits, summary, state, progress, on_pushed)
         except SyncFailed as exc:
@@ -460,14 +520,18 @@ def sync_mlflow(tracking_uri: str, experiment: str | None = None, dry_run: bool 
     return summary
 
 
+Todo = tuple[str, str, str, list[str], "tuple[str, dict[str, str]] | None"]
+
+
 def _plan(server: _Server, local: _Local, summary: SyncSummary, state: SyncState,
-          create: bool, limits: Limits) -> list[tuple[str, str, str, list[str]]]:
-    """(run id, session, MLflow experiment id, stale MLflow ids) of each run to push."""
+          create: bool, limits: Limits) -> list[Todo]:
+    """(run id, session, MLflow experiment id, stale MLflow ids, None) of each run to push,
+    and (..., [], (its MLflow id, its tags there)) of each complete run to update."""
     by_exp: dict[str, list[tuple[str, str, float, int]]] = {}
     for rid, exp, session, started, seq in local.runs:
         name = experiment_name(str(exp), limits)
         by_exp.setdefault(name, []).append((rid, session, started, seq))
-    todo: list[tuple[str, str, str, list[str], float, int]] = []
+    todo: list[tuple[str, str, str, list[str], Any, float, int]] = []
     for exp, runs in by_exp.items():
         try:
             exp_id = _experiment(server, exp, create)
@@ -484,32 +548,42 @@ def _plan(server: _Server, local: _Local, summary: SyncSummary, state: SyncState
         remote = _remote_runs(server, exp_id)
         for rid, session, started, seq in runs:
             if rid in remote.complete:
-                summary.skipped.append(rid)
                 state.pushed[rid] = remote.complete[rid]
+                tags = remote.tags.get(rid) or {}
+                if (tags.get(DIGEST_TAG) or EMPTY_DIGEST) == local.digest(rid):
+                    summary.skipped.append(rid)
+                else:  # its verdict, tags or models changed since it was pushed
+                    todo.append((rid, session, exp_id or "", [], (remote.complete[rid], tags),
+                                 started, seq))
                 continue
             state.pushed.pop(rid, None)  # the cache said so, the server does not
-            todo.append((rid, session, exp_id or "", remote.partial.get(rid, []), started, seq))
-    todo.sort(key=lambda t: (t[4], t[5]))
-    return [(rid, session, exp_id, stale) for rid, session, exp_id, stale, *_ in todo]
+            todo.append((rid, session, exp_id or "", remote.partial.get(rid, []), None,
+                         started, seq))
+    todo.sort(key=lambda t: (t[5], t[6]))
+    return [(rid, session, exp_id, stale, update)
+            for rid, session, exp_id, stale, update, *_ in todo]
 
 
-def _push_all(server: _Server, local: _Local, todo: list[tuple[str, str, str, list[str]]],
+def _push_all(server: _Server, local: _Local, todo: list[Todo],
               limits: Limits, summary: SyncSummary, state: SyncState,
               progress: bool | None, on_pushed: Callable[[str, str], None] | None) -> None:
     bar = _progress(len(todo), progress)
     last_save = time.monotonic()
     try:
-        for rid, session, exp_id, stale in todo:
+        for rid, session, exp_id, stale, update in todo:
             try:
                 run = local.cell_run(rid, session)
                 payload = build_payload(run, local.context(run), limits)
-                mlflow_id = _push(server, exp_id, payload, limits, stale)
+                if update is not None:
+                    mlflow_id = _update(server, update[0], payload, limits, update[1])
+                else:
+                    mlflow_id = _push(server, exp_id, payload, limits, stale)
             except SyncFailed:
                 raise
             except Exception as exc:  # this run only: the next may go through
                 summary.failed[rid] = _reason(exc)
             else:
-                summary.pushed.append(rid)
+                (summary.updated if update is not None else summary.pushed).append(rid)
                 summary.mlflow_ids[rid] = mlflow_id
                 state.pushed[rid] = mlflow_id
                 if on_pushed is not None:

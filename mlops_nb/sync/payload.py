@@ -27,6 +27,11 @@ TAG = "mlops_nb."
 RUN_ID_TAG = "mlops_nb.run_id"
 COMPLETE_TAG = "mlops_nb.sync"  # set last: a run without it was interrupted mid-push
 COMPLETE = "complete"
+# What can change after a run was recorded (its verdict, tags, step numbers, model versions),
+# digested: a sync compares it with the server's and updates a run whose digest moved.
+DIGEST_TAG = "mlops_nb.digest"
+USER_TAGS_TAG = "mlops_nb.user_tags"  # {MLflow key: the user's tag name}: read back as tags.*
+INFINITE_TAG = "mlops_nb.infinite"  # metric keys whose values include +-inf (MLflow: +-DBL_MAX)
 RENAMED_TAG = "mlops_nb.renamed"
 TRUNCATED_TAG = "mlops_nb.truncated"
 SKIPPED_TAG = "mlops_nb.skipped"
@@ -55,6 +60,8 @@ class Payload:
     renamed: dict[str, str] = field(default_factory=dict)  # MLflow key -> original name
     truncated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    infinite: list[str] = field(default_factory=list)  # metric keys with an infinite value
+    user_tags: dict[str, str] = field(default_factory=dict)  # MLflow key -> the user's name
 
 
 def _suffix(text: str) -> str:
@@ -133,6 +140,21 @@ class RunContext:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def state_digest(verdict: dict[str, Any] | None, annotation: dict[str, Any] | None,
+                 versions: dict[str, dict[str, Any]] | None) -> str:
+    """A digest of what may change after a run is recorded: its verdict, its annotation
+    (tags, metric steps) and the model versions saved with it. Pure, cheap: a sync computes
+    it for every local run without building payloads."""
+    doc = {"verdict": verdict or None, "tags": (annotation or {}).get("tags") or None,
+           "steps": (annotation or {}).get("steps") or None,
+           "models": {n: (v or {}).get("version") for n, v in (versions or {}).items()} or None}
+    text = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=True)
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+
+
+EMPTY_DIGEST = state_digest(None, None, None)  # a run pushed before digests existed counts so
+
+
 def build_payload(run: CellRun, ctx: RunContext, limits: Limits | None = None) -> Payload:
     """The MLflow form of `run`: valid keys, values within limits, every cut recorded."""
     limits = limits or Limits()
@@ -150,6 +172,8 @@ def build_payload(run: CellRun, ctx: RunContext, limits: Limits | None = None) -
     _add_tags(p, run, ctx, limits)
     _add_artifacts(p, ctx)
     _add_notes(p, limits)
+    p.tags[DIGEST_TAG] = state_digest(ctx.verdict, ctx.annotation,
+                                      {n: m.get("version") or {} for n, m in ctx.models.items()})
     return p
 
 
@@ -202,6 +226,8 @@ def _add_metrics(p: Payload, run: CellRun, limits: Limits,
         numbers = given_steps.get(name) or []
         if len(numbers) != len(values):  # steps as logged with step=, else 0, 1, 2...
             numbers = list(range(len(values)))
+        if any(math.isinf(v) for v in values):  # MLflow stores them as +-DBL_MAX
+            p.infinite.append(key)
         p.metrics.extend((key, v, p.start_ms, s)
                          for s, v in zip(numbers, values, strict=True))
 
@@ -256,7 +282,11 @@ def _add_tags(p: Payload, run: CellRun, ctx: RunContext, limits: Limits) -> None
     if ctx.export_files:
         t[TAG + "exported"] = EXPORT_DIR
     for key, value in (ctx.annotation.get("tags") or {}).items():  # the user's, as named
-        t.setdefault(keys(str(key)), value)
+        mkey = keys(str(key))
+        if mkey in t:  # a user's tag named like one of ours: kept apart, not dropped
+            mkey = keys(str(key), "user.")
+        t[mkey] = value
+        p.user_tags[mkey] = str(key)
     for name, m in ctx.models.items():
         v = m.get("version") or {}
         key = keys(str(name), TAG + "model_version.")
@@ -298,7 +328,8 @@ def _add_artifacts(p: Payload, ctx: RunContext) -> None:
 def _add_notes(p: Payload, limits: Limits) -> None:
     """Renames, cuts and skips as tags, so a reader of the MLflow run knows what changed."""
     for key, items in ((RENAMED_TAG, p.renamed), (TRUNCATED_TAG, p.truncated),
-                       (SKIPPED_TAG, p.skipped)):
+                       (SKIPPED_TAG, p.skipped), (USER_TAGS_TAG, p.user_tags),
+                       (INFINITE_TAG, p.infinite)):
         if not items:
             continue
         text = json.dumps(items, ensure_ascii=False)

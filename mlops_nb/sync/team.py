@@ -9,19 +9,29 @@ MLflow id and run name, so the comparison covers the whole experiment.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import MlopsNbError, RunNotFound
-from .payload import EXPORT_DIR, RENAMED_TAG, RUN_ID_TAG, TAG, read_param
+from .payload import (
+    EXPORT_DIR,
+    INFINITE_TAG,
+    RENAMED_TAG,
+    RUN_ID_TAG,
+    TAG,
+    USER_TAGS_TAG,
+    read_param,
+)
 from .state import redact
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MLFLOW_ID = "mlflow_run_id"
+DBL_MAX = 1.7976931348623157e308  # what MLflow stores for +-inf (it has no infinity)
 
 
 def _client(tracking_uri: str) -> Any:
@@ -78,12 +88,7 @@ def run_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str, A
     tags: dict[str, str] = dict(run.data.tags)
     info = run.info
     ours = RUN_ID_TAG in tags
-    try:
-        renamed = json.loads(tags.get(RENAMED_TAG) or "{}")
-    except ValueError:
-        renamed = {}
-    if not isinstance(renamed, dict):
-        renamed = {}
+    renamed = _json_tag(tags, RENAMED_TAG, dict)
     start = (info.start_time or 0) / 1000
     end = (info.end_time / 1000) if info.end_time else None
     duration = _float(tags.get(TAG + "duration_s")) if ours else None
@@ -110,13 +115,35 @@ def run_row(run: Any, experiment_name: str) -> tuple[dict[str, Any], dict[str, A
     }
     for key, text in run.data.params.items():
         row["params." + str(renamed.get(key, key))] = read_param(text)
+    # the push names the metrics it sent as +-inf; a run without that list (pushed by MLflow
+    # itself, or before the list existed) had its infinities turned into +-DBL_MAX the same way
+    infinite = _json_tag(tags, INFINITE_TAG, list) if INFINITE_TAG in tags else None
     for key, value in run.data.metrics.items():
+        if abs(value) == DBL_MAX and (infinite is None or key in infinite):
+            value = math.copysign(math.inf, value)
         row["metrics." + str(renamed.get(key, key))] = value
+    # the user's tags (`mnb.set_tags`), as the local table shows them: `tags.<name>`
+    if USER_TAGS_TAG in tags:
+        user = _json_tag(tags, USER_TAGS_TAG, dict)
+    else:
+        user = {k: k for k in tags if not k.startswith(("mlflow.", TAG))}
+    for key, name in user.items():
+        if key in tags:
+            row["tags." + str(name)] = tags[key]
     verdict = None
     if ours and tags.get(TAG + "verdict.level"):
         verdict = {"level": tags[TAG + "verdict.level"],
                    "ok": tags.get(TAG + "verdict.ok") == "true"}
     return row, verdict
+
+
+def _json_tag(tags: dict[str, str], key: str, kind: type) -> Any:
+    """A JSON tag of ours, or an empty `kind` when it is missing, cut or damaged."""
+    try:
+        value = json.loads(tags.get(key) or "null")
+    except ValueError:
+        value = None
+    return value if isinstance(value, kind) else kind()
 
 
 def mlflow_runs(tracking_uri: str, experiment: str | None = None) -> pd.DataFrame:
@@ -146,6 +173,9 @@ def mlflow_runs(tracking_uri: str, experiment: str | None = None) -> pd.DataFram
         if verdict is not None:
             verdicts[row["id"]] = verdict
     df = runs_frame(RunColumns(cols.cols, cols.n, []))
+    tag_cols = sorted(c for c in df.columns if c.startswith("tags."))
+    if tag_cols:  # last, as `mnb.runs()` adds them
+        df = df[[c for c in df.columns if not c.startswith("tags.")] + tag_cols]
     df.attrs["source"] = "mlflow"
     df.attrs["tracking_uri"] = redact(tracking_uri)
     df.attrs["mlflow_run_ids"] = ids

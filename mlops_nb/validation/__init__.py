@@ -193,7 +193,8 @@ def validate(run_id: str, data: Any, *, name: str | None = None,
     """Check `data` against the profile of a run's data: schema and drift per column.
 
     Args:
-        run_id: a run id, unique prefix, or "promoted" (the promoted model's run).
+        run_id: a run id, unique prefix, "promoted" (the promoted model's run) or
+            "promoted:NAME" (the run of model NAME's promoted version).
         data: a DataFrame, an array or a file path.
         name: which of the run's data (a variable name or file path) when it used several.
         home: the store folder.
@@ -284,14 +285,14 @@ def file_reference(reader: Any, run: Any, name: str | None, why: BadData
     return f"file:{given}", profile(read_table(path))
 
 
-def resolve_run(reader: Any, run_id: str) -> Any:
-    """A run by id or prefix; "promoted" is the run of the promoted model."""
-    if run_id == "promoted":
-        from ..models import promoted_version
+def resolve_run(reader: Any, run_id: str, model: str | None = None) -> Any:
+    """A run by id or prefix; `promoted` is the run of the promoted model, `promoted:NAME`
+    (or `promoted` with `model=NAME`) the run of model NAME's promoted version."""
+    from ..models import promoted_ref, promoted_run_version
 
-        version = promoted_version(reader.home)
-        if version is None:
-            raise MlopsNbError("no model is promoted yet: `mlops-nb retrain ... --promote` or "
-                               "`mnb.promote(run_id, name)` promotes one")
-        run_id = version["run_id"]
+    if promoted_ref(run_id)[0]:
+        run_id = promoted_run_version(reader.home, run_id, model)["run_id"]
+    elif model is not None:
+        raise MlopsNbError(f"--model {model!r} picks a promoted model: give `promoted` (or "
+                           f"`promoted:{model}`) as the run, not {run_id!r}")
     return reader.resolve(run_id)
