@@ -842,6 +842,19 @@ def test_a_helper_edited_on_disk_is_recorded_once_the_kernel_runs_it(tracked, tm
     out = export_run(the_run(tracked).id, tmp_path / "exp_after")
     assert "edited, not reloaded" in (out / "lib" / "prep_r9.py").read_text()
     assert run_fresh(copied_away(out, tmp_path_factory), tmp_path_factory) == {"score": 30}
+    # `%autoreload 2` may patch the changed code into the loaded functions instead of
+    # reloading the module (a new `__spec__` then tells nothing): the kernel runs it all the same
+    (src / "pkg_r9").mkdir()
+    (src / "pkg_r9" / "__init__.py").write_text("")
+    tracked.run("%%writefile ../src/pkg_r9/utils.py\nN = 25\ndef make(n):\n    return n * N\n")
+    tracked.run("%load_ext autoreload\n%autoreload 2\nfrom pkg_r9.utils import make")
+    tracked.run("score = make(2)")
+    tracked.run("%%writefile ../src/pkg_r9/utils.py\nN = 60\ndef make(n):\n    return n * N\n")
+    tracked.run("score = make(2)")
+    assert tracked.ns["score"] == 120
+    out = export_run(the_run(tracked).id, tmp_path / "exp_autoreload")
+    assert "N = 60" in (out / "lib" / "pkg_r9" / "utils.py").read_text()
+    assert run_fresh(copied_away(out, tmp_path_factory), tmp_path_factory) == {"score": 120}
 
 
 def test_a_data_folder_set_with_env_is_a_setting_not_a_credential(tracked, tmp_path,

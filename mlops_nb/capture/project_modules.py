@@ -7,8 +7,8 @@ site-packages: they become requirements) and project modules, whose source is ke
 with its hash, its path relative to the `sys.path` entry it was found under, and that entry.
 Only new modules are examined, and only when `sys.modules` grew; known project modules are
 re-hashed when their file changes and the kernel ran it again (an edit `%autoreload` or
-`importlib.reload` picked up). An edit saved but not reloaded is not what the kernel runs:
-the source recorded stays the one it imported, until a reload.
+`importlib.reload` picked up: `loaded_code`). An edit saved but not reloaded is not what the
+kernel runs: the source recorded stays the one it imported, until a reload.
 
 Modules loaded before `%load_ext mlops_nb` are not all the kernel's: a notebook that gets
 mlops-nb added below its imports cell (`sys.path.insert(0, "../src")`, `from mypkg import
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from types import FunctionType
 from typing import Any
 
 from ..store.blobs import blob_hash
@@ -55,19 +56,38 @@ def _sys_path_entry(root: str, cwd: str) -> str | None:
     return None
 
 
-def _spec(module: Any) -> Any:
+def loaded_code(module: Any) -> tuple[Any, ...]:
+    """What the kernel runs of a module, by identity: its functions' code objects, its own
+    classes' methods' code, and its other values. Running the file again changes them, however
+    it is done: `importlib.reload` makes new objects, IPython's `%autoreload` may instead patch
+    the changed functions' code and values into the objects already there."""
     try:
-        return vars(module).get("__spec__")
+        space = vars(module)
     except TypeError:
-        return None
+        return ()
+    name = space.get("__name__")
+    out: list[Any] = []
+    for key, value in list(space.items()):
+        if key.startswith("__"):
+            continue
+        if isinstance(value, FunctionType):
+            out.append(value.__code__)
+        elif isinstance(value, type) and value.__module__ == name:
+            out.append(value)
+            out.extend(f.__code__ for f in list(vars(value).values())
+                       if isinstance(f, FunctionType))
+        else:
+            out.append(value)
+    return tuple(out)
 
 
-def _executed_again(module: Any, spec: Any) -> bool:
-    """Did the kernel run the module's file again since its source was read? Each
-    `importlib.reload` (which `%autoreload` calls) finds the module anew and sets a new
-    `__spec__` before it runs the file; a fresh import makes a new module. An edit saved
-    without either leaves the same spec: the kernel still runs what it imported."""
-    return spec is None or _spec(module) is not spec
+def _executed_again(module: Any, before: tuple[Any, ...] | None) -> bool:
+    """Did the kernel run the module's file again since its source was read? An edit saved
+    without a reload leaves what it runs as it was."""
+    if before is None:
+        return True
+    now = loaded_code(module)
+    return len(now) != len(before) or any(a is not b for a, b in zip(now, before, strict=True))
 
 
 class ProjectModules:
@@ -82,8 +102,8 @@ class ProjectModules:
         # by name from these is looked at then (`adopt`), once each
         self._before: set[str] = set(self._seen)
         self._count = -1
-        # name -> (file, mtime_ns, size, the module's spec when its source was read)
-        self._known: dict[str, tuple[str, int, int, Any]] = {}
+        # name -> (file, mtime_ns, size, what the kernel ran of it when its source was read)
+        self._known: dict[str, tuple[str, int, int, tuple[Any, ...] | None]] = {}
         self._library_tops: set[str] = set()
 
     def scan(self) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
@@ -97,13 +117,13 @@ class ProjectModules:
             new = [n for n in list(modules) if n not in self._seen]
             self._seen.update(new)
             candidates = [n for n in new if n.split(".")[0] not in _SKIP_TOP]
-        for name, (file, mtime, size, spec) in list(self._known.items()):
+        for name, (file, mtime, size, code) in list(self._known.items()):
             try:
                 st = os.stat(file)
             except OSError:
                 continue
             if (st.st_mtime_ns, st.st_size) != (mtime, size) and name not in candidates \
-                    and _executed_again(modules.get(name), spec):
+                    and _executed_again(modules.get(name), code):
                 candidates.append(name)
         cwd = os.getcwd() if candidates else ""  # a system call: only when needed
         for name in candidates:
@@ -175,7 +195,7 @@ class ProjectModules:
                 source = fh.read()
         except OSError:
             return None
-        self._known[name] = (file, st.st_mtime_ns, st.st_size, _spec(module))
+        self._known[name] = (file, st.st_mtime_ns, st.st_size, loaded_code(module))
         digest = blob_hash(source)
         blobs[digest] = source
         return {"name": name, "file": file, "root": root, "rel": rel.replace(os.sep, "/"),
