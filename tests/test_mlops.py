@@ -673,3 +673,66 @@ def test_validating_the_runs_own_csv_is_clean_with_zoned_times_and_categories(tr
     shifted = frame.assign(when=frame["when"].dt.tz_convert("UTC"))
     findings = mnb.validate(run.id, shifted, name="df", home=home).findings
     assert [(f.column, f.check) for f in findings] == [("when", "dtype")]  # a zone is said
+
+
+FIT_AND_LOG = FIT + "mnb.log_model(clf, 'clf')\n"
+
+
+@pytest.mark.slow  # several fresh training processes
+def test_a_run_that_logs_its_model_exports_reproduces_and_retrains(tracked, capsys):
+    """The README's way to version a model, `mnb.log_model(clf, 'clf')` in the scoring cell:
+    its train.py failed (`'Tracking' object has no attribute 'log_model'`), so the run could
+    not be reproduced (NOT reproduced) nor retrained (SCRIPT_FAILED)."""
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("import mlops_nb as mnb\nC = 1.0")
+    tracked.run(FIT_AND_LOG)
+    (run,) = _runs(tracked)
+    tracked.flush()
+    home = str(tracked.tracker.home)
+    assert _versions(tracked)["clf"]["run_id"] == run.id
+    assert main(["--home", home, "reproduce", run.id]) == EXIT_OK, capsys.readouterr()
+    capsys.readouterr()
+    before = [v for v in _listing(home) if not v[0].startswith(("verdicts", "index"))]
+    # the replay's --save-model writes the model the cell logged
+    assert main(["--home", home, "export", run.id, "-o", "exp"]) == EXIT_OK
+    out = subprocess.run([sys.executable, "exp/train.py", "--save-model", "m.bin",
+                          "--output-dir", "o"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(Path("m.bin.json").read_text())["class"].endswith("LogisticRegression")
+    assert [v for v in _listing(home) if not v[0].startswith(("verdicts", "index"))] == before
+    _frame(seed=5).to_csv("new.csv", index=False)
+    capsys.readouterr()
+    assert _retrain(home, run.id, "--data", "new.csv", "--promote", "--format", "json"
+                    ) == EXIT_OK, capsys.readouterr()
+    res = json.loads(capsys.readouterr().out)
+    assert res["outcome"] == "promoted" and res["version"]
+    from mlops_nb.models import promoted
+
+    assert promoted(home)["clf"]["run_id"] == res["run_id"]
+
+
+def test_every_public_name_replays_in_an_export_and_none_touches_the_store(tmp_path, capsys):
+    """What a replayed cell gets for each public `mlops_nb` name: tracking logs into the
+    script, `log_model` notes the model, store calls do nothing (said once on stderr), and
+    `get_run`/`load_model`, which have nothing to return, raise `mnb.MlopsNbError`."""
+    from mlops_nb.exporting import support
+
+    replay = support.Tracking()
+    missing = [n for n in mnb.__all__ if not hasattr(replay, n)]
+    assert missing == []
+    model = object()
+    assert replay.log_model(model, "clf") is model and replay.models == {"clf": model}
+    for fn in ("promote", "validate", "retrain", "export", "reproduce", "compare",
+               "sync_mlflow"):
+        assert getattr(replay, fn)("ab12", "clf", home=str(tmp_path)) is None
+        getattr(replay, fn)("ab12")
+    assert len(replay.runs()) == 0
+    err = capsys.readouterr().err
+    assert err.count("mnb.promote(...) is not replayed") == 1 and "mnb.runs(...)" in err
+    for fn in (replay.get_run, replay.load_model):
+        with pytest.raises(replay.MlopsNbError, match="never reads"):
+            fn("promoted")
+    with replay.start("x") as started:
+        assert isinstance(started, replay.Tracking)
+    assert list(tmp_path.iterdir()) == []
