@@ -736,3 +736,45 @@ def test_every_public_name_replays_in_an_export_and_none_touches_the_store(tmp_p
     with replay.start("x") as started:
         assert isinstance(started, replay.Tracking)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_blank_cell_in_an_integer_column_is_a_null_note_not_drift(trained, capsys):
+    """The training CSV with one blank cell in an integer column: pandas reads the column as
+    float, whose values (`1.0`) never matched the profile's labels (`1`), so every value was
+    an unseen category: chi2 statistic 1e7, psi 16, DRIFT (exit 1). Now: clean, a note."""
+    sh, run = trained
+    home = str(sh.tracker.home)
+    df = pd.read_csv("train.csv")
+    df["y"] = df["y"].astype(object)
+    df.loc[7, "y"] = None
+    df.to_csv("blank.csv", index=False)
+    capsys.readouterr()
+    assert main(["--home", home, "validate", run.id, "--data", "blank.csv", "--format",
+                 "json"]) == EXIT_OK, capsys.readouterr().out
+    out = json.loads(capsys.readouterr().out)
+    assert out["drifted"] == [] and out["ok"]
+    assert [(f["column"], f["check"], f["severity"]) for f in out["findings"]] == [
+        ("y", "null_rate", "note")]
+    # in memory, a nullable Int64 column with one pd.NA: the same
+    frame = pd.read_csv("train.csv").astype({"y": "Int64"})
+    frame.loc[7, "y"] = pd.NA
+    report = mnb.validate(run.id, frame, name="df", home=home)
+    assert report.ok and not report.drifted
+    # a value that is no integer the run saw is still counted, as "(other)"
+    frame.loc[:40, "y"] = 7
+    assert "y" in mnb.validate(run.id, frame, name="df", home=home).drifted
+
+
+def test_a_few_integers_column_recorded_as_floats_matches_integers_by_value():
+    from mlops_nb.validation import compare_frame
+    from mlops_nb.validation.drift import Thresholds
+    from mlops_nb.validation.profile import profile
+
+    visits = np.random.default_rng(0).poisson(3, 3000).astype(float)
+    visits[3] = np.nan  # the run's own file had a blank cell: recorded as 1.0, 2.0...
+    prof = profile(pd.DataFrame({"visits": visits}))
+    assert prof["columns"]["visits"]["discrete"]
+    new = pd.DataFrame({"visits": np.nan_to_num(visits).astype(np.int64)})
+    report = compare_frame("a" * 32, "df", prof, new, Thresholds())
+    (d,) = report.drift
+    assert d.test == "chi2" and not d.drifted and d.psi < 0.01

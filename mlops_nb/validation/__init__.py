@@ -169,8 +169,8 @@ def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
             continue
         ser = df[new_cols[name]]
         kind = column_kind(ser.dtype)
-        if col.get("discrete") and kind == "numeric":
-            values = ser.to_numpy()
+        if col.get("discrete") and kind == "numeric":  # a few integers: by value, NaN null
+            values = ser.to_numpy(dtype=np.float64, na_value=np.nan)
             drift.append(categorical_drift(name, col, values if positions is None
                                            else values[positions], thresholds))
         elif col.get("kind") == "numeric" and kind in ("numeric", "bool"):

@@ -118,16 +118,19 @@ def categorical_drift(name: str, ref: dict[str, Any], values: Any, th: Threshold
     top = ref.get("top") or []
     if not top:
         return ColumnDrift(name, None, note="no reference values (the column was all null)")
-    from .profile import _label
+    labels = [k for k, _ in top]
+    if ref.get("discrete"):
+        new, total = _discrete_counts(labels, values)
+    else:
+        from .profile import _label
 
-    counts = pd.Series(values, copy=False).value_counts(dropna=True)
-    counts.index = counts.index.map(_label)  # labels as the profile made them, per distinct value
-    counts = counts.groupby(level=0).sum()
-    total = int(counts.sum())
+        counts = pd.Series(values, copy=False).value_counts(dropna=True)
+        counts.index = counts.index.map(_label)  # labels as the profile made them
+        counts = counts.groupby(level=0).sum()
+        total = int(counts.sum())
+        new = [int(counts.get(k, 0)) for k in labels]
     if total == 0:
         return ColumnDrift(name, None, note="no new values (the column is all null)")
-    labels = [k for k, _ in top]
-    new = [int(counts.get(k, 0)) for k in labels]
     ref_frac = [float(f) for _, f in top]
     other_ref = float(ref.get("other_fraction") or 0.0)
     other_new = total - sum(new)
@@ -148,6 +151,31 @@ def categorical_drift(name: str, ref: dict[str, Any], values: Any, th: Threshold
                        bool(p < th.alpha and score >= th.psi), labels=labels,
                        reference=[float(x) for x in ref_arr],
                        new=[float(x) for x in new_arr / total])
+
+
+def _number(label: str) -> float:
+    """The number a discrete column's label names: `3`, `3.0`, `np.int64(3)`; else NaN."""
+    import re
+
+    match = re.fullmatch(r"np\.\w+\((.*)\)", label)
+    try:
+        return float(match.group(1) if match else label)
+    except ValueError:
+        return math.nan
+
+
+def _discrete_counts(labels: list[str], values: Any) -> tuple[list[int], int]:
+    """(new count per reference label, non-null total) of a column of a few integers,
+    matched by number, not by text: read with one blank cell, an integer column is float
+    (`3.0`) while its profile said `3`, and every value was an unseen category. Nulls are
+    left to the schema's null rate; any other value (3.5, inf) counts as "(other)"."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    present = values[~np.isnan(values)]
+    uniques, counts = np.unique(present, return_counts=True)
+    by_value = dict(zip(uniques.tolist(), counts.tolist(), strict=True))
+    return [int(by_value.get(_number(k), 0)) for k in labels], int(present.size)
 
 
 def _finite_or_none(x: float | None) -> float | None:

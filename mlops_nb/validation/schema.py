@@ -72,6 +72,27 @@ def _same_values_kind(dtype: Any, recorded: Any) -> bool:
     return bool(a and b and a.group(1) == b.group(1) and a.group(2) == b.group(2))
 
 
+def _integers_with_nulls(ser: Any, recorded: Any, nulls: int) -> bool:
+    """An integer column read with a blank cell: pandas makes it float (or `Int64`), its
+    values the same integers. The nulls are said (null rate), not a change of type."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        was_int = pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(str(recorded)))
+    except TypeError:
+        return False
+    if not was_int:
+        return False
+    if pd.api.types.is_integer_dtype(ser.dtype):  # int64 -> Int64, int32 -> int64...
+        return True
+    if not (nulls and pd.api.types.is_float_dtype(ser.dtype)):
+        return False
+    values = ser.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[~np.isnan(values)]
+    return bool(np.all(np.isfinite(values)) and np.all(np.floor(values) == values))
+
+
 def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], set[str]]:
     """Findings pandera cannot express, and the columns safe to check further."""
     findings: list[Finding] = []
@@ -101,8 +122,9 @@ def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], se
                 name, "dtype", "error",
                 f"column {name!r} is {kind} ({ser.dtype}) but was {old_kind} ({col.get('dtype')})"))
             continue
-        if str(ser.dtype) != col.get("dtype") and not _same_values_kind(ser.dtype,
-                                                                          col.get("dtype")):
+        if (str(ser.dtype) != col.get("dtype")
+                and not _same_values_kind(ser.dtype, col.get("dtype"))
+                and not _integers_with_nulls(ser, col.get("dtype"), nulls)):
             findings.append(Finding(name, "dtype", "warning",
                                     f"column {name!r} is {ser.dtype}, was {col.get('dtype')}"))
         frac = nulls / n if n else 0.0
@@ -111,6 +133,10 @@ def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], se
             findings.append(Finding(name, "null_rate", "warning",
                                     f"column {name!r} is {frac:.1%} null, was {old:.1%}",
                                     failures=nulls))
+        elif nulls and not old:
+            findings.append(Finding(name, "null_rate", "note",
+                                    f"column {name!r} has {nulls} null(s) ({frac:.1%}), had "
+                                    "none", failures=nulls))
         checkable.add(name)
     for name in new_cols:
         if name not in ref_cols and len(ref_cols) >= int(ref.get("columns_total") or 0):
