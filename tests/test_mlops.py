@@ -778,3 +778,34 @@ def test_a_few_integers_column_recorded_as_floats_matches_integers_by_value():
     report = compare_frame("a" * 32, "df", prof, new, Thresholds())
     (d,) = report.drift
     assert d.test == "chi2" and not d.drifted and d.psi < 0.01
+
+
+def test_infinite_values_are_counted_in_drift_and_an_all_infinite_column_is_an_error():
+    """Drift kept only finite values: half of a column turned `inf` was no drift, and an
+    all-inf column was no schema error (an all-null one is). Now the shares of -inf/+inf
+    are compared with the reference's."""
+    from mlops_nb.validation import compare_frame
+    from mlops_nb.validation.drift import Thresholds
+    from mlops_nb.validation.profile import profile
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"income": rng.normal(5e4, 1.5e4, 3000), "x": rng.normal(size=3000)})
+    prof = profile(df)
+
+    def check(ref, new):
+        return compare_frame("a" * 32, "df", ref, new, Thresholds())
+
+    half = df.assign(income=np.where(np.arange(3000) % 2, np.inf, df.income))
+    report = check(prof, half)
+    assert report.drifted == ["income"]
+    assert "infinite: 50.0% of values, was 0.0%" in report.summary()
+    everything = check(prof, df.assign(income=np.inf))
+    assert [(f.column, f.check, f.severity) for f in everything.findings] == [
+        ("income", "finite", "error")]
+    assert check(prof, df).ok
+    # a reference that had infinities: the same share is clean (and in range), a new one not
+    ref = profile(df.assign(income=np.where(np.arange(3000) % 10, df.income, np.inf)))
+    assert ref["columns"]["income"]["posinf_fraction"] == 0.1
+    same = df.assign(income=np.where(np.arange(3000) % 10 == 3, np.inf, df.income))
+    assert check(ref, same).ok
+    assert check(ref, half).drifted == ["income"]
