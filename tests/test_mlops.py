@@ -809,3 +809,157 @@ def test_infinite_values_are_counted_in_drift_and_an_all_infinite_column_is_an_e
     same = df.assign(income=np.where(np.arange(3000) % 10 == 3, np.inf, df.income))
     assert check(ref, same).ok
     assert check(ref, half).drifted == ["income"]
+
+
+def _promote_trained(sh, run):
+    home = str(sh.tracker.home)
+    sh.flush()
+    promoted_run = _versions(sh)["clf"]["run_id"]
+    mnb.promote(promoted_run, "clf", home=home)
+    _frame(seed=5).to_csv("new.csv", index=False)
+    return home, promoted_run
+
+
+def test_beat_noise_without_measured_noise_is_bad_input_before_training(trained, capsys,
+                                                                        monkeypatch):
+    """`retrain --beat-noise` with no `reproduce --seeds` of the promoted run was the gate
+    `--no-worse-than 0`: a tie passed (exit 0)."""
+    from mlops_nb import retraining
+
+    sh, run = trained
+    home, promoted_run = _promote_trained(sh, run)
+    before = _listing(home)
+    monkeypatch.setattr(retraining, "run_script", _never_trains)
+    assert _retrain(home, run.id, "--data", "new.csv", "--beat-noise") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "no noise measured" in err and f"reproduce {promoted_run[:12]} --seeds" in err
+    assert _listing(home) == before
+
+
+def _never_trains(*_args, **_kwargs):
+    raise AssertionError("the training script ran")
+
+
+def test_retrain_refuses_two_files_for_one_and_another_format_up_front(trained, capsys,
+                                                                       monkeypatch):
+    """`--data a.csv --data b.csv` for a one-file run: the second silently won. A parquet
+    or tsv file passed validate, then the script read it with read_csv: SCRIPT_FAILED."""
+    from mlops_nb import retraining
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    monkeypatch.setattr(retraining, "run_script", _never_trains)
+    _frame(seed=5).to_csv("a.csv", index=False)
+    _frame(seed=6).to_csv("b.csv", index=False)
+    assert _retrain(home, run.id, "--data", "a.csv", "--data", "b.csv") == EXIT_BAD_INPUT
+    assert "two files for the run's 'train.csv' ('a.csv' and 'b.csv')" in capsys.readouterr().err
+    _frame(seed=5).to_parquet("new.parquet")
+    _frame(seed=5).to_csv("new.tsv", sep="\t", index=False)
+    _frame(seed=5).to_parquet("parquet_named.csv")
+    for name, fmt in (("new.parquet", "parquet"), ("new.tsv", "tsv"),
+                      ("parquet_named.csv", "parquet")):
+        assert _retrain(home, run.id, "--data", name) == EXIT_BAD_INPUT
+        assert f"is {fmt}, but the run read 'train.csv' as csv" in capsys.readouterr().err
+    assert retraining.table_format("x.csv.gz") == "csv"
+
+
+def test_retrain_on_a_read_only_store_says_so_before_training(trained, capsys, monkeypatch):
+    """A read-only store: the retrain trained to the end, then a traceback (the error masked
+    by OSError EROFS from the writer's close). Now one line, exit 2, nothing run. (As in the
+    reliability battery where no mount is allowed, read-only is simulated at fsync.)"""
+    import errno
+
+    from mlops_nb import retraining
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    sh.flush()
+    _frame(seed=5).to_csv("new.csv", index=False)
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.path.realpath(f"/proc/self/fd/{fd}").startswith(os.path.realpath(home)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_fsync(fd)
+
+    calls = []
+    real_run = retraining.run_script
+    monkeypatch.setattr(retraining, "run_script", lambda *a, **k: calls.append(1) or real_run(
+        *a, **k))
+    monkeypatch.setattr(os, "fsync", fsync)
+    before = _listing(home)
+    assert _retrain(home, run.id, "--data", "new.csv") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "cannot be written" in err and "Read-only file system" in err
+    assert len(err.strip().splitlines()) == 1 and calls == []
+    assert _listing(home) == before
+
+
+def test_bad_timeouts_and_unknown_gate_metrics_are_bad_input_before_anything_runs(
+        trained, capsys, monkeypatch):
+    """`retrain --timeout -1` was SCRIPT_FAILED; `reproduce --gate auc>=0.5` ran the whole
+    reproduction, then exited 2."""
+    from mlops_nb import reproduction, retraining
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    _frame(seed=5).to_csv("new.csv", index=False)
+    monkeypatch.setattr(retraining, "run_script", _never_trains)
+    for bad in ("-1", "0", "nan"):
+        with pytest.raises(SystemExit) as exc:
+            _retrain(home, run.id, "--data", "new.csv", "--timeout", bad)
+        assert exc.value.code == EXIT_BAD_INPUT
+    with pytest.raises(MlopsNbError, match="timeout"):
+        mnb.retrain(run.id, "new.csv", home=home, timeout=-1, progress=False)
+    monkeypatch.setattr(reproduction, "_run_script", _never_trains)
+    assert main(["--home", home, "export", run.id, "-o", "exp"]) == EXIT_OK
+    for target in (run.id, "exp"):
+        assert main(["--home", home, "reproduce", target, "--gate", "auc>=0.5"]
+                    ) == EXIT_BAD_INPUT
+        assert "unknown" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # real training processes, stopped by signals
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_retrain_stops_its_training_script_and_cleans_up(tracked, tmp_path, sig,
+                                                                     code):
+    """SIGTERM to `mlops-nb retrain` left train.py running (until --timeout) and its
+    mlops-nb-retrain-* folder behind; SIGINT printed a KeyboardInterrupt traceback."""
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("C = 1.0")
+    tracked.run("import os, time\nif os.environ.get('MNB_SLOW_FIT'):\n    time.sleep(60)\n"
+                + FIT)
+    run = _runs(tracked)[-1]
+    home = str(tracked.tracker.home)
+    tracked.flush()
+    _frame(seed=9).to_csv("new.csv", index=False)
+    before = _listing(home)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "MNB_SLOW_FIT": "1", "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nb.cli", "--home", home, "retrain", run.id, "--data",
+         "new.csv", "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.time() + 120
+        children = []
+        while time.time() < deadline and not children:
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                      text=True).stdout.split()
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"retrain stopped by {sig.name}" in err
+    time.sleep(0.2)
+    assert [c for c in children if Path(f"/proc/{c}").exists()] == []
+    assert list(tmp.iterdir()) == []
+    assert _listing(home) == before
