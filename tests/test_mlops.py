@@ -963,3 +963,21 @@ def test_a_signal_to_retrain_stops_its_training_script_and_cleans_up(tracked, tm
     assert [c for c in children if Path(f"/proc/{c}").exists()] == []
     assert list(tmp.iterdir()) == []
     assert _listing(home) == before
+
+
+def test_a_repeated_csv_header_and_a_one_row_file_are_findings(trained, capsys):
+    """A CSV whose header repeats `x1` was reported as "column 'x1.1' is new" (pandas renames
+    it); a one-row file was "clean"."""
+    sh, run = trained
+    home = str(sh.tracker.home)
+    df = _frame(seed=3)
+    with open("dup.csv", "w", encoding="utf-8") as fh:
+        fh.write("x1,x2,color,y,x1\n")
+        for r in df.itertuples(index=False):
+            fh.write(f"{r.x1},{r.x2},{r.color},{r.y},{r.x1}\n")
+    assert main(["--home", home, "validate", run.id, "--data", "dup.csv"]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "column 'x1' appears more than once" in out and "x1.1" not in out
+    df.head(1).to_csv("one.csv", index=False)
+    assert main(["--home", home, "validate", run.id, "--data", "one.csv"]) == EXIT_FAILED
+    assert "only 1 row(s): too few to judge drift" in capsys.readouterr().out
