@@ -334,8 +334,11 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         The `RetrainResult`: `.outcome` (PROMOTED, ACCEPTED, GATE_FAILED...), `.run_id`.
 
     Raises:
-        MlopsNbError: bad input: an unknown run, a data file the run never read, unreadable
-            data, an unparseable gate or unknown metric, no promoted model to compare with.
+        MlopsNbError: bad input, before anything trains: an unknown run, a data file the run
+            never read (or two files for one), a file in another format than the run's,
+            unreadable data, an unparseable gate or unknown metric, no promoted model to
+            compare with (or no noise measured for it, with `beat_noise`), a timeout that is
+            not positive, a store that cannot be written (StoreNotWritable).
     """
     from . import models
     from .config import store_reader as _reader
