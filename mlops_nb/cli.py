@@ -568,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when one fails")
     p.add_argument("--no-worse-than", type=float, metavar="X",
                    help="no metric worse than the promoted model's by more than X (exit 3)")
+    p.add_argument("--model", metavar="NAME",
+                   help="with --no-worse-than: the promoted model to compare with, when "
+                        "several are promoted")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="re-run N times with fresh RNG states and report each metric's spread")
     p.add_argument("--run", metavar="RUN_ID",

@@ -3,10 +3,10 @@
 Exit codes: validate 0 clean, 1 drift or schema finding, 2 bad input; retrain 0 promoted or
 accepted, 1 script failed, 2 bad input, 3 gate failed, 4 blocked by a schema violation
 (or by drift with --block-on-drift),
-5 skipped (--when drift, no drift); models 0 (1 with --strict
-and a damaged record or mark); reproduce --gate/--no-worse-than: 3 when a
-gate fails (after 0/1 for reproduced or not), 2 when a gate does not parse or names an
-unknown metric.
+5 skipped (--when drift, no drift), 130/143 stopped by SIGINT/SIGTERM; models 0 (1 with
+--strict and a damaged record or mark); reproduce --gate/--no-worse-than: 3 when a gate fails
+(after 0/1 for reproduced or not), 2 when a gate does not parse or names a metric the run does
+not record (before anything runs).
 """
 
 from __future__ import annotations
@@ -157,8 +157,11 @@ def _models_demote(args: argparse.Namespace) -> int:
     return cli.EXIT_OK
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; SIGTERM 143, SIGHUP 129
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from .retraining import retrain
+    from .retraining import Terminated, retrain, stop_on_signals
 
     cli = _cli()
     from .models import promoted_ref
@@ -168,13 +171,22 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if is_promoted:  # `promoted --model lr` and `promoted:lr` both retrain lr's promoted run
         target = _promoted_target(target, model)
         model = model or named
-    result = retrain(target, args.data, gates=args.gate,
-                     no_worse_than_margin=args.no_worse_than, beat_noise=args.beat_noise,
-                     promote=args.promote, when=args.when, model_name=model,
-                     home=cli._home(args), timeout=args.timeout,
-                     progress=not args.no_progress and sys.stderr.isatty(),
-                     trusted=args.trusted, block_on_drift=args.block_on_drift,
-                     **_thresholds(args.threshold))
+    try:
+        with stop_on_signals():
+            result = retrain(target, args.data, gates=args.gate,
+                             no_worse_than_margin=args.no_worse_than,
+                             beat_noise=args.beat_noise, promote=args.promote, when=args.when,
+                             model_name=model, home=cli._home(args), timeout=args.timeout,
+                             progress=not args.no_progress and sys.stderr.isatty(),
+                             trusted=args.trusted, block_on_drift=args.block_on_drift,
+                             **_thresholds(args.threshold))
+    except (KeyboardInterrupt, Terminated) as exc:
+        import signal
+
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"mlops-nb: retrain stopped by {signal.Signals(signum).name}: the training "
+              "script was ended and nothing was recorded", file=sys.stderr)
+        return 128 + int(signum)
     if args.format == "json":
         print(json.dumps(json_ready(result.to_dict()), indent=1, default=str))
     else:
@@ -208,7 +220,7 @@ class ReproduceGates:
         results = evaluate(self.gates, metrics)
         if self.args.no_worse_than is not None:
             home = cli._home(self.args)
-            ref = promoted_version(home)
+            ref = promoted_version(home, getattr(self.args, "model", None))
             if ref is None:
                 raise cli.MlopsNbError("--no-worse-than compares with the promoted model, and "
                                        "none is promoted yet")
@@ -256,10 +268,53 @@ def _promoted_metrics(reader: Any, ref: dict[str, Any], run_id: str | None, time
         return reader.resolve(ref["run_id"]).metrics, "the promoted run's recorded value"
 
 
-def reproduce_gates(args: argparse.Namespace) -> ReproduceGates:
-    from .gates import parse_gates
+def positive_seconds(text: str) -> float:
+    import math
 
-    return ReproduceGates(args, parse_gates(args.gate))
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def reproduce_gates(args: argparse.Namespace) -> ReproduceGates:
+    """The gates, parsed, and checked against the metrics the run recorded (in its export's
+    run.json, or the store): a gate on a metric it never had is bad input before anything
+    runs, not after the whole reproduction."""
+    from .gates import check_known, parse_gates
+
+    gates = ReproduceGates(args, parse_gates(args.gate))
+    if gates.gates:
+        recorded = _recorded_metrics(args)
+        if recorded is not None:
+            check_known(gates.gates, recorded, "the run")
+    return gates
+
+
+def _recorded_metrics(args: argparse.Namespace) -> dict[str, Any] | None:
+    """What `reproduce` will compare: the export folder's expected metrics, or the run's."""
+    from pathlib import Path
+
+    from .errors import MlopsNbError
+    from .jsonvalues import from_tagged
+
+    folder = Path(args.target)
+    if folder.is_dir():
+        try:
+            doc = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # reproduce says what is wrong with the folder
+        expected = doc.get("expected_metrics") if isinstance(doc, dict) else None
+        return from_tagged(expected) if isinstance(expected, dict) else None
+    try:
+        from .store.reader import StoreReader
+
+        return dict(StoreReader(_cli()._home(args)).resolve(args.target).metrics)
+    except MlopsNbError:
+        return None  # reproduce reports the unknown run or the missing store
 
 
 def reproduce_seeds(args: argparse.Namespace, gates: ReproduceGates | None = None) -> int:
@@ -338,7 +393,7 @@ def register(sub: Any) -> None:
     p.add_argument("--model", metavar="NAME", help="the model name to version under; with "
                                                    "`promoted`, which promoted model to retrain")
     p.add_argument("--threshold", action="append", metavar="alpha=P|psi=X")
-    p.add_argument("--timeout", type=float, default=3600.0, metavar="S")
+    p.add_argument("--timeout", type=positive_seconds, default=3600.0, metavar="S")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_retrain)

@@ -10,12 +10,14 @@ last step, so a retrain that fails or is killed midway leaves the store as it wa
 Outcomes and their exit codes (`mlops-nb retrain`), distinct so cron or CI can branch:
 0 PROMOTED (or ACCEPTED: gates passed, --promote not given), 1 SCRIPT_FAILED,
 2 bad input, 3 GATE_FAILED (recorded, not promoted), 4 BLOCKED (schema violation, or drift
-with --block-on-drift), 5 SKIPPED (--when drift and no drift found).
+with --block-on-drift), 5 SKIPPED (--when drift and no drift found); the CLI adds 130/143
+for SIGINT/SIGTERM (`stop_on_signals`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import tempfile
 import time
 import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,8 +119,76 @@ def _match_files(data_files: list[dict[str, Any]], given: list[tuple[str | None,
                 raise MlopsNbError(f"the run never read a data file named {name!r}; it read "
                                    f"{keys}")
             entry = found[0]
+        if entry["key"] in out:
+            raise MlopsNbError(f"--data gives two files for the run's {entry['key']!r} "
+                               f"({out[entry['key']][1]!r} and {path!r}): give one")
         out[entry["key"]] = (entry, path)
     return out
+
+
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """What a data file is, as `validate` reads it: parquet (by suffix or content), json,
+    jsonl, tsv, csv (a compressed csv is csv: pandas opens it by its name), else its
+    suffix."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            if fh.read(4) == b"PAR1":
+                return "parquet"
+    except OSError:
+        pass
+    suffixes = [x.lower() for x in p.suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes.pop()
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in ("", ".csv", ".txt", ".dat"):
+        return "csv"
+    return {".parquet": "parquet", ".json": "json", ".jsonl": "jsonl", ".tsv": "tsv",
+            ".tab": "tsv"}.get(suffix, suffix)
+
+
+def _check_formats(files: dict[str, tuple[dict[str, Any], str]]) -> None:
+    """The script reads the new file with the call that read the run's: another format
+    would fail in it (a parquet file through `read_csv`) after validation said it was fine."""
+    for key, (entry, path) in files.items():
+        recorded = entry.get("recorded") or ""
+        was = table_format(recorded if recorded and Path(recorded).is_file() else key)
+        now = table_format(path)
+        if was != now:
+            raise MlopsNbError(f"new data {path!r} is {now}, but the run read {key!r} as "
+                               f"{was}, and its script reads the new file the same way: "
+                               f"give it as {was}")
+
+
+def check_writable(home: Path, experiment: str | None) -> None:
+    """The folders a retrain writes its outcome to, tried before it trains: a read-only store
+    would otherwise fail at the very end, after the training."""
+    import errno
+
+    folders = [home, home / "sessions", home / "sessions" / (experiment or ""),
+               home / "blobs", home / "models"]
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".mlops-nb-probe-", dir=folder)
+            try:
+                os.fsync(fd)  # where a read-only or full disk fails an atomic write
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as exc:
+            why = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+            raise StoreNotWritable(f"the store {home} cannot be written ({folder}: {why}); a "
+                                   "retrain records its outcome there: make it writable or "
+                                   "give another store (--home)") from None
+
+
+class StoreNotWritable(MlopsNbError):
+    """The store a retrain would record into cannot be written."""
 
 
 def source_run(reader: Any, run: Any) -> Any:
@@ -140,13 +211,88 @@ def run_script(script: Path, workdir: Path, args: list[str], timeout: float,
     env.pop("JPY_SESSION_NAME", None)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    # in this process's group, so a kill of the whole group ends it too; stopped here on a
+    # timeout, Ctrl-C or (with `stop_on_signals`) SIGTERM, before the exception goes on
+    proc = subprocess.Popen([sys.executable, str(script), *args], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
     try:
-        proc = subprocess.run([sys.executable, str(script), *args], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
+        _out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _stop(proc)
         return None, f"[timed out after {timeout}s]", time.perf_counter() - t0
-    return proc.returncode, proc.stderr, time.perf_counter() - t0
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc.returncode, err, time.perf_counter() - t0
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End the training script: SIGTERM, then SIGKILL after a grace period."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    try:
+        proc.communicate(timeout=STOP_GRACE)  # reaps it and closes the pipes
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        proc.kill()
+        proc.wait()
+
+
+STOP_GRACE = 3.0
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP during `mlops-nb retrain` (`stop_on_signals`): unwinds like Ctrl-C's
+    KeyboardInterrupt, so the training script is stopped and the temporary folder removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS: dict[str, Any] = {"writing": False, "pending": None}
+
+
+@contextmanager
+def stop_on_signals() -> Any:
+    """For the CLI (main thread): SIGINT raises KeyboardInterrupt, SIGTERM and SIGHUP
+    `Terminated`, except while the outcome is being written (a few milliseconds, never cut
+    in half: the signal is then noted and the retrain finishes)."""
+    import signal
+
+    def handler(signum: int, _frame: Any) -> None:
+        if _SIGNALS["writing"]:
+            _SIGNALS["pending"] = signum
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    wanted = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP")
+                                                else [])
+    previous = {sig: signal.signal(sig, handler) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _writing() -> Any:
+    _SIGNALS["writing"], _SIGNALS["pending"] = True, None
+    try:
+        yield
+    finally:
+        _SIGNALS["writing"] = False
+        if _SIGNALS["pending"] is not None:
+            print(f"mlops-nb: signal {_SIGNALS['pending']} arrived while the outcome was "
+                  "written; finished writing it first", file=sys.stderr)
+            _SIGNALS["pending"] = None
 
 
 def _progress(enabled: bool) -> Any:
@@ -166,7 +312,8 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
     """Retrain run `target`'s recipe on new data, gate it, record it, maybe promote it.
 
     Args:
-        target: a run id, unique prefix, or "promoted".
+        target: a run id, unique prefix, "promoted", or "promoted:NAME" (also "promoted"
+            with `model_name`).
         data: the new data file(s), as `NAME=PATH` or a path the run read.
         gates: conditions the new run must meet, e.g. `["f1 >= 0.8"]`.
         no_worse_than_margin: fail when worse than the promoted model by more than this; the
@@ -188,8 +335,11 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         The `RetrainResult`: `.outcome` (PROMOTED, ACCEPTED, GATE_FAILED...), `.run_id`.
 
     Raises:
-        MlopsNbError: bad input: an unknown run, a data file the run never read, unreadable
-            data, an unparseable gate or unknown metric, no promoted model to compare with.
+        MlopsNbError: bad input, before anything trains: an unknown run, a data file the run
+            never read (or two files for one), a file in another format than the run's,
+            unreadable data, an unparseable gate or unknown metric, no promoted model to
+            compare with (or no noise measured for it, with `beat_noise`), a timeout that is
+            not positive, a store that cannot be written (StoreNotWritable).
     """
     from . import models
     from .config import store_reader as _reader
@@ -198,6 +348,8 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
     started = time.perf_counter()
     if when not in ("always", "drift"):
         raise MlopsNbError(f"--when is 'always' or 'drift', not {when!r}")
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise MlopsNbError(f"the timeout must be a positive number of seconds, not {timeout!r}")
     if block_on_drift and when == "drift":
         raise MlopsNbError("--block-on-drift and --when drift contradict each other: the "
                            "first stops on drift, the second retrains only on drift")
@@ -205,7 +357,9 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
     given = _parse_data([data] if isinstance(data, str) else list(data))
     reader = _reader(home)
     home_path = reader.home
-    parent = resolve_run(reader, target)
+    # `promoted` with a model name is that model's promoted run, as `promoted:NAME` is
+    parent = resolve_run(reader, target,
+                         model_name if models.promoted_ref(target)[0] else None)
     source = source_run(reader, parent)
     check_known(parsed_gates, parent.metrics, f"run {parent.id[:12]}")
     reference = None
@@ -214,6 +368,14 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         if reference is None:
             raise MlopsNbError("--no-worse-than / --beat-noise compare with the promoted model, "
                                "and none is promoted yet")
+    noise = None
+    if beat_noise:
+        noise = _noise_spread(home_path, reference["run_id"])
+        if noise is None:  # else the gate would be --no-worse-than 0, passing a tie
+            raise MlopsNbError(f"--beat-noise: no noise measured for the promoted run "
+                               f"{reference['run_id'][:12]}: run `mlops-nb reproduce "
+                               f"{reference['run_id'][:12]} --seeds 5` first")
+    check_writable(home_path, parent.experiment)
     bar = _progress(progress)
     result = RetrainResult(BLOCKED, parent.id, source.id)
     with tempfile.TemporaryDirectory(prefix="mlops-nb-retrain-") as tmp:
@@ -222,6 +384,7 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         bar.set_postfix_str("export")
         export = _build(reader, source, work / "export")
         files = _match_files(export["data_files"], given)
+        _check_formats(files)
         if not export["models"] and promote:
             raise MlopsNbError(f"run {source.id[:12]} has no fitted model to save, so there is "
                                "nothing to promote; retrain without --promote to record its "
@@ -284,7 +447,6 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
                 reader, reference, work, data_args, timeout, trusted, result)
             names = [g.metric for g in parsed_gates] or [
                 m for m in result.metrics if m in ref_metrics]
-            noise = _noise_spread(home_path, reference["run_id"]) if beat_noise else None
             result.gates += no_worse_than(result.metrics, ref_metrics,
                                           no_worse_than_margin or 0.0, names, noise=noise,
                                           against=against)
@@ -292,24 +454,39 @@ def retrain(target: str, data: list[str] | str, *, gates: list[str] | None = Non
         bar.update(1)
         # 5. record: the run, the model version, then (only if every gate passed) the mark
         bar.set_postfix_str("record")
-        run_id = _record(reader, parent, source, files, result.metrics, reports,
-                         elapsed, passed)
-        result.run_id = run_id
-        if model_path.is_file():
-            meta = json.loads(Path(str(model_path) + ".json").read_text(encoding="utf-8"))
-            name = model_name or (reference or {}).get("name") or _model_name(
-                home_path, parent.id, export)
-            version = models.save_payload(
-                home_path, run_id, name, meta["format"], model_path.read_bytes(),
-                cls=meta.get("class"), experiment=parent.experiment,
-                extra={"retrained_from": parent.id})
-            result.version = version["version"]
-            if passed and promote:
-                models.promote(home_path, version)
+        with _writing():
+            result.run_id, result.version = _write_outcome(
+                reader, parent, source, files, result, reports, elapsed, passed, promote,
+                model_path, model_name, reference, export)
         bar.update(1)
         if not passed:
             return _done(result, GATE_FAILED, started, bar)
         return _done(result, PROMOTED if promote else ACCEPTED, started, bar)
+
+
+def _write_outcome(reader: Any, parent: Any, source: Any, files: dict[str, Any],
+                   result: RetrainResult, reports: list[Any], elapsed: float, passed: bool,
+                   promote: bool, model_path: Path, model_name: str | None,
+                   reference: dict[str, Any] | None, export: dict[str, Any]
+                   ) -> tuple[str, str | None]:
+    """The run, the model version, then (only if every gate passed) the promoted mark."""
+    from . import models
+
+    home_path = reader.home
+    run_id = _record(reader, parent, source, files, result.metrics, reports,
+                     elapsed, passed)
+    if not model_path.is_file():
+        return run_id, None
+    meta = json.loads(Path(str(model_path) + ".json").read_text(encoding="utf-8"))
+    name = model_name or (reference or {}).get("name") or _model_name(
+        home_path, parent.id, export)
+    version = models.save_payload(
+        home_path, run_id, name, meta["format"], model_path.read_bytes(),
+        cls=meta.get("class"), experiment=parent.experiment,
+        extra={"retrained_from": parent.id})
+    if passed and promote:
+        models.promote(home_path, version)
+    return run_id, version["version"]
 
 
 def _reference_metrics(reader: Any, reference: dict[str, Any], work: Path,
@@ -405,11 +582,17 @@ def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
                  effective_data=data, lineage=[],
                  warnings=[] if passed else ["a gate failed: not promoted"])
     writer = SessionWriter(reader.home, session, flush_interval=0)
+    recorded = False
     try:
         writer.update_session(retrained_from=parent.id, source_run=source.id)
         writer.append(cr, profiler.take_blobs())
         if not writer.flush(60) or writer.error is not None:
-            raise MlopsNbError(f"could not record the retrain run: {writer.error!r}")
+            raise MlopsNbError(f"could not record the retrain run: {writer.error}")
+        recorded = True
     finally:
-        writer.close()
+        try:
+            writer.close()
+        except OSError as exc:  # never in place of the error that is on its way
+            if recorded:
+                raise MlopsNbError(f"could not record the retrain run: {exc}") from None
     return cr.id

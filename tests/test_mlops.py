@@ -673,3 +673,311 @@ def test_validating_the_runs_own_csv_is_clean_with_zoned_times_and_categories(tr
     shifted = frame.assign(when=frame["when"].dt.tz_convert("UTC"))
     findings = mnb.validate(run.id, shifted, name="df", home=home).findings
     assert [(f.column, f.check) for f in findings] == [("when", "dtype")]  # a zone is said
+
+
+FIT_AND_LOG = FIT + "mnb.log_model(clf, 'clf')\n"
+
+
+@pytest.mark.slow  # several fresh training processes
+def test_a_run_that_logs_its_model_exports_reproduces_and_retrains(tracked, capsys):
+    """The README's way to version a model, `mnb.log_model(clf, 'clf')` in the scoring cell:
+    its train.py failed (`'Tracking' object has no attribute 'log_model'`), so the run could
+    not be reproduced (NOT reproduced) nor retrained (SCRIPT_FAILED)."""
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("import mlops_nb as mnb\nC = 1.0")
+    tracked.run(FIT_AND_LOG)
+    (run,) = _runs(tracked)
+    tracked.flush()
+    home = str(tracked.tracker.home)
+    assert _versions(tracked)["clf"]["run_id"] == run.id
+    assert main(["--home", home, "reproduce", run.id]) == EXIT_OK, capsys.readouterr()
+    capsys.readouterr()
+    before = [v for v in _listing(home) if not v[0].startswith(("verdicts", "index"))]
+    # the replay's --save-model writes the model the cell logged
+    assert main(["--home", home, "export", run.id, "-o", "exp"]) == EXIT_OK
+    out = subprocess.run([sys.executable, "exp/train.py", "--save-model", "m.bin",
+                          "--output-dir", "o"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(Path("m.bin.json").read_text())["class"].endswith("LogisticRegression")
+    assert [v for v in _listing(home) if not v[0].startswith(("verdicts", "index"))] == before
+    _frame(seed=5).to_csv("new.csv", index=False)
+    capsys.readouterr()
+    assert _retrain(home, run.id, "--data", "new.csv", "--promote", "--format", "json"
+                    ) == EXIT_OK, capsys.readouterr()
+    res = json.loads(capsys.readouterr().out)
+    assert res["outcome"] == "promoted" and res["version"]
+    from mlops_nb.models import promoted
+
+    assert promoted(home)["clf"]["run_id"] == res["run_id"]
+
+
+def test_every_public_name_replays_in_an_export_and_none_touches_the_store(tmp_path, capsys):
+    """What a replayed cell gets for each public `mlops_nb` name: tracking logs into the
+    script, `log_model` notes the model, store calls do nothing (said once on stderr), and
+    `get_run`/`load_model`, which have nothing to return, raise `mnb.MlopsNbError`."""
+    from mlops_nb.exporting import support
+
+    replay = support.Tracking()
+    missing = [n for n in mnb.__all__ if not hasattr(replay, n)]
+    assert missing == []
+    model = object()
+    assert replay.log_model(model, "clf") is model and replay.models == {"clf": model}
+    for fn in ("promote", "validate", "retrain", "export", "reproduce", "compare",
+               "sync_mlflow"):
+        assert getattr(replay, fn)("ab12", "clf", home=str(tmp_path)) is None
+        getattr(replay, fn)("ab12")
+    assert len(replay.runs()) == 0
+    err = capsys.readouterr().err
+    assert err.count("mnb.promote(...) is not replayed") == 1 and "mnb.runs(...)" in err
+    for fn in (replay.get_run, replay.load_model):
+        with pytest.raises(replay.MlopsNbError, match="never reads"):
+            fn("promoted")
+    with replay.start("x") as started:
+        assert isinstance(started, replay.Tracking)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_blank_cell_in_an_integer_column_is_a_null_note_not_drift(trained, capsys):
+    """The training CSV with one blank cell in an integer column: pandas reads the column as
+    float, whose values (`1.0`) never matched the profile's labels (`1`), so every value was
+    an unseen category: chi2 statistic 1e7, psi 16, DRIFT (exit 1). Now: clean, a note."""
+    sh, run = trained
+    home = str(sh.tracker.home)
+    df = pd.read_csv("train.csv")
+    df["y"] = df["y"].astype(object)
+    df.loc[7, "y"] = None
+    df.to_csv("blank.csv", index=False)
+    capsys.readouterr()
+    assert main(["--home", home, "validate", run.id, "--data", "blank.csv", "--format",
+                 "json"]) == EXIT_OK, capsys.readouterr().out
+    out = json.loads(capsys.readouterr().out)
+    assert out["drifted"] == [] and out["ok"]
+    assert [(f["column"], f["check"], f["severity"]) for f in out["findings"]] == [
+        ("y", "null_rate", "note")]
+    # in memory, a nullable Int64 column with one pd.NA: the same
+    frame = pd.read_csv("train.csv").astype({"y": "Int64"})
+    frame.loc[7, "y"] = pd.NA
+    report = mnb.validate(run.id, frame, name="df", home=home)
+    assert report.ok and not report.drifted
+    # a value that is no integer the run saw is still counted, as "(other)"
+    frame.loc[:40, "y"] = 7
+    assert "y" in mnb.validate(run.id, frame, name="df", home=home).drifted
+
+
+def test_a_few_integers_column_recorded_as_floats_matches_integers_by_value():
+    from mlops_nb.validation import compare_frame
+    from mlops_nb.validation.drift import Thresholds
+    from mlops_nb.validation.profile import profile
+
+    visits = np.random.default_rng(0).poisson(3, 3000).astype(float)
+    visits[3] = np.nan  # the run's own file had a blank cell: recorded as 1.0, 2.0...
+    prof = profile(pd.DataFrame({"visits": visits}))
+    assert prof["columns"]["visits"]["discrete"]
+    new = pd.DataFrame({"visits": np.nan_to_num(visits).astype(np.int64)})
+    report = compare_frame("a" * 32, "df", prof, new, Thresholds())
+    (d,) = report.drift
+    assert d.test == "chi2" and not d.drifted and d.psi < 0.01
+
+
+def test_infinite_values_are_counted_in_drift_and_an_all_infinite_column_is_an_error():
+    """Drift kept only finite values: half of a column turned `inf` was no drift, and an
+    all-inf column was no schema error (an all-null one is). Now the shares of -inf/+inf
+    are compared with the reference's."""
+    from mlops_nb.validation import compare_frame
+    from mlops_nb.validation.drift import Thresholds
+    from mlops_nb.validation.profile import profile
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"income": rng.normal(5e4, 1.5e4, 3000), "x": rng.normal(size=3000)})
+    prof = profile(df)
+
+    def check(ref, new):
+        return compare_frame("a" * 32, "df", ref, new, Thresholds())
+
+    half = df.assign(income=np.where(np.arange(3000) % 2, np.inf, df.income))
+    report = check(prof, half)
+    assert report.drifted == ["income"]
+    assert "infinite: 50.0% of values, was 0.0%" in report.summary()
+    everything = check(prof, df.assign(income=np.inf))
+    assert [(f.column, f.check, f.severity) for f in everything.findings] == [
+        ("income", "finite", "error")]
+    assert check(prof, df).ok
+    # a reference that had infinities: the same share is clean (and in range), a new one not
+    ref = profile(df.assign(income=np.where(np.arange(3000) % 10, df.income, np.inf)))
+    assert ref["columns"]["income"]["posinf_fraction"] == 0.1
+    same = df.assign(income=np.where(np.arange(3000) % 10 == 3, np.inf, df.income))
+    assert check(ref, same).ok
+    assert check(ref, half).drifted == ["income"]
+
+
+def _promote_trained(sh, run):
+    home = str(sh.tracker.home)
+    sh.flush()
+    promoted_run = _versions(sh)["clf"]["run_id"]
+    mnb.promote(promoted_run, "clf", home=home)
+    _frame(seed=5).to_csv("new.csv", index=False)
+    return home, promoted_run
+
+
+def test_beat_noise_without_measured_noise_is_bad_input_before_training(trained, capsys,
+                                                                        monkeypatch):
+    """`retrain --beat-noise` with no `reproduce --seeds` of the promoted run was the gate
+    `--no-worse-than 0`: a tie passed (exit 0)."""
+    from mlops_nb import retraining
+
+    sh, run = trained
+    home, promoted_run = _promote_trained(sh, run)
+    before = _listing(home)
+    monkeypatch.setattr(retraining, "run_script", _never_trains)
+    assert _retrain(home, run.id, "--data", "new.csv", "--beat-noise") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "no noise measured" in err and f"reproduce {promoted_run[:12]} --seeds" in err
+    assert _listing(home) == before
+
+
+def _never_trains(*_args, **_kwargs):
+    raise AssertionError("the training script ran")
+
+
+def test_retrain_refuses_two_files_for_one_and_another_format_up_front(trained, capsys,
+                                                                       monkeypatch):
+    """`--data a.csv --data b.csv` for a one-file run: the second silently won. A parquet
+    or tsv file passed validate, then the script read it with read_csv: SCRIPT_FAILED."""
+    from mlops_nb import retraining
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    monkeypatch.setattr(retraining, "run_script", _never_trains)
+    _frame(seed=5).to_csv("a.csv", index=False)
+    _frame(seed=6).to_csv("b.csv", index=False)
+    assert _retrain(home, run.id, "--data", "a.csv", "--data", "b.csv") == EXIT_BAD_INPUT
+    assert "two files for the run's 'train.csv' ('a.csv' and 'b.csv')" in capsys.readouterr().err
+    _frame(seed=5).to_parquet("new.parquet")
+    _frame(seed=5).to_csv("new.tsv", sep="\t", index=False)
+    _frame(seed=5).to_parquet("parquet_named.csv")
+    for name, fmt in (("new.parquet", "parquet"), ("new.tsv", "tsv"),
+                      ("parquet_named.csv", "parquet")):
+        assert _retrain(home, run.id, "--data", name) == EXIT_BAD_INPUT
+        assert f"is {fmt}, but the run read 'train.csv' as csv" in capsys.readouterr().err
+    assert retraining.table_format("x.csv.gz") == "csv"
+
+
+def test_retrain_on_a_read_only_store_says_so_before_training(trained, capsys, monkeypatch):
+    """A read-only store: the retrain trained to the end, then a traceback (the error masked
+    by OSError EROFS from the writer's close). Now one line, exit 2, nothing run. (As in the
+    reliability battery where no mount is allowed, read-only is simulated at fsync.)"""
+    import errno
+
+    from mlops_nb import retraining
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    sh.flush()
+    _frame(seed=5).to_csv("new.csv", index=False)
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.path.realpath(f"/proc/self/fd/{fd}").startswith(os.path.realpath(home)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_fsync(fd)
+
+    calls = []
+    real_run = retraining.run_script
+    monkeypatch.setattr(retraining, "run_script", lambda *a, **k: calls.append(1) or real_run(
+        *a, **k))
+    monkeypatch.setattr(os, "fsync", fsync)
+    before = _listing(home)
+    assert _retrain(home, run.id, "--data", "new.csv") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "cannot be written" in err and "Read-only file system" in err
+    assert len(err.strip().splitlines()) == 1 and calls == []
+    assert _listing(home) == before
+
+
+def test_bad_timeouts_and_unknown_gate_metrics_are_bad_input_before_anything_runs(
+        trained, capsys, monkeypatch):
+    """`retrain --timeout -1` was SCRIPT_FAILED; `reproduce --gate auc>=0.5` ran the whole
+    reproduction, then exited 2."""
+    from mlops_nb import reproduction, retraining
+
+    sh, run = trained
+    home = str(sh.tracker.home)
+    _frame(seed=5).to_csv("new.csv", index=False)
+    monkeypatch.setattr(retraining, "run_script", _never_trains)
+    for bad in ("-1", "0", "nan"):
+        with pytest.raises(SystemExit) as exc:
+            _retrain(home, run.id, "--data", "new.csv", "--timeout", bad)
+        assert exc.value.code == EXIT_BAD_INPUT
+    with pytest.raises(MlopsNbError, match="timeout"):
+        mnb.retrain(run.id, "new.csv", home=home, timeout=-1, progress=False)
+    monkeypatch.setattr(reproduction, "_run_script", _never_trains)
+    assert main(["--home", home, "export", run.id, "-o", "exp"]) == EXIT_OK
+    for target in (run.id, "exp"):
+        assert main(["--home", home, "reproduce", target, "--gate", "auc>=0.5"]
+                    ) == EXIT_BAD_INPUT
+        assert "unknown" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # real training processes, stopped by signals
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_retrain_stops_its_training_script_and_cleans_up(tracked, tmp_path, sig,
+                                                                     code):
+    """SIGTERM to `mlops-nb retrain` left train.py running (until --timeout) and its
+    mlops-nb-retrain-* folder behind; SIGINT printed a KeyboardInterrupt traceback."""
+    _frame().to_csv("train.csv", index=False)
+    tracked.run(TRAIN)
+    tracked.run("C = 1.0")
+    tracked.run("import os, time\nif os.environ.get('MNB_SLOW_FIT'):\n    time.sleep(60)\n"
+                + FIT)
+    run = _runs(tracked)[-1]
+    home = str(tracked.tracker.home)
+    tracked.flush()
+    _frame(seed=9).to_csv("new.csv", index=False)
+    before = _listing(home)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "MNB_SLOW_FIT": "1", "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nb.cli", "--home", home, "retrain", run.id, "--data",
+         "new.csv", "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.time() + 120
+        children = []
+        while time.time() < deadline and not children:
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                      text=True).stdout.split()
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"retrain stopped by {sig.name}" in err
+    time.sleep(0.2)
+    assert [c for c in children if Path(f"/proc/{c}").exists()] == []
+    assert list(tmp.iterdir()) == []
+    assert _listing(home) == before
+
+
+def test_a_repeated_csv_header_and_a_one_row_file_are_findings(trained, capsys):
+    """A CSV whose header repeats `x1` was reported as "column 'x1.1' is new" (pandas renames
+    it); a one-row file was "clean"."""
+    sh, run = trained
+    home = str(sh.tracker.home)
+    df = _frame(seed=3)
+    with open("dup.csv", "w", encoding="utf-8") as fh:
+        fh.write("x1,x2,color,y,x1\n")
+        for r in df.itertuples(index=False):
+            fh.write(f"{r.x1},{r.x2},{r.color},{r.y},{r.x1}\n")
+    assert main(["--home", home, "validate", run.id, "--data", "dup.csv"]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "column 'x1' appears more than once" in out and "x1.1" not in out
+    df.head(1).to_csv("one.csv", index=False)
+    assert main(["--home", home, "validate", run.id, "--data", "one.csv"]) == EXIT_FAILED
+    assert "only 1 row(s): too few to judge drift" in capsys.readouterr().out

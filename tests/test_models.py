@@ -71,6 +71,17 @@ def test_several_promoted_models_are_named_and_one_can_be_demoted(two_models, ca
     assert main(["--home", home, "retrain", "promoted", "--model", "lr", "--data", "new.csv",
                  "--when", "drift", "--no-progress", "--format", "json"]) == 5
     assert json.loads(capsys.readouterr().out)["parent"] == lr_a.id
+    # and from Python: `promoted` with the model's name is that model's promoted run
+    outcome = mnb.retrain("promoted", "new.csv", model_name="lr", when="drift", home=home,
+                          progress=False)
+    assert outcome.parent == lr_a.id
+    # reproduce --no-worse-than names the promoted model to compare with
+    assert main(["--home", home, "reproduce", lr_a.id[:8], "--no-worse-than", "0.5"]
+                ) == EXIT_BAD_INPUT
+    assert "several models are promoted" in capsys.readouterr().err
+    assert main(["--home", home, "reproduce", lr_a.id[:8], "--no-worse-than", "0.5",
+                 "--model", "lr"]) == EXIT_OK
+    capsys.readouterr()
     # demote: API and CLI; then `promoted` means the one left
     assert mnb.demote("broken", home=home)["run_id"] == broken.id
     assert _validate(home, "promoted") in (EXIT_OK, EXIT_FAILED)

@@ -28,13 +28,35 @@ if os.path.isdir(os.path.join(HERE, "lib")):
     sys.path.insert(0, os.path.join(HERE, "lib"))
 
 
+class MlopsNbError(Exception):
+    """`mnb.MlopsNbError` in the script: what a replayed call that needs the store raises."""
+
+
+class NotInIPython(MlopsNbError):
+    pass
+
+
 class Tracking:
-    """Stands in for mlops_nb in the script: logged metrics and params land here."""
+    """Stands in for mlops_nb in the script: logged metrics and params land here.
+
+    Every public name of `mlops_nb` answers here, so a cell that called it replays: tracking
+    calls log into the script's own metrics and params; `log_model` notes the model (the one
+    `--save-model` saves); calls that read or change the notebook's store (`promote`,
+    `validate`, `retrain`, `export`, `sync_mlflow`...) are not replayed, since a replay never
+    touches the store: they return None and say so once on stderr; `runs()` is empty, and
+    `get_run`/`load_model`, which have nothing to return, raise `mnb.MlopsNbError`.
+    """
+
+    MlopsNbError = MlopsNbError
+    NotInIPython = NotInIPython
+    __version__ = "replay"
 
     def __init__(self):
         self.metrics = {}
         self.params = {}
+        self.models = {}
         self.experiment = "default"
+        self._said = set()
 
     def log_metric(self, name, value, step=None):
         self.metrics[name] = value
@@ -53,6 +75,12 @@ class Tracking:
         for key, value in params.items():
             self.log_param(key, value)
         return params
+
+    def log_model(self, model, name):
+        """Noted, not stored: `--save-model PATH` writes the last model logged."""
+        self.models.pop(name, None)
+        self.models[name] = model
+        return model
 
     def flush(self, timeout=None):
         return True
@@ -74,6 +102,66 @@ class Tracking:
     def set_tags(self, tags):
         return dict(tags)
 
+    def load_ipython_extension(self, ip=None):
+        return None
+
+    def unload_ipython_extension(self, ip=None):
+        return None
+
+    # the store: never read or written by a replay
+    def _skipped(self, fn):
+        if fn not in self._said:
+            self._said.add(fn)
+            print(f"train.py: mnb.{fn}(...) is not replayed: a script never reads or changes "
+                  "the notebook's mlops-nb store", file=sys.stderr)
+
+    def promote(self, *args, **kwargs):
+        self._skipped("promote")
+
+    def demote(self, *args, **kwargs):
+        self._skipped("demote")
+
+    def validate(self, *args, **kwargs):
+        self._skipped("validate")
+
+    def retrain(self, *args, **kwargs):
+        self._skipped("retrain")
+
+    def export(self, *args, **kwargs):
+        self._skipped("export")
+
+    def reproduce(self, *args, **kwargs):
+        self._skipped("reproduce")
+
+    def compare(self, *args, **kwargs):
+        self._skipped("compare")
+
+    def sync_mlflow(self, *args, **kwargs):
+        self._skipped("sync_mlflow")
+
+    def runs(self, *args, **kwargs):
+        """No runs: an empty DataFrame (a list without pandas)."""
+        self._skipped("runs")
+        try:
+            import pandas
+        except ImportError:
+            return []
+        return pandas.DataFrame({"id": pandas.Series([], dtype=object)})
+
+    def get_run(self, run_id, *args, **kwargs):
+        raise MlopsNbError(f"mnb.get_run({run_id!r}) reads the notebook's mlops-nb store, "
+                           "which a replay never reads")
+
+    def load_model(self, run_id, name=None, *args, **kwargs):
+        raise MlopsNbError(f"mnb.load_model({run_id!r}, {name!r}) reads a model from the "
+                           "notebook's mlops-nb store, which a replay never reads: the "
+                           "run's result depends on the store's state; load the model from "
+                           "a file (`train.py --save-model` writes one) instead")
+
+
+class Run:
+    """`mnb.Run` (a type) in the script; `mnb.get_run` raises there, so none is made."""
+
 
 class Started:
     """What `mnb.start()` returned in the notebook; here nothing is tracked."""
@@ -88,6 +176,8 @@ class Started:
         return None
 
 
+# `mnb.Tracking` is the type `mnb.start()` returns; `mnb.Run` the type `mnb.get_run` does
+Tracking.Tracking, Tracking.Run = Started, Run
 tracking = Tracking()
 DATA = {}  # the path as the notebook's code gave it -> the file to read here
 WRITTEN = {}  # the path of a file the notebook wrote, as given -> where this script writes it
@@ -204,6 +294,7 @@ def start(namespace=None):
     _run.printed = {}
     tracking.metrics.clear()
     tracking.params.clear()
+    tracking.models.clear()
     if script.get("rng") and not os.path.isfile(os.path.join(_run.folder, RNG_FILE)):
         _missing(RNG_FILE)
     secrets = list(script.get("secrets") or [])
@@ -1068,7 +1159,9 @@ def finish(namespace=None):
     with open(os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     if args.save_model:
-        models = [namespace[n] for n in _run.config.get("models") or [] if n in namespace]
+        # the model the run logged (`mnb.log_model`) is the one it versioned; else its fits
+        models = list(tracking.models.values()) or [
+            namespace[n] for n in _run.config.get("models") or [] if n in namespace]
         if not models:
             judged = _run.config.get("cross_validated") or []
             if judged:

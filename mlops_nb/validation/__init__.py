@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import MlopsNbError
 
 DRIFT_ROWS = 200_000  # drift is measured on an evenly spaced sample of this many new rows
+MIN_ROWS = 30  # fewer new rows: a warning that drift cannot be judged
 
 
 class BadData(MlopsNbError):
@@ -80,8 +81,9 @@ def read_table(path: str | os.PathLike[str], expected_columns: int | None = None
         elif suffix in (".json", ".jsonl"):
             df = pd.read_json(p, lines=suffix == ".jsonl")
         else:
-            df = pd.read_csv(p, sep="\t" if suffix in (".tsv", ".tab") else ",",
-                             low_memory=False)
+            sep = "\t" if suffix in (".tsv", ".tab") else ","
+            df = pd.read_csv(p, sep=sep, low_memory=False)
+            df = _header_as_written(p, sep, df)
     except pd.errors.EmptyDataError as exc:
         raise BadData(f"{p} is empty: no columns to read") from exc
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
@@ -94,6 +96,22 @@ def read_table(path: str | os.PathLike[str], expected_columns: int | None = None
         hint = f" it looks delimited by {sep!r}" if sep else ""
         raise BadData(f"{p} parsed into one column ({head[:60]!r}) but the run's data had "
                       f"{expected_columns}:{hint}; write it comma-separated")
+    return df
+
+
+def _header_as_written(path: Path, sep: str, df: Any) -> Any:
+    """`df` with the file's own column names when its header repeats one: pandas renames the
+    second `age` to `age.1`, which would be reported as a new column; as written, it is the
+    column that appears twice, as for a frame in memory."""
+    import re
+
+    import pandas as pd
+
+    if not any(re.search(r"\.\d+$", str(c)) for c in df.columns):
+        return df
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    if len(header) == df.shape[1] and len(set(header)) < len(header):
+        df.columns = header
     return df
 
 
@@ -134,7 +152,8 @@ def _dates_as_recorded(ref: dict[str, Any], df: Any) -> Any:
     columns = {str(c): c for c in df.columns}
     for name, col in (ref.get("columns") or {}).items():
         c = columns.get(name)
-        if c is None or col.get("kind") != "datetime" or column_kind(df[c].dtype) != "categorical":
+        if (c is None or col.get("kind") != "datetime" or isinstance(df[c], pd.DataFrame)
+                or column_kind(df[c].dtype) != "categorical"):  # (a DataFrame: repeated name)
             continue
         tz = recorded_timezone(col.get("dtype"))
         try:  # a zone's text has two offsets a year (DST): read in UTC, shown in its zone
@@ -156,10 +175,14 @@ def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
     from .drift import categorical_drift, numeric_drift
     from .profile import column_kind, sample_positions
     from .report import ValidationReport
-    from .schema import check_schema
+    from .schema import Finding, check_schema
 
     df = _dates_as_recorded(ref, df)
     findings = check_schema(ref, df)
+    if len(df) < MIN_ROWS:  # a test of so few values finds nothing: "clean" would mislead
+        findings.append(Finding(None, "rows", "warning",
+                                f"only {len(df)} row(s): too few to judge drift (the tests "
+                                f"need {MIN_ROWS} or more)", failures=len(df)))
     broken = {f.column for f in findings if f.severity == "error"}
     new_cols = {str(c): c for c in df.columns}
     drift = []
@@ -169,8 +192,8 @@ def compare_frame(run_id: str, key: str, ref: dict[str, Any], df: Any,
             continue
         ser = df[new_cols[name]]
         kind = column_kind(ser.dtype)
-        if col.get("discrete") and kind == "numeric":
-            values = ser.to_numpy()
+        if col.get("discrete") and kind == "numeric":  # a few integers: by value, NaN null
+            values = ser.to_numpy(dtype=np.float64, na_value=np.nan)
             drift.append(categorical_drift(name, col, values if positions is None
                                            else values[positions], thresholds))
         elif col.get("kind") == "numeric" and kind in ("numeric", "bool"):

@@ -87,6 +87,12 @@ def numeric_stats(values: Any, full: Any | None = None) -> dict[str, Any]:
     out["nulls"] = nulls_full if nulls_full is not None else nulls
     out["null_fraction"] = (nulls_full / len(full) if full is not None and len(full)
                             else (nulls / n if n else 0.0))
+    if finite.size != n - nulls:  # -inf, +inf: shares of the non-null values, which validate
+        # compares (a column without them has no such key, as before)
+        for key, count in (("neginf_fraction", np.count_nonzero(values == -np.inf)),
+                           ("posinf_fraction", np.count_nonzero(values == np.inf))):
+            if count:
+                out[key] = int(count) / (n - nulls)
     if finite.size == 0:
         out.update(min=None, max=None, mean=None, std=None, percentiles=None, cardinality=0)
         return out

@@ -75,7 +75,8 @@ class ValidationReport:
                 continue
             lines.append(f"    {d.column:24} {d.test:4} statistic={_num(d.statistic)} "
                          f"p={_num(d.p_value)} psi={_num(d.psi)}"
-                         + ("  DRIFT" if d.drifted else ""))
+                         + ("  DRIFT" if d.drifted else "")
+                         + (f"  ({d.note})" if d.note else ""))
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -7,7 +7,8 @@ lazily, so every violation is reported at once with examples, not the first one 
 pandera has no check for (a dtype *kind* change, a null-rate jump) is compared here directly.
 
 Severity: an *error* makes the data unusable for the run's script as it is (a missing column,
-numbers turned into text, a column that is now all nulls) and blocks a retrain; a *warning*
+numbers turned into text, a column that is now all nulls or all infinite) and blocks a
+retrain; a *warning*
 (extra column, unseen category, values out of the training range in more than 1% of rows
 or far out of it,
 more nulls, a dtype change within the same kind) is reported and makes `validate` exit 1, but
@@ -17,6 +18,7 @@ has) is shown and changes nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,33 @@ def _same_values_kind(dtype: Any, recorded: Any) -> bool:
     return bool(a and b and a.group(1) == b.group(1) and a.group(2) == b.group(2))
 
 
+def _any_finite(ser: Any) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(ser.to_numpy(dtype=np.float64, na_value=np.nan)).any())
+
+
+def _integers_with_nulls(ser: Any, recorded: Any, nulls: int) -> bool:
+    """An integer column read with a blank cell: pandas makes it float (or `Int64`), its
+    values the same integers. The nulls are said (null rate), not a change of type."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        was_int = pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(str(recorded)))
+    except TypeError:
+        return False
+    if not was_int:
+        return False
+    if pd.api.types.is_integer_dtype(ser.dtype):  # int64 -> Int64, int32 -> int64...
+        return True
+    if not (nulls and pd.api.types.is_float_dtype(ser.dtype)):
+        return False
+    values = ser.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[~np.isnan(values)]
+    return bool(np.all(np.isfinite(values)) and np.all(np.floor(values) == values))
+
+
 def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], set[str]]:
     """Findings pandera cannot express, and the columns safe to check further."""
     findings: list[Finding] = []
@@ -96,13 +125,20 @@ def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], se
             findings.append(Finding(name, "not_all_null", "error",
                                     f"column {name!r} is entirely null", failures=n))
             continue
+        if (n and kind == "numeric" and old_kind == "numeric" and col.get("percentiles")
+                and not _any_finite(ser)):
+            findings.append(Finding(name, "finite", "error",
+                                    f"column {name!r} has no finite value (all infinite or "
+                                    "null)", failures=n - nulls))
+            continue
         if _kind_group(kind) != _kind_group(old_kind):
             findings.append(Finding(
                 name, "dtype", "error",
                 f"column {name!r} is {kind} ({ser.dtype}) but was {old_kind} ({col.get('dtype')})"))
             continue
-        if str(ser.dtype) != col.get("dtype") and not _same_values_kind(ser.dtype,
-                                                                          col.get("dtype")):
+        if (str(ser.dtype) != col.get("dtype")
+                and not _same_values_kind(ser.dtype, col.get("dtype"))
+                and not _integers_with_nulls(ser, col.get("dtype"), nulls)):
             findings.append(Finding(name, "dtype", "warning",
                                     f"column {name!r} is {ser.dtype}, was {col.get('dtype')}"))
         frac = nulls / n if n else 0.0
@@ -111,6 +147,10 @@ def structural_findings(ref: dict[str, Any], df: Any) -> tuple[list[Finding], se
             findings.append(Finding(name, "null_rate", "warning",
                                     f"column {name!r} is {frac:.1%} null, was {old:.1%}",
                                     failures=nulls))
+        elif nulls and not old:
+            findings.append(Finding(name, "null_rate", "note",
+                                    f"column {name!r} has {nulls} null(s) ({frac:.1%}), had "
+                                    "none", failures=nulls))
         checkable.add(name)
     for name in new_cols:
         if name not in ref_cols and len(ref_cols) >= int(ref.get("columns_total") or 0):
@@ -128,6 +168,9 @@ def _pandera_schema(ref: dict[str, Any], columns: set[str]) -> Any:
         checks = []
         if col.get("kind") == "numeric" and col.get("min") is not None:
             lo, hi = col["min"], col["max"]
+            # an infinity the run's data had too is in its range
+            lo = -math.inf if col.get("neginf_fraction") else lo
+            hi = math.inf if col.get("posinf_fraction") else hi
             checks.append(pa.Check.in_range(lo, hi, name="in_training_range",
                                             ignore_na=True))
         elif col.get("kind") == "categorical" and col.get("complete") and col.get("top"):
