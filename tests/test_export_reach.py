@@ -609,6 +609,42 @@ def test_modules_imported_before_load_ext_are_exported(shell, tmp_path, monkeypa
     assert shell.ns["again"] == 3
 
 
+def test_a_package_reading_its_settings_and_a_table_at_import_through_file(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`ROOT = Path(__file__).parent.parent` then `open(ROOT / "settings.json")` as the module
+    loads: in the script `__file__` is in `lib/`, so the import runs in its cell, after
+    `_mnb.start()` redirects the data paths, not hoisted above it."""
+    pkg = tmp_path / "churnlib_r8"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text(
+        "import json\nfrom pathlib import Path\n\n"
+        "ROOT = Path(__file__).resolve().parent.parent\n"
+        "with open(ROOT / 'settings.json') as fh:\n    SETTINGS = json.load(fh)\n"
+        "DATA_DIR = ROOT / SETTINGS['data_dir']\n")
+    (pkg / "lookups.py").write_text(
+        "import pandas as pd\nfrom .config import DATA_DIR\n\n"
+        "RISK = pd.read_csv(DATA_DIR / 'regions.csv').set_index('region')['risk']\n")
+    (tmp_path / "settings.json").write_text('{"data_dir": "data", "scale": 3}')
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "regions.csv").write_text("region,risk\nnorth,0.25\nsouth,0.5\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, sys\nsys.path.append(os.path.abspath('..'))\n"
+                "from churnlib_r8.config import SETTINGS\nfrom churnlib_r8.lookups import RISK")
+    tracked.run("score = float(RISK.sum() * SETTINGS['scale'])")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert sorted(Path(d["recorded"]).name for d in manifest["data_files"]) == [
+        "regions.csv", "settings.json"]
+    script = (out / "train.py").read_text()
+    assert script.index("_mnb.start()") < script.index("from churnlib_r8.config import")
+    shutil.move(pkg, tmp_path / "churnlib-moved-away")
+    verified(out)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 2.25}
+
+
 def test_data_listed_by_glob_listdir_and_pathlib_after_a_chdir(tracked, tmp_path, monkeypatch,
                                                                tmp_path_factory):
     """A notebook that moves to its project's root and lists its data folder: the export runs
