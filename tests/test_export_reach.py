@@ -645,6 +645,38 @@ def test_a_package_reading_its_settings_and_a_table_at_import_through_file(
     assert run_fresh(away, tmp_path_factory) == {"score": 2.25}
 
 
+def test_a_module_only_unpickling_loads_is_exported(tracked, tmp_path, monkeypatch,
+                                                    tmp_path_factory):
+    """A model saved by another notebook, of a class in `src/feature_tools_r9.py`: no cell
+    imports the module by name, `pickle.load` does, and the script must find it too."""
+    import importlib
+    import pickle
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "feature_tools_r9.py").write_text(
+        "class AddOffset:\n    def __init__(self, offset):\n        self.offset = offset\n\n"
+        "    def transform(self, x):\n        return x + self.offset\n")
+    sys.path.insert(0, str(src))
+    try:
+        model = importlib.import_module("feature_tools_r9").AddOffset(1.5)
+        (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    finally:
+        sys.path.remove(str(src))
+        del sys.modules["feature_tools_r9"]
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, sys, pickle\nsys.path.insert(0, os.path.abspath('../src'))")
+    tracked.run("with open('../model.pkl', 'rb') as fh:\n    model = pickle.load(fh)")
+    tracked.run("score = model.transform(2.0)")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert [m["path"] for m in manifest["modules"]] == ["lib/feature_tools_r9.py"]
+    shutil.move(src, tmp_path / "src-moved-away")
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 3.5}
+
+
 def test_data_listed_by_glob_listdir_and_pathlib_after_a_chdir(tracked, tmp_path, monkeypatch,
                                                                tmp_path_factory):
     """A notebook that moves to its project's root and lists its data folder: the export runs

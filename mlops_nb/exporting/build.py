@@ -664,8 +664,8 @@ def assemble(b: _Build) -> Export:
     metrics = [m for m in target.metrics if isinstance(m, str)]
     modules = imported_modules([*b.bodies, b.hoisted])
     missing: list[str] = []
-    project = needed_modules(set(modules) | _star_tops(sl) | _script_tops(sl), b.own_modules,
-                             b.reader.blobs, missing)
+    project = needed_modules(set(modules) | _star_tops(sl) | _script_tops(sl)
+                             | _loaded_tops(sl), b.own_modules, b.reader.blobs, missing)
     b.warnings.extend(MissingModuleSource(m, m.split(":")[0].removeprefix("module "))
                       for m in missing)
     own = {m.name.split(".")[0] for m in project}
@@ -863,6 +863,15 @@ def _script_tops(sl: Slice) -> set[str]:
     script is a data file, not code the export reads for its imports."""
     return {m.split(".")[0] for c in sl.cells if "run" in c.analysis.magics
             for m in c.run.imports if m and not m.startswith(".")}
+
+
+def _loaded_tops(sl: Slice) -> set[str]:
+    """The notebook's own modules that appeared while the slice's cells ran, imported by
+    name or not: `joblib.load` of a pipeline holding a class of `src/feature_tools.py` loads
+    that module by unpickling it, and so must the script."""
+    return {m["name"].split(".")[0] for c in sl.cells for member in c.members
+            for m in member.run.modules
+            if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]}
 
 
 def snake_case(name: str) -> str:
