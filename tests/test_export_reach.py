@@ -677,6 +677,68 @@ def test_a_module_only_unpickling_loads_is_exported(tracked, tmp_path, monkeypat
     assert run_fresh(away, tmp_path_factory) == {"score": 3.5}
 
 
+def test_a_metric_computed_inside_a_helper_module_is_reproduced(tracked, tmp_path, monkeypatch,
+                                                                tmp_path_factory):
+    """`evaluate(clf, X, y)` calls `accuracy_score` in the project's `metrics_utils_r10.py`:
+    autolog named it in the kernel; the script imports the helper before its autolog starts,
+    so the helper's names get the wrappers too."""
+    (tmp_path / "metrics_utils_r10.py").write_text(
+        "from sklearn.metrics import accuracy_score\n\n\n"
+        "def evaluate(model, X, y):\n    return accuracy_score(y, model.predict(X))\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, sys\nsys.path.append(os.path.abspath('..'))\n"
+                "from sklearn.datasets import make_classification\n"
+                "from sklearn.linear_model import LogisticRegression\n"
+                "from metrics_utils_r10 import evaluate\n"
+                "X, y = make_classification(n_samples=120, random_state=0)")
+    tracked.run("clf = LogisticRegression().fit(X, y)\nprint(evaluate(clf, X, y))")
+    run = the_run(tracked)
+    assert set(run.metrics) == {"accuracy_score"}
+    out = export_run(run.id, tmp_path / "exp")
+    verified(out)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"accuracy_score": run.metrics["accuracy_score"]}
+
+
+@pytest.mark.parametrize("before", ["%load_ext", "%track on"])
+def test_a_helper_imported_before_tracking_has_its_metric_recorded(shell, tmp_path, monkeypatch,
+                                                                   tmp_path_factory, before):
+    """The helper bound the original `accuracy_score` before anything was patched: `%track on`
+    swaps the wrapper into the notebook's own modules as into its namespace (a library's
+    are left alone), and `%track off` puts the original back."""
+    import sklearn.metrics
+
+    (tmp_path / "metrics_utils_r11.py").write_text(
+        "from sklearn.metrics import accuracy_score\n\n\n"
+        "def evaluate(model, X, y):\n    return accuracy_score(y, model.predict(X))\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    imports = ("import os, sys\nsys.path.append(os.path.abspath('..'))\n"
+               "from sklearn.datasets import make_classification\n"
+               "from sklearn.linear_model import LogisticRegression\n"
+               "import metrics_utils_r11\nfrom metrics_utils_r11 import evaluate\n"
+               "X, y = make_classification(n_samples=120, random_state=0)")
+    if before == "%load_ext":
+        shell.run(imports)
+        shell.run("%load_ext mlops_nb")
+    else:
+        shell.run("%load_ext mlops_nb")
+        shell.run(imports)
+    shell.run("%track on --experiment test")
+    helper = shell.ns["metrics_utils_r11"]
+    original = sklearn.metrics.accuracy_score.original
+    assert helper.accuracy_score is sklearn.metrics.accuracy_score  # the wrapper
+    assert sys.modules["sklearn.metrics._scorer"].accuracy_score is original  # a library's
+    shell.run("clf = LogisticRegression().fit(X, y)\nprint(evaluate(clf, X, y))")
+    run = the_run(shell)
+    assert set(run.metrics) == {"accuracy_score"}
+    shell.run("%track off")
+    assert helper.accuracy_score is sklearn.metrics.accuracy_score  # the original, restored
+    out = export_run(run.id, tmp_path / "notebooks" / "exp")  # the store is beside it
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+
+
 def test_data_listed_by_glob_listdir_and_pathlib_after_a_chdir(tracked, tmp_path, monkeypatch,
                                                                tmp_path_factory):
     """A notebook that moves to its project's root and lists its data folder: the export runs
