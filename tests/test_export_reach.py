@@ -609,6 +609,136 @@ def test_modules_imported_before_load_ext_are_exported(shell, tmp_path, monkeypa
     assert shell.ns["again"] == 3
 
 
+def test_a_package_reading_its_settings_and_a_table_at_import_through_file(
+        tracked, tmp_path, monkeypatch, tmp_path_factory):
+    """`ROOT = Path(__file__).parent.parent` then `open(ROOT / "settings.json")` as the module
+    loads: in the script `__file__` is in `lib/`, so the import runs in its cell, after
+    `_mnb.start()` redirects the data paths, not hoisted above it."""
+    pkg = tmp_path / "churnlib_r8"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text(
+        "import json\nfrom pathlib import Path\n\n"
+        "ROOT = Path(__file__).resolve().parent.parent\n"
+        "with open(ROOT / 'settings.json') as fh:\n    SETTINGS = json.load(fh)\n"
+        "DATA_DIR = ROOT / SETTINGS['data_dir']\n")
+    (pkg / "lookups.py").write_text(
+        "import pandas as pd\nfrom .config import DATA_DIR\n\n"
+        "RISK = pd.read_csv(DATA_DIR / 'regions.csv').set_index('region')['risk']\n")
+    (tmp_path / "settings.json").write_text('{"data_dir": "data", "scale": 3}')
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "regions.csv").write_text("region,risk\nnorth,0.25\nsouth,0.5\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, sys\nsys.path.append(os.path.abspath('..'))\n"
+                "from churnlib_r8.config import SETTINGS\nfrom churnlib_r8.lookups import RISK")
+    tracked.run("score = float(RISK.sum() * SETTINGS['scale'])")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert sorted(Path(d["recorded"]).name for d in manifest["data_files"]) == [
+        "regions.csv", "settings.json"]
+    script = (out / "train.py").read_text()
+    assert script.index("_mnb.start()") < script.index("from churnlib_r8.config import")
+    shutil.move(pkg, tmp_path / "churnlib-moved-away")
+    verified(out)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 2.25}
+
+
+def test_a_module_only_unpickling_loads_is_exported(tracked, tmp_path, monkeypatch,
+                                                    tmp_path_factory):
+    """A model saved by another notebook, of a class in `src/feature_tools_r9.py`: no cell
+    imports the module by name, `pickle.load` does, and the script must find it too."""
+    import importlib
+    import pickle
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "feature_tools_r9.py").write_text(
+        "class AddOffset:\n    def __init__(self, offset):\n        self.offset = offset\n\n"
+        "    def transform(self, x):\n        return x + self.offset\n")
+    sys.path.insert(0, str(src))
+    try:
+        model = importlib.import_module("feature_tools_r9").AddOffset(1.5)
+        (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    finally:
+        sys.path.remove(str(src))
+        del sys.modules["feature_tools_r9"]
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, sys, pickle\nsys.path.insert(0, os.path.abspath('../src'))")
+    tracked.run("with open('../model.pkl', 'rb') as fh:\n    model = pickle.load(fh)")
+    tracked.run("score = model.transform(2.0)")
+    out = export_run(the_run(tracked).id, tmp_path / "exp")
+    manifest = json.loads((out / "run.json").read_text())
+    assert [m["path"] for m in manifest["modules"]] == ["lib/feature_tools_r9.py"]
+    shutil.move(src, tmp_path / "src-moved-away")
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"score": 3.5}
+
+
+def test_a_metric_computed_inside_a_helper_module_is_reproduced(tracked, tmp_path, monkeypatch,
+                                                                tmp_path_factory):
+    """`evaluate(clf, X, y)` calls `accuracy_score` in the project's `metrics_utils_r10.py`:
+    autolog named it in the kernel; the script imports the helper before its autolog starts,
+    so the helper's names get the wrappers too."""
+    (tmp_path / "metrics_utils_r10.py").write_text(
+        "from sklearn.metrics import accuracy_score\n\n\n"
+        "def evaluate(model, X, y):\n    return accuracy_score(y, model.predict(X))\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    tracked.run("import os, sys\nsys.path.append(os.path.abspath('..'))\n"
+                "from sklearn.datasets import make_classification\n"
+                "from sklearn.linear_model import LogisticRegression\n"
+                "from metrics_utils_r10 import evaluate\n"
+                "X, y = make_classification(n_samples=120, random_state=0)")
+    tracked.run("clf = LogisticRegression().fit(X, y)\nprint(evaluate(clf, X, y))")
+    run = the_run(tracked)
+    assert set(run.metrics) == {"accuracy_score"}
+    out = export_run(run.id, tmp_path / "exp")
+    verified(out)
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+    assert run_fresh(away, tmp_path_factory) == {"accuracy_score": run.metrics["accuracy_score"]}
+
+
+@pytest.mark.parametrize("before", ["%load_ext", "%track on"])
+def test_a_helper_imported_before_tracking_has_its_metric_recorded(shell, tmp_path, monkeypatch,
+                                                                   tmp_path_factory, before):
+    """The helper bound the original `accuracy_score` before anything was patched: `%track on`
+    swaps the wrapper into the notebook's own modules as into its namespace (a library's
+    are left alone), and `%track off` puts the original back."""
+    import sklearn.metrics
+
+    (tmp_path / "metrics_utils_r11.py").write_text(
+        "from sklearn.metrics import accuracy_score\n\n\n"
+        "def evaluate(model, X, y):\n    return accuracy_score(y, model.predict(X))\n")
+    _notebook_folder(tmp_path, monkeypatch)
+    imports = ("import os, sys\nsys.path.append(os.path.abspath('..'))\n"
+               "from sklearn.datasets import make_classification\n"
+               "from sklearn.linear_model import LogisticRegression\n"
+               "import metrics_utils_r11\nfrom metrics_utils_r11 import evaluate\n"
+               "X, y = make_classification(n_samples=120, random_state=0)")
+    if before == "%load_ext":
+        shell.run(imports)
+        shell.run("%load_ext mlops_nb")
+    else:
+        shell.run("%load_ext mlops_nb")
+        shell.run(imports)
+    shell.run("%track on --experiment test")
+    helper = shell.ns["metrics_utils_r11"]
+    original = sklearn.metrics.accuracy_score.original
+    assert helper.accuracy_score is sklearn.metrics.accuracy_score  # the wrapper
+    assert sys.modules["sklearn.metrics._scorer"].accuracy_score is original  # a library's
+    shell.run("clf = LogisticRegression().fit(X, y)\nprint(evaluate(clf, X, y))")
+    run = the_run(shell)
+    assert set(run.metrics) == {"accuracy_score"}
+    shell.run("%track off")
+    assert helper.accuracy_score is sklearn.metrics.accuracy_score  # the original, restored
+    out = export_run(run.id, tmp_path / "notebooks" / "exp")  # the store is beside it
+    away = copied_away(out, tmp_path_factory)
+    verified(away)
+
+
 def test_data_listed_by_glob_listdir_and_pathlib_after_a_chdir(tracked, tmp_path, monkeypatch,
                                                                tmp_path_factory):
     """A notebook that moves to its project's root and lists its data folder: the export runs

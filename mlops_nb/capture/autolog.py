@@ -786,6 +786,8 @@ class Patcher:
         self.module_attrs: list[tuple[Any, str, Any]] = []  # (module, name, original)
         self.class_attrs: list[tuple[type, str, Any]] = []
         self.ns_swaps: list[tuple[dict[str, Any], str, Any, Any]] = []
+        # the notebook's own modules' namespaces (`swap_modules`), by id
+        self.spaces: dict[int, dict[str, Any]] = {}
         self.wrappers: dict[int, Any] = {}  # id(original) -> wrapper
         self.patched_classes: set[type] = set()
         self.patched_methods: set[tuple[type, str]] = set()
@@ -915,6 +917,22 @@ class Patcher:
                 ns[name] = wrapper
                 self.ns_swaps.append((ns, name, value, wrapper))
 
+    def swap_modules(self, modules: Iterable[Any]) -> None:
+        """The same for the notebook's own modules (the caller says which: never a library's,
+        whose internals call the originals on purpose): a helper that ran `from
+        sklearn.metrics import accuracy_score` before the patch holds the original, and its
+        `evaluate(model, X, y)` would go unseen. Each module is swapped now, again when more
+        functions are patched, and put back by `unpatch`."""
+        for module in modules:
+            try:
+                space = vars(module)
+            except TypeError:
+                continue
+            if not isinstance(space, dict) or id(space) in self.spaces:
+                continue
+            self.spaces[id(space)] = space
+            self.swap_namespace(space)
+
     # everything at once -------------------------------------------------------------------------
     def patch_loaded(self, ns: dict[str, Any] | None = None) -> None:
         """Patch what scikit-learn has loaded so far and watch for the rest being imported."""
@@ -928,8 +946,11 @@ class Patcher:
             self.patch_metrics(mods["sklearn.metrics"])
         if "sklearn.model_selection" in mods:
             self.patch_model_selection(mods["sklearn.model_selection"])
-        if ns is not None and len(self.module_attrs) != before:
-            self.swap_namespace(ns)
+        if len(self.module_attrs) != before:
+            if ns is not None:
+                self.swap_namespace(ns)
+            for space in list(self.spaces.values()):
+                self.swap_namespace(space)
         if self.finder is None and not (self.base_done and self.metrics_done and self.cv_done):
             self.finder = ImportWatcher(_PATCH_ON_IMPORT, self.on_import)
             sys.meta_path.insert(0, self.finder)
@@ -961,11 +982,11 @@ class Patcher:
         wrappers = {id(w): w for w in self.wrappers.values()}
         for module, name, original in reversed(self.module_attrs):
             setattr(module, name, original)
-        # Modules imported while patched may have bound a wrapper (`from ..metrics import f`).
-        for mod_name, module in list(sys.modules.items()):
-            if not mod_name.startswith("sklearn") or module is None:
-                continue
-            space = getattr(module, "__dict__", {})
+        # Modules imported while patched may have bound a wrapper (`from ..metrics import f`),
+        # scikit-learn's own and the notebook's.
+        spaces = [getattr(module, "__dict__", {}) for mod_name, module in list(sys.modules.items())
+                  if mod_name.startswith("sklearn") and module is not None]
+        for space in [*spaces, *self.spaces.values()]:
             for k, v in list(space.items()):
                 if id(v) in wrappers and wrappers[id(v)] is v:
                     space[k] = v.original
@@ -1118,9 +1139,12 @@ class ScriptAutolog:
         self.calls: list[Call] = []
         self.patcher = Patcher()
 
-    def start(self, ns: dict[str, Any]) -> None:
+    def start(self, ns: dict[str, Any], modules: Iterable[Any] = ()) -> None:
+        """Patch, swapping the wrappers into the script's namespace and into `modules`, the
+        notebook's own (imported from `lib/` before this cell, unpatched)."""
         STATE.sink = self.calls.append
         self.patcher.patch_loaded(ns)
+        self.patcher.swap_modules(modules)
 
     def begin_cell(self, ns: dict[str, Any]) -> None:
         self.calls.clear()

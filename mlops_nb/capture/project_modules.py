@@ -169,6 +169,28 @@ class ProjectModules:
                 todo.extend(t for t in imported_tops(blobs[record["hash"]]) if t in before)
         return found, blobs
 
+    def loaded(self, *, unscanned: bool = False) -> list[Any]:
+        """The project modules in `sys.modules`: those recorded so far and, with `unscanned`,
+        those imported since the last scan that it will record (found by their file alone;
+        `%track on` after cells that ran untracked). Never a library module."""
+        modules = sys.modules
+        found = [m for m in map(modules.get, self._known) if m is not None]
+        if not unscanned or len(modules) == self._count:
+            return found
+        for name in [n for n in list(modules) if n not in self._seen]:
+            if name.split(".")[0] in _SKIP_TOP or name in self._known:
+                continue
+            module = modules.get(name)
+            try:
+                file = vars(module).get("__file__")
+            except TypeError:
+                continue
+            if (isinstance(file, str) and file.endswith(".py")
+                    and not is_library_path(os.path.abspath(file))
+                    and _layout(name, os.path.abspath(file)) is not None):
+                found.append(module)
+        return found
+
     def _record(self, name: str, module: Any, cwd: str, blobs: dict[str, bytes]
                 ) -> dict[str, Any] | None:
         # The module's own dict: a lazy module's __getattr__ would import things.

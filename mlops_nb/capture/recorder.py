@@ -302,6 +302,16 @@ class Tracker:
         patched once a cell has imported it (at once if already loaded)."""
         autolog.STATE.sink = self._on_autolog
         self.patcher.patch_loaded(self.shell.user_ns)
+        self.swap_project_modules()
+
+    def swap_project_modules(self, *, unscanned: bool = False) -> None:
+        """The wrappers into the notebook's own modules too (the ones an export copies to
+        `lib/`), as into its namespace: a helper imported before `%track on` bound the
+        original metric functions. The export's script does the same (`swap_modules`)."""
+        try:
+            self.patcher.swap_modules(self.project_modules.loaded(unscanned=unscanned))
+        except Exception as exc:  # never let capture break the cell
+            log.debug("mlops-nb could not patch the notebook's own modules: %r", exc)
 
     def unpatch(self) -> None:
         if autolog.STATE.sink == self._on_autolog:
@@ -377,6 +387,7 @@ class Tracker:
         self.io.start()
         self.patch()
         self.backfill(self._current_count() - 1)
+        self.swap_project_modules(unscanned=True)  # what the back-fill adopted, too
         self._last_count = max(self._last_count, self._current_count())
 
     def stop(self) -> None:

@@ -459,7 +459,7 @@ def build_export(reader: StoreReader, target: CellRun, out_dir: Path | None = No
         plan_parameters(b)
         if target.mode == MODE_CALLBACK:
             callback_parameters(b.bodies, b.params)
-        b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b))
+        b.hoisted, b.future, b.bodies = _hoist(b.bodies, _sl(b), _own_tops(b.own_modules))
         b.hoisted = used_imports(b.hoisted, b.bodies)
         plan_rng(b)
         export = assemble(b)
@@ -703,8 +703,8 @@ def assemble(b: _Build) -> Export:
     metrics = [m for m in target.metrics if isinstance(m, str)]
     modules = imported_modules([*b.bodies, b.hoisted])
     missing: list[str] = []
-    project = needed_modules(set(modules) | _star_tops(sl) | _script_tops(sl), b.own_modules,
-                             b.reader.blobs, missing)
+    project = needed_modules(set(modules) | _star_tops(sl) | _script_tops(sl)
+                             | _loaded_tops(sl), b.own_modules, b.reader.blobs, missing)
     b.warnings.extend(MissingModuleSource(m, m.split(":")[0].removeprefix("module "))
                       for m in missing)
     runs = {m.run.seq: m.run for c in sl.cells for m in c.members}
@@ -911,6 +911,15 @@ def _script_tops(sl: Slice) -> set[str]:
             for m in c.run.imports if m and not m.startswith(".")}
 
 
+def _loaded_tops(sl: Slice) -> set[str]:
+    """The notebook's own modules that appeared while the slice's cells ran, imported by
+    name or not: `joblib.load` of a pipeline holding a class of `src/feature_tools.py` loads
+    that module by unpickling it, and so must the script."""
+    return {m["name"].split(".")[0] for c in sl.cells for member in c.members
+            for m in member.run.modules
+            if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]}
+
+
 def snake_case(name: str) -> str:
     """A class's name as an option's: `StratifiedKFold` -> `stratified_k_fold`,
     `LogisticRegressionCV` -> `logistic_regression_cv`, `XGBClassifier` -> `xgb_classifier`
@@ -998,9 +1007,26 @@ def _param_of(stmt: ast.stmt, cell: SliceCell) -> tuple[str | None, Any, bool]:
     return name, value, ok
 
 
-def _hoist(bodies: list[list[ast.stmt]], sl: Slice
+def _own_tops(recorded: dict[str, dict[str, Any]]) -> frozenset[str]:
+    """The top-level names of the notebook's own modules (recorded: what `lib/` holds)."""
+    return frozenset(name.split(".")[0] for name in recorded)
+
+
+def _imports_own(stmt: ast.Import | ast.ImportFrom, own: frozenset[str]) -> bool:
+    """An import of one of the notebook's own modules (a relative one is too)."""
+    if isinstance(stmt, ast.ImportFrom):
+        return bool(stmt.level) or (stmt.module or "").split(".")[0] in own
+    return any(a.name.split(".")[0] in own for a in stmt.names)
+
+
+def _hoist(bodies: list[list[ast.stmt]], sl: Slice, own: frozenset[str] = frozenset()
            ) -> tuple[list[ast.stmt], list[ast.stmt], list[list[ast.stmt]]]:
-    """Top-level imports move to the top when every binding of their names is that import."""
+    """Top-level imports move to the top when every binding of their names is that import.
+
+    The notebook's own modules (`own`: top-level names) are imported where their cell did,
+    after `_mnb.start()`: a module that reads a settings file or a lookup table as it loads,
+    found from its own `__file__` (which is in `lib/` now), reads it through the data paths
+    the script redirects, and only from then on."""
     specs: dict[str, set[str]] = {}
     alias_count: dict[str, int] = {}
     for body in bodies:
@@ -1028,7 +1054,8 @@ def _hoist(bodies: list[list[ast.stmt]], sl: Slice
                     future.append(stmt)
                 continue
             if (isinstance(stmt, (ast.Import, ast.ImportFrom)) and not env_seen
-                    and cell.run.status == "ok" and all(a.name != "*" for a in stmt.names)):
+                    and cell.run.status == "ok" and all(a.name != "*" for a in stmt.names)
+                    and not _imports_own(stmt, own)):
                 bound = [a.asname or a.name.split(".")[0] for a in stmt.names]
                 if all(len(specs.get(b, ())) == 1 and counts_all.get(b) == alias_count.get(b)
                        for b in bound):

@@ -2,9 +2,11 @@
 
 The script's layout: a docstring (what it reproduces, from which notebook), the import of the
 support module beside it (`_mlops_support.py`: command line, data checks, RNG restores,
-metrics output), the notebook's imports, the parameters block (literals only, each a
-command-line option), `_mnb.start()`, the slice's cells in execution order with a
-one-line RNG restore only before cells that draw random numbers, and `_mnb.finish()`.
+metrics output), the notebook's imports of libraries, the parameters block (literals only,
+each a command-line option), `_mnb.start()`, the slice's cells in execution order with a
+one-line RNG restore only before cells that draw random numbers, and `_mnb.finish()`. The
+notebook's own modules (copied to `lib/`) are imported in their cells, after `_mnb.start()`
+has redirected the data paths: a module may read files as it loads.
 The cells keep the notebook's own text where the transformed tree allows it (`source`);
 recorded values enter only as AST constants built by `literals`, so no recorded text becomes
 code, and the whole script is compiled before anything is written.

@@ -1103,8 +1103,25 @@ def autolog_begin(namespace=None):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _run.autolog = module.ScriptAutolog()
-        _run.autolog.start(namespace)
+        _run.autolog.start(namespace, _lib_modules())
     _run.autolog.begin_cell(namespace)
+
+
+def _lib_modules():
+    """The notebook's own modules this script imported, from `lib/` (never a library's): a
+    helper's `from sklearn.metrics import accuracy_score` ran before autolog started here,
+    while the kernel had it patched (or swapped it in at `%track on`): its names get the
+    wrappers too."""
+    lib = os.path.join(HERE, "lib") + os.sep
+    found = []
+    for module in list(sys.modules.values()):
+        try:
+            file = vars(module).get("__file__")
+        except TypeError:  # not a module
+            continue
+        if isinstance(file, str) and os.path.abspath(file).startswith(lib):
+            found.append(module)
+    return found
 
 
 def printed(name, value):
