@@ -263,22 +263,41 @@ def _in_effect(sources: list[dict[str, tuple[int, Any]]], own: dict[str, Any], s
     return merged
 
 
-def _params_read(params: dict[str, tuple[int, Any]], seq: int, names: list[str]
-                 ) -> dict[str, tuple[int, Any]]:
-    """What a cell run takes from the dep at `seq` it read `names` from: all that was in effect
-    there when it read something that cell computed (its parameters may have gone into it),
-    but only the parameters it read when it read nothing else of that cell. A parameters
-    cell edited and re-run (`test_frac = 0.2`, `C = 1.0`), then only the model cell re-run,
-    reading `C`: `test_frac` was 0.2 in the table, though the split the run used was made
-    with 0.3, read from the cell's earlier run."""
+def _split_read(params: dict[str, tuple[int, Any]], seq: int, names: list[str]
+                ) -> tuple[dict[str, tuple[int, Any]], dict[str, tuple[int, Any]]]:
+    """(what a cell run takes from the dep at `seq` as read, what only as bound there). All
+    that was in effect there is read when it read something that cell computed (its
+    parameters may have gone into it); when it read only parameters of that cell, the others
+    that cell set were bound but not read by this run."""
     if not params:
-        return params
+        return params, _EMPTY
     for name in names:
         set_by = params.get(name)
         if set_by is None or set_by[0] != seq:
-            return params  # a value it computed, a file, a loop: what it had in effect
+            return params, _EMPTY  # a value it computed, a file, a loop: all it had in effect
     wanted = set(names)
-    return {k: v for k, v in params.items() if v[0] != seq or k in wanted}
+    read = {k: v for k, v in params.items() if v[0] != seq or k in wanted}
+    if len(read) == len(params):
+        return params, _EMPTY
+    return read, {k: v for k, v in params.items() if k not in read}
+
+
+def _params_in_effect(entries: list[_Entry], seqs: list[int], why: dict[int, list[str]],
+                      own: dict[str, Any], seq: int) -> dict[str, tuple[int, Any]]:
+    """What the deps had in effect, as `_in_effect` merges it, except that a value the run's
+    cells read wins over one a cell only bound: a parameters cell edited and re-run
+    (`test_frac = 0.2`, `C = 2.0`), then only the model cell re-run, reading `C`: the split
+    it used was made with the 0.3 its data cell read from the cell's first run, and the table
+    said 0.2 (and named the run by it). A parameter nothing else sets stays, as bound."""
+    read: list[dict[str, tuple[int, Any]]] = []
+    bound: dict[str, tuple[int, Any]] = {}
+    for d, e in zip(seqs, entries, strict=True):
+        taken, only_bound = _split_read(e.params, d, why[d])
+        read.append(taken)
+        bound.update(only_bound)
+    merged = _in_effect(read, own, seq)
+    missing = {k: v for k, v in bound.items() if k not in merged}
+    return {**merged, **missing} if missing else merged
 
 
 class SessionLog:
@@ -308,9 +327,7 @@ class SessionLog:
         entry = _Entry(
             cr.id,
             tuple(dep_seqs),
-            _in_effect([_params_read(e.params, d, why[d]) for d, e in zip(dep_seqs, deps,
-                                                                          strict=True)],
-                       cr.params, seq),
+            _params_in_effect(deps, dep_seqs, why, cr.params, seq),
             _in_effect([e.data for e in deps], cr.data, seq),
             _in_effect([e.models for e in deps], _fitted_classes(cr), seq),
         )

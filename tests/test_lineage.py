@@ -243,7 +243,7 @@ def test_effective_params_take_the_latest_setting_across_branches():
     assert lg2.cell("score = f(a, b)", metrics={"score": 1}).effective_params == {"x": 2}
 
 
-def test_a_parameter_a_run_did_not_read_is_not_in_effect_from_a_rerun_params_cell():
+def test_a_value_the_run_read_wins_over_one_a_rerun_params_cell_only_bound():
     """A parameters cell edited and re-run, then only the model cell re-run: the split was
     made with the cell's first `test_frac`, read by the data cell; the model cell reads only
     `C` from the re-run. The table showed the second `test_frac` (and named the run by it)."""
@@ -256,11 +256,15 @@ def test_a_parameter_a_run_did_not_read_is_not_in_effect_from_a_rerun_params_cel
     r = lg.cell("acc = fit(X_tr, C).score(X_te)", metrics={"acc": 0.7})
     assert r.effective_params == {"test_frac": 0.3, "C": 2.0}
     assert lg.lineage(r) == ["c0", "c1", "c3"]
+    # a parameter only bound, that nothing the run read sets, stays as bound
+    lg.cell("C = 3.0\nkind = 'rf'")
+    r = lg.cell("acc = fit(X_tr, C).score(X_te)", metrics={"acc": 0.6})
+    assert r.effective_params == {"test_frac": 0.3, "C": 3.0, "kind": "rf"}
     # a cell that computed something the run reads brings all it had in effect, its own
     # parameters included: they may have gone into what it computed
     lg.cell("model = make(C)\nunused = 5")
     r = lg.cell("acc = model.score(X_te)", metrics={"acc": 0.6})
-    assert r.effective_params == {"test_frac": 0.3, "C": 2.0, "unused": 5}
+    assert r.effective_params == {"test_frac": 0.3, "C": 3.0, "kind": "rf", "unused": 5}
 
 
 def test_long_mutation_chains_stay_cheap_and_exact():

@@ -422,17 +422,24 @@ def _push(server: _Server, experiment_id: str, payload: Payload, limits: Limits,
                     metrics=[Metric(k, v, ts, step) for k, v, ts, step in metrics],
                     params=[Param(k, v) for k, v in params.items()],
                     tags=[RunTag(k, v) for k, v in tags.items()])
-    if payload.artifacts:
-        with tempfile.TemporaryDirectory(prefix="mlops-nb-sync-") as tmp:
-            for rel, data in payload.artifacts.items():
-                target = Path(tmp, *rel.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            server.call("upload artifacts", client.log_artifacts, mlflow_id, tmp)
+    _upload_artifacts(server, mlflow_id, payload.artifacts)
     server.call("finish run", client.set_terminated, mlflow_id, payload.status,
                 end_time=payload.end_ms)
     server.call("mark complete", client.set_tag, mlflow_id, COMPLETE_TAG, COMPLETE)
     return mlflow_id
+
+
+def _upload_artifacts(server: _Server, mlflow_id: str, artifacts: dict[str, bytes]) -> None:
+    """The run's files (its code, figures, lineage) under their paths; the same path again
+    overwrites."""
+    if not artifacts:
+        return
+    with tempfile.TemporaryDirectory(prefix="mlops-nb-sync-") as tmp:
+        for rel, data in artifacts.items():
+            target = Path(tmp, *rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        server.call("upload artifacts", server.client.log_artifacts, mlflow_id, tmp)
 
 
 def _update(server: _Server, mlflow_id: str, payload: Payload, limits: Limits,
@@ -455,13 +462,7 @@ def _update(server: _Server, mlflow_id: str, payload: Payload, limits: Limits,
     for _params, _metrics, batch in batches(empty, limits):
         server.call("log batch", client.log_batch, mlflow_id,
                     tags=[RunTag(k, v) for k, v in batch.items()])
-    if payload.artifacts:
-        with tempfile.TemporaryDirectory(prefix="mlops-nb-sync-") as tmp:
-            for rel, data in payload.artifacts.items():
-                target = Path(tmp, *rel.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            server.call("upload artifacts", client.log_artifacts, mlflow_id, tmp)
+    _upload_artifacts(server, mlflow_id, payload.artifacts)
     server.call("mark updated", client.set_tag, mlflow_id, DIGEST_TAG, payload.tags[DIGEST_TAG])
     return mlflow_id
 
