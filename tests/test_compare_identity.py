@@ -99,3 +99,15 @@ def test_names_of_some_runs_are_their_names_among_all(runs, data):
     part = df.iloc[some].reset_index(drop=True)
     shown, _ = default_names(part, plan_params(part), full)
     assert shown == [names[i] for i in some]
+
+
+def test_a_redacted_parameter_names_no_run():
+    """A credential bound in one run's lineage (`password = '...'`, stored redacted) was what
+    told its name from the others': `RandomForest · max_depth=6 · password=<redacted>`."""
+    df = pd.DataFrame({"id": [f"{i:032x}" for i in range(3)],
+                       "model": ["RandomForestClassifier"] * 3,
+                       "params.max_depth": pd.array([6, 6, 8]),
+                       "params.password": pd.array([None, "<redacted>", None], dtype=object)})
+    names, _ = default_names(df, plan_params(df))
+    assert not any("password" in n for n in names), names
+    assert names[2] == "RandomForest · max_depth=8"

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..redact import REDACTED
 from .query import MISSING, short_model, value_text
 
 if TYPE_CHECKING:
@@ -447,6 +448,8 @@ def _distinguishing(groups: np.ndarray, heads: list[str | None], plan: ParamPlan
     out: dict[str | None, list[str]] = {m: [] for m in heads}
     for key in plan.columns:
         c = plan.params[key].coded
+        if c.uniques and all(u == REDACTED for u in c.uniques):
+            continue  # `password=<redacted>` tells one run from another by nothing it shows
         # not set is a value too: `name=logreg` tells a loop's Pipeline from one fitted
         # later without it (each run's name shows only what it set)
         width = len(c.uniques) + 1
