@@ -26,6 +26,7 @@ from .comparison.identity import (
     plan_of,
 )
 from .comparison.query import MISSING
+from .records import STATUS_OK
 from .store.columnar import B1, F8, I8, OBJ, STR, Column
 from .store.reader import RunColumns
 from .textframe import FLOAT, INT, OBJECT, TEXT, NotPlain, TextColumn, kind_of_list, to_string
@@ -72,13 +73,15 @@ def compact_text(cols: RunColumns, limit: int, *, printable: Any, short_value: A
 
     put("id", [str(i)[:8] for i in ids], TEXT)
     put("name", names, OBJECT)
-    for base in ("model", "experiment"):
+    for base in ("model", "experiment", "status"):
         if base in lists:
             _base_text(typed[base], lists[base])
     if "model" in lists and any(m is not None for m in lists["model"]):
         put("model", lists["model"], TEXT)
     if "experiment" in lists and len({e for e in lists["experiment"] if e is not None}) > 1:
         put("experiment", lists["experiment"], TEXT)
+    if "status" in lists and any(s not in (None, STATUS_OK) for s in lists["status"]):
+        put("status", lists["status"], TEXT)  # a run whose cell raised says so
     metrics = [k for k in lists if k.startswith(METRIC)]
     chosen = _default_metric(metrics, lists)
     if chosen is not None:

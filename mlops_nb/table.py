@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .comparison.numbers import coerce_numbers
 from .metrics import resolve_goal
+from .records import STATUS_OK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -247,6 +248,9 @@ def compact_runs(cmp: Any, *, limit: int | None = None) -> pd.DataFrame:
         out["model"] = view["model"]
     if "experiment" in view.columns and view["experiment"].nunique() > 1:
         out["experiment"] = view["experiment"]  # runs of several experiments side by side
+    if "status" in view.columns and (view["status"].notna() & (view["status"] != STATUS_OK)
+                                     ).any():
+        out["status"] = view["status"]  # a run whose cell raised says so
     metrics = metric_columns(cmp.df)
     if cmp.metric in metrics:
         metrics.remove(cmp.metric)

@@ -34,6 +34,26 @@ def test_track_runs_is_a_compact_table(tracked, capsys):
     assert list(some["max_depth"]) == [4, 8]
 
 
+def test_a_run_whose_cell_raised_says_so_in_both_tables(tracked, capsys):
+    """A run whose cell raised after its metric looked like any other in `runs` and `%track
+    runs` (its status only in `--all` and CSV), though `--best` may pick it."""
+    from mlops_nb.cli import main
+
+    make_runs(tracked)
+    df = tracked.run("%track runs").result
+    assert "status" not in df.columns  # every run ended well: nothing to say
+    tracked.run("f1 = 0.99\nraise ValueError('after the metric')", check=False)
+    tracked.flush()
+    df = tracked.run("%track runs").result
+    assert list(df["status"]) == ["ok", "ok", "ok", "error"]
+    capsys.readouterr()
+    assert main(["--home", str(tracked.tracker.home), "runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["id", "name"])
+    assert "status" in lines[at].split()
+    assert [" error " in f"{ln} " for ln in lines[at + 1:]] == [False, False, False, True]
+
+
 def test_a_dict_of_settings_is_shown_by_its_entries(tracked, capsys):
     """`for params in ParameterGrid(grid):` made a run per setting whose one parameter was
     the dict: the table's column, the plot's axis and each run's name read
