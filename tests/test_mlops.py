@@ -48,6 +48,16 @@ def _runs(sh):
             if cr.is_run]
 
 
+def _slow_fit_run(sh):
+    """A fit-and-score run whose fit sleeps a minute when MNB_SLOW_FIT is set (a retrain to
+    stop midway): (the run, its store)."""
+    _frame().to_csv("train.csv", index=False)
+    sh.run(TRAIN)
+    sh.run("C = 1.0")
+    sh.run("import os, time\nif os.environ.get('MNB_SLOW_FIT'):\n    time.sleep(60)\n" + FIT)
+    return _runs(sh)[-1], str(sh.tracker.home)
+
+
 @pytest.fixture
 def trained(tracked):
     _frame().to_csv("train.csv", index=False)
@@ -310,13 +320,7 @@ def test_retrain_when_drift_skips_clean_data_and_blocks_schema_violations(traine
 
 @pytest.mark.slow
 def test_retrain_killed_midway_changes_nothing(tracked):
-    _frame().to_csv("train.csv", index=False)
-    tracked.run(TRAIN)
-    tracked.run("C = 1.0")
-    tracked.run("import os, time\nif os.environ.get('MNB_SLOW_FIT'):\n    time.sleep(60)\n"
-                + FIT)
-    run = _runs(tracked)[-1]
-    home = str(tracked.tracker.home)
+    run, home = _slow_fit_run(tracked)
     _frame(seed=9).to_csv("new.csv", index=False)
     assert _retrain(home, run.id, "--data", "new.csv", "--promote", "--model", "clf") == EXIT_OK
     from mlops_nb.models import promoted
@@ -925,13 +929,7 @@ def test_a_signal_to_retrain_stops_its_training_script_and_cleans_up(tracked, tm
                                                                      code):
     """SIGTERM to `mlops-nb retrain` left train.py running (until --timeout) and its
     mlops-nb-retrain-* folder behind; SIGINT printed a KeyboardInterrupt traceback."""
-    _frame().to_csv("train.csv", index=False)
-    tracked.run(TRAIN)
-    tracked.run("C = 1.0")
-    tracked.run("import os, time\nif os.environ.get('MNB_SLOW_FIT'):\n    time.sleep(60)\n"
-                + FIT)
-    run = _runs(tracked)[-1]
-    home = str(tracked.tracker.home)
+    run, home = _slow_fit_run(tracked)
     tracked.flush()
     _frame(seed=9).to_csv("new.csv", index=False)
     before = _listing(home)

@@ -9,19 +9,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_mlops import FIT, TRAIN, _frame
+from test_mlops import FIT, TRAIN, _frame, _runs
 
 import mlops_nb as mnb
 from mlops_nb.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
 from mlops_nb.errors import MlopsNbError, StoreCorrupt
 from mlops_nb.models import PromotionReplaced, promoted
-from mlops_nb.store.reader import StoreReader
-
-
-def _runs(sh):
-    sh.flush()
-    return [cr for cr in StoreReader(sh.tracker.home).session_log(sh.tracker.session)
-            if cr.is_run]
 
 
 @pytest.fixture
