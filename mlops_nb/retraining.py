@@ -553,6 +553,7 @@ def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
     """Write the retrain's outcome as a run of its own one-run session."""
     from .capture.fingerprint import fingerprint_file
     from .records import CellRun
+    from .store.index import run_model
     from .store.writer import SessionWriter
     from .validation import read_table
     from .validation.hook import Profiler
@@ -580,7 +581,8 @@ def _record(reader: Any, parent: Any, source: Any, files: dict[str, Any],
                  name=f"retrain of {parent.id[:12]}", notebook=source.notebook,
                  params=params, metrics=dict(metrics), data=data, effective_params=params,
                  effective_data=data, lineage=[],
-                 warnings=[] if passed else ["a gate failed: not promoted"])
+                 warnings=[] if passed else ["a gate failed: not promoted"],
+                 model=run_model(parent))  # the script fits what the run it replays fitted
     writer = SessionWriter(reader.home, session, flush_interval=0)
     recorded = False
     try:

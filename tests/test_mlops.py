@@ -298,6 +298,9 @@ def test_retrain_gate_promote_and_load_promoted(trained, capsys):
     assert json.loads(capsys.readouterr().out)["outcome"] == "accepted"
     df = mnb.runs(home=home)
     assert res["run_id"] in set(df["id"])
+    # a retrain run's model is the one its script fits, as the run it replays (it was NaN)
+    assert set(df.set_index("id").loc[[run.id, res["run_id"]], "model"]) == {
+        "LogisticRegression"}
 
 
 def test_retrain_when_drift_skips_clean_data_and_blocks_schema_violations(trained, capsys):
