@@ -918,6 +918,11 @@ def test_bad_timeouts_and_unknown_gate_metrics_are_bad_input_before_anything_run
         assert exc.value.code == EXIT_BAD_INPUT
     with pytest.raises(MlopsNbError, match="timeout"):
         mnb.retrain(run.id, "new.csv", home=home, timeout=-1, progress=False)
+    # nor is a watch every -1 s (it was accepted: "watching for new runs every -1 s")
+    with pytest.raises(SystemExit) as exc:
+        main(["--home", home, "sync", "mlflow", "--watch", "--interval", "-1",
+              "--tracking-uri", "http://127.0.0.1:9"])
+    assert exc.value.code == EXIT_BAD_INPUT
     monkeypatch.setattr(reproduction, "_run_script", _never_trains)
     assert main(["--home", home, "export", run.id, "-o", "exp"]) == EXIT_OK
     for target in (run.id, "exp"):

@@ -24,6 +24,8 @@ def tracking_uri(args: argparse.Namespace) -> str:
 
 
 def add_parser(sub: Any) -> None:
+    from ..cli_mlops import positive_seconds
+
     p = sub.add_parser("sync", help="push runs to a team server (MLflow)")
     targets = p.add_subparsers(dest="target", required=True)
     m = targets.add_parser("mlflow", help="push runs not there yet to an MLflow tracking "
@@ -35,7 +37,7 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--dry-run", action="store_true", help="say what would be pushed; push nothing")
     m.add_argument("--watch", action="store_true",
                    help="keep pushing new runs as they land, until Ctrl-C")
-    m.add_argument("--interval", type=float, default=5.0, metavar="S",
+    m.add_argument("--interval", type=positive_seconds, default=5.0, metavar="S",
                    help="with --watch: seconds between looks at the store (default: %(default)s)")
     m.set_defaults(func=cmd_sync)
 
