@@ -945,6 +945,18 @@ def test_a_sqlite_database_read_through_sqlalchemy(tracked, tmp_path, monkeypatc
     assert run_fresh(away, tmp_path_factory) == {"score": 7.0}
 
 
+def _imported_from_src(sh, tmp_path: Path, monkeypatch, name: str, source: str) -> Path:
+    """A helper module `../src/<name>.py`, imported by the notebook through `sys.path`: its
+    file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    helper = src / f"{name}.py"
+    helper.write_text(source)
+    _notebook_folder(tmp_path, monkeypatch)
+    sh.run(f"import sys, os\nsys.path.insert(0, os.path.abspath('../src'))\nimport {name}")
+    return helper
+
+
 def test_a_helper_edited_on_disk_is_recorded_once_the_kernel_runs_it(tracked, tmp_path,
                                                                      monkeypatch,
                                                                      tmp_path_factory):
@@ -952,13 +964,9 @@ def test_a_helper_edited_on_disk_is_recorded_once_the_kernel_runs_it(tracked, tm
     after the edit still used the imported code, and its export shipped the edited file (no
     warning, a different metric). Once `importlib.reload` (what `%autoreload` calls) runs the
     new file, the next run's export ships that one."""
-    src = tmp_path / "src"
-    src.mkdir()
-    helper = src / "prep_r9.py"
-    helper.write_text("def scale(x):\n    return x * 2\n")
-    _notebook_folder(tmp_path, monkeypatch)
-    tracked.run("import sys, os\nsys.path.insert(0, os.path.abspath('../src'))\n"
-                "import prep_r9")
+    helper = _imported_from_src(tracked, tmp_path, monkeypatch, "prep_r9",
+                                "def scale(x):\n    return x * 2\n")
+    src = helper.parent
     helper.write_text("def scale(x):\n    return x * 3  # edited, not reloaded\n")
     tracked.run("score = prep_r9.scale(10)")
     assert tracked.ns["score"] == 20
@@ -1017,16 +1025,11 @@ def test_a_cell_run_under_an_earlier_version_of_a_helper_is_named(tracked, tmp_p
     only the model cell re-run: the run's features came from the first version, the script
     can import one, the latest. The export said nothing, and its verdict was a mismatch with
     no cause given; it names the cell and the module now."""
-    src = tmp_path / "src"
-    src.mkdir()
-    helper = src / "fe_r10.py"
-    helper.write_text("def make(n):\n    return [i * 2 for i in range(n)]\n")
-    _notebook_folder(tmp_path, monkeypatch)
-    tracked.run("import sys, os, importlib\nsys.path.insert(0, os.path.abspath('../src'))\n"
-                "import fe_r10")
+    helper = _imported_from_src(tracked, tmp_path, monkeypatch, "fe_r10",
+                                "def make(n):\n    return [i * 2 for i in range(n)]\n")
     tracked.run("feats = fe_r10.make(4)")
     helper.write_text("def make(n):\n    return [i * 3 for i in range(n)]\n")
-    tracked.run("fe_r10 = importlib.reload(fe_r10)")
+    tracked.run("import importlib\nfe_r10 = importlib.reload(fe_r10)")
     tracked.run("score = float(sum(feats))")
     out = export_run(the_run(tracked).id, tmp_path / "exp")
     warned = [w for w in json.loads((out / "run.json").read_text())["warnings"]

@@ -115,30 +115,6 @@ class Tracking:
             print(f"train.py: mnb.{fn}(...) is not replayed: a script never reads or changes "
                   "the notebook's mlops-nb store", file=sys.stderr)
 
-    def promote(self, *args, **kwargs):
-        self._skipped("promote")
-
-    def demote(self, *args, **kwargs):
-        self._skipped("demote")
-
-    def validate(self, *args, **kwargs):
-        self._skipped("validate")
-
-    def retrain(self, *args, **kwargs):
-        self._skipped("retrain")
-
-    def export(self, *args, **kwargs):
-        self._skipped("export")
-
-    def reproduce(self, *args, **kwargs):
-        self._skipped("reproduce")
-
-    def compare(self, *args, **kwargs):
-        self._skipped("compare")
-
-    def sync_mlflow(self, *args, **kwargs):
-        self._skipped("sync_mlflow")
-
     def runs(self, *args, **kwargs):
         """No runs: an empty DataFrame (a list without pandas)."""
         self._skipped("runs")
@@ -157,6 +133,19 @@ class Tracking:
                            "notebook's mlops-nb store, which a replay never reads: the "
                            "run's result depends on the store's state; load the model from "
                            "a file (`train.py --save-model` writes one) instead")
+
+
+def _not_replayed(fn):
+    def call(self, *args, **kwargs):
+        self._skipped(fn)
+
+    call.__name__ = call.__qualname__ = fn
+    return call
+
+
+for _fn in ("promote", "demote", "validate", "retrain", "export", "reproduce", "compare",
+            "sync_mlflow"):
+    setattr(Tracking, _fn, _not_replayed(_fn))
 
 
 class Run:
