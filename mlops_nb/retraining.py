@@ -227,6 +227,9 @@ def run_script(script: Path, workdir: Path, args: list[str], timeout: float,
     return proc.returncode, err, time.perf_counter() - t0
 
 
+STOP_GRACE = 3.0  # seconds a stopped training script has to exit before it is killed
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
     """End the training script: SIGTERM, then SIGKILL after a grace period."""
     if proc.poll() is None:
@@ -240,9 +243,6 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     except (subprocess.TimeoutExpired, ValueError, OSError):
         proc.kill()
         proc.wait()
-
-
-STOP_GRACE = 3.0
 
 
 class Terminated(BaseException):

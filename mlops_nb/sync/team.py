@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MLFLOW_ID = "mlflow_run_id"
-DBL_MAX = 1.7976931348623157e308  # what MLflow stores for +-inf (it has no infinity)
+DBL_MAX = sys.float_info.max  # what MLflow stores for +-inf (it has no infinity)
 
 
 def _client(tracking_uri: str) -> Any:
