@@ -73,7 +73,7 @@ class ValidationReport:
             if d.test is None:
                 lines.append(f"    {d.column:24} -    {d.note}")
                 continue
-            lines.append(f"    {d.column:24} {d.test:4} statistic={_num(d.statistic)} "
+            lines.append(f"    {d.column:24} {d.test:6} statistic={_num(d.statistic)} "
                          f"p={_num(d.p_value)} psi={_num(d.psi)}"
                          + ("  DRIFT" if d.drifted else "")
                          + (f"  ({d.note})" if d.note else ""))
